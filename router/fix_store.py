@@ -1,0 +1,219 @@
+"""FIX message store: the session's sequence numbers and the application messages it sent, for resend.
+
+Two implementations of one seam (`MessageStore`):
+
+* `FileStore` — persistent, the default.  One append-only log per session under the store directory.
+  Writes go to a buffered file object and reach the kernel on `flush()`, which the gateway calls once
+  per batch (one event-loop turn), so a process killed with SIGKILL loses nothing that was flushed:
+  the page cache survives the process.  `fsync=True` adds an `os.fsync` per flush for power loss.
+* `MemoryStore` — the same behaviour in memory, for tests and `store = "memory"`.
+
+Log records (ASCII header line, then for `M` the raw frame):
+    ``S <n>``            next sender MsgSeqNum is n (after an admin message was sent)
+    ``T <n>``            next target MsgSeqNum is n
+    ``M <seq> <len>``    an application message was sent with MsgSeqNum seq; next sender is seq+1
+    ``C <ns>``           store created / reset at ns since the epoch (first record of a log)
+A torn tail (a record cut by a crash mid-buffer) is dropped and truncated away at open.
+
+What this module does NOT do: decide what to resend (the session does), encode or parse FIX,
+or keep admin messages (they are gap-filled on resend, as the session rules allow).
+"""
+from __future__ import annotations
+
+import os
+from bisect import bisect_left
+from typing import Protocol
+
+__all__ = ["MessageStore", "MemoryStore", "FileStore", "open_store"]
+
+
+class MessageStore(Protocol):
+    """What a session needs to survive a reconnect or a restart."""
+
+    next_sender_seq: int
+    next_target_seq: int
+    creation_ns: int
+
+    def set_next_sender_seq(self, seq: int) -> None: ...
+    def set_next_target_seq(self, seq: int) -> None: ...
+    def save_sent(self, seq: int, frame: bytes) -> None: ...
+    def get_range(self, begin: int, end: int) -> list[tuple[int, bytes]]: ...
+    def reset(self, now_ns: int) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """Non-persistent store; identical semantics to `FileStore` within one process."""
+
+    def __init__(self, now_ns: int = 0) -> None:
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_ns = now_ns
+        self._seqs: list[int] = []
+        self._frames: list[bytes] = []
+
+    def set_next_sender_seq(self, seq: int) -> None:
+        self.next_sender_seq = seq
+
+    def set_next_target_seq(self, seq: int) -> None:
+        self.next_target_seq = seq
+
+    def save_sent(self, seq: int, frame: bytes) -> None:
+        _append_sorted(self._seqs, self._frames, seq, frame)
+        self.next_sender_seq = seq + 1
+
+    def get_range(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        return _range(self._seqs, self._frames, begin, end)
+
+    def reset(self, now_ns: int) -> None:
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_ns = now_ns
+        self._seqs.clear()
+        self._frames.clear()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _append_sorted(seqs: list[int], frames: list[bytes], seq: int, frame: bytes) -> None:
+    # Sequence numbers normally only grow, so the append is the fast path; a lower one can only
+    # follow a reset that the caller did not route through reset(), and then the newer frame wins.
+    if not seqs or seq > seqs[-1]:
+        seqs.append(seq)
+        frames.append(frame)
+        return
+    i = bisect_left(seqs, seq)
+    if i < len(seqs) and seqs[i] == seq:
+        frames[i] = frame
+    else:
+        seqs.insert(i, seq)
+        frames.insert(i, frame)
+
+
+def _range(seqs: list[int], frames: list[bytes], begin: int, end: int) -> list[tuple[int, bytes]]:
+    lo = bisect_left(seqs, begin)
+    hi = bisect_left(seqs, end + 1)
+    return list(zip(seqs[lo:hi], frames[lo:hi]))
+
+
+class FileStore:
+    """Append-only persistent store for one session: `<directory>/<name>.log`."""
+
+    def __init__(self, directory: str, name: str, now_ns: int, *, fsync: bool = False) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(directory, _safe_name(name) + ".log")
+        self._fsync = fsync
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_ns = now_ns
+        self._seqs: list[int] = []
+        self._frames: list[bytes] = []
+        self.recovered_bytes_dropped = 0
+        if os.path.exists(self.path):
+            self._load()
+            self._file = open(self.path, "ab")
+        else:
+            self._file = open(self.path, "ab")
+            self._file.write(b"C %d\n" % now_ns)
+            self.flush()
+
+    def _load(self) -> None:
+        with open(self.path, "rb") as f:
+            data = f.read()
+        pos = 0
+        good = 0
+        n = len(data)
+        while pos < n:
+            eol = data.find(b"\n", pos)
+            if eol < 0:
+                break
+            parts = data[pos:eol].split(b" ")
+            try:
+                kind = parts[0]
+                if kind == b"T":
+                    self.next_target_seq = int(parts[1])
+                elif kind == b"S":
+                    self.next_sender_seq = int(parts[1])
+                elif kind == b"M":
+                    seq, length = int(parts[1]), int(parts[2])
+                    end = eol + 1 + length
+                    if end > n:
+                        break
+                    _append_sorted(self._seqs, self._frames, seq, data[eol + 1:end])
+                    self.next_sender_seq = seq + 1
+                    eol = end - 1
+                elif kind == b"C":
+                    self.creation_ns = int(parts[1])
+                else:
+                    break
+            except (IndexError, ValueError):
+                break
+            pos = eol + 1
+            good = pos
+        if good < n:
+            # A torn record can only be the last one written before a crash; drop it so that
+            # appends continue from a clean record boundary.
+            self.recovered_bytes_dropped = n - good
+            with open(self.path, "r+b") as f:
+                f.truncate(good)
+
+    def set_next_sender_seq(self, seq: int) -> None:
+        self.next_sender_seq = seq
+        self._file.write(b"S %d\n" % seq)
+
+    def set_next_target_seq(self, seq: int) -> None:
+        self.next_target_seq = seq
+        self._file.write(b"T %d\n" % seq)
+
+    def save_sent(self, seq: int, frame: bytes) -> None:
+        _append_sorted(self._seqs, self._frames, seq, frame)
+        self.next_sender_seq = seq + 1
+        w = self._file.write
+        w(b"M %d %d\n" % (seq, len(frame)))
+        w(frame)
+
+    def get_range(self, begin: int, end: int) -> list[tuple[int, bytes]]:
+        return _range(self._seqs, self._frames, begin, end)
+
+    def reset(self, now_ns: int) -> None:
+        """Start a new log (sequence numbers 1/1, no messages); the swap is atomic via rename."""
+        self._file.close()
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(b"C %d\n" % now_ns)
+            f.flush()
+            if self._fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._file = open(self.path, "ab")
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_ns = now_ns
+        self._seqs.clear()
+        self._frames.clear()
+
+    def flush(self) -> None:
+        self._file.flush()
+        if self._fsync:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def open_store(kind: str, directory: str, name: str, now_ns: int, *, fsync: bool = False) -> MessageStore:
+    """The store named by the `fix.store` setting ("file" or "memory")."""
+    if kind == "memory":
+        return MemoryStore(now_ns)
+    return FileStore(directory, name, now_ns, fsync=fsync)
