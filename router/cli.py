@@ -1,0 +1,155 @@
+"""The `gold-router` command line: serve, demo, check-config, convert.
+
+Parses arguments, loads the configuration and hands over to the module that does the work;
+configuration errors and bad arguments end with a one-line message and exit status 2, never a
+traceback. It does not implement serving or routing itself.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import Sequence
+
+from router.config import Config, load_config
+from router.convert import SCALES, convert, to_scale, to_usd_oz_fine_exact, round_to
+from router.errors import ConfigError
+
+USAGE_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gold-router",
+        description="FIX 4.4 order router for the Shanghai-Hong Kong gold interconnect.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    serve = sub.add_parser("serve", help="run the FIX gateway, router, metrics and admin API")
+    _add_service_flags(serve)
+    serve.add_argument("--app", choices=("router", "echo"), default="router",
+                       help="the application behind the FIX sessions (default: router)")
+    serve.add_argument("--sessions-always-open", action="store_true",
+                       help="every instrument trades continuously whatever the calendar says")
+
+    demo = sub.add_parser("demo", help="start the router in-process and run a scripted FIX client through it")
+    _add_service_flags(demo)
+    demo.add_argument("--calendar-hours", dest="sessions_always_open", action="store_false",
+                      help="respect the trading calendars (default: every session open)")
+    demo.set_defaults(sessions_always_open=True)
+
+    check = sub.add_parser("check-config", help="validate a configuration and print the catalogue")
+    check.add_argument("file", nargs="?", help="TOML file overlaid on the embedded defaults")
+
+    conv = sub.add_parser("convert", help="convert a price between instruments or to a comparable scale")
+    conv.add_argument("price", help="a price in SYMBOL's quote currency and unit, e.g. 560.00")
+    conv.add_argument("symbol", help="instrument id, e.g. SGE.AU9999")
+    conv.add_argument("--to", default="usd-oz-fine", help="SYMBOL, usd-oz-fine or cny-g-fine (default usd-oz-fine)")
+    conv.add_argument("--fx", action="append", default=[], metavar="PAIR=RATE",
+                      help="override an FX rate, e.g. USDCNY=7.25 (repeatable)")
+    conv.add_argument("--config", help="TOML file overlaid on the embedded defaults")
+    return p
+
+
+def _add_service_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML file overlaid on the embedded defaults")
+    p.add_argument("--fix-host", help="FIX listen address (default 127.0.0.1)")
+    p.add_argument("--fix-port", type=int, help="FIX listen port (default 9878)")
+    p.add_argument("--http-host", help="metrics/admin listen address (default 127.0.0.1)")
+    p.add_argument("--http-port", type=int, help="metrics/admin port (default 9188; 0 picks a free one)")
+    p.add_argument("--sender-comp-id", help="with --target-comp-id: also serve this one ad-hoc session")
+    p.add_argument("--target-comp-id", help="the client's CompID for the ad-hoc session")
+    p.add_argument("--reset-on-logon", action="store_true", help="reset sequence numbers at every logon")
+    p.add_argument("--store-dir", help="directory of the persistent FIX message store")
+    p.add_argument("--memory-store", action="store_true", help="keep FIX sequence numbers in memory only")
+
+
+def _fail(message: str) -> int:
+    print(f"gold-router: error: {message}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    cat, fx = config.catalogue, config.fx
+    print(f"configuration OK ({config.source}); FX: " + ", ".join(f"{k}={v}" for k, v in fx.rates.items()))
+    header = ("symbol", "venue", "quote", "lot", "tick", "tick USD/oz-fine", "fineness", "settle", "bar form")
+    rows = [header]
+    for i in cat.by_book():
+        tick_usd = to_usd_oz_fine_exact(i, i.tick, fx, cat.constants)
+        rows.append((i.symbol, i.venue, f"{i.quote_ccy}/{i.quote_unit}", f"{i.lot_size} {i.quote_unit}",
+                     str(i.tick), str(round_to(tick_usd, 4)), str(i.fineness),
+                     f"{i.settlement_cycle} {i.settlement_ccy}", i.bar_form))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    for g in cat.groups.values():
+        print(f"group {g.name}: {', '.join(g.members)}")
+    for p in cat.products.values():
+        print(f"product {p.id}: group {p.group}, qty in {p.qty_unit}, price in {p.price_ccy}/{p.price_unit}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    config = load_config(args.config, sections=False)
+    cat = config.catalogue
+    try:
+        price = Decimal(args.price)
+    except InvalidOperation:
+        return _fail(f"PRICE {args.price!r} is not a number")
+    if not price.is_finite() or price <= 0:
+        return _fail(f"PRICE {args.price!r} must be a positive number")
+    src = cat.instrument(args.symbol)
+    if src is None:
+        return _fail(f"unknown SYMBOL {args.symbol!r} (known: {', '.join(cat.instruments)})")
+    changes: dict[str, str] = {}
+    for item in args.fx:
+        pair, sep, rate = item.partition("=")
+        if not sep:
+            return _fail(f"--fx {item!r} is not PAIR=RATE")
+        changes[pair.strip().upper()] = rate.strip()
+    fx = config.fx.updated(changes)   # ConfigError names the pair
+    if args.to in SCALES:
+        out = to_scale(src, price, args.to, fx, cat.constants)
+        unit = "USD per fine troy oz" if args.to == "usd-oz-fine" else "CNY per fine gram"
+        print(f"{price} {src.quote_ccy}/{src.quote_unit} on {src.symbol} = {out} {unit}")
+        return 0
+    dst = cat.instrument(args.to)
+    if dst is None:
+        return _fail(f"--to {args.to!r} is neither an instrument nor one of {', '.join(SCALES)}")
+    out = convert(price, src, dst, fx, cat.constants)
+    print(f"{price} {src.quote_ccy}/{src.quote_unit} on {src.symbol} = {out} {dst.quote_ccy}/{dst.quote_unit} "
+          f"on {dst.symbol}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, config: Config | None = None) -> int:
+    from router.service import run_service
+    return run_service(args, config or load_config(args.config))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from router.demo import run_demo
+    return run_demo(args, load_config(args.config))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            return cmd_check_config(args)
+        if args.command == "convert":
+            return cmd_convert(args)
+        if args.command == "serve":
+            return cmd_serve(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+    except ConfigError as err:
+        return _fail(f"invalid configuration: {err}")
+    except KeyboardInterrupt:
+        return 130
+    return _fail(f"unknown command {args.command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

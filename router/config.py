@@ -1,0 +1,146 @@
+"""Loading gold-router's configuration: embedded defaults, an optional TOML overlay, and validation.
+
+The complete default configuration ships inside the package (`default*.toml`), so every
+command works with no file; `--config FILE` overlays it (tables merge key by key, any other
+value, lists included, replaces). TOML floats are parsed as `Decimal`, never binary floats.
+Each section is validated by the module that owns it, and any error is a `ConfigError`
+naming the file (the overlay when it sets that key, else the embedded defaults), the key
+path and the problem.
+
+It does not start anything, read the clock or hold mutable run-time state (FX updates make
+a new `Fx`; see `router.convert`).
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from router.catalogue import Catalogue, parse_catalogue
+from router.convert import Fx, parse_fx
+from router.errors import ConfigError
+
+EMBEDDED = "embedded defaults"
+DEFAULT_FILES = ("default.toml", "default_calendars.toml", "default_accounts.toml")
+TOP_LEVEL = {
+    "constants", "fx", "venues", "instruments", "groups", "products",   # catalogue
+    "schedules", "calendars",                                            # trading calendars
+    "accounts", "risk", "quota",                                         # participants and risk
+    "fix",                                                               # FIX listener and sessions
+    "http",                                                              # metrics and admin API
+}
+
+
+@dataclass
+class Config:
+    raw: dict[str, Any]
+    catalogue: Catalogue
+    fx: Fx
+    source: str = EMBEDDED
+    sections: dict[str, Any] = field(default_factory=dict)   # parsed sections owned by other modules
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_toml(text: str, name: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text, parse_float=Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("(syntax)", str(exc), name) from None
+
+
+def embedded_defaults() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    package = resources.files("router")
+    for name in DEFAULT_FILES:
+        resource = package / name
+        if resource.is_file():
+            merged = _merge(merged, _parse_toml(resource.read_text(encoding="utf-8"), f"router/{name}"))
+    return merged
+
+
+def _key_in(tree: dict[str, Any], key: str) -> bool:
+    """Whether the overlay sets (a prefix of) this dotted key path, so the error can name its file."""
+    node: Any = tree
+    for part in key.replace("[", ".[").split("."):
+        if not part or part.startswith("["):
+            return True
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _section_parsers() -> list[tuple[tuple[str, ...], Callable[[dict[str, Any], Catalogue], Any]]]:
+    """Parsers of the sections owned by other modules, imported lazily to keep start-up light."""
+    def calendars(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.calendar import Calendars
+        cals = Calendars.from_config(cfg.get("schedules", {}), cfg.get("calendars", {}))
+        for symbol, instr in cat.instruments.items():
+            if not cals.has_schedule(instr.schedule):
+                raise ConfigError(f"instruments.{symbol}.schedule", f"unknown schedule {instr.schedule!r}")
+        return cals
+
+    def accounts(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.accounts import parse_accounts
+        vaults = {v for i in cat.instruments.values() for v in i.vaults}
+        return parse_accounts(cfg.get("accounts", {}), known_vaults=vaults)
+
+    def fix(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.fix_config import parse_fix_config
+        return parse_fix_config(cfg.get("fix", {}))
+
+    def http(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.http_config import parse_http_config
+        return parse_http_config(cfg.get("http", {}))
+
+    return [(("calendars",), calendars), (("accounts",), accounts), (("fix",), fix), (("http",), http)]
+
+
+def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str, Any] | None = None,
+                 *, sections: bool = True) -> Config:
+    """Validate a merged configuration tree; errors name `source` if the overlay sets the key."""
+    try:
+        for key in tree:
+            if key not in TOP_LEVEL:
+                raise ConfigError(key, f"unknown top-level table (known: {', '.join(sorted(TOP_LEVEL))})")
+        catalogue = parse_catalogue(tree)
+        fx = parse_fx(tree.get("fx", {}))
+        config = Config(tree, catalogue, fx, source)
+        if sections:
+            for names, parse in _section_parsers():
+                try:
+                    config.sections[names[0]] = parse(tree, catalogue)
+                except ModuleNotFoundError as exc:
+                    # A section whose module is not part of this build stays unparsed; say so, don't hide it.
+                    if not (exc.name or "").startswith("router."):
+                        raise
+        return config
+    except ConfigError as err:
+        attributed = source if overlay is not None and _key_in(overlay, err.key) else EMBEDDED
+        raise err.in_file(attributed) from None
+
+
+def load_config(path: str | Path | None = None, *, sections: bool = True) -> Config:
+    """The embedded defaults overlaid with the TOML file at `path` (if any), validated."""
+    tree = embedded_defaults()
+    if path is None:
+        return build_config(tree, sections=sections)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("(file)", f"cannot read: {exc.strerror}", str(file)) from None
+    overlay = _parse_toml(text, str(file))
+    return build_config(_merge(tree, overlay), str(file), overlay, sections=sections)
