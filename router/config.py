@@ -70,16 +70,20 @@ def embedded_defaults() -> dict[str, Any]:
     return merged
 
 
-def _key_in(tree: dict[str, Any], key: str) -> bool:
-    """Whether the overlay sets (a prefix of) this dotted key path, so the error can name its file."""
-    node: Any = tree
-    for part in key.replace("[", ".[").split("."):
-        if not part or part.startswith("["):
-            return True
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+def _key_in(tree: Any, key: str) -> bool:
+    """Whether the overlay sets (a prefix of) this dotted key path, so the error can name its file.
+
+    Table names may themselves hold dots (instrument symbols such as `SGE.AU9999`), so each level
+    tries every key of the table that the remaining path starts with.
+    """
+    if not key or not isinstance(tree, dict):
+        return True
+    for name, sub in tree.items():
+        if key == name or key.startswith(name + "[") or key.startswith(name + "."):
+            rest = key[len(name):].lstrip(".")
+            if not rest or rest.startswith("[") or _key_in(sub, rest):
+                return True
+    return False
 
 
 def _section_parsers() -> list[tuple[tuple[str, ...], Callable[[dict[str, Any], Catalogue], Any]]]:
@@ -88,7 +92,7 @@ def _section_parsers() -> list[tuple[tuple[str, ...], Callable[[dict[str, Any], 
         from router.calendar import Calendars
         cals = Calendars.from_config(cfg.get("schedules", {}), cfg.get("calendars", {}))
         for symbol, instr in cat.instruments.items():
-            if not cals.has_schedule(instr.schedule):
+            if instr.schedule not in cals.schedule_names():
                 raise ConfigError(f"instruments.{symbol}.schedule", f"unknown schedule {instr.schedule!r}")
         return cals
 
