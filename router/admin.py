@@ -1,0 +1,312 @@
+"""Admin HTTP API and the Prometheus `/metrics` endpoint, on one aiohttp site.
+
+Job: expose `GET /health`, `GET /ready`, `GET /sessions`, `GET /books/{symbol}`,
+`GET /routes`, `GET /metrics`, and the two mutations `POST /kill-switch` and
+`POST /fx`, which need `Authorization: Bearer <token>`.  Every error is a JSON
+body `{"error": <reason code>, "detail": <text>}` with a fitting status.  The
+service's state is reached through the small `AdminBackend` protocol, so this
+module knows nothing about the gateway, the books or the router.
+
+Not here: the state itself, any decision (the backend says whether a kill-switch
+or FX update was applied and why not), TLS (bind to localhost, the default).
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from router.errors import ConfigError
+
+DEFAULT_HTTP_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 9188
+TOKEN_ENV = "GOLDROUTER_ADMIN_TOKEN"
+MAX_ROUTES = 1000
+MAX_BODY_BYTES = 64 * 1024
+_PAIR = re.compile(r"^[A-Z]{6}$")
+_SCOPES = ("global", "account")
+
+
+@dataclass(frozen=True)
+class AdminResult:
+    """Outcome of a mutation: applied, or refused with a reason code (e.g. "unknown_account")."""
+
+    ok: bool
+    reason: str | None = None
+    detail: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class AdminBackend(Protocol):
+    """What the admin API reads and changes; the service implements it over its live state."""
+
+    def ready(self) -> bool:
+        """True once numba is warm and the FIX acceptor listens."""
+
+    def sessions(self) -> list[dict]:
+        """One JSON-able dict per configured session: at least `session_id` and `state`,
+        ideally `next_sender_seq_num` and `next_target_seq_num` (metrics read them too)."""
+
+    def book(self, symbol: str, depth: int) -> dict | None:
+        """Depth of one instrument's book as a JSON-able dict, or None for an unknown symbol."""
+
+    def routes(self, limit: int) -> list[dict]:
+        """The most recent routing decisions with their explanations, newest first."""
+
+    def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
+        """scope "global" (account None) or "account"; on=False releases it."""
+
+    def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
+        """New rates by pair ("USDCNY" -> Decimal quote units per base); recompute conversions."""
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = DEFAULT_HTTP_HOST
+    port: int = DEFAULT_HTTP_PORT
+    token: str = ""
+
+
+def parse_http_config(table: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> HttpConfig:
+    """Parse the `[http]` table (host, port, token); the environment's token wins over the file's."""
+    table = dict(table or {})
+    env = os.environ if env is None else env
+    unknown = set(table) - {"host", "port", "token"}
+    if unknown:
+        raise ConfigError(f"http.{sorted(unknown)[0]}", "unknown key (expected host, port, token)")
+    host = table.get("host", DEFAULT_HTTP_HOST)
+    if not isinstance(host, str) or not host:
+        raise ConfigError("http.host", "must be a non-empty string")
+    port = table.get("port", DEFAULT_HTTP_PORT)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ConfigError("http.port", f"must be an integer 0..65535, got {port!r}")
+    token = table.get("token", "")
+    if not isinstance(token, str):
+        raise ConfigError("http.token", "must be a string")
+    token = env.get(TOKEN_ENV) or token
+    return HttpConfig(host=host, port=port, token=token)
+
+
+def _error(status: int, reason: str, detail: str = "") -> web.Response:
+    return web.json_response({"error": reason, "detail": detail}, status=status)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, default=_jsonable, separators=(",", ":"))
+
+
+def _jsonable(value: Any) -> Any:
+    # Decimals print exactly as text: a price must not pass through a float on its way out.
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "_asdict"):
+        return value._asdict()
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    if hasattr(value, "name") and hasattr(value, "value"):
+        return value.name
+    return str(value)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler):
+    """aiohttp's own 404/405/413 pages become JSON errors like ours."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json":
+            raise
+        reason = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status, "http_error")
+        return _error(exc.status, reason, exc.reason)
+
+
+def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int | web.Response:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return _error(400, f"bad_{name}", f"{name} must be an integer, got {raw!r}")
+    if not lo <= value <= hi:
+        return _error(400, f"bad_{name}", f"{name} must be in {lo}..{hi}")
+    return value
+
+
+class _Handlers:
+    def __init__(self, backend: AdminBackend, registry: CollectorRegistry | None, token: str) -> None:
+        self.backend = backend
+        self.registry = registry
+        self._token = token.encode()
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        ready = bool(self.backend.ready())
+        return _json({"ready": ready}, status=200 if ready else 503)
+
+    async def sessions(self, request: web.Request) -> web.Response:
+        return _json({"sessions": list(self.backend.sessions())})
+
+    async def book(self, request: web.Request) -> web.Response:
+        depth = _int_query(request, "depth", 10, 1, 1000)
+        if isinstance(depth, web.Response):
+            return depth
+        symbol = request.match_info["symbol"]
+        data = self.backend.book(symbol, depth)
+        if data is None:
+            return _error(404, "unknown_symbol", f"no book for {symbol!r}")
+        return _json(data)
+
+    async def routes(self, request: web.Request) -> web.Response:
+        limit = _int_query(request, "limit", 50, 1, MAX_ROUTES)
+        if isinstance(limit, web.Response):
+            return limit
+        return _json({"routes": list(self.backend.routes(limit))})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if self.registry is None:
+            return _error(404, "not_found", "metrics are not enabled")
+        body = generate_latest(self.registry)
+        # CONTENT_TYPE_LATEST carries a charset parameter, which aiohttp wants separately.
+        ctype, _, params = CONTENT_TYPE_LATEST.partition(";")
+        charset = params.split("=", 1)[1].strip() if "=" in params else None
+        return web.Response(body=body, content_type=ctype.strip(), charset=charset)
+
+    def _refuse(self, request: web.Request) -> web.Response | None:
+        if not self._token:
+            return _error(403, "mutations_disabled", "no admin token configured")
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            return web.json_response(
+                {"error": "missing_token", "detail": "Authorization: Bearer <token> required"},
+                status=401, headers={"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(given.strip().encode(), self._token):
+            return _error(403, "bad_token", "token does not match")
+        return None
+
+    async def _body(self, request: web.Request) -> dict | web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return _error(413, "body_too_large", f"at most {MAX_BODY_BYTES} bytes")
+        raw = await request.read()
+        try:
+            # Decimal for every JSON number: an FX rate is never rounded through a float.
+            body = json.loads(raw or b"null", parse_float=Decimal, parse_int=Decimal)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(400, "bad_json", str(exc))
+        if not isinstance(body, dict):
+            return _error(400, "bad_body", "body must be a JSON object")
+        return body
+
+    async def kill_switch(self, request: web.Request) -> web.Response:
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        scope = body.get("scope", "global")
+        account = body.get("account")
+        on = body.get("on")
+        if scope not in _SCOPES:
+            return _error(400, "bad_scope", f"scope must be one of {list(_SCOPES)}")
+        if not isinstance(on, bool):
+            return _error(400, "bad_on", "'on' must be true or false")
+        if scope == "account":
+            if not isinstance(account, str) or not account:
+                return _error(400, "missing_account", "scope 'account' needs 'account'")
+        elif account is not None:
+            return _error(400, "unexpected_account", "scope 'global' takes no 'account'")
+        return self._result(self.backend.set_kill_switch(scope, account, on),
+                            {"scope": scope, "account": account, "on": on})
+
+    async def fx(self, request: web.Request) -> web.Response:
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        rates_in = body.get("rates")
+        if not isinstance(rates_in, dict) or not rates_in:
+            return _error(400, "bad_rates", "'rates' must be a non-empty object of pair -> rate")
+        rates: dict[str, Decimal] = {}
+        for pair, raw in rates_in.items():
+            if not _PAIR.match(pair):
+                return _error(400, "bad_pair", f"{pair!r} is not a pair like 'USDCNY'")
+            try:
+                rate = Decimal(raw) if isinstance(raw, (str, Decimal)) else None
+            except InvalidOperation:
+                rate = None
+            if rate is None or not rate.is_finite() or rate <= 0:
+                return _error(400, "bad_rate", f"{pair}: rate must be a positive number, got {raw!r}")
+            rates[pair] = rate
+        return self._result(self.backend.set_fx(rates), {"rates": rates})
+
+    @staticmethod
+    def _result(result: AdminResult, echo: dict) -> web.Response:
+        if result.ok:
+            return _json({"ok": True, **echo, **dict(result.data)})
+        status = 404 if (result.reason or "").startswith("unknown_") else 409
+        return _error(status, result.reason or "refused", result.detail)
+
+
+def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, token: str) -> web.Application:
+    """The admin + metrics application; serve it with `start_http` on the FIX acceptor's loop."""
+    h = _Handlers(backend, registry, token)
+    app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)
+    app.router.add_get("/health", h.health)
+    app.router.add_get("/ready", h.ready)
+    app.router.add_get("/sessions", h.sessions)
+    app.router.add_get("/books/{symbol}", h.book)
+    app.router.add_get("/routes", h.routes)
+    app.router.add_get("/metrics", h.metrics)
+    app.router.add_post("/kill-switch", h.kill_switch)
+    app.router.add_post("/fx", h.fx)
+    return app
+
+
+class HttpServer:
+    """A started admin site; `port` is the bound port (useful with port 0)."""
+
+    def __init__(self, runner: web.AppRunner, site: web.TCPSite) -> None:
+        self._runner = runner
+        self._site = site
+
+    @property
+    def port(self) -> int:
+        server = self._site._server  # aiohttp exposes no public accessor for the bound socket
+        return server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        await self._runner.cleanup()
+
+
+async def start_http(app: web.Application, host: str = DEFAULT_HTTP_HOST,
+                     port: int = DEFAULT_HTTP_PORT) -> HttpServer:
+    """Serve `app` on the running loop (the FIX acceptor's), access log off: it is not the hot path
+    but a scrape every second would fill the log with nothing."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return HttpServer(runner, site)
