@@ -1,0 +1,419 @@
+"""FIX tag=value framing, field splitting and encoding for the gateway's hot path.
+
+Job: cut a TCP byte stream into FIX frames (BodyLength(9) framing, CheckSum(10)
+check, strict 8/9/35 header order, a size limit, resynchronisation at the next
+``8=FIX`` after garbage), split each good frame into ``(tag, raw bytes)`` pairs in
+wire order, and encode outgoing messages with BodyLength and CheckSum filled in.
+Also formats and parses FIX UTCTimestamps.
+
+Not its job: checking message *content* against the data dictionary (that is
+``router.fix_validate``), sequence numbers, sessions, or decoding values into
+prices and quantities. A frame that is well formed but semantically wrong is a
+``FixMessage``; only a frame the session must silently drop is ``Garbled``.
+"""
+from __future__ import annotations
+
+import time
+from zlib import adler32
+
+SOH = b"\x01"
+_BEGIN = b"8=FIX"
+_DEFAULT_MAX = 65536
+
+# Length field -> data field pairs (FIX 4.4). A data value may contain SOH, so
+# the field after one of these length tags is cut by length, not by delimiter.
+RAW_DATA_PAIRS: dict[int, int] = {
+    90: 91, 93: 89, 95: 96, 212: 213, 348: 349, 350: 351, 352: 353, 354: 355,
+    356: 357, 358: 359, 360: 361, 362: 363, 364: 365, 445: 446, 618: 619, 621: 622,
+}
+
+# Canonical tag texts the fast path accepts; a dict hit is about three times
+# cheaper than int(). Raw-data length tags are left out on purpose so that
+# meeting one diverts the frame to the length-aware slow path.
+_TAG_INT: dict[bytes, int] = {b"%d" % t: t for t in range(1, 10000)}
+_FAST_TAGS = frozenset(k for k, v in _TAG_INT.items() if v not in RAW_DATA_PAIRS)
+_TAG_PREFIX: dict[int, bytes] = {}
+
+
+def tag_bytes(tag: int) -> bytes:
+    """Canonical wire text of a tag number (the key form used inside FixMessage)."""
+    return b"%d" % tag
+
+
+class Garbled:
+    """A frame the session must drop (and log) without rejecting or counting it."""
+
+    __slots__ = ("raw", "reason")
+
+    def __init__(self, raw: bytes, reason: str) -> None:
+        self.raw = raw
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Garbled({self.reason!r}, {self.raw[:60]!r})"
+
+
+class FixMessage:
+    """One well-framed FIX message; values stay raw bytes, repeated tags stay in order.
+
+    Internally the body (35 up to the field before 10) is kept as two parallel
+    lists with tags as canonical ``bytes``: building int tuples for every field
+    costs more than the rest of the parse, and the validator works on bytes
+    keys. ``fields`` and the index behind ``get`` are built on first use.
+    """
+
+    __slots__ = ("raw", "msg_type", "tags", "values", "begin", "body_length", "checksum",
+                 "_fields", "_first")
+
+    def __init__(self, raw: bytes, tags: list[bytes], values: list[bytes], begin: bytes,
+                 body_length: bytes, checksum: bytes) -> None:
+        self.raw = raw
+        self.tags = tags          # body tags in wire order, canonical bytes (b"35", ...)
+        self.values = values      # the matching raw values
+        self.msg_type = values[0]
+        self.begin = begin
+        self.body_length = body_length
+        self.checksum = checksum
+        self._fields: list[tuple[int, bytes]] | None = None
+        self._first: dict[bytes, bytes] | None = None
+
+    @property
+    def fields(self) -> list[tuple[int, bytes]]:
+        fields = self._fields
+        if fields is None:
+            get = _TAG_INT.get
+            fields = [(8, self.begin), (9, self.body_length)]
+            fields += zip([get(t) or int(t) for t in self.tags], self.values)
+            fields.append((10, self.checksum))
+            self._fields = fields
+        return fields
+
+    def index(self) -> dict[bytes, bytes]:
+        """bytes tag -> value of its first occurrence (8, 9 and 10 included)."""
+        first = self._first
+        if first is None:
+            # Later keys overwrite earlier ones, so feeding the pairs backwards
+            # leaves the *first* occurrence of each tag.
+            first = dict(zip(reversed(self.tags), reversed(self.values)))
+            first.setdefault(b"10", self.checksum)
+            first[b"9"] = self.body_length
+            first[b"8"] = self.begin
+            self._first = first
+        return first
+
+    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
+        return self.index().get(b"%d" % tag, default)
+
+    def has(self, tag: int) -> bool:
+        return b"%d" % tag in self.index()
+
+    def get_int(self, tag: int) -> int | None:
+        value = self.index().get(b"%d" % tag)
+        if value is None:
+            return None
+        # isdigit() refuses the spaces, '+' and '_' that int() would accept.
+        if value.isdigit():
+            return int(value)
+        if value[:1] == b"-" and value[1:].isdigit():
+            return int(value)
+        return None
+
+    @property
+    def seq_num(self) -> int:
+        value = self.index().get(b"34")
+        return int(value) if value is not None and value.isdigit() else 0
+
+    def __repr__(self) -> str:
+        return f"FixMessage({self.raw.replace(SOH, b'|')!r})"
+
+
+def _split_slow(body: bytes) -> tuple[list[bytes], list[bytes]] | str:
+    """Length-aware field split; returns a reason string when the body cannot be split."""
+    tags: list[bytes] = []
+    values: list[bytes] = []
+    pos = 0
+    end = len(body)
+    data_len: tuple[int, int] | None = None  # (data tag expected next, its length)
+    while pos < end:
+        eq = body.find(b"=", pos)
+        stop = body.find(SOH, pos)
+        if eq < 0 or (0 <= stop < eq):
+            return "field without '='"
+        text = body[pos:eq]
+        if not text.isdigit() or text[0] == 48:
+            return f"tag not a positive number without leading zeros: {text[:20]!r}"
+        tag = int(text)
+        if data_len is not None and data_len[0] == tag:
+            stop = eq + 1 + data_len[1]
+            if stop > end or (stop < end and body[stop] != 1):
+                return f"data field {tag} does not match its length"
+        elif stop < 0:
+            stop = end
+        value = body[eq + 1:stop]
+        tags.append(text)
+        values.append(value)
+        data_len = None
+        if tag in RAW_DATA_PAIRS and value.isdigit():
+            data_len = (RAW_DATA_PAIRS[tag], int(value))
+        pos = stop + 1
+    return tags, values
+
+
+_NOT_SEPARATOR = bytes(b for b in range(256) if b not in (1, 61))
+_ALTERNATING = b"=\x01" * 40000
+
+
+def split_body(body: bytes) -> tuple[list[bytes], list[bytes]] | str:
+    """Split ``tag=value<SOH>...`` (no final SOH) into (tags, values), or say why not."""
+    # Fast path: the separators must alternate '=' SOH '=' ... '=' (each field has
+    # exactly one '='); then one replace+split gives tag, value, tag, value...
+    seps = body.translate(None, _NOT_SEPARATOR)
+    if len(seps) & 1 and _ALTERNATING.startswith(seps):
+        parts = body.replace(b"=", SOH).split(SOH)
+        tags = parts[0::2]
+        if _FAST_TAGS.issuperset(tags):
+            return tags, parts[1::2]
+    # Values holding '=', raw-data fields, big or malformed tag numbers.
+    return _split_slow(body)
+
+
+def _checksum(buf: bytes, start: int, end: int) -> int:
+    """Sum of buf[start:end] mod 256."""
+    # Adler-32's A term, started at 0, is the plain byte sum while it stays below
+    # 65521, which holds for any 256-byte chunk; it runs in C, sum() does not.
+    if end - start <= 256:
+        return adler32(buf[start:end], 0) & 0xFF
+    total = 0
+    with memoryview(buf) as view:
+        for i in range(start, end, 256):
+            total += adler32(view[i:min(i + 256, end)], 0) & 0xFFFF
+    return total & 0xFF
+
+
+def _prefix_len_of_begin(buf: bytes) -> int:
+    """Length of the longest suffix of buf that could start a later ``8=FIX``."""
+    for k in (4, 3, 2, 1):
+        if buf.endswith(_BEGIN[:k]):
+            return k
+    return 0
+
+
+class FrameDecoder:
+    """Incremental FIX framer: feed bytes, get complete messages and garbled frames."""
+
+    __slots__ = ("max_message_size", "_buf")
+
+    def __init__(self, max_message_size: int = _DEFAULT_MAX) -> None:
+        self.max_message_size = max_message_size
+        self._buf = b""
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back waiting for the rest of a frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[FixMessage | Garbled]:
+        buf = self._buf + data if self._buf else bytes(data)
+        out: list[FixMessage | Garbled] = []
+        n = len(buf)
+        pos = 0
+        limit = self.max_message_size
+        while pos < n:
+            start = buf.find(_BEGIN, pos)
+            if start < 0:
+                keep = n - _prefix_len_of_begin(buf[max(pos, n - 4):])
+                if keep > pos:
+                    out.append(Garbled(buf[pos:keep], "garbage outside a frame"))
+                self._buf = buf[keep:]
+                return out
+            if start > pos:
+                out.append(Garbled(buf[pos:start], "garbage outside a frame"))
+            pos = start
+            verdict = self._frame_at(buf, start, n, limit)
+            if verdict is None:  # incomplete: wait for more bytes
+                self._buf = buf[start:]
+                return out
+            if isinstance(verdict, int):
+                frame_end = verdict
+                item = self._parse(buf, start, frame_end)
+                out.append(item)
+                pos = frame_end
+                continue
+            # A bad frame: drop everything up to the next plausible BeginString so
+            # a valid message right behind it is still delivered.
+            nxt = buf.find(_BEGIN, start + 1)
+            if nxt < 0:
+                keep = n - _prefix_len_of_begin(buf[max(start + 1, n - 4):])
+                out.append(Garbled(buf[start:keep], verdict))
+                self._buf = buf[keep:]
+                return out
+            out.append(Garbled(buf[start:nxt], verdict))
+            pos = nxt
+        self._buf = b""
+        return out
+
+    @staticmethod
+    def _frame_at(buf: bytes, start: int, n: int, limit: int) -> int | str | None:
+        """End offset of a good frame at start, a reason if it is bad, None if incomplete."""
+        soh1 = buf.find(SOH, start, start + 20)
+        if soh1 < 0:
+            return None if n - start < 20 else "BeginString too long"
+        if n < soh1 + 3:
+            return None
+        if buf[soh1 + 1:soh1 + 3] != b"9=":
+            return "BodyLength(9) is not the second field"
+        soh2 = buf.find(SOH, soh1 + 3, soh1 + 13)
+        if soh2 < 0:
+            return None if n - soh1 < 13 else "BodyLength(9) too long"
+        length = buf[soh1 + 3:soh2]
+        if not length.isdigit():
+            return "BodyLength(9) not a number"
+        body_start = soh2 + 1
+        trailer = body_start + int(length)
+        frame_end = trailer + 7
+        if frame_end - start > limit:
+            return f"message longer than {limit} bytes"
+        if frame_end > n:
+            # A declared length running past a complete-looking frame that is
+            # followed by a new message means BodyLength lies; do not stall on it.
+            nxt = buf.find(_BEGIN, body_start)
+            if nxt > 0 and buf[nxt - 8:nxt - 4] == b"\x0110=" and buf[nxt - 1] == 1:
+                return "BodyLength(9) does not match the frame"
+            return None
+        if buf[trailer - 1] != 1 or buf[trailer:trailer + 3] != b"10=" or buf[frame_end - 1] != 1:
+            return "BodyLength(9) does not match the frame"
+        checksum = buf[trailer + 3:trailer + 6]
+        if not checksum.isdigit():
+            return "CheckSum(10) not three digits"
+        if int(checksum) != _checksum(buf, start, trailer):
+            return "CheckSum(10) mismatch"
+        if buf[body_start:body_start + 3] != b"35=":
+            return "MsgType(35) is not the third field"
+        return frame_end
+
+    @staticmethod
+    def _parse(buf: bytes, start: int, frame_end: int) -> FixMessage | Garbled:
+        frame = buf[start:frame_end] if start or frame_end != len(buf) else buf
+        soh1 = frame.find(SOH)
+        soh2 = frame.find(SOH, soh1 + 1)
+        trailer = len(frame) - 7
+        body = split_body(frame[soh2 + 1:trailer - 1])
+        if body.__class__ is str:
+            return Garbled(frame, body)  # type: ignore[arg-type]
+        tags, values = body  # type: ignore[misc]
+        return FixMessage(frame, tags, values, frame[2:soh1], frame[soh1 + 3:soh2],
+                          frame[trailer + 3:trailer + 6])
+
+
+def parse_frame(frame: bytes, max_message_size: int = _DEFAULT_MAX) -> FixMessage | Garbled:
+    """Decode exactly one complete frame (tests, tools, the message store)."""
+    items = FrameDecoder(max_message_size).feed(frame)
+    if len(items) == 1:
+        return items[0]
+    if not items:
+        return Garbled(frame, "incomplete frame")
+    bad = next((i for i in items if isinstance(i, Garbled)), None)
+    return bad if bad is not None else Garbled(frame, "more than one frame")
+
+
+def _prefix(tag: int) -> bytes:
+    p = _TAG_PREFIX.get(tag)
+    if p is None:
+        p = _TAG_PREFIX[tag] = b"\x01%d=" % tag
+    return p
+
+
+def _as_bytes(value: bytes | str | int) -> bytes:
+    if value.__class__ is bytes:
+        return value  # type: ignore[return-value]
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool):  # bool is an int; FIX booleans are Y/N
+        return b"Y" if value else b"N"
+    if isinstance(value, int):
+        return b"%d" % value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"FIX field value must be bytes, str or int, not {type(value).__name__}")
+
+
+def encode(
+    msg_type: bytes,
+    sender: bytes,
+    target: bytes,
+    seq: int,
+    sending_time: bytes,
+    body: list[tuple[int, bytes | str | int]],
+    *,
+    begin: bytes = b"FIX.4.4",
+    extra_header: list[tuple[int, bytes]] | tuple = (),
+) -> bytes:
+    """Whole frame: 8, 9, 35, 49, 56, 34, 52, extra_header, body, 10 (9 and 10 computed)."""
+    parts = [b"35=", msg_type, b"\x0149=", sender, b"\x0156=", target,
+             b"\x0134=%d\x0152=" % seq, sending_time]
+    for tag, value in extra_header:
+        parts.append(_prefix(tag))
+        parts.append(_as_bytes(value))
+    for tag, value in body:
+        parts.append(_prefix(tag))
+        parts.append(value if value.__class__ is bytes else _as_bytes(value))  # type: ignore[arg-type]
+    parts.append(SOH)
+    payload = b"".join(parts)
+    head = b"8=%s\x019=%d\x01" % (begin, len(payload))
+    checksum = (_checksum(head, 0, len(head)) + _checksum(payload, 0, len(payload))) & 255
+    return b"%s%s10=%03d\x01" % (head, payload, checksum)
+
+
+_ts_second = -1
+_ts_prefix = b""
+
+
+def utc_timestamp(ns: int) -> bytes:
+    """FIX UTCTimestamp ``YYYYMMDD-HH:MM:SS.sss`` for ns since the epoch (UTC)."""
+    global _ts_second, _ts_prefix
+    second, rest = divmod(ns, 1_000_000_000)
+    if second != _ts_second:
+        # Formatting the date part costs a few microseconds; outgoing messages
+        # arrive many per second, so reuse it within the second.
+        _ts_prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)).encode()
+        _ts_second = second
+    return b"%s.%03d" % (_ts_prefix, rest // 1_000_000)
+
+
+_DAYS_BEFORE_MONTH = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+_FRACTION_SCALE = {0: 0, 3: 1_000_000, 6: 1_000, 9: 1}
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date."""
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    yd = _DAYS_BEFORE_MONTH[m] + d - 1 + (1 if leap and m > 2 else 0)
+    y1 = y - 1
+    return y1 * 365 + y1 // 4 - y1 // 100 + y1 // 400 + yd - 719162
+
+
+_MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def parse_utc_timestamp(value: bytes) -> int | None:
+    """ns since the epoch for ``YYYYMMDD-HH:MM:SS[.sss|.ssssss|.sssssssss]``; None if invalid."""
+    if len(value) < 17 or value[8] != 45 or value[11] != 58 or value[14] != 58:
+        return None
+    digits = value[0:8] + value[9:11] + value[12:14] + value[15:17]
+    if not digits.isdigit():
+        return None
+    frac = value[17:]
+    if frac:
+        if frac[0] != 46 or not frac[1:].isdigit() or len(frac) - 1 not in _FRACTION_SCALE:
+            return None
+        sub = int(frac[1:]) * _FRACTION_SCALE[len(frac) - 1]
+    else:
+        sub = 0
+    y, mo, d = int(digits[0:4]), int(digits[4:6]), int(digits[6:8])
+    hh, mm, ss = int(digits[8:10]), int(digits[10:12]), int(digits[12:14])
+    if not (1 <= mo <= 12 and 1 <= d <= _MONTH_DAYS[mo] and hh <= 23 and mm <= 59 and ss <= 60):
+        return None
+    if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
+        return None
+    seconds = _days_from_civil(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss
+    return seconds * 1_000_000_000 + sub
