@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,11 +23,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from router.errors import ConfigError
-
 DEFAULT_HTTP_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 9188
-TOKEN_ENV = "GOLDROUTER_ADMIN_TOKEN"
 MAX_ROUTES = 1000
 MAX_BODY_BYTES = 64 * 1024
 _PAIR = re.compile(r"^[A-Z]{6}$")
@@ -66,33 +62,6 @@ class AdminBackend(Protocol):
 
     def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
         """New rates by pair ("USDCNY" -> Decimal quote units per base); recompute conversions."""
-
-
-@dataclass(frozen=True)
-class HttpConfig:
-    host: str = DEFAULT_HTTP_HOST
-    port: int = DEFAULT_HTTP_PORT
-    token: str = ""
-
-
-def parse_http_config(table: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> HttpConfig:
-    """Parse the `[http]` table (host, port, token); the environment's token wins over the file's."""
-    table = dict(table or {})
-    env = os.environ if env is None else env
-    unknown = set(table) - {"host", "port", "token"}
-    if unknown:
-        raise ConfigError(f"http.{sorted(unknown)[0]}", "unknown key (expected host, port, token)")
-    host = table.get("host", DEFAULT_HTTP_HOST)
-    if not isinstance(host, str) or not host:
-        raise ConfigError("http.host", "must be a non-empty string")
-    port = table.get("port", DEFAULT_HTTP_PORT)
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise ConfigError("http.port", f"must be an integer 0..65535, got {port!r}")
-    token = table.get("token", "")
-    if not isinstance(token, str):
-        raise ConfigError("http.token", "must be a string")
-    token = env.get(TOKEN_ENV) or token
-    return HttpConfig(host=host, port=port, token=token)
 
 
 def _error(status: int, reason: str, detail: str = "") -> web.Response:

@@ -6,15 +6,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from router.admin import (
-    TOKEN_ENV,
-    AdminResult,
-    HttpConfig,
-    build_admin_app,
-    parse_http_config,
-    start_http,
-)
-from router.errors import ConfigError
+from router.admin import AdminResult, build_admin_app, start_http
 from router.metrics import Metrics
 
 TOKEN = "s3cret-token"
@@ -65,6 +57,9 @@ class MemoryBackend:
         unknown = [p for p in rates if p not in self.fx]
         if unknown:
             return AdminResult(False, "unknown_pair", f"not configured: {unknown}")
+        for pair, rate in rates.items():
+            if not self.fx[pair] / 2 < rate < self.fx[pair] * 2:
+                return AdminResult(False, "rate_jump", f"{pair} moves more than 2x")
         self.fx.update(rates)
         return AdminResult(True)
 
@@ -162,6 +157,8 @@ async def test_fx_rates_are_exact_decimals(admin):
     assert backend.fx["USDCNY"] == Decimal("7.1234567890123456789")
     async with client.post("/fx", json={"rates": {"EURCNY": "7.9"}}, headers=AUTH) as r:
         assert r.status == 404 and (await r.json())["error"] == "unknown_pair"
+    async with client.post("/fx", json={"rates": {"USDCNY": "70"}}, headers=AUTH) as r:
+        assert r.status == 409 and await r.json() == {"error": "rate_jump", "detail": "USDCNY moves more than 2x"}
     for body, reason in [({"rates": {}}, "bad_rates"),
                          ({"rates": {"usdcny": "7"}}, "bad_pair"),
                          ({"rates": {"USDCNY": "-1"}}, "bad_rate"),
@@ -201,17 +198,3 @@ async def test_no_token_configured_disables_mutations():
     finally:
         await server.close()
     assert backend.kill_global is False
-
-
-def test_parse_http_config():
-    assert parse_http_config(None, env={}) == HttpConfig("127.0.0.1", 9188, "")
-    assert parse_http_config({"port": 0, "token": "t"}, env={}) == HttpConfig("127.0.0.1", 0, "t")
-    assert parse_http_config({"token": "file"}, env={TOKEN_ENV: "env"}).token == "env"
-    with pytest.raises(ConfigError) as e:
-        parse_http_config({"port": 70000}, env={})
-    assert e.value.key == "http.port"
-    with pytest.raises(ConfigError) as e:
-        parse_http_config({"prot": 1}, env={})
-    assert e.value.key == "http.prot"
-    with pytest.raises(ConfigError):
-        parse_http_config({"host": ""}, env={})
