@@ -50,7 +50,7 @@ _WINDOW_STATES = {"auction": SessionState.AUCTION, "continuous": SessionState.CO
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)\Z")
 _SCHEDULE_KEYS = {"tz", "calendar", "weekdays", "friday_night", "windows", "note"}
 _WINDOW_KEYS = {"state", "start", "end", "start_day", "end_day", "night", "if_no_night", "note"}
-_CALENDAR_KEYS = {"holidays", "note"}
+_CALENDAR_KEYS = {"holidays", "covers_until", "note"}
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -81,6 +81,7 @@ class _Schedule:
     weekdays: frozenset[int]
     friday_night: bool
     windows: tuple[_Window, ...]
+    covered_until: date | None
     has_night: bool
     # Trading-day search range around a local date so that every window touching that date is generated.
     back_days: int
@@ -220,7 +221,7 @@ def _abs_min(w: _Window, night_shift: int) -> tuple[int, int]:
     return (w.start_day + shift) * 1440 + w.start_min, (w.end_day + shift) * 1440 + w.end_min
 
 
-def _parse_schedule(key: str, raw: object, calendars: dict[str, frozenset[date]]) -> _Schedule:
+def _parse_schedule(key: str, raw: object, calendars: dict[str, tuple[frozenset[date], date | None]]) -> _Schedule:
     s = _check_keys(key, raw, _SCHEDULE_KEYS)
     name = key.rsplit(".", 1)[1]
     tz_name = s.get("tz")
@@ -256,8 +257,9 @@ def _parse_schedule(key: str, raw: object, calendars: dict[str, frozenset[date]]
     if spans[-1][0][1] - spans[0][0][0] > 1440:
         raise ConfigError(f"{key}.windows", "one trading day's windows span more than 24 h")
     return _Schedule(
-        name=name, tz=tz, holidays=calendars[cal_name], weekdays=frozenset(weekdays),
-        friday_night=friday_night, windows=windows, has_night=any(w.night for w in windows),
+        name=name, tz=tz, holidays=calendars[cal_name][0], weekdays=frozenset(weekdays),
+        friday_night=friday_night, windows=windows, covered_until=calendars[cal_name][1],
+        has_night=any(w.night for w in windows),
         back_days=max(w.end_day for w in windows) + 2,
         fwd_days=_NIGHT_LOOKBACK_DAYS + 2 - min(w.start_day for w in windows),
     )
@@ -283,7 +285,9 @@ class Calendars:
         cals = {}
         for name, raw in calendars.items():
             c = _check_keys(f"calendars.{name}", raw, _CALENDAR_KEYS)
-            cals[name] = _parse_holidays(f"calendars.{name}.holidays", c.get("holidays", []))
+            holidays = _parse_holidays(f"calendars.{name}.holidays", c.get("holidays", []))
+            until = c.get("covers_until")
+            cals[name] = (holidays, None if until is None else _parse_date(f"calendars.{name}.covers_until", until))
         return cls({name: _parse_schedule(f"schedules.{name}", raw, cals) for name, raw in schedules.items()})
 
     def schedule_names(self) -> frozenset[str]:
@@ -291,6 +295,13 @@ class Calendars:
 
     def __contains__(self, schedule_name: object) -> bool:
         return schedule_name in self._schedules
+
+    def covered_until(self, schedule_name: str) -> date | None:
+        """Last day the schedule's holiday list is known to cover (calendar `covers_until`); None if unstated.
+
+        Past it every configured weekday counts as a trading day, so start-up should warn as the date nears.
+        """
+        return self._schedules[schedule_name].covered_until
 
     # -- day-level queries
     def is_trading_day(self, schedule_name: str, day: date) -> bool:
@@ -338,6 +349,18 @@ class Calendars:
             if (nxt.states[0], nxt.days[0]) != current:
                 return nxt.lo
             b, i = nxt, 0
+        return None
+
+    def next_open(self, schedule_name: str, utc: int | datetime) -> int | None:
+        """UTC ns of the next instant after `utc` in AUCTION or CONTINUOUS (for parking orders); None if none soon."""
+        t = to_utc_ns(utc)
+        for _ in range(64):
+            nxt = self.next_change(schedule_name, t)
+            if nxt is None:
+                return None
+            if self.session_state(schedule_name, nxt) in (SessionState.AUCTION, SessionState.CONTINUOUS):
+                return nxt
+            t = nxt
         return None
 
     # -- internals

@@ -238,6 +238,20 @@ def test_next_change_and_sessions(cal: Calendars) -> None:
     assert cal.next_trading_day("HKGX_OUTCRY", date(2025, 12, 24)) == date(2025, 12, 29)
 
 
+def test_next_open_skips_breaks_and_closures(cal: Calendars) -> None:
+    # From the T+D lunch break the next open is 13:30; from the eve of National Day it is the 10-09 auction.
+    assert cal.next_open("SGE_DEFERRED", bj(2025, 9, 24, 12, 0)) == to_utc_ns(bj(2025, 9, 24, 13, 30))
+    assert cal.next_open("SGE_SPOT", bj(2025, 9, 30, 21, 0)) == to_utc_ns(bj(2025, 10, 9, 8, 50))
+    # While open, the next open is the following session, not the current one.
+    assert cal.next_open("HKGX_OUTCRY", hk(2025, 9, 26, 10, 0)) == to_utc_ns(hk(2025, 9, 26, 14, 0))
+    assert cal.next_open("HKGX_OUTCRY", hk(2025, 9, 26, 15, 0)) == to_utc_ns(hk(2025, 9, 29, 9, 0))
+
+
+def test_holiday_lists_state_their_coverage(cal: Calendars) -> None:
+    for name in cal.schedule_names():
+        assert cal.covered_until(name) == date(2026, 12, 31)
+
+
 def test_schedule_without_trading_days_has_no_next_change() -> None:
     cal = Calendars.from_config(
         {"S": {"tz": "UTC", "calendar": "X", "weekdays": ["Sat"],
@@ -318,6 +332,8 @@ ERRORS = [
      "schedules.S.windows[0].if_no_night", "cannot depend"),
     (_set(["schedules", "S"], ["not", "a", "table"]), "schedules.S", "must be a table"),
     (_set(["schedules"], []), "schedules", "must be a table"),
+    (_set(["calendars", "X", "covers_until"], "end of 2026"), "calendars.X.covers_until", "is not a date"),
+    (_set(["calendars"], ["X"]), "calendars", "must be a table"),
 ]
 
 
