@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from router.errors import ConfigError
 
-__all__ = ["SessionState", "Calendars"]
+__all__ = ["SessionState", "Calendars", "to_utc_ns"]
 
 
 class SessionState(enum.Enum):
