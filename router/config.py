@@ -86,7 +86,7 @@ def _key_in(tree: Any, key: str) -> bool:
     return False
 
 
-def _section_parsers() -> list[tuple[tuple[str, ...], Callable[[dict[str, Any], Catalogue], Any]]]:
+def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], Any]]]:
     """Parsers of the sections owned by other modules, imported lazily to keep start-up light."""
     def calendars(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.calendar import Calendars
@@ -97,9 +97,9 @@ def _section_parsers() -> list[tuple[tuple[str, ...], Callable[[dict[str, Any], 
         return cals
 
     def accounts(cfg: dict[str, Any], cat: Catalogue) -> Any:
-        from router.accounts import parse_accounts
+        from router.risk import parse_participants
         vaults = {v for i in cat.instruments.values() for v in i.vaults}
-        return parse_accounts(cfg.get("accounts", {}), known_vaults=vaults)
+        return parse_participants(cfg, known_vaults=vaults)
 
     def fix(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.fix_config import parse_fix_config
@@ -109,7 +109,7 @@ def _section_parsers() -> list[tuple[tuple[str, ...], Callable[[dict[str, Any], 
         from router.http_config import parse_http_config
         return parse_http_config(cfg.get("http", {}))
 
-    return [(("calendars",), calendars), (("accounts",), accounts), (("fix",), fix), (("http",), http)]
+    return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http)]
 
 
 def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str, Any] | None = None,
@@ -123,13 +123,8 @@ def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str
         fx = parse_fx(tree.get("fx", {}))
         config = Config(tree, catalogue, fx, source)
         if sections:
-            for names, parse in _section_parsers():
-                try:
-                    config.sections[names[0]] = parse(tree, catalogue)
-                except ModuleNotFoundError as exc:
-                    # A section whose module is not part of this build stays unparsed; say so, don't hide it.
-                    if not (exc.name or "").startswith("router."):
-                        raise
+            for name, parse in _section_parsers():
+                config.sections[name] = parse(tree, catalogue)
         return config
     except ConfigError as err:
         attributed = source if overlay is not None and _key_in(overlay, err.key) else EMBEDDED

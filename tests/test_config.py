@@ -109,3 +109,22 @@ def test_instrument_with_an_unknown_schedule_is_refused(tmp_path):
     err, path = error_for(tmp_path, '[instruments."SGE.AU9999"]\nschedule = "LUNAR"\n')
     assert (err.key, err.file) == ("instruments.SGE.AU9999.schedule", path)
     assert "unknown schedule" in err.problem
+
+
+@pytest.mark.parametrize("text, key", [
+    ('[accounts.SHCLIENT1]\nside = "moon"\n', "accounts.SHCLIENT1.side"),
+    ('[fix]\nport = "ninety"\n', "fix.port"),
+    ('[http]\nport = 70000\n', "http.port"),
+    ('[schedules.SGE_SPOT]\ntz = "Mars/Olympus"\n', "schedules.SGE_SPOT.tz"),
+])
+def test_sections_owned_by_other_modules_also_name_file_and_key(tmp_path, text, key):
+    err, path = error_for(tmp_path, text)
+    assert err.key == key and err.file == path
+
+
+def test_every_section_is_parsed_from_the_embedded_defaults():
+    config = load_config()
+    assert set(config.sections) == {"calendars", "participants", "fix", "http"}
+    assert [s.target_comp_id for s in config.sections["fix"].sessions] == ["SHCLIENT1", "HKCLIENT1"]
+    assert config.sections["fix"].sender_comp_id == "GOLDRTR" and config.sections["fix"].port == 9878
+    assert config.sections["http"].port == 9188

@@ -1,0 +1,191 @@
+"""`gold-router serve`: one event loop running the FIX acceptor, the application behind it, the
+metrics and admin HTTP site, and the timers that drive expiry and the event-loop-lag sampler.
+
+This is the thin live wrapper around the synchronous core: it builds the parts from the
+configuration, warms the numba kernels before it reports ready, prints one ready line, and
+closes everything in order on SIGINT/SIGTERM. It holds no trading logic of its own.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from router.admin import AdminResult, build_admin_app
+from router.config import Config
+from router.fix_config import FixConfig, with_overrides
+from router.fix_gateway import start_gateway
+from router.http_config import HttpConfig
+from router.metrics import Metrics, sample_event_loop_lag
+
+log = logging.getLogger("gold_router.service")
+TIMER_INTERVAL_S = 1.0
+
+
+class AdminState:
+    """The admin API's view of the running service (an `AdminBackend`)."""
+
+    def __init__(self, service: "Service") -> None:
+        self.service = service
+
+    def ready(self) -> bool:
+        return self.service.ready
+
+    def sessions(self) -> list[dict]:
+        gateway = self.service.gateway
+        return gateway.sessions_view() if gateway is not None else []
+
+    def book(self, symbol: str, depth: int) -> dict | None:
+        app = self.service.app
+        return app.book_view(symbol, depth) if hasattr(app, "book_view") else None
+
+    def routes(self, limit: int) -> list[dict]:
+        app = self.service.app
+        return app.routes_view(limit) if hasattr(app, "routes_view") else []
+
+    def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
+        app = self.service.app
+        if not hasattr(app, "set_kill_switch"):
+            return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no kill switch")
+        return app.set_kill_switch(scope, account, on)
+
+    def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
+        app = self.service.app
+        if not hasattr(app, "set_fx"):
+            return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no FX state")
+        result = app.set_fx(rates)
+        if result.ok:
+            for pair, rate in rates.items():
+                self.service.metrics.set_fx(pair, rate)
+        return result
+
+
+@dataclass
+class Service:
+    config: Config
+    fix: FixConfig
+    http: HttpConfig
+    app_name: str
+    sessions_always_open: bool
+    metrics: Metrics = field(default_factory=Metrics)
+    app: Any = None
+    gateway: Any = None
+    runner: web.AppRunner | None = None
+    http_port: int | None = None
+    ready: bool = False
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def build_app(self) -> Any:
+        if self.app_name == "echo":
+            from router.app_echo import EchoApplication
+            return EchoApplication()
+        from router.app_router import build_router_app
+        return build_router_app(self.config, sessions_always_open=self.sessions_always_open,
+                                metrics=self.metrics)
+
+    async def start(self) -> None:
+        self.app = self.build_app()
+        warm_up = getattr(self.app, "warm_up", None)
+        if warm_up is not None:
+            # Compiles (or loads from numba's cache) every kernel before the first client can log on.
+            await asyncio.get_running_loop().run_in_executor(None, warm_up)
+        for pair, rate in self.config.fx.rates.items():
+            self.metrics.set_fx(pair, rate)
+        self.gateway = await start_gateway(self.fix, self.app, observer=self.metrics)
+        if hasattr(self.app, "attach_gateway"):
+            self.app.attach_gateway(self.gateway)
+        self.metrics.session_source = self.gateway.sessions_view
+        if self.http.enabled:
+            token = self.http.admin_token or os.environ.get(self.http.admin_token_env, "")
+            self.runner = web.AppRunner(build_admin_app(AdminState(self), self.metrics.registry, token),
+                                        access_log=None)
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, self.http.host, self.http.port)
+            await site.start()
+            self.http_port = self.runner.addresses[0][1]
+            self._tasks.append(asyncio.create_task(
+                sample_event_loop_lag(self.metrics, self.http.event_loop_lag_interval_s)))
+        if hasattr(self.app, "on_timer"):
+            self._tasks.append(asyncio.create_task(self._timer()))
+        self.ready = True
+        self.metrics.set_ready(True)
+
+    async def _timer(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_INTERVAL_S)
+            try:
+                self.app.on_timer(time.time_ns())
+            except Exception:        # a timer bug must not stop the service; it is logged loudly
+                log.exception("application timer failed")
+
+    def ready_line(self) -> str:
+        names = ", ".join(s.target_comp_id for s in self.fix.sessions) or "none"
+        http = f"http://{self.http.host}:{self.http_port} (/metrics, admin)" if self.runner else "HTTP off"
+        hours = "all sessions open" if self.sessions_always_open else "exchange calendars"
+        return (f"gold-router ready: FIX {self.fix.host}:{self.gateway.port} as {self.fix.sender_comp_id} "
+                f"(app {self.app_name}, sessions {names}, {hours}); {http}")
+
+    async def close(self) -> None:
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.gateway is not None:
+            await self.gateway.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        close = getattr(self.app, "close", None)
+        if close is not None:
+            close()
+
+
+def service_from_args(args: argparse.Namespace, config: Config) -> Service:
+    fix = with_overrides(
+        config.sections["fix"], host=args.fix_host, port=args.fix_port, store_dir=args.store_dir,
+        store="memory" if args.memory_store else None,
+        reset_on_logon=True if args.reset_on_logon else None,
+        sender_comp_id=args.sender_comp_id, target_comp_id=args.target_comp_id)
+    http: HttpConfig = config.sections["http"]
+    if args.http_host is not None or args.http_port is not None:
+        http = dataclasses.replace(http, host=args.http_host or http.host,
+                                   port=http.port if args.http_port is None else args.http_port)
+    return Service(config, fix, http, getattr(args, "app", "router"), args.sessions_always_open)
+
+
+async def serve_forever(service: Service) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start()
+        print(service.ready_line(), flush=True)
+        await stop.wait()
+    finally:
+        await service.close()
+        print("gold-router stopped", flush=True)
+
+
+def run_service(args: argparse.Namespace, config: Config) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = service_from_args(args, config)
+    try:
+        asyncio.run(serve_forever(service))
+    except OSError as exc:      # e.g. the port is taken: one line, not a traceback
+        print(f"gold-router: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
