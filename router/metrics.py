@@ -79,6 +79,8 @@ LOOP_LAG_BUCKETS_NS = (
 )
 
 QUOTA_DIRECTIONS = ("northbound", "southbound")
+# State names the gateway reports for a session that is logged on ("active" for older callers).
+LOGGED_ON_STATES = frozenset({"logged_on", "active"})
 
 
 def label_text(value: Any) -> str:
@@ -99,6 +101,8 @@ def label_text(value: Any) -> str:
 def msg_type_label(msg_type: Any) -> str:
     if isinstance(msg_type, str):
         msg_type = msg_type.encode("ascii", "replace")
+    elif not isinstance(msg_type, bytes):
+        return OTHER
     return FIX_MSG_TYPES.get(msg_type, OTHER)
 
 
@@ -149,6 +153,19 @@ def _bump(tally: dict, key: Any, amount: int = 1) -> None:
     tally[key] = tally.get(key, 0) + amount
 
 
+def _bump_nested(tally: dict, session_id: Any, msg_type: Any) -> None:
+    """Slow path of a per-session msg-type count: new session, new or unknown type."""
+    inner = tally.get(session_id)
+    if inner is None:
+        key = session_id if len(tally) < MAX_KEYS else OTHER
+        inner = tally.get(key)
+        if inner is None:
+            inner = tally[key] = {}
+    if msg_type_label(msg_type) == OTHER:
+        msg_type = OTHER
+    inner[msg_type] = inner.get(msg_type, 0) + 1
+
+
 class Metrics:
     """Every gold-router metric in one private registry, plus the gateway observer methods.
 
@@ -159,12 +176,12 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         # FIX session layer: keys (session_id, msg_type bytes) / session_id / (session_id, reason)
-        self._msgs_in: dict[tuple, int] = {}
-        self._msgs_out: dict[tuple, int] = {}
+        self._msgs_in: dict[Any, dict[Any, int]] = {}
+        self._msgs_out: dict[Any, dict[Any, int]] = {}
         self._resends: dict[Any, int] = {}
         self._session_rejects: dict[tuple, int] = {}
         self._session_states: dict[str, str] = {}
-        self._known_states: set[str] = {"disconnected", "logon_wait", "active", "logout_sent"}
+        self._known_states: set[str] = {"disconnected", "logged_on"}
         # Order flow
         self._orders_received: dict[Any, int] = {}
         self._orders_accepted: dict[Any, int] = {}
@@ -177,6 +194,10 @@ class Metrics:
         self.router_decision = IntHistogram(ROUTER_DECISION_BUCKETS_NS)
         self.loop_lag = IntHistogram(LOOP_LAG_BUCKETS_NS)
         self.last_loop_lag_ns = 0
+        # Instance attributes shadow the methods below: callers reach observe_ns in one call.
+        self.ack_latency_ns = self.ack_latency.observe_ns
+        self.matching_batch_ns = self.matching_batch.observe_ns
+        self.router_decision_ns = self.router_decision.observe_ns
         # State gauges, set when the state changes (never per message)
         self._quota: dict[str, tuple[float, float]] = {}
         self._open_orders: dict[Any, int] = {}
@@ -190,20 +211,17 @@ class Metrics:
 
     # ---- gateway observer (hot path) -------------------------------------------------
     def message_in(self, session_id: str, msg_type: bytes) -> None:
-        key = (session_id, msg_type)
-        tally = self._msgs_in
+        # Nested dicts: two cached-hash lookups beat building and hashing a tuple key.
         try:
-            tally[key] += 1
+            self._msgs_in[session_id][msg_type] += 1
         except KeyError:
-            _bump(tally, key)
+            _bump_nested(self._msgs_in, session_id, msg_type)
 
     def message_out(self, session_id: str, msg_type: bytes) -> None:
-        key = (session_id, msg_type)
-        tally = self._msgs_out
         try:
-            tally[key] += 1
+            self._msgs_out[session_id][msg_type] += 1
         except KeyError:
-            _bump(tally, key)
+            _bump_nested(self._msgs_out, session_id, msg_type)
 
     def resend_request(self, session_id: str) -> None:
         tally = self._resends
@@ -317,11 +335,10 @@ def _merge(pairs: Iterable[tuple[tuple[str, ...], int | float]]) -> dict[tuple[s
 
 
 def _msg_pairs(tally: dict) -> Iterable[tuple[tuple[str, str], int]]:
-    for key, n in list(tally.items()):
-        if key == OTHER:
-            yield (OTHER, OTHER), n
-        else:
-            yield (label_text(key[0]), msg_type_label(key[1])), n
+    for session_id, inner in list(tally.items()):
+        sid = label_text(session_id)
+        for msg_type, n in list(inner.items()):
+            yield (sid, OTHER if msg_type == OTHER else msg_type_label(msg_type)), n
 
 
 def _pair_pairs(tally: dict) -> Iterable[tuple[tuple[str, str], int]]:
@@ -353,7 +370,7 @@ class _Collector:
                        ("session", "msg_type"), _merge(_msg_pairs(m._msgs_in)))
         yield _counter("fix_messages_sent", "FIX messages sent, by session and MsgType.",
                        ("session", "msg_type"), _merge(_msg_pairs(m._msgs_out)))
-        yield _counter("fix_resend_requests", "ResendRequests (35=2) received, by session.",
+        yield _counter("fix_resend_requests", "ResendRequests the router issued on a sequence gap, by session.",
                        ("session",), _merge(_one_pairs(m._resends)))
         yield _counter("fix_session_rejects", "Session-level rejects, by session and reason.",
                        ("session", "reason"), _merge(_pair_pairs(m._session_rejects)))
@@ -361,7 +378,7 @@ class _Collector:
                                    "1 for the session's current state, 0 for the others.",
                                    labels=("session", "state"))
         logged_on = GaugeMetricFamily(PREFIX + "fix_sessions_logged_on",
-                                      "Sessions currently in the active (logged on) state.")
+                                      "Sessions currently logged on.")
         next_out = GaugeMetricFamily(PREFIX + "fix_next_sender_seq_num",
                                      "Next MsgSeqNum the router will send, by session.",
                                      labels=("session",))
@@ -381,7 +398,7 @@ class _Collector:
         for sid, current in sorted(session_states.items()):
             for state in sorted(m._known_states | {current}):
                 states.add_metric((label_text(sid), state), 1 if state == current else 0)
-        logged_on.add_metric((), sum(1 for s in session_states.values() if s == "active"))
+        logged_on.add_metric((), sum(1 for s in session_states.values() if s in LOGGED_ON_STATES))
         yield states
         yield logged_on
         yield next_out

@@ -54,6 +54,28 @@ def test_unknown_msg_types_fold_into_other():
     assert rx[(("msg_type", "NewOrderSingle"), ("session", "S"))] == 1
 
 
+def test_str_msg_types_count_like_bytes():
+    m = Metrics()
+    m.message_in("S", "D")
+    m.message_in("S", b"D")
+    m.message_in("S", "nonsense")
+    rx = scrape(m)["goldrouter_fix_messages_received_total"]
+    assert rx == {(("msg_type", "NewOrderSingle"), ("session", "S")): 2,
+                  (("msg_type", "other"), ("session", "S")): 1}
+
+
+def test_session_cardinality_is_capped(monkeypatch):
+    monkeypatch.setattr(mx, "MAX_KEYS", 3)
+    m = Metrics()
+    for i in range(10):
+        m.message_out(f"S{i}", b"8")
+        m.message_out(f"S{i}", b"8")
+    tx = scrape(m)["goldrouter_fix_messages_sent_total"]
+    assert len(tx) == 4
+    assert tx[(("msg_type", "ExecutionReport"), ("session", "other"))] == 14
+    assert sum(tx.values()) == 20
+
+
 def test_label_cardinality_is_capped(monkeypatch):
     monkeypatch.setattr(mx, "MAX_KEYS", 5)
     m = Metrics()

@@ -1,0 +1,72 @@
+"""The gold-router FIX gateway with the echo application, as a benchmark target process.
+
+Starts `router.fix_gateway.start_gateway` with one session (GOLDRTR <- BENCH,
+reset on logon) and the echo app, the metrics observer attached unless
+`--no-metrics`, prints "READY <port>" once it listens and stops on SIGTERM.
+It is the same acceptor `gold-router serve --app echo` runs, without the rest of
+the service (numba warm-up, config files), so it starts in a fraction of a second.
+
+usage: python -m benchmarks.peers.gateway_echo --dir DIR [--port 0] [--store file|memory] [--no-metrics]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+
+def _echo_app():
+    import router.app_echo as app_echo
+
+    for name in ("EchoApp", "EchoApplication", "Echo"):
+        cls = getattr(app_echo, name, None)
+        if cls is not None:
+            return cls()
+    raise RuntimeError("router.app_echo has no echo application class")
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from router.fix_config import parse_fix_config
+    from router.fix_gateway import start_gateway
+
+    config = parse_fix_config({
+        "host": "127.0.0.1", "port": args.port, "sender_comp_id": args.sender_comp_id,
+        "store": args.store, "store_dir": os.path.join(args.dir, "store"),
+        "sessions": [{"target_comp_id": args.target_comp_id, "account": args.target_comp_id,
+                      "reset_on_logon": True}],
+    })
+    observer, lag_task = None, None
+    if not args.no_metrics:
+        from router.metrics import Metrics, sample_event_loop_lag
+
+        observer = Metrics()
+        lag_task = asyncio.create_task(sample_event_loop_lag(observer, 0.5))
+    kwargs = {"observer": observer} if observer is not None else {}
+    gateway = await start_gateway(config, _echo_app(), **kwargs)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"READY {gateway.port}", flush=True)
+    await stop.wait()
+    if lag_task is not None:
+        lag_task.cancel()
+    await gateway.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dir", required=True, help="scratch directory (file store lives under it)")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--store", choices=("file", "memory"), default="file")
+    p.add_argument("--sender-comp-id", default="GOLDRTR")
+    p.add_argument("--target-comp-id", default="BENCH")
+    p.add_argument("--no-metrics", action="store_true", help="run without the Prometheus observer")
+    return asyncio.run(serve(p.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""FIX order->ack round trip over loopback, open loop, against gold-router and its peers in one run.
+
+Targets (each a separate process, started and stopped here):
+  echo_floor  C epoll echo server (`benchmarks/peers/echo_floor.c`, built now with `cc -O2`): the floor.
+  gateway     gold-router's FIX acceptor with the echo app and the metrics observer.
+  quickfix    a QuickFIX acceptor (PyPI `quickfix`) answering each order with an ExecutionReport.
+A missing compiler or QuickFIX marks that target skipped; it does not fail the run.
+
+Method: one client process logs on, then for each offered rate sends NewOrderSingles
+at fixed intended times t0 + i/rate (open loop: it never waits for an ack before
+sending).  Latency is counted from the *intended* send time, so a stalled client or
+server shows as latency instead of as a lower send rate (no coordinated omission).
+The client busy-polls a non-blocking socket on its own core and stamps receipt with
+perf_counter_ns.  Per step it reports p50/p90/p99/p99.9/max, the achieved ack rate,
+lost acks, and the server's CPU seconds (from /proc) per order.  Steps stop at the
+first saturated rate (achieved < 90 % of offered, acks lost, or p99 > 100 ms).
+
+Only same-run ratios mean anything on a shared machine: gateway p50 / floor p50, and
+gateway capacity / QuickFIX capacity.
+
+usage: python -m benchmarks.roundtrip [--json FILE] [--rates 1000,5000,...] [--duration S]
+                                      [--targets echo_floor,gateway,quickfix] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SOH = b"\x01"
+DEFAULT_RATES = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000,
+                 100_000, 130_000)
+QUICK_RATES = (1_000, 5_000, 20_000)
+TARGETS = ("echo_floor", "gateway", "quickfix")
+P99_LIMIT_NS = 1_000_000
+SATURATED_P99_NS = 100_000_000
+ACK = re.compile(rb"\x0135=[8D]\x01.*?\x0111=(\d+)\x01", re.S)
+LOGON_ACK = re.compile(rb"\x0135=A\x01")
+
+
+# ---------------------------------------------------------------- FIX framing (client side)
+class Framer:
+    """Builds client frames; independent of router.fix_codec on purpose (the codec is under test)."""
+
+    def __init__(self, sender: bytes = b"BENCH", target: bytes = b"GOLDRTR") -> None:
+        self.sender, self.target, self.seq = sender, target, 0
+
+    def frame(self, msg_type: bytes, body: bytes, sending_time: bytes) -> bytes:
+        self.seq += 1
+        payload = b"35=%s\x0149=%s\x0156=%s\x0134=%d\x0152=%s\x01%s" % (
+            msg_type, self.sender, self.target, self.seq, sending_time, body)
+        head = b"8=FIX.4.4\x019=%d\x01" % len(payload)
+        return b"%s%s10=%03d\x01" % (head, payload, (sum(head) + sum(payload)) & 255)
+
+    def logon(self, sending_time: bytes) -> bytes:
+        return self.frame(b"A", b"98=0\x01108=30\x01141=Y\x01", sending_time)
+
+    def logout(self, sending_time: bytes) -> bytes:
+        return self.frame(b"5", b"", sending_time)
+
+    def order(self, clordid: int, sending_time: bytes) -> bytes:
+        return self.frame(b"D", b"11=%d\x0155=SGE.AU9999\x0154=1\x0160=%s\x0138=1\x0140=2\x0144=560.00\x0159=0\x01"
+                          % (clordid, sending_time), sending_time)
+
+
+def utc_now() -> bytes:
+    ns = time.time_ns()
+    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(ns // 10**9)).encode() + b".%03d" % (ns // 10**6 % 1000)
+
+
+# ---------------------------------------------------------------- targets
+class Target:
+    """A server process that prints "READY <port>" once it listens."""
+
+    def __init__(self, name: str, argv: list[str], workdir: Path, env: dict | None = None) -> None:
+        self.name, self.argv, self.workdir, self.env = name, argv, workdir, env
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.log = open(self.workdir / f"{self.name}.log", "wb")
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.log,
+                                     stdin=subprocess.DEVNULL, cwd=ROOT, env=self.env)
+        deadline = time.monotonic() + timeout
+        line = b""
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line.startswith(b"READY"):
+                self.port = int(line.split()[1])
+                return
+            if not line and self.proc.poll() is not None:
+                break
+        self.stop()
+        tail = (self.workdir / f"{self.name}.log").read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"{self.name} did not start: " + (" | ".join(tail) or repr(line)))
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the process and its threads, from /proc (Linux)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        self.log.close()
+        self.proc = None
+
+
+def build_echo_floor(workdir: Path) -> Path | str:
+    """Compile the C echo server; returns its path or the reason it cannot be built."""
+    cc = shutil.which(os.environ.get("CC", "cc"))
+    if cc is None:
+        return "no C compiler (cc) on PATH"
+    src = HERE / "peers" / "echo_floor.c"
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    exe = workdir / f"echo_floor-{digest}"
+    proc = subprocess.run([cc, "-O2", "-o", str(exe), str(src)], capture_output=True, timeout=120)
+    if proc.returncode != 0:
+        return "cc failed: " + proc.stderr.decode(errors="replace")[-500:]
+    return exe
+
+
+def make_target(name: str, workdir: Path) -> Target | str:
+    py = sys.executable
+    if name == "echo_floor":
+        exe = build_echo_floor(workdir)
+        return exe if isinstance(exe, str) else Target(name, [str(exe), "0"], workdir)
+    if name in ("gateway", "gateway_nometrics"):
+        try:
+            import router.fix_gateway  # noqa: F401
+            import router.app_echo  # noqa: F401
+        except ImportError as exc:
+            return f"gateway not importable: {exc}"
+        argv = [py, "-m", "benchmarks.peers.gateway_echo", "--dir", str(workdir / name), "--port", "0"]
+        if name == "gateway_nometrics":
+            argv.append("--no-metrics")
+        return Target(name, argv, workdir)
+    if name == "quickfix":
+        try:
+            import quickfix  # noqa: F401
+        except ImportError:
+            return "PyPI quickfix not installed"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        return Target(name, [py, "-m", "benchmarks.peers.quickfix_acceptor", "--port", str(port),
+                             "--dir", str(workdir / "quickfix")], workdir)
+    return f"unknown target {name!r}"
+
+
+# ---------------------------------------------------------------- client
+class Client:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.framer = Framer()
+        self.next_id = 1
+        self.buf = b""
+
+    def logon(self, timeout: float = 10.0) -> None:
+        self.sock.sendall(self.framer.logon(utc_now()))
+        deadline = time.monotonic() + timeout
+        data = b""
+        while not LOGON_ACK.search(data):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no Logon reply: {data[:200]!r}")
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"connection closed during logon: {data[:200]!r}")
+            data += chunk
+        self.sock.setblocking(False)
+
+    def close(self) -> None:
+        try:
+            self.sock.setblocking(True)
+            self.sock.settimeout(1.0)
+            self.sock.sendall(self.framer.logout(utc_now()))
+            time.sleep(0.05)
+        except OSError:
+            pass
+        self.sock.close()
+
+    def run_step(self, rate: int, duration_s: float, warmup_s: float, drain_s: float = 2.0) -> dict:
+        n = max(1, int(rate * duration_s))
+        first = self.next_id
+        self.next_id += n
+        stamp = utc_now()
+        msgs = [self.framer.order(first + k, stamp) for k in range(n)]
+        lat = [-1] * n
+        sock, recv, send, clock = self.sock, self.sock.recv, self.sock.send, time.perf_counter_ns
+        acked = 0
+        i = 0
+        out = b""
+        t0 = clock() + 1_000_000  # 1 ms ahead: the first message is not already late
+        period_num = 1_000_000_000
+        last_due = t0 + (n - 1) * period_num // rate
+        give_up = last_due + int(drain_s * 1e9)
+        finditer = ACK.finditer
+        last_ack_ns = t0
+        while acked < n:
+            now = clock()
+            if i < n and now >= t0 + i * period_num // rate:
+                j = i + 1
+                # everything already due leaves in one write, the way a busy sender batches
+                while j < n and t0 + j * period_num // rate <= now:
+                    j += 1
+                out = out + b"".join(msgs[i:j]) if out else b"".join(msgs[i:j])
+                i = j
+            if out:
+                try:
+                    sent = send(out)
+                    out = out[sent:]
+                except BlockingIOError:
+                    pass
+            try:
+                data = recv(1 << 20)
+            except BlockingIOError:
+                data = None
+            if data:
+                t = clock()
+                buf = self.buf + data
+                cut = buf.rfind(b"\x0110=")
+                if cut >= 0 and len(buf) >= cut + 8:
+                    done, self.buf = buf[:cut + 8], buf[cut + 8:]
+                    for m in finditer(done):
+                        k = int(m.group(1)) - first
+                        if 0 <= k < n and lat[k] < 0:
+                            lat[k] = t - (t0 + k * period_num // rate)
+                            acked += 1
+                    last_ack_ns = t
+                else:
+                    self.buf = buf
+            elif data == b"":
+                break
+            elif i >= n and now > give_up:
+                break
+        warm = int(min(warmup_s * rate, n // 5))
+        measured = sorted(x for x in lat[warm:] if x >= 0)
+        lost = sum(1 for x in lat if x < 0)
+        span_s = (last_ack_ns - t0) / 1e9
+        return {
+            "offered_per_s": rate, "sent": i, "acked": acked, "lost": lost,
+            "achieved_per_s": round(acked / span_s, 1) if span_s > 0 else 0.0,
+            **percentiles(measured),
+        }
+
+
+def percentiles(sorted_ns: list[int]) -> dict:
+    if not sorted_ns:
+        return {"p50_us": None, "p90_us": None, "p99_us": None, "p999_us": None, "max_us": None,
+                "mean_us": None, "samples": 0}
+
+    def q(p: float) -> float:
+        return round(sorted_ns[min(len(sorted_ns) - 1, int(p * len(sorted_ns)))] / 1000, 1)
+
+    return {"p50_us": q(0.5), "p90_us": q(0.9), "p99_us": q(0.99), "p999_us": q(0.999),
+            "max_us": round(sorted_ns[-1] / 1000, 1),
+            "mean_us": round(sum(sorted_ns) / len(sorted_ns) / 1000, 1), "samples": len(sorted_ns)}
+
+
+def saturated(step: dict) -> bool:
+    return (step["lost"] > 0 or step["achieved_per_s"] < 0.9 * step["offered_per_s"]
+            or step["p99_us"] is None or step["p99_us"] * 1000 > SATURATED_P99_NS)
+
+
+def run_target(target: Target, rates: list[int], duration_s: float, warmup_s: float,
+               progress) -> dict:
+    target.start()
+    steps = []
+    try:
+        client = Client(target.port)
+        try:
+            client.logon()
+            client.run_step(min(rates), 0.3, 0.0)  # warm caches, JITs and the store file
+            for rate in rates:
+                cpu0 = target.cpu_seconds()
+                step = client.run_step(rate, duration_s, warmup_s)
+                cpu = target.cpu_seconds() - cpu0
+                step["server_cpu_s"] = round(cpu, 3)
+                step["server_cpu_us_per_order"] = round(cpu * 1e6 / step["acked"], 2) if step["acked"] else None
+                steps.append(step)
+                progress(f"{target.name:<18} {rate:>7}/s  p50 {step['p50_us']} us  p99 {step['p99_us']} us  "
+                         f"achieved {step['achieved_per_s']:.0f}/s  lost {step['lost']}")
+                if saturated(step):
+                    break
+                time.sleep(0.2)
+        finally:
+            client.close()
+    finally:
+        target.stop()
+    return summarize(steps)
+
+
+def summarize(steps: list[dict]) -> dict:
+    ok = [s for s in steps if not saturated(s)]
+    under_1ms = [s["offered_per_s"] for s in ok if s["p99_us"] is not None and s["p99_us"] * 1000 < P99_LIMIT_NS]
+    cpu = [s["server_cpu_us_per_order"] for s in ok if s["server_cpu_us_per_order"]]
+    return {
+        "status": "ok",
+        "steps": steps,
+        "p50_us_at_lowest_rate": steps[0]["p50_us"] if steps else None,
+        "max_rate_p99_under_1ms": max(under_1ms) if under_1ms else None,
+        "capacity_orders_per_s": max((s["achieved_per_s"] for s in steps), default=0.0),
+        "server_cpu_us_per_order": round(sorted(cpu)[len(cpu) // 2], 2) if cpu else None,
+    }
+
+
+def ratios(results: dict) -> dict:
+    """The same-run comparisons the issue's targets are stated in."""
+    out: dict = {}
+    gw, floor, qf = (results.get(k, {}) for k in ("gateway", "echo_floor", "quickfix"))
+    if gw.get("status") == "ok" and floor.get("status") == "ok":
+        if gw["p50_us_at_lowest_rate"] and floor["p50_us_at_lowest_rate"]:
+            out["gateway_p50_over_floor_p50"] = round(gw["p50_us_at_lowest_rate"] / floor["p50_us_at_lowest_rate"], 2)
+    if gw.get("status") == "ok" and qf.get("status") == "ok":
+        if qf["capacity_orders_per_s"]:
+            out["gateway_capacity_over_quickfix"] = round(gw["capacity_orders_per_s"] / qf["capacity_orders_per_s"], 2)
+        if gw["max_rate_p99_under_1ms"] and qf["max_rate_p99_under_1ms"]:
+            out["gateway_p99_1ms_rate_over_quickfix"] = round(
+                gw["max_rate_p99_under_1ms"] / qf["max_rate_p99_under_1ms"], 2)
+    if gw.get("status") == "ok":
+        # One order in, one ack out: two FIX messages through the session layer per round trip.
+        out["gateway_messages_per_s"] = round(2 * gw["capacity_orders_per_s"])
+        if gw.get("server_cpu_us_per_order"):
+            out["gateway_messages_per_cpu_s"] = round(2e6 / gw["server_cpu_us_per_order"])
+    return out
+
+
+def machine() -> dict:
+    try:
+        from benchmarks._timing import machine_description
+
+        return machine_description()
+    except (ImportError, AttributeError):
+        import platform
+
+        return {"python": platform.python_version(), "platform": platform.platform(),
+                "cpus": os.cpu_count(), "load_avg": list(os.getloadavg())}
+
+
+def run(rates: list[int], duration_s: float, warmup_s: float, targets: list[str], progress=print) -> dict:
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="goldrouter-rt-") as tmp:
+        workdir = Path(tmp)
+        for name in targets:
+            target = make_target(name, workdir)
+            if isinstance(target, str):
+                results[name] = {"status": "skipped", "reason": target}
+                progress(f"{name:<18} skipped: {target}")
+                continue
+            try:
+                results[name] = run_target(target, rates, duration_s, warmup_s, progress)
+            except (RuntimeError, OSError) as exc:
+                results[name] = {"status": "failed", "reason": str(exc)}
+                progress(f"{name:<18} failed: {exc}")
+    return {
+        "benchmark": "roundtrip",
+        "method": "open loop, latency from intended send time, one client process busy-polling",
+        "duration_s_per_rate": duration_s, "warmup_s": warmup_s,
+        "machine": machine(),
+        "targets": results,
+        "ratios": ratios(results),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", help="write the results here")
+    p.add_argument("--rates", help="comma-separated offered rates, orders/s")
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per rate (default 2)")
+    p.add_argument("--warmup", type=float, default=0.2, help="seconds discarded at each rate's start")
+    p.add_argument("--targets", default=",".join(TARGETS),
+                   help=f"comma-separated subset of {TARGETS + ('gateway_nometrics',)}")
+    p.add_argument("--quick", action="store_true", help="3 low rates, 0.5 s each (smoke run)")
+    args = p.parse_args(argv)
+    rates = [int(r) for r in args.rates.split(",")] if args.rates else list(DEFAULT_RATES)
+    duration = args.duration
+    if args.quick:
+        rates, duration = (rates if args.rates else list(QUICK_RATES)), min(duration, 0.5)
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    result = run(rates, duration, args.warmup, targets)
+    for k, v in result["ratios"].items():
+        print(f"{k}: {v}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    failed = [k for k, v in result["targets"].items() if v["status"] == "failed"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
