@@ -114,5 +114,8 @@ class Reason(enum.Enum):
     def __str__(self) -> str:
         return self.label
 
+    # Identity hash: members are singletons, and sets/dicts of reasons sit on hot paths.
+    __hash__ = object.__hash__
+
 
 BY_LABEL: dict[str, Reason] = {r.label: r for r in Reason}

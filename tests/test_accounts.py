@@ -91,7 +91,7 @@ def test_default_accounts_ship_funded_and_cross_border(config):
 
 
 def test_config_loader_parses_the_accounts_section(config):
-    accounts = config.sections["accounts"]
+    accounts = config.sections["participants"].accounts
     assert {a.name for a in accounts} >= {"SHCLIENT1", "HKCLIENT1"}
 
 
