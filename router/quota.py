@@ -100,6 +100,13 @@ class CrossBorderQuota:
         self._used[d] -= given
         return given
 
+    def release_unfilled(self, d: Direction, claimed: int, leaves_qty: int, order_qty: int) -> int:
+        """Give back the unfilled share of an order's claim when it is cancelled or expires:
+        claimed * leaves / order_qty, rounded down so the quota is never over-credited."""
+        if order_qty <= 0 or not 0 <= leaves_qty <= order_qty:
+            raise ValueError("need 0 <= leaves_qty <= order_qty and order_qty > 0")
+        return self.release(d, claimed * leaves_qty // order_qty)
+
     def roll(self, day: Any) -> bool:
         """Start trading day `day`; resets usage when the day changed. Returns whether it reset."""
         if day == self.day:

@@ -86,6 +86,10 @@ class Candidate(NamedTuple):
     source: str                 # "quote" or "ref": where the ranking price came from
     direction: Direction | None
     notional_cny: int           # at the child limit, micro-CNY
+    settl_ccy: str
+    cash: int                   # to reserve, micro settl_ccy: value + fees (full-payment buy) or margin + fees
+    vault: str                  # sell: the vault holding the metal; buy: where metal is delivered
+    metal_ug: int               # to reserve for a full-payment sell, else 0
 
 
 class Exclusion(NamedTuple):
@@ -277,6 +281,7 @@ class Router:
                  carry_days: int = 1, risk: Any = None) -> None:
         self.catalogue = catalogue
         self.accounts = accounts
+        self._by_name = {a.name: a for a in accounts}
         self.quota = quota
         self.session_open = session_open
         self.top_of_book = top_of_book
@@ -344,7 +349,9 @@ class Router:
     def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
         if fx is not None and fx is not self.fx:
             self.set_fx(fx)
-        acct = self.accounts.get(req.account)
+        # NamedTuple field access is a descriptor call each time; unpack once.
+        account, side, symbol, qty, price, tif, constraints = req
+        acct = self._by_name.get(account)
         if acct is None:
             return RouteDecision(req, _R_UNKNOWN_ACCOUNT)
         risk = self.risk
@@ -352,28 +359,26 @@ class Router:
             killed = risk.killed(acct.name)
             if killed is not None:
                 return RouteDecision(req, killed)
-        symbol = req.symbol
         if symbol not in self._members:
             return RouteDecision(req, _R_UNKNOWN_SYMBOL)
-        if req.qty <= 0:
+        if qty <= 0:
             return RouteDecision(req, _R_BAD_QTY)
-        price = req.price
         if price is not None and price <= 0:
             return RouteDecision(req, _R_BAD_PRICE)
-        buy = req.side is _BUY
+        buy = side is _BUY
         product_num = self._product_num.get(symbol)
         if product_num is None:
             b0 = self._books[symbol]
             if price is not None and price % b0.tick:
                 return RouteDecision(req, _R_BAD_PRICE)
-            qty_ug = req.qty * b0.lot_ug
+            qty_ug = qty * b0.lot_ug
             limit_comp = None if price is None else price * b0.num // b0.den
         else:
-            qty_ug = req.qty * MICRO
+            qty_ug = qty * MICRO
             limit_comp = None if price is None else price * product_num // COMPARABLE_DEN
-        statics = self._static.get((acct.name, symbol, req.constraints))
+        statics = self._static.get((account, symbol, constraints))
         if statics is None:
-            statics = self._statics(acct, symbol, req.constraints)
+            statics = self._statics(acct, symbol, constraints)
 
         ranked: list[tuple[int, int, Candidate]] = []
         excluded: list[Exclusion] = []
@@ -438,25 +443,29 @@ class Router:
                     value = child * lots * b.settl_num // COMPARABLE_DEN
                     fees = -(-value * b.fee_ppm // PPM) + lots * b.lot_fee_settl
                     margin = b.margin_ppm
+                    ccy = b.settl_ccy
+                    vault = vaults[0]
+                    metal = 0
                     if margin is not None:
-                        ccy = b.settl_ccy
-                        if cash.get(ccy, 0) - reserved.get(ccy, 0) < -(-value * margin // PPM) + fees:
+                        need = -(-value * margin // PPM) + fees
+                        if cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
                             reason = _R_INSUFFICIENT_MARGIN
                     elif buy:
-                        ccy = b.settl_ccy
-                        if cash.get(ccy, 0) - reserved.get(ccy, 0) < value + fees:
+                        need = value + fees
+                        if cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
                             reason = _R_INSUFFICIENT_CASH
                     else:
-                        need = lots * lot_ug
-                        for v in vaults:
-                            if acct.free_metal(v) >= need:
+                        need = 0
+                        metal = lots * lot_ug
+                        for vault in vaults:
+                            if acct.free_metal(vault) >= metal:
                                 break
                         else:
                             reason = _R_INSUFFICIENT_METAL
             if reason is not None:
                 excluded.append(_new(Exclusion, (b.symbol, b.book_id, reason)))
                 continue
-            quote = top(b.book_id, req.side) if top is not None else None
+            quote = top(b.book_id, side) if top is not None else None
             if quote is None:
                 comp, source = b.ref_comp, "ref"
             else:
@@ -464,7 +473,7 @@ class Router:
             cost = -(-comp * b.cost_ppm // PPM) + b.lot_fee_comp
             all_in = comp + cost if buy else comp - cost
             ranked.append((all_in if buy else -all_in, b.book_id, _new(Candidate, (
-                b.symbol, b.book_id, lots, child, comp, all_in, source, d, notional_cny))))
+                b.symbol, b.book_id, lots, child, comp, all_in, source, d, notional_cny, ccy, need, vault, metal))))
             mask |= b.bit
             if notional_cny > notional:
                 notional = notional_cny
@@ -488,7 +497,6 @@ class Router:
             if r is not None:
                 return RouteDecision(req, r, candidates, tuple(excluded), mask, limit_comp, qty_ug,
                                      None, notional, claims)
-        tif = req.tif
         rest = candidates[0].book_id if tif is _DAY or tif is _GTC else None
         return RouteDecision(req, None, candidates, tuple(excluded), mask, limit_comp, qty_ug,
                              rest, notional, claims)

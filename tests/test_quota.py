@@ -58,6 +58,17 @@ def test_release_gives_back_unfilled_part_and_never_goes_negative():
     assert q.remaining(N) == 1_000
 
 
+def test_release_unfilled_share_of_a_claim():
+    q = CrossBorderQuota(northbound=1_000, southbound=1_000)
+    q.consume(S, 900)
+    # 1 of 3 lots filled, the rest cancelled: two thirds of the claim come back
+    assert q.release_unfilled(S, 900, leaves_qty=2, order_qty=3) == 600
+    assert q.used(S) == 300
+    assert q.release_unfilled(S, 100, leaves_qty=0, order_qty=3) == 0
+    with pytest.raises(ValueError):
+        q.release_unfilled(S, 100, leaves_qty=4, order_qty=3)
+
+
 def test_consume_many_is_atomic_across_directions():
     q = CrossBorderQuota(northbound=100, southbound=50)
     assert q.consume_many({N: 80, S: 60}) is Reason.QUOTA_EXHAUSTED

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from router.accounts import Accounts, parse_account, parse_accounts
@@ -266,6 +265,9 @@ def test_full_payment_buy_needs_free_cash_in_settlement_currency():
     a = account(cash={"CNY": "560135.979", "CNH": BIG})
     d = router(a).route(req("SGE.AU9999", qty=100, price=55994), 0)
     assert d.ok
+    c = d.candidates[0]
+    # what the order manager reserves on acceptance
+    assert (c.settl_ccy, c.cash, c.metal_ug, c.vault) == ("CNY", 560_135_979_000, 0, "SGE_MAINLAND")
     a.reserve_cash("CNY", 1)
     d = router(a).route(req("SGE.AU9999", qty=100, price=55994), 0)
     assert d.reason is Reason.INSUFFICIENT_CASH
@@ -277,6 +279,8 @@ def test_full_payment_sell_needs_free_metal_in_one_of_the_venue_vaults():
     d = r.route(req(side=SELL, price=55000), 0)
     assert excluded(d) == {"SGE.AU9999": Reason.INSUFFICIENT_METAL, "SGEI.IAU9999": Reason.INSUFFICIENT_METAL}
     assert ranked(d) == ["HKGX.RKG"]
+    c = d.candidates[0]
+    assert (c.vault, c.metal_ug, c.cash) == ("HK", 1000 * MICRO, 0)
     # buys do not need metal
     assert r.route(req(price=56000), 0).ok
 
@@ -284,7 +288,8 @@ def test_full_payment_sell_needs_free_metal_in_one_of_the_venue_vaults():
 def test_margin_contract_needs_margin_not_full_value():
     # 1 lot Au(T+D) at 560.00 = CNY 560,000; 17 % margin = 95,200; fee 5 bp = 280
     a = account(cash={"CNY": "95480"})
-    assert router(a).route(req("SGE.AUTD", qty=1, price=56000), 0).ok
+    d = router(a).route(req("SGE.AUTD", qty=1, price=56000), 0)
+    assert d.ok and d.candidates[0].cash == 95_480 * MICRO
     assert router(a).route(req("SGE.AUTD", qty=1, price=56000, side=SELL), 0).ok     # no metal needed
     a = account(cash={"CNY": "95479.99"})
     assert router(a).route(req("SGE.AUTD", qty=1, price=56000), 0).reason is Reason.INSUFFICIENT_MARGIN
