@@ -288,12 +288,17 @@ class Session:
         if inv is None:
             return True
         reason = int(inv.reason)
-        text = inv.text or REJECT_TEXT.get(reason, "Invalid message")
         mt = msg.msg_type
-        if reason == 11 and mt in FIX44_APP_MSG_TYPES:
-            self._business_reject(msg, 3, "Unsupported Message Type")
+        if inv.text:
+            self._out.append((EVENT, f"message {msg.seq_num} invalid: {inv.text}"))
+        if reason == 11:
+            if mt in FIX44_APP_MSG_TYPES:
+                self._business_reject(msg, 3, "Unsupported Message Type")
+            else:
+                self._reject(msg, 11, None, REJECT_TEXT[11])
         else:
-            self._reject(msg, reason, inv.ref_tag, text)
+            # Text carries the standard wording, as QuickFIX does; the detail went to the log.
+            self._reject(msg, reason, inv.ref_tag, REJECT_TEXT.get(reason, "Invalid message"))
         return False
 
     def _checks(self, msg: FixMessage) -> bool:

@@ -1,0 +1,409 @@
+"""The acceptor over real TCP on loopback: admission, isolation, timers, TLS, durability, scale."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from router import fix_transport
+from router.app_echo import EchoApp
+from router.fix_config import parse_fix_config
+from router.fix_gateway import start_gateway
+from tests.fixclient import FixClient, now_ts
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ORDER = [(11, b"ORD-1"), (1, b"SHCLIENT1"), (55, b"SGE.AU9999"), (54, b"1"), (60, b"20260101-00:00:00.000"),
+         (38, b"10"), (40, b"2"), (44, b"56000")]
+
+
+def order(clordid: str) -> list:
+    return [(11, clordid.encode())] + ORDER[1:]
+
+
+def config(tmp_path, sessions=None, **top):
+    table = {"port": 0, "store_dir": str(tmp_path / "store"), "logon_timeout_s": 5}
+    table.update(top)
+    table["sessions"] = sessions if sessions is not None else [
+        {"target_comp_id": "SHCLIENT1"},
+        {"target_comp_id": "HKCLIENT1"},
+        {"target_comp_id": "SECURE1", "username": "trader", "password": "s3cret"},
+    ]
+    return parse_fix_config(table)
+
+
+class RecordingObserver:
+    """A real observer implementation that keeps what it was told (the metrics one counts)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def message_in(self, sid, mt):
+        self.calls.append(("in", sid, mt))
+
+    def message_out(self, sid, mt):
+        self.calls.append(("out", sid, mt))
+
+    def session_state(self, sid, state):
+        self.calls.append(("state", sid, state))
+
+    def resend_request(self, sid):
+        self.calls.append(("resend", sid))
+
+    def session_reject(self, sid, reason):
+        self.calls.append(("reject", sid, reason))
+
+
+@pytest.fixture
+async def gw(tmp_path):
+    gateways = []
+
+    async def make(cfg=None, app=None, **kw):
+        g = await start_gateway(cfg or config(tmp_path), app or EchoApp(), **kw)
+        gateways.append(g)
+        return g
+
+    yield make
+    for g in gateways:
+        await g.close(timeout=0.5)
+
+
+@pytest.fixture
+async def clients():
+    made = []
+
+    async def connect(port, sender="SHCLIENT1", **kw):
+        c = await FixClient.connect(port, sender, **kw)
+        made.append(c)
+        return c
+
+    yield connect
+    for c in made:
+        await c.close()
+
+
+async def test_logon_echo_logout(gw, clients):
+    obs = RecordingObserver()
+    g = await gw(observer=obs)
+    c = await clients(g.port)
+    logon = await c.logon(30)
+    assert logon.get(49) == b"GOLDRTR" and logon.get(56) == b"SHCLIENT1"
+    await c.send(b"D", order("E1"))
+    echo = await c.expect(b"D")
+    assert echo.get(11) == b"E1" and echo.get(44) == b"56000" and echo.seq_num == 2
+    await c.send(b"5")
+    assert (await c.expect(b"5")).msg_type == b"5"
+    assert await c.closed_by_peer()
+    info = {s["session_id"]: s for s in g.sessions_info()}["SHCLIENT1"]
+    assert info["next_sender_seq_num"] == 4 and info["next_target_seq_num"] == 4
+    assert ("in", "SHCLIENT1", b"D") in obs.calls and ("out", "SHCLIENT1", b"D") in obs.calls
+    assert ("state", "SHCLIENT1", "logged_on") in obs.calls
+
+
+@pytest.mark.parametrize("sender,target,text", [
+    ("NOBODY", "GOLDRTR", b"Unknown SenderCompID NOBODY"),
+    ("SHCLIENT1", "NOTUS", b"Unknown TargetCompID NOTUS"),
+])
+async def test_unknown_comp_ids_refused_with_logout(gw, clients, sender, target, text):
+    g = await gw()
+    c = await FixClient.connect(g.port, sender, target)
+    try:
+        await c.logon(expect=False)
+        lo = await c.expect(b"5")
+        assert lo.get(58) == text and lo.seq_num == 1
+        assert await c.closed_by_peer()
+    finally:
+        await c.close()
+    assert all(s["next_sender_seq_num"] == 1 and s["next_target_seq_num"] == 1 for s in g.sessions_info())
+
+
+async def test_password_checked(gw, clients):
+    g = await gw()
+    bad = await clients(g.port, "SECURE1")
+    await bad.logon(extra=[(553, b"trader"), (554, b"wrong")], expect=False)
+    assert (await bad.expect(b"5")).get(58) == b"Invalid username or password"
+    assert await bad.closed_by_peer()
+    missing = await clients(g.port, "SECURE1")
+    await missing.logon(expect=False)
+    assert (await missing.expect(b"5")).get(58) == b"Invalid username or password"
+    good = await clients(g.port, "SECURE1")
+    assert (await good.logon(extra=[(553, b"trader"), (554, b"s3cret")])).msg_type == b"A"
+    # the refused attempts did not consume the real session's numbers
+    info = {s["session_id"]: s for s in g.sessions_info()}["SECURE1"]
+    assert info["next_sender_seq_num"] == 2 and info["next_target_seq_num"] == 2
+
+
+async def test_second_logon_for_connected_session_refused_first_unaffected(gw, clients):
+    g = await gw()
+    first = await clients(g.port)
+    await first.logon()
+    second = await clients(g.port)
+    await second.logon(seq=1, expect=False)
+    lo = await second.expect(b"5")
+    assert lo.get(58) == b"Session already logged on" and lo.seq_num == 1
+    assert await second.closed_by_peer()
+    await first.send(b"D", order("STILL-OK"))
+    echo = await first.expect(b"D")
+    assert echo.get(11) == b"STILL-OK" and echo.seq_num == 2
+
+
+async def test_first_message_not_logon_closes(gw, clients):
+    g = await gw()
+    c = await clients(g.port)
+    await c.send(b"0")
+    assert await c.closed_by_peer()
+    assert c.pending == []
+
+
+async def test_logon_timeout(gw, clients, tmp_path):
+    g = await gw(config(tmp_path, logon_timeout_s=1))
+    c = await clients(g.port)
+    assert await c.closed_by_peer(timeout=5)
+
+
+async def test_garbled_before_logon_ignored(gw, clients):
+    g = await gw()
+    c = await clients(g.port)
+    good = c.frame(b"A", [(98, 0), (108, 30)], seq=1)
+    bad = good[:-4] + b"000\x01" if not good.endswith(b"000\x01") else good[:-4] + b"001\x01"
+    await c.send_raw(b"garbage" + bad)
+    await c.send_raw(good)
+    c.seq = 2
+    assert (await c.expect(b"A")).seq_num == 1
+
+
+async def test_application_sends_from_outside_a_callback_and_while_offline(gw, clients):
+    g = await gw()
+    c = await clients(g.port)
+    await c.logon()
+    handle = g.handle("SHCLIENT1")
+    assert g.handle("NOBODY") is None
+    assert handle.account == "SHCLIENT1" and handle.logged_on
+    assert handle.send(b"8", [(37, b"O1"), (17, b"F1"), (150, b"F"), (39, b"2")]) is True
+    fill = await c.expect(b"8")
+    assert fill.get(17) == b"F1" and fill.seq_num == 2
+    await c.send(b"5")
+    await c.expect(b"5")
+    assert await c.closed_by_peer()
+    # offline: stored, and delivered by resend after the next Logon
+    assert handle.send(b"8", [(37, b"O1"), (17, b"F2"), (150, b"F"), (39, b"2")]) is False
+    c2 = await clients(g.port)
+    c2.seq = 3
+    logon = await c2.logon()
+    assert logon.seq_num == 5  # 4 was the offline fill
+    await c2.send(b"2", [(7, 4), (16, 0)])
+    resent = await c2.expect(b"8")
+    assert resent.get(17) == b"F2" and resent.get(43) == b"Y" and resent.seq_num == 4
+
+
+async def test_bad_input_isolated_to_its_session(gw, clients):
+    g = await gw()
+    a = await clients(g.port, "SHCLIENT1")
+    b = await clients(g.port, "HKCLIENT1")
+    await a.logon()
+    await b.logon()
+    await a.send_raw(b"8=FIX.4.4\x019=12\x0135=D\x01garbage\x0110=000\x01" * 50 + b"\x00\xff" * 1000)
+    await a.send(b"D", order("A-after-garbage"))
+    assert (await a.expect(b"D")).get(11) == b"A-after-garbage"
+    await b.send(b"D", order("B-fine"))
+    assert (await b.expect(b"D")).get(11) == b"B-fine"
+
+
+async def test_read_limit_closes_a_connection_that_never_completes_a_frame(gw, clients, tmp_path):
+    g = await gw(config(tmp_path, max_message_size=1024))
+    c = await clients(g.port)
+    await c.logon()
+    # a frame header promising a body far larger than the limit, then endless body bytes
+    await c.send_raw(b"8=FIX.4.4\x019=900000\x0135=D\x01" + b"58=" + b"x" * 20000)
+    other = await clients(g.port, "HKCLIENT1")
+    await other.logon()
+    await other.send(b"D", order("unaffected"))
+    assert (await other.expect(b"D")).get(11) == b"unaffected"
+    for conn in g.connections:
+        assert conn.decoder.pending <= 2 * 1024
+
+
+async def test_schedule_closed_refuses_logon(gw, clients, tmp_path):
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = (now + datetime.timedelta(hours=2)).strftime("%H:%M")
+    end = (now + datetime.timedelta(hours=3)).strftime("%H:%M")
+    g = await gw(config(tmp_path, sessions=[
+        {"target_comp_id": "SHCLIENT1", "schedule": {"start": start, "end": end, "tz": "UTC"}}]))
+    c = await clients(g.port)
+    await c.logon(expect=False)
+    assert (await c.expect(b"5")).get(58) == b"Logon outside of session time"
+
+
+async def test_restart_keeps_sequence_numbers_and_resend(gw, clients, tmp_path):
+    cfg = config(tmp_path)
+    g = await gw(cfg)
+    c = await clients(g.port)
+    await c.logon()
+    await c.send(b"D", order("BEFORE-RESTART"))
+    await c.expect(b"D")
+    await g.close(timeout=2)  # logs the session out
+    await c.expect(b"5")
+    g2 = await gw(cfg)
+    c2 = await clients(g2.port)
+    c2.seq = 3  # client sent 1 logon and 2 the order; it never answered our Logout
+    logon = await c2.logon()
+    assert logon.seq_num == 4  # ours: 1 logon, 2 echo, 3 logout
+    await c2.send(b"2", [(7, 2), (16, 2)])
+    resent = await c2.expect(b"D")
+    assert resent.get(11) == b"BEFORE-RESTART" and resent.get(43) == b"Y"
+
+
+async def test_durable_across_sigkill(tmp_path, clients):
+    store_dir = str(tmp_path / "store")
+    child = textwrap.dedent(f"""
+        import asyncio, sys
+        from router.app_echo import EchoApp
+        from router.fix_config import parse_fix_config
+        from router.fix_gateway import start_gateway
+        async def main():
+            cfg = parse_fix_config({{"port": 0, "store_dir": {store_dir!r},
+                                     "sessions": [{{"target_comp_id": "SHCLIENT1"}}]}})
+            g = await start_gateway(cfg, EchoApp(), validator=None)
+            print(g.port, flush=True)
+            await asyncio.sleep(120)
+        asyncio.run(main())
+    """)
+    p = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        line = await asyncio.get_running_loop().run_in_executor(None, p.stdout.readline)
+        port = int(line)
+        c = await clients(port)
+        await c.logon()
+        for i in range(20):
+            await c.send(b"D", order(f"K{i}"))
+        for i in range(20):
+            assert (await c.expect(b"D")).get(11) == f"K{i}".encode()
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+    cfg = parse_fix_config({"port": 0, "store_dir": store_dir, "sessions": [{"target_comp_id": "SHCLIENT1"}]})
+    g = await start_gateway(cfg, EchoApp(), validator=None)
+    try:
+        info = g.sessions_info()[0]
+        assert (info["next_sender_seq_num"], info["next_target_seq_num"]) == (22, 22)
+        c2 = await clients(g.port)
+        c2.seq = 22
+        await c2.logon()
+        await c2.send(b"2", [(7, 21), (16, 21)])
+        assert (await c2.expect(b"D")).get(11) == b"K19"
+    finally:
+        await g.close(timeout=0.5)
+
+
+@pytest.mark.slow
+async def test_two_hundred_concurrent_sessions(gw, tmp_path):
+    n = 200
+    sessions = [{"target_comp_id": f"C{i:03d}"} for i in range(n)]
+    g = await gw(config(tmp_path, sessions=sessions))
+    cs = await asyncio.gather(*(FixClient.connect(g.port, f"C{i:03d}") for i in range(n)))
+    try:
+        await asyncio.gather(*(c.logon() for c in cs))
+        for round_ in range(3):
+            await asyncio.gather(*(c.send(b"D", order(f"{c.sender.decode()}-{round_}")) for c in cs))
+            echoes = await asyncio.gather(*(c.expect(b"D", timeout=30) for c in cs))
+            assert [e.get(11) for e in echoes] == [f"C{i:03d}-{round_}".encode() for i in range(n)]
+        assert sum(1 for s in g.sessions_info() if s["state"] == "logged_on") == n
+        await asyncio.gather(*(c.send(b"5") for c in cs))
+        await asyncio.gather(*(c.expect(b"5", timeout=30) for c in cs))
+    finally:
+        await asyncio.gather(*(c.close() for c in cs))
+
+
+async def test_flow_control_pauses_reading_from_a_peer_that_does_not_read(gw, monkeypatch):
+    import socket
+
+    from router.fix_codec import FrameDecoder
+
+    monkeypatch.setattr(fix_transport, "WRITE_HIGH_WATER", 32 * 1024)
+    monkeypatch.setattr(fix_transport, "WRITE_LOW_WATER", 8 * 1024)
+    g = await gw()
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # a small receive window so that our not reading pushes back on the acceptor quickly
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, ("127.0.0.1", g.port))
+        helper = FixClient(None, None, "SHCLIENT1", "GOLDRTR")  # used only to build frames
+        await loop.sock_sendall(sock, helper.frame(b"A", [(98, 0), (108, 30)]))
+        n = 20000
+        payload = b"".join(helper.frame(b"D", order(f"F{i}")) for i in range(n))
+        sender = asyncio.ensure_future(loop.sock_sendall(sock, payload))
+        paused_seen = False
+        for _ in range(400):
+            await asyncio.sleep(0.05)
+            if any(conn.paused for conn in g.connections):
+                paused_seen = True
+                break
+        assert paused_seen
+        # Paused, it buffers at most the output of the read it was processing, not the whole backlog.
+        await asyncio.sleep(0.2)
+        buffered = max(conn.transport.get_write_buffer_size() for conn in g.connections)
+        assert buffered < 1024 * 1024 < len(payload)
+        decoder, echoes = FrameDecoder(), 0
+        while echoes < n:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 65536), 30)
+            assert data, "acceptor closed the connection"
+            echoes += sum(1 for m in decoder.feed(data) if m.msg_type == b"D")
+        await asyncio.wait_for(sender, 30)
+        assert echoes == n
+    finally:
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not available to generate a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+async def test_tls(gw, clients, tmp_path, tls_files):
+    cert, key = tls_files
+    g = await gw(config(tmp_path, tls_cert=cert, tls_key=key))
+    ctx = ssl.create_default_context(cafile=cert)
+    c = await clients(g.port, ssl=ctx)
+    await c.logon()
+    await c.send(b"D", order("OVER-TLS"))
+    assert (await c.expect(b"D")).get(11) == b"OVER-TLS"
+    # a plaintext client gets nowhere with the TLS listener
+    plain = await clients(g.port)
+    await plain.logon(expect=False)
+    assert await plain.closed_by_peer(timeout=10)
+    assert plain.pending == []
+
+
+def test_tls_bad_files_are_a_config_error(tmp_path):
+    from router.errors import ConfigError
+
+    (tmp_path / "c.pem").write_text("not a cert")
+
+    async def go():
+        await start_gateway(config(tmp_path, tls_cert=str(tmp_path / "c.pem"), tls_key=str(tmp_path / "c.pem")),
+                            EchoApp(), validator=None)
+
+    with pytest.raises(ConfigError) as e:
+        asyncio.run(go())
+    assert e.value.key == "fix.tls_cert"
