@@ -18,7 +18,8 @@ plus proportional fee and carry, plus the per-lot fee spread over a lot's fine o
 Everything that depends only on configuration and FX is precomputed; per-(account, symbol,
 constraints) static filter results are cached, so a decision is a few integer operations per
 book. This module does NOT consume quota, reserve funds, touch books or read a clock: the
-caller does that on acceptance (`RouteDecision.quota_claims`, `.candidates`).
+caller does that on acceptance, from `RouteDecision.quota_claims` and each candidate's
+`cash` / `metal_ug` / `vault` (amounts at the child limit, so conservative).
 """
 from __future__ import annotations
 
@@ -146,7 +147,8 @@ class RouteDecision:
 
     def explain_text(self, limit: int = EXPLAIN_MAX) -> str:
         """One line for the execution report's custom tag: ranked books as
-        `SYMBOL child_price_units=usd_oz/all_in_usd_oz`, then `xSYMBOL:reason` for exclusions."""
+        `N.SYMBOL child_price_units=usd_oz/all_in_usd_oz` (a trailing `r`: ranked on the reference
+        price, the book had no quote), then `xSYMBOL:reason` for each excluded book."""
         r = self.request
         head = f"{'B' if r.side is Side.BUY else 'S'} {r.symbol} {r.qty}"
         if self.reason is not None:

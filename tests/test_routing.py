@@ -99,6 +99,21 @@ def test_ranking_uses_live_quotes_over_reference_prices():
     assert [c.source for c in d.candidates] == ["quote", "ref"]
 
 
+def test_sell_ranking_uses_the_best_bid():
+    sge = CAT.instruments["SGE.AU9999"].book_id
+    hk = CAT.instruments["HKGX.AU99TAEL"].book_id
+    bids = {sge: 55800, hk: 2235000}        # HK bid 22,350 = ~2,405.2 USD/oz beats SGE's 558.00
+    seen = []
+
+    def top(book, side):
+        seen.append(side)
+        return bids.get(book)
+    d = router(top=top).route(req("GOLD.HKSH", qty=374290, price=55000, side=SELL), 0)
+    assert ranked(d) == ["HKGX.AU99TAEL", "SGE.AU9999"]
+    assert set(seen) == {SELL}
+    assert d.candidates[0].all_in < d.candidates[0].comparable      # fees reduce what a seller nets
+
+
 def test_fx_change_recomputes_factors_and_can_flip_the_ranking():
     r = router()
     assert ranked(r.route(req("GOLD.HKSH", qty=374290, price=56500), 0))[0] == "HKGX.AU99TAEL"
