@@ -1,0 +1,251 @@
+"""`python -m benchmarks`: run every benchmark, write JSON, a Markdown summary and PNG plots.
+
+Each benchmark runs as its own process (`python -m benchmarks.NAME --json
+results/NAME.json`) so one that crashes or hangs is recorded as failed while the
+rest go on; the suite then exits non-zero.  A progress line shows which one runs
+and its latest output.  `results/summary.md` gathers the figures, the same-run
+ratios and the issue's targets; `results/suite.json` has the same in JSON.
+
+Not here: the benchmarks themselves, or any timing of our own.
+
+usage: python -m benchmarks [--only a,b] [--quick] [--results DIR] [--timeout S]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Order: cheap in-process ones first, the multi-process round trip last.
+BENCHMARKS = ("codec", "matching", "router", "metrics_overhead", "roundtrip")
+QUICK_ARGS = {"roundtrip": ["--quick"], "metrics_overhead": ["--repeat", "3"]}
+
+
+def _flatten(data, prefix: str = "") -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if k in ("machine", "steps", "targets"):
+                continue
+            out.extend(_flatten(v, f"{prefix}{k}."))
+    elif isinstance(data, (int, float, bool)):
+        out.append((prefix.rstrip("."), data))
+    return out
+
+
+class Runner:
+    def __init__(self, results: Path, timeout: float, quick: bool, tty: bool) -> None:
+        self.results, self.timeout, self.quick, self.tty = results, timeout, quick, tty
+
+    def progress(self, text: str, final: bool = False) -> None:
+        if self.tty:
+            sys.stdout.write("\r\x1b[K" + text[:150] + ("\n" if final else ""))
+        else:
+            sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def run_one(self, index: int, total: int, name: str) -> dict:
+        json_path = self.results / f"{name}.json"
+        log_path = self.results / f"{name}.log"
+        if json_path.exists():
+            json_path.unlink()  # a stale file must not pass for this run's result
+        if not (HERE / f"{name}.py").exists():
+            self.progress(f"[{index}/{total}] {name}: missing (benchmarks/{name}.py)", final=True)
+            return {"status": "failed", "reason": f"benchmarks/{name}.py does not exist", "seconds": 0.0}
+        argv = [sys.executable, "-m", f"benchmarks.{name}", "--json", str(json_path)]
+        if self.quick:
+            argv += QUICK_ARGS.get(name, [])
+        start = time.monotonic()
+        last = [""]
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, text=True, bufsize=1)
+
+            def pump() -> None:
+                for line in proc.stdout:
+                    log.write(line)
+                    line = line.rstrip()
+                    if line:
+                        last[0] = line
+                        if not self.tty:
+                            self.progress(f"  [{name}] {line}")
+
+            reader = threading.Thread(target=pump, daemon=True)
+            reader.start()
+            timed_out = False
+            while proc.poll() is None:
+                elapsed = time.monotonic() - start
+                if elapsed > self.timeout:
+                    proc.kill()
+                    timed_out = True
+                    break
+                if self.tty:
+                    self.progress(f"[{index}/{total}] {name} {elapsed:5.0f}s  {last[0]}")
+                time.sleep(0.5)
+            proc.wait()
+            reader.join(timeout=5)
+            proc.stdout.close()
+        seconds = round(time.monotonic() - start, 1)
+        if timed_out:
+            status = {"status": "failed", "reason": f"timed out after {self.timeout:.0f} s"}
+        elif proc.returncode != 0:
+            status = {"status": "failed", "reason": f"exit {proc.returncode}: {last[0]}"}
+        elif not json_path.exists():
+            status = {"status": "failed", "reason": "wrote no JSON"}
+        else:
+            status = {"status": "ok"}
+        status["seconds"] = seconds
+        self.progress(f"[{index}/{total}] {name}: {status['status']} in {seconds}s"
+                      + (f" ({status['reason']})" if "reason" in status else ""), final=True)
+        return status
+
+
+def load(results: Path, name: str) -> dict | None:
+    try:
+        return json.loads((results / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _get(data: dict | None, *path, default=None):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return default
+        data = data[key]
+    return data
+
+
+def targets(results: Path) -> list[dict]:
+    """The issue's stated targets, judged on this run's same-run ratios (None: not measured)."""
+    codec, rt, mo = load(results, "codec"), load(results, "roundtrip"), load(results, "metrics_overhead")
+    mt, rtr = load(results, "matching"), load(results, "router")
+    rows = []
+
+    def ratio(a, b):
+        return round(a / b, 2) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+    def row(name, value, op, limit, unit=""):
+        ok = None if value is None else (value <= limit if op == "<=" else value >= limit)
+        rows.append({"target": name, "value": value, "limit": f"{op} {limit}{unit}", "met": ok})
+
+    row("codec parse: simplefix / ours", ratio(_get(codec, "parse_ns", "simplefix"), _get(codec, "parse_ns", "ours")),
+        ">=", 15, "x")
+    row("codec encode: simplefix / ours",
+        ratio(_get(codec, "encode_ns", "simplefix"), _get(codec, "encode_ns", "ours")), ">=", 10, "x")
+    row("matching batch ns/command", _get(mt, "ns_per_command", "numba_batch"), "<=", 100, " ns")
+    row("matching: reference / numba batch",
+        ratio(_get(mt, "ns_per_command", "reference"), _get(mt, "ns_per_command", "numba_batch")), ">=", 15, "x")
+    row("matching one call per command ns", _get(mt, "ns_per_command", "numba_single"), "<=", 1000, " ns")
+    row("router decision median ns (1 kg product)", _get(rtr, "cases", "product_kg", "median_ns"), "<=", 5000,
+        " ns")
+    row("order→ack p50: gateway / C echo floor", _get(rt, "ratios", "gateway_p50_over_floor_p50"), "<=", 2, "x")
+    row("gateway FIX messages/s (in+out)", _get(rt, "ratios", "gateway_messages_per_s"), ">=", 60000)
+    row("gateway capacity / QuickFIX capacity", _get(rt, "ratios", "gateway_capacity_over_quickfix"), ">=", 3, "x")
+    share = _get(mo, "metrics_share_of_codec_plus_metrics")
+    row("metrics share of per-message CPU (upper bound)", None if share is None else round(100 * share, 2),
+        "<=", 5, " %")
+    return rows
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def summary_markdown(results: Path, statuses: dict, plots: list[Path], plots_skipped: str | None) -> str:
+    lines = ["# gold-router benchmark run", ""]
+    machine = next((d["machine"] for n in BENCHMARKS if (d := load(results, n)) and "machine" in d), None)
+    lines.append(f"Run at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}. "
+                 "Shared 2-core machine: read the ratios (same run), not the absolute numbers.")
+    if machine:
+        lines.append("")
+        lines.append("Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()))
+    lines += ["", "| benchmark | status | seconds | note |", "|---|---|---|---|"]
+    for name, st in statuses.items():
+        lines.append(f"| {name} | {st['status']} | {st['seconds']} | {st.get('reason', '')} |")
+    lines += ["", "## Targets", "", "| target | this run | limit | met |", "|---|---|---|---|"]
+    for r in targets(results):
+        met = {True: "yes", False: "**no**", None: "not measured"}[r["met"]]
+        lines.append(f"| {r['target']} | {_fmt(r['value'])} | {r['limit']} | {met} |")
+    rt = load(results, "roundtrip")
+    if rt:
+        lines += ["", "## Round trip (open loop, latency from intended send time)", "",
+                  "| target | offered/s | achieved/s | p50 µs | p90 µs | p99 µs | p99.9 µs | lost | server CPU µs/order |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, res in rt.get("targets", {}).items():
+            if res.get("status") != "ok":
+                lines.append(f"| {name} | {res.get('status')}: {res.get('reason', '')} |||||||| ")
+                continue
+            for s in res["steps"]:
+                lines.append(f"| {name} | {_fmt(s['offered_per_s'])} | {_fmt(s['achieved_per_s'])} | "
+                             f"{_fmt(s['p50_us'])} | {_fmt(s['p90_us'])} | {_fmt(s['p99_us'])} | "
+                             f"{_fmt(s['p999_us'])} | {s['lost']} | {_fmt(s.get('server_cpu_us_per_order'))} |")
+        lines += ["", "| target | highest rate with p99 < 1 ms | capacity orders/s | p50 at lowest rate µs |",
+                  "|---|---|---|---|"]
+        for name, res in rt.get("targets", {}).items():
+            if res.get("status") == "ok":
+                lines.append(f"| {name} | {_fmt(res['max_rate_p99_under_1ms'])} | "
+                             f"{_fmt(res['capacity_orders_per_s'])} | {_fmt(res['p50_us_at_lowest_rate'])} |")
+        if rt.get("ratios"):
+            lines += ["", "Ratios: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in rt["ratios"].items())]
+    for name in BENCHMARKS:
+        if name == "roundtrip":
+            continue
+        data = load(results, name)
+        if not data:
+            continue
+        lines += ["", f"## {name}", ""]
+        lines += [f"- {k}: {_fmt(v)}" for k, v in _flatten(data)]
+    lines += ["", "## Plots", ""]
+    if plots_skipped:
+        lines.append(f"Skipped: {plots_skipped}.")
+    lines += [f"![{p.stem}]({p.name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--only", help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    p.add_argument("--quick", action="store_true", help="short runs (a smoke test of the harness)")
+    p.add_argument("--results", default=str(HERE / "results"), help="output directory")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per benchmark")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",")] if args.only else list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        p.error(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    runner = Runner(results, args.timeout, args.quick, sys.stdout.isatty())
+    statuses = {}
+    for i, name in enumerate(names, 1):
+        statuses[name] = runner.run_one(i, len(names), name)
+
+    from benchmarks.plots import make_plots
+
+    plots, skipped = make_plots(results)
+    (results / "summary.md").write_text(summary_markdown(results, statuses, plots, skipped))
+    (results / "suite.json").write_text(json.dumps(
+        {"benchmarks": statuses, "targets": targets(results),
+         "plots": [p.name for p in plots], "plots_skipped": skipped}, indent=2) + "\n")
+    failed = [n for n, s in statuses.items() if s["status"] != "ok"]
+    print(f"results in {results}/ (summary.md, suite.json{', plots' if plots else ''})"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")  # children inherit: progress lines arrive as printed
+    sys.exit(main())
