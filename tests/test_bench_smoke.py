@@ -6,6 +6,7 @@ benchmarks' business (`python -m benchmarks`), reported as same-run ratios.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -68,6 +69,17 @@ def test_roundtrip_against_the_gateway():
 def test_roundtrip_against_quickfix():
     pytest.importorskip("quickfix")
     _check_counts(_tiny("quickfix"), "quickfix")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs cc and two CPUs")
+def test_pinned_run_restores_the_client_affinity():
+    before = os.sched_getaffinity(0)
+    result = roundtrip.run([300], 0.2, 0.0, ["echo_floor"], progress=lambda line: None, pin=True)
+    _check_counts(result, "echo_floor")
+    pinned = result["targets"]["echo_floor"]["pinned_cpus"]
+    assert pinned and pinned["client"] != pinned["server"]
+    assert os.sched_getaffinity(0) == before
 
 
 def test_unknown_target_is_skipped_not_failed():
