@@ -4,6 +4,9 @@ Targets (each a separate process, started and stopped here):
   echo_floor  C epoll echo server (`benchmarks/peers/echo_floor.c`, built now with `cc -O2`): the floor.
   gateway     gold-router's FIX acceptor with the echo app and the metrics observer.
   quickfix    a QuickFIX acceptor (PyPI `quickfix`) answering each order with an ExecutionReport.
+Opt-in: gateway_nometrics (the gateway without the metrics observer) and router_app (the whole
+service, `python -m router serve --app router`: risk, routing and matching behind the gateway,
+IOC orders acknowledged by ExecutionReport).
 A missing compiler or QuickFIX marks that target skipped; it does not fail the run.
 
 Method: one client process logs on, then for each offered rate sends NewOrderSingles
@@ -69,9 +72,9 @@ class Framer:
     def logout(self, sending_time: bytes) -> bytes:
         return self.frame(b"5", b"", sending_time)
 
-    def order(self, clordid: int, sending_time: bytes) -> bytes:
-        return self.frame(b"D", b"11=%d\x0155=SGE.AU9999\x0154=1\x0160=%s\x0138=1\x0140=2\x0144=560.00\x0159=0\x01"
-                          % (clordid, sending_time), sending_time)
+    def order(self, clordid: int, sending_time: bytes, tif: bytes = b"0", price: bytes = b"560.00") -> bytes:
+        return self.frame(b"D", b"11=%d\x0155=SGE.AU9999\x0154=1\x0160=%s\x0138=1\x0140=2\x0144=%s\x0159=%s\x01"
+                          % (clordid, sending_time, price, tif), sending_time)
 
 
 def utc_now() -> bytes:
@@ -82,6 +85,12 @@ def utc_now() -> bytes:
 # ---------------------------------------------------------------- targets
 class Target:
     """A server process that prints "READY <port>" once it listens."""
+
+    # What the client logs on as and sends; the full service needs a configured session and an
+    # order that leaves nothing resting (IOC below the empty book's price), so runs do not pile up.
+    sender = b"BENCH"
+    tif = b"0"
+    price = b"560.00"
 
     def __init__(self, name: str, argv: list[str], workdir: Path, env: dict | None = None) -> None:
         self.name, self.argv, self.workdir, self.env = name, argv, workdir, env
@@ -137,6 +146,53 @@ class Target:
         self.proc = None
 
 
+class ServiceTarget(Target):
+    """`python -m router serve --app router`: the whole service, ready when GET /ready says so."""
+
+    sender = b"SHCLIENT1"
+    tif = b"3"          # IOC: acknowledged and expired at once, nothing rests
+    price = b"559.00"   # inside the default 10 % collar around 560.00
+
+    def __init__(self, name: str, workdir: Path) -> None:
+        fix_port, self.http_port = _free_port(), _free_port()
+        overlay = workdir / "bench-overlay.toml"
+        # The default throttle (50 msg/s per session) is a risk control, not what is measured here.
+        overlay.write_text("[risk]\nmsg_rate = 10000000\nmsg_burst = 10000000\n")
+        argv = [sys.executable, "-m", "router", "serve", "--app", "router", "--config", str(overlay),
+                "--fix-port", str(fix_port), "--http-port", str(self.http_port), "--memory-store",
+                "--reset-on-logon", "--sessions-always-open"]
+        super().__init__(name, argv, workdir)
+        self.fix_port = fix_port
+
+    def start(self, timeout: float = 300.0) -> None:
+        import urllib.error
+        import urllib.request
+
+        self.log = open(self.workdir / f"{self.name}.log", "wb")
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=ROOT)
+        self.proc.stdout = open(os.devnull, "rb")  # stop() closes it like the other targets' pipe
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/ready", timeout=2) as r:
+                    if r.status == 200:
+                        self.port = self.fix_port
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        tail = (self.workdir / f"{self.name}.log").read_text(errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"{self.name} did not become ready: " + (" | ".join(tail) or "no output"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def build_echo_floor(workdir: Path) -> Path | str:
     """Compile the C echo server; returns its path or the reason it cannot be built."""
     cc = shutil.which(os.environ.get("CC", "cc"))
@@ -166,25 +222,30 @@ def make_target(name: str, workdir: Path) -> Target | str:
         if name == "gateway_nometrics":
             argv.append("--no-metrics")
         return Target(name, argv, workdir)
+    if name == "router_app":
+        try:
+            import router.app_router  # noqa: F401
+            import router.service  # noqa: F401
+        except ImportError as exc:
+            return f"router service not importable: {exc}"
+        return ServiceTarget(name, workdir)
     if name == "quickfix":
         try:
             import quickfix  # noqa: F401
         except ImportError:
             return "PyPI quickfix not installed"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        return Target(name, [py, "-m", "benchmarks.peers.quickfix_acceptor", "--port", str(port),
+        return Target(name, [py, "-m", "benchmarks.peers.quickfix_acceptor", "--port", str(_free_port()),
                              "--dir", str(workdir / "quickfix")], workdir)
     return f"unknown target {name!r}"
 
 
 # ---------------------------------------------------------------- client
 class Client:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, sender: bytes = b"BENCH", tif: bytes = b"0", price: bytes = b"560.00") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.framer = Framer()
+        self.framer = Framer(sender=sender)
+        self.tif, self.price = tif, price
         self.next_id = 1
         self.buf = b""
 
@@ -216,7 +277,7 @@ class Client:
         first = self.next_id
         self.next_id += n
         stamp = utc_now()
-        msgs = [self.framer.order(first + k, stamp) for k in range(n)]
+        msgs = [self.framer.order(first + k, stamp, self.tif, self.price) for k in range(n)]
         lat = [-1] * n
         sock, recv, send, clock = self.sock, self.sock.recv, self.sock.send, time.perf_counter_ns
         acked = 0
@@ -313,7 +374,7 @@ def run_target(target: Target, rates: list[int], duration_s: float, warmup_s: fl
     if pinned:
         os.sched_setaffinity(0, split[0])
     try:
-        client = Client(target.port)
+        client = Client(target.port, target.sender, target.tif, target.price)
         try:
             client.logon()
             client.run_step(min(rates), 0.3, 0.0)  # warm caches, JITs and the store file
@@ -368,6 +429,17 @@ def ratios(results: dict) -> dict:
         if gw["max_rate_p99_under_1ms"] and qf["max_rate_p99_under_1ms"]:
             out["gateway_p99_1ms_rate_over_quickfix"] = round(
                 gw["max_rate_p99_under_1ms"] / qf["max_rate_p99_under_1ms"], 2)
+    ra = results.get("router_app", {})
+    if ra.get("status") == "ok":
+        out["router_app_messages_per_s"] = round(2 * ra["capacity_orders_per_s"])
+        if floor.get("status") == "ok" and ra["p50_us_at_lowest_rate"] and floor["p50_us_at_lowest_rate"]:
+            out["router_app_p50_over_floor_p50"] = round(
+                ra["p50_us_at_lowest_rate"] / floor["p50_us_at_lowest_rate"], 2)
+    nm = results.get("gateway_nometrics", {})
+    if gw.get("status") == "ok" and nm.get("status") == "ok":
+        a, b = gw.get("server_cpu_us_per_order_at_load"), nm.get("server_cpu_us_per_order_at_load")
+        if a and b:
+            out["gateway_cpu_with_metrics_over_without"] = round(a / b, 3)
     if gw.get("status") == "ok":
         # One order in, one ack out: two FIX messages through the session layer per round trip.
         out["gateway_messages_per_s"] = round(2 * gw["capacity_orders_per_s"])
@@ -424,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=2.0, help="seconds per rate (default 2)")
     p.add_argument("--warmup", type=float, default=0.2, help="seconds discarded at each rate's start")
     p.add_argument("--targets", default=",".join(TARGETS),
-                   help=f"comma-separated subset of {TARGETS + ('gateway_nometrics',)}")
+                   help=f"comma-separated subset of {TARGETS + ('gateway_nometrics', 'router_app')}")
     p.add_argument("--quick", action="store_true", help="3 low rates, 0.5 s each (smoke run)")
     p.add_argument("--pin", action="store_true",
                    help="pin client and server to separate CPUs (steadier on a quiet machine, worse on a busy one)")
