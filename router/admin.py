@@ -263,8 +263,7 @@ class HttpServer:
 
     @property
     def port(self) -> int:
-        server = self._site._server  # aiohttp exposes no public accessor for the bound socket
-        return server.sockets[0].getsockname()[1]
+        return self._runner.addresses[0][1]
 
     async def close(self) -> None:
         await self._runner.cleanup()
