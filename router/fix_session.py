@@ -114,6 +114,8 @@ class Session:
         self.queue: dict[int, FixMessage] = {}
         self._out: list = []
         self._now = 0
+        self._time_key = b""
+        self._time_val = 0
 
     # ------------------------------------------------------------------ connection lifecycle
     def connect(self, now: int) -> None:
@@ -307,11 +309,19 @@ class Session:
             self._reject(msg, 9, None, "CompID problem")
             self._send_logout("CompID problem")
             return False
-        sending = parse_utc_timestamp(msg.get(52) or b"")
-        if sending is None:
-            self._reject(msg, 1 if not msg.has(52) else 6, 52,
-                         REJECT_TEXT[1] if not msg.has(52) else REJECT_TEXT[6])
-            return False
+        raw_time = msg.get(52) or b""
+        if raw_time[:17] == self._time_key:
+            # Same second as the previous message: the tolerance is far coarser than a second,
+            # so the cached whole-second value decides (the full parse is only for PossDup below).
+            sending = self._time_val
+        else:
+            sending = parse_utc_timestamp(raw_time)
+            if sending is None:
+                self._reject(msg, 1 if not msg.has(52) else 6, 52,
+                             REJECT_TEXT[1] if not msg.has(52) else REJECT_TEXT[6])
+                return False
+            self._time_key = raw_time[:17]
+            self._time_val = sending
         if abs(self._now - sending) > self.tolerance_ns:
             self._reject(msg, 10, 52, "SendingTime accuracy problem")
             self._send_logout("SendingTime accuracy problem")
@@ -325,6 +335,7 @@ class Session:
             if orig is None:
                 self._reject(msg, 6, 122, "Incorrect data format for value")
                 return False
+            sending = parse_utc_timestamp(raw_time) or sending
             if orig > sending:
                 self._reject(msg, 10, 122, "SendingTime accuracy problem")
                 self._send_logout("SendingTime accuracy problem")

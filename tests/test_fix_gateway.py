@@ -407,3 +407,93 @@ def test_tls_bad_files_are_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as e:
         asyncio.run(go())
     assert e.value.key == "fix.tls_cert"
+
+
+# ---------------------------------------------------------------- configuration (router/fix_config.py)
+
+def test_config_defaults_and_sessions():
+    from router.fix_config import ALWAYS
+
+    cfg = parse_fix_config({"sessions": [{"target_comp_id": "SHCLIENT1", "account": "ACC1", "extra": {"desk": "sh"}}]})
+    assert (cfg.host, cfg.port, cfg.sender_comp_id, cfg.store) == ("127.0.0.1", 9878, "GOLDRTR", "file")
+    s = cfg.session("SHCLIENT1")
+    assert s.account == "ACC1" and s.extra == {"desk": "sh"} and s.schedule == ALWAYS and s.heartbeat_s == 30
+    assert parse_fix_config(None).sessions == ()
+
+
+@pytest.mark.parametrize("table,key", [
+    ({"sessions": [{"target_comp_id": "A"}, {"target_comp_id": "B"}, {"target_comp_id": "C", "heartbeat_s": 0}]},
+     "fix.sessions[2].heartbeat_s"),
+    ({"sessions": [{"target_comp_id": "A"}, {"target_comp_id": "A"}]}, "fix.sessions[1].target_comp_id"),
+    ({"sessions": [{"account": "x"}]}, "fix.sessions[0].target_comp_id"),
+    ({"sessions": [{"target_comp_id": "has space"}]}, "fix.sessions[0].target_comp_id"),
+    ({"sessions": [{"target_comp_id": "A", "schedule": {"start": "25:00"}}]}, "fix.sessions[0].schedule.start"),
+    ({"sessions": [{"target_comp_id": "A", "schedule": {"tz": "Mars/Olympus"}}]}, "fix.sessions[0].schedule.tz"),
+    ({"sessions": [{"target_comp_id": "A", "colour": "red"}]}, "fix.sessions[0].colour"),
+    ({"sessions": [{"target_comp_id": "A", "reset_on_logon": "yes"}]}, "fix.sessions[0].reset_on_logon"),
+    ({"store": "sqlite"}, "fix.store"),
+    ({"port": 70000}, "fix.port"),
+    ({"tls_cert": "a.pem"}, "fix.tls_key"),
+    ({"max_message_size": 10}, "fix.max_message_size"),
+    ({"heartbeat_s": "30"}, "fix.heartbeat_s"),
+    ({"bogus": 1}, "fix.bogus"),
+])
+def test_config_errors_name_the_key(table, key):
+    from router.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_fix_config(table)
+    assert e.value.key == key
+
+
+def test_config_cli_overrides():
+    from router.fix_config import with_overrides
+
+    base = parse_fix_config({"sessions": [{"target_comp_id": "SHCLIENT1"}]})
+    cfg = with_overrides(base, host="0.0.0.0", port=0, store_dir="/tmp/x", reset_on_logon=True,
+                         sender_comp_id="GW2", target_comp_id="ADHOC")
+    assert (cfg.host, cfg.port, cfg.store_dir, cfg.sender_comp_id) == ("0.0.0.0", 0, "/tmp/x", "GW2")
+    assert [s.target_comp_id for s in cfg.sessions] == ["SHCLIENT1", "ADHOC"]
+    assert all(s.reset_on_logon for s in cfg.sessions)
+    adhoc = cfg.session("ADHOC")
+    assert adhoc.account == "ADHOC" and adhoc.username == "" and adhoc.password == ""
+    assert with_overrides(base, target_comp_id="SHCLIENT1").sessions == base.sessions
+    assert with_overrides(base) == base
+
+
+def test_schedule_windows():
+    from datetime import datetime, timezone
+
+    from router.fix_config import Schedule, _clock
+
+    def ns(text):
+        return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()) * 1_000_000_000
+
+    day = Schedule(_clock("09:00", "s"), _clock("17:00", "e"), "UTC")
+    assert day.is_open(ns("2026-03-02T09:00:00")) and not day.is_open(ns("2026-03-02T17:00:00"))
+    assert day.period_start_ns(ns("2026-03-02T12:00:00")) == ns("2026-03-02T09:00:00")
+    assert day.period_start_ns(ns("2026-03-02T18:00:00")) is None
+    night = Schedule(_clock("20:00", "s"), _clock("02:30", "e"), "Asia/Shanghai")  # 12:00-18:30 UTC
+    assert night.is_open(ns("2026-03-02T13:00:00")) and night.is_open(ns("2026-03-02T18:00:00"))
+    assert not night.is_open(ns("2026-03-02T19:00:00"))
+    assert night.period_start_ns(ns("2026-03-02T17:00:00")) == ns("2026-03-02T12:00:00")
+
+
+async def test_new_schedule_period_resets_sequence_numbers(gw, clients, tmp_path):
+    import datetime
+    import time as _time
+
+    from router.fix_store import FileStore
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = (now - datetime.timedelta(hours=1)).strftime("%H:%M")
+    end = (now + datetime.timedelta(hours=1)).strftime("%H:%M")
+    old = FileStore(str(tmp_path / "store"), "GOLDRTR-SHCLIENT1", _time.time_ns() - 3 * 3600 * 10**9)
+    old.set_next_sender_seq(40)
+    old.set_next_target_seq(50)
+    old.close()
+    g = await gw(config(tmp_path, sessions=[
+        {"target_comp_id": "SHCLIENT1", "schedule": {"start": start, "end": end, "tz": "UTC"}}]))
+    c = await clients(g.port)
+    logon = await c.logon()  # MsgSeqNum 1 is accepted: the previous period's numbers are gone
+    assert logon.seq_num == 1
