@@ -118,6 +118,8 @@ class Gateway:
             })
         return out
 
+    sessions_view = sessions_info  # the name the service and the metrics collector use
+
     async def close(self, timeout: float = 1.0) -> None:
         """Log out every logged-on session, wait up to `timeout` s for the answers, close all."""
         if self._closing:

@@ -349,3 +349,102 @@ def test_refusal_logout_touches_no_state():
     lo = parse(refusal_logout(logon, b"GOLDRTR", "Unknown SenderCompID STRANGER", T0))
     assert lo.msg_type == b"5" and lo.seq_num == 1 and lo.get(56) == b"STRANGER"
     assert lo.get(58) == b"Unknown SenderCompID STRANGER"
+
+
+# ---------------------------------------------------------------- bad input, generated
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_MSG_BODIES = {
+    b"0": [], b"1": [(112, b"T")], b"2": [(7, 1), (16, 0)], b"3": [(45, 1)], b"4": [(123, b"Y"), (36, 50)],
+    b"5": [], b"A": [(98, 0), (108, 30)], b"ZZ": [], b"R": [(131, b"Q")],
+    b"D": [(11, b"C1"), (55, b"SGE.AU9999"), (54, b"1"), (60, b"20260101-00:00:00.000"), (38, b"10"), (40, b"2")],
+}
+
+_op = st.tuples(
+    st.sampled_from(sorted(_MSG_BODIES)),
+    st.sampled_from([-2, -1, 0, 0, 0, 0, 1, 3]),          # MsgSeqNum relative to the expected one
+    st.booleans(),                                        # PossDupFlag
+    st.sampled_from(["none", "none", "none", "drop", "extra_tag", "bad_value", "comp_id", "old_time",
+                     "bad_checksum", "truncate", "empty_value"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(_op, min_size=1, max_size=40))
+def test_generated_bad_input_keeps_invariants(tmp_path_factory, ops):
+    from router.fix_gateway import load_validator
+
+    validate = load_validator()
+    directory = str(tmp_path_factory.mktemp("fuzz"))
+    store = FileStore(directory, "GOLDRTR-SHCLIENT1", T0)
+    s = Session("GOLDRTR", "SHCLIENT1", store, validate)
+    now = T0
+    last_out = 0
+
+    def run(acts):
+        nonlocal last_out
+        for a in acts:
+            if a[0] != SEND:
+                continue
+            m = parse(a[1])
+            # everything we send is valid by our own dictionary and correctly addressed
+            assert validate(m) is None, (m, validate(m))
+            assert m.get(49) == b"GOLDRTR" and m.get(56) == b"SHCLIENT1"
+            if m.get(43) == b"Y":
+                assert m.seq_num < store.next_sender_seq
+            else:
+                assert m.seq_num == last_out + 1 or (m.msg_type == b"A" and m.seq_num == 1)
+                last_out = m.seq_num
+
+    def logon():
+        s.connect(now)
+        run(s.receive(mk(b"A", store.next_target_seq, [(98, 0), (108, 30)], t=now), now))
+
+    try:
+        logon()
+        for msg_type, delta, possdup, mutation in ops:
+            now += S // 10
+            if s.state is SessionState.DISCONNECTED:
+                s.disconnected()
+                logon()
+                if s.state is SessionState.DISCONNECTED:
+                    continue
+            before_target = store.next_target_seq
+            seq = max(1, store.next_target_seq + delta)
+            body = list(_MSG_BODIES[msg_type])
+            extra = [(43, b"Y"), (122, utc_timestamp(now - S))] if possdup else []
+            target, t = b"GOLDRTR", now
+            if mutation == "drop" and body:
+                body = body[1:]
+            elif mutation == "extra_tag":
+                body.append((5999, b"x"))
+            elif mutation == "bad_value" and body:
+                body[-1] = (body[-1][0], b"?!")
+            elif mutation == "empty_value":
+                body.append((58, b""))
+            elif mutation == "comp_id":
+                target = b"OTHER"
+            elif mutation == "old_time":
+                t = now - 600 * S
+            raw = encode(msg_type, b"SHCLIENT1", target, seq, utc_timestamp(t), body, extra_header=extra)
+            if mutation == "bad_checksum":
+                raw = raw[:-4] + (b"000\x01" if raw[-4:] != b"000\x01" else b"001\x01")
+            elif mutation == "truncate":
+                raw = raw[: len(raw) // 2]
+            items = FrameDecoder().feed(raw)
+            for item in items:
+                run(s.receive(item, now))
+            if not items or isinstance(items[0], Garbled):
+                assert store.next_target_seq == before_target  # garbled input consumes nothing
+            if msg_type not in (b"4", b"A"):
+                assert store.next_target_seq >= before_target
+            run(s.tick(now))
+        store.flush()
+        reopened = FileStore(directory, "GOLDRTR-SHCLIENT1", T0)
+        assert (reopened.next_sender_seq, reopened.next_target_seq) == (store.next_sender_seq, store.next_target_seq)
+        assert reopened.get_range(1, 10**6) == store.get_range(1, 10**6)
+        reopened.close()
+    finally:
+        store.close()
