@@ -224,11 +224,13 @@ _SHAPE_MAX_FIELDS = 200
 _RECENT_SHAPES = 4
 
 
-def _shape_for(tags: list[bytes]) -> _Shape | None:
+def _shape_for(msg_type: bytes, tags: list[bytes]) -> _Shape | None:
     """The compiled shape for tags from their second sighting on (one-offs are not compiled)."""
     if len(tags) > _SHAPE_MAX_FIELDS:
         return None
-    key = b"\x01".join(tags)
+    # MsgType is part of the key: one tag sequence may serve two message types
+    # with different rules, and the validator attaches its checks per shape.
+    key = msg_type + b"\x00" + b"\x01".join(tags)
     entry = _SHAPES.get(key)
     if entry is None:
         if len(_SHAPES) >= _SHAPE_LIMIT:
@@ -378,7 +380,7 @@ class FrameDecoder:
         split = _split_fast(body)
         shape = None
         if split is not None:
-            shape = _shape_for(split[0])
+            shape = _shape_for(msg_type, split[0])
             if shape is not None:
                 if recent is None:
                     recent = self._recent[msg_type] = []

@@ -80,7 +80,7 @@ class MessageDef:
         return self.category == "admin"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Dictionary:
     begin_string: bytes
     fields: Mapping[int, FieldDef]
@@ -94,6 +94,9 @@ class Dictionary:
     unused_fields: frozenset[int]
     # Scratch space for compiled validation tables (owned by router.fix_validate).
     cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Dictionary({self.source!r}, {len(self.messages)} messages, {len(self.fields)} fields)"
 
     def message(self, msg_type: bytes) -> MessageDef | None:
         return self.messages.get(msg_type)
