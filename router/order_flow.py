@@ -592,17 +592,15 @@ class OrderFlow:
 
     def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         o = self.index.find(session, msg.get(11), msg.get(37))
-        req_id = msg.get(790)
         ts = utc_timestamp(now_ns)
         if o is None:
             body = reject_report(self.ids.next_exec(), ts, msg.get(11) or b"NONE", _s(msg.get(1)),
                                  msg.get(55) or b"", msg.get(54) or b"", b"", b"", Reason.UNKNOWN_ORDER,
                                  f"unknown order ClOrdID={_s(msg.get(11))} in this session")
             body[3] = (150, ET_STATUS)
-            if req_id is not None:
-                body.insert(2, (790, req_id))
             return [Out(session, b"8", body)]
-        return [Out(session, b"8", exec_report(o, self.ids.next_exec(), ET_STATUS, ts, status_req_id=req_id))]
+        # OrdStatusReqID(790) is not echoed: our dictionary does not define it on the ExecutionReport.
+        return [Out(session, b"8", exec_report(o, self.ids.next_exec(), ET_STATUS, ts))]
 
     def mass_cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         clordid = msg.get(11) or b"NONE"
