@@ -154,6 +154,11 @@ class Session:
         self._next(msg, False)
         if self.queue and self.state is not SessionState.DISCONNECTED:
             self._next_queued()
+        rr = self.resend_range
+        if rr is not None and self.store.next_target_seq > rr[1]:
+            # Whatever filled the gap (resends, gap fills, rejected resends), it is filled.
+            self.resend_range = None
+            out.append((EVENT, f"ResendRequest {rr[0]}..{rr[1]} satisfied"))
         return out
 
     def tick(self, now: int) -> list:
@@ -250,9 +255,6 @@ class Session:
             return
         if not self._validated(msg) or not self._checks(msg):
             return
-        if self.resend_range is not None and seq >= self.resend_range[1]:
-            self.resend_range = None
-            self._out.append((EVENT, "ResendRequest satisfied"))
         if mt in ADMIN_MSG_TYPES:
             if mt == b"0":
                 self._incr_target()

@@ -448,3 +448,13 @@ def test_generated_bad_input_keeps_invariants(tmp_path_factory, ops):
         reopened.close()
     finally:
         store.close()
+
+
+def test_a_second_gap_after_the_first_is_filled_gets_its_own_resend_request(store):
+    s = logged_on(store)
+    [rr1] = sent(s.receive(mk(b"D", 5), T0))
+    assert rr1.get(7) == b"2"
+    s.receive(mk(b"4", 2, [(123, b"Y"), (36, 5)], extra=[(43, b"Y"), (122, utc_timestamp(T0))]), T0)
+    assert store.next_target_seq == 6 and s.resend_range is None
+    [rr2] = sent(s.receive(mk(b"D", 9), T0))
+    assert rr2.msg_type == b"2" and rr2.get(7) == b"6" and rr2.get(16) == b"0"
