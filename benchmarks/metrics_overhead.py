@@ -14,43 +14,29 @@ usage: python -m benchmarks.metrics_overhead [--json FILE] [--repeat N]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
-from statistics import median
 
-ORDERS = 2_000
+from benchmarks._timing import calls_for, interleaved_ns, machine_description, medians, write_json
 
 
-def _best_ns_per_iter(fn, n: int, repeat: int) -> float:
-    """Median over `repeat` runs of fn(n) (which does n iterations), per iteration."""
-    samples = []
-    for _ in range(repeat):
-        t = time.perf_counter_ns()
-        fn(n)
-        samples.append((time.perf_counter_ns() - t) / n)
-    return median(samples)
-
-
-def ours_loop():
+def ours_order():
     from router.metrics import Metrics
 
     m = Metrics()
     message_in, message_out = m.message_in, m.message_out
     order_received, ack = m.order_received, m.ack_latency_ns
 
-    def run(n: int) -> None:
-        for i in range(n):
-            message_in("SHCLIENT1", b"D")
-            order_received("SHCLIENT1")
-            message_out("SHCLIENT1", b"8")
-            ack(35_000 + (i & 1023))
+    def one_order() -> None:
+        message_in("SHCLIENT1", b"D")
+        order_received("SHCLIENT1")
+        message_out("SHCLIENT1", b"8")
+        ack(35_000)
 
-    return run
+    return one_order
 
 
-def prometheus_client_loop():
+def prometheus_client_order():
     from prometheus_client import CollectorRegistry, Counter, Histogram
 
     reg = CollectorRegistry()
@@ -61,25 +47,23 @@ def prometheus_client_loop():
                      registry=reg)
     rx_inc, tx_inc, orders_inc, observe = rx.inc, tx.inc, orders.inc, hist.observe
 
-    def run(n: int) -> None:
-        for i in range(n):
-            rx_inc()
-            orders_inc()
-            tx_inc()
-            observe((35_000 + (i & 1023)) / 1e9)
+    def one_order() -> None:
+        rx_inc()
+        orders_inc()
+        tx_inc()
+        observe(35_000 / 1e9)
 
-    return run
-
-
-def empty_loop():
-    def run(n: int) -> None:
-        for i in range(n):
-            pass
-
-    return run
+    return one_order
 
 
-def codec_loop():
+def empty_order():
+    def one_order() -> None:
+        pass
+
+    return one_order
+
+
+def codec_order():
     """Decode a NewOrderSingle frame and encode its ExecutionReport, as the gateway does per order."""
     from router.fix_codec import FrameDecoder, encode, utc_timestamp
 
@@ -87,50 +71,43 @@ def codec_loop():
     order = encode(b"D", b"SHCLIENT1", b"GOLDRTR", 2, ts,
                    [(11, b"ORD000001"), (1, b"SHCLIENT1"), (55, b"SGE.AU9999"), (54, b"1"), (60, ts),
                     (38, b"10"), (40, b"2"), (44, b"560.00"), (59, b"0")])
-    decoder = FrameDecoder()
-    feed = decoder.feed
+    feed = FrameDecoder().feed
 
-    def run(n: int) -> None:
-        for i in range(n):
-            msg = feed(order)[0]
-            encode(b"8", b"GOLDRTR", b"SHCLIENT1", i, ts,
-                   [(37, b"O1"), (11, msg.get(11)), (17, b"E1"), (150, b"0"), (39, b"0"),
-                    (55, msg.get(55)), (54, msg.get(54)), (38, msg.get(38)), (44, msg.get(44)),
-                    (151, msg.get(38)), (14, b"0"), (6, b"0")])
+    def one_order() -> None:
+        msg = feed(order)[0]
+        encode(b"8", b"GOLDRTR", b"SHCLIENT1", 3, ts,
+               [(37, b"O1"), (11, msg.get(11)), (17, b"E1"), (150, b"0"), (39, b"0"),
+                (55, msg.get(55)), (54, msg.get(54)), (38, msg.get(38)), (44, msg.get(44)),
+                (151, msg.get(38)), (14, b"0"), (6, b"0")])
 
-    return run
-
-
-def machine() -> dict:
-    try:
-        from benchmarks._timing import machine_description
-
-        return machine_description()
-    except (ImportError, AttributeError):
-        import os
-        import platform
-
-        return {"python": platform.python_version(), "cpus": os.cpu_count(),
-                "load_avg": list(os.getloadavg())}
+    return one_order
 
 
 def measure(repeat: int = 15) -> dict:
-    empty = _best_ns_per_iter(empty_loop(), ORDERS, repeat)
-    ours = _best_ns_per_iter(ours_loop(), ORDERS, repeat) - empty
-    prom = _best_ns_per_iter(prometheus_client_loop(), ORDERS, repeat) - empty
+    fns = {"empty": empty_order(), "goldrouter": ours_order(),
+           "prometheus_client_bound": prometheus_client_order()}
+    codec_skipped = None
+    try:
+        fns["codec"] = codec_order()
+    except ImportError as exc:
+        codec_skipped = str(exc)
+    # Interleaved rounds: a noisy neighbour slows every candidate alike, so the ratios hold.
+    med = medians(interleaved_ns({k: (f, calls_for(f, 20.0)) for k, f in fns.items()}, repeat=repeat))
+    call = med.pop("empty")  # the cost of calling one_order itself, not of the metrics
+    ours = max(med["goldrouter"] - call, 0.1)
+    prom = max(med["prometheus_client_bound"] - call, 0.1)
     result = {
         "benchmark": "metrics_overhead",
         "calls_per_order": ["message_in", "order_received", "message_out", "ack_latency"],
         "metrics_ns_per_order": {"goldrouter": round(ours, 1), "prometheus_client_bound": round(prom, 1)},
-        "prometheus_client_over_ours": round(prom / ours, 2) if ours > 0 else None,
-        "machine": machine(),
+        "prometheus_client_over_ours": round(prom / ours, 2),
+        "machine": machine_description(),
     }
-    try:
-        codec = _best_ns_per_iter(codec_loop(), ORDERS, repeat) - empty
-    except ImportError as exc:
+    if codec_skipped is not None:
         result["codec_ns_per_order"] = None
-        result["codec_skipped"] = str(exc)
+        result["codec_skipped"] = codec_skipped
         return result
+    codec = med["codec"] - call
     result["codec_ns_per_order"] = round(codec, 1)
     # Share of metrics in (codec + metrics): an upper bound on the share in the whole per-message CPU.
     result["metrics_share_of_codec_plus_metrics"] = round(ours / (codec + ours), 4)
@@ -151,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codec per order (decode NewOrderSingle + encode ExecutionReport): {r['codec_ns_per_order']} ns")
         print(f"metrics share of codec+metrics: {100 * r['metrics_share_of_codec_plus_metrics']:.1f} % "
               f"(prometheus_client: {100 * r['prometheus_client_share_of_codec_plus_metrics']:.1f} %)")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    write_json(args.json, r)
     return 0
 
 
