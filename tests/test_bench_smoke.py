@@ -126,3 +126,10 @@ def test_plots_draw_or_say_why_not(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
     written, skipped = plots.make_plots(tmp_path)
     assert written == [] and "matplotlib" in skipped
+
+
+@pytest.mark.slow
+def test_roundtrip_against_the_whole_service():
+    pytest.importorskip("router.app_router")
+    result = _tiny("router_app")
+    _check_counts(result, "router_app")
