@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger("gold_router.admin")
 
 DEFAULT_HTTP_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 9188
@@ -95,7 +98,7 @@ def _jsonable(value: Any) -> Any:
 
 @web.middleware
 async def _json_errors(request: web.Request, handler):
-    """aiohttp's own 404/405/413 pages become JSON errors like ours."""
+    """aiohttp's own 404/405/413 pages, and a failing backend, become JSON errors like ours."""
     try:
         return await handler(request)
     except web.HTTPException as exc:
@@ -104,6 +107,10 @@ async def _json_errors(request: web.Request, handler):
         reason = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
             exc.status, "http_error")
         return _error(exc.status, reason, exc.reason)
+    except Exception:
+        # The traceback goes to the log, not to the client.
+        log.exception("admin %s %s failed", request.method, request.path)
+        return _error(500, "internal_error", "see the service log")
 
 
 def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int | web.Response:

@@ -40,6 +40,8 @@ class MemoryBackend:
         return {"symbol": symbol, "bids": book["bids"][:depth], "asks": book["asks"][:depth]}
 
     def routes(self, limit: int) -> list[dict]:
+        if limit == 13:
+            raise RuntimeError("unlucky")  # a backend bug, to see the API stay JSON
         return self.decisions[:limit]
 
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
@@ -107,8 +109,11 @@ async def test_sessions_books_routes(admin):
         assert r.status == 400 and (await r.json())["error"] == "bad_limit"
 
 
-async def test_unknown_path_and_method_are_json_errors(admin):
+async def test_unknown_path_and_method_are_json_errors(admin, caplog):
     client, _, _ = admin
+    async with client.get("/routes", params={"limit": "13"}) as r:
+        assert r.status == 500 and await r.json() == {"error": "internal_error", "detail": "see the service log"}
+    assert "unlucky" in caplog.text
     async with client.get("/nope") as r:
         assert r.status == 404 and (await r.json())["error"] == "not_found"
     async with client.get("/kill-switch") as r:
