@@ -28,22 +28,21 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from matching import BookSpec, EventKind, Op, Reason as CoreReason, Tif as CoreTif, commands
+from matching import COMMAND_DTYPE, BookSpec, EventKind, Op, Reason as CoreReason, Tif as CoreTif, commands
 from router.accounts import Account, Accounts
 from router.catalogue import Catalogue, Instrument
 from router.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor, to_usd_oz_fine_exact
 from router.fix_codec import parse_utc_timestamp, utc_timestamp
 from router.marketdata import BAR_FORM_FROM_FIX, CYCLE_FROM_FIX, MarketData
 from router.orders import (
-    DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_STATUS, ET_TRADE,
-    GOLD_ALLOWED_VENUES, GOLD_BAR_FORM, GOLD_SETTL_CCY, GOLD_SETTL_CYCLE, GOLD_VAULT, MICRO, OS_CANCELED,
+    ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_STATUS, ET_TRADE, MICRO, OS_CANCELED,
     OS_EXPIRED, OS_REJECTED, Ids, Order, OrderIndex, cancel_reject, decimal_to_units, exec_report,
-    micro_text, parse_decimal, reject_report, units_text,
+    fast_units, micro_text, parse_decimal, reject_report, units_text,
 )
 from router.quota import CrossBorderQuota, Direction
 from router.reasons import Reason
 from router.risk import RiskEngine
-from router.routing import PPM, Constraints, RouteDecision, RouteRequest, Router, Side, Tif
+from router.routing import NO_CONSTRAINTS, PPM, Constraints, RouteDecision, RouteRequest, Router, Side, Tif
 
 CORE_DEN = 1000
 PRODUCT_DEN = 10**9          # product price units per instrument price unit, as num / PRODUCT_DEN
@@ -68,6 +67,9 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
     int(EventKind.ACCEPTED), int(EventKind.REJECTED), int(EventKind.TRADE), int(EventKind.CANCELLED),
     int(EventKind.REPLACED), int(EventKind.EXPIRED), int(EventKind.MASS_CANCEL_REPORT),
     int(EventKind.SWEEP_REPORT))
+
+
+OP_NEW, OP_SWEEP = int(Op.NEW), int(Op.SWEEP)
 
 
 class Out(NamedTuple):
@@ -125,6 +127,9 @@ class OrderFlow:
         self.books = catalogue.by_book()
         self.owner_of = {a.name: n for n, a in enumerate(accounts)}
         self._tops: dict[int, Any] = {}
+        self._rank = True
+        self._acct_cache: dict[tuple[str, bytes | None], Account] = {}
+        self._symbols: dict[bytes | None, tuple[str, Any, Any]] = {}
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top, risk=risk)
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
@@ -162,6 +167,8 @@ class OrderFlow:
             self.engine.process(cmds)
 
     def _top(self, book: int, side: Side) -> int | None:
+        if not self._rank:
+            return None
         top = self._tops.get(book)
         if top is None:
             top = self._tops[book] = self.engine.top_of_book(book)
@@ -201,7 +208,8 @@ class OrderFlow:
     def new_order(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         if self.metrics is not None:
             self.metrics.order_received(session)
-        clordid = msg.get(11)
+        g = msg.index().get        # one dict of first occurrences: cheaper than a get() per tag
+        clordid = g(b"11")
         if not clordid:
             return [business_reject(session, msg, 5, "ClOrdID(11) missing")]
         if self.index.clordid_used(session, clordid):
@@ -210,32 +218,41 @@ class OrderFlow:
         throttled = self.risk.check_message(session, now_ns)
         if throttled is not None:
             return self._reject_new(session, msg, now_ns, throttled, throttled.text)
-        acct = self.accounts.resolve(session, _s(msg.get(1)))
-        if isinstance(acct, Reason):
-            return self._reject_new(session, msg, now_ns, acct, f"{acct.text}: {_s(msg.get(1)) or '(none)'}")
-        symbol = _s(msg.get(55))
-        instr = self.catalogue.instruments.get(symbol)
-        product = self.catalogue.products.get(symbol)
+        acct_key = (session, g(b"1"))
+        acct = self._acct_cache.get(acct_key)
+        if acct is None:
+            acct = self.accounts.resolve(session, _s(g(b"1")))
+            if isinstance(acct, Reason):
+                return self._reject_new(session, msg, now_ns, acct, f"{acct.text}: {_s(g(b'1')) or '(none)'}")
+            self._acct_cache[acct_key] = acct
+        symbol_raw = g(b"55")
+        known = self._symbols.get(symbol_raw)
+        if known is None:
+            symbol = _s(symbol_raw)
+            known = (symbol, self.catalogue.instruments.get(symbol), self.catalogue.products.get(symbol))
+            if known[1] is not None or known[2] is not None:
+                self._symbols[symbol_raw] = known
+        symbol, instr, product = known
         if instr is None and product is None:
             return self._reject_new(session, msg, now_ns, Reason.UNKNOWN_SYMBOL,
                                     f"unknown instrument or product {symbol!r}", acct.name)
-        side_raw = msg.get(54)
+        side_raw = g(b"54")
         if side_raw not in (b"1", b"2"):
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     f"unsupported Side(54) {_s(side_raw)!r}: buy (1) or sell (2) only", acct.name)
-        ord_type_raw = msg.get(40)
+        ord_type_raw = g(b"40")
         if ord_type_raw not in (b"1", b"2"):
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     f"unsupported OrdType(40) {_s(ord_type_raw)!r}: market (1) or limit (2) only",
                                     acct.name)
-        tifs = _TIFS.get(msg.get(59) or b"0")
+        tifs = _TIFS.get(g(b"59") or b"0")
         if tifs is None:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
-                                    f"unsupported TimeInForce(59) {_s(msg.get(59))!r}", acct.name)
+                                    f"unsupported TimeInForce(59) {_s(g(b'59'))!r}", acct.name)
         core_tif, route_tif = tifs
         expire_ns = 0
         if core_tif == CoreTif.GTD:
-            raw = msg.get(126)
+            raw = g(b"126")
             expire_ns = parse_utc_timestamp(raw) if raw else None
             if not expire_ns or expire_ns <= now_ns:
                 return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
@@ -244,41 +261,40 @@ class OrderFlow:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     "fill-or-kill is not supported on a routable product (the group sweep "
                                     "cannot guarantee all-or-none across venues)", acct.name)
-        qty_d = parse_decimal(msg.get(38))
-        unit = "lots" if instr is not None else "grams"
-        if qty_d is None or qty_d <= 0:
-            return self._reject_new(session, msg, now_ns, Reason.BAD_QTY,
-                                    f"OrderQty(38) {_s(msg.get(38))!r} must be a positive number of {unit}",
-                                    acct.name)
-        if qty_d != qty_d.to_integral_value():
-            return self._reject_new(session, msg, now_ns, Reason.LOT_ROUNDING,
-                                    f"OrderQty(38) {qty_d} is not a whole number of {unit}", acct.name)
-        qty = int(qty_d)
+        qty = fast_units(g(b"38"), 0)
+        if not qty:
+            qty_d = parse_decimal(g(b"38"))
+            unit = "lots" if instr is not None else "grams"
+            if qty_d is None or qty_d <= 0:
+                return self._reject_new(session, msg, now_ns, Reason.BAD_QTY,
+                                        f"OrderQty(38) {_s(g(b'38'))!r} must be a positive number of {unit}",
+                                        acct.name)
+            if qty_d != qty_d.to_integral_value():
+                return self._reject_new(session, msg, now_ns, Reason.LOT_ROUNDING,
+                                        f"OrderQty(38) {qty_d} is not a whole number of {unit}", acct.name)
+            qty = int(qty_d)
         decimals = instr.price_decimals if instr is not None else product.price_decimals
         price = None
         if ord_type_raw == b"2":
-            price_d = parse_decimal(msg.get(44))
-            if price_d is None or price_d <= 0:
-                return self._reject_new(session, msg, now_ns, Reason.BAD_PRICE,
-                                        f"limit order needs a positive Price(44), got {_s(msg.get(44))!r}",
-                                        acct.name)
-            price = decimal_to_units(price_d, decimals)
-            if price is None or (instr is not None and price % instr.tick_units):
-                tick = instr.tick if instr is not None else Decimal(1).scaleb(-decimals)
-                return self._reject_new(session, msg, now_ns, Reason.BAD_PRICE,
-                                        f"price {price_d} is not a multiple of the tick {tick} on {symbol}",
-                                        acct.name)
-        constraints = _constraints(msg)
+            price = fast_units(g(b"44"), decimals)
+            if price and (instr is None or price % instr.tick_units == 0):
+                pass
+            else:
+                price = self._slow_price(session, msg, now_ns, g(b"44"), decimals, instr, symbol, acct.name)
+                if isinstance(price, list):
+                    return price
+        constraints = _constraints(g)
         side = Side.BUY if side_raw == b"1" else Side.SELL
         t0 = self.perf() if self.perf is not None else 0
+        # Quotes only matter when there is a choice of books; reading one costs a core query.
+        self._rank = product is not None
         decision = self.router.route(RouteRequest(acct.name, side, symbol, qty, price, route_tif, constraints),
                                      now_ns)
         if self.perf is not None and self.metrics is not None:
             self.metrics.router_decision_ns(self.perf() - t0)
         explain = decision.explain_text().encode("ascii", "replace")
-        entry = decision.explain()
-        entry.update(time_ns=now_ns, session=session, clordid=_s(clordid))
-        self.routes.append(entry)
+        # The structured explanation is built only when the admin API asks (routes_view).
+        self.routes.append((now_ns, session, clordid, decision))
         if not decision.ok:
             return self._reject_new(session, msg, now_ns, decision.reason, self._why(decision, qty, price),
                                     acct.name, explain)
@@ -308,31 +324,31 @@ class OrderFlow:
         self.risk.on_accepted(oid, acct.name, session, decision.notional_cny)
         if core_tif == CoreTif.GTD:
             self._gtd += 1
-        cmd = commands(1)
-        c = cmd[0]
-        c["time"] = now_ns
-        c["order_id"] = oid
-        c["owner"] = o.owner
-        c["side"] = int(side)
-        c["ord_type"] = o.ord_type
-        c["tif"] = o.tif
-        c["expire_time"] = expire_ns
+        # One flat int64 row in COMMAND_FIELDS order: far cheaper than setting structured fields one by one.
         if product is None:
-            c["op"] = Op.NEW
-            c["book"] = instr.book_id
-            c["price"] = price or 0
-            c["qty"] = qty
+            row = [OP_NEW, now_ns, instr.book_id, oid, o.owner, int(side), o.ord_type, o.tif, price or 0, qty,
+                   expire_ns, 0, -1, 0, 0, 0, 0, 0]
         else:
-            c["op"] = Op.SWEEP
-            c["book"] = self.group_of_product[symbol]
-            c["allowed"] = decision.allowed_mask
-            c["qty"] = decision.qty_ug
-            c["price"] = self._core_limit(decision) if price is not None else 0
             rest = self._rest_candidate(decision) if price is not None else None
-            if rest is not None:
-                c["rest_book"] = rest.book_id
-                c["rest_price"] = rest.price
-        return self._run(cmd, [("new", o)], now_ns)
+            row = [OP_SWEEP, now_ns, self.group_of_product[symbol], oid, o.owner, int(side), o.ord_type, o.tif,
+                   self._core_limit(decision) if price is not None else 0, decision.qty_ug, expire_ns,
+                   decision.allowed_mask, -1 if rest is None else rest.book_id, 0 if rest is None else rest.price,
+                   0, 0, 0, 0]
+        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [("new", o)], now_ns)
+
+    def _slow_price(self, session: str, msg: Any, now_ns: int, raw: bytes | None, decimals: int,
+                    instr: Instrument | None, symbol: str, account: str) -> int | list[Out]:
+        """The exact Decimal reading of a price the fast path did not take: units, or the rejection."""
+        price_d = parse_decimal(raw)
+        if price_d is None or price_d <= 0:
+            return self._reject_new(session, msg, now_ns, Reason.BAD_PRICE,
+                                    f"limit order needs a positive Price(44), got {_s(raw)!r}", account)
+        price = decimal_to_units(price_d, decimals)
+        if price is None or (instr is not None and price % instr.tick_units):
+            tick = instr.tick if instr is not None else Decimal(1).scaleb(-decimals)
+            return self._reject_new(session, msg, now_ns, Reason.BAD_PRICE,
+                                    f"price {price_d} is not a multiple of the tick {tick} on {symbol}", account)
+        return price
 
     def _rest_candidate(self, d: RouteDecision) -> Any:
         """The book a product order's remainder rests on: the best-ranked candidate whose lot divides
@@ -388,28 +404,16 @@ class OrderFlow:
 
     # -- reservations -------------------------------------------------------------------------
     def _reserve(self, o: Order, acct: Account, d: RouteDecision) -> Reason | None:
-        """Reserve what a fill could cost: per currency / vault the largest need over the candidates."""
-        books = self.router.books()
+        """Reserve what a fill could cost: per currency / vault the largest need over the candidates
+        (the router priced each candidate's cash or metal at its conservative child limit)."""
         cash: dict[str, int] = {}
         metal: dict[str, int] = {}
-        buy = o.side == 1
         for c in d.candidates:
-            b = books[c.symbol]
-            value = c.price * c.lots * b.settl_num // COMPARABLE_DEN
-            fees = value * b.fee_ppm // PPM + c.lots * b.lot_fee_settl
-            if b.margin_ppm is not None:
-                need = value * b.margin_ppm // PPM + fees
-                cash[b.settl_ccy] = max(cash.get(b.settl_ccy, 0), need)
-            elif buy:
-                cash[b.settl_ccy] = max(cash.get(b.settl_ccy, 0), value + fees)
-            else:
-                vaults = b.vaults if o.constraints.vault is None else (o.constraints.vault,)
-                vault, free = acct.best_vault(vaults)
-                ug = c.lots * b.lot_ug
-                if vault is None or free < ug:
-                    return Reason.INSUFFICIENT_METAL
-                o.sell_vaults[c.symbol] = vault
-                metal[vault] = max(metal.get(vault, 0), ug)
+            o.sell_vaults[c.symbol] = c.vault
+            if c.cash:
+                cash[c.settl_ccy] = max(cash.get(c.settl_ccy, 0), c.cash)
+            if c.metal_ug:
+                metal[c.vault] = max(metal.get(c.vault, 0), c.metal_ug)
         for ccy, amount in cash.items():
             r = acct.reserve_cash(ccy, amount)
             if r is not None:
@@ -442,7 +446,7 @@ class OrderFlow:
         ug = lots * b.lot_ug
         ccy = b.settl_ccy
         if o.side == 1:
-            vault = o.constraints.vault or i.vaults[0]
+            vault = o.sell_vaults.get(i.symbol) or o.constraints.vault or i.vaults[0]
             held = o.reserved_cash.get(ccy, 0)
             use = min(held, value + fees)
             acct.settle_buy(ccy, value + fees, vault, ug, use)
@@ -841,7 +845,12 @@ class OrderFlow:
 
     # -- views -----------------------------------------------------------------------------------
     def routes_view(self, limit: int) -> list[dict]:
-        out = list(self.routes)[-limit:] if limit > 0 else []
+        """The latest routing decisions with their explanations, newest first."""
+        out = []
+        for now_ns, session, clordid, decision in list(self.routes)[-limit:] if limit > 0 else []:
+            entry = decision.explain()
+            entry.update(time_ns=now_ns, session=session, clordid=_s(clordid))
+            out.append(entry)
         out.reverse()
         return out
 
@@ -861,19 +870,16 @@ def _dir_book(o: Order, i: Instrument) -> str:
     return "domestic"
 
 
-def _constraints(msg: Any) -> Constraints:
-    def opt(tag: int) -> str | None:
-        raw = msg.get(tag)
-        return raw.decode("ascii", "replace") if raw else None
-
-    venues = opt(GOLD_ALLOWED_VENUES)
-    bar = opt(GOLD_BAR_FORM)
-    cycle = opt(GOLD_SETTL_CYCLE)
+def _constraints(g: Callable[[bytes], bytes | None]) -> Constraints:
+    """Settlement constraints from the custom tags (`g` reads a tag's first value)."""
+    raw = [g(b"7001"), g(b"7002"), g(b"7003"), g(b"7004"), g(b"7005")]
+    if not any(raw):
+        return NO_CONSTRAINTS
+    ccy, vault, bar, cycle, venues = (v.decode("ascii", "replace") if v else None for v in raw)
     # The FIX enums name bar forms and cycles briefly; the catalogue uses descriptive names.
     bar = None if bar in (None, "ANY") else BAR_FORM_FROM_FIX.get(bar, bar)
     cycle = None if cycle is None else CYCLE_FROM_FIX.get(cycle, cycle)
-    return Constraints(opt(GOLD_SETTL_CCY), opt(GOLD_VAULT), bar, cycle,
-                       frozenset(venues.split()) if venues else None)
+    return Constraints(ccy, vault, bar, cycle, frozenset(venues.split()) if venues else None)
 
 
 def business_reject(session: str, msg: Any, reason: int, text: str) -> Out:

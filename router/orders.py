@@ -65,6 +65,24 @@ def parse_decimal(raw: bytes | None) -> Decimal | None:
     return d if d.is_finite() else None
 
 
+def fast_units(raw: bytes | None, decimals: int) -> int | None:
+    """Integer units of 10**-decimals for a plain decimal text like b"560.50", without Decimal.
+
+    None when the text is anything else (sign, exponent, finer than the unit): the caller then
+    takes the exact Decimal path, which also words the rejection.
+    """
+    if not raw:
+        return None
+    whole, _, frac = raw.partition(b".")
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        return None
+    if len(frac) > decimals:
+        if frac[decimals:].strip(b"0"):
+            return None
+        frac = frac[:decimals]
+    return int(whole) * 10 ** decimals + (int(frac.ljust(decimals, b"0")) if decimals else 0)
+
+
 def decimal_to_units(value: Decimal, decimals: int) -> int | None:
     """Whole integer units of 10**-decimals, or None when `value` has finer precision."""
     scaled = value.scaleb(decimals)
@@ -125,7 +143,7 @@ class Order:
         self.acked = False
         self.core_qty = 0                   # the resting core order's own qty / cum (in its book's lots)
         self.core_cum = 0
-        self.sell_vaults: dict[str, str] = {}   # symbol -> vault a sell delivers from
+        self.sell_vaults: dict[str, str] = {}   # symbol -> vault metal leaves (sell) or arrives in (buy)
         self.direction: Any = None
 
     @property
@@ -312,5 +330,5 @@ def cancel_reject(order: Order | None, clordid: bytes, orig_clordid: bytes, resp
 
 __all__ = [
     "Order", "OrderIndex", "Ids", "exec_report", "reject_report", "cancel_reject", "micro_text", "units_text",
-    "parse_decimal", "decimal_to_units",
+    "parse_decimal", "decimal_to_units", "fast_units",
 ]
