@@ -88,8 +88,8 @@ class Service:
 
     def build_app(self) -> Any:
         if self.app_name == "echo":
-            from router.app_echo import EchoApplication
-            return EchoApplication()
+            from router.app_echo import EchoApp
+            return EchoApp()
         from router.app_router import build_router_app
         return build_router_app(self.config, sessions_always_open=self.sessions_always_open,
                                 metrics=self.metrics)

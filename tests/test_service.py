@@ -1,0 +1,119 @@
+"""`gold-router serve` as a user runs it: a real process, real sockets, a ready line, a FIX order,
+a Prometheus scrape, the admin API, and a clean stop on SIGTERM."""
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from tests.fixclient import FixClient
+
+READY = re.compile(rb"gold-router ready: FIX 127\.0\.0\.1:(\d+) .*http://127\.0\.0\.1:(\d+)")
+
+
+async def start_serve(tmp_path, *args):
+    env = dict(os.environ, GOLDROUTER_ADMIN_TOKEN="s3cret")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
+        "--store-dir", str(tmp_path / "store"), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path)
+    line = await asyncio.wait_for(proc.stdout.readline(), 90)
+    match = READY.search(line)
+    assert match, line
+    return proc, int(match.group(1)), int(match.group(2))
+
+
+async def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    assert b"gold-router stopped" in out
+    assert b"Traceback" not in err
+
+
+def http(port, path, body=None, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
+                                 headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.slow
+async def test_serve_routes_an_order_reports_metrics_and_stops_cleanly(tmp_path):
+    proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open")
+    try:
+        status, body = await asyncio.to_thread(http, http_port, "/ready")
+        assert status == 200 and json.loads(body)["ready"] is True
+
+        client = await FixClient.connect(fix_port, "SHCLIENT1")
+        await client.logon()
+        await client.send(b"D", [(11, b"svc-1"), (55, b"SGE.AU9999"), (54, b"1"), (60, b"20261125-10:00:00"),
+                                 (38, b"5"), (40, b"2"), (44, b"560.00"), (59, b"0")])
+        ack = await client.expect(b"8")
+        assert (ack.get(11), ack.get(150), ack.get(39)) == (b"svc-1", b"0", b"0")
+        assert ack.get(37) and ack.get(17)
+        status, body = await asyncio.to_thread(http, http_port, "/books/SGE.AU9999")
+        assert status == 200 and json.loads(body)["bids"][0] == {"price": "560.00", "lots": 5, "orders": 1}
+
+        await client.send(b"5")
+        await client.expect(b"5")
+        client.writer.close()
+        # Cancel-on-disconnect is on by default: the resting order leaves the book with its session.
+        status, body = await asyncio.to_thread(http, http_port, "/books/SGE.AU9999")
+        assert status == 200 and json.loads(body)["bids"] == []
+
+        status, body = await asyncio.to_thread(http, http_port, "/metrics")
+        text = body.decode()
+        assert status == 200
+        assert re.search(r'goldrouter_fix_messages_received_total\{[^}]*msg_type="NewOrderSingle"[^}]*\} 1\.0', text), text[:3000]
+        assert re.search(r"goldrouter_order_ack_latency_seconds_count [1-9]", text)
+
+        status, _ = await asyncio.to_thread(http, http_port, "/fx", b'{"rates": {"USDCNY": "7.25"}}')
+        assert status == 401                                    # a mutation needs the bearer token
+        status, body = await asyncio.to_thread(http, http_port, "/fx", b'{"rates": {"USDCNY": "7.25"}}', "s3cret")
+        assert status == 200, body
+        status, body = await asyncio.to_thread(http, http_port, "/metrics")
+        assert 'goldrouter_fx_rate{pair="USDCNY"} 7.25' in body.decode()
+    finally:
+        if proc.returncode is None:
+            await stop(proc)
+
+
+@pytest.mark.slow
+async def test_serve_echo_app_with_an_ad_hoc_session_and_persistent_store(tmp_path):
+    proc, fix_port, _ = await start_serve(tmp_path, "--app", "echo", "--sender-comp-id", "GOLDRTR",
+                                          "--target-comp-id", "BANK7")
+    try:
+        client = await FixClient.connect(fix_port, "BANK7")
+        await client.logon()
+        await client.send(b"D", [(11, b"e-1"), (55, b"SGE.AU9999"), (54, b"1"), (60, b"20261125-10:00:00"),
+                                 (38, b"1"), (40, b"2"), (44, b"560.00")])
+        echo = await client.expect(b"D")
+        assert echo.get(11) == b"e-1" and echo.get(49) == b"GOLDRTR"
+        client.writer.close()
+    finally:
+        await stop(proc)
+    # The store outlives the process: sequence numbers are on disk under --store-dir.
+    assert any((tmp_path / "store").rglob("*")), "nothing persisted under --store-dir"
+
+
+async def test_serve_refuses_a_taken_port_with_one_line(tmp_path):
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        out = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "router", "serve", "--fix-port", str(port), "--http-port", "0",
+                             "--memory-store"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert out.returncode == 1
+    assert "gold-router: error:" in out.stderr and "Traceback" not in out.stderr
