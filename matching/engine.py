@@ -1,0 +1,171 @@
+"""The numba matching engine: Python face of the kernels in `kernels.py`.
+
+It owns the arena and the event buffer, grows them when a kernel stops for room, and answers
+queries (order state, depth, group depth, snapshot, state hash) by reading the arena directly.
+Same constructor, commands, events and queries as `ReferenceBook`. It does NOT do I/O, read clocks
+or map anything to FIX; the router does that with the events it returns.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+from .layout import (
+    K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE,
+    L_QTY, M_LIVE, M_NE, M_NEXT, O_BOOK, O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY,
+    O_SIDE, allocate, grow, views,
+)
+from .types import (
+    COMMAND_DTYPE, EVENT_DTYPE, LEVEL_DTYPE, NEF, SNAPSHOT_DTYPE, OrderState, Top, as_groups,
+    as_specs, commands, hash_state, merge_group_depth, Op, Side, OrdType, Tif, Stp,
+)
+
+
+class Engine:
+    """Price-time-priority books for every instrument plus interoperable group sweeps, in numba.
+
+    `books`: list of `BookSpec` (or dicts / tuples of its fields), book id = index.
+    `groups`: list (or dict 0..G-1) of member-book lists.
+    `capacity`: initial orders/levels to preallocate; everything grows on demand without losing state.
+    """
+
+    def __init__(self, books, groups=None, capacity: int = 4096):
+        specs = as_specs(books)
+        self.groups = as_groups(groups, len(specs))
+        cap = max(int(capacity), 16)
+        self._A = allocate(len(specs), len(self.groups), cap, cap, 64, 2 * cap, 64)
+        k, g = self._views()[:2]
+        for b, s in enumerate(specs):
+            k[b, [K_TICK, K_LOT, K_MIN, K_MAX, K_BP, K_REF, K_NUM, K_DEN, K_SCALE]] = (
+                s.tick, s.lot, s.min_qty, s.max_qty, s.price_limit_bp, s.ref_price, s.num, s.den,
+                s.qty_scale)
+        for gi, members in enumerate(self.groups):
+            g[gi] = sum(1 << b for b in members)
+        self._set_events(max(256, cap))
+
+    # ------------------------------------------------------------------ commands
+    def _views(self):
+        return views(self._A)
+
+    def _set_events(self, rows: int, keep: int = 0):
+        e = np.empty(rows * NEF, np.int64)
+        e.fill(0)  # fault the pages in here, not inside a timed batch
+        if keep:
+            e[:keep * NEF] = self._E[:keep * NEF]
+        self._E = e
+        self._Ev = e.view(EVENT_DTYPE)
+
+    def process(self, cmds: np.ndarray) -> np.ndarray:
+        """Run a batch of COMMAND_DTYPE commands in order; returns the events (a new array)."""
+        if cmds.dtype != COMMAND_DTYPE:
+            raise TypeError("commands must use matching.COMMAND_DTYPE")
+        if cmds.ndim != 1 or not cmds.flags.c_contiguous or not cmds.flags.writeable:
+            cmds = np.ascontiguousarray(cmds.reshape(-1)).copy()
+        n = cmds.shape[0]
+        c1 = cmds.view(np.int64)
+        ret = kernels.run(self._A, c1, 0, n, self._E)
+        while ret & 1:
+            self._make_room(n - int(self._A[M_NEXT]))
+            ret = kernels.run(self._A, c1, int(self._A[M_NEXT]), n, self._E)
+        return self._Ev[:ret >> 1].copy()
+
+    def process_one(self, cmd) -> np.ndarray:
+        """Convenience for a single command (a COMMAND_DTYPE record or 1-element array)."""
+        if not isinstance(cmd, np.ndarray) or cmd.ndim == 0:
+            one = np.empty(1, COMMAND_DTYPE)
+            one[0] = cmd
+            cmd = one
+        return self.process(cmd)
+
+    def _make_room(self, pending: int):
+        a = self._A
+        self._A = grow(a, need_orders=1, need_levels=1, need_side=1, need_owners=1)
+        live, ne = int(self._A[M_LIVE]), int(self._A[M_NE])
+        rows = self._E.size // NEF
+        if ne + 2 * live + 8 > rows:
+            self._set_events(max(2 * rows, ne + 2 * live + 8 + min(pending, 1 << 16)), keep=ne)
+
+    def warm_up(self) -> None:
+        """Compile (or load from the on-disk cache) every kernel signature, growth paths included."""
+        from .types import BookSpec
+        scratch = Engine([BookSpec(tick=1), BookSpec(tick=1, qty_scale=2)], [[0, 1]], capacity=16)
+        c = commands(48)
+        c["time"] = 1
+        for i in range(20):  # more orders than the scratch capacity, so every table grows
+            c[i] = (Op.NEW, 1, i % 2, i + 1, i % 3, Side.BUY if i % 2 else Side.SELL, OrdType.LIMIT,
+                    Tif.GTD if i % 5 == 0 else Tif.GTC, 100 + i, 3, 9, 0, -1, 0, 0, 0, 0, 0)
+        ops = [(Op.SET_STP, dict(owner=1, stp=Stp.CANCEL_RESTING)),
+               (Op.SET_REF_PRICE, dict(book=0, price=110)),
+               (Op.SET_CONVERSION, dict(book=1, num=1, den=1, qty_scale=2)),
+               (Op.REPLACE, dict(order_id=2, price=130, qty=3)),
+               (Op.CANCEL, dict(order_id=3)),
+               (Op.NEW, dict(book=0, order_id=100, owner=5, side=Side.BUY, ord_type=OrdType.MARKET,
+                             tif=Tif.FOK, qty=4)),
+               (Op.SWEEP, dict(book=0, order_id=101, owner=1, side=Side.BUY, ord_type=OrdType.LIMIT,
+                               tif=Tif.GTC, price=200, qty=50, allowed=3, rest_book=0, rest_price=101)),
+               (Op.EXPIRE, dict(book=-1, tif=Tif.DAY)),
+               (Op.MASS_CANCEL, dict(book=-1, owner=-1)),
+               (0, {})]
+        for j, (op, kw) in enumerate(ops):
+            c[20 + j]["op"] = op
+            c[20 + j]["time"] = 10
+            for key, v in kw.items():
+                c[20 + j][key] = v
+        scratch.process(c[:20 + len(ops)])
+        scratch.process_one(c[0])
+        scratch.snapshot()
+        scratch.order_state(1)
+
+    # ------------------------------------------------------------------ queries
+    def order_state(self, order_id: int) -> OrderState | None:
+        r = kernels.lookup(self._A, int(order_id))
+        if r < 0:
+            return None
+        o = self._views()[4][r]
+        return OrderState(int(o[O_ID]), int(o[O_BOOK]), int(o[O_SIDE]), int(o[O_OWNER]),
+                          int(o[O_PRICE]), int(o[O_QTY]), int(o[O_LEAVES]), int(o[O_CUM]),
+                          bool(o[O_LIVE]))
+
+    def depth(self, book: int, n: int):
+        k, _, s, lv = self._views()[:4]
+        out = []
+        for side in (0, 1):
+            cnt = int(k[book, K_NLEV + side])
+            ids = s[2 * book + side, :cnt][::-1][:n]
+            d = np.zeros(len(ids), LEVEL_DTYPE)
+            d["price"], d["qty"], d["count"] = lv[ids, L_PRICE], lv[ids, L_QTY], lv[ids, L_COUNT]
+            out.append(d)
+        return out[0], out[1]
+
+    def top_of_book(self, book: int) -> Top:
+        bids, asks = self.depth(book, 1)
+        b = tuple(bids[0].tolist()) if len(bids) else (0, 0, 0)
+        a = tuple(asks[0].tolist()) if len(asks) else (0, 0, 0)
+        return Top(*b, *a)
+
+    def group_depth(self, group: int, n: int):
+        members = self.groups[group]
+        k = self._views()[0]
+        return merge_group_depth([self.depth(b, n) for b in members],
+                                 [tuple(int(x) for x in k[b, [K_NUM, K_DEN, K_SCALE]]) for b in members], n)
+
+    def resting_orders(self) -> int:
+        return int(self._A[M_LIVE])
+
+    def snapshot(self) -> np.ndarray:
+        out = np.zeros((self.resting_orders(), len(SNAPSHOT_DTYPE.names)), np.int64)
+        kernels.snapshot_rows(self._A, out)
+        return out.reshape(-1).view(SNAPSHOT_DTYPE)
+
+    def book_params(self) -> np.ndarray:
+        return self._views()[0][:, [K_REF, K_NUM, K_DEN, K_SCALE]].copy()
+
+    def stp_pairs(self) -> np.ndarray:
+        w = self._views()[6]
+        used = w[(w[:, 0] != 0) & (w[:, 1] != 0)]
+        pairs = np.stack([used[:, 0] - 1, used[:, 1]], axis=1)
+        return pairs[np.argsort(pairs[:, 0], kind="stable")]
+
+    def state_hash(self) -> str:
+        return hash_state(self.snapshot(), self.book_params(), self.stp_pairs())
+

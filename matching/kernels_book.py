@@ -1,0 +1,222 @@
+"""Numba primitives of one book: validation, price levels, FIFO queues, event writing.
+
+Pure functions over the arena views described in `layout`; `kernels` composes them into commands.
+Every mutation here keeps four invariants the matcher relies on: a side's level ids stay sorted with
+the best level last; a level's qty is the sum of its orders' leaves; a level with no orders is freed;
+M_LIVE counts resting orders. Nothing here allocates, reads a clock or raises on bad input.
+"""
+from __future__ import annotations
+
+from numba import njit
+
+from .layout import (
+    K_BP, K_LOT, K_MAX, K_MIN, K_NLEV, K_REF, K_TICK, L_COUNT, L_HEAD, L_NEXT, L_PRICE, L_QTY,
+    L_TAIL, M_IDX, M_LFREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_OP, M_SEQ, M_TIME, O_BOOK,
+    O_CUM, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE, O_QTY, O_SEQ, O_SIDE,
+    slot_of,
+)
+from .types import MAX_PRICE, MAX_QTY, Reason
+
+R_NONE = int(Reason.NONE)
+R_BAD_PRICE = int(Reason.BAD_PRICE)
+R_BAD_TICK = int(Reason.BAD_TICK)
+R_PRICE_LIMIT = int(Reason.PRICE_LIMIT)
+R_BAD_QTY = int(Reason.BAD_QTY)
+R_BAD_LOT = int(Reason.BAD_LOT)
+R_BELOW_MIN = int(Reason.BELOW_MIN_QTY)
+R_ABOVE_MAX = int(Reason.ABOVE_MAX_QTY)
+
+
+@njit(cache=True)
+def price_reason(K, b, price):
+    if price <= 0 or price > MAX_PRICE:
+        return R_BAD_PRICE
+    if price % K[b, K_TICK] != 0:
+        return R_BAD_TICK
+    ref = K[b, K_REF]
+    bp = K[b, K_BP]
+    if bp != 0 and ref != 0:
+        band = ref * bp // 10000
+        if price < ref - band or price > ref + band:
+            return R_PRICE_LIMIT
+    return R_NONE
+
+
+@njit(cache=True)
+def qty_reason(K, b, qty):
+    if qty <= 0 or qty > MAX_QTY:
+        return R_BAD_QTY
+    if qty % K[b, K_LOT] != 0:
+        return R_BAD_LOT
+    if qty < K[b, K_MIN]:
+        return R_BELOW_MIN
+    if K[b, K_MAX] != 0 and qty > K[b, K_MAX]:
+        return R_ABOVE_MAX
+    return R_NONE
+
+
+@njit(cache=True)
+def find_order(HT, oid):
+    i = slot_of(HT, oid)
+    if HT[i, 0] == 0:
+        return -1
+    return HT[i, 1]
+
+
+@njit(cache=True)
+def add_id(HT, oid, row):
+    i = slot_of(HT, oid)
+    HT[i, 0] = oid
+    HT[i, 1] = row
+
+
+@njit(cache=True)
+def emit(E, M, kind, reason, book, group, oid, owner, side, price, qty, leaves, cum,
+         maker_id, taker_id, maker_owner, maker_leaves, maker_cum, group_qty):
+    n = M[M_NE]
+    r = E[n]
+    r[0] = kind
+    r[1] = M[M_OP]
+    r[2] = reason
+    r[3] = M[M_TIME]
+    r[4] = M[M_IDX]
+    r[5] = book
+    r[6] = group
+    r[7] = oid
+    r[8] = owner
+    r[9] = side
+    r[10] = price
+    r[11] = qty
+    r[12] = leaves
+    r[13] = cum
+    r[14] = maker_id
+    r[15] = taker_id
+    r[16] = maker_owner
+    r[17] = maker_leaves
+    r[18] = maker_cum
+    r[19] = group_qty
+    M[M_NE] = n + 1
+
+
+@njit(cache=True)
+def emit_order(E, M, O, row, kind, reason, group):
+    o = O[row]
+    emit(E, M, kind, reason, o[O_BOOK], group, o[O_ID], o[O_OWNER], o[O_SIDE], o[O_PRICE], o[O_QTY],
+         o[O_LEAVES], o[O_CUM], 0, 0, 0, 0, 0, 0)
+
+
+@njit(cache=True)
+def best_level(K, S, b, s):
+    n = K[b, K_NLEV + s]
+    if n == 0:
+        return -1
+    return S[2 * b + s, n - 1]
+
+
+@njit(cache=True)
+def _position(K, S, L, b, s, price):
+    """First index whose level is not worse than `price` (bids ascend, asks descend)."""
+    sgn = 1 if s == 0 else -1
+    key = price * sgn
+    row = S[2 * b + s]
+    n = K[b, K_NLEV + s]
+    # most traffic is at or near the top of book, so probe the last slots before bisecting
+    if n == 0 or L[row[n - 1], L_PRICE] * sgn < key:
+        return n
+    lo, hi = 0, n - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if L[row[mid], L_PRICE] * sgn < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def link(K, S, L, O, M, r):
+    """Append order row `r` at the tail of its price level (creating the level if needed)."""
+    b, s, price = O[r, O_BOOK], O[r, O_SIDE] - 1, O[r, O_PRICE]
+    pos = _position(K, S, L, b, s, price)
+    n = K[b, K_NLEV + s]
+    row = S[2 * b + s]
+    if pos < n and L[row[pos], L_PRICE] == price:
+        lid = row[pos]
+    else:
+        lid = M[M_LFREE]
+        if lid >= 0:
+            M[M_LFREE] = L[lid, L_NEXT]
+        else:
+            lid = M[M_LHW]
+            M[M_LHW] = lid + 1
+        M[M_LLIVE] += 1
+        L[lid, L_PRICE] = price
+        L[lid, L_HEAD] = -1
+        L[lid, L_TAIL] = -1
+        L[lid, L_QTY] = 0
+        L[lid, L_COUNT] = 0
+        for j in range(n, pos, -1):
+            row[j] = row[j - 1]
+        row[pos] = lid
+        K[b, K_NLEV + s] = n + 1
+        if n + 1 > M[M_MAXSIDE]:
+            M[M_MAXSIDE] = n + 1
+    tail = L[lid, L_TAIL]
+    O[r, O_PREV] = tail
+    O[r, O_NEXT] = -1
+    if tail >= 0:
+        O[tail, O_NEXT] = r
+    else:
+        L[lid, L_HEAD] = r
+    L[lid, L_TAIL] = r
+    L[lid, L_QTY] += O[r, O_LEAVES]
+    L[lid, L_COUNT] += 1
+    O[r, O_LEVEL] = lid
+    O[r, O_LIVE] = 1
+    M[M_SEQ] += 1
+    O[r, O_SEQ] = M[M_SEQ]
+    M[M_LIVE] += 1
+
+
+@njit(cache=True)
+def unlink(K, S, L, O, M, r):
+    """Take order row `r` out of its level, freeing the level when it empties."""
+    lid = O[r, O_LEVEL]
+    prv, nxt = O[r, O_PREV], O[r, O_NEXT]
+    if prv >= 0:
+        O[prv, O_NEXT] = nxt
+    else:
+        L[lid, L_HEAD] = nxt
+    if nxt >= 0:
+        O[nxt, O_PREV] = prv
+    else:
+        L[lid, L_TAIL] = prv
+    L[lid, L_QTY] -= O[r, O_LEAVES]
+    L[lid, L_COUNT] -= 1
+    O[r, O_LIVE] = 0
+    O[r, O_LEVEL] = -1
+    M[M_LIVE] -= 1
+    if L[lid, L_COUNT] == 0:
+        b, s = O[r, O_BOOK], O[r, O_SIDE] - 1
+        n = K[b, K_NLEV + s]
+        row = S[2 * b + s]
+        if row[n - 1] == lid:
+            pos = n - 1
+        else:
+            pos = _position(K, S, L, b, s, L[lid, L_PRICE])
+        for j in range(pos, n - 1):
+            row[j] = row[j + 1]
+        K[b, K_NLEV + s] = n - 1
+        L[lid, L_NEXT] = M[M_LFREE]
+        M[M_LFREE] = lid
+        M[M_LLIVE] -= 1
+
+
+@njit(cache=True)
+def kill(K, S, L, O, M, E, r, kind, reason, group):
+    """End order `r` (resting or not) with a CANCELLED/EXPIRED event."""
+    if O[r, O_LIVE] != 0:
+        unlink(K, S, L, O, M, r)
+    O[r, O_LEAVES] = 0
+    emit_order(E, M, O, r, kind, reason, group)
+
