@@ -134,12 +134,17 @@ async def _scenario(title: str, sh: _Client, app: Any, clordid: str, qty: int, p
         return ack, []
     fills = [m for m in rest if m.get(150) == b"F"]
     for m in fills:
-        print(f"  FILL {_text(m.get(32)):>6} g on {_text(m.get(30)):<5} at {_text(m.get(31))} CNY/fine g equivalent"
+        print(f"  FILL {_text(m.get(32)):>6} g on {_text(m.get(30)):<5} {_text(m.get(7008)):<13} at "
+              f"{_text(m.get(58)).rpartition(' at ')[2]:<16} = {_text(m.get(31))} CNY per fine g"
               f"  (cum {_text(m.get(14))} g, leaves {_text(m.get(151))} g)")
     last = rest[-1] if rest else ack
-    state = {b"0": "working", b"1": "partially filled, remainder resting", b"2": "filled", b"4": "cancelled"}
-    print(f"  order {_text(last.get(37))}: {state.get(last.get(39), _text(last.get(39)))}, "
-          f"avg {_text(last.get(6))}" + (f" ({_text(last.get(58))})" if last.get(58) else ""))
+    status = last.get(39)
+    order = app.flow.index.by_order_id.get(last.get(37))
+    if status in (b"0", b"1") and order is not None and order.book >= 0:
+        where = f"remainder {_text(last.get(151))} g resting on {app.flow.books[order.book].symbol}"
+    else:
+        where = {b"2": "filled", b"4": f"cancelled ({_text(last.get(58))})"}.get(status, _text(status))
+    print(f"  order {_text(last.get(37))}: {where}; average {_text(last.get(6))} CNY per fine g")
     return ack, fills
 
 
@@ -176,7 +181,8 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         ack3, fills3 = await _scenario("3. split across venues: 3 kg, more than any one book offers", sh, app,
                                        "DEMO-3", 3000, "561.50", "0")
         await sh.send(b"q", [(11, "DEMO-END"), (530, 7), (60, utc_timestamp(time.time_ns()))])
-        await sh.expect(lambda m: m.msg_type == b"r")
+        report = await sh.expect(lambda m: m.msg_type == b"r")
+        print(f"\nSHCLIENT1 mass-cancels its working orders: {_text(report.get(533))} cancelled")
         ok = (bool(fills1) and {f.get(30) for f in fills1} == {b"HKGX"}
               and ack2.get(150) == b"8"
               and len({(f.get(30), f.get(32)) for f in fills3}) >= 2 and len({f.get(30) for f in fills3}) >= 2)

@@ -35,7 +35,7 @@ from router.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor, to_
 from router.fix_codec import parse_utc_timestamp, utc_timestamp
 from router.marketdata import BAR_FORM_FROM_FIX, CYCLE_FROM_FIX, MarketData
 from router.orders import (
-    ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_STATUS, ET_TRADE, MICRO, OS_CANCELED,
+    GOLD_ROUTED_INSTRUMENT, TEXT, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_STATUS, ET_TRADE, MICRO, OS_CANCELED,
     OS_EXPIRED, OS_REJECTED, Ids, Order, OrderIndex, cancel_reject, decimal_to_units, exec_report,
     fast_units, micro_text, parse_decimal, reject_report, units_text,
 )
@@ -134,6 +134,8 @@ class OrderFlow:
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
         self._venue = [i.venue.encode() for i in self.books]
+        self._fill_text = [b"filled on " + i.symbol.encode() + b" at %s " + f"{i.quote_ccy}/{i.quote_unit}".encode()
+                           for i in self.books]
         self._gtd = 0
         self._days: dict[int, Any] = {}
         self._open_count: dict[str, int] = {}
@@ -302,6 +304,8 @@ class OrderFlow:
             r = self.quota.consume_many(decision.quota_claims)
             if r is not None:
                 return self._reject_new(session, msg, now_ns, r, f"{r.text} for this order", acct.name, explain)
+            if self.metrics is not None:
+                self._quota_metrics()
         oid, order_id = self.ids.next_oid()
         o = Order(oid, order_id, session, acct.name, self.owner_of[acct.name], clordid, symbol,
                   product is not None, int(side), int(ord_type_raw), int(core_tif), qty, price, decimals)
@@ -800,7 +804,12 @@ class OrderFlow:
                 self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.qty)
             if o.leaves == 0:
                 self._finish(o)
-            outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)))
+            body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
+            if o.is_product:
+                # LastPx is in the product's unit; say which instrument traded and at its own price.
+                body += [(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
+                         (GOLD_ROUTED_INSTRUMENT, i.symbol)]
+            outs.append(Out(o.session, b"8", body))
 
     def _core_reject(self, c: tuple, reason: CoreReason, outs: list[Out], ts: bytes) -> None:
         ours = _CORE_REJECT.get(reason, Reason.UNSUPPORTED)

@@ -26,7 +26,7 @@ EXEC_TYPE, LEAVES_QTY, CXL_REJ_RESPONSE_TO, SECURITY_EXCHANGE, CURRENCY = 150, 1
 ORD_STATUS_REQ_ID = 790
 # Gold custom tags (user-defined range; numbers and meaning tabled in fix_specs/README.md).
 GOLD_SETTL_CCY, GOLD_VAULT, GOLD_BAR_FORM, GOLD_SETTL_CYCLE, GOLD_ALLOWED_VENUES = 7001, 7002, 7003, 7004, 7005
-GOLD_ROUTE_EXPLAIN = 7006
+GOLD_ROUTE_EXPLAIN, GOLD_ROUTED_INSTRUMENT, GOLD_QTY_UNIT = 7006, 7008, 7009
 
 # ExecType(150) / OrdStatus(39) values (FIX 4.4).
 ET_NEW, ET_CANCELED, ET_REPLACED, ET_REJECTED, ET_EXPIRED, ET_TRADE, ET_STATUS = b"0", b"4", b"5", b"8", b"C", b"F", b"I"
@@ -294,6 +294,7 @@ def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *
         body.append((TEXT, text))
     if explain and order.explain:
         body.append((GOLD_ROUTE_EXPLAIN, order.explain))
+    body.append((GOLD_QTY_UNIT, b"G" if order.is_product else b"LOT"))
     return body
 
 

@@ -22,4 +22,4 @@ def test_demo_crosses_blocks_and_splits_and_says_why(capsys) -> None:
     # 3: filled on two venues, the remainder rests.
     venues = re.findall(r"FILL +\d+ g on (\w+)", three)
     assert len(set(venues)) >= 2
-    assert "remainder resting" in three
+    assert re.search(r"remainder \d+ g resting on SGE\.AU9999", three)

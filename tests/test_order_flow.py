@@ -210,6 +210,9 @@ def test_product_order_splits_across_venues_and_rests_the_remainder(h: Harness) 
     fills = [o for o in ers(outs, SH) if f(o, 150) == b"F"]
     assert [f(o, 30) for o in fills] == [b"HKGX", b"SGE"]
     assert [f(o, 32) for o in fills] == [b"1000", b"300"]
+    assert [f(o, 7008) for o in fills] == [b"HKGX.RKG", b"SGE.AU9999"]
+    assert [f(o, 58) for o in fills] == [b"filled on HKGX.RKG at 560.00 CNH/gram",
+                                         b"filled on SGE.AU9999 at 560.50 CNY/gram"]
     last = fills[-1]
     assert f(last, 14) == b"1300" and f(last, 151) == b"700" and f(last, 39) == b"1"
     # AvgPx is in the product's unit (CNY per fine gram), between the two converted fill prices.
