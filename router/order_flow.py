@@ -69,7 +69,7 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
     int(EventKind.SWEEP_REPORT))
 
 
-OP_NEW, OP_SWEEP = int(Op.NEW), int(Op.SWEEP)
+OP_NEW, OP_SWEEP, OP_CANCEL, OP_REPLACE = int(Op.NEW), int(Op.SWEEP), int(Op.CANCEL), int(Op.REPLACE)
 
 
 class Out(NamedTuple):
@@ -499,11 +499,8 @@ class OrderFlow:
         if reason is not None:
             return [Out(session, b"9", cancel_reject(o, clordid, orig, b"1", reason, text))]
         self.index.use_clordid(session, clordid)
-        cmd = commands(1)
-        cmd[0]["op"] = Op.CANCEL
-        cmd[0]["time"] = now_ns
-        cmd[0]["order_id"] = o.oid
-        return self._run(cmd, [("cancel", o, clordid, orig)], now_ns)
+        row = [OP_CANCEL, now_ns, 0, o.oid, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0]
+        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [("cancel", o, clordid, orig)], now_ns)
 
     def replace(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         clordid, orig = msg.get(11) or b"NONE", msg.get(41) or b"NONE"
@@ -588,15 +585,9 @@ class OrderFlow:
             o.reserved_cash, o.reserved_metal, o.sell_vaults = saved_cash, saved_metal, saved_vaults
             return rej(r, f"{r.text} for the replaced quantity")
         self.index.use_clordid(session, clordid)
-        cmd = commands(1)
-        c = cmd[0]
-        c["op"] = Op.REPLACE
-        c["time"] = now_ns
-        c["order_id"] = o.oid
-        c["qty"] = core_qty
-        c["price"] = core_price
+        row = [OP_REPLACE, now_ns, 0, o.oid, 0, 0, 0, 0, core_price, core_qty, 0, 0, -1, 0, 0, 0, 0, 0]
         ctx = ("replace", o, clordid, orig, new_base, price, notional, saved_cash, saved_metal)
-        return self._run(cmd, [ctx], now_ns)
+        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [ctx], now_ns)
 
     def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         o = self.index.find(session, msg.get(11), msg.get(37))

@@ -205,3 +205,36 @@ async def test_gtd_expiry_on_the_timer_and_fx_update(router) -> None:
     assert app.set_fx({"USDCNH": Decimal("7.2000")}).ok
     assert app.flow.fx.rate("USDCNH") == Decimal("7.2000")
     assert not app.set_fx({"EURUSD": Decimal("1.1")}).ok
+
+
+async def test_metrics_count_orders_rejections_fills_and_routed_grams(router) -> None:
+    _, client, metrics = router
+    sh, hk = await client(SH), await client(HK)
+    await hk.send(b"D", order("M1", "HKGX.RKG", 2, 1, "560.00"))
+    await reports(hk, 1)
+    await sh.send(b"D", order("M2", "GOLD.KG9999", 1, 1000, "561.00", tif="3"))
+    await reports(sh, 2)
+    await sh.send(b"D", order("M2", "SGE.AU9999", 1, 1, "560.00"))
+    (dup,) = await reports(sh, 1)
+    assert dup.get(103) == b"6"
+    text = metrics.exposition().decode()
+    assert 'orders_received_total{session="SHCLIENT1"} 2.0' in text
+    assert 'orders_rejected_total{reason="duplicate_clordid"} 1.0' in text
+    assert 'fills_total{venue="HKGX"} 1.0' in text
+    assert 'filled_grams_total{venue="HKGX"} 1000.0' in text
+    assert 'routed_grams_total{direction="southbound",venue="HKGX"} 1000.0' in text
+    assert 'open_orders{instrument="HKGX.RKG"} 0.0' in text
+
+
+def test_exchange_calendars_close_the_books_outside_trading_hours() -> None:
+    sunday = 1_767_484_800_000_000_000          # 2026-01-04 00:00 UTC, a Sunday in Shanghai and Hong Kong
+    app = build_router_app(CONFIG, sessions_always_open=False, reference_engine=True, clock=lambda: sunday)
+    from router.fix_codec import encode, parse_frame
+    msg = parse_frame(encode(b"D", SH.encode(), b"GOLDRTR", 1, b"20260104-00:00:00.000",
+                             order("C1", "SGE.AU9999", 1, 1, "560.00")))
+    (rej,) = app.flow.on_message(SH, msg, sunday)
+    body = dict(rej.body)
+    assert body[150] == b"8" and body[103] == 2 and "schedule SGE_SPOT" in body[58]
+    open_app = build_router_app(CONFIG, sessions_always_open=True, reference_engine=True, clock=lambda: sunday)
+    (ack,) = open_app.flow.on_message(SH, msg, sunday)
+    assert dict(ack.body)[150] == b"0"
