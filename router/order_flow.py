@@ -70,6 +70,11 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
 
 
 OP_NEW, OP_SWEEP, OP_CANCEL, OP_REPLACE = int(Op.NEW), int(Op.SWEEP), int(Op.CANCEL), int(Op.REPLACE)
+# Commands are built as flat int64 rows in this field order; fail at import if the core's layout moves.
+_ROW_FIELDS = ("op", "time", "book", "order_id", "owner", "side", "ord_type", "tif", "price", "qty", "expire_time",
+               "allowed", "rest_book", "rest_price", "stp", "num", "den", "qty_scale")
+if COMMAND_DTYPE.names != _ROW_FIELDS:
+    raise ImportError(f"matching.COMMAND_DTYPE fields changed: {COMMAND_DTYPE.names}")
 
 
 class Out(NamedTuple):

@@ -386,3 +386,30 @@ def test_numba_engine_gives_the_same_reports_as_the_reference_book() -> None:
         outs += h.order(HK, "SGE.AU9999", 2, 70, "555.00")
         runs.append([(o.session, o.msg_type, [(t, v) for t, v in o.body if t not in (60,)]) for o in outs])
     assert runs[0] == runs[1]
+
+
+def test_resting_product_order_can_be_replaced_and_cancelled(h: Harness) -> None:
+    h.order(HK, "SGE.AU9999", 2, 6, "560.00")
+    outs = h.order(SH, "GOLD.KG9999", 1, 2000, "561.00", clordid="R1")
+    assert f(ers(outs, SH)[-1], 151) == b"1940"
+    (rep,) = h.send(SH, b"G", [(41, "R1"), (11, "R2"), (55, "GOLD.KG9999"), (54, 1), (60, "20260101-00:00:00"),
+                               (38, 1500), (40, 2), (44, "560.50")])
+    assert f(rep, 150) == b"5" and f(rep, 38) == b"1500" and f(rep, 151) == b"1440" and f(rep, 44) == b"560.50"
+    # The remainder rests on SGE.AU9999 at the product limit converted to CNY per gross gram, rounded down.
+    book = h.flow.engine.depth(h.cfg.catalogue.instruments["SGE.AU9999"].book_id, 1)[0]
+    assert book[0]["qty"] == 144 and book[0]["price"] <= 56050
+    (bad,) = h.send(SH, b"G", [(41, "R2"), (11, "R3"), (55, "GOLD.KG9999"), (54, 1), (60, "20260101-00:00:00"),
+                               (38, 1505), (40, 2), (44, "560.50")])
+    assert bad.msg_type == b"9" and b"whole number of 10 g lots" in f(bad, 58)
+    (cxl,) = h.send(SH, b"F", [(41, "R2"), (11, "R4"), (55, "GOLD.KG9999"), (54, 1), (60, "20260101-00:00:00")])
+    assert f(cxl, 150) == b"4" and f(cxl, 14) == b"60"
+
+
+def test_fx_update_reorders_the_route(h: Harness) -> None:
+    h.order(HK, "HKGX.RKG", 2, 1, "560.00")
+    h.order(HK, "SGE.AU9999", 2, 100, "560.00")
+    # A much stronger CNH makes the CNH book the dearer one in USD: SGE (CNY) now ranks first.
+    h.flow.set_fx(h.flow.fx.updated({"USDCNH": Decimal("6.90")}))
+    outs = h.order(SH, "GOLD.KG9999", 1, 1000, "570.00", tif="3")
+    assert [f(o, 30) for o in ers(outs, SH) if f(o, 150) == b"F"] == [b"SGE"]
+    assert h.flow.routes_view(1)[0]["compared"][0]["symbol"] == "SGE.AU9999"
