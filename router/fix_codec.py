@@ -35,7 +35,10 @@ RAW_DATA_PAIRS: dict[int, int] = {
 _TAG_INT: dict[bytes, int] = {b"%d" % t: t for t in range(1, 10000)}
 _FAST_TAGS = frozenset(k for k, v in _TAG_INT.items() if v not in RAW_DATA_PAIRS)
 _TAG_TEXT: list[bytes] = [b"%d" % t for t in range(10000)]
-_TAG_PREFIX: dict[int, bytes] = {}
+# "<SOH>tag=" for encode; a dict rather than a list so that 0 and negative
+# tags miss instead of indexing from the end.
+_FIELD_PREFIX: dict[int, bytes] = {t: b"\x01%d=" % t for t in range(1, 10000)}
+_TRAILER: list[bytes] = [b"10=%03d\x01" % c for c in range(256)]
 
 
 def tag_bytes(tag: int) -> bytes:
@@ -406,10 +409,12 @@ def parse_frame(frame: bytes, max_message_size: int = _DEFAULT_MAX) -> FixMessag
 
 
 def _prefix(tag: int) -> bytes:
-    p = _TAG_PREFIX.get(tag)
-    if p is None:
-        p = _TAG_PREFIX[tag] = b"\x01%d=" % tag
-    return p
+    p = _FIELD_PREFIX.get(tag)
+    if p is not None:
+        return p
+    if tag.__class__ is not int or tag <= 0:
+        raise ValueError(f"FIX tag must be a positive int, not {tag!r}")
+    return b"\x01%d=" % tag
 
 
 def _as_bytes(value: bytes | str | int) -> bytes:
@@ -437,20 +442,34 @@ def encode(
     begin: bytes = b"FIX.4.4",
     extra_header: list[tuple[int, bytes]] | tuple = (),
 ) -> bytes:
-    """Whole frame: 8, 9, 35, 49, 56, 34, 52, extra_header, body, 10 (9 and 10 computed)."""
+    """Whole frame: 8, 9, 35, 49, 56, 34, 52, extra_header, body, 10 (9 and 10 computed).
+
+    Values may be bytes (fastest), str (UTF-8) or int; bool becomes Y/N.
+    """
     parts = [b"35=", msg_type, b"\x0149=", sender, b"\x0156=", target,
              b"\x0134=%d\x0152=" % seq, sending_time]
-    for tag, value in extra_header:
-        parts.append(_prefix(tag))
-        parts.append(_as_bytes(value))
-    for tag, value in body:
-        parts.append(_prefix(tag))
-        parts.append(value if value.__class__ is bytes else _as_bytes(value))  # type: ignore[arg-type]
-    parts.append(SOH)
-    payload = b"".join(parts)
-    head = b"8=%s\x019=%d\x01" % (begin, len(payload))
-    checksum = (_checksum(head, 0, len(head)) + _checksum(payload, 0, len(payload))) & 255
-    return b"%s%s10=%03d\x01" % (head, payload, checksum)
+    append = parts.append
+    prefix = _FIELD_PREFIX
+    try:
+        for tag, value in extra_header:
+            append(prefix[tag])
+            append(value)
+        for tag, value in body:
+            append(prefix[tag])
+            append(value)
+        parts.append(SOH)
+        # Values are appended unchecked: join() itself rejects a non-bytes one,
+        # and then (only then) the converting path runs.
+        payload = b"".join(parts)
+    except (KeyError, TypeError):
+        del parts[8:]
+        for tag, value in [*extra_header, *body]:
+            append(prefix.get(tag) or _prefix(tag))
+            append(value if value.__class__ is bytes else _as_bytes(value))
+        append(SOH)
+        payload = b"".join(parts)
+    head = b"8=%b\x019=%d\x01" % (begin, len(payload))
+    return b"".join((head, payload, _TRAILER[(adler32(head, 0) + _checksum(payload, 0, len(payload))) & 255]))
 
 
 _ts_second = -1
