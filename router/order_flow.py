@@ -1,118 +1,58 @@
 """The pure order-flow engine: FIX application messages and time in, outbound messages out (as values).
 
-`OrderFlow.on_message(session, msg, now_ns)` handles NewOrderSingle(D), OrderCancelRequest(F),
-OrderCancelReplaceRequest(G), OrderStatusRequest(H), OrderMassCancelRequest(q), and hands
-MarketDataRequest(V) / SecurityListRequest(x) to `router.marketdata`; anything else gets a
-BusinessMessageReject. Each call returns a list of `Out(session, msg_type, body)` for the caller to
+`OrderFlow.on_message(session, msg, now_ns)` handles NewOrderSingle(D) here, OrderCancelRequest(F),
+OrderCancelReplaceRequest(G), OrderStatusRequest(H) and OrderMassCancelRequest(q) in `order_amend`,
+hands MarketDataRequest(V) / SecurityListRequest(x) to `marketdata`, and answers anything else with
+a BusinessMessageReject. Each call returns `Out(session, msg_type, body)` values for the caller to
 send, possibly to other sessions (the passive side of a trade). Per new order: parse and check the
-request, let `router.routing` filter and rank the books (kill switch and pre-trade risk included),
-consume quota and reserve cash or metal, then make exactly one `engine.process()` call — a NEW on the
-instrument's book, or an atomic group SWEEP for a routable product — and turn its events into
-ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when an instrument's trading day
-rolls and rolls the quota day; `kill`/`disconnected` cancel working orders in one batch.
+request, let `routing` filter and rank the books (kill switch and pre-trade risk included), consume
+quota and reserve cash or metal (`order_funds`), then make exactly one `engine.process()` call — a
+NEW on the instrument's book, or an atomic group SWEEP for a routable product — whose events
+`order_core` turns into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when an
+instrument's trading day rolls and rolls the quota day; `kill` / `disconnected` cancel working
+orders in one batch.
 
 Units: an instrument order is in lots and integer price units of that instrument; a product order
-in grams (micrograms inside) and integer units of the product's currency per fine gram. The core
-compares books on micro-USD per fine troy ounce (`num/den` with den = 1000, inside its int32 bound).
+in grams (micrograms inside) and integer units of the product's currency per fine gram.
 
 Not here: sockets, the clock (every entry point takes `now_ns`), logging on the hot path, FIX framing.
-Simplifications, stated: margin fills do not move cash (no position ledger; the margin stays
-reserved), and quota given back on cancel is proportional to the unfilled quantity.
 """
 from __future__ import annotations
 
 import collections
 import math
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
-from matching import COMMAND_DTYPE, BookSpec, EventKind, Op, Reason as CoreReason, Tif as CoreTif, commands
+from matching import COMMAND_DTYPE, Op, Tif as CoreTif, commands
 from router.accounts import Account, Accounts
 from router.catalogue import Catalogue, Instrument
-from router.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor, to_usd_oz_fine_exact
+from router.convert import PRECISION, Fx, to_usd_oz_fine_exact
 from router.fix_codec import parse_utc_timestamp, utc_timestamp
 from router.marketdata import BAR_FORM_FROM_FIX, CYCLE_FROM_FIX, MarketData
-from router.orders import (
-    GOLD_ROUTED_INSTRUMENT, TEXT, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_STATUS, ET_TRADE, MICRO, OS_CANCELED,
-    OS_EXPIRED, OS_REJECTED, Ids, Order, OrderIndex, cancel_reject, decimal_to_units, exec_report,
-    fast_units, micro_text, parse_decimal, reject_report, units_text,
+from router.order_amend import Amendments
+from router.order_core import (
+    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, TIFS, CoreEvents, Out, book_specs, core_factor, make_engine,
 )
-from router.quota import CrossBorderQuota, Direction
+from router.order_funds import Funds
+from router.orders import Ids, Order, OrderIndex, decimal_to_units, fast_units, parse_decimal, reject_report, units_text
+from router.quota import CrossBorderQuota
 from router.reasons import Reason
 from router.risk import RiskEngine
-from router.routing import NO_CONSTRAINTS, PPM, Constraints, RouteDecision, RouteRequest, Router, Side, Tif
+from router.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
 
-CORE_DEN = 1000
-PRODUCT_DEN = 10**9          # product price units per instrument price unit, as num / PRODUCT_DEN
 ROUTES_KEPT = 1000
-_TIFS = {b"0": (CoreTif.DAY, Tif.DAY), b"1": (CoreTif.GTC, Tif.GTC), b"3": (CoreTif.IOC, Tif.IOC),
-         b"4": (CoreTif.FOK, Tif.FOK), b"6": (CoreTif.GTD, Tif.GTC)}
-_CORE_REJECT = {
-    CoreReason.BAD_TICK: Reason.BAD_PRICE, CoreReason.BAD_PRICE: Reason.BAD_PRICE,
-    CoreReason.PRICE_LIMIT: Reason.PRICE_LIMIT, CoreReason.BAD_LOT: Reason.LOT_ROUNDING,
-    CoreReason.BELOW_MIN_QTY: Reason.LOTS_OUT_OF_RANGE, CoreReason.ABOVE_MAX_QTY: Reason.LOTS_OUT_OF_RANGE,
-    CoreReason.BAD_QTY: Reason.BAD_QTY, CoreReason.REPLACE_BELOW_FILLED: Reason.BAD_QTY,
-    CoreReason.UNKNOWN_ORDER: Reason.UNKNOWN_ORDER, CoreReason.ORDER_NOT_LIVE: Reason.TOO_LATE,
-    CoreReason.DUPLICATE_ORDER_ID: Reason.DUPLICATE_CLORDID, CoreReason.BAD_EXPIRE_TIME: Reason.UNSUPPORTED,
-}
-_CANCEL_TEXT = {
-    CoreReason.UNFILLED_IOC: "unfilled remainder cancelled (immediate order)",
-    CoreReason.FOK_UNFILLABLE: "fill-or-kill order could not be filled in full",
-    CoreReason.SELF_TRADE: "cancelled by self-trade prevention",
-    CoreReason.MASS_CANCEL: "cancelled by mass cancel",
-}
-K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_SWEEP = (
-    int(EventKind.ACCEPTED), int(EventKind.REJECTED), int(EventKind.TRADE), int(EventKind.CANCELLED),
-    int(EventKind.REPLACED), int(EventKind.EXPIRED), int(EventKind.MASS_CANCEL_REPORT),
-    int(EventKind.SWEEP_REPORT))
-
-
-OP_NEW, OP_SWEEP, OP_CANCEL, OP_REPLACE = int(Op.NEW), int(Op.SWEEP), int(Op.CANCEL), int(Op.REPLACE)
-# Commands are built as flat int64 rows in this field order; fail at import if the core's layout moves.
-_ROW_FIELDS = ("op", "time", "book", "order_id", "owner", "side", "ord_type", "tif", "price", "qty", "expire_time",
-               "allowed", "rest_book", "rest_price", "stp", "num", "den", "qty_scale")
-if COMMAND_DTYPE.names != _ROW_FIELDS:
-    raise ImportError(f"matching.COMMAND_DTYPE fields changed: {COMMAND_DTYPE.names}")
-
-
-class Out(NamedTuple):
-    session: str
-    msg_type: bytes
-    body: list
-
-
-def core_factor(instr: Instrument, fx: Fx, catalogue: Catalogue) -> tuple[int, int]:
-    """The core's (num, den): micro-USD per fine oz for one price unit, den = 1000 to fit int32."""
-    num, den = comparable_factor(instr, fx, catalogue.constants)
-    return max(1, (num * CORE_DEN + den // 2) // den), CORE_DEN
-
-
-def book_specs(catalogue: Catalogue, fx: Fx) -> list[BookSpec]:
-    specs = []
-    for i in catalogue.by_book():
-        num, den = core_factor(i, fx, catalogue)
-        specs.append(BookSpec(tick=i.tick_units, lot=1, min_qty=i.min_lots, max_qty=i.max_lots,
-                              price_limit_bp=int(i.price_limit_pct * 100), ref_price=i.reference_units,
-                              num=num, den=den, qty_scale=i.lot_micrograms))
-    return specs
-
-
-def make_engine(catalogue: Catalogue, fx: Fx, *, reference: bool = False) -> Any:
-    """The numba engine (or the pure-Python reference book) for every instrument and group."""
-    from matching import Engine, ReferenceBook
-    groups = [[catalogue.instruments[m].book_id for m in g.members]
-              for g in sorted(catalogue.groups.values(), key=lambda g: g.group_id)]
-    cls = ReferenceBook if reference else Engine
-    return cls(book_specs(catalogue, fx), groups)
 
 
 def _s(raw: bytes | None) -> str:
     return raw.decode("ascii", "replace") if raw else ""
 
 
-class OrderFlow:
+class OrderFlow(Amendments, Funds, CoreEvents):
+    """The order flow for one catalogue, account set and core; see the module docstring."""
+
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,
                  quota: CrossBorderQuota, engine: Any, *, run_id: str,
                  session_open: Callable[[str, int], Any], calendars: Any = None, metrics: Any = None,
@@ -252,7 +192,7 @@ class OrderFlow:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     f"unsupported OrdType(40) {_s(ord_type_raw)!r}: market (1) or limit (2) only",
                                     acct.name)
-        tifs = _TIFS.get(g(b"59") or b"0")
+        tifs = TIFS.get(g(b"59") or b"0")
         if tifs is None:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     f"unsupported TimeInForce(59) {_s(g(b'59'))!r}", acct.name)
@@ -412,228 +352,9 @@ class OrderFlow:
         return f"{reason.text}: " + "; ".join(parts)
 
     # -- reservations -------------------------------------------------------------------------
-    def _reserve(self, o: Order, acct: Account, d: RouteDecision) -> Reason | None:
-        """Reserve what a fill could cost: per currency / vault the largest need over the candidates
-        (the router priced each candidate's cash or metal at its conservative child limit)."""
-        cash: dict[str, int] = {}
-        metal: dict[str, int] = {}
-        for c in d.candidates:
-            o.sell_vaults[c.symbol] = c.vault
-            if c.cash:
-                cash[c.settl_ccy] = max(cash.get(c.settl_ccy, 0), c.cash)
-            if c.metal_ug:
-                metal[c.vault] = max(metal.get(c.vault, 0), c.metal_ug)
-        for ccy, amount in cash.items():
-            r = acct.reserve_cash(ccy, amount)
-            if r is not None:
-                return r
-            o.reserved_cash[ccy] = amount
-        for vault, ug in metal.items():
-            r = acct.reserve_metal(vault, ug)
-            if r is not None:
-                return r
-            o.reserved_metal[vault] = ug
-        return None
-
-    def _release(self, o: Order, acct: Account | None = None) -> None:
-        acct = acct or self.accounts.get(o.account)
-        for ccy, amount in o.reserved_cash.items():
-            acct.release_cash(ccy, amount)
-        for vault, ug in o.reserved_metal.items():
-            acct.release_metal(vault, ug)
-        o.reserved_cash = {}
-        o.reserved_metal = {}
-
-    def _settle(self, o: Order, book: int, px: int, lots: int) -> None:
-        i = self.books[book]
-        b = self.router.books()[i.symbol]
-        if b.margin_ppm is not None:
-            return
-        acct = self.accounts.get(o.account)
-        value = px * lots * b.settl_num // COMPARABLE_DEN
-        fees = value * b.fee_ppm // PPM + lots * b.lot_fee_settl
-        ug = lots * b.lot_ug
-        ccy = b.settl_ccy
-        if o.side == 1:
-            vault = o.sell_vaults.get(i.symbol) or o.constraints.vault or i.vaults[0]
-            held = o.reserved_cash.get(ccy, 0)
-            use = min(held, value + fees)
-            acct.settle_buy(ccy, value + fees, vault, ug, use)
-            if ccy in o.reserved_cash:
-                o.reserved_cash[ccy] = held - use
-        else:
-            vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
-            held = o.reserved_metal.get(vault, 0)
-            use = min(held, ug)
-            acct.settle_sell(ccy, value - fees, vault, ug, use)
-            if vault in o.reserved_metal:
-                o.reserved_metal[vault] = held - use
-
-    def quota_release(self, o: Order, unfilled: int) -> None:
-        if not o.quota_claims or o.qty <= 0:
-            return
-        for d, amount in o.quota_claims.items():
-            self.quota.release(d, amount * unfilled // o.qty)
-        o.quota_claims = {}
-        if self.metrics is not None:
-            self._quota_metrics()
-
-    def _quota_metrics(self) -> None:
-        for d in Direction:
-            self.metrics.set_quota(d.value, Decimal(self.quota.used(d)) / MICRO,
-                                   Decimal(self.quota.remaining(d)) / MICRO)
 
     # -- cancel / replace / status / mass cancel ------------------------------------------------
-    def _find_orig(self, session: str, msg: Any) -> Order | None:
-        return self.index.find(session, msg.get(41), msg.get(37))
 
-    def cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
-        clordid, orig = msg.get(11) or b"NONE", msg.get(41) or b"NONE"
-        o = self._find_orig(session, msg)
-        reason, text = None, ""
-        if o is None:
-            reason, text = Reason.UNKNOWN_ORDER, f"unknown order OrigClOrdID={_s(orig)} in this session"
-        elif self.index.clordid_used(session, clordid):
-            reason, text = Reason.DUPLICATE_CLORDID, f"duplicate ClOrdID {_s(clordid)} in this session"
-        elif o.done or o.book < 0:
-            reason, text = Reason.TOO_LATE, f"order {_s(o.order_id)} is already done ({_s(o.status)})"
-        if reason is None:
-            r = self.risk.check_message(session, now_ns)
-            if r is not None:
-                reason, text = r, r.text
-        if reason is not None:
-            return [Out(session, b"9", cancel_reject(o, clordid, orig, b"1", reason, text))]
-        self.index.use_clordid(session, clordid)
-        row = [OP_CANCEL, now_ns, 0, o.oid, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0]
-        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [("cancel", o, clordid, orig)], now_ns)
-
-    def replace(self, session: str, msg: Any, now_ns: int) -> list[Out]:
-        clordid, orig = msg.get(11) or b"NONE", msg.get(41) or b"NONE"
-        o = self._find_orig(session, msg)
-
-        def rej(reason: Reason, text: str) -> list[Out]:
-            return [Out(session, b"9", cancel_reject(o, clordid, orig, b"2", reason, text))]
-
-        if o is None:
-            return rej(Reason.UNKNOWN_ORDER, f"unknown order OrigClOrdID={_s(orig)} in this session")
-        if self.index.clordid_used(session, clordid):
-            return rej(Reason.DUPLICATE_CLORDID, f"duplicate ClOrdID {_s(clordid)} in this session")
-        if o.done or o.book < 0:
-            return rej(Reason.TOO_LATE, f"order {_s(o.order_id)} is already done ({_s(o.status)})")
-        if (msg.get(55) and _s(msg.get(55)) != o.symbol) or (msg.get(54) and int(msg.get(54)) != o.side):
-            return rej(Reason.UNSUPPORTED, "a replace may not change Symbol(55) or Side(54)")
-        if msg.get(40) not in (None, b"2") or o.ord_type != 2:
-            return rej(Reason.UNSUPPORTED, "only limit orders can be replaced, to a limit order")
-        if msg.get(59) is not None and _TIFS.get(msg.get(59), (None,))[0] != o.tif:
-            return rej(Reason.UNSUPPORTED, "a replace may not change TimeInForce(59)")
-        r = self.risk.check_message(session, now_ns)
-        if r is not None:
-            return rej(r, r.text)
-        qty_d, price_d = parse_decimal(msg.get(38)), parse_decimal(msg.get(44))
-        if qty_d is None or qty_d <= 0 or qty_d != qty_d.to_integral_value():
-            return rej(Reason.BAD_QTY, f"OrderQty(38) {_s(msg.get(38))!r} must be a positive whole number")
-        if price_d is None or price_d <= 0:
-            return rej(Reason.BAD_PRICE, f"Price(44) {_s(msg.get(44))!r} must be positive")
-        price = decimal_to_units(price_d, o.price_decimals)
-        if price is None:
-            return rej(Reason.BAD_PRICE, f"price {price_d} is finer than the price unit")
-        i = self.books[o.book]
-        b = self.router.books()[i.symbol]
-        if o.is_product:
-            new_base = int(qty_d) * MICRO
-            leaves = new_base - o.cum
-            if leaves <= 0 or leaves % b.lot_ug:
-                return rej(Reason.LOT_ROUNDING, f"new quantity leaves {micro_text(max(leaves, 0)).decode()} g "
-                                               f"open, not a positive whole number of {i.lot_grams} g lots "
-                                               f"of {i.symbol} where the order rests")
-            core_qty = o.core_cum + leaves // b.lot_ug
-            pnum = self.product_num[o.symbol][o.book]
-            # The product limit in this book's units, rounded so a buy never pays more (sell receives less).
-            units = price * PRODUCT_DEN
-            child = units // pnum // b.tick * b.tick if o.side == 1 else -(-(-(-units // pnum)) // b.tick) * b.tick
-            if child <= 0:
-                return rej(Reason.BAD_PRICE, f"price {price_d} converts to no valid price on {i.symbol}")
-            core_price, lots_open = child, leaves // b.lot_ug
-        else:
-            new_base = int(qty_d)
-            if price % i.tick_units:
-                return rej(Reason.BAD_PRICE, f"price {price_d} is not a multiple of the tick {i.tick} on {i.symbol}")
-            core_qty, core_price, lots_open = new_base, price, new_base - o.cum
-            if lots_open <= 0:
-                return rej(Reason.BAD_QTY, f"new OrderQty {new_base} is not above the filled {o.cum} lots")
-        acct = self.accounts.get(o.account)
-        notional = core_price * lots_open * b.cny_num // COMPARABLE_DEN
-        r = self.risk.check_replace(acct, o.oid, lots_open * b.lot_ug, notional,
-                                    core_price * b.num // b.den, b.ref_comp)
-        if r is not None:
-            return rej(r, r.text)
-        # Re-reserve for the new open quantity at the new price; the old reservation goes back first.
-        saved_cash, saved_metal, saved_vaults = dict(o.reserved_cash), dict(o.reserved_metal), dict(o.sell_vaults)
-        self._release(o, acct)
-        value = core_price * lots_open * b.settl_num // COMPARABLE_DEN
-        fees = value * b.fee_ppm // PPM + lots_open * b.lot_fee_settl
-        if b.margin_ppm is not None or o.side == 1:
-            need = value * b.margin_ppm // PPM + fees if b.margin_ppm is not None else value + fees
-            r = acct.reserve_cash(b.settl_ccy, need)
-            if r is None:
-                o.reserved_cash = {b.settl_ccy: need}
-        else:
-            vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
-            r = acct.reserve_metal(vault, lots_open * b.lot_ug)
-            if r is None:
-                o.reserved_metal = {vault: lots_open * b.lot_ug}
-        if r is not None:
-            for ccy, amount in saved_cash.items():
-                acct.reserve_cash(ccy, amount)
-            for vault, ug in saved_metal.items():
-                acct.reserve_metal(vault, ug)
-            o.reserved_cash, o.reserved_metal, o.sell_vaults = saved_cash, saved_metal, saved_vaults
-            return rej(r, f"{r.text} for the replaced quantity")
-        self.index.use_clordid(session, clordid)
-        row = [OP_REPLACE, now_ns, 0, o.oid, 0, 0, 0, 0, core_price, core_qty, 0, 0, -1, 0, 0, 0, 0, 0]
-        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved_cash, saved_metal)
-        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [ctx], now_ns)
-
-    def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:
-        o = self.index.find(session, msg.get(11), msg.get(37))
-        ts = utc_timestamp(now_ns)
-        if o is None:
-            body = reject_report(self.ids.next_exec(), ts, msg.get(11) or b"NONE", _s(msg.get(1)),
-                                 msg.get(55) or b"", msg.get(54) or b"", b"", b"", Reason.UNKNOWN_ORDER,
-                                 f"unknown order ClOrdID={_s(msg.get(11))} in this session")
-            body[3] = (150, ET_STATUS)
-            return [Out(session, b"8", body)]
-        # OrdStatusReqID(790) is not echoed: our dictionary does not define it on the ExecutionReport.
-        return [Out(session, b"8", exec_report(o, self.ids.next_exec(), ET_STATUS, ts))]
-
-    def mass_cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
-        clordid = msg.get(11) or b"NONE"
-        kind = msg.get(530)
-        symbol = _s(msg.get(55))
-        account = _s(msg.get(1))
-        report = [(11, clordid), (37, self.ids.next_report()), (530, kind or b"7")]
-        reject = None
-        if kind not in (b"1", b"7"):
-            reject = (0, "only MassCancelRequestType 1 (by Symbol) and 7 (all orders) are supported")
-        elif kind == b"1" and symbol not in self.catalogue.instruments and symbol not in self.catalogue.products:
-            reject = (1, f"unknown instrument or product {symbol!r}")
-        if reject is not None:
-            return [Out(session, b"r", report + [(531, 0), (532, reject[0]), (533, 0), (58, reject[1])])]
-        victims = [o for o in self.index.live_orders(session)
-                   if (kind == b"7" or o.symbol == symbol) and (not account or o.account == account)
-                   and o.book >= 0]
-        outs = self._cancel_batch(victims, now_ns, "cancelled by mass cancel request")
-        outs.append(Out(session, b"r", report + [(531, kind), (533, len(victims))]))
-        return outs
-
-    def _cancel_batch(self, victims: list[Order], now_ns: int, text: str) -> list[Out]:
-        if not victims:
-            return []
-        cmds = commands(len(victims))
-        cmds["op"] = Op.CANCEL
-        cmds["time"] = now_ns
-        cmds["order_id"] = [o.oid for o in victims]
-        return self._run(cmds, [("unsolicited", o, text) for o in victims], now_ns)
 
     # -- risk controls, session events and timers -------------------------------------------------
     def kill(self, scope: str, account: str | None, on: bool, now_ns: int) -> list[Out]:
@@ -685,168 +406,6 @@ class OrderFlow:
         batch["tif"] = [t for _, t in cmds]
         return self._run(batch, [("expire",)] * len(cmds), now_ns)
 
-    # -- core events -> execution reports -----------------------------------------------------------
-    def _run(self, cmds: np.ndarray, ctx: list[tuple], now_ns: int) -> list[Out]:
-        perf = self.perf
-        t0 = perf() if perf is not None else 0
-        events = self.engine.process(cmds)
-        if perf is not None and self.metrics is not None:
-            self.metrics.matching_batch_ns(perf() - t0)
-        outs: list[Out] = []
-        ts = utc_timestamp(now_ns)
-        touched: set[int] = set()
-        by_oid = self.index.by_oid
-        for ev in events.tolist():
-            kind, reason, idx, book = ev[0], ev[2], ev[4], ev[5]
-            if book >= 0:
-                touched.add(book)
-            if kind == K_TRADE:
-                self._trade(ev, outs, ts)
-                continue
-            o = by_oid.get(ev[7])
-            c = ctx[idx] if idx < len(ctx) else ("?",)
-            if kind == K_ACCEPTED:
-                if o is None:
-                    continue
-                if book >= 0:
-                    o.book = book
-                    o.core_qty, o.core_cum = ev[11], 0
-                if not o.acked:
-                    o.acked = True
-                    self._count_open(o.symbol, 1)
-                    if self.metrics is not None:
-                        self.metrics.order_accepted(o.symbol)
-                        if not o.is_product:
-                            i = self.books[book]
-                            self.metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
-                    outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_NEW, ts, explain=True)))
-            elif kind == K_REJECTED:
-                self._core_reject(c, CoreReason(reason), outs, ts)
-            elif kind == K_CANCELLED:
-                if o is None or o.done:
-                    continue
-                text = _CANCEL_TEXT.get(reason, "")
-                if c[0] == "cancel" and reason == CoreReason.CANCEL_REQUESTED:
-                    self.index.rename(o, c[2])
-                elif c[0] == "unsolicited":
-                    text = c[2]
-                o.status = OS_CANCELED
-                self._finish(o)
-                outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text)))
-            elif kind == K_REPLACED:
-                if o is None or c[0] != "replace":
-                    continue
-                _, _, clordid, _, new_base, price, notional, _, _ = c
-                self.index.rename(o, clordid)
-                o.qty, o.price = new_base, price
-                o.leaves = new_base - o.cum
-                o.core_qty = ev[11]
-                o.notional = notional
-                self.risk.on_open_notional(o.oid, notional)
-                outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_REPLACED, ts)))
-            elif kind == K_EXPIRED:
-                if o is None or o.done:
-                    continue
-                o.status = OS_EXPIRED
-                self._finish(o)
-                text = "good-till-date order expired" if reason == CoreReason.EXPIRED_GTD else "day order expired"
-                outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_EXPIRED, ts, text=text)))
-            elif kind == K_SWEEP:
-                if o is None or o.done:
-                    continue
-                rested, returned = ev[11], ev[12]
-                if rested > 0:
-                    o.leaves = rested
-                    o.dust = returned
-                    if self.metrics is not None:
-                        i = self.books[book]
-                        self.metrics.routed(i.venue, _dir_book(o, i), rested // MICRO)
-                else:
-                    o.book = -1
-                    o.status = OS_CANCELED
-                    self._finish(o)
-                    text = "unfilled remainder cancelled (immediate order)" if o.tif in (3, 4) or o.ord_type == 1 \
-                        else "remainder too small to rest on the best book, cancelled"
-                    outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text)))
-        for b in touched:
-            self._tops.pop(b, None)
-        if touched:
-            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched))
-        return outs
-
-    def _trade(self, ev: list, outs: list[Out], ts: bytes) -> None:
-        book, px, lots = ev[5], ev[10], ev[11]
-        i = self.books[book]
-        venue = self._venue[book]
-        lot_ug = i.lot_micrograms
-        by_oid = self.index.by_oid
-        if self.metrics is not None:
-            self.metrics.fill(i.venue, int(lots * i.lot_grams))
-        for o, is_maker in ((by_oid.get(ev[7]), False), (by_oid.get(ev[14]), True)):
-            if o is None:
-                continue
-            if is_maker:
-                o.core_cum = ev[18]
-            if o.is_product:
-                base = lots * lot_ug
-                px_scaled = px * self.product_num[o.symbol][book]
-                if self.metrics is not None and not is_maker and o.book < 0:
-                    self.metrics.routed(i.venue, _dir_book(o, i), int(lots * i.lot_grams))
-            else:
-                base, px_scaled = lots, px
-            o.fill(base, px_scaled, venue)
-            self._settle(o, book, px, lots)
-            if o.leaves and o.qty:
-                self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.qty)
-            if o.leaves == 0:
-                self._finish(o)
-            body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
-            if o.is_product:
-                # LastPx is in the product's unit; say which instrument traded and at its own price.
-                body += [(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
-                         (GOLD_ROUTED_INSTRUMENT, i.symbol)]
-            outs.append(Out(o.session, b"8", body))
-
-    def _core_reject(self, c: tuple, reason: CoreReason, outs: list[Out], ts: bytes) -> None:
-        ours = _CORE_REJECT.get(reason, Reason.UNSUPPORTED)
-        text = f"{ours.text} (core: {reason.name.lower()})"
-        if c[0] == "new":
-            o = c[1]
-            o.status = OS_REJECTED
-            self._finish(o, acked=False)
-            if self.metrics is not None:
-                self.metrics.order_rejected(ours.label)
-            outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_REJECTED, ts, text=text,
-                                                           rej=ours, explain=True)))
-        elif c[0] in ("cancel", "replace"):
-            o = c[1]
-            if c[0] == "replace":
-                acct = self.accounts.get(o.account)
-                self._release(o, acct)
-                for ccy, amount in c[7].items():
-                    acct.reserve_cash(ccy, amount)
-                for vault, ug in c[8].items():
-                    acct.reserve_metal(vault, ug)
-                o.reserved_cash, o.reserved_metal = dict(c[7]), dict(c[8])
-            outs.append(Out(o.session, b"9", cancel_reject(o, c[2], c[3], b"1" if c[0] == "cancel" else b"2",
-                                                          ours, text)))
-
-    def _finish(self, o: Order, acked: bool = True) -> None:
-        """The order is done: give back quota for its unfilled part, reservations, credit."""
-        self.quota_release(o, max(o.qty - o.cum, 0))
-        self._release(o)
-        self.risk.on_done(o.oid)
-        self.index.finish(o)
-        if o.tif == CoreTif.GTD:
-            self._gtd -= 1
-        if acked and o.acked:
-            self._count_open(o.symbol, -1)
-
-    def _count_open(self, symbol: str, delta: int) -> None:
-        n = self._open_count.get(symbol, 0) + delta
-        self._open_count[symbol] = n
-        if self.metrics is not None:
-            self.metrics.set_open_orders(symbol, n)
 
     # -- views -----------------------------------------------------------------------------------
     def routes_view(self, limit: int) -> list[dict]:
@@ -860,19 +419,6 @@ class OrderFlow:
         return out
 
 
-def _dir(o: Order) -> str:
-    d = next(iter(o.quota_claims), None) if o.quota_claims else None
-    if d is None and o.decision is not None and o.decision.candidates:
-        d = o.decision.candidates[0].direction
-    return d.value if d is not None else "domestic"
-
-
-def _dir_book(o: Order, i: Instrument) -> str:
-    if o.decision is not None:
-        for c in o.decision.candidates:
-            if c.symbol == i.symbol:
-                return c.direction.value if c.direction is not None else "domestic"
-    return "domestic"
 
 
 def _constraints(g: Callable[[bytes], bytes | None]) -> Constraints:

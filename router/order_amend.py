@@ -1,0 +1,177 @@
+"""Requests on existing orders: cancel (F), cancel/replace (G), status (H) and mass cancel (q).
+
+A client reaches only its own orders (by OrigClOrdID or OrderID within its session); a new ClOrdID
+must be unused in the session. A replace keeps Symbol, Side, OrdType and TimeInForce, re-checks
+credit and re-reserves funds for the new open quantity and price; for a routable product resting on
+one book, the new total (grams) must leave a whole number of that book's lots open and the product
+limit is converted to that book's tick, rounded so a buy never pays more. Each request is one core
+batch. `Amendments` is a mixin of `OrderFlow`.
+
+Not here: new orders, core event translation, I/O.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from matching import COMMAND_DTYPE
+from router.convert import COMPARABLE_DEN
+from router.fix_codec import utc_timestamp
+from router.order_core import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS, Out
+from router.orders import (
+    ET_STATUS, MICRO, Order, cancel_reject, decimal_to_units, exec_report, micro_text, parse_decimal,
+    reject_report,
+)
+from router.reasons import Reason
+from router.routing import PPM
+
+
+def _s(raw: bytes | None) -> str:
+    return raw.decode("ascii", "replace") if raw else ""
+
+
+class Amendments:
+    """Mixin of `OrderFlow` (uses its index, risk, accounts, router books and `_run`)."""
+
+    def _find_orig(self, session: str, msg: Any) -> Order | None:
+        return self.index.find(session, msg.get(41), msg.get(37))
+
+    def cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        clordid, orig = msg.get(11) or b"NONE", msg.get(41) or b"NONE"
+        o = self._find_orig(session, msg)
+        reason, text = None, ""
+        if o is None:
+            reason, text = Reason.UNKNOWN_ORDER, f"unknown order OrigClOrdID={_s(orig)} in this session"
+        elif self.index.clordid_used(session, clordid):
+            reason, text = Reason.DUPLICATE_CLORDID, f"duplicate ClOrdID {_s(clordid)} in this session"
+        elif o.done or o.book < 0:
+            reason, text = Reason.TOO_LATE, f"order {_s(o.order_id)} is already done ({_s(o.status)})"
+        if reason is None:
+            r = self.risk.check_message(session, now_ns)
+            if r is not None:
+                reason, text = r, r.text
+        if reason is not None:
+            return [Out(session, b"9", cancel_reject(o, clordid, orig, b"1", reason, text))]
+        self.index.use_clordid(session, clordid)
+        row = [OP_CANCEL, now_ns, 0, o.oid, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0]
+        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [("cancel", o, clordid, orig)], now_ns)
+
+    def replace(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        clordid, orig = msg.get(11) or b"NONE", msg.get(41) or b"NONE"
+        o = self._find_orig(session, msg)
+
+        def rej(reason: Reason, text: str) -> list[Out]:
+            return [Out(session, b"9", cancel_reject(o, clordid, orig, b"2", reason, text))]
+
+        if o is None:
+            return rej(Reason.UNKNOWN_ORDER, f"unknown order OrigClOrdID={_s(orig)} in this session")
+        if self.index.clordid_used(session, clordid):
+            return rej(Reason.DUPLICATE_CLORDID, f"duplicate ClOrdID {_s(clordid)} in this session")
+        if o.done or o.book < 0:
+            return rej(Reason.TOO_LATE, f"order {_s(o.order_id)} is already done ({_s(o.status)})")
+        if (msg.get(55) and _s(msg.get(55)) != o.symbol) or (msg.get(54) and int(msg.get(54)) != o.side):
+            return rej(Reason.UNSUPPORTED, "a replace may not change Symbol(55) or Side(54)")
+        if msg.get(40) not in (None, b"2") or o.ord_type != 2:
+            return rej(Reason.UNSUPPORTED, "only limit orders can be replaced, to a limit order")
+        if msg.get(59) is not None and TIFS.get(msg.get(59), (None,))[0] != o.tif:
+            return rej(Reason.UNSUPPORTED, "a replace may not change TimeInForce(59)")
+        r = self.risk.check_message(session, now_ns)
+        if r is not None:
+            return rej(r, r.text)
+        qty_d, price_d = parse_decimal(msg.get(38)), parse_decimal(msg.get(44))
+        if qty_d is None or qty_d <= 0 or qty_d != qty_d.to_integral_value():
+            return rej(Reason.BAD_QTY, f"OrderQty(38) {_s(msg.get(38))!r} must be a positive whole number")
+        if price_d is None or price_d <= 0:
+            return rej(Reason.BAD_PRICE, f"Price(44) {_s(msg.get(44))!r} must be positive")
+        price = decimal_to_units(price_d, o.price_decimals)
+        if price is None:
+            return rej(Reason.BAD_PRICE, f"price {price_d} is finer than the price unit")
+        i = self.books[o.book]
+        b = self.router.books()[i.symbol]
+        if o.is_product:
+            new_base = int(qty_d) * MICRO
+            leaves = new_base - o.cum
+            if leaves <= 0 or leaves % b.lot_ug:
+                return rej(Reason.LOT_ROUNDING, f"new quantity leaves {micro_text(max(leaves, 0)).decode()} g "
+                                               f"open, not a positive whole number of {i.lot_grams} g lots "
+                                               f"of {i.symbol} where the order rests")
+            core_qty = o.core_cum + leaves // b.lot_ug
+            pnum = self.product_num[o.symbol][o.book]
+            # The product limit in this book's units, rounded so a buy never pays more (sell receives less).
+            units = price * PRODUCT_DEN
+            child = units // pnum // b.tick * b.tick if o.side == 1 else -(-(-(-units // pnum)) // b.tick) * b.tick
+            if child <= 0:
+                return rej(Reason.BAD_PRICE, f"price {price_d} converts to no valid price on {i.symbol}")
+            core_price, lots_open = child, leaves // b.lot_ug
+        else:
+            new_base = int(qty_d)
+            if price % i.tick_units:
+                return rej(Reason.BAD_PRICE, f"price {price_d} is not a multiple of the tick {i.tick} on {i.symbol}")
+            core_qty, core_price, lots_open = new_base, price, new_base - o.cum
+            if lots_open <= 0:
+                return rej(Reason.BAD_QTY, f"new OrderQty {new_base} is not above the filled {o.cum} lots")
+        acct = self.accounts.get(o.account)
+        notional = core_price * lots_open * b.cny_num // COMPARABLE_DEN
+        r = self.risk.check_replace(acct, o.oid, lots_open * b.lot_ug, notional,
+                                    core_price * b.num // b.den, b.ref_comp)
+        if r is not None:
+            return rej(r, r.text)
+        # Re-reserve for the new open quantity at the new price; the old reservation goes back first.
+        saved_cash, saved_metal, saved_vaults = dict(o.reserved_cash), dict(o.reserved_metal), dict(o.sell_vaults)
+        self._release(o, acct)
+        value = core_price * lots_open * b.settl_num // COMPARABLE_DEN
+        fees = value * b.fee_ppm // PPM + lots_open * b.lot_fee_settl
+        if b.margin_ppm is not None or o.side == 1:
+            need = value * b.margin_ppm // PPM + fees if b.margin_ppm is not None else value + fees
+            r = acct.reserve_cash(b.settl_ccy, need)
+            if r is None:
+                o.reserved_cash = {b.settl_ccy: need}
+        else:
+            vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
+            r = acct.reserve_metal(vault, lots_open * b.lot_ug)
+            if r is None:
+                o.reserved_metal = {vault: lots_open * b.lot_ug}
+        if r is not None:
+            for ccy, amount in saved_cash.items():
+                acct.reserve_cash(ccy, amount)
+            for vault, ug in saved_metal.items():
+                acct.reserve_metal(vault, ug)
+            o.reserved_cash, o.reserved_metal, o.sell_vaults = saved_cash, saved_metal, saved_vaults
+            return rej(r, f"{r.text} for the replaced quantity")
+        self.index.use_clordid(session, clordid)
+        row = [OP_REPLACE, now_ns, 0, o.oid, 0, 0, 0, 0, core_price, core_qty, 0, 0, -1, 0, 0, 0, 0, 0]
+        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved_cash, saved_metal)
+        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [ctx], now_ns)
+
+    def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        o = self.index.find(session, msg.get(11), msg.get(37))
+        ts = utc_timestamp(now_ns)
+        if o is None:
+            body = reject_report(self.ids.next_exec(), ts, msg.get(11) or b"NONE", _s(msg.get(1)),
+                                 msg.get(55) or b"", msg.get(54) or b"", b"", b"", Reason.UNKNOWN_ORDER,
+                                 f"unknown order ClOrdID={_s(msg.get(11))} in this session")
+            body[3] = (150, ET_STATUS)
+            return [Out(session, b"8", body)]
+        # OrdStatusReqID(790) is not echoed: our dictionary does not define it on the ExecutionReport.
+        return [Out(session, b"8", exec_report(o, self.ids.next_exec(), ET_STATUS, ts))]
+
+    def mass_cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        clordid = msg.get(11) or b"NONE"
+        kind = msg.get(530)
+        symbol = _s(msg.get(55))
+        account = _s(msg.get(1))
+        report = [(11, clordid), (37, self.ids.next_report()), (530, kind or b"7")]
+        reject = None
+        if kind not in (b"1", b"7"):
+            reject = (0, "only MassCancelRequestType 1 (by Symbol) and 7 (all orders) are supported")
+        elif kind == b"1" and symbol not in self.catalogue.instruments and symbol not in self.catalogue.products:
+            reject = (1, f"unknown instrument or product {symbol!r}")
+        if reject is not None:
+            return [Out(session, b"r", report + [(531, 0), (532, reject[0]), (533, 0), (58, reject[1])])]
+        victims = [o for o in self.index.live_orders(session)
+                   if (kind == b"7" or o.symbol == symbol) and (not account or o.account == account)
+                   and o.book >= 0]
+        outs = self._cancel_batch(victims, now_ns, "cancelled by mass cancel request")
+        outs.append(Out(session, b"r", report + [(531, kind), (533, len(victims))]))
+        return outs
