@@ -325,7 +325,7 @@ class Session:
             self._time_key = raw_time[:17]
             self._time_val = sending
         if abs(self._now - sending) > self.tolerance_ns:
-            self._reject(msg, 10, 52, "SendingTime accuracy problem")
+            self._reject(msg, 10, None, "SendingTime accuracy problem")  # no RefTagID, as QuickFIX
             self._send_logout("SendingTime accuracy problem")
             return False
         if msg.get(43) == b"Y" and msg.msg_type != b"4":
@@ -460,7 +460,7 @@ class Session:
             self._out.append((EVENT, f"SequenceReset from {expected} to {new}"))
             self._set_target(new)
         elif new < expected:
-            self._reject(msg, 5, 36, "Value is incorrect (out of range) for this tag")
+            self._reject(msg, 5, None, REJECT_TEXT[5])  # no RefTagID, as QuickFIX
 
     def _on_gap_fill(self, msg: FixMessage) -> None:
         new = msg.get_int(36)
@@ -470,7 +470,7 @@ class Session:
         elif new > expected:
             self._set_target(new)
         elif new < expected:
-            self._reject(msg, 5, 36, "Value is incorrect (out of range) for this tag")
+            self._reject(msg, 5, None, REJECT_TEXT[5])  # no RefTagID, as QuickFIX
 
     def _serve_resend(self, msg: FixMessage) -> None:
         begin = msg.get_int(7) or 0

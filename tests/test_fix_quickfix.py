@@ -220,3 +220,33 @@ async def test_quickfix_initiator_against_gateway(tmp_path):
     assert "2" in msg_types  # ResendRequests happened both ways
     assert msg_types.count("A") == 4
     assert os.path.getsize(log_dir / "FIX.4.4-SHCLIENT1-GOLDRTR.event.current.log") > 0
+
+
+# ---------------------------------------------------------------- the acceptance scripts against QuickFIX
+
+from tests.test_fix_acceptance import SCRIPTS, run_script  # noqa: E402
+
+SHARED = [p for p in SCRIPTS if "#! quickfix-differs" not in p.read_text()]
+
+
+def test_most_scripts_describe_behaviour_quickfix_shares():
+    assert len(SHARED) >= len(SCRIPTS) * 2 // 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SHARED, ids=[p.stem for p in SHARED])
+async def test_script_against_quickfix_acceptor(script, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "tests.qfpeer", str(tmp_path / "qf")],
+                            stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+        assert line.startswith(b"READY "), line
+        await run_script(script, int(line.split()[1]))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
