@@ -12,6 +12,7 @@ Not here: trading logic (order_flow, routing, risk, the matching core), FIX sess
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from decimal import Decimal
 from typing import Any, Callable
@@ -20,11 +21,12 @@ from router.admin import AdminResult
 from router.config import Config
 from router.errors import ConfigError
 from router.fix_app import SessionHandle
-from router.order_flow import OrderFlow, Out, make_engine
+from router.order_flow import OrderFlow, Out, business_reject, make_engine
 from router.orders import micro_text, units_text
 from router.risk import RiskEngine
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+log = logging.getLogger("gold_router.app")
 
 
 def run_id(now_ns: int) -> str:
@@ -78,7 +80,12 @@ class RouterApp:
         metrics = self.metrics
         t0 = self._perf() if metrics is not None else 0
         self.handles.setdefault(handle.session_id, handle)
-        outs = self.flow.on_message(handle.session_id, msg, self.clock())
+        try:
+            outs = self.flow.on_message(handle.session_id, msg, self.clock())
+        except Exception:
+            # A bug in the order flow must not take the session down: say so loudly, answer the client.
+            log.exception("order flow failed on %s from %s", msg.msg_type, handle.session_id)
+            outs = [business_reject(handle.session_id, msg, 0, "internal error; the request was not processed")]
         self.send(outs)
         if metrics is not None and msg.msg_type == b"D":
             metrics.ack_latency_ns(self._perf() - t0)

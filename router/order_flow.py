@@ -160,6 +160,9 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         if not clordid:
             return [business_reject(session, msg, 5, "ClOrdID(11) missing")]
         if self.index.clordid_used(session, clordid):
+            if g(b"97") == b"Y":
+                # A possible resend of an order we already have: report its state rather than reject it.
+                return self.status(session, msg, now_ns)
             return self._reject_new(session, msg, now_ns, Reason.DUPLICATE_CLORDID,
                                     f"duplicate ClOrdID {_s(clordid)} in this session")
         throttled = self.risk.check_message(session, now_ns)

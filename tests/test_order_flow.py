@@ -126,6 +126,13 @@ def test_duplicate_clordid_is_rejected_per_session(h: Harness) -> None:
     assert f(ok, 150) == b"0"
 
 
+def test_possible_resend_of_a_known_order_gets_its_status_not_a_reject(h: Harness) -> None:
+    h.order(SH, "SGE.AU9999", 1, 3, "559.00", clordid="PR1")
+    (st,) = h.order(SH, "SGE.AU9999", 1, 3, "559.00", clordid="PR1", extra=[(97, "Y")])
+    assert f(st, 150) == b"I" and f(st, 39) == b"0" and f(st, 11) == b"PR1"
+    assert len(list(h.flow.index.live_orders(SH))) == 1
+
+
 def test_a_client_cannot_act_on_another_clients_order(h: Harness) -> None:
     (ack,) = h.order(HK, "SGE.AU9999", 2, 1, "565.00", clordid="MINE")
     outs = h.send(SH, b"F", [(41, "MINE"), (11, "X1"), (55, "SGE.AU9999"), (54, 2), (60, "20260101-00:00:00")])
@@ -243,6 +250,10 @@ def test_settlement_constraints_narrow_the_route(h: Harness) -> None:
     assert [f(o, 30) for o in ers(outs, SH) if f(o, 150) == b"F"] == [b"HKGX"]
     (rej,) = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", extra=[(7004, "T2")])
     assert f(rej, 150) == b"8" and b"settlement cycle not as requested" in f(rej, 58)
+    (rej,) = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", extra=[(7003, "TAEL5")])
+    assert f(rej, 150) == b"8" and b"bar form not as requested (delivers ingot_1kg_9999)" in f(rej, 58)
+    outs = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", tif="3", extra=[(7003, "KG1"), (7004, "T0")])
+    assert f(ers(outs, SH)[0], 150) == b"0"
 
 
 def test_quota_exhausted_rejects_and_cancel_gives_back_the_unfilled_part(h: Harness) -> None:
