@@ -13,9 +13,11 @@ encode >= 10x.
   where the message's tag sequence was seen before.
 * ``parse_ns.simplefix``: one long-lived ``simplefix.FixParser``: ``append_buffer``
   then ``get_message`` (it does no dictionary validation at all).
-* ``extra``: our slower paths for context: a new decoder per message (split path),
-  the precise per-field validator, and a never-seen shape (full structural check
-  and regex compilation), plus the encode side's share of timestamp formatting.
+* ``extra_ns``: our slower paths, for context: a new decoder per message (split
+  path, validator regex), the precise per-field validator alone, a never-seen
+  tag sequence (all caches cleared: split, structural check, precise value pass;
+  the regexes are compiled only when a shape repeats), encode including
+  ``utc_timestamp``, and encode given int quantities (the converting path).
 
 Not here: any pass/fail assertion (the suite summary compares against targets),
 or socket costs (see benchmarks.roundtrip).

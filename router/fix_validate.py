@@ -116,10 +116,16 @@ class _Tables:
         self.header_required = d.header_required - {8, 9, 10}
         self.format = {t: re.compile(_TYPE_PATTERNS.get(f.type, _TEXT)) for t, f in d.fields.items()}
         self.pattern = {t: value_pattern(f) for t, f in d.fields.items()}
+        # tag -> (format fullmatch or None for raw data, allowed values or None, multi-value, type)
+        self.value_checks = {
+            t: (None if f.type in _DATA_TYPES else self.format[t].fullmatch,
+                f.values or None, f.multi_value, f.type)
+            for t, f in d.fields.items()
+        }
         self.group_members = {
             msg_type: _all_group_members(m.groups) for msg_type, m in d.messages.items()
         }
-        self.shapes: dict[bytes, object] = {}  # MsgType NUL joined tags -> regex | Invalid | _SLOW
+        self.shapes: dict[bytes, object] = {}  # MsgType NUL joined tags -> _Plan | Invalid | 1 (seen once)
 
 
 def _all_group_members(groups) -> frozenset[int]:
@@ -137,7 +143,14 @@ def _tables(d: Dictionary) -> _Tables:
     return tables
 
 
-_SLOW = object()  # shape marker: always run the precise pass (raw-data fields)
+class _Plan:
+    """What is known about one shape: its field checks, and the compiled regex once worth it."""
+
+    __slots__ = ("regex", "layout")
+
+    def __init__(self, regex: re.Pattern[bytes] | None, layout: list) -> None:
+        self.regex = regex
+        self.layout = layout
 
 
 def validate(msg: FixMessage, d: Dictionary) -> Invalid | None:
@@ -151,41 +164,49 @@ def validate(msg: FixMessage, d: Dictionary) -> Invalid | None:
     shape = msg.shape
     key = shape.key if shape is not None else msg.msg_type + b"\x00" + b"\x01".join(msg.tags)
     plan = tables.shapes.get(key)
-    if plan is None:
-        plan = _learn_shape(tables, mdef, msg, key)
+    if plan is None or plan.__class__ is int:
+        plan = _learn_shape(tables, mdef, msg, key, plan)
     if plan.__class__ is Invalid:
         return plan  # type: ignore[return-value]
-    if plan is not _SLOW:
+    regex = plan.regex  # type: ignore[union-attr]
+    if regex is not None:
         if shape is not None and (shape.typed is None or shape.typed[0] is not tables):
             # Teach the codec's shape this dictionary's checks so the next message
             # of the shape is split and validated by the same regex.
-            shape.typed = (tables, plan)
+            shape.typed = (tables, regex)
         raw = msg.raw
-        if plan.fullmatch(raw, msg.body_start, len(raw) - 7) is not None:  # type: ignore[attr-defined]
+        if regex.fullmatch(raw, msg.body_start, len(raw) - 7) is not None:
             return None
-    layout = _structure(tables, mdef, msg)
-    return layout if layout.__class__ is Invalid else _values(tables, msg, layout)  # type: ignore
+    return _values(tables, msg, plan.layout)  # type: ignore[union-attr]
 
 
-def _learn_shape(tables: _Tables, mdef: MessageDef, msg: FixMessage, key) -> object:
+def _learn_shape(tables: _Tables, mdef: MessageDef, msg: FixMessage, key: bytes,
+                 seen: int | None) -> object:
     layout = _structure(tables, mdef, msg)
     if layout.__class__ is Invalid:
-        plan: object = layout
-    elif any(c is not None and tables.d.fields[c].type in _DATA_TYPES
-             for c in layout if isinstance(c, int)):  # type: ignore[union-attr]
-        plan = _SLOW
+        plan: object = layout  # structural faults do not depend on the values
+    elif any(c.__class__ is int and tables.d.fields[c].type in _DATA_TYPES for c in layout):  # type: ignore
+        plan = _Plan(None, layout)  # type: ignore[arg-type]
+    elif seen is None:
+        # First sighting: check this message field by field and only remember
+        # the shape; compiling (about a millisecond) waits for a repeat, so a
+        # peer sending endless one-off shapes costs the precise pass only.
+        if len(tables.shapes) >= _SHAPE_CACHE_LIMIT:
+            tables.shapes.clear()
+        tables.shapes[key] = 1
+        return _Plan(None, layout)  # type: ignore[arg-type]
     else:
         parts = []
         for tag, check in zip(msg.tags, layout):  # type: ignore[arg-type]
             if check == 35:
                 value = re.escape(msg.msg_type)  # the shape belongs to this MsgType only
-            elif isinstance(check, tuple):
+            elif check.__class__ is tuple:
                 value = b"%d" % check[1]
             else:
                 value = tables.pattern[check]
             # One capture per value: the codec uses this regex to split as well.
             parts.append(re.escape(tag) + b"=(" + value + b")\x01")
-        plan = re.compile(b"".join(parts), re.DOTALL)
+        plan = _Plan(re.compile(b"".join(parts), re.DOTALL), layout)  # type: ignore[arg-type]
     if len(tables.shapes) >= _SHAPE_CACHE_LIMIT:
         tables.shapes.clear()  # an unbounded variety of shapes means a hostile peer
     tables.shapes[key] = plan
@@ -193,7 +214,7 @@ def _learn_shape(tables: _Tables, mdef: MessageDef, msg: FixMessage, key) -> obj
 
 
 def _structure(tables: _Tables, mdef: MessageDef, msg: FixMessage) -> Invalid | list:
-    """Check tag placement; return per-field checks: a tag, or ("count", instances)."""
+    """Check tag placement; return per-field checks: the tag, or (count tag, instances)."""
     d = tables.d
     fields = d.fields
     tags = [int(t) for t in msg.tags]
@@ -230,7 +251,7 @@ def _structure(tables: _Tables, mdef: MessageDef, msg: FixMessage) -> Invalid | 
                 result = _group(fields, gdef, tags, i + 1, layout)
                 if result.__class__ is Invalid:
                     return result  # type: ignore[return-value]
-                layout[i] = ("count", result[1])  # type: ignore[index]
+                layout[i] = (tag, result[1])  # type: ignore[index]
                 i = result[0]  # type: ignore[index]
                 continue
         elif tag in in_groups:
@@ -280,7 +301,7 @@ def _group(fields, gdef: GroupDef, tags: list[int], i: int, layout: list) -> Inv
                 result = _group(fields, inner, tags, i + 1, layout)
                 if result.__class__ is Invalid:
                     return result
-                layout[i] = ("count", result[1])  # type: ignore[index]
+                layout[i] = (tag, result[1])  # type: ignore[index]
                 i = result[0]  # type: ignore[index]
                 continue
             layout[i] = tag
@@ -293,31 +314,33 @@ def _group(fields, gdef: GroupDef, tags: list[int], i: int, layout: list) -> Inv
 
 
 def _values(tables: _Tables, msg: FixMessage, layout: list) -> Invalid | None:
-    fields = tables.d.fields
-    for text, value, check in zip(msg.tags, msg.values, layout):
-        tag = int(text)
-        if not value:
-            return Invalid(R.TAG_SPECIFIED_WITHOUT_VALUE, tag, f"tag {tag} has no value")
-        if isinstance(check, tuple):
+    checks = tables.value_checks
+    for value, check in zip(msg.values, layout):
+        if check.__class__ is tuple:
+            tag, count = check
+            if not value:
+                return Invalid(R.TAG_SPECIFIED_WITHOUT_VALUE, tag, f"tag {tag} has no value")
             if not value.isdigit():
                 return Invalid(R.INCORRECT_DATA_FORMAT, tag, f"NumInGroup {tag} is not a count")
-            if int(value) != check[1]:
+            if int(value) != count:
                 return Invalid(R.INCORRECT_NUM_IN_GROUP_COUNT, tag,
-                               f"NumInGroup {tag} says {int(value)}, message has {check[1]}")
+                               f"NumInGroup {tag} says {int(value)}, message has {count}")
             continue
-        fdef = fields[tag]
-        if fdef.type in _DATA_TYPES:
-            continue
-        if b"\x01" in value:
-            return Invalid(R.INCORRECT_DATA_FORMAT, tag, f"tag {tag} holds a field delimiter")
+        if not value:
+            return Invalid(R.TAG_SPECIFIED_WITHOUT_VALUE, check, f"tag {check} has no value")
+        fmt, allowed, multi, ftype = checks[check]
+        if fmt is None:
+            continue  # raw data: any bytes, length already enforced by the codec
         # Format before enumeration, as QuickFIX orders them.
-        if tables.format[tag].fullmatch(value) is None and not fdef.multi_value:
-            return Invalid(R.INCORRECT_DATA_FORMAT, tag, f"tag {tag} value {value[:32]!r} is not {fdef.type}")
-        if fdef.values:
-            items = value.split(b" ") if fdef.multi_value else (value,)
-            bad = next((v for v in items if v not in fdef.values), None)
+        if not multi and fmt(value) is None:
+            return Invalid(R.INCORRECT_DATA_FORMAT, check, f"tag {check} value {value[:32]!r} is not {ftype}")
+        if allowed is not None:
+            if multi:
+                bad = next((v for v in value.split(b" ") if v not in allowed), None)
+            else:
+                bad = None if value in allowed else value
             if bad is not None:
-                return Invalid(R.VALUE_IS_INCORRECT, tag, f"tag {tag} value {bad[:32]!r} not allowed")
+                return Invalid(R.VALUE_IS_INCORRECT, check, f"tag {check} value {bad[:32]!r} not allowed")
     return None
 
 
