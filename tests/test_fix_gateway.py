@@ -496,3 +496,54 @@ async def test_new_schedule_period_resets_sequence_numbers(gw, clients, tmp_path
     c = await clients(g.port)
     logon = await c.logon()  # MsgSeqNum 1 is accepted: the previous period's numbers are gone
     assert logon.seq_num == 1
+
+
+async def test_application_errors_do_not_break_the_session(gw, clients):
+    class Fragile(EchoApp):
+        def on_message(self, handle, msg):
+            if msg.get(11) == b"BOOM":
+                raise RuntimeError("application bug")
+            super().on_message(handle, msg)
+
+    g = await gw(app=Fragile())
+    c = await clients(g.port)
+    await c.logon()
+    await c.send(b"D", order("BOOM"))
+    await c.send(b"D", order("FINE"))
+    echo = await c.expect(b"D")
+    assert echo.get(11) == b"FINE" and echo.seq_num == 2
+    info = g.sessions_info()[0]
+    assert info["state"] == "logged_on" and info["next_target_seq_num"] == 4
+
+
+async def test_observer_sees_rejects_and_resend_requests(gw, clients):
+    obs = RecordingObserver()
+    g = await gw(observer=obs)
+    c = await clients(g.port)
+    await c.logon()
+    await c.send(b"D", [(11, b"NO-SYMBOL")])  # required tags missing
+    rej = await c.expect(b"3")
+    assert rej.get(373) == b"1"
+    c.seq += 3
+    await c.send(b"0")  # gap
+    rr = await c.expect(b"2")
+    assert rr.get(7) == b"3"
+    assert ("reject", "SHCLIENT1", 1) in obs.calls
+    assert ("resend", "SHCLIENT1") in obs.calls
+
+
+async def test_fsync_store(gw, clients, tmp_path):
+    g = await gw(config(tmp_path, fsync=True))
+    c = await clients(g.port)
+    await c.logon()
+    await c.send(b"D", order("SYNCED"))
+    assert (await c.expect(b"D")).get(11) == b"SYNCED"
+    from router.fix_store import FileStore
+
+    slot = g.slots[b"SHCLIENT1"]
+    again = FileStore(str(tmp_path / "store"), "GOLDRTR-SHCLIENT1", 0)
+    try:
+        assert again.next_sender_seq == slot.store.next_sender_seq == 3
+        assert again.get_range(2, 2)[0][1].find(b"11=SYNCED\x01") > 0
+    finally:
+        again.close()
