@@ -139,11 +139,18 @@ class MarketData:
             self._unindex(key, self.subs.pop(key))
 
     # -- book reading -------------------------------------------------------------------------
-    def _levels(self, sub: _Sub, t: _Target) -> dict[tuple[bytes, int], tuple[int, int]]:
-        if t.group >= 0:
-            bids, asks = self.engine.group_depth(t.group, sub.depth)
-        else:
-            bids, asks = self.engine.depth(t.book, sub.depth)
+    def _levels(self, sub: _Sub, t: _Target, cache: dict | None = None) -> dict[tuple[bytes, int], tuple[int, int]]:
+        key = (t.symbol, sub.depth)
+        depth = cache.get(key) if cache is not None else None
+        if depth is None:
+            # Each book is read once per publish, however many subscriptions watch it.
+            if t.group >= 0:
+                depth = self.engine.group_depth(t.group, sub.depth)
+            else:
+                depth = self.engine.depth(t.book, sub.depth)
+            if cache is not None:
+                cache[key] = depth
+        bids, asks = depth
         out: dict[tuple[bytes, int], tuple[int, int]] = {}
         for entry, levels in ((b"0", bids), (b"1", asks)):
             if entry in sub.types:
@@ -162,8 +169,8 @@ class MarketData:
             return [(7013, b"Y"), (7009, b"G"), (7010, b"OZ")]
         return [(7013, b"N"), (7009, b"LOT")]
 
-    def _snapshot(self, sub: _Sub, t: _Target) -> list:
-        levels = self._levels(sub, t)
+    def _snapshot(self, sub: _Sub, t: _Target, cache: dict | None = None) -> list:
+        levels = self._levels(sub, t, cache)
         sub.last[t.symbol] = levels
         ccy = b"USD" if t.group >= 0 else self.catalogue.instruments[t.symbol].quote_ccy.encode()
         body: list[tuple[int, Any]] = [(262, sub.req_id), (55, t.symbol), (268, len(levels))]
@@ -185,17 +192,18 @@ class MarketData:
         if not keys:
             return []
         out: list[tuple[str, bytes, list]] = []
+        cache: dict = {}
         for key in sorted(keys):
             sub = self.subs[key]
             touched = [t for t in sub.targets if any(b in books for b in (t.members or (t.book,)))]
             if sub.full:
-                out.extend((sub.session, b"W", self._snapshot(sub, t)) for t in touched)
+                out.extend((sub.session, b"W", self._snapshot(sub, t, cache)) for t in touched)
                 continue
             entries: list[tuple[int, Any]] = []
             n = 0
             for t in touched:
                 old = sub.last.get(t.symbol, {})
-                new = self._levels(sub, t)
+                new = self._levels(sub, t, cache)
                 sub.last[t.symbol] = new
                 ccy = b"USD" if t.group >= 0 else self.catalogue.instruments[t.symbol].quote_ccy.encode()
                 for (entry, px) in sorted(old.keys() - new.keys()):

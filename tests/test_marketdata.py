@@ -137,3 +137,12 @@ def test_security_list_carries_each_instruments_parameters(h: Harness) -> None:
     assert [e[55] for e in groups(one, 55)] == [b"HKGX.LLG"]
     (none,) = h.send(SH, b"x", [(320, "S3"), (559, 0), (55, "NOPE")])
     assert f(none, 560) == b"2" and f(none, 146) is None
+
+
+def test_many_subscribers_each_get_their_own_refresh(h: Harness) -> None:
+    for n in range(3):
+        h.send(SH, b"V", md_request(f"S{n}", ["SGE.AU9999"], depth=1))
+        h.send(HK, b"V", md_request(f"H{n}", ["SGE.AU9999"], depth=1))
+    outs = h.order(HK, "SGE.AU9999", 2, 2, "561.00")
+    xs = [(o.session, f(o, 262)) for o in outs if o.msg_type == b"X"]
+    assert sorted(xs) == sorted([(SH, b"S%d" % n) for n in range(3)] + [(HK, b"H%d" % n) for n in range(3)])
