@@ -356,3 +356,11 @@ def test_parse_utc_timestamp_precisions_and_invalid():
                 b"20240101-24:00:00", b"20240101-00:60:00", b"2024010100:00:00",
                 b"20240101-00:00:00.", b"2024a101-00:00:00", b"20240101-00:00:00.12x"):
         assert parse_utc_timestamp(bad) is None, bad
+
+
+def test_codec_benchmark_compares_identical_work():
+    # The benchmark refuses to time unless both sides produce/parse the same bytes.
+    from benchmarks import codec as bench
+    from router.fix_dictionary import load_dictionary
+
+    bench.check_same_work(load_dictionary())
