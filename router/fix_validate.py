@@ -67,6 +67,7 @@ class Invalid:
     text: str
 
 
+_FRAME_TAGS = frozenset({8, 9, 10})  # the codec consumed the real ones; these are extras
 # Tags above this are not tag numbers at all, rather than merely undefined ones.
 MAX_TAG = 49999
 _SHAPE_CACHE_LIMIT = 4096
@@ -233,6 +234,8 @@ def _structure(tables: _Tables, mdef: MessageDef, msg: FixMessage) -> Invalid | 
             return Invalid(R.UNDEFINED_TAG, tag, f"tag {tag} is not defined")
         if tag in seen:
             return Invalid(R.TAG_APPEARS_MORE_THAN_ONCE, tag, f"tag {tag} appears more than once")
+        if tag in _FRAME_TAGS:
+            return Invalid(R.TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER, tag, f"tag {tag} inside the message body")
         if tag in tables.header:
             if phase:
                 return Invalid(R.TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER, tag,

@@ -161,6 +161,14 @@ def test_header_field_inside_body_is_out_of_order(d):
     assert (result.reason, result.ref_tag) == (R.TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER, 43)
 
 
+def test_framing_tags_inside_the_body(d):
+    for extra in (b"8=FIX.4.4", b"9=12", b"10=000"):
+        msg = raw_message(b"35=0|49=C|56=G|34=1|52=" + TS + b"|" + extra + b"|")
+        result = check(msg, d)
+        assert (result.reason, result.ref_tag) == (R.TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER,
+                                                   int(extra.split(b"=")[0]))
+
+
 def test_missing_header_field(d):
     msg = raw_message(b"35=0|49=C|34=1|52=" + TS + b"|")
     result = check(msg, d)
