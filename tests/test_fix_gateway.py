@@ -547,3 +547,60 @@ async def test_fsync_store(gw, clients, tmp_path):
         assert again.get_range(2, 2)[0][1].find(b"11=SYNCED\x01") > 0
     finally:
         again.close()
+
+
+# ---------------------------------------------------------------- the echo application (router/app_echo.py)
+
+@pytest.mark.parametrize("extra_header,body", [
+    ([], ORDER),
+    ([(43, b"Y"), (122, b"20260101-00:00:00.000"), (97, b"Y")], ORDER),
+    ([(50, b"DESK")], ORDER + [(95, b"5"), (96, b"a\x01b=c"), (58, b"note")]),
+    ([(90, b"3"), (91, b"x\x01y")], ORDER),   # header data field: the parsed path
+    ([], []),
+])
+def test_echo_copies_the_body_exactly(extra_header, body):
+    from router.app_echo import HEADER_TRAILER_TAGS, EchoApp
+    from router.fix_codec import FrameDecoder, encode
+
+    frame = encode(b"D", b"SHCLIENT1", b"GOLDRTR", 7, now_ts(), body, extra_header=extra_header)
+    [msg] = FrameDecoder().feed(frame)
+    sent = []
+
+    class Handle:
+        session_id = "SHCLIENT1"
+
+        def send(self, msg_type, fields):
+            sent.append(encode(msg_type, b"GOLDRTR", b"SHCLIENT1", 1, b"20260101-00:00:00.000", fields))
+
+    EchoApp().on_message(Handle(), msg)
+    [echo_frame] = FrameDecoder().feed(sent[0])
+    want = [f for f in msg.fields if f[0] not in HEADER_TRAILER_TAGS]
+    assert [f for f in echo_frame.fields if f[0] not in HEADER_TRAILER_TAGS] == want
+
+
+def test_echo_answers_other_types_and_drops_possresend_duplicates():
+    from router.app_echo import EchoApp
+    from router.fix_codec import FrameDecoder, encode
+
+    sent = []
+
+    class Handle:
+        session_id = "SHCLIENT1"
+
+        def send(self, msg_type, fields):
+            sent.append((msg_type, dict(fields)))
+
+    app = EchoApp()
+
+    def feed(mt, body, extra=()):
+        [m] = FrameDecoder().feed(encode(mt, b"SHCLIENT1", b"GOLDRTR", 3, now_ts(), body, extra_header=list(extra)))
+        app.on_message(Handle(), m)
+
+    feed(b"D", order("A"))
+    feed(b"D", order("A"), [(97, b"Y")])        # already seen: dropped
+    feed(b"D", order("A"))                      # not a PossResend: echoed again
+    feed(b"D", order("B"), [(97, b"Y")])        # PossResend of something new: echoed
+    feed(b"F", [(41, b"A"), (11, b"C")])
+    assert [s[0] for s in sent] == [b"D", b"D", b"D", b"j"]
+    assert sent[3][1][380] == 3 and sent[3][1][372] == b"F" and sent[3][1][45] == b"3"
+    assert app.dropped_possresend == 1
