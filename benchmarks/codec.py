@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke runs)")
     args = parser.parse_args(argv)
     result = run(args.quick)
+    write_json(args.json, result)
     p, e = result["parse_ns"], result["encode_ns"]
     say(f"NewOrderSingle ({result['message_bytes']['new_order_single']} B) parse+validate: "
         f"ours {p['ours'] / 1000:.2f} us, simplefix parse {p['simplefix'] / 1000:.2f} us, "
@@ -195,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio {result['ratio']['encode']}x (target >= 10x)")
     for name, ns in result["extra_ns"].items():
         say(f"  ours, {name.replace('_', ' ')}: {ns / 1000:.2f} us")
-    write_json(args.json, result)
     return 0
 
 
