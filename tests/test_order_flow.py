@@ -424,3 +424,66 @@ def test_fx_update_reorders_the_route(h: Harness) -> None:
     outs = h.order(SH, "GOLD.KG9999", 1, 1000, "570.00", tif="3")
     assert [f(o, 30) for o in ers(outs, SH) if f(o, 150) == b"F"] == [b"SGE"]
     assert h.flow.routes_view(1)[0]["compared"][0]["symbol"] == "SGE.AU9999"
+
+
+# -- invariants over random order flow ------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_SYMBOLS = [("SGE.AU9999", 10), ("HKGX.RKG", 1), ("SGEI.IAU9999", 1), ("GOLD.KG9999", 1000)]
+_new = st.tuples(st.just("new"), st.sampled_from([SH, HK]), st.integers(0, len(_SYMBOLS) - 1), st.sampled_from([1, 2]),
+              st.integers(1, 5), st.integers(0, 8), st.sampled_from(["0", "1", "3"]))
+_action = st.one_of(
+    _new, _new, _new,
+    st.tuples(st.just("cancel"), st.sampled_from([SH, HK]), st.integers(0, 60)),
+    st.tuples(st.just("replace"), st.sampled_from([SH, HK]), st.integers(0, 60), st.integers(1, 6)),
+)
+
+
+def _all_reports(h: Harness, outs: list, seen: list) -> None:
+    for o in outs:
+        if o.msg_type == b"8":
+            seen.append(o)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_action, min_size=5, max_size=40))
+def test_random_flow_keeps_quantities_metal_and_reservations_consistent(actions) -> None:
+    h = Harness()
+    metal_before = sum(sum(a.metal.values()) for a in h.accounts)
+    reports: list = []
+    placed: list[tuple[str, str, str, int]] = []
+    for n, a in enumerate(actions):
+        if a[0] == "new":
+            _, who, si, flip, mult, px_off, tif = a
+            # Mostly SH buys and HK sells, so the books cross often; sometimes the other way round.
+            side = (1 if who == SH else 2) if flip == 1 or px_off % 3 else (2 if who == SH else 1)
+            symbol, unit = _SYMBOLS[si]
+            price = 55960 + px_off * 10
+            cl = f"N{n}"
+            outs = h.order(who, symbol, side, mult * unit, f"{price // 100}.{price % 100:02d}", clordid=cl, tif=tif)
+            placed.append((who, cl, symbol, side))
+        elif a[0] == "cancel" and placed:
+            who, cl, symbol, side = placed[a[2] % len(placed)]
+            outs = h.send(who, b"F", [(41, cl), (11, f"X{n}"), (55, symbol), (54, side), (60, "20260101-00:00:00")])
+        elif a[0] == "replace" and placed:
+            who, cl, symbol, side = placed[a[2] % len(placed)]
+            unit = dict(_SYMBOLS)[symbol]
+            outs = h.send(who, b"G", [(41, cl), (11, f"R{n}"), (55, symbol), (54, side), (60, "20260101-00:00:00"),
+                                      (38, a[3] * unit), (40, 2), (44, "560.00")])
+        else:
+            continue
+        _all_reports(h, outs, reports)
+    for who in (SH, HK):
+        _all_reports(h, h.send(who, b"q", [(11, f"END{who}"), (530, 7), (60, "20260101-00:00:00")]), reports)
+    # Every ExecID is unique; no report shows more done than ordered.
+    assert len({f(r, 17) for r in reports}) == len(reports)
+    for r in reports:
+        if f(r, 150) != b"8":
+            assert Decimal(f(r, 14).decode()) + Decimal(f(r, 151).decode()) <= Decimal(f(r, 38).decode())
+    # Everything is done: nothing rests, nothing stays reserved, no open notional, and metal only moved.
+    assert h.flow.engine.resting_orders() == 0 and not h.flow.index.live
+    for acct in h.accounts:
+        assert not any(acct.reserved_cash.values()) and not any(acct.reserved_metal.values())
+        assert h.flow.risk.open_notional(acct.name) == 0
+    assert sum(sum(a.metal.values()) for a in h.accounts) == metal_before
