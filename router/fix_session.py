@@ -102,6 +102,7 @@ class Session:
         self.logout_timeout_ns = logout_timeout_s * _S
         self.reset_on_logon = reset_on_logon
         self.begin = begin_string
+        self._begin_field = b"8=" + begin_string + b"\x01"
         self.state = SessionState.DISCONNECTED
         self.logged_on = False
         self.announced = False  # LOGGED_ON was emitted and the matching disconnect not yet seen
@@ -207,7 +208,7 @@ class Session:
     # ------------------------------------------------------------------ inbound processing
     def _next(self, msg: FixMessage, queued: bool) -> None:
         mt = msg.msg_type
-        if msg.get(8) != self.begin:
+        if not msg.raw.startswith(self._begin_field) and msg.get(8) != self.begin:
             if mt == b"5":
                 self._on_logout(msg)
                 return
