@@ -218,7 +218,8 @@ class _Shape:
 _SHAPES: dict[bytes, _Shape | int] = {}  # joined tags -> compiled shape, or times seen
 _SHAPE_LIMIT = 4096
 _SHAPE_MAX_FIELDS = 200
-_RECENT_SHAPES = 4
+_RECENT_SHAPES = 4  # per MsgType and decoder
+_RECENT_TYPES = 64
 
 
 def _shape_for(msg_type: bytes, tags: list[bytes]) -> _Shape | None:
@@ -380,6 +381,8 @@ class FrameDecoder:
             shape = _shape_for(msg_type, split[0])
             if shape is not None:
                 if recent is None:
+                    if len(self._recent) >= _RECENT_TYPES:
+                        self._recent.clear()  # MsgTypes are the peer's choice: keep this bounded
                     recent = self._recent[msg_type] = []
                 recent.insert(0, shape)
                 del recent[_RECENT_SHAPES:]
