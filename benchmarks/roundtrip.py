@@ -364,41 +364,47 @@ def _cpu_split() -> tuple[set[int], set[int]] | None:
     return ({cpus[0]}, {cpus[1]}) if len(cpus) >= 2 else None
 
 
-def run_target(target: Target, rates: list[int], duration_s: float, warmup_s: float,
-               progress, pin: bool = False) -> dict:
+class Live:
+    """A started target with its logged-on client and the steps measured so far."""
+
+    def __init__(self, target: Target, client: Client) -> None:
+        self.target, self.client = target, client
+        self.steps: list[dict] = []
+        self.done = False
+        self.error: str | None = None
+        self.pinned = False
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        self.target.stop()
+
+
+def _start(target: Target, warm_rate: int, server_cpus: set[int] | None) -> Live:
     target.start()
-    steps = []
-    split = _cpu_split() if pin else None
-    saved = os.sched_getaffinity(0) if split else None
-    pinned = bool(split) and target.pin(split[1])
-    if pinned:
-        os.sched_setaffinity(0, split[0])
     try:
+        pinned = server_cpus is not None and target.pin(server_cpus)
         client = Client(target.port, target.sender, target.tif, target.price)
-        try:
-            client.logon()
-            client.run_step(min(rates), 0.3, 0.0)  # warm caches, JITs and the store file
-            for rate in rates:
-                cpu0 = target.cpu_seconds()
-                step = client.run_step(rate, duration_s, warmup_s)
-                cpu = target.cpu_seconds() - cpu0
-                step["server_cpu_s"] = round(cpu, 3)
-                step["server_cpu_us_per_order"] = round(cpu * 1e6 / step["acked"], 2) if step["acked"] else None
-                steps.append(step)
-                progress(f"{target.name:<18} {rate:>7}/s  p50 {step['p50_us']} us  p99 {step['p99_us']} us  "
-                         f"achieved {step['achieved_per_s']:.0f}/s  lost {step['lost']}")
-                if saturated(step):
-                    break
-                time.sleep(0.2)
-        finally:
-            client.close()
-    finally:
+        live = Live(target, client)
+        live.pinned = pinned
+        client.logon()
+        client.run_step(warm_rate, 0.3, 0.0)  # warm caches, JITs and the store file
+        return live
+    except BaseException:
         target.stop()
-        if saved is not None:
-            os.sched_setaffinity(0, saved)
-    result = summarize(steps)
-    result["pinned_cpus"] = {"client": sorted(split[0]), "server": sorted(split[1])} if pinned else None
-    return result
+        raise
+
+
+def _step(live: Live, rate: int, duration_s: float, warmup_s: float) -> dict:
+    load = os.getloadavg()[0]
+    cpu0 = live.target.cpu_seconds()
+    step = live.client.run_step(rate, duration_s, warmup_s)
+    cpu = live.target.cpu_seconds() - cpu0
+    step["server_cpu_s"] = round(cpu, 3)
+    step["server_cpu_us_per_order"] = round(cpu * 1e6 / step["acked"], 2) if step["acked"] else None
+    step["load_avg_1min"] = round(load, 2)
+    return step
 
 
 def summarize(steps: list[dict]) -> dict:
@@ -416,6 +422,18 @@ def summarize(steps: list[dict]) -> dict:
     }
 
 
+def step_ratio(a: dict, b: dict, key: str = "p50_us") -> float | None:
+    """Median, over the rates where neither target saturated, of a[key] / b[key] at the same rate
+    (measured a few seconds apart, since targets are interleaved rate by rate)."""
+    if a.get("status") != "ok" or b.get("status") != "ok":
+        return None
+    b_by_rate = {s["offered_per_s"]: s for s in b["steps"] if not saturated(s)}
+    rs = sorted(s[key] / b_by_rate[s["offered_per_s"]][key] for s in a["steps"]
+                if not saturated(s) and s["offered_per_s"] in b_by_rate
+                and s.get(key) and b_by_rate[s["offered_per_s"]].get(key))
+    return round(rs[len(rs) // 2], 3) if rs else None
+
+
 def ratios(results: dict) -> dict:
     """The same-run comparisons the issue's targets are stated in."""
     out: dict = {}
@@ -423,6 +441,7 @@ def ratios(results: dict) -> dict:
     if gw.get("status") == "ok" and floor.get("status") == "ok":
         if gw["p50_us_at_lowest_rate"] and floor["p50_us_at_lowest_rate"]:
             out["gateway_p50_over_floor_p50"] = round(gw["p50_us_at_lowest_rate"] / floor["p50_us_at_lowest_rate"], 2)
+        out["gateway_p50_over_floor_p50_median_over_rates"] = step_ratio(gw, floor)
     if gw.get("status") == "ok" and qf.get("status") == "ok":
         if qf["capacity_orders_per_s"]:
             out["gateway_capacity_over_quickfix"] = round(gw["capacity_orders_per_s"] / qf["capacity_orders_per_s"], 2)
@@ -437,9 +456,7 @@ def ratios(results: dict) -> dict:
                 ra["p50_us_at_lowest_rate"] / floor["p50_us_at_lowest_rate"], 2)
     nm = results.get("gateway_nometrics", {})
     if gw.get("status") == "ok" and nm.get("status") == "ok":
-        a, b = gw.get("server_cpu_us_per_order_at_load"), nm.get("server_cpu_us_per_order_at_load")
-        if a and b:
-            out["gateway_cpu_with_metrics_over_without"] = round(a / b, 3)
+        out["gateway_cpu_with_metrics_over_without"] = step_ratio(gw, nm, "server_cpu_us_per_order")
     if gw.get("status") == "ok":
         # One order in, one ack out: two FIX messages through the session layer per round trip.
         out["gateway_messages_per_s"] = round(2 * gw["capacity_orders_per_s"])
@@ -462,30 +479,74 @@ def machine() -> dict:
 
 def run(rates: list[int], duration_s: float, warmup_s: float, targets: list[str], progress=print,
         pin: bool = False) -> dict:
+    """All targets are started first and measured in turn at each rate, so a noisy neighbour
+    hits them at about the same moments and the same-run ratios stay meaningful.  A target
+    leaves the rotation (and is stopped, freeing its CPU) at its first saturated rate."""
     results: dict = {}
+    split = _cpu_split() if pin else None
+    saved = os.sched_getaffinity(0) if split else None
+    live: list[Live] = []
     with tempfile.TemporaryDirectory(prefix="goldrouter-rt-") as tmp:
         workdir = Path(tmp)
-        for name in targets:
-            target = make_target(name, workdir)
-            if isinstance(target, str):
-                results[name] = {"status": "skipped", "reason": target}
-                progress(f"{name:<18} skipped: {target}")
-                continue
-            load_before = os.getloadavg()[0]
-            try:
-                results[name] = run_target(target, rates, duration_s, warmup_s, progress, pin)
-                # Another process's load shows in the tails: keep it next to the numbers.
-                results[name]["load_avg_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-            except (RuntimeError, OSError) as exc:
-                results[name] = {"status": "failed", "reason": str(exc)}
-                progress(f"{name:<18} failed: {exc}")
+        try:
+            for name in targets:
+                target = make_target(name, workdir)
+                if isinstance(target, str):
+                    results[name] = {"status": "skipped", "reason": target}
+                    progress(f"{name:<18} skipped: {target}")
+                    continue
+                try:
+                    live.append(_start(target, min(rates), split[1] if split else None))
+                except (RuntimeError, OSError) as exc:
+                    results[name] = {"status": "failed", "reason": str(exc)}
+                    progress(f"{name:<18} failed: {exc}")
+            if split:
+                os.sched_setaffinity(0, split[0])
+            for rate in rates:
+                for lv in live:
+                    if lv.done:
+                        continue
+                    try:
+                        step = _step(lv, rate, duration_s, warmup_s)
+                    except OSError as exc:
+                        lv.error, lv.done = f"at {rate}/s: {exc}", True
+                        lv.close()
+                        progress(f"{lv.target.name:<18} failed {lv.error}")
+                        continue
+                    lv.steps.append(step)
+                    progress(f"{lv.target.name:<18} {rate:>7}/s  p50 {step['p50_us']} us  p99 {step['p99_us']} us  "
+                             f"achieved {step['achieved_per_s']:.0f}/s  lost {step['lost']}")
+                    if saturated(step):
+                        lv.done = True
+                        lv.close()
+                if all(lv.done for lv in live):
+                    break
+                time.sleep(0.2)
+        finally:
+            for lv in live:
+                lv.close()
+            if saved is not None:
+                os.sched_setaffinity(0, saved)
+    for lv in live:
+        if lv.error and not lv.steps:
+            results[lv.target.name] = {"status": "failed", "reason": lv.error}
+            continue
+        res = summarize(lv.steps)
+        if lv.error:
+            res["error"] = lv.error
+        res["pinned_cpus"] = ({"client": sorted(split[0]), "server": sorted(split[1])}
+                              if split and lv.pinned else None)
+        res["load_avg_1min"] = [lv.steps[0]["load_avg_1min"], lv.steps[-1]["load_avg_1min"]] if lv.steps else []
+        results[lv.target.name] = res
+    ordered = {name: results[name] for name in targets if name in results}
     return {
         "benchmark": "roundtrip",
-        "method": "open loop, latency from intended send time, one client process busy-polling",
+        "method": "open loop, latency from intended send time, one client process busy-polling, "
+                  "targets interleaved rate by rate",
         "duration_s_per_rate": duration_s, "warmup_s": warmup_s,
         "machine": machine(),
-        "targets": results,
-        "ratios": ratios(results),
+        "targets": ordered,
+        "ratios": ratios(ordered),
     }
 
 
