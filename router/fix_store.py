@@ -13,7 +13,8 @@ Log records (ASCII header line, then for `M` the raw frame):
     ``T <n>``            next target MsgSeqNum is n
     ``M <seq> <len>``    an application message was sent with MsgSeqNum seq; next sender is seq+1
     ``C <ns>``           store created / reset at ns since the epoch (first record of a log)
-A torn tail (a record cut by a crash mid-buffer) is dropped and truncated away at open.
+A torn tail (a record cut by a crash mid-buffer) is dropped and truncated away at open, and a log
+with many superseded sequence-number records is compacted at open (atomically, via rename).
 
 What this module does NOT do: decide what to resend (the session does), encode or parse FIX,
 or keep admin messages (they are gap-filled on resend, as the session rules allow).
@@ -25,6 +26,10 @@ from bisect import bisect_left
 from typing import Protocol
 
 __all__ = ["MessageStore", "MemoryStore", "FileStore", "open_store"]
+
+# Sequence-number records superseded by later ones only slow the next start; past this many the log
+# is rewritten at open (messages kept, one S and one T record).
+COMPACT_AFTER = 100_000
 
 
 class MessageStore(Protocol):
@@ -115,18 +120,22 @@ class FileStore:
         self._frames: list[bytes] = []
         self.recovered_bytes_dropped = 0
         if os.path.exists(self.path):
-            self._load()
+            seq_records = self._load()
+            if seq_records > COMPACT_AFTER:
+                self._rewrite()
             self._file = open(self.path, "ab")
         else:
             self._file = open(self.path, "ab")
             self._file.write(b"C %d\n" % now_ns)
             self.flush()
 
-    def _load(self) -> None:
+    def _load(self) -> int:
+        """Replay the log; returns how many sequence-number records it held."""
         with open(self.path, "rb") as f:
             data = f.read()
         pos = 0
         good = 0
+        seq_records = 0
         n = len(data)
         while pos < n:
             eol = data.find(b"\n", pos)
@@ -137,8 +146,10 @@ class FileStore:
                 kind = parts[0]
                 if kind == b"T":
                     self.next_target_seq = int(parts[1])
+                    seq_records += 1
                 elif kind == b"S":
                     self.next_sender_seq = int(parts[1])
+                    seq_records += 1
                 elif kind == b"M":
                     seq, length = int(parts[1]), int(parts[2])
                     end = eol + 1 + length
@@ -161,6 +172,21 @@ class FileStore:
             self.recovered_bytes_dropped = n - good
             with open(self.path, "r+b") as f:
                 f.truncate(good)
+        return seq_records
+
+    def _rewrite(self) -> None:
+        """Replace the log by an equivalent one without superseded sequence-number records."""
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(b"C %d\n" % self.creation_ns)
+            for seq, frame in zip(self._seqs, self._frames):
+                f.write(b"M %d %d\n" % (seq, len(frame)))
+                f.write(frame)
+            f.write(b"S %d\nT %d\n" % (self.next_sender_seq, self.next_target_seq))
+            f.flush()
+            if self._fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, self.path)
 
     def set_next_sender_seq(self, seq: int) -> None:
         self.next_sender_seq = seq

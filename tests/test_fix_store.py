@@ -171,3 +171,32 @@ def test_memory_store_is_not_shared_between_instances():
     a, b = MemoryStore(), MemoryStore()
     a.save_sent(1, b"a")
     assert b.get_range(1, 1) == []
+
+
+def test_file_store_compacts_sequence_records_at_open(tmp_path, monkeypatch):
+    from router import fix_store
+
+    monkeypatch.setattr(fix_store, "COMPACT_AFTER", 50)
+    d = str(tmp_path / "st")
+    s = FileStore(d, "A-B", 5)
+    for i in range(1, 101):
+        s.set_next_target_seq(i + 1)
+        if i % 10 == 0:
+            s.save_sent(i, b"frame-%d" % i)
+        else:
+            s.set_next_sender_seq(i + 1)
+    s.close()
+    size_before = os.path.getsize(s.path)
+    s2 = FileStore(d, "A-B", 99)
+    try:
+        assert os.path.getsize(s2.path) < size_before
+        assert (s2.next_sender_seq, s2.next_target_seq, s2.creation_ns) == (101, 101, 5)
+        assert [seq for seq, _ in s2.get_range(1, 200)] == list(range(10, 101, 10))
+        s2.set_next_target_seq(102)
+    finally:
+        s2.close()
+    s3 = FileStore(d, "A-B", 99)
+    try:
+        assert s3.next_target_seq == 102 and len(s3.get_range(1, 200)) == 10
+    finally:
+        s3.close()
