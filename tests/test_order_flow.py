@@ -487,3 +487,13 @@ def test_random_flow_keeps_quantities_metal_and_reservations_consistent(actions)
         assert not any(acct.reserved_cash.values()) and not any(acct.reserved_metal.values())
         assert h.flow.risk.open_notional(acct.name) == 0
     assert sum(sum(a.metal.values()) for a in h.accounts) == metal_before
+
+
+def test_market_orders_on_a_product_sweep_and_never_rest(h: Harness) -> None:
+    h.order(HK, "HKGX.RKG", 2, 1, "560.00")
+    outs = h.order(SH, "GOLD.KG9999", 1, 2000)
+    assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"F", b"4"]
+    assert f(ers(outs, SH)[1], 30) == b"HKGX" and f(ers(outs, SH)[2], 14) == b"1000"
+    outs = h.order(SH, "SGE.AU9999", 2, 1)           # nothing to sell into
+    assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"4"]
+    assert h.flow.engine.resting_orders() == 0
