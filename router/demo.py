@@ -188,6 +188,8 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
               and len({(f.get(30), f.get(32)) for f in fills3}) >= 2 and len({f.get(30) for f in fills3}) >= 2)
         print("\ndemo " + ("complete: crossed, blocked and split as described" if ok
                            else "FAILED: a scenario did not behave as described"))
+        if not ok and not args.sessions_always_open:
+            print("(with --calendar-hours the books follow the exchange calendars and may be closed now)")
         return 0 if ok else 1
     finally:
         for c in clients:
