@@ -604,3 +604,19 @@ def test_echo_answers_other_types_and_drops_possresend_duplicates():
     assert [s[0] for s in sent] == [b"D", b"D", b"D", b"j"]
     assert sent[3][1][380] == 3 and sent[3][1][372] == b"F" and sent[3][1][45] == b"3"
     assert app.dropped_possresend == 1
+
+
+async def test_session_logged_out_at_schedule_end(gw, clients, tmp_path):
+    import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start = (now - datetime.timedelta(hours=1)).strftime("%H:%M:%S")
+    end = (now + datetime.timedelta(seconds=3)).strftime("%H:%M:%S")
+    g = await gw(config(tmp_path, sessions=[
+        {"target_comp_id": "SHCLIENT1", "schedule": {"start": start, "end": end, "tz": "UTC"}}]))
+    c = await clients(g.port)
+    await c.logon()
+    lo = await c.expect(b"5", timeout=10)
+    assert lo.get(58) == b"Session end"
+    await c.send(b"5")
+    assert await c.closed_by_peer()
