@@ -238,3 +238,17 @@ def test_exchange_calendars_close_the_books_outside_trading_hours() -> None:
     open_app = build_router_app(CONFIG, sessions_always_open=True, reference_engine=True, clock=lambda: sunday)
     (ack,) = open_app.flow.on_message(SH, msg, sunday)
     assert dict(ack.body)[150] == b"0"
+
+
+def test_exec_ids_and_order_ids_differ_across_restarts() -> None:
+    from router.fix_codec import encode, parse_frame
+    t0 = 1_767_225_600_000_000_000
+    ids = []
+    for start in (t0, t0 + 1_000_000):              # two runs one millisecond apart
+        app = build_router_app(CONFIG, sessions_always_open=True, reference_engine=True, clock=lambda s=start: s)
+        msg = parse_frame(encode(b"D", SH.encode(), b"GOLDRTR", 1, b"20260101-00:00:00.000",
+                                 order("R1", "SGE.AU9999", 1, 1, "560.00")))
+        (ack,) = app.flow.on_message(SH, msg, start)
+        body = dict(ack.body)
+        ids.append((body[17], body[37]))
+    assert ids[0][0] != ids[1][0] and ids[0][1] != ids[1][1]
