@@ -70,7 +70,7 @@ class Amendments:
             return rej(Reason.DUPLICATE_CLORDID, f"duplicate ClOrdID {_s(clordid)} in this session")
         if o.done or o.book < 0:
             return rej(Reason.TOO_LATE, f"order {_s(o.order_id)} is already done ({_s(o.status)})")
-        if (msg.get(55) and _s(msg.get(55)) != o.symbol) or (msg.get(54) and int(msg.get(54)) != o.side):
+        if (msg.get(55) and _s(msg.get(55)) != o.symbol) or (msg.get(54) and msg.get(54) != b"%d" % o.side):
             return rej(Reason.UNSUPPORTED, "a replace may not change Symbol(55) or Side(54)")
         if msg.get(40) not in (None, b"2") or o.ord_type != 2:
             return rej(Reason.UNSUPPORTED, "only limit orders can be replaced, to a limit order")
