@@ -99,53 +99,106 @@ async def _query(client: aiohttp.ClientSession, base: str, promql: str) -> list:
     return body["data"]["result"]
 
 
+class PrometheusServer:
+    """A real Prometheus on loopback scraping one target every second, from a temporary config."""
+
+    def __init__(self, tmp_path, scrape_port: int) -> None:
+        self.tmp_path = tmp_path
+        self.port = _free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(json.dumps({  # JSON is valid YAML, and needs no YAML library here
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "goldrouter",
+                                "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}]}],
+        }))
+        self.log = open(tmp_path / "prometheus.log", "wb")
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return (self.tmp_path / "prometheus.log").read_text()
+
+    async def first_result(self, client: aiohttp.ClientSession, promql: str, seconds: float = 60) -> list:
+        """Poll until the query has a sample (Prometheus up, target scraped); [] after `seconds`."""
+        for _ in range(int(seconds * 2)):
+            assert self.proc.poll() is None, self.log_text()
+            try:
+                result = await _query(client, self.base, promql)
+            except aiohttp.ClientConnectionError:
+                result = []
+            if result:
+                return result
+            await asyncio.sleep(0.5)
+        return []
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+        self.log.close()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (Debian package 'prometheus')")
 async def test_real_prometheus_scrapes_and_answers_histogram_quantile(tmp_path):
     metrics = busy_metrics()
     server = await start_http(build_admin_app(IdleBackend(), metrics.registry, ""), "127.0.0.1", 0)
-    prom_port = _free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps({  # JSON is valid YAML, and needs no YAML library here
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{"job_name": "goldrouter",
-                            "static_configs": [{"targets": [f"127.0.0.1:{server.port}"]}]}],
-    }))
-    log = open(tmp_path / "prometheus.log", "wb")
-    proc = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{prom_port}"
+    prom = PrometheusServer(tmp_path, server.port)
     promql = "histogram_quantile(0.5, sum by (le) (goldrouter_order_ack_latency_seconds_bucket))"
     try:
         async with aiohttp.ClientSession() as client:
-            result: list = []
-            for _ in range(120):  # up to ~60 s on a loaded machine; usually 2-3 s
-                if proc.poll() is not None:
-                    break
-                try:
-                    result = await _query(client, base, promql)
-                except aiohttp.ClientConnectionError:
-                    result = []
-                if result:
-                    break
-                await asyncio.sleep(0.5)
-            assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()
-            assert result, "no sample after 60 s: " + (tmp_path / "prometheus.log").read_text()
+            result = await prom.first_result(client, promql)
+            assert result, "no sample after 60 s: " + prom.log_text()
             value = float(result[0]["value"][1])
             # 9 observations: rank 4.5 lies in the (30 us, 50 us] bucket, which holds the 4th and 5th.
             assert 30e-6 < value <= 50e-6, value
-            up = await _query(client, base, 'up{job="goldrouter"}')
+            up = await _query(client, prom.base, 'up{job="goldrouter"}')
             assert up and up[0]["value"][1] == "1"
-            seq = await _query(client, base, 'goldrouter_fix_next_sender_seq_num{session="SHCLIENT1"}')
+            seq = await _query(client, prom.base, 'goldrouter_fix_next_sender_seq_num{session="SHCLIENT1"}')
             assert seq and seq[0]["value"][1] == "7"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-        log.close()
+        prom.stop()
         await server.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (Debian package 'prometheus')")
+async def test_real_prometheus_scrapes_the_running_service(tmp_path):
+    """The whole service (`python -m router serve --app router`), real FIX orders, a real scrape."""
+    pytest.importorskip("router.app_router")
+    from benchmarks.roundtrip import Client, ServiceTarget
+
+    service = ServiceTarget("service", tmp_path)
+    service.start()
+    prom = None
+    try:
+        fix_client = Client(service.port, service.sender, service.tif, service.price)
+        try:
+            fix_client.logon()
+            step = fix_client.run_step(100, 0.2, 0.0)  # 20 IOC orders, each acknowledged
+        finally:
+            fix_client.close()
+        assert step["acked"] == 20
+        prom = PrometheusServer(tmp_path, service.http_port)
+        async with aiohttp.ClientSession() as client:
+            count = await prom.first_result(client, "goldrouter_order_ack_latency_seconds_count")
+            assert count, "no sample after 60 s: " + prom.log_text()
+            assert float(count[0]["value"][1]) == 20
+            q = await _query(client, prom.base,
+                             "histogram_quantile(0.99, sum by (le) (goldrouter_order_ack_latency_seconds_bucket))")
+            assert q and 0 < float(q[0]["value"][1]) <= 1.0
+            rx = await _query(client, prom.base, 'goldrouter_fix_messages_received_total'
+                                                 '{session="SHCLIENT1",msg_type="NewOrderSingle"}')
+            assert rx and rx[0]["value"][1] == "20"
+            ready = await _query(client, prom.base, "goldrouter_ready")
+            assert ready and ready[0]["value"][1] == "1"
+    finally:
+        if prom is not None:
+            prom.stop()
+        service.stop()
