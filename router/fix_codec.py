@@ -486,7 +486,7 @@ def utc_timestamp(ns: int) -> bytes:
 
 
 _DAYS_BEFORE_MONTH = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
-_FRACTION_SCALE = {0: 0, 3: 1_000_000, 6: 1_000, 9: 1}
+_FRACTION_SCALE = {3: 1_000_000, 6: 1_000, 9: 1}
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:
@@ -500,25 +500,42 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 _MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def parse_utc_timestamp(value: bytes) -> int | None:
-    """ns since the epoch for ``YYYYMMDD-HH:MM:SS[.sss|.ssssss|.sssssssss]``; None if invalid."""
-    if len(value) < 17 or value[8] != 45 or value[11] != 58 or value[14] != 58:
+def _utc_seconds(head: bytes) -> int | None:
+    """Epoch seconds of ``YYYYMMDD-HH:MM:SS``, or None."""
+    if len(head) != 17 or head[8] != 45 or head[11] != 58 or head[14] != 58:
         return None
-    digits = value[0:8] + value[9:11] + value[12:14] + value[15:17]
+    digits = head[0:8] + head[9:11] + head[12:14] + head[15:17]
     if not digits.isdigit():
         return None
-    frac = value[17:]
-    if frac:
-        if frac[0] != 46 or not frac[1:].isdigit() or len(frac) - 1 not in _FRACTION_SCALE:
-            return None
-        sub = int(frac[1:]) * _FRACTION_SCALE[len(frac) - 1]
-    else:
-        sub = 0
     y, mo, d = int(digits[0:4]), int(digits[4:6]), int(digits[6:8])
     hh, mm, ss = int(digits[8:10]), int(digits[10:12]), int(digits[12:14])
     if not (1 <= mo <= 12 and 1 <= d <= _MONTH_DAYS[mo] and hh <= 23 and mm <= 59 and ss <= 60):
         return None
     if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
         return None
-    seconds = _days_from_civil(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss
-    return seconds * 1_000_000_000 + sub
+    return _days_from_civil(y, mo, d) * 86400 + hh * 3600 + mm * 60 + ss
+
+
+_SECONDS_CACHE: dict[bytes, int] = {}
+
+
+def parse_utc_timestamp(value: bytes) -> int | None:
+    """ns since the epoch for ``YYYYMMDD-HH:MM:SS[.sss|.ssssss|.sssssssss]``; None if invalid."""
+    # Every inbound message carries SendingTime and most within the same few
+    # seconds: remember the validated whole-second part.
+    head = value[:17]
+    seconds = _SECONDS_CACHE.get(head)
+    if seconds is None:
+        seconds = _utc_seconds(head)
+        if seconds is None:
+            return None
+        if len(_SECONDS_CACHE) >= 4096:
+            _SECONDS_CACHE.clear()
+        _SECONDS_CACHE[head] = seconds
+    if len(value) == 17:
+        return seconds * 1_000_000_000
+    frac = value[18:]
+    scale = _FRACTION_SCALE.get(len(frac))
+    if value[17] != 46 or not scale or not frac.isdigit():
+        return None
+    return seconds * 1_000_000_000 + int(frac) * scale
