@@ -398,8 +398,10 @@ class OrderFlow(Amendments, Funds, CoreEvents):
                 if prev is not None and day != prev:
                     cmds.append((i.book_id, int(CoreTif.DAY)))
             day = self.calendars.trading_day(self.books[0].schedule, now_ns)
-            if day is not None and self.quota.roll(day) and self.metrics is not None:
-                self._quota_metrics()
+            if day is not None and self.quota.roll(day):
+                self.index.new_day()
+                if self.metrics is not None:
+                    self._quota_metrics()
         if not cmds:
             return []
         batch = commands(len(cmds))

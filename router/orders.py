@@ -13,6 +13,7 @@ beyond the small typed readers below, and does no I/O.
 """
 from __future__ import annotations
 
+import collections
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator
 
@@ -203,14 +204,22 @@ class Ids:
 
 
 class OrderIndex:
-    """Orders by core id, by OrderID text and by (session, ClOrdID); ClOrdIDs used per session."""
+    """Orders by core id, by OrderID text and by (session, ClOrdID); ClOrdIDs used per session.
 
-    def __init__(self) -> None:
+    Done orders stay findable (status requests, late cancels get "too late") until `done_kept` more
+    orders have finished; then they are forgotten, so a long run does not grow without bound.
+    ClOrdIDs stay "used" until `new_day` (uniqueness is per session and trading day).
+    """
+
+    def __init__(self, done_kept: int = 100_000) -> None:
         self.by_oid: dict[int, Order] = {}
         self.by_order_id: dict[bytes, Order] = {}
         self.by_clordid: dict[tuple[str, bytes], Order] = {}
         self.used: dict[str, set[bytes]] = {}
         self.live: dict[int, Order] = {}
+        self.done: collections.deque[Order] = collections.deque()
+        self.done_kept = done_kept
+        self._names: dict[int, list[bytes]] = {}
 
     def clordid_used(self, session: str, clordid: bytes) -> bool:
         used = self.used.get(session)
@@ -228,6 +237,7 @@ class OrderIndex:
         self.by_clordid[(order.session, order.clordid)] = order
         self.use_clordid(order.session, order.clordid)
         self.live[order.oid] = order
+        self._names[order.oid] = [order.clordid]
 
     def rename(self, order: Order, new_clordid: bytes) -> None:
         """A replace gave the order a new ClOrdID; the old one still finds it (status requests)."""
@@ -235,9 +245,29 @@ class OrderIndex:
         order.clordid = new_clordid
         self.by_clordid[(order.session, new_clordid)] = order
         self.use_clordid(order.session, new_clordid)
+        self._names[order.oid].append(new_clordid)
 
     def finish(self, order: Order) -> None:
-        self.live.pop(order.oid, None)
+        if self.live.pop(order.oid, None) is None:
+            return
+        done = self.done
+        done.append(order)
+        if len(done) > self.done_kept:
+            self._forget(done.popleft())
+
+    def _forget(self, o: Order) -> None:
+        self.by_oid.pop(o.oid, None)
+        self.by_order_id.pop(o.order_id, None)
+        for name in self._names.pop(o.oid, ()):
+            if self.by_clordid.get((o.session, name)) is o:
+                del self.by_clordid[(o.session, name)]
+
+    def new_day(self) -> None:
+        """A new trading day: only the live orders' ClOrdIDs stay taken."""
+        self.used = {}
+        for (session, name), o in self.by_clordid.items():
+            if o.oid in self.live:
+                self.use_clordid(session, name)
 
     def find(self, session: str, clordid: bytes | None, order_id: bytes | None) -> Order | None:
         """The session's own order by ClOrdID or OrderID; another session's order is not found."""

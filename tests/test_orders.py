@@ -93,3 +93,23 @@ def test_reject_and_cancel_reject_bodies() -> None:
     assert rej[37] == b"NONE" and rej[150] == b"8" and rej[39] == b"8" and rej[103] == b"99" and rej[58] == b"off tick"
     cxl = body(cancel_reject(None, b"C10", b"C9", b"1", Reason.UNKNOWN_ORDER, "unknown"))
     assert cxl[37] == b"NONE" and cxl[102] == b"1" and cxl[434] == b"1" and cxl[41] == b"C9"
+
+
+def test_done_orders_are_forgotten_after_a_bound_and_clordids_free_up_at_the_day_roll() -> None:
+    idx = OrderIndex(done_kept=2)
+    orders = [instrument_order(n, clordid=b"C%d" % n) for n in range(1, 5)]
+    for o in orders:
+        idx.add(o)
+    idx.rename(orders[0], b"C1r")
+    idx.finish(orders[3])                     # still live: 1, 2, 3
+    for o in orders[:3]:
+        idx.finish(o)
+    # Four done, two kept: orders 4 and 1 (the first two finished) are forgotten under every name.
+    assert idx.find("S1", b"C4", None) is None and idx.find("S1", None, b"run-4") is None
+    assert idx.find("S1", b"C1", None) is None and idx.find("S1", b"C1r", None) is None
+    assert idx.find("S1", b"C2", None) is orders[1] and idx.find("S1", b"C3", None) is orders[2]
+    assert idx.clordid_used("S1", b"C1")      # still taken today
+    live = instrument_order(9, clordid=b"L9")
+    idx.add(live)
+    idx.new_day()
+    assert not idx.clordid_used("S1", b"C1") and idx.clordid_used("S1", b"L9")
