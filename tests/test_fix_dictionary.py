@@ -198,5 +198,5 @@ def test_quickfix_loads_the_dictionary(d):
     assert qd.isGroup("V", 146) and qd.isGroup("V", 267) and qd.isGroup("y", 146)
     assert qd.isGroup("W", 268) and qd.isGroup("X", 268) and qd.isGroup("D", 453)
     for msg_type, m in d.messages.items():
-        for tag in m.required:
-            assert qd.isRequiredField(msg_type.decode(), tag), (msg_type, tag)
+        for tag in m.allowed:
+            assert qd.isRequiredField(msg_type.decode(), tag) == (tag in m.required), (msg_type, tag)
