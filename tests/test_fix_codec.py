@@ -326,16 +326,23 @@ def test_differential_encode_agrees_with_simplefix(msg_type, body, seq):
     assert ours == ref.encode()
 
 
-@settings(max_examples=150, deadline=None)
-@given(msg_types, bodies, st.binary(max_size=40), st.integers(0, 10_000))
-def test_garbage_never_loses_a_following_valid_message(msg_type, body, junk, salt):
+@settings(max_examples=300, deadline=None)
+@given(msg_types, bodies, st.binary(max_size=40), st.integers(0, 10_000), st.integers(0, 255),
+       st.booleans())
+def test_garbage_never_loses_a_following_valid_message(msg_type, body, junk, salt, byte, split):
     frame = simplefix_frame(msg_type, body)
     corrupt = bytearray(frame)
-    corrupt[salt % len(corrupt)] ^= 0x20  # one flipped bit somewhere in a first frame
-    got = FrameDecoder().feed(junk + bytes(corrupt) + frame)
+    corrupt[salt % len(corrupt)] = byte  # any one byte of a first frame replaced
+    stream = junk + bytes(corrupt) + frame
+    dec = FrameDecoder()
+    if split:  # the good frame arriving in a later read must not be held hostage
+        got = dec.feed(junk + bytes(corrupt)) + dec.feed(frame)
+    else:
+        got = dec.feed(stream)
     messages = only_messages(got)
     assert messages, got
     assert messages[-1].raw == frame
+    assert dec.pending == 0
 
 
 # --- timestamps -------------------------------------------------------------
