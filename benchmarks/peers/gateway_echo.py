@@ -7,6 +7,7 @@ It is the same acceptor `gold-router serve --app echo` runs, without the rest of
 the service (numba warm-up, config files), so it starts in a fraction of a second.
 
 usage: python -m benchmarks.peers.gateway_echo --dir DIR [--port 0] [--store file|memory] [--no-metrics]
+       [--profile FILE]
 """
 from __future__ import annotations
 
@@ -65,7 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sender-comp-id", default="GOLDRTR")
     p.add_argument("--target-comp-id", default="BENCH")
     p.add_argument("--no-metrics", action="store_true", help="run without the Prometheus observer")
-    return asyncio.run(serve(p.parse_args(argv)))
+    p.add_argument("--profile", metavar="FILE", help="write cProfile stats here at exit (where the CPU goes)")
+    args = p.parse_args(argv)
+    if not args.profile:
+        return asyncio.run(serve(args))
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(asyncio.run, serve(args))
+    finally:
+        profiler.dump_stats(args.profile)
 
 
 if __name__ == "__main__":
