@@ -21,12 +21,13 @@ import time
 from typing import Any, Callable
 
 from router.errors import ConfigError
+from router.fix_admin import refusal_logout
 from router.fix_app import Application, NullObserver, SessionHandle
 from router.fix_codec import FixMessage, Garbled
 from router.fix_config import FixConfig, SessionConfig
 from router.fix_session import (
     DELIVER, DISCONNECT, EVENT, LOGGED_ON, REJECTED, RESEND_REQUESTED, RESEND_SERVED, SEND,
-    Session, refusal_logout,
+    Session,
 )
 from router.fix_store import open_store
 from router.fix_transport import FixConnection

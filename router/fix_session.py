@@ -21,45 +21,25 @@ application messages with PossDupFlag and OrigSendingTime and gap-fill everythin
 timer sends a TestRequest after 1.2 intervals of silence and disconnects after 2.4.
 
 Not its job: sockets, timers, logging, the clock, choosing which session a Logon belongs to or
-whether its credentials are good (the gateway admits logons; `refusal_logout` builds the answer to a
-refused one), or validating fields against the dictionary (`router.fix_validate` does that).
+whether its credentials are good (the gateway admits logons; `fix_admin.refusal_logout` builds the
+answer to a refused one), or validating fields against the dictionary (`router.fix_validate` does that).
 """
 from __future__ import annotations
 
 from enum import IntEnum
 from typing import Any, Callable
 
-from router.fix_codec import FixMessage, FrameDecoder, Garbled, encode, parse_utc_timestamp, utc_timestamp
+from router.fix_admin import (
+    ADMIN_MSG_TYPES, FIX44_APP_MSG_TYPES, REJECT_TEXT, business_reject_body, reject_body, replay,
+)
+from router.fix_codec import FixMessage, Garbled, encode, parse_utc_timestamp, utc_timestamp
 
 __all__ = [
     "Session", "SessionState", "SEND", "DELIVER", "LOGGED_ON", "DISCONNECT", "EVENT", "REJECTED",
-    "RESEND_REQUESTED", "RESEND_SERVED", "refusal_logout", "ADMIN_MSG_TYPES",
+    "RESEND_REQUESTED", "RESEND_SERVED",
 ]
 
 SEND, DELIVER, LOGGED_ON, DISCONNECT, EVENT, REJECTED, RESEND_REQUESTED, RESEND_SERVED = range(8)
-
-ADMIN_MSG_TYPES = frozenset((b"0", b"1", b"2", b"3", b"4", b"5", b"A"))
-
-# Application message types that FIX 4.4 defines.  An application message the dictionary does not
-# know gets a BusinessMessageReject when FIX defines the type (QuickFIX's UnsupportedMessageType) and a
-# session Reject "Invalid MsgType" otherwise.
-FIX44_APP_MSG_TYPES = frozenset(
-    t.encode() for t in (
-        "6 7 8 9 B C D E F G H J K L M N P Q R S T V W X Y Z a b c d e f g h i j k l m n o p q r s t "
-        "u v w x y z AA AB AC AD AE AF AG AH AI AJ AK AL AM AN AO AP AQ AR AS AT AU AV AW AX AY AZ "
-        "BA BB BC BD BE BF BG BH"
-    ).split()
-)
-
-# Standard texts for SessionRejectReason(373) values, used when the validator gives no text.
-REJECT_TEXT = {
-    0: "Invalid tag number", 1: "Required tag missing", 2: "Tag not defined for this message type",
-    3: "Undefined Tag", 4: "Tag specified without a value", 5: "Value is incorrect (out of range) for this tag",
-    6: "Incorrect data format for value", 9: "CompID problem", 10: "SendingTime accuracy problem",
-    11: "Invalid MsgType", 13: "Tag appears more than once", 14: "Tag specified out of required order",
-    15: "Repeating group fields out of order", 16: "Incorrect NumInGroup count for repeating group",
-    99: "Other",
-}
 
 # A counterparty that keeps sending past a gap it never fills must not grow our memory without bound.
 MAX_QUEUED = 10_000
@@ -73,7 +53,6 @@ class SessionState(IntEnum):
 
 
 _S = 1_000_000_000
-_HEADER_COUNT = 7  # 8, 9, 35, 49, 56, 34, 52: what encode() writes before any extra header
 
 
 class Session:
@@ -485,37 +464,14 @@ class Session:
         if begin > end:
             self._out.append((EVENT, f"ResendRequest for {begin}..{msg.get(16)!r}: nothing sent yet in that range"))
             return
-        now_ts = utc_timestamp(self._now)
-        current = begin
-        for seq, frame in self.store.get_range(begin, end):
-            if seq > current:
-                self._gap_fill(current, seq, now_ts)
-            resent = self._possdup_copy(seq, frame, now_ts)
-            if resent is None:
-                continue  # an unreadable stored frame is gap-filled below rather than sent corrupt
-            self._out.append(resent)
-            current = seq + 1
-        if current <= end:
-            self._gap_fill(current, end + 1, now_ts)
-        self.last_sent = self._now
-
-    def _gap_fill(self, seq: int, new_seq: int, now_ts: bytes) -> None:
-        frame = encode(b"4", self.sender, self.target, seq, now_ts, [(123, b"Y"), (36, new_seq)],
-                       begin=self.begin, extra_header=[(43, b"Y"), (122, now_ts)])
-        self._out.append((SEND, frame, b"4"))
-
-    def _possdup_copy(self, seq: int, frame: bytes, now_ts: bytes) -> tuple | None:
-        parsed = FrameDecoder(len(frame) + 16).feed(frame)
-        if len(parsed) != 1 or parsed[0].__class__ is Garbled:
+        frames, unreadable = replay(self.store.get_range(begin, end), begin, end, self.sender, self.target,
+                                    utc_timestamp(self._now), self.begin)
+        for seq in unreadable:
             self._out.append((EVENT, f"stored message {seq} unreadable; gap-filled instead"))
-            return None
-        m = parsed[0]
-        fields = m.fields
-        body = fields[_HEADER_COUNT:-1]
-        orig = m.get(52) or now_ts
-        resent = encode(m.msg_type, self.sender, self.target, seq, now_ts, body, begin=self.begin,
-                        extra_header=[(43, b"Y"), (122, orig)])
-        return (SEND, resent, m.msg_type)
+        out = self._out
+        for frame, msg_type in frames:
+            out.append((SEND, frame, msg_type))
+        self.last_sent = self._now
 
     # ------------------------------------------------------------------ outbound helpers
     def _send_admin(self, msg_type: bytes, body: list, extra: list | tuple = ()) -> None:
@@ -535,27 +491,14 @@ class Session:
             self.state = SessionState.LOGOUT_SENT
 
     def _reject(self, msg: FixMessage, reason: int, ref_tag: int | None, text: str) -> None:
-        body: list = []
-        if msg.has(34):
-            body.append((45, msg.get(34)))
-        if ref_tag:
-            body.append((371, ref_tag))
-        if msg.msg_type:
-            body.append((372, msg.msg_type))
-        body.append((373, reason))
-        body.append((58, text))
         self._consume_rejected(msg)
-        self._send_admin(b"3", body)
+        self._send_admin(b"3", reject_body(msg, reason, ref_tag, text))
         self._out.append((REJECTED, reason))
         self._out.append((EVENT, f"Message {msg.seq_num} rejected: {text}" + (f" (tag {ref_tag})" if ref_tag else "")))
 
     def _business_reject(self, msg: FixMessage, reason: int, text: str) -> None:
-        body: list = []
-        if msg.has(34):
-            body.append((45, msg.get(34)))
-        body += [(372, msg.msg_type), (380, reason), (58, text)]
         self._consume_rejected(msg)
-        self._send_admin(b"j", body)
+        self._send_admin(b"j", business_reject_body(msg, reason, text))
         self._out.append((REJECTED, "business"))
 
     def _consume_rejected(self, msg: FixMessage) -> None:
@@ -576,10 +519,3 @@ class Session:
         self.state = SessionState.DISCONNECTED
         self.logged_on = False
 
-
-def refusal_logout(logon: FixMessage, our_comp_id: bytes, text: str, now: int, begin: bytes = b"FIX.4.4") -> bytes:
-    """The Logout that refuses a Logon without touching any session's state (unknown CompID,
-    bad credentials, already logged on elsewhere, outside the schedule).  MsgSeqNum 1: no session
-    sequence is consumed, so a refused attempt cannot disturb the real session."""
-    their = logon.get(49) or b"UNKNOWN"
-    return encode(b"5", our_comp_id, their, 1, utc_timestamp(now), [(58, text)], begin=begin)

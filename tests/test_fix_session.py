@@ -5,8 +5,9 @@ import pytest
 
 from router.fix_codec import FrameDecoder, Garbled, encode, utc_timestamp
 from router.fix_session import (
-    DELIVER, DISCONNECT, LOGGED_ON, REJECTED, RESEND_REQUESTED, SEND, Session, SessionState, refusal_logout,
+    DELIVER, DISCONNECT, LOGGED_ON, REJECTED, RESEND_REQUESTED, SEND, Session, SessionState,
 )
+from router.fix_admin import refusal_logout
 from router.fix_store import FileStore, MemoryStore
 
 S = 1_000_000_000
