@@ -459,3 +459,11 @@ def test_a_second_gap_after_the_first_is_filled_gets_its_own_resend_request(stor
     assert store.next_target_seq == 6 and s.resend_range is None
     [rr2] = sent(s.receive(mk(b"D", 9), T0))
     assert rr2.msg_type == b"2" and rr2.get(7) == b"6" and rr2.get(16) == b"0"
+
+
+def test_an_unreadable_stored_message_is_gap_filled_not_sent(store):
+    s = logged_on(store)
+    store.save_sent(2, b"not a FIX frame")
+    s.send_app(b"8", [(37, b"O3")], T0)  # 3
+    out = sent(s.receive(mk(b"2", 2, [(7, 1), (16, 0)]), T0))
+    assert [(m.msg_type, m.seq_num, m.get(36)) for m in out] == [(b"4", 1, b"3"), (b"8", 3, None)]
