@@ -9,6 +9,7 @@ usage: python -m benchmarks.plots [RESULTS_DIR]
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -73,6 +74,8 @@ def plot_bars(title: str, ylabel: str, values: dict[str, float], out: Path) -> P
     bars = ax.bar(names, [values[n] for n in names], color=[f"C{i}" for i in range(len(names))])
     ax.bar_label(bars, fmt="%.0f", fontsize=8)
     ax.set_yscale("log")
+    # Log bars must start at a round power of ten, or their heights mislead.
+    ax.set_ylim(bottom=10 ** math.floor(math.log10(min(values.values()))), top=max(values.values()) * 2)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, axis="y", which="both", alpha=0.3)
