@@ -466,7 +466,13 @@ def encode(
         append(SOH)
         payload = b"".join(parts)
     head = b"8=%b\x019=%d\x01" % (begin, len(payload))
-    return b"".join((head, payload, _TRAILER[(adler32(head, 0) + _checksum(payload, 0, len(payload))) & 255]))
+    if len(head) + len(payload) <= 515 and payload.isascii() and head.isascii():
+        # Continuing Adler-32 over head then payload keeps the exact byte sum
+        # (under 515 ASCII bytes in all); see _checksum.
+        checksum = adler32(payload, adler32(head, 0)) & 0xFF
+    else:
+        checksum = (adler32(head, 0) + _checksum(payload, 0, len(payload))) & 0xFF
+    return b"".join((head, payload, _TRAILER[checksum]))
 
 
 _ts_second = -1
