@@ -11,9 +11,10 @@ Not its job: BeginString, CompIDs, SendingTime accuracy and sequence numbers
 (the session layer owns those and the reasons 9 and 10), and business checks.
 
 Speed: messages from one counterparty repeat the same tag sequence ("shape").
-The first message of a shape gets the full structural check; a valid shape is
-then compiled into one regular expression over the raw body that checks every
-value's format and enumeration and captures every value. It is handed to the
+The first message of a shape gets the full structural check (cached per shape)
+and the per-field value pass; when a valid shape repeats it is compiled into one
+regular expression over the raw body that checks every value's format and
+enumeration and captures every value. It is handed to the
 codec's shape, so later messages of that shape are split *and* validated by a
 single ``fullmatch`` in the codec (``msg.valid_for``), and ``validate`` returns at
 once. When the regex fails, the precise per-field pass finds the reason. Shapes
