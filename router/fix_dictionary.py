@@ -80,7 +80,7 @@ class MessageDef:
         return self.category == "admin"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False, eq=False)  # identity: usable as a dict key
 class Dictionary:
     begin_string: bytes
     fields: Mapping[int, FieldDef]
