@@ -186,7 +186,30 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         send(SH, "x", [(320, "SL1"), (559, 4)])
         await wait_for(lambda: client.got(SH, "y"), what="security list")
         assert client.got(SH, "y")[0]["560"] == "0"
+        send(SH, "x", [(320, "SL2"), (559, 0), (55, "NOPE")])
+        await wait_for(lambda: client.got(SH, "y", _320="SL2"), what="empty security list")
+        assert client.got(SH, "y", _320="SL2")[0]["560"] == "2"
         assert client.got(SH, "X"), "no incremental refresh reached the subscriber"
+
+        # Our rejections are valid messages too: a bad tick, an unknown order's status, a bad MD request.
+        send(SH, "D", order("SH-BAD", "SGE.AU9999", 1, 1, "560.005"))
+        await wait_for(lambda: client.got(SH, "8", _11="SH-BAD", _150="8"), what="rejected order")
+        assert client.got(SH, "8", _11="SH-BAD")[0]["103"] == "99"
+        send(SH, "H", [(11, "NEVER"), (55, "SGE.AU9999"), (54, 1)])
+        await wait_for(lambda: client.got(SH, "8", _11="NEVER", _150="I"), what="unknown-order status")
+        bad = fix44.MarketDataRequest()
+        bad.setField(quickfix.MDReqID("MD9"))
+        bad.setField(quickfix.SubscriptionRequestType("0"))
+        bad.setField(quickfix.MarketDepth(1))
+        g = fix44.MarketDataRequest.NoMDEntryTypes()
+        g.setField(quickfix.MDEntryType("0"))
+        bad.addGroup(g)
+        g = fix44.MarketDataRequest.NoRelatedSym()
+        g.setField(quickfix.Symbol("NOPE"))
+        bad.addGroup(g)
+        quickfix.Session.sendToTarget(bad, sid(SH))
+        await wait_for(lambda: client.got(SH, "Y"), what="market data reject")
+        assert client.got(SH, "Y")[0]["281"] == "0"
 
         await asyncio.get_running_loop().run_in_executor(None, initiator.stop)
     finally:
