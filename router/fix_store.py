@@ -21,11 +21,16 @@ or keep admin messages (they are gap-filled on resend, as the session rules allo
 """
 from __future__ import annotations
 
+import fcntl
 import os
 from bisect import bisect_left
 from typing import Protocol
 
-__all__ = ["MessageStore", "MemoryStore", "FileStore", "open_store"]
+__all__ = ["MessageStore", "MemoryStore", "FileStore", "StoreInUse", "open_store"]
+
+
+class StoreInUse(OSError):
+    """Another open FileStore (this process or another) holds the session's log."""
 
 # Sequence-number records superseded by later ones only slow the next start; past this many the log
 # is rewritten at open (messages kept, one S and one T record).
@@ -113,6 +118,13 @@ class FileStore:
         os.makedirs(directory, exist_ok=True)
         self.path = os.path.join(directory, _safe_name(name) + ".log")
         self._fsync = fsync
+        # Two writers appending to one log would interleave records: one holder at a time.
+        self._lock = open(self.path + ".lock", "ab")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise StoreInUse(f"FIX store {self.path} is in use by another gateway") from None
         self.next_sender_seq = 1
         self.next_target_seq = 1
         self.creation_ns = now_ns
@@ -232,6 +244,8 @@ class FileStore:
         if not self._file.closed:
             self.flush()
             self._file.close()
+        if not self._lock.closed:
+            self._lock.close()  # closing the descriptor releases the flock
 
 
 def _safe_name(name: str) -> str:

@@ -442,7 +442,7 @@ def test_generated_bad_input_keeps_invariants(tmp_path_factory, ops):
             if msg_type not in (b"4", b"A"):
                 assert store.next_target_seq >= before_target
             run(s.tick(now))
-        store.flush()
+        store.close()
         reopened = FileStore(directory, "GOLDRTR-SHCLIENT1", T0)
         assert (reopened.next_sender_seq, reopened.next_target_seq) == (store.next_sender_seq, store.next_target_seq)
         assert reopened.get_range(1, 10**6) == store.get_range(1, 10**6)

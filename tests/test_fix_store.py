@@ -200,3 +200,18 @@ def test_file_store_compacts_sequence_records_at_open(tmp_path, monkeypatch):
         assert s3.next_target_seq == 102 and len(s3.get_range(1, 200)) == 10
     finally:
         s3.close()
+
+
+def test_file_store_has_one_holder_at_a_time(tmp_path):
+    from router.fix_store import StoreInUse
+
+    d = str(tmp_path / "st")
+    first = FileStore(d, "A-B", 1)
+    try:
+        with pytest.raises(StoreInUse):
+            FileStore(d, "A-B", 1)
+        other = FileStore(d, "A-C", 1)  # another session's log is independent
+        other.close()
+    finally:
+        first.close()
+    FileStore(d, "A-B", 1).close()  # released on close
