@@ -454,16 +454,20 @@ def encode(
         for tag, value in body:
             append(prefix[tag])
             append(value)
-        parts.append(SOH)
-        # Values are appended unchecked: join() itself rejects a non-bytes one,
-        # and then (only then) the converting path runs.
-        payload = b"".join(parts)
-    except (KeyError, TypeError):
+    except KeyError:  # a tag outside 1-9999: the checked path
         del parts[8:]
         for tag, value in [*extra_header, *body]:
-            append(prefix.get(tag) or _prefix(tag))
-            append(value if value.__class__ is bytes else _as_bytes(value))
-        append(SOH)
+            append(_prefix(tag))
+            append(value)
+    append(SOH)
+    try:
+        # Values went in unchecked: join() itself rejects a non-bytes one, and
+        # only then are values converted.
+        payload = b"".join(parts)
+    except TypeError:
+        for i in range(9, len(parts) - 1, 2):
+            if parts[i].__class__ is not bytes:
+                parts[i] = _as_bytes(parts[i])
         payload = b"".join(parts)
     head = b"8=%b\x019=%d\x01" % (begin, len(payload))
     if len(head) + len(payload) <= 515 and payload.isascii() and head.isascii():
