@@ -57,6 +57,11 @@ class SessionRejectReason(IntEnum):
     INCORRECT_NUM_IN_GROUP_COUNT = 16
     OTHER = 99
 
+    @property
+    def label(self) -> str:
+        """Stable lower_snake metric label (dashboards key on it)."""
+        return self.name.lower()
+
 
 R = SessionRejectReason
 

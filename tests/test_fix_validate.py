@@ -197,6 +197,8 @@ def test_reasons_are_the_fix_373_values():
         "INVALID_MSG_TYPE": 11, "TAG_APPEARS_MORE_THAN_ONCE": 13,
         "TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER": 14, "REPEATING_GROUP_FIELDS_OUT_OF_ORDER": 15,
         "INCORRECT_NUM_IN_GROUP_COUNT": 16, "OTHER": 99}
+    assert R.REQUIRED_TAG_MISSING.label == "required_tag_missing"
+    assert len({r.label for r in R}) == len(R)
 
 
 def test_enum_values_fit_their_types(d):
