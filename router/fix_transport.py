@@ -24,6 +24,9 @@ __all__ = ["FixConnection"]
 
 WRITE_HIGH_WATER = 4 * 1024 * 1024
 WRITE_LOW_WATER = 1 * 1024 * 1024
+# A closing connection waits for its output to drain, but not for a peer that never reads: the
+# session stays bound to the connection until it is gone, so its next Logon would be refused.
+CLOSE_DRAIN_S = 5.0
 
 
 class FixConnection(asyncio.Protocol):
@@ -42,6 +45,7 @@ class FixConnection(asyncio.Protocol):
         self._in_batch = False
         self._flush_scheduled = False
         self._logon_timer: asyncio.TimerHandle | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
         self.closed = asyncio.get_running_loop().create_future()
 
     # ---------------------------------------------------------------- asyncio callbacks
@@ -91,6 +95,9 @@ class FixConnection(asyncio.Protocol):
         if self._logon_timer is not None:
             self._logon_timer.cancel()
             self._logon_timer = None
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
         self.closing = True
         self.wbuf.clear()
         try:
@@ -129,6 +136,7 @@ class FixConnection(asyncio.Protocol):
         buf.clear()
         if self.closing and transport is not None and not transport.is_closing():
             transport.close()
+            self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_DRAIN_S, transport.abort)
 
     def close(self, reason: str) -> None:
         """Write what is queued, then close; input after this point is ignored."""

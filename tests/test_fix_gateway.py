@@ -622,3 +622,38 @@ async def test_session_logged_out_at_schedule_end(gw, clients, tmp_path):
     assert lo.get(58) == b"Session end"
     await c.send(b"5")
     assert await c.closed_by_peer()
+
+
+async def test_a_disconnected_peer_that_never_reads_does_not_block_its_session(gw, clients, monkeypatch):
+    import socket
+
+    monkeypatch.setattr(fix_transport, "WRITE_HIGH_WATER", 16 * 1024)
+    monkeypatch.setattr(fix_transport, "WRITE_LOW_WATER", 4 * 1024)
+    monkeypatch.setattr(fix_transport, "CLOSE_DRAIN_S", 0.5)
+    g = await gw()
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    sender = None
+    try:
+        await loop.sock_connect(sock, ("127.0.0.1", g.port))
+        helper = FixClient(None, None, "SHCLIENT1", "GOLDRTR")
+        await loop.sock_sendall(sock, helper.frame(b"A", [(98, 0), (108, 1)]))  # HeartBtInt 1
+        payload = b"".join(helper.frame(b"D", order(f"U{i}")) for i in range(40000))
+        sender = asyncio.ensure_future(loop.sock_sendall(sock, payload))
+        # We read nothing: the acceptor stops reading from us, hears nothing for 2.4 s, and ends the
+        # session with its output still unsent.  The bound connection must not outlive that for long.
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            info = g.sessions_info()[0]
+            if info["state"] == "disconnected" and not info["connected"]:
+                break
+        assert info["state"] == "disconnected" and not info["connected"]
+        again = await clients(g.port)
+        again.seq = info["next_target_seq_num"]
+        assert (await again.logon()).msg_type == b"A"
+    finally:
+        if sender is not None:
+            sender.cancel()
+        sock.close()
