@@ -266,17 +266,22 @@ class Gateway:
         self._run(slot, conn, slot.session.receive(msg, now))
 
     def _tick(self) -> None:
+        # Rescheduled first: one session's failure must not stop every session's heartbeats.
+        self._tick_handle = asyncio.get_running_loop().call_later(1.0, self._tick)
         now = time.time_ns()
         for slot in self.slots.values():
             conn = slot.conn
             if conn is None:
                 continue
             session = slot.session
-            if session.logged_on and session.logout_sent_at is None and not slot.config.schedule.is_open(now):
-                self._run(slot, conn, session.logout("Session end", now))
-            self._run(slot, conn, session.tick(now))
+            try:
+                if session.logged_on and session.logout_sent_at is None and not slot.config.schedule.is_open(now):
+                    self._run(slot, conn, session.logout("Session end", now))
+                self._run(slot, conn, session.tick(now))
+            except Exception:
+                log.exception("FIX session %s: timer processing failed; closing its connection", slot.session_id)
+                conn.close("internal error")
             conn.flush()
-        self._tick_handle = asyncio.get_running_loop().call_later(1.0, self._tick)
 
 
 def _ssl_context(config: FixConfig) -> ssl.SSLContext | None:
