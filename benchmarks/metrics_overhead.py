@@ -9,6 +9,9 @@ the per-message CPU (the session layer and the app come on top), so the ratio
 printed is an upper bound on the metrics share.  The end-to-end figure is the
 round-trip benchmark's gateway vs gateway_nometrics server CPU per order.
 
+It also times one scrape of 200 sessions' worth of series, fast renderer vs prometheus-client's
+generate_latest: a scrape runs on the FIX event loop, so its duration is a latency spike.
+
 usage: python -m benchmarks.metrics_overhead [--json FILE] [--repeat N]
 """
 from __future__ import annotations
@@ -83,6 +86,31 @@ def codec_order():
     return one_order
 
 
+def scrape_ms(sessions: int = 200, repeat: int = 5) -> dict:
+    """A scrape runs on the FIX event loop, so its duration is a latency spike for every session."""
+    from prometheus_client import generate_latest
+
+    from router.metrics import FIX_MSG_TYPES, Metrics
+
+    m = Metrics()
+    types = list(FIX_MSG_TYPES)[:12]
+    for i in range(sessions):
+        sid = f"CLIENT{i:03d}"
+        for t in types:
+            m.message_in(sid, t)
+            m.message_out(sid, t)
+        m.session_state(sid, "logged_on")
+        m.order_received(sid)
+    m.session_source = lambda: [{"session_id": f"CLIENT{i:03d}", "next_sender_seq_num": 9,
+                                 "next_target_seq_num": 9} for i in range(sessions)]
+    samples = interleaved_ns({"goldrouter": (m.exposition, 1),
+                              "generate_latest": (lambda: generate_latest(m.registry), 1)}, repeat=repeat)
+    med = medians(samples)
+    return {"sessions": sessions, "series": m.exposition().count(b"\n"),
+            "goldrouter_ms": round(med["goldrouter"] / 1e6, 2),
+            "generate_latest_ms": round(med["generate_latest"] / 1e6, 2)}
+
+
 def measure(repeat: int = 15) -> dict:
     fns = {"empty": empty_order(), "goldrouter": ours_order(),
            "prometheus_client_bound": prometheus_client_order()}
@@ -102,6 +130,7 @@ def measure(repeat: int = 15) -> dict:
         "metrics_ns_per_order": {"goldrouter": round(ours, 1), "prometheus_client_bound": round(prom, 1)},
         "prometheus_client_over_ours": round(prom / ours, 2),
         "machine": machine_description(),
+        "scrape": scrape_ms(repeat=max(3, repeat // 3)),
     }
     if codec_skipped is not None:
         result["codec_ns_per_order"] = None
@@ -124,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     ns = r["metrics_ns_per_order"]
     print(f"metrics per order: goldrouter {ns['goldrouter']} ns, prometheus_client bound children "
           f"{ns['prometheus_client_bound']} ns ({r['prometheus_client_over_ours']}x)")
+    sc = r["scrape"]
+    print(f"scrape of {sc['sessions']} sessions ({sc['series']} lines): {sc['goldrouter_ms']} ms "
+          f"(generate_latest: {sc['generate_latest_ms']} ms), on the event loop")
     if r.get("codec_ns_per_order"):
         print(f"codec per order (decode NewOrderSingle + encode ExecutionReport): {r['codec_ns_per_order']} ns")
         print(f"metrics share of codec+metrics: {100 * r['metrics_share_of_codec_plus_metrics']:.1f} % "

@@ -228,3 +228,41 @@ async def test_loop_lag_sampler_sees_a_blocked_loop():
     assert m.loop_lag.count >= 2
     assert max(m.loop_lag.bounds_ns[i] for i, n in enumerate(m.loop_lag.counts[:-1]) if n) >= 50_000_000
     assert scrape(m)["goldrouter_event_loop_lag_seconds_count"][()] == m.loop_lag.count
+
+
+def test_fast_rendering_is_byte_identical_to_prometheus_client():
+    from prometheus_client import generate_latest
+
+    m = Metrics()
+    for i in range(30):
+        sid = f"CLIENT{i:02d}"
+        for t in (b"A", b"D", b"8", b"0", b"ZZ"):
+            m.message_in(sid, t)
+            m.message_out(sid, t)
+        m.message_in(sid, "D")  # str and bytes of one type merge into one series
+        m.session_state(sid, "logged_on" if i % 2 else "disconnected")
+        m.session_reject(sid, 'odd "reason"\\with\nnewline')
+        m.order_received(sid)
+    m.session_source = lambda: [{"session_id": "CLIENT00", "next_sender_seq_num": 12, "next_target_seq_num": 3}]
+    m.order_rejected(Reason.PRICE_COLLAR)
+    m.fill("SGE", 2_000_000)          # past 1e6: Go-style exponent formatting
+    m.routed("HKGX", "southbound", 3743)
+    m.set_quota("southbound", 123456789.5, 0.25)
+    m.set_fx("USDCNY", "7.2512")
+    m.set_open_orders("SGE.AU9999", -1)
+    m.ack_latency_ns(12_345)
+    m.observe_loop_lag_ns(2 * 10**9)  # beyond the last bucket: +Inf only
+    assert m.exposition() == generate_latest(m.registry)
+
+
+def test_registry_renders_other_collectors_too():
+    from prometheus_client import Counter, generate_latest
+
+    m = Metrics()
+    extra = Counter("goldrouter_extra", "An extra counter registered by someone else.", registry=m.registry)
+    extra.inc(3)
+    text = m.exposition()
+    assert text == generate_latest(m.registry)
+    assert b"goldrouter_extra_total 3.0" in text
+    m.registry.unregister(extra)
+    assert b"goldrouter_extra" not in m.exposition()
