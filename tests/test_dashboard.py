@@ -93,3 +93,27 @@ def test_every_expression_is_valid_promql(tmp_path):
                           capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
     assert f"SUCCESS: {len(rules)} rules found" in proc.stdout.decode()
+
+
+def test_legends_name_only_labels_the_query_keeps():
+    """A legend like {{venue}} on a query that aggregates venue away would show blank series."""
+    specs = {}
+    for sp in Metrics()._collector.specs():
+        name = "goldrouter_" + sp.name
+        specs[name + ("_total" if sp.kind == "counter" else "")] = set(sp.labels)
+        if sp.kind == "histogram":
+            specs[name + "_bucket"] = {"le"}
+    checked = 0
+    for panel in all_panels(load_dashboard()):
+        for t in panel.get("targets", []):
+            wanted = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat", "")))
+            if not wanted:
+                continue
+            by = re.search(r"\bby\s*\(([^)]*)\)", t["expr"])
+            if by:
+                have = {x.strip() for x in by.group(1).split(",")}
+            else:
+                have = set().union(*(specs[n] for n in METRIC_NAME.findall(t["expr"])))
+            assert wanted <= have, (panel["title"], t["expr"], wanted - have)
+            checked += 1
+    assert checked >= 10
