@@ -12,6 +12,7 @@ Not here: trading logic (order_flow, routing, risk, the matching core), FIX sess
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import time
 from decimal import Decimal
@@ -57,9 +58,13 @@ class RouterApp:
         self.gateway = gateway
 
     def warm_up(self) -> None:
+        """Compile the core, then move everything alive so far (modules, numba, configuration) out of
+        the garbage collector's reach: full collections then only walk objects made while serving."""
         warm = getattr(self.flow.engine, "warm_up", None)
         if warm is not None:
             warm()
+        gc.collect()
+        gc.freeze()
         self._ready = True
 
     def ready(self) -> bool:

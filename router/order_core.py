@@ -259,6 +259,10 @@ class CoreEvents:
             self._gtd -= 1
         if acked and o.acked:
             self._count_open(o.symbol, -1)
+        # A done order is kept a while for status requests; its routing objects are not needed then, and
+        # every object it keeps alive lengthens the garbage collector's full passes.
+        o.decision = None
+        o.constraints = None
 
     def _count_open(self, symbol: str, delta: int) -> None:
         n = self._open_count.get(symbol, 0) + delta

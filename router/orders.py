@@ -211,7 +211,7 @@ class OrderIndex:
     ClOrdIDs stay "used" until `new_day` (uniqueness is per session and trading day).
     """
 
-    def __init__(self, done_kept: int = 100_000) -> None:
+    def __init__(self, done_kept: int = 20_000) -> None:
         self.by_oid: dict[int, Order] = {}
         self.by_order_id: dict[bytes, Order] = {}
         self.by_clordid: dict[tuple[str, bytes], Order] = {}
