@@ -131,6 +131,7 @@ class Session:
         if self.state is SessionState.DISCONNECTED:
             return out
         self.last_recv = now
+        self.test_requests = 0
         self._next(msg, False)
         if self.queue and self.state is not SessionState.DISCONNECTED:
             self._next_queued()

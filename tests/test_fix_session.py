@@ -208,9 +208,16 @@ def test_heartbeat_test_request_and_timeout(store):
 
 def test_incoming_traffic_resets_the_test_request(store):
     s = logged_on(store, hb=10)
-    sent(s.tick(T0 + 12 * S))
+    [tr] = sent(s.tick(T0 + 12 * S))
+    assert tr.msg_type == b"1"
     s.receive(mk(b"0", 2, [(112, b"TEST")], t=T0 + 13 * S), T0 + 13 * S)
-    assert DISCONNECT not in kinds(s.tick(T0 + 24 * S))
+    # heartbeats resume once the TestRequest was answered
+    [hb] = sent(s.tick(T0 + 22 * S))
+    assert hb.msg_type == b"0"
+    # a new silence gets a new TestRequest after 1.2 intervals (not 2.4), and no disconnect yet
+    [tr2] = sent(s.tick(T0 + 25 * S))
+    assert tr2.msg_type == b"1"
+    assert DISCONNECT not in kinds(s.tick(T0 + 26 * S))
 
 
 def test_resend_request_replays_app_messages_and_gap_fills_admin(store):
