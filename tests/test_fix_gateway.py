@@ -28,7 +28,7 @@ def order(clordid: str) -> list:
 
 
 def config(tmp_path, sessions=None, **top):
-    table = {"port": 0, "store_dir": str(tmp_path / "store"), "logon_timeout_s": 5}
+    table = {"port": 0, "store_dir": str(tmp_path / "store"), "logon_timeout_s": 10}
     table.update(top)
     table["sessions"] = sessions if sessions is not None else [
         {"target_comp_id": "SHCLIENT1"},
