@@ -79,7 +79,10 @@ class RouterApp:
 
     def on_logout(self, handle: SessionHandle) -> None:
         self.handles.pop(handle.session_id, None)
-        self.send(self.flow.disconnected(handle.session_id, self.clock()))
+        try:
+            self.send(self.flow.disconnected(handle.session_id, self.clock()))
+        except Exception:
+            log.exception("cancel-on-disconnect failed for %s", handle.session_id)
 
     def on_message(self, handle: SessionHandle, msg: Any) -> None:
         metrics = self.metrics
@@ -162,11 +165,13 @@ class RouterApp:
         return AdminResult(True, data={"scope": scope, "account": account, "on": on, "cancelled": cancelled})
 
     def set_fx(self, changes: dict[str, Decimal]) -> AdminResult:
+        old = self.flow.fx
         try:
-            fx = self.flow.fx.updated(changes)
+            fx = old.updated(changes)
+            self.flow.set_fx(fx)
         except ConfigError as err:
+            self.flow.set_fx(old)       # a rate that breaks a conversion factor leaves the old rates in force
             return AdminResult(False, "bad_fx", str(err))
-        self.flow.set_fx(fx)
         # Consolidated group views move with FX: republish every subscribed book.
         books = range(len(self.flow.books))
         self.send([Out(s, mt, body) for s, mt, body in self.flow.md.publish(books)])
