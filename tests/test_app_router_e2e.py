@@ -252,3 +252,12 @@ def test_exec_ids_and_order_ids_differ_across_restarts() -> None:
         body = dict(ack.body)
         ids.append((body[17], body[37]))
     assert ids[0][0] != ids[1][0] and ids[0][1] != ids[1][1]
+
+
+def test_fx_update_that_breaks_a_conversion_is_refused_and_changes_nothing() -> None:
+    app = build_router_app(CONFIG, sessions_always_open=True, reference_engine=True)
+    before = app.flow.fx
+    result = app.set_fx({"USDCNY": Decimal("0.0000000001")})
+    assert not result.ok and result.reason == "bad_fx" and "out of int64 range" in result.detail
+    assert app.flow.fx is before
+    assert app.set_fx({"USDCNY": Decimal("7.2")}).ok and app.flow.fx.rate("USDCNY") == Decimal("7.2")
