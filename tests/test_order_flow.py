@@ -497,3 +497,25 @@ def test_market_orders_on_a_product_sweep_and_never_rest(h: Harness) -> None:
     outs = h.order(SH, "SGE.AU9999", 2, 1)           # nothing to sell into
     assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"4"]
     assert h.flow.engine.resting_orders() == 0
+
+
+def test_tael_gold_in_hkd_outranks_shanghai_in_cny_at_the_reference_fixture(tmp_path) -> None:
+    """Reference §5.4 at USDCNY 7.25 / USDHKD 7.80: HKGX 99 tael gold at HKD 22,300 per tael is cheaper per
+    fine ounce than SGE Au99.99 at CNY 560.00 per gram, so a GOLD.HKSH buy fills in Hong Kong first."""
+    overlay = tmp_path / "big.toml"
+    overlay.write_text(
+        '[fx]\nUSDCNY = 7.25\nUSDHKD = 7.80\n'
+        '[risk.limits]\nmax_order_grams = "none"\nmax_notional_cny = "none"\ncredit_cny = "none"\n'
+        '[accounts.SHCLIENT1.cash]\nCNY = "1000000000"\nHKD = "1000000000"\n'
+        '[accounts.HKCLIENT1.metal]\nHK = "1000000"\nSGE_MAINLAND = "1000000"\n')
+    h = Harness(config=load_config(overlay))
+    lcm_grams = 374_290                      # 100 lots of 100 taels = 37,429 lots of 10 g
+    assert f(h.order(HK, "HKGX.AU99TAEL", 2, 100, "22300.00")[0], 150) == b"0"
+    assert f(h.order(HK, "SGE.AU9999", 2, 37_429, "560.00")[0], 150) == b"0"
+    outs = h.order(SH, "GOLD.HKSH", 1, lcm_grams, "562.00", tif="3")
+    ack = ers(outs, SH)[0]
+    assert f(ack, 150) == b"0", f(ack, 58)
+    assert f(ack, 7006).index(b"HKGX.AU99TAEL") < f(ack, 7006).index(b"SGE.AU9999")
+    fills = [o for o in ers(outs, SH) if f(o, 150) == b"F"]
+    assert [(f(o, 30), f(o, 7008), f(o, 32)) for o in fills] == [(b"HKGX", b"HKGX.AU99TAEL", b"374290")]
+    assert f(fills[0], 39) == b"2"
