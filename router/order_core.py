@@ -159,7 +159,7 @@ class CoreEvents:
                 o.qty, o.price = new_base, price
                 o.leaves = new_base - o.cum
                 o.core_qty = ev[11]
-                o.notional = notional
+                o.notional, o.notional_qty = notional, o.leaves
                 self.risk.on_open_notional(o.oid, notional)
                 outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_REPLACED, ts)))
             elif kind == K_EXPIRED:
@@ -214,8 +214,8 @@ class CoreEvents:
                 base, px_scaled = lots, px
             o.fill(base, px_scaled, venue)
             self._settle(o, book, px, lots)
-            if o.leaves and o.qty:
-                self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.qty)
+            if o.leaves and o.notional_qty:
+                self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.notional_qty)
             if o.leaves == 0:
                 self._finish(o)
             body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)

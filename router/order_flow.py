@@ -264,7 +264,7 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         o.quota_claims = dict(decision.quota_claims)
         o.notional = decision.notional_cny
         if product is not None:
-            o.qty = o.leaves = decision.qty_ug
+            o.qty = o.leaves = o.notional_qty = decision.qty_ug
             o.value_den = PRODUCT_DEN
         r = self._reserve(o, acct, decision)
         if r is not None:

@@ -99,7 +99,7 @@ class Order:
         "oid", "order_id", "session", "account", "owner", "clordid", "orig_clordid", "symbol", "is_product",
         "side", "ord_type", "tif", "qty", "price", "expire_ns", "book", "group", "cum", "leaves", "value",
         "value_den", "status", "last_px", "last_qty", "last_mkt", "explain", "reserved_cash",
-        "reserved_metal", "quota_claims", "notional", "decision", "price_decimals", "pending_cxl",
+        "reserved_metal", "quota_claims", "notional", "notional_qty", "decision", "price_decimals", "pending_cxl",
         "constraints", "dust", "acked", "core_qty", "core_cum", "sell_vaults", "direction",
     )
 
@@ -136,7 +136,8 @@ class Order:
         self.reserved_cash: dict[str, int] = {}
         self.reserved_metal: dict[str, int] = {}
         self.quota_claims: dict[Any, int] = {}
-        self.notional = 0
+        self.notional = 0                   # open notional (micro-CNY) of `notional_qty` base units
+        self.notional_qty = qty
         self.decision: Any = None
         self.pending_cxl: bytes | None = None
         self.constraints: Any = None

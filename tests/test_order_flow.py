@@ -519,3 +519,19 @@ def test_tael_gold_in_hkd_outranks_shanghai_in_cny_at_the_reference_fixture(tmp_
     fills = [o for o in ers(outs, SH) if f(o, 150) == b"F"]
     assert [(f(o, 30), f(o, 7008), f(o, 32)) for o in fills] == [(b"HKGX", b"HKGX.AU99TAEL", b"374290")]
     assert f(fills[0], 39) == b"2"
+
+
+def test_open_notional_follows_fills_and_replaces(h: Harness) -> None:
+    risk = h.flow.risk
+    h.order(SH, "SGE.AU9999", 1, 10, "560.00", clordid="N1")
+    full = risk.open_notional(SH)
+    assert full > 0
+    h.order(HK, "SGE.AU9999", 2, 4, "560.00")
+    assert risk.open_notional(SH) == full * 6 // 10
+    h.send(SH, b"G", [(41, "N1"), (11, "N2"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"), (38, 12),
+                      (40, 2), (44, "560.00")])
+    assert risk.open_notional(SH) == full * 8 // 10             # 8 lots open at the same price
+    h.order(HK, "SGE.AU9999", 2, 2, "560.00")
+    assert risk.open_notional(SH) == full * 6 // 10
+    h.send(SH, b"F", [(41, "N2"), (11, "N3"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00")])
+    assert risk.open_notional(SH) == 0
