@@ -139,10 +139,42 @@ class Amendments:
                 acct.reserve_metal(vault, ug)
             o.reserved_cash, o.reserved_metal, o.sell_vaults = saved_cash, saved_metal, saved_vaults
             return rej(r, f"{r.text} for the replaced quantity")
+        quota = self._replace_quota(o, notional)
+        if isinstance(quota, Reason):
+            self._release(o, acct)
+            for ccy, amount in saved_cash.items():
+                acct.reserve_cash(ccy, amount)
+            for vault, ug in saved_metal.items():
+                acct.reserve_metal(vault, ug)
+            o.reserved_cash, o.reserved_metal, o.sell_vaults = saved_cash, saved_metal, saved_vaults
+            return rej(quota, f"{quota.text} for the replaced quantity")
         self.index.use_clordid(session, clordid)
         row = [OP_REPLACE, now_ns, 0, o.oid, 0, 0, 0, 0, core_price, core_qty, 0, 0, -1, 0, 0, 0, 0, 0]
-        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved_cash, saved_metal)
+        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved_cash, saved_metal, quota)
         return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [ctx], now_ns)
+
+    def _replace_quota(self, o: Order, open_notional: int) -> tuple | Reason:
+        """Cross-border quota for a replaced order: it keeps the filled share of its claims and claims
+        the new open notional in its resting book's direction. The increase is consumed now (so a
+        replace cannot get round an exhausted quota); the decrease is given back once it is replaced.
+        Returns (new claims, consumed, to give back) or the quota rejection."""
+        if not o.quota_claims and o.direction is None:
+            return ({}, {}, {})
+        new = {d: amount * o.cum // o.qty for d, amount in o.quota_claims.items()}
+        if o.direction is not None:
+            new[o.direction] = new.get(o.direction, 0) + open_notional
+        grow, shrink = {}, {}
+        for d in set(new) | set(o.quota_claims):
+            delta = new.get(d, 0) - o.quota_claims.get(d, 0)
+            if delta > 0:
+                grow[d] = delta
+            elif delta < 0:
+                shrink[d] = -delta
+        if grow:
+            r = self.quota.consume_many(grow)
+            if r is not None:
+                return r
+        return (new, grow, shrink)
 
     def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         o = self.index.find(session, msg.get(11), msg.get(37))

@@ -129,6 +129,7 @@ class CoreEvents:
                 if book >= 0:
                     o.book = book
                     o.core_qty, o.core_cum = ev[11], 0
+                    o.direction = _direction_of(o, book)
                 if not o.acked:
                     o.acked = True
                     self._count_open(o.symbol, 1)
@@ -154,7 +155,10 @@ class CoreEvents:
             elif kind == K_REPLACED:
                 if o is None or c[0] != "replace":
                     continue
-                _, _, clordid, _, new_base, price, notional, _, _ = c
+                _, _, clordid, _, new_base, price, notional, _, _, (claims, _, shrink) = c
+                for d, amount in shrink.items():
+                    self.quota.release(d, amount)
+                o.quota_claims = claims
                 self.index.rename(o, clordid)
                 o.qty, o.price = new_base, price
                 o.leaves = new_base - o.cum
@@ -246,6 +250,8 @@ class CoreEvents:
                 for vault, ug in c[8].items():
                     acct.reserve_metal(vault, ug)
                 o.reserved_cash, o.reserved_metal = dict(c[7]), dict(c[8])
+                for d, amount in c[9][1].items():
+                    self.quota.release(d, amount)
             outs.append(Out(o.session, b"9", cancel_reject(o, c[2], c[3], b"1" if c[0] == "cancel" else b"2",
                                                           ours, text)))
 
@@ -269,6 +275,15 @@ class CoreEvents:
         self._open_count[symbol] = n
         if self.metrics is not None:
             self.metrics.set_open_orders(symbol, n)
+
+
+def _direction_of(o: Order, book: int) -> Any:
+    """The border direction of the order's flow to `book` (None: domestic), from its routing decision."""
+    if o.decision is not None:
+        for c in o.decision.candidates:
+            if c.book_id == book:
+                return c.direction
+    return None
 
 
 def _dir(o: Order) -> str:

@@ -535,3 +535,23 @@ def test_open_notional_follows_fills_and_replaces(h: Harness) -> None:
     assert risk.open_notional(SH) == full * 6 // 10
     h.send(SH, b"F", [(41, "N2"), (11, "N3"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00")])
     assert risk.open_notional(SH) == 0
+
+
+def test_a_replace_cannot_get_round_the_cross_border_quota(h: Harness) -> None:
+    h.quota.set_limits(10**18, 1_200_000 * 1_000_000)        # southbound CNY 1.2 m: two 1 kg lots, not three
+    h.order(SH, "HKGX.RKG", 1, 1, "550.00", clordid="Q1")
+    used = h.quota.used(Direction.SOUTHBOUND)
+    def replace(orig: str, new: str, lots: int) -> list:
+        return h.send(SH, b"G", [(41, orig), (11, new), (55, "HKGX.RKG"), (54, 1), (60, "20260101-00:00:00"),
+                                 (38, lots), (40, 2), (44, "550.00")])
+
+    (rej,) = replace("Q1", "Q2", 3)
+    assert rej.msg_type == b"9" and b"quota" in f(rej, 58)
+    assert h.quota.used(Direction.SOUTHBOUND) == used
+    (rep,) = replace("Q1", "Q3", 2)
+    # (micro-CNY rounding: the replace prices its open lots itself)
+    assert f(rep, 150) == b"5" and abs(h.quota.used(Direction.SOUTHBOUND) - 2 * used) <= 2
+    (rep,) = replace("Q3", "Q4", 1)
+    assert f(rep, 150) == b"5" and abs(h.quota.used(Direction.SOUTHBOUND) - used) <= 2
+    h.send(SH, b"F", [(41, "Q4"), (11, "Q5"), (55, "HKGX.RKG"), (54, 1), (60, "20260101-00:00:00")])
+    assert h.quota.used(Direction.SOUTHBOUND) == 0
