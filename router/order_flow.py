@@ -359,59 +359,6 @@ class OrderFlow(Amendments, Funds, CoreEvents):
     # -- cancel / replace / status / mass cancel ------------------------------------------------
 
 
-    # -- risk controls, session events and timers -------------------------------------------------
-    def kill(self, scope: str, account: str | None, on: bool, now_ns: int) -> list[Out]:
-        """Kill switch: refuse new orders and cancel working ones (global or one account); off resumes."""
-        if scope == "global":
-            if not on:
-                self.risk.resume_all()
-                return []
-            ids = self.risk.kill_all()
-        else:
-            if not on:
-                self.risk.resume_account(account)
-                return []
-            ids = self.risk.kill_account(account)
-        victims = [self.index.by_oid[i] for i in ids if i in self.index.by_oid]
-        return self._cancel_batch([o for o in victims if not o.done and o.book >= 0], now_ns,
-                                  "cancelled by kill switch")
-
-    def disconnected(self, session: str, now_ns: int) -> list[Out]:
-        """Cancel-on-disconnect for the session's working orders (unless its accounts opted out)."""
-        self.md.drop_session(session)
-        ids = set(self.risk.on_disconnect(session))
-        victims = [o for o in self.index.live_orders(session) if o.oid in ids and o.book >= 0]
-        return self._cancel_batch(victims, now_ns, "cancelled on disconnect")
-
-    def on_timer(self, now_ns: int) -> list[Out]:
-        """GTD expiry, DAY expiry at each instrument's trading-day roll, and the quota day roll."""
-        cmds = []
-        if self._gtd and any(o.tif == CoreTif.GTD and o.expire_ns <= now_ns for o in self.index.live.values()):
-            cmds.append((-1, int(CoreTif.GTC)))
-        if self.calendars is not None:
-            for i in self.books:
-                day = self.calendars.trading_day(i.schedule, now_ns)
-                if day is None:
-                    continue
-                prev = self._days.get(i.book_id)
-                self._days[i.book_id] = day
-                if prev is not None and day != prev:
-                    cmds.append((i.book_id, int(CoreTif.DAY)))
-            day = self.calendars.trading_day(self.books[0].schedule, now_ns)
-            if day is not None and self.quota.roll(day):
-                self.index.new_day()
-                if self.metrics is not None:
-                    self._quota_metrics()
-        if not cmds:
-            return []
-        batch = commands(len(cmds))
-        batch["op"] = Op.EXPIRE
-        batch["time"] = now_ns
-        batch["book"] = [b for b, _ in cmds]
-        batch["tif"] = [t for _, t in cmds]
-        return self._run(batch, [("expire",)] * len(cmds), now_ns)
-
-
     # -- views -----------------------------------------------------------------------------------
     def routes_view(self, limit: int) -> list[dict]:
         """The latest routing decisions with their explanations, newest first."""
