@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from decimal import Decimal
 from typing import Any
 
 from router.config import Config
@@ -175,6 +176,9 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         clients.append(sh)
         ack1, fills1 = await _scenario("1. crossing the border: the cheapest 1 kg bar is in Hong Kong", sh, app,
                                        "DEMO-1", 1000, "561.00", "3")
+        south = app.flow.quota.snapshot()["southbound"]
+        print(f"  southbound quota: CNY {Decimal(south['used']).scaleb(-6):,.2f} used (at the order's limit), "
+              f"CNY {Decimal(south['remaining']).scaleb(-6):,.2f} left today")
         ack2, _ = await _scenario("2. blocked by a settlement constraint: CNH settlement in a mainland vault",
                                   sh, app, "DEMO-2", 1000, "561.00", "3",
                                   [(7001, b"CNH"), (7002, b"SGE_MAINLAND")])
