@@ -65,14 +65,16 @@ class SessionSlot:
         self.gateway.observer.message_out(self.session_id, msg_type)
         conn = self.conn
         if frame is None or conn is None:
-            if conn is None:
-                self.store.flush()
+            # Stored for a resend after the next Logon; no batch flush is coming, so flush now.
+            self.store.flush()
             return False
         conn.write(frame)
         return True
 
 
 class Gateway:
+    """The running acceptor: `port`, `handle(session_id)`, `sessions_view()`, `close()`."""
+
     def __init__(self, config: FixConfig, app: Application, *, observer: Any = None,
                  validator: Callable[[FixMessage], Any] | None = None) -> None:
         self.config = config
@@ -89,8 +91,13 @@ class Gateway:
         self._closing = False
         now = time.time_ns()
         for sc in config.sessions:
-            store = open_store(config.store, config.store_dir, f"{config.sender_comp_id}-{sc.target_comp_id}",
-                               now, fsync=config.fsync)
+            try:
+                store = open_store(config.store, config.store_dir, f"{config.sender_comp_id}-{sc.target_comp_id}",
+                                   now, fsync=config.fsync)
+            except BaseException:
+                for slot in self.slots.values():
+                    slot.store.close()
+                raise
             session = Session(config.sender_comp_id, sc.target_comp_id, store, validator,
                               max_heartbeat_s=sc.heartbeat_s,
                               sending_time_tolerance_s=config.sending_time_tolerance_s,
@@ -100,6 +107,7 @@ class Gateway:
 
     # ---------------------------------------------------------------- public API
     def handle(self, session_id: str) -> SessionHandle | None:
+        """The application's way to a configured session (logged on or not); None if unknown."""
         slot = self.slots.get(session_id.encode())
         return slot.handle if slot is not None else None
 

@@ -657,3 +657,18 @@ async def test_a_disconnected_peer_that_never_reads_does_not_block_its_session(g
         if sender is not None:
             sender.cancel()
         sock.close()
+
+
+async def test_a_second_gateway_on_the_same_store_refuses_to_start(gw, tmp_path):
+    cfg = config(tmp_path)
+    first = await gw(cfg)
+    with pytest.raises(OSError):
+        await start_gateway(cfg, EchoApp(), validator=None)
+    # the first gateway is undisturbed and keeps its stores
+    c = await FixClient.connect(first.port)
+    try:
+        assert (await c.logon()).msg_type == b"A"
+        await c.send(b"D", order("STILL-MINE"))
+        assert (await c.expect(b"D")).get(11) == b"STILL-MINE"
+    finally:
+        await c.close()
