@@ -3,7 +3,8 @@ consolidated group views, SecurityList (y), and the rejects (Y) for bad requests
 
 A MarketDataRequest(V) names instruments (one book each: prices in the instrument's quote unit,
 sizes in lots) or a group / routable product (the consolidated view: every member book merged on
-one comparable price, USD per fine troy ounce, sizes in grams; GoldConsolidated(7013)=Y). Snapshot
+one comparable price, sizes in grams, GoldConsolidated(7013)=Y; a group is quoted in USD per fine
+troy ounce, a product like its orders, e.g. CNY per fine gram). Snapshot
 requests get one W per symbol; subscriptions get that W and then, after every core batch that
 touched one of their books, an X with the level changes (New / Change / Delete keyed by price) of
 the top `MarketDepth` levels, or a fresh W per symbol when MDUpdateType(265)=0.
@@ -14,6 +15,7 @@ with subscribers. It does not match, route or send: it returns (msg_type, body) 
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Iterable
 
 from router.catalogue import Catalogue, Instrument
@@ -32,15 +34,18 @@ ENTRY_TYPES = (b"0", b"1")          # bid, offer
 class _Target:
     """What one Symbol(55) of a request shows: one book, or a group's consolidated book."""
 
-    __slots__ = ("symbol", "book", "group", "members", "decimals")
+    __slots__ = ("symbol", "book", "group", "members", "decimals", "ccy", "product", "per_micro_usd")
 
-    def __init__(self, symbol: str, book: int = -1, group: int = -1, members: tuple[int, ...] = (),
-                 decimals: int = 2) -> None:
+    def __init__(self, symbol: str, ccy: str, book: int = -1, group: int = -1, members: tuple[int, ...] = (),
+                 decimals: int = 2, product: Any = None) -> None:
         self.symbol = symbol
+        self.ccy = ccy.encode()
         self.book = book
         self.group = group
         self.members = members
         self.decimals = decimals
+        self.product = product
+        self.per_micro_usd = Decimal(0)     # product view: product currency per fine gram per micro-USD/oz
 
 
 class _Sub:
@@ -63,20 +68,25 @@ class MarketData:
         self.engine = engine
         self.targets: dict[str, _Target] = {}
         for i in catalogue.instruments.values():
-            self.targets[i.symbol] = _Target(i.symbol, book=i.book_id, decimals=i.price_decimals)
+            self.targets[i.symbol] = _Target(i.symbol, i.quote_ccy, book=i.book_id, decimals=i.price_decimals)
         for g in catalogue.groups.values():
             members = tuple(catalogue.instruments[m].book_id for m in g.members)
-            self.targets[g.name] = _Target(g.name, group=g.group_id, members=members, decimals=6)
+            self.targets[g.name] = _Target(g.name, "USD", group=g.group_id, members=members, decimals=6)
         for p in catalogue.products.values():
             g = catalogue.groups[p.group]
-            self.targets[p.id] = _Target(p.id, group=g.group_id, members=self.targets[g.name].members, decimals=6)
+            # A product's consolidated view is quoted like its orders: product currency per fine gram.
+            self.targets[p.id] = _Target(p.id, p.price_ccy, group=g.group_id, members=self.targets[g.name].members,
+                                         decimals=p.price_decimals + 2, product=p)
         self.subs: dict[tuple[str, bytes], _Sub] = {}
         self.by_book: dict[int, set[tuple[str, bytes]]] = {}
         self._list_id = 0
 
-    def set_factors(self, factors: list[tuple[int, int]]) -> None:
-        """The core's comparable factors changed (FX); consolidated levels move on the next publish."""
-        self.factors = factors
+    def set_fx(self, fx: Any) -> None:
+        """New FX: product views convert the comparable scale (micro-USD per fine oz) to their currency."""
+        grams_per_oz = self.catalogue.constants.grams_per_troy_oz
+        for t in self.targets.values():
+            if t.product is not None:
+                t.per_micro_usd = fx.per_usd(t.product.price_ccy) / grams_per_oz / 10**6
 
     # -- requests ---------------------------------------------------------------------------
     def request(self, session: str, msg: Any) -> list[tuple[bytes, list]]:
@@ -159,6 +169,8 @@ class MarketData:
         return out
 
     def _px(self, t: _Target, px: int) -> bytes:
+        if t.product is not None:
+            return str((px * t.per_micro_usd).quantize(Decimal(1).scaleb(-t.decimals))).encode()
         return units_text(px, t.decimals)
 
     def _size(self, t: _Target, qty: int) -> bytes:
@@ -166,13 +178,13 @@ class MarketData:
 
     def _tail(self, t: _Target) -> list[tuple[int, Any]]:
         if t.group >= 0:
-            return [(7013, b"Y"), (7009, b"G"), (7010, b"OZ")]
+            return [(7013, b"Y"), (7009, b"G"), (7010, b"G" if t.product is not None else b"OZ")]
         return [(7013, b"N"), (7009, b"LOT")]
 
     def _snapshot(self, sub: _Sub, t: _Target, cache: dict | None = None) -> list:
         levels = self._levels(sub, t, cache)
         sub.last[t.symbol] = levels
-        ccy = b"USD" if t.group >= 0 else self.catalogue.instruments[t.symbol].quote_ccy.encode()
+        ccy = t.ccy
         body: list[tuple[int, Any]] = [(262, sub.req_id), (55, t.symbol), (268, len(levels))]
         pos: dict[bytes, int] = {}
         for (entry, px), (qty, count) in _ordered(levels):
@@ -205,7 +217,7 @@ class MarketData:
                 old = sub.last.get(t.symbol, {})
                 new = self._levels(sub, t, cache)
                 sub.last[t.symbol] = new
-                ccy = b"USD" if t.group >= 0 else self.catalogue.instruments[t.symbol].quote_ccy.encode()
+                ccy = t.ccy
                 for (entry, px) in sorted(old.keys() - new.keys()):
                     entries += [(279, b"2"), (269, entry), (55, t.symbol), (270, self._px(t, px)), (15, ccy)]
                     n += 1

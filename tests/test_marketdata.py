@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from router.convert import to_usd_oz_fine_exact
+from router.convert import to_cny_g_fine_exact, to_usd_oz_fine_exact
 from tests.test_order_flow import HK, SH, Harness, f
 
 
@@ -82,18 +82,27 @@ def test_full_refresh_subscription_sends_snapshots_and_unsubscribe_stops_them(h:
     assert not [o for o in h.order(HK, "HKGX.RKG", 2, 1, "560.10") if o.session == SH]
 
 
-def test_consolidated_group_view_is_in_usd_per_fine_ounce_and_grams(h: Harness) -> None:
+def test_consolidated_views_merge_books_on_one_price_in_grams(h: Harness) -> None:
     h.order(HK, "HKGX.RKG", 2, 1, "560.00")
     h.order(HK, "SGE.AU9999", 2, 5, "560.00")
-    (w,) = h.send(SH, b"V", md_request("M4", ["GOLD.KG9999"], kind=0, types=(1,)))
+    cat = h.cfg.catalogue
+    # The group view is in USD per fine troy ounce ...
+    (w,) = h.send(SH, b"V", md_request("M4", ["KG9999"], kind=0, types=(1,)))
     assert f(w, 7013) == b"Y" and f(w, 7009) == b"G" and f(w, 7010) == b"OZ"
     rows = groups(w, 269)
     assert [(e[269], e[271], e[15]) for e in rows] == [(b"1", b"1000", b"USD"), (b"1", b"50", b"USD")]
-    cat = h.cfg.catalogue
-    # CNH is cheaper than CNY at the same nominal price; each level is its book's converted price.
+    # (CNH is cheaper than CNY at the same nominal price; each level is its book's converted price.)
     for e, symbol in zip(rows, ("HKGX.RKG", "SGE.AU9999")):
         exact = to_usd_oz_fine_exact(cat.instruments[symbol], Decimal("560.00"), h.flow.fx, cat.constants)
         assert abs(Decimal(e[270].decode()) - exact) < Decimal("0.001")
+    # ... and the product view is quoted like the product's orders: CNY per fine gram.
+    (w,) = h.send(SH, b"V", md_request("M5", ["GOLD.KG9999"], kind=0, types=(1,)))
+    assert f(w, 7010) == b"G"
+    rows = groups(w, 269)
+    assert [(e[271], e[15]) for e in rows] == [(b"1000", b"CNY"), (b"50", b"CNY")]
+    for e, symbol in zip(rows, ("HKGX.RKG", "SGE.AU9999")):
+        exact = to_cny_g_fine_exact(cat.instruments[symbol], Decimal("560.00"), h.flow.fx, cat.constants)
+        assert abs(Decimal(e[270].decode()) - exact) < Decimal("0.0002")
 
 
 def test_bad_market_data_requests_are_rejected_with_their_reason(h: Harness) -> None:
