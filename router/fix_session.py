@@ -9,7 +9,8 @@ carries out the actions it returns, in order:
     (LOGGED_ON,)                   the Logon handshake completed
     (DISCONNECT, reason)           close the connection (after writing what came before)
     (EVENT, text)                  something worth a log line (never emitted per normal message)
-    (REJECTED, reason)             a session-level Reject (int 373 value) or "business" was sent
+    (REJECTED, reason)             a session Reject was sent (a SessionRejectReason, an IntEnum whose
+                                   `label` names the metric) or "business_reject" for a 35=j
     (RESEND_REQUESTED, begin, end) we asked the counterparty to resend
     (RESEND_SERVED, begin, end)    we answered the counterparty's ResendRequest
 
@@ -33,6 +34,7 @@ from router.fix_admin import (
     ADMIN_MSG_TYPES, FIX44_APP_MSG_TYPES, REJECT_TEXT, business_reject_body, reject_body, replay,
 )
 from router.fix_codec import FixMessage, Garbled, encode, parse_utc_timestamp, utc_timestamp
+from router.fix_validate import SessionRejectReason
 
 __all__ = [
     "Session", "SessionState", "SEND", "DELIVER", "LOGGED_ON", "DISCONNECT", "EVENT", "REJECTED",
@@ -494,13 +496,13 @@ class Session:
     def _reject(self, msg: FixMessage, reason: int, ref_tag: int | None, text: str) -> None:
         self._consume_rejected(msg)
         self._send_admin(b"3", reject_body(msg, reason, ref_tag, text))
-        self._out.append((REJECTED, reason))
+        self._out.append((REJECTED, SessionRejectReason(reason)))
         self._out.append((EVENT, f"Message {msg.seq_num} rejected: {text}" + (f" (tag {ref_tag})" if ref_tag else "")))
 
     def _business_reject(self, msg: FixMessage, reason: int, text: str) -> None:
         self._consume_rejected(msg)
         self._send_admin(b"j", business_reject_body(msg, reason, text))
-        self._out.append((REJECTED, "business"))
+        self._out.append((REJECTED, "business_reject"))
 
     def _consume_rejected(self, msg: FixMessage) -> None:
         # A rejected message still used up its sequence number (except Logon and SequenceReset,
