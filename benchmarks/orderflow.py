@@ -1,0 +1,169 @@
+"""Order-flow cost per inbound message, in process, with the numba core and the reference book, same run.
+
+Cases (each a pre-parsed FIX message handed to `OrderFlow.on_message`; the default catalogue and
+accounts, every session open, the message throttle lifted because it is a risk control):
+  new_instrument     NewOrderSingle SGE.AU9999, 1 lot, resting below the market -> ack
+  cancel_instrument  OrderCancelRequest of that order -> cancelled
+  new_product        NewOrderSingle GOLD.KG9999, 1 kg, routed over three books, rests -> ack
+  cancel_product     OrderCancelRequest of that order -> cancelled
+plus `core_new`: the matching core alone on the same resting NEW (one `engine.process`), so
+`beyond_core_ns` = new_instrument - core_new is the Python the order flow adds (router included).
+Orders and cancels alternate, so the books keep a constant size (200 resting sells stand opposite).
+
+Method: per-call perf_counter_ns, median and p99 over N rounds after a warm-up; the engines are
+interleaved round by round so machine noise hits both alike. Then `gc_worst_full_pause_ms`: the
+longest full garbage collection while N IOC orders run with the collector on, after the service's
+warm-up freeze. Figures from a shared 2-core machine: compare ratios within one run.
+
+usage: python -m benchmarks.orderflow [--json FILE] [--rounds N]
+"""
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks._timing import argument_parser, machine_description, say, write_json
+from matching import COMMAND_DTYPE
+from router.config import build_config, embedded_defaults
+from router.fix_codec import encode, parse_frame
+from router.order_flow import OrderFlow, make_engine
+from router.risk import RiskEngine
+
+T0 = 1_767_225_600_000_000_000
+CASES = ("new_instrument", "cancel_instrument", "new_product", "cancel_product")
+
+
+def _config() -> Any:
+    tree = embedded_defaults()
+    tree["risk"] = dict(tree["risk"], msg_rate=10_000_000, msg_burst=10_000_000)
+    return build_config(tree)
+
+
+class _Bench:
+    def __init__(self, config: Any, reference: bool) -> None:
+        p = config.sections["participants"]
+        self.flow = OrderFlow(config.catalogue, config.fx, p.accounts, RiskEngine(p.risk, p.accounts), p.quota,
+                              make_engine(config.catalogue, config.fx, reference=reference), run_id="bench",
+                              session_open=lambda s, n: True)
+        warm = getattr(self.flow.engine, "warm_up", None)
+        if warm is not None:
+            warm()
+        self.seq = 0
+        self.now = T0
+        for n in range(200):
+            self.on("HKCLIENT1", b"D", [(11, f"S{n}"), (55, "SGE.AU9999"), (54, 2), (60, "20260101-00:00:00"),
+                                        (38, 1), (40, 2), (44, "565.00")])
+
+    def msg(self, sender: str, msg_type: bytes, body: list) -> Any:
+        self.seq += 1
+        m = parse_frame(encode(msg_type, sender.encode(), b"GOLDRTR", self.seq, b"20260101-00:00:00.000", body))
+        m.index()
+        return m
+
+    def on(self, sender: str, msg_type: bytes, body: list) -> list:
+        self.now += 1000
+        return self.flow.on_message(sender, self.msg(sender, msg_type, body), self.now)
+
+    def round_messages(self, n: int) -> dict[str, Any]:
+        sh = "SHCLIENT1"
+        return {
+            "new_instrument": self.msg(sh, b"D", [(11, f"I{n}"), (55, "SGE.AU9999"), (54, 1),
+                                                  (60, "20260101-00:00:00"), (38, 1), (40, 2), (44, "550.00")]),
+            "cancel_instrument": self.msg(sh, b"F", [(41, f"I{n}"), (11, f"Ic{n}"), (55, "SGE.AU9999"), (54, 1),
+                                                     (60, "20260101-00:00:00")]),
+            "new_product": self.msg(sh, b"D", [(11, f"P{n}"), (55, "GOLD.KG9999"), (54, 1),
+                                               (60, "20260101-00:00:00"), (38, 1000), (40, 2), (44, "550.00")]),
+            "cancel_product": self.msg(sh, b"F", [(41, f"P{n}"), (11, f"Pc{n}"), (55, "GOLD.KG9999"), (54, 1),
+                                                  (60, "20260101-00:00:00")]),
+        }
+
+
+def _core_new(bench: _Bench, oid: int) -> int:
+    """ns for the core alone on a resting NEW and its CANCEL (only the NEW is counted)."""
+    row = [1, bench.now, 0, oid, 0, 1, 2, 0, 55000, 1, 0, 0, -1, 0, 0, 0, 0, 0]
+    cmd = np.array(row, np.int64).view(COMMAND_DTYPE)
+    t = time.perf_counter_ns()
+    bench.flow.engine.process(cmd)
+    ns = time.perf_counter_ns() - t
+    row[0], row[3] = 2, oid
+    bench.flow.engine.process(np.array(row, np.int64).view(COMMAND_DTYPE))
+    return ns
+
+
+def _gc_worst_pause_ms(config: Any, orders: int) -> float:
+    bench = _Bench(config, reference=False)
+    gc.collect()
+    gc.freeze()
+    pauses: list[int] = []
+    start = [0]
+
+    def watch(phase: str, info: dict) -> None:
+        if phase == "start":
+            start[0] = time.perf_counter_ns()
+        elif info["generation"] == 2:
+            pauses.append(time.perf_counter_ns() - start[0])
+
+    gc.callbacks.append(watch)
+    try:
+        for n in range(orders):
+            bench.on("SHCLIENT1", b"D", [(11, f"G{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"),
+                                         (38, 1), (40, 2), (44, "559.00"), (59, 3)])
+    finally:
+        gc.callbacks.remove(watch)
+        gc.unfreeze()
+    return round(max(pauses) / 1e6, 2) if pauses else 0.0
+
+
+def main() -> int:
+    parser = argument_parser("Order-flow cost per inbound message (numba core vs reference book, same run).")
+    parser.add_argument("--rounds", type=int, default=5000, help="order/cancel rounds per engine (default 5000)")
+    parser.add_argument("--gc-orders", type=int, default=60000, help="IOC orders for the GC pause figure")
+    args = parser.parse_args()
+    config = _config()
+    benches = {"numba": _Bench(config, reference=False), "reference": _Bench(config, reference=True)}
+    samples: dict[str, dict[str, list[int]]] = {e: {c: [] for c in CASES} for e in benches}
+    core: list[int] = []
+    warm = args.rounds // 10
+    for n in range(args.rounds + warm):
+        for engine, bench in benches.items():
+            msgs = bench.round_messages(n)
+            for case in CASES:
+                bench.now += 1000
+                t = time.perf_counter_ns()
+                bench.flow.on_message("SHCLIENT1", msgs[case], bench.now)
+                ns = time.perf_counter_ns() - t
+                if n >= warm:
+                    samples[engine][case].append(ns)
+        ns = _core_new(benches["numba"], 10_000_000 + n)
+        if n >= warm:
+            core.append(ns)
+
+    def stats(values: list[int]) -> dict[str, float]:
+        values = sorted(values)
+        return {"median": statistics.median(values), "p99": values[int(len(values) * 0.99)]}
+
+    result: dict[str, Any] = {
+        "ns_per_message": {e: {c: stats(v)["median"] for c, v in cases.items()} for e, cases in samples.items()},
+        "p99_ns_per_message": {e: {c: stats(v)["p99"] for c, v in cases.items()} for e, cases in samples.items()},
+        "core_new_ns": statistics.median(core),
+    }
+    result["beyond_core_ns"] = result["ns_per_message"]["numba"]["new_instrument"] - result["core_new_ns"]
+    result["reference_over_numba_new_product"] = round(
+        result["ns_per_message"]["reference"]["new_product"] / result["ns_per_message"]["numba"]["new_product"], 2)
+    result["gc_worst_full_pause_ms"] = _gc_worst_pause_ms(config, args.gc_orders)
+    result["machine"] = machine_description()
+    for engine in benches:
+        say(f"{engine:>9}: " + ", ".join(f"{c} {result['ns_per_message'][engine][c] / 1000:.1f} us" for c in CASES))
+    say(f"core alone (resting NEW) {result['core_new_ns'] / 1000:.1f} us; the order flow adds "
+        f"{result['beyond_core_ns'] / 1000:.1f} us (router, risk, funds, reports)")
+    say(f"worst full GC pause over {args.gc_orders} IOC orders: {result['gc_worst_full_pause_ms']} ms")
+    write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
