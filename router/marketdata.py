@@ -7,7 +7,8 @@ one comparable price, sizes in grams, GoldConsolidated(7013)=Y; a group is quote
 troy ounce, a product like its orders, e.g. CNY per fine gram). Snapshot
 requests get one W per symbol; subscriptions get that W and then, after every core batch that
 touched one of their books, an X with the level changes (New / Change / Delete keyed by price) of
-the top `MarketDepth` levels, or a fresh W per symbol when MDUpdateType(265)=0.
+the top `MarketDepth` levels and, if asked for (MDEntryType 2), the trades; or a fresh W per symbol
+when MDUpdateType(265)=0.
 SecurityListRequest(x) returns every instrument and product (or one) with its trading parameters.
 
 It reads the books only through the engine's `depth` / `group_depth` queries and only for books
@@ -28,7 +29,7 @@ BAR_FORM_FROM_FIX = {v: k for k, v in BAR_FORM_FIX.items()}
 CYCLE_FIX = {"T+0": "T0", "T+1": "T1", "T+2": "T2", "deferred": "TD"}
 CYCLE_FROM_FIX = {v: k for k, v in CYCLE_FIX.items()}
 PRICE_UNIT_FIX = {"gram": "G", "hk_tael": "TAEL", "troy_oz_fine": "OZ"}
-ENTRY_TYPES = (b"0", b"1")          # bid, offer
+ENTRY_TYPES = (b"0", b"1", b"2")    # bid, offer, trade (trades only in incremental refreshes)
 
 
 class _Target:
@@ -77,9 +78,15 @@ class MarketData:
             # A product's consolidated view is quoted like its orders: product currency per fine gram.
             self.targets[p.id] = _Target(p.id, p.price_ccy, group=g.group_id, members=self.targets[g.name].members,
                                          decimals=p.price_decimals + 2, product=p)
+        self.lot_ug = [i.lot_micrograms for i in catalogue.by_book()]
+        self.factors: list[tuple[int, int]] = []
         self.subs: dict[tuple[str, bytes], _Sub] = {}
         self.by_book: dict[int, set[tuple[str, bytes]]] = {}
         self._list_id = 0
+
+    def set_factors(self, factors: list[tuple[int, int]]) -> None:
+        """The core's comparable factors (num, den) per book, to put a trade on a group's scale."""
+        self.factors = factors
 
     def set_fx(self, fx: Any) -> None:
         """New FX: product views convert the comparable scale (micro-USD per fine oz) to their currency."""
@@ -118,7 +125,7 @@ class MarketData:
         types = tuple(v for t, v in fields if t == 269)
         bad = [t for t in types if t not in ENTRY_TYPES]
         if not types or bad:
-            return reject(b"8", "only MDEntryType 0 (bid) and 1 (offer) are published")
+            return reject(b"8", "only MDEntryType 0 (bid), 1 (offer) and 2 (trade) are published")
         symbols = [v.decode("ascii", "replace") for t, v in fields if t == 55]
         targets = []
         for s in symbols:
@@ -193,8 +200,9 @@ class MarketData:
                      (290, pos[entry])]
         return body + self._tail(t)
 
-    def publish(self, books: Iterable[int]) -> list[tuple[str, bytes, list]]:
-        """Refreshes for every subscription watching one of `books` (after a core batch)."""
+    def publish(self, books: Iterable[int], trades: list[tuple[int, int, int]] = ()) -> list[tuple[str, bytes, list]]:
+        """Refreshes for every subscription watching one of `books` (after a core batch); `trades`
+        (book, price, lots) become MDEntryType 2 entries for subscriptions that asked for trades."""
         keys: set[tuple[str, bytes]] = set()
         by_book = self.by_book
         for b in books:
@@ -228,9 +236,22 @@ class MarketData:
                     entries += [(279, b"0" if prev is None else b"1"), (269, entry), (55, t.symbol),
                                 (270, self._px(t, px)), (15, ccy), (271, self._size(t, qty)), (346, count)]
                     n += 1
+                if trades and b"2" in sub.types:
+                    for book, px, lots in trades:
+                        if book == t.book or book in t.members:
+                            entries += self._trade_entry(t, book, px, lots)
+                            n += 1
             if n:
                 out.append((sub.session, b"X", [(262, sub.req_id), (268, n)] + entries))
         return out
+
+    def _trade_entry(self, t: _Target, book: int, px: int, lots: int) -> list[tuple[int, Any]]:
+        if t.group >= 0:
+            num, den = self.factors[book]
+            price, size = self._px(t, px * num // den), micro_text(lots * self.lot_ug[book])
+        else:
+            price, size = self._px(t, px), b"%d" % lots
+        return [(279, b"0"), (269, b"2"), (55, t.symbol), (270, price), (15, t.ccy), (271, size)]
 
     # -- reference data -----------------------------------------------------------------------
     def security_list(self, msg: Any) -> list[tuple[bytes, list]]:

@@ -114,12 +114,16 @@ class CoreEvents:
         ts = utc_timestamp(now_ns)
         touched: set[int] = set()
         by_oid = self.index.by_oid
+        md_books = self.md.by_book
+        trades: list[tuple[int, int, int]] = []
         for ev in events.tolist():
             kind, reason, idx, book = ev[0], ev[2], ev[4], ev[5]
             if book >= 0:
                 touched.add(book)
             if kind == K_TRADE:
                 self._trade(ev, outs, ts)
+                if md_books.get(book):
+                    trades.append((book, ev[10], ev[11]))
                 continue
             o = by_oid.get(ev[7])
             c = ctx[idx] if idx < len(ctx) else ("?",)
@@ -193,7 +197,7 @@ class CoreEvents:
         for b in touched:
             self._tops.pop(b, None)
         if touched:
-            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched))
+            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, trades))
         return outs
 
     def _trade(self, ev: list, outs: list[Out], ts: bytes) -> None:

@@ -92,6 +92,7 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         self.fx = fx
         self.router.set_fx(fx)
         self.core_factors = [core_factor(i, fx, self.catalogue) for i in self.books]
+        self.md.set_factors(self.core_factors)
         self.md.set_fx(fx)
         self.product_num: dict[str, list[int]] = {}
         cons = self.catalogue.constants

@@ -111,7 +111,7 @@ def test_bad_market_data_requests_are_rejected_with_their_reason(h: Harness) -> 
         (md_request("B2", ["SGE.AU9999"], kind=7), b"4"),
         (md_request("B3", ["SGE.AU9999"], depth=500), b"5"),
         (md_request("B4", ["SGE.AU9999"], update=3), b"6"),
-        (md_request("B5", ["SGE.AU9999"], types=(2,)), b"8"),
+        (md_request("B5", ["SGE.AU9999"], types=(4,)), b"8"),
         (md_request("B6", ["SGE.AU9999"], kind=2), b"0"),
     ]
     for body, code in cases:
@@ -155,3 +155,19 @@ def test_many_subscribers_each_get_their_own_refresh(h: Harness) -> None:
     outs = h.order(HK, "SGE.AU9999", 2, 2, "561.00")
     xs = [(o.session, f(o, 262)) for o in outs if o.msg_type == b"X"]
     assert sorted(xs) == sorted([(SH, b"S%d" % n) for n in range(3)] + [(HK, b"H%d" % n) for n in range(3)])
+
+
+def test_trades_reach_subscribers_that_asked_for_them(h: Harness) -> None:
+    h.order(HK, "SGE.AU9999", 2, 5, "560.00")
+    h.order(HK, "HKGX.RKG", 2, 1, "559.00")
+    h.send(SH, b"V", md_request("T1", ["SGE.AU9999", "GOLD.KG9999"], types=(1, 2)))
+    h.send(HK, b"V", md_request("T2", ["SGE.AU9999"], types=(1,)))      # book only, no trades
+    outs = h.order(SH, "SGE.AU9999", 1, 2, "560.00")
+    (x,) = [o for o in outs if o.msg_type == b"X" and o.session == SH]
+    trades = [e for e in groups(x, 279) if e[269] == b"2"]
+    assert [(e[55], e[270], e[271], e[15]) for e in trades][0] == (b"SGE.AU9999", b"560.00", b"2", b"CNY")
+    # The product view shows the same trade in grams and CNY per fine gram.
+    (pt,) = [e for e in trades if e[55] == b"GOLD.KG9999"]
+    assert pt[271] == b"20" and pt[15] == b"CNY" and Decimal("560.00") < Decimal(pt[270].decode()) < Decimal("560.10")
+    (hx,) = [o for o in outs if o.msg_type == b"X" and o.session == HK]
+    assert all(e[269] != b"2" for e in groups(hx, 279))

@@ -29,6 +29,7 @@ class Client(quickfix.Application):
     def __init__(self) -> None:
         super().__init__()
         self.app_in: list[tuple[str, dict[str, str]]] = []
+        self.raw_in: list[str] = []
         self.admin_in: list[str] = []
         self.logons: set[str] = set()
         self.events: queue.Queue = queue.Queue()
@@ -52,7 +53,9 @@ class Client(quickfix.Application):
         pass
 
     def fromApp(self, message, session_id):
-        self.app_in.append((session_id.getSenderCompID().getValue(), fields(message.toString())))
+        raw = message.toString()
+        self.raw_in.append(raw)
+        self.app_in.append((session_id.getSenderCompID().getValue(), fields(raw)))
 
     def got(self, session: str, msg_type: str, **match: str) -> list[dict[str, str]]:
         out = []
@@ -128,7 +131,7 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         md.setField(quickfix.SubscriptionRequestType("1"))
         md.setField(quickfix.MarketDepth(5))
         md.setField(quickfix.MDUpdateType(1))
-        for entry in ("0", "1"):
+        for entry in ("0", "1", "2"):
             g = fix44.MarketDataRequest.NoMDEntryTypes()
             g.setField(quickfix.MDEntryType(entry))
             md.addGroup(g)
@@ -190,6 +193,7 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         await wait_for(lambda: client.got(SH, "y", _320="SL2"), what="empty security list")
         assert client.got(SH, "y", _320="SL2")[0]["560"] == "2"
         assert client.got(SH, "X"), "no incremental refresh reached the subscriber"
+        assert any("269=2" in raw for raw in client.raw_in), "no trade entry reached the subscriber"
 
         # Our rejections are valid messages too: a bad tick, an unknown order's status, a bad MD request.
         send(SH, "D", order("SH-BAD", "SGE.AU9999", 1, 1, "560.005"))
