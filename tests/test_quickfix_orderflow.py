@@ -5,7 +5,6 @@ of our messages in its logs."""
 from __future__ import annotations
 
 import asyncio
-import queue
 from pathlib import Path
 
 import pytest
@@ -17,76 +16,44 @@ from router.app_router import build_router_app  # noqa: E402
 from router.config import load_config  # noqa: E402
 from router.fix_config import with_overrides  # noqa: E402
 from router.fix_gateway import start_gateway  # noqa: E402
-from tests.test_fix_quickfix import DICTIONARY, GatewayCounter, fields, wait_for  # noqa: E402
+from tests.test_fix_quickfix import Counterparty, GatewayCounter, fields, wait_for  # noqa: E402
+from tests.test_fix_quickfix import settings_text as one_session_settings  # noqa: E402
 
 pytestmark = [pytest.mark.quickfix, pytest.mark.slow]
 SESSIONS = ("SHCLIENT1", "HKCLIENT1")
 
 
-class Client(quickfix.Application):
-    """Records every application message QuickFIX accepted, per session (QuickFIX's thread)."""
+class Client(Counterparty):
+    """The session helper's QuickFIX application, also keeping who received what (QuickFIX's thread)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.app_in: list[tuple[str, dict[str, str]]] = []
+        self.by_session: list[tuple[str, dict[str, str]]] = []
         self.raw_in: list[str] = []
-        self.admin_in: list[str] = []
-        self.logons: set[str] = set()
-        self.events: queue.Queue = queue.Queue()
-
-    def onCreate(self, session_id):
-        pass
+        self.logged_on: set[str] = set()
 
     def onLogon(self, session_id):
-        self.logons.add(session_id.getSenderCompID().getValue())
-
-    def onLogout(self, session_id):
-        self.logons.discard(session_id.getSenderCompID().getValue())
-
-    def toAdmin(self, message, session_id):
-        pass
-
-    def fromAdmin(self, message, session_id):
-        self.admin_in.append(message.toString())
-
-    def toApp(self, message, session_id):
-        pass
+        super().onLogon(session_id)
+        self.logged_on.add(session_id.getSenderCompID().getValue())
 
     def fromApp(self, message, session_id):
+        super().fromApp(message, session_id)
         raw = message.toString()
         self.raw_in.append(raw)
-        self.app_in.append((session_id.getSenderCompID().getValue(), fields(raw)))
+        self.by_session.append((session_id.getSenderCompID().getValue(), fields(raw)))
 
     def got(self, session: str, msg_type: str, **match: str) -> list[dict[str, str]]:
         out = []
-        for s, m in list(self.app_in):
+        for s, m in list(self.by_session):
             if s == session and m["35"] == msg_type and all(m.get(k.lstrip("_")) == v for k, v in match.items()):
                 out.append(m)
         return out
 
 
 def settings_text(tmp: Path, port: int) -> str:
-    head = f"""
-[DEFAULT]
-ConnectionType=initiator
-ReconnectInterval=1
-FileStorePath={tmp / 'qf-store'}
-FileLogPath={tmp / 'qf-log'}
-StartTime=00:00:00
-EndTime=00:00:00
-UseDataDictionary=Y
-DataDictionary={DICTIONARY}
-ValidateFieldsOutOfOrder=Y
-ValidateFieldsHaveValues=Y
-ValidateUserDefinedFields=Y
-ResetOnLogon=Y
-HeartBtInt=5
-SocketConnectHost=127.0.0.1
-SocketConnectPort={port}
-BeginString=FIX.4.4
-TargetCompID=GOLDRTR
-"""
-    return head + "".join(f"\n[SESSION]\nSenderCompID={s}\n" for s in SESSIONS)
+    """The session helper's initiator settings, plus a reset at logon and the HKCLIENT1 session."""
+    text = one_session_settings(tmp, port).replace("[SESSION]", "ResetOnLogon=Y\n\n[SESSION]")
+    return text + "\n[SESSION]\nBeginString=FIX.4.4\nSenderCompID=HKCLIENT1\nTargetCompID=GOLDRTR\n"
 
 
 def sid(session: str) -> "quickfix.SessionID":
@@ -123,7 +90,7 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
     initiator.start()
     SH, HK = SESSIONS
     try:
-        await wait_for(lambda: client.logons == set(SESSIONS), what="both QuickFIX logons")
+        await wait_for(lambda: client.logged_on == set(SESSIONS), what="both QuickFIX logons")
 
         # Market data first, so the order flow below produces incremental refreshes.
         md = fix44.MarketDataRequest()
