@@ -23,14 +23,9 @@ from router.fix_codec import utc_timestamp
 from router.order_core import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS, Out
 from router.orders import (
     ET_STATUS, MICRO, Order, cancel_reject, decimal_to_units, exec_report, micro_text, parse_decimal,
-    reject_report,
+    reject_report, text_of as _s,
 )
 from router.reasons import Reason
-from router.routing import PPM
-
-
-def _s(raw: bytes | None) -> str:
-    return raw.decode("ascii", "replace") if raw else ""
 
 
 class Amendments:
@@ -119,40 +114,16 @@ class Amendments:
                                     core_price * b.num // b.den, b.ref_comp)
         if r is not None:
             return rej(r, r.text)
-        # Re-reserve for the new open quantity at the new price; the old reservation goes back first.
-        saved_cash, saved_metal, saved_vaults = dict(o.reserved_cash), dict(o.reserved_metal), dict(o.sell_vaults)
-        self._release(o, acct)
-        value = core_price * lots_open * b.settl_num // COMPARABLE_DEN
-        fees = value * b.fee_ppm // PPM + lots_open * b.lot_fee_settl
-        if b.margin_ppm is not None or o.side == 1:
-            need = value * b.margin_ppm // PPM + fees if b.margin_ppm is not None else value + fees
-            r = acct.reserve_cash(b.settl_ccy, need)
-            if r is None:
-                o.reserved_cash = {b.settl_ccy: need}
-        else:
-            vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
-            r = acct.reserve_metal(vault, lots_open * b.lot_ug)
-            if r is None:
-                o.reserved_metal = {vault: lots_open * b.lot_ug}
-        if r is not None:
-            for ccy, amount in saved_cash.items():
-                acct.reserve_cash(ccy, amount)
-            for vault, ug in saved_metal.items():
-                acct.reserve_metal(vault, ug)
-            o.reserved_cash, o.reserved_metal, o.sell_vaults = saved_cash, saved_metal, saved_vaults
-            return rej(r, f"{r.text} for the replaced quantity")
+        saved = self._re_reserve(o, acct, b, o.sell_vaults.get(i.symbol) or i.vaults[0], core_price, lots_open)
+        if isinstance(saved, Reason):
+            return rej(saved, f"{saved.text} for the replaced quantity")
         quota = self._replace_quota(o, notional)
         if isinstance(quota, Reason):
-            self._release(o, acct)
-            for ccy, amount in saved_cash.items():
-                acct.reserve_cash(ccy, amount)
-            for vault, ug in saved_metal.items():
-                acct.reserve_metal(vault, ug)
-            o.reserved_cash, o.reserved_metal, o.sell_vaults = saved_cash, saved_metal, saved_vaults
+            self._restore(o, acct, saved)
             return rej(quota, f"{quota.text} for the replaced quantity")
         self.index.use_clordid(session, clordid)
         row = [OP_REPLACE, now_ns, 0, o.oid, 0, 0, 0, 0, core_price, core_qty, 0, 0, -1, 0, 0, 0, 0, 0]
-        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved_cash, saved_metal, quota)
+        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved, quota)
         return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [ctx], now_ns)
 
     def _replace_quota(self, o: Order, open_notional: int) -> tuple | Reason:

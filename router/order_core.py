@@ -159,7 +159,7 @@ class CoreEvents:
             elif kind == K_REPLACED:
                 if o is None or c[0] != "replace":
                     continue
-                _, _, clordid, _, new_base, price, notional, _, _, (claims, _, shrink) = c
+                _, _, clordid, _, new_base, price, notional, _, (claims, _, shrink) = c
                 for d, amount in shrink.items():
                     self.quota.release(d, amount)
                 o.quota_claims = claims
@@ -247,14 +247,8 @@ class CoreEvents:
         elif c[0] in ("cancel", "replace"):
             o = c[1]
             if c[0] == "replace":
-                acct = self.accounts.get(o.account)
-                self._release(o, acct)
-                for ccy, amount in c[7].items():
-                    acct.reserve_cash(ccy, amount)
-                for vault, ug in c[8].items():
-                    acct.reserve_metal(vault, ug)
-                o.reserved_cash, o.reserved_metal = dict(c[7]), dict(c[8])
-                for d, amount in c[9][1].items():
+                self._restore(o, self.accounts.get(o.account), c[7])
+                for d, amount in c[8][1].items():
                     self.quota.release(d, amount)
             outs.append(Out(o.session, b"9", cancel_reject(o, c[2], c[3], b"1" if c[0] == "cancel" else b"2",
                                                           ours, text)))

@@ -37,17 +37,15 @@ from router.order_core import (
     CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, TIFS, CoreEvents, Out, book_specs, core_factor, make_engine,
 )
 from router.order_funds import Funds
-from router.orders import Ids, Order, OrderIndex, decimal_to_units, fast_units, parse_decimal, reject_report, units_text
+from router.orders import (
+    Ids, Order, OrderIndex, decimal_to_units, fast_units, parse_decimal, reject_report, text_of as _s, units_text,
+)
 from router.quota import CrossBorderQuota
 from router.reasons import Reason
 from router.risk import RiskEngine
 from router.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
 
 ROUTES_KEPT = 1000
-
-
-def _s(raw: bytes | None) -> str:
-    return raw.decode("ascii", "replace") if raw else ""
 
 
 class OrderFlow(Amendments, Funds, CoreEvents):

@@ -13,6 +13,7 @@ Not here: the checks that decide whether an order may trade (routing, risk), any
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from router.accounts import Account
 from router.convert import COMPARABLE_DEN
@@ -56,6 +57,37 @@ class Funds:
             acct.release_metal(vault, ug)
         o.reserved_cash = {}
         o.reserved_metal = {}
+
+    def _re_reserve(self, o: Order, acct: Account, b: Any, vault: str, price: int, lots: int) -> tuple | Reason:
+        """A replace: swap the order's reservation for what `lots` open at `price` on book `b` need.
+        Returns the old reservation (for `_restore`) or the rejection, with the old one kept."""
+        saved = (dict(o.reserved_cash), dict(o.reserved_metal))
+        self._release(o, acct)
+        value = price * lots * b.settl_num // COMPARABLE_DEN
+        fees = value * b.fee_ppm // PPM + lots * b.lot_fee_settl
+        if b.margin_ppm is not None or o.side == 1:
+            need = value * b.margin_ppm // PPM + fees if b.margin_ppm is not None else value + fees
+            r = acct.reserve_cash(b.settl_ccy, need)
+            if r is None:
+                o.reserved_cash = {b.settl_ccy: need}
+        else:
+            r = acct.reserve_metal(vault, lots * b.lot_ug)
+            if r is None:
+                o.reserved_metal = {vault: lots * b.lot_ug}
+        if r is not None:
+            self._restore(o, acct, saved)
+            return r
+        return saved
+
+    def _restore(self, o: Order, acct: Account, saved: tuple) -> None:
+        """Put back a reservation `_re_reserve` replaced (the replace was refused)."""
+        self._release(o, acct)
+        cash, metal = saved
+        for ccy, amount in cash.items():
+            acct.reserve_cash(ccy, amount)
+        for vault, ug in metal.items():
+            acct.reserve_metal(vault, ug)
+        o.reserved_cash, o.reserved_metal = dict(cash), dict(metal)
 
     def _settle(self, o: Order, book: int, px: int, lots: int) -> None:
         i = self.books[book]

@@ -55,6 +55,11 @@ def units_text(units: int, decimals: int) -> bytes:
     return b"%s%d.%0*d" % (sign, whole, decimals, frac)
 
 
+def text_of(raw: bytes | None) -> str:
+    """A FIX value as text for messages and lookups (empty when absent)."""
+    return raw.decode("ascii", "replace") if raw else ""
+
+
 def parse_decimal(raw: bytes | None) -> Decimal | None:
     """A FIX float field as an exact Decimal, or None when absent or not a finite number."""
     if raw is None:
@@ -362,5 +367,5 @@ def cancel_reject(order: Order | None, clordid: bytes, orig_clordid: bytes, resp
 
 __all__ = [
     "Order", "OrderIndex", "Ids", "exec_report", "reject_report", "cancel_reject", "micro_text", "units_text",
-    "parse_decimal", "decimal_to_units", "fast_units",
+    "parse_decimal", "decimal_to_units", "fast_units", "text_of",
 ]
