@@ -12,11 +12,11 @@ import numpy as np
 from . import kernels
 from .layout import (
     K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE,
-    L_QTY, M_LIVE, M_NE, M_NEXT, O_BOOK, O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY,
+    L_QTY, M_LIVE, M_NE, M_NEXT, M_RESUME, O_BOOK, O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY,
     O_SIDE, allocate, grow, views,
 )
 from .types import (
-    COMMAND_DTYPE, EVENT_DTYPE, LEVEL_DTYPE, NEF, SNAPSHOT_DTYPE, OrderState, Top, as_groups,
+    COMMAND_DTYPE, EVENT_DTYPE, LEVEL_DTYPE, NCF, NEF, SNAPSHOT_DTYPE, OrderState, Top, as_groups,
     as_specs, commands, hash_state, merge_group_depth, Op, Side, OrdType, Tif, Stp,
 )
 
@@ -42,6 +42,8 @@ class Engine:
         for gi, members in enumerate(self.groups):
             g[gi] = sum(1 << b for b in members)
         self._set_events(max(256, cap))
+        self._last_batch = None
+        self._last_flat = None
 
     # ------------------------------------------------------------------ commands
     def _views(self):
@@ -55,19 +57,45 @@ class Engine:
         self._E = e
         self._Ev = e.view(EVENT_DTYPE)
 
-    def process(self, cmds: np.ndarray) -> np.ndarray:
-        """Run a batch of COMMAND_DTYPE commands in order; returns the events (a new array)."""
-        if cmds.dtype != COMMAND_DTYPE:
-            raise TypeError("commands must use matching.COMMAND_DTYPE")
-        if cmds.ndim != 1 or not cmds.flags.c_contiguous or not cmds.flags.writeable:
-            cmds = np.ascontiguousarray(cmds.reshape(-1)).copy()
-        n = cmds.shape[0]
-        c1 = cmds.view(np.int64)
-        ret = kernels.run(self._A, c1, 0, n, self._E)
+    def _flat(self, cmds: np.ndarray) -> np.ndarray:
+        """Flat int64 view of a command batch (COMMAND_DTYPE, or int64 rows of NCF fields)."""
+        if cmds.dtype == COMMAND_DTYPE:
+            if cmds.ndim != 1 or not cmds.flags.c_contiguous:
+                cmds = np.ascontiguousarray(cmds.reshape(-1))
+            # ndarray-over-buffer is several times cheaper than .view(int64) on a structured dtype
+            return np.ndarray((cmds.shape[0] * NCF,), np.int64, cmds)
+        if cmds.dtype == np.int64 and cmds.size % NCF == 0:
+            return np.ascontiguousarray(cmds.reshape(-1))
+        raise TypeError("commands must use matching.COMMAND_DTYPE (or int64 rows of its fields)")
+
+    def _events(self, ret: int) -> np.ndarray:
+        # copy as plain int64 (a memcpy); copying a structured view goes field by field
+        return np.frombuffer(self._E[:(ret >> 1) * NEF].copy(), EVENT_DTYPE)
+
+    def _run(self, c1: np.ndarray, start: int, stop: int) -> int:
+        ret = kernels.run(self._A, c1, start, stop, self._E)
         while ret & 1:
-            self._make_room(n - int(self._A[M_NEXT]))
-            ret = kernels.run(self._A, c1, int(self._A[M_NEXT]), n, self._E)
-        return self._Ev[:ret >> 1].copy()
+            self._make_room(stop - int(self._A[M_NEXT]))
+            ret = kernels.run(self._A, c1, int(self._A[M_NEXT]), stop, self._E)
+        return ret
+
+    def process(self, cmds: np.ndarray) -> np.ndarray:
+        """Run a batch of commands in order; returns its events (a new EVENT_DTYPE array).
+
+        `cmds` is a COMMAND_DTYPE array, or int64 rows holding its fields in order (cheapest)."""
+        c1 = self._flat(cmds)
+        return self._events(self._run(c1, 0, c1.shape[0] // NCF))
+
+    def process_at(self, cmds: np.ndarray, i: int) -> np.ndarray:
+        """Run only command `i` of a batch; events report cmd_index = i. For callers that keep a
+        batch array but must act after every command; the flat view of the batch is reused."""
+        if cmds is not self._last_batch:
+            self._last_flat = self._flat(cmds)
+            self._last_batch = cmds
+        ret = kernels.run(self._A, self._last_flat, i, i + 1, self._E)
+        if ret & 1:
+            ret = self._run(self._last_flat, i, i + 1)
+        return np.frombuffer(self._E[:(ret >> 1) * NEF].copy(), EVENT_DTYPE)
 
     def process_one(self, cmd) -> np.ndarray:
         """Convenience for a single command (a COMMAND_DTYPE record or 1-element array)."""
@@ -80,10 +108,20 @@ class Engine:
     def _make_room(self, pending: int):
         a = self._A
         self._A = grow(a, need_orders=1, need_levels=1, need_side=1, need_owners=1)
+        self._A[M_RESUME] = 1
         live, ne = int(self._A[M_LIVE]), int(self._A[M_NE])
         rows = self._E.size // NEF
         if ne + 2 * live + 8 > rows:
             self._set_events(max(2 * rows, ne + 2 * live + 8 + min(pending, 1 << 16)), keep=ne)
+
+    def reserve(self, orders: int = 0, events: int = 0) -> None:
+        """Preallocate room for `orders` more orders (and levels) and an `events`-row buffer, so a
+        start-up reservation keeps allocation and page faults off the matching path."""
+        if orders > 0:
+            self._A = grow(self._A, need_orders=orders, need_levels=orders, need_side=min(orders, 4096),
+                           need_owners=1)
+        if events > self._E.size // NEF:
+            self._set_events(events, keep=0)
 
     def warm_up(self) -> None:
         """Compile (or load from the on-disk cache) every kernel signature, growth paths included."""

@@ -13,12 +13,14 @@ from numba import carray, njit, types
 from numba.extending import intrinsic
 
 from .kernels_book import (
-    add_id, best_level, emit, emit_order, find_order, kill, link, price_reason, qty_reason, unlink,
+    add_id, best_level, emit, emit_order, find_order, heap_pop_row, heap_push, kill, link, price_reason,
+    qty_reason, unlink,
 )
 from .layout import (
     HDR, K_DEN, K_LOT, K_NLEV, K_NUM, K_REF, K_SCALE, L_HEAD, L_PRICE, L_QTY, M_CAPH, M_CAPL,
     M_CAPO, M_CAPS, M_CAPW, M_IDX, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NEXT, M_NG, M_NORD,
-    M_NOWN, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS, M_OFFW, M_OP, M_TIME, NKF, NLF, NOF,
+    M_NHEAP, M_NOWN, M_RESUME, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS, M_OFFW, M_OFFX, M_OP, M_TIME, NKF,
+    NLF, NOF,
     O_BOOK, O_CUM, O_EXPIRE, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE,
     O_QTY, O_SEQ, O_SIDE, O_TIF, O_TYPE, slot_of,
 )
@@ -50,7 +52,7 @@ OP_EXPIRE, OP_REF, OP_SWEEP = int(Op.EXPIRE), int(Op.SET_REF_PRICE), int(Op.SWEE
 OP_STP, OP_CONV = int(Op.SET_STP), int(Op.SET_CONVERSION)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def _reject(E, M, c, reason, sweep):
     book, group = c[C_BOOK], -1
     if sweep:
@@ -59,13 +61,13 @@ def _reject(E, M, c, reason, sweep):
          0, 0, 0, 0, 0, 0, 0, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def _stp_mode(W, owner):
     i = slot_of(W, owner + 1)
     return W[i, 1] if W[i, 0] != 0 else 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def _crosses(O, r, px):
     if O[r, O_TYPE] == MARKET:
         return True
@@ -74,7 +76,7 @@ def _crosses(O, r, px):
     return px >= O[r, O_PRICE]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _fok_fillable(K, S, L, O, r, mode):
     b, opp = O[r, O_BOOK], 2 - O[r, O_SIDE]
     need, acc, owner = O[r, O_LEAVES], 0, O[r, O_OWNER]
@@ -96,7 +98,7 @@ def _fok_fillable(K, S, L, O, r, mode):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _match(K, S, L, O, M, E, r, mode):
     """Trade row `r` against its own book; True when self-trade prevention stopped it."""
     b, opp, owner = O[r, O_BOOK], 2 - O[r, O_SIDE], O[r, O_OWNER]
@@ -126,8 +128,8 @@ def _match(K, S, L, O, M, E, r, mode):
     return False
 
 
-@njit(cache=True)
-def _after_accept(K, S, L, O, M, E, W, r):
+@njit(cache=True, _nrt=False)
+def _after_accept(K, S, L, O, M, E, W, X, r):
     mode = _stp_mode(W, O[r, O_OWNER])
     tif = O[r, O_TIF]
     if tif == FOK and not _fok_fillable(K, S, L, O, r, mode):
@@ -140,14 +142,16 @@ def _after_accept(K, S, L, O, M, E, W, r):
             kill(K, S, L, O, M, E, r, CANCELLED, R_IOC, -1)
         else:
             link(K, S, L, O, M, r)
+            if tif == GTD:
+                heap_push(X, M, O[r, O_EXPIRE], r)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def _valid_tif(tif):
     return tif == DAY or tif == GTC or tif == IOC or tif == FOK or tif == GTD
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _new_row(O, HT, M, oid, book, side, owner, price, qty, tif, expire, ord_type):
     r = M[M_NORD]
     M[M_NORD] = r + 1
@@ -159,8 +163,8 @@ def _new_row(O, HT, M, oid, book, side, owner, price, qty, tif, expire, ord_type
     return r
 
 
-@njit(cache=True)
-def _new(K, S, L, O, HT, W, M, E, c):
+@njit(cache=True, _nrt=False)
+def _new(K, S, L, O, HT, W, X, M, E, c):
     b, oid, tif, ord_type, side = c[C_BOOK], c[C_OID], c[C_TIF], c[C_TYPE], c[C_SIDE]
     if b < 0 or b >= M[M_NB]:
         return _reject(E, M, c, R_BAD_BOOK, False)
@@ -190,10 +194,10 @@ def _new(K, S, L, O, HT, W, M, E, c):
     r = _new_row(O, HT, M, oid, b, side, c[C_OWNER], price, c[C_QTY], tif,
                  c[C_EXPIRE] if tif == GTD else 0, ord_type)
     emit_order(E, M, O, r, ACCEPTED, R_NONE, -1)
-    _after_accept(K, S, L, O, M, E, W, r)
+    _after_accept(K, S, L, O, M, E, W, X, r)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _cancel(K, S, L, O, HT, M, E, c):
     r = find_order(HT, c[C_OID]) if c[C_OID] > 0 else -1
     if r < 0:
@@ -203,7 +207,7 @@ def _cancel(K, S, L, O, HT, M, E, c):
     kill(K, S, L, O, M, E, r, CANCELLED, R_CXL, -1)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _replace(K, S, L, O, HT, W, M, E, c):
     r = find_order(HT, c[C_OID]) if c[C_OID] > 0 else -1
     if r < 0:
@@ -281,6 +285,44 @@ def _mass_or_expire(K, S, L, O, M, E, c, expire):
 
 
 @njit(cache=True)
+def _expire_due(K, S, L, O, X, M, E, t):
+    """GTD expiry over every book through the heap: cost follows the due orders, not the book size.
+
+    Due orders are put in the canonical order (book, bids then asks, best price first, FIFO) that
+    the full scan and the reference produce: FIFO inside a level is ascending O_SEQ."""
+    end = M[M_NHEAP]
+    while M[M_NHEAP] > 0 and X[0, 0] <= t:
+        heap_pop_row(X, M)
+    popped = X[M[M_NHEAP]:end, 1]
+    n = 0
+    for k in range(popped.shape[0]):
+        r = popped[k]
+        if O[r, O_LIVE] != 0 and O[r, O_TIF] == GTD and O[r, O_EXPIRE] <= t:
+            n += 1
+    due = np.empty(n, np.int64)
+    n = 0
+    for k in range(popped.shape[0]):
+        r = popped[k]
+        if O[r, O_LIVE] != 0 and O[r, O_TIF] == GTD and O[r, O_EXPIRE] <= t:
+            due[n] = r
+            n += 1
+    if n == 0:
+        return
+    seq = np.empty(n, np.int64)
+    key = np.empty(n, np.int64)
+    for k in range(n):
+        r = due[k]
+        seq[k] = O[r, O_SEQ]
+        rank = -O[r, O_PRICE] if O[r, O_SIDE] == BUY else O[r, O_PRICE]
+        key[k] = ((O[r, O_BOOK] * 2 + O[r, O_SIDE] - 1) << 33) | (rank + (1 << 31))
+    by_seq = due[np.argsort(seq, kind="mergesort")]
+    key_by_seq = key[np.argsort(seq, kind="mergesort")]
+    ordered = by_seq[np.argsort(key_by_seq, kind="mergesort")]
+    for k in range(n):
+        kill(K, S, L, O, M, E, ordered[k], EXPIRED, R_EXP_GTD, -1)
+
+
+@njit(cache=True, _nrt=False)
 def _settings(K, W, M, E, c):
     op, b = c[C_OP], c[C_BOOK]
     if op == OP_STP:
@@ -308,8 +350,8 @@ def _settings(K, W, M, E, c):
     K[b, K_NUM], K[b, K_DEN], K[b, K_SCALE] = num, den, scale
 
 
-@njit(cache=True)
-def _sweep(K, G, S, L, O, HT, W, M, E, c):
+@njit(cache=True, _nrt=False)
+def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
     g, oid, side, tif, rb = c[C_BOOK], c[C_OID], c[C_SIDE], c[C_TIF], c[C_REST_BOOK]
     ord_type, limit, nb = c[C_TYPE], c[C_PRICE], M[M_NB]
     if g < 0 or g >= M[M_NG]:
@@ -409,7 +451,7 @@ def _sweep(K, G, S, L, O, HT, W, M, E, c):
     o[O_TYPE] = LIMIT
     o[O_EXPIRE] = c[C_EXPIRE] if tif == GTD else 0
     emit_order(E, M, O, r, ACCEPTED, R_NONE, -1)
-    _after_accept(K, S, L, O, M, E, W, r)
+    _after_accept(K, S, L, O, M, E, W, X, r)
 
 
 @intrinsic
@@ -447,18 +489,23 @@ def _tables(A):
     O = _view2(base, M[M_OFFO], M[M_CAPO], NOF)
     HT = _view2(base, M[M_OFFH], M[M_CAPH], 2)
     W = _view2(base, M[M_OFFW], M[M_CAPW], 2)
-    return M, K, G, S, L, O, HT, W
+    X = _view2(base, M[M_OFFX], M[M_CAPO], 2)
+    return M, K, G, S, L, O, HT, W, X
 
 
 @njit(cache=True)
 def run(A, C1, start, stop, E1):
-    """Process commands [start, stop); returns 2 * events_written + (1 if it stopped to grow)."""
-    M, K, G, S, L, O, HT, W = _tables(A)
+    """Process commands [start, stop); returns 2 * events_written + (1 if it stopped to grow).
+
+    Events are written from row 0 unless the header's M_RESUME flag says this call continues a
+    batch that stopped for room (the flag is cleared on entry)."""
+    M, K, G, S, L, O, HT, W, X = _tables(A)
     C = _view2(C1.ctypes.data, 0, C1.size // NCF, NCF)
     E = _view2(E1.ctypes.data, 0, E1.size // NEF, NEF)
     cap_e = E.shape[0]
-    if start == 0:
+    if M[M_RESUME] == 0:
         M[M_NE] = 0
+    M[M_RESUME] = 0
     for i in range(start, stop):
         if (M[M_NORD] + 1 > M[M_CAPO] or 2 * (M[M_NORD] + 1) > M[M_CAPH]
                 or M[M_LLIVE] + 1 > M[M_CAPL] or M[M_MAXSIDE] + 1 > M[M_CAPS]
@@ -471,13 +518,15 @@ def run(A, C1, start, stop, E1):
         M[M_TIME] = c[C_TIME]
         M[M_IDX] = i
         if op == OP_NEW:
-            _new(K, S, L, O, HT, W, M, E, c)
+            _new(K, S, L, O, HT, W, X, M, E, c)
         elif op == OP_CANCEL:
             _cancel(K, S, L, O, HT, M, E, c)
         elif op == OP_REPLACE:
             _replace(K, S, L, O, HT, W, M, E, c)
         elif op == OP_SWEEP:
-            _sweep(K, G, S, L, O, HT, W, M, E, c)
+            _sweep(K, G, S, L, O, HT, W, X, M, E, c)
+        elif op == OP_EXPIRE and c[C_BOOK] == -1 and c[C_TIF] != DAY:
+            _expire_due(K, S, L, O, X, M, E, c[C_TIME])
         elif op == OP_MASS or op == OP_EXPIRE:
             _mass_or_expire(K, S, L, O, M, E, c, op == OP_EXPIRE)
         elif op == OP_REF or op == OP_STP or op == OP_CONV:
@@ -491,7 +540,7 @@ def run(A, C1, start, stop, E1):
 @njit(cache=True)
 def snapshot_rows(A, out):
     """Resting orders in canonical order into out[live, 10] (SNAPSHOT_DTYPE field order)."""
-    M, K, G, S, L, O, HT, W = _tables(A)
+    M, K, G, S, L, O, HT, W, X = _tables(A)
     n = 0
     for b in range(M[M_NB]):
         for s in range(2):
@@ -510,6 +559,6 @@ def snapshot_rows(A, out):
 
 @njit(cache=True)
 def lookup(A, oid):
-    M, K, G, S, L, O, HT, W = _tables(A)
+    M, K, G, S, L, O, HT, W, X = _tables(A)
     return find_order(HT, oid) if oid > 0 else -1
 

@@ -11,7 +11,7 @@ from numba import njit
 
 from .layout import (
     K_BP, K_LOT, K_MAX, K_MIN, K_NLEV, K_REF, K_TICK, L_COUNT, L_HEAD, L_NEXT, L_PRICE, L_QTY,
-    L_TAIL, M_IDX, M_LFREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_OP, M_SEQ, M_TIME, O_BOOK,
+    L_TAIL, M_IDX, M_LFREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME, O_BOOK,
     O_CUM, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE, O_QTY, O_SEQ, O_SIDE,
     slot_of,
 )
@@ -27,7 +27,7 @@ R_BELOW_MIN = int(Reason.BELOW_MIN_QTY)
 R_ABOVE_MAX = int(Reason.ABOVE_MAX_QTY)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def price_reason(K, b, price):
     if price <= 0 or price > MAX_PRICE:
         return R_BAD_PRICE
@@ -42,7 +42,7 @@ def price_reason(K, b, price):
     return R_NONE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def qty_reason(K, b, qty):
     if qty <= 0 or qty > MAX_QTY:
         return R_BAD_QTY
@@ -55,7 +55,7 @@ def qty_reason(K, b, qty):
     return R_NONE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def find_order(HT, oid):
     i = slot_of(HT, oid)
     if HT[i, 0] == 0:
@@ -63,14 +63,14 @@ def find_order(HT, oid):
     return HT[i, 1]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def add_id(HT, oid, row):
     i = slot_of(HT, oid)
     HT[i, 0] = oid
     HT[i, 1] = row
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def emit(E, M, kind, reason, book, group, oid, owner, side, price, qty, leaves, cum,
          maker_id, taker_id, maker_owner, maker_leaves, maker_cum, group_qty):
     n = M[M_NE]
@@ -98,14 +98,14 @@ def emit(E, M, kind, reason, book, group, oid, owner, side, price, qty, leaves, 
     M[M_NE] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def emit_order(E, M, O, row, kind, reason, group):
     o = O[row]
     emit(E, M, kind, reason, o[O_BOOK], group, o[O_ID], o[O_OWNER], o[O_SIDE], o[O_PRICE], o[O_QTY],
          o[O_LEAVES], o[O_CUM], 0, 0, 0, 0, 0, 0)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def best_level(K, S, b, s):
     n = K[b, K_NLEV + s]
     if n == 0:
@@ -113,7 +113,7 @@ def best_level(K, S, b, s):
     return S[2 * b + s, n - 1]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False, inline="always")
 def _position(K, S, L, b, s, price):
     """First index whose level is not worse than `price` (bids ascend, asks descend)."""
     sgn = 1 if s == 0 else -1
@@ -133,7 +133,7 @@ def _position(K, S, L, b, s, price):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def link(K, S, L, O, M, r):
     """Append order row `r` at the tail of its price level (creating the level if needed)."""
     b, s, price = O[r, O_BOOK], O[r, O_SIDE] - 1, O[r, O_PRICE]
@@ -178,7 +178,7 @@ def link(K, S, L, O, M, r):
     M[M_LIVE] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def unlink(K, S, L, O, M, r):
     """Take order row `r` out of its level, freeing the level when it empties."""
     lid = O[r, O_LEVEL]
@@ -212,7 +212,7 @@ def unlink(K, S, L, O, M, r):
         M[M_LLIVE] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def kill(K, S, L, O, M, E, r, kind, reason, group):
     """End order `r` (resting or not) with a CANCELLED/EXPIRED event."""
     if O[r, O_LIVE] != 0:
@@ -220,3 +220,46 @@ def kill(K, S, L, O, M, E, r, kind, reason, group):
     O[r, O_LEAVES] = 0
     emit_order(E, M, O, r, kind, reason, group)
 
+
+
+@njit(cache=True, _nrt=False)
+def heap_push(X, M, key, row):
+    i = M[M_NHEAP]
+    M[M_NHEAP] = i + 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if X[parent, 0] <= key:
+            break
+        X[i, 0] = X[parent, 0]
+        X[i, 1] = X[parent, 1]
+        i = parent
+    X[i, 0] = key
+    X[i, 1] = row
+
+
+@njit(cache=True, _nrt=False)
+def heap_pop_row(X, M):
+    """Remove the smallest entry and return its row (caller checked the heap is not empty)."""
+    top = X[0, 1]
+    n = M[M_NHEAP] - 1
+    M[M_NHEAP] = n
+    key, row = X[n, 0], X[n, 1]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and X[child + 1, 0] < X[child, 0]:
+            child += 1
+        if X[child, 0] >= key:
+            break
+        X[i, 0] = X[child, 0]
+        X[i, 1] = X[child, 1]
+        i = child
+    if n > 0:
+        X[i, 0] = key
+        X[i, 1] = row
+    # park the popped row in the slot the heap just gave up: a run of pops leaves the due rows in
+    # X[n_after:n_before] without any allocation
+    X[n, 1] = top
+    return top

@@ -13,6 +13,7 @@ Tables (rows x fields, int64):
   O  orders     [capO, NOF]   one row per accepted order, kept after it ends (order_state, duplicates)
   HT order ids  [capH, 2]     open addressing, key = order id (> 0), value = row in O
   W  owners     [capW, 2]     open addressing, key = owner + 1, value = STP mode
+  X  GTD heap   [capO, 2]     min-heap of (expire_time, row) so an expiry call touches only due orders
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ M_NB, M_NG, M_CAPO, M_CAPL, M_CAPS, M_CAPH, M_CAPW = 0, 1, 2, 3, 4, 5, 6
 M_OFFK, M_OFFG, M_OFFS, M_OFFL, M_OFFO, M_OFFH, M_OFFW = 7, 8, 9, 10, 11, 12, 13
 M_NORD, M_LHW, M_LFREE, M_LLIVE, M_LIVE, M_SEQ, M_NOWN, M_MAXSIDE = 14, 15, 16, 17, 18, 19, 20, 21
 M_NEXT, M_NE, M_OP, M_TIME, M_IDX = 22, 23, 24, 25, 26
+M_OFFX, M_NHEAP, M_RESUME = 27, 28, 29
 HDR = 32
 
 # book fields
@@ -35,8 +37,10 @@ L_PRICE, L_HEAD, L_TAIL, L_QTY, L_COUNT, L_NEXT = range(6)
 NLF = 6
 
 # order fields
-(O_ID, O_BOOK, O_SIDE, O_OWNER, O_PRICE, O_QTY, O_LEAVES, O_CUM, O_TIF, O_EXPIRE, O_LIVE, O_LEVEL,
- O_NEXT, O_PREV, O_SEQ, O_TYPE) = range(16)
+# The first 8 fields (one 64-byte line once rows are aligned) are all that matching, unlinking and
+# trade reporting touch for a resting order; the rest is read when an order enters or is reported.
+(O_NEXT, O_PREV, O_LEVEL, O_LEAVES, O_CUM, O_OWNER, O_ID, O_LIVE,
+ O_SEQ, O_BOOK, O_SIDE, O_PRICE, O_QTY, O_TIF, O_EXPIRE, O_TYPE) = range(16)
 NOF = 16
 
 
@@ -49,15 +53,18 @@ def _pow2(n: int) -> int:
 
 def allocate(nb: int, ng: int, cap_o: int, cap_l: int, cap_s: int, cap_h: int, cap_w: int) -> np.ndarray:
     cap_h, cap_w = _pow2(cap_h), _pow2(cap_w)
-    sizes = [nb * NKF, max(ng, 1), 2 * nb * cap_s, cap_l * NLF, cap_o * NOF, cap_h * 2, cap_w * 2]
+    sizes = [nb * NKF, max(ng, 1), 2 * nb * cap_s, cap_l * NLF, cap_o * NOF, cap_h * 2, cap_w * 2, cap_o * 2]
     offs, pos = [], HDR
     for s in sizes:
         offs.append(pos)
-        pos += s
-    a = np.empty(pos, np.int64)
+        pos += -(-s // 8) * 8   # every table starts on a 64-byte line
+    raw = np.empty(pos + 8, np.int64)
+    skip = (-raw.ctypes.data % 64) // 8
+    a = raw[skip:skip + pos]
     a.fill(0)  # touch every page now, at allocation, rather than on the matching path
     a[[M_NB, M_NG, M_CAPO, M_CAPL, M_CAPS, M_CAPH, M_CAPW]] = [nb, ng, cap_o, cap_l, cap_s, cap_h, cap_w]
-    a[M_OFFK:M_OFFW + 1] = offs
+    a[M_OFFK:M_OFFW + 1] = offs[:7]
+    a[M_OFFX] = offs[7]
     a[M_LFREE] = -1
     return a
 
@@ -67,10 +74,11 @@ def views(a: np.ndarray):
     nb, ng = int(a[M_NB]), int(a[M_NG])
     cap_o, cap_l, cap_s, cap_h, cap_w = (int(x) for x in a[M_CAPO:M_CAPW + 1])
     ok, og, os_, ol, oo, oh, ow = (int(x) for x in a[M_OFFK:M_OFFW + 1])
+    ox = int(a[M_OFFX])
     return (a[ok:ok + nb * NKF].reshape(nb, NKF), a[og:og + max(ng, 1)],
             a[os_:os_ + 2 * nb * cap_s].reshape(2 * nb, cap_s), a[ol:ol + cap_l * NLF].reshape(cap_l, NLF),
             a[oo:oo + cap_o * NOF].reshape(cap_o, NOF), a[oh:oh + cap_h * 2].reshape(cap_h, 2),
-            a[ow:ow + cap_w * 2].reshape(cap_w, 2))
+            a[ow:ow + cap_w * 2].reshape(cap_w, 2), a[ox:ox + cap_o * 2].reshape(cap_o, 2))
 
 
 def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: int = 1,
@@ -87,8 +95,11 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     new_w = cap_w if 2 * (nown + need_owners) <= cap_w else _pow2(4 * (nown + need_owners))
     b = allocate(nb, ng, new_o, new_l, new_s, new_h, new_w)
     b[M_NORD:M_HDR_END] = a[M_NORD:M_HDR_END]
-    ka, ga, sa, la, oa, ha, wa = views(a)
-    kb, gb, sb, lb, ob, hb, wb = views(b)
+    b[M_NHEAP] = a[M_NHEAP]
+    ka, ga, sa, la, oa, ha, wa, xa = views(a)
+    kb, gb, sb, lb, ob, hb, wb, xb = views(b)
+    nheap = int(a[M_NHEAP])
+    xb[:nheap] = xa[:nheap]
     kb[:] = ka
     gb[:] = ga
     sb[:, :cap_s] = sa
@@ -102,7 +113,7 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
 M_HDR_END = M_IDX + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def slot_of(ht, key):
     """Row holding `key` in an open-addressing table, or the empty row where it would go."""
     mask = ht.shape[0] - 1

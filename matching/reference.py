@@ -49,6 +49,9 @@ class ReferenceBook:
     # ------------------------------------------------------------------ commands
     def process(self, cmds: np.ndarray) -> np.ndarray:
         self._ev = []
+        cmds = np.asarray(cmds)
+        if cmds.dtype == np.int64:
+            cmds = np.ascontiguousarray(cmds).reshape(-1).view(COMMAND_DTYPE)
         for i, row in enumerate(np.atleast_1d(cmds).tolist()):
             c = dict(zip(COMMAND_FIELDS, row))
             self._cur = (c["op"], c["time"], i)
@@ -62,6 +65,11 @@ class ReferenceBook:
 
     def process_one(self, cmd) -> np.ndarray:
         return self.process(np.atleast_1d(cmd))
+
+    def process_at(self, cmds: np.ndarray, i: int) -> np.ndarray:
+        ev = self.process(cmds[i:i + 1])
+        ev["cmd_index"] = i
+        return ev
 
     def warm_up(self) -> None:
         """Nothing to compile; present so callers can switch implementations freely."""

@@ -194,9 +194,11 @@ def test_events_carry_time_op_and_command_index(make):
 def test_process_one_matches_batch_and_hash_is_deterministic(make):
     cmds = batch(new(1, SELL, 100, 2), new(2, SELL, 105, 2, owner=3), new(3, BUY, 105, 3, owner=2),
                  dict(op=Op.REPLACE, order_id=2, price=110, qty=2), new(4, BUY, 90, 1))
-    a, b = one_book(make), one_book(make)
+    a, b, c = one_book(make), one_book(make), one_book(make)
     ev_a = a.process(cmds)
     ev_b = np.concatenate([b.process_one(cmds[i]) for i in range(len(cmds))])
+    ev_c = np.concatenate([c.process_at(cmds, i) for i in range(len(cmds))])
+    assert (ev_c == ev_a).all()
     assert (ev_b["cmd_index"] == 0).all()
     ev_b["cmd_index"] = ev_a["cmd_index"]  # a single command is always index 0 of its own batch
     assert (ev_a == ev_b).all()

@@ -1,0 +1,137 @@
+"""Matching core speed: numba batch vs numba one-call-per-command vs the pure-Python reference.
+
+One seeded exchange-like stream (benchmarks.streams) is run three ways on fresh books in the same
+process; the run checks that all three produce identical events (cmd_index made stream-global) and
+identical final books (state hash), then prints ns/command, commands/s and the same-run ratios.
+Numba variants are repeated (median reported) because the machine is shared; the reference runs
+once. Engines are warmed (kernels compiled or loaded from cache) and their tables reserved for the
+whole stream before the clock starts, as the service does at start-up.
+
+usage: python -m benchmarks.matching [--commands N] [--resting R] [--batch B] [--repeat K] [--json FILE]
+Not here: any pass/fail threshold beyond printing the issue's targets next to the figures.
+"""
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+
+import numpy as np
+
+from benchmarks._timing import argument_parser, machine_description, say, write_json
+from benchmarks.streams import exchange_books, generate
+from matching import Engine, ReferenceBook
+
+TARGETS = {"numba_batch_ns_max": 100, "reference_over_batch_min": 15, "numba_single_ns_max": 1000}
+
+
+def _timed(fn):
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        t0 = time.perf_counter_ns()
+        out = fn()
+        return time.perf_counter_ns() - t0, out
+    finally:
+        if was:
+            gc.enable()
+
+
+def _fresh_engine(books, groups, n):
+    eng = Engine(books, groups)
+    eng.warm_up()
+    eng.reserve(orders=n, events=3 * n)
+    return eng
+
+
+def run_batch(books, groups, cmds, batch):
+    eng = _fresh_engine(books, groups, len(cmds))
+    peak = [0]
+
+    def go():
+        out = []
+        for lo in range(0, len(cmds), batch):
+            ev = eng.process(cmds[lo:lo + batch])
+            ev["cmd_index"] += lo
+            out.append(ev)
+            peak[0] = max(peak[0], eng.resting_orders())
+        return np.concatenate(out)
+    ns, events = _timed(go)
+    return ns, events, eng, peak[0]
+
+
+def run_single(books, groups, cmds):
+    """One kernel call per command through the public single-command API (process_at)."""
+    eng = _fresh_engine(books, groups, len(cmds))
+    process_at = eng.process_at
+
+    def go():
+        return [process_at(cmds, i) for i in range(len(cmds))]
+    ns, parts = _timed(go)
+    return ns, np.concatenate(parts), eng
+
+
+def run_reference(books, groups, cmds):
+    ref = ReferenceBook(books, groups)
+    ns, events = _timed(lambda: ref.process(cmds))
+    return ns, events, ref
+
+
+def main(argv=None) -> int:
+    p = argument_parser(__doc__.splitlines()[0])
+    p.add_argument("--commands", type=int, default=200_000)
+    p.add_argument("--resting", type=int, default=30_000, help="prefilled resting orders (target)")
+    p.add_argument("--batch", type=int, default=10_000, help="commands per process() call, batch mode")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each numba variant (median)")
+    p.add_argument("--seed", type=int, default=1)
+    a = p.parse_args(argv)
+    books, groups = exchange_books()
+    cmds = generate(a.commands, seed=a.seed, resting=a.resting)
+    n = len(cmds)
+    say(f"matching: {n} commands, seed {a.seed}, prefill {min(a.resting, n // 2)}, batch {a.batch}")
+
+    ref_ns, ref_ev, ref = run_reference(books, groups, cmds)
+    batch_runs = [run_batch(books, groups, cmds, a.batch) for _ in range(a.repeat)]
+    single_runs = [run_single(books, groups, cmds) for _ in range(a.repeat)]
+
+    ref_list_hash = ref.state_hash()
+    identical = all(
+        len(r[1]) == len(ref_ev) and bool((r[1] == ref_ev).all()) and r[2].state_hash() == ref_list_hash
+        for r in batch_runs + single_runs)
+    ns = {
+        "numba_batch": statistics.median(r[0] for r in batch_runs) / n,
+        "numba_single": statistics.median(r[0] for r in single_runs) / n,
+        "reference": ref_ns / n,
+    }
+    resting = max(r[3] for r in batch_runs)
+    kinds = np.bincount(ref_ev["kind"], minlength=9).tolist()
+    for name, v in ns.items():
+        say(f"  {name:13s} {v:10.1f} ns/command  {1e9 / v:14,.0f} commands/s")
+    ratios = {"reference/numba_batch": ns["reference"] / ns["numba_batch"],
+              "reference/numba_single": ns["reference"] / ns["numba_single"],
+              "numba_single/numba_batch": ns["numba_single"] / ns["numba_batch"]}
+    for name, v in ratios.items():
+        say(f"  {name:26s} {v:8.1f}x")
+    say(f"  resting orders (peak at batch boundaries): {resting}; final: {ref.resting_orders()}")
+    say(f"  events: {len(ref_ev)} (accepted {kinds[1]}, rejected {kinds[2]}, trades {kinds[3]}, "
+        f"cancelled {kinds[4]}, replaced {kinds[5]}, expired {kinds[6]}, sweeps {kinds[8]})")
+    say(f"  identical events and books across the three: {identical}")
+    say(f"  targets: batch <= {TARGETS['numba_batch_ns_max']} ns, reference/batch >= "
+        f"{TARGETS['reference_over_batch_min']}x, single <= {TARGETS['numba_single_ns_max']} ns")
+    write_json(a.json, {
+        "benchmark": "matching", "commands": n, "seed": a.seed, "batch": a.batch, "repeat": a.repeat,
+        "resting_orders": resting, "resting_orders_final": ref.resting_orders(), "identical": identical,
+        "ns_per_command": {k: round(v, 1) for k, v in ns.items()},
+        "commands_per_s": {k: round(1e9 / v) for k, v in ns.items()},
+        "ratios": {k: round(v, 2) for k, v in ratios.items()},
+        "events": len(ref_ev), "event_kinds": dict(zip(
+            ["accepted", "rejected", "trade", "cancelled", "replaced", "expired", "mass_cancel_report",
+             "sweep_report"], kinds[1:])),
+        "targets": TARGETS, "machine": machine_description(),
+    })
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
