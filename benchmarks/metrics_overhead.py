@@ -145,7 +145,7 @@ def measure(repeat: int = 15) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.metrics_overhead", description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the results here")
     p.add_argument("--repeat", type=int, default=15)
     args = p.parse_args(argv)

@@ -563,13 +563,13 @@ def run(rates: list[int], duration_s: float, warmup_s: float, targets: list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.roundtrip", description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the results here")
     p.add_argument("--rates", help="comma-separated offered rates, orders/s")
     p.add_argument("--duration", type=float, default=2.0, help="seconds per rate (default 2)")
     p.add_argument("--warmup", type=float, default=0.2, help="seconds discarded at each rate's start")
     p.add_argument("--targets", default=",".join(TARGETS),
-                   help=f"comma-separated subset of {TARGETS}")
+                   help=f"comma-separated subset of {','.join(TARGETS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="3 low rates, 0.5 s each (smoke run)")
     p.add_argument("--pin", action="store_true",
                    help="pin client and server to separate CPUs (steadier on a quiet machine, worse on a busy one)")
