@@ -5,8 +5,9 @@ what is left when the order is done, and quota given back for its unfilled part.
 Amounts are integers: micro-units of the settlement currency, micrograms of gross metal. The router
 priced each candidate book's need at its conservative child limit; a product order reserves, per
 currency and vault, the largest need over its candidates. `Funds` is a mixin of `OrderFlow`.
-Simplifications, stated: margin fills move no cash (no position ledger: the margin stays reserved
-while the position lives), and the quota given back is proportional to the unfilled quantity.
+Simplifications, stated: there is no position ledger, so a margin fill moves no cash and its margin
+is released with the rest of the reservation when the order is done; the quota given back is
+proportional to the unfilled quantity.
 
 Not here: the checks that decide whether an order may trade (routing, risk), any I/O.
 """
