@@ -128,7 +128,7 @@ def _match(K, S, L, O, M, E, r, mode):
     return False
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _after_accept(K, S, L, O, M, E, W, X, r):
     mode = _stp_mode(W, O[r, O_OWNER])
     tif = O[r, O_TIF]
@@ -151,7 +151,7 @@ def _valid_tif(tif):
     return tif == DAY or tif == GTC or tif == IOC or tif == FOK or tif == GTD
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _new_row(O, HT, M, oid, book, side, owner, price, qty, tif, expire, ord_type):
     r = M[M_NORD]
     M[M_NORD] = r + 1
@@ -493,25 +493,17 @@ def _tables(A):
     return M, K, G, S, L, O, HT, W, X
 
 
-@njit(cache=True)
-def run(A, C1, start, stop, E1):
-    """Process commands [start, stop); returns 2 * events_written + (1 if it stopped to grow).
-
-    Events are written from row 0 unless the header's M_RESUME flag says this call continues a
-    batch that stopped for room (the flag is cleared on entry)."""
-    M, K, G, S, L, O, HT, W, X = _tables(A)
-    C = _view2(C1.ctypes.data, 0, C1.size // NCF, NCF)
-    E = _view2(E1.ctypes.data, 0, E1.size // NEF, NEF)
+@njit(cache=True, _nrt=False)
+def _loop(K, G, S, L, O, HT, W, X, M, E, C, start, stop):
+    """The command loop, free of reference counting. Returns the index of the first command it did
+    not run: == stop when done, a MASS_CANCEL/EXPIRE that needs scratch memory (run() does it), or
+    -(i + 1) when command i might not fit the tables."""
     cap_e = E.shape[0]
-    if M[M_RESUME] == 0:
-        M[M_NE] = 0
-    M[M_RESUME] = 0
     for i in range(start, stop):
         if (M[M_NORD] + 1 > M[M_CAPO] or 2 * (M[M_NORD] + 1) > M[M_CAPH]
                 or M[M_LLIVE] + 1 > M[M_CAPL] or M[M_MAXSIDE] + 1 > M[M_CAPS]
                 or 2 * (M[M_NOWN] + 1) > M[M_CAPW] or M[M_NE] + 2 * M[M_LIVE] + 8 > cap_e):
-            M[M_NEXT] = i
-            return 2 * M[M_NE] + 1
+            return -(i + 1)
         c = C[i]
         op = c[C_OP]
         M[M_OP] = op
@@ -525,14 +517,40 @@ def run(A, C1, start, stop, E1):
             _replace(K, S, L, O, HT, W, M, E, c)
         elif op == OP_SWEEP:
             _sweep(K, G, S, L, O, HT, W, X, M, E, c)
-        elif op == OP_EXPIRE and c[C_BOOK] == -1 and c[C_TIF] != DAY:
-            _expire_due(K, S, L, O, X, M, E, c[C_TIME])
         elif op == OP_MASS or op == OP_EXPIRE:
-            _mass_or_expire(K, S, L, O, M, E, c, op == OP_EXPIRE)
+            return i
         elif op == OP_REF or op == OP_STP or op == OP_CONV:
             _settings(K, W, M, E, c)
         else:
             _reject(E, M, c, R_BAD_OP, False)
+    return stop
+
+
+@njit(cache=True)
+def run(A, C1, start, stop, E1):
+    """Process commands [start, stop); returns 2 * events_written + (1 if it stopped to grow).
+
+    Events are written from row 0 unless the header's M_RESUME flag says this call continues a
+    batch that stopped for room (the flag is cleared on entry)."""
+    M, K, G, S, L, O, HT, W, X = _tables(A)
+    C = _view2(C1.ctypes.data, 0, C1.size // NCF, NCF)
+    E = _view2(E1.ctypes.data, 0, E1.size // NEF, NEF)
+    if M[M_RESUME] == 0:
+        M[M_NE] = 0
+    M[M_RESUME] = 0
+    i = start
+    while i < stop:
+        i = _loop(K, G, S, L, O, HT, W, X, M, E, C, i, stop)
+        if i < 0:
+            M[M_NEXT] = -(i + 1)
+            return 2 * M[M_NE] + 1
+        if i < stop:
+            c = C[i]
+            if c[C_OP] == OP_EXPIRE and c[C_BOOK] == -1 and c[C_TIF] != DAY:
+                _expire_due(K, S, L, O, X, M, E, c[C_TIME])
+            else:
+                _mass_or_expire(K, S, L, O, M, E, c, c[C_OP] == OP_EXPIRE)
+            i += 1
     M[M_NEXT] = stop
     return 2 * M[M_NE]
 

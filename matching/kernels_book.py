@@ -133,7 +133,7 @@ def _position(K, S, L, b, s, price):
     return lo
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def link(K, S, L, O, M, r):
     """Append order row `r` at the tail of its price level (creating the level if needed)."""
     b, s, price = O[r, O_BOOK], O[r, O_SIDE] - 1, O[r, O_PRICE]
@@ -178,7 +178,7 @@ def link(K, S, L, O, M, r):
     M[M_LIVE] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def unlink(K, S, L, O, M, r):
     """Take order row `r` out of its level, freeing the level when it empties."""
     lid = O[r, O_LEVEL]
