@@ -235,9 +235,11 @@ def _structure(tables: _Tables, mdef: MessageDef, msg: FixMessage) -> Invalid | 
     while i < n:
         tag = tags[i]
         if tag not in fields:
+            # QuickFIX and the FIX session test case 14a answer a tag the dictionary does not define
+            # with 373=0 (Invalid tag number), so counterparties certify against that, not 373=3.
             if tag > MAX_TAG:
                 return Invalid(R.INVALID_TAG_NUMBER, tag, f"tag {tag} out of range")
-            return Invalid(R.UNDEFINED_TAG, tag, f"tag {tag} is not defined")
+            return Invalid(R.INVALID_TAG_NUMBER, tag, f"tag {tag} is not defined in the dictionary")
         if tag in seen:
             return Invalid(R.TAG_APPEARS_MORE_THAN_ONCE, tag, f"tag {tag} appears more than once")
         if tag in _FRAME_TAGS:

@@ -111,7 +111,7 @@ def test_optional_header_fields(d):
 
 @pytest.mark.parametrize("msg_type, body, reason, ref_tag", [
     (b"AE", [(571, b"x")], R.INVALID_MSG_TYPE, 35),
-    (b"D", SAMPLES[b"D"] + [(6999, b"x")], R.UNDEFINED_TAG, 6999),
+    (b"D", SAMPLES[b"D"] + [(6999, b"x")], R.INVALID_TAG_NUMBER, 6999),
     (b"D", SAMPLES[b"D"] + [(60001, b"x")], R.INVALID_TAG_NUMBER, 60001),
     (b"0", [(44, b"1")], R.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE, 44),
     (b"D", SAMPLES[b"D"] + [(7006, b"why")], R.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE, 7006),
@@ -280,7 +280,7 @@ _QF_REASON = {
     "IncorrectDataFormat": R.INCORRECT_DATA_FORMAT,
     "RequiredTagMissing": R.REQUIRED_TAG_MISSING,
     "TagNotDefinedForMessage": R.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE,
-    "InvalidTagNumber": R.UNDEFINED_TAG,
+    "InvalidTagNumber": R.INVALID_TAG_NUMBER,
     "InvalidMessageType": R.INVALID_MSG_TYPE,
     "RepeatingGroupCountMismatch": R.INCORRECT_NUM_IN_GROUP_COUNT,
     "RepeatedTag": R.TAG_APPEARS_MORE_THAN_ONCE,
