@@ -40,3 +40,15 @@ if [ $want_test = 1 ]; then
 else
   "$VPY" -m pip install -q --disable-pip-version-check -e .
 fi
+
+# Compile the numba kernels into their on-disk cache now (about 2 minutes cold on 2 cores), so neither
+# the first test nor `serve`'s start pays for it; with a warm cache this takes a second or two.
+"$VPY" - <<'PY'
+import time
+from router.config import load_config
+from router.order_core import make_engine
+t = time.perf_counter()
+config = load_config()
+make_engine(config.catalogue, config.fx).warm_up()
+print(f"setup: matching kernels ready ({time.perf_counter() - t:.1f} s)")
+PY
