@@ -34,7 +34,8 @@ from router.fix_codec import parse_utc_timestamp, utc_timestamp
 from router.marketdata import BAR_FORM_FROM_FIX, CYCLE_FROM_FIX, MarketData
 from router.order_amend import Amendments
 from router.order_core import (
-    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, TIFS, CoreEvents, Out, book_specs, core_factor, make_engine,
+    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, TIFS, CoreEvents, Out, TopReader, book_specs, core_factor,
+    make_engine,
 )
 from router.order_funds import Funds
 from router.orders import (
@@ -69,7 +70,8 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         self.routes: collections.deque = collections.deque(maxlen=ROUTES_KEPT)
         self.books = catalogue.by_book()
         self.owner_of = {a.name: n for n, a in enumerate(accounts)}
-        self._tops: dict[int, Any] = {}
+        self._tops: dict[int, tuple] = {}
+        self._read_top = TopReader(engine)
         self._rank = True
         self._acct_cache: dict[tuple[str, bytes | None], Account] = {}
         self._symbols: dict[bytes | None, tuple[str, Any, Any]] = {}
@@ -117,10 +119,8 @@ class OrderFlow(Amendments, Funds, CoreEvents):
             return None
         top = self._tops.get(book)
         if top is None:
-            top = self._tops[book] = self.engine.top_of_book(book)
-        if side is Side.BUY:
-            return top.ask_price if top.ask_qty else None
-        return top.bid_price if top.bid_qty else None
+            top = self._tops[book] = self._read_top(book)
+        return top[side]
 
     # -- entry points -----------------------------------------------------------------------
     def on_message(self, session: str, msg: Any, now_ns: int) -> list[Out]:
