@@ -15,9 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from matching import COMMAND_DTYPE, Op, Tif as CoreTif, commands
+from matching import Op, Tif as CoreTif, commands
 from router.convert import COMPARABLE_DEN
 from router.fix_codec import utc_timestamp
 from router.order_core import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS, Out
@@ -52,7 +50,7 @@ class Amendments:
             return [Out(session, b"9", cancel_reject(o, clordid, orig, b"1", reason, text))]
         self.index.use_clordid(session, clordid)
         row = [OP_CANCEL, now_ns, 0, o.oid, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0]
-        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [("cancel", o, clordid, orig)], now_ns)
+        return self._run_one(row, ("cancel", o, clordid, orig), now_ns)
 
     def replace(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         clordid, orig = msg.get(11) or b"NONE", msg.get(41) or b"NONE"
@@ -124,7 +122,7 @@ class Amendments:
         self.index.use_clordid(session, clordid)
         row = [OP_REPLACE, now_ns, 0, o.oid, 0, 0, 0, 0, core_price, core_qty, 0, 0, -1, 0, 0, 0, 0, 0]
         ctx = ("replace", o, clordid, orig, new_base, price, notional, saved, quota)
-        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [ctx], now_ns)
+        return self._run_one(row, ctx, now_ns)
 
     def _replace_quota(self, o: Order, open_notional: int) -> tuple | Reason:
         """Cross-border quota for a replaced order: it keeps the filled share of its claims and claims

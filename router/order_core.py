@@ -140,6 +140,9 @@ _NKF, _K_NLEV, _NLF, _L_QTY, _L_PRICE = _layout.NKF, _layout.K_NLEV, _layout.NLF
 class CoreEvents:
     """Mixin of `OrderFlow`: one core batch in, reports out (uses the flow's index, risk, quota, md)."""
 
+    _cmd_buf: np.ndarray | None = None
+    _cmd_view: np.ndarray | None = None
+
     def _cancel_batch(self, victims: list[Order], now_ns: int, text: str) -> list[Out]:
         if not victims:
             return []
@@ -150,12 +153,33 @@ class CoreEvents:
         return self._run(cmds, [("unsolicited", o, text) for o in victims], now_ns)
 
     # -- core events -> execution reports -----------------------------------------------------------
+    def _run_one(self, row: list[int], ctx: tuple, now_ns: int) -> list[Out]:
+        """One command (a flat int64 row in COMMAND_DTYPE field order), the common case per message.
+
+        The row goes into one preallocated int64 buffer; the engine is handed the same one-command
+        COMMAND_DTYPE view of it every time (`process_at` on the same array object reuses its flat
+        view instead of checking and re-viewing), so no command array is allocated per message."""
+        buf = self._cmd_buf
+        if buf is None:
+            buf = self._cmd_buf = np.zeros(len(_ROW_FIELDS), np.int64)
+            self._cmd_view = buf.view(COMMAND_DTYPE)
+        buf[:] = row
+        perf = self.perf
+        t0 = perf() if perf is not None else 0
+        events = self.engine.process_at(self._cmd_view, 0)
+        if perf is not None and self.metrics is not None:
+            self.metrics.matching_batch_ns(perf() - t0)
+        return self._reports(events, (ctx,), now_ns)
+
     def _run(self, cmds: np.ndarray, ctx: list[tuple], now_ns: int) -> list[Out]:
         perf = self.perf
         t0 = perf() if perf is not None else 0
         events = self.engine.process(cmds)
         if perf is not None and self.metrics is not None:
             self.metrics.matching_batch_ns(perf() - t0)
+        return self._reports(events, ctx, now_ns)
+
+    def _reports(self, events: np.ndarray, ctx: Any, now_ns: int) -> list[Out]:
         outs: list[Out] = []
         ts = utc_timestamp(now_ns)
         touched: set[int] = set()
@@ -240,10 +264,12 @@ class CoreEvents:
                     text = "unfilled remainder cancelled (immediate order)" if o.tif in (3, 4) or o.ord_type == 1 \
                         else "remainder too small to rest on the best book, cancelled"
                     outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text)))
-        for b in touched:
-            self._tops.pop(b, None)
         if touched:
-            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, trades))
+            tops = self._tops
+            for b in touched:
+                tops.pop(b, None)
+            if md_books:        # no subscriber at all: nothing to publish (publish would find no keys)
+                outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, trades))
         return outs
 
     def _trade(self, ev: list, outs: list[Out], ts: bytes) -> None:

@@ -24,9 +24,7 @@ import math
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Callable
 
-import numpy as np
-
-from matching import COMMAND_DTYPE, Op, Tif as CoreTif, commands
+from matching import Op, Tif as CoreTif, commands
 from router.accounts import Account, Accounts
 from router.catalogue import Catalogue, Instrument
 from router.convert import PRECISION, Fx, to_usd_oz_fine_exact
@@ -285,7 +283,7 @@ class OrderFlow(Amendments, Funds, CoreEvents):
                    self._core_limit(decision) if price is not None else 0, decision.qty_ug, expire_ns,
                    decision.allowed_mask, -1 if rest is None else rest.book_id, 0 if rest is None else rest.price,
                    0, 0, 0, 0]
-        return self._run(np.array(row, np.int64).view(COMMAND_DTYPE), [("new", o)], now_ns)
+        return self._run_one(row, ("new", o), now_ns)
 
     def _slow_price(self, session: str, msg: Any, now_ns: int, raw: bytes | None, decimals: int,
                     instr: Instrument | None, symbol: str, account: str) -> int | list[Out]:
