@@ -8,17 +8,27 @@ or map anything to FIX; the router does that with the events it returns.
 from __future__ import annotations
 
 import numpy as np
+from numba.core import types as nbtypes
 
 from . import kernels
 from .layout import (
     K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE,
-    L_QTY, M_LIVE, M_NE, M_NEXT, M_RESUME, O_BOOK, O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY,
+    L_QTY, M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NEXT,
+    M_NORD, M_NOWN, M_RESUME, O_BOOK, O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY,
     O_SIDE, allocate, grow, views,
 )
 from .types import (
     COMMAND_DTYPE, EVENT_DTYPE, LEVEL_DTYPE, NCF, NEF, SNAPSHOT_DTYPE, OrderState, Top, as_groups,
     as_specs, commands, hash_state, merge_group_depth, Op, Side, OrdType, Tif, Stp,
 )
+
+
+def _kernel():
+    """The compiled `run` for our argument types, called without numba's per-call type dispatch
+    (about 200 ns of a single-command call); the dispatcher itself until that overload exists."""
+    arr = nbtypes.Array(nbtypes.int64, 1, "C")
+    overload = kernels.run.overloads.get((arr, arr, nbtypes.int64, nbtypes.int64, arr))
+    return overload.entry_point if overload is not None else kernels.run
 
 
 class Engine:
@@ -44,6 +54,8 @@ class Engine:
         self._set_events(max(256, cap))
         self._last_batch = None
         self._last_flat = None
+        self._pending = 0
+        self._kern = _kernel()
 
     # ------------------------------------------------------------------ commands
     def _views(self):
@@ -62,10 +74,13 @@ class Engine:
         if cmds.dtype == COMMAND_DTYPE:
             if cmds.ndim != 1 or not cmds.flags.c_contiguous:
                 cmds = np.ascontiguousarray(cmds.reshape(-1))
+            if not cmds.flags.writeable:  # keep one compiled signature (mutable arrays)
+                cmds = cmds.copy()
             # ndarray-over-buffer is several times cheaper than .view(int64) on a structured dtype
             return np.ndarray((cmds.shape[0] * NCF,), np.int64, cmds)
         if cmds.dtype == np.int64 and cmds.size % NCF == 0:
-            return np.ascontiguousarray(cmds.reshape(-1))
+            flat = np.ascontiguousarray(cmds.reshape(-1))
+            return flat if flat.flags.writeable else flat.copy()
         raise TypeError("commands must use matching.COMMAND_DTYPE (or int64 rows of its fields)")
 
     def _events(self, ret: int) -> np.ndarray:
@@ -74,6 +89,8 @@ class Engine:
 
     def _run(self, c1: np.ndarray, start: int, stop: int) -> int:
         ret = kernels.run(self._A, c1, start, stop, self._E)
+        if self._kern is kernels.run:
+            self._kern = _kernel()
         while ret & 1:
             self._make_room(stop - int(self._A[M_NEXT]))
             ret = kernels.run(self._A, c1, int(self._A[M_NEXT]), stop, self._E)
@@ -83,16 +100,45 @@ class Engine:
         """Run a batch of commands in order; returns its events (a new EVENT_DTYPE array).
 
         `cmds` is a COMMAND_DTYPE array, or int64 rows holding its fields in order (cheapest)."""
+        if self._pending:
+            raise RuntimeError("drain() the events of submit_at() before calling process()")
         c1 = self._flat(cmds)
         return self._events(self._run(c1, 0, c1.shape[0] // NCF))
+
+    def submit_at(self, cmds: np.ndarray, i: int) -> int:
+        """Run only command `i` of a batch and keep its events in the engine; returns how many it
+        produced. One Python->numba crossing per command with no per-call allocation: for a loop
+        that acts on each command as it arrives and collects events with drain() once per turn."""
+        if cmds is not self._last_batch:
+            self._last_flat = self._flat(cmds)
+            self._last_batch = cmds
+        if not self._pending:  # start of an append session: events from row 0
+            self._A[M_APPEND] = 1
+            self._A[M_NE] = 0
+        ret = self._kern(self._A, self._last_flat, i, i + 1, self._E)
+        if ret & 1:
+            ret = self._run(self._last_flat, i, i + 1)
+        made = (ret >> 1) - self._pending
+        self._pending = ret >> 1
+        return made
+
+    def drain(self) -> np.ndarray:
+        """Events accumulated by submit_at() since the last drain, in order (a new array)."""
+        n = self._pending
+        self._pending = 0
+        self._A[M_APPEND] = 0
+        self._A[M_NE] = 0
+        return np.frombuffer(self._E[:n * NEF].copy(), EVENT_DTYPE)
 
     def process_at(self, cmds: np.ndarray, i: int) -> np.ndarray:
         """Run only command `i` of a batch; events report cmd_index = i. For callers that keep a
         batch array but must act after every command; the flat view of the batch is reused."""
+        if self._pending:
+            raise RuntimeError("drain() the events of submit_at() before calling process_at()")
         if cmds is not self._last_batch:
             self._last_flat = self._flat(cmds)
             self._last_batch = cmds
-        ret = kernels.run(self._A, self._last_flat, i, i + 1, self._E)
+        ret = self._kern(self._A, self._last_flat, i, i + 1, self._E)
         if ret & 1:
             ret = self._run(self._last_flat, i, i + 1)
         return np.frombuffer(self._E[:(ret >> 1) * NEF].copy(), EVENT_DTYPE)
@@ -107,7 +153,11 @@ class Engine:
 
     def _make_room(self, pending: int):
         a = self._A
-        self._A = grow(a, need_orders=1, need_levels=1, need_side=1, need_owners=1)
+        need_table = (a[M_NORD] + 1 > a[M_CAPO] or 2 * (a[M_NORD] + 1) > a[M_CAPH]
+                      or a[M_LLIVE] + 1 > a[M_CAPL] or a[M_MAXSIDE] + 1 > a[M_CAPS]
+                      or 2 * (a[M_NOWN] + 1) > a[M_CAPW])
+        if need_table:
+            self._A = grow(a, need_orders=1, need_levels=1, need_side=1, need_owners=1)
         self._A[M_RESUME] = 1
         live, ne = int(self._A[M_LIVE]), int(self._A[M_NE])
         rows = self._E.size // NEF

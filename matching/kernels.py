@@ -19,7 +19,7 @@ from .kernels_book import (
 from .layout import (
     HDR, K_DEN, K_LOT, K_NLEV, K_NUM, K_REF, K_SCALE, L_HEAD, L_PRICE, L_QTY, M_CAPH, M_CAPL,
     M_CAPO, M_CAPS, M_CAPW, M_IDX, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NEXT, M_NG, M_NORD,
-    M_NHEAP, M_NOWN, M_RESUME, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS, M_OFFW, M_OFFX, M_OP, M_TIME, NKF,
+    M_APPEND, M_NHEAP, M_NOWN, M_RESUME, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS, M_OFFW, M_OFFX, M_OP, M_TIME, NKF,
     NLF, NOF,
     O_BOOK, O_CUM, O_EXPIRE, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE,
     O_QTY, O_SEQ, O_SIDE, O_TIF, O_TYPE, slot_of,
@@ -531,11 +531,12 @@ def run(A, C1, start, stop, E1):
     """Process commands [start, stop); returns 2 * events_written + (1 if it stopped to grow).
 
     Events are written from row 0 unless the header's M_RESUME flag says this call continues a
-    batch that stopped for room (the flag is cleared on entry)."""
+    batch that stopped for room (the flag is cleared on entry), or M_APPEND says the caller is
+    accumulating events across calls (Engine.submit_at / drain)."""
     M, K, G, S, L, O, HT, W, X = _tables(A)
     C = _view2(C1.ctypes.data, 0, C1.size // NCF, NCF)
     E = _view2(E1.ctypes.data, 0, E1.size // NEF, NEF)
-    if M[M_RESUME] == 0:
+    if M[M_RESUME] == 0 and M[M_APPEND] == 0:
         M[M_NE] = 0
     M[M_RESUME] = 0
     i = start

@@ -45,6 +45,7 @@ class ReferenceBook:
         self.seq = 0
         self._ev: list = []
         self._cur = (0, 0, 0)
+        self._pending: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ commands
     def process(self, cmds: np.ndarray) -> np.ndarray:
@@ -70,6 +71,16 @@ class ReferenceBook:
         ev = self.process(cmds[i:i + 1])
         ev["cmd_index"] = i
         return ev
+
+    def submit_at(self, cmds: np.ndarray, i: int) -> int:
+        ev = self.process_at(cmds, i)
+        self._pending.append(ev)
+        return len(ev)
+
+    def drain(self) -> np.ndarray:
+        out = np.concatenate(self._pending) if self._pending else np.zeros(0, EVENT_DTYPE)
+        self._pending = []
+        return out
 
     def warm_up(self) -> None:
         """Nothing to compile; present so callers can switch implementations freely."""

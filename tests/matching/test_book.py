@@ -217,3 +217,21 @@ def test_capacity_grows_without_losing_state(make):
     assert b.order_state(1).live and b.order_state(n).live
     ev = b.process(batch(dict(op=Op.MASS_CANCEL, book=-1, owner=-1)))
     assert len(ev) == n + 1 and b.resting_orders() == 0
+
+
+def test_submit_at_accumulates_until_drain(make):
+    cmds = batch(new(1, SELL, 100, 2), new(2, BUY, 100, 1, owner=2), dict(op=Op.CANCEL, order_id=7),
+                 new(3, BUY, 100, 5, owner=2, tif=Tif.IOC))
+    a, b = one_book(make), one_book(make)
+    expected = a.process(cmds)
+    # a batch call before the session must not leak its events into it
+    assert kinds(b.process(batch(new(20, BUY, 50, 1), new(21, BUY, 50, 1)))) == [(K.ACCEPTED, 0)] * 2
+    made = [b.submit_at(cmds, i) for i in range(2)]
+    assert made == [1, 2]
+    first = b.drain()
+    made = [b.submit_at(cmds, i) for i in range(2, len(cmds))]
+    assert made == [1, 3]
+    got = np.concatenate([first, b.drain()])
+    assert got.tolist() == expected.tolist()
+    assert len(b.drain()) == 0
+    assert kinds(b.process(batch(new(9, BUY, 90, 1)))) == [(K.ACCEPTED, 0)]
