@@ -1,9 +1,9 @@
 """Keep numba's on-disk cache honest across the kernel modules.
 
-numba keys a cached function on its own source file only; a kernel in `kernels.py` that inlined a
-helper from `kernels_book.py` or `layout.py` keeps running the OLD helper after that file changes.
-Before the kernels are imported we fingerprint all three sources and drop their cache entries when
-the fingerprint moved. This module does nothing else (no compilation, no I/O beyond __pycache__).
+numba keys a cached function on its own source file only; a kernel that inlined a helper from
+another module (kernels_book.py, layout.py, ...) keeps running the OLD helper after that file
+changes. Before the kernels are imported we fingerprint all kernel sources and drop their cache
+entries when the fingerprint moved. This module does nothing else (no compilation, no I/O beyond __pycache__).
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-_SOURCES = ("layout.py", "kernels_book.py", "kernels.py")
+_SOURCES = ("layout.py", "kernels_book.py", "kernels_orders.py", "kernels_sweep.py", "kernels_bulk.py",
+            "kernels.py")
 
 
 def ensure_fresh() -> None:
@@ -30,7 +31,7 @@ def ensure_fresh() -> None:
     try:
         cache.mkdir(exist_ok=True)
         for entry in cache.iterdir():
-            if entry.suffix in (".nbi", ".nbc") and entry.name.split(".")[0] in ("layout", "kernels_book", "kernels"):
+            if entry.suffix in (".nbi", ".nbc") and entry.name.split(".")[0] + ".py" in _SOURCES:
                 entry.unlink(missing_ok=True)
         tmp = cache / f"kernels.stamp.{os.getpid()}"
         tmp.write_text(stamp_value)
