@@ -23,7 +23,7 @@ from router.catalogue import Catalogue, Instrument
 from router.convert import Fx, comparable_factor
 from router.fix_codec import utc_timestamp
 from router.orders import (
-    ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, GOLD_ROUTED_INSTRUMENT, MICRO,
+    DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, GOLD_ROUTED_INSTRUMENT, MICRO,
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, TEXT, Order, cancel_reject, exec_report, units_text,
 )
 from router.reasons import Reason
@@ -54,6 +54,9 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
 
 
 OP_NEW, OP_SWEEP, OP_CANCEL, OP_REPLACE = int(Op.NEW), int(Op.SWEEP), int(Op.CANCEL), int(Op.REPLACE)
+_CANCEL_REQUESTED = int(CoreReason.CANCEL_REQUESTED)
+# NamedTuple construction through tuple.__new__ skips the generated __new__ (several per message).
+_new = tuple.__new__
 # Commands are built as flat int64 rows in this field order; fail at import if the core's layout moves.
 _ROW_FIELDS = ("op", "time", "book", "order_id", "owner", "side", "ord_type", "tif", "price", "qty", "expire_time",
                "allowed", "rest_book", "rest_price", "stp", "num", "den", "qty_scale")
@@ -184,6 +187,7 @@ class CoreEvents:
         ts = utc_timestamp(now_ns)
         touched: set[int] = set()
         by_oid = self.index.by_oid
+        next_exec = self.ids.next_exec
         md_books = self.md.by_book
         trades: list[tuple[int, int, int]] = []
         for ev in events.tolist():
@@ -212,20 +216,20 @@ class CoreEvents:
                         if not o.is_product:
                             i = self.books[book]
                             self.metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
-                    outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_NEW, ts, explain=True)))
+                    outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_NEW, ts, explain=True))))
             elif kind == K_REJECTED:
                 self._core_reject(c, CoreReason(reason), outs, ts)
             elif kind == K_CANCELLED:
-                if o is None or o.done:
+                if o is None or o.status in DONE_STATUSES:
                     continue
                 text = _CANCEL_TEXT.get(reason, "")
-                if c[0] == "cancel" and reason == CoreReason.CANCEL_REQUESTED:
+                if c[0] == "cancel" and reason == _CANCEL_REQUESTED:
                     self.index.rename(o, c[2])
                 elif c[0] == "unsolicited":
                     text = c[2]
                 o.status = OS_CANCELED
                 self._finish(o)
-                outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text)))
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_CANCELED, ts, text=text))))
             elif kind == K_REPLACED:
                 if o is None or c[0] != "replace":
                     continue
@@ -235,18 +239,19 @@ class CoreEvents:
                 o.quota_claims = claims
                 self.index.rename(o, clordid)
                 o.qty, o.price = new_base, price
+                o.er_fixed = None
                 o.leaves = new_base - o.cum
                 o.core_qty = ev[11]
                 o.notional, o.notional_qty = notional, o.leaves
                 self.risk.on_open_notional(o.oid, notional)
-                outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_REPLACED, ts)))
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_REPLACED, ts))))
             elif kind == K_EXPIRED:
                 if o is None or o.done:
                     continue
                 o.status = OS_EXPIRED
                 self._finish(o)
                 text = "good-till-date order expired" if reason == CoreReason.EXPIRED_GTD else "day order expired"
-                outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_EXPIRED, ts, text=text)))
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_EXPIRED, ts, text=text))))
             elif kind == K_SWEEP:
                 if o is None or o.done:
                     continue
@@ -263,7 +268,7 @@ class CoreEvents:
                     self._finish(o)
                     text = "unfilled remainder cancelled (immediate order)" if o.tif in (3, 4) or o.ord_type == 1 \
                         else "remainder too small to rest on the best book, cancelled"
-                    outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text)))
+                    outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_CANCELED, ts, text=text))))
         if touched:
             tops = self._tops
             for b in touched:
@@ -303,7 +308,7 @@ class CoreEvents:
                 # LastPx is in the product's unit; say which instrument traded and at its own price.
                 body += [(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
                          (GOLD_ROUTED_INSTRUMENT, i.symbol)]
-            outs.append(Out(o.session, b"8", body))
+            outs.append(_new(Out, (o.session, b"8", body)))
 
     def _core_reject(self, c: tuple, reason: CoreReason, outs: list[Out], ts: bytes) -> None:
         ours = _CORE_REJECT.get(reason, Reason.UNSUPPORTED)

@@ -262,6 +262,7 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         o.notional = decision.notional_cny
         if product is not None:
             o.qty = o.leaves = o.notional_qty = decision.qty_ug
+            o.er_fixed = None
             o.value_den = PRODUCT_DEN
         r = self._reserve(o, acct, decision)
         if r is not None:
