@@ -154,9 +154,17 @@ class RouteDecision:
         if self.reason is not None:
             head += f" REJ {self.reason.label}"
         parts = [head]
+        fragments = _FRAGMENTS
         for n, c in enumerate(self.candidates, 1):
-            parts.append(f"{n}.{c.symbol} {c.price}={_usd(c.comparable)}/{_usd(c.all_in)}"
-                         + ("" if c.source == "quote" else "r"))
+            # Candidate fields by position: symbol, child price, comparable, all-in, source.
+            key = (c[0], c[3], c[4], c[5], c[6])
+            fragment = fragments.get(key)
+            if fragment is None:
+                if len(fragments) >= FRAGMENT_CACHE_MAX:
+                    fragments.clear()
+                fragment = fragments[key] = (f"{c.symbol} {c.price}={_usd(c.comparable)}/{_usd(c.all_in)}"
+                                             + ("" if c.source == "quote" else "r"))
+            parts.append(f"{n}.{fragment}")
         for e in self.excluded:
             parts.append(f"x{e.symbol}:{e.reason.label}")
         text = "; ".join(parts)
@@ -166,6 +174,12 @@ class RouteDecision:
 
     def __repr__(self) -> str:
         return f"RouteDecision({self.explain_text()})"
+
+
+# Rendered candidate fragments of the explanation text, by their inputs: books keep quoting the same
+# few prices, and formatting two dollar amounts costs more than a lookup. Bounded, cleared when full.
+_FRAGMENTS: dict[tuple, str] = {}
+FRAGMENT_CACHE_MAX = 4096
 
 
 def _usd(micro: int) -> str:

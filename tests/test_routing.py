@@ -453,6 +453,23 @@ def test_explain_text_fits_a_fix_tag():
     assert len(d.explain_text(limit=40)) == 40 and d.explain_text(limit=40).endswith("...")
 
 
+def test_explain_text_is_the_same_from_the_fragment_cache_and_it_stays_bounded(monkeypatch):
+    import router.routing as routing
+    monkeypatch.setattr(routing, "FRAGMENT_CACHE_MAX", 2)
+    quotes = {CAT.instruments["SGE.AU9999"].book_id: 55990}
+    r = router(top=lambda book, side: quotes.get(book))
+    texts = []
+    for price in (56000, 56010, 56020):
+        routing._FRAGMENTS.clear()
+        d = r.route(req(price=price), 0)
+        fresh = d.explain_text()
+        assert d.explain_text() == fresh and len(routing._FRAGMENTS) <= 2
+        texts.append(fresh)
+    # Each line names three books with the quote-ranked one unmarked and the other two on reference.
+    assert all(t.count("r;") + t.endswith("r") == 2 for t in texts)
+    assert len(set(texts)) == 3
+
+
 def test_static_cache_is_bounded_and_can_be_invalidated(monkeypatch):
     import router.routing as routing
     monkeypatch.setattr(routing, "STATIC_CACHE_MAX", 3)
