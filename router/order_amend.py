@@ -20,8 +20,8 @@ from router.convert import COMPARABLE_DEN
 from router.fix_codec import utc_timestamp
 from router.order_core import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS, Out
 from router.orders import (
-    ET_STATUS, MICRO, Order, cancel_reject, decimal_to_units, exec_report, micro_text, parse_decimal,
-    reject_report, text_of as _s,
+    ET_STATUS, MICRO, ORD_STATUS_REQ_ID, Order, cancel_reject, decimal_to_units, exec_report, micro_text,
+    parse_decimal, reject_report, text_of as _s,
 )
 from router.reasons import Reason
 
@@ -150,14 +150,16 @@ class Amendments:
     def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         o = self.index.find(session, msg.get(11), msg.get(37))
         ts = utc_timestamp(now_ns)
+        req_id = msg.get(790) or None       # OrdStatusReqID, echoed on the status report
         if o is None:
             body = reject_report(self.ids.next_exec(), ts, msg.get(11) or b"NONE", _s(msg.get(1)),
                                  msg.get(55) or b"", msg.get(54) or b"", b"", b"", Reason.UNKNOWN_ORDER,
                                  f"unknown order ClOrdID={_s(msg.get(11))} in this session")
             body[3] = (150, ET_STATUS)
+            if req_id:
+                body.insert(2, (ORD_STATUS_REQ_ID, req_id))
             return [Out(session, b"8", body)]
-        # OrdStatusReqID(790) is not echoed: our dictionary does not define it on the ExecutionReport.
-        return [Out(session, b"8", exec_report(o, self.ids.next_exec(), ET_STATUS, ts))]
+        return [Out(session, b"8", exec_report(o, self.ids.next_exec(), ET_STATUS, ts, status_req_id=req_id))]
 
     def mass_cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         clordid = msg.get(11) or b"NONE"

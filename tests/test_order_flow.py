@@ -296,6 +296,11 @@ def test_status_request_reports_the_current_state(h: Harness) -> None:
     h.order(HK, "SGE.AU9999", 2, 4, "559.00")
     (st,) = h.send(SH, b"H", [(11, "ST1"), (55, "SGE.AU9999"), (54, 1), (790, "REQ9")])
     assert f(st, 150) == b"I" and f(st, 39) == b"1" and f(st, 14) == b"4" and f(st, 151) == b"6"
+    assert f(st, 790) == b"REQ9"
+    (unknown,) = h.send(SH, b"H", [(11, "NEVER"), (55, "SGE.AU9999"), (54, 1), (790, "REQ10")])
+    assert f(unknown, 150) == b"I" and f(unknown, 39) == b"8" and f(unknown, 790) == b"REQ10"
+    (plain,) = h.send(SH, b"H", [(11, "ST1"), (55, "SGE.AU9999"), (54, 1)])
+    assert f(plain, 790) is None
 
 
 def test_mass_cancel_by_symbol_and_all(h: Harness) -> None:

@@ -135,6 +135,7 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         assert (rep["41"], rep["38"], rep["151"], rep["44"]) == ("SH-P1", "1500", "1440", "560.50")
         send(SH, "H", [(11, "SH-P2"), (55, "GOLD.KG9999"), (54, 1), (790, "ST1")])
         await wait_for(lambda: client.got(SH, "8", _11="SH-P2", _150="I"), what="status")
+        assert client.got(SH, "8", _11="SH-P2", _150="I")[0]["790"] == "ST1"
         send(SH, "F", [(41, "SH-P2"), (11, "SH-P3"), (55, "GOLD.KG9999"), (54, 1)])
         await wait_for(lambda: client.got(SH, "8", _11="SH-P3", _150="4"), what="cancelled")
         send(SH, "F", [(41, "NOT-THERE"), (11, "SH-P4"), (55, "GOLD.KG9999"), (54, 1)])
@@ -151,6 +152,24 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         assert (mass["531"], mass["533"]) == ("7", "3")
         await wait_for(lambda: len([m for m in client.got(HK, "8", _150="4") if m["11"].startswith("HK-M")]) == 3,
                        what="three cancels")
+
+        # Kill switch on one account: its working order is cancelled, its next order rejected with
+        # OrdRejReason 12 (surveillance), the other account trades on; switched off, it trades again.
+        send(HK, "D", order("HK-K1", "HKGX.RKG", 1, 1, "555.00"))
+        await wait_for(lambda: client.got(HK, "8", _11="HK-K1", _150="0"), what="ack of HK-K1")
+        result = app.set_kill_switch("account", "HKCLIENT1", True)
+        assert result.ok and result.data["cancelled"] == 1
+        await wait_for(lambda: client.got(HK, "8", _11="HK-K1", _150="4"), what="kill switch cancel")
+        assert client.got(HK, "8", _11="HK-K1", _150="4")[0]["58"] == "cancelled by kill switch"
+        send(HK, "D", order("HK-K2", "HKGX.RKG", 1, 1, "555.00"))
+        await wait_for(lambda: client.got(HK, "8", _11="HK-K2", _150="8"), what="kill switch reject")
+        (killed,) = client.got(HK, "8", _11="HK-K2", _150="8")
+        assert (killed["39"], killed["103"]) == ("8", "12")
+        send(SH, "D", order("SH-K3", "SGE.AU9999", 1, 1, "550.00"))
+        await wait_for(lambda: client.got(SH, "8", _11="SH-K3", _150="0"), what="other account unaffected")
+        assert app.set_kill_switch("account", "HKCLIENT1", False).ok
+        send(HK, "D", order("HK-K4", "HKGX.RKG", 1, 1, "555.00"))
+        await wait_for(lambda: client.got(HK, "8", _11="HK-K4", _150="0"), what="ack after the kill switch")
 
         # Reference data.
         send(SH, "x", [(320, "SL1"), (559, 4)])
