@@ -145,6 +145,8 @@ class CoreEvents:
 
     _cmd_buf: np.ndarray | None = None
     _cmd_view: np.ndarray | None = None
+    _ts_ms = -1
+    _ts = b""
 
     def _cancel_batch(self, victims: list[Order], now_ns: int, text: str) -> list[Out]:
         if not victims:
@@ -184,7 +186,12 @@ class CoreEvents:
 
     def _reports(self, events: np.ndarray, ctx: Any, now_ns: int) -> list[Out]:
         outs: list[Out] = []
-        ts = utc_timestamp(now_ns)
+        ms = now_ns // 1_000_000
+        if ms == self._ts_ms:        # TransactTime has millisecond precision: many messages share one
+            ts = self._ts
+        else:
+            ts = self._ts = utc_timestamp(now_ns)
+            self._ts_ms = ms
         touched: set[int] = set()
         by_oid = self.index.by_oid
         next_exec = self.ids.next_exec

@@ -45,6 +45,9 @@ from router.risk import RiskEngine
 from router.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
 
 ROUTES_KEPT = 1000
+# Module constants instead of enum class attribute lookups on the per-order path.
+_BUY, _SELL, _GTD, _FOK = Side.BUY, Side.SELL, CoreTif.GTD, CoreTif.FOK
+_new = tuple.__new__          # NamedTuple construction without the generated __new__
 
 
 class OrderFlow(Amendments, Funds, CoreEvents):
@@ -198,13 +201,13 @@ class OrderFlow(Amendments, Funds, CoreEvents):
                                     f"unsupported TimeInForce(59) {_s(g(b'59'))!r}", acct.name)
         core_tif, route_tif = tifs
         expire_ns = 0
-        if core_tif == CoreTif.GTD:
+        if core_tif is _GTD:
             raw = g(b"126")
             expire_ns = parse_utc_timestamp(raw) if raw else None
             if not expire_ns or expire_ns <= now_ns:
                 return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                         "GTD order needs an ExpireTime(126) in the future", acct.name)
-        if product is not None and core_tif == CoreTif.FOK:
+        if product is not None and core_tif is _FOK:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     "fill-or-kill is not supported on a routable product (the group sweep "
                                     "cannot guarantee all-or-none across venues)", acct.name)
@@ -231,12 +234,12 @@ class OrderFlow(Amendments, Funds, CoreEvents):
                 if isinstance(price, list):
                     return price
         constraints = _constraints(g)
-        side = Side.BUY if side_raw == b"1" else Side.SELL
+        side = _BUY if side_raw == b"1" else _SELL
         t0 = self.perf() if self.perf is not None else 0
         # Quotes only matter when there is a choice of books; reading one costs a core query.
         self._rank = product is not None
-        decision = self.router.route(RouteRequest(acct.name, side, symbol, qty, price, route_tif, constraints),
-                                     now_ns)
+        decision = self.router.route(_new(RouteRequest, (acct.name, side, symbol, qty, price, route_tif,
+                                                         constraints)), now_ns)
         if self.perf is not None and self.metrics is not None:
             self.metrics.router_decision_ns(self.perf() - t0)
         explain = decision.explain_text().encode("ascii", "replace")
@@ -272,7 +275,7 @@ class OrderFlow(Amendments, Funds, CoreEvents):
                                     acct.name, explain)
         self.index.add(o)
         self.risk.on_accepted(oid, acct.name, session, decision.notional_cny)
-        if core_tif == CoreTif.GTD:
+        if core_tif is _GTD:
             self._gtd += 1
         # One flat int64 row in COMMAND_FIELDS order: far cheaper than setting structured fields one by one.
         if product is None:

@@ -30,6 +30,22 @@ class Funds:
     def _reserve(self, o: Order, acct: Account, d: RouteDecision) -> Reason | None:
         """Reserve what a fill could cost: per currency / vault the largest need over the candidates
         (the router priced each candidate's cash or metal at its conservative child limit)."""
+        cands = d.candidates
+        if len(cands) == 1:
+            # An instrument order (one book): the same reservations without the per-currency maxima.
+            c = cands[0]
+            o.sell_vaults[c.symbol] = c.vault
+            if c.cash:
+                r = acct.reserve_cash(c.settl_ccy, c.cash)
+                if r is not None:
+                    return r
+                o.reserved_cash[c.settl_ccy] = c.cash
+            if c.metal_ug:
+                r = acct.reserve_metal(c.vault, c.metal_ug)
+                if r is not None:
+                    return r
+                o.reserved_metal[c.vault] = c.metal_ug
+            return None
         cash: dict[str, int] = {}
         metal: dict[str, int] = {}
         for c in d.candidates:

@@ -20,6 +20,7 @@ from router.quota import CrossBorderQuota, parse_quota
 from router.reasons import Reason
 
 NS_PER_S = 1_000_000_000
+_THROTTLED = Reason.THROTTLED
 RISK_KEYS = ("collar_pct", "msg_rate", "msg_burst", "cancel_on_disconnect", "limits")
 
 
@@ -90,7 +91,7 @@ class RiskEngine:
     """Pre-trade checks and the state they need. One instance per gateway."""
 
     def __init__(self, config: RiskConfig, accounts: Accounts) -> None:
-        self.config = config
+        self.config = config        # sets the throttle's bucket cap and refill rate too
         self.accounts = accounts
         self.halted_all = False
         self.halted: set[str] = set()
@@ -103,18 +104,31 @@ class RiskEngine:
             # A session sharing accounts with mixed settings cancels if any of them asks to.
             self._cod[a.session] = self._cod.get(a.session, False) or a.cancel_on_disconnect
 
+    @property
+    def config(self) -> RiskConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: RiskConfig) -> None:
+        self._config = config
+        # Read on every inbound message: kept as plain ints rather than derived from the config each time.
+        self._cap = config.msg_burst * NS_PER_S
+        self._rate = config.msg_rate
+
     # -- throttle -------------------------------------------------------------------------
     def check_message(self, session: str, now_ns: int) -> Reason | None:
         """Count one inbound application message (orders, cancels, replaces) against the session's rate."""
-        cap = self.config.msg_burst * NS_PER_S
         b = self._buckets.get(session)
         if b is None:
-            b = self._buckets[session] = [cap, now_ns]
-        elif now_ns > b[1]:
-            b[0] = min(cap, b[0] + (now_ns - b[1]) * self.config.msg_rate)
-            b[1] = now_ns
+            b = self._buckets[session] = [self._cap, now_ns]
+        else:
+            last = b[1]
+            if now_ns > last:
+                tokens = b[0] + (now_ns - last) * self._rate
+                b[0] = tokens if tokens < self._cap else self._cap
+                b[1] = now_ns
         if b[0] < NS_PER_S:
-            return Reason.THROTTLED
+            return _THROTTLED
         b[0] -= NS_PER_S
         return None
 
@@ -138,6 +152,8 @@ class RiskEngine:
         self.halted.discard(name)
 
     def killed(self, account: str) -> Reason | None:
+        """The kill switch reason for `account`, None when it may trade. (The router reads
+        `halted_all` / `halted` first and calls this only when one is set.)"""
         if self.halted_all:
             return Reason.KILL_SWITCH_GLOBAL
         if account in self.halted:

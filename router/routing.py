@@ -371,7 +371,7 @@ class Router:
         if acct is None:
             return RouteDecision(req, _R_UNKNOWN_ACCOUNT)
         risk = self.risk
-        if risk is not None:
+        if risk is not None and (risk.halted_all or risk.halted):
             killed = risk.killed(acct.name)
             if killed is not None:
                 return RouteDecision(req, killed)
@@ -500,8 +500,11 @@ class Router:
             reasons = {e.reason for e in excluded}
             reason = reasons.pop() if len(reasons) == 1 else _R_NO_ELIGIBLE_BOOK
             return RouteDecision(req, reason, (), tuple(excluded), qty_ug=qty_ug)
-        ranked.sort()
-        candidates = tuple([r[2] for r in ranked])
+        if len(ranked) == 1:
+            candidates: tuple[Candidate, ...] = (ranked[0][2],)
+        else:
+            ranked.sort()
+            candidates = tuple([r[2] for r in ranked])
         if limit_comp is None:
             # Market order: the sweep may go as far as the worst child limit (band edge).
             books = self._books
