@@ -76,6 +76,7 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         self._rank = True
         self._acct_cache: dict[tuple[str, bytes | None], Account] = {}
         self._symbols: dict[bytes | None, tuple[str, Any, Any]] = {}
+        self._rest_pos: dict[tuple, int] = {}
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top, risk=risk)
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
@@ -309,12 +310,20 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         dropped as sub-lot dust; the router's own choice when none qualifies."""
         if d.rest_book is None:
             return None
-        lots = [self.books[c.book_id].lot_micrograms for c in d.candidates]
-        g = math.gcd(*lots)
-        for c, lot in zip(d.candidates, lots):
-            if lot == g:
-                return c
-        return next(c for c in d.candidates if c.book_id == d.rest_book)
+        cands = d.candidates
+        # The choice depends only on which books rank in which order: remember its position.
+        key = (d.rest_book, *[c[1] for c in cands])
+        pos = self._rest_pos.get(key)
+        if pos is None:
+            lots = [self.books[c.book_id].lot_micrograms for c in cands]
+            g = math.gcd(*lots)
+            pos = next((n for n, lot in enumerate(lots) if lot == g), None)
+            if pos is None:
+                pos = next(n for n, c in enumerate(cands) if c.book_id == d.rest_book)
+            if len(self._rest_pos) >= 4096:
+                self._rest_pos.clear()
+            self._rest_pos[key] = pos
+        return cands[pos]
 
     def _core_limit(self, d: RouteDecision) -> int:
         """The sweep's comparable limit on the core's scale: the loosest child limit, so every
