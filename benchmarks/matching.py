@@ -1,8 +1,12 @@
 """Matching core speed: numba batch vs numba one-call-per-command vs the pure-Python reference.
 
-One seeded exchange-like stream (benchmarks.streams) is run three ways on fresh books in the same
-process (plus a fourth: one call per command that returns a fresh events array each time); the run checks that all three produce identical events (cmd_index made stream-global) and
-identical final books (state hash), then prints ns/command, commands/s and the same-run ratios.
+One seeded exchange-like stream (benchmarks.streams) is run on fresh books in the same process:
+numba batch (process), numba one call per command (process_at, each call returning that command's
+events), the same with events kept in the engine until one drain() (submit_at), and the reference.
+Timed runs drop returned event arrays once they have them (as the service does after handling
+them); an untimed rerun of those variants keeps them for the check. The run checks identical events
+(cmd_index made stream-global) and identical final books (state hash) everywhere, then prints
+ns/command, commands/s and the same-run ratios.
 Numba variants are repeated (median reported) because the machine is shared; the reference runs
 once. Engines are warmed (kernels compiled or loaded from cache) and their tables reserved for the
 whole stream before the clock starts, as the service does at start-up.
@@ -45,23 +49,27 @@ def _fresh_engine(books, groups, n):
     return eng
 
 
-def run_batch(books, groups, cmds, batch):
+def run_batch(books, groups, cmds, batch, keep=False):
+    """`keep=False` (timed runs) drops each batch's events once returned, as the service does after
+    handling them; `keep=True` (the untimed check run) keeps them for the comparison."""
     eng = _fresh_engine(books, groups, len(cmds))
     peak = [0]
 
     def go():
         out = []
         for lo in range(0, len(cmds), batch):
-            out.append(eng.process(cmds[lo:lo + batch]))
+            ev = eng.process(cmds[lo:lo + batch])
+            if keep:
+                out.append(ev)
             peak[0] = max(peak[0], eng.resting_orders())
         return out
     ns, parts = _timed(go)
     for k, ev in enumerate(parts):  # stream-global command index, outside the timed part
         ev["cmd_index"] += k * batch
-    return ns, np.concatenate(parts), eng, peak[0]
+    return ns, (np.concatenate(parts) if keep else None), eng, peak[0]
 
 
-def run_single(books, groups, cmds):
+def run_drain(books, groups, cmds):
     """One kernel call per command (Engine.submit_at), events collected by one drain() at the end."""
     eng = _fresh_engine(books, groups, len(cmds))
     submit_at = eng.submit_at
@@ -74,15 +82,19 @@ def run_single(books, groups, cmds):
     return ns, events, eng
 
 
-def run_single_copy(books, groups, cmds):
+def run_single(books, groups, cmds, keep=False):
     """One call per command that returns its own events array (Engine.process_at)."""
     eng = _fresh_engine(books, groups, len(cmds))
     process_at = eng.process_at
 
     def go():
-        return [process_at(cmds, i) for i in range(len(cmds))]
+        if keep:
+            return [process_at(cmds, i) for i in range(len(cmds))]
+        for i in range(len(cmds)):
+            process_at(cmds, i)
+        return []
     ns, parts = _timed(go)
-    return ns, np.concatenate(parts), eng
+    return ns, (np.concatenate(parts) if keep else None), eng
 
 
 def run_reference(books, groups, cmds):
@@ -96,7 +108,7 @@ def main(argv=None) -> int:
     p.add_argument("--commands", type=int, default=200_000)
     p.add_argument("--resting", type=int, default=30_000, help="prefilled resting orders (target)")
     p.add_argument("--batch", type=int, default=10_000, help="commands per process() call, batch mode")
-    p.add_argument("--repeat", type=int, default=3, help="runs of each numba variant (median)")
+    p.add_argument("--repeat", type=int, default=5, help="runs of each numba variant (median)")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)
     books, groups = exchange_books()
@@ -106,25 +118,29 @@ def main(argv=None) -> int:
 
     ref_ns, ref_ev, ref = run_reference(books, groups, cmds)
     batch_runs = [run_batch(books, groups, cmds, a.batch) for _ in range(a.repeat)]
+    drain_runs = [run_drain(books, groups, cmds) for _ in range(a.repeat)]
     single_runs = [run_single(books, groups, cmds) for _ in range(a.repeat)]
-    copy_runs = [run_single_copy(books, groups, cmds) for _ in range(a.repeat)]
 
-    ref_list_hash = ref.state_hash()
-    identical = all(
-        len(r[1]) == len(ref_ev) and bool((r[1] == ref_ev).all()) and r[2].state_hash() == ref_list_hash
-        for r in batch_runs + single_runs + copy_runs)
+    # timed runs must end on the reference's book; untimed check runs must also match event for event
+    check_batch = run_batch(books, groups, cmds, a.batch, keep=True)
+    check_single = run_single(books, groups, cmds, keep=True)
+    ref_hash = ref.state_hash()
+    identical = all(r[2].state_hash() == ref_hash
+                    for r in batch_runs + single_runs + drain_runs + [check_batch, check_single])
+    identical = identical and all(len(ev) == len(ref_ev) and bool((ev == ref_ev).all())
+                                  for ev in [check_batch[1], check_single[1]] + [r[1] for r in drain_runs])
     ns = {
         "numba_batch": statistics.median(r[0] for r in batch_runs) / n,
         "numba_single": statistics.median(r[0] for r in single_runs) / n,
-        "numba_single_copy": statistics.median(r[0] for r in copy_runs) / n,
+        "numba_single_drain": statistics.median(r[0] for r in drain_runs) / n,
         "reference": ref_ns / n,
     }
     resting = max(r[3] for r in batch_runs)
     kinds = np.bincount(ref_ev["kind"], minlength=9).tolist()
     for name, v in ns.items():
         say(f"  {name:17s} {v:10.1f} ns/command  {1e9 / v:14,.0f} commands/s")
-    say("  (numba_single = submit_at per command + one drain(); numba_single_copy = process_at per "
-        "command, each returning its own events array)")
+    say("  (numba_single = process_at per command, each returning its events; numba_single_drain = "
+        "submit_at per command, all events kept in the engine until one drain())")
     ratios = {"reference/numba_batch": ns["reference"] / ns["numba_batch"],
               "reference/numba_single": ns["reference"] / ns["numba_single"],
               "numba_single/numba_batch": ns["numba_single"] / ns["numba_batch"]}

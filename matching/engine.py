@@ -105,13 +105,19 @@ class Engine:
         c1 = self._flat(cmds)
         return self._events(self._run(c1, 0, c1.shape[0] // NCF))
 
+    def _remember(self, cmds: np.ndarray) -> None:
+        flat = self._flat(cmds)
+        # reuse the flat view for the next call with the same batch only if it is a view (so later
+        # edits of the batch are seen); a converted copy is used for this call only
+        self._last_batch = cmds if flat.base is cmds else None
+        self._last_flat = flat
+
     def submit_at(self, cmds: np.ndarray, i: int) -> int:
         """Run only command `i` of a batch and keep its events in the engine; returns how many it
         produced. One Python->numba crossing per command with no per-call allocation: for a loop
         that acts on each command as it arrives and collects events with drain() once per turn."""
         if cmds is not self._last_batch:
-            self._last_flat = self._flat(cmds)
-            self._last_batch = cmds
+            self._remember(cmds)
         if not self._pending:  # start of an append session: events from row 0
             self._A[M_APPEND] = 1
             self._A[M_NE] = 0
@@ -136,8 +142,7 @@ class Engine:
         if self._pending:
             raise RuntimeError("drain() the events of submit_at() before calling process_at()")
         if cmds is not self._last_batch:
-            self._last_flat = self._flat(cmds)
-            self._last_batch = cmds
+            self._remember(cmds)
         ret = self._kern(self._A, self._last_flat, i, i + 1, self._E)
         if ret & 1:
             ret = self._run(self._last_flat, i, i + 1)
