@@ -11,7 +11,7 @@ import numpy as np
 from sortedcontainers import SortedDict
 
 from .types import (
-    COMMAND_FIELDS, EVENT_DTYPE, LEVEL_DTYPE, MAX_FACTOR, MAX_GROUP_QTY, MAX_PRICE, MAX_QTY,
+    COMMAND_DTYPE, COMMAND_FIELDS, EVENT_DTYPE, LEVEL_DTYPE, MAX_FACTOR, MAX_GROUP_QTY, MAX_PRICE, MAX_QTY,
     MAX_SCALE, SNAPSHOT_DTYPE, EventKind as K, Op, OrdType, OrderState, Reason as R, Side, Stp, Tif,
     Top, as_groups, as_specs, hash_state, merge_group_depth,
 )
@@ -84,6 +84,9 @@ class ReferenceBook:
 
     def warm_up(self) -> None:
         """Nothing to compile; present so callers can switch implementations freely."""
+
+    def reserve(self, orders: int = 0, events: int = 0) -> None:
+        """Nothing to preallocate (Python containers grow); same interface as Engine."""
 
     def _emit(self, kind, reason, book, group, oid, owner, side, price, qty, leaves, cum,
               maker_id=0, taker_id=0, maker_owner=0, maker_leaves=0, maker_cum=0, group_qty=0):

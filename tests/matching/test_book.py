@@ -235,3 +235,29 @@ def test_submit_at_accumulates_until_drain(make):
     assert got.tolist() == expected.tolist()
     assert len(b.drain()) == 0
     assert kinds(b.process(batch(new(9, BUY, 90, 1)))) == [(K.ACCEPTED, 0)]
+
+
+def test_gtd_expiry_comes_out_in_book_order_not_expiry_order(make):
+    b = make([BookSpec(tick=1), BookSpec(tick=1)])
+    gtd = dict(tif=Tif.GTD, time=1)
+    b.process(batch(new(1, SELL, 105, 1, book=1, expire=30, **gtd), new(2, BUY, 99, 1, expire=20, **gtd),
+                    new(3, BUY, 100, 1, expire=40, **gtd), new(4, BUY, 100, 1, expire=10, **gtd),
+                    new(5, SELL, 101, 1, expire=90, **gtd), new(6, BUY, 98, 1, book=1, expire=25, **gtd)))
+    ev = b.process(batch(dict(op=Op.EXPIRE, book=-1, time=50, tif=Tif.GTD)))
+    # book 0 bids best first (100: FIFO 3 then 4; then 99), then book 1 bids, then book 1 asks
+    assert ev["order_id"].tolist() == [3, 4, 2, 6, 1]
+    assert set(ev["reason"].tolist()) == {R.EXPIRED_GTD}
+    assert b.snapshot()["order_id"].tolist() == [5]
+    assert len(b.process(batch(dict(op=Op.EXPIRE, book=-1, time=60, tif=Tif.GTD)))) == 0
+
+
+def test_int64_rows_and_reserve(make):
+    cmds = batch(new(1, SELL, 100, 2), new(2, BUY, 100, 1, owner=2), new(3, BUY, 95, 1))
+    a, b = one_book(make), one_book(make)
+    ev_a = a.process(cmds)
+    b.reserve(orders=10_000, events=50_000)
+    rows = np.ndarray((len(cmds), len(cmds.dtype.names)), np.int64, cmds.copy())
+    ev_b = b.process(rows)
+    assert ev_a.tolist() == ev_b.tolist() and a.state_hash() == b.state_hash()
+    b.reserve(orders=100_000)
+    assert b.order_state(1).leaves_qty == 1 and b.resting_orders() == 2
