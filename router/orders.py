@@ -79,9 +79,13 @@ def fast_units(raw: bytes | None, decimals: int) -> int | None:
     """
     if not raw:
         return None
+    if raw.isdigit():               # a whole number, the usual quantity
+        return int(raw) * 10 ** decimals
     whole, _, frac = raw.partition(b".")
     if not whole.isdigit() or (frac and not frac.isdigit()):
         return None
+    if frac and len(frac) == decimals:      # the usual price: exactly the instrument's decimals
+        return int(whole) * 10 ** decimals + int(frac)
     if len(frac) > decimals:
         if frac[decimals:].strip(b"0"):
             return None

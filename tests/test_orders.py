@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given, settings, strategies as st
+
 from router.orders import (
     ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex, cancel_reject,
-    decimal_to_units, exec_report, micro_text, parse_decimal, reject_report, units_text,
+    decimal_to_units, exec_report, fast_units, micro_text, parse_decimal, reject_report, units_text,
 )
 from router.reasons import Reason
 
@@ -113,3 +115,18 @@ def test_done_orders_are_forgotten_after_a_bound_and_clordids_free_up_at_the_day
     idx.add(live)
     idx.new_day()
     assert not idx.clordid_used("S1", b"C1") and idx.clordid_used("S1", b"L9")
+
+
+@given(st.from_regex(rb"\A[0-9]{1,7}(\.[0-9]{0,8})?\Z") | st.binary(max_size=10), st.integers(0, 6))
+@settings(max_examples=3000, deadline=None)
+def test_fast_units_agrees_with_the_exact_decimal_reading(raw: bytes, decimals: int) -> None:
+    """The Decimal-free reader gives the exact units whenever it answers, and answers every plain
+    non-negative decimal text that is a whole number of units."""
+    got = fast_units(raw, decimals)
+    d = parse_decimal(raw)
+    exact = decimal_to_units(d, decimals) if d is not None and d >= 0 else None
+    if got is not None:
+        assert got == exact
+    plain = raw[:1].isdigit() and raw.replace(b".", b"", 1).isdigit()
+    if plain and exact is not None:
+        assert got == exact
