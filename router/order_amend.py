@@ -33,8 +33,10 @@ class Amendments:
         return self.index.find(session, msg.get(41), msg.get(37))
 
     def cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
-        clordid, orig = msg.get(11) or b"NONE", msg.get(41) or b"NONE"
-        o = self._find_orig(session, msg)
+        g = msg.index().get         # one dict of first occurrences, as in new_order
+        orig_raw = g(b"41")
+        clordid, orig = g(b"11") or b"NONE", orig_raw or b"NONE"
+        o = self.index.find(session, orig_raw, g(b"37"))
         reason, text = None, ""
         if o is None:
             reason, text = Reason.UNKNOWN_ORDER, f"unknown order OrigClOrdID={_s(orig)} in this session"
