@@ -345,7 +345,8 @@ class CoreEvents:
 
     def _finish(self, o: Order, acked: bool = True) -> None:
         """The order is done: give back quota for its unfilled part, reservations, credit."""
-        self.quota_release(o, max(o.qty - o.cum, 0))
+        if o.quota_claims:
+            self.quota_release(o, max(o.qty - o.cum, 0))
         self._release(o)
         self.risk.on_done(o.oid)
         self.index.finish(o)

@@ -245,12 +245,16 @@ class OrderIndex:
         used.add(clordid)
 
     def add(self, order: Order) -> None:
-        self.by_oid[order.oid] = order
+        oid, session, clordid = order.oid, order.session, order.clordid
+        self.by_oid[oid] = order
         self.by_order_id[order.order_id] = order
-        self.by_clordid[(order.session, order.clordid)] = order
-        self.use_clordid(order.session, order.clordid)
-        self.live[order.oid] = order
-        self._names[order.oid] = [order.clordid]
+        self.by_clordid[(session, clordid)] = order
+        used = self.used.get(session)
+        if used is None:
+            used = self.used[session] = set()
+        used.add(clordid)
+        self.live[oid] = order
+        self._names[oid] = [clordid]
 
     def rename(self, order: Order, new_clordid: bytes) -> None:
         """A replace gave the order a new ClOrdID; the old one still finds it (status requests)."""

@@ -178,9 +178,10 @@ class RiskEngine:
         `price`/`reference` share a unit (None price = market order, no collar); `notional_cny`
         is the order's value at its limit (or worst-case) price in micro-CNY.
         """
-        r = self.killed(account.name)
-        if r is not None:
-            return r
+        if self.halted_all or self.halted:
+            r = self.killed(account.name)
+            if r is not None:
+                return r
         lim = account.limits
         if lim.max_order_ug is not None and qty_ug > lim.max_order_ug:
             return Reason.MAX_ORDER_QTY
