@@ -7,7 +7,9 @@ accounts, every session open, the message throttle lifted because it is a risk c
   new_product        NewOrderSingle GOLD.KG9999, 1 kg, routed over three books, rests -> ack
   cancel_product     OrderCancelRequest of that order -> cancelled
 plus `core_new`: the matching core alone on the same resting NEW (one `engine.process`), so
-`beyond_core_ns` = new_instrument - core_new is the Python the order flow adds (router included).
+`beyond_core_ns` = new_instrument - core_new is the Python the order flow adds (router included),
+and `top_of_book_ns`: one best-prices read of the SGE.AU9999 book through `engine.top_of_book` and
+through the order flow's `TopReader` (arena reads), alternated call by call.
 Orders and cancels alternate, so the books keep a constant size (200 resting sells stand opposite).
 
 Method: per-call perf_counter_ns, median and p99 over N rounds after a warm-up; the engines are
@@ -30,6 +32,7 @@ from benchmarks._timing import argument_parser, machine_description, say, write_
 from matching import COMMAND_DTYPE
 from router.config import build_config, embedded_defaults
 from router.fix_codec import encode, parse_frame
+from router.order_core import TopReader
 from router.order_flow import OrderFlow, make_engine
 from router.risk import RiskEngine
 
@@ -94,6 +97,24 @@ def _core_new(bench: _Bench, oid: int) -> int:
     return ns
 
 
+def _top_of_book_ns(bench: _Bench, calls: int) -> dict[str, float]:
+    """Median ns of one top-of-book read: the engine's query vs the order flow's arena reader."""
+    engine = bench.flow.engine
+    reader = TopReader(engine)
+    book = bench.flow.catalogue.instruments["SGE.AU9999"].book_id
+    assert reader(book)[1] == engine.top_of_book(book).ask_price
+    perf = time.perf_counter_ns
+    engine_ns, reader_ns = [], []
+    for _ in range(calls):
+        t = perf()
+        engine.top_of_book(book)
+        engine_ns.append(perf() - t)
+        t = perf()
+        reader(book)
+        reader_ns.append(perf() - t)
+    return {"engine_top_of_book": statistics.median(engine_ns), "top_reader": statistics.median(reader_ns)}
+
+
 def _gc_worst_pause_ms(config: Any, orders: int) -> float:
     bench = _Bench(config, reference=False)
     gc.collect()
@@ -152,6 +173,7 @@ def main() -> int:
         "core_new_ns": statistics.median(core),
     }
     result["beyond_core_ns"] = result["ns_per_message"]["numba"]["new_instrument"] - result["core_new_ns"]
+    result["top_of_book_ns"] = _top_of_book_ns(benches["numba"], max(args.rounds, 1000))
     result["reference_over_numba_new_product"] = round(
         result["ns_per_message"]["reference"]["new_product"] / result["ns_per_message"]["numba"]["new_product"], 2)
     result["gc_worst_full_pause_ms"] = _gc_worst_pause_ms(config, args.gc_orders)
@@ -160,6 +182,9 @@ def main() -> int:
         say(f"{engine:>9}: " + ", ".join(f"{c} {result['ns_per_message'][engine][c] / 1000:.1f} us" for c in CASES))
     say(f"core alone (resting NEW) {result['core_new_ns'] / 1000:.1f} us; the order flow adds "
         f"{result['beyond_core_ns'] / 1000:.1f} us (router, risk, funds, reports)")
+    tops = result["top_of_book_ns"]
+    say(f"top of book: engine.top_of_book {tops['engine_top_of_book'] / 1000:.1f} us, "
+        f"order flow's arena reader {tops['top_reader'] / 1000:.2f} us")
     say(f"worst full GC pause over {args.gc_orders} IOC orders: {result['gc_worst_full_pause_ms']} ms")
     write_json(args.json, result)
     return 0
