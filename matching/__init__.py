@@ -8,12 +8,22 @@ Integration interface (both `Engine` and `ReferenceBook` implement it identicall
                                  ref_price=56_000, num=1, den=1, qty_scale=10_000_000), ...],
                  groups=[[0, 1, 2], [2, 3]])          # group id = index; a book may be in several
     eng.warm_up()                                       # compile/load every kernel before serving
+    eng.reserve(orders=1_000_000, events=100_000)       # optional: preallocate at start-up
     events = eng.process(cmds)                          # cmds: COMMAND_DTYPE array -> EVENT_DTYPE array
-    events = eng.process_one(cmd)                       # same, one command
+    events = eng.process_one(cmd)                       # same, one command (record or 1-element array)
+    events = eng.process_at(cmds, i)                    # only command i of a batch (cmd_index = i)
+    n = eng.submit_at(cmds, i); ...; events = eng.drain()   # one call per command, events collected
+                                                        # later (no allocation per call; process()
+                                                        # refuses to run until drain())
     eng.order_state(order_id) -> OrderState | None      # book, side, owner, price, qty, leaves, cum, live
     eng.top_of_book(book) -> Top; eng.depth(book, n) -> (bids, asks) LEVEL_DTYPE, best first
     eng.group_depth(group, n) -> (bids, asks) on the comparable price scale, qty in group units
     eng.snapshot(); eng.state_hash(); eng.resting_orders()
+
+`process` also takes int64 rows holding the COMMAND_DTYPE fields in order (skips one conversion).
+Returned event arrays are new arrays (never views of engine buffers). Order rows are kept forever
+(order_state answers for finished orders and order ids are never reused), so memory grows with the
+number of orders ever accepted: about 200 bytes per order.
 
 Units. Prices: int64 in each instrument's price unit, multiples of `tick`, at most 2**31-1.
 Quantities: int64 in the instrument's quantity unit (the service uses lots, lot = 1), multiples of
