@@ -70,7 +70,8 @@ Rules in brief: price-time priority; fills at the resting price; a MARKET or IOC
 cancelled; FOK is all-or-nothing against the book (sweeps do not take FOK); replace keeping the price
 with a lower or equal quantity keeps priority, anything else loses it (and re-matches); replace to a
 total <= filled is refused; daily limit = ref_price +/- ref_price * price_limit_bp // 10000, checked
-on entry and replace. Sweep: among allowed group books, the best comparable price first, ties by time
+on limit prices at entry and replace (resting orders are not re-checked when the reference moves;
+market orders are not bounded by it). Self-trade prevention follows the incoming order's owner. Sweep: among allowed group books, the best comparable price first, ties by time
 priority; fills in whole lots of the resting book, never past the remaining group quantity.
 """
 from .jitcache import ensure_fresh as _ensure_fresh
