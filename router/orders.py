@@ -232,7 +232,9 @@ class OrderIndex:
         self.live: dict[int, Order] = {}
         self.done: collections.deque[Order] = collections.deque()
         self.done_kept = done_kept
-        self._names: dict[int, list[bytes]] = {}
+        # Tuples, not lists: the garbage collector stops tracking a tuple of bytes, and one is kept
+        # per order (done ones included), so lists would lengthen every full collection.
+        self._names: dict[int, tuple[bytes, ...]] = {}
 
     def clordid_used(self, session: str, clordid: bytes) -> bool:
         used = self.used.get(session)
@@ -254,7 +256,7 @@ class OrderIndex:
             used = self.used[session] = set()
         used.add(clordid)
         self.live[oid] = order
-        self._names[oid] = [clordid]
+        self._names[oid] = (clordid,)
 
     def rename(self, order: Order, new_clordid: bytes) -> None:
         """A replace gave the order a new ClOrdID; the old one still finds it (status requests)."""
@@ -262,7 +264,7 @@ class OrderIndex:
         order.clordid = new_clordid
         self.by_clordid[(order.session, new_clordid)] = order
         self.use_clordid(order.session, new_clordid)
-        self._names[order.oid].append(new_clordid)
+        self._names[order.oid] += (new_clordid,)
 
     def finish(self, order: Order) -> None:
         if self.live.pop(order.oid, None) is None:
@@ -321,15 +323,22 @@ def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *
     if rej is not None:
         body.append((ORD_REJ_REASON, b"%d" % rej.ord_rej_reason))
     fixed = order.er_fixed
+    done = order.status in DONE_STATUSES
     if fixed is None:
-        fixed = order.er_fixed = _fixed_fields(order)
+        fixed = _fixed_fields(order)
+        if not done:
+            order.er_fixed = fixed
+    elif done:
+        # A done order is kept a while for status requests; cached fields would only lengthen the
+        # garbage collector's full passes over them.
+        order.er_fixed = None
     body += fixed
     qty_text = micro_text if order.is_product else _lots_text
     if last:
         body += ((LAST_QTY, qty_text(order.last_qty)), (LAST_PX, order.px_text(order.last_px)))
         if order.last_mkt:
             body.append((LAST_MKT, order.last_mkt))
-    leaves = 0 if order.status in DONE_STATUSES else order.leaves
+    leaves = 0 if done else order.leaves
     body += ((LEAVES_QTY, qty_text(leaves)), (CUM_QTY, qty_text(order.cum)),
              (AVG_PX, order.avg_px_text() if order.cum else b"0"), (TRANSACT_TIME, now_ts))
     if text:

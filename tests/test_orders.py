@@ -6,7 +6,7 @@ from decimal import Decimal
 from hypothesis import given, settings, strategies as st
 
 from router.orders import (
-    ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex, cancel_reject,
+    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex, cancel_reject,
     decimal_to_units, exec_report, fast_units, micro_text, parse_decimal, reject_report, units_text,
 )
 from router.reasons import Reason
@@ -130,3 +130,29 @@ def test_fast_units_agrees_with_the_exact_decimal_reading(raw: bytes, decimals: 
     plain = raw[:1].isdigit() and raw.replace(b".", b"", 1).isdigit()
     if plain and exact is not None:
         assert got == exact
+
+
+def test_report_fields_cached_while_working_dropped_when_done() -> None:
+    o = instrument_order(3, clordid=b"C3")
+    working = body(exec_report(o, b"E1", ET_NEW, TS))
+    assert o.er_fixed is not None
+    o.status = OS_CANCELED
+    done = body(exec_report(o, b"E2", ET_CANCELED, TS))
+    # A done order is kept for status requests: it should not hold the cached fields.
+    assert o.er_fixed is None
+    again = body(exec_report(o, b"E3", ET_CANCELED, TS))
+    fixed_tags = (1, 55, 54, 38, 40, 44, 59)
+    assert [working[t] for t in fixed_tags] == [done[t] for t in fixed_tags] == [again[t] for t in fixed_tags]
+    assert [working[t] for t in fixed_tags] == [b"ACC", b"SGE.AU9999", b"1", b"10", b"2", b"560.00", b"0"]
+    assert all(isinstance(v, bytes) for _, v in exec_report(o, b"E4", ET_CANCELED, TS, text="x"))
+
+
+def test_index_names_are_tuples_the_collector_can_stop_tracking() -> None:
+    import gc
+    idx = OrderIndex()
+    o = instrument_order(5, clordid=b"C5")
+    idx.add(o)
+    idx.rename(o, b"c5-r")
+    gc.collect()
+    assert not gc.is_tracked(idx._names[o.oid])
+    assert idx.find(o.session, b"c5-r", None) is o and idx.find(o.session, o.orig_clordid, None) is o
