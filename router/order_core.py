@@ -150,7 +150,6 @@ class CoreEvents:
     """Mixin of `OrderFlow`: one core batch in, reports out (uses the flow's index, risk, quota, md)."""
 
     _cmd_buf: np.ndarray | None = None
-    _cmd_view: np.ndarray | None = None
     _ts_ms = -1
     _ts = b""
 
@@ -167,17 +166,17 @@ class CoreEvents:
     def _run_one(self, row: list[int], ctx: tuple, now_ns: int) -> list[Out]:
         """One command (a flat int64 row in COMMAND_DTYPE field order), the common case per message.
 
-        The row goes into one preallocated int64 buffer; the engine is handed the same one-command
-        COMMAND_DTYPE view of it every time (`process_at` on the same array object reuses its flat
-        view instead of checking and re-viewing), so no command array is allocated per message."""
+        The row goes into one preallocated (1, NCF) int64 array that owns its memory, handed to the
+        engine every time: `process_at` on the same array object reuses the flat view it made the
+        first time (it keeps it only for an array its view is based on), so no command array is
+        allocated or checked per message."""
         buf = self._cmd_buf
         if buf is None:
-            buf = self._cmd_buf = np.zeros(len(_ROW_FIELDS), np.int64)
-            self._cmd_view = buf.view(COMMAND_DTYPE)
+            buf = self._cmd_buf = np.zeros((1, len(_ROW_FIELDS)), np.int64)
         _pack_row(buf, 0, *row)      # half the cost of numpy's own list assignment
         perf = self.perf
         t0 = perf() if perf is not None else 0
-        events = self.engine.process_at(self._cmd_view, 0)
+        events = self.engine.process_at(buf, 0)
         if perf is not None and self.metrics is not None:
             self.metrics.matching_batch_ns(perf() - t0)
         return self._reports(events, (ctx,), now_ns)

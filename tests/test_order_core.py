@@ -79,3 +79,15 @@ def test_reference_book_is_read_through_top_of_book() -> None:
     reader = TopReader(engine)
     assert not reader.fast
     assert _drive(engine, reader, seed=11, steps=300) == 900
+
+
+def test_single_commands_go_through_one_buffer_the_engine_keeps_a_view_of() -> None:
+    from tests.test_order_flow import HK, SH, Harness, ers, f
+    h = Harness(reference=False)
+    (ack,) = h.order(SH, "SGE.AU9999", 1, 1, "550.00", clordid="B1")
+    buf = h.flow._cmd_buf
+    outs = h.order(HK, "SGE.AU9999", 2, 1, "550.00", clordid="S1")
+    assert f(ack, 150) == b"0" and [f(o, 150) for o in ers(outs)] == [b"0", b"F", b"F"]
+    assert h.flow._cmd_buf is buf
+    # The engine reuses its flat view of that buffer rather than re-checking it per message.
+    assert h.flow.engine._last_batch is buf
