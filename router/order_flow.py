@@ -73,11 +73,11 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         self.owner_of = {a.name: n for n, a in enumerate(accounts)}
         self._tops: dict[int, tuple] = {}
         self._read_top = TopReader(engine)
-        self._rank = True
         self._acct_cache: dict[tuple[str, bytes | None], Account] = {}
         self._symbols: dict[bytes | None, tuple[str, Any, Any]] = {}
         self._rest_pos: dict[tuple, int] = {}
-        self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top, risk=risk)
+        self._top_fn = self._top     # one bound method, handed to the router for product orders
+        self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top_fn, risk=risk)
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
         self._venue = [i.venue.encode() for i in self.books]
@@ -117,8 +117,6 @@ class OrderFlow(Amendments, Funds, CoreEvents):
             self.engine.process(cmds)
 
     def _top(self, book: int, side: Side) -> int | None:
-        if not self._rank:
-            return None
         top = self._tops.get(book)
         if top is None:
             top = self._tops[book] = self._read_top(book)
@@ -237,8 +235,9 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         constraints = _constraints(g)
         side = _BUY if side_raw == b"1" else _SELL
         t0 = self.perf() if self.perf is not None else 0
-        # Quotes only matter when there is a choice of books; reading one costs a core query.
-        self._rank = product is not None
+        # Quotes only matter when there is a choice of books: without a reader the router ranks
+        # an instrument's one book on its reference price without calling anything.
+        self.router.top_of_book = self._top_fn if product is not None else None
         decision = self.router.route(_new(RouteRequest, (acct.name, side, symbol, qty, price, route_tif,
                                                          constraints)), now_ns)
         if self.perf is not None and self.metrics is not None:
