@@ -17,6 +17,9 @@ Integration interface (both `Engine` and `ReferenceBook` implement it identicall
                                                         # refuses to run until drain())
     eng.order_state(order_id) -> OrderState | None      # book, side, owner, price, qty, leaves, cum, live
     eng.top_of_book(book) -> Top; eng.depth(book, n) -> (bids, asks) LEVEL_DTYPE, best first
+    eng.top_prices(side) -> int64[books]: best bid (Side.BUY) / ask (Side.SELL) price per book, 0 if
+                                                        # empty; on Engine a live read-only view kept
+                                                        # current by the kernels: hold it, index it
     eng.group_depth(group, n) -> (bids, asks) on the comparable price scale, qty in group units
     eng.snapshot(); eng.state_hash(); eng.resting_orders()
 

@@ -14,8 +14,8 @@ from . import kernels
 from .layout import (
     K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE,
     L_QTY, M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NEXT,
-    M_NORD, M_NOWN, M_RESUME, O_BOOK, O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY,
-    O_SIDE, allocate, grow, views,
+    M_NORD, M_NOWN, M_OFFK, M_OFFL, M_OFFS, M_RESUME, M_TOPS, NKF, NLF, O_BOOK, O_CUM, O_ID, O_LEAVES,
+    O_LIVE, O_OWNER, O_PRICE, O_QTY, O_SIDE, allocate, grow, views,
 )
 from .types import (
     COMMAND_DTYPE, EVENT_DTYPE, LEVEL_DTYPE, NCF, NEF, SNAPSHOT_DTYPE, OrderState, Top, as_groups,
@@ -44,6 +44,14 @@ class Engine:
         self.groups = as_groups(groups, len(specs))
         cap = max(int(capacity), 16)
         self._A = allocate(len(specs), len(self.groups), cap, cap, 64, 2 * cap, 64)
+        # best price per side and book, kept current by the kernels (see top_prices); outside the
+        # arena so the array Python holds stays valid when the arena is replaced by a bigger one
+        self._T = np.zeros((2, len(specs)), np.int64)
+        self._A[M_TOPS] = self._T.ctypes.data
+        self._tops = (None, self._T[0], self._T[1])
+        for v in self._tops[1:]:
+            v.flags.writeable = False
+        self._nb = len(specs)
         k, g = self._views()[:2]
         for b, s in enumerate(specs):
             k[b, [K_TICK, K_LOT, K_MIN, K_MAX, K_BP, K_REF, K_NUM, K_DEN, K_SCALE]] = (
@@ -231,10 +239,27 @@ class Engine:
         return out[0], out[1]
 
     def top_of_book(self, book: int) -> Top:
-        bids, asks = self.depth(book, 1)
-        b = tuple(bids[0].tolist()) if len(bids) else (0, 0, 0)
-        a = tuple(asks[0].tolist()) if len(asks) else (0, 0, 0)
-        return Top(*b, *a)
+        # a handful of scalar reads of the arena: building the views and depth arrays costs ~14 us
+        if not 0 <= book < self._nb:
+            raise IndexError(f"book {book} out of range")
+        item = self._A.item
+        k = item(M_OFFK) + book * NKF + K_NLEV
+        caps = item(M_CAPS)
+        side_row = item(M_OFFS) + 2 * book * caps
+        levels = item(M_OFFL)
+        out = [0, 0, 0, 0, 0, 0]
+        for s in (0, 1):
+            n = item(k + s)
+            if n:
+                lv = levels + item(side_row + s * caps + n - 1) * NLF
+                out[3 * s:3 * s + 3] = item(lv + L_PRICE), item(lv + L_QTY), item(lv + L_COUNT)
+        return Top(*out)
+
+    def top_prices(self, side: int) -> np.ndarray:
+        """Best price of every book on `side` (Side.BUY: best bids, Side.SELL: best asks), indexed
+        by book id, 0 where that side is empty. A live read-only view the kernels keep current:
+        hold it and index it from Python with no numba call (it stays valid when tables grow)."""
+        return self._tops[side]
 
     def group_depth(self, group: int, n: int):
         members = self.groups[group]

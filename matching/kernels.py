@@ -8,10 +8,9 @@ cancel, expiry). No I/O, no clock (time is a command field), no exceptions for b
 """
 from __future__ import annotations
 
-from numba import carray, njit, types
-from numba.extending import intrinsic
+from numba import carray, njit
 
-from .kernels_book import find_order
+from .kernels_book import _as_ptr, find_order
 from .kernels_bulk import _expire_due, _mass_or_expire
 from .kernels_orders import (
     C_BOOK, C_OP, C_TIF, C_TIME, DAY, OP_CANCEL, OP_CONV, OP_EXPIRE, OP_MASS, OP_NEW, OP_REF, OP_REPLACE,
@@ -25,16 +24,6 @@ from .layout import (
     O_OWNER, O_PRICE, O_QTY, O_SIDE, O_TIF,
 )
 from .types import NCF, NEF
-
-
-@intrinsic
-def _as_ptr(typingctx, addr):
-    """int64 address -> int64* (for carray views that carry no reference count)."""
-    sig = types.CPointer(types.int64)(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
-    return sig, codegen
 
 
 @njit(cache=True)

@@ -7,11 +7,13 @@ M_LIVE counts resting orders. Nothing here allocates, reads a clock or raises on
 """
 from __future__ import annotations
 
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
 from .layout import (
     K_BP, K_LOT, K_MAX, K_MIN, K_NLEV, K_REF, K_TICK, L_COUNT, L_HEAD, L_NEXT, L_PRICE, L_QTY,
-    L_TAIL, M_IDX, M_LFREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME, O_BOOK,
+    L_TAIL, M_IDX, M_LFREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME,
+    M_TOPS, O_BOOK,
     O_CUM, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE, O_QTY, O_SEQ, O_SIDE,
     slot_of,
 )
@@ -25,6 +27,34 @@ R_BAD_QTY = int(Reason.BAD_QTY)
 R_BAD_LOT = int(Reason.BAD_LOT)
 R_BELOW_MIN = int(Reason.BELOW_MIN_QTY)
 R_ABOVE_MAX = int(Reason.ABOVE_MAX_QTY)
+
+
+@intrinsic
+def _as_ptr(typingctx, addr):
+    """int64 address -> int64* (for carray views that carry no reference count)."""
+    sig = types.CPointer(types.int64)(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
+    return sig, codegen
+
+
+@intrinsic
+def _store(typingctx, addr, index, value):
+    """((int64*) addr)[index] = value: a plain store (no array object, so fine without NRT)."""
+    sig = types.void(types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        ptr = builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
+        builder.store(args[2], builder.gep(ptr, [args[1]]))
+    return sig, codegen
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def set_top(M, b, s, price):
+    """Record the best price of side `s` of book `b` (0 = empty) in the engine's top table, which
+    Python reads as a plain array (Engine.top_prices) without a kernel call."""
+    _store(M[M_TOPS], s * M[M_NB] + b, price)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -159,6 +189,8 @@ def link(K, S, L, O, M, r):
             row[j] = row[j - 1]
         row[pos] = lid
         K[b, K_NLEV + s] = n + 1
+        if pos == n:
+            set_top(M, b, s, price)
         if n + 1 > M[M_MAXSIDE]:
             M[M_MAXSIDE] = n + 1
     tail = L[lid, L_TAIL]
@@ -202,6 +234,7 @@ def unlink(K, S, L, O, M, r):
         row = S[2 * b + s]
         if row[n - 1] == lid:
             pos = n - 1
+            set_top(M, b, s, L[row[n - 2], L_PRICE] if n > 1 else 0)
         else:
             pos = _position(K, S, L, b, s, L[lid, L_PRICE])
         for j in range(pos, n - 1):

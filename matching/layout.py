@@ -26,6 +26,9 @@ M_OFFK, M_OFFG, M_OFFS, M_OFFL, M_OFFO, M_OFFH, M_OFFW = 7, 8, 9, 10, 11, 12, 13
 M_NORD, M_LHW, M_LFREE, M_LLIVE, M_LIVE, M_SEQ, M_NOWN, M_MAXSIDE = 14, 15, 16, 17, 18, 19, 20, 21
 M_NEXT, M_NE, M_OP, M_TIME, M_IDX = 22, 23, 24, 25, 26
 M_OFFX, M_NHEAP, M_RESUME, M_APPEND = 27, 28, 29, 30
+# address of the engine's best-price table (int64[2, B], bids then asks, 0 = side empty). It lives
+# outside the arena so Python's view of it survives growth; the engine owns it and keeps it alive.
+M_TOPS = 31
 HDR = 32
 
 # book fields
@@ -97,6 +100,7 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     b[M_NORD:M_HDR_END] = a[M_NORD:M_HDR_END]
     b[M_NHEAP] = a[M_NHEAP]
     b[M_APPEND] = a[M_APPEND]
+    b[M_TOPS] = a[M_TOPS]
     ka, ga, sa, la, oa, ha, wa, xa = views(a)
     kb, gb, sb, lb, ob, hb, wb, xb = views(b)
     nheap = int(a[M_NHEAP])

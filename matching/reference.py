@@ -471,6 +471,11 @@ class ReferenceBook:
         a = tuple(asks[0].tolist()) if len(asks) else (0, 0, 0)
         return Top(*b, *a)
 
+    def top_prices(self, side: int) -> np.ndarray:
+        """Best price of every book on `side` (BUY: bids, SELL: asks), 0 where empty (a new array;
+        the engine returns a live view instead)."""
+        return np.array([abs(d.keys()[0]) if d else 0 for d in self.sides[int(side) - 1]], np.int64)
+
     def group_depth(self, group: int, n: int):
         members = self.groups[group]
         return merge_group_depth([self.depth(b, n) for b in members],

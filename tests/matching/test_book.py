@@ -1,7 +1,7 @@
 """Single-book behaviour, identical for the numba engine and the reference book."""
 import numpy as np
 
-from matching import BookSpec, EventKind as K, Op, OrdType, Reason as R, Side, Stp, Tif
+from matching import BookSpec, Engine, EventKind as K, Op, OrdType, Reason as R, Side, Stp, Tif
 
 from .conftest import batch, kinds
 
@@ -261,3 +261,20 @@ def test_int64_rows_and_reserve(make):
     assert ev_a.tolist() == ev_b.tolist() and a.state_hash() == b.state_hash()
     b.reserve(orders=100_000)
     assert b.order_state(1).leaves_qty == 1 and b.resting_orders() == 2
+
+
+def test_top_prices_held_view_follows_the_book_through_growth(make):
+    b = make([BookSpec(tick=1), BookSpec(tick=1)], capacity=16)
+    bids, asks = b.top_prices(BUY), b.top_prices(SELL)
+    assert bids.tolist() == [0, 0] and asks.tolist() == [0, 0]
+    # more orders and levels than the initial capacity, so the engine replaces its tables
+    b.process(batch(*[new(i + 1, BUY, 500 + i, 1, book=1) for i in range(100)],
+                    new(200, SELL, 900, 1), new(201, SELL, 700, 2)))
+    if isinstance(b, Engine):  # the engine hands out live views; the reference, fresh arrays
+        assert bids.tolist() == [0, 599] and asks.tolist() == [700, 0]
+    assert b.top_prices(BUY).tolist() == [0, 599] and b.top_prices(SELL).tolist() == [700, 0]
+    b.process(batch(new(300, BUY, 700, 2), dict(op=Op.CANCEL, order_id=100)))
+    assert b.top_prices(BUY).tolist() == [0, 598] and b.top_prices(SELL).tolist() == [900, 0]
+    b.process(batch(dict(op=Op.MASS_CANCEL, book=-1, owner=-1)))
+    assert b.top_prices(BUY).tolist() == [0, 0] and b.top_prices(SELL).tolist() == [0, 0]
+    assert tuple(b.top_of_book(1)) == (0, 0, 0, 0, 0, 0)

@@ -81,6 +81,10 @@ def assert_same(a, b, order_ids):
         for x, y in zip(a.depth(book, 10), b.depth(book, 10)):
             assert x.tolist() == y.tolist()
         assert a.top_of_book(book) == b.top_of_book(book)
+    for side in (1, 2):
+        assert a.top_prices(side).tolist() == b.top_prices(side).tolist()
+        assert a.top_prices(side).tolist() == [(t.bid_price if side == 1 else t.ask_price)
+                                               for t in map(a.top_of_book, range(len(BOOKS)))]
     for g in range(len(GROUPS)):
         for x, y in zip(a.group_depth(g, 10), b.group_depth(g, 10)):
             assert x.tolist() == y.tolist()
@@ -109,5 +113,7 @@ def test_exchange_like_stream_agrees():
     assert len(ea) > len(cmds)
     assert (ea == eb).all()
     assert eng.state_hash() == ref.state_hash()
+    for side in (1, 2):
+        assert eng.top_prices(side).tolist() == ref.top_prices(side).tolist()
     kinds = set(ea["kind"].tolist())
     assert kinds >= {1, 2, 3, 4, 5, 6, 8}, kinds
