@@ -56,6 +56,7 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
 
 OP_NEW, OP_SWEEP, OP_CANCEL, OP_REPLACE = int(Op.NEW), int(Op.SWEEP), int(Op.CANCEL), int(Op.REPLACE)
 _CANCEL_REQUESTED = int(CoreReason.CANCEL_REQUESTED)
+_TIF_GTD = int(CoreTif.GTD)
 # NamedTuple construction through tuple.__new__ skips the generated __new__ (several per message).
 _new = tuple.__new__
 # Commands are built as flat int64 rows in this field order; fail at import if the core's layout moves.
@@ -349,7 +350,7 @@ class CoreEvents:
         self._release(o)
         self.risk.on_done(o.oid)
         self.index.finish(o)
-        if o.tif == CoreTif.GTD:
+        if o.tif == _TIF_GTD:
             self._gtd -= 1
         if acked and o.acked:
             self._count_open(o.symbol, -1)

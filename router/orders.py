@@ -260,10 +260,14 @@ class OrderIndex:
 
     def rename(self, order: Order, new_clordid: bytes) -> None:
         """A replace gave the order a new ClOrdID; the old one still finds it (status requests)."""
+        session = order.session
         order.orig_clordid = order.clordid
         order.clordid = new_clordid
-        self.by_clordid[(order.session, new_clordid)] = order
-        self.use_clordid(order.session, new_clordid)
+        self.by_clordid[(session, new_clordid)] = order
+        used = self.used.get(session)
+        if used is None:
+            used = self.used[session] = set()
+        used.add(new_clordid)
         self._names[order.oid] += (new_clordid,)
 
     def finish(self, order: Order) -> None:
