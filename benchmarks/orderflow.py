@@ -9,7 +9,7 @@ accounts, every session open, the message throttle lifted because it is a risk c
 plus `core_new`: the matching core alone on the same resting NEW (one `engine.process`), so
 `beyond_core_ns` = new_instrument - core_new is the Python the order flow adds (router included),
 and `top_of_book_ns`: one best-prices read of the SGE.AU9999 book through `engine.top_of_book` and
-through the order flow's `TopReader` (arena reads), alternated call by call.
+through the order flow's `TopReader` (the core's live `top_prices` arrays), alternated call by call.
 Orders and cancels alternate, so the books keep a constant size (200 resting sells stand opposite).
 
 Method: per-call perf_counter_ns, median and p99 over N rounds after a warm-up; the engines are
@@ -98,7 +98,7 @@ def _core_new(bench: _Bench, oid: int) -> int:
 
 
 def _top_of_book_ns(bench: _Bench, calls: int) -> dict[str, float]:
-    """Median ns of one top-of-book read: the engine's query vs the order flow's arena reader."""
+    """Median ns of one top-of-book read: the engine's query vs the order flow's reader."""
     engine = bench.flow.engine
     reader = TopReader(engine)
     book = bench.flow.catalogue.instruments["SGE.AU9999"].book_id
@@ -184,7 +184,7 @@ def main() -> int:
         f"{result['beyond_core_ns'] / 1000:.1f} us (router, risk, funds, reports)")
     tops = result["top_of_book_ns"]
     say(f"top of book: engine.top_of_book {tops['engine_top_of_book'] / 1000:.1f} us, "
-        f"order flow's arena reader {tops['top_reader'] / 1000:.2f} us")
+        f"order flow's TopReader (live top_prices) {tops['top_reader'] / 1000:.2f} us")
     say(f"worst full GC pause over {args.gc_orders} IOC orders: {result['gc_worst_full_pause_ms']} ms")
     write_json(args.json, result)
     return 0

@@ -18,8 +18,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from matching import COMMAND_DTYPE, BookSpec, EventKind, Op, Reason as CoreReason, Tif as CoreTif, commands
-from matching import layout as _layout
+from matching import (
+    COMMAND_DTYPE, BookSpec, EventKind, Op, Reason as CoreReason, Side as CoreSide, Tif as CoreTif, commands,
+)
 from router.catalogue import Catalogue, Instrument
 from router.convert import Fx, comparable_factor
 from router.fix_codec import utc_timestamp
@@ -106,45 +107,28 @@ class TopReader:
     """Best bid and ask prices of one book as `(None, ask, bid)`, so `top[side]` (1 buy, 2 sell) is the
     price an order on that side would meet; None where that side is empty.
 
-    Why not `engine.top_of_book`: on the numba engine it rebuilds every arena view and two depth
-    arrays per call (~13 us, several times the matching itself); the two prices are five integer
-    reads of the arena. Those reads follow `matching.layout` (level ids per side sorted worst..best,
-    best at the end); tests check them against `top_of_book` on every book. Any other engine (the
-    reference book) is asked through `top_of_book`.
+    On the numba engine it indexes the live best-price arrays the kernels keep (`top_prices`),
+    a few hundred ns; `engine.top_of_book` used to rebuild every arena view and two depth arrays per
+    call (~13 us, several times the matching itself). Any other engine (the reference book, whose
+    `top_prices` is a fresh array) is asked through `top_of_book`.
     """
 
-    __slots__ = ("engine", "fast")
+    __slots__ = ("engine", "fast", "_asks", "_bids")
 
     def __init__(self, engine: Any) -> None:
         from matching import Engine
         self.engine = engine
-        self.fast = type(engine) is Engine and isinstance(getattr(engine, "_A", None), np.ndarray)
+        self.fast = type(engine) is Engine
+        if self.fast:
+            self._asks = engine.top_prices(CoreSide.SELL)
+            self._bids = engine.top_prices(CoreSide.BUY)
 
     def __call__(self, book: int) -> tuple[None, int | None, int | None]:
         if not self.fast:
             t = self.engine.top_of_book(book)
             return (None, t.ask_price if t.ask_qty else None, t.bid_price if t.bid_qty else None)
-        item = self.engine._A.item          # re-read each call: the arena is replaced when it grows
-        k = item(_M_OFFK) + book * _NKF + _K_NLEV
-        caps = item(_M_CAPS)
-        side_row = item(_M_OFFS) + 2 * book * caps
-        levels = item(_M_OFFL)
-        bid = ask = None
-        n = item(k)
-        if n:
-            lv = levels + item(side_row + n - 1) * _NLF
-            if item(lv + _L_QTY):
-                bid = item(lv + _L_PRICE)
-        n = item(k + 1)
-        if n:
-            lv = levels + item(side_row + caps + n - 1) * _NLF
-            if item(lv + _L_QTY):
-                ask = item(lv + _L_PRICE)
-        return (None, ask, bid)
-
-
-_M_OFFK, _M_OFFS, _M_OFFL, _M_CAPS = _layout.M_OFFK, _layout.M_OFFS, _layout.M_OFFL, _layout.M_CAPS
-_NKF, _K_NLEV, _NLF, _L_QTY, _L_PRICE = _layout.NKF, _layout.K_NLEV, _layout.NLF, _layout.L_QTY, _layout.L_PRICE
+        # 0 marks an empty side (prices are positive).
+        return (None, self._asks.item(book) or None, self._bids.item(book) or None)
 
 
 class CoreEvents:

@@ -1,8 +1,9 @@
-"""order_core: the arena top-of-book reader agrees with the engine's own `top_of_book` on every book.
+"""order_core: the top-of-book reader agrees with the engine's own `top_of_book` on every book, and
+single commands go through one reused buffer.
 
-The reader is a shortcut into the numba engine's arena (see `TopReader`); these tests drive real
-engines through random orders, cancels, trades and arena growth and compare both on every book
-after every batch, so a change of the core's layout fails here rather than misranking orders.
+The reader indexes the numba engine's live best-price arrays (see `TopReader`); these tests drive
+real engines through random orders, cancels, trades and table growth and compare both on every
+book after every batch, so a reader gone stale fails here rather than misranking orders.
 """
 from __future__ import annotations
 
@@ -58,12 +59,12 @@ def _specs() -> list[BookSpec]:
     return [BookSpec(tick=1), BookSpec(tick=1, qty_scale=2), BookSpec(tick=1)]
 
 
-def test_arena_reader_matches_top_of_book_through_growth() -> None:
+def test_reader_matches_top_of_book_through_growth() -> None:
     # A tiny capacity makes the arena grow (and be replaced) several times during the run.
     engine = Engine(_specs(), [[0, 1, 2]], capacity=16)
     reader = TopReader(engine)
     assert reader.fast
-    first_arena = engine._A
+    first_arena = engine._A            # (only to show the tables really grew)
     assert _drive(engine, reader, seed=7, steps=600) == 1800
     assert engine._A is not first_arena
 
