@@ -168,6 +168,7 @@ async def test_real_prometheus_scrapes_and_answers_histogram_quantile(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # a fresh checkout compiles the numba kernels before the service is ready
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (Debian package 'prometheus')")
 async def test_real_prometheus_scrapes_the_running_service(tmp_path):
     """The whole service (`python -m router serve --app router`), real FIX orders, a real scrape."""
