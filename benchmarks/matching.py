@@ -2,7 +2,8 @@
 
 One seeded exchange-like stream (benchmarks.streams) is run on fresh books in the same process:
 numba batch (process), numba one call per command (process_at, each call returning that command's
-events), the same with events kept in the engine until one drain() (submit_at), and the reference.
+events), the same with events kept in the engine until one drain() (submit_at), both batch and
+single again with copy=False (events read in place, valid until the next call), and the reference.
 Timed runs drop returned event arrays once they have them (as the service does after handling
 them); an untimed rerun of those variants keeps them for the check. The run checks identical events
 (cmd_index made stream-global) and identical final books (state hash) everywhere, then prints
@@ -49,18 +50,19 @@ def _fresh_engine(books, groups, n):
     return eng
 
 
-def run_batch(books, groups, cmds, batch, keep=False):
+def run_batch(books, groups, cmds, batch, keep=False, copy=True):
     """`keep=False` (timed runs) drops each batch's events once returned, as the service does after
-    handling them; `keep=True` (the untimed check run) keeps them for the comparison."""
+    handling them; `keep=True` (the untimed check run) keeps them for the comparison. `copy=False`
+    takes each batch's events as a view of the engine's buffer (process(copy=False))."""
     eng = _fresh_engine(books, groups, len(cmds))
     peak = [0]
 
     def go():
         out = []
         for lo in range(0, len(cmds), batch):
-            ev = eng.process(cmds[lo:lo + batch])
+            ev = eng.process(cmds[lo:lo + batch], copy=copy)
             if keep:
-                out.append(ev)
+                out.append(ev if copy else ev.copy())
             peak[0] = max(peak[0], eng.resting_orders())
         return out
     ns, parts = _timed(go)
@@ -82,16 +84,21 @@ def run_drain(books, groups, cmds):
     return ns, events, eng
 
 
-def run_single(books, groups, cmds, keep=False):
-    """One call per command that returns its own events array (Engine.process_at)."""
+def run_single(books, groups, cmds, keep=False, copy=True):
+    """One call per command that returns its own events array (Engine.process_at); `copy=False`:
+    a view of the engine's event buffer per call (process_at(copy=False))."""
     eng = _fresh_engine(books, groups, len(cmds))
     process_at = eng.process_at
 
     def go():
         if keep:
-            return [process_at(cmds, i) for i in range(len(cmds))]
-        for i in range(len(cmds)):
-            process_at(cmds, i)
+            return [process_at(cmds, i, copy=copy).copy() for i in range(len(cmds))]
+        if copy:
+            for i in range(len(cmds)):
+                process_at(cmds, i)
+        else:
+            for i in range(len(cmds)):
+                process_at(cmds, i, False)
         return []
     ns, parts = _timed(go)
     return ns, (np.concatenate(parts) if keep else None), eng
@@ -120,19 +127,26 @@ def main(argv=None) -> int:
     batch_runs = [run_batch(books, groups, cmds, a.batch) for _ in range(a.repeat)]
     drain_runs = [run_drain(books, groups, cmds) for _ in range(a.repeat)]
     single_runs = [run_single(books, groups, cmds) for _ in range(a.repeat)]
+    batch_view_runs = [run_batch(books, groups, cmds, a.batch, copy=False) for _ in range(a.repeat)]
+    single_view_runs = [run_single(books, groups, cmds, copy=False) for _ in range(a.repeat)]
 
     # timed runs must end on the reference's book; untimed check runs must also match event for event
     check_batch = run_batch(books, groups, cmds, a.batch, keep=True)
     check_single = run_single(books, groups, cmds, keep=True)
+    check_batch_view = run_batch(books, groups, cmds, a.batch, keep=True, copy=False)
+    check_single_view = run_single(books, groups, cmds, keep=True, copy=False)
+    checks = [check_batch, check_single, check_batch_view, check_single_view]
     ref_hash = ref.state_hash()
-    identical = all(r[2].state_hash() == ref_hash
-                    for r in batch_runs + single_runs + drain_runs + [check_batch, check_single])
+    identical = all(r[2].state_hash() == ref_hash for r in batch_runs + single_runs + drain_runs
+                    + batch_view_runs + single_view_runs + checks)
     identical = identical and all(len(ev) == len(ref_ev) and bool((ev == ref_ev).all())
-                                  for ev in [check_batch[1], check_single[1]] + [r[1] for r in drain_runs])
+                                  for ev in [c[1] for c in checks] + [r[1] for r in drain_runs])
     ns = {
         "numba_batch": statistics.median(r[0] for r in batch_runs) / n,
         "numba_single": statistics.median(r[0] for r in single_runs) / n,
         "numba_single_drain": statistics.median(r[0] for r in drain_runs) / n,
+        "numba_batch_view": statistics.median(r[0] for r in batch_view_runs) / n,
+        "numba_single_view": statistics.median(r[0] for r in single_view_runs) / n,
         "reference": ref_ns / n,
     }
     resting = max(r[3] for r in batch_runs)
@@ -140,7 +154,8 @@ def main(argv=None) -> int:
     for name, v in ns.items():
         say(f"  {name:17s} {v:10.1f} ns/command  {1e9 / v:14,.0f} commands/s")
     say("  (numba_single = process_at per command, each returning its events; numba_single_drain = "
-        "submit_at per command, all events kept in the engine until one drain())")
+        "submit_at per command, all events kept in the engine until one drain(); *_view = copy=False, "
+        "events read in place until the next call)")
     ratios = {"reference/numba_batch": ns["reference"] / ns["numba_batch"],
               "reference/numba_single": ns["reference"] / ns["numba_single"],
               "numba_single/numba_batch": ns["numba_single"] / ns["numba_batch"]}
@@ -149,7 +164,7 @@ def main(argv=None) -> int:
     say(f"  resting orders (peak at batch boundaries): {resting}; final: {ref.resting_orders()}")
     say(f"  events: {len(ref_ev)} (accepted {kinds[1]}, rejected {kinds[2]}, trades {kinds[3]}, "
         f"cancelled {kinds[4]}, replaced {kinds[5]}, expired {kinds[6]}, sweeps {kinds[8]})")
-    say(f"  identical events and books across the three: {identical}")
+    say(f"  identical events and books across all variants: {identical}")
     say(f"  targets: batch <= {TARGETS['numba_batch_ns_max']} ns, reference/batch >= "
         f"{TARGETS['reference_over_batch_min']}x, single <= {TARGETS['numba_single_ns_max']} ns")
     write_json(a.json, {

@@ -12,6 +12,9 @@ Integration interface (both `Engine` and `ReferenceBook` implement it identicall
     events = eng.process(cmds)                          # cmds: COMMAND_DTYPE array -> EVENT_DTYPE array
     events = eng.process_one(cmd)                       # same, one command (record or 1-element array)
     events = eng.process_at(cmds, i)                    # only command i of a batch (cmd_index = i)
+    events = eng.process(cmds, copy=False)              # also process_at: a view of the engine's
+                                                        # event buffer, valid until the next command
+                                                        # call (Engine only; saves the copy)
     n = eng.submit_at(cmds, i); ...; events = eng.drain()   # one call per command, events collected
                                                         # later (no allocation per call; process()
                                                         # refuses to run until drain())
@@ -24,7 +27,7 @@ Integration interface (both `Engine` and `ReferenceBook` implement it identicall
     eng.snapshot(); eng.state_hash(); eng.resting_orders()
 
 `process` also takes int64 rows holding the COMMAND_DTYPE fields in order (skips one conversion).
-Returned event arrays are new arrays (never views of engine buffers). Order rows are kept forever
+Returned event arrays are new arrays (never views of engine buffers) unless copy=False. Order rows are kept forever
 (order_state answers for finished orders and order ids are never reused), so memory grows with the
 number of orders ever accepted: about 200 bytes per order.
 

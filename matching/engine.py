@@ -104,14 +104,18 @@ class Engine:
             ret = kernels.run(self._A, c1, int(self._A[M_NEXT]), stop, self._E)
         return ret
 
-    def process(self, cmds: np.ndarray) -> np.ndarray:
+    def process(self, cmds: np.ndarray, copy: bool = True) -> np.ndarray:
         """Run a batch of commands in order; returns its events (a new EVENT_DTYPE array).
 
-        `cmds` is a COMMAND_DTYPE array, or int64 rows holding its fields in order (cheapest)."""
+        `cmds` is a COMMAND_DTYPE array, or int64 rows holding its fields in order (cheapest).
+        `copy=False` returns a view of the engine's event buffer instead, valid only until the next
+        call that runs commands: for a caller that turns the events into messages at once. It saves
+        the copy (~45 ns per command here, memory bandwidth, since a batch's events outgrow the cache)."""
         if self._pending:
             raise RuntimeError("drain() the events of submit_at() before calling process()")
         c1 = self._flat(cmds)
-        return self._events(self._run(c1, 0, c1.shape[0] // NCF))
+        ret = self._run(c1, 0, c1.shape[0] // NCF)
+        return self._events(ret) if copy else self._Ev[:ret >> 1]
 
     def _remember(self, cmds: np.ndarray) -> None:
         flat = self._flat(cmds)
@@ -144,9 +148,11 @@ class Engine:
         self._A[M_NE] = 0
         return np.frombuffer(self._E[:n * NEF].copy(), EVENT_DTYPE)
 
-    def process_at(self, cmds: np.ndarray, i: int) -> np.ndarray:
+    def process_at(self, cmds: np.ndarray, i: int, copy: bool = True) -> np.ndarray:
         """Run only command `i` of a batch; events report cmd_index = i. For callers that keep a
-        batch array but must act after every command; the flat view of the batch is reused."""
+        batch array but must act after every command; the flat view of the batch is reused.
+        `copy=False`: a view of the engine's event buffer, valid until the next call that runs
+        commands (saves the copy, ~a third of a one-command call)."""
         if self._pending:
             raise RuntimeError("drain() the events of submit_at() before calling process_at()")
         if cmds is not self._last_batch:
@@ -154,6 +160,8 @@ class Engine:
         ret = self._kern(self._A, self._last_flat, i, i + 1, self._E)
         if ret & 1:
             ret = self._run(self._last_flat, i, i + 1)
+        if not copy:
+            return self._Ev[:ret >> 1]
         return np.frombuffer(self._E[:(ret >> 1) * NEF].copy(), EVENT_DTYPE)
 
     def process_one(self, cmd) -> np.ndarray:

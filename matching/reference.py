@@ -48,7 +48,8 @@ class ReferenceBook:
         self._pending: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ commands
-    def process(self, cmds: np.ndarray) -> np.ndarray:
+    def process(self, cmds: np.ndarray, copy: bool = True) -> np.ndarray:
+        # `copy` is accepted for the Engine's interface; results here are always new arrays
         self._ev = []
         cmds = np.asarray(cmds)
         if cmds.dtype == np.int64:
@@ -67,7 +68,7 @@ class ReferenceBook:
     def process_one(self, cmd) -> np.ndarray:
         return self.process(np.atleast_1d(cmd))
 
-    def process_at(self, cmds: np.ndarray, i: int) -> np.ndarray:
+    def process_at(self, cmds: np.ndarray, i: int, copy: bool = True) -> np.ndarray:
         ev = self.process(cmds[i:i + 1])
         ev["cmd_index"] = i
         return ev

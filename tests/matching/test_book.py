@@ -278,3 +278,18 @@ def test_top_prices_held_view_follows_the_book_through_growth(make):
     b.process(batch(dict(op=Op.MASS_CANCEL, book=-1, owner=-1)))
     assert b.top_prices(BUY).tolist() == [0, 0] and b.top_prices(SELL).tolist() == [0, 0]
     assert tuple(b.top_of_book(1)) == (0, 0, 0, 0, 0, 0)
+
+
+def test_copy_false_views_match_copies_until_the_next_call(make):
+    cmds = batch(new(1, SELL, 100, 2), new(2, BUY, 100, 1, owner=2), dict(op=Op.CANCEL, order_id=7),
+                 new(3, BUY, 100, 5, owner=2, tif=Tif.IOC), new(4, BUY, 99, 3))
+    a, b = one_book(make), one_book(make)
+    expected = a.process(cmds)
+    view = b.process(cmds[:3], copy=False)
+    assert view.tolist() == expected[expected["cmd_index"] < 3].tolist()
+    singles = [b.process_at(cmds, i, copy=False).tolist() for i in range(3, len(cmds))]
+    assert sum(singles, []) == expected[expected["cmd_index"] >= 3].tolist()
+    assert a.state_hash() == b.state_hash()
+    held = a.process(batch(new(10, BUY, 98, 1)))
+    a.process(batch(new(11, BUY, 97, 1)))
+    assert held["order_id"].tolist() == [10]  # the default result stays the caller's own copy
