@@ -245,7 +245,7 @@ def unlink(K, S, L, O, M, r):
         M[M_LLIVE] -= 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def kill(K, S, L, O, M, E, r, kind, reason, group):
     """End order `r` (resting or not) with a CANCELLED/EXPIRED event."""
     if O[r, O_LIVE] != 0:

@@ -89,7 +89,7 @@ def _fok_fillable(K, S, L, O, r, mode):
     return False
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _match(K, S, L, O, M, E, r, mode):
     """Trade row `r` against its own book; True when self-trade prevention stopped it."""
     b, opp, owner = O[r, O_BOOK], 2 - O[r, O_SIDE], O[r, O_OWNER]
@@ -154,7 +154,7 @@ def _new_row(O, HT, M, oid, book, side, owner, price, qty, tif, expire, ord_type
     return r
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _new(K, S, L, O, HT, W, X, M, E, c):
     b, oid, tif, ord_type, side = c[C_BOOK], c[C_OID], c[C_TIF], c[C_TYPE], c[C_SIDE]
     if b < 0 or b >= M[M_NB]:
@@ -188,7 +188,7 @@ def _new(K, S, L, O, HT, W, X, M, E, c):
     _after_accept(K, S, L, O, M, E, W, X, r)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _cancel(K, S, L, O, HT, M, E, c):
     r = find_order(HT, c[C_OID]) if c[C_OID] > 0 else -1
     if r < 0:
