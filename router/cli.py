@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Sequence
 
-from router.config import Config, load_config
+from router.config import Config, calendar_warnings, load_config
 from router.convert import SCALES, convert, to_scale, to_usd_oz_fine_exact, round_to
 from router.errors import ConfigError
 
@@ -87,6 +88,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"group {g.name}: {', '.join(g.members)}")
     for p in cat.products.values():
         print(f"product {p.id}: group {p.group}, qty in {p.qty_unit}, price in {p.price_ccy}/{p.price_unit}")
+    for warning in calendar_warnings(config, datetime.now(timezone.utc).date()):
+        print(f"warning: {warning}")
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -129,6 +130,21 @@ def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str
     except ConfigError as err:
         attributed = source if overlay is not None and _key_in(overlay, err.key) else EMBEDDED
         raise err.in_file(attributed) from None
+
+
+def calendar_warnings(config: Config, today: date, horizon_days: int = 60) -> list[str]:
+    """Schedules whose holiday lists run out within `horizon_days` of `today` (past that date every
+    weekday would count as a trading day, so an operator must add the next year's holidays)."""
+    cals = config.sections.get("calendars")
+    if cals is None:
+        return []
+    out = []
+    for name in sorted(cals.schedule_names()):
+        until = cals.covered_until(name)
+        if until is not None and (until - today).days < horizon_days:
+            out.append(f"schedule {name}: holiday list covers only until {until.isoformat()}; "
+                       f"add the following year's holidays to the `calendars` table")
+    return out
 
 
 def load_config(path: str | Path | None = None, *, sections: bool = True) -> Config:

@@ -17,13 +17,14 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from router.admin import AdminResult, build_admin_app
-from router.config import Config
+from router.config import Config, calendar_warnings
 from router.fix_config import FixConfig, with_overrides
 from router.fix_gateway import start_gateway
 from router.http_config import HttpConfig
@@ -183,6 +184,8 @@ def run_service(args: argparse.Namespace, config: Config) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = service_from_args(args, config)
+    for warning in calendar_warnings(config, datetime.now(timezone.utc).date()):
+        log.warning(warning)
     try:
         asyncio.run(serve_forever(service))
     except OSError as exc:      # e.g. the port is taken: one line, not a traceback

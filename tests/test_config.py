@@ -128,3 +128,13 @@ def test_every_section_is_parsed_from_the_embedded_defaults():
     assert [s.target_comp_id for s in config.sections["fix"].sessions] == ["SHCLIENT1", "HKCLIENT1"]
     assert config.sections["fix"].sender_comp_id == "GOLDRTR" and config.sections["fix"].port == 9878
     assert config.sections["http"].port == 9188
+
+
+def test_calendar_warnings_when_a_holiday_list_runs_out():
+    from datetime import date
+    from router.config import calendar_warnings
+    config = load_config()
+    until = min(config.sections["calendars"].covered_until(n) for n in config.sections["calendars"].schedule_names())
+    assert calendar_warnings(config, date(until.year - 1, 1, 1)) == []
+    warnings = calendar_warnings(config, until)
+    assert warnings and all("holiday list covers only until" in w for w in warnings)
