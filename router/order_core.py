@@ -161,7 +161,9 @@ class CoreEvents:
         _pack_row(buf, 0, *row)      # half the cost of numpy's own list assignment
         perf = self.perf
         t0 = perf() if perf is not None else 0
-        events = self.engine.process_at(buf, 0)
+        # A view of the core's event buffer (no copy): `_reports` turns it into a list before anything
+        # else runs a command.
+        events = self.engine.process_at(buf, 0, copy=False)
         if perf is not None and self.metrics is not None:
             self.metrics.matching_batch_ns(perf() - t0)
         return self._reports(events, (ctx,), now_ns)
@@ -169,7 +171,7 @@ class CoreEvents:
     def _run(self, cmds: np.ndarray, ctx: list[tuple], now_ns: int) -> list[Out]:
         perf = self.perf
         t0 = perf() if perf is not None else 0
-        events = self.engine.process(cmds)
+        events = self.engine.process(cmds, copy=False)      # consumed at once, as in _run_one
         if perf is not None and self.metrics is not None:
             self.metrics.matching_batch_ns(perf() - t0)
         return self._reports(events, ctx, now_ns)
