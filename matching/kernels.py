@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from numba import carray, njit
 
-from .kernels_book import _as_ptr, find_order
+from .kernels_book import _as_ptr, find_order, prefetch
 from .kernels_bulk import _expire_due, _mass_or_expire
 from .kernels_orders import (
-    C_BOOK, C_OP, C_TIF, C_TIME, DAY, OP_CANCEL, OP_CONV, OP_EXPIRE, OP_MASS, OP_NEW, OP_REF, OP_REPLACE,
+    C_BOOK, C_OID, C_OP, C_TIF, C_TIME, DAY, OP_CANCEL, OP_CONV, OP_EXPIRE, OP_MASS, OP_NEW, OP_REF, OP_REPLACE,
     OP_STP, OP_SWEEP, R_BAD_OP, _cancel, _new, _reject, _replace, _settings,
 )
 from .kernels_sweep import _sweep
@@ -61,7 +61,22 @@ def _loop(K, G, S, L, O, HT, W, X, M, E, C, start, stop):
     not run: == stop when done, a MASS_CANCEL/EXPIRE that needs scratch memory (run() does it), or
     -(i + 1) when command i might not fit the tables."""
     cap_e = E.shape[0]
+    ht_base, o_base = HT.ctypes.data, O.ctypes.data
     for i in range(start, stop):
+        # Cancels and replaces of old orders miss the cache twice in a row (id table, then the order
+        # row). In a batch the next commands are known, so start those loads early: the id-table
+        # slot two commands ahead, the order row one ahead (its slot was fetched a command ago).
+        if i + 2 < stop:
+            c2 = C[i + 2]
+            if c2[C_OP] == OP_CANCEL or c2[C_OP] == OP_REPLACE:
+                k = c2[C_OID]
+                prefetch(ht_base + ((k ^ (k >> 32)) & (HT.shape[0] - 1)) * 16)
+        if i + 1 < stop:
+            c1 = C[i + 1]
+            if (c1[C_OP] == OP_CANCEL or c1[C_OP] == OP_REPLACE) and c1[C_OID] > 0:
+                r1 = find_order(HT, c1[C_OID])
+                if r1 >= 0:
+                    prefetch(o_base + r1 * (NOF * 8))
         if (M[M_NORD] + 1 > M[M_CAPO] or 2 * (M[M_NORD] + 1) > M[M_CAPH]
                 or M[M_LLIVE] + 1 > M[M_CAPL] or M[M_MAXSIDE] + 1 > M[M_CAPS]
                 or 2 * (M[M_NOWN] + 1) > M[M_CAPW] or M[M_NE] + 2 * M[M_LIVE] + 8 > cap_e):

@@ -7,7 +7,9 @@ M_LIVE counts resting orders. Nothing here allocates, reads a clock or raises on
 """
 from __future__ import annotations
 
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .layout import (
@@ -47,6 +49,20 @@ def _store(typingctx, addr, index, value):
     def codegen(context, builder, signature, args):
         ptr = builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
         builder.store(args[2], builder.gep(ptr, [args[1]]))
+    return sig, codegen
+
+
+@intrinsic
+def prefetch(typingctx, addr):
+    """Hint the CPU to start loading the cache line at int64 address `addr` (no fault if invalid)."""
+    sig = types.void(types.int64)
+
+    def codegen(context, builder, signature, args):
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+        builder.call(fn, [builder.inttoptr(args[0], i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
     return sig, codegen
 
 
