@@ -12,10 +12,10 @@ from numba.core import types as nbtypes
 
 from . import kernels
 from .layout import (
-    K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE,
-    L_QTY, M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NEXT,
-    M_NORD, M_NOWN, M_OFFK, M_OFFL, M_OFFS, M_RESUME, M_TOPS, NKF, NLF, O_BOOK, O_CUM, O_ID, O_LEAVES,
-    O_LIVE, O_OWNER, O_PRICE, O_QTY, O_SIDE, allocate, grow, views,
+    K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE, L_QTY,
+    M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NEXT, M_CPTR,
+    M_CROWS, M_EPTR, M_EROWS, M_NORD, M_NOWN, M_OFFK, M_OFFL, M_OFFS, M_RESUME, M_TOPS, NKF, NLF, O_BOOK,
+    O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY, O_SIDE, allocate, grow, views,
 )
 from .types import (
     COMMAND_DTYPE, EVENT_DTYPE, LEVEL_DTYPE, NCF, NEF, SNAPSHOT_DTYPE, OrderState, Top, as_groups,
@@ -24,11 +24,12 @@ from .types import (
 
 
 def _kernel():
-    """The compiled `run` for our argument types, called without numba's per-call type dispatch
-    (about 200 ns of a single-command call); the dispatcher itself until that overload exists."""
-    arr = nbtypes.Array(nbtypes.int64, 1, "C")
-    overload = kernels.run.overloads.get((arr, arr, nbtypes.int64, nbtypes.int64, arr))
-    return overload.entry_point if overload is not None else kernels.run
+    """The compiled one-command kernel `run_at(arena, i)`, called without numba's per-call type
+    dispatch (about 200 ns of a single-command call); compiled or loaded from cache on first use."""
+    sig = (nbtypes.Array(nbtypes.int64, 1, "C"), nbtypes.int64)
+    if sig not in kernels.run_at.overloads:
+        kernels.run_at.compile(sig)
+    return kernels.run_at.overloads[sig].entry_point
 
 
 class Engine:
@@ -76,6 +77,8 @@ class Engine:
             e[:keep * NEF] = self._E[:keep * NEF]
         self._E = e
         self._Ev = e.view(EVENT_DTYPE)
+        self._A[M_EPTR] = e.ctypes.data   # for run_at; self._E keeps the buffer alive
+        self._A[M_EROWS] = rows
 
     def _flat(self, cmds: np.ndarray) -> np.ndarray:
         """Flat int64 view of a command batch (COMMAND_DTYPE, or int64 rows of NCF fields)."""
@@ -97,8 +100,6 @@ class Engine:
 
     def _run(self, c1: np.ndarray, start: int, stop: int) -> int:
         ret = kernels.run(self._A, c1, start, stop, self._E)
-        if self._kern is kernels.run:
-            self._kern = _kernel()
         while ret & 1:
             self._make_room(stop - int(self._A[M_NEXT]))
             ret = kernels.run(self._A, c1, int(self._A[M_NEXT]), stop, self._E)
@@ -123,6 +124,8 @@ class Engine:
         # edits of the batch are seen); a converted copy is used for this call only
         self._last_batch = cmds if flat.base is cmds else None
         self._last_flat = flat
+        self._A[M_CPTR] = flat.ctypes.data   # for run_at; self._last_flat keeps it alive
+        self._A[M_CROWS] = flat.shape[0] // NCF
 
     def submit_at(self, cmds: np.ndarray, i: int) -> int:
         """Run only command `i` of a batch and keep its events in the engine; returns how many it
@@ -133,7 +136,7 @@ class Engine:
         if not self._pending:  # start of an append session: events from row 0
             self._A[M_APPEND] = 1
             self._A[M_NE] = 0
-        ret = self._kern(self._A, self._last_flat, i, i + 1, self._E)
+        ret = self._kern(self._A, i)
         if ret & 1:
             ret = self._run(self._last_flat, i, i + 1)
         made = (ret >> 1) - self._pending
@@ -157,7 +160,7 @@ class Engine:
             raise RuntimeError("drain() the events of submit_at() before calling process_at()")
         if cmds is not self._last_batch:
             self._remember(cmds)
-        ret = self._kern(self._A, self._last_flat, i, i + 1, self._E)
+        ret = self._kern(self._A, i)
         if ret & 1:
             ret = self._run(self._last_flat, i, i + 1)
         if not copy:

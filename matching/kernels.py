@@ -18,10 +18,10 @@ from .kernels_orders import (
 )
 from .kernels_sweep import _sweep
 from .layout import (
-    HDR, K_NLEV, L_HEAD, M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_IDX, M_LIVE, M_LLIVE,
-    M_MAXSIDE, M_NB, M_NE, M_NEXT, M_NG, M_NORD, M_NOWN, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS,
-    M_OFFW, M_OFFX, M_OP, M_RESUME, M_TIME, NKF, NLF, NOF, O_CUM, O_EXPIRE, O_ID, O_LEAVES, O_NEXT,
-    O_OWNER, O_PRICE, O_QTY, O_SIDE, O_TIF,
+    HDR, K_NLEV, L_HEAD, M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_IDX, M_LIVE, M_LLIVE, M_MAXSIDE,
+    M_NB, M_NE, M_NEXT, M_NG, M_NORD, M_NOWN, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS, M_CPTR, M_CROWS,
+    M_EPTR, M_EROWS, M_OFFW, M_OFFX, M_OP, M_RESUME, M_TIME, NKF, NLF, NOF, O_CUM, O_EXPIRE, O_ID, O_LEAVES,
+    O_NEXT, O_OWNER, O_PRICE, O_QTY, O_SIDE, O_TIF,
 )
 from .types import NCF, NEF
 
@@ -104,15 +104,8 @@ def _loop(K, G, S, L, O, HT, W, X, M, E, C, start, stop):
 
 
 @njit(cache=True)
-def run(A, C1, start, stop, E1):
-    """Process commands [start, stop); returns 2 * events_written + (1 if it stopped to grow).
-
-    Events are written from row 0 unless the header's M_RESUME flag says this call continues a
-    batch that stopped for room (the flag is cleared on entry), or M_APPEND says the caller is
-    accumulating events across calls (Engine.submit_at / drain)."""
+def _run(A, C, E, start, stop):
     M, K, G, S, L, O, HT, W, X = _tables(A)
-    C = _view2(C1.ctypes.data, 0, C1.size // NCF, NCF)
-    E = _view2(E1.ctypes.data, 0, E1.size // NEF, NEF)
     if M[M_RESUME] == 0 and M[M_APPEND] == 0:
         M[M_NE] = 0
     M[M_RESUME] = 0
@@ -131,6 +124,29 @@ def run(A, C1, start, stop, E1):
             i += 1
     M[M_NEXT] = stop
     return 2 * M[M_NE]
+
+
+@njit(cache=True)
+def run(A, C1, start, stop, E1):
+    """Process commands [start, stop); returns 2 * events_written + (1 if it stopped to grow).
+
+    Events are written from row 0 unless the header's M_RESUME flag says this call continues a
+    batch that stopped for room (the flag is cleared on entry), or M_APPEND says the caller is
+    accumulating events across calls (Engine.submit_at / drain)."""
+    C = _view2(C1.ctypes.data, 0, C1.size // NCF, NCF)
+    E = _view2(E1.ctypes.data, 0, E1.size // NEF, NEF)
+    return _run(A, C, E, start, stop)
+
+
+@njit(cache=True)
+def run_at(A, i):
+    """`run` for command i alone, of the batch and into the event buffer the header points at
+    (M_CPTR/M_CROWS, M_EPTR/M_EROWS; the engine keeps both arrays alive while they are set)."""
+    base = A.ctypes.data
+    M = _view1(base, 0, HDR)
+    C = _view2(M[M_CPTR], 0, M[M_CROWS], NCF)
+    E = _view2(M[M_EPTR], 0, M[M_EROWS], NEF)
+    return _run(A, C, E, i, i + 1)
 
 
 @njit(cache=True)

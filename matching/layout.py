@@ -29,7 +29,10 @@ M_OFFX, M_NHEAP, M_RESUME, M_APPEND = 27, 28, 29, 30
 # address of the engine's best-price table (int64[2, B], bids then asks, 0 = side empty). It lives
 # outside the arena so Python's view of it survives growth; the engine owns it and keeps it alive.
 M_TOPS = 31
-HDR = 32
+# where the engine's current command batch and event buffer live (address, rows): the one-command
+# kernel takes only the arena, since each array argument costs tens of ns to unbox per call
+M_CPTR, M_CROWS, M_EPTR, M_EROWS = 32, 33, 34, 35
+HDR = 40
 
 # book fields
 K_TICK, K_LOT, K_MIN, K_MAX, K_BP, K_REF, K_NUM, K_DEN, K_SCALE, K_NLEV = range(10)
@@ -101,6 +104,7 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     b[M_NHEAP] = a[M_NHEAP]
     b[M_APPEND] = a[M_APPEND]
     b[M_TOPS] = a[M_TOPS]
+    b[M_CPTR:M_EROWS + 1] = a[M_CPTR:M_EROWS + 1]
     ka, ga, sa, la, oa, ha, wa, xa = views(a)
     kb, gb, sb, lb, ob, hb, wb, xb = views(b)
     nheap = int(a[M_NHEAP])

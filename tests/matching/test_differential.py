@@ -117,3 +117,19 @@ def test_exchange_like_stream_agrees():
         assert eng.top_prices(side).tolist() == ref.top_prices(side).tolist()
     kinds = set(ea["kind"].tolist())
     assert kinds >= {1, 2, 3, 4, 5, 6, 8}, kinds
+
+
+def test_one_command_calls_agree_through_growth():
+    # capacity 16: the tables and the event buffer are replaced many times between single calls,
+    # so the one-command kernel must follow the batch and buffer it is pointed at
+    books, groups = exchange_books()
+    cmds = generate(6_000, seed=5, resting=1_500)
+    eng, ref = Engine(books, groups, capacity=16), ReferenceBook(books, groups)
+    expected = ref.process(cmds)
+    half = len(cmds) // 2
+    got = [eng.process_at(cmds, i) for i in range(half)]
+    rows = np.ndarray((len(cmds), len(cmds.dtype.names)), np.int64, cmds.copy())  # a second batch object
+    got += [eng.process_at(rows, i, copy=False).copy() for i in range(half, len(cmds))]
+    got = np.concatenate(got)
+    assert len(got) == len(expected) and (got == expected).all()
+    assert eng.state_hash() == ref.state_hash()
