@@ -23,6 +23,9 @@ from .types import (
 )
 
 
+_new_top = tuple.__new__  # Top(...) without NamedTuple's argument handling
+
+
 def _kernel():
     """The compiled one-command kernel `run_at(arena, i)`, called without numba's per-call type
     dispatch (about 200 ns of a single-command call); compiled or loaded from cache on first use."""
@@ -65,6 +68,8 @@ class Engine:
         self._last_flat = None
         self._pending = 0
         self._kern = _kernel()
+        self._top_arena = None
+        self._top_offs = None
 
     # ------------------------------------------------------------------ commands
     def _views(self):
@@ -250,21 +255,29 @@ class Engine:
         return out[0], out[1]
 
     def top_of_book(self, book: int) -> Top:
-        # a handful of scalar reads of the arena: building the views and depth arrays costs ~14 us
+        # scalar reads of the arena (building the views and depth arrays cost ~14 us); the table
+        # offsets are cached per arena, which is only replaced when it grows
         if not 0 <= book < self._nb:
             raise IndexError(f"book {book} out of range")
-        item = self._A.item
-        k = item(M_OFFK) + book * NKF + K_NLEV
-        caps = item(M_CAPS)
-        side_row = item(M_OFFS) + 2 * book * caps
-        levels = item(M_OFFL)
-        out = [0, 0, 0, 0, 0, 0]
-        for s in (0, 1):
-            n = item(k + s)
-            if n:
-                lv = levels + item(side_row + s * caps + n - 1) * NLF
-                out[3 * s:3 * s + 3] = item(lv + L_PRICE), item(lv + L_QTY), item(lv + L_COUNT)
-        return Top(*out)
+        a = self._A
+        item = a.item
+        if a is not self._top_arena:
+            caps = item(M_CAPS)
+            self._top_offs = (item(M_OFFK) + K_NLEV, NKF, item(M_OFFS), 2 * caps, caps, item(M_OFFL))
+            self._top_arena = a
+        k, nkf, srow, sstride, caps, lv0 = self._top_offs
+        k += book * nkf
+        srow += book * sstride
+        bp = bq = bc = ap = aq = ac = 0
+        n = item(k)
+        if n:
+            lv = lv0 + item(srow + n - 1) * NLF
+            bp, bq, bc = item(lv + L_PRICE), item(lv + L_QTY), item(lv + L_COUNT)
+        n = item(k + 1)
+        if n:
+            lv = lv0 + item(srow + caps + n - 1) * NLF
+            ap, aq, ac = item(lv + L_PRICE), item(lv + L_QTY), item(lv + L_COUNT)
+        return _new_top(Top, (bp, bq, bc, ap, aq, ac))
 
     def top_prices(self, side: int) -> np.ndarray:
         """Best price of every book on `side` (Side.BUY: best bids, Side.SELL: best asks), indexed
