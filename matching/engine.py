@@ -71,6 +71,11 @@ class Engine:
         self._top_arena = None
         self._top_offs = None
 
+    def __reduce__(self):
+        # the arena header holds raw addresses of this engine's own buffers (best prices, current
+        # batch, events): a copy would write into the original's memory
+        raise TypeError("an Engine cannot be copied or pickled; rebuild one from snapshot()")
+
     # ------------------------------------------------------------------ commands
     def _views(self):
         return views(self._A)

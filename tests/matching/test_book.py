@@ -293,3 +293,14 @@ def test_copy_false_views_match_copies_until_the_next_call(make):
     held = a.process(batch(new(10, BUY, 98, 1)))
     a.process(batch(new(11, BUY, 97, 1)))
     assert held["order_id"].tolist() == [10]  # the default result stays the caller's own copy
+
+
+def test_engine_refuses_copies_that_would_share_its_buffers():
+    import copy
+    import pickle
+
+    import pytest
+    eng = Engine([BookSpec(tick=1)])
+    for clone in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError):
+            clone(eng)
