@@ -1,5 +1,9 @@
 """Single-book behaviour, identical for the numba engine and the reference book."""
+import copy
+import pickle
+
 import numpy as np
+import pytest
 
 from matching import BookSpec, Engine, EventKind as K, Op, OrdType, Reason as R, Side, Stp, Tif
 
@@ -296,10 +300,6 @@ def test_copy_false_views_match_copies_until_the_next_call(make):
 
 
 def test_engine_refuses_copies_that_would_share_its_buffers():
-    import copy
-    import pickle
-
-    import pytest
     eng = Engine([BookSpec(tick=1)])
     for clone in (copy.copy, copy.deepcopy, pickle.dumps):
         with pytest.raises(TypeError):
