@@ -32,16 +32,18 @@ VPY=.venv/bin/python
 if [ $want_test = 1 ]; then
   "$VPY" -m pip install -q --disable-pip-version-check -e '.[test]'
   if ! "$VPY" -c 'import quickfix' 2>/dev/null; then
+    command -v g++ >/dev/null || apt_install g++
     echo "setup: installing the QuickFIX binding (a source build: ~9 minutes the first time on a machine)"
     "$VPY" -m pip install -q --disable-pip-version-check 'quickfix==1.16.0'
   fi
   command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_install prometheus
   command -v cc >/dev/null || apt_install gcc
+  command -v openssl >/dev/null || apt_install openssl
 else
   "$VPY" -m pip install -q --disable-pip-version-check -e .
 fi
 
-# Compile the numba kernels into their on-disk cache now (about 2 minutes cold on 2 cores), so neither
+# Compile the numba kernels into their on-disk cache now (about a minute cold on 2 cores), so neither
 # the first test nor `serve`'s start pays for it; with a warm cache this takes a second or two.
 "$VPY" - <<'PY'
 import time
