@@ -63,6 +63,13 @@ def _add_service_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reset-on-logon", action="store_true", help="reset sequence numbers at every logon")
     p.add_argument("--store-dir", help="directory of the persistent FIX message store")
     p.add_argument("--memory-store", action="store_true", help="keep FIX sequence numbers in memory only")
+    p.add_argument("--event-loop", choices=("uvloop", "asyncio"), default=_default_loop(),
+                   help="event loop implementation (default: uvloop where installed)")
+
+
+def _default_loop() -> str:
+    import importlib.util
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def _fail(message: str) -> int:

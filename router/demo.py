@@ -204,7 +204,8 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
 def run_demo(args: argparse.Namespace, config: Config) -> int:
     """Entry point of `gold-router demo` (flags: see `router.cli`)."""
     try:
-        return asyncio.run(_run(args, config))
+        from router.service import run_loop
+        return run_loop(_run(args, config), getattr(args, "event_loop", "asyncio"))
     except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
         print(f"gold-router demo: error: {exc}")
         return 1

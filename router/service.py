@@ -180,6 +180,15 @@ async def serve_forever(service: Service) -> None:
         print("gold-router stopped", flush=True)
 
 
+def run_loop(main: Any, event_loop: str) -> Any:
+    """Run `main` on uvloop (libuv: fewer microseconds per socket wake-up than the stdlib loop,
+    measured by benchmarks.roundtrip) or on asyncio's own loop."""
+    if event_loop == "uvloop":
+        import uvloop
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def run_service(args: argparse.Namespace, config: Config) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -187,7 +196,7 @@ def run_service(args: argparse.Namespace, config: Config) -> int:
     for warning in calendar_warnings(config, datetime.now(timezone.utc).date()):
         log.warning(warning)
     try:
-        asyncio.run(serve_forever(service))
+        run_loop(serve_forever(service), args.event_loop)
     except OSError as exc:      # e.g. the port is taken: one line, not a traceback
         print(f"gold-router: error: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ It is the same acceptor `gold-router serve --app echo` runs, without the rest of
 the service (numba warm-up, config files), so it starts in a fraction of a second.
 
 usage: python -m benchmarks.peers.gateway_echo --dir DIR [--port 0] [--store file|memory] [--no-metrics]
-       [--profile FILE]
+       [--event-loop uvloop|asyncio] [--profile FILE]
 """
 from __future__ import annotations
 
@@ -66,10 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sender-comp-id", default="GOLDRTR")
     p.add_argument("--target-comp-id", default="BENCH")
     p.add_argument("--no-metrics", action="store_true", help="run without the Prometheus observer")
+    p.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="the loop `gold-router serve` runs on by default (uvloop)")
     p.add_argument("--profile", metavar="FILE", help="write cProfile stats here at exit (where the CPU goes)")
     args = p.parse_args(argv)
     if not args.profile:
-        return asyncio.run(serve(args))
+        from router.service import run_loop
+        return run_loop(serve(args), args.event_loop)
     import cProfile
 
     profiler = cProfile.Profile()
