@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
+from router.config_checks import Table, check_bool, check_str
 from router.errors import ConfigError
 from router.quota import MICRO, SIDES, amount_to_micro
 from router.reasons import Reason
@@ -144,22 +145,8 @@ class Accounts:
         return acct
 
 
-def _str(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(key, f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"expected true or false, got {value!r}")
-    return value
-
-
 def _table(value: Any, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(key, f"expected a table, got {value!r}")
-    return value
+    return Table(value, key, None).raw
 
 
 def parse_limits(table: Any, key: str, defaults: AccountLimits = AccountLimits()) -> AccountLimits:
@@ -190,7 +177,7 @@ def parse_account(name: str, table: Any, default_limits: AccountLimits = Account
     for k in ("session", "side"):
         if k not in t:
             raise ConfigError(f"{key}.{k}", "missing")
-    side = _str(t["side"], f"{key}.side")
+    side = check_str(t["side"], f"{key}.side")
     if side not in SIDES:
         raise ConfigError(f"{key}.side", f"expected one of {', '.join(SIDES)}, got {side!r}")
     elig = t.get("eligibility", [])
@@ -213,14 +200,14 @@ def parse_account(name: str, table: Any, default_limits: AccountLimits = Account
         metal[vault] = amount_to_micro(grams, f"{key}.metal.{vault}")
     return Account(
         name=name,
-        session=_str(t["session"], f"{key}.session"),
+        session=check_str(t["session"], f"{key}.session"),
         side=side,
         eligibility=frozenset(elig),
-        cross_border=_bool(t.get("cross_border", False), f"{key}.cross_border"),
+        cross_border=check_bool(t.get("cross_border", False), f"{key}.cross_border"),
         cash=cash,
         metal=metal,
         limits=parse_limits(t.get("limits", {}), f"{key}.limits", default_limits),
-        cancel_on_disconnect=_bool(t.get("cancel_on_disconnect", default_cancel_on_disconnect),
+        cancel_on_disconnect=check_bool(t.get("cancel_on_disconnect", default_cancel_on_disconnect),
                                    f"{key}.cancel_on_disconnect"),
     )
 
