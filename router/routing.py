@@ -282,6 +282,8 @@ class _Static(NamedTuple):
     ref_comp: int
     cost_ppm: int
     lot_fee_comp: int
+    ref_all_in_buy: int         # all-in of the reference price: the ranking when the book has no quote
+    ref_all_in_sell: int
 
 
 def _static_key(account: str, symbol: str, c: Constraints) -> tuple:
@@ -386,10 +388,12 @@ class Router:
                 post = Reason.BAR_FORM_MISMATCH
             elif c.settl_cycle is not None and c.settl_cycle != b.cycle:
                 post = Reason.SETTL_CYCLE_MISMATCH
+            ref_cost = -(-b.ref_comp * b.cost_ppm // PPM) + b.lot_fee_comp
             out.append(_Static(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.lo, b.hi, b.tick,
                                b.num, b.den, b.lot_ug, b.cny_num, b.lot_ug * COMPARABLE_DEN, b.min_lots,
                                b.max_lots, b.settl_num, b.fee_ppm, b.lot_fee_settl, b.margin_ppm,
-                               b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp))
+                               b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp, b.ref_comp + ref_cost,
+                               b.ref_comp - ref_cost))
         got = self._static[key] = tuple(out)
         return got
 
@@ -443,7 +447,7 @@ class Router:
         reserved = acct.reserved_cash
         for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, cny_num, cny_den,
              min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
-             lot_fee_comp) in statics:
+             lot_fee_comp, ref_all_in_buy, ref_all_in_sell) in statics:
             if not venue_ok:
                 excluded.append(_new(Exclusion, (sym, book_id, _R_VENUE_NOT_ALLOWED)))
                 continue
@@ -516,10 +520,11 @@ class Router:
             quote = top(book_id, side) if top is not None else None
             if quote is None:
                 comp, source = ref_comp, "ref"
+                all_in = ref_all_in_buy if buy else ref_all_in_sell
             else:
                 comp, source = quote * num // den, "quote"
-            cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
-            all_in = comp + cost if buy else comp - cost
+                cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
+                all_in = comp + cost if buy else comp - cost
             ranked.append((all_in if buy else -all_in, book_id, _new(Candidate, (
                 sym, book_id, lots, child, comp, all_in, source, d, notional_cny, ccy, need, vault, metal))))
             mask |= bit
