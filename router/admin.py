@@ -195,11 +195,15 @@ class _Handlers:
             return _error(400, "bad_body", "body must be a JSON object")
         return body
 
-    async def kill_switch(self, request: web.Request) -> web.Response:
+    async def _mutation_body(self, request: web.Request) -> dict | web.Response:
+        """The JSON body of an authorised mutation, or the response refusing it."""
         refused = self._refuse(request)
         if refused is not None:
             return refused
-        body = await self._body(request)
+        return await self._body(request)
+
+    async def kill_switch(self, request: web.Request) -> web.Response:
+        body = await self._mutation_body(request)
         if isinstance(body, web.Response):
             return body
         scope = body.get("scope", "global")
@@ -218,10 +222,7 @@ class _Handlers:
                             {"scope": scope, "account": account, "on": on})
 
     async def fx(self, request: web.Request) -> web.Response:
-        refused = self._refuse(request)
-        if refused is not None:
-            return refused
-        body = await self._body(request)
+        body = await self._mutation_body(request)
         if isinstance(body, web.Response):
             return body
         rates_in = body.get("rates")

@@ -131,6 +131,5 @@ def test_plots_draw_or_say_why_not(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.timeout(300)  # a fresh checkout compiles the numba kernels before the service is ready
 def test_roundtrip_against_the_whole_service():
-    pytest.importorskip("router.app_router")
     result = _tiny("router_app")
     _check_counts(result, "router_app")

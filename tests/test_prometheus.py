@@ -172,7 +172,6 @@ async def test_real_prometheus_scrapes_and_answers_histogram_quantile(tmp_path):
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (Debian package 'prometheus')")
 async def test_real_prometheus_scrapes_the_running_service(tmp_path):
     """The whole service (`python -m router serve --app router`), real FIX orders, a real scrape."""
-    pytest.importorskip("router.app_router")
     from benchmarks.roundtrip import Client, ServiceTarget
 
     service = ServiceTarget("service", tmp_path)

@@ -18,17 +18,8 @@ import signal
 import sys
 
 
-def _echo_app():
-    import router.app_echo as app_echo
-
-    for name in ("EchoApp", "EchoApplication", "Echo"):
-        cls = getattr(app_echo, name, None)
-        if cls is not None:
-            return cls()
-    raise RuntimeError("router.app_echo has no echo application class")
-
-
 async def serve(args: argparse.Namespace) -> int:
+    from router.app_echo import EchoApp
     from router.fix_config import parse_fix_config
     from router.fix_gateway import start_gateway
 
@@ -45,7 +36,7 @@ async def serve(args: argparse.Namespace) -> int:
         observer = Metrics()
         lag_task = asyncio.create_task(sample_event_loop_lag(observer, 0.5))
     kwargs = {"observer": observer} if observer is not None else {}
-    gateway = await start_gateway(config, _echo_app(), **kwargs)
+    gateway = await start_gateway(config, EchoApp(), **kwargs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
