@@ -29,10 +29,10 @@ import re
 import simplefix
 
 from benchmarks._timing import argument_parser, calls_for, interleaved_ns, medians, say, write_json
-from router import fix_codec
-from router.fix_codec import FixMessage, FrameDecoder, encode, utc_timestamp
-from router.fix_dictionary import load_dictionary
-from router.fix_validate import validate, validate_precise
+from router.fix import codec as fix_codec
+from router.fix.codec import FixMessage, FrameDecoder, encode, utc_timestamp
+from router.fix.dictionary import load_dictionary
+from router.fix.validate import validate, validate_precise
 
 SENDER, TARGET = b"SHCLIENT1", b"GOLDROUTER"
 SENDING_TIME = b"20261125-01:30:00.123"

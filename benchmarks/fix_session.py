@@ -24,7 +24,7 @@ ORDER = [(11, b"ORD-%d"), (1, b"SHCLIENT1"), (55, b"SGE.AU9999"), (54, b"1"), (6
 
 
 def _order_frames(n: int, first_seq: int, now: int) -> list[bytes]:
-    from router.fix_codec import encode, utc_timestamp
+    from router.fix.codec import encode, utc_timestamp
 
     ts = utc_timestamp(now)
     return [encode(b"D", b"SHCLIENT1", b"GOLDRTR", first_seq + i, ts,
@@ -32,11 +32,11 @@ def _order_frames(n: int, first_seq: int, now: int) -> list[bytes]:
 
 
 def in_process(repeat: int, calls: int) -> dict:
-    from router.app_echo import HEADER_TRAILER_TAGS, _raw_body
-    from router.fix_codec import FrameDecoder, encode, utc_timestamp
-    from router.fix_gateway import load_validator
-    from router.fix_session import Session
-    from router.fix_store import FileStore
+    from router.fix.echo import HEADER_TRAILER_TAGS, _raw_body
+    from router.fix.codec import FrameDecoder, encode, utc_timestamp
+    from router.fix.gateway import load_validator
+    from router.fix.session import Session
+    from router.fix.store import FileStore
 
     now = time.time_ns()
     total = calls * (repeat + 1)
@@ -81,7 +81,7 @@ def in_process(repeat: int, calls: int) -> dict:
 
 CLIENT = r"""
 import socket, sys, time, threading
-from router.fix_codec import FrameDecoder, encode, utc_timestamp
+from router.fix.codec import FrameDecoder, encode, utc_timestamp
 port, n = int(sys.argv[1]), int(sys.argv[2])
 s = socket.create_connection(("127.0.0.1", port))
 now = time.time_ns()
@@ -104,9 +104,9 @@ t.join(); print(got[0], flush=True)
 
 
 async def over_tcp(orders: int) -> dict:
-    from router.app_echo import EchoApp
-    from router.fix_config import parse_fix_config
-    from router.fix_gateway import start_gateway
+    from router.fix.echo import EchoApp
+    from router.fix.config import parse_fix_config
+    from router.fix.gateway import start_gateway
 
     cfg = parse_fix_config({"port": 0, "store_dir": tempfile.mkdtemp(prefix="fixbench-"),
                             "sessions": [{"target_comp_id": "SHCLIENT1", "reset_on_logon": True}]})

@@ -2,7 +2,7 @@
 
 Per order the service records: message_in (the NewOrderSingle), order_received,
 message_out (the ack) and one ack-latency observation.  This measures those four
-calls on `router.metrics.Metrics`, the same four through bound prometheus-client
+calls on `router.ops.metrics.Metrics`, the same four through bound prometheus-client
 children (the obvious alternative), and the codec work of the round trip (frame
 decode of the order + encode of an ExecutionReport).  The codec is only part of
 the per-message CPU (the session layer and the app come on top), so the ratio
@@ -24,7 +24,7 @@ from benchmarks._timing import calls_for, interleaved_ns, machine_description, m
 
 
 def ours_order():
-    from router.metrics import Metrics
+    from router.ops.metrics import Metrics
 
     m = Metrics()
     message_in, message_out = m.message_in, m.message_out
@@ -68,7 +68,7 @@ def empty_order():
 
 def codec_order():
     """Decode a NewOrderSingle frame and encode its ExecutionReport, as the gateway does per order."""
-    from router.fix_codec import FrameDecoder, encode, utc_timestamp
+    from router.fix.codec import FrameDecoder, encode, utc_timestamp
 
     ts = utc_timestamp(time.time_ns())
     order = encode(b"D", b"SHCLIENT1", b"GOLDRTR", 2, ts,
@@ -90,7 +90,7 @@ def scrape_ms(sessions: int = 200, repeat: int = 5) -> dict:
     """A scrape runs on the FIX event loop, so its duration is a latency spike for every session."""
     from prometheus_client import generate_latest
 
-    from router.metrics import FIX_MSG_TYPES, Metrics
+    from router.ops.metrics import FIX_MSG_TYPES, Metrics
 
     m = Metrics()
     types = list(FIX_MSG_TYPES)[:12]

@@ -31,10 +31,10 @@ import numpy as np
 from benchmarks._timing import argument_parser, machine_description, say, write_json
 from matching import COMMAND_DTYPE
 from router.config import build_config, embedded_defaults
-from router.fix_codec import encode, parse_frame
-from router.order_core import TopReader
-from router.order_flow import OrderFlow, make_engine
-from router.risk import RiskEngine
+from router.fix.codec import encode, parse_frame
+from router.orders.core_bridge import TopReader
+from router.orders.flow import OrderFlow, make_engine
+from router.orders.risk import RiskEngine
 
 T0 = 1_767_225_600_000_000_000
 CASES = ("new_instrument", "cancel_instrument", "new_product", "cancel_product")

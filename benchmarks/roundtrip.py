@@ -55,7 +55,7 @@ LOGON_ACK = re.compile(rb"\x0135=A\x01")
 
 # ---------------------------------------------------------------- FIX framing (client side)
 class Framer:
-    """Builds client frames; independent of router.fix_codec on purpose (the codec is under test)."""
+    """Builds client frames; independent of router.fix.codec on purpose (the codec is under test)."""
 
     def __init__(self, sender: bytes = b"BENCH", target: bytes = b"GOLDRTR") -> None:
         self.sender, self.target, self.seq = sender, target, 0
@@ -215,8 +215,8 @@ def make_target(name: str, workdir: Path) -> Target | str:
         return exe if isinstance(exe, str) else Target(name, [str(exe), "0"], workdir)
     if name in ("gateway", "gateway_nometrics"):
         try:
-            import router.fix_gateway  # noqa: F401
-            import router.app_echo  # noqa: F401
+            import router.fix.gateway  # noqa: F401
+            import router.fix.echo  # noqa: F401
         except ImportError as exc:
             return f"gateway not importable: {exc}"
         argv = [py, "-m", "benchmarks.peers.gateway_echo", "--dir", str(workdir / name), "--port", "0"]
@@ -225,7 +225,7 @@ def make_target(name: str, workdir: Path) -> Target | str:
         return Target(name, argv, workdir)
     if name == "router_app":
         try:
-            import router.app_router  # noqa: F401
+            import router.app  # noqa: F401
             import router.service  # noqa: F401
         except ImportError as exc:
             return f"router service not importable: {exc}"

@@ -30,10 +30,10 @@ import time
 from decimal import Decimal
 
 from router.config import build_config, embedded_defaults
-from router.convert import to_usd_oz_fine_exact
-from router.quota import CrossBorderQuota
-from router.risk import parse_participants
-from router.routing import Constraints, RouteRequest, Router, Side, Tif
+from router.domain.convert import to_usd_oz_fine_exact
+from router.orders.quota import CrossBorderQuota
+from router.orders.risk import parse_participants
+from router.orders.routing import Constraints, RouteRequest, Router, Side, Tif
 
 TARGET_MEDIAN_NS = 5_000
 
@@ -69,7 +69,7 @@ def cases(router: Router, reqs: dict) -> dict[str, object]:
         static.clear()
         return route(kg, 0)
     out["cold_kg"] = cold
-    cat, fx = router.catalogue, router.fx
+    cat, fx = router.domain.catalogue, router.fx
     instrs = [cat.instruments[s] for s in cat.groups["KG9999"].members]
     price = Decimal("560.00")
 

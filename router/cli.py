@@ -13,8 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Sequence
 
 from router.config import Config, calendar_warnings, load_config
-from router.convert import SCALES, convert, to_scale, to_usd_oz_fine_exact, round_to
-from router.errors import ConfigError
+from router.domain.convert import SCALES, convert, to_scale, to_usd_oz_fine_exact, round_to
+from router.domain.errors import ConfigError
 
 USAGE_ERROR = 2
 

@@ -8,7 +8,7 @@ naming the file (the overlay when it sets that key, else the embedded defaults),
 path and the problem.
 
 It does not start anything, read the clock or hold mutable run-time state (FX updates make
-a new `Fx`; see `router.convert`).
+a new `Fx`; see `router.domain.convert`).
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from router.catalogue import Catalogue, parse_catalogue
-from router.convert import Fx, parse_fx
-from router.errors import ConfigError
+from router.domain.catalogue import Catalogue, parse_catalogue
+from router.domain.convert import Fx, parse_fx
+from router.domain.errors import ConfigError
 
 EMBEDDED = "embedded defaults"
 DEFAULT_FILES = ("default.toml", "default_calendars.toml", "default_accounts.toml")
@@ -90,7 +90,7 @@ def _key_in(tree: Any, key: str) -> bool:
 def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], Any]]]:
     """Parsers of the sections owned by other modules, imported lazily to keep start-up light."""
     def calendars(cfg: dict[str, Any], cat: Catalogue) -> Any:
-        from router.calendar import Calendars
+        from router.domain.calendar import Calendars
         cals = Calendars.from_config(cfg.get("schedules", {}), cfg.get("calendars", {}))
         for symbol, instr in cat.instruments.items():
             if instr.schedule not in cals.schedule_names():
@@ -98,16 +98,16 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         return cals
 
     def accounts(cfg: dict[str, Any], cat: Catalogue) -> Any:
-        from router.risk import parse_participants
+        from router.orders.risk import parse_participants
         vaults = {v for i in cat.instruments.values() for v in i.vaults}
         return parse_participants(cfg, known_vaults=vaults)
 
     def fix(cfg: dict[str, Any], cat: Catalogue) -> Any:
-        from router.fix_config import parse_fix_config
+        from router.fix.config import parse_fix_config
         return parse_fix_config(cfg.get("fix", {}))
 
     def http(cfg: dict[str, Any], cat: Catalogue) -> Any:
-        from router.http_config import parse_http_config
+        from router.ops.http_config import parse_http_config
         return parse_http_config(cfg.get("http", {}))
 
     return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http)]

@@ -19,8 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from router.config import Config
-from router.fix_codec import FixMessage, FrameDecoder, Garbled, encode, utc_timestamp
-from router.fix_config import with_overrides
+from router.fix.codec import FixMessage, FrameDecoder, Garbled, encode, utc_timestamp
+from router.fix.config import with_overrides
 
 PRODUCT = "GOLD.KG9999"
 TAG_NAMES = {7001: "GoldSettlCcy", 7002: "GoldVault", 7003: "GoldBarForm", 7004: "GoldSettlCycle",
@@ -150,8 +150,8 @@ async def _scenario(title: str, sh: _Client, app: Any, clordid: str, qty: int, p
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:
-    from router.app_router import build_router_app
-    from router.fix_gateway import start_gateway
+    from router.app import build_router_app
+    from router.fix.gateway import start_gateway
 
     app = build_router_app(config, sessions_always_open=args.sessions_always_open)
     print("gold-router demo: compiling the matching core (cached after the first run)...", flush=True)

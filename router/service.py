@@ -23,12 +23,12 @@ from typing import Any
 
 from aiohttp import web
 
-from router.admin import AdminResult, build_admin_app
+from router.ops.admin import AdminResult, build_admin_app
 from router.config import Config, calendar_warnings
-from router.fix_config import FixConfig, with_overrides
-from router.fix_gateway import start_gateway
-from router.http_config import HttpConfig
-from router.metrics import Metrics, sample_event_loop_lag
+from router.fix.config import FixConfig, with_overrides
+from router.fix.gateway import start_gateway
+from router.ops.http_config import HttpConfig
+from router.ops.metrics import Metrics, sample_event_loop_lag
 
 log = logging.getLogger("gold_router.service")
 TIMER_INTERVAL_S = 1.0
@@ -89,9 +89,9 @@ class Service:
 
     def build_app(self) -> Any:
         if self.app_name == "echo":
-            from router.app_echo import EchoApp
+            from router.fix.echo import EchoApp
             return EchoApp()
-        from router.app_router import build_router_app
+        from router.app import build_router_app
         return build_router_app(self.config, sessions_always_open=self.sessions_always_open,
                                 metrics=self.metrics)
 

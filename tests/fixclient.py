@@ -6,7 +6,7 @@ import asyncio
 import ssl as ssl_module
 import time
 
-from router.fix_codec import FixMessage, FrameDecoder, Garbled, encode, utc_timestamp
+from router.fix.codec import FixMessage, FrameDecoder, Garbled, encode, utc_timestamp
 
 
 def now_ts(offset_s: float = 0.0) -> bytes:

@@ -3,7 +3,7 @@
 usage: python -m tests.qfpeer DIR      prints "READY <port>" and serves until killed
 
 Same CompIDs as the tests' gateway (GOLDRTR <- SHCLIENT1, SECURE1 with trader/s3cret), our dictionary,
-and the echo behaviour of `router.app_echo`.  The test kills it with SIGKILL: stopping a QuickFIX
+and the echo behaviour of `router.fix.echo`.  The test kills it with SIGKILL: stopping a QuickFIX
 acceptor from Python can crash the interpreter, and nothing here needs a clean stop.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The gold-router FIX gateway with the echo application, as a benchmark target process.
 
-Starts `router.fix_gateway.start_gateway` with one session (GOLDRTR <- BENCH,
+Starts `router.fix.gateway.start_gateway` with one session (GOLDRTR <- BENCH,
 reset on logon) and the echo app, the metrics observer attached unless
 `--no-metrics`, prints "READY <port>" once it listens and stops on SIGTERM.
 It is the same acceptor `gold-router serve --app echo` runs, without the rest of
@@ -19,9 +19,9 @@ import sys
 
 
 async def serve(args: argparse.Namespace) -> int:
-    from router.app_echo import EchoApp
-    from router.fix_config import parse_fix_config
-    from router.fix_gateway import start_gateway
+    from router.fix.echo import EchoApp
+    from router.fix.config import parse_fix_config
+    from router.fix.gateway import start_gateway
 
     config = parse_fix_config({
         "host": "127.0.0.1", "port": args.port, "sender_comp_id": args.sender_comp_id,
@@ -31,7 +31,7 @@ async def serve(args: argparse.Namespace) -> int:
     })
     observer, lag_task = None, None
     if not args.no_metrics:
-        from router.metrics import Metrics, sample_event_loop_lag
+        from router.ops.metrics import Metrics, sample_event_loop_lag
 
         observer = Metrics()
         lag_task = asyncio.create_task(sample_event_loop_lag(observer, 0.5))

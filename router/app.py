@@ -1,0 +1,205 @@
+"""The router application behind the FIX gateway: a thin live wrapper around `router.orders.flow`.
+
+It implements the session layer's Application seam (`on_logon`, `on_logout`, `on_message`), reads
+the clock once per inbound message, hands the message to the pure `OrderFlow` and sends what comes
+back to the right sessions through the gateway's registry (the passive side of a trade may belong to
+another client). `on_timer(now_ns)` drives GTD/DAY expiry and the trading-day roll; the admin API
+reads `sessions_view`, `book_view`, `routes_view` and calls `set_kill_switch` / `set_fx`.
+`build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
+
+Not here: trading logic (order_flow, routing, risk, the matching core), FIX sessions or sockets.
+"""
+from __future__ import annotations
+
+import copy
+import gc
+import logging
+import time
+from decimal import Decimal
+from typing import Any, Callable
+
+from router.ops.admin import AdminResult
+from router.config import Config
+from router.domain.errors import ConfigError
+from router.fix.app import SessionHandle
+from router.orders.flow import OrderFlow, Out, business_reject, make_engine
+from router.orders.index import micro_text, units_text
+from router.orders.risk import RiskEngine
+
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+log = logging.getLogger("gold_router.app")
+
+
+def run_id(now_ns: int) -> str:
+    """A short id for this process run (milliseconds since the epoch in base 36), prefixing ExecIDs."""
+    n, out = now_ns // 1_000_000, ""
+    while n:
+        n, r = divmod(n, 36)
+        out = _B36[r] + out
+    return out or "0"
+
+
+class RouterApp:
+    def __init__(self, config: Config, flow: OrderFlow, *, sessions_always_open: bool, metrics: Any = None,
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        self.config = config
+        self.flow = flow
+        self.sessions_always_open = sessions_always_open
+        self.metrics = metrics
+        self.clock = clock
+        self.gateway: Any = None
+        self.handles: dict[str, SessionHandle] = {}
+        self._ready = False
+        self._perf = time.perf_counter_ns
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def attach_gateway(self, gateway: Any) -> None:
+        """Reach every configured session (also ones not logged on: the gateway stores for resend)."""
+        self.gateway = gateway
+
+    def warm_up(self) -> None:
+        """Compile the core, then move everything alive so far (modules, numba, configuration) out of
+        the garbage collector's reach: full collections then only walk objects made while serving."""
+        warm = getattr(self.flow.engine, "warm_up", None)
+        if warm is not None:
+            warm()
+        gc.collect()
+        gc.freeze()
+        self._ready = True
+
+    def ready(self) -> bool:
+        return self._ready
+
+    def close(self) -> None:
+        self._ready = False
+
+    # -- Application seam ----------------------------------------------------------------------
+    def on_logon(self, handle: SessionHandle) -> None:
+        self.handles[handle.session_id] = handle
+
+    def on_logout(self, handle: SessionHandle) -> None:
+        self.handles.pop(handle.session_id, None)
+        try:
+            self.send(self.flow.disconnected(handle.session_id, self.clock()))
+        except Exception:
+            log.exception("cancel-on-disconnect failed for %s", handle.session_id)
+
+    def on_message(self, handle: SessionHandle, msg: Any) -> None:
+        metrics = self.metrics
+        t0 = self._perf() if metrics is not None else 0
+        self.handles.setdefault(handle.session_id, handle)
+        try:
+            outs = self.flow.on_message(handle.session_id, msg, self.clock())
+        except Exception:
+            # A bug in the order flow must not take the session down: say so loudly, answer the client.
+            log.exception("order flow failed on %s from %s", msg.msg_type, handle.session_id)
+            outs = [business_reject(handle.session_id, msg, 0, "internal error; the request was not processed")]
+        self.send(outs)
+        if metrics is not None and msg.msg_type == b"D":
+            metrics.ack_latency_ns(self._perf() - t0)
+
+    def on_timer(self, now_ns: int) -> None:
+        self.send(self.flow.on_timer(now_ns))
+
+    def send(self, outs: list[Out]) -> None:
+        handles = self.handles
+        gateway = self.gateway
+        for session, msg_type, body in outs:
+            h = gateway.handle(session) if gateway is not None else None
+            if h is None:
+                h = handles.get(session)
+            if h is not None:
+                h.send(msg_type, body)
+
+    # -- admin views and controls ------------------------------------------------------------------
+    def sessions_view(self) -> list[dict]:
+        fix = self.config.sections.get("fix")
+        names = [s.target_comp_id for s in fix.sessions] if fix is not None else sorted(self.handles)
+        out = []
+        for name in names:
+            working = sum(1 for _ in self.flow.index.live_orders(name))
+            h = self.handles.get(name)
+            out.append({"session_id": name, "state": "active" if h is not None else "disconnected",
+                        "working_orders": working})
+        return out
+
+    def book_view(self, symbol: str, levels: int) -> dict | None:
+        cat = self.flow.catalogue
+        engine = self.flow.engine
+        instr = cat.instruments.get(symbol)
+        if instr is not None:
+            bids, asks = engine.depth(instr.book_id, levels)
+
+            def rows(side: Any) -> list[dict]:
+                return [{"price": units_text(p, instr.price_decimals).decode(), "lots": q, "orders": n}
+                        for p, q, n in side.tolist()]
+            return {"symbol": symbol, "venue": instr.venue, "quote": f"{instr.quote_ccy}/{instr.quote_unit}",
+                    "lot": f"{instr.lot_size} {instr.quote_unit}", "bids": rows(bids), "asks": rows(asks)}
+        group = cat.groups.get(symbol)
+        if group is None and symbol in cat.products:
+            group = cat.groups[cat.products[symbol].group]
+        if group is None:
+            return None
+        bids, asks = engine.group_depth(group.group_id, levels)
+
+        def grows(side: Any) -> list[dict]:
+            return [{"usd_oz_fine": units_text(p, 6).decode(), "grams": micro_text(q).decode(), "orders": n}
+                    for p, q, n in side.tolist()]
+        return {"symbol": symbol, "group": group.name, "members": list(group.members),
+                "quote": "USD per fine troy oz (consolidated)", "bids": grows(bids), "asks": grows(asks)}
+
+    def routes_view(self, limit: int) -> list[dict]:
+        return self.flow.routes_view(limit)
+
+    def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
+        if scope not in ("global", "account"):
+            return AdminResult(False, "bad_scope", f"scope must be global or account, got {scope!r}")
+        if scope == "account" and (not account or account not in self.flow.accounts):
+            return AdminResult(False, "unknown_account", f"no account {account!r}")
+        outs = self.flow.kill(scope, account, on, self.clock())
+        self.send(outs)
+        risk = self.flow.risk
+        if self.metrics is not None:
+            self.metrics.set_kill_switch(risk.halted_all, len(risk.halted))
+        cancelled = sum(1 for o in outs if o.msg_type == b"8")
+        return AdminResult(True, data={"scope": scope, "account": account, "on": on, "cancelled": cancelled})
+
+    def set_fx(self, changes: dict[str, Decimal]) -> AdminResult:
+        old = self.flow.fx
+        try:
+            fx = old.updated(changes)
+            self.flow.set_fx(fx)
+        except ConfigError as err:
+            self.flow.set_fx(old)       # a rate that breaks a conversion factor leaves the old rates in force
+            return AdminResult(False, "bad_fx", str(err))
+        # Consolidated group views move with FX: republish every subscribed book.
+        books = range(len(self.flow.books))
+        self.send([Out(s, mt, body) for s, mt, body in self.flow.md.publish(books)])
+        return AdminResult(True, data={"fx": {k: str(v) for k, v in fx.rates.items()}})
+
+
+def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any = None,
+                     reference_engine: bool = False, clock: Callable[[], int] = time.time_ns) -> RouterApp:
+    """The router application for a validated configuration (engine not yet warmed: call `warm_up`)."""
+    cat = config.catalogue
+    # A private copy: accounts and quota are mutable run-time state, and one Config may build several apps.
+    participants = copy.deepcopy(config.sections["participants"])
+    calendars = config.sections.get("calendars")
+    if sessions_always_open or calendars is None:
+        def session_open(symbol: str, now_ns: int) -> Any:
+            return True
+    else:
+        schedule = {s: i.schedule for s, i in cat.instruments.items()}
+        state = calendars.session_state
+
+        def session_open(symbol: str, now_ns: int) -> Any:
+            return state(schedule[symbol], now_ns)
+    risk = RiskEngine(participants.risk, participants.accounts)
+    engine = make_engine(cat, config.fx, reference=reference_engine)
+    flow = OrderFlow(cat, config.fx, participants.accounts, risk, participants.quota, engine,
+                     run_id=run_id(clock()), session_open=session_open, calendars=calendars, metrics=metrics,
+                     perf=time.perf_counter_ns if metrics is not None else None)
+    return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock)
+
+
+__all__ = ["RouterApp", "build_router_app", "run_id"]

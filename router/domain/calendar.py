@@ -1,0 +1,458 @@
+"""Trading calendars: which session state a schedule is in at a UTC instant, and which trading day it counts for.
+
+A *schedule* (SGE_SPOT, HKGX_OUTCRY, ...) is a venue time zone, a holiday *calendar*, the trading weekdays and a
+list of windows in local wall-clock time.  Instruments name a schedule; the router asks
+`Calendars.session_state(schedule, utc_ns)` on every order, so answers come from a per-schedule cache of the
+piecewise-constant timeline of one local day (a bisect, no zoneinfo work on the hot path).
+
+Rules implemented (gold-reference.md sections 1.2, 3.1, 6.3, 7):
+* Windows belong to a trading day D (a trading weekday that is not a holiday).  `start_day`/`end_day` shift a
+  window by whole local days relative to D, so "07:00-05:00+1" is `end_day = 1`.
+* `night = true` windows belong to D but are placed on the evening of the previous trading day P (SGE: night
+  trades count for the next trading day; Friday night counts for Monday).  The night is skipped when any day
+  between P and D is a holiday (no night session on the eve of a holiday), and, when `friday_night = false`,
+  also when a weekend lies between them.
+* `if_no_night = true` windows (SGE day call auction) exist only when D had no night session.
+* `state = "break"` windows count only when a trading window ends exactly where the break starts and another
+  starts exactly where it ends; otherwise that time is CLOSED (no "break" before Monday's first session).
+
+Choices: `trading_day` returns None whenever the state is CLOSED (the router should not assign closed-time
+orders to a day); during a break it returns the day of the break's own window.  `next_change` reports the next
+instant at which the (state, trading day) pair changes.
+
+Not done here: typhoon/black-rainstorm suspensions and half days (no feed for them yet), make-up weekend
+workdays (SGE does not trade on them, so weekends are simply non-trading), clock reads and any I/O.
+"""
+from __future__ import annotations
+
+import bisect
+import enum
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from router.domain.errors import ConfigError
+
+__all__ = ["SessionState", "Calendars", "to_utc_ns"]
+
+
+class SessionState(enum.Enum):
+    CLOSED = "closed"
+    AUCTION = "auction"
+    CONTINUOUS = "continuous"
+    BREAK = "break"
+
+
+_WEEKDAYS = {"Mon": 0, "Tue": 1, "Wed": 2, "Thu": 3, "Fri": 4, "Sat": 5, "Sun": 6}
+_WINDOW_STATES = {"auction": SessionState.AUCTION, "continuous": SessionState.CONTINUOUS,
+                  "break": SessionState.BREAK}
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)\Z")
+_SCHEDULE_KEYS = {"tz", "calendar", "weekdays", "friday_night", "windows", "note"}
+_WINDOW_KEYS = {"state", "start", "end", "start_day", "end_day", "night", "if_no_night", "note"}
+_CALENDAR_KEYS = {"holidays", "covers_until", "note"}
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+_DAY = timedelta(days=1)
+# A held night session only spans weekend days, so its trading day is at most a week after the evening.
+_NIGHT_LOOKBACK_DAYS = 7
+# How far next_change looks before concluding a schedule never changes state (e.g. no windows at all).
+_NEXT_CHANGE_HORIZON_DAYS = 60
+_BUCKET_CACHE_DAYS = 64
+
+
+@dataclass(frozen=True)
+class _Window:
+    state: SessionState
+    start_day: int
+    start_min: int
+    end_day: int
+    end_min: int
+    night: bool
+    if_no_night: bool
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    name: str
+    tz: ZoneInfo
+    holidays: frozenset[date]
+    weekdays: frozenset[int]
+    friday_night: bool
+    windows: tuple[_Window, ...]
+    covered_until: date | None
+    has_night: bool
+    # Trading-day search range around a local date so that every window touching that date is generated.
+    back_days: int
+    fwd_days: int
+
+
+class _Bucket:
+    """The timeline of one local day: segment i covers [starts[i], starts[i+1]) (the last one up to hi)."""
+
+    __slots__ = ("lo", "hi", "starts", "states", "days")
+
+    def __init__(self, lo: int, hi: int, starts: list[int], states: list[SessionState],
+                 days: list[date | None]) -> None:
+        self.lo, self.hi, self.starts, self.states, self.days = lo, hi, starts, states, days
+
+    def index(self, t: int) -> int:
+        return bisect.bisect_right(self.starts, t) - 1
+
+
+def to_utc_ns(t: int | datetime) -> int:
+    """UTC nanoseconds since the epoch from an int (passed through) or an aware datetime."""
+    if isinstance(t, bool):
+        raise TypeError("time must be int UTC ns or an aware datetime, not bool")
+    if isinstance(t, int):
+        return t
+    if isinstance(t, datetime):
+        if t.tzinfo is None or t.utcoffset() is None:
+            raise TypeError("naive datetime: pass an aware datetime or int UTC ns")
+        return ((t - _EPOCH_UTC) // _US) * 1000
+    raise TypeError(f"time must be int UTC ns or an aware datetime, not {type(t).__name__}")
+
+
+def _local_ns(tz: ZoneInfo, day: date, minutes: int) -> int:
+    """UTC ns of a local wall-clock time; nonexistent/ambiguous DST times resolve with fold=0 (deterministic)."""
+    naive = datetime(day.year, day.month, day.day) + timedelta(minutes=minutes)
+    offset = naive.replace(tzinfo=tz).utcoffset()
+    return ((naive - offset - _EPOCH) // _US) * 1000
+
+
+def _local_date(tz: ZoneInfo, t: int) -> date:
+    return (_EPOCH_UTC + timedelta(microseconds=t // 1000)).astimezone(tz).date()
+
+
+# ---------------------------------------------------------------- config parsing
+
+def _parse_date(key: str, value: object) -> date:
+    if isinstance(value, datetime):
+        raise ConfigError(key, f"{value!r} is a date-time, not a date")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(key, f"{value!r} is not a date (YYYY-MM-DD)")
+
+
+def _parse_holidays(key: str, raw: object) -> frozenset[date]:
+    if not isinstance(raw, list):
+        raise ConfigError(key, "must be a list of dates or 'YYYY-MM-DD..YYYY-MM-DD' ranges")
+    days: set[date] = set()
+    for i, item in enumerate(raw):
+        k = f"{key}[{i}]"
+        if isinstance(item, str) and ".." in item:
+            first_s, _, last_s = item.partition("..")
+            first, last = _parse_date(k, first_s.strip()), _parse_date(k, last_s.strip())
+            if last < first:
+                raise ConfigError(k, f"range {item!r} ends before it starts")
+            d = first
+            while d <= last:
+                days.add(d)
+                d += _DAY
+        else:
+            days.add(_parse_date(k, item))
+    return frozenset(days)
+
+
+def _parse_hhmm(key: str, value: object) -> int:
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise ConfigError(key, f"{value!r} is not HH:MM")
+    return int(value[:2]) * 60 + int(value[3:])
+
+
+def _parse_int(key: str, value: object, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, f"{value!r} is not an integer day offset")
+    if not -7 <= value <= 7:
+        raise ConfigError(key, f"day offset {value} is outside -7..7")
+    return value
+
+
+def _parse_bool(key: str, value: object, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"{value!r} is not true/false")
+    return value
+
+
+def _check_keys(key: str, raw: object, allowed: set[str]) -> dict:
+    if not isinstance(raw, dict):
+        raise ConfigError(key, "must be a table")
+    for k in raw:
+        if k not in allowed:
+            raise ConfigError(f"{key}.{k}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+    return raw
+
+
+def _parse_window(key: str, raw: object) -> _Window:
+    w = _check_keys(key, raw, _WINDOW_KEYS)
+    for required in ("state", "start", "end"):
+        if required not in w:
+            raise ConfigError(f"{key}.{required}", "missing")
+    state = _WINDOW_STATES.get(w["state"]) if isinstance(w["state"], str) else None
+    if state is None:
+        raise ConfigError(f"{key}.state", f"{w['state']!r} is not one of {', '.join(_WINDOW_STATES)}")
+    start_min = _parse_hhmm(f"{key}.start", w["start"])
+    end_min = _parse_hhmm(f"{key}.end", w["end"])
+    start_day = _parse_int(f"{key}.start_day", w.get("start_day"), 0)
+    end_day = _parse_int(f"{key}.end_day", w.get("end_day"), start_day)
+    if (end_day, end_min) <= (start_day, start_min):
+        raise ConfigError(f"{key}.end", f"{w['end']!r} (day {end_day:+d}) is not after start {w['start']!r} "
+                          f"(day {start_day:+d}); set end_day for windows that cross midnight")
+    night = _parse_bool(f"{key}.night", w.get("night"), False)
+    if_no_night = _parse_bool(f"{key}.if_no_night", w.get("if_no_night"), False)
+    if night and if_no_night:
+        raise ConfigError(f"{key}.if_no_night", "a night window cannot depend on the absence of a night")
+    return _Window(state, start_day, start_min, end_day, end_min, night, if_no_night)
+
+
+def _abs_min(w: _Window, night_shift: int) -> tuple[int, int]:
+    """Start/end in minutes relative to D 00:00, placing night windows on the evening of D-1 (their closest)."""
+    shift = night_shift if w.night else 0
+    return (w.start_day + shift) * 1440 + w.start_min, (w.end_day + shift) * 1440 + w.end_min
+
+
+def _parse_schedule(key: str, raw: object, calendars: dict[str, tuple[frozenset[date], date | None]]) -> _Schedule:
+    s = _check_keys(key, raw, _SCHEDULE_KEYS)
+    name = key.rsplit(".", 1)[1]
+    tz_name = s.get("tz")
+    if not isinstance(tz_name, str) or not tz_name:
+        raise ConfigError(f"{key}.tz", "missing or not a time-zone name")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{key}.tz", f"unknown time zone {tz_name!r}") from None
+    cal_name = s.get("calendar")
+    if cal_name not in calendars:
+        raise ConfigError(f"{key}.calendar", f"unknown calendar {cal_name!r} "
+                          f"(known: {', '.join(sorted(calendars)) or 'none'})")
+    raw_days = s.get("weekdays", ["Mon", "Tue", "Wed", "Thu", "Fri"])
+    if not isinstance(raw_days, list) or not raw_days:
+        raise ConfigError(f"{key}.weekdays", "must be a non-empty list such as ['Mon', 'Tue']")
+    weekdays = set()
+    for i, wd in enumerate(raw_days):
+        if wd not in _WEEKDAYS:
+            raise ConfigError(f"{key}.weekdays[{i}]", f"unknown weekday {wd!r} (use {', '.join(_WEEKDAYS)})")
+        weekdays.add(_WEEKDAYS[wd])
+    friday_night = _parse_bool(f"{key}.friday_night", s.get("friday_night"), True)
+    raw_windows = s.get("windows")
+    if not isinstance(raw_windows, list) or not raw_windows:
+        raise ConfigError(f"{key}.windows", "must be a non-empty list of windows")
+    windows = tuple(_parse_window(f"{key}.windows[{i}]", w) for i, w in enumerate(raw_windows))
+    # Night windows sit on the previous evening; checked at their closest (D-1) they must not overlap the day's
+    # windows, and one day's windows must fit in 24 h so consecutive trading days cannot overlap either.
+    spans = sorted((_abs_min(w, -1), i) for i, w in enumerate(windows))
+    for (a, i), (b, j) in zip(spans, spans[1:]):
+        if b[0] < a[1]:
+            raise ConfigError(f"{key}.windows[{j}]", f"overlaps windows[{i}]")
+    if spans[-1][0][1] - spans[0][0][0] > 1440:
+        raise ConfigError(f"{key}.windows", "one trading day's windows span more than 24 h")
+    return _Schedule(
+        name=name, tz=tz, holidays=calendars[cal_name][0], weekdays=frozenset(weekdays),
+        friday_night=friday_night, windows=windows, covered_until=calendars[cal_name][1],
+        has_night=any(w.night for w in windows),
+        back_days=max(w.end_day for w in windows) + 2,
+        fwd_days=_NIGHT_LOOKBACK_DAYS + 2 - min(w.start_day for w in windows),
+    )
+
+
+# ---------------------------------------------------------------- the calendars
+
+class Calendars:
+    """All schedules of a configuration; answers are pure functions of (schedule, instant), cached per local day."""
+
+    def __init__(self, schedules: dict[str, _Schedule]) -> None:
+        self._schedules = schedules
+        self._buckets: dict[str, dict[date, _Bucket]] = {n: {} for n in schedules}
+        self._last: dict[str, _Bucket] = {}
+
+    @classmethod
+    def from_config(cls, schedules: dict, calendars: dict) -> "Calendars":
+        """Build from the `schedules` and `calendars` tables; raises ConfigError naming the offending key."""
+        if not isinstance(calendars, dict):
+            raise ConfigError("calendars", "must be a table of calendars")
+        if not isinstance(schedules, dict):
+            raise ConfigError("schedules", "must be a table of schedules")
+        cals = {}
+        for name, raw in calendars.items():
+            c = _check_keys(f"calendars.{name}", raw, _CALENDAR_KEYS)
+            holidays = _parse_holidays(f"calendars.{name}.holidays", c.get("holidays", []))
+            until = c.get("covers_until")
+            cals[name] = (holidays, None if until is None else _parse_date(f"calendars.{name}.covers_until", until))
+        return cls({name: _parse_schedule(f"schedules.{name}", raw, cals) for name, raw in schedules.items()})
+
+    def schedule_names(self) -> frozenset[str]:
+        return frozenset(self._schedules)
+
+    def __contains__(self, schedule_name: object) -> bool:
+        return schedule_name in self._schedules
+
+    def covered_until(self, schedule_name: str) -> date | None:
+        """Last day the schedule's holiday list is known to cover (calendar `covers_until`); None if unstated.
+
+        Past it every configured weekday counts as a trading day, so start-up should warn as the date nears.
+        """
+        return self._schedules[schedule_name].covered_until
+
+    # -- day-level queries
+    def is_trading_day(self, schedule_name: str, day: date) -> bool:
+        return self._is_trading(self._schedules[schedule_name], day)
+
+    def next_trading_day(self, schedule_name: str, day: date) -> date:
+        """The first trading day strictly after `day` (holiday lists must cover the dates asked about)."""
+        s = self._schedules[schedule_name]
+        d = day + _DAY
+        for _ in range(400):
+            if self._is_trading(s, d):
+                return d
+            d += _DAY
+        raise ValueError(f"{schedule_name}: no trading day within 400 days after {day}")
+
+    def sessions(self, schedule_name: str, trading_day: date) -> list[tuple[int, int, SessionState]]:
+        """The windows (UTC ns start, end, state) that count for `trading_day`, breaks filtered as in the timeline."""
+        s = self._schedules[schedule_name]
+        wins = self._timeline(s, trading_day - timedelta(days=s.back_days), trading_day + timedelta(days=s.fwd_days))
+        return [(a, b, st) for a, b, st, d in wins if d == trading_day]
+
+    # -- instant queries (hot path)
+    def session_state(self, schedule_name: str, utc: int | datetime) -> SessionState:
+        t = to_utc_ns(utc)
+        b = self._bucket_at(schedule_name, t)
+        return b.states[b.index(t)]
+
+    def trading_day(self, schedule_name: str, utc: int | datetime) -> date | None:
+        """The trading day an order at `utc` counts for; None while CLOSED."""
+        t = to_utc_ns(utc)
+        b = self._bucket_at(schedule_name, t)
+        return b.days[b.index(t)]
+
+    def next_change(self, schedule_name: str, utc: int | datetime) -> int | None:
+        """UTC ns of the next instant after `utc` where (state, trading day) changes; None beyond 60 days."""
+        t = to_utc_ns(utc)
+        b = self._bucket_at(schedule_name, t)
+        i = b.index(t)
+        current = (b.states[i], b.days[i])
+        for _ in range(_NEXT_CHANGE_HORIZON_DAYS):
+            for j in range(i + 1, len(b.starts)):
+                if (b.states[j], b.days[j]) != current:
+                    return b.starts[j]
+            nxt = self._bucket_at(schedule_name, b.hi)
+            if (nxt.states[0], nxt.days[0]) != current:
+                return nxt.lo
+            b, i = nxt, 0
+        return None
+
+    def next_open(self, schedule_name: str, utc: int | datetime) -> int | None:
+        """UTC ns of the next instant after `utc` in AUCTION or CONTINUOUS (for parking orders); None if none soon."""
+        t = to_utc_ns(utc)
+        for _ in range(64):
+            nxt = self.next_change(schedule_name, t)
+            if nxt is None:
+                return None
+            if self.session_state(schedule_name, nxt) in (SessionState.AUCTION, SessionState.CONTINUOUS):
+                return nxt
+            t = nxt
+        return None
+
+    # -- internals
+    @staticmethod
+    def _is_trading(s: _Schedule, d: date) -> bool:
+        return d.weekday() in s.weekdays and d not in s.holidays
+
+    def _night_evening(self, s: _Schedule, d: date) -> date | None:
+        """The evening that holds D's night session, or None when that night is skipped."""
+        p = d - _DAY
+        for _ in range(_NIGHT_LOOKBACK_DAYS):
+            if p in s.holidays:
+                return None
+            if self._is_trading(s, p):
+                return p if p == d - _DAY or s.friday_night else None
+            p -= _DAY
+        return None
+
+    def _day_windows(self, s: _Schedule, d: date) -> list[tuple[int, int, SessionState, date]]:
+        if not self._is_trading(s, d):
+            return []
+        evening = self._night_evening(s, d) if s.has_night else None
+        out = []
+        for w in s.windows:
+            if w.night:
+                if evening is None:
+                    continue
+                base = evening
+            else:
+                if w.if_no_night and evening is not None:
+                    continue
+                base = d
+            start = _local_ns(s.tz, base + timedelta(days=w.start_day), w.start_min)
+            end = _local_ns(s.tz, base + timedelta(days=w.end_day), w.end_min)
+            out.append((start, end, w.state, d))
+        return out
+
+    def _timeline(self, s: _Schedule, first: date, last: date) -> list[tuple[int, int, SessionState, date]]:
+        """Windows of trading days first..last, sorted, breaks without trading on both sides dropped."""
+        wins: list[tuple[int, int, SessionState, date]] = []
+        d = first
+        while d <= last:
+            wins.extend(self._day_windows(s, d))
+            d += _DAY
+        wins.sort(key=lambda w: (w[0], w[1]))
+        ends = {w[1] for w in wins if w[2] is not SessionState.BREAK}
+        starts = {w[0] for w in wins if w[2] is not SessionState.BREAK}
+        return [w for w in wins if w[2] is not SessionState.BREAK or (w[0] in ends and w[1] in starts)]
+
+    def _build(self, s: _Schedule, day: date, lo: int, hi: int) -> _Bucket:
+        wins = self._timeline(s, day - timedelta(days=s.back_days), day + timedelta(days=s.fwd_days))
+        starts, states, days = [lo], [SessionState.CLOSED], [None]
+        cursor = lo
+        for a, b, st, d in wins:
+            # A DST transition can stretch a 24 h wall-clock day; the earlier window wins any overlap.
+            a, b = max(a, lo, cursor), min(b, hi)
+            if a >= b:
+                continue
+            if a > cursor:
+                starts.append(cursor), states.append(SessionState.CLOSED), days.append(None)
+            starts.append(a), states.append(st), days.append(d)
+            cursor = b
+        if cursor < hi:
+            starts.append(cursor), states.append(SessionState.CLOSED), days.append(None)
+        # Merge neighbours with the same answer so next_change only sees real changes.
+        m_starts, m_states, m_days = [], [], []
+        for a, st, d in zip(starts, states, days):
+            if a >= hi:
+                continue
+            if m_starts and m_states[-1] is st and m_days[-1] == d:
+                continue
+            if m_starts and m_starts[-1] == a:
+                m_states[-1], m_days[-1] = st, d
+                continue
+            m_starts.append(a), m_states.append(st), m_days.append(d)
+        return _Bucket(lo, hi, m_starts, m_states, m_days)
+
+    def _bucket_at(self, schedule_name: str, t: int) -> _Bucket:
+        b = self._last.get(schedule_name)
+        if b is not None and b.lo <= t < b.hi:
+            return b
+        s = self._schedules[schedule_name]
+        day = _local_date(s.tz, t)
+        cache = self._buckets[schedule_name]
+        b = cache.get(day)
+        if b is None:
+            b = self._build(s, day, _local_ns(s.tz, day, 0), _local_ns(s.tz, day + _DAY, 0))
+            if len(cache) >= _BUCKET_CACHE_DAYS:
+                cache.clear()
+            cache[day] = b
+        if not b.lo <= t < b.hi:
+            # Only reachable in zones whose midnight falls in a DST gap: answer from a one-off bucket.
+            return self._build(s, day, min(b.lo, t), max(b.hi, t + 1))
+        self._last[schedule_name] = b
+        return b

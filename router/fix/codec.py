@@ -1,0 +1,480 @@
+"""FIX tag=value framing, field splitting and encoding for the gateway's hot path.
+
+Job: cut a TCP byte stream into FIX frames (BodyLength(9) framing, CheckSum(10)
+check, strict 8/9/35 header order, a size limit, resynchronisation at the next
+``8=FIX`` after garbage), split each good frame into ``(tag, raw bytes)`` pairs in
+wire order, and encode outgoing messages with BodyLength and CheckSum filled in.
+UTCTimestamps live in ``router.fix.timestamps`` (re-exported here).
+
+Speed: a peer repeats the same tag sequence ("shape") message after message.
+From its second sighting a shape is compiled into one regex that captures every
+value, so splitting is one ``fullmatch``; ``router.fix.validate`` may attach a
+typed version of that regex which also proves the values valid (``valid_for``).
+
+Not its job: checking message *content* against the data dictionary (that is
+``router.fix.validate``), sequence numbers, sessions, or decoding values into
+prices and quantities. A frame that is well formed but semantically wrong is a
+``FixMessage``; only a frame the session must silently drop is ``Garbled``.
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+from zlib import adler32
+
+from router.fix.timestamps import parse_utc_timestamp, utc_timestamp  # noqa: F401  (re-exported)
+
+SOH = b"\x01"
+_BEGIN = b"8=FIX"
+_DEFAULT_MAX = 65536
+
+# Length field -> data field pairs (FIX 4.4). A data value may contain SOH, so
+# the field after one of these length tags is cut by length, not by delimiter.
+RAW_DATA_PAIRS: dict[int, int] = {
+    90: 91, 93: 89, 95: 96, 212: 213, 348: 349, 350: 351, 352: 353, 354: 355,
+    356: 357, 358: 359, 360: 361, 362: 363, 364: 365, 445: 446, 618: 619, 621: 622,
+}
+
+# Canonical tag texts the fast path accepts; a dict hit is about three times
+# cheaper than int(). Raw-data length tags are left out on purpose so that
+# meeting one diverts the frame to the length-aware slow path.
+_TAG_INT: dict[bytes, int] = {b"%d" % t: t for t in range(1, 10000)}
+_FAST_TAGS = frozenset(k for k, v in _TAG_INT.items() if v not in RAW_DATA_PAIRS)
+_TAG_TEXT: list[bytes] = [b"%d" % t for t in range(10000)]
+# "<SOH>tag=" for encode; a dict rather than a list so that 0 and negative
+# tags miss instead of indexing from the end.
+_FIELD_PREFIX: dict[int, bytes] = {t: b"\x01%d=" % t for t in range(1, 10000)}
+_TRAILER: list[bytes] = [b"10=%03d\x01" % c for c in range(256)]
+
+
+class Garbled:
+    """A frame the session must drop (and log) without rejecting or counting it."""
+
+    __slots__ = ("raw", "reason")
+
+    def __init__(self, raw: bytes, reason: str) -> None:
+        self.raw = raw
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Garbled({self.reason!r}, {self.raw[:60]!r})"
+
+
+def _text_of(tag: int) -> bytes:
+    return _TAG_TEXT[tag] if 0 < tag < 10000 else b"%d" % tag
+
+
+class FixMessage:
+    """One well-framed FIX message; values stay raw bytes, repeated tags stay in order.
+
+    Internally the body (35 up to the field before 10) is kept as two parallel
+    sequences with tags as canonical ``bytes``: building int tuples for every
+    field costs more than the rest of the parse, and the validator works on the
+    raw body. ``fields`` and the index behind ``get`` are built on first use.
+    """
+
+    __slots__ = ("raw", "msg_type", "tags", "values", "body_start", "shape", "valid_for",
+                 "_fields", "_first")
+
+    def __init__(self, raw: bytes, tags: Sequence[bytes], values: Sequence[bytes],
+                 body_start: int, shape: "_Shape | None" = None, valid_for: object = None) -> None:
+        self.raw = raw
+        self.tags = tags          # body tags in wire order, canonical bytes (b"35", ...)
+        self.values = values      # the matching raw values
+        self.msg_type = values[0]
+        self.body_start = body_start  # offset of "35=" in raw
+        # The compiled tag sequence this message matched (shared by all such messages).
+        self.shape = shape
+        # Token of the validator tables that already proved this message valid.
+        self.valid_for = valid_for
+        self._fields: list[tuple[int, bytes]] | None = None
+        self._first: dict[bytes, bytes] | None = None
+
+    @property
+    def begin(self) -> bytes:
+        return self.raw[2:self.raw.find(SOH)]
+
+    @property
+    def body_length(self) -> bytes:
+        return self.raw[self.raw.find(SOH) + 3:self.body_start - 1]
+
+    @property
+    def checksum(self) -> bytes:
+        return self.raw[-4:-1]
+
+    @property
+    def fields(self) -> list[tuple[int, bytes]]:
+        fields = self._fields
+        if fields is None:
+            get = _TAG_INT.get
+            fields = [(8, self.begin), (9, self.body_length)]
+            fields += zip([get(t) or int(t) for t in self.tags], self.values)
+            fields.append((10, self.checksum))
+            self._fields = fields
+        return fields
+
+    def index(self) -> dict[bytes, bytes]:
+        """bytes tag -> value of its first occurrence (8, 9 and 10 included)."""
+        first = self._first
+        if first is None:
+            # Later keys overwrite earlier ones, so feeding the pairs backwards
+            # leaves the *first* occurrence of each tag.
+            first = dict(zip(reversed(self.tags), reversed(self.values)))
+            first.setdefault(b"10", self.checksum)
+            first[b"9"] = self.body_length
+            first[b"8"] = self.begin
+            self._first = first
+        return first
+
+    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
+        return (self._first or self.index()).get(_text_of(tag), default)
+
+    def has(self, tag: int) -> bool:
+        return _text_of(tag) in (self._first or self.index())
+
+    def get_int(self, tag: int) -> int | None:
+        value = (self._first or self.index()).get(_text_of(tag))
+        if value is None:
+            return None
+        # isdigit() refuses the spaces, '+' and '_' that int() would accept.
+        if value.isdigit():
+            return int(value)
+        if value[:1] == b"-" and value[1:].isdigit():
+            return int(value)
+        return None
+
+    @property
+    def seq_num(self) -> int:
+        value = (self._first or self.index()).get(b"34")
+        return int(value) if value is not None and value.isdigit() else 0
+
+    def __repr__(self) -> str:
+        return f"FixMessage({self.raw.replace(SOH, b'|')!r})"
+
+
+def _split_slow(body: bytes) -> tuple[list[bytes], list[bytes]] | str:
+    """Length-aware field split; returns a reason string when the body cannot be split."""
+    tags: list[bytes] = []
+    values: list[bytes] = []
+    pos = 0
+    end = len(body)
+    data_len: tuple[int, int] | None = None  # (data tag expected next, its length)
+    while pos < end:
+        eq = body.find(b"=", pos)
+        stop = body.find(SOH, pos)
+        if eq < 0 or (0 <= stop < eq):
+            return "field without '='"
+        text = body[pos:eq]
+        if not text.isdigit() or text[0] == 48:
+            return f"tag not a positive number without leading zeros: {text[:20]!r}"
+        tag = int(text)
+        if data_len is not None and data_len[0] == tag:
+            stop = eq + 1 + data_len[1]
+            if stop > end or (stop < end and body[stop] != 1):
+                return f"data field {tag} does not match its length"
+        elif stop < 0:
+            stop = end
+        value = body[eq + 1:stop]
+        tags.append(text)
+        values.append(value)
+        data_len = None
+        if tag in RAW_DATA_PAIRS and value.isdigit():
+            data_len = (RAW_DATA_PAIRS[tag], int(value))
+        pos = stop + 1
+    return tags, values
+
+
+_NOT_SEPARATOR = bytes(b for b in range(256) if b not in (1, 61))
+_ALTERNATING = b"=\x01" * 40000
+
+
+def _split_fast(body: bytes) -> tuple[list[bytes], list[bytes]] | None:
+    # The separators must alternate '=' SOH '=' ... '=' (each field has exactly
+    # one '='); then one replace+split gives tag, value, tag, value...
+    seps = body.translate(None, _NOT_SEPARATOR)
+    if len(seps) & 1 and _ALTERNATING.startswith(seps):
+        parts = body.replace(b"=", SOH).split(SOH)
+        tags = parts[0::2]
+        if _FAST_TAGS.issuperset(tags):
+            return tags, parts[1::2]
+    return None
+
+
+class _Shape:
+    """A tag sequence seen before, compiled to a regex capturing every value."""
+
+    __slots__ = ("regex", "tags", "key", "typed")
+
+    def __init__(self, tags: list[bytes], key: bytes) -> None:
+        # (token, regex) set by router.fix.validate: the same split with every
+        # value's format and enumeration built in, tried first.
+        self.typed: tuple[object, re.Pattern[bytes]] | None = None
+        # Tags are literal, values are "anything but SOH": a full match splits
+        # exactly as the plain split would, in one C call instead of five.
+        self.regex = re.compile(b"".join(re.escape(t) + b"=([^\x01]*)\x01" for t in tags))
+        self.tags = tuple(tags)
+        self.key = key
+
+
+_SHAPES: dict[bytes, _Shape | int] = {}  # joined tags -> compiled shape, or times seen
+_SHAPE_LIMIT = 4096
+_SHAPE_MAX_FIELDS = 200
+_RECENT_SHAPES = 4  # per MsgType and decoder
+_RECENT_TYPES = 64
+
+
+def _shape_for(msg_type: bytes, tags: list[bytes]) -> _Shape | None:
+    """The compiled shape for tags from their second sighting on (one-offs are not compiled)."""
+    if len(tags) > _SHAPE_MAX_FIELDS:
+        return None
+    # MsgType is part of the key: one tag sequence may serve two message types
+    # with different rules, and the validator attaches its checks per shape.
+    key = msg_type + b"\x00" + b"\x01".join(tags)
+    entry = _SHAPES.get(key)
+    if entry is None:
+        if len(_SHAPES) >= _SHAPE_LIMIT:
+            _SHAPES.clear()  # a peer inventing shapes endlessly gets the plain split
+        _SHAPES[key] = 1
+        return None
+    if entry.__class__ is int:
+        entry = _SHAPES[key] = _Shape(tags, key)
+    return entry  # type: ignore[return-value]
+
+
+def _checksum(buf: bytes, start: int, end: int) -> int:
+    """Sum of buf[start:end] mod 256."""
+    # Adler-32's A term, started at 0, is the plain byte sum while it stays below
+    # 65521: true for any 256 bytes, or 515 ASCII bytes. It runs in C; sum() does not.
+    size = end - start
+    if size <= 515:
+        chunk = buf[start:end] if start or end != len(buf) else buf
+        if size <= 256 or chunk.isascii():
+            return adler32(chunk, 0) & 0xFF
+    total = 0
+    with memoryview(buf) as view:
+        for i in range(start, end, 256):
+            total += adler32(view[i:min(i + 256, end)], 0) & 0xFFFF
+    return total & 0xFF
+
+
+def _prefix_len_of_begin(buf: bytes) -> int:
+    """Length of the longest suffix of buf that could start a later ``8=FIX``."""
+    for k in (4, 3, 2, 1):
+        if buf.endswith(_BEGIN[:k]):
+            return k
+    return 0
+
+
+class FrameDecoder:
+    """Incremental FIX framer: feed bytes, get complete messages and garbled frames."""
+
+    __slots__ = ("max_message_size", "_buf", "_recent")
+
+    def __init__(self, max_message_size: int = _DEFAULT_MAX) -> None:
+        self.max_message_size = max_message_size
+        self._buf = b""
+        self._recent: dict[bytes, list[_Shape]] = {}  # MsgType -> shapes this peer used lately
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back waiting for the rest of a frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[FixMessage | Garbled]:
+        buf = self._buf + data if self._buf else bytes(data)
+        out: list[FixMessage | Garbled] = []
+        n = len(buf)
+        pos = 0
+        limit = self.max_message_size
+        while pos < n:
+            start = buf.find(_BEGIN, pos)
+            if start < 0:
+                keep = n - _prefix_len_of_begin(buf[max(pos, n - 4):])
+                if keep > pos:
+                    out.append(Garbled(buf[pos:keep], "garbage outside a frame"))
+                self._buf = buf[keep:]
+                return out
+            if start > pos:
+                out.append(Garbled(buf[pos:start], "garbage outside a frame"))
+            pos = start
+            verdict = self._frame_at(buf, start, n, limit)
+            if verdict is None:  # incomplete: wait for more bytes
+                self._buf = buf[start:]
+                return out
+            if isinstance(verdict, int):
+                frame_end = verdict
+                item = self._parse(buf, start, frame_end)
+                out.append(item)
+                pos = frame_end
+                continue
+            # A bad frame: drop everything up to the next plausible BeginString so
+            # a valid message right behind it is still delivered.
+            nxt = buf.find(_BEGIN, start + 1)
+            if nxt < 0:
+                keep = n - _prefix_len_of_begin(buf[max(start + 1, n - 4):])
+                out.append(Garbled(buf[start:keep], verdict))
+                self._buf = buf[keep:]
+                return out
+            out.append(Garbled(buf[start:nxt], verdict))
+            pos = nxt
+        self._buf = b""
+        return out
+
+    @staticmethod
+    def _frame_at(buf: bytes, start: int, n: int, limit: int) -> int | str | None:
+        """End offset of a good frame at start, a reason if it is bad, None if incomplete."""
+        soh1 = buf.find(SOH, start, start + 20)
+        if soh1 < 0:
+            return None if n - start < 20 else "BeginString too long"
+        if n < soh1 + 3:
+            return None
+        if buf[soh1 + 1:soh1 + 3] != b"9=":
+            return "BodyLength(9) is not the second field"
+        soh2 = buf.find(SOH, soh1 + 3, soh1 + 13)
+        if soh2 < 0:
+            return None if n - soh1 < 13 else "BodyLength(9) too long"
+        length = buf[soh1 + 3:soh2]
+        if not length.isdigit():
+            return "BodyLength(9) not a number"
+        body_start = soh2 + 1
+        trailer = body_start + int(length)
+        frame_end = trailer + 7
+        if frame_end - start > limit:
+            return f"message longer than {limit} bytes"
+        if frame_end > n:
+            # A declared length running past a complete-looking frame that is
+            # followed by a new message means BodyLength lies; do not stall on it.
+            nxt = buf.find(_BEGIN, body_start)
+            if nxt > 0 and buf[nxt - 8:nxt - 4] == b"\x0110=" and buf[nxt - 1] == 1:
+                return "BodyLength(9) does not match the frame"
+            return None
+        if buf[trailer - 1] != 1 or buf[trailer:trailer + 3] != b"10=" or buf[frame_end - 1] != 1:
+            return "BodyLength(9) does not match the frame"
+        checksum = buf[trailer + 3:trailer + 6]
+        if not checksum.isdigit():
+            return "CheckSum(10) not three digits"
+        if int(checksum) != _checksum(buf, start, trailer):
+            return "CheckSum(10) mismatch"
+        if buf[body_start:body_start + 3] != b"35=":
+            return "MsgType(35) is not the third field"
+        return frame_end
+
+    def _parse(self, buf: bytes, start: int, frame_end: int) -> FixMessage | Garbled:
+        frame = buf[start:frame_end] if start or frame_end != len(buf) else buf
+        body_start = frame.find(SOH, frame.find(SOH) + 1) + 1
+        trailer = len(frame) - 7
+        msg_type = frame[body_start + 3:frame.find(SOH, body_start)]
+        recent = self._recent.get(msg_type)
+        if recent is not None:
+            for shape in recent:
+                typed = shape.typed
+                if typed is not None:
+                    match = typed[1].fullmatch(frame, body_start, trailer)
+                    if match is not None:
+                        return FixMessage(frame, shape.tags, match.groups(), body_start, shape, typed[0])
+                match = shape.regex.fullmatch(frame, body_start, trailer)
+                if match is not None:
+                    return FixMessage(frame, shape.tags, match.groups(), body_start, shape)
+        body = frame[body_start:trailer - 1]
+        split = _split_fast(body)
+        shape = None
+        if split is not None:
+            shape = _shape_for(msg_type, split[0])
+            if shape is not None:
+                if recent is None:
+                    if len(self._recent) >= _RECENT_TYPES:
+                        self._recent.clear()  # MsgTypes are the peer's choice: keep this bounded
+                    recent = self._recent[msg_type] = []
+                recent.insert(0, shape)
+                del recent[_RECENT_SHAPES:]
+        else:
+            split = _split_slow(body)  # type: ignore[assignment]
+            if split.__class__ is str:
+                return Garbled(frame, split)  # type: ignore[arg-type]
+        tags, values = split  # type: ignore[misc]
+        return FixMessage(frame, tags, values, body_start, shape)
+
+
+def parse_frame(frame: bytes, max_message_size: int = _DEFAULT_MAX) -> FixMessage | Garbled:
+    """Decode exactly one complete frame (tests, tools, the message store)."""
+    items = FrameDecoder(max_message_size).feed(frame)
+    if len(items) == 1:
+        return items[0]
+    if not items:
+        return Garbled(frame, "incomplete frame")
+    bad = next((i for i in items if isinstance(i, Garbled)), None)
+    return bad if bad is not None else Garbled(frame, "more than one frame")
+
+
+def _prefix(tag: int) -> bytes:
+    p = _FIELD_PREFIX.get(tag)
+    if p is not None:
+        return p
+    if tag.__class__ is not int or tag <= 0:
+        raise ValueError(f"FIX tag must be a positive int, not {tag!r}")
+    return b"\x01%d=" % tag
+
+
+def _as_bytes(value: bytes | str | int) -> bytes:
+    if value.__class__ is bytes:
+        return value  # type: ignore[return-value]
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool):  # bool is an int; FIX booleans are Y/N
+        return b"Y" if value else b"N"
+    if isinstance(value, int):
+        return b"%d" % value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"FIX field value must be bytes, str or int, not {type(value).__name__}")
+
+
+def encode(
+    msg_type: bytes,
+    sender: bytes,
+    target: bytes,
+    seq: int,
+    sending_time: bytes,
+    body: list[tuple[int, bytes | str | int]],
+    *,
+    begin: bytes = b"FIX.4.4",
+    extra_header: list[tuple[int, bytes]] | tuple = (),
+) -> bytes:
+    """Whole frame: 8, 9, 35, 49, 56, 34, 52, extra_header, body, 10 (9 and 10 computed).
+
+    Values may be bytes (fastest), str (UTF-8) or int; bool becomes Y/N.
+    """
+    parts = [b"35=", msg_type, b"\x0149=", sender, b"\x0156=", target,
+             b"\x0134=%d\x0152=" % seq, sending_time]
+    append = parts.append
+    prefix = _FIELD_PREFIX
+    try:
+        for tag, value in extra_header:
+            append(prefix[tag])
+            append(value)
+        for tag, value in body:
+            append(prefix[tag])
+            append(value)
+    except KeyError:  # a tag outside 1-9999: the checked path
+        del parts[8:]
+        for tag, value in [*extra_header, *body]:
+            append(_prefix(tag))
+            append(value)
+    append(SOH)
+    try:
+        # Values went in unchecked: join() itself rejects a non-bytes one, and
+        # only then are values converted.
+        payload = b"".join(parts)
+    except TypeError:
+        for i in range(9, len(parts) - 1, 2):
+            if parts[i].__class__ is not bytes:
+                parts[i] = _as_bytes(parts[i])
+        payload = b"".join(parts)
+    head = b"8=%b\x019=%d\x01" % (begin, len(payload))
+    if len(head) + len(payload) <= 515 and payload.isascii() and head.isascii():
+        # Continuing Adler-32 over head then payload keeps the exact byte sum
+        # (under 515 ASCII bytes in all); see _checksum.
+        checksum = adler32(payload, adler32(head, 0)) & 0xFF
+    else:
+        checksum = (adler32(head, 0) + _checksum(payload, 0, len(payload))) & 0xFF
+    return b"".join((head, payload, _TRAILER[checksum]))

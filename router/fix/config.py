@@ -1,0 +1,256 @@
+"""The `[fix]` configuration table: listener, store, timers, TLS and the configured sessions.
+
+`parse_fix_config(table)` turns the already-parsed TOML dict into a frozen `FixConfig`; every
+problem is a `ConfigError` naming the key (`fix.sessions[2].heartbeat_s`).  `with_overrides`
+applies the CLI flags of `gold-router serve` (host, port, store dir, reset-on-logon, an ad-hoc
+session) so the lead's wiring is one call.  `Schedule` answers "is the session open at this
+instant" and "when did the current session period start" for an injected time.
+
+Not its job: reading files, opening sockets or stores, or anything FIX on the wire.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time as dtime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from router.domain.config_checks import Table, check_bool, check_int
+from router.domain.errors import ConfigError
+
+__all__ = ["FixConfig", "SessionConfig", "Schedule", "parse_fix_config", "with_overrides", "ALWAYS"]
+
+_COMP_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+_TOP_KEYS = {
+    "host", "port", "sender_comp_id", "store_dir", "store", "heartbeat_s", "logon_timeout_s",
+    "logout_timeout_s", "max_message_size", "sending_time_tolerance_s", "fsync", "tls_cert", "tls_key",
+    "sessions",
+}
+_SESSION_KEYS = {
+    "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
+    "extra",
+}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A daily window [start, end) in a time zone; start == end means always open."""
+
+    start: dtime = dtime(0, 0)
+    end: dtime = dtime(0, 0)
+    tz: str = "UTC"
+
+    @property
+    def always(self) -> bool:
+        return self.start == self.end
+
+    def _local(self, now_ns: int) -> datetime:
+        return datetime.fromtimestamp(now_ns / 1e9, ZoneInfo(self.tz))
+
+    def is_open(self, now_ns: int) -> bool:
+        if self.always:
+            return True
+        t = self._local(now_ns).time()
+        if self.start < self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end
+
+    def period_start_ns(self, now_ns: int) -> int | None:
+        """Start of the session period containing `now_ns` (None when always open or closed now)."""
+        if self.always or not self.is_open(now_ns):
+            return None
+        local = self._local(now_ns)
+        start = datetime.combine(local.date(), self.start, tzinfo=local.tzinfo)
+        if start > local:
+            start = datetime.combine(local.date() - timedelta(days=1), self.start, tzinfo=local.tzinfo)
+        return int(start.timestamp()) * 1_000_000_000
+
+
+ALWAYS = Schedule()
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """One counterparty: they log on with SenderCompID = `target_comp_id`."""
+
+    target_comp_id: str
+    account: str
+    username: str = ""
+    password: str = ""
+    reset_on_logon: bool = False
+    schedule: Schedule = ALWAYS
+    heartbeat_s: int = 30
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FixConfig:
+    host: str = "127.0.0.1"
+    port: int = 9878
+    sender_comp_id: str = "GOLDRTR"
+    store_dir: str = "var/fix-store"
+    store: str = "file"
+    heartbeat_s: int = 30
+    logon_timeout_s: int = 10
+    logout_timeout_s: int = 2
+    max_message_size: int = 65536
+    sending_time_tolerance_s: int = 120
+    fsync: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+    sessions: tuple[SessionConfig, ...] = ()
+
+    def session(self, target_comp_id: str) -> SessionConfig | None:
+        for s in self.sessions:
+            if s.target_comp_id == target_comp_id:
+                return s
+        return None
+
+
+def _opt_str(t: Table, name: str, default: str) -> str:
+    value = t.raw.get(name, default)
+    if not isinstance(value, str):
+        raise ConfigError(t.path(name), f"must be a string, got {value!r}")
+    return value
+
+
+def _positive(t: Table, name: str, default: int, *, allow_zero: bool = False) -> int:
+    value = t.int(name, default)
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(t.path(name), f"must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return value
+
+
+def _comp_id(t: Table, name: str, default: Any = None) -> str:
+    value = t.raw.get(name, default)
+    if value is None:
+        raise ConfigError(t.path(name), "missing required key")
+    if not isinstance(value, str) or not _COMP_ID.match(value):
+        raise ConfigError(t.path(name), f"must be 1-64 printable ASCII characters without spaces, got {value!r}")
+    return value
+
+
+def _clock(value: Any, key: str) -> dtime:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be a \"HH:MM\" or \"HH:MM:SS\" string, got {value!r}")
+    try:
+        return dtime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(key, f"must be a \"HH:MM\" or \"HH:MM:SS\" time, got {value!r}") from None
+
+
+def _schedule(t: Table) -> Schedule:
+    if "schedule" not in t.raw:
+        return ALWAYS
+    s = t.table("schedule", {"start", "end", "tz"})
+    tz = s.str("tz", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(s.path("tz"), f"unknown time zone {tz!r}") from None
+    return Schedule(_clock(s.raw.get("start", "00:00"), s.path("start")),
+                    _clock(s.raw.get("end", "00:00"), s.path("end")), tz)
+
+
+def _session(raw: Any, key: str, default_hb: int) -> SessionConfig:
+    t = Table(raw, key, _SESSION_KEYS)
+    target = _comp_id(t, "target_comp_id")
+    extra = t.raw.get("extra", {})
+    if not isinstance(extra, dict):
+        raise ConfigError(t.path("extra"), f"must be a table, got {extra!r}")
+    return SessionConfig(
+        target_comp_id=target,
+        account=_opt_str(t, "account", target) or target,
+        username=_opt_str(t, "username", ""),
+        password=_opt_str(t, "password", ""),
+        reset_on_logon=t.bool("reset_on_logon", False),
+        schedule=_schedule(t),
+        heartbeat_s=_positive(t, "heartbeat_s", default_hb),
+        extra=dict(extra),
+    )
+
+
+def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
+    """Parse the `[fix]` table; an absent table gives the defaults with no sessions."""
+    t = Table({} if table is None else table, key, _TOP_KEYS)
+    store = _opt_str(t, "store", "file")
+    if store not in ("file", "memory"):
+        raise ConfigError(t.path("store"), f"must be \"file\" or \"memory\", got {store!r}")
+    port = t.int("port", 9878)
+    if not 0 <= port <= 65535:
+        raise ConfigError(t.path("port"), f"must be 0..65535, got {port}")
+    heartbeat = _positive(t, "heartbeat_s", 30)
+    tls_cert, tls_key = _opt_str(t, "tls_cert", ""), _opt_str(t, "tls_key", "")
+    if bool(tls_cert) != bool(tls_key):
+        missing = "tls_key" if tls_cert else "tls_cert"
+        raise ConfigError(t.path(missing), "tls_cert and tls_key must be given together")
+    raw_sessions = t.raw.get("sessions", [])
+    if not isinstance(raw_sessions, list):
+        raise ConfigError(t.path("sessions"), "must be an array of tables ([[fix.sessions]])")
+    sessions = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_sessions):
+        s = _session(raw, f"{key}.sessions[{i}]", heartbeat)
+        if s.target_comp_id in seen:
+            raise ConfigError(f"{key}.sessions[{i}].target_comp_id",
+                              f"duplicate of {key}.sessions[{seen[s.target_comp_id]}]")
+        seen[s.target_comp_id] = i
+        sessions.append(s)
+    max_size = _positive(t, "max_message_size", 65536)
+    if max_size < 256:
+        raise ConfigError(t.path("max_message_size"), f"must be >= 256, got {max_size}")
+    return FixConfig(
+        host=_opt_str(t, "host", "127.0.0.1") or "127.0.0.1",
+        port=port,
+        sender_comp_id=_comp_id(t, "sender_comp_id", "GOLDRTR"),
+        store_dir=_opt_str(t, "store_dir", "var/fix-store") or "var/fix-store",
+        store=store,
+        heartbeat_s=heartbeat,
+        logon_timeout_s=_positive(t, "logon_timeout_s", 10),
+        logout_timeout_s=_positive(t, "logout_timeout_s", 2),
+        max_message_size=max_size,
+        sending_time_tolerance_s=_positive(t, "sending_time_tolerance_s", 120),
+        fsync=t.bool("fsync", False),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        sessions=tuple(sessions),
+    )
+
+
+def with_overrides(config: FixConfig, *, host: str | None = None, port: int | None = None,
+                   store_dir: str | None = None, store: str | None = None,
+                   reset_on_logon: bool | None = None, sender_comp_id: str | None = None,
+                   target_comp_id: str | None = None) -> FixConfig:
+    """Apply `gold-router serve` flags.  `target_comp_id` adds an ad-hoc session (no credentials,
+    account = the CompID) unless it is configured already; `reset_on_logon` applies to all sessions."""
+    changes: dict[str, Any] = {}
+    if host is not None:
+        changes["host"] = host
+    if port is not None:
+        changes["port"] = check_int(port, "--fix-port")
+        if not 0 <= port <= 65535:
+            raise ConfigError("--fix-port", f"must be 0..65535, got {port}")
+    if store_dir is not None:
+        changes["store_dir"] = store_dir
+    if store is not None:
+        if store not in ("file", "memory"):
+            raise ConfigError("--store", f"must be \"file\" or \"memory\", got {store!r}")
+        changes["store"] = store
+    if sender_comp_id is not None:
+        if not _COMP_ID.match(sender_comp_id):
+            raise ConfigError("--sender-comp-id", f"not a valid CompID: {sender_comp_id!r}")
+        changes["sender_comp_id"] = sender_comp_id
+    sessions = list(config.sessions)
+    if target_comp_id is not None:
+        if not _COMP_ID.match(target_comp_id):
+            raise ConfigError("--target-comp-id", f"not a valid CompID: {target_comp_id!r}")
+        if config.session(target_comp_id) is None:
+            sessions.append(SessionConfig(target_comp_id=target_comp_id, account=target_comp_id,
+                                          heartbeat_s=config.heartbeat_s))
+    if reset_on_logon is not None:
+        check_bool(reset_on_logon, "--reset-on-logon")
+        sessions = [dataclasses.replace(s, reset_on_logon=reset_on_logon) for s in sessions]
+    changes["sessions"] = tuple(sessions)
+    return dataclasses.replace(config, **changes)

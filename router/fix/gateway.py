@@ -1,0 +1,332 @@
+"""The FIX acceptor: listening server, session registry, Logon admission, timers, optional TLS.
+
+`start_gateway(config, app)` opens one store and one `Session` per configured session, listens
+(TLS when `tls_cert`/`tls_key` are set) and returns the running `Gateway`.  A connection's first
+Logon is admitted here: unknown CompIDs, bad credentials, a session already connected elsewhere, or a
+Logon outside the session's schedule get a Logout with the reason (built by `refusal_logout`, which
+touches no session state) and the connection is closed.  An admitted connection is bound to its
+session; from then on frames go to the pure `Session` and its actions are carried out here, in order.
+A one-second tick drives every connected session's heartbeat and logout timers and its schedule.
+
+Not its job: FIX rules (`fix_session`), framing (`fix_codec`), socket mechanics (`fix_transport`),
+or what application messages mean (the `Application`).
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import ssl
+import time
+from typing import Any, Callable
+
+from router.domain.errors import ConfigError
+from router.fix.admin_messages import refusal_logout
+from router.fix.app import Application, NullObserver, SessionHandle
+from router.fix.codec import FixMessage, Garbled
+from router.fix.config import FixConfig, SessionConfig
+from router.fix.session import (
+    DELIVER, DISCONNECT, EVENT, LOGGED_ON, REJECTED, RESEND_REQUESTED, RESEND_SERVED, SEND,
+    Session,
+)
+from router.fix.store import open_store
+from router.fix.transport import FixConnection
+
+log = logging.getLogger("router.fix")
+
+__all__ = ["Gateway", "start_gateway", "load_validator"]
+
+
+def load_validator() -> Callable[[FixMessage], Any]:
+    """The dictionary validator for `fix_specs/FIX44-goldrouter.xml`, as a one-argument callable."""
+    from router.fix.dictionary import load_dictionary
+    from router.fix.validate import validate
+
+    dictionary = load_dictionary()
+    return lambda msg: validate(msg, dictionary)
+
+
+class SessionSlot:
+    """A configured session in the registry: its store, its state machine, its connection if any."""
+
+    __slots__ = ("gateway", "config", "session", "store", "conn", "handle", "session_id")
+
+    def __init__(self, gateway: "Gateway", config: SessionConfig, session: Session, store: Any) -> None:
+        self.gateway = gateway
+        self.config = config
+        self.session = session
+        self.store = store
+        self.conn: FixConnection | None = None
+        self.session_id = config.target_comp_id
+        self.handle = SessionHandle(config.target_comp_id, config.account, config.extra, self)
+
+    def send(self, msg_type: bytes, body: list) -> bool:
+        frame = self.session.send_app(msg_type, body, time.time_ns())
+        self.gateway.observer.message_out(self.session_id, msg_type)
+        conn = self.conn
+        if frame is None or conn is None:
+            # Stored for a resend after the next Logon; no batch flush is coming, so flush now.
+            self.store.flush()
+            return False
+        conn.write(frame)
+        return True
+
+
+class Gateway:
+    """The running acceptor: `port`, `handle(session_id)`, `sessions_view()`, `close()`."""
+
+    def __init__(self, config: FixConfig, app: Application, *, observer: Any = None,
+                 validator: Callable[[FixMessage], Any] | None = None) -> None:
+        self.config = config
+        self.app = app
+        self.observer = observer if observer is not None else NullObserver()
+        self.validator = validator
+        self.sender = config.sender_comp_id.encode()
+        self.slots: dict[bytes, SessionSlot] = {}
+        self.connections: set[FixConnection] = set()
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+        self.refused_logons = 0
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._closing = False
+        now = time.time_ns()
+        for sc in config.sessions:
+            try:
+                store = open_store(config.store, config.store_dir, f"{config.sender_comp_id}-{sc.target_comp_id}",
+                                   now, fsync=config.fsync)
+            except BaseException:
+                for slot in self.slots.values():
+                    slot.store.close()
+                raise
+            session = Session(config.sender_comp_id, sc.target_comp_id, store, validator,
+                              max_heartbeat_s=sc.heartbeat_s,
+                              sending_time_tolerance_s=config.sending_time_tolerance_s,
+                              logout_timeout_s=config.logout_timeout_s,
+                              reset_on_logon=sc.reset_on_logon)
+            self.slots[sc.target_comp_id.encode()] = SessionSlot(self, sc, session, store)
+
+    # ---------------------------------------------------------------- public API
+    def handle(self, session_id: str) -> SessionHandle | None:
+        """The application's way to a configured session (logged on or not); None if unknown."""
+        slot = self.slots.get(session_id.encode())
+        return slot.handle if slot is not None else None
+
+    def sessions_info(self) -> list[dict]:
+        """One dict per configured session, for the admin API and metrics."""
+        out = []
+        for slot in self.slots.values():
+            s = slot.session
+            out.append({
+                "session_id": slot.session_id,
+                "state": s.state.name.lower(),
+                "connected": slot.conn is not None,
+                "peer": slot.conn.peer if slot.conn is not None else None,
+                "next_sender_seq_num": slot.store.next_sender_seq,
+                "next_target_seq_num": slot.store.next_target_seq,
+                "account": slot.config.account,
+            })
+        return out
+
+    sessions_view = sessions_info  # the name the service and the metrics collector use
+
+    async def close(self, timeout: float = 1.0) -> None:
+        """Log out every logged-on session, wait up to `timeout` s for the answers, close all."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        if self.server is not None:
+            self.server.close()
+        now = time.time_ns()
+        for slot in list(self.slots.values()):
+            if slot.conn is not None and slot.session.logged_on:
+                self._run(slot, slot.conn, slot.session.logout("Gateway shutting down", now))
+                slot.conn.flush()
+        waiting = [c.closed for c in self.connections]
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout)
+        for conn in list(self.connections):
+            conn.abort()
+        waiting = [c.closed for c in self.connections]
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout)
+        if self.server is not None:
+            await self.server.wait_closed()
+        for slot in self.slots.values():
+            slot.store.close()
+
+    # ---------------------------------------------------------------- transport callbacks
+    def connection_opened(self, conn: FixConnection) -> None:
+        if self._closing:
+            conn.abort()
+            return
+        self.connections.add(conn)
+        log.info("FIX connection from %s", conn.peer)
+
+    def connection_closed(self, conn: FixConnection, exc: Exception | None) -> None:
+        self.connections.discard(conn)
+        slot = conn.slot
+        if slot is None:
+            return
+        conn.slot = None
+        if slot.conn is conn:
+            slot.conn = None
+            was_logged_on = slot.session.disconnected()
+            self.observer.session_state(slot.session_id, "disconnected")
+            log.info("FIX session %s disconnected (%s)", slot.session_id, conn.close_reason or exc or "peer closed")
+            if was_logged_on:
+                try:
+                    self.app.on_logout(slot.handle)
+                except Exception:
+                    log.exception("application on_logout failed for %s", slot.session_id)
+
+    def on_frame(self, conn: FixConnection, item: FixMessage | Garbled, now: int) -> None:
+        slot = conn.slot
+        if slot is None:
+            self._admit(conn, item, now)
+            return
+        if item.__class__ is not Garbled:
+            self.observer.message_in(slot.session_id, item.msg_type)
+        self._run(slot, conn, slot.session.receive(item, now))
+
+    # ---------------------------------------------------------------- internals
+    def _run(self, slot: SessionSlot, conn: FixConnection, actions: list) -> None:
+        observer = self.observer
+        sid = slot.session_id
+        for act in actions:
+            kind = act[0]
+            if kind == SEND:
+                conn.write(act[1])
+                observer.message_out(sid, act[2])
+            elif kind == DELIVER:
+                try:
+                    self.app.on_message(slot.handle, act[1])
+                except Exception:
+                    log.exception("application failed on a message from %s", sid)
+            elif kind == LOGGED_ON:
+                conn.logged_on()
+                observer.session_state(sid, "logged_on")
+                log.info("FIX session %s logged on from %s", sid, conn.peer)
+                try:
+                    self.app.on_logon(slot.handle)
+                except Exception:
+                    log.exception("application on_logon failed for %s", sid)
+            elif kind == DISCONNECT:
+                log.info("FIX session %s: disconnecting: %s", sid, act[1])
+                conn.close(act[1])
+            elif kind == EVENT:
+                log.info("FIX session %s: %s", sid, act[1])
+            elif kind == REJECTED:
+                observer.session_reject(sid, act[1])
+            elif kind == RESEND_REQUESTED:
+                observer.resend_request(sid)
+                log.info("FIX session %s: sent ResendRequest %d..%d", sid, act[1], act[2])
+            elif kind == RESEND_SERVED:
+                log.info("FIX session %s: served ResendRequest %d..%d", sid, act[1], act[2])
+
+    def _refuse(self, conn: FixConnection, logon: FixMessage, reason: str, now: int) -> None:
+        self.refused_logons += 1
+        log.warning("FIX logon from %s (SenderCompID %r) refused: %s", conn.peer, logon.get(49), reason)
+        conn.write(refusal_logout(logon, self.sender, reason, now))
+        conn.close(f"logon refused: {reason}")
+
+    def _admit(self, conn: FixConnection, item: FixMessage | Garbled, now: int) -> None:
+        if item.__class__ is Garbled:
+            log.warning("FIX connection %s: garbled message ignored before logon: %s", conn.peer, item.reason)
+            return
+        msg: FixMessage = item  # type: ignore[assignment]
+        if msg.msg_type != b"A":
+            log.warning("FIX connection %s: first message is %r, not a Logon; closing", conn.peer, msg.msg_type)
+            conn.close("first message not a Logon")
+            return
+        if msg.get(8) != b"FIX.4.4":
+            self._refuse(conn, msg, "Incorrect BeginString", now)
+            return
+        if msg.get(56) != self.sender:
+            self._refuse(conn, msg, f"Unknown TargetCompID {(msg.get(56) or b'').decode('ascii', 'replace')}", now)
+            return
+        slot = self.slots.get(msg.get(49) or b"")
+        if slot is None:
+            self._refuse(conn, msg, f"Unknown SenderCompID {(msg.get(49) or b'').decode('ascii', 'replace')}", now)
+            return
+        sc = slot.config
+        if sc.username or sc.password:
+            user_ok = hmac.compare_digest(msg.get(553) or b"", sc.username.encode())
+            pass_ok = hmac.compare_digest(msg.get(554) or b"", sc.password.encode())
+            if not (user_ok and pass_ok):
+                self._refuse(conn, msg, "Invalid username or password", now)
+                return
+        if slot.conn is not None:
+            self._refuse(conn, msg, "Session already logged on", now)
+            return
+        if not sc.schedule.is_open(now):
+            self._refuse(conn, msg, "Logon outside of session time", now)
+            return
+        period = sc.schedule.period_start_ns(now)
+        if period is not None and slot.store.creation_ns < period:
+            log.info("FIX session %s: new session period, sequence numbers reset", slot.session_id)
+            slot.store.reset(now)
+        slot.conn = conn
+        conn.slot = slot
+        slot.session.connect(now)
+        self.observer.message_in(slot.session_id, b"A")
+        self._run(slot, conn, slot.session.receive(msg, now))
+
+    def _tick(self) -> None:
+        # Rescheduled first: one session's failure must not stop every session's heartbeats.
+        self._tick_handle = asyncio.get_running_loop().call_later(1.0, self._tick)
+        now = time.time_ns()
+        for slot in self.slots.values():
+            conn = slot.conn
+            if conn is None:
+                continue
+            session = slot.session
+            try:
+                if session.logged_on and session.logout_sent_at is None and not slot.config.schedule.is_open(now):
+                    self._run(slot, conn, session.logout("Session end", now))
+                self._run(slot, conn, session.tick(now))
+            except Exception:
+                log.exception("FIX session %s: timer processing failed; closing its connection", slot.session_id)
+                conn.close("internal error")
+            conn.flush()
+
+
+def _ssl_context(config: FixConfig) -> ssl.SSLContext | None:
+    if not config.tls_cert:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError("fix.tls_cert", f"cannot load certificate/key: {e}") from None
+    return ctx
+
+
+async def start_gateway(config: FixConfig, app: Application, *, observer: Any = None,
+                        ready_callback: Callable[["Gateway"], Any] | None = None,
+                        validator: Callable[[FixMessage], Any] | None | str = "dictionary") -> Gateway:
+    """Open the stores, listen, start the timers.  `validator="dictionary"` loads our FIX dictionary;
+    tests may pass another callable (or None for no dictionary validation)."""
+    if validator == "dictionary":
+        validator = load_validator()
+    gateway = Gateway(config, app, observer=observer, validator=validator)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    try:
+        gateway.server = await loop.create_server(
+            lambda: FixConnection(gateway, config.max_message_size, config.logon_timeout_s),
+            config.host, config.port, ssl=_ssl_context(config), reuse_address=True,
+        )
+    except BaseException:
+        for slot in gateway.slots.values():
+            slot.store.close()
+        raise
+    gateway.port = gateway.server.sockets[0].getsockname()[1]
+    gateway._tick_handle = loop.call_later(1.0, gateway._tick)
+    for slot in gateway.slots.values():
+        gateway.observer.session_state(slot.session_id, "disconnected")
+    log.info("FIX acceptor listening on %s:%d (%d sessions%s)", config.host, gateway.port,
+             len(gateway.slots), ", TLS" if config.tls_cert else "")
+    if ready_callback is not None:
+        ready_callback(gateway)
+    return gateway

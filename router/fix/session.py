@@ -1,0 +1,452 @@
+"""FIX 4.4 session layer as a pure state machine: (event, time) in, actions out.
+
+One `Session` per configured counterparty, acceptor side.  The host (the gateway) feeds it decoded
+frames (`receive`), clock ticks (`tick`), application sends (`send_app`) and connection events, and
+carries out the actions it returns, in order:
+
+    (SEND, frame, msg_type)        write these bytes
+    (DELIVER, msg)                 hand an application message to the Application
+    (LOGGED_ON,)                   the Logon handshake completed
+    (DISCONNECT, reason)           close the connection (after writing what came before)
+    (EVENT, text)                  something worth a log line (never emitted per normal message)
+    (REJECTED, reason)             a session Reject was sent (a SessionRejectReason, an IntEnum whose
+                                   `label` names the metric) or "business_reject" for a 35=j
+    (RESEND_REQUESTED, begin, end) we asked the counterparty to resend
+    (RESEND_SERVED, begin, end)    we answered the counterparty's ResendRequest
+
+Behaviour follows the FIX session test cases; where they leave freedom it follows QuickFIX:
+validation failures are Rejects that consume the MsgSeqNum, a too-high MsgSeqNum queues the message
+and sends one ResendRequest (EndSeqNo 0), a too-low one without PossDupFlag ends the session with a
+Logout, CompID and SendingTime problems are a Reject followed by a Logout, resends replay stored
+application messages with PossDupFlag and OrigSendingTime and gap-fill everything else, the heartbeat
+timer sends a TestRequest after 1.2 intervals of silence and disconnects after 2.4.
+
+Not its job: sockets, timers, logging, the clock, choosing which session a Logon belongs to or
+whether its credentials are good (the gateway admits logons; `fix_admin.refusal_logout` builds the
+answer to a refused one), or validating fields against the dictionary (`router.fix.validate` does that).
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any, Callable
+
+from router.fix.admin_messages import (
+    ADMIN_MSG_TYPES, FIX44_APP_MSG_TYPES, REJECT_TEXT, business_reject_body, reject_body,
+)
+from router.fix.codec import FixMessage, Garbled, encode, parse_utc_timestamp, utc_timestamp
+from router.fix.validate import SessionRejectReason
+
+__all__ = [
+    "Session", "SessionState", "SEND", "DELIVER", "LOGGED_ON", "DISCONNECT", "EVENT", "REJECTED",
+    "RESEND_REQUESTED", "RESEND_SERVED",
+]
+
+from router.fix.recovery import (  # noqa: F401  (the action tags are this module's API)
+    DELIVER, DISCONNECT, EVENT, LOGGED_ON, MAX_QUEUED, REJECTED, RESEND_REQUESTED, RESEND_SERVED, SEND,
+    SequenceRecovery,
+)
+
+
+class SessionState(IntEnum):
+    DISCONNECTED = 0
+    AWAIT_LOGON = 1
+    LOGGED_ON = 2
+    LOGOUT_SENT = 3
+
+
+_S = 1_000_000_000
+
+
+class Session(SequenceRecovery):
+    """Acceptor-side FIX session for one (our SenderCompID, their SenderCompID) pair."""
+
+    def __init__(
+        self,
+        sender_comp_id: str,
+        target_comp_id: str,
+        store: Any,
+        validate: Callable[[FixMessage], Any] | None = None,
+        *,
+        max_heartbeat_s: int = 30,
+        sending_time_tolerance_s: int = 120,
+        logout_timeout_s: int = 2,
+        reset_on_logon: bool = False,
+        begin_string: bytes = b"FIX.4.4",
+    ) -> None:
+        self.sender = sender_comp_id.encode()
+        self.target = target_comp_id.encode()
+        self.session_id = target_comp_id
+        self.store = store
+        self._validate = validate
+        self.max_heartbeat_s = max_heartbeat_s
+        self.tolerance_ns = sending_time_tolerance_s * _S
+        self.logout_timeout_ns = logout_timeout_s * _S
+        self.reset_on_logon = reset_on_logon
+        self.begin = begin_string
+        self._begin_field = b"8=" + begin_string + b"\x01"
+        self.state = SessionState.DISCONNECTED
+        self.logged_on = False
+        self.announced = False  # LOGGED_ON was emitted and the matching disconnect not yet seen
+        self.heartbeat_ns = 0
+        self.last_sent = 0
+        self.last_recv = 0
+        self.test_requests = 0
+        self.logout_sent_at: int | None = None
+        self.resend_range: tuple[int, int] | None = None
+        self.queue: dict[int, FixMessage] = {}
+        self._out: list = []
+        self._now = 0
+        self._time_key = b""
+        self._time_val = 0
+
+    # ------------------------------------------------------------------ connection lifecycle
+    def connect(self, now: int) -> None:
+        """A transport was bound to this session and its Logon is about to be processed."""
+        self.state = SessionState.AWAIT_LOGON
+        self.logged_on = False
+        self.queue.clear()
+        self.resend_range = None
+        self.test_requests = 0
+        self.logout_sent_at = None
+        self.last_sent = self.last_recv = now
+
+    def disconnected(self) -> bool:
+        """The transport is gone; True if the session had been logged on (the app's on_logout)."""
+        was = self.announced
+        self.announced = False
+        self.state = SessionState.DISCONNECTED
+        self.logged_on = False
+        self.queue.clear()
+        self.resend_range = None
+        self.logout_sent_at = None
+        self.store.flush()
+        return was
+
+    # ------------------------------------------------------------------ events in
+    def receive(self, msg: FixMessage | Garbled, now: int) -> list:
+        out = self._out = []
+        self._now = now
+        if msg.__class__ is Garbled:
+            # Session rules: a garbled message is ignored without consuming its sequence number.
+            out.append((EVENT, f"garbled message ignored: {msg.reason}"))
+            return out
+        if self.state is SessionState.DISCONNECTED:
+            return out
+        self.last_recv = now
+        self.test_requests = 0
+        self._next(msg, False)
+        if self.queue and self.state is not SessionState.DISCONNECTED:
+            self._next_queued()
+        rr = self.resend_range
+        if rr is not None and self.store.next_target_seq > rr[1]:
+            # Whatever filled the gap (resends, gap fills, rejected resends), it is filled.
+            self.resend_range = None
+            out.append((EVENT, f"ResendRequest {rr[0]}..{rr[1]} satisfied"))
+        return out
+
+    def tick(self, now: int) -> list:
+        """Heartbeat, TestRequest and logout timers; the host calls it about once a second."""
+        out = self._out = []
+        self._now = now
+        if not self.logged_on:
+            return out
+        if self.logout_sent_at is not None and now - self.logout_sent_at >= self.logout_timeout_ns:
+            self._disconnect("Timed out waiting for logout response")
+            return out
+        hb = self.heartbeat_ns
+        if hb == 0:
+            return out
+        since_recv = now - self.last_recv
+        if since_recv >= hb * 12 // 5:
+            self._disconnect("Timed out waiting for heartbeat")
+        elif since_recv >= hb * 6 * (self.test_requests + 1) // 5:
+            self._send_admin(b"1", [(112, b"TEST")])
+            self.test_requests += 1
+            out.append((EVENT, "Sent test request TEST"))
+        elif now - self.last_sent >= hb and self.test_requests == 0:
+            self._send_admin(b"0", [])
+        return out
+
+    def send_app(self, msg_type: bytes, body: list, now: int) -> bytes | None:
+        """Stamp, store and return an application message; None when not logged on (it stays
+        stored, so the counterparty gets it by resend after its next Logon)."""
+        store = self.store
+        seq = store.next_sender_seq
+        frame = encode(msg_type, self.sender, self.target, seq, utc_timestamp(now), body, begin=self.begin)
+        store.save_sent(seq, frame)
+        if self.logged_on:
+            self.last_sent = now
+            return frame
+        return None
+
+    def logout(self, text: str, now: int) -> list:
+        """Start a logout handshake (shutdown, end of the schedule, an operator)."""
+        out = self._out = []
+        self._now = now
+        if self.logged_on and self.logout_sent_at is None:
+            self._send_logout(text)
+        return out
+
+    # ------------------------------------------------------------------ inbound processing
+    def _next(self, msg: FixMessage, queued: bool) -> None:
+        mt = msg.msg_type
+        if not msg.raw.startswith(self._begin_field) and msg.get(8) != self.begin:
+            if mt == b"5":
+                self._on_logout(msg)
+                return
+            self._out.append((EVENT, f"Incorrect BeginString {msg.get(8)!r}"))
+            if msg.seq_num == self.store.next_target_seq:
+                self._incr_target()
+            if self.logged_on:
+                self._send_logout("Incorrect BeginString")
+            else:
+                self._disconnect("Incorrect BeginString")
+            return
+        if mt == b"A":
+            self._on_logon(msg, queued)
+            return
+        if not self.logged_on:
+            self._disconnect("first message is not a Logon")
+            return
+
+        if mt == b"2":
+            # Served before any sequence check: both sides waiting on each other's gap must not deadlock.
+            if not self._validated(msg) or not self._checks(msg):
+                return
+            self._serve_resend(msg)
+            seq = msg.seq_num
+            expected = self.store.next_target_seq
+            if seq == expected:
+                self._incr_target()
+            elif seq > expected and not queued:
+                self._too_high(msg)
+            return
+        if mt == b"5":
+            self._on_logout(msg)
+            return
+        if mt == b"4" and msg.get(123) != b"Y":
+            self._on_sequence_reset(msg)
+            return
+
+        seq = msg.seq_num
+        expected = self.store.next_target_seq
+        if seq != expected:
+            if seq > expected:
+                self._too_high(msg)
+            else:
+                self._too_low(msg)
+            return
+        if not self._validated(msg) or not self._checks(msg):
+            return
+        if mt in ADMIN_MSG_TYPES:
+            if mt == b"0":
+                self._incr_target()
+            elif mt == b"1":
+                self._send_admin(b"0", [(112, msg.get(112) or b"")])
+                self._incr_target()
+            elif mt == b"4":
+                self._on_gap_fill(msg)
+            else:  # Reject
+                self._out.append((EVENT, f"Reject received for MsgSeqNum {msg.get(45)!r}: {msg.get(58)!r}"))
+                self._incr_target()
+            return
+        self._incr_target()
+        self._out.append((DELIVER, msg))
+
+    def _next_queued(self) -> None:
+        queue = self.queue
+        while queue and self.state is not SessionState.DISCONNECTED:
+            expected = self.store.next_target_seq
+            for stale in [s for s in queue if s < expected]:
+                del queue[stale]
+            msg = queue.pop(expected, None)
+            if msg is None:
+                return
+            if msg.msg_type in (b"A", b"2"):
+                # Already acted on when it arrived; only its sequence number is still owed.
+                self._incr_target()
+            else:
+                self._next(msg, True)
+
+    def _validated(self, msg: FixMessage) -> bool:
+        if self._validate is None:
+            return True
+        inv = self._validate(msg)
+        if inv is None:
+            return True
+        reason = int(inv.reason)
+        mt = msg.msg_type
+        if inv.text:
+            self._out.append((EVENT, f"message {msg.seq_num} invalid: {inv.text}"))
+        if reason == 11:
+            if mt in FIX44_APP_MSG_TYPES:
+                self._business_reject(msg, 3, "Unsupported Message Type")
+            else:
+                self._reject(msg, 11, None, REJECT_TEXT[11])
+        else:
+            # Text carries the standard wording, as QuickFIX does; the detail went to the log.
+            self._reject(msg, reason, inv.ref_tag, REJECT_TEXT.get(reason, "Invalid message"))
+        return False
+
+    def _checks(self, msg: FixMessage) -> bool:
+        """CompID, SendingTime and PossDup checks shared by every message after the Logon."""
+        if msg.get(49) != self.target or msg.get(56) != self.sender:
+            self._reject(msg, 9, None, "CompID problem")
+            self._send_logout("CompID problem")
+            return False
+        raw_time = msg.get(52) or b""
+        if raw_time[:17] == self._time_key:
+            # Same second as the previous message: the tolerance is far coarser than a second,
+            # so the cached whole-second value decides (the full parse is only for PossDup below).
+            sending = self._time_val
+        else:
+            sending = parse_utc_timestamp(raw_time)
+            if sending is None:
+                self._reject(msg, 1 if not msg.has(52) else 6, 52,
+                             REJECT_TEXT[1] if not msg.has(52) else REJECT_TEXT[6])
+                return False
+            self._time_key = raw_time[:17]
+            self._time_val = sending
+        if abs(self._now - sending) > self.tolerance_ns:
+            self._reject(msg, 10, None, "SendingTime accuracy problem")  # no RefTagID, as QuickFIX
+            self._send_logout("SendingTime accuracy problem")
+            return False
+        if msg.get(43) == b"Y" and msg.msg_type != b"4":
+            orig_raw = msg.get(122)
+            if orig_raw is None:
+                self._reject(msg, 1, 122, "Required tag missing")
+                return False
+            orig = parse_utc_timestamp(orig_raw)
+            if orig is None:
+                self._reject(msg, 6, 122, "Incorrect data format for value")
+                return False
+            sending = parse_utc_timestamp(raw_time) or sending
+            if orig > sending:
+                self._reject(msg, 10, 122, "SendingTime accuracy problem")
+                self._send_logout("SendingTime accuracy problem")
+                return False
+        return True
+
+    def _on_logon(self, msg: FixMessage, queued: bool) -> None:
+        store = self.store
+        reset = msg.get(141) == b"Y"
+        if self.logged_on:
+            if queued:
+                self._incr_target()
+                return
+            if not reset:
+                self._send_logout("Logon received while already logged on")
+                self._disconnect("Logon received while already logged on")
+                return
+            if not self._validated(msg):
+                return
+            self._out.append((EVENT, "Logon with ResetSeqNumFlag=Y: sequence numbers reset to 1"))
+            store.reset(self._now)
+            self._send_admin(b"A", [(98, 0), (108, self.heartbeat_ns // _S), (141, b"Y")])
+            self._after_logon_seq(msg, reset=True)
+            return
+        if self._validate is not None:
+            inv = self._validate(msg)
+            if inv is not None:
+                text = inv.text or REJECT_TEXT.get(int(inv.reason), "Invalid Logon")
+                self._refuse(f"Invalid Logon: {text}")
+                return
+        hb = msg.get_int(108)
+        if hb is None or hb < 0 or hb > self.max_heartbeat_s:
+            self._refuse(f"HeartBtInt must be 0..{self.max_heartbeat_s}")
+            return
+        sending = parse_utc_timestamp(msg.get(52) or b"")
+        if sending is None or abs(self._now - sending) > self.tolerance_ns:
+            self._refuse("SendingTime accuracy problem")
+            return
+        if reset:
+            self._out.append((EVENT, "Logon contains ResetSeqNumFlag=Y, resetting sequence numbers to 1"))
+            store.reset(self._now)
+        elif self.reset_on_logon:
+            store.reset(self._now)
+        seq = msg.seq_num
+        if seq < store.next_target_seq:
+            text = f"MsgSeqNum too low, expecting {store.next_target_seq} but received {seq}"
+            self._refuse(text)
+            return
+        self.heartbeat_ns = hb * _S
+        body: list = [(98, 0), (108, hb)]
+        if reset:
+            body.append((141, b"Y"))
+        self._send_admin(b"A", body)
+        self.logged_on = True
+        self.state = SessionState.LOGGED_ON
+        self.test_requests = 0
+        self._after_logon_seq(msg, reset)
+        self.announced = True
+        self._out.append((LOGGED_ON,))
+
+    def _after_logon_seq(self, msg: FixMessage, reset: bool) -> None:
+        seq = msg.seq_num
+        expected = self.store.next_target_seq
+        if seq > expected:
+            self._too_high(msg)
+        else:
+            self._incr_target()
+
+    def _refuse(self, text: str) -> None:
+        # The counterparty is not logged on, so a Reject is not allowed: explain in a Logout and go.
+        self._send_logout(text)
+        self._disconnect(text)
+
+    def _on_logout(self, msg: FixMessage) -> None:
+        if self.logout_sent_at is None:
+            self._send_logout(None)
+            self._out.append((EVENT, "Received logout request, sent logout response"))
+        else:
+            self._out.append((EVENT, "Received logout response"))
+        if msg.seq_num == self.store.next_target_seq:
+            self._incr_target()
+        self._disconnect("logout")
+
+    # ------------------------------------------------------------------ outbound helpers
+    def _send_admin(self, msg_type: bytes, body: list, extra: list | tuple = ()) -> None:
+        store = self.store
+        seq = store.next_sender_seq
+        frame = encode(msg_type, self.sender, self.target, seq, utc_timestamp(self._now), body,
+                       begin=self.begin, extra_header=extra)
+        store.set_next_sender_seq(seq + 1)
+        self.last_sent = self._now
+        self._out.append((SEND, frame, msg_type))
+
+    def _send_logout(self, text: str | None) -> None:
+        self._send_admin(b"5", [(58, text)] if text else [])
+        if self.logout_sent_at is None:
+            self.logout_sent_at = self._now
+        if self.state is SessionState.LOGGED_ON:
+            self.state = SessionState.LOGOUT_SENT
+
+    def _reject(self, msg: FixMessage, reason: int, ref_tag: int | None, text: str) -> None:
+        self._consume_rejected(msg)
+        self._send_admin(b"3", reject_body(msg, reason, ref_tag, text))
+        self._out.append((REJECTED, SessionRejectReason(reason)))
+        self._out.append((EVENT, f"Message {msg.seq_num} rejected: {text}" + (f" (tag {ref_tag})" if ref_tag else "")))
+
+    def _business_reject(self, msg: FixMessage, reason: int, text: str) -> None:
+        self._consume_rejected(msg)
+        self._send_admin(b"j", business_reject_body(msg, reason, text))
+        self._out.append((REJECTED, "business_reject"))
+
+    def _consume_rejected(self, msg: FixMessage) -> None:
+        # A rejected message still used up its sequence number (except Logon and SequenceReset,
+        # whose numbers are handled by their own rules).
+        if msg.msg_type not in (b"A", b"4") and msg.seq_num == self.store.next_target_seq:
+            self._incr_target()
+
+    def _incr_target(self) -> None:
+        store = self.store
+        store.set_next_target_seq(store.next_target_seq + 1)
+
+    def _set_target(self, seq: int) -> None:
+        self.store.set_next_target_seq(seq)
+
+    def _disconnect(self, reason: str) -> None:
+        self._out.append((DISCONNECT, reason))
+        self.state = SessionState.DISCONNECTED
+        self.logged_on = False
+

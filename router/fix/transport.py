@@ -1,0 +1,158 @@
+"""One accepted FIX connection as an `asyncio.Protocol`: bytes in, frames out, batched writes.
+
+Per `data_received` call it decodes every complete frame, hands each to the gateway (which runs the
+session and the application), and writes everything those produced in one `transport.write` after
+the message store was flushed — a message is on disk (page cache) before it is on the wire.
+Flow control: while the peer does not read (`pause_writing`), we stop reading from it too, so a slow
+consumer cannot make us buffer without bound.  A logon timeout closes connections that never log on;
+the read limit is the decoder's maximum frame size plus a cap on buffered partial input.
+
+Not its job: FIX session rules (`fix_session`), which session a Logon belongs to (`fix_gateway`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from router.fix.codec import FrameDecoder
+
+log = logging.getLogger("router.fix")
+
+__all__ = ["FixConnection"]
+
+WRITE_HIGH_WATER = 4 * 1024 * 1024
+WRITE_LOW_WATER = 1 * 1024 * 1024
+# A closing connection waits for its output to drain, but not for a peer that never reads: the
+# session stays bound to the connection until it is gone, so its next Logon would be refused.
+CLOSE_DRAIN_S = 5.0
+
+
+class FixConnection(asyncio.Protocol):
+    def __init__(self, gateway: Any, max_message_size: int, logon_timeout_s: float) -> None:
+        self.gateway = gateway
+        self.decoder = FrameDecoder(max_message_size)
+        self.max_pending = 2 * max_message_size
+        self.logon_timeout_s = logon_timeout_s
+        self.transport: asyncio.Transport | None = None
+        self.slot: Any = None  # the gateway's session slot once a Logon was admitted
+        self.peer = "?"
+        self.wbuf: list[bytes] = []
+        self.closing = False
+        self.close_reason = ""
+        self.paused = False
+        self._in_batch = False
+        self._flush_scheduled = False
+        self._logon_timer: asyncio.TimerHandle | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    # ---------------------------------------------------------------- asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        loop = asyncio.get_running_loop()
+        self._logon_timer = loop.call_later(self.logon_timeout_s, self._logon_timed_out)
+        self.gateway.connection_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        now = time.time_ns()
+        self._in_batch = True
+        try:
+            gateway = self.gateway
+            for item in self.decoder.feed(data):
+                gateway.on_frame(self, item, now)
+                if self.closing:
+                    break
+            if not self.closing and self.decoder.pending > self.max_pending:
+                self.close(f"read limit: {self.decoder.pending} bytes without a complete frame")
+        except Exception:  # a bug on one connection must not take the acceptor down
+            log.exception("FIX connection %s: error while processing input", self.peer)
+            self.close("internal error")
+        finally:
+            self._in_batch = False
+        self.flush()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._logon_timer is not None:
+            self._logon_timer.cancel()
+            self._logon_timer = None
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        self.closing = True
+        self.wbuf.clear()
+        try:
+            self.gateway.connection_closed(self, exc)
+        finally:
+            if not self.closed.done():
+                self.closed.set_result(None)
+
+    # ---------------------------------------------------------------- used by the gateway
+    def logged_on(self) -> None:
+        if self._logon_timer is not None:
+            self._logon_timer.cancel()
+            self._logon_timer = None
+
+    def write(self, frame: bytes) -> None:
+        """Queue a frame; written at the end of the current batch or on the next loop turn."""
+        if self.closing:
+            return
+        self.wbuf.append(frame)
+        if not self._in_batch and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        slot = self.slot
+        if slot is not None:
+            slot.store.flush()
+        buf = self.wbuf
+        transport = self.transport
+        if buf and transport is not None and not transport.is_closing():
+            transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
+        buf.clear()
+        if self.closing and transport is not None and not transport.is_closing():
+            transport.close()
+            self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_DRAIN_S, transport.abort)
+
+    def close(self, reason: str) -> None:
+        """Write what is queued, then close; input after this point is ignored."""
+        if not self.closing:
+            self.closing = True
+            self.close_reason = reason
+        if not self._in_batch:
+            self.flush()
+
+    def abort(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _logon_timed_out(self) -> None:
+        self._logon_timer = None
+        if self.slot is None or not self.slot.session.logged_on:
+            log.warning("FIX connection %s: no Logon within %ss, closing", self.peer, self.logon_timeout_s)
+            self.close("logon timeout")

@@ -1,0 +1,266 @@
+"""The Prometheus text exposition of gold-router's own metrics: a registry that renders its collector
+directly, and the collector that turns the hot path's plain-int tallies into label text at scrape time.
+
+Byte-identical to prometheus-client's `generate_latest` for the same values (tested), about 5x
+faster to render. Not here: the hooks that count (`router.ops.metrics`), HTTP serving.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.utils import floatToGoString
+
+from router.ops.metric_defs import (
+    FIX_MSG_TYPES, LOGGED_ON_STATES, OTHER, PREFIX, SECOND, IntHistogram, label_text, msg_type_label,
+)
+if TYPE_CHECKING:
+    from router.ops.metrics import Metrics
+
+
+class MetricsRegistry(CollectorRegistry):
+    """A CollectorRegistry whose `render_text()` prints gold-router's own collector directly
+    (a scrape runs on the event loop: with 200 sessions generate_latest blocks it for ~30 ms)
+    and any other collector registered later through prometheus-client as usual."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_describe=True)
+        self._fast: _Collector | None = None
+        self._others: list = []
+
+    def register(self, collector) -> None:
+        super().register(collector)
+        if isinstance(collector, _Collector) and self._fast is None:
+            self._fast = collector
+        else:
+            self._others.append(collector)
+
+    def unregister(self, collector) -> None:
+        super().unregister(collector)
+        if collector is self._fast:
+            self._fast = None
+        elif collector in self._others:
+            self._others.remove(collector)
+
+    def render_text(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        text = self._fast.render_text() if self._fast is not None else b""
+        if self._others:
+            text += generate_latest(_Several(self._others))
+        return text
+
+
+class _Several:
+    """Just enough of a registry for generate_latest: the collectors' families in order."""
+
+    def __init__(self, collectors: list) -> None:
+        self.collectors = collectors
+
+    def collect(self):
+        for c in self.collectors:
+            yield from c.collect()
+
+
+def _merge(pairs: Iterable[tuple[tuple[str, ...], int | float]]) -> dict[tuple[str, ...], float]:
+    # Different raw keys can share label text (b"D" and "D", or several unknown types -> "other").
+    merged: dict[tuple[str, ...], float] = {}
+    for labels, value in pairs:
+        merged[labels] = merged.get(labels, 0) + value
+    return merged
+
+
+def _msg_pairs(tally: dict) -> Iterable[tuple[tuple[str, str], int]]:
+    names = FIX_MSG_TYPES
+    for session_id, inner in list(tally.items()):
+        sid = label_text(session_id)
+        for msg_type, n in list(inner.items()):
+            name = names.get(msg_type) if msg_type.__class__ is bytes else None
+            yield (sid, name or (OTHER if msg_type == OTHER else msg_type_label(msg_type))), n
+
+
+def _pair_pairs(tally: dict) -> Iterable[tuple[tuple[str, str], int]]:
+    for key, n in list(tally.items()):
+        if key == OTHER:
+            yield (OTHER, OTHER), n
+        else:
+            yield (label_text(key[0]), label_text(key[1])), n
+
+
+def _one_pairs(tally: dict) -> Iterable[tuple[tuple[str], int]]:
+    for key, n in list(tally.items()):
+        yield (label_text(key),), n
+
+
+class _Spec(NamedTuple):
+    """One family as plain data: rows are (label values, value), sorted; histograms carry `hist`."""
+
+    kind: str
+    name: str
+    doc: str
+    labels: tuple[str, ...] = ()
+    rows: list = []
+    hist: IntHistogram | None = None
+
+
+def _rows(values: dict) -> list:
+    return sorted(values.items())
+
+
+class _Collector:
+    """Turns the Metrics tallies into metric families at scrape time.
+
+    `specs()` is the one data path; `collect()` wraps it in prometheus-client
+    families (for any registry consumer) and `render_text()` prints it straight
+    to the text format, several times faster than building families first,
+    which matters because a scrape runs on the FIX event loop.
+    """
+
+    def __init__(self, m: Metrics) -> None:
+        self.m = m
+
+    def describe(self):
+        # Describing by collecting lets the registry detect name clashes at registration.
+        return self.collect()
+
+    def specs(self) -> Iterable[_Spec]:
+        m = self.m
+        yield _Spec("counter", "fix_messages_received", "FIX messages received, by session and MsgType.",
+                    ("session", "msg_type"), _rows(_merge(_msg_pairs(m._msgs_in))))
+        yield _Spec("counter", "fix_messages_sent", "FIX messages sent, by session and MsgType.",
+                    ("session", "msg_type"), _rows(_merge(_msg_pairs(m._msgs_out))))
+        yield _Spec("counter", "fix_resend_requests", "ResendRequests the router issued on a sequence gap, by session.",
+                    ("session",), _rows(_merge(_one_pairs(m._resends))))
+        yield _Spec("counter", "fix_session_rejects", "Session-level rejects, by session and reason.",
+                    ("session", "reason"), _rows(_merge(_pair_pairs(m._session_rejects))))
+        session_states = dict(m._session_states)
+        next_out: list = []
+        next_in: list = []
+        if m.session_source is not None:
+            for row in m.session_source():
+                sid = label_text(row.get("session_id", OTHER))
+                if row.get("next_sender_seq_num") is not None:
+                    next_out.append(((sid,), row["next_sender_seq_num"]))
+                if row.get("next_target_seq_num") is not None:
+                    next_in.append(((sid,), row["next_target_seq_num"]))
+                if sid not in session_states and row.get("state") is not None:
+                    session_states[sid] = label_text(row["state"]).lower()
+        state_rows = []
+        for sid, current in sorted(session_states.items()):
+            for state in sorted(m._known_states | {current}):
+                state_rows.append(((label_text(sid), state), 1 if state == current else 0))
+        yield _Spec("gauge", "fix_session_state", "1 for the session's current state, 0 for the others.",
+                    ("session", "state"), state_rows)
+        yield _Spec("gauge", "fix_sessions_logged_on", "Sessions currently logged on.", (),
+                    [((), sum(1 for st in session_states.values() if st in LOGGED_ON_STATES))])
+        yield _Spec("gauge", "fix_next_sender_seq_num", "Next MsgSeqNum the router will send, by session.",
+                    ("session",), next_out)
+        yield _Spec("gauge", "fix_next_target_seq_num", "Next MsgSeqNum the router expects, by session.",
+                    ("session",), next_in)
+
+        yield _Spec("counter", "orders_received", "Orders (NewOrderSingle) received, by session.",
+                    ("session",), _rows(_merge(_one_pairs(m._orders_received))))
+        yield _Spec("counter", "orders_accepted", "Orders accepted, by instrument.",
+                    ("instrument",), _rows(_merge(_one_pairs(m._orders_accepted))))
+        yield _Spec("counter", "orders_rejected", "Orders rejected, by reason.",
+                    ("reason",), _rows(_merge(_one_pairs(m._orders_rejected))))
+        yield _Spec("counter", "fills", "Fills, by venue.", ("venue",), _rows(_merge(_one_pairs(m._fills))))
+        yield _Spec("counter", "filled_grams", "Filled quantity in grams of gross metal, by venue.",
+                    ("venue",), _rows(_merge(_one_pairs(m._filled_grams))))
+        yield _Spec("counter", "routed_grams", "Quantity routed in grams, by venue and border direction.",
+                    ("venue", "direction"), _rows(_merge(_pair_pairs(m._routed_grams))))
+
+        quota = sorted(m._quota.items())
+        yield _Spec("gauge", "cross_border_quota_used_cny", "Daily cross-border quota used, CNY.",
+                    ("direction",), [((d,), u) for d, (u, _) in quota])
+        yield _Spec("gauge", "cross_border_quota_remaining_cny", "Daily cross-border quota remaining, CNY.",
+                    ("direction",), [((d,), r) for d, (_, r) in quota])
+        yield _Spec("gauge", "open_orders", "Working orders, by instrument.", ("instrument",),
+                    _rows({(label_text(k),): v for k, v in m._open_orders.items()}))
+        yield _Spec("gauge", "kill_switch_global", "1 while the global kill switch is on.", (),
+                    [((), 1 if m._kill_global else 0)])
+        yield _Spec("gauge", "kill_switch_accounts", "Accounts whose kill switch is on.", (),
+                    [((), m._kill_accounts)])
+        yield _Spec("gauge", "fx_rate", "FX rate in force (quote currency per base), by pair.", ("pair",),
+                    _rows({(k,): v for k, v in m._fx.items()}))
+        yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
+                    [((), 1 if m._ready else 0)])
+        yield _Spec("gauge", "event_loop_lag_last_seconds", "Most recent event-loop lag sample.", (),
+                    [((), m.last_loop_lag_ns / SECOND)])
+
+        yield _Spec("histogram", "order_ack_latency_seconds",
+                    "Order received to acknowledgement written, in seconds.", hist=m.ack_latency)
+        yield _Spec("histogram", "matching_batch_seconds", "Matching core time per batch call.",
+                    hist=m.matching_batch)
+        yield _Spec("histogram", "router_decision_seconds", "Smart-router decision time per order.",
+                    hist=m.router_decision)
+        yield _Spec("histogram", "event_loop_lag_seconds", "Event-loop scheduling lag.", hist=m.loop_lag)
+
+    def collect(self):
+        for sp in self.specs():
+            if sp.kind == "histogram":
+                fam = HistogramMetricFamily(PREFIX + sp.name, sp.doc)
+                fam.add_metric((), sp.hist.buckets(), sum_value=sp.hist.sum_ns / SECOND)
+            else:
+                cls = CounterMetricFamily if sp.kind == "counter" else GaugeMetricFamily
+                fam = cls(PREFIX + sp.name, sp.doc, labels=sp.labels)
+                for key, value in sp.rows:
+                    fam.add_metric(key, value)
+            yield fam
+
+    def render_text(self) -> bytes:
+        """The Prometheus text format (0.0.4), byte for byte what generate_latest prints for collect()."""
+        out: list[str] = []
+        esc_cache: dict[str, str] = {}
+
+        def esc(value: str) -> str:
+            e = esc_cache.get(value)
+            if e is None:
+                e = esc_cache[value] = (value.replace("\\", "\\\\").replace("\n", "\\n")
+                                        .replace('"', '\\"'))
+            return e
+
+        for sp in self.specs():
+            base = PREFIX + sp.name
+            mname = base + "_total" if sp.kind == "counter" else base
+            doc = sp.doc.replace("\\", "\\\\").replace("\n", "\\n")
+            out.append(f"# HELP {mname} {doc}\n# TYPE {mname} {sp.kind}\n")
+            if sp.kind == "histogram":
+                hist = sp.hist
+                buckets = hist.buckets()
+                for le, n in buckets:
+                    out.append(f'{base}_bucket{{le="{le}"}} {_num(n)}\n')
+                out.append(f"{base}_count {_num(buckets[-1][1])}\n{base}_sum {_num(hist.sum_ns / SECOND)}\n")
+                continue
+            labels = sp.labels
+            if not labels:
+                for _, value in sp.rows:
+                    out.append(f"{mname} {_num(value)}\n")
+            elif len(labels) == 1:
+                l0 = labels[0]
+                for key, value in sp.rows:
+                    out.append(f'{mname}{{{l0}="{esc(key[0])}"}} {_num(value)}\n')
+            elif len(labels) == 2:
+                ia, ib = (0, 1) if labels[0] <= labels[1] else (1, 0)
+                la, lb = labels[ia], labels[ib]
+                for key, value in sp.rows:
+                    out.append(f'{mname}{{{la}="{esc(key[ia])}",{lb}="{esc(key[ib])}"}} {_num(value)}\n')
+            else:
+                order = sorted(range(len(labels)), key=labels.__getitem__)
+                for key, value in sp.rows:
+                    inner = ",".join(f'{labels[i]}="{esc(key[i])}"' for i in order)
+                    out.append(f"{mname}{{{inner}}} {_num(value)}\n")
+        return "".join(out).encode()
+
+
+def _num(value: Any) -> str:
+    # floatToGoString costs a microsecond a call; small ints (most samples) print the same directly.
+    if value.__class__ is int and -1_000_000 < value < 1_000_000:
+        return f"{value}.0"
+    return floatToGoString(value)

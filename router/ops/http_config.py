@@ -1,0 +1,42 @@
+"""Settings of the HTTP site (Prometheus /metrics and the admin API), parsed from the `http` table.
+
+The bearer token for admin mutations comes from `http.admin_token` or, when that is empty,
+from the environment variable named by `http.admin_token_env` (read by the caller, not here).
+It does not start the site (that is `router.service`) or define the routes (`router.ops.admin`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from router.domain.config_checks import Table
+from router.domain.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 9188
+    enabled: bool = True
+    admin_token: str = ""
+    admin_token_env: str = "GOLDROUTER_ADMIN_TOKEN"
+    event_loop_lag_interval_s: float = 0.5
+
+
+def parse_http_config(raw: dict[str, Any]) -> HttpConfig:
+    t = Table(raw, "http", {"host", "port", "enabled", "admin_token", "admin_token_env",
+                            "event_loop_lag_interval_ms"})
+    port = t.int("port", 9188)
+    if not 0 <= port <= 65535:
+        raise ConfigError("http.port", f"must be 0..65535, got {port}")
+    interval_ms = t.int("event_loop_lag_interval_ms", 500)
+    if interval_ms <= 0:
+        raise ConfigError("http.event_loop_lag_interval_ms", "must be positive")
+    token = raw.get("admin_token", "")
+    if not isinstance(token, str):
+        raise ConfigError("http.admin_token", "must be a string")
+    return HttpConfig(
+        host=t.str("host", "127.0.0.1"), port=port, enabled=t.bool("enabled", True),
+        admin_token=token, admin_token_env=t.str("admin_token_env", "GOLDROUTER_ADMIN_TOKEN"),
+        event_loop_lag_interval_s=interval_ms / 1000,
+    )

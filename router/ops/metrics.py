@@ -1,0 +1,212 @@
+"""Prometheus metrics for gold-router: one registry per service, cheap hooks for the hot path.
+
+Job: define every `goldrouter_*` metric, give the FIX gateway its observer
+(`message_in`, `message_out`, `session_state`, `resend_request`, `session_reject`),
+give the order flow cheap recorders (orders, fills, routed grams, latencies) and
+sample event-loop lag.  The exposition is prometheus-client's, from a private
+`CollectorRegistry` so tests and benchmarks can build as many as they like.
+
+Not here: HTTP serving (`router/admin.py` mounts `/metrics`), any business
+decision, any clock read on the hot path (callers pass durations in ns).
+
+Hot-path design: per-message counters are plain ints in dicts keyed by the raw
+label objects (bytes msg type, session id str, reason enum...), and latencies go
+to integer-nanosecond bucket arrays.  Label text is produced only at scrape time
+by a custom collector.  A bound prometheus child `.inc()` takes a lock and
+converts to float on every call; a dict increment does neither, which is what
+keeps the observer inside the per-message budget (see
+`benchmarks/metrics_overhead.py`).  Everything runs on the one event-loop thread
+that also serves `/metrics`, so no lock is needed.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from router.ops.exposition import MetricsRegistry, _Collector
+from router.ops.metric_defs import (  # noqa: F401  (FIX_MSG_TYPES: re-exported)
+    ACK_LATENCY_BUCKETS_NS, FIX_MSG_TYPES, LOOP_LAG_BUCKETS_NS, MATCHING_BATCH_BUCKETS_NS, OTHER,
+    ROUTER_DECISION_BUCKETS_NS, SECOND, IntHistogram, _bump, _bump_nested, label_text,
+)
+
+
+class Metrics:
+    """Every gold-router metric in one private registry, plus the gateway observer methods.
+
+    Pass the instance itself as the gateway's `observer`.  Durations are int ns,
+    quantities are int grams, quota amounts are CNY (int or Decimal).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else MetricsRegistry()
+        # FIX session layer: keys (session_id, msg_type bytes) / session_id / (session_id, reason)
+        self._msgs_in: dict[Any, dict[Any, int]] = {}
+        self._msgs_out: dict[Any, dict[Any, int]] = {}
+        self._resends: dict[Any, int] = {}
+        self._session_rejects: dict[tuple, int] = {}
+        self._session_states: dict[str, str] = {}
+        self._known_states: set[str] = {"disconnected", "logged_on"}
+        # Order flow
+        self._orders_received: dict[Any, int] = {}
+        self._orders_accepted: dict[Any, int] = {}
+        self._orders_rejected: dict[Any, int] = {}
+        self._fills: dict[Any, int] = {}
+        self._filled_grams: dict[Any, int] = {}
+        self._routed_grams: dict[tuple, int] = {}
+        self.ack_latency = IntHistogram(ACK_LATENCY_BUCKETS_NS)
+        self.matching_batch = IntHistogram(MATCHING_BATCH_BUCKETS_NS)
+        self.router_decision = IntHistogram(ROUTER_DECISION_BUCKETS_NS)
+        self.loop_lag = IntHistogram(LOOP_LAG_BUCKETS_NS)
+        self.last_loop_lag_ns = 0
+        # Instance attributes shadow the methods below: callers reach observe_ns in one call.
+        self.ack_latency_ns = self.ack_latency.observe_ns
+        self.matching_batch_ns = self.matching_batch.observe_ns
+        self.router_decision_ns = self.router_decision.observe_ns
+        # State gauges, set when the state changes (never per message)
+        self._quota: dict[str, tuple[float, float]] = {}
+        self._open_orders: dict[Any, int] = {}
+        self._kill_global = False
+        self._kill_accounts = 0
+        self._fx: dict[str, float] = {}
+        self._ready = False
+        # Pulled at scrape time: callable -> iterable of session dicts (see admin.AdminBackend.sessions)
+        self.session_source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
+        self._collector = _Collector(self)
+        self.registry.register(self._collector)
+
+    # ---- gateway observer (hot path) -------------------------------------------------
+    def message_in(self, session_id: str, msg_type: bytes) -> None:
+        # Nested dicts: two cached-hash lookups beat building and hashing a tuple key.
+        try:
+            self._msgs_in[session_id][msg_type] += 1
+        except KeyError:
+            _bump_nested(self._msgs_in, session_id, msg_type)
+
+    def message_out(self, session_id: str, msg_type: bytes) -> None:
+        try:
+            self._msgs_out[session_id][msg_type] += 1
+        except KeyError:
+            _bump_nested(self._msgs_out, session_id, msg_type)
+
+    def resend_request(self, session_id: str) -> None:
+        tally = self._resends
+        try:
+            tally[session_id] += 1
+        except KeyError:
+            _bump(tally, session_id)
+
+    def session_reject(self, session_id: str, reason: Any) -> None:
+        key = (session_id, reason)
+        tally = self._session_rejects
+        try:
+            tally[key] += 1
+        except KeyError:
+            _bump(tally, key)
+
+    def session_state(self, session_id: str, state: Any) -> None:
+        text = label_text(state).lower()
+        if text not in self._known_states:
+            if len(self._known_states) >= 32:
+                text = OTHER
+            self._known_states.add(text)
+        self._session_states[session_id] = text
+
+    # ---- order flow (hot path) -------------------------------------------------------
+    def order_received(self, session_id: str) -> None:
+        tally = self._orders_received
+        try:
+            tally[session_id] += 1
+        except KeyError:
+            _bump(tally, session_id)
+
+    def order_accepted(self, instrument: str) -> None:
+        tally = self._orders_accepted
+        try:
+            tally[instrument] += 1
+        except KeyError:
+            _bump(tally, instrument)
+
+    def order_rejected(self, reason: Any) -> None:
+        """`reason`: the order-flow reason enum member (its `metric_label` names it) or a str."""
+        tally = self._orders_rejected
+        try:
+            tally[reason] += 1
+        except KeyError:
+            _bump(tally, reason)
+
+    def fill(self, venue: str, grams: int) -> None:
+        fills, grams_by_venue = self._fills, self._filled_grams
+        try:
+            fills[venue] += 1
+        except KeyError:
+            _bump(fills, venue)
+        try:
+            grams_by_venue[venue] += grams
+        except KeyError:
+            _bump(grams_by_venue, venue, grams)
+
+    def routed(self, venue: str, direction: str, grams: int) -> None:
+        """Quantity sent to a venue; direction is "northbound", "southbound" or "domestic"."""
+        key = (venue, direction)
+        tally = self._routed_grams
+        try:
+            tally[key] += grams
+        except KeyError:
+            _bump(tally, key, grams)
+
+    def ack_latency_ns(self, ns: int) -> None:
+        self.ack_latency.observe_ns(ns)
+
+    def matching_batch_ns(self, ns: int) -> None:
+        self.matching_batch.observe_ns(ns)
+
+    def router_decision_ns(self, ns: int) -> None:
+        self.router_decision.observe_ns(ns)
+
+    # ---- state (set on change) -------------------------------------------------------
+    def set_quota(self, direction: str, used_cny: Any, remaining_cny: Any) -> None:
+        self._quota[direction] = (float(used_cny), float(remaining_cny))
+
+    def set_open_orders(self, instrument: str, count: int) -> None:
+        self._open_orders[instrument] = count
+
+    def set_kill_switch(self, global_on: bool, accounts_on: int) -> None:
+        self._kill_global = bool(global_on)
+        self._kill_accounts = int(accounts_on)
+
+    def set_fx(self, pair: str, rate: Any) -> None:
+        self._fx[pair] = float(rate)
+
+    def set_ready(self, ready: bool) -> None:
+        self._ready = bool(ready)
+
+    def observe_loop_lag_ns(self, ns: int) -> None:
+        self.last_loop_lag_ns = ns
+        self.loop_lag.observe_ns(ns)
+
+    # ---- exposition ------------------------------------------------------------------
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format, as `/metrics` serves it."""
+        render = getattr(self.registry, "render_text", None)
+        if render is not None:
+            return render()
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+async def sample_event_loop_lag(metrics: Metrics, interval_s: float = 0.1) -> None:
+    """Record how late the loop wakes a sleeper, every `interval_s`, until cancelled.
+
+    Lag is the gap between the wake-up asked for and the one obtained: a handler
+    that hogs the loop shows up here before it shows up as order latency.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time() + interval_s
+        await asyncio.sleep(interval_s)
+        lag_ns = max(0, int((loop.time() - asked) * SECOND))
+        metrics.observe_loop_lag_ns(lag_ns)

@@ -1,0 +1,229 @@
+"""Trading accounts: owner session, side of the border, eligibility, holdings and limits.
+
+Parses the `[accounts.NAME]` config tables into `Account` objects and keeps their free and
+reserved cash (per currency) and vaulted metal (per vault). Money is held as integer
+micro-units of its currency, metal as integer micro-grams (gross weight in the vault).
+
+This module does NOT decide routing or risk; it answers "who is this, what may it trade,
+what does it hold" and applies reservations/settlements it is told about.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Mapping
+
+from router.domain.config_checks import Table, check_bool, check_str
+from router.domain.errors import ConfigError
+from router.orders.quota import MICRO, SIDES, amount_to_micro
+from router.domain.reasons import Reason
+
+CURRENCIES = ("CNY", "CNH", "HKD", "USD")
+# Eligibility tags an instrument may require (reference §6.1 item 2).
+ELIGIBILITY_TAGS = ("sge_mainboard", "sge_international", "hkgx")
+LIMIT_KEYS = ("max_order_grams", "max_notional_cny", "credit_cny")
+ACCOUNT_KEYS = ("session", "side", "eligibility", "cross_border", "cash", "metal", "limits",
+                "cancel_on_disconnect")
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """Per-account risk limits; None means no limit. Grams in micro-grams, CNY in micro-CNY."""
+
+    max_order_ug: int | None = None
+    max_notional_cny: int | None = None
+    credit_cny: int | None = None
+
+
+@dataclass(eq=False)
+class Account:
+    name: str
+    session: str
+    side: str
+    eligibility: frozenset[str]
+    cross_border: bool
+    cash: dict[str, int]
+    metal: dict[str, int]
+    limits: AccountLimits = AccountLimits()
+    cancel_on_disconnect: bool = True
+    reserved_cash: dict[str, int] = field(default_factory=dict)
+    reserved_metal: dict[str, int] = field(default_factory=dict)
+
+    def holds(self, ccy: str) -> bool:
+        """Whether the account has a cash line in `ccy` at all (the 'currency held' filter)."""
+        return ccy in self.cash
+
+    def free_cash(self, ccy: str) -> int:
+        return self.cash.get(ccy, 0) - self.reserved_cash.get(ccy, 0)
+
+    def free_metal(self, vault: str) -> int:
+        return self.metal.get(vault, 0) - self.reserved_metal.get(vault, 0)
+
+    def best_vault(self, vaults: Iterable[str]) -> tuple[str | None, int]:
+        """The vault among `vaults` with the most free metal, and that amount."""
+        best, amount = None, 0
+        for v in vaults:
+            free = self.free_metal(v)
+            if best is None or free > amount:
+                best, amount = v, free
+        return best, amount
+
+    def reserve_cash(self, ccy: str, amount: int) -> Reason | None:
+        if amount < 0:
+            raise ValueError("reservation must not be negative")
+        if self.free_cash(ccy) < amount:
+            return Reason.INSUFFICIENT_CASH
+        self.reserved_cash[ccy] = self.reserved_cash.get(ccy, 0) + amount
+        return None
+
+    def release_cash(self, ccy: str, amount: int) -> None:
+        held = self.reserved_cash.get(ccy, 0)
+        self.reserved_cash[ccy] = held - min(amount, held)
+
+    def reserve_metal(self, vault: str, ug: int) -> Reason | None:
+        if ug < 0:
+            raise ValueError("reservation must not be negative")
+        if self.free_metal(vault) < ug:
+            return Reason.INSUFFICIENT_METAL
+        self.reserved_metal[vault] = self.reserved_metal.get(vault, 0) + ug
+        return None
+
+    def release_metal(self, vault: str, ug: int) -> None:
+        held = self.reserved_metal.get(vault, 0)
+        self.reserved_metal[vault] = held - min(ug, held)
+
+    def settle_buy(self, ccy: str, paid: int, vault: str, ug: int, reserved: int) -> None:
+        """A full-payment buy filled: `reserved` cash is un-reserved, `paid` leaves, metal arrives."""
+        self.release_cash(ccy, reserved)
+        self.cash[ccy] = self.cash.get(ccy, 0) - paid
+        self.metal[vault] = self.metal.get(vault, 0) + ug
+
+    def settle_sell(self, ccy: str, received: int, vault: str, ug: int, reserved: int) -> None:
+        """A full-payment sell filled: `reserved` metal is un-reserved, `ug` leaves, cash arrives."""
+        self.release_metal(vault, reserved)
+        self.metal[vault] = self.metal.get(vault, 0) - ug
+        self.cash[ccy] = self.cash.get(ccy, 0) + received
+
+
+class Accounts:
+    """All configured accounts, by name and by owning session."""
+
+    def __init__(self, accounts: Iterable[Account]) -> None:
+        self._by_name: dict[str, Account] = {}
+        self._by_session: dict[str, list[Account]] = {}
+        for a in accounts:
+            self._by_name[a.name] = a
+            self._by_session.setdefault(a.session, []).append(a)
+
+    def __getitem__(self, name: str) -> Account:
+        return self._by_name[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __iter__(self) -> Iterator[Account]:
+        return iter(self._by_name.values())
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def get(self, name: str) -> Account | None:
+        return self._by_name.get(name)
+
+    def for_session(self, session: str) -> tuple[Account, ...]:
+        return tuple(self._by_session.get(session, ()))
+
+    def resolve(self, session: str, name: str | None) -> Account | Reason:
+        """The account an order names (Account(1)), or the session's only account when it names none."""
+        if not name:
+            owned = self._by_session.get(session, [])
+            return owned[0] if len(owned) == 1 else Reason.UNKNOWN_ACCOUNT
+        acct = self._by_name.get(name)
+        if acct is None:
+            return Reason.UNKNOWN_ACCOUNT
+        if acct.session != session:
+            return Reason.ACCOUNT_NOT_OWNED
+        return acct
+
+
+def _table(value: Any, key: str) -> Mapping[str, Any]:
+    return Table(value, key, None).raw
+
+
+def parse_limits(table: Any, key: str, defaults: AccountLimits = AccountLimits()) -> AccountLimits:
+    """A limits table (max_order_grams, max_notional_cny, credit_cny) over `defaults`.
+
+    The string "none" lifts a limit the defaults set.
+    """
+    t = _table(table, key)
+    vals: dict[str, int | None] = {"max_order_ug": defaults.max_order_ug,
+                                   "max_notional_cny": defaults.max_notional_cny,
+                                   "credit_cny": defaults.credit_cny}
+    for k, v in t.items():
+        if k not in LIMIT_KEYS:
+            raise ConfigError(f"{key}.{k}", f"unknown limit (expected one of {', '.join(LIMIT_KEYS)})")
+        field_name = "max_order_ug" if k == "max_order_grams" else k
+        vals[field_name] = None if v == "none" else amount_to_micro(v, f"{key}.{k}")
+    return AccountLimits(**vals)
+
+
+def parse_account(name: str, table: Any, default_limits: AccountLimits = AccountLimits(),
+                  default_cancel_on_disconnect: bool = True,
+                  known_vaults: Iterable[str] | None = None) -> Account:
+    key = f"accounts.{name}"
+    t = _table(table, key)
+    for k in t:
+        if k not in ACCOUNT_KEYS:
+            raise ConfigError(f"{key}.{k}", f"unknown key (expected one of {', '.join(ACCOUNT_KEYS)})")
+    for k in ("session", "side"):
+        if k not in t:
+            raise ConfigError(f"{key}.{k}", "missing")
+    side = check_str(t["side"], f"{key}.side")
+    if side not in SIDES:
+        raise ConfigError(f"{key}.side", f"expected one of {', '.join(SIDES)}, got {side!r}")
+    elig = t.get("eligibility", [])
+    if not isinstance(elig, list):
+        raise ConfigError(f"{key}.eligibility", f"expected a list of tags, got {elig!r}")
+    for i, tag in enumerate(elig):
+        if tag not in ELIGIBILITY_TAGS:
+            raise ConfigError(f"{key}.eligibility[{i}]",
+                              f"unknown tag {tag!r} (expected one of {', '.join(ELIGIBILITY_TAGS)})")
+    cash: dict[str, int] = {}
+    for ccy, amount in _table(t.get("cash", {}), f"{key}.cash").items():
+        if ccy not in CURRENCIES:
+            raise ConfigError(f"{key}.cash.{ccy}", f"unknown currency (expected one of {', '.join(CURRENCIES)})")
+        cash[ccy] = amount_to_micro(amount, f"{key}.cash.{ccy}")
+    vaults = None if known_vaults is None else frozenset(known_vaults)
+    metal: dict[str, int] = {}
+    for vault, grams in _table(t.get("metal", {}), f"{key}.metal").items():
+        if vaults is not None and vault not in vaults:
+            raise ConfigError(f"{key}.metal.{vault}", f"unknown vault (expected one of {', '.join(sorted(vaults))})")
+        metal[vault] = amount_to_micro(grams, f"{key}.metal.{vault}")
+    return Account(
+        name=name,
+        session=check_str(t["session"], f"{key}.session"),
+        side=side,
+        eligibility=frozenset(elig),
+        cross_border=check_bool(t.get("cross_border", False), f"{key}.cross_border"),
+        cash=cash,
+        metal=metal,
+        limits=parse_limits(t.get("limits", {}), f"{key}.limits", default_limits),
+        cancel_on_disconnect=check_bool(t.get("cancel_on_disconnect", default_cancel_on_disconnect),
+                                   f"{key}.cancel_on_disconnect"),
+    )
+
+
+def parse_accounts(table: Any, default_limits: AccountLimits = AccountLimits(),
+                   default_cancel_on_disconnect: bool = True,
+                   known_vaults: Iterable[str] | None = None) -> Accounts:
+    """All `[accounts.NAME]` tables. `known_vaults` (from the catalogue) catches vault typos."""
+    t = _table(table if table is not None else {}, "accounts")
+    vaults = None if known_vaults is None else tuple(known_vaults)
+    return Accounts(parse_account(name, sub, default_limits, default_cancel_on_disconnect, vaults)
+                    for name, sub in t.items())
+
+
+def micro_to_text(amount: int) -> str:
+    """An exact decimal rendering of a micro-unit amount (admin API, explanations)."""
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), MICRO)
+    return f"{sign}{whole}.{frac:06d}".rstrip("0").rstrip(".")

@@ -1,0 +1,236 @@
+"""Everything done to existing orders: the client's cancel (F), cancel/replace (G), status (H) and mass
+cancel (q), and the router's own: kill switch, cancel-on-disconnect, GTD and DAY expiry on the timer.
+
+A client reaches only its own orders (by OrigClOrdID or OrderID within its session); a new ClOrdID
+must be unused in the session. A replace keeps Symbol, Side, OrdType and TimeInForce, re-checks
+credit and re-reserves funds for the new open quantity and price; for a routable product resting on
+one book, the new total (grams) must leave a whole number of that book's lots open and the product
+limit is converted to that book's tick, rounded so a buy never pays more. Each request is one core
+batch. The kill switch cancels every working order of the account (or all) in one batch while new
+orders are refused by the router; cancels stay allowed. `Amendments` is a mixin of `OrderFlow`.
+
+Not here: new orders, core event translation, I/O.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from matching import Op, Tif as CoreTif, commands
+from router.domain.convert import COMPARABLE_DEN
+from router.fix.codec import utc_timestamp
+from router.orders.core_bridge import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS, Out
+from router.orders.index import (
+    ET_STATUS, MICRO, ORD_STATUS_REQ_ID, Order, cancel_reject, decimal_to_units, exec_report, micro_text,
+    parse_decimal, reject_report, text_of as _s,
+)
+from router.domain.reasons import Reason
+
+
+class Amendments:
+    """Mixin of `OrderFlow` (uses its index, risk, accounts, router books and `_run`)."""
+
+    def _find_orig(self, session: str, msg: Any) -> Order | None:
+        return self.index.find(session, msg.get(41), msg.get(37))
+
+    def cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        g = msg.index().get         # one dict of first occurrences, as in new_order
+        orig_raw = g(b"41")
+        clordid, orig = g(b"11") or b"NONE", orig_raw or b"NONE"
+        o = self.index.find(session, orig_raw, g(b"37"))
+        reason, text = None, ""
+        if o is None:
+            reason, text = Reason.UNKNOWN_ORDER, f"unknown order OrigClOrdID={_s(orig)} in this session"
+        elif self.index.clordid_used(session, clordid):
+            reason, text = Reason.DUPLICATE_CLORDID, f"duplicate ClOrdID {_s(clordid)} in this session"
+        elif o.done or o.book < 0:
+            reason, text = Reason.TOO_LATE, f"order {_s(o.order_id)} is already done ({_s(o.status)})"
+        if reason is None:
+            r = self.risk.check_message(session, now_ns)
+            if r is not None:
+                reason, text = r, r.text
+        if reason is not None:
+            return [Out(session, b"9", cancel_reject(o, clordid, orig, b"1", reason, text))]
+        self.index.use_clordid(session, clordid)
+        row = [OP_CANCEL, now_ns, 0, o.oid, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0]
+        return self._run_one(row, ("cancel", o, clordid, orig), now_ns)
+
+    def replace(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        clordid, orig = msg.get(11) or b"NONE", msg.get(41) or b"NONE"
+        o = self._find_orig(session, msg)
+
+        def rej(reason: Reason, text: str) -> list[Out]:
+            return [Out(session, b"9", cancel_reject(o, clordid, orig, b"2", reason, text))]
+
+        if o is None:
+            return rej(Reason.UNKNOWN_ORDER, f"unknown order OrigClOrdID={_s(orig)} in this session")
+        if self.index.clordid_used(session, clordid):
+            return rej(Reason.DUPLICATE_CLORDID, f"duplicate ClOrdID {_s(clordid)} in this session")
+        if o.done or o.book < 0:
+            return rej(Reason.TOO_LATE, f"order {_s(o.order_id)} is already done ({_s(o.status)})")
+        if (msg.get(55) and _s(msg.get(55)) != o.symbol) or (msg.get(54) and msg.get(54) != b"%d" % o.side):
+            return rej(Reason.UNSUPPORTED, "a replace may not change Symbol(55) or Side(54)")
+        if msg.get(40) not in (None, b"2") or o.ord_type != 2:
+            return rej(Reason.UNSUPPORTED, "only limit orders can be replaced, to a limit order")
+        if msg.get(59) is not None and TIFS.get(msg.get(59), (None,))[0] != o.tif:
+            return rej(Reason.UNSUPPORTED, "a replace may not change TimeInForce(59)")
+        r = self.risk.check_message(session, now_ns)
+        if r is not None:
+            return rej(r, r.text)
+        qty_d, price_d = parse_decimal(msg.get(38)), parse_decimal(msg.get(44))
+        if qty_d is None or qty_d <= 0 or qty_d != qty_d.to_integral_value():
+            return rej(Reason.BAD_QTY, f"OrderQty(38) {_s(msg.get(38))!r} must be a positive whole number")
+        if price_d is None or price_d <= 0:
+            return rej(Reason.BAD_PRICE, f"Price(44) {_s(msg.get(44))!r} must be positive")
+        price = decimal_to_units(price_d, o.price_decimals)
+        if price is None:
+            return rej(Reason.BAD_PRICE, f"price {price_d} is finer than the price unit")
+        i = self.books[o.book]
+        b = self.router.books()[i.symbol]
+        if o.is_product:
+            new_base = int(qty_d) * MICRO
+            leaves = new_base - o.cum
+            if leaves <= 0 or leaves % b.lot_ug:
+                return rej(Reason.LOT_ROUNDING, f"new quantity leaves {micro_text(max(leaves, 0)).decode()} g "
+                                               f"open, not a positive whole number of {i.lot_grams} g lots "
+                                               f"of {i.symbol} where the order rests")
+            core_qty = o.core_cum + leaves // b.lot_ug
+            pnum = self.product_num[o.symbol][o.book]
+            # The product limit in this book's units, rounded so a buy never pays more (sell receives less).
+            units = price * PRODUCT_DEN
+            child = units // pnum // b.tick * b.tick if o.side == 1 else -(-(-(-units // pnum)) // b.tick) * b.tick
+            if child <= 0:
+                return rej(Reason.BAD_PRICE, f"price {price_d} converts to no valid price on {i.symbol}")
+            core_price, lots_open = child, leaves // b.lot_ug
+        else:
+            new_base = int(qty_d)
+            if price % i.tick_units:
+                return rej(Reason.BAD_PRICE, f"price {price_d} is not a multiple of the tick {i.tick} on {i.symbol}")
+            core_qty, core_price, lots_open = new_base, price, new_base - o.cum
+            if lots_open <= 0:
+                return rej(Reason.BAD_QTY, f"new OrderQty {new_base} is not above the filled {o.cum} lots")
+        acct = self.accounts.get(o.account)
+        notional = core_price * lots_open * b.cny_num // COMPARABLE_DEN
+        r = self.risk.check_replace(acct, o.oid, lots_open * b.lot_ug, notional,
+                                    core_price * b.num // b.den, b.ref_comp)
+        if r is not None:
+            return rej(r, r.text)
+        saved = self._re_reserve(o, acct, b, o.sell_vaults.get(i.symbol) or i.vaults[0], core_price, lots_open)
+        if isinstance(saved, Reason):
+            return rej(saved, f"{saved.text} for the replaced quantity")
+        quota = self._replace_quota(o, notional)
+        if isinstance(quota, Reason):
+            self._restore(o, acct, saved)
+            return rej(quota, f"{quota.text} for the replaced quantity")
+        self.index.use_clordid(session, clordid)
+        row = [OP_REPLACE, now_ns, 0, o.oid, 0, 0, 0, 0, core_price, core_qty, 0, 0, -1, 0, 0, 0, 0, 0]
+        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved, quota)
+        return self._run_one(row, ctx, now_ns)
+
+    def _replace_quota(self, o: Order, open_notional: int) -> tuple | Reason:
+        """Cross-border quota for a replaced order: it keeps the filled share of its claims and claims
+        the new open notional in its resting book's direction. The increase is consumed now (so a
+        replace cannot get round an exhausted quota); the decrease is given back once it is replaced.
+        Returns (new claims, consumed, to give back) or the quota rejection."""
+        if not o.quota_claims and o.direction is None:
+            return ({}, {}, {})
+        new = {d: amount * o.cum // o.qty for d, amount in o.quota_claims.items()}
+        if o.direction is not None:
+            new[o.direction] = new.get(o.direction, 0) + open_notional
+        grow, shrink = {}, {}
+        for d in set(new) | set(o.quota_claims):
+            delta = new.get(d, 0) - o.quota_claims.get(d, 0)
+            if delta > 0:
+                grow[d] = delta
+            elif delta < 0:
+                shrink[d] = -delta
+        if grow:
+            r = self.quota.consume_many(grow)
+            if r is not None:
+                return r
+        return (new, grow, shrink)
+
+    def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        o = self.index.find(session, msg.get(11), msg.get(37))
+        ts = utc_timestamp(now_ns)
+        req_id = msg.get(790) or None       # OrdStatusReqID, echoed on the status report
+        if o is None:
+            body = reject_report(self.ids.next_exec(), ts, msg.get(11) or b"NONE", _s(msg.get(1)),
+                                 msg.get(55) or b"", msg.get(54) or b"", b"", b"", Reason.UNKNOWN_ORDER,
+                                 f"unknown order ClOrdID={_s(msg.get(11))} in this session")
+            body[3] = (150, ET_STATUS)
+            if req_id:
+                body.insert(2, (ORD_STATUS_REQ_ID, req_id))
+            return [Out(session, b"8", body)]
+        return [Out(session, b"8", exec_report(o, self.ids.next_exec(), ET_STATUS, ts, status_req_id=req_id))]
+
+    def mass_cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        clordid = msg.get(11) or b"NONE"
+        kind = msg.get(530)
+        symbol = _s(msg.get(55))
+        account = _s(msg.get(1))
+        report = [(11, clordid), (37, self.ids.next_report()), (530, kind or b"7")]
+        reject = None
+        if kind not in (b"1", b"7"):
+            reject = (0, "only MassCancelRequestType 1 (by Symbol) and 7 (all orders) are supported")
+        elif kind == b"1" and symbol not in self.catalogue.instruments and symbol not in self.catalogue.products:
+            reject = (1, f"unknown instrument or product {symbol!r}")
+        if reject is not None:
+            return [Out(session, b"r", report + [(531, 0), (532, reject[0]), (533, 0), (58, reject[1])])]
+        victims = [o for o in self.index.live_orders(session)
+                   if (kind == b"7" or o.symbol == symbol) and (not account or o.account == account)
+                   and o.book >= 0]
+        outs = self._cancel_batch(victims, now_ns, "cancelled by mass cancel request")
+        outs.append(Out(session, b"r", report + [(531, kind), (533, len(victims))]))
+        return outs
+
+    # -- risk controls, session events and timers -------------------------------------------------
+    def kill(self, scope: str, account: str | None, on: bool, now_ns: int) -> list[Out]:
+        """Kill switch: refuse new orders and cancel working ones (global or one account); off resumes."""
+        if scope == "global":
+            if not on:
+                self.risk.resume_all()
+                return []
+            ids = self.risk.kill_all()
+        else:
+            if not on:
+                self.risk.resume_account(account)
+                return []
+            ids = self.risk.kill_account(account)
+        victims = [self.index.by_oid[i] for i in ids if i in self.index.by_oid]
+        return self._cancel_batch([o for o in victims if not o.done and o.book >= 0], now_ns,
+                                  "cancelled by kill switch")
+
+    def disconnected(self, session: str, now_ns: int) -> list[Out]:
+        """Cancel-on-disconnect for the session's working orders (unless its accounts opted out)."""
+        self.md.drop_session(session)
+        ids = set(self.risk.on_disconnect(session))
+        victims = [o for o in self.index.live_orders(session) if o.oid in ids and o.book >= 0]
+        return self._cancel_batch(victims, now_ns, "cancelled on disconnect")
+
+    def on_timer(self, now_ns: int) -> list[Out]:
+        """GTD expiry, DAY expiry at each instrument's trading-day roll, and the quota day roll."""
+        cmds = []
+        if self._gtd and any(o.tif == CoreTif.GTD and o.expire_ns <= now_ns for o in self.index.live.values()):
+            cmds.append((-1, int(CoreTif.GTC)))
+        if self.calendars is not None:
+            for i in self.books:
+                day = self.calendars.trading_day(i.schedule, now_ns)
+                if day is None:
+                    continue
+                prev = self._days.get(i.book_id)
+                self._days[i.book_id] = day
+                if prev is not None and day != prev:
+                    cmds.append((i.book_id, int(CoreTif.DAY)))
+            day = self.calendars.trading_day(self.books[0].schedule, now_ns)
+            if day is not None and self.quota.roll(day):
+                self.index.new_day()
+                if self.metrics is not None:
+                    self._quota_metrics()
+        if not cmds:
+            return []
+        batch = commands(len(cmds))
+        batch["op"] = Op.EXPIRE
+        batch["time"] = now_ns
+        batch["book"] = [b for b, _ in cmds]
+        batch["tif"] = [t for _, t in cmds]
+        return self._run(batch, [("expire",)] * len(cmds), now_ns)

@@ -1,0 +1,376 @@
+"""The bridge between the order flow and the matching core: books and factors, command rows, and the
+translation of core events into ExecutionReports.
+
+`make_engine` builds the numba engine (or the reference book) with one book per instrument and one
+group per interoperable group; `core_factor` gives each book its comparable factor (micro-USD per
+fine troy ounce per price unit, den = 1000 to stay inside the core's int32 bound). `CoreEvents` is
+the part of `OrderFlow` that runs one batch through `engine.process()` and turns every event
+(accepted, rejected, trade for both sides, cancelled, replaced, expired, sweep report) into the
+reports for the right sessions, settling funds and releasing quota, credit and reservations when an
+order is done.
+
+Not here: request parsing and checks (order_flow, order_amend), reservations (order_funds), I/O.
+"""
+from __future__ import annotations
+
+import struct
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from matching import (
+    COMMAND_DTYPE, BookSpec, EventKind, Op, Reason as CoreReason, Side as CoreSide, Tif as CoreTif, commands,
+)
+from router.domain.catalogue import Catalogue, Instrument
+from router.domain.convert import Fx, comparable_factor
+from router.fix.codec import utc_timestamp
+from router.orders.index import (
+    DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, GOLD_ROUTED_INSTRUMENT, MICRO,
+    OS_CANCELED, OS_EXPIRED, OS_REJECTED, TEXT, Order, cancel_reject, exec_report, units_text,
+)
+from router.domain.reasons import Reason
+from router.orders.routing import Tif
+
+CORE_DEN = 1000
+PRODUCT_DEN = 10**9          # product price units per instrument price unit, as num / PRODUCT_DEN
+TIFS = {b"0": (CoreTif.DAY, Tif.DAY), b"1": (CoreTif.GTC, Tif.GTC), b"3": (CoreTif.IOC, Tif.IOC),
+         b"4": (CoreTif.FOK, Tif.FOK), b"6": (CoreTif.GTD, Tif.GTC)}
+_CORE_REJECT = {
+    CoreReason.BAD_TICK: Reason.BAD_PRICE, CoreReason.BAD_PRICE: Reason.BAD_PRICE,
+    CoreReason.PRICE_LIMIT: Reason.PRICE_LIMIT, CoreReason.BAD_LOT: Reason.LOT_ROUNDING,
+    CoreReason.BELOW_MIN_QTY: Reason.LOTS_OUT_OF_RANGE, CoreReason.ABOVE_MAX_QTY: Reason.LOTS_OUT_OF_RANGE,
+    CoreReason.BAD_QTY: Reason.BAD_QTY, CoreReason.REPLACE_BELOW_FILLED: Reason.BAD_QTY,
+    CoreReason.UNKNOWN_ORDER: Reason.UNKNOWN_ORDER, CoreReason.ORDER_NOT_LIVE: Reason.TOO_LATE,
+    CoreReason.DUPLICATE_ORDER_ID: Reason.DUPLICATE_CLORDID, CoreReason.BAD_EXPIRE_TIME: Reason.UNSUPPORTED,
+}
+_CANCEL_TEXT = {
+    CoreReason.UNFILLED_IOC: "unfilled remainder cancelled (immediate order)",
+    CoreReason.FOK_UNFILLABLE: "fill-or-kill order could not be filled in full",
+    CoreReason.SELF_TRADE: "cancelled by self-trade prevention",
+    CoreReason.MASS_CANCEL: "cancelled by mass cancel",
+}
+K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_SWEEP = (
+    int(EventKind.ACCEPTED), int(EventKind.REJECTED), int(EventKind.TRADE), int(EventKind.CANCELLED),
+    int(EventKind.REPLACED), int(EventKind.EXPIRED), int(EventKind.MASS_CANCEL_REPORT),
+    int(EventKind.SWEEP_REPORT))
+
+
+OP_NEW, OP_SWEEP, OP_CANCEL, OP_REPLACE = int(Op.NEW), int(Op.SWEEP), int(Op.CANCEL), int(Op.REPLACE)
+_CANCEL_REQUESTED = int(CoreReason.CANCEL_REQUESTED)
+_TIF_GTD = int(CoreTif.GTD)
+# NamedTuple construction through tuple.__new__ skips the generated __new__ (several per message).
+_new = tuple.__new__
+# Commands are built as flat int64 rows in this field order; fail at import if the core's layout moves.
+_ROW_FIELDS = ("op", "time", "book", "order_id", "owner", "side", "ord_type", "tif", "price", "qty", "expire_time",
+               "allowed", "rest_book", "rest_price", "stp", "num", "den", "qty_scale")
+if COMMAND_DTYPE.names != _ROW_FIELDS:
+    raise ImportError(f"matching.COMMAND_DTYPE fields changed: {COMMAND_DTYPE.names}")
+# Native-order int64 fields, exactly the command record (checked above and by its itemsize here).
+_pack_row = struct.Struct(f"={len(_ROW_FIELDS)}q").pack_into
+if COMMAND_DTYPE.itemsize != 8 * len(_ROW_FIELDS) or any(
+        COMMAND_DTYPE.fields[f][0] != np.dtype(np.int64) for f in _ROW_FIELDS):
+    raise ImportError("matching.COMMAND_DTYPE is no longer all int64 fields")
+
+
+class Out(NamedTuple):
+    session: str
+    msg_type: bytes
+    body: list
+
+
+def core_factor(instr: Instrument, fx: Fx, catalogue: Catalogue) -> tuple[int, int]:
+    """The core's (num, den): micro-USD per fine oz for one price unit, den = 1000 to fit int32."""
+    num, den = comparable_factor(instr, fx, catalogue.constants)
+    return max(1, (num * CORE_DEN + den // 2) // den), CORE_DEN
+
+
+def book_specs(catalogue: Catalogue, fx: Fx) -> list[BookSpec]:
+    specs = []
+    for i in catalogue.by_book():
+        num, den = core_factor(i, fx, catalogue)
+        specs.append(BookSpec(tick=i.tick_units, lot=1, min_qty=i.min_lots, max_qty=i.max_lots,
+                              price_limit_bp=int(i.price_limit_pct * 100), ref_price=i.reference_units,
+                              num=num, den=den, qty_scale=i.lot_micrograms))
+    return specs
+
+
+def make_engine(catalogue: Catalogue, fx: Fx, *, reference: bool = False) -> Any:
+    """The numba engine (or the pure-Python reference book) for every instrument and group."""
+    from matching import Engine, ReferenceBook
+    groups = [[catalogue.instruments[m].book_id for m in g.members]
+              for g in sorted(catalogue.groups.values(), key=lambda g: g.group_id)]
+    cls = ReferenceBook if reference else Engine
+    return cls(book_specs(catalogue, fx), groups)
+
+
+class TopReader:
+    """Best bid and ask prices of one book as `(None, ask, bid)`, so `top[side]` (1 buy, 2 sell) is the
+    price an order on that side would meet; None where that side is empty.
+
+    On the numba engine it indexes the live best-price arrays the kernels keep (`top_prices`),
+    a few hundred ns; `engine.top_of_book` used to rebuild every arena view and two depth arrays per
+    call (~13 us, several times the matching itself). Any other engine (the reference book, whose
+    `top_prices` is a fresh array) is asked through `top_of_book`.
+    """
+
+    __slots__ = ("engine", "fast", "_asks", "_bids")
+
+    def __init__(self, engine: Any) -> None:
+        from matching import Engine
+        self.engine = engine
+        self.fast = type(engine) is Engine
+        if self.fast:
+            self._asks = engine.top_prices(CoreSide.SELL)
+            self._bids = engine.top_prices(CoreSide.BUY)
+
+    def __call__(self, book: int) -> tuple[None, int | None, int | None]:
+        if not self.fast:
+            t = self.engine.top_of_book(book)
+            return (None, t.ask_price if t.ask_qty else None, t.bid_price if t.bid_qty else None)
+        # 0 marks an empty side (prices are positive).
+        return (None, self._asks.item(book) or None, self._bids.item(book) or None)
+
+
+class CoreEvents:
+    """Mixin of `OrderFlow`: one core batch in, reports out (uses the flow's index, risk, quota, md)."""
+
+    _cmd_buf: np.ndarray | None = None
+    _ts_ms = -1
+    _ts = b""
+
+    def _cancel_batch(self, victims: list[Order], now_ns: int, text: str) -> list[Out]:
+        if not victims:
+            return []
+        cmds = commands(len(victims))
+        cmds["op"] = Op.CANCEL
+        cmds["time"] = now_ns
+        cmds["order_id"] = [o.oid for o in victims]
+        return self._run(cmds, [("unsolicited", o, text) for o in victims], now_ns)
+
+    # -- core events -> execution reports -----------------------------------------------------------
+    def _run_one(self, row: list[int], ctx: tuple, now_ns: int) -> list[Out]:
+        """One command (a flat int64 row in COMMAND_DTYPE field order), the common case per message.
+
+        The row goes into one preallocated (1, NCF) int64 array that owns its memory, handed to the
+        engine every time: `process_at` on the same array object reuses the flat view it made the
+        first time (it keeps it only for an array its view is based on), so no command array is
+        allocated or checked per message."""
+        buf = self._cmd_buf
+        if buf is None:
+            buf = self._cmd_buf = np.zeros((1, len(_ROW_FIELDS)), np.int64)
+        _pack_row(buf, 0, *row)      # half the cost of numpy's own list assignment
+        perf = self.perf
+        t0 = perf() if perf is not None else 0
+        # A view of the core's event buffer (no copy): `_reports` turns it into a list before anything
+        # else runs a command.
+        events = self.engine.process_at(buf, 0, copy=False)
+        if perf is not None and self.metrics is not None:
+            self.metrics.matching_batch_ns(perf() - t0)
+        return self._reports(events, (ctx,), now_ns)
+
+    def _run(self, cmds: np.ndarray, ctx: list[tuple], now_ns: int) -> list[Out]:
+        perf = self.perf
+        t0 = perf() if perf is not None else 0
+        events = self.engine.process(cmds, copy=False)      # consumed at once, as in _run_one
+        if perf is not None and self.metrics is not None:
+            self.metrics.matching_batch_ns(perf() - t0)
+        return self._reports(events, ctx, now_ns)
+
+    def _reports(self, events: np.ndarray, ctx: Any, now_ns: int) -> list[Out]:
+        outs: list[Out] = []
+        ms = now_ns // 1_000_000
+        if ms == self._ts_ms:        # TransactTime has millisecond precision: many messages share one
+            ts = self._ts
+        else:
+            ts = self._ts = utc_timestamp(now_ns)
+            self._ts_ms = ms
+        touched: set[int] = set()
+        by_oid = self.index.by_oid
+        next_exec = self.ids.next_exec
+        md_books = self.md.by_book
+        trades: list[tuple[int, int, int]] = []
+        for ev in events.tolist():
+            kind, reason, idx, book = ev[0], ev[2], ev[4], ev[5]
+            if book >= 0:
+                touched.add(book)
+            if kind == K_TRADE:
+                self._trade(ev, outs, ts)
+                if md_books.get(book):
+                    trades.append((book, ev[10], ev[11]))
+                continue
+            o = by_oid.get(ev[7])
+            c = ctx[idx] if idx < len(ctx) else ("?",)
+            if kind == K_ACCEPTED:
+                if o is None:
+                    continue
+                if book >= 0:
+                    o.book = book
+                    o.core_qty, o.core_cum = ev[11], 0
+                    o.direction = _direction_of(o, book)
+                if not o.acked:
+                    o.acked = True
+                    self._count_open(o.symbol, 1)
+                    if self.metrics is not None:
+                        self.metrics.order_accepted(o.symbol)
+                        if not o.is_product:
+                            i = self.books[book]
+                            self.metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
+                    outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_NEW, ts, explain=True))))
+            elif kind == K_REJECTED:
+                self._core_reject(c, CoreReason(reason), outs, ts)
+            elif kind == K_CANCELLED:
+                if o is None or o.status in DONE_STATUSES:
+                    continue
+                text = _CANCEL_TEXT.get(reason, "")
+                if c[0] == "cancel" and reason == _CANCEL_REQUESTED:
+                    self.index.rename(o, c[2])
+                elif c[0] == "unsolicited":
+                    text = c[2]
+                o.status = OS_CANCELED
+                self._finish(o)
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_CANCELED, ts, text=text))))
+            elif kind == K_REPLACED:
+                if o is None or c[0] != "replace":
+                    continue
+                _, _, clordid, _, new_base, price, notional, _, (claims, _, shrink) = c
+                for d, amount in shrink.items():
+                    self.quota.release(d, amount)
+                o.quota_claims = claims
+                self.index.rename(o, clordid)
+                o.qty, o.price = new_base, price
+                o.er_fixed = None
+                o.leaves = new_base - o.cum
+                o.core_qty = ev[11]
+                o.notional, o.notional_qty = notional, o.leaves
+                self.risk.on_open_notional(o.oid, notional)
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_REPLACED, ts))))
+            elif kind == K_EXPIRED:
+                if o is None or o.done:
+                    continue
+                o.status = OS_EXPIRED
+                self._finish(o)
+                text = "good-till-date order expired" if reason == CoreReason.EXPIRED_GTD else "day order expired"
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_EXPIRED, ts, text=text))))
+            elif kind == K_SWEEP:
+                if o is None or o.done:
+                    continue
+                rested, returned = ev[11], ev[12]
+                if rested > 0:
+                    o.leaves = rested
+                    o.dust = returned
+                    if self.metrics is not None:
+                        i = self.books[book]
+                        self.metrics.routed(i.venue, _dir_book(o, i), rested // MICRO)
+                else:
+                    o.book = -1
+                    o.status = OS_CANCELED
+                    self._finish(o)
+                    text = "unfilled remainder cancelled (immediate order)" if o.tif in (3, 4) or o.ord_type == 1 \
+                        else "remainder too small to rest on the best book, cancelled"
+                    outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_CANCELED, ts, text=text))))
+        if touched:
+            tops = self._tops
+            for b in touched:
+                tops.pop(b, None)
+            if md_books:        # no subscriber at all: nothing to publish (publish would find no keys)
+                outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, trades))
+        return outs
+
+    def _trade(self, ev: list, outs: list[Out], ts: bytes) -> None:
+        book, px, lots = ev[5], ev[10], ev[11]
+        i = self.books[book]
+        venue = self._venue[book]
+        lot_ug = i.lot_micrograms
+        by_oid = self.index.by_oid
+        if self.metrics is not None:
+            self.metrics.fill(i.venue, int(lots * i.lot_grams))
+        for o, is_maker in ((by_oid.get(ev[7]), False), (by_oid.get(ev[14]), True)):
+            if o is None:
+                continue
+            if is_maker:
+                o.core_cum = ev[18]
+            if o.is_product:
+                base = lots * lot_ug
+                px_scaled = px * self.product_num[o.symbol][book]
+                if self.metrics is not None and not is_maker and o.book < 0:
+                    self.metrics.routed(i.venue, _dir_book(o, i), int(lots * i.lot_grams))
+            else:
+                base, px_scaled = lots, px
+            o.fill(base, px_scaled, venue)
+            self._settle(o, book, px, lots)
+            if o.leaves and o.notional_qty:
+                self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.notional_qty)
+            if o.leaves == 0:
+                self._finish(o)
+            body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
+            if o.is_product:
+                # LastPx is in the product's unit; say which instrument traded and at its own price.
+                body += [(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
+                         (GOLD_ROUTED_INSTRUMENT, i.symbol)]
+            outs.append(_new(Out, (o.session, b"8", body)))
+
+    def _core_reject(self, c: tuple, reason: CoreReason, outs: list[Out], ts: bytes) -> None:
+        ours = _CORE_REJECT.get(reason, Reason.UNSUPPORTED)
+        text = f"{ours.text} (core: {reason.name.lower()})"
+        if c[0] == "new":
+            o = c[1]
+            o.status = OS_REJECTED
+            self._finish(o, acked=False)
+            if self.metrics is not None:
+                self.metrics.order_rejected(ours.label)
+            outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_REJECTED, ts, text=text,
+                                                           rej=ours, explain=True)))
+        elif c[0] in ("cancel", "replace"):
+            o = c[1]
+            if c[0] == "replace":
+                self._restore(o, self.accounts.get(o.account), c[7])
+                for d, amount in c[8][1].items():
+                    self.quota.release(d, amount)
+            outs.append(Out(o.session, b"9", cancel_reject(o, c[2], c[3], b"1" if c[0] == "cancel" else b"2",
+                                                          ours, text)))
+
+    def _finish(self, o: Order, acked: bool = True) -> None:
+        """The order is done: give back quota for its unfilled part, reservations, credit."""
+        if o.quota_claims:
+            self.quota_release(o, max(o.qty - o.cum, 0))
+        self._release(o)
+        self.risk.on_done(o.oid)
+        self.index.finish(o)
+        if o.tif == _TIF_GTD:
+            self._gtd -= 1
+        if acked and o.acked:
+            self._count_open(o.symbol, -1)
+        # A done order is kept a while for status requests; its routing objects are not needed then, and
+        # every object it keeps alive lengthens the garbage collector's full passes.
+        o.decision = None
+        o.constraints = None
+
+    def _count_open(self, symbol: str, delta: int) -> None:
+        n = self._open_count.get(symbol, 0) + delta
+        self._open_count[symbol] = n
+        if self.metrics is not None:
+            self.metrics.set_open_orders(symbol, n)
+
+
+def _direction_of(o: Order, book: int) -> Any:
+    """The border direction of the order's flow to `book` (None: domestic), from its routing decision."""
+    if o.decision is not None:
+        for c in o.decision.candidates:
+            if c.book_id == book:
+                return c.direction
+    return None
+
+
+def _dir(o: Order) -> str:
+    d = next(iter(o.quota_claims), None) if o.quota_claims else None
+    if d is None and o.decision is not None and o.decision.candidates:
+        d = o.decision.candidates[0].direction
+    return d.value if d is not None else "domestic"
+
+
+def _dir_book(o: Order, i: Instrument) -> str:
+    if o.decision is not None:
+        for c in o.decision.candidates:
+            if c.symbol == i.symbol:
+                return c.direction.value if c.direction is not None else "domestic"
+    return "domestic"

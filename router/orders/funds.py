@@ -1,0 +1,146 @@
+"""Cash and metal for orders: reservations when an order is accepted or replaced, settlement of each
+full-payment fill (cash out and metal in for a buy, the reverse for a sell, fees included), release of
+what is left when the order is done, and quota given back for its unfilled part.
+
+Amounts are integers: micro-units of the settlement currency, micrograms of gross metal. The router
+priced each candidate book's need at its conservative child limit; a product order reserves, per
+currency and vault, the largest need over its candidates. `Funds` is a mixin of `OrderFlow`.
+Simplifications, stated: there is no position ledger, so a margin fill moves no cash and its margin
+is released with the rest of the reservation when the order is done; the quota given back is
+proportional to the unfilled quantity.
+
+Not here: the checks that decide whether an order may trade (routing, risk), any I/O.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from router.orders.accounts import Account
+from router.domain.convert import COMPARABLE_DEN
+from router.orders.index import MICRO, Order
+from router.orders.quota import Direction
+from router.domain.reasons import Reason
+from router.orders.routing import PPM, RouteDecision
+
+
+class Funds:
+    """Mixin of `OrderFlow` (uses its accounts, router books, quota and metrics)."""
+
+    def _reserve(self, o: Order, acct: Account, d: RouteDecision) -> Reason | None:
+        """Reserve what a fill could cost: per currency / vault the largest need over the candidates
+        (the router priced each candidate's cash or metal at its conservative child limit)."""
+        cands = d.candidates
+        if len(cands) == 1:
+            # An instrument order (one book): the same reservations without the per-currency maxima.
+            c = cands[0]
+            o.sell_vaults[c.symbol] = c.vault
+            if c.cash:
+                r = acct.reserve_cash(c.settl_ccy, c.cash)
+                if r is not None:
+                    return r
+                o.reserved_cash[c.settl_ccy] = c.cash
+            if c.metal_ug:
+                r = acct.reserve_metal(c.vault, c.metal_ug)
+                if r is not None:
+                    return r
+                o.reserved_metal[c.vault] = c.metal_ug
+            return None
+        cash: dict[str, int] = {}
+        metal: dict[str, int] = {}
+        for c in d.candidates:
+            o.sell_vaults[c.symbol] = c.vault
+            if c.cash:
+                cash[c.settl_ccy] = max(cash.get(c.settl_ccy, 0), c.cash)
+            if c.metal_ug:
+                metal[c.vault] = max(metal.get(c.vault, 0), c.metal_ug)
+        for ccy, amount in cash.items():
+            r = acct.reserve_cash(ccy, amount)
+            if r is not None:
+                return r
+            o.reserved_cash[ccy] = amount
+        for vault, ug in metal.items():
+            r = acct.reserve_metal(vault, ug)
+            if r is not None:
+                return r
+            o.reserved_metal[vault] = ug
+        return None
+
+    def _release(self, o: Order, acct: Account | None = None) -> None:
+        acct = acct or self.accounts.get(o.account)
+        for ccy, amount in o.reserved_cash.items():
+            acct.release_cash(ccy, amount)
+        for vault, ug in o.reserved_metal.items():
+            acct.release_metal(vault, ug)
+        o.reserved_cash = {}
+        o.reserved_metal = {}
+
+    def _re_reserve(self, o: Order, acct: Account, b: Any, vault: str, price: int, lots: int) -> tuple | Reason:
+        """A replace: swap the order's reservation for what `lots` open at `price` on book `b` need.
+        Returns the old reservation (for `_restore`) or the rejection, with the old one kept."""
+        saved = (dict(o.reserved_cash), dict(o.reserved_metal))
+        self._release(o, acct)
+        value = price * lots * b.settl_num // COMPARABLE_DEN
+        fees = value * b.fee_ppm // PPM + lots * b.lot_fee_settl
+        if b.margin_ppm is not None or o.side == 1:
+            need = value * b.margin_ppm // PPM + fees if b.margin_ppm is not None else value + fees
+            r = acct.reserve_cash(b.settl_ccy, need)
+            if r is None:
+                o.reserved_cash = {b.settl_ccy: need}
+        else:
+            r = acct.reserve_metal(vault, lots * b.lot_ug)
+            if r is None:
+                o.reserved_metal = {vault: lots * b.lot_ug}
+        if r is not None:
+            self._restore(o, acct, saved)
+            return r
+        return saved
+
+    def _restore(self, o: Order, acct: Account, saved: tuple) -> None:
+        """Put back a reservation `_re_reserve` replaced (the replace was refused)."""
+        self._release(o, acct)
+        cash, metal = saved
+        for ccy, amount in cash.items():
+            acct.reserve_cash(ccy, amount)
+        for vault, ug in metal.items():
+            acct.reserve_metal(vault, ug)
+        o.reserved_cash, o.reserved_metal = dict(cash), dict(metal)
+
+    def _settle(self, o: Order, book: int, px: int, lots: int) -> None:
+        i = self.books[book]
+        b = self.router.books()[i.symbol]
+        if b.margin_ppm is not None:
+            return
+        acct = self.accounts.get(o.account)
+        value = px * lots * b.settl_num // COMPARABLE_DEN
+        fees = value * b.fee_ppm // PPM + lots * b.lot_fee_settl
+        ug = lots * b.lot_ug
+        ccy = b.settl_ccy
+        if o.side == 1:
+            vault = o.sell_vaults.get(i.symbol) or o.constraints.vault or i.vaults[0]
+            held = o.reserved_cash.get(ccy, 0)
+            use = min(held, value + fees)
+            acct.settle_buy(ccy, value + fees, vault, ug, use)
+            if ccy in o.reserved_cash:
+                o.reserved_cash[ccy] = held - use
+        else:
+            vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
+            held = o.reserved_metal.get(vault, 0)
+            use = min(held, ug)
+            acct.settle_sell(ccy, value - fees, vault, ug, use)
+            if vault in o.reserved_metal:
+                o.reserved_metal[vault] = held - use
+
+    def quota_release(self, o: Order, unfilled: int) -> None:
+        if not o.quota_claims or o.qty <= 0:
+            return
+        for d, amount in o.quota_claims.items():
+            self.quota.release(d, amount * unfilled // o.qty)
+        o.quota_claims = {}
+        if self.metrics is not None:
+            self._quota_metrics()
+
+    def _quota_metrics(self) -> None:
+        for d in Direction:
+            self.metrics.set_quota(d.value, Decimal(self.quota.used(d)) / MICRO,
+                                   Decimal(self.quota.remaining(d)) / MICRO)

@@ -1,0 +1,408 @@
+"""Order records, their identifiers, and the FIX field lists of ExecutionReport and OrderCancelReject.
+
+An `Order` is the router's own view of one client order, in integer *base units*: lots of the
+instrument for an order on an instrument, micrograms for an order on a routable product (whose
+FIX quantities are grams). `OrderIndex` maps core order ids, OrderID(37) text and per-session
+ClOrdIDs to orders, and remembers every ClOrdID a session ever used so duplicates are refused.
+`Ids` hands out core order ids, OrderIDs and ExecIDs that stay unique across restarts (a run id
+prefixes them). The `*_fields` helpers turn an order into the body of an ExecutionReport (35=8)
+or an OrderCancelReject (35=9) as a list of (tag, value) pairs ready for `handle.send`.
+
+It does not decide anything (no risk, routing or matching), does not parse inbound messages
+beyond the small typed readers below, and does no I/O.
+"""
+from __future__ import annotations
+
+import collections
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterator
+
+from router.domain.reasons import Reason
+
+# -- FIX tags used by the order flow (FIX 4.4 standard numbers) ----------------------------------
+ACCOUNT, AVG_PX, CL_ORD_ID, CUM_QTY, EXEC_ID, LAST_MKT, LAST_PX, LAST_QTY = 1, 6, 11, 14, 17, 30, 31, 32
+ORDER_ID, ORDER_QTY, ORD_STATUS, ORD_TYPE, ORIG_CL_ORD_ID, PRICE, SIDE, SYMBOL = 37, 38, 39, 40, 41, 44, 54, 55
+TEXT, TIME_IN_FORCE, TRANSACT_TIME, ORD_REJ_REASON, EXPIRE_TIME, CXL_REJ_REASON = 58, 59, 60, 103, 126, 102
+EXEC_TYPE, LEAVES_QTY, CXL_REJ_RESPONSE_TO, SECURITY_EXCHANGE, CURRENCY = 150, 151, 434, 207, 15
+ORD_STATUS_REQ_ID = 790
+# Gold custom tags (user-defined range; numbers and meaning tabled in fix_specs/README.md).
+GOLD_SETTL_CCY, GOLD_VAULT, GOLD_BAR_FORM, GOLD_SETTL_CYCLE, GOLD_ALLOWED_VENUES = 7001, 7002, 7003, 7004, 7005
+GOLD_ROUTE_EXPLAIN, GOLD_ROUTED_INSTRUMENT, GOLD_QTY_UNIT = 7006, 7008, 7009
+
+# ExecType(150) / OrdStatus(39) values (FIX 4.4).
+ET_NEW, ET_CANCELED, ET_REPLACED, ET_REJECTED, ET_EXPIRED, ET_TRADE, ET_STATUS = b"0", b"4", b"5", b"8", b"C", b"F", b"I"
+OS_NEW, OS_PARTIAL, OS_FILLED, OS_CANCELED, OS_REJECTED, OS_EXPIRED = b"0", b"1", b"2", b"4", b"8", b"C"
+DONE_STATUSES = frozenset({OS_FILLED, OS_CANCELED, OS_REJECTED, OS_EXPIRED})
+
+MICRO = 1_000_000
+_Q4 = Decimal("0.0001")
+
+
+def micro_text(amount: int) -> bytes:
+    """Micro-units as an exact decimal without trailing zeros (grams from micrograms)."""
+    whole, frac = divmod(amount, MICRO)
+    if not frac:
+        return b"%d" % whole
+    return (b"%d.%06d" % (whole, frac)).rstrip(b"0")
+
+
+def units_text(units: int, decimals: int) -> bytes:
+    """Integer price units as the decimal price with exactly `decimals` places."""
+    if decimals == 0:
+        return b"%d" % units
+    sign = b"-" if units < 0 else b""
+    whole, frac = divmod(abs(units), 10 ** decimals)
+    return b"%s%d.%0*d" % (sign, whole, decimals, frac)
+
+
+def text_of(raw: bytes | None) -> str:
+    """A FIX value as text for messages and lookups (empty when absent)."""
+    return raw.decode("ascii", "replace") if raw else ""
+
+
+def parse_decimal(raw: bytes | None) -> Decimal | None:
+    """A FIX float field as an exact Decimal, or None when absent or not a finite number."""
+    if raw is None:
+        return None
+    try:
+        d = Decimal(raw.decode("ascii"))
+    except (InvalidOperation, UnicodeDecodeError, ValueError):
+        return None
+    return d if d.is_finite() else None
+
+
+def fast_units(raw: bytes | None, decimals: int) -> int | None:
+    """Integer units of 10**-decimals for a plain decimal text like b"560.50", without Decimal.
+
+    None when the text is anything else (sign, exponent, finer than the unit): the caller then
+    takes the exact Decimal path, which also words the rejection.
+    """
+    if not raw:
+        return None
+    if raw.isdigit():               # a whole number, the usual quantity
+        return int(raw) * 10 ** decimals
+    whole, _, frac = raw.partition(b".")
+    if not whole.isdigit() or (frac and not frac.isdigit()):
+        return None
+    if frac and len(frac) == decimals:      # the usual price: exactly the instrument's decimals
+        return int(whole) * 10 ** decimals + int(frac)
+    if len(frac) > decimals:
+        if frac[decimals:].strip(b"0"):
+            return None
+        frac = frac[:decimals]
+    return int(whole) * 10 ** decimals + (int(frac.ljust(decimals, b"0")) if decimals else 0)
+
+
+def decimal_to_units(value: Decimal, decimals: int) -> int | None:
+    """Whole integer units of 10**-decimals, or None when `value` has finer precision."""
+    scaled = value.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        return None
+    return int(scaled)
+
+
+class Order:
+    """One client order. Quantities in base units (lots, or micrograms for a product order)."""
+
+    __slots__ = (
+        "oid", "order_id", "session", "account", "owner", "clordid", "orig_clordid", "symbol", "is_product",
+        "side", "ord_type", "tif", "qty", "price", "expire_ns", "book", "group", "cum", "leaves", "value",
+        "value_den", "status", "last_px", "last_qty", "last_mkt", "explain", "reserved_cash",
+        "reserved_metal", "quota_claims", "notional", "notional_qty", "decision", "price_decimals", "pending_cxl",
+        "constraints", "dust", "acked", "core_qty", "core_cum", "sell_vaults", "direction", "er_fixed",
+    )
+
+    def __init__(self, oid: int, order_id: bytes, session: str, account: str, owner: int, clordid: bytes,
+                 symbol: str, is_product: bool, side: int, ord_type: int, tif: int, qty: int,
+                 price: int | None, price_decimals: int) -> None:
+        self.oid = oid
+        self.order_id = order_id
+        self.session = session
+        self.account = account
+        self.owner = owner
+        self.clordid = clordid
+        self.orig_clordid: bytes | None = None
+        self.symbol = symbol
+        self.is_product = is_product
+        self.side = side
+        self.ord_type = ord_type            # 1 market, 2 limit (FIX and core agree)
+        self.tif = tif                      # core Tif value (0 DAY, 1 GTC, 3 IOC, 4 FOK, 6 GTD)
+        self.qty = qty
+        self.price = price                  # order price units (instrument or product), None = market
+        self.price_decimals = price_decimals
+        self.expire_ns = 0
+        self.book = -1                      # core book it rests on, -1 when not resting
+        self.group = -1
+        self.cum = 0
+        self.leaves = qty
+        self.value = 0                      # sum of fill price (order units) x base qty, times value_den
+        self.value_den = 1
+        self.status = OS_NEW
+        self.last_px = 0                    # order price units x value_den
+        self.last_qty = 0
+        self.last_mkt = b""
+        self.explain = b""
+        self.reserved_cash: dict[str, int] = {}
+        self.reserved_metal: dict[str, int] = {}
+        self.quota_claims: dict[Any, int] = {}
+        self.notional = 0                   # open notional (micro-CNY) of `notional_qty` base units
+        self.notional_qty = qty
+        self.decision: Any = None
+        self.pending_cxl: bytes | None = None
+        self.constraints: Any = None
+        self.dust = 0                       # micrograms below the rest book's lot, dropped when resting
+        self.acked = False
+        self.core_qty = 0                   # the resting core order's own qty / cum (in its book's lots)
+        self.core_cum = 0
+        self.sell_vaults: dict[str, str] = {}   # symbol -> vault metal leaves (sell) or arrives in (buy)
+        self.direction: Any = None
+        # Report fields that only a replace changes; whoever sets qty or price after the first report
+        # resets this to None.
+        self.er_fixed: tuple | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE_STATUSES
+
+    def qty_text(self, base: int) -> bytes:
+        return micro_text(base) if self.is_product else b"%d" % base
+
+    def fill(self, base_qty: int, px_scaled: int, venue: bytes) -> None:
+        """Account one execution of `base_qty` at `px_scaled` (order price units x value_den)."""
+        self.cum += base_qty
+        self.leaves -= base_qty
+        if self.leaves < 0:
+            self.leaves = 0
+        self.value += px_scaled * base_qty
+        self.last_px = px_scaled
+        self.last_qty = base_qty
+        self.last_mkt = venue
+        self.status = OS_FILLED if self.leaves == 0 else OS_PARTIAL
+
+    def px_text(self, px_scaled: int) -> bytes:
+        if self.value_den == 1:
+            return units_text(px_scaled, self.price_decimals)
+        d = (Decimal(px_scaled) / self.value_den).scaleb(-self.price_decimals)
+        return str(d.quantize(_Q4)).encode()
+
+    def avg_px_text(self) -> bytes:
+        if not self.cum:
+            return b"0"
+        d = (Decimal(self.value) / (self.cum * self.value_den)).scaleb(-self.price_decimals)
+        return str(d.quantize(_Q4)).encode()
+
+
+class Ids:
+    """Core order ids (int64 from 1), OrderID(37) and ExecID(17) texts prefixed by the run id."""
+
+    __slots__ = ("run", "_oid", "_exec", "_report")
+
+    def __init__(self, run_id: str) -> None:
+        self.run = run_id.encode() if isinstance(run_id, str) else run_id
+        self._oid = 0
+        self._exec = 0
+        self._report = 0
+
+    def next_oid(self) -> tuple[int, bytes]:
+        self._oid += 1
+        return self._oid, b"%s-%d" % (self.run, self._oid)
+
+    def next_exec(self) -> bytes:
+        self._exec += 1
+        return b"%s-E%d" % (self.run, self._exec)
+
+    def next_report(self) -> bytes:
+        self._report += 1
+        return b"%s-M%d" % (self.run, self._report)
+
+
+class OrderIndex:
+    """Orders by core id, by OrderID text and by (session, ClOrdID); ClOrdIDs used per session.
+
+    Done orders stay findable (status requests, late cancels get "too late") until `done_kept` more
+    orders have finished; then they are forgotten, so a long run does not grow without bound.
+    ClOrdIDs stay "used" until `new_day` (uniqueness is per session and trading day).
+    """
+
+    def __init__(self, done_kept: int = 20_000) -> None:
+        self.by_oid: dict[int, Order] = {}
+        self.by_order_id: dict[bytes, Order] = {}
+        self.by_clordid: dict[tuple[str, bytes], Order] = {}
+        self.used: dict[str, set[bytes]] = {}
+        self.live: dict[int, Order] = {}
+        self.done: collections.deque[Order] = collections.deque()
+        self.done_kept = done_kept
+        # Tuples, not lists: the garbage collector stops tracking a tuple of bytes, and one is kept
+        # per order (done ones included), so lists would lengthen every full collection.
+        self._names: dict[int, tuple[bytes, ...]] = {}
+
+    def clordid_used(self, session: str, clordid: bytes) -> bool:
+        used = self.used.get(session)
+        return used is not None and clordid in used
+
+    def use_clordid(self, session: str, clordid: bytes) -> None:
+        used = self.used.get(session)
+        if used is None:
+            used = self.used[session] = set()
+        used.add(clordid)
+
+    def add(self, order: Order) -> None:
+        oid, session, clordid = order.oid, order.session, order.clordid
+        self.by_oid[oid] = order
+        self.by_order_id[order.order_id] = order
+        self.by_clordid[(session, clordid)] = order
+        used = self.used.get(session)
+        if used is None:
+            used = self.used[session] = set()
+        used.add(clordid)
+        self.live[oid] = order
+        self._names[oid] = (clordid,)
+
+    def rename(self, order: Order, new_clordid: bytes) -> None:
+        """A replace gave the order a new ClOrdID; the old one still finds it (status requests)."""
+        session = order.session
+        order.orig_clordid = order.clordid
+        order.clordid = new_clordid
+        self.by_clordid[(session, new_clordid)] = order
+        used = self.used.get(session)
+        if used is None:
+            used = self.used[session] = set()
+        used.add(new_clordid)
+        self._names[order.oid] += (new_clordid,)
+
+    def finish(self, order: Order) -> None:
+        if self.live.pop(order.oid, None) is None:
+            return
+        done = self.done
+        done.append(order)
+        if len(done) > self.done_kept:
+            self._forget(done.popleft())
+
+    def _forget(self, o: Order) -> None:
+        self.by_oid.pop(o.oid, None)
+        self.by_order_id.pop(o.order_id, None)
+        for name in self._names.pop(o.oid, ()):
+            if self.by_clordid.get((o.session, name)) is o:
+                del self.by_clordid[(o.session, name)]
+
+    def new_day(self) -> None:
+        """A new trading day: only the live orders' ClOrdIDs stay taken."""
+        self.used = {}
+        for (session, name), o in self.by_clordid.items():
+            if o.oid in self.live:
+                self.use_clordid(session, name)
+
+    def find(self, session: str, clordid: bytes | None, order_id: bytes | None) -> Order | None:
+        """The session's own order by ClOrdID or OrderID; another session's order is not found."""
+        o = None
+        if clordid is not None:
+            o = self.by_clordid.get((session, clordid))
+        if o is None and order_id is not None:
+            o = self.by_order_id.get(order_id)
+        if o is None or o.session != session:
+            return None
+        return o
+
+    def live_orders(self, session: str | None = None) -> Iterator[Order]:
+        for o in list(self.live.values()):
+            if session is None or o.session == session:
+                yield o
+
+
+# -- message bodies -------------------------------------------------------------------------------
+
+def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *, text: str | bytes = b"",
+                rej: Reason | None = None, last: bool = False, explain: bool = False,
+                status_req_id: bytes | None = None) -> list[tuple[int, Any]]:
+    """An ExecutionReport body for `order` in its current state.
+
+    Every value is bytes: the encoder joins an all-bytes body in one go and converts (after a failed
+    join) only when a value is str or int, which costs the gateway several microseconds per report."""
+    body: list[tuple[int, Any]] = [(ORDER_ID, order.order_id), (CL_ORD_ID, order.clordid)]
+    if order.orig_clordid is not None and exec_type in (ET_REPLACED, ET_CANCELED):
+        body.append((ORIG_CL_ORD_ID, order.orig_clordid))
+    if status_req_id is not None:
+        body.append((ORD_STATUS_REQ_ID, status_req_id))
+    body += ((EXEC_ID, exec_id), (EXEC_TYPE, exec_type), (ORD_STATUS, order.status))
+    if rej is not None:
+        body.append((ORD_REJ_REASON, b"%d" % rej.ord_rej_reason))
+    fixed = order.er_fixed
+    done = order.status in DONE_STATUSES
+    if fixed is None:
+        fixed = _fixed_fields(order)
+        if not done:
+            order.er_fixed = fixed
+    elif done:
+        # A done order is kept a while for status requests; cached fields would only lengthen the
+        # garbage collector's full passes over them.
+        order.er_fixed = None
+    body += fixed
+    qty_text = micro_text if order.is_product else _lots_text
+    if last:
+        body += ((LAST_QTY, qty_text(order.last_qty)), (LAST_PX, order.px_text(order.last_px)))
+        if order.last_mkt:
+            body.append((LAST_MKT, order.last_mkt))
+    leaves = 0 if done else order.leaves
+    body += ((LEAVES_QTY, qty_text(leaves)), (CUM_QTY, qty_text(order.cum)),
+             (AVG_PX, order.avg_px_text() if order.cum else b"0"), (TRANSACT_TIME, now_ts))
+    if text:
+        body.append((TEXT, text if text.__class__ is bytes else text.encode()))
+    if explain and order.explain:
+        body.append((GOLD_ROUTE_EXPLAIN, order.explain))
+    body.append(_UNIT_PRODUCT if order.is_product else _UNIT_LOTS)
+    return body
+
+
+_UNIT_PRODUCT, _UNIT_LOTS = (GOLD_QTY_UNIT, b"G"), (GOLD_QTY_UNIT, b"LOT")
+
+
+def _lots_text(lots: int) -> bytes:
+    return b"%d" % lots
+
+
+def _fixed_fields(order: Order) -> tuple[tuple[int, bytes], ...]:
+    """The fields of every report that change only when a replace changes quantity or price
+    (Account to TimeInForce), as bytes; kept on the order until then (`Order.er_fixed`)."""
+    fields = [(ACCOUNT, order.account.encode()), (SYMBOL, order.symbol.encode()), (SIDE, b"%d" % order.side),
+              (ORDER_QTY, order.qty_text(order.qty)), (ORD_TYPE, b"%d" % order.ord_type)]
+    if order.price is not None:
+        fields.append((PRICE, units_text(order.price, order.price_decimals)))
+    fields.append((TIME_IN_FORCE, b"%d" % order.tif))
+    return tuple(fields)
+
+
+def reject_report(exec_id: bytes, now_ts: bytes, clordid: bytes, account: str, symbol: bytes, side: bytes,
+                  qty: bytes, ord_type: bytes, reason: Reason, text: str, explain: bytes = b"",
+                  order_id: bytes = b"NONE") -> list[tuple[int, Any]]:
+    """An ExecutionReport rejecting a NewOrderSingle that never became an order."""
+    body: list[tuple[int, Any]] = [
+        (ORDER_ID, order_id), (CL_ORD_ID, clordid), (EXEC_ID, exec_id), (EXEC_TYPE, ET_REJECTED),
+        (ORD_STATUS, OS_REJECTED), (ORD_REJ_REASON, reason.ord_rej_reason),
+    ]
+    if account:
+        body.append((ACCOUNT, account))
+    body += [(SYMBOL, symbol or b"NONE"), (SIDE, side or b"1")]
+    if qty:
+        body.append((ORDER_QTY, qty))
+    if ord_type:
+        body.append((ORD_TYPE, ord_type))
+    body += [(LEAVES_QTY, 0), (CUM_QTY, 0), (AVG_PX, 0), (TRANSACT_TIME, now_ts), (TEXT, text)]
+    if explain:
+        body.append((GOLD_ROUTE_EXPLAIN, explain))
+    return body
+
+
+def cancel_reject(order: Order | None, clordid: bytes, orig_clordid: bytes, response_to: bytes,
+                  reason: Reason, text: str) -> list[tuple[int, Any]]:
+    """An OrderCancelReject body (434: 1 cancel request, 2 cancel/replace request)."""
+    return [
+        (ORDER_ID, order.order_id if order is not None else b"NONE"), (CL_ORD_ID, clordid),
+        (ORIG_CL_ORD_ID, orig_clordid), (ORD_STATUS, order.status if order is not None else OS_REJECTED),
+        (CXL_REJ_RESPONSE_TO, response_to), (CXL_REJ_REASON, reason.cxl_rej_reason), (TEXT, text),
+    ]
+
+
+__all__ = [
+    "Order", "OrderIndex", "Ids", "exec_report", "reject_report", "cancel_reject", "micro_text", "units_text",
+    "parse_decimal", "decimal_to_units", "fast_units", "text_of",
+]

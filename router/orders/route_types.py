@@ -1,0 +1,165 @@
+"""The routing decision's value types: sides, time in force, constraints, candidates, exclusions,
+and `RouteDecision` with its two renderings (structured JSON for the admin API, one compact line for
+the execution report's routing tag).
+
+Only values and their presentation live here; `router.orders.routing` computes them. No
+configuration, no books, no clock.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Any, NamedTuple
+
+from router.orders.quota import Direction
+from router.domain.reasons import Reason
+
+EXPLAIN_MAX = 400
+
+
+class Side(enum.IntEnum):
+    BUY = 1
+    SELL = 2
+
+
+class Tif(enum.Enum):
+    DAY = "0"
+    GTC = "1"
+    IOC = "3"
+    FOK = "4"
+
+
+
+
+class Constraints(NamedTuple):
+    """Settlement constraints from the order's custom tags; None = no constraint."""
+
+    settl_ccy: str | None = None
+    vault: str | None = None
+    bar_form: str | None = None
+    settl_cycle: str | None = None
+    allowed_venues: frozenset[str] | None = None
+
+
+NO_CONSTRAINTS = Constraints()
+
+
+class RouteRequest(NamedTuple):
+    account: str
+    side: Side
+    symbol: str                 # instrument symbol or product id
+    qty: int                    # lots (instrument) or grams (product)
+    price: int | None           # limit in integer price units; None = market (bounded by price limits)
+    tif: Tif = Tif.DAY
+    constraints: Constraints = NO_CONSTRAINTS
+
+
+class Candidate(NamedTuple):
+    symbol: str
+    book_id: int
+    lots: int
+    price: int                  # child limit, instrument price units, on tick, rounded conservatively
+    comparable: int             # ranking price (quote or reference), micro-USD per fine oz
+    all_in: int                 # comparable plus fees and carry (buy) / minus (sell)
+    source: str                 # "quote" or "ref": where the ranking price came from
+    direction: Direction | None
+    notional_cny: int           # at the child limit, micro-CNY
+    settl_ccy: str
+    cash: int                   # to reserve, micro settl_ccy: value + fees (full-payment buy) or margin + fees
+    vault: str                  # sell: the vault holding the metal; buy: where metal is delivered
+    metal_ug: int               # to reserve for a full-payment sell, else 0
+
+
+class Exclusion(NamedTuple):
+    symbol: str
+    book_id: int
+    reason: Reason
+
+
+class RouteDecision:
+    __slots__ = ("request", "reason", "candidates", "excluded", "allowed_mask", "comparable_limit",
+                 "qty_ug", "rest_book", "notional_cny", "quota_claims")
+
+    def __init__(self, request: RouteRequest, reason: Reason | None, candidates: tuple[Candidate, ...] = (),
+                 excluded: tuple[Exclusion, ...] = (), allowed_mask: int = 0, comparable_limit: int = 0,
+                 qty_ug: int = 0, rest_book: int | None = None, notional_cny: int = 0,
+                 quota_claims: dict[Direction, int] | None = None) -> None:
+        self.request = request
+        self.reason = reason
+        self.candidates = candidates
+        self.excluded = excluded
+        self.allowed_mask = allowed_mask
+        self.comparable_limit = comparable_limit
+        self.qty_ug = qty_ug
+        self.rest_book = rest_book
+        self.notional_cny = notional_cny
+        self.quota_claims = quota_claims or {}
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    @property
+    def text(self) -> str:
+        return "" if self.reason is None else self.reason.text
+
+    def explain(self) -> dict[str, Any]:
+        """The structured explanation kept for the admin API (plain JSON-able values)."""
+        r = self.request
+        return {
+            "symbol": r.symbol, "side": r.side.name.lower(), "qty": r.qty, "price": r.price,
+            "account": r.account,
+            "decision": "reject" if self.reason else "route",
+            "reason": self.reason.label if self.reason else None,
+            "considered": [c.symbol for c in self.candidates] + [e.symbol for e in self.excluded],
+            "excluded": [{"symbol": e.symbol, "book": e.book_id, "reason": e.reason.label}
+                         for e in self.excluded],
+            "compared": [{"symbol": c.symbol, "book": c.book_id, "lots": c.lots, "child_price": c.price,
+                          "usd_oz_fine": _usd(c.comparable), "all_in_usd_oz_fine": _usd(c.all_in),
+                          "from": c.source, "cross": c.direction.value if c.direction else None}
+                         for c in self.candidates],
+            "comparable_limit_usd_oz_fine": _usd(self.comparable_limit) if self.comparable_limit else None,
+            "rest_book": self.rest_book,
+        }
+
+    def explain_text(self, limit: int = EXPLAIN_MAX) -> str:
+        """One line for the execution report's custom tag: ranked books as
+        `N.SYMBOL child_price_units=usd_oz/all_in_usd_oz` (a trailing `r`: ranked on the reference
+        price, the book had no quote), then `xSYMBOL:reason` for each excluded book."""
+        r = self.request
+        head = f"{'B' if r.side is Side.BUY else 'S'} {r.symbol} {r.qty}"
+        if self.reason is not None:
+            head += f" REJ {self.reason.label}"
+        parts = [head]
+        fragments = _FRAGMENTS
+        for n, c in enumerate(self.candidates, 1):
+            # Candidate fields by position: symbol, child price, comparable, all-in, source.
+            key = (c[0], c[3], c[4], c[5], c[6])
+            fragment = fragments.get(key)
+            if fragment is None:
+                if len(fragments) >= FRAGMENT_CACHE_MAX:
+                    fragments.clear()
+                fragment = fragments[key] = (f"{c.symbol} {c.price}={_usd(c.comparable)}/{_usd(c.all_in)}"
+                                             + ("" if c.source == "quote" else "r"))
+            parts.append(f"{n}.{fragment}")
+        for e in self.excluded:
+            parts.append(f"x{e.symbol}:{e.reason.label}")
+        text = "; ".join(parts)
+        if len(text) > limit:
+            text = text[:limit - 3] + "..."
+        return text
+
+    def __repr__(self) -> str:
+        return f"RouteDecision({self.explain_text()})"
+
+
+# Rendered candidate fragments of the explanation text, by their inputs: books keep quoting the same
+# few prices, and formatting two dollar amounts costs more than a lookup. Bounded, cleared when full.
+_FRAGMENTS: dict[tuple, str] = {}
+FRAGMENT_CACHE_MAX = 4096
+
+
+def _usd(micro: int) -> str:
+    """Micro-USD as dollars and cents, rounded half up (display only)."""
+    sign = "-" if micro < 0 else ""
+    cents = (abs(micro) + 5_000) // 10_000
+    return f"{sign}{cents // 100}.{cents % 100:02d}"

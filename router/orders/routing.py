@@ -1,0 +1,414 @@
+"""The smart router: hard filters, all-in ranking and the split plan for one order, with its explanation.
+
+`Router.route(request, now_ns, fx)` takes an order for an instrument (qty in lots, price in the
+instrument's integer price units) or for a routable product (qty in grams, price in the
+product's integer price units of its currency per fine gram) and returns a `RouteDecision`:
+either a rejection (a `Reason` value) or a plan for the matching core's atomic group sweep
+(ranked candidate books with conservative child limits, the allowed-books mask, the
+comparable limit in micro-USD per fine troy ounce, the quantity in group micrograms, the book
+the remainder rests on) plus a structured explanation and a short text for a FIX tag.
+
+Hard filters per book, in this order: allowed venues, session open, eligibility, cross-border
+permission, cross-border quota, settlement currency, currency held, vault, bar form,
+settlement cycle, price limits, lot rounding, funds (cash or metal for full payment, margin
+for margin contracts). Survivors are ranked by all-in comparable price: the book's best
+opposite price (or its reference price when it has none) converted to micro-USD per fine oz,
+plus proportional fee and carry, plus the per-lot fee spread over a lot's fine ounces.
+
+Everything that depends only on configuration and FX is precomputed; per-(account, symbol,
+constraints) static filter results are cached, so a decision is a few integer operations per
+book. This module does NOT consume quota, reserve funds, touch books or read a clock: the
+caller does that on acceptance, from `RouteDecision.quota_claims` and each candidate's
+`cash` / `metal_ug` / `vault` (amounts at the child limit, so conservative).
+"""
+from __future__ import annotations
+
+from operator import itemgetter
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any, Callable, NamedTuple
+
+from router.orders.accounts import Account, Accounts
+from router.domain.calendar import SessionState
+from router.domain.catalogue import Catalogue, Instrument
+from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor
+from router.orders.quota import CrossBorderQuota, Direction, direction
+from router.domain.reasons import Reason
+from router.orders.route_types import (  # noqa: F401  (re-exported: the routing API)
+    Candidate, Constraints, Exclusion, NO_CONSTRAINTS, RouteDecision, RouteRequest, Side, Tif,
+)
+
+MICRO = 1_000_000
+PPM = 1_000_000
+STATIC_CACHE_MAX = 4096
+
+
+def _ceil_int(d: Decimal) -> int:
+    return int(d.to_integral_value(rounding=ROUND_CEILING))
+
+
+def _round_int(d: Decimal) -> int:
+    return int(d.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+class _Book:
+    """Everything about one instrument the hot path needs, as integers, for one FX state."""
+
+    __slots__ = ("instr", "symbol", "book_id", "bit", "venue", "side", "eligibility", "settl_ccy",
+                 "vaults", "bar_form", "cycle", "margin_ppm", "lot_ug", "min_lots", "max_lots", "tick",
+                 "num", "den", "cost_ppm", "lot_fee_comp", "ref", "ref_comp", "lo", "hi", "settl_num",
+                 "cny_num", "fee_ppm", "lot_fee_settl")
+
+    def __init__(self, i: Instrument, fx: Fx, cat: Catalogue, carry_days: int) -> None:
+        self.instr = i
+        self.symbol = i.symbol
+        self.book_id = i.book_id
+        self.bit = 1 << i.book_id
+        self.venue = i.venue
+        self.side = i.side
+        self.eligibility = i.eligibility
+        self.settl_ccy = i.settlement_ccy
+        self.vaults = i.vaults
+        self.bar_form = i.bar_form
+        self.cycle = i.settlement_cycle
+        self.lot_ug = i.lot_micrograms
+        self.min_lots = i.min_lots
+        self.max_lots = i.max_lots
+        self.tick = i.tick_units
+        self.num, self.den = comparable_factor(i, fx, cat.constants)
+        with localcontext(PRECISION):
+            self.margin_ppm = None if i.margin_rate is None else _ceil_int(i.margin_rate * PPM)
+            self.fee_ppm = _ceil_int(i.fee_rate * PPM)
+            # Carry is a cost to whoever holds the position, whichever way the deferred fee flows.
+            self.cost_ppm = _ceil_int(i.fee_rate * PPM + i.carry_bp_per_day * 100 * carry_days)
+            fine_g = i.lot_grams
+            if i.quote_unit != "troy_oz_fine" and i.fineness_adjust:
+                fine_g = fine_g * i.fineness
+            fine_oz = fine_g / cat.constants.grams_per_troy_oz
+            usd_fee = i.fee_per_lot / fx.per_usd(i.settlement_ccy)
+            self.lot_fee_comp = _ceil_int(usd_fee / fine_oz * MICRO)
+            self.lot_fee_settl = _ceil_int(i.fee_per_lot * MICRO)
+            unit_value = i.lot_size.scaleb(-i.price_decimals)   # quote ccy per (price unit x lot)
+            q = fx.per_usd(i.quote_ccy)
+            self.settl_num = _round_int(unit_value * fx.per_usd(i.settlement_ccy) / q * MICRO * COMPARABLE_DEN)
+            self.cny_num = _round_int(unit_value * fx.per_usd("CNY") / q * MICRO * COMPARABLE_DEN)
+            self.ref = i.reference_units
+            self.ref_comp = self.ref * self.num // self.den
+            if i.price_limit_pct > 0:
+                lo = Decimal(self.ref) * (100 - i.price_limit_pct) / 100
+                hi = Decimal(self.ref) * (100 + i.price_limit_pct) / 100
+                t = self.tick
+                self.lo = -(-_ceil_int(lo) // t) * t
+                self.hi = int(hi.to_integral_value(rounding=ROUND_FLOOR)) // t * t
+            else:
+                self.lo, self.hi = self.tick, None
+
+
+class _Static(NamedTuple):
+    """Order-independent filter results of one book for one (account, symbol, constraints), with the
+    book's factors copied flat beside them: the hot loop unpacks one tuple per book instead of
+    reading some twenty slots through `_Book` (each attribute load costs more than a tuple slot)."""
+
+    symbol: str
+    book_id: int
+    bit: int
+    venue_ok: bool
+    pre: Reason | None          # eligibility / cross-border permission
+    direction: Direction | None
+    post: Reason | None         # settlement ccy, currency held, vault, bar form, cycle
+    vaults: tuple[str, ...]     # where a sell may take metal from
+    lo: int
+    hi: int | None
+    tick: int
+    num: int
+    den: int
+    lot_ug: int
+    cny_num: int
+    cny_den: int                # lot_ug * COMPARABLE_DEN, so the notional is one floor division
+    min_lots: int
+    max_lots: int
+    settl_num: int
+    fee_ppm: int
+    lot_fee_settl: int
+    margin_ppm: int | None
+    settl_ccy: str
+    ref_comp: int
+    cost_ppm: int
+    lot_fee_comp: int
+    ref_all_in_buy: int         # all-in of the reference price: the ranking when the book has no quote
+    ref_all_in_sell: int
+
+
+def _static_key(account: str, symbol: str, c: Constraints) -> tuple:
+    return (account, symbol) if c == NO_CONSTRAINTS else (account, symbol, c)
+
+
+SessionOpen = Callable[[str, int], Any]
+TopOfBook = Callable[[int, Side], "int | None"]
+
+
+# Only continuous trading takes routed orders: auctions and breaks are not "open" here.
+_CONTINUOUS = SessionState.CONTINUOUS
+# NamedTuple construction through tuple.__new__ skips the generated __new__ (hot path).
+_new = tuple.__new__
+# A list comprehension is a nested function call in 3.11; map over a C getter is not.
+_third = itemgetter(2)
+# Enum class attribute lookups cost ~60 ns each; the hot path reads these module globals instead.
+_BUY = Side.BUY
+_DAY = Tif.DAY
+_GTC = Tif.GTC
+_R_BAD_PRICE = Reason.BAD_PRICE
+_R_BAD_QTY = Reason.BAD_QTY
+_R_INSUFFICIENT_CASH = Reason.INSUFFICIENT_CASH
+_R_INSUFFICIENT_MARGIN = Reason.INSUFFICIENT_MARGIN
+_R_INSUFFICIENT_METAL = Reason.INSUFFICIENT_METAL
+_R_LOTS_OUT_OF_RANGE = Reason.LOTS_OUT_OF_RANGE
+_R_LOT_ROUNDING = Reason.LOT_ROUNDING
+_R_NO_ELIGIBLE_BOOK = Reason.NO_ELIGIBLE_BOOK
+_R_PRICE_LIMIT = Reason.PRICE_LIMIT
+_R_QUOTA_EXHAUSTED = Reason.QUOTA_EXHAUSTED
+_R_SESSION_CLOSED = Reason.SESSION_CLOSED
+_R_UNKNOWN_ACCOUNT = Reason.UNKNOWN_ACCOUNT
+_R_UNKNOWN_SYMBOL = Reason.UNKNOWN_SYMBOL
+_R_VENUE_NOT_ALLOWED = Reason.VENUE_NOT_ALLOWED
+
+
+class Router:
+    """Routes orders for one catalogue and account set; rebuild on config reload, `set_fx` on FX change."""
+
+    def __init__(self, catalogue: Catalogue, accounts: Accounts, quota: CrossBorderQuota,
+                 session_open: SessionOpen, fx: Fx, *, top_of_book: TopOfBook | None = None,
+                 carry_days: int = 1, risk: Any = None) -> None:
+        self.catalogue = catalogue
+        self.accounts = accounts
+        self._by_name = {a.name: a for a in accounts}
+        self.quota = quota
+        self.session_open = session_open
+        self.top_of_book = top_of_book
+        self.carry_days = carry_days
+        self.risk = risk
+        self._members: dict[str, tuple[str, ...]] = {s: (s,) for s in catalogue.instruments}
+        for pid, p in catalogue.products.items():
+            self._members[pid] = catalogue.groups[p.group].members
+        self.set_fx(fx)
+
+    def set_fx(self, fx: Fx) -> None:
+        """Recompute every FX-dependent factor (and drop the static-filter cache, which holds the books)."""
+        self.fx = fx
+        cat = self.catalogue
+        self._books = {s: _Book(i, fx, cat, self.carry_days) for s, i in cat.instruments.items()}
+        self._product_num: dict[str, int] = {}
+        with localcontext(PRECISION):
+            for pid, p in cat.products.items():
+                unit = Decimal(1).scaleb(-p.price_decimals)
+                usd_oz = unit / fx.per_usd(p.price_ccy) * cat.constants.grams_per_troy_oz
+                self._product_num[pid] = _round_int(usd_oz * MICRO * COMPARABLE_DEN)
+        self._static: dict[tuple[str, str, Constraints], tuple[_Static, ...]] = {}
+
+    def invalidate(self) -> None:
+        """Forget cached static filter results: call after an account's eligibility, side,
+        cross-border flag or set of currency lines changes."""
+        self._static.clear()
+
+    # -- static filters -------------------------------------------------------------------
+    def _statics(self, acct: Account, symbol: str, c: Constraints) -> tuple[_Static, ...]:
+        key = _static_key(acct.name, symbol, c)
+        got = self._static.get(key)
+        if got is not None:
+            return got
+        if len(self._static) >= STATIC_CACHE_MAX:
+            # Constraints come from clients; a bounded cache keeps odd tag values from growing it forever.
+            self._static.clear()
+        out = []
+        for s in self._members[symbol]:
+            b = self._books[s]
+            venue_ok = c.allowed_venues is None or b.venue in c.allowed_venues
+            d = direction(acct.side, b.side)
+            pre = None
+            if b.eligibility not in acct.eligibility:
+                pre = Reason.NOT_ELIGIBLE
+            elif d is not None and not acct.cross_border:
+                pre = Reason.CROSS_BORDER_NOT_ALLOWED
+            post = None
+            vaults = b.vaults if c.vault is None else tuple(v for v in b.vaults if v == c.vault)
+            if c.settl_ccy is not None and c.settl_ccy != b.settl_ccy:
+                post = Reason.SETTL_CCY_MISMATCH
+            elif not acct.holds(b.settl_ccy):
+                post = Reason.CURRENCY_NOT_HELD
+            elif not vaults:
+                post = Reason.VAULT_MISMATCH
+            elif c.bar_form is not None and c.bar_form != b.bar_form:
+                post = Reason.BAR_FORM_MISMATCH
+            elif c.settl_cycle is not None and c.settl_cycle != b.cycle:
+                post = Reason.SETTL_CYCLE_MISMATCH
+            ref_cost = -(-b.ref_comp * b.cost_ppm // PPM) + b.lot_fee_comp
+            out.append(_Static(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.lo, b.hi, b.tick,
+                               b.num, b.den, b.lot_ug, b.cny_num, b.lot_ug * COMPARABLE_DEN, b.min_lots,
+                               b.max_lots, b.settl_num, b.fee_ppm, b.lot_fee_settl, b.margin_ppm,
+                               b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp, b.ref_comp + ref_cost,
+                               b.ref_comp - ref_cost))
+        got = self._static[key] = tuple(out)
+        return got
+
+    # -- the decision ---------------------------------------------------------------------
+    def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
+        if fx is not None and fx is not self.fx:
+            self.set_fx(fx)
+        # NamedTuple field access is a descriptor call each time; unpack once.
+        account, side, symbol, qty, price, tif, constraints = req
+        acct = self._by_name.get(account)
+        if acct is None:
+            return RouteDecision(req, _R_UNKNOWN_ACCOUNT)
+        risk = self.risk
+        if risk is not None and (risk.halted_all or risk.halted):
+            killed = risk.killed(acct.name)
+            if killed is not None:
+                return RouteDecision(req, killed)
+        if symbol not in self._members:
+            return RouteDecision(req, _R_UNKNOWN_SYMBOL)
+        if qty <= 0:
+            return RouteDecision(req, _R_BAD_QTY)
+        if price is not None and price <= 0:
+            return RouteDecision(req, _R_BAD_PRICE)
+        buy = side is _BUY
+        product_num = self._product_num.get(symbol)
+        if product_num is None:
+            b0 = self._books[symbol]
+            if price is not None and price % b0.tick:
+                return RouteDecision(req, _R_BAD_PRICE)
+            qty_ug = qty * b0.lot_ug
+            limit_comp = None if price is None else price * b0.num // b0.den
+        else:
+            qty_ug = qty * MICRO
+            limit_comp = None if price is None else price * product_num // COMPARABLE_DEN
+        # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
+        # holding the five-field Constraints (tuples do not cache their hash).
+        statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
+                                   else (account, symbol, constraints))
+        if statics is None:
+            statics = self._statics(acct, symbol, constraints)
+
+        ranked: list[tuple[int, int, Candidate]] = []
+        excluded: list[Exclusion] = []
+        mask = 0
+        notional = 0
+        claims: dict[Direction, int] = {}
+        session_open = self.session_open
+        fits = self.quota.fits
+        top = self.top_of_book
+        cash = acct.cash
+        reserved = acct.reserved_cash
+        for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, cny_num, cny_den,
+             min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
+             lot_fee_comp, ref_all_in_buy, ref_all_in_sell) in statics:
+            if not venue_ok:
+                excluded.append(_new(Exclusion, (sym, book_id, _R_VENUE_NOT_ALLOWED)))
+                continue
+            state = session_open(sym, now_ns)
+            if state is not True and state is not _CONTINUOUS:
+                excluded.append(_new(Exclusion, (sym, book_id, _R_SESSION_CLOSED)))
+                continue
+            if pre is not None:
+                excluded.append(_new(Exclusion, (sym, book_id, pre)))
+                continue
+            # Child limit in this book's units, rounded so it never pays more / receives less.
+            if product_num is None:
+                child = price if price is not None else (hi if buy else lo)
+            elif limit_comp is None:
+                child = hi if buy else lo
+            elif buy:
+                child = limit_comp * den // num // tick * tick
+            else:
+                units = -(-limit_comp * den // num)       # ceiling division
+                child = -(-units // tick) * tick
+            if child is None:
+                # market order on a book without a price band: nothing bounds it
+                excluded.append(_new(Exclusion, (sym, book_id, _R_BAD_PRICE)))
+                continue
+            if product_num is not None and hi is not None:
+                # A product limit beyond the band is the band edge on this book (it can't trade beyond).
+                if buy:
+                    if child > hi:
+                        child = hi
+                elif child < lo:
+                    child = lo
+            notional_cny = child * qty_ug * cny_num // cny_den
+            reason = None
+            if d is not None and not fits(d, notional_cny):
+                reason = _R_QUOTA_EXHAUSTED
+            elif post is not None:
+                reason = post
+            elif child < lo or (hi is not None and child > hi):
+                reason = _R_PRICE_LIMIT
+            elif qty_ug % lot_ug:
+                reason = _R_LOT_ROUNDING
+            else:
+                lots = qty_ug // lot_ug
+                if lots < min_lots or lots > max_lots:
+                    reason = _R_LOTS_OUT_OF_RANGE
+                else:
+                    value = child * lots * settl_num // COMPARABLE_DEN
+                    fees = -(-value * fee_ppm // PPM) + lots * lot_fee_settl
+                    vault = vaults[0]
+                    metal = 0
+                    if margin is not None:
+                        need = -(-value * margin // PPM) + fees
+                        if cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
+                            reason = _R_INSUFFICIENT_MARGIN
+                    elif buy:
+                        need = value + fees
+                        if cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
+                            reason = _R_INSUFFICIENT_CASH
+                    else:
+                        need = 0
+                        metal = lots * lot_ug
+                        for vault in vaults:
+                            if acct.free_metal(vault) >= metal:
+                                break
+                        else:
+                            reason = _R_INSUFFICIENT_METAL
+            if reason is not None:
+                excluded.append(_new(Exclusion, (sym, book_id, reason)))
+                continue
+            quote = top(book_id, side) if top is not None else None
+            if quote is None:
+                comp, source = ref_comp, "ref"
+                all_in = ref_all_in_buy if buy else ref_all_in_sell
+            else:
+                comp, source = quote * num // den, "quote"
+                cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
+                all_in = comp + cost if buy else comp - cost
+            ranked.append((all_in if buy else -all_in, book_id, _new(Candidate, (
+                sym, book_id, lots, child, comp, all_in, source, d, notional_cny, ccy, need, vault, metal))))
+            mask |= bit
+            if notional_cny > notional:
+                notional = notional_cny
+            if d is not None and notional_cny > claims.get(d, 0):
+                claims[d] = notional_cny
+
+        if not ranked:
+            reasons = {e.reason for e in excluded}
+            reason = reasons.pop() if len(reasons) == 1 else _R_NO_ELIGIBLE_BOOK
+            return RouteDecision(req, reason, (), tuple(excluded), qty_ug=qty_ug)
+        if len(ranked) == 1:
+            candidates: tuple[Candidate, ...] = (ranked[0][2],)
+        else:
+            ranked.sort()
+            candidates = tuple(map(_third, ranked))
+        if limit_comp is None:
+            # Market order: the sweep may go as far as the worst child limit (band edge).
+            books = self._books
+            comps = [c.price * books[c.symbol].num // books[c.symbol].den for c in candidates]
+            limit_comp = max(comps) if buy else min(comps)
+        if risk is not None:
+            best = self._books[candidates[0].symbol]
+            r = risk.check_new(acct, qty_ug, notional, None if price is None else limit_comp, best.ref_comp)
+            if r is not None:
+                return RouteDecision(req, r, candidates, tuple(excluded), mask, limit_comp, qty_ug,
+                                     None, notional, claims)
+        rest = candidates[0].book_id if tif is _DAY or tif is _GTC else None
+        return RouteDecision(req, None, candidates, tuple(excluded), mask, limit_comp, qty_ug,
+                             rest, notional, claims)
+
+    def books(self) -> dict[str, _Book]:
+        """The precomputed per-instrument factors for the current FX (read-only; admin/debug)."""
+        return self._books

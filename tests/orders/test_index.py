@@ -1,0 +1,158 @@
+"""Order records, id allocation and the ExecutionReport / OrderCancelReject bodies."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given, settings, strategies as st
+
+from router.orders.index import (
+    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex, cancel_reject,
+    decimal_to_units, exec_report, fast_units, micro_text, parse_decimal, reject_report, units_text,
+)
+from router.domain.reasons import Reason
+
+TS = b"20260101-00:00:00.000"
+
+
+def body(fields) -> dict:
+    out = {}
+    for t, v in fields:
+        out.setdefault(t, v if isinstance(v, bytes) else str(v).encode())
+    return out
+
+
+def instrument_order(oid=1, session="S1", clordid=b"C1") -> Order:
+    return Order(oid, b"run-%d" % oid, session, "ACC", 0, clordid, "SGE.AU9999", False, 1, 2, 0, 10, 56000, 2)
+
+
+def test_number_texts_are_exact() -> None:
+    assert micro_text(3_742_900_000) == b"3742.9" and micro_text(1_000_000) == b"1" and micro_text(5) == b"0.000005"
+    assert units_text(56000, 2) == b"560.00" and units_text(5, 2) == b"0.05" and units_text(7, 0) == b"7"
+    assert parse_decimal(b"560.50") == Decimal("560.50") and parse_decimal(b"x") is None
+    assert parse_decimal(b"NaN") is None and parse_decimal(None) is None
+    assert decimal_to_units(Decimal("560.50"), 2) == 56050 and decimal_to_units(Decimal("560.505"), 2) is None
+
+
+def test_ids_are_unique_within_and_across_runs() -> None:
+    a, b = Ids("r1"), Ids("r2")
+    execs = {a.next_exec() for _ in range(1000)} | {b.next_exec() for _ in range(1000)}
+    assert len(execs) == 2000
+    assert a.next_oid() == (1, b"r1-1") and a.next_oid() == (2, b"r1-2")
+    assert b.next_oid()[1] != Ids("r1").next_oid()[1]
+
+
+def test_index_finds_only_the_sessions_own_orders_and_keeps_old_clordids() -> None:
+    idx = OrderIndex()
+    o = instrument_order()
+    idx.add(o)
+    assert idx.find("S1", b"C1", None) is o and idx.find("S1", None, b"run-1") is o
+    assert idx.find("S2", b"C1", None) is None and idx.find("S2", None, b"run-1") is None
+    idx.rename(o, b"C2")
+    assert o.clordid == b"C2" and o.orig_clordid == b"C1"
+    assert idx.find("S1", b"C1", None) is o and idx.find("S1", b"C2", None) is o
+    assert idx.clordid_used("S1", b"C1") and idx.clordid_used("S1", b"C2") and not idx.clordid_used("S2", b"C1")
+    assert list(idx.live_orders("S1")) == [o]
+    idx.finish(o)
+    assert list(idx.live_orders()) == []
+
+
+def test_execution_report_of_an_instrument_order() -> None:
+    o = instrument_order()
+    o.explain = b"B SGE.AU9999 10; 1.SGE.AU9999 ..."
+    new = body(exec_report(o, b"E1", ET_NEW, TS, explain=True))
+    assert new[150] == b"0" and new[39] == b"0" and new[38] == b"10" and new[44] == b"560.00"
+    assert new[151] == b"10" and new[14] == b"0" and new[6] == b"0" and new[7006].startswith(b"B SGE")
+    assert 31 not in new and 41 not in new
+    o.fill(4, 55990, b"SGE")
+    o.fill(2, 56000, b"SGE")
+    fill = body(exec_report(o, b"E2", ET_TRADE, TS, last=True))
+    assert fill[39] == OS_PARTIAL and fill[32] == b"2" and fill[31] == b"560.00" and fill[30] == b"SGE"
+    assert fill[14] == b"6" and fill[151] == b"4" and fill[6] == b"559.9333"
+
+
+def test_execution_report_of_a_product_order_is_in_grams_and_product_price() -> None:
+    o = Order(7, b"run-7", "S1", "ACC", 0, b"P1", "GOLD.KG9999", True, 1, 2, 0, 2_000_000_000, 56100, 2)
+    o.value_den = 10**9
+    o.fill(1_000_000_000, 55_906_860_000 * 1000, b"HKGX")     # 559.0686 CNY/fine g x 1e9
+    rep = body(exec_report(o, b"E3", ET_TRADE, TS, last=True))
+    assert rep[38] == b"2000" and rep[32] == b"1000" and rep[14] == b"1000" and rep[151] == b"1000"
+    assert rep[31] == b"559.0686" and rep[6] == b"559.0686" and rep[44] == b"561.00"
+
+
+def test_replaced_and_cancelled_reports_carry_the_original_clordid() -> None:
+    idx = OrderIndex()
+    o = instrument_order()
+    idx.add(o)
+    idx.rename(o, b"C2")
+    assert body(exec_report(o, b"E4", ET_REPLACED, TS))[41] == b"C1"
+    o.status = OS_CANCELED
+    rep = body(exec_report(o, b"E5", b"4", TS))
+    assert rep[151] == b"0" and rep[39] == b"4"
+
+
+def test_reject_and_cancel_reject_bodies() -> None:
+    rej = body(reject_report(b"E6", TS, b"C9", "ACC", b"SGE.AU9999", b"1", b"10", b"2", Reason.BAD_PRICE, "off tick"))
+    assert rej[37] == b"NONE" and rej[150] == b"8" and rej[39] == b"8" and rej[103] == b"99" and rej[58] == b"off tick"
+    cxl = body(cancel_reject(None, b"C10", b"C9", b"1", Reason.UNKNOWN_ORDER, "unknown"))
+    assert cxl[37] == b"NONE" and cxl[102] == b"1" and cxl[434] == b"1" and cxl[41] == b"C9"
+
+
+def test_done_orders_are_forgotten_after_a_bound_and_clordids_free_up_at_the_day_roll() -> None:
+    idx = OrderIndex(done_kept=2)
+    orders = [instrument_order(n, clordid=b"C%d" % n) for n in range(1, 5)]
+    for o in orders:
+        idx.add(o)
+    idx.rename(orders[0], b"C1r")
+    idx.finish(orders[3])                     # still live: 1, 2, 3
+    for o in orders[:3]:
+        idx.finish(o)
+    # Four done, two kept: orders 4 and 1 (the first two finished) are forgotten under every name.
+    assert idx.find("S1", b"C4", None) is None and idx.find("S1", None, b"run-4") is None
+    assert idx.find("S1", b"C1", None) is None and idx.find("S1", b"C1r", None) is None
+    assert idx.find("S1", b"C2", None) is orders[1] and idx.find("S1", b"C3", None) is orders[2]
+    assert idx.clordid_used("S1", b"C1")      # still taken today
+    live = instrument_order(9, clordid=b"L9")
+    idx.add(live)
+    idx.new_day()
+    assert not idx.clordid_used("S1", b"C1") and idx.clordid_used("S1", b"L9")
+
+
+@given(st.from_regex(rb"\A[0-9]{1,7}(\.[0-9]{0,8})?\Z") | st.binary(max_size=10), st.integers(0, 6))
+@settings(max_examples=3000, deadline=None)
+def test_fast_units_agrees_with_the_exact_decimal_reading(raw: bytes, decimals: int) -> None:
+    """The Decimal-free reader gives the exact units whenever it answers, and answers every plain
+    non-negative decimal text that is a whole number of units."""
+    got = fast_units(raw, decimals)
+    d = parse_decimal(raw)
+    exact = decimal_to_units(d, decimals) if d is not None and d >= 0 else None
+    if got is not None:
+        assert got == exact
+    plain = raw[:1].isdigit() and raw.replace(b".", b"", 1).isdigit()
+    if plain and exact is not None:
+        assert got == exact
+
+
+def test_report_fields_cached_while_working_dropped_when_done() -> None:
+    o = instrument_order(3, clordid=b"C3")
+    working = body(exec_report(o, b"E1", ET_NEW, TS))
+    assert o.er_fixed is not None
+    o.status = OS_CANCELED
+    done = body(exec_report(o, b"E2", ET_CANCELED, TS))
+    # A done order is kept for status requests: it should not hold the cached fields.
+    assert o.er_fixed is None
+    again = body(exec_report(o, b"E3", ET_CANCELED, TS))
+    fixed_tags = (1, 55, 54, 38, 40, 44, 59)
+    assert [working[t] for t in fixed_tags] == [done[t] for t in fixed_tags] == [again[t] for t in fixed_tags]
+    assert [working[t] for t in fixed_tags] == [b"ACC", b"SGE.AU9999", b"1", b"10", b"2", b"560.00", b"0"]
+    assert all(isinstance(v, bytes) for _, v in exec_report(o, b"E4", ET_CANCELED, TS, text="x"))
+
+
+def test_index_names_are_tuples_the_collector_can_stop_tracking() -> None:
+    import gc
+    idx = OrderIndex()
+    o = instrument_order(5, clordid=b"C5")
+    idx.add(o)
+    idx.rename(o, b"c5-r")
+    gc.collect()
+    assert not gc.is_tracked(idx._names[o.oid])
+    assert idx.find(o.session, b"c5-r", None) is o and idx.find(o.session, o.orig_clordid, None) is o

@@ -1,0 +1,141 @@
+"""Cross-border quota: direction, consume / release / exhaust, day roll, config parsing."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from router.domain.errors import ConfigError
+from router.orders.quota import (MICRO, CrossBorderQuota, Direction, amount_to_micro, direction, parse_quota)
+from router.domain.reasons import Reason
+
+N, S = Direction.NORTHBOUND, Direction.SOUTHBOUND
+
+
+def test_direction_follows_account_and_book_sides():
+    assert direction("onshore", "offshore") is S
+    assert direction("offshore", "onshore") is N
+    assert direction("onshore", "onshore") is None
+    assert direction("offshore", "offshore") is None
+    with pytest.raises(ValueError):
+        direction("onshore", "moon")
+
+
+def test_consume_reduces_remaining_per_direction_only():
+    q = CrossBorderQuota(northbound=1_000, southbound=500)
+    assert q.consume(N, 300) is None
+    assert (q.used(N), q.remaining(N)) == (300, 700)
+    assert (q.used(S), q.remaining(S)) == (0, 500)
+
+
+def test_exhausted_quota_rejects_with_its_reason_and_leaves_usage_alone():
+    q = CrossBorderQuota(northbound=1_000, southbound=500)
+    assert q.consume(S, 500) is None
+    assert q.remaining(S) == 0
+    assert q.consume(S, 1) is Reason.QUOTA_EXHAUSTED
+    assert q.used(S) == 500
+    # The other direction is independent.
+    assert q.consume(N, 1_000) is None
+
+
+def test_consume_is_all_or_nothing():
+    q = CrossBorderQuota(northbound=100, southbound=100)
+    assert q.consume(N, 60) is None
+    assert q.consume(N, 41) is Reason.QUOTA_EXHAUSTED
+    assert q.used(N) == 60
+    assert q.consume(N, 40) is None
+    assert q.remaining(N) == 0
+
+
+def test_release_gives_back_unfilled_part_and_never_goes_negative():
+    q = CrossBorderQuota(northbound=1_000, southbound=1_000)
+    q.consume(N, 800)
+    # 300 filled, 500 cancelled: the cancelled part comes back.
+    assert q.release(N, 500) == 500
+    assert q.used(N) == 300
+    assert q.release(N, 10_000) == 300
+    assert q.used(N) == 0
+    assert q.remaining(N) == 1_000
+
+
+def test_release_unfilled_share_of_a_claim():
+    q = CrossBorderQuota(northbound=1_000, southbound=1_000)
+    q.consume(S, 900)
+    # 1 of 3 lots filled, the rest cancelled: two thirds of the claim come back
+    assert q.release_unfilled(S, 900, leaves_qty=2, order_qty=3) == 600
+    assert q.used(S) == 300
+    assert q.release_unfilled(S, 100, leaves_qty=0, order_qty=3) == 0
+    with pytest.raises(ValueError):
+        q.release_unfilled(S, 100, leaves_qty=4, order_qty=3)
+
+
+def test_consume_many_is_atomic_across_directions():
+    q = CrossBorderQuota(northbound=100, southbound=50)
+    assert q.consume_many({N: 80, S: 60}) is Reason.QUOTA_EXHAUSTED
+    assert (q.used(N), q.used(S)) == (0, 0)
+    assert q.consume_many({N: 80, S: 50}) is None
+    assert (q.used(N), q.used(S)) == (80, 50)
+
+
+def test_negative_amounts_are_programming_errors():
+    q = CrossBorderQuota(northbound=100, southbound=100)
+    with pytest.raises(ValueError):
+        q.consume(N, -1)
+    with pytest.raises(ValueError):
+        q.release(N, -1)
+    with pytest.raises(ValueError):
+        CrossBorderQuota(northbound=-1, southbound=0)
+
+
+def test_roll_resets_only_on_a_new_trading_day():
+    q = CrossBorderQuota(northbound=100, southbound=100, day="2026-03-02")
+    q.consume(N, 100)
+    q.consume(S, 40)
+    assert q.roll("2026-03-02") is False
+    assert q.remaining(N) == 0
+    assert q.roll("2026-03-03") is True
+    assert (q.used(N), q.used(S)) == (0, 0)
+    assert q.day == "2026-03-03"
+
+
+def test_set_limits_keeps_usage():
+    q = CrossBorderQuota(northbound=100, southbound=100)
+    q.consume(N, 90)
+    q.set_limits(northbound=50, southbound=200)
+    assert q.remaining(N) == -40
+    assert q.consume(N, 1) is Reason.QUOTA_EXHAUSTED
+    assert q.remaining(S) == 200
+
+
+def test_snapshot_for_metrics():
+    q = CrossBorderQuota(northbound=10, southbound=20)
+    q.consume(S, 5)
+    assert q.snapshot() == {"northbound": {"limit": 10, "used": 0, "remaining": 10},
+                            "southbound": {"limit": 20, "used": 5, "remaining": 15}}
+
+
+def test_parse_quota_in_exact_micro_cny():
+    q = parse_quota({"northbound_cny": "1000000000", "southbound_cny": Decimal("2500.125")})
+    assert q.limit(N) == 1_000_000_000 * MICRO
+    assert q.limit(S) == 2_500_125_000
+
+
+@pytest.mark.parametrize("table, key", [
+    ({"northbound_cny": "1"}, "quota.southbound_cny"),
+    ({"northbound_cny": "1", "southbound_cny": "-5"}, "quota.southbound_cny"),
+    ({"northbound_cny": "x", "southbound_cny": "1"}, "quota.northbound_cny"),
+    ({"northbound_cny": 1.5, "southbound_cny": "1"}, "quota.northbound_cny"),
+    ({"northbound_cny": "1", "southbound_cny": "1", "eastbound_cny": "1"}, "quota.eastbound_cny"),
+])
+def test_parse_quota_errors_name_the_key(table, key):
+    with pytest.raises(ConfigError) as err:
+        parse_quota(table)
+    assert err.value.key == key
+
+
+def test_amount_to_micro_rejects_sub_micro_precision():
+    assert amount_to_micro("0.000001", "k") == 1
+    with pytest.raises(ConfigError):
+        amount_to_micro("0.0000001", "k")
+    with pytest.raises(ConfigError):
+        amount_to_micro(True, "k")

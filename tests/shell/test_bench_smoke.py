@@ -1,0 +1,135 @@
+"""Tiny runs of the benchmark harness: it runs, counts every ack, writes its files.
+
+Never an assertion on speed: these machines are shared, and speed is the
+benchmarks' business (`python -m benchmarks`), reported as same-run ratios.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+from benchmarks import __main__ as suite
+from benchmarks import metrics_overhead, plots, roundtrip
+from router.fix.codec import FixMessage, FrameDecoder
+
+
+def test_client_frames_are_valid_fix():
+    framer = roundtrip.Framer()
+    frames = [framer.logon(roundtrip.utc_now()), framer.order(7, roundtrip.utc_now()),
+              framer.logout(roundtrip.utc_now())]
+    msgs = FrameDecoder().feed(b"".join(frames))
+    assert [m.__class__ for m in msgs] == [FixMessage] * 3
+    assert [m.msg_type for m in msgs] == [b"A", b"D", b"5"]
+    assert [m.seq_num for m in msgs] == [1, 2, 3]
+    assert msgs[1].get(11) == b"7"
+    assert roundtrip.ACK.search(frames[1]).group(1) == b"7"
+
+
+def test_percentiles_and_saturation_rules():
+    p = roundtrip.percentiles(list(range(1000, 1_001_000, 1000)))
+    assert p["samples"] == 1000 and p["p50_us"] == 501.0 and p["p99_us"] == 991.0 and p["max_us"] == 1000.0
+    assert roundtrip.percentiles([])["p50_us"] is None
+    step = {"offered_per_s": 1000, "achieved_per_s": 1000.0, "lost": 0, "p99_us": 50.0}
+    assert not roundtrip.saturated(step)
+    assert roundtrip.saturated({**step, "lost": 1})
+    assert roundtrip.saturated({**step, "achieved_per_s": 800.0})
+
+
+def _tiny(name: str) -> dict:
+    return roundtrip.run([300, 600], 0.2, 0.0, [name], progress=lambda line: None)
+
+
+def _check_counts(result: dict, name: str) -> None:
+    res = result["targets"][name]
+    assert res["status"] == "ok", res
+    for step in res["steps"]:
+        assert step["acked"] == step["sent"] == int(step["offered_per_s"] * 0.2)
+        assert step["lost"] == 0
+        assert step["p50_us"] <= step["p99_us"] <= step["max_us"]
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to build the echo floor")
+def test_roundtrip_against_the_c_echo_floor():
+    result = _tiny("echo_floor")
+    _check_counts(result, "echo_floor")
+    assert result["machine"]["cpus"] >= 1
+
+
+def test_roundtrip_against_the_gateway():
+    result = _tiny("gateway")
+    _check_counts(result, "gateway")
+    assert "gateway_messages_per_s" in result["ratios"]
+
+
+@pytest.mark.quickfix
+def test_roundtrip_against_quickfix():
+    pytest.importorskip("quickfix")
+    _check_counts(_tiny("quickfix"), "quickfix")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs cc and two CPUs")
+def test_pinned_run_restores_the_client_affinity():
+    before = os.sched_getaffinity(0)
+    result = roundtrip.run([300], 0.2, 0.0, ["echo_floor"], progress=lambda line: None, pin=True)
+    _check_counts(result, "echo_floor")
+    pinned = result["targets"]["echo_floor"]["pinned_cpus"]
+    assert pinned and pinned["client"] != pinned["server"]
+    assert os.sched_getaffinity(0) == before
+
+
+def test_unknown_target_is_skipped_not_failed():
+    result = roundtrip.run([100], 0.1, 0.0, ["nonesuch"], progress=lambda line: None)
+    assert result["targets"]["nonesuch"]["status"] == "skipped"
+
+
+def test_metrics_overhead_measures_both_implementations():
+    r = metrics_overhead.measure(repeat=1)
+    assert set(r["metrics_ns_per_order"]) == {"goldrouter", "prometheus_client_bound"}
+    assert r["codec_ns_per_order"] is not None
+    assert 0 < r["metrics_share_of_codec_plus_metrics"] < 1
+
+
+def test_suite_writes_json_summary_and_records_a_failure(tmp_path, capsys):
+    assert suite.main(["--only", "metrics_overhead", "--quick", "--results", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "suite.json").read_text())
+    assert data["benchmarks"]["metrics_overhead"]["status"] == "ok"
+    assert json.loads((tmp_path / "metrics_overhead.json").read_text())["benchmark"] == "metrics_overhead"
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| metrics_overhead | ok |" in summary and "## Targets" in summary
+    assert "[1/1] metrics_overhead: ok" in capsys.readouterr().out
+    # A module that exits 0 but writes no JSON is a failure, recorded and not fatal to the run.
+    runner = suite.Runner(tmp_path, timeout=60, quick=True, tty=False)
+    status = runner.run_one(1, 1, "plots")
+    assert status["status"] == "failed" and status["reason"] == "wrote no JSON"
+
+
+def test_plots_draw_or_say_why_not(tmp_path, monkeypatch):
+    rt = _tiny("gateway")
+    (tmp_path / "roundtrip.json").write_text(json.dumps(rt))
+    (tmp_path / "matching.json").write_text(json.dumps(
+        {"ns_per_command": {"numba_batch": 80, "numba_single": 700, "reference": 4000}}))
+    try:
+        import matplotlib  # noqa: F401
+        have = True
+    except ImportError:
+        have = False
+    written, skipped = plots.make_plots(tmp_path)
+    if have:
+        assert skipped is None
+        assert sorted(p.name for p in written) == ["matching_ns_per_command.png", "roundtrip_latency.png"]
+        assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
+    written, skipped = plots.make_plots(tmp_path)
+    assert written == [] and "matplotlib" in skipped
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)  # a fresh checkout compiles the numba kernels before the service is ready
+def test_roundtrip_against_the_whole_service():
+    result = _tiny("router_app")
+    _check_counts(result, "router_app")
