@@ -48,7 +48,7 @@ NOS_BODY = [
 
 # The gateway's answer: a partial fill with the routing explanation. Values are
 # bytes because that is what the order flow hands to encode (it formats
-# quantities and prices itself, router/orders.py qty_text/px_text).
+# quantities and prices itself, router/orders/index.py qty_text/px_text).
 ER_BODY = [
     (37, b"GR-000000123"), (198, b"SGE-88112233"), (11, b"C-20261125-000042"), (17, b"GR-E-000000456"),
     (150, b"F"), (39, b"1"), (1, b"ACC-7781"), (55, b"SGE.AU9999"), (54, b"1"), (38, b"250"),

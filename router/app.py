@@ -7,7 +7,7 @@ another client). `on_timer(now_ns)` drives GTD/DAY expiry and the trading-day ro
 reads `sessions_view`, `book_view`, `routes_view` and calls `set_kill_switch` / `set_fx`.
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
 
-Not here: trading logic (order_flow, routing, risk, the matching core), FIX sessions or sockets.
+Not here: trading logic (router.orders, the matching core), FIX sessions or sockets.
 """
 from __future__ import annotations
 

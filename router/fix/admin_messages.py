@@ -1,7 +1,7 @@
 """Builders for the session layer's own messages: Reject and BusinessMessageReject bodies, gap fills,
 PossDup copies of stored messages for a resend, and the Logout that refuses a Logon.
 
-Pure functions over bytes; `fix_session` decides when to send them.  Also holds the message-type
+Pure functions over bytes; `router.fix.session` decides when to send them.  Also holds the message-type
 sets and the standard SessionRejectReason texts those decisions use.
 
 Not its job: sequence numbers, the store, or when anything is sent.

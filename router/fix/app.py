@@ -5,7 +5,7 @@ what the application gets back to send on a session, from inside a callback or f
 on the event loop (fills for a resting order, via `gateway.handle(session_id)`).  `Observer` is the
 metrics hook; `NullObserver` is the free default.
 
-Not its job: sessions, sockets or sequence numbers (the gateway and `fix_session` own those).
+Not its job: sessions, sockets or sequence numbers (the gateway and `router.fix.session` own those).
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ touches no session state) and the connection is closed.  An admitted connection 
 session; from then on frames go to the pure `Session` and its actions are carried out here, in order.
 A one-second tick drives every connected session's heartbeat and logout timers and its schedule.
 
-Not its job: FIX rules (`fix_session`), framing (`fix_codec`), socket mechanics (`fix_transport`),
+Not its job: FIX rules (`session`), framing (`codec`), socket mechanics (`transport`),
 or what application messages mean (the `Application`).
 """
 from __future__ import annotations

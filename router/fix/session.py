@@ -22,7 +22,7 @@ application messages with PossDupFlag and OrigSendingTime and gap-fill everythin
 timer sends a TestRequest after 1.2 intervals of silence and disconnects after 2.4.
 
 Not its job: sockets, timers, logging, the clock, choosing which session a Logon belongs to or
-whether its credentials are good (the gateway admits logons; `fix_admin.refusal_logout` builds the
+whether its credentials are good (the gateway admits logons; `admin_messages.refusal_logout` builds the
 answer to a refused one), or validating fields against the dictionary (`router.fix.validate` does that).
 """
 from __future__ import annotations

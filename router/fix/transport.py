@@ -7,7 +7,7 @@ Flow control: while the peer does not read (`pause_writing`), we stop reading fr
 consumer cannot make us buffer without bound.  A logon timeout closes connections that never log on;
 the read limit is the decoder's maximum frame size plus a cap on buffered partial input.
 
-Not its job: FIX session rules (`fix_session`), which session a Logon belongs to (`fix_gateway`).
+Not its job: FIX session rules (`router.fix.session`), which session a Logon belongs to (`router.fix.gateway`).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ give the order flow cheap recorders (orders, fills, routed grams, latencies) and
 sample event-loop lag.  The exposition is prometheus-client's, from a private
 `CollectorRegistry` so tests and benchmarks can build as many as they like.
 
-Not here: HTTP serving (`router/admin.py` mounts `/metrics`), any business
+Not here: HTTP serving (`router.ops.admin` mounts `/metrics`), any business
 decision, any clock read on the hot path (callers pass durations in ns).
 
 Hot-path design: per-message counters are plain ints in dicts keyed by the raw

@@ -9,7 +9,7 @@ the part of `OrderFlow` that runs one batch through `engine.process()` and turns
 reports for the right sessions, settling funds and releasing quota, credit and reservations when an
 order is done.
 
-Not here: request parsing and checks (order_flow, order_amend), reservations (order_funds), I/O.
+Not here: request parsing and checks (orders.flow, orders.amend), reservations (orders.funds), I/O.
 """
 from __future__ import annotations
 

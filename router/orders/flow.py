@@ -1,14 +1,14 @@
 """The pure order-flow engine: FIX application messages and time in, outbound messages out (as values).
 
 `OrderFlow.on_message(session, msg, now_ns)` handles NewOrderSingle(D) here, OrderCancelRequest(F),
-OrderCancelReplaceRequest(G), OrderStatusRequest(H) and OrderMassCancelRequest(q) in `order_amend`,
+OrderCancelReplaceRequest(G), OrderStatusRequest(H) and OrderMassCancelRequest(q) in `orders.amend`,
 hands MarketDataRequest(V) / SecurityListRequest(x) to `marketdata`, and answers anything else with
 a BusinessMessageReject. Each call returns `Out(session, msg_type, body)` values for the caller to
 send, possibly to other sessions (the passive side of a trade). Per new order: parse and check the
 request, let `routing` filter and rank the books (kill switch and pre-trade risk included), consume
-quota and reserve cash or metal (`order_funds`), then make exactly one `engine.process()` call — a
+quota and reserve cash or metal (`orders.funds`), then make exactly one `engine.process()` call — a
 NEW on the instrument's book, or an atomic group SWEEP for a routable product — whose events
-`order_core` turns into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when an
+`orders.core_bridge` turns into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when an
 instrument's trading day rolls and rolls the quota day; `kill` / `disconnected` cancel working
 orders in one batch.
 

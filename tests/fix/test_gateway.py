@@ -408,7 +408,7 @@ def test_tls_bad_files_are_a_config_error(tmp_path):
     assert e.value.key == "fix.tls_cert"
 
 
-# ---------------------------------------------------------------- configuration (router/fix_config.py)
+# ---------------------------------------------------------------- configuration (router/fix/config.py)
 
 def test_config_defaults_and_sessions():
     from router.fix.config import ALWAYS
@@ -551,7 +551,7 @@ async def test_fsync_store(gw, clients, tmp_path):
         again.close()
 
 
-# ---------------------------------------------------------------- the echo application (router/app_echo.py)
+# ---------------------------------------------------------------- the echo application (router/fix/echo.py)
 
 @pytest.mark.parametrize("extra_header,body", [
     ([], ORDER),

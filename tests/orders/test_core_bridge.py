@@ -1,4 +1,4 @@
-"""order_core: the top-of-book reader agrees with the engine's own `top_of_book` on every book, and
+"""orders.core_bridge: the top-of-book reader agrees with the engine's own `top_of_book` on every book, and
 single commands go through one reused buffer.
 
 The reader indexes the numba engine's live best-price arrays (see `TopReader`); these tests drive
