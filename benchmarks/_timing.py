@@ -86,21 +86,28 @@ def _version(distribution: str) -> str | None:
         return None
 
 
-def machine_description() -> dict:
-    """What the figures were measured on: CPU, cores, load, Python and library versions."""
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages now (None where the platform has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def machine_description(load_at_start: list[float] | None = None) -> dict:
+    """What the figures were measured on, detected now: CPU model (/proc/cpuinfo), cores, load
+    average (`load_avg` now, i.e. at the end, and `load_avg_start` when the caller took it at its
+    start), Python and library versions.  Nothing here is written by hand."""
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
-    try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
     return {
         "cpu_model": _cpu_model(),
         "cpus": os.cpu_count(),
         "cpus_usable": usable,
-        "load_avg": load,
+        "load_avg_start": load_at_start,
+        "load_avg": load_average(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
@@ -108,6 +115,19 @@ def machine_description() -> dict:
         "numpy": _version("numpy"),
         "simplefix": _version("simplefix"),
     }
+
+
+def machine_line(m: dict | None) -> str:
+    """One line of the detected machine facts, for printed output and the summary."""
+    if not m:
+        return "machine: not recorded"
+    return (f"machine: {m.get('cpu_model')}, {m.get('cpus_usable')} of {m.get('cpus')} cores usable, "
+            f"load average {m.get('load_avg_start') or '?'} at start, {m.get('load_avg')} at end, "
+            f"Python {m.get('python')}, numba {m.get('numba')}, numpy {m.get('numpy')}, {m.get('platform')}")
+
+
+# Load averages when this module was imported, i.e. about when a benchmark process started.
+PROCESS_START_LOAD = load_average()
 
 
 def argument_parser(description: str) -> argparse.ArgumentParser:
@@ -121,7 +141,7 @@ def write_json(path: str | os.PathLike | None, data: dict) -> None:
     if not path:
         return
     data = dict(data)
-    data.setdefault("machine", machine_description())
+    data.setdefault("machine", machine_description(PROCESS_START_LOAD))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".tmp")

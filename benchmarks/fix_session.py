@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks._timing import interleaved_ns, machine_description, medians, write_json
+from benchmarks._timing import PROCESS_START_LOAD, interleaved_ns, machine_description, medians, write_json
 
 ORDER = [(11, b"ORD-%d"), (1, b"SHCLIENT1"), (55, b"SGE.AU9999"), (54, b"1"), (60, b"20260101-00:00:00.000"),
          (38, b"10"), (40, b"2"), (44, b"56000")]
@@ -131,7 +131,7 @@ def measure(repeat: int, orders: int) -> dict:
     session = parts["session_receive"] + parts["session_send_app"]
     in_process_sum = parts["decode"] + parts["session_receive"] + parts["echo_body_raw"] + parts["session_send_app"]
     return {
-        "machine": machine_description(),
+        "machine": machine_description(PROCESS_START_LOAD),
         "ns_per_order": parts,
         "tcp": tcp,
         "session_receive_plus_send_over_decode": round(session / codec, 2),

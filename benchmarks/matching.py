@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from benchmarks._timing import argument_parser, machine_description, say, write_json
+from benchmarks._timing import PROCESS_START_LOAD, argument_parser, machine_description, say, write_json
 from benchmarks.streams import exchange_books, generate
 from matching import Engine, ReferenceBook
 
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
         "events": len(ref_ev), "event_kinds": dict(zip(
             ["accepted", "rejected", "trade", "cancelled", "replaced", "expired", "mass_cancel_report",
              "sweep_report"], kinds[1:])),
-        "targets": TARGETS, "machine": machine_description(),
+        "targets": TARGETS, "machine": machine_description(PROCESS_START_LOAD),
     })
     return 0 if identical else 1
 

@@ -20,7 +20,7 @@ import argparse
 import sys
 import time
 
-from benchmarks._timing import calls_for, interleaved_ns, machine_description, medians, write_json
+from benchmarks._timing import PROCESS_START_LOAD, calls_for, interleaved_ns, machine_description, medians, write_json
 
 
 def ours_order():
@@ -129,7 +129,7 @@ def measure(repeat: int = 15) -> dict:
         "calls_per_order": ["message_in", "order_received", "message_out", "ack_latency"],
         "metrics_ns_per_order": {"goldrouter": round(ours, 1), "prometheus_client_bound": round(prom, 1)},
         "prometheus_client_over_ours": round(prom / ours, 2),
-        "machine": machine_description(),
+        "machine": machine_description(PROCESS_START_LOAD),
         "scrape": scrape_ms(repeat=max(3, repeat // 3)),
     }
     if codec_skipped is not None:

@@ -6,11 +6,16 @@ accounts, every session open, the message throttle lifted because it is a risk c
   cancel_instrument  OrderCancelRequest of that order -> cancelled
   new_product        NewOrderSingle GOLD.KG9999, 1 kg, routed over three books, rests -> ack
   cancel_product     OrderCancelRequest of that order -> cancelled
-plus `core_new`: the matching core alone on the same resting NEW (one `engine.process`), so
-`beyond_core_ns` = new_instrument - core_new is the Python the order flow adds (router included),
+plus `core_new`: the matching core alone on the same kind of resting NEW, made with the call the
+service makes per message (`engine.process_at(buf, 0, copy=False)` on the order flow's own
+preallocated command row, as `CoreEvents._run_one` does), so `beyond_core_ns` = new_instrument -
+core_new is the Python the order flow adds (router included),
 and `top_of_book_ns`: one best-prices read of the SGE.AU9999 book through `engine.top_of_book` and
 through the order flow's `TopReader` (the core's live `top_prices` arrays), alternated call by call.
 Orders and cancels alternate, so the books keep a constant size (200 resting sells stand opposite).
+Every output is checked, not only timed: a new order must come back as one ExecutionReport
+ExecType(150)=0 to its sender, a cancel as 150=4 (and the core's own NEW as an ACCEPTED event);
+anything else is counted per case in `unexpected`, printed, and makes the run exit 1.
 
 Method: per-call perf_counter_ns, median and p99 over N rounds after a warm-up; the engines are
 interleaved round by round so machine noise hits both alike. Then `gc_worst_full_pause_ms`: the
@@ -28,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._timing import argument_parser, machine_description, say, write_json
-from matching import COMMAND_DTYPE
+from benchmarks._timing import (
+    PROCESS_START_LOAD, argument_parser, machine_description, machine_line, say, write_json,
+)
+from matching import COMMAND_DTYPE, EventKind, Op
 from router.config import build_config, embedded_defaults
 from router.fix.codec import encode, parse_frame
-from router.orders.core_bridge import TopReader
+from router.orders.core_bridge import OP_NEW, TopReader, _pack_row
 from router.orders.flow import OrderFlow, make_engine
 from router.orders.risk import RiskEngine
 
@@ -85,16 +92,40 @@ class _Bench:
         }
 
 
-def _core_new(bench: _Bench, oid: int) -> int:
-    """ns for the core alone on a resting NEW and its CANCEL (only the NEW is counted)."""
-    row = [1, bench.now, 0, oid, 0, 1, 2, 0, 55000, 1, 0, 0, -1, 0, 0, 0, 0, 0]
-    cmd = np.array(row, np.int64).view(COMMAND_DTYPE)
+EXPECTED = {"new_instrument": b"0", "cancel_instrument": b"4", "new_product": b"0", "cancel_product": b"4"}
+
+
+def answer_problem(case: str, outs: list) -> str | None:
+    """None when `outs` is exactly the answer the case expects (one ExecutionReport to SHCLIENT1
+    with the expected ExecType); otherwise what came back instead."""
+    if len(outs) == 1 and outs[0].session == "SHCLIENT1" and outs[0].msg_type == b"8":
+        exec_type = next((v for t, v in outs[0].body if t == 150), None)
+        if exec_type == EXPECTED[case]:
+            return None
+    return "; ".join(f"{o.session} 35={o.msg_type.decode()} "
+                     + " ".join(f"{t}={v.decode(errors='replace') if isinstance(v, bytes) else v}"
+                                for t, v in o.body if t in (150, 39, 58, 103)) for o in outs) or "nothing"
+
+
+def _core_new(bench: _Bench, oid: int) -> tuple[int, bool]:
+    """ns for the core alone on a resting NEW, made exactly as the service makes it (the flow's own
+    command row, `process_at(buf, 0, copy=False)`), then its CANCEL (not counted); and whether the
+    NEW came back accepted."""
+    flow = bench.flow
+    buf = flow._cmd_buf
+    if buf is None:
+        buf = flow._cmd_buf = np.zeros((1, len(COMMAND_DTYPE.names)), np.int64)
+    row = [OP_NEW, bench.now, 0, oid, 0, 1, 2, 0, 55000, 1, 0, 0, -1, 0, 0, 0, 0, 0]
+    _pack_row(buf, 0, *row)
+    engine = flow.engine
     t = time.perf_counter_ns()
-    bench.flow.engine.process(cmd)
+    events = engine.process_at(buf, 0, copy=False)
     ns = time.perf_counter_ns() - t
-    row[0], row[3] = 2, oid
-    bench.flow.engine.process(np.array(row, np.int64).view(COMMAND_DTYPE))
-    return ns
+    accepted = len(events) > 0 and int(events[0]["kind"]) == EventKind.ACCEPTED
+    row[0] = int(Op.CANCEL)
+    _pack_row(buf, 0, *row)
+    engine.process_at(buf, 0, copy=False)
+    return ns, accepted
 
 
 def _top_of_book_ns(bench: _Bench, calls: int) -> dict[str, float]:
@@ -115,7 +146,8 @@ def _top_of_book_ns(bench: _Bench, calls: int) -> dict[str, float]:
     return {"engine_top_of_book": statistics.median(engine_ns), "top_reader": statistics.median(reader_ns)}
 
 
-def _gc_worst_pause_ms(config: Any, orders: int) -> float:
+def _gc_worst_pause_ms(config: Any, orders: int) -> tuple[float, int]:
+    """The longest full collection over `orders` IOC orders, and how many were not acknowledged."""
     bench = _Bench(config, reference=False)
     gc.collect()
     gc.freeze()
@@ -128,15 +160,19 @@ def _gc_worst_pause_ms(config: Any, orders: int) -> float:
         elif info["generation"] == 2:
             pauses.append(time.perf_counter_ns() - start[0])
 
+    not_acked = 0
     gc.callbacks.append(watch)
     try:
         for n in range(orders):
-            bench.on("SHCLIENT1", b"D", [(11, f"G{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"),
-                                         (38, 1), (40, 2), (44, "559.00"), (59, 3)])
+            outs = bench.on("SHCLIENT1", b"D", [(11, f"G{n}"), (55, "SGE.AU9999"), (54, 1),
+                                                (60, "20260101-00:00:00"), (38, 1), (40, 2), (44, "559.00"), (59, 3)])
+            # An IOC below the resting sells: acknowledged (150=0), then its remainder cancelled.
+            if not outs or answer_problem("new_instrument", outs[:1]) is not None:
+                not_acked += 1
     finally:
         gc.callbacks.remove(watch)
         gc.unfreeze()
-    return round(max(pauses) / 1e6, 2) if pauses else 0.0
+    return (round(max(pauses) / 1e6, 2) if pauses else 0.0), not_acked
 
 
 def main() -> int:
@@ -148,6 +184,9 @@ def main() -> int:
     benches = {"numba": _Bench(config, reference=False), "reference": _Bench(config, reference=True)}
     samples: dict[str, dict[str, list[int]]] = {e: {c: [] for c in CASES} for e in benches}
     core: list[int] = []
+    answers = {e: {c: 0 for c in CASES} for e in benches}
+    unexpected = {e: {c: 0 for c in (*CASES, "core_new")} for e in benches}
+    first_problem: dict[str, str] = {}
     warm = args.rounds // 10
     for n in range(args.rounds + warm):
         for engine, bench in benches.items():
@@ -155,11 +194,18 @@ def main() -> int:
             for case in CASES:
                 bench.now += 1000
                 t = time.perf_counter_ns()
-                bench.flow.on_message("SHCLIENT1", msgs[case], bench.now)
+                outs = bench.flow.on_message("SHCLIENT1", msgs[case], bench.now)
                 ns = time.perf_counter_ns() - t
+                answers[engine][case] += 1
+                problem = answer_problem(case, outs)
+                if problem is not None:
+                    unexpected[engine][case] += 1
+                    first_problem.setdefault(f"{engine} {case}", problem)
                 if n >= warm:
                     samples[engine][case].append(ns)
-        ns = _core_new(benches["numba"], 10_000_000 + n)
+        ns, accepted = _core_new(benches["numba"], 10_000_000 + n)
+        if not accepted:
+            unexpected["numba"]["core_new"] += 1
         if n >= warm:
             core.append(ns)
 
@@ -176,8 +222,12 @@ def main() -> int:
     result["top_of_book_ns"] = _top_of_book_ns(benches["numba"], max(args.rounds, 1000))
     result["reference_over_numba_new_product"] = round(
         result["ns_per_message"]["reference"]["new_product"] / result["ns_per_message"]["numba"]["new_product"], 2)
-    result["gc_worst_full_pause_ms"] = _gc_worst_pause_ms(config, args.gc_orders)
-    result["machine"] = machine_description()
+    result["gc_worst_full_pause_ms"], gc_not_acked = _gc_worst_pause_ms(config, args.gc_orders)
+    unexpected["numba"]["ioc_gc_run"] = gc_not_acked
+    result["messages_checked"] = answers
+    result["unexpected"] = unexpected
+    result["unexpected_examples"] = first_problem
+    result["machine"] = machine_description(PROCESS_START_LOAD)
     for engine in benches:
         say(f"{engine:>9}: " + ", ".join(f"{c} {result['ns_per_message'][engine][c] / 1000:.1f} us" for c in CASES))
     say(f"core alone (resting NEW) {result['core_new_ns'] / 1000:.1f} us; the order flow adds "
@@ -186,7 +236,17 @@ def main() -> int:
     say(f"top of book: engine.top_of_book {tops['engine_top_of_book'] / 1000:.1f} us, "
         f"order flow's TopReader (live top_prices) {tops['top_reader'] / 1000:.2f} us")
     say(f"worst full GC pause over {args.gc_orders} IOC orders: {result['gc_worst_full_pause_ms']} ms")
+    checked = sum(sum(c.values()) for c in answers.values()) + len(core) + args.gc_orders
+    bad = sum(sum(c.values()) for c in unexpected.values())
+    say(f"answers checked: {checked:,} (news acked 150=0, cancels 150=4, core NEWs ACCEPTED); "
+        f"unexpected: {bad}")
+    say(machine_line(result["machine"]))
     write_json(args.json, result)
+    if bad:
+        for where, what in first_problem.items():
+            say(f"FAILED: {where}: first unexpected answer: {what}")
+        say(f"FAILED: {bad} unexpected answers: {unexpected}")
+        return 1
     return 0
 
 

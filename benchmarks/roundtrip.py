@@ -18,8 +18,15 @@ perf_counter_ns.  Per step it reports p50/p90/p99/p99.9/max, the achieved ack ra
 lost acks, and the server's CPU seconds (from /proc) per order.  Steps stop at the
 first saturated rate (achieved < 90 % of offered, acks lost, or p99 > 100 ms).
 
-Only same-run ratios mean anything on a shared machine: gateway p50 / floor p50, and
-gateway capacity / QuickFIX capacity.
+Answers are told apart (the first one per ClOrdID decides): an ExecutionReport with ExecType(150)
+0 or a fill is an ack (only acks give latencies and the achieved rate), 150=8 a reject, the order's
+own bytes back (35=D) the echo targets' echo.  Each step and target reports acks (or echoes),
+rejects and the reject share; the run exits 1 if router_app rejects more than 1 % of its orders.
+The output names the work each target does per order (`rt_results.WORK`) and labels each ratio
+with what it compares: echo vs echo (gateway / floor), orders vs echo (router_app / floor or
+gateway), echo vs a built ExecutionReport (gateway / QuickFIX, not like for like).
+
+Only same-run ratios mean anything on a shared machine.
 
 usage: python -m benchmarks.roundtrip [--json FILE] [--rates 1000,5000,...] [--duration S]
                                       [--targets echo_floor,gateway,quickfix] [--quick]
@@ -40,6 +47,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._timing import load_average
+from benchmarks.rt_results import (  # noqa: F401  (re-exported: the suite and tests read them here)
+    MAX_ROUTER_REJECT_SHARE, P99_LIMIT_NS, RATIO_LABELS, SATURATED_P99_NS, WORK, best_p50, best_p50_ratio,
+    machine, percentiles, ratios, reject_failures, report_text, saturated, step_ratio, summarize,
+)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SOH = b"\x01"
@@ -47,10 +60,13 @@ DEFAULT_RATES = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60
                  100_000, 130_000)
 QUICK_RATES = (1_000, 5_000, 20_000)
 TARGETS = ("echo_floor", "gateway", "gateway_nometrics", "router_app", "quickfix")
-P99_LIMIT_NS = 1_000_000
-SATURATED_P99_NS = 100_000_000
 ACK = re.compile(rb"\x0135=[8D]\x01.*?\x0111=(\d+)\x01", re.S)
+# ExecType(150) values that acknowledge an order: New, or a (partial) fill.  8 is a reject; a later
+# report on the same order (an IOC's cancelled remainder) is not its answer and is not counted.
+ACK_EXEC_TYPES = frozenset((b"0", b"1", b"2", b"F"))
+REJECT_EXEC_TYPE = b"8"
 LOGON_ACK = re.compile(rb"\x0135=A\x01")
+UNANSWERED, REJECTED, OTHER_ANSWER = -1, -2, -3   # lat[k] markers; an ack's latency is >= 0
 
 
 # ---------------------------------------------------------------- FIX framing (client side)
@@ -279,7 +295,8 @@ class Client:
         self.next_id += n
         stamp = utc_now()
         msgs = [self.framer.order(first + k, stamp, self.tif, self.price) for k in range(n)]
-        lat = [-1] * n
+        lat = [UNANSWERED] * n
+        self.echoed = 0
         t0 = time.perf_counter_ns() + 1_000_000  # 1 ms ahead: the first message is not already late
         give_up = t0 + (n - 1) * 1_000_000_000 // rate + int(drain_s * 1e9)
         # A collection pause in the client would show up as every target's latency.
@@ -292,24 +309,32 @@ class Client:
                 gc.enable()
         warm = int(min(warmup_s * rate, n // 5))
         measured = sorted(x for x in lat[warm:] if x >= 0)
-        lost = sum(1 for x in lat if x < 0)
+        lost = lat.count(UNANSWERED)
+        rejected = lat.count(REJECTED)
         span_s = (last_ack_ns - t0) / 1e9
         return {
-            "offered_per_s": rate, "sent": i, "acked": acked, "lost": lost,
+            "offered_per_s": rate, "sent": i, "acked": acked, "echoed": self.echoed, "rejected": rejected,
+            "reject_share": round(rejected / n, 4),
+            "other_answers": lat.count(OTHER_ANSWER), "lost": lost,
             "achieved_per_s": round(acked / span_s, 1) if span_s > 0 else 0.0,
             **percentiles(measured),
         }
 
     def _pump(self, msgs: list[bytes], lat: list[int], first: int, n: int, rate: int, t0: int,
               give_up: int) -> tuple[int, int, int]:
-        """The open-loop send/receive loop: busy-polls until every ack is in or `give_up`."""
+        """The open-loop send/receive loop: busy-polls until every order is answered or `give_up`.
+
+        An order's first answer decides: an ExecutionReport with ExecType(150) 0 or a fill is an ack
+        (its latency is kept), 150=8 a reject (counted, marked REJECTED, no latency), the order's
+        own bytes back (35=D, the echo targets) an echo, counted as that target's ack."""
         send, recv, clock = self.sock.send, self.sock.recv, time.perf_counter_ns
         period_num = 1_000_000_000
         finditer = ACK.finditer
-        acked = i = 0
+        acks, reject = ACK_EXEC_TYPES, REJECT_EXEC_TYPE
+        acked = answered = echoed = i = 0
         out = b""
         last_ack_ns = t0
-        while acked < n:
+        while answered < n:
             now = clock()
             if i < n and now >= t0 + i * period_num // rate:
                 j = i + 1
@@ -336,7 +361,17 @@ class Client:
                     done, self.buf = buf[:cut + 8], buf[cut + 8:]
                     for m in finditer(done):
                         k = int(m.group(1)) - first
-                        if 0 <= k < n and lat[k] < 0:
+                        if 0 <= k < n and lat[k] == UNANSWERED:
+                            answered += 1
+                            start = m.start()
+                            if done[start + 4] == 68:      # 35=D: the echo targets' answer
+                                echoed += 1
+                            else:
+                                e = done.find(b"\x01150=", start, done.find(b"\x0110=", start))
+                                et = done[e + 5:e + 6] if e >= 0 else b""
+                                if et not in acks:
+                                    lat[k] = REJECTED if et == reject else OTHER_ANSWER
+                                    continue
                             lat[k] = t - (t0 + k * period_num // rate)
                             acked += 1
                     last_ack_ns = t
@@ -346,25 +381,8 @@ class Client:
                 break
             elif i >= n and now > give_up:
                 break
+        self.echoed = echoed
         return acked, i, last_ack_ns
-
-
-def percentiles(sorted_ns: list[int]) -> dict:
-    if not sorted_ns:
-        return {"p50_us": None, "p90_us": None, "p99_us": None, "p999_us": None, "max_us": None,
-                "mean_us": None, "samples": 0}
-
-    def q(p: float) -> float:
-        return round(sorted_ns[min(len(sorted_ns) - 1, int(p * len(sorted_ns)))] / 1000, 1)
-
-    return {"p50_us": q(0.5), "p90_us": q(0.9), "p99_us": q(0.99), "p999_us": q(0.999),
-            "max_us": round(sorted_ns[-1] / 1000, 1),
-            "mean_us": round(sum(sorted_ns) / len(sorted_ns) / 1000, 1), "samples": len(sorted_ns)}
-
-
-def saturated(step: dict) -> bool:
-    return (step["lost"] > 0 or step["achieved_per_s"] < 0.9 * step["offered_per_s"]
-            or step["p99_us"] is None or step["p99_us"] * 1000 > SATURATED_P99_NS)
 
 
 def _cpu_split() -> tuple[set[int], set[int]] | None:
@@ -419,94 +437,13 @@ def _step(live: Live, rate: int, duration_s: float, warmup_s: float) -> dict:
     return step
 
 
-def summarize(steps: list[dict]) -> dict:
-    ok = [s for s in steps if not saturated(s)]
-    under_1ms = [s["offered_per_s"] for s in ok if s["p99_us"] is not None and s["p99_us"] * 1000 < P99_LIMIT_NS]
-    # At the highest unsaturated rate the server batches most, which is the per-order CPU at load.
-    cpu = [s["server_cpu_us_per_order"] for s in ok if s["server_cpu_us_per_order"]][-1:]
-    return {
-        "status": "ok",
-        "steps": steps,
-        "p50_us_at_lowest_rate": steps[0]["p50_us"] if steps else None,
-        "max_rate_p99_under_1ms": max(under_1ms) if under_1ms else None,
-        "capacity_orders_per_s": max((s["achieved_per_s"] for s in steps), default=0.0),
-        "server_cpu_us_per_order_at_load": cpu[0] if cpu else None,
-    }
-
-
-def step_ratio(a: dict, b: dict, key: str = "p50_us") -> float | None:
-    """Median, over the rates where neither target saturated, of a[key] / b[key] at the same rate
-    (measured a few seconds apart, since targets are interleaved rate by rate)."""
-    if a.get("status") != "ok" or b.get("status") != "ok":
-        return None
-    b_by_rate = {s["offered_per_s"]: s for s in b["steps"] if not saturated(s)}
-    rs = sorted(s[key] / b_by_rate[s["offered_per_s"]][key] for s in a["steps"]
-                if not saturated(s) and s["offered_per_s"] in b_by_rate
-                and s.get(key) and b_by_rate[s["offered_per_s"]].get(key))
-    return round(rs[len(rs) // 2], 3) if rs else None
-
-
-def best_p50_ratio(a: dict, b: dict) -> float | None:
-    """a's lowest unsaturated p50 / b's: noise only ever adds latency, so each target's best p50
-    in the run is its closest approach to its unloaded service time."""
-    def best(t: dict) -> float | None:
-        ps = [s["p50_us"] for s in t.get("steps", []) if not saturated(s) and s["p50_us"]]
-        return min(ps) if ps else None
-
-    if a.get("status") != "ok" or b.get("status") != "ok":
-        return None
-    x, y = best(a), best(b)
-    return round(x / y, 2) if x and y else None
-
-
-def ratios(results: dict) -> dict:
-    """The same-run comparisons the issue's targets are stated in."""
-    out: dict = {}
-    gw, floor, qf = (results.get(k, {}) for k in ("gateway", "echo_floor", "quickfix"))
-    if gw.get("status") == "ok" and floor.get("status") == "ok":
-        out["gateway_best_p50_over_floor_best_p50"] = best_p50_ratio(gw, floor)
-        if gw["p50_us_at_lowest_rate"] and floor["p50_us_at_lowest_rate"]:
-            out["gateway_p50_over_floor_p50"] = round(gw["p50_us_at_lowest_rate"] / floor["p50_us_at_lowest_rate"], 2)
-        out["gateway_p50_over_floor_p50_median_over_rates"] = step_ratio(gw, floor)
-    if gw.get("status") == "ok" and qf.get("status") == "ok":
-        if qf["capacity_orders_per_s"]:
-            out["gateway_capacity_over_quickfix"] = round(gw["capacity_orders_per_s"] / qf["capacity_orders_per_s"], 2)
-        if gw["max_rate_p99_under_1ms"] and qf["max_rate_p99_under_1ms"]:
-            out["gateway_p99_1ms_rate_over_quickfix"] = round(
-                gw["max_rate_p99_under_1ms"] / qf["max_rate_p99_under_1ms"], 2)
-    ra = results.get("router_app", {})
-    if ra.get("status") == "ok":
-        out["router_app_messages_per_s"] = round(2 * ra["capacity_orders_per_s"])
-        out["router_app_best_p50_over_floor_best_p50"] = best_p50_ratio(ra, floor)
-    nm = results.get("gateway_nometrics", {})
-    if gw.get("status") == "ok" and nm.get("status") == "ok":
-        out["gateway_cpu_with_metrics_over_without"] = step_ratio(gw, nm, "server_cpu_us_per_order")
-    if gw.get("status") == "ok":
-        # One order in, one ack out: two FIX messages through the session layer per round trip.
-        out["gateway_messages_per_s"] = round(2 * gw["capacity_orders_per_s"])
-        if gw.get("server_cpu_us_per_order_at_load"):
-            out["gateway_messages_per_cpu_s"] = round(2e6 / gw["server_cpu_us_per_order_at_load"])
-    return out
-
-
-def machine() -> dict:
-    try:
-        from benchmarks._timing import machine_description
-
-        return machine_description()
-    except (ImportError, AttributeError):
-        import platform
-
-        return {"python": platform.python_version(), "platform": platform.platform(),
-                "cpus": os.cpu_count(), "load_avg": list(os.getloadavg())}
-
-
 def run(rates: list[int], duration_s: float, warmup_s: float, targets: list[str], progress=print,
         pin: bool = False) -> dict:
     """All targets are started first and measured in turn at each rate, so a noisy neighbour
     hits them at about the same moments and the same-run ratios stay meaningful.  A target
     leaves the rotation (and is stopped, freeing its CPU) at its first saturated rate."""
     results: dict = {}
+    load_at_start = load_average()
     split = _cpu_split() if pin else None
     saved = os.sched_getaffinity(0) if split else None
     live: list[Live] = []
@@ -538,8 +475,10 @@ def run(rates: list[int], duration_s: float, warmup_s: float, targets: list[str]
                         progress(f"{lv.target.name:<18} failed {lv.error}")
                         continue
                     lv.steps.append(step)
+                    answers = "echoes" if step["echoed"] else "acks"
                     progress(f"{lv.target.name:<18} {rate:>7}/s  p50 {step['p50_us']} us  p99 {step['p99_us']} us  "
-                             f"achieved {step['achieved_per_s']:.0f}/s  lost {step['lost']}")
+                             f"achieved {step['achieved_per_s']:.0f}/s  {answers} {step['acked']}  "
+                             f"rejects {step['rejected']}  lost {step['lost']}")
                     if saturated(step):
                         lv.done = True
                         lv.close()
@@ -560,15 +499,18 @@ def run(rates: list[int], duration_s: float, warmup_s: float, targets: list[str]
             res["error"] = lv.error
         res["pinned_cpus"] = ({"client": sorted(split[0]), "server": sorted(split[1])}
                               if split and lv.pinned else None)
+        res["work"] = WORK.get(lv.target.name)
         res["load_avg_1min"] = [lv.steps[0]["load_avg_1min"], lv.steps[-1]["load_avg_1min"]] if lv.steps else []
         results[lv.target.name] = res
     ordered = {name: results[name] for name in targets if name in results}
+    for name, res in ordered.items():
+        res.setdefault("work", WORK.get(name))
     return {
         "benchmark": "roundtrip",
         "method": "open loop, latency from intended send time, one client process busy-polling, "
                   "targets interleaved rate by rate",
         "duration_s_per_rate": duration_s, "warmup_s": warmup_s,
-        "machine": machine(),
+        "machine": machine(load_at_start),
         "targets": ordered,
         "ratios": ratios(ordered),
     }
@@ -592,13 +534,15 @@ def main(argv: list[str] | None = None) -> int:
         rates, duration = (rates if args.rates else list(QUICK_RATES)), min(duration, 0.5)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     result = run(rates, duration, args.warmup, targets, pin=args.pin)
-    for k, v in result["ratios"].items():
-        print(f"{k}: {v}")
+    result["failures"] = reject_failures(result)
+    print(report_text(result))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     failed = [k for k, v in result["targets"].items() if v["status"] == "failed"]
-    return 1 if failed else 0
+    for reason in result["failures"]:
+        print(f"FAILED: {reason}")
+    return 1 if failed or result["failures"] else 0
 
 
 if __name__ == "__main__":

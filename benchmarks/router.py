@@ -13,7 +13,8 @@ every session open, quota and funds ample so every filter runs to the end):
 Method: warm up, then time each call alone with perf_counter_ns over several rounds (cases
 interleaved round by round so machine noise hits all alike); report median, p90 and p99 per
 decision in ns. The target (median <= 5 us for product_kg) is checked and printed; on a shared
-2-core machine only the ratios between cases of the same run are comparable across runs.
+machine (the detected CPU, cores and load average are recorded with the figures) only the ratios
+between cases of the same run are comparable across runs.
 
 usage: python -m benchmarks.router [--json FILE] [--calls N] [--rounds R]
 """
@@ -22,13 +23,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from decimal import Decimal
 
+from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
 from router.config import build_config, embedded_defaults
 from router.domain.convert import to_usd_oz_fine_exact
 from router.orders.quota import CrossBorderQuota
@@ -137,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = {
         "benchmark": "router",
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "note": "shared, noisy 2-core machine: compare ratios within one run"},
+        "machine": machine_description(PROCESS_START_LOAD),
         "timer_floor_ns": floor,
         "cases": res,
         "ratios": ratios,
@@ -151,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<{w}}  median {r['median_ns']:>7}  p90 {r['p90_ns']:>7}  p99 {r['p99_ns']:>7}  n={r['n']}")
     for k, v in ratios.items():
         print(f"  ratio {k}: {v}")
+    print(f"  {machine_line(out['machine'])}")
     print(f"  target: product_kg median <= {TARGET_MEDIAN_NS} ns: {'met' if out['target_met'] else 'NOT met'}")
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:

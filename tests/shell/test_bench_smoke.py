@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import sys
+import threading
 
 import pytest
 
 from benchmarks import __main__ as suite
-from benchmarks import metrics_overhead, plots, roundtrip
+from benchmarks import metrics_overhead, orderflow, plots, roundtrip
 from router.fix.codec import FixMessage, FrameDecoder
 
 
@@ -48,8 +51,9 @@ def _check_counts(result: dict, name: str) -> None:
     assert res["status"] == "ok", res
     for step in res["steps"]:
         assert step["acked"] == step["sent"] == int(step["offered_per_s"] * 0.2)
-        assert step["lost"] == 0
+        assert step["rejected"] == 0 and step["lost"] == 0
         assert step["p50_us"] <= step["p99_us"] <= step["max_us"]
+    assert res["rejected"] == 0 and res["reject_share"] == 0 and res["work"] == roundtrip.WORK[name]
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to build the echo floor")
@@ -82,6 +86,82 @@ def test_pinned_run_restores_the_client_affinity():
     assert os.sched_getaffinity(0) == before
 
 
+def _answering_server(listener: socket.socket) -> None:
+    """Answers Logon, then every 10th order with ExecType 8 (reject) and the others with 150=0
+    followed by 150=4 (an IOC's cancelled remainder, which must not count twice)."""
+    conn, _ = listener.accept()
+    with conn:
+        buf = b""
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            buf += data
+            out, frames = [], []
+            while (cut := buf.find(b"\x0110=")) >= 0 and len(buf) >= cut + 8:
+                frames.append(buf[:cut + 8])
+                buf = buf[cut + 8:]
+            for frame in frames:
+                if b"\x0135=A\x01" in frame:
+                    out.append(b"8=FIX.4.4\x019=5\x0135=A\x0110=000\x01")
+                m = re.search(rb"\x0135=D\x01.*?\x0111=(\d+)\x01", frame, re.S)
+                if m:
+                    k = int(m.group(1))
+                    head = b"8=FIX.4.4\x019=9\x0135=8\x0137=O%d\x0111=%d\x01" % (k, k)
+                    if k % 10 == 0:
+                        out.append(head + b"150=8\x0139=8\x0110=000\x01")
+                    else:
+                        out.append(head + b"150=0\x0139=0\x0110=000\x01")
+                        out.append(head + b"150=4\x0139=4\x0110=000\x01")
+            if out:
+                conn.sendall(b"".join(out))
+
+
+def test_client_counts_acks_and_rejects_apart():
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = threading.Thread(target=_answering_server, args=(listener,), daemon=True)
+    server.start()
+    client = roundtrip.Client(listener.getsockname()[1])
+    try:
+        client.logon()
+        step = client.run_step(500, 0.2, 0.0, drain_s=1.0)   # clordids 1..100
+    finally:
+        client.close()
+        listener.close()
+    assert step["sent"] == 100
+    assert (step["acked"], step["rejected"], step["echoed"], step["lost"]) == (90, 10, 0, 0)
+    assert step["reject_share"] == 0.1 and step["samples"] == 90   # latencies are acks only
+    result = {"targets": {"router_app": {**roundtrip.summarize([step]), "work": roundtrip.WORK["router_app"]}},
+              "ratios": {}, "machine": {"cpu_model": "x"}}
+    failures = roundtrip.reject_failures(result)
+    assert len(failures) == 1 and "router_app rejected 10 of 100 orders (10.00 %" in failures[0]
+    assert "rejects 10 (10.00 %)" in roundtrip.report_text(result)
+    result["targets"]["router_app"]["reject_share"] = 0.01
+    assert roundtrip.reject_failures(result) == []
+
+
+def test_orderflow_checks_each_answer():
+    bench = orderflow._Bench(orderflow._config(), reference=True)
+    msgs = bench.round_messages(1)
+    for case in orderflow.CASES:
+        bench.now += 1000
+        assert orderflow.answer_problem(case, bench.flow.on_message("SHCLIENT1", msgs[case], bench.now)) is None
+    # A price outside the collar is rejected: the benchmark must see that, not time it as an ack.
+    outs = bench.on("SHCLIENT1", b"D", [(11, "far"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"),
+                                        (38, 1), (40, 2), (44, "100.00")])
+    assert "150=8" in orderflow.answer_problem("new_instrument", outs)
+
+
+def test_machine_note_is_detected():
+    from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
+
+    m = machine_description(PROCESS_START_LOAD)
+    assert m["cpus"] == os.cpu_count() and m["load_avg_start"] == PROCESS_START_LOAD
+    assert m["python"] == ".".join(map(str, sys.version_info[:3]))
+    line = machine_line(m)
+    assert m["cpu_model"] in line and "at start" in line and "at end" in line
+
+
 def test_unknown_target_is_skipped_not_failed():
     result = roundtrip.run([100], 0.1, 0.0, ["nonesuch"], progress=lambda line: None)
     assert result["targets"]["nonesuch"]["status"] == "skipped"
@@ -101,7 +181,12 @@ def test_suite_writes_json_summary_and_records_a_failure(tmp_path, capsys):
     assert json.loads((tmp_path / "metrics_overhead.json").read_text())["benchmark"] == "metrics_overhead"
     summary = (tmp_path / "summary.md").read_text()
     assert "| metrics_overhead | ok |" in summary and "## Targets" in summary
-    assert "[1/1] metrics_overhead: ok" in capsys.readouterr().out
+    # The summary ends with the one targets table: figure, anchor, ratio, limit.
+    last = summary.rsplit("## Targets", 1)[1]
+    assert "| target | figure | compared with | ratio / value | limit | met |" in last and "## " not in last
+    assert "Machine (detected): machine: " in summary
+    out = capsys.readouterr().out
+    assert "[1/1] metrics_overhead: ok" in out and "Targets (this run)" in out
     # A module that exits 0 but writes no JSON is a failure, recorded and not fatal to the run.
     runner = suite.Runner(tmp_path, timeout=60, quick=True, tty=False)
     status = runner.run_one(1, 1, "plots")

@@ -1,0 +1,184 @@
+"""Round-trip results: per-step percentiles, saturation, per-target summaries, same-run ratios and the report.
+
+Job: turn the steps `benchmarks.roundtrip` measured into what it reports -- per target the work it
+does, its answers (acks, echoes, rejects and their share), best p50 and capacity; the same-run
+ratios, each labelled with what it compares (echo against echo, orders against echo, echo against
+a full ExecutionReport); the detected machine; and why a run must fail (the router target
+rejecting more than 1 % of its orders).
+
+Not its job: sending, receiving or timing anything (that is `benchmarks.roundtrip`), or plots.
+"""
+from __future__ import annotations
+
+P99_LIMIT_NS = 1_000_000
+SATURATED_P99_NS = 100_000_000
+MAX_ROUTER_REJECT_SHARE = 0.01
+# What each target does per order: the ratios compare these, so the output names them.
+WORK = {
+    "echo_floor": "echo: C server returns the order's bytes unchanged (35=D back, no FIX work)",
+    "gateway": "echo: gateway session layer + validation + file store, app returns the body pre-encoded "
+               "(35=D back, no ExecutionReport built)",
+    "gateway_nometrics": "echo: as gateway, without the metrics observer",
+    "router_app": "orders: whole service (risk, routing, funds, numba matching), IOC NewOrderSingle -> "
+                  "ExecutionReport 150=0 built per order",
+    "quickfix": "ExecutionReport: QuickFIX C++ engine builds a full ExecutionReport 150=0 per order "
+                "(Python application)",
+}
+
+
+def percentiles(sorted_ns: list[int]) -> dict:
+    if not sorted_ns:
+        return {"p50_us": None, "p90_us": None, "p99_us": None, "p999_us": None, "max_us": None,
+                "mean_us": None, "samples": 0}
+
+    def q(p: float) -> float:
+        return round(sorted_ns[min(len(sorted_ns) - 1, int(p * len(sorted_ns)))] / 1000, 1)
+
+    return {"p50_us": q(0.5), "p90_us": q(0.9), "p99_us": q(0.99), "p999_us": q(0.999),
+            "max_us": round(sorted_ns[-1] / 1000, 1),
+            "mean_us": round(sum(sorted_ns) / len(sorted_ns) / 1000, 1), "samples": len(sorted_ns)}
+
+
+def saturated(step: dict) -> bool:
+    return (step["lost"] > 0 or step["achieved_per_s"] < 0.9 * step["offered_per_s"]
+            or step["p99_us"] is None or step["p99_us"] * 1000 > SATURATED_P99_NS)
+
+
+def summarize(steps: list[dict]) -> dict:
+    ok = [s for s in steps if not saturated(s)]
+    under_1ms = [s["offered_per_s"] for s in ok if s["p99_us"] is not None and s["p99_us"] * 1000 < P99_LIMIT_NS]
+    # At the highest unsaturated rate the server batches most, which is the per-order CPU at load.
+    cpu = [s["server_cpu_us_per_order"] for s in ok if s.get("server_cpu_us_per_order")][-1:]
+    sent = sum(s["sent"] for s in steps)
+    rejected = sum(s.get("rejected", 0) for s in steps)
+    return {
+        "status": "ok",
+        "steps": steps,
+        "sent": sent,
+        "acked": sum(s["acked"] for s in steps),
+        "echoed": sum(s.get("echoed", 0) for s in steps),
+        "rejected": rejected,
+        "reject_share": round(rejected / sent, 4) if sent else None,
+        "p50_us_at_lowest_rate": steps[0]["p50_us"] if steps else None,
+        "max_rate_p99_under_1ms": max(under_1ms) if under_1ms else None,
+        "capacity_orders_per_s": max((s["achieved_per_s"] for s in steps), default=0.0),
+        "server_cpu_us_per_order_at_load": cpu[0] if cpu else None,
+    }
+
+
+def step_ratio(a: dict, b: dict, key: str = "p50_us") -> float | None:
+    """Median, over the rates where neither target saturated, of a[key] / b[key] at the same rate
+    (measured a few seconds apart, since targets are interleaved rate by rate)."""
+    if a.get("status") != "ok" or b.get("status") != "ok":
+        return None
+    b_by_rate = {s["offered_per_s"]: s for s in b["steps"] if not saturated(s)}
+    rs = sorted(s[key] / b_by_rate[s["offered_per_s"]][key] for s in a["steps"]
+                if not saturated(s) and s["offered_per_s"] in b_by_rate
+                and s.get(key) and b_by_rate[s["offered_per_s"]].get(key))
+    return round(rs[len(rs) // 2], 3) if rs else None
+
+
+def best_p50_ratio(a: dict, b: dict) -> float | None:
+    """a's lowest unsaturated p50 / b's: noise only ever adds latency, so each target's best p50
+    in the run is its closest approach to its unloaded service time."""
+    if a.get("status") != "ok" or b.get("status") != "ok":
+        return None
+    x, y = best_p50(a), best_p50(b)
+    return round(x / y, 2) if x and y else None
+
+
+def ratios(results: dict) -> dict:
+    """The same-run comparisons the issue's targets are stated in."""
+    out: dict = {}
+    gw, floor, qf = (results.get(k, {}) for k in ("gateway", "echo_floor", "quickfix"))
+    if gw.get("status") == "ok" and floor.get("status") == "ok":
+        out["gateway_best_p50_over_floor_best_p50"] = best_p50_ratio(gw, floor)
+        if gw["p50_us_at_lowest_rate"] and floor["p50_us_at_lowest_rate"]:
+            out["gateway_p50_over_floor_p50"] = round(gw["p50_us_at_lowest_rate"] / floor["p50_us_at_lowest_rate"], 2)
+        out["gateway_p50_over_floor_p50_median_over_rates"] = step_ratio(gw, floor)
+    if gw.get("status") == "ok" and qf.get("status") == "ok":
+        if qf["capacity_orders_per_s"]:
+            out["gateway_capacity_over_quickfix"] = round(gw["capacity_orders_per_s"] / qf["capacity_orders_per_s"], 2)
+        if gw["max_rate_p99_under_1ms"] and qf["max_rate_p99_under_1ms"]:
+            out["gateway_p99_1ms_rate_over_quickfix"] = round(
+                gw["max_rate_p99_under_1ms"] / qf["max_rate_p99_under_1ms"], 2)
+    ra = results.get("router_app", {})
+    if ra.get("status") == "ok":
+        out["router_app_messages_per_s"] = round(2 * ra["capacity_orders_per_s"])
+        out["router_app_best_p50_over_floor_best_p50"] = best_p50_ratio(ra, floor)
+        if gw.get("status") == "ok" and gw["capacity_orders_per_s"]:
+            out["router_app_capacity_over_gateway"] = round(ra["capacity_orders_per_s"] / gw["capacity_orders_per_s"], 2)
+    nm = results.get("gateway_nometrics", {})
+    if gw.get("status") == "ok" and nm.get("status") == "ok":
+        out["gateway_cpu_with_metrics_over_without"] = step_ratio(gw, nm, "server_cpu_us_per_order")
+    if gw.get("status") == "ok":
+        # One order in, one ack out: two FIX messages through the session layer per round trip.
+        out["gateway_messages_per_s"] = round(2 * gw["capacity_orders_per_s"])
+        if gw.get("server_cpu_us_per_order_at_load"):
+            out["gateway_messages_per_cpu_s"] = round(2e6 / gw["server_cpu_us_per_order_at_load"])
+    return out
+
+
+def machine(load_at_start: list[float] | None = None) -> dict:
+    """Detected now (CPU model, cores, versions, load average), with the load at the run's start."""
+    from benchmarks._timing import machine_description
+
+    return machine_description(load_at_start)
+
+
+def reject_failures(result: dict) -> list[str]:
+    """Why the run must fail: the router target rejected more than 1 % of the orders it was sent
+    (its figures would then time rejections, not order handling)."""
+    res = result["targets"].get("router_app", {})
+    share = res.get("reject_share")
+    if res.get("status") == "ok" and share is not None and share > MAX_ROUTER_REJECT_SHARE:
+        return [f"router_app rejected {res['rejected']:,} of {res['sent']:,} orders ({100 * share:.2f} %, "
+                f"limit {100 * MAX_ROUTER_REJECT_SHARE:.0f} %): its latencies are not order acks; "
+                f"see the service log for the reject reasons"]
+    return []
+
+
+# What each same-run ratio compares, so an echo-against-echo figure is not read as order handling.
+RATIO_LABELS = {
+    "gateway_best_p50_over_floor_best_p50": "echo vs echo: gateway (echo app) best p50 / C echo floor best p50",
+    "gateway_p50_over_floor_p50": "echo vs echo: gateway / C echo floor, p50 at the lowest rate",
+    "gateway_p50_over_floor_p50_median_over_rates": "echo vs echo: gateway / C echo floor, median of per-rate p50s",
+    "gateway_capacity_over_quickfix": "echo vs ExecutionReport: gateway (echo) capacity / QuickFIX (builds "
+                                      "an ExecutionReport) capacity -- not like for like",
+    "gateway_p99_1ms_rate_over_quickfix": "echo vs ExecutionReport: highest rate with p99 < 1 ms, gateway / "
+                                          "QuickFIX -- not like for like",
+    "router_app_messages_per_s": "orders: router service capacity x 2 (order in, ack out)",
+    "router_app_best_p50_over_floor_best_p50": "orders vs echo: router service best p50 / C echo floor best p50",
+    "router_app_capacity_over_gateway": "orders vs echo: router service capacity / gateway (echo) capacity",
+    "gateway_cpu_with_metrics_over_without": "echo vs echo: server CPU per order, gateway / gateway_nometrics",
+    "gateway_messages_per_s": "echo: gateway capacity x 2 (order in, echo out)",
+    "gateway_messages_per_cpu_s": "echo: 2 / gateway server CPU seconds per order at load",
+}
+
+
+def best_p50(res: dict) -> float | None:
+    ps = [s["p50_us"] for s in res.get("steps", []) if not saturated(s) and s["p50_us"]]
+    return min(ps) if ps else None
+
+
+def report_text(result: dict) -> str:
+    """The run in words: per target what it does, its answers (acks, echoes, rejects), best p50 and
+    capacity; then the labelled ratios and the machine."""
+    lines = []
+    for name, res in result["targets"].items():
+        lines.append(f"{name}: {res.get('work') or ''}")
+        if res.get("status") != "ok":
+            lines.append(f"    {res.get('status')}: {res.get('reason', '')}")
+            continue
+        answers = (f"echoes {res['echoed']:,}" if res["echoed"] else f"acks {res['acked']:,}")
+        share = res["reject_share"]
+        lines.append(f"    sent {res['sent']:,}, {answers}, rejects {res['rejected']:,}"
+                     f" ({'-' if share is None else f'{100 * share:.2f} %'}), best p50 {best_p50(res)} us, "
+                     f"capacity {res['capacity_orders_per_s']:,.0f}/s")
+    for k, v in result["ratios"].items():
+        lines.append(f"{k}: {v}    [{RATIO_LABELS.get(k, '')}]")
+    m = result.get("machine") or {}
+    lines.append(f"machine: {m.get('cpu_model')}, {m.get('cpus_usable')}/{m.get('cpus')} cores usable, "
+                 f"load avg {m.get('load_avg_start')} at start, {m.get('load_avg')} at end, "
+                 f"Python {m.get('python')}, numba {m.get('numba')}")
+    return "\n".join(lines)
