@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="the application behind the FIX sessions (default: router)")
     serve.add_argument("--sessions-always-open", action="store_true",
                        help="every instrument trades continuously whatever the calendar says")
+    serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR")
+    serve.add_argument("--log-format", default="text", help="text (default) or json: one object per line")
 
     demo = sub.add_parser("demo", help="start the router in-process and run a scripted FIX client through it")
     _add_service_flags(demo)
@@ -134,7 +136,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config | None = None) -> int:
-    from router.service import run_service
+    from router.service import LOG_FORMATS, LOG_LEVELS, run_service
+    level = str(getattr(args, "log_level", "INFO"))
+    if level.upper() not in LOG_LEVELS:
+        return _fail(f"--log-level {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    args.log_level = level.upper()
+    if getattr(args, "log_format", "text") not in LOG_FORMATS:
+        return _fail(f"--log-format {args.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
     return run_service(args, config or load_config(args.config))
 
 

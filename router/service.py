@@ -2,8 +2,10 @@
 metrics and admin HTTP site, and the timers that drive expiry and the event-loop-lag sampler.
 
 This is the thin live wrapper around the synchronous core: it builds the parts from the
-configuration, warms the numba kernels before it reports ready, prints one ready line, and
-closes everything in order on SIGINT/SIGTERM. It holds no trading logic of its own.
+configuration, warms the numba kernels before it reports ready (saying so, and how long it took),
+prints one ready line, and closes everything in order on SIGINT/SIGTERM. Logs go to stderr as text
+or one JSON object per line (`--log-level`, `--log-format`); a listening port that cannot be bound
+ends the start with one line naming the address. It holds no trading logic of its own.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -32,6 +35,42 @@ from router.ops.metrics import Metrics, sample_event_loop_lag
 
 log = logging.getLogger("gold_router.service")
 TIMER_INTERVAL_S = 1.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+
+
+class ListenError(Exception):
+    """A listening socket could not be opened; the message names the address and the reason."""
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message (and any exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+               "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if fmt == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+async def _listening(host: str, port: int, start: Any) -> Any:
+    try:
+        return await start
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 class AdminState:
@@ -100,10 +139,14 @@ class Service:
         warm_up = getattr(self.app, "warm_up", None)
         if warm_up is not None:
             # Compiles (or loads from numba's cache) every kernel before the first client can log on.
+            log.info("compiling the matching core (about a minute the first time; cached afterwards)")
+            started = time.monotonic()
             await asyncio.get_running_loop().run_in_executor(None, warm_up)
+            log.info("matching core ready in %.1f s", time.monotonic() - started)
         for pair, rate in self.config.fx.rates.items():
             self.metrics.set_fx(pair, rate)
-        self.gateway = await start_gateway(self.fix, self.app, observer=self.metrics)
+        self.gateway = await _listening(self.fix.host, self.fix.port,
+                                        start_gateway(self.fix, self.app, observer=self.metrics))
         if hasattr(self.app, "attach_gateway"):
             self.app.attach_gateway(self.gateway)
         self.metrics.session_source = self.gateway.sessions_view
@@ -113,7 +156,7 @@ class Service:
                                         access_log=None)
             await self.runner.setup()
             site = web.TCPSite(self.runner, self.http.host, self.http.port)
-            await site.start()
+            await _listening(self.http.host, self.http.port, site.start())
             self.http_port = self.runner.addresses[0][1]
             self._tasks.append(asyncio.create_task(
                 sample_event_loop_lag(self.metrics, self.http.event_loop_lag_interval_s)))
@@ -173,7 +216,11 @@ async def serve_forever(service: Service) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await service.start()
-        print(service.ready_line(), flush=True)
+    except BaseException:       # a failed start is reported by the caller, not as a stop
+        await service.close()
+        raise
+    print(service.ready_line(), flush=True)
+    try:
         await stop.wait()
     finally:
         await service.close()
@@ -190,14 +237,13 @@ def run_loop(main: Any, event_loop: str) -> Any:
 
 
 def run_service(args: argparse.Namespace, config: Config) -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(getattr(args, "log_level", "INFO"), getattr(args, "log_format", "text"))
     service = service_from_args(args, config)
     for warning in calendar_warnings(config, datetime.now(timezone.utc).date()):
         log.warning(warning)
     try:
         run_loop(serve_forever(service), args.event_loop)
-    except OSError as exc:      # e.g. the port is taken: one line, not a traceback
-        print(f"gold-router: error: {exc}", file=sys.stderr)
+    except (ListenError, OSError) as exc:      # e.g. the port is taken: one line, not a traceback
+        print(f"gold-router: error: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0

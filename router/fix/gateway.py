@@ -174,7 +174,9 @@ class Gateway:
             slot.conn = None
             was_logged_on = slot.session.disconnected()
             self.observer.session_state(slot.session_id, "disconnected")
-            log.info("FIX session %s disconnected (%s)", slot.session_id, conn.close_reason or exc or "peer closed")
+            log.info("FIX session %s %s from %s (%s)", slot.session_id,
+                     "logged out" if was_logged_on else "disconnected", conn.peer,
+                     conn.close_reason or exc or "peer closed")
             if was_logged_on:
                 try:
                     self.app.on_logout(slot.handle)

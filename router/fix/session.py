@@ -19,7 +19,8 @@ validation failures are Rejects that consume the MsgSeqNum, a too-high MsgSeqNum
 and sends one ResendRequest (EndSeqNo 0), a too-low one without PossDupFlag ends the session with a
 Logout, CompID and SendingTime problems are a Reject followed by a Logout, resends replay stored
 application messages with PossDupFlag and OrigSendingTime and gap-fill everything else, the heartbeat
-timer sends a TestRequest after 1.2 intervals of silence and disconnects after 2.4.
+timer sends a TestRequest after 1.2 intervals of silence and after 2.4 sends a Logout with the
+reason and disconnects.
 
 Not its job: sockets, timers, logging, the clock, choosing which session a Logon belongs to or
 whether its credentials are good (the gateway admits logons; `admin_messages.refusal_logout` builds the
@@ -158,6 +159,8 @@ class Session(SequenceRecovery):
             return out
         since_recv = now - self.last_recv
         if since_recv >= hb * 12 // 5:
+            # The counterparty may still be reading: tell it why before closing (FIX test case 6 allows it).
+            self._send_logout("Timed out waiting for heartbeat")
             self._disconnect("Timed out waiting for heartbeat")
         elif since_recv >= hb * 6 * (self.test_requests + 1) // 5:
             self._send_admin(b"1", [(112, b"TEST")])

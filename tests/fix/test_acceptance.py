@@ -115,6 +115,9 @@ async def run_script(path: Path, port: int) -> None:
                 parts = line.split()
                 seconds = float(parts[1]) if len(parts) > 1 else 5.0
                 assert await client.closed_by_peer(seconds), f"{where}: connection still open after {seconds}s"
+                if "logout-allowed" in parts[2:]:      # an optional Logout explaining the close
+                    assert all(m.msg_type == b"5" for m in client.pending), client.pending[0].raw
+                    client.pending.clear()
                 assert client.pending == [], f"{where}: unexpected frames before close: {client.pending[0].raw!r}"
             elif line.startswith("C"):
                 await client.close()

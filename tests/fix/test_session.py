@@ -203,7 +203,10 @@ def test_heartbeat_test_request_and_timeout(store):
     assert tr.msg_type == b"1" and tr.get(112) == b"TEST"
     assert sent(s.tick(T0 + 13 * S)) == []
     acts = s.tick(T0 + 24 * S)
-    assert kinds(acts) == [DISCONNECT]
+    assert kinds(acts) == [SEND, DISCONNECT]
+    [logout] = sent(acts)
+    assert logout.msg_type == b"5" and logout.get(58) == b"Timed out waiting for heartbeat"
+    assert acts[-1][1] == "Timed out waiting for heartbeat"
 
 
 def test_incoming_traffic_resets_the_test_request(store):

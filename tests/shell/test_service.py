@@ -34,6 +34,7 @@ async def stop(proc):
     assert proc.returncode == 0, err
     assert b"gold-router stopped" in out
     assert b"Traceback" not in err
+    return out, err
 
 
 def http(port, path, body=None, token=None):
@@ -116,4 +117,53 @@ async def test_serve_refuses_a_taken_port_with_one_line(tmp_path):
         server.close()
         await server.wait_closed()
     assert out.returncode == 1
-    assert "gold-router: error:" in out.stderr and "Traceback" not in out.stderr
+    assert f"gold-router: error: cannot listen on 127.0.0.1:{port}: address already in use" in out.stderr.splitlines()
+    assert "Traceback" not in out.stderr and "gold-router stopped" not in out.stdout
+
+
+async def test_serve_taken_port_with_quiet_logs_prints_exactly_one_line(tmp_path):
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        out = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", str(port),
+                             "--memory-store", "--app", "echo", "--log-level", "error"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert out.returncode == 1
+    assert out.stderr == f"gold-router: error: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    assert out.stdout == ""
+
+
+@pytest.mark.parametrize("flag", [["--log-level", "bogus"], ["--log-format", "xml"]])
+def test_serve_bad_log_option_is_a_one_line_usage_error(tmp_path, flag):
+    out = subprocess.run([sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
+                          "--memory-store", *flag], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith(f"gold-router: error: {flag[0]} {flag[1]!r}")
+    assert out.stdout == ""
+
+
+@pytest.mark.slow
+async def test_serve_json_logs_say_what_start_up_does_and_who_logged_on(tmp_path):
+    proc, fix_port, _ = await start_serve(tmp_path, "--log-format", "json", "--memory-store")
+    try:
+        client = await FixClient.connect(fix_port, "SHCLIENT1")
+        host, port = client.writer.get_extra_info("sockname")[:2]
+        await client.logon()
+        await client.send(b"5")
+        await client.expect(b"5")
+        await client.close()
+        await asyncio.sleep(0.5)
+    finally:
+        _, err = await stop(proc)
+    records = [json.loads(line) for line in err.decode().splitlines()]    # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    messages = [r["message"] for r in records if r["level"] == "INFO"]
+    start = next(i for i, m in enumerate(messages) if m.startswith("compiling the matching core"))
+    assert re.fullmatch(r"matching core ready in \d+\.\d s", messages[start + 1])
+    peer = f"{host}:{port}"
+    assert f"FIX session SHCLIENT1 logged on from {peer}" in messages
+    assert any(m.startswith(f"FIX session SHCLIENT1 logged out from {peer} (") for m in messages), messages
