@@ -20,7 +20,9 @@ from typing import Any, Callable
 
 from router.ops.admin import AdminResult
 from router.config import Config
+from router.domain.calendar import SessionState
 from router.domain.errors import ConfigError
+from router.domain.reasons import Reason
 from router.fix.app import SessionHandle
 from router.orders.flow import OrderFlow, Out, business_reject, make_engine
 from router.orders.index import micro_text, units_text
@@ -191,9 +193,21 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
     else:
         schedule = {s: i.schedule for s, i in cat.instruments.items()}
         state = calendars.session_state
+        covers = calendars.covers
+        past_calendar: set[str] = set()
 
         def session_open(symbol: str, now_ns: int) -> Any:
-            return state(schedule[symbol], now_ns)
+            # A date past the holiday list is CLOSED; say why (Reason.CALENDAR_UNKNOWN) so routing reports it.
+            st = state(schedule[symbol], now_ns)
+            if st is SessionState.CLOSED and not covers(schedule[symbol], now_ns):
+                sched = schedule[symbol]
+                if sched not in past_calendar:
+                    past_calendar.add(sched)
+                    log.warning("schedule %s: date past calendar %s (covers_until %s): orders rejected "
+                                "calendar_unknown until the holiday list is extended", sched,
+                                calendars.calendar_name(sched), calendars.covered_until(sched))
+                return Reason.CALENDAR_UNKNOWN
+            return st
     risk = RiskEngine(participants.risk, participants.accounts)
     engine = make_engine(cat, config.fx, reference=reference_engine)
     flow = OrderFlow(cat, config.fx, participants.accounts, risk, participants.quota, engine,

@@ -128,22 +128,28 @@ def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str
                 config.sections[name] = parse(tree, catalogue)
         return config
     except ConfigError as err:
-        attributed = source if overlay is not None and _key_in(overlay, err.key) else EMBEDDED
+        # A key missing from a table the overlay wrote is the overlay's omission too.
+        parent = err.key.rpartition(".")[0] if err.problem.startswith("missing") else err.key
+        attributed = source if overlay is not None and (_key_in(overlay, err.key) or
+                                                        _key_in(overlay, parent)) else EMBEDDED
         raise err.in_file(attributed) from None
 
 
 def calendar_warnings(config: Config, today: date, horizon_days: int = 60) -> list[str]:
-    """Schedules whose holiday lists run out within `horizon_days` of `today` (past that date every
-    weekday would count as a trading day, so an operator must add the next year's holidays)."""
+    """Schedules whose holiday lists run out within `horizon_days` of `today` (past that date no day is a
+    trading day and orders are rejected `calendar_unknown`, so an operator must add the next year's holidays)."""
     cals = config.sections.get("calendars")
     if cals is None:
         return []
     out = []
     for name in sorted(cals.schedule_names()):
         until = cals.covered_until(name)
-        if until is not None and (until - today).days < horizon_days:
-            out.append(f"schedule {name}: holiday list covers only until {until.isoformat()}; "
-                       f"add the following year's holidays to the `calendars` table")
+        if (until - today).days < horizon_days:
+            cal = cals.calendar_name(name)
+            when = "since" if until < today else "after"
+            out.append(f"schedule {name}: calendar {cal} covers only until {until.isoformat()}; orders are "
+                       f"rejected calendar_unknown {when} that date: add the following year's holidays to "
+                       f"calendars.{cal}.holidays and move calendars.{cal}.covers_until")
     return out
 
 

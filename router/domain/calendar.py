@@ -16,6 +16,12 @@ Rules implemented (gold-reference.md sections 1.2, 3.1, 6.3, 7):
 * `state = "break"` windows count only when a trading window ends exactly where the break starts and another
   starts exactly where it ends; otherwise that time is CLOSED (no "break" before Monday's first session).
 
+* A calendar's `covers_until` (required) is the last date its holiday list is known to be complete.  A date
+  after it is NOT a trading day: nobody knows yet whether it is a holiday, so the schedule is CLOSED there and
+  `covers(schedule, utc)` is False (the router rejects with `calendar_unknown`).  The end is stated rather than
+  inferred from the last listed holiday because a list can be complete to 31 December with its last holiday
+  on the 25th, and a forgotten year must fail closed, not open.
+
 Choices: `trading_day` returns None whenever the state is CLOSED (the router should not assign closed-time
 orders to a day); during a break it returns the day of the break's own window.  `next_change` reports the next
 instant at which the (state, trading day) pair changes.
@@ -81,7 +87,8 @@ class _Schedule:
     weekdays: frozenset[int]
     friday_night: bool
     windows: tuple[_Window, ...]
-    covered_until: date | None
+    covered_until: date
+    calendar: str
     has_night: bool
     # Trading-day search range around a local date so that every window touching that date is generated.
     back_days: int
@@ -221,7 +228,7 @@ def _abs_min(w: _Window, night_shift: int) -> tuple[int, int]:
     return (w.start_day + shift) * 1440 + w.start_min, (w.end_day + shift) * 1440 + w.end_min
 
 
-def _parse_schedule(key: str, raw: object, calendars: dict[str, tuple[frozenset[date], date | None]]) -> _Schedule:
+def _parse_schedule(key: str, raw: object, calendars: dict[str, tuple[frozenset[date], date]]) -> _Schedule:
     s = _check_keys(key, raw, _SCHEDULE_KEYS)
     name = key.rsplit(".", 1)[1]
     tz_name = s.get("tz")
@@ -259,7 +266,7 @@ def _parse_schedule(key: str, raw: object, calendars: dict[str, tuple[frozenset[
     return _Schedule(
         name=name, tz=tz, holidays=calendars[cal_name][0], weekdays=frozenset(weekdays),
         friday_night=friday_night, windows=windows, covered_until=calendars[cal_name][1],
-        has_night=any(w.night for w in windows),
+        calendar=cal_name,        has_night=any(w.night for w in windows),
         back_days=max(w.end_day for w in windows) + 2,
         fwd_days=_NIGHT_LOOKBACK_DAYS + 2 - min(w.start_day for w in windows),
     )
@@ -286,8 +293,15 @@ class Calendars:
         for name, raw in calendars.items():
             c = _check_keys(f"calendars.{name}", raw, _CALENDAR_KEYS)
             holidays = _parse_holidays(f"calendars.{name}.holidays", c.get("holidays", []))
-            until = c.get("covers_until")
-            cals[name] = (holidays, None if until is None else _parse_date(f"calendars.{name}.covers_until", until))
+            if "covers_until" not in c:
+                raise ConfigError(f"calendars.{name}.covers_until",
+                                  "missing: the last date the holiday list is complete (later dates do not trade)")
+            until = _parse_date(f"calendars.{name}.covers_until", c["covers_until"])
+            late = [d for d in holidays if d > until]
+            if late:
+                raise ConfigError(f"calendars.{name}.holidays", f"{min(late).isoformat()} is after covers_until "
+                                  f"{until.isoformat()}; extend covers_until with the list")
+            cals[name] = (holidays, until)
         return cls({name: _parse_schedule(f"schedules.{name}", raw, cals) for name, raw in schedules.items()})
 
     def schedule_names(self) -> frozenset[str]:
@@ -296,12 +310,21 @@ class Calendars:
     def __contains__(self, schedule_name: object) -> bool:
         return schedule_name in self._schedules
 
-    def covered_until(self, schedule_name: str) -> date | None:
-        """Last day the schedule's holiday list is known to cover (calendar `covers_until`); None if unstated.
+    def covered_until(self, schedule_name: str) -> date:
+        """Last day the schedule's holiday list is known to cover (calendar `covers_until`).
 
-        Past it every configured weekday counts as a trading day, so start-up should warn as the date nears.
+        Past it no day is a trading day (the schedule is CLOSED), so start-up warns as the date nears.
         """
         return self._schedules[schedule_name].covered_until
+
+    def calendar_name(self, schedule_name: str) -> str:
+        """The `[calendars.*]` table the schedule takes its holidays from."""
+        return self._schedules[schedule_name].calendar
+
+    def covers(self, schedule_name: str, utc: int | datetime) -> bool:
+        """False when the venue-local date of `utc` is past the holiday list's `covers_until`."""
+        s = self._schedules[schedule_name]
+        return _local_date(s.tz, to_utc_ns(utc)) <= s.covered_until
 
     # -- day-level queries
     def is_trading_day(self, schedule_name: str, day: date) -> bool:
@@ -314,6 +337,8 @@ class Calendars:
         for _ in range(400):
             if self._is_trading(s, d):
                 return d
+            if d > s.covered_until:
+                raise ValueError(f"{schedule_name}: calendar {s.calendar} covers only until {s.covered_until}")
             d += _DAY
         raise ValueError(f"{schedule_name}: no trading day within 400 days after {day}")
 
@@ -366,7 +391,7 @@ class Calendars:
     # -- internals
     @staticmethod
     def _is_trading(s: _Schedule, d: date) -> bool:
-        return d.weekday() in s.weekdays and d not in s.holidays
+        return d.weekday() in s.weekdays and d not in s.holidays and d <= s.covered_until
 
     def _night_evening(self, s: _Schedule, d: date) -> date | None:
         """The evening that holds D's night session, or None when that night is skipped."""

@@ -61,6 +61,8 @@ class Reason(enum.Enum):
     VENUE_NOT_ALLOWED = (ORD_UNSUPPORTED_CHARACTERISTIC, CXL_OTHER, "venue_not_allowed",
                          "venue excluded by the order's allowed venues")
     SESSION_CLOSED = (ORD_EXCHANGE_CLOSED, CXL_OTHER, "session_closed", "trading session closed")
+    CALENDAR_UNKNOWN = (ORD_EXCHANGE_CLOSED, CXL_OTHER, "calendar_unknown",
+                        "date past the end of the venue's holiday calendar")
     NOT_ELIGIBLE = (ORD_BROKER_OPTION, CXL_OTHER, "not_eligible", "account not eligible for this board")
     CROSS_BORDER_NOT_ALLOWED = (ORD_BROKER_OPTION, CXL_OTHER, "cross_border_not_allowed",
                                 "account may not trade across the border")

@@ -360,6 +360,10 @@ class OrderFlow(Amendments, Funds, CoreEvents):
                 detail = f"{e.reason.text} (settles {i.settlement_cycle})"
             elif e.reason is Reason.SESSION_CLOSED:
                 detail = f"trading session closed (schedule {i.schedule})"
+            elif e.reason is Reason.CALENDAR_UNKNOWN and self.calendars is not None:
+                cal = self.calendars.calendar_name(i.schedule)
+                detail = (f"{cal} holiday calendar ends {self.calendars.covered_until(i.schedule).isoformat()}; "
+                          f"extend calendars.{cal}.holidays and covers_until in config")
             parts.append(f"{e.symbol}: {detail}")
         return f"{reason.text}: " + "; ".join(parts)
 

@@ -142,6 +142,7 @@ def _static_key(account: str, symbol: str, c: Constraints) -> tuple:
     return (account, symbol) if c == NO_CONSTRAINTS else (account, symbol, c)
 
 
+# (symbol, now_ns) -> True, a SessionState, or Reason.CALENDAR_UNKNOWN (closed because the date is past the calendar).
 SessionOpen = Callable[[str, int], Any]
 TopOfBook = Callable[[int, Side], "int | None"]
 
@@ -167,6 +168,7 @@ _R_NO_ELIGIBLE_BOOK = Reason.NO_ELIGIBLE_BOOK
 _R_PRICE_LIMIT = Reason.PRICE_LIMIT
 _R_QUOTA_EXHAUSTED = Reason.QUOTA_EXHAUSTED
 _R_SESSION_CLOSED = Reason.SESSION_CLOSED
+_R_CALENDAR_UNKNOWN = Reason.CALENDAR_UNKNOWN
 _R_UNKNOWN_ACCOUNT = Reason.UNKNOWN_ACCOUNT
 _R_UNKNOWN_SYMBOL = Reason.UNKNOWN_SYMBOL
 _R_VENUE_NOT_ALLOWED = Reason.VENUE_NOT_ALLOWED
@@ -305,7 +307,8 @@ class Router:
                 continue
             state = session_open(sym, now_ns)
             if state is not True and state is not _CONTINUOUS:
-                excluded.append(_new(Exclusion, (sym, book_id, _R_SESSION_CLOSED)))
+                excluded.append(_new(Exclusion, (sym, book_id, state if state is _R_CALENDAR_UNKNOWN
+                                                 else _R_SESSION_CLOSED)))
                 continue
             if pre is not None:
                 excluded.append(_new(Exclusion, (sym, book_id, pre)))

@@ -256,7 +256,7 @@ def test_schedule_without_trading_days_has_no_next_change() -> None:
     cal = Calendars.from_config(
         {"S": {"tz": "UTC", "calendar": "X", "weekdays": ["Sat"],
                "windows": [{"state": "continuous", "start": "09:00", "end": "10:00"}]}},
-        {"X": {"holidays": [f"2025-{m:02d}-01..2025-{m:02d}-28" for m in range(1, 4)]
+        {"X": {"covers_until": "2025-12-31", "holidays": [f"2025-{m:02d}-01..2025-{m:02d}-28" for m in range(1, 4)]
                + ["2025-01-29..2025-01-31", "2025-03-29..2025-03-31"]}})
     # Saturdays 2025-01-04 .. 03-29 are all holidays: more than 60 days without a change.
     t = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -273,6 +273,7 @@ tz = "Asia/Hong_Kong"
 calendar = "X"
 windows = [{ state = "continuous", start = "09:00", end = "10:00" }]
 [calendars.X]
+covers_until = 2025-12-31
 holidays = [2025-09-24]
 """)
     cal = Calendars.from_config(cfg["schedules"], cfg["calendars"])
@@ -287,7 +288,7 @@ def _base() -> dict:
         "schedules": {"S": {"tz": "Asia/Shanghai", "calendar": "X", "weekdays": ["Mon", "Fri"], "windows": [
             {"state": "auction", "start": "08:50", "end": "09:00"},
             {"state": "continuous", "start": "09:00", "end": "15:00"}]}},
-        "calendars": {"X": {"holidays": ["2025-01-01", "2025-02-01..2025-02-03"]}},
+        "calendars": {"X": {"holidays": ["2025-01-01", "2025-02-01..2025-02-03"], "covers_until": "2025-12-31"}},
     }
 
 
@@ -333,6 +334,8 @@ ERRORS = [
     (_set(["schedules", "S"], ["not", "a", "table"]), "schedules.S", "must be a table"),
     (_set(["schedules"], []), "schedules", "must be a table"),
     (_set(["calendars", "X", "covers_until"], "end of 2026"), "calendars.X.covers_until", "is not a date"),
+    (lambda cfg: cfg["calendars"]["X"].pop("covers_until"), "calendars.X.covers_until", "missing"),
+    (_set(["calendars", "X", "covers_until"], "2025-01-31"), "calendars.X.holidays", "after covers_until"),
     (_set(["calendars"], ["X"]), "calendars", "must be a table"),
 ]
 
@@ -391,3 +394,20 @@ def test_cached_answers_match_a_cold_instance(cal: Calendars, schedule: str, ts:
     for t in ts:
         cold = Calendars.from_config(cfg["schedules"], cfg["calendars"])
         assert state_day(cal, schedule, t) == state_day(cold, schedule, t)
+
+
+# ---------------------------------------------------------------- past the end of a holiday list
+
+def test_days_past_covers_until_are_closed_not_trading(cal: Calendars) -> None:
+    assert cal.is_trading_day("SGE_SPOT", date(2026, 12, 31))
+    assert not cal.is_trading_day("SGE_SPOT", date(2027, 1, 4))          # a Monday, but unknown
+    assert cal.session_state("SGE_SPOT", bj(2027, 1, 4, 10, 0)) is C
+    assert cal.trading_day("SGE_SPOT", bj(2027, 1, 4, 10, 0)) is None
+    assert not cal.covers("SGE_SPOT", bj(2027, 1, 4, 10, 0))
+    assert cal.covers("SGE_SPOT", bj(2026, 12, 31, 23, 59))
+    # The night of 31 December would count for an unknown day: no night session.
+    assert cal.session_state("SGE_SPOT", bj(2026, 12, 31, 21, 0)) is C
+    assert cal.session_state("SGE_SPOT", bj(2026, 12, 31, 10, 0)) is T
+    assert cal.calendar_name("HKGX_OUTCRY") == "HK_HKGX"
+    with pytest.raises(ValueError, match="covers only until 2026-12-31"):
+        cal.next_trading_day("SGE_SPOT", date(2026, 12, 31))

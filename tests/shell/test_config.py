@@ -137,4 +137,4 @@ def test_calendar_warnings_when_a_holiday_list_runs_out():
     until = min(config.sections["calendars"].covered_until(n) for n in config.sections["calendars"].schedule_names())
     assert calendar_warnings(config, date(until.year - 1, 1, 1)) == []
     warnings = calendar_warnings(config, until)
-    assert warnings and all("holiday list covers only until" in w for w in warnings)
+    assert warnings and all("covers only until" in w and "calendar_unknown" in w for w in warnings)
