@@ -153,33 +153,34 @@ def targets(results: Path) -> list[dict]:
         return rt_target(name, "capacity_orders_per_s")
 
     pc, po = _get(codec, "parse_ns", "simplefix"), _get(codec, "parse_ns", "ours")
-    row("codec parse: ours vs simplefix", ratio(pc, po), ">=", 15, "x", f"{_fmt(po)} ns",
-        f"simplefix {_fmt(pc)} ns")
+    row("codec parse: ours vs simplefix", ratio(pc, po), ">=", 15, "x", _u(po, "ns"),
+        _u(pc, "ns", "simplefix "))
     ec, eo = _get(codec, "encode_ns", "simplefix"), _get(codec, "encode_ns", "ours")
-    row("codec encode: ours vs simplefix", ratio(ec, eo), ">=", 10, "x", f"{_fmt(eo)} ns",
-        f"simplefix {_fmt(ec)} ns")
+    row("codec encode: ours vs simplefix", ratio(ec, eo), ">=", 10, "x", _u(eo, "ns"),
+        _u(ec, "ns", "simplefix "))
     nb, nr = _get(mt, "ns_per_command", "numba_batch"), _get(mt, "ns_per_command", "reference")
     row("matching batch ns/command", nb, "<=", 100, " ns")
-    row("matching: numba batch vs reference book", ratio(nr, nb), ">=", 15, "x", f"{_fmt(nb)} ns",
-        f"reference {_fmt(nr)} ns")
+    row("matching: numba batch vs reference book", ratio(nr, nb), ">=", 15, "x", _u(nb, "ns"),
+        _u(nr, "ns", "reference "))
     row("matching one call per command ns", _get(mt, "ns_per_command", "numba_single"), "<=", 1000, " ns")
     row("router decision median ns (1 kg product)", _get(rtr, "cases", "product_kg", "median_ns"), "<=", 5000,
         " ns")
     beyond = _get(of, "beyond_core_ns")
     row("order flow beyond the core, µs per NewOrderSingle -> ack (same core call as the service)",
         None if beyond is None else round(beyond / 1000, 2), "<=", 10, " µs",
-        anchor=f"core alone {_fmt(_get(of, 'core_new_ns'))} ns")
+        _u(None if beyond is None else round(beyond / 1000, 2), "µs"),
+        _u(_get(of, "core_new_ns"), "ns", "core alone (engine.process_at, as the service) "))
     gw, fl = best_p50("gateway"), best_p50("echo_floor")
     row("echo: gateway (echo app) best p50 vs C echo floor",
-        _get(rt, "ratios", "gateway_best_p50_over_floor_best_p50"), "<=", 2, "x", f"{_fmt(gw)} µs",
-        f"echo_floor {_fmt(fl)} µs")
+        _get(rt, "ratios", "gateway_best_p50_over_floor_best_p50"), "<=", 2, "x", _u(gw, "µs"),
+        _u(fl, "µs", "echo_floor "))
     ra = best_p50("router_app")
     row("orders: router service best p50 vs C echo floor",
-        _get(rt, "ratios", "router_app_best_p50_over_floor_best_p50"), "<=", 2.5, "x", f"{_fmt(ra)} µs",
-        f"echo_floor {_fmt(fl)} µs")
+        _get(rt, "ratios", "router_app_best_p50_over_floor_best_p50"), "<=", 2.5, "x", _u(ra, "µs"),
+        _u(fl, "µs", "echo_floor "))
     row("orders: router service capacity vs gateway (echo) capacity",
         _get(rt, "ratios", "router_app_capacity_over_gateway"), ">=", 0.6, "x",
-        f"{_fmt(cap('router_app'))} orders/s", f"gateway {_fmt(cap('gateway'))} orders/s")
+        _u(cap('router_app'), "orders/s"), _u(cap('gateway'), "orders/s", "gateway "))
     share = rt_target("router_app", "reject_share")
     row("orders: router service rejects, % of orders sent", None if share is None else round(100 * share, 2),
         "<=", 1, " %", f"{_fmt(rt_target('router_app', 'rejected'))} of {_fmt(rt_target('router_app', 'sent'))}")
@@ -188,8 +189,8 @@ def targets(results: Path) -> list[dict]:
     row("echo: gateway FIX messages per CPU-second (server CPU time at load)",
         _get(rt, "ratios", "gateway_messages_per_cpu_s"), ">=", 60000)
     row("echo vs ExecutionReport: gateway capacity vs QuickFIX (not like for like)",
-        _get(rt, "ratios", "gateway_capacity_over_quickfix"), ">=", 3, "x", f"{_fmt(cap('gateway'))} orders/s",
-        f"quickfix {_fmt(cap('quickfix'))} orders/s")
+        _get(rt, "ratios", "gateway_capacity_over_quickfix"), ">=", 3, "x", _u(cap('gateway'), "orders/s"),
+        _u(cap('quickfix'), "orders/s", "quickfix "))
     share = _get(mo, "metrics_share_of_codec_plus_metrics")
     row("metrics share of codec+metrics CPU (upper bound)", None if share is None else round(100 * share, 2),
         "<=", 5, " %")
@@ -197,8 +198,13 @@ def targets(results: Path) -> list[dict]:
     ns = _get(mo, "metrics_ns_per_order", "goldrouter")
     cpu_us = _get(rt, "targets", "gateway", "server_cpu_us_per_order_at_load")
     row("metrics share of gateway CPU per order", round(100 * ns / (cpu_us * 1000), 2) if ns and cpu_us else None,
-        "<=", 5, " %", f"{_fmt(ns)} ns", f"gateway CPU {_fmt(cpu_us)} µs/order")
+        "<=", 5, " %", _u(ns, "ns"), f"gateway CPU {_fmt(cpu_us)} µs/order")
     return rows
+
+
+def _u(value, unit: str, label: str = "") -> str:
+    """A figure with its unit (and the anchor's name), or a dash when it was not measured."""
+    return f"{label}{_fmt(value)} {unit}" if value is not None else f"{label}–"
 
 
 def targets_table(rows: list[dict]) -> list[str]:
