@@ -242,16 +242,17 @@ def summary_markdown(results: Path, statuses: dict, plots: list[Path], plots_ski
     rt = load(results, "roundtrip")
     if rt:
         lines += ["", "## Round trip (open loop, latency from intended send time)", "",
-                  "| target | offered/s | achieved/s | p50 µs | p90 µs | p99 µs | p99.9 µs | lost | server CPU µs/order |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| target | offered/s | achieved/s | p50 µs | p90 µs | p99 µs | p99.9 µs | acks (echoes) | rejects | lost | server CPU µs/order |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, res in rt.get("targets", {}).items():
             if res.get("status") != "ok":
-                lines.append(f"| {name} | {res.get('status')}: {res.get('reason', '')} |||||||| ")
+                lines.append(f"| {name} | {res.get('status')}: {res.get('reason', '')} |||||||||| ")
                 continue
             for s in res["steps"]:
                 lines.append(f"| {name} | {_fmt(s['offered_per_s'])} | {_fmt(s['achieved_per_s'])} | "
                              f"{_fmt(s['p50_us'])} | {_fmt(s['p90_us'])} | {_fmt(s['p99_us'])} | "
-                             f"{_fmt(s['p999_us'])} | {s['lost']} | {_fmt(s.get('server_cpu_us_per_order'))} |")
+                             f"{_fmt(s['p999_us'])} | {_fmt(s['acked'])}{' (echoes)' if s.get('echoed') else ''} | "
+                             f"{_fmt(s.get('rejected'))} | {s['lost']} | {_fmt(s.get('server_cpu_us_per_order'))} |")
         lines += ["", "| target | highest rate with p99 < 1 ms | capacity orders/s | p50 at lowest rate µs "
                       "| server CPU µs/order at load | load avg before, after |",
                   "|---|---|---|---|---|---|"]

@@ -107,7 +107,8 @@ def ratios(results: dict) -> dict:
         out["router_app_messages_per_s"] = round(2 * ra["capacity_orders_per_s"])
         out["router_app_best_p50_over_floor_best_p50"] = best_p50_ratio(ra, floor)
         if gw.get("status") == "ok" and gw["capacity_orders_per_s"]:
-            out["router_app_capacity_over_gateway"] = round(ra["capacity_orders_per_s"] / gw["capacity_orders_per_s"], 2)
+            out["router_app_capacity_over_gateway"] = round(
+                ra["capacity_orders_per_s"] / gw["capacity_orders_per_s"], 2)
     nm = results.get("gateway_nometrics", {})
     if gw.get("status") == "ok" and nm.get("status") == "ok":
         out["gateway_cpu_with_metrics_over_without"] = step_ratio(gw, nm, "server_cpu_us_per_order")
