@@ -4,7 +4,8 @@ It implements the session layer's Application seam (`on_logon`, `on_logout`, `on
 the clock once per inbound message, hands the message to the pure `OrderFlow` and sends what comes
 back to the right sessions through the gateway's registry (the passive side of a trade may belong to
 another client). `on_timer(now_ns)` drives GTD/DAY expiry and the trading-day roll; the admin API
-reads `sessions_view`, `book_view`, `routes_view` and calls `set_kill_switch` / `set_fx`.
+reads `sessions_view`, `book_view`, `routes_view`, `reference_prices_view` and calls `set_kill_switch` /
+`set_fx` / `set_reference_prices`.
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
 
 Not here: trading logic (router.orders, the matching core), FIX sessions or sockets.
@@ -179,6 +180,17 @@ class RouterApp:
         self.send([Out(s, mt, body) for s, mt, body in self.flow.md.publish(books)])
         return AdminResult(True, data={"fx": {k: str(v) for k, v in fx.rates.items()}})
 
+    def reference_prices_view(self) -> list[dict]:
+        return self.flow.references_view()
+
+    def set_reference_prices(self, prices: dict[str, Decimal], force: bool) -> AdminResult:
+        r = self.flow.set_reference_prices(prices, self.clock(), force=force)
+        if not r.ok:
+            return AdminResult(False, r.reason, r.detail)
+        changed = {s for s, _, _ in r.changes}
+        return AdminResult(True, data={"reference_prices": [v for v in self.flow.references_view()
+                                                            if v["symbol"] in changed]})
+
 
 def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any = None,
                      reference_engine: bool = False, clock: Callable[[], int] = time.time_ns) -> RouterApp:
@@ -212,7 +224,8 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
     engine = make_engine(cat, config.fx, reference=reference_engine)
     flow = OrderFlow(cat, config.fx, participants.accounts, risk, participants.quota, engine,
                      run_id=run_id(clock()), session_open=session_open, calendars=calendars, metrics=metrics,
-                     perf=time.perf_counter_ns if metrics is not None else None)
+                     perf=time.perf_counter_ns if metrics is not None else None,
+                     reference=config.sections.get("reference"))
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock)
 
 

@@ -32,6 +32,7 @@ TOP_LEVEL = {
     "accounts", "risk", "quota",                                         # participants and risk
     "fix",                                                               # FIX listener and sessions
     "http",                                                              # metrics and admin API
+    "reference",                                                         # run-time reference prices
 }
 
 
@@ -110,7 +111,12 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         from router.ops.http_config import parse_http_config
         return parse_http_config(cfg.get("http", {}))
 
-    return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http)]
+    def reference(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.orders.refprices import parse_reference_config
+        return parse_reference_config(cfg.get("reference", {}))
+
+    return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http),
+            ("reference", reference)]
 
 
 def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str, Any] | None = None,

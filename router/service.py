@@ -110,6 +110,16 @@ class AdminState:
                 self.service.metrics.set_fx(pair, rate)
         return result
 
+    def reference_prices(self) -> list[dict]:
+        app = self.service.app
+        return app.reference_prices_view() if hasattr(app, "reference_prices_view") else []
+
+    def set_reference_prices(self, prices: dict[str, Decimal], force: bool) -> AdminResult:
+        app = self.service.app
+        if not hasattr(app, "set_reference_prices"):
+            return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no prices")
+        return app.set_reference_prices(prices, force)
+
 
 @dataclass
 class Service:

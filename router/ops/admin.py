@@ -1,8 +1,8 @@
 """Admin HTTP API and the Prometheus `/metrics` endpoint, on one aiohttp site.
 
 Job: expose `GET /health`, `GET /ready`, `GET /sessions`, `GET /books/{symbol}`,
-`GET /routes`, `GET /metrics`, and the two mutations `POST /kill-switch` and
-`POST /fx`, which need `Authorization: Bearer <token>`.  Every error is a JSON
+`GET /routes`, `GET /reference-prices`, `GET /metrics`, and the mutations `POST /kill-switch`,
+`POST /fx` and `POST /reference-prices`, which need `Authorization: Bearer <token>`.  Every error is a JSON
 body `{"error": <reason code>, "detail": <text>}` with a fitting status.  The
 service's state is reached through the small `AdminBackend` protocol, so this
 module knows nothing about the gateway, the books or the router.
@@ -65,6 +65,12 @@ class AdminBackend(Protocol):
 
     def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
         """New rates by pair ("USDCNY" -> Decimal quote units per base); recompute conversions."""
+
+    def reference_prices(self) -> list[dict]:
+        """Each instrument's reference price, daily band, collar and source."""
+
+    def set_reference_prices(self, prices: dict[str, Decimal], force: bool) -> AdminResult:
+        """New reference prices by symbol (Decimal in the instrument's quote), all or nothing."""
 
 
 def _error(status: int, reason: str, detail: str = "") -> web.Response:
@@ -241,6 +247,33 @@ class _Handlers:
             rates[pair] = rate
         return self._result(self.backend.set_fx(rates), {"rates": rates})
 
+    async def get_reference_prices(self, request: web.Request) -> web.Response:
+        return _json({"reference_prices": list(self.backend.reference_prices())})
+
+    async def reference_prices(self, request: web.Request) -> web.Response:
+        body = await self._mutation_body(request)
+        if isinstance(body, web.Response):
+            return body
+        prices_in, force = body.get("prices"), body.get("force", False)
+        if not isinstance(prices_in, dict) or not prices_in:
+            return _error(400, "bad_prices", "'prices' must be a non-empty object of symbol -> price string")
+        if not isinstance(force, bool):
+            return _error(400, "bad_force", "'force' must be true or false")
+        prices: dict[str, Decimal] = {}
+        for symbol, raw in prices_in.items():
+            try:
+                price = Decimal(raw) if isinstance(raw, str) else None
+            except InvalidOperation:
+                price = None
+            if price is None or not price.is_finite() or price <= 0:
+                return _error(400, "bad_price", f"{symbol}: price must be a positive decimal string, got {raw!r}")
+            prices[symbol] = price
+        result = self.backend.set_reference_prices(prices, force)
+        if not result.ok:
+            status = 404 if (result.reason or "").startswith("unknown_") else 400
+            return _error(status, result.reason or "refused", result.detail)
+        return _json({"ok": True, "force": force, **dict(result.data)})
+
     @staticmethod
     def _result(result: AdminResult, echo: dict) -> web.Response:
         if result.ok:
@@ -261,6 +294,8 @@ def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, t
     app.router.add_get("/metrics", h.metrics)
     app.router.add_post("/kill-switch", h.kill_switch)
     app.router.add_post("/fx", h.fx)
+    app.router.add_get("/reference-prices", h.get_reference_prices)
+    app.router.add_post("/reference-prices", h.reference_prices)
     return app
 
 

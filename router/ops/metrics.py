@@ -71,6 +71,7 @@ class Metrics:
         self._kill_global = False
         self._kill_accounts = 0
         self._fx: dict[str, float] = {}
+        self._ref_updates: dict[tuple[str, str], int] = {}
         self._ready = False
         # Pulled at scrape time: callable -> iterable of session dicts (see admin.AdminBackend.sessions)
         self.session_source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
@@ -179,6 +180,9 @@ class Metrics:
 
     def set_fx(self, pair: str, rate: Any) -> None:
         self._fx[pair] = float(rate)
+
+    def reference_price_update(self, instrument: str, source: str) -> None:
+        _bump(self._ref_updates, (instrument, source))
 
     def set_ready(self, ready: bool) -> None:
         self._ready = bool(ready)

@@ -208,10 +208,12 @@ class Amendments:
         return self._cancel_batch(victims, now_ns, "cancelled on disconnect")
 
     def on_timer(self, now_ns: int) -> list[Out]:
-        """GTD expiry, DAY expiry at each instrument's trading-day roll, and the quota day roll."""
+        """GTD expiry, DAY expiry and the reference price at each instrument's trading-day roll, and the
+        quota day roll."""
         cmds = []
         if self._gtd and any(o.tif == CoreTif.GTD and o.expire_ns <= now_ns for o in self.index.live.values()):
             cmds.append((-1, int(CoreTif.GTC)))
+        rolled: list[int] = []
         if self.calendars is not None:
             for i in self.books:
                 day = self.calendars.trading_day(i.schedule, now_ns)
@@ -221,11 +223,13 @@ class Amendments:
                 self._days[i.book_id] = day
                 if prev is not None and day != prev:
                     cmds.append((i.book_id, int(CoreTif.DAY)))
+                    rolled.append(i.book_id)
             day = self.calendars.trading_day(self.books[0].schedule, now_ns)
             if day is not None and self.quota.roll(day):
                 self.index.new_day()
                 if self.metrics is not None:
                     self._quota_metrics()
+            self._roll_references(rolled, now_ns)
         if not cmds:
             return []
         batch = commands(len(cmds))

@@ -195,6 +195,7 @@ class CoreEvents:
                 touched.add(book)
             if kind == K_TRADE:
                 self._trade(ev, outs, ts)
+                self.last_trade_px[book] = ev[10]
                 if md_books.get(book):
                     trades.append((book, ev[10], ev[11]))
                 continue

@@ -9,7 +9,8 @@ request, let `routing` filter and rank the books (kill switch and pre-trade risk
 quota and reserve cash or metal (`orders.funds`), then make exactly one `engine.process()` call — a
 NEW on the instrument's book, or an atomic group SWEEP for a routable product — whose events
 `orders.core_bridge` turns into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when an
-instrument's trading day rolls and rolls the quota day; `kill` / `disconnected` cancel working
+instrument's trading day rolls (moving its reference price to the day's last trade, `orders.refprices`)
+and rolls the quota day; `kill` / `disconnected` cancel working
 orders in one batch.
 
 Units: an instrument order is in lots and integer price units of that instrument; a product order
@@ -40,6 +41,7 @@ from router.orders.index import (
     Ids, Order, OrderIndex, decimal_to_units, fast_units, parse_decimal, reject_report, text_of as _s, units_text,
 )
 from router.orders.quota import CrossBorderQuota
+from router.orders.refprices import ReferenceConfig, ReferencePrices
 from router.domain.reasons import Reason
 from router.orders.risk import RiskEngine
 from router.orders.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
@@ -50,13 +52,13 @@ _BUY, _SELL, _GTD, _FOK = Side.BUY, Side.SELL, CoreTif.GTD, CoreTif.FOK
 _new = tuple.__new__          # NamedTuple construction without the generated __new__
 
 
-class OrderFlow(Amendments, Funds, CoreEvents):
+class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
     """The order flow for one catalogue, account set and core; see the module docstring."""
 
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,
                  quota: CrossBorderQuota, engine: Any, *, run_id: str,
                  session_open: Callable[[str, int], Any], calendars: Any = None, metrics: Any = None,
-                 perf: Callable[[], int] | None = None) -> None:
+                 perf: Callable[[], int] | None = None, reference: ReferenceConfig | None = None) -> None:
         self.catalogue = catalogue
         self.accounts = accounts
         self.risk = risk
@@ -87,6 +89,7 @@ class OrderFlow(Amendments, Funds, CoreEvents):
         self._days: dict[int, Any] = {}
         self._open_count: dict[str, int] = {}
         self.set_fx(fx, push=False)
+        self._init_references(reference)
 
     # -- configuration-time state ---------------------------------------------------------
     def set_fx(self, fx: Fx, *, push: bool = True) -> None:

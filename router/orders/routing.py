@@ -58,7 +58,7 @@ class _Book:
                  "num", "den", "cost_ppm", "lot_fee_comp", "ref", "ref_comp", "lo", "hi", "settl_num",
                  "cny_num", "fee_ppm", "lot_fee_settl")
 
-    def __init__(self, i: Instrument, fx: Fx, cat: Catalogue, carry_days: int) -> None:
+    def __init__(self, i: Instrument, fx: Fx, cat: Catalogue, carry_days: int, ref: int | None = None) -> None:
         self.instr = i
         self.symbol = i.symbol
         self.book_id = i.book_id
@@ -91,7 +91,7 @@ class _Book:
             q = fx.per_usd(i.quote_ccy)
             self.settl_num = _round_int(unit_value * fx.per_usd(i.settlement_ccy) / q * MICRO * COMPARABLE_DEN)
             self.cny_num = _round_int(unit_value * fx.per_usd("CNY") / q * MICRO * COMPARABLE_DEN)
-            self.ref = i.reference_units
+            self.ref = i.reference_units if ref is None else ref
             self.ref_comp = self.ref * self.num // self.den
             if i.price_limit_pct > 0:
                 lo = Decimal(self.ref) * (100 - i.price_limit_pct) / 100
@@ -188,6 +188,7 @@ class Router:
         self.top_of_book = top_of_book
         self.carry_days = carry_days
         self.risk = risk
+        self._refs: dict[str, int] = {}       # run-time reference prices (units) replacing the configured ones
         self._members: dict[str, tuple[str, ...]] = {s: (s,) for s in catalogue.instruments}
         for pid, p in catalogue.products.items():
             self._members[pid] = catalogue.groups[p.group].members
@@ -197,7 +198,7 @@ class Router:
         """Recompute every FX-dependent factor (and drop the static-filter cache, which holds the books)."""
         self.fx = fx
         cat = self.catalogue
-        self._books = {s: _Book(i, fx, cat, self.carry_days) for s, i in cat.instruments.items()}
+        self._books = {s: _Book(i, fx, cat, self.carry_days, self._refs.get(s)) for s, i in cat.instruments.items()}
         self._product_num: dict[str, int] = {}
         with localcontext(PRECISION):
             for pid, p in cat.products.items():
@@ -205,6 +206,14 @@ class Router:
                 usd_oz = unit / fx.per_usd(p.price_ccy) * cat.constants.grams_per_troy_oz
                 self._product_num[pid] = _round_int(usd_oz * MICRO * COMPARABLE_DEN)
         self._static: dict[tuple[str, str, Constraints], tuple[_Static, ...]] = {}
+
+    def set_reference(self, symbol: str, ref_units: int) -> None:
+        """A new reference price for one instrument: its band, collar reference and no-quote ranking
+        are recomputed, and the static-filter cache (which holds them) is dropped."""
+        self._refs[symbol] = ref_units
+        self._books[symbol] = _Book(self.catalogue.instruments[symbol], self.fx, self.catalogue,
+                                    self.carry_days, ref_units)
+        self._static.clear()
 
     def invalidate(self) -> None:
         """Forget cached static filter results: call after an account's eligibility, side,
