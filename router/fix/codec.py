@@ -76,6 +76,8 @@ class FixMessage:
     __slots__ = ("raw", "msg_type", "tags", "values", "body_start", "shape", "valid_for",
                  "_fields", "_first")
 
+    bad_tag: bytes | None = None  # see BadTagMessage
+
     def __init__(self, raw: bytes, tags: Sequence[bytes], values: Sequence[bytes],
                  body_start: int, shape: "_Shape | None" = None, valid_for: object = None) -> None:
         self.raw = raw
@@ -152,13 +154,39 @@ class FixMessage:
         return f"FixMessage({self.raw.replace(SOH, b'|')!r})"
 
 
-def _split_slow(body: bytes) -> tuple[list[bytes], list[bytes]] | str:
-    """Length-aware field split; returns a reason string when the body cannot be split."""
+class BadTagMessage(FixMessage):
+    """A well-framed message with a tag that is a number but no valid tag number (zero,
+    negative or with leading zeros): the session answers it with a Reject (373=0).
+
+    ``bad_tag`` is that tag's text as sent; its bytes never equal a canonical tag's, so
+    ``get`` cannot confuse ``055`` with 55. Plain ``FixMessage`` has ``bad_tag = None``
+    as a class attribute, so the fast path pays nothing for this check.
+    """
+
+    __slots__ = ("bad_tag",)
+
+    def __init__(self, raw: bytes, tags: Sequence[bytes], values: Sequence[bytes],
+                 body_start: int, bad_tag: bytes) -> None:
+        super().__init__(raw, tags, values, body_start)
+        self.bad_tag = bad_tag
+
+    @property
+    def bad_tag_number(self) -> int | None:
+        """The bad tag as RefTagID(371) when that means something (a positive number), else None."""
+        number = int(self.bad_tag)
+        return number if number > 0 else None
+
+
+
+def _split_slow(body: bytes) -> tuple[list[bytes], list[bytes], bytes | None] | str:
+    """Length-aware field split: (tags, values, first invalid tag text or None), or a reason
+    string when the body cannot be split at all."""
     tags: list[bytes] = []
     values: list[bytes] = []
     pos = 0
     end = len(body)
     data_len: tuple[int, int] | None = None  # (data tag expected next, its length)
+    bad: bytes | None = None  # the first tag text that is a number but no valid tag
     while pos < end:
         eq = body.find(b"=", pos)
         stop = body.find(SOH, pos)
@@ -166,7 +194,13 @@ def _split_slow(body: bytes) -> tuple[list[bytes], list[bytes]] | str:
             return "field without '='"
         text = body[pos:eq]
         if not text.isdigit() or text[0] == 48:
-            return f"tag not a positive number without leading zeros: {text[:20]!r}"
+            # A number that is no valid tag (0, negative, leading zeros) is a well-framed
+            # message with an invalid tag: the session rejects it (373=0). Anything else
+            # in the tag position is garbage.
+            if not (text.isdigit() or (text[:1] == b"-" and text[1:].isdigit())):
+                return f"tag not a number: {text[:20]!r}"
+            if bad is None:
+                bad = text
         tag = int(text)
         if data_len is not None and data_len[0] == tag:
             stop = eq + 1 + data_len[1]
@@ -181,7 +215,7 @@ def _split_slow(body: bytes) -> tuple[list[bytes], list[bytes]] | str:
         if tag in RAW_DATA_PAIRS and value.isdigit():
             data_len = (RAW_DATA_PAIRS[tag], int(value))
         pos = stop + 1
-    return tags, values
+    return tags, values, bad
 
 
 _NOT_SEPARATOR = bytes(b for b in range(256) if b not in (1, 61))
@@ -388,10 +422,14 @@ class FrameDecoder:
                 recent.insert(0, shape)
                 del recent[_RECENT_SHAPES:]
         else:
-            split = _split_slow(body)  # type: ignore[assignment]
-            if split.__class__ is str:
-                return Garbled(frame, split)  # type: ignore[arg-type]
-        tags, values = split  # type: ignore[misc]
+            slow = _split_slow(body)
+            if slow.__class__ is str:
+                return Garbled(frame, slow)  # type: ignore[arg-type]
+            tags, values, bad = slow  # type: ignore[misc]
+            if bad is not None:
+                return BadTagMessage(frame, tags, values, body_start, bad)
+            return FixMessage(frame, tags, values, body_start)
+        tags, values = split
         return FixMessage(frame, tags, values, body_start, shape)
 
 

@@ -272,6 +272,12 @@ class Session(SequenceRecovery):
                 self._next(msg, True)
 
     def _validated(self, msg: FixMessage) -> bool:
+        bad = msg.bad_tag
+        if bad is not None:
+            # Checked here, not only by the dictionary: a session without one rejects it too.
+            self._out.append((EVENT, f"message {msg.seq_num} invalid: tag {bad[:20]!r} is not a valid tag number"))
+            self._reject(msg, 0, msg.bad_tag_number, REJECT_TEXT[0])  # type: ignore[attr-defined]
+            return False
         if self._validate is None:
             return True
         inv = self._validate(msg)
@@ -347,6 +353,9 @@ class Session(SequenceRecovery):
             store.reset(self._now)
             self._send_admin(b"A", [(98, 0), (108, self.heartbeat_ns // _S), (141, b"Y")])
             self._after_logon_seq(msg, reset=True)
+            return
+        if msg.bad_tag is not None:
+            self._refuse(f"Invalid Logon: {REJECT_TEXT[0]}")
             return
         if self._validate is not None:
             inv = self._validate(msg)

@@ -165,6 +165,8 @@ def validate(msg: FixMessage, d: Dictionary) -> Invalid | None:
     tables = d.cache.get("fix_validate") or _tables(d)
     if msg.valid_for is tables:
         return None  # the codec matched this dictionary's typed shape regex
+    if msg.bad_tag is not None:
+        return _bad_tag(msg)
     mdef = d.messages.get(msg.msg_type)
     if mdef is None:
         return Invalid(R.INVALID_MSG_TYPE, 35, f"MsgType {msg.msg_type!r} not in the dictionary")
@@ -185,6 +187,14 @@ def validate(msg: FixMessage, d: Dictionary) -> Invalid | None:
         if regex.fullmatch(raw, msg.body_start, len(raw) - 7) is not None:
             return None
     return _values(tables, msg, plan.layout)  # type: ignore[union-attr]
+
+
+def _bad_tag(msg: FixMessage) -> Invalid:
+    """A tag that is a number but no tag number (0, negative, leading zeros): 373=0."""
+    bad = msg.bad_tag or b""
+    number = int(bad)
+    return Invalid(R.INVALID_TAG_NUMBER, number if number > 0 else None,
+                   f"tag {bad[:20]!r} is not a valid tag number")
 
 
 def _learn_shape(tables: _Tables, mdef: MessageDef, msg: FixMessage, key: bytes,
@@ -358,6 +368,8 @@ def _values(tables: _Tables, msg: FixMessage, layout: list) -> Invalid | None:
 def validate_precise(msg: FixMessage, d: Dictionary) -> Invalid | None:
     """The field-by-field check alone, bypassing every cache (tests, diagnostics)."""
     tables = _tables(d)
+    if msg.bad_tag is not None:
+        return _bad_tag(msg)
     mdef = d.messages.get(msg.msg_type)
     if mdef is None:
         return Invalid(R.INVALID_MSG_TYPE, 35, f"MsgType {msg.msg_type!r} not in the dictionary")

@@ -4,11 +4,13 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 
+import pytest
 import simplefix
 from hypothesis import given, settings, strategies as st
 from simplefix.data import RAW_DATA_TAGS, RAW_LEN_TAGS
 
 from router.fix.codec import (
+    BadTagMessage,
     FixMessage,
     FrameDecoder,
     Garbled,
@@ -218,8 +220,20 @@ def test_non_numeric_tag_is_garbled():
     got = FrameDecoder().feed(frame_from(b"35=0|4x=1|") + nos(2))
     assert isinstance(got[0], Garbled) and "tag" in got[0].reason
     assert [m.seq_num for m in only_messages(got)] == [2]
-    assert isinstance(parse_frame(frame_from(b"35=0|049=A|")), Garbled)
     assert isinstance(parse_frame(frame_from(b"35=0|novalue|")), Garbled)
+    assert isinstance(parse_frame(frame_from(b"35=0|-=A|")), Garbled)
+    assert isinstance(parse_frame(frame_from(b"35=0|=A|")), Garbled)
+
+
+@pytest.mark.parametrize("text,ref", [(b"0", None), (b"-5", None), (b"055", 55), (b"049", 49)])
+def test_numeric_but_invalid_tag_is_a_message_with_bad_tag(text, ref):
+    # Zero, negative and zero-padded tags are framed messages the session rejects (373=0),
+    # not garbage to drop; the padded text never shadows the real tag.
+    got = FrameDecoder().feed(frame_from(b"35=0|34=2|" + text + b"=x|") + nos(3))
+    assert isinstance(got[0], BadTagMessage)
+    assert got[0].bad_tag == text and got[0].bad_tag_number == ref
+    assert got[0].seq_num == 2 and got[0].get(49) is None
+    assert got[1].bad_tag is None and got[1].seq_num == 3
 
 
 def test_value_with_equals_and_empty_value():

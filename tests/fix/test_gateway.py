@@ -215,6 +215,30 @@ async def test_bad_input_isolated_to_its_session(gw, clients):
     assert (await b.expect(b"D")).get(11) == b"B-fine"
 
 
+def with_tag_text(frame: bytes, tag: int, text: bytes) -> bytes:
+    """Re-spell one tag of an encoded frame (encode refuses bad tags) and refit 9 and 10."""
+    body = frame[frame.index(b"35="):frame.rindex(b"10=")].replace(b"\x01%d=" % tag, b"\x01" + text + b"=")
+    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
+
+
+@pytest.mark.parametrize("text,ref", [(b"0", None), (b"-5", None), (b"055", b"55")])
+async def test_invalid_tag_number_gets_a_session_reject(gw, clients, text, ref):
+    obs = RecordingObserver()
+    g = await gw(observer=obs)
+    c = await clients(g.port)
+    await c.logon()
+    await c.send_raw(with_tag_text(c.frame(b"D", order("BAD-TAG") + [(9876, b"x")]), 9876, text))
+    rej = await c.expect(b"3")
+    assert rej.get(373) == b"0" and rej.get(58) == b"Invalid tag number"
+    assert rej.get(45) == b"2" and rej.get(372) == b"D" and rej.get(371) == ref
+    # the number was used up and the session carries on
+    await c.send(b"D", order("AFTER"))
+    echo = await c.expect(b"D")
+    assert echo.get(11) == b"AFTER"
+    assert ("reject", "SHCLIENT1", 0) in obs.calls
+
+
 async def test_read_limit_closes_a_connection_that_never_completes_a_frame(gw, clients, tmp_path):
     g = await gw(config(tmp_path, max_message_size=1024))
     c = await clients(g.port)

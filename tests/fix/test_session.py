@@ -187,6 +187,37 @@ def test_garbled_is_ignored_without_consuming_a_number(store):
     assert store.next_target_seq == 2
 
 
+def bad_tag_frame(seq: int, tag_text: bytes) -> bytes:
+    """A well-framed Heartbeat carrying `tag_text=x` (encode refuses such tags, so it is built here)."""
+    good = encode(b"0", b"SHCLIENT1", b"GOLDRTR", seq, utc_timestamp(T0), [(9876, b"x")])
+    body = good[good.index(b"35="):good.rindex(b"10=")].replace(b"\x019876=", b"\x01" + tag_text + b"=")
+    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
+
+
+@pytest.mark.parametrize("text,ref", [(b"0", None), (b"-5", None), (b"055", b"55")])
+def test_invalid_tag_number_is_rejected_without_a_dictionary(store, text, ref):
+    s = logged_on(store)  # no validator: the session itself refuses the tag
+    acts = s.receive(parse(bad_tag_frame(2, text)), T0)
+    [rej] = sent(acts)
+    assert rej.msg_type == b"3" and rej.get(373) == b"0" and rej.get(58) == b"Invalid tag number"
+    assert rej.get(45) == b"2" and rej.get(372) == b"0" and rej.get(371) == ref
+    assert (REJECTED, 0) in acts and DELIVER not in kinds(acts)
+    assert store.next_target_seq == 3  # a Reject consumes the number
+
+
+def test_logon_with_invalid_tag_number_is_refused(store):
+    s = new_session(store)
+    s.connect(T0)
+    frame = encode(b"A", b"SHCLIENT1", b"GOLDRTR", 1, utc_timestamp(T0), [(98, 0), (108, 30), (9876, b"x")])
+    body = frame[frame.index(b"35="):frame.rindex(b"10=")].replace(b"\x019876=", b"\x01-1=")
+    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
+    acts = s.receive(parse(head + body + b"10=%03d\x01" % (sum(head + body) % 256)), T0)
+    [lo] = sent(acts)
+    assert lo.msg_type == b"5" and lo.get(58) == b"Invalid Logon: Invalid tag number"
+    assert kinds(acts)[-1] == DISCONNECT and LOGGED_ON not in kinds(acts)
+
+
 def test_test_request_answered_with_heartbeat(store):
     s = logged_on(store)
     [hb] = sent(s.receive(mk(b"1", 2, [(112, b"PING-7")]), T0))

@@ -161,6 +161,14 @@ def test_header_field_inside_body_is_out_of_order(d):
     assert (result.reason, result.ref_tag) == (R.TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER, 43)
 
 
+@pytest.mark.parametrize("text,ref", [(b"0", None), (b"-5", None), (b"055", 55)])
+def test_zero_negative_or_padded_tag_is_an_invalid_tag_number(d, text, ref):
+    msg = raw_message(b"35=0|49=C|56=G|34=1|52=" + TS + b"|" + text + b"=x|")
+    result = check(msg, d)
+    assert (result.reason, result.ref_tag) == (R.INVALID_TAG_NUMBER, ref)
+    assert text.decode() in result.text
+
+
 def test_framing_tags_inside_the_body(d):
     for extra in (b"8=FIX.4.4", b"9=12", b"10=000"):
         msg = raw_message(b"35=0|49=C|56=G|34=1|52=" + TS + b"|" + extra + b"|")
