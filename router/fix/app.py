@@ -41,6 +41,13 @@ class SessionHandle:
     def logged_on(self) -> bool:
         return self._slot.session.logged_on
 
+    @property
+    def sequence_epoch(self) -> int:
+        """When the session's current run of sequence numbers began (ns); it changes on every
+        reset (ResetSeqNumFlag Logon, reset_on_logon, a new schedule period), so an application
+        can tell that what it remembered by sequence belongs to an earlier run."""
+        return self._slot.store.creation_ns
+
     def __repr__(self) -> str:
         return f"SessionHandle({self.session_id!r}, account={self.account!r})"
 

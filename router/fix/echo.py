@@ -2,7 +2,8 @@
 
 NewOrderSingle(D): echoed back to its sender, body unchanged, under the gateway's header.  A
 NewOrderSingle with PossResend(97)=Y whose ClOrdID(11) this session already saw is dropped silently
-(the counterparty is re-sending something we acted on).  Any other application message type is
+(the counterparty is re-sending something we acted on); the ClOrdIDs seen are forgotten when the
+session's sequence numbers reset (`SessionHandle.sequence_epoch` changes).  Any other application message type is
 answered with BusinessMessageReject(j) BusinessRejectReason(380)=3 "Unsupported Message Type".
 
 Not its job: validation (the session layer did it), orders, or remembering across restarts.
@@ -56,19 +57,28 @@ def _raw_body(msg: FixMessage) -> list | None:
 class EchoApp:
     def __init__(self) -> None:
         self.seen: dict[str, set[bytes]] = {}
+        self._epoch: dict[str, int] = {}  # session -> sequence_epoch its `seen` set belongs to
         self.dropped_possresend = 0
 
+    def _seen_for(self, handle: SessionHandle) -> set[bytes]:
+        sid = handle.session_id
+        epoch = handle.sequence_epoch
+        seen = self.seen.get(sid)
+        if seen is None or self._epoch.get(sid) != epoch:
+            # New run of sequence numbers: a PossResend can only refer to this run's messages.
+            seen = self.seen[sid] = set()
+            self._epoch[sid] = epoch
+        return seen
+
     def on_logon(self, handle: SessionHandle) -> None:
-        self.seen.setdefault(handle.session_id, set())
+        self._seen_for(handle)
 
     def on_logout(self, handle: SessionHandle) -> None:
         pass
 
     def on_message(self, handle: SessionHandle, msg: FixMessage) -> None:
         if msg.msg_type == b"D":
-            seen = self.seen.get(handle.session_id)
-            if seen is None:
-                seen = self.seen[handle.session_id] = set()
+            seen = self._seen_for(handle)
             clordid = msg.get(11)
             if clordid in seen and msg.get(97) == b"Y":
                 self.dropped_possresend += 1

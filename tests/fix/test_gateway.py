@@ -594,6 +594,7 @@ def test_echo_copies_the_body_exactly(extra_header, body):
 
     class Handle:
         session_id = "SHCLIENT1"
+        sequence_epoch = 0
 
         def send(self, msg_type, fields):
             sent.append(encode(msg_type, b"GOLDRTR", b"SHCLIENT1", 1, b"20260101-00:00:00.000", fields))
@@ -612,6 +613,7 @@ def test_echo_answers_other_types_and_drops_possresend_duplicates():
 
     class Handle:
         session_id = "SHCLIENT1"
+        sequence_epoch = 0
 
         def send(self, msg_type, fields):
             sent.append((msg_type, dict(fields)))
@@ -630,6 +632,31 @@ def test_echo_answers_other_types_and_drops_possresend_duplicates():
     assert [s[0] for s in sent] == [b"D", b"D", b"D", b"j"]
     assert sent[3][1][380] == 3 and sent[3][1][372] == b"F" and sent[3][1][45] == b"3"
     assert app.dropped_possresend == 1
+
+
+async def test_echo_forgets_clordids_when_sequence_numbers_reset(gw, clients):
+    app = EchoApp()
+    g = await gw(app=app)
+    c = await clients(g.port)
+    await c.logon()
+    await c.send(b"D", order("R1"))
+    assert (await c.expect(b"D")).get(11) == b"R1"
+    await c.send(b"D", order("R1"), extra_header=[(97, b"Y")])   # a PossResend of it: dropped
+    await c.send(b"1", [(112, b"SYNC1")])
+    assert (await c.expect(b"0")).get(112) == b"SYNC1"
+    assert app.dropped_possresend == 1
+    # A ResetSeqNumFlag Logon inside the session starts a new run of sequence numbers.
+    c.seq = 1
+    assert (await c.logon(reset=True)).get(141) == b"Y"
+    await c.send(b"D", order("R1"), extra_header=[(97, b"Y")])   # new run: not a duplicate
+    echo = await c.expect(b"D")
+    assert echo.get(11) == b"R1" and echo.seq_num == 2
+    assert app.dropped_possresend == 1
+    # and the new run remembers again
+    await c.send(b"D", order("R1"), extra_header=[(97, b"Y")])
+    await c.send(b"1", [(112, b"SYNC2")])
+    assert (await c.expect(b"0")).get(112) == b"SYNC2"
+    assert app.dropped_possresend == 2
 
 
 async def test_session_logged_out_at_schedule_end(gw, clients, tmp_path):
