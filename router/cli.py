@@ -1,4 +1,4 @@
-"""The `gold-router` command line: serve, demo, check-config, convert.
+"""The `gold-router` command line: serve, demo, check-config, convert, hash-password.
 
 Parses arguments, loads the configuration and hands over to the module that does the work;
 configuration errors and bad arguments end with a one-line message and exit status 2, never a
@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--fx", action="append", default=[], metavar="PAIR=RATE",
                       help="override an FX rate, e.g. USDCNY=7.25 (repeatable)")
     conv.add_argument("--config", help="TOML file overlaid on the embedded defaults")
+    hp = sub.add_parser("hash-password",
+                        help="print the scrypt hash of a FIX session password for [[fix.sessions]] password")
+    hp.add_argument("--stdin", action="store_true",
+                    help="read the password from the first line of standard input instead of prompting")
     return p
 
 
@@ -135,6 +139,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from router.fix.credentials import hash_password
+    if args.stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+        password = getpass.getpass("FIX session password: ")
+        if getpass.getpass("again: ") != password:
+            return _fail("the two passwords differ")
+    if not password:
+        return _fail("the password is empty")
+    print(hash_password(password))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, config: Config | None = None) -> int:
     from router.service import LOG_FORMATS, LOG_LEVELS, run_service
     level = str(getattr(args, "log_level", "INFO"))
@@ -158,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check_config(args)
         if args.command == "convert":
             return cmd_convert(args)
+        if args.command == "hash-password":
+            return cmd_hash_password(args)
         if args.command == "serve":
             return cmd_serve(args)
         if args.command == "demo":

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from router.domain.config_checks import Table, check_bool, check_int
 from router.domain.errors import ConfigError
+from router.fix.credentials import hash_problem
 
 __all__ = ["FixConfig", "SessionConfig", "Schedule", "parse_fix_config", "with_overrides", "ALWAYS"]
 
@@ -26,7 +27,7 @@ _COMP_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 _TOP_KEYS = {
     "host", "port", "sender_comp_id", "store_dir", "store", "heartbeat_s", "logon_timeout_s",
     "logout_timeout_s", "max_message_size", "sending_time_tolerance_s", "fsync", "tls_cert", "tls_key",
-    "sessions",
+    "sessions", "logon_failure_limit", "logon_failure_window_s", "logon_lockout_s",
 }
 _SESSION_KEYS = {
     "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
@@ -78,7 +79,7 @@ class SessionConfig:
     target_comp_id: str
     account: str
     username: str = ""
-    password: str = ""
+    password: str = ""  # a scrypt hash (router.fix.credentials), never the password itself
     reset_on_logon: bool = False
     schedule: Schedule = ALWAYS
     heartbeat_s: int = 30
@@ -101,6 +102,11 @@ class FixConfig:
     tls_cert: str = ""
     tls_key: str = ""
     sessions: tuple[SessionConfig, ...] = ()
+    # Failed logons (unknown CompID, bad credentials) from one address: this many within the
+    # window lock the address out for logon_lockout_s.
+    logon_failure_limit: int = 5
+    logon_failure_window_s: int = 60
+    logon_lockout_s: int = 300
 
     def session(self, target_comp_id: str) -> SessionConfig | None:
         for s in self.sessions:
@@ -160,11 +166,19 @@ def _session(raw: Any, key: str, default_hb: int) -> SessionConfig:
     extra = t.raw.get("extra", {})
     if not isinstance(extra, dict):
         raise ConfigError(t.path("extra"), f"must be a table, got {extra!r}")
+    username, password = _opt_str(t, "username", ""), _opt_str(t, "password", "")
+    if password:
+        problem = hash_problem(password)
+        if problem is not None:
+            raise ConfigError(t.path("password"), problem)
+    elif username:
+        raise ConfigError(t.path("password"), "missing: a session with a username needs a password "
+                                              "(its hash from `gold-router hash-password`)")
     return SessionConfig(
         target_comp_id=target,
         account=_opt_str(t, "account", target) or target,
-        username=_opt_str(t, "username", ""),
-        password=_opt_str(t, "password", ""),
+        username=username,
+        password=password,
         reset_on_logon=t.bool("reset_on_logon", False),
         schedule=_schedule(t),
         heartbeat_s=_positive(t, "heartbeat_s", default_hb),
@@ -216,6 +230,9 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
         tls_cert=tls_cert,
         tls_key=tls_key,
         sessions=tuple(sessions),
+        logon_failure_limit=_positive(t, "logon_failure_limit", 5),
+        logon_failure_window_s=_positive(t, "logon_failure_window_s", 60),
+        logon_lockout_s=_positive(t, "logon_lockout_s", 300),
     )
 
 

@@ -2,8 +2,10 @@
 
 `start_gateway(config, app)` opens one store and one `Session` per configured session, listens
 (TLS when `tls_cert`/`tls_key` are set) and returns the running `Gateway`.  A connection's first
-Logon is admitted here: unknown CompIDs, bad credentials, a session already connected elsewhere, or a
-Logon outside the session's schedule get a Logout with the reason (built by `refusal_logout`, which
+Logon is admitted here: unknown CompIDs and bad credentials all get the same Logout text (the real
+reason is logged), and repeated failures lock the client address out for a while
+(`LogonThrottle`); a session already connected elsewhere or a Logon outside the session's schedule
+get a Logout with the reason (built by `refusal_logout`, which
 touches no session state) and the connection is closed.  An admitted connection is bound to its
 session; from then on frames go to the pure `Session` and its actions are carried out here, in order.
 A one-second tick drives every connected session's heartbeat and logout timers and its schedule.
@@ -25,6 +27,7 @@ from router.fix.admin_messages import refusal_logout
 from router.fix.app import Application, NullObserver, SessionHandle
 from router.fix.codec import FixMessage, Garbled
 from router.fix.config import FixConfig, SessionConfig
+from router.fix.credentials import DUMMY_HASH, LogonThrottle, verify_password
 from router.fix.session import (
     DELIVER, DISCONNECT, EVENT, LOGGED_ON, REJECTED, RESEND_REQUESTED, RESEND_SERVED, SEND,
     Session,
@@ -33,6 +36,10 @@ from router.fix.store import open_store
 from router.fix.transport import FixConnection
 
 log = logging.getLogger("router.fix")
+
+# The one text for every Logon refused over identity (unknown CompID, bad username or password,
+# an address locked out): telling them apart would let anyone enumerate CompIDs.
+LOGON_REFUSED = "Logon refused: unknown CompID or invalid credentials"
 
 __all__ = ["Gateway", "start_gateway", "load_validator"]
 
@@ -87,6 +94,8 @@ class Gateway:
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
         self.refused_logons = 0
+        self.throttle = LogonThrottle(config.logon_failure_limit, config.logon_failure_window_s * 1_000_000_000,
+                                      config.logon_lockout_s * 1_000_000_000)
         self._tick_handle: asyncio.TimerHandle | None = None
         self._closing = False
         now = time.time_ns()
@@ -233,6 +242,18 @@ class Gateway:
         conn.write(refusal_logout(logon, self.sender, reason, now))
         conn.close(f"logon refused: {reason}")
 
+    def _refuse_identity(self, conn: FixConnection, logon: FixMessage, reason: str, now: int) -> None:
+        """Refuse a Logon whose identity did not check out.  The counterparty always gets the same
+        text, so unknown CompIDs cannot be told from bad passwords; the real reason is logged here."""
+        self.refused_logons += 1
+        address = conn.peer.rpartition(":")[0] or conn.peer
+        log.info("FIX logon from %s (SenderCompID %r) refused: %s", conn.peer, logon.get(49), reason)
+        if self.throttle.failed(address, now):
+            log.info("FIX logons from %s locked out for %d s after %d failures", address,
+                     self.config.logon_lockout_s, self.config.logon_failure_limit)
+        conn.write(refusal_logout(logon, self.sender, LOGON_REFUSED, now))
+        conn.close(f"logon refused: {reason}")
+
     def _admit(self, conn: FixConnection, item: FixMessage | Garbled, now: int) -> None:
         if item.__class__ is Garbled:
             log.warning("FIX connection %s: garbled message ignored before logon: %s", conn.peer, item.reason)
@@ -245,20 +266,35 @@ class Gateway:
         if msg.get(8) != b"FIX.4.4":
             self._refuse(conn, msg, "Incorrect BeginString", now)
             return
-        if msg.get(56) != self.sender:
-            self._refuse(conn, msg, f"Unknown TargetCompID {(msg.get(56) or b'').decode('ascii', 'replace')}", now)
+        address = conn.peer.rpartition(":")[0] or conn.peer
+        if self.throttle.locked(address, now):
+            self.refused_logons += 1
+            log.info("FIX logon from %s (SenderCompID %r) refused: address locked out after repeated failures",
+                     conn.peer, msg.get(49))
+            conn.write(refusal_logout(msg, self.sender, LOGON_REFUSED, now))
+            conn.close("logon refused: address locked out")
             return
         slot = self.slots.get(msg.get(49) or b"")
-        if slot is None:
-            self._refuse(conn, msg, f"Unknown SenderCompID {(msg.get(49) or b'').decode('ascii', 'replace')}", now)
-            return
-        sc = slot.config
-        if sc.username or sc.password:
+        sc = slot.config if slot is not None else None
+        if sc is not None and sc.password:
+            # Checked before the CompIDs' verdict is acted on, and against a dummy hash when there is
+            # no password to check, so a refusal takes as long whichever part was wrong.
+            pass_ok = verify_password(sc.password, msg.get(554) or b"")
             user_ok = hmac.compare_digest(msg.get(553) or b"", sc.username.encode())
-            pass_ok = hmac.compare_digest(msg.get(554) or b"", sc.password.encode())
-            if not (user_ok and pass_ok):
-                self._refuse(conn, msg, "Invalid username or password", now)
-                return
+        else:
+            if msg.has(554):
+                verify_password(DUMMY_HASH, msg.get(554) or b"")
+            pass_ok = user_ok = True
+        if msg.get(56) != self.sender:
+            self._refuse_identity(conn, msg, f"Unknown TargetCompID {(msg.get(56) or b'').decode('ascii', 'replace')}", now)
+            return
+        if slot is None or sc is None:
+            self._refuse_identity(conn, msg, f"Unknown SenderCompID {(msg.get(49) or b'').decode('ascii', 'replace')}", now)
+            return
+        if not (user_ok and pass_ok):
+            self._refuse_identity(conn, msg, "Invalid username or password", now)
+            return
+        self.throttle.succeeded(address)
         if slot.conn is not None:
             self._refuse(conn, msg, "Session already logged on", now)
             return

@@ -11,9 +11,11 @@ import pytest
 from router.fix.echo import EchoApp
 from router.fix.codec import parse_utc_timestamp, utc_timestamp
 from router.fix.config import parse_fix_config
+from router.fix.credentials import hash_password
 from router.fix.gateway import start_gateway
 from tests.fixclient import FixClient
 
+SECRET_HASH = hash_password("s3cret")  # config holds hashes only
 SCRIPTS = sorted((Path(__file__).resolve().parents[2] / "fix_specs" / "acceptance").glob("*.fixs"))
 _TIME = re.compile(rb"<TIME([+-]\d+)?>")
 
@@ -137,7 +139,7 @@ async def test_acceptance_script(script: Path, tmp_path):
         "port": 0, "store_dir": str(tmp_path / "store"), "logon_timeout_s": 3, "logout_timeout_s": 2,
         "sessions": [
             {"target_comp_id": "SHCLIENT1"},
-            {"target_comp_id": "SECURE1", "username": "trader", "password": "s3cret"},
+            {"target_comp_id": "SECURE1", "username": "trader", "password": SECRET_HASH},
         ],
     })
     gateway = await start_gateway(cfg, EchoApp())

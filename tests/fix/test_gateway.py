@@ -15,9 +15,12 @@ import pytest
 from router.fix import transport as fix_transport
 from router.fix.echo import EchoApp
 from router.fix.config import parse_fix_config
-from router.fix.gateway import start_gateway
+from router.fix.credentials import hash_password
+from router.fix.gateway import LOGON_REFUSED, start_gateway
 from tests.fixclient import FixClient, now_ts
 
+SECRET_HASH = hash_password("s3cret")  # config holds hashes only
+REFUSED = LOGON_REFUSED.encode()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ORDER = [(11, b"ORD-1"), (1, b"SHCLIENT1"), (55, b"SGE.AU9999"), (54, b"1"), (60, b"20260101-00:00:00.000"),
          (38, b"10"), (40, b"2"), (44, b"56000")]
@@ -33,7 +36,7 @@ def config(tmp_path, sessions=None, **top):
     table["sessions"] = sessions if sessions is not None else [
         {"target_comp_id": "SHCLIENT1"},
         {"target_comp_id": "HKCLIENT1"},
-        {"target_comp_id": "SECURE1", "username": "trader", "password": "s3cret"},
+        {"target_comp_id": "SECURE1", "username": "trader", "password": SECRET_HASH},
     ]
     return parse_fix_config(table)
 
@@ -106,20 +109,26 @@ async def test_logon_echo_logout(gw, clients):
     assert ("state", "SHCLIENT1", "logged_on") in obs.calls
 
 
-@pytest.mark.parametrize("sender,target,text", [
-    ("NOBODY", "GOLDRTR", b"Unknown SenderCompID NOBODY"),
-    ("SHCLIENT1", "NOTUS", b"Unknown TargetCompID NOTUS"),
+@pytest.mark.parametrize("sender,target,extra,why", [
+    ("NOBODY", "GOLDRTR", [], "Unknown SenderCompID NOBODY"),
+    ("NOBODY", "GOLDRTR", [(553, b"trader"), (554, b"s3cret")], "Unknown SenderCompID NOBODY"),
+    ("SHCLIENT1", "NOTUS", [], "Unknown TargetCompID NOTUS"),
+    ("SECURE1", "GOLDRTR", [(553, b"trader"), (554, b"wrong")], "Invalid username or password"),
+    ("SECURE1", "GOLDRTR", [(553, b"nobody"), (554, b"s3cret")], "Invalid username or password"),
 ])
-async def test_unknown_comp_ids_refused_with_logout(gw, clients, sender, target, text):
+async def test_unknown_comp_ids_and_bad_passwords_get_the_same_refusal(gw, sender, target, extra, why, caplog):
     g = await gw()
     c = await FixClient.connect(g.port, sender, target)
     try:
-        await c.logon(expect=False)
-        lo = await c.expect(b"5")
-        assert lo.get(58) == text and lo.seq_num == 1
-        assert await c.closed_by_peer()
+        with caplog.at_level("INFO", logger="router.fix"):
+            await c.logon(extra=extra, expect=False)
+            lo = await c.expect(b"5")
+            assert lo.get(58) == REFUSED and lo.seq_num == 1
+            assert await c.closed_by_peer()
     finally:
         await c.close()
+    # the real reason is in the server's log only
+    assert any(why in r.getMessage() for r in caplog.records if r.levelname == "INFO")
     assert all(s["next_sender_seq_num"] == 1 and s["next_target_seq_num"] == 1 for s in g.sessions_info())
 
 
@@ -127,16 +136,46 @@ async def test_password_checked(gw, clients):
     g = await gw()
     bad = await clients(g.port, "SECURE1")
     await bad.logon(extra=[(553, b"trader"), (554, b"wrong")], expect=False)
-    assert (await bad.expect(b"5")).get(58) == b"Invalid username or password"
+    assert (await bad.expect(b"5")).get(58) == REFUSED
     assert await bad.closed_by_peer()
     missing = await clients(g.port, "SECURE1")
     await missing.logon(expect=False)
-    assert (await missing.expect(b"5")).get(58) == b"Invalid username or password"
+    assert (await missing.expect(b"5")).get(58) == REFUSED
     good = await clients(g.port, "SECURE1")
     assert (await good.logon(extra=[(553, b"trader"), (554, b"s3cret")])).msg_type == b"A"
     # the refused attempts did not consume the real session's numbers
     info = {s["session_id"]: s for s in g.sessions_info()}["SECURE1"]
     assert info["next_sender_seq_num"] == 2 and info["next_target_seq_num"] == 2
+
+
+async def test_repeated_failures_from_one_address_are_locked_out(gw, clients, tmp_path, caplog):
+    g = await gw(config(tmp_path, logon_failure_limit=2, logon_failure_window_s=60, logon_lockout_s=1))
+    for _ in range(2):
+        bad = await clients(g.port, "SECURE1")
+        await bad.logon(extra=[(553, b"trader"), (554, b"guess")], expect=False)
+        assert (await bad.expect(b"5")).get(58) == REFUSED
+    # locked out now: even the right password is refused, with the same text
+    with caplog.at_level("INFO", logger="router.fix"):
+        locked = await clients(g.port, "SECURE1")
+        await locked.logon(extra=[(553, b"trader"), (554, b"s3cret")], expect=False)
+        assert (await locked.expect(b"5")).get(58) == REFUSED
+        assert await locked.closed_by_peer()
+    assert any("locked out" in r.getMessage() for r in caplog.records)
+    # after the cool-down (the gateway's clock) the address may log on again
+    await asyncio.sleep(1.1)
+    good = await clients(g.port, "SECURE1")
+    assert (await good.logon(extra=[(553, b"trader"), (554, b"s3cret")])).msg_type == b"A"
+
+
+def test_hashed_password_config():
+    from router.domain.errors import ConfigError
+
+    cfg = parse_fix_config({"sessions": [{"target_comp_id": "S", "username": "u", "password": SECRET_HASH}]})
+    assert cfg.session("S").password == SECRET_HASH and cfg.logon_failure_limit == 5
+    with pytest.raises(ConfigError) as e:
+        parse_fix_config({"sessions": [{"target_comp_id": "S", "username": "u", "password": "s3cret"}]})
+    assert e.value.key == "fix.sessions[0].password" and "hash-password" in str(e.value)
+    assert "s3cret" not in str(e.value)
 
 
 async def test_second_logon_for_connected_session_refused_first_unaffected(gw, clients):
@@ -460,6 +499,12 @@ def test_config_defaults_and_sessions():
     ({"max_message_size": 10}, "fix.max_message_size"),
     ({"heartbeat_s": "30"}, "fix.heartbeat_s"),
     ({"bogus": 1}, "fix.bogus"),
+    ({"sessions": [{"target_comp_id": "A", "password": "plain"}]}, "fix.sessions[0].password"),
+    ({"sessions": [{"target_comp_id": "A", "password": "scrypt$3$8$1$AAAA$AAAA"}]}, "fix.sessions[0].password"),
+    ({"sessions": [{"target_comp_id": "A", "username": "u"}]}, "fix.sessions[0].password"),
+    ({"logon_failure_limit": 0}, "fix.logon_failure_limit"),
+    ({"logon_failure_window_s": -1}, "fix.logon_failure_window_s"),
+    ({"logon_lockout_s": "5"}, "fix.logon_lockout_s"),
 ])
 def test_config_errors_name_the_key(table, key):
     from router.domain.errors import ConfigError

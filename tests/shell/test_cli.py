@@ -14,7 +14,7 @@ def run(*args):
 def test_help_lists_the_commands():
     out = run("--help")
     assert out.returncode == 0
-    for command in ("serve", "demo", "check-config", "convert"):
+    for command in ("serve", "demo", "check-config", "convert", "hash-password"):
         assert command in out.stdout
 
 
@@ -71,3 +71,20 @@ def test_check_config_names_the_bad_key(tmp_path, capsys):
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}: instruments.HKGX.RKG.tick" in err and "not a multiple" in err
+
+
+def test_hash_password_reads_stdin_and_prints_a_verifiable_hash():
+    from router.fix.config import parse_fix_config
+    from router.fix.credentials import verify_password
+
+    out = subprocess.run([sys.executable, "-m", "router", "hash-password", "--stdin"], input="s3cret\n",
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    stored = out.stdout.strip()
+    assert stored.startswith("scrypt$16384$8$1$") and "s3cret" not in stored
+    assert verify_password(stored, b"s3cret") and not verify_password(stored, b"s3cret ")
+    # the output is what the config accepts
+    cfg = parse_fix_config({"sessions": [{"target_comp_id": "S", "username": "u", "password": stored}]})
+    assert cfg.session("S").password == stored
+    again = run("hash-password", "--stdin")  # empty input
+    assert again.returncode == 2 and "empty" in again.stderr and "Traceback" not in again.stderr
