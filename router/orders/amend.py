@@ -24,6 +24,7 @@ from router.orders.index import (
     parse_decimal, reject_report, text_of as _s,
 )
 from router.domain.reasons import Reason
+from router.orders.order_values import MASS_CANCEL_TYPES, not_supported
 
 
 class Amendments:
@@ -170,8 +171,11 @@ class Amendments:
         account = _s(msg.get(1))
         report = [(11, clordid), (37, self.ids.next_report()), (530, kind or b"7")]
         reject = None
-        if kind not in (b"1", b"7"):
-            reject = (0, "only MassCancelRequestType 1 (by Symbol) and 7 (all orders) are supported")
+        if kind not in MASS_CANCEL_TYPES:
+            reject = (0, not_supported("MassCancelRequestType", 530, kind or b"", MASS_CANCEL_TYPES))
+        elif kind == b"1" and not symbol:
+            reject = (1, "MassCancelRequestType(530) 1 cancels the orders of one Symbol(55): send Symbol(55), "
+                         "or 530=7 to cancel all orders")
         elif kind == b"1" and symbol not in self.catalogue.instruments and symbol not in self.catalogue.products:
             reject = (1, f"unknown instrument or product {symbol!r}")
         if reject is not None:

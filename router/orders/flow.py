@@ -27,10 +27,10 @@ from typing import Any, Callable
 
 from matching import Op, Tif as CoreTif, commands
 from router.orders.accounts import Account, Accounts
-from router.domain.catalogue import Catalogue, Instrument
+from router.domain.catalogue import CURRENCIES, Catalogue, Instrument
 from router.domain.convert import PRECISION, Fx, to_usd_oz_fine_exact
 from router.fix.codec import parse_utc_timestamp, utc_timestamp
-from router.orders.marketdata import BAR_FORM_FROM_FIX, CYCLE_FROM_FIX, MarketData
+from router.orders.marketdata import BAR_FORM_FIX, BAR_FORM_FROM_FIX, CYCLE_FIX, CYCLE_FROM_FIX, MarketData
 from router.orders.amend import Amendments
 from router.orders.core_bridge import (
     CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, TIFS, CoreEvents, Out, TopReader, book_specs, core_factor,
@@ -40,6 +40,7 @@ from router.orders.funds import Funds
 from router.orders.index import (
     Ids, Order, OrderIndex, decimal_to_units, fast_units, parse_decimal, reject_report, text_of as _s, units_text,
 )
+from router.orders.order_values import OrderValues
 from router.orders.quota import CrossBorderQuota
 from router.orders.refprices import ReferenceConfig, ReferencePrices
 from router.domain.reasons import Reason
@@ -82,6 +83,7 @@ class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top_fn, risk=risk)
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
+        self.values = OrderValues(CURRENCIES, catalogue.venues)
         self._venue = [i.venue.encode() for i in self.books]
         self._fill_text = [b"filled on " + i.symbol.encode() + b" at %s " + f"{i.quote_ccy}/{i.quote_unit}".encode()
                            for i in self.books]
@@ -189,18 +191,13 @@ class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
             return self._reject_new(session, msg, now_ns, Reason.UNKNOWN_SYMBOL,
                                     f"unknown instrument or product {symbol!r}", acct.name)
         side_raw = g(b"54")
-        if side_raw not in (b"1", b"2"):
-            return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
-                                    f"unsupported Side(54) {_s(side_raw)!r}: buy (1) or sell (2) only", acct.name)
         ord_type_raw = g(b"40")
-        if ord_type_raw not in (b"1", b"2"):
-            return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
-                                    f"unsupported OrdType(40) {_s(ord_type_raw)!r}: market (1) or limit (2) only",
-                                    acct.name)
-        tifs = TIFS.get(g(b"59") or b"0")
-        if tifs is None:
-            return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
-                                    f"unsupported TimeInForce(59) {_s(g(b'59'))!r}", acct.name)
+        # Every FIX 4.4 value passes the dictionary; the ones this router does not support are refused
+        # here, as an ExecutionReport the OMS can tie to its ClOrdID.
+        unsupported = self.values.unsupported_value(g, product is not None)
+        if unsupported is not None:
+            return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED, unsupported, acct.name)
+        tifs = TIFS[g(b"59") or b"0"]
         core_tif, route_tif = tifs
         expire_ns = 0
         if core_tif is _GTD:
@@ -358,9 +355,9 @@ class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
             elif e.reason is Reason.VAULT_MISMATCH:
                 detail = f"{e.reason.text} (delivers in {', '.join(i.vaults)})"
             elif e.reason is Reason.BAR_FORM_MISMATCH:
-                detail = f"{e.reason.text} (delivers {i.bar_form})"
+                detail = f"{e.reason.text} (delivers {BAR_FORM_FIX.get(i.bar_form, i.bar_form)})"
             elif e.reason is Reason.SETTL_CYCLE_MISMATCH:
-                detail = f"{e.reason.text} (settles {i.settlement_cycle})"
+                detail = f"{e.reason.text} (settles {CYCLE_FIX.get(i.settlement_cycle, i.settlement_cycle)})"
             elif e.reason is Reason.SESSION_CLOSED:
                 detail = f"trading session closed (schedule {i.schedule})"
             elif e.reason is Reason.CALENDAR_UNKNOWN and self.calendars is not None:

@@ -89,9 +89,9 @@ def test_market_data_and_security_list_groups(d):
 def test_types_and_enumerations(d):
     assert d.fields[44].type == "PRICE" and d.fields[38].type == "QTY"
     assert d.fields[52].type == "UTCTIMESTAMP" and d.fields[34].type == "SEQNUM"
-    assert d.fields[54].values == {b"1", b"2"}
+    assert {b"1", b"2", b"3", b"G"} <= d.fields[54].values  # every FIX 4.4 Side; the order flow says which it supports
     assert d.field_named("GoldAllowedVenues").multi_value
-    assert d.fields[7005].values == {b"SGE", b"SGEI", b"HKGX"}
+    assert not d.fields[7005].values  # venues are checked by the order flow against the catalogue
     assert d.fields[373].values >= {b"%d" % v for v in (0, 1, 2, 3, 4, 5, 6, 9, 10, 11, 13, 14, 15, 16, 99)}
     assert d.tag("GoldRouteExplain") == 7006
 

@@ -251,7 +251,7 @@ def test_settlement_constraints_narrow_the_route(h: Harness) -> None:
     (rej,) = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", extra=[(7004, "T2")])
     assert f(rej, 150) == b"8" and b"settlement cycle not as requested" in f(rej, 58)
     (rej,) = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", extra=[(7003, "TAEL5")])
-    assert f(rej, 150) == b"8" and b"bar form not as requested (delivers ingot_1kg_9999)" in f(rej, 58)
+    assert f(rej, 150) == b"8" and b"bar form not as requested (delivers KG1)" in f(rej, 58)
     outs = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", tif="3", extra=[(7003, "KG1"), (7004, "T0")])
     assert f(ers(outs, SH)[0], 150) == b"0"
 

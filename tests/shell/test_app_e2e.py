@@ -261,3 +261,34 @@ def test_fx_update_that_breaks_a_conversion_is_refused_and_changes_nothing() -> 
     assert not result.ok and result.reason == "bad_fx" and "out of int64 range" in result.detail
     assert app.flow.fx is before
     assert app.set_fx({"USDCNY": Decimal("7.2")}).ok and app.flow.fx.rate("USDCNY") == Decimal("7.2")
+
+
+async def test_fix_values_the_router_does_not_support_get_an_execution_report_over_tcp(router) -> None:
+    """OrdType=3, TimeInForce=2, Side=3, an unknown venue or a 7007 contradicting Symbol: the OMS gets
+    35=8 150=8 39=8 with its ClOrdID and OrdRejReason 11, never a session Reject (35=3)."""
+    _, client, _ = router
+    sh = await client(SH)
+    cases = [
+        ("U1", order("U1", "SGE.AU9999", 1, 1, "559.00", extra=[]), (40, 3),
+         b"OrdType(40) 3 not supported; supported: 1 (market), 2 (limit)"),
+        ("U2", order("U2", "SGE.AU9999", 1, 1, "559.00", tif="2"), None, b"TimeInForce(59) 2 not supported"),
+        ("U3", order("U3", "SGE.AU9999", 3, 1, "559.00"), None, b"Side(54) 3 not supported"),
+        ("U4", order("U4", "GOLD.KG9999", 1, 1000, "561.00", extra=[(7005, "SGE LBMA")]), None,
+         b"GoldAllowedVenues(7005) LBMA not supported; supported: HKGX, SGE, SGEI"),
+        ("U5", order("U5", "SGE.AU9999", 1, 1, "559.00", extra=[(7007, "Y")]), None,
+         b"GoldRoutable(7007) Y contradicts Symbol(55) SGE.AU9999"),
+    ]
+    for clordid, body, swap, text in cases:
+        if swap is not None:
+            body = [(t, swap[1] if t == swap[0] else v) for t, v in body]
+        await sh.send(b"D", body)
+        msg = await sh.recv()
+        while msg.msg_type == b"0":
+            msg = await sh.recv()
+        assert msg.msg_type == b"8", (clordid, msg.raw)
+        assert (msg.get(11), msg.get(150), msg.get(39), msg.get(103)) == (clordid.encode(), b"8", b"8", b"11")
+        assert text in msg.get(58), msg.get(58)
+    # Malformed input still gets a session Reject: Side=Z is no FIX 4.4 value.
+    await sh.send(b"D", order("U6", "SGE.AU9999", "Z", 1, "559.00"))
+    rej = await sh.expect(b"3")
+    assert rej.get(373) == b"5" and rej.get(371) == b"54"
