@@ -24,11 +24,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # Order: cheap in-process ones first, the multi-process round trip last.
-BENCHMARKS = ("codec", "matching", "router", "fix_session", "orderflow", "metrics_overhead", "roundtrip")
+BENCHMARKS = ("codec", "matching", "router", "fix_session", "orderflow", "journal", "metrics_overhead",
+              "roundtrip")
 QUICK_ARGS = {
     "roundtrip": ["--quick"], "metrics_overhead": ["--repeat", "3"],
     "matching": ["--commands", "50000", "--repeat", "2"], "orderflow": ["--rounds", "500"],
-    "fix_session": ["--repeat", "3"],
+    "fix_session": ["--repeat", "3"], "journal": ["--seconds", "0.3", "--replay", "100000"],
 }
 
 

@@ -1,0 +1,195 @@
+"""The journal's bytes on disk: the file header, length-prefixed CRC'd records, and the recovery scan.
+
+File: a header (magic, format version, the first sequence number the file may hold, the trading
+day, a CRC32 of those), then records. Record: `length u32, ~length u32, crc32 u32` then `length`
+bytes of body `seq u64, time_ns i64, kind u8, session length u16, session, payload`; the CRC covers
+the length word and the body. The complemented length tells a damaged length (corruption) from a
+record cut short by a crash (a torn tail never alters the bytes it did write). All little-endian.
+
+`scan` walks one file and reports where its valid records end and, if they stop early, why (torn
+tail or corruption); deciding what to do about it (truncate, refuse) is `journal.FileJournal`'s job.
+Not here: file naming, rotation, fsync.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass
+
+MAGIC = b"GRJOURNL"
+VERSION = 1
+HEADER = struct.Struct("<8sHHQ")  # magic, version, day length, first seq; then the day, then crc32
+PREFIX = struct.Struct("<III")  # length, ~length, crc32 (over the length word and the body)
+BODY = struct.Struct("<QqBH")  # seq, time_ns, kind, session length; then session, payload
+MAX_BODY = 16 * 1024 * 1024
+MAX_DAY = 32
+READ_CHUNK = 1 << 20
+
+
+class CommandKind(enum.IntEnum):
+    """What produced a command (the payload's meaning depends on it)."""
+
+    FIX_IN = 1
+    LOGON = 2
+    LOGOUT = 3
+    TIMER = 4
+    ADMIN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One state-changing input, numbered: the unit the journal stores and replays."""
+
+    seq: int
+    time_ns: int
+    kind: CommandKind
+    session: str
+    payload: bytes
+
+
+class JournalError(Exception):
+    """The journal cannot do what was asked (a sequence gap, a closed journal, a bad trading day)."""
+
+
+class JournalCorrupt(JournalError):
+    """Bytes on disk that are not a valid journal: names the file and byte offset."""
+
+
+def encode_header(first_seq: int, trading_day: str) -> bytes:
+    day = trading_day.encode("ascii")
+    head = HEADER.pack(MAGIC, VERSION, len(day), first_seq) + day
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def decode_header(data: bytes, path: str) -> tuple[int, str, int]:
+    """(first_seq, trading_day, header length) of a file's leading bytes, or JournalCorrupt."""
+    if len(data) < HEADER.size + 4:
+        raise JournalCorrupt(f"{path}: offset 0: file header cut short ({len(data)} bytes)")
+    magic, version, day_len, first_seq = HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise JournalCorrupt(f"{path}: offset 0: not a gold-router journal (magic {magic!r})")
+    if version != VERSION:
+        raise JournalCorrupt(f"{path}: offset 8: journal format version {version}, this build reads {VERSION}")
+    end = HEADER.size + day_len
+    if day_len > MAX_DAY or len(data) < end + 4:
+        raise JournalCorrupt(f"{path}: offset 10: file header cut short or damaged (day length {day_len})")
+    (crc,) = struct.unpack_from("<I", data, end)
+    if crc != zlib.crc32(data[:end]):
+        raise JournalCorrupt(f"{path}: offset {end}: file header CRC mismatch")
+    return first_seq, data[HEADER.size:end].decode("ascii", "replace"), end + 4
+
+
+def encode_command(cmd: Command) -> bytes:
+    """The record bytes of one command; TypeError/ValueError naming the bad field."""
+    if not isinstance(cmd, Command):
+        raise TypeError(f"journal records Command values, not {type(cmd).__name__}")
+    if not isinstance(cmd.payload, (bytes, bytearray, memoryview)):
+        raise TypeError(f"command {cmd.seq}: payload must be bytes, not {type(cmd.payload).__name__}")
+    session = cmd.session.encode("utf-8")
+    if len(session) > 0xFFFF:
+        raise ValueError(f"command {cmd.seq}: session name longer than 65535 bytes")
+    if not -(1 << 63) <= cmd.time_ns < (1 << 63):
+        raise ValueError(f"command {cmd.seq}: time_ns {cmd.time_ns} outside a signed 64-bit integer")
+    body = BODY.pack(cmd.seq, cmd.time_ns, CommandKind(cmd.kind), len(session)) + session + bytes(cmd.payload)
+    if len(body) > MAX_BODY:
+        raise ValueError(f"command {cmd.seq}: record of {len(body)} bytes exceeds {MAX_BODY}")
+    word = len(body).to_bytes(4, "little")
+    return PREFIX.pack(len(body), len(body) ^ 0xFFFFFFFF, zlib.crc32(body, zlib.crc32(word))) + body
+
+
+def decode_body(body: bytes | memoryview) -> Command:
+    seq, time_ns, kind, session_len = BODY.unpack_from(body, 0)
+    start = BODY.size
+    session = bytes(body[start:start + session_len]).decode("utf-8")
+    return Command(seq, time_ns, CommandKind(kind), session, bytes(body[start + session_len:]))
+
+
+class Stop(enum.Enum):
+    END = "end"  # every byte was a valid record
+    TORN = "torn"  # the last record is cut short (or zero-filled): a crash mid-write
+    CORRUPT = "corrupt"  # a damaged record with more data after it
+
+
+@dataclass
+class ScanResult:
+    first_seq: int
+    trading_day: str
+    header_len: int
+    last_seq: int  # first_seq - 1 when the file holds no record
+    valid_end: int  # byte offset just past the last valid record
+    size: int
+    stop: Stop
+    reason: str = ""
+
+
+def _records(data: bytes, offset: int, end: int):
+    """Yield (offset, body view) of each well-formed record; on a bad one, yield (offset, reason str)."""
+    view = memoryview(data)
+    while offset < end:
+        if end - offset < PREFIX.size:
+            yield offset, "record prefix cut short"
+            return
+        length, check, crc = PREFIX.unpack_from(data, offset)
+        if length ^ 0xFFFFFFFF != check or not BODY.size <= length <= MAX_BODY:
+            yield offset, f"damaged record length ({length})"
+            return
+        start = offset + PREFIX.size
+        if start + length > end:
+            yield offset, f"record of {length} bytes cut short at end of file"
+            return
+        body = view[start:start + length]
+        if zlib.crc32(body, zlib.crc32(data[offset:offset + 4])) != crc:
+            yield offset, "record CRC mismatch"
+            return
+        yield offset, body
+        offset = start + length
+
+
+def scan(path: str) -> ScanResult:
+    """Validate one journal file record by record (CRCs, lengths, sequence continuity)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    first_seq, day, header_len = decode_header(data, path)
+    last = first_seq - 1
+    offset = header_len
+    for offset, item in _records(data, header_len, len(data)):
+        if isinstance(item, str):
+            tail = data[offset:]
+            cut_short = "cut short" in item
+            last_record = item == "record CRC mismatch" and offset + PREFIX.size + PREFIX.unpack_from(data, offset)[0] == len(data)
+            if cut_short or last_record or not tail.strip(b"\0"):
+                return ScanResult(first_seq, day, header_len, last, offset, len(data), Stop.TORN, item)
+            return ScanResult(first_seq, day, header_len, last, offset, len(data), Stop.CORRUPT, item)
+        seq = BODY.unpack_from(item, 0)[0]
+        if seq != last + 1:
+            return ScanResult(first_seq, day, header_len, last, offset, len(data), Stop.CORRUPT,
+                              f"sequence {seq} follows {last}")
+        last = seq
+    return ScanResult(first_seq, day, header_len, last, len(data), len(data), Stop.END)
+
+
+def read_records(path: str, start: int, end: int, from_seq: int):
+    """Commands with seq >= from_seq from the records in [start, end) of a file, read in chunks."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        pending = b""
+        pos = start  # file offset of pending[0]
+        while pos < end:
+            chunk = f.read(min(READ_CHUNK, end - pos - len(pending)))
+            if not chunk and not pending:
+                return
+            data = pending + chunk if pending else chunk
+            if not chunk:
+                raise JournalCorrupt(f"{path}: offset {pos}: file shorter than the journal recorded ({end})")
+            used = 0
+            for offset, item in _records(data, 0, len(data)):
+                if isinstance(item, str):
+                    if "cut short" in item:  # the record continues in the next chunk
+                        break
+                    raise JournalCorrupt(f"{path}: offset {pos + offset}: {item}")
+                if BODY.unpack_from(item, 0)[0] >= from_seq:
+                    yield decode_body(item)
+                used = offset + PREFIX.size + len(item)
+            pending = data[used:]
+            pos += used
