@@ -36,6 +36,8 @@ def test_setting_the_reference_moves_band_collar_and_core_limit(reference: bool)
     v = view(h)
     assert v["reference"] == "1141.24" and v["band"] == ["798.87", "1483.61"] and v["source"] == "admin"
     assert v["collar"] == ["1027.12", "1255.36"] and v["quote"] == "CNY/gram"
+    h.flow.set_fx(h.flow.fx)                               # an FX update rebuilds the books, not the reference
+    assert view(h)["band"] == ["798.87", "1483.61"]
     (ack,) = h.order(SH, AU, 1, 1, "1141.00", clordid="B1")
     assert f(ack, 150) == b"0"
     # The core's own daily limit moved too: a price inside the old band is now outside the new one.
