@@ -2,16 +2,17 @@
 consolidated group views, SecurityList (y), and the rejects (Y) for bad requests.
 
 A MarketDataRequest(V) names instruments (one book each: prices in the instrument's quote unit,
-sizes in lots) or a group / routable product (the consolidated view: every member book merged on
-one comparable price, sizes in grams, GoldConsolidated(7013)=Y; a group is quoted in USD per fine
-troy ounce, a product like its orders, e.g. CNY per fine gram). Snapshot
-requests get one W per symbol; subscriptions get that W and then, after every core batch that
-touched one of their books, an X with the level changes (New / Change / Delete keyed by price) of
-the top `MarketDepth` levels and, if asked for (MDEntryType 2), the trades; or a fresh W per symbol
-when MDUpdateType(265)=0.
+sizes in lots) or a group / routable product (the consolidated view: every member book's levels on
+one comparable price, sizes in grams, GoldConsolidated(7013)=Y, each level naming the instrument it
+comes from in GoldSourceInstrument(7014); a group is quoted in USD per fine troy ounce, a product
+like its orders, e.g. CNY per fine gram). Snapshot requests get one W per symbol; subscriptions get
+that W and then, after every core batch that touched one of their books, one X per symbol with the
+level changes (New / Change / Delete keyed by price, and by 7014 on a consolidated view) of the top
+`MarketDepth` levels and, if asked for (MDEntryType 2), the trades, with the same 7013/7009/7010 as
+its W; or a fresh W per symbol when MDUpdateType(265)=0.
 SecurityListRequest(x) returns every instrument and product (or one) with its trading parameters.
 
-It reads the books only through the engine's `depth` / `group_depth` queries and only for books
+It reads the books only through the engine's `depth` query and only for books
 with subscribers. It does not match, route or send: it returns (msg_type, body) values.
 """
 from __future__ import annotations
@@ -79,6 +80,7 @@ class MarketData:
             self.targets[p.id] = _Target(p.id, p.price_ccy, group=g.group_id, members=self.targets[g.name].members,
                                          decimals=p.price_decimals + 2, product=p)
         self.lot_ug = [i.lot_micrograms for i in catalogue.by_book()]
+        self.symbols = [i.symbol.encode() for i in catalogue.by_book()]
         self.factors: list[tuple[int, int]] = []
         self.subs: dict[tuple[str, bytes], _Sub] = {}
         self.by_book: dict[int, set[tuple[str, bytes]]] = {}
@@ -156,24 +158,40 @@ class MarketData:
             self._unindex(key, self.subs.pop(key))
 
     # -- book reading -------------------------------------------------------------------------
-    def _levels(self, sub: _Sub, t: _Target, cache: dict | None = None) -> dict[tuple[bytes, int], tuple[int, int]]:
-        key = (t.symbol, sub.depth)
+    def _levels(self, sub: _Sub, t: _Target, cache: dict | None = None) -> dict[tuple[bytes, int, int], tuple[int, int]]:
+        """The top `sub.depth` levels per side, keyed (entry, price, source book). A consolidated view
+        puts each member book's levels on the comparable scale (micro-USD per fine oz, sizes in
+        micrograms) and keeps them apart per source book, so every level can name its instrument
+        (GoldSourceInstrument 7014); at one price the books follow in catalogue order."""
+        out: dict[tuple[bytes, int, int], tuple[int, int]] = {}
+        n = sub.depth
+        for entry, side in ((b"0", 0), (b"1", 1)):
+            if entry not in sub.types:
+                continue
+            if t.group < 0:
+                for px, qty, count in self._book_depth(t.book, n, cache)[side].tolist():
+                    out[(entry, px, t.book)] = (qty, count)
+                continue
+            rows = []
+            for b in t.members:
+                num, den = self.factors[b]
+                scale = self.lot_ug[b]
+                for px, qty, count in self._book_depth(b, n, cache)[side].tolist():
+                    rows.append((px * num // den, b, qty * scale, count))
+            rows.sort(key=(lambda r: (-r[0], r[1])) if side == 0 else (lambda r: (r[0], r[1])))
+            for cp, b, qty, count in rows[:n]:
+                out[(entry, cp, b)] = (qty, count)
+        return out
+
+    def _book_depth(self, book: int, n: int, cache: dict | None) -> Any:
+        # Each book is read once per publish, however many subscriptions watch it.
+        key = (book, n)
         depth = cache.get(key) if cache is not None else None
         if depth is None:
-            # Each book is read once per publish, however many subscriptions watch it.
-            if t.group >= 0:
-                depth = self.engine.group_depth(t.group, sub.depth)
-            else:
-                depth = self.engine.depth(t.book, sub.depth)
+            depth = self.engine.depth(book, n)
             if cache is not None:
                 cache[key] = depth
-        bids, asks = depth
-        out: dict[tuple[bytes, int], tuple[int, int]] = {}
-        for entry, levels in ((b"0", bids), (b"1", asks)):
-            if entry in sub.types:
-                for px, qty, count in levels.tolist():
-                    out[(entry, px)] = (qty, count)
-        return out
+        return depth
 
     def _px(self, t: _Target, px: int) -> bytes:
         if t.product is not None:
@@ -182,6 +200,9 @@ class MarketData:
 
     def _size(self, t: _Target, qty: int) -> bytes:
         return micro_text(qty) if t.group >= 0 else b"%d" % qty
+
+    def _source(self, t: _Target, book: int) -> list[tuple[int, Any]]:
+        return [(7014, self.symbols[book])] if t.group >= 0 else []
 
     def _tail(self, t: _Target) -> list[tuple[int, Any]]:
         if t.group >= 0:
@@ -194,10 +215,10 @@ class MarketData:
         ccy = t.ccy
         body: list[tuple[int, Any]] = [(262, sub.req_id), (55, t.symbol), (268, len(levels))]
         pos: dict[bytes, int] = {}
-        for (entry, px), (qty, count) in _ordered(levels):
+        for (entry, px, book), (qty, count) in _ordered(levels):
             pos[entry] = pos.get(entry, 0) + 1
             body += [(269, entry), (270, self._px(t, px)), (15, ccy), (271, self._size(t, qty)), (346, count),
-                     (290, pos[entry])]
+                     (290, pos[entry])] + self._source(t, book)
         return body + self._tail(t)
 
     def publish(self, books: Iterable[int], trades: list[tuple[int, int, int]] = ()) -> list[tuple[str, bytes, list]]:
@@ -219,30 +240,33 @@ class MarketData:
             if sub.full:
                 out.extend((sub.session, b"W", self._snapshot(sub, t, cache)) for t in touched)
                 continue
-            entries: list[tuple[int, Any]] = []
-            n = 0
             for t in touched:
+                # One X per symbol, so that its GoldConsolidated(7013) and units hold for every entry.
+                entries: list[tuple[int, Any]] = []
+                n = 0
                 old = sub.last.get(t.symbol, {})
                 new = self._levels(sub, t, cache)
                 sub.last[t.symbol] = new
                 ccy = t.ccy
-                for (entry, px) in sorted(old.keys() - new.keys()):
+                for (entry, px, book) in sorted(old.keys() - new.keys()):
                     entries += [(279, b"2"), (269, entry), (55, t.symbol), (270, self._px(t, px)), (15, ccy)]
+                    entries += self._source(t, book)
                     n += 1
-                for (entry, px), (qty, count) in _ordered(new):
-                    prev = old.get((entry, px))
+                for (entry, px, book), (qty, count) in _ordered(new):
+                    prev = old.get((entry, px, book))
                     if prev == (qty, count):
                         continue
                     entries += [(279, b"0" if prev is None else b"1"), (269, entry), (55, t.symbol),
                                 (270, self._px(t, px)), (15, ccy), (271, self._size(t, qty)), (346, count)]
+                    entries += self._source(t, book)
                     n += 1
                 if trades and b"2" in sub.types:
                     for book, px, lots in trades:
                         if book == t.book or book in t.members:
                             entries += self._trade_entry(t, book, px, lots)
                             n += 1
-            if n:
-                out.append((sub.session, b"X", [(262, sub.req_id), (268, n)] + entries))
+                if n:
+                    out.append((sub.session, b"X", [(262, sub.req_id), (268, n)] + entries + self._tail(t)))
         return out
 
     def _trade_entry(self, t: _Target, book: int, px: int, lots: int) -> list[tuple[int, Any]]:
@@ -251,7 +275,7 @@ class MarketData:
             price, size = self._px(t, px * num // den), micro_text(lots * self.lot_ug[book])
         else:
             price, size = self._px(t, px), b"%d" % lots
-        return [(279, b"0"), (269, b"2"), (55, t.symbol), (270, price), (15, t.ccy), (271, size)]
+        return [(279, b"0"), (269, b"2"), (55, t.symbol), (270, price), (15, t.ccy), (271, size)] + self._source(t, book)
 
     # -- reference data -----------------------------------------------------------------------
     def security_list(self, msg: Any) -> list[tuple[bytes, list]]:
@@ -286,10 +310,10 @@ class MarketData:
                 (7009, b"G"), (7010, b"G")]
 
 
-def _ordered(levels: dict[tuple[bytes, int], tuple[int, int]]) -> list:
-    """Bids best (highest) first, then offers best (lowest) first."""
-    bids = sorted(((k, v) for k, v in levels.items() if k[0] == b"0"), key=lambda kv: -kv[0][1])
-    asks = sorted(((k, v) for k, v in levels.items() if k[0] == b"1"), key=lambda kv: kv[0][1])
+def _ordered(levels: dict[tuple[bytes, int, int], tuple[int, int]]) -> list:
+    """Bids best (highest) first, then offers best (lowest) first; at one price, by source book."""
+    bids = sorted(((k, v) for k, v in levels.items() if k[0] == b"0"), key=lambda kv: (-kv[0][1], kv[0][2]))
+    asks = sorted(((k, v) for k, v in levels.items() if k[0] == b"1"), key=lambda kv: (kv[0][1], kv[0][2]))
     return bids + asks
 
 

@@ -90,7 +90,8 @@ def test_consolidated_views_merge_books_on_one_price_in_grams(h: Harness) -> Non
     (w,) = h.send(SH, b"V", md_request("M4", ["KG9999"], kind=0, types=(1,)))
     assert f(w, 7013) == b"Y" and f(w, 7009) == b"G" and f(w, 7010) == b"OZ"
     rows = groups(w, 269)
-    assert [(e[269], e[271], e[15]) for e in rows] == [(b"1", b"1000", b"USD"), (b"1", b"50", b"USD")]
+    assert [(e[269], e[271], e[15], e[7014]) for e in rows] == [(b"1", b"1000", b"USD", b"HKGX.RKG"),
+                                                                (b"1", b"50", b"USD", b"SGE.AU9999")]
     # (CNH is cheaper than CNY at the same nominal price; each level is its book's converted price.)
     for e, symbol in zip(rows, ("HKGX.RKG", "SGE.AU9999")):
         exact = to_usd_oz_fine_exact(cat.instruments[symbol], Decimal("560.00"), h.flow.fx, cat.constants)
@@ -99,10 +100,25 @@ def test_consolidated_views_merge_books_on_one_price_in_grams(h: Harness) -> Non
     (w,) = h.send(SH, b"V", md_request("M5", ["GOLD.KG9999"], kind=0, types=(1,)))
     assert f(w, 7010) == b"G"
     rows = groups(w, 269)
-    assert [(e[271], e[15]) for e in rows] == [(b"1000", b"CNY"), (b"50", b"CNY")]
+    assert [(e[271], e[15], e[7014]) for e in rows] == [(b"1000", b"CNY", b"HKGX.RKG"), (b"50", b"CNY", b"SGE.AU9999")]
     for e, symbol in zip(rows, ("HKGX.RKG", "SGE.AU9999")):
         exact = to_cny_g_fine_exact(cat.instruments[symbol], Decimal("560.00"), h.flow.fx, cat.constants)
         assert abs(Decimal(e[270].decode()) - exact) < Decimal("0.0002")
+
+
+def test_consolidated_refreshes_carry_7013_and_name_each_levels_instrument(h: Harness) -> None:
+    h.send(SH, b"V", md_request("C1", ["GOLD.KG9999"], types=(1,)))
+    outs = h.order(HK, "SGE.AU9999", 2, 5, "560.00")
+    (x,) = [o for o in outs if o.msg_type == b"X"]
+    assert f(x, 7013) == b"Y" and f(x, 7009) == b"G" and f(x, 7010) == b"G" and f(x, 55) == b"GOLD.KG9999"
+    assert [(e[279], e[271], e[7014]) for e in groups(x, 279)] == [(b"0", b"50", b"SGE.AU9999")]
+    outs = h.order(HK, "SGE.AU9999", 2, 1, "560.00")
+    (x,) = [o for o in outs if o.msg_type == b"X"]
+    assert [(e[279], e[271], e[7014]) for e in groups(x, 279)] == [(b"1", b"60", b"SGE.AU9999")]
+    # The level leaves: its delete names the same source instrument.
+    outs = h.order(SH, "SGE.AU9999", 1, 6, "560.00")
+    (x,) = [o for o in outs if o.msg_type == b"X"]
+    assert [(e[279], e[7014]) for e in groups(x, 279)] == [(b"2", b"SGE.AU9999")]
 
 
 def test_bad_market_data_requests_are_rejected_with_their_reason(h: Harness) -> None:
@@ -163,11 +179,15 @@ def test_trades_reach_subscribers_that_asked_for_them(h: Harness) -> None:
     h.send(SH, b"V", md_request("T1", ["SGE.AU9999", "GOLD.KG9999"], types=(1, 2)))
     h.send(HK, b"V", md_request("T2", ["SGE.AU9999"], types=(1,)))      # book only, no trades
     outs = h.order(SH, "SGE.AU9999", 1, 2, "560.00")
-    (x,) = [o for o in outs if o.msg_type == b"X" and o.session == SH]
-    trades = [e for e in groups(x, 279) if e[269] == b"2"]
-    assert [(e[55], e[270], e[271], e[15]) for e in trades][0] == (b"SGE.AU9999", b"560.00", b"2", b"CNY")
-    # The product view shows the same trade in grams and CNY per fine gram.
-    (pt,) = [e for e in trades if e[55] == b"GOLD.KG9999"]
+    # One X per symbol, each with its own GoldConsolidated(7013).
+    xs = {f(o, 55): o for o in outs if o.msg_type == b"X" and o.session == SH}
+    assert sorted(xs) == [b"GOLD.KG9999", b"SGE.AU9999"]
+    assert f(xs[b"SGE.AU9999"], 7013) == b"N" and f(xs[b"GOLD.KG9999"], 7013) == b"Y"
+    (it,) = [e for e in groups(xs[b"SGE.AU9999"], 279) if e[269] == b"2"]
+    assert (it[55], it[270], it[271], it[15]) == (b"SGE.AU9999", b"560.00", b"2", b"CNY") and 7014 not in it
+    # The product view shows the same trade in grams and CNY per fine gram, naming its instrument.
+    (pt,) = [e for e in groups(xs[b"GOLD.KG9999"], 279) if e[269] == b"2"]
     assert pt[271] == b"20" and pt[15] == b"CNY" and Decimal("560.00") < Decimal(pt[270].decode()) < Decimal("560.10")
+    assert pt[7014] == b"SGE.AU9999"
     (hx,) = [o for o in outs if o.msg_type == b"X" and o.session == HK]
     assert all(e[269] != b"2" for e in groups(hx, 279))

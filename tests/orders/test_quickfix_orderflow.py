@@ -180,6 +180,17 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         assert client.got(SH, "y", _320="SL2")[0]["560"] == "2"
         assert client.got(SH, "X"), "no incremental refresh reached the subscriber"
         assert any("269=2" in raw for raw in client.raw_in), "no trade entry reached the subscriber"
+        # The documented gold tags on market data, validated by QuickFIX: 7013 on every W and X, and
+        # on the consolidated product view 7014 on every level.
+        (wp,) = client.got(SH, "W", _55="GOLD.KG9999")
+        assert wp["7013"] == "Y" and wp["7009"] == "G" and wp["7010"] == "G"
+        assert client.got(SH, "W", _55="SGE.AU9999")[0]["7013"] == "N"
+        xp = client.got(SH, "X", _55="GOLD.KG9999")
+        assert xp and all(m["7013"] == "Y" for m in xp)
+        assert all(m["7013"] == "N" and "7014" not in m for m in client.got(SH, "X", _55="SGE.AU9999"))
+        for raw in client.raw_in:
+            if "\x0135=X\x01" in raw and "\x0155=GOLD.KG9999\x01" in raw:
+                assert raw.count("\x01279=") == raw.count("\x017014=") > 0, raw
 
         # Our rejections are valid messages too: a bad tick, an unknown order's status, a bad MD request.
         send(SH, "D", order("SH-BAD", "SGE.AU9999", 1, 1, "560.005"))
