@@ -30,6 +30,7 @@ from router.ops.admin import AdminResult, build_admin_app
 from router.config import Config, calendar_warnings
 from router.fix.config import FixConfig, with_overrides
 from router.fix.gateway import start_gateway
+from router.ops.console import HUB_KEY as CONSOLE_HUB
 from router.ops.http_config import HttpConfig
 from router.ops.metrics import Metrics, sample_event_loop_lag
 
@@ -93,6 +94,11 @@ class AdminState:
     def routes(self, limit: int) -> list[dict]:
         app = self.service.app
         return app.routes_view(limit) if hasattr(app, "routes_view") else []
+
+    def console(self, now_ns: int) -> dict:
+        """The browser console's snapshot (router.console_view), read a few times a second at most."""
+        from router.console_view import console_view
+        return console_view(self.service.app, self.service.gateway, now_ns)
 
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
         app = self.service.app
@@ -162,8 +168,12 @@ class Service:
         self.metrics.session_source = self.gateway.sessions_view
         if self.http.enabled:
             token = self.http.admin_token or os.environ.get(self.http.admin_token_env, "")
-            self.runner = web.AppRunner(build_admin_app(AdminState(self), self.metrics.registry, token),
-                                        access_log=None)
+            read_token = self.http.read_token or os.environ.get(self.http.read_token_env, "")
+            admin = build_admin_app(AdminState(self), self.metrics.registry, token, read_token=read_token,
+                                    console=hasattr(self.app, "flow"))
+            if CONSOLE_HUB in admin:
+                admin[CONSOLE_HUB].observer = self.metrics
+            self.runner = web.AppRunner(admin, access_log=None)
             await self.runner.setup()
             site = web.TCPSite(self.runner, self.http.host, self.http.port)
             await _listening(self.http.host, self.http.port, site.start())
@@ -185,7 +195,7 @@ class Service:
 
     def ready_line(self) -> str:
         names = ", ".join(s.target_comp_id for s in self.fix.sessions) or "none"
-        http = f"http://{self.http.host}:{self.http_port} (/metrics, admin)" if self.runner else "HTTP off"
+        http = f"http://{self.http.host}:{self.http_port} (/metrics, admin, console)" if self.runner else "HTTP off"
         hours = "all sessions open" if self.sessions_always_open else "exchange calendars"
         return (f"gold-router ready: FIX {self.fix.host}:{self.gateway.port} as {self.fix.sender_comp_id} "
                 f"(app {self.app_name}, sessions {names}, {hours}); {http}")

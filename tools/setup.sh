@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of gold-router in ./.venv. `tools/setup.sh` installs what serving needs;
 # `tools/setup.sh --test` adds the test extra, the QuickFIX binding (built once per machine; pip's
-# wheel cache makes later runs quick) and Debian's prometheus (promtool + a real server).
+# wheel cache makes later runs quick), Debian's prometheus (promtool + a real server) and Debian's
+# chromium + chromium-driver (the console's headless-browser test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -39,6 +40,9 @@ if [ $want_test = 1 ]; then
   command -v promtool >/dev/null && command -v prometheus >/dev/null || apt_install prometheus
   command -v cc >/dev/null || apt_install gcc
   command -v openssl >/dev/null || apt_install openssl
+  # The console's browser test: Debian's chromium and its chromedriver (Selenium, from the test extra,
+  # is given the driver's path; its own driver download cannot work offline).
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || apt_install chromium chromium-driver
 else
   "$VPY" -m pip install -q --disable-pip-version-check -e .
 fi

@@ -2,7 +2,9 @@
 
 Job: expose `GET /health`, `GET /ready`, `GET /sessions`, `GET /books/{symbol}`,
 `GET /routes`, `GET /reference-prices`, `GET /metrics`, and the mutations `POST /kill-switch`,
-`POST /fx` and `POST /reference-prices`, which need `Authorization: Bearer <token>`.  Every error is a JSON
+`POST /fx` and `POST /reference-prices`, which need the operate token as
+`Authorization: Bearer <token>`; the reads other than /health, /ready and /metrics need the read
+or operate token (`router.ops.auth`), and `GET /` serves the browser console (`router.ops.console`).  Every error is a JSON
 body `{"error": <reason code>, "detail": <text>}` with a fitting status.  The
 service's state is reached through the small `AdminBackend` protocol, so this
 module knows nothing about the gateway, the books or the router.
@@ -12,7 +14,6 @@ or FX update was applied and why not), TLS (bind to localhost, the default).
 """
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from router.ops.auth import OPERATE, READ, TokenAuth
+
 log = logging.getLogger("gold_router.admin")
 
 DEFAULT_HTTP_HOST = "127.0.0.1"
@@ -32,6 +35,7 @@ MAX_ROUTES = 1000
 MAX_BODY_BYTES = 64 * 1024
 _PAIR = re.compile(r"^[A-Z]{6}$")
 _SCOPES = ("global", "account")
+AUTH_KEY: web.AppKey[TokenAuth] = web.AppKey("auth", TokenAuth)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ class AdminBackend(Protocol):
 
     def set_reference_prices(self, prices: dict[str, Decimal], force: bool) -> AdminResult:
         """New reference prices by symbol (Decimal in the instrument's quote), all or nothing."""
+
+    def console(self, now_ns: int) -> dict:
+        """Only with `build_admin_app(console=True)`: the console's JSON-able snapshot (see
+        router.console_view); called at most a few times a second, while a console is open."""
 
 
 def _error(status: int, reason: str, detail: str = "") -> web.Response:
@@ -119,6 +127,12 @@ async def _json_errors(request: web.Request, handler):
         return _error(500, "internal_error", "see the service log")
 
 
+def _origin(request: web.Request) -> str:
+    """Who asked, for the log: the peer address and, from the console, its X-GoldRouter-Client name."""
+    client = request.headers.get("X-GoldRouter-Client", "")[:40]
+    return f"{request.remote}" + (f" ({client})" if client.isprintable() and client else "")
+
+
 def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int | web.Response:
     raw = request.query.get(name)
     if raw is None:
@@ -133,10 +147,10 @@ def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) 
 
 
 class _Handlers:
-    def __init__(self, backend: AdminBackend, registry: CollectorRegistry | None, token: str) -> None:
+    def __init__(self, backend: AdminBackend, registry: CollectorRegistry | None, auth: TokenAuth) -> None:
         self.backend = backend
         self.registry = registry
-        self._token = token.encode()
+        self.auth = auth
 
     async def health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok"})
@@ -176,17 +190,7 @@ class _Handlers:
         return web.Response(body=body, content_type=ctype.strip(), charset=charset)
 
     def _refuse(self, request: web.Request) -> web.Response | None:
-        if not self._token:
-            return _error(403, "mutations_disabled", "no admin token configured")
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            return web.json_response(
-                {"error": "missing_token", "detail": "Authorization: Bearer <token> required"},
-                status=401, headers={"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(given.strip().encode(), self._token):
-            return _error(403, "bad_token", "token does not match")
-        return None
+        return self.auth.refuse(request, OPERATE)
 
     async def _body(self, request: web.Request) -> dict | web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
@@ -224,8 +228,12 @@ class _Handlers:
                 return _error(400, "missing_account", "scope 'account' needs 'account'")
         elif account is not None:
             return _error(400, "unexpected_account", "scope 'global' takes no 'account'")
-        return self._result(self.backend.set_kill_switch(scope, account, on),
-                            {"scope": scope, "account": account, "on": on})
+        result = self.backend.set_kill_switch(scope, account, on)
+        if result.ok:
+            log.info("kill switch %s %s by %s: %s working orders cancelled",
+                     "global" if scope == "global" else f"account {account}", "ON" if on else "off",
+                     _origin(request), result.data.get("cancelled", "?"))
+        return self._result(result, {"scope": scope, "account": account, "on": on})
 
     async def fx(self, request: web.Request) -> web.Response:
         body = await self._mutation_body(request)
@@ -245,7 +253,11 @@ class _Handlers:
             if rate is None or not rate.is_finite() or rate <= 0:
                 return _error(400, "bad_rate", f"{pair}: rate must be a positive number, got {raw!r}")
             rates[pair] = rate
-        return self._result(self.backend.set_fx(rates), {"rates": rates})
+        result = self.backend.set_fx(rates)
+        if result.ok:
+            log.info("FX update by %s: %s", _origin(request),
+                     ", ".join(f"{pair}={rate}" for pair, rate in sorted(rates.items())))
+        return self._result(result, {"rates": rates})
 
     async def get_reference_prices(self, request: web.Request) -> web.Response:
         return _json({"reference_prices": list(self.backend.reference_prices())})
@@ -282,20 +294,37 @@ class _Handlers:
         return _error(status, result.reason or "refused", result.detail)
 
 
-def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, token: str) -> web.Application:
-    """The admin + metrics application; serve it with `start_http` on the FIX acceptor's loop."""
-    h = _Handlers(backend, registry, token)
+def _reader(auth: TokenAuth, handler):
+    """`handler` behind the read role (a read or operate token, or loopback with no token configured)."""
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        refused = auth.refuse(request, READ)
+        return refused if refused is not None else await handler(request)
+    return guarded
+
+
+def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, token: str, *,
+                    read_token: str = "", console: bool = False) -> web.Application:
+    """The admin + metrics application; serve it with `start_http` on the FIX acceptor's loop.
+
+    `token` is the operate token (mutations; it also grants reads), `read_token` the read-only one.
+    `console=True` also mounts the browser console (`router.ops.console`) at `/`."""
+    auth = TokenAuth(token, read_token)
+    h = _Handlers(backend, registry, auth)
     app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)
+    app[AUTH_KEY] = auth
     app.router.add_get("/health", h.health)
     app.router.add_get("/ready", h.ready)
-    app.router.add_get("/sessions", h.sessions)
-    app.router.add_get("/books/{symbol}", h.book)
-    app.router.add_get("/routes", h.routes)
+    app.router.add_get("/sessions", _reader(auth, h.sessions))
+    app.router.add_get("/books/{symbol}", _reader(auth, h.book))
+    app.router.add_get("/routes", _reader(auth, h.routes))
     app.router.add_get("/metrics", h.metrics)
     app.router.add_post("/kill-switch", h.kill_switch)
     app.router.add_post("/fx", h.fx)
-    app.router.add_get("/reference-prices", h.get_reference_prices)
+    app.router.add_get("/reference-prices", _reader(auth, h.get_reference_prices))
     app.router.add_post("/reference-prices", h.reference_prices)
+    if console:
+        from router.ops.console import mount_console
+        mount_console(app, backend, auth, _reader, _dumps)
     return app
 
 

@@ -191,6 +191,10 @@ class _Collector:
                     _rows({(k,): v for k, v in m._fx.items()}))
         yield _Spec("counter", "reference_price_updates", "Reference price changes, by instrument and source.",
                     ("instrument", "source"), _rows(dict(m._ref_updates)))
+        yield _Spec("gauge", "console_subscribers", "Browser consoles streaming live updates.", (),
+                    [((), m.console_subscribers)])
+        yield _Spec("counter", "console_updates", "Console snapshots sent, counted once per subscriber.", (),
+                    [((), m.console_updates)])
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
                     [((), 1 if m._ready else 0)])
         yield _Spec("gauge", "event_loop_lag_last_seconds", "Most recent event-loop lag sample.", (),

@@ -1,7 +1,10 @@
 """Settings of the HTTP site (Prometheus /metrics and the admin API), parsed from the `http` table.
 
-The bearer token for admin mutations comes from `http.admin_token` or, when that is empty,
-from the environment variable named by `http.admin_token_env` (read by the caller, not here).
+Two bearer tokens (roles, see `router.ops.auth`): the operate token for admin mutations (which also
+grants reads) comes from `http.admin_token` or, when that is empty, from the environment variable
+named by `http.admin_token_env`; the read-only token from `http.read_token` or the variable named by
+`http.read_token_env` (the environment is read by the caller, not here). With neither set, admin
+reads are open to loopback clients and mutations are disabled.
 It does not start the site (that is `router.service`) or define the routes (`router.ops.admin`).
 """
 from __future__ import annotations
@@ -20,12 +23,14 @@ class HttpConfig:
     enabled: bool = True
     admin_token: str = ""
     admin_token_env: str = "GOLDROUTER_ADMIN_TOKEN"
+    read_token: str = ""
+    read_token_env: str = "GOLDROUTER_READ_TOKEN"
     event_loop_lag_interval_s: float = 0.5
 
 
 def parse_http_config(raw: dict[str, Any]) -> HttpConfig:
     t = Table(raw, "http", {"host", "port", "enabled", "admin_token", "admin_token_env",
-                            "event_loop_lag_interval_ms"})
+                            "read_token", "read_token_env", "event_loop_lag_interval_ms"})
     port = t.int("port", 9188)
     if not 0 <= port <= 65535:
         raise ConfigError("http.port", f"must be 0..65535, got {port}")
@@ -35,8 +40,12 @@ def parse_http_config(raw: dict[str, Any]) -> HttpConfig:
     token = raw.get("admin_token", "")
     if not isinstance(token, str):
         raise ConfigError("http.admin_token", "must be a string")
+    read_token = raw.get("read_token", "")
+    if not isinstance(read_token, str):
+        raise ConfigError("http.read_token", "must be a string")
     return HttpConfig(
         host=t.str("host", "127.0.0.1"), port=port, enabled=t.bool("enabled", True),
         admin_token=token, admin_token_env=t.str("admin_token_env", "GOLDROUTER_ADMIN_TOKEN"),
+        read_token=read_token, read_token_env=t.str("read_token_env", "GOLDROUTER_READ_TOKEN"),
         event_loop_lag_interval_s=interval_ms / 1000,
     )

@@ -73,6 +73,8 @@ class Metrics:
         self._fx: dict[str, float] = {}
         self._ref_updates: dict[tuple[str, str], int] = {}
         self._ready = False
+        self.console_subscribers = 0
+        self.console_updates = 0
         # Pulled at scrape time: callable -> iterable of session dicts (see admin.AdminBackend.sessions)
         self.session_source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
         self._collector = _Collector(self)
@@ -186,6 +188,14 @@ class Metrics:
 
     def set_ready(self, ready: bool) -> None:
         self._ready = bool(ready)
+
+    def set_console_subscribers(self, n: int) -> None:
+        """Browser consoles streaming (router.ops.console), set when one opens or closes."""
+        self.console_subscribers = n
+
+    def console_update(self, subscribers: int) -> None:
+        """One console snapshot was handed to `subscribers` streams."""
+        self.console_updates += subscribers
 
     def observe_loop_lag_ns(self, ns: int) -> None:
         self.last_loop_lag_ns = ns

@@ -108,7 +108,13 @@ class CrossBorderQuota:
         return self.release(d, claimed * leaves_qty // order_qty)
 
     def roll(self, day: Any) -> bool:
-        """Start trading day `day`; resets usage when the day changed. Returns whether it reset."""
+        """Start trading day `day`; resets usage when the day changed. Returns whether it reset.
+
+        A quota built without a day (the service's, until its first timer tick) takes the first day
+        it is rolled to without resetting: what was used before that tick was used today."""
+        if self.day is None:
+            self.day = day
+            return False
         if day == self.day:
             return False
         self.day = day

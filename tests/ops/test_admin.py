@@ -10,6 +10,7 @@ from router.ops.admin import AdminResult, build_admin_app, start_http
 from router.ops.metrics import Metrics
 
 TOKEN = "s3cret-token"
+READ_TOKEN = "look-only"
 
 
 class MemoryBackend:
@@ -70,13 +71,15 @@ class MemoryBackend:
 async def admin():
     backend = MemoryBackend()
     metrics = Metrics()
-    server = await start_http(build_admin_app(backend, metrics.registry, TOKEN), "127.0.0.1", 0)
+    server = await start_http(build_admin_app(backend, metrics.registry, TOKEN, read_token=READ_TOKEN),
+                              "127.0.0.1", 0)
     async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as client:
         yield client, backend, metrics
     await server.close()
 
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+READ = {"Authorization": f"Bearer {READ_TOKEN}"}
 
 
 async def test_health_and_ready_follow_backend(admin):
@@ -92,26 +95,26 @@ async def test_health_and_ready_follow_backend(admin):
 
 async def test_sessions_books_routes(admin):
     client, _, _ = admin
-    async with client.get("/sessions") as r:
+    async with client.get("/sessions", headers=READ) as r:
         assert (await r.json())["sessions"][0]["next_target_seq_num"] == 5
-    async with client.get("/books/SGE.AU9999", params={"depth": "1"}) as r:
+    async with client.get("/books/SGE.AU9999", headers=READ, params={"depth": "1"}) as r:
         assert r.status == 200
         assert await r.json() == {"symbol": "SGE.AU9999", "bids": [[56000, 30]], "asks": [[56010, 5]]}
-    async with client.get("/books/NOPE") as r:
+    async with client.get("/books/NOPE", headers=READ) as r:
         assert r.status == 404 and (await r.json())["error"] == "unknown_symbol"
-    async with client.get("/books/SGE.AU9999", params={"depth": "x"}) as r:
+    async with client.get("/books/SGE.AU9999", headers=READ, params={"depth": "x"}) as r:
         assert r.status == 400 and (await r.json())["error"] == "bad_depth"
-    async with client.get("/routes", params={"limit": "3"}) as r:
+    async with client.get("/routes", headers=READ, params={"limit": "3"}) as r:
         assert [d["id"] for d in (await r.json())["routes"]] == [100, 99, 98]
-    async with client.get("/routes") as r:
+    async with client.get("/routes", headers=READ) as r:
         assert len((await r.json())["routes"]) == 50
-    async with client.get("/routes", params={"limit": "0"}) as r:
+    async with client.get("/routes", headers=READ, params={"limit": "0"}) as r:
         assert r.status == 400 and (await r.json())["error"] == "bad_limit"
 
 
 async def test_unknown_path_and_method_are_json_errors(admin, caplog):
     client, _, _ = admin
-    async with client.get("/routes", params={"limit": "13"}) as r:
+    async with client.get("/routes", headers=READ, params={"limit": "13"}) as r:
         assert r.status == 500 and await r.json() == {"error": "internal_error", "detail": "see the service log"}
     assert "unlucky" in caplog.text
     async with client.get("/nope") as r:
@@ -203,3 +206,52 @@ async def test_no_token_configured_disables_mutations():
     finally:
         await server.close()
     assert backend.kill_global is False
+
+
+async def test_reads_need_the_read_or_operate_token_and_health_ready_metrics_stay_open(admin):
+    client, backend, _ = admin
+    for path in ("/sessions", "/books/SGE.AU9999", "/routes", "/reference-prices"):
+        async with client.get(path) as r:
+            assert r.status == 401 and (await r.json())["error"] == "missing_token", path
+        async with client.get(path, headers={"Authorization": "Bearer nope"}) as r:
+            assert r.status == 403 and (await r.json())["error"] == "bad_token", path
+    async with client.get("/sessions", headers=READ) as r:
+        assert r.status == 200
+    async with client.get("/sessions", headers=AUTH) as r:      # the operate token also reads
+        assert r.status == 200
+    for path in ("/health", "/ready", "/metrics"):
+        async with client.get(path) as r:
+            assert r.status in (200, 503) and r.status != 401, path
+
+
+async def test_the_read_token_cannot_operate(admin, caplog):
+    client, backend, _ = admin
+    async with client.post("/kill-switch", json={"scope": "global", "on": True}, headers=READ) as r:
+        assert r.status == 403 and (await r.json())["error"] == "operate_token_required"
+    assert backend.kill_global is False
+    caplog.set_level("INFO", logger="gold_router.admin")
+    async with client.post("/kill-switch", json={"scope": "global", "on": True},
+                           headers={**AUTH, "X-GoldRouter-Client": "console"}) as r:
+        assert r.status == 200
+    assert backend.kill_global is True
+    assert "kill switch global ON by 127.0.0.1 (console)" in caplog.text
+    async with client.post("/fx", json={"rates": {"USDCNY": "7.3"}}, headers=AUTH) as r:
+        assert r.status == 200
+    assert "FX update by 127.0.0.1: USDCNY=7.3" in caplog.text
+
+
+async def test_no_token_configured_keeps_reads_open_on_loopback_only():
+    from router.ops.auth import is_loopback
+
+    backend = MemoryBackend()
+    server = await start_http(build_admin_app(backend, None, ""), "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as client:
+            async with client.get(f"http://127.0.0.1:{server.port}/sessions") as r:
+                assert r.status == 200 and (await r.json())["sessions"][0]["session_id"] == "SHCLIENT1"
+    finally:
+        await server.close()
+    # A peer off the machine gets no data without a token (checked on the address rule itself:
+    # this machine has no second interface to connect from).
+    assert [is_loopback(a) for a in ("127.0.0.1", "127.8.0.1", "::1", "::ffff:127.0.0.1")] == [True] * 4
+    assert [is_loopback(a) for a in ("10.0.0.7", "192.168.1.2", "fe80::1%eth0", "", None, "x")] == [False] * 6

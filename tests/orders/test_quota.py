@@ -139,3 +139,13 @@ def test_amount_to_micro_rejects_sub_micro_precision():
         amount_to_micro("0.0000001", "k")
     with pytest.raises(ConfigError):
         amount_to_micro(True, "k")
+
+
+def test_the_first_roll_of_a_quota_without_a_day_keeps_what_was_used():
+    # The service builds the quota without a day and rolls it on its first timer tick, up to a second
+    # after start: an order accepted before that tick must keep its claim.
+    q = CrossBorderQuota(northbound=100, southbound=100)
+    q.consume(S, 40)
+    assert q.roll("2026-03-02") is False
+    assert (q.used(S), q.day) == (40, "2026-03-02")
+    assert q.roll("2026-03-03") is True and q.used(S) == 0

@@ -20,7 +20,7 @@ def au(body: bytes) -> dict:
 async def test_posted_reference_price_opens_the_band_for_a_2026_gold_price(tmp_path):
     proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open")
     try:
-        status, body = await asyncio.to_thread(http, http_port, "/reference-prices")
+        status, body = await asyncio.to_thread(http, http_port, "/reference-prices", None, "s3cret")
         assert status == 200 and au(body)["reference"] == "560.00" and au(body)["source"] == "config"
 
         client = await FixClient.connect(fix_port, "SHCLIENT1")
@@ -37,7 +37,7 @@ async def test_posted_reference_price_opens_the_band_for_a_2026_gold_price(tmp_p
         assert status == 400 and json.loads(body)["error"] == "max_jump_pct", body
         status, body = await asyncio.to_thread(http, http_port, "/reference-prices", body_1141, "s3cret")
         assert status == 200, body
-        status, body = await asyncio.to_thread(http, http_port, "/reference-prices")
+        status, body = await asyncio.to_thread(http, http_port, "/reference-prices", None, "s3cret")
         v = au(body)
         assert (v["reference"], v["band"], v["source"]) == ("1141.24", ["798.87", "1483.61"], "admin")
         assert v["collar"] == ["1027.12", "1255.36"]
@@ -54,7 +54,7 @@ async def test_posted_reference_price_opens_the_band_for_a_2026_gold_price(tmp_p
         status, body = await asyncio.to_thread(http, http_port, "/reference-prices",
                                                b'{"prices": {"SGE.NOPE": "1.00"}}', "s3cret")
         assert status == 404 and json.loads(body)["error"] == "unknown_symbol"
-        status, body = await asyncio.to_thread(http, http_port, "/reference-prices")
+        status, body = await asyncio.to_thread(http, http_port, "/reference-prices", None, "s3cret")
         assert au(body)["reference"] == "1141.24"
         status, body = await asyncio.to_thread(http, http_port, "/metrics")
         assert ('goldrouter_reference_price_updates_total{instrument="SGE.AU9999",source="admin"} 1.0'

@@ -61,14 +61,14 @@ async def test_serve_routes_an_order_reports_metrics_and_stops_cleanly(tmp_path)
         ack = await client.expect(b"8")
         assert (ack.get(11), ack.get(150), ack.get(39)) == (b"svc-1", b"0", b"0")
         assert ack.get(37) and ack.get(17)
-        status, body = await asyncio.to_thread(http, http_port, "/books/SGE.AU9999")
+        status, body = await asyncio.to_thread(http, http_port, "/books/SGE.AU9999", None, "s3cret")
         assert status == 200 and json.loads(body)["bids"][0] == {"price": "560.00", "lots": 5, "orders": 1}
 
         await client.send(b"5")
         await client.expect(b"5")
         client.writer.close()
         # Cancel-on-disconnect is on by default: the resting order leaves the book with its session.
-        status, body = await asyncio.to_thread(http, http_port, "/books/SGE.AU9999")
+        status, body = await asyncio.to_thread(http, http_port, "/books/SGE.AU9999", None, "s3cret")
         assert status == 200 and json.loads(body)["bids"] == []
 
         status, body = await asyncio.to_thread(http, http_port, "/metrics")
