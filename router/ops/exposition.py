@@ -195,6 +195,10 @@ class _Collector:
                     [((), m.console_subscribers)])
         yield _Spec("counter", "console_updates", "Console snapshots sent, counted once per subscriber.", (),
                     [((), m.console_updates)])
+        yield _Spec("gauge", "margin_held", "Initial margin held for open positions, all accounts, by currency.",
+                    ("currency",), _rows({(k,): v for k, v in m._margin_held.items()}))
+        yield _Spec("counter", "ledger_trades", "Fills recorded in the books of record, by clearing house.",
+                    ("clearing_house",), _rows({(k,): v for k, v in m._ledger_trades.items()}))
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
                     [((), 1 if m._ready else 0)])
         yield _Spec("gauge", "event_loop_lag_last_seconds", "Most recent event-loop lag sample.", (),

@@ -72,6 +72,8 @@ class Metrics:
         self._kill_accounts = 0
         self._fx: dict[str, float] = {}
         self._ref_updates: dict[tuple[str, str], int] = {}
+        self._margin_held: dict[str, float] = {}
+        self._ledger_trades: dict[str, int] = {}
         self._ready = False
         self.console_subscribers = 0
         self.console_updates = 0
@@ -185,6 +187,13 @@ class Metrics:
 
     def reference_price_update(self, instrument: str, source: str) -> None:
         _bump(self._ref_updates, (instrument, source))
+
+    def set_margin_held(self, currency: str, amount: Any) -> None:
+        """Margin held over all accounts in `currency` (decimal units), set when it changes."""
+        self._margin_held[currency] = float(amount)
+
+    def ledger_trade(self, clearing_house: str) -> None:
+        _bump(self._ledger_trades, clearing_house)
 
     def set_ready(self, ready: bool) -> None:
         self._ready = bool(ready)

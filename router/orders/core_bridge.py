@@ -178,6 +178,7 @@ class CoreEvents:
 
     def _reports(self, events: np.ndarray, ctx: Any, now_ns: int) -> list[Out]:
         outs: list[Out] = []
+        self._fill_now = now_ns         # the fill observer's time for this batch
         ms = now_ns // 1_000_000
         if ms == self._ts_ms:        # TransactTime has millisecond precision: many messages share one
             ts = self._ts

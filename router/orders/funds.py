@@ -5,9 +5,10 @@ what is left when the order is done, and quota given back for its unfilled part.
 Amounts are integers: micro-units of the settlement currency, micrograms of gross metal. The router
 priced each candidate book's need at its conservative child limit; a product order reserves, per
 currency and vault, the largest need over its candidates. `Funds` is a mixin of `OrderFlow`.
-Simplifications, stated: there is no position ledger, so a margin fill moves no cash and its margin
-is released with the rest of the reservation when the order is done; the quota given back is
-proportional to the unfilled quantity.
+A margined fill gives back the part of the reservation it used (margin and fee at the fill price);
+what it holds from then on is the fill observer's business (`orders.fills`: the ledger holds margin
+while the position is open). Without an observer a margined fill moves no cash. The quota given back
+is proportional to the unfilled quantity.
 
 Not here: the checks that decide whether an order may trade (routing, risk), any I/O.
 """
@@ -19,13 +20,17 @@ from typing import Any
 from router.orders.accounts import Account
 from router.domain.convert import COMPARABLE_DEN
 from router.orders.index import MICRO, Order
-from router.orders.quota import Direction
+from router.orders.fills import Fill, FillObserver
+from router.orders.quota import Direction, direction
 from router.domain.reasons import Reason
 from router.orders.routing import PPM, RouteDecision
 
 
 class Funds:
     """Mixin of `OrderFlow` (uses its accounts, router books, quota and metrics)."""
+
+    fills: FillObserver | None = None       # the books of record, told of every fill (set by the app)
+    _fill_now = 0                           # the time of the batch being reported, for `Fill.now_ns`
 
     def _reserve(self, o: Order, acct: Account, d: RouteDecision) -> Reason | None:
         """Reserve what a fill could cost: per currency / vault the largest need over the candidates
@@ -107,16 +112,24 @@ class Funds:
         o.reserved_cash, o.reserved_metal = dict(cash), dict(metal)
 
     def _settle(self, o: Order, book: int, px: int, lots: int) -> None:
+        """One fill of order `o`: a full-payment fill moves cash and metal now; a margined one gives
+        back the part of the reservation it used. The fill observer (the ledger) then records it and,
+        for a margined fill, holds or releases margin and charges the fee on the account."""
         i = self.books[book]
         b = self.router.books()[i.symbol]
-        if b.margin_ppm is not None:
-            return
         acct = self.accounts.get(o.account)
         value = px * lots * b.settl_num // COMPARABLE_DEN
         fees = value * b.fee_ppm // PPM + lots * b.lot_fee_settl
         ug = lots * b.lot_ug
         ccy = b.settl_ccy
-        if o.side == 1:
+        if b.margin_ppm is not None:
+            vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
+            held = o.reserved_cash.get(ccy, 0)
+            use = min(held, -(-value * b.margin_ppm // PPM) + fees)
+            acct.release_cash(ccy, use)
+            if ccy in o.reserved_cash:
+                o.reserved_cash[ccy] = held - use
+        elif o.side == 1:
             vault = o.sell_vaults.get(i.symbol) or o.constraints.vault or i.vaults[0]
             held = o.reserved_cash.get(ccy, 0)
             use = min(held, value + fees)
@@ -130,6 +143,12 @@ class Funds:
             acct.settle_sell(ccy, value - fees, vault, ug, use)
             if vault in o.reserved_metal:
                 o.reserved_metal[vault] = held - use
+        observer = self.fills
+        if observer is not None:
+            d = direction(acct.side, b.side)
+            observer.on_fill(Fill(acct.name, i.symbol, o.side, lots, px, value, fees, ccy, vault, ug,
+                                  b.margin_ppm is not None, "domestic" if d is None else d.value,
+                                  o.order_id.decode("ascii", "replace"), self._fill_now), acct)
 
     def quota_release(self, o: Order, unfilled: int) -> None:
         if not o.quota_claims or o.qty <= 0:

@@ -1,0 +1,281 @@
+"""The books of record: every fill by trading day, positions and margin of margined instruments, and
+the end-of-day mark to settlement prices.
+
+`Ledger` is the order flow's fill observer (`router.orders.fills.FillObserver`). For every fill it
+keeps a `Trade` record (trading day and value date from the venue calendars, clearing house, vault,
+bar form, gross and fine metal, fee, border direction), which statements and the settlement
+obligations (`records.obligations`) are computed from. For a fill of a margined instrument (SGE T+D,
+HKGX.LLG: any instrument with a `margin_rate`) it also moves the account's cash: an opening fill
+moves initial margin (rate x value, rounded up to the micro-unit) from cash to margin held and charges
+the fee; a closing fill releases the position's margin pro rata, realises P&L against the position's
+basis (its open value, reset to the settlement price at each end of day) and charges the fee.
+`settle(prices, ...)` is the end of day for the instruments priced: variation margin to the
+settlement price, the deferred fee in the published direction, and the new margin requirement.
+
+Amounts are integers: micro-units of the settlement currency, micrograms of metal; time is passed in.
+Everything here is a pure function of the fills and commands it is given, so replaying them rebuilds
+the same ledger. Full-payment fills have already moved cash and metal on the `Account` (orders.funds).
+
+Not here: HTTP (router.ops.admin), netting (records.obligations), the clock, FX.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timezone
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from router.domain.catalogue import Catalogue, Instrument
+from router.orders.fills import Fill
+
+log = logging.getLogger("gold_router.ledger")
+
+MICRO = 1_000_000
+PPM = 1_000_000
+# Minor units of each settlement currency (ISO 4217): money is shown with this many decimals.
+CCY_DECIMALS = {"CNY": 2, "CNH": 2, "HKD": 2, "USD": 2}
+DIRECTIONS = ("longs_pay", "shorts_pay")
+
+
+def money_text(micro: int, ccy: str) -> str:
+    """Micro-units as a decimal string in the currency's precision (half-even), e.g. "-223713.81"."""
+    d = Decimal(micro).scaleb(-6).quantize(Decimal(1).scaleb(-CCY_DECIMALS.get(ccy, 2)), ROUND_HALF_EVEN)
+    return str(d)
+
+
+def grams_text(ug: int) -> str:
+    """Micrograms as grams with up to 6 decimals, no trailing zeros."""
+    d = Decimal(ug).scaleb(-6).normalize()
+    return f"{d:f}"
+
+
+class Trade(NamedTuple):
+    """One account's fill as the books of record keep it."""
+
+    trading_day: date
+    value_date: date
+    account: str
+    symbol: str
+    venue: str               # the clearing house: SGE (Main Board), SGEI (International Board), HKGX
+    side: int                # 1 buy, 2 sell
+    lots: int
+    px: int                  # instrument price units
+    value: int               # micro settlement currency
+    fee: int
+    ccy: str
+    vault: str
+    bar_form: str
+    gross_ug: int
+    fine_ug: int
+    margined: bool
+    direction: str
+    realised: int            # micro settlement currency, margined fills closing a position
+    margin: int              # margin moved to (+) or released from (-) margin held
+    order_id: str
+    now_ns: int
+
+
+class Position:
+    """An open position in one margined instrument: signed lots, basis value, margin held, P&L."""
+
+    __slots__ = ("symbol", "ccy", "lots", "basis", "margin", "realised", "fees", "deferred")
+
+    def __init__(self, symbol: str, ccy: str) -> None:
+        self.symbol = symbol
+        self.ccy = ccy
+        self.lots = 0            # + long, - short
+        self.basis = 0           # value of the open lots at their basis prices (micro, >= 0)
+        self.margin = 0          # micro held for this position
+        self.realised = 0        # micro, cumulative (closing trades and variation margin)
+        self.fees = 0            # micro, cumulative
+        self.deferred = 0        # micro, cumulative deferred fee received (+) / paid (-)
+
+
+class Ledger:
+    """Trades, positions and margin for one catalogue; see the module docstring."""
+
+    def __init__(self, catalogue: Catalogue, calendars: Any = None, metrics: Any = None) -> None:
+        self.catalogue = catalogue
+        self.calendars = calendars
+        self.metrics = metrics
+        self.trades: list[Trade] = []
+        self.positions: dict[tuple[str, str], Position] = {}      # (account, symbol)
+        self.margin_held: dict[tuple[str, str], int] = {}         # (account, ccy) -> micro
+        self.marks: dict[str, tuple[int, str]] = {}               # symbol -> (price units, "trade"|"settlement")
+        self.settlements: list[dict] = []                          # the end-of-day commands applied
+        self._margin_ppm = {s: _ceil(i.margin_rate * PPM) for s, i in catalogue.instruments.items()
+                            if i.margin_rate is not None}
+        # micro settlement currency per (price unit x lot): exact for margined instruments, which are
+        # settled in their quote currency.
+        self._unit_value = {s: int(i.lot_size.scaleb(-i.price_decimals) * MICRO)
+                            for s, i in catalogue.instruments.items() if i.quote_ccy == i.settlement_ccy}
+        self._tz = {v: ZoneInfo(x.tz) for v, x in catalogue.venues.items()}
+
+    # -- days -----------------------------------------------------------------------------------
+    def trading_day(self, instr: Instrument, now_ns: int) -> date:
+        """The trading day a fill at `now_ns` counts for; the venue's local date when the calendar
+        says the session is closed (a service run with sessions always open)."""
+        if self.calendars is not None:
+            day = self.calendars.trading_day(instr.schedule, now_ns)
+            if day is not None:
+                return day
+        return datetime.fromtimestamp(now_ns / 1e9, timezone.utc).astimezone(self._tz[instr.venue]).date()
+
+    def value_date(self, instr: Instrument, day: date) -> date:
+        """T+N cycles settle N trading days after the trade; T+0 and deferred contracts on the day."""
+        cycle = instr.settlement_cycle
+        if not cycle.startswith("T+") or self.calendars is None:
+            return day
+        for _ in range(int(cycle[2:])):
+            day = self.calendars.next_trading_day(instr.schedule, day)
+        return day
+
+    # -- fills -------------------------------------------------------------------------------------
+    def on_fill(self, fill: Fill, account: Any) -> None:
+        instr = self.catalogue.instruments[fill.symbol]
+        realised = margin_moved = 0
+        if fill.margined:
+            realised, margin_moved = self._margined(fill, account)
+        self.marks[fill.symbol] = (fill.px, "trade")
+        day = self.trading_day(instr, fill.now_ns)
+        fine = fill.gross_ug if not instr.fineness_adjust else int(fill.gross_ug * instr.fineness)
+        self.trades.append(Trade(day, self.value_date(instr, day), fill.account, fill.symbol, instr.venue,
+                                 fill.side, fill.lots, fill.px, fill.value, fill.fee, fill.ccy, fill.vault,
+                                 instr.bar_form, fill.gross_ug, fine, fill.margined, fill.direction, realised,
+                                 margin_moved, fill.order_id, fill.now_ns))
+        if self.metrics is not None:
+            self.metrics.ledger_trade(instr.venue)
+            if margin_moved:
+                self._margin_metric(fill.ccy)
+
+    def _margin_metric(self, ccy: str) -> None:
+        total = sum(v for (_, c), v in self.margin_held.items() if c == ccy)
+        self.metrics.set_margin_held(ccy, Decimal(total).scaleb(-6))
+
+    def _margined(self, fill: Fill, account: Any) -> tuple[int, int]:
+        """Open or close (or both, when a fill crosses through flat) the account's position."""
+        key = (fill.account, fill.symbol)
+        pos = self.positions.get(key)
+        if pos is None:
+            pos = self.positions[key] = Position(fill.symbol, fill.ccy)
+        rate = self._margin_ppm[fill.symbol]
+        signed = fill.lots if fill.side == 1 else -fill.lots
+        realised = released = 0
+        lots_left, value_left = fill.lots, fill.value
+        if pos.lots and (pos.lots > 0) != (signed > 0):
+            # Closing: release margin and basis pro rata, realise P&L against the basis.
+            held = abs(pos.lots)
+            close = min(held, fill.lots)
+            close_value = fill.value * close // fill.lots
+            basis = pos.basis * close // held
+            released = pos.margin * close // held
+            realised = close_value - basis if pos.lots > 0 else basis - close_value
+            pos.basis -= basis
+            pos.margin -= released
+            pos.lots += close if pos.lots < 0 else -close
+            pos.realised += realised
+            lots_left -= close
+            value_left -= close_value
+        opened = 0
+        if lots_left:
+            opened = -(-value_left * rate // PPM)
+            pos.lots += lots_left if signed > 0 else -lots_left
+            pos.basis += value_left
+            pos.margin += opened
+        pos.fees += fill.fee
+        moved = opened - released
+        mk = (fill.account, fill.ccy)
+        self.margin_held[mk] = self.margin_held.get(mk, 0) + moved
+        account.cash[fill.ccy] = account.cash.get(fill.ccy, 0) - moved - fill.fee + realised
+        return realised, moved
+
+    # -- end of day -----------------------------------------------------------------------------------
+    def settle(self, trading_day: date, prices: dict[str, int], deferred: dict[str, tuple[str, int]],
+               accounts: Any, now_ns: int) -> list[dict]:
+        """The end of `trading_day` for the instruments in `prices` (settlement price units): every open
+        position pays or receives variation margin to the settlement price (its basis becomes that
+        value), pays or receives the deferred fee (`deferred[symbol] = (direction, bp per day)`,
+        "longs_pay" or "shorts_pay", on the settled value), and its margin becomes the requirement at
+        the settlement price. Returns one movement record per position changed."""
+        moves = []
+        for (name, symbol), pos in sorted(self.positions.items()):
+            if symbol not in prices:
+                continue
+            px = prices[symbol]
+            self.marks[symbol] = (px, "settlement")
+            if not pos.lots:
+                continue
+            acct = accounts.get(name)
+            value = px * abs(pos.lots) * self._unit_value[symbol]
+            vm = value - pos.basis if pos.lots > 0 else pos.basis - value
+            fee = 0
+            if symbol in deferred:
+                direction, bp = deferred[symbol]
+                amount = value * bp // 10_000
+                pays = (direction == "longs_pay") == (pos.lots > 0)
+                fee = -amount if pays else amount
+            required = -(-value * self._margin_ppm[symbol] // PPM)
+            moved = required - pos.margin
+            pos.basis = value
+            pos.margin = required
+            pos.realised += vm
+            pos.deferred += fee
+            mk = (name, pos.ccy)
+            self.margin_held[mk] = self.margin_held.get(mk, 0) + moved
+            acct.cash[pos.ccy] = acct.cash.get(pos.ccy, 0) + vm + fee - moved
+            moves.append({"account": name, "symbol": symbol, "trading_day": trading_day.isoformat(),
+                          "settlement_price": px, "variation_margin": vm, "deferred_fee": fee,
+                          "margin_required": required, "margin_moved": moved, "now_ns": now_ns})
+            log.info("end of day %s %s %s: variation margin %s, deferred fee %s, margin %s %s", trading_day,
+                     name, symbol, money_text(vm, pos.ccy), money_text(fee, pos.ccy),
+                     money_text(required, pos.ccy), pos.ccy)
+        if self.metrics is not None:
+            for ccy in {p.ccy for p in self.positions.values()}:
+                self._margin_metric(ccy)
+        self.settlements.append({"trading_day": trading_day.isoformat(), "prices": dict(prices), "moves": moves})
+        return moves
+
+    # -- views ------------------------------------------------------------------------------------------
+    def positions_view(self, account: Any) -> dict:
+        """The account's books as JSON-able data, decimals as strings in their own precision."""
+        name = account.name
+        ccys = sorted(set(account.cash) | {c for a, c in self.margin_held if a == name})
+        cash = {c: {"balance": money_text(account.cash.get(c, 0), c),
+                    "available": money_text(account.free_cash(c), c),
+                    "reserved": money_text(account.reserved_cash.get(c, 0), c),
+                    "margin_held": money_text(self.margin_held.get((name, c), 0), c)} for c in ccys}
+        metal = {v: {"grams": grams_text(ug), "available_grams": grams_text(account.free_metal(v)),
+                     "reserved_grams": grams_text(account.reserved_metal.get(v, 0))}
+                 for v, ug in sorted(account.metal.items())}
+        positions = []
+        for (a, symbol), pos in sorted(self.positions.items()):
+            if a != name or (not pos.lots and not pos.realised and not pos.fees):
+                continue
+            instr = self.catalogue.instruments[symbol]
+            d = instr.price_decimals
+            avg = (Decimal(pos.basis) / (abs(pos.lots) * self._unit_value[symbol])).scaleb(-d).quantize(
+                Decimal(1).scaleb(-d), ROUND_HALF_EVEN) if pos.lots else None
+            mark = self.marks.get(symbol)
+            unreal = 0
+            if pos.lots and mark is not None:
+                value = mark[0] * abs(pos.lots) * self._unit_value[symbol]
+                unreal = value - pos.basis if pos.lots > 0 else pos.basis - value
+            positions.append({
+                "symbol": symbol, "lots": pos.lots,
+                "grams": grams_text(int(pos.lots * instr.lot_grams * MICRO)),
+                "avg_price": None if avg is None else str(avg),
+                "currency": pos.ccy, "margin_held": money_text(pos.margin, pos.ccy),
+                "realised_pnl": money_text(pos.realised, pos.ccy),
+                "unrealised_pnl": money_text(unreal, pos.ccy),
+                "mark_price": None if mark is None else str(instr.units_to_price(mark[0])),
+                "mark_source": None if mark is None else mark[1],
+                "fees": money_text(pos.fees, pos.ccy), "deferred_fee": money_text(pos.deferred, pos.ccy)})
+        return {"account": name, "cash": cash, "metal": metal, "positions": positions}
+
+
+def _ceil(d: Decimal) -> int:
+    return int(d.to_integral_value(ROUND_CEILING))
+
+
+__all__ = ["Ledger", "Trade", "Position", "money_text", "grams_text", "CCY_DECIMALS", "DIRECTIONS"]

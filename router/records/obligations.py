@@ -1,0 +1,103 @@
+"""Settlement obligations: each account's trades of a trading day netted per clearing house, currency,
+value date, vault and bar form, and the same summed over accounts.
+
+Cash is what the account pays (negative) or receives: a full-payment buy pays its value and fee, a
+sell receives its value less the fee; a margined trade moves no value (its margin is held, not paid)
+but pays its fee and settles its realised P&L. Metal is the net gross grams the account receives (+) or
+delivers (-), with the fine grams beside it. Metal a clearing house holds in bars (a bar form named
+`..._1kg_...`) is flagged not withdrawable while the net is not a whole number of bars (10 g lots of
+Au99.99 must make whole 1 kg ingots). Every obligation says which border direction its trades
+crossed and names its settlement rail (`DEFAULT_RAILS`, by clearing house and currency): the router
+computes obligations; it does not move money.
+
+Not here: the trades themselves (records.ledger), HTTP, the clock.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Iterable
+
+from router.records.ledger import Trade, grams_text, money_text
+
+_BAR_KG = re.compile(r"_(\d+)kg_")
+# Where each clearing house's obligations settle, per currency; an assumption to confirm with each
+# member's settlement agreement (configuration once rails differ per account).
+DEFAULT_RAILS = {
+    ("SGE", "CNY"): "SGE member settlement account (CNY)",
+    ("SGEI", "CNH"): "SGE International Board settlement account (CNH)",
+    ("HKGX", "CNH"): "CNH clearing bank (Hong Kong)",
+    ("HKGX", "HKD"): "HKGX clearing (HKD)",
+    ("HKGX", "USD"): "USD correspondent bank (loco London)",
+}
+
+
+def bar_micrograms(bar_form: str) -> int | None:
+    """The weight of one bar of a form named by weight (`ingot_1kg_9999` -> 1 kg), None otherwise."""
+    m = _BAR_KG.search(bar_form)
+    return None if m is None else int(m.group(1)) * 1000 * 1_000_000
+
+
+def cash_of(t: Trade) -> int:
+    """The cash a trade makes the account pay (-) or receive (+), micro settlement currency."""
+    if t.margined:
+        return t.realised - t.fee
+    return (-t.value if t.side == 1 else t.value) - t.fee
+
+
+def metal_of(t: Trade) -> tuple[int, int]:
+    """Gross and fine micrograms the account receives (+) or delivers (-)."""
+    if t.margined:
+        return 0, 0
+    sign = 1 if t.side == 1 else -1
+    return sign * t.gross_ug, sign * t.fine_ug
+
+
+def net(trades: Iterable[Trade], *, by_account: bool = True) -> list[dict]:
+    """Net trades per (account,) clearing house, currency, value date, vault and bar form; amounts
+    stay integers (micro-units, micrograms). Sorted by key."""
+    rows: dict[tuple, dict] = {}
+    for t in trades:
+        key = ((t.account,) if by_account else ()) + (t.venue, t.ccy, t.value_date, t.vault, t.bar_form)
+        r = rows.get(key)
+        if r is None:
+            r = rows[key] = {"cash": 0, "fees": 0, "gross_ug": 0, "fine_ug": 0, "trades": 0, "directions": set()}
+        gross, fine = metal_of(t)
+        r["cash"] += cash_of(t)
+        r["fees"] += t.fee
+        r["gross_ug"] += gross
+        r["fine_ug"] += fine
+        r["trades"] += 1
+        if t.direction != "domestic":
+            r["directions"].add(t.direction)
+    return [dict(zip(("account",) * by_account + ("venue", "ccy", "value_date", "vault", "bar_form"), k), **v)
+            for k, v in sorted(rows.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
+
+
+def obligation_text(row: dict) -> dict:
+    """One netted row as JSON-able data: money in the currency's precision, grams as decimals."""
+    ccy = row["ccy"]
+    bar = bar_micrograms(row["bar_form"])
+    withdrawable = bar is None or row["gross_ug"] % bar == 0
+    out = {"clearing_house": row["venue"], "currency": ccy, "value_date": row["value_date"].isoformat(),
+           "vault": row["vault"], "bar_form": row["bar_form"], "cash": money_text(row["cash"], ccy),
+           "fees": money_text(row["fees"], ccy), "metal_grams": grams_text(row["gross_ug"]),
+           "fine_grams": grams_text(row["fine_ug"]), "withdrawable": withdrawable,
+           "cross_border": sorted(row["directions"]), "trades": row["trades"],
+           "rail": DEFAULT_RAILS.get((row["venue"], ccy), "not configured")}
+    if "account" in row:
+        out = {"account": row["account"], **out}
+    return out
+
+
+def obligations_view(trades: Iterable[Trade], trading_day: date | None, account: str | None) -> dict:
+    """The obligations of one trading day (every day when None), of one account or all, with the
+    totals per clearing house, currency, value date, vault and bar form."""
+    picked = [t for t in trades if (trading_day is None or t.trading_day == trading_day)
+              and (account is None or t.account == account)]
+    return {"trading_day": None if trading_day is None else trading_day.isoformat(), "account": account,
+            "obligations": [obligation_text(r) for r in net(picked)],
+            "totals": [obligation_text(r) for r in net(picked, by_account=False)]}
+
+
+__all__ = ["net", "obligations_view", "obligation_text", "cash_of", "metal_of", "bar_micrograms", "DEFAULT_RAILS"]

@@ -1,0 +1,85 @@
+"""The books of record over the real service: fills sent over FIX on loopback hold margin for a
+margined contract (`GET /positions`) and net into settlement obligations (`GET /obligations`), with
+the figures of the books-of-record issue."""
+import asyncio
+import json
+
+import pytest
+
+from tests.fixclient import FixClient
+from tests.shell.test_service import http, start_serve, stop
+
+TOKEN = "s3cret"        # the operate token start_serve sets; admin reads need a token once one is configured
+
+
+def order(clordid: str, symbol: str, side: str, lots: int, price: str) -> list:
+    return [(11, clordid.encode()), (55, symbol.encode()), (54, side.encode()), (60, b"20260105-02:00:00"),
+            (38, str(lots).encode()), (40, b"2"), (44, price.encode()), (59, b"0")]
+
+
+async def fill(maker: FixClient, taker: FixClient, n: str, symbol: str, taker_side: str, lots: int,
+               price: str) -> None:
+    """`maker` rests the opposite side, `taker` trades it in full; both see their fill."""
+    await maker.send(b"D", order(f"m{n}", symbol, "2" if taker_side == "1" else "1", lots, price))
+    assert (await maker.expect(b"8")).get(150) == b"0"
+    await taker.send(b"D", order(f"t{n}", symbol, taker_side, lots, price))
+    got = [await taker.expect(b"8") for _ in range(2)]
+    assert [m.get(39) for m in got] == [b"0", b"2"], [m.get(58) for m in got]
+    assert (await maker.expect(b"8")).get(39) == b"2"
+
+
+@pytest.mark.slow
+async def test_positions_and_obligations_over_fix(tmp_path):
+    proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open")
+    try:
+        sh = await FixClient.connect(fix_port, "SHCLIENT1")
+        hk = await FixClient.connect(fix_port, "HKCLIENT1")
+        await sh.logon()
+        await hk.logon()
+        # Positions and margin: 2 lots SGE.AUTD at 560.00.
+        await fill(hk, sh, "1", "SGE.AUTD", "1", 2, "560.00")
+        status, body = await asyncio.to_thread(http, http_port, "/positions?account=SHCLIENT1", token=TOKEN)
+        assert status == 200, body
+        v = json.loads(body)
+        (pos,) = v["positions"]
+        assert (pos["symbol"], pos["grams"], pos["margin_held"], pos["fees"]) == ("SGE.AUTD", "2000", "190400.00",
+                                                                                  "560.00")
+        assert v["cash"]["CNY"]["available"] == "199809040.00"
+        assert v["cash"]["CNY"]["margin_held"] == "190400.00"
+
+        # Netting: buy 100 lots Au99.99 at 560.00, sell 60 at 561.00, buy 1 RMB kilobar at 559.80.
+        await fill(hk, sh, "2", "SGE.AU9999", "1", 100, "560.00")
+        await fill(hk, sh, "3", "SGE.AU9999", "2", 60, "561.00")
+        await fill(hk, sh, "4", "HKGX.RKG", "1", 1, "559.80")
+        status, body = await asyncio.to_thread(http, http_port, "/obligations?account=SHCLIENT1", token=TOKEN)
+        assert status == 200, body
+        rows = {(r["clearing_house"], r["currency"], r["vault"], r["bar_form"]): r
+                for r in json.loads(body)["obligations"]}
+        sge = rows["SGE", "CNY", "SGE_MAINLAND", "ingot_1kg_9999"]
+        assert (sge["cash"], sge["fees"], sge["metal_grams"], sge["withdrawable"]) == \
+            ("-223713.81", "313.81", "400", False)
+        assert sge["cross_border"] == []
+        hkgx = rows["HKGX", "CNH", "HK", "ingot_1kg_9999"]
+        assert (hkgx["cash"], hkgx["metal_grams"], hkgx["withdrawable"], hkgx["cross_border"]) == \
+            ("-559823.00", "1000", True, ["southbound"])
+        autd = rows["SGE", "CNY", "SGE_MAINLAND", "ingot_3kg_9995"]
+        assert (autd["cash"], autd["metal_grams"]) == ("-560.00", "0")      # margin is held, not paid
+        day = sge["value_date"]
+        status, body = await asyncio.to_thread(http, http_port, f"/obligations?trading_day={day}", token=TOKEN)
+        assert status == 200 and any(r["account"] == "HKCLIENT1" for r in json.loads(body)["obligations"])
+
+        status, body = await asyncio.to_thread(http, http_port, "/obligations?trading_day=2026-13-01", token=TOKEN)
+        assert status == 400 and json.loads(body)["error"] == "bad_trading_day"
+        status, body = await asyncio.to_thread(http, http_port, "/positions?account=NOBODY", token=TOKEN)
+        assert status == 404 and json.loads(body)["error"] == "unknown_account"
+        status, body = await asyncio.to_thread(http, http_port, "/positions", token=TOKEN)
+        assert status == 400 and json.loads(body)["error"] == "missing_account"
+        status, body = await asyncio.to_thread(http, http_port, "/metrics")
+        text = body.decode()
+        assert 'goldrouter_margin_held{currency="CNY"} 380800.0' in text       # both sides of the AUTD trade
+        assert 'goldrouter_ledger_trades_total{clearing_house="HKGX"} 2.0' in text
+        sh.writer.close()
+        hk.writer.close()
+    finally:
+        if proc.returncode is None:
+            await stop(proc)
