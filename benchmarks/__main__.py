@@ -25,11 +25,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # Order: cheap in-process ones first, the multi-process round trip last.
 BENCHMARKS = ("codec", "matching", "router", "fix_session", "orderflow", "journal", "metrics_overhead",
-              "roundtrip")
+              "console", "roundtrip")
 QUICK_ARGS = {
     "roundtrip": ["--quick"], "metrics_overhead": ["--repeat", "3"],
     "matching": ["--commands", "50000", "--repeat", "2"], "orderflow": ["--rounds", "500"],
     "fix_session": ["--repeat", "3"], "journal": ["--seconds", "0.3", "--replay", "100000"],
+    "console": ["--repeat", "2", "--duration", "1.5"],
 }
 
 
@@ -131,6 +132,7 @@ def targets(results: Path) -> list[dict]:
     """The issue's stated targets, judged on this run: per row the figure measured, the anchor it is
     compared with (another target of the same run, or a fixed limit), the ratio and the limit."""
     codec, rt, mo = load(results, "codec"), load(results, "roundtrip"), load(results, "metrics_overhead")
+    con = load(results, "console")
     mt, rtr, of = load(results, "matching"), load(results, "router"), load(results, "orderflow")
     rows = []
 
@@ -192,6 +194,10 @@ def targets(results: Path) -> list[dict]:
     row("echo vs ExecutionReport: gateway capacity vs QuickFIX (not like for like)",
         _get(rt, "ratios", "gateway_capacity_over_quickfix"), ">=", 3, "x", _u(cap('gateway'), "orders/s"),
         _u(cap('quickfix'), "orders/s", "quickfix "))
+    row("console open vs closed: server CPU per order (same run, 1 console)",
+        _get(con, "ratios", "cpu_per_order_open_over_closed"), "<=", 1.02, "x",
+        _u(_get(con, "summary", "open", "server_cpu_us_per_order"), "µs"),
+        _u(_get(con, "summary", "closed", "server_cpu_us_per_order"), "µs", "closed "))
     share = _get(mo, "metrics_share_of_codec_plus_metrics")
     row("metrics share of codec+metrics CPU (upper bound)", None if share is None else round(100 * share, 2),
         "<=", 5, " %")

@@ -6,8 +6,9 @@ build step, nothing fetched from the internet); `GET /console/state` (one JSON s
 The page reads the stream with `fetch()` so the token travels in the Authorization header: an
 `EventSource` cannot set headers, and a token in the URL would land in logs and history.
 
-Throttling: one `ConsoleHub` per site takes at most one snapshot per `interval_s` (default 0.25 s,
-so at most 4 updates per second whatever the order rate), and only while someone is subscribed. It
+Throttling: one `ConsoleHub` per site takes at most one snapshot per `interval_s` (default 0.5 s,
+so at most 2 updates per second whatever the order rate; a snapshot of the default catalogue costs
+about a millisecond, see benchmarks/console.py), and only while someone is subscribed. It
 sends a snapshot only when it differs from the last one, and each subscriber holds only the newest
 unsent snapshot, so a slow browser skips updates instead of queueing them. The order path never
 waits on the console: snapshots are read between events on the same loop.
@@ -30,7 +31,7 @@ log = logging.getLogger("gold_router.console")
 
 FILES = Path(__file__).resolve().parent / "console_files"
 STATIC = {"console.js": "application/javascript", "console.css": "text/css"}
-DEFAULT_INTERVAL_S = 0.25
+DEFAULT_INTERVAL_S = 0.5
 KEEPALIVE_S = 5.0
 MAX_SUBSCRIBERS = 64
 

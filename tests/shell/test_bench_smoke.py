@@ -218,3 +218,18 @@ def test_plots_draw_or_say_why_not(tmp_path, monkeypatch):
 def test_roundtrip_against_the_whole_service():
     result = _tiny("router_app")
     _check_counts(result, "router_app")
+
+
+@pytest.mark.slow
+def test_console_benchmark_measures_both_modes_against_the_real_service():
+    from benchmarks import console
+
+    lines: list[str] = []
+    result = console.run(400, 0.5, 1, 1, progress=lines.append)
+    closed, opened = result["steps"]["closed"][0], result["steps"]["open"][0]
+    for step in (closed, opened):
+        assert step["acked"] == step["sent"] == 200 and step["lost"] == 0 and step["rejected"] == 0
+        assert step["server_cpu_us_per_order"] > 0
+    assert opened["console_frames_per_s"] > 0 and closed["console_frames_per_s"] is None
+    assert result["ratios"]["cpu_per_order_open_over_closed"] is not None and len(lines) == 2
+    assert "console" in suite.BENCHMARKS and "console" in suite.QUICK_ARGS

@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1250"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1400"):
         options.add_argument(arg)
     # Selenium's own driver download cannot work offline: the Debian driver is named explicitly.
     return webdriver.Chrome(options=options, service=ChromeService(executable_path=CHROMEDRIVER))
