@@ -8,22 +8,29 @@ reads `sessions_view`, `book_view`, `routes_view`, `reference_prices_view` and c
 `set_fx` / `set_reference_prices`.
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
 
+Every input that changes state (an application message, a logout, a timer tick, an admin action) is
+made a numbered `Command` and applied through `router.records.commands.CommandApplier`. With a
+journal attached, commands are written ahead: outputs are held until `commit()` has appended the
+batch to the journal (one write per event-loop batch: the gateway calls `commit` before it writes
+anything to a FIX store or socket, and the app schedules one itself for timer and admin input).
+`recover()` replays the journal into the fresh order flow at start-up, sending nothing.
+
 Not here: trading logic (router.orders, the matching core), FIX sessions or sockets.
 """
 from __future__ import annotations
 
+import asyncio
 import copy
 import gc
 import logging
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
 from router.ops.admin import AdminResult
 from router.config import Config
 from router.domain.calendar import SessionState
-from router.domain.errors import ConfigError
 from router.domain.reasons import Reason
 from router.fix.app import SessionHandle
 from router.orders.flow import OrderFlow, Out, business_reject, make_engine
@@ -31,6 +38,8 @@ from router.orders.index import micro_text, units_text
 from router.orders.risk import RiskEngine
 from router.records.ledger import Ledger
 from router.records.obligations import obligations_view
+from router.records.commands import Applied, CommandApplier, admin_payload
+from router.records.journal import Command, CommandKind, Journal
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
@@ -47,7 +56,7 @@ def run_id(now_ns: int) -> str:
 
 class RouterApp:
     def __init__(self, config: Config, flow: OrderFlow, *, sessions_always_open: bool, metrics: Any = None,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, journal: Journal | None = None) -> None:
         self.config = config
         self.flow = flow
         self.sessions_always_open = sessions_always_open
@@ -55,6 +64,13 @@ class RouterApp:
         self.clock = clock
         self.gateway: Any = None
         self.handles: dict[str, SessionHandle] = {}
+        self.applier = CommandApplier(flow)
+        self.journal = journal
+        self.seq = journal.last_seq if journal is not None else 0
+        self._pending: list[Command] = []      # applied, not yet in the journal
+        self._held: list[Out] = []             # their outputs, sent once the journal has them
+        self._commit_scheduled = False
+        self.shutting_down = False
         self._ready = False
         self._perf = time.perf_counter_ns
         self.ledger: Ledger | None = flow.fills if isinstance(flow.fills, Ledger) else None
@@ -77,8 +93,101 @@ class RouterApp:
     def ready(self) -> bool:
         return self._ready
 
+    def recover(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Replay the journal into the order flow (sending nothing); on an empty journal, record this
+        run's id as its first command. Returns how many commands were replayed."""
+        journal = self.journal
+        if journal is None:
+            return 0
+        n = 0
+        apply = self.applier.apply
+        for cmd in journal.read(1):
+            apply(cmd)
+            n += 1
+            if on_progress is not None and n % 100_000 == 0:
+                on_progress(n)
+        self.seq = journal.last_seq
+        if self.seq == 0:
+            self.admin("start", self.clock(), run_id=self.flow.ids.run.decode())
+            self.commit()
+        self._refresh_gauges()
+        return n
+
+    def shutdown(self, cancel_working: bool) -> None:
+        """Before the gateway logs everyone out: optionally cancel every working order (journaled and
+        sent before the Logouts), then stop treating session ends as disconnects: a restart of the
+        router is not a client disconnect, so GTC and DAY orders survive it."""
+        if cancel_working:
+            self.admin("cancel_all", self.clock(), text="cancelled at router shutdown")
+        self.commit()
+        self.shutting_down = True
+
     def close(self) -> None:
         self._ready = False
+
+    # -- commands ---------------------------------------------------------------------------------
+    def command(self, kind: CommandKind, session: str, payload: bytes, now_ns: int, msg: Any = None) -> Applied:
+        """Number an input, apply it, and (with a journal) hold its outputs until `commit`."""
+        self.seq += 1
+        cmd = Command(self.seq, now_ns, kind, session, payload)
+        applied = self.applier.apply(cmd, msg)
+        if self.journal is None:
+            self.send(applied.outs)
+            return applied
+        self._pending.append(cmd)
+        if applied.outs:
+            self._held.extend(applied.outs)
+        if not self._commit_scheduled:
+            self._commit_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self.commit)
+            except RuntimeError:      # no event loop (tools, tests): commit at once
+                self.commit()
+        return applied
+
+    def admin(self, op: str, now_ns: int, **args: Any) -> Applied:
+        return self.command(CommandKind.ADMIN, "", admin_payload(op, **args), now_ns)
+
+    def commit(self) -> None:
+        """Append the pending commands to the journal in one write, then send their outputs."""
+        self._commit_scheduled = False
+        pending = self._pending
+        if pending:
+            t0 = self._perf()
+            try:
+                self._rotate(pending[0].time_ns)
+                self.journal.append(pending)
+            except Exception:
+                # Nothing of this batch may reach a client; keep it and retry on the next commit.
+                log.exception("journal write failed at command %d; %d commands and their outputs held",
+                              pending[0].seq, len(pending))
+                if self.metrics is not None:
+                    self.metrics.journal_error()
+                return
+            if self.metrics is not None:
+                self.metrics.journal_batch(len(pending), self._perf() - t0, pending[-1].seq)
+            self._pending = []
+        if self._held:
+            held, self._held = self._held, []
+            self.send(held)
+
+    def _rotate(self, now_ns: int) -> None:
+        """One journal file per trading day: the day of the first book's schedule (the mainland's),
+        or the UTC date when no calendar says; a closed period stays in the current day's file."""
+        rotate = getattr(self.journal, "rotate", None)
+        if rotate is None:
+            return
+        day = None
+        calendars = self.flow.calendars
+        if calendars is not None:
+            day = calendars.trading_day(self.flow.books[0].schedule, now_ns)
+        current = self.journal.trading_day
+        if day is None:
+            if current is not None:
+                return
+            day = datetime.fromtimestamp(now_ns // 1_000_000_000, timezone.utc).date()
+        if str(day) != current:
+            rotate(str(day))
 
     # -- Application seam ----------------------------------------------------------------------
     def on_logon(self, handle: SessionHandle) -> None:
@@ -86,8 +195,10 @@ class RouterApp:
 
     def on_logout(self, handle: SessionHandle) -> None:
         self.handles.pop(handle.session_id, None)
+        if self.shutting_down:
+            return
         try:
-            self.send(self.flow.disconnected(handle.session_id, self.clock()))
+            self.command(CommandKind.LOGOUT, handle.session_id, b"", self.clock())
         except Exception:
             log.exception("cancel-on-disconnect failed for %s", handle.session_id)
 
@@ -96,17 +207,16 @@ class RouterApp:
         t0 = self._perf() if metrics is not None else 0
         self.handles.setdefault(handle.session_id, handle)
         try:
-            outs = self.flow.on_message(handle.session_id, msg, self.clock())
+            self.command(CommandKind.FIX_IN, handle.session_id, msg.raw, self.clock(), msg)
         except Exception:
             # A bug in the order flow must not take the session down: say so loudly, answer the client.
             log.exception("order flow failed on %s from %s", msg.msg_type, handle.session_id)
-            outs = [business_reject(handle.session_id, msg, 0, "internal error; the request was not processed")]
-        self.send(outs)
+            self.send([business_reject(handle.session_id, msg, 0, "internal error; the request was not processed")])
         if metrics is not None and msg.msg_type == b"D":
             metrics.ack_latency_ns(self._perf() - t0)
 
     def on_timer(self, now_ns: int) -> None:
-        self.send(self.flow.on_timer(now_ns))
+        self.command(CommandKind.TIMER, "", b"", now_ns)
 
     def send(self, outs: list[Out]) -> None:
         handles = self.handles
@@ -159,41 +269,23 @@ class RouterApp:
         return self.flow.routes_view(limit)
 
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
-        if scope not in ("global", "account"):
-            return AdminResult(False, "bad_scope", f"scope must be global or account, got {scope!r}")
-        if scope == "account" and (not account or account not in self.flow.accounts):
-            return AdminResult(False, "unknown_account", f"no account {account!r}")
-        outs = self.flow.kill(scope, account, on, self.clock())
-        self.send(outs)
-        risk = self.flow.risk
-        if self.metrics is not None:
-            self.metrics.set_kill_switch(risk.halted_all, len(risk.halted))
-        cancelled = sum(1 for o in outs if o.msg_type == b"8")
-        return AdminResult(True, data={"scope": scope, "account": account, "on": on, "cancelled": cancelled})
+        r = self.admin("kill", self.clock(), scope=scope, account=account, on=on)
+        self._refresh_gauges()
+        return _result(r)
 
     def set_fx(self, changes: dict[str, Decimal]) -> AdminResult:
-        old = self.flow.fx
-        try:
-            fx = old.updated(changes)
-            self.flow.set_fx(fx)
-        except ConfigError as err:
-            self.flow.set_fx(old)       # a rate that breaks a conversion factor leaves the old rates in force
-            return AdminResult(False, "bad_fx", str(err))
-        # Consolidated group views move with FX: republish every subscribed book.
-        books = range(len(self.flow.books))
-        self.send([Out(s, mt, body) for s, mt, body in self.flow.md.publish(books)])
-        return AdminResult(True, data={"fx": {k: str(v) for k, v in fx.rates.items()}})
+        return _result(self.admin("fx", self.clock(), rates=changes))
 
     def reference_prices_view(self) -> list[dict]:
         return self.flow.references_view()
 
     def set_reference_prices(self, prices: dict[str, Decimal], force: bool) -> AdminResult:
-        r = self.flow.set_reference_prices(prices, self.clock(), force=force)
-        if not r.ok:
-            return AdminResult(False, r.reason, r.detail)
-        changed = {s for s, _, _ in r.changes}
-        return AdminResult(True, data={"reference_prices": [v for v in self.flow.references_view()
-                                                            if v["symbol"] in changed]})
+        return _result(self.admin("reference_prices", self.clock(), prices=prices, force=force))
+
+    def _refresh_gauges(self) -> None:
+        if self.metrics is not None:
+            risk = self.flow.risk
+            self.metrics.set_kill_switch(risk.halted_all, len(risk.halted))
 
     # -- books of record ---------------------------------------------------------------------------
     def positions_view(self, account: str) -> dict | None:
@@ -217,8 +309,15 @@ class RouterApp:
         return AdminResult(True, data=obligations_view(self.ledger.trades, day, account))
 
 
+def _result(applied: Applied) -> AdminResult:
+    if not applied.ok:
+        return AdminResult(False, applied.reason, applied.detail)
+    return AdminResult(True, data=applied.data)
+
+
 def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any = None,
-                     reference_engine: bool = False, clock: Callable[[], int] = time.time_ns) -> RouterApp:
+                     reference_engine: bool = False, clock: Callable[[], int] = time.time_ns,
+                     journal: Journal | None = None) -> RouterApp:
     """The router application for a validated configuration (engine not yet warmed: call `warm_up`)."""
     cat = config.catalogue
     # A private copy: accounts and quota are mutable run-time state, and one Config may build several apps.
@@ -252,7 +351,8 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
                      perf=time.perf_counter_ns if metrics is not None else None,
                      reference=config.sections.get("reference"))
     flow.fills = Ledger(cat, calendars, metrics)       # the books of record hear of every fill
-    return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock)
+    return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,
+                     journal=journal)
 
 
 __all__ = ["RouterApp", "build_router_app", "run_id"]

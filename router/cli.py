@@ -68,7 +68,11 @@ def _add_service_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-comp-id", help="the client's CompID for the ad-hoc session")
     p.add_argument("--reset-on-logon", action="store_true", help="reset sequence numbers at every logon")
     p.add_argument("--store-dir", help="directory of the persistent FIX message store")
-    p.add_argument("--memory-store", action="store_true", help="keep FIX sequence numbers in memory only")
+    p.add_argument("--memory-store", action="store_true",
+                   help="keep FIX sequence numbers and the command journal in memory only (tests)")
+    p.add_argument("--journal-dir", help="directory of the command journal (default var/journal)")
+    p.add_argument("--journal-truncate-at-corruption", action="store_true",
+                   help="accept losing the journal from a damaged record on (named at start-up) onwards")
     p.add_argument("--event-loop", choices=("uvloop", "asyncio"), default=_default_loop(),
                    help="event loop implementation (default: uvloop where installed)")
 

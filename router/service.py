@@ -6,6 +6,11 @@ configuration, warms the numba kernels before it reports ready (saying so, and h
 prints one ready line, and closes everything in order on SIGINT/SIGTERM. Logs go to stderr as text
 or one JSON object per line (`--log-level`, `--log-format`); a listening port that cannot be bound
 ends the start with one line naming the address. It holds no trading logic of its own.
+
+Before the FIX listener opens, the router application's command journal (`[journal]`, default
+`var/journal/`) is replayed into the fresh order flow, so orders acknowledged before a crash or a
+stop are working again when clients reconnect. A clean stop (SIGTERM) leaves working orders working
+unless `journal.cancel_on_shutdown` is set; then their cancels are sent before the Logouts.
 """
 from __future__ import annotations
 
@@ -33,6 +38,8 @@ from router.fix.gateway import start_gateway
 from router.ops.console import HUB_KEY as CONSOLE_HUB
 from router.ops.http_config import HttpConfig
 from router.ops.metrics import Metrics, sample_event_loop_lag
+from router.records.journal import FileJournal, JournalError, MemoryJournal
+from router.records.journal_config import JournalConfig
 
 log = logging.getLogger("gold_router.service")
 TIMER_INTERVAL_S = 1.0
@@ -144,10 +151,13 @@ class Service:
     http: HttpConfig
     app_name: str
     sessions_always_open: bool
+    journal_config: JournalConfig = field(default_factory=JournalConfig)
+    truncate_at_corruption: bool = False
     metrics: Metrics = field(default_factory=Metrics)
     app: Any = None
     gateway: Any = None
     runner: web.AppRunner | None = None
+    journal: Any = None
     http_port: int | None = None
     ready: bool = False
     _tasks: list[asyncio.Task] = field(default_factory=list)
@@ -157,8 +167,18 @@ class Service:
             from router.fix.echo import EchoApp
             return EchoApp()
         from router.app import build_router_app
+        self.journal = self.open_journal()
         return build_router_app(self.config, sessions_always_open=self.sessions_always_open,
-                                metrics=self.metrics)
+                                metrics=self.metrics, journal=self.journal)
+
+    def open_journal(self) -> Any:
+        jc = self.journal_config
+        if jc.store == "memory":
+            return MemoryJournal()
+        journal = FileJournal(jc.dir, jc.fsync, truncate_at_corruption=self.truncate_at_corruption)
+        log.info("command journal %s (fsync %s): %d commands in %d files", os.path.abspath(jc.dir), jc.fsync,
+                 journal.last_seq, len(journal.files()))
+        return journal
 
     async def start(self) -> None:
         self.app = self.build_app()
@@ -169,7 +189,17 @@ class Service:
             started = time.monotonic()
             await asyncio.get_running_loop().run_in_executor(None, warm_up)
             log.info("matching core ready in %.1f s", time.monotonic() - started)
-        for pair, rate in self.config.fx.rates.items():
+        recover = getattr(self.app, "recover", None)
+        if recover is not None:
+            started = time.monotonic()
+            n = recover(lambda k: log.info("journal replay: %d commands so far", k))
+            took = time.monotonic() - started
+            self.metrics.journal_recovered(n, int(took * 1e9), self.app.seq)
+            if n:
+                log.info("journal replayed: %d commands in %.2f s; %d orders working, last seq %d",
+                         n, took, len(self.app.flow.index.live), self.app.seq)
+        fx = self.app.flow.fx if hasattr(self.app, "flow") else self.config.fx
+        for pair, rate in fx.rates.items():
             self.metrics.set_fx(pair, rate)
         self.gateway = await _listening(self.fix.host, self.fix.port,
                                         start_gateway(self.fix, self.app, observer=self.metrics))
@@ -212,6 +242,12 @@ class Service:
 
     async def close(self) -> None:
         self.ready = False
+        shutdown = getattr(self.app, "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown(self.journal_config.cancel_on_shutdown)
+            except Exception:
+                log.exception("router shutdown step failed")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -224,6 +260,8 @@ class Service:
         close = getattr(self.app, "close", None)
         if close is not None:
             close()
+        if self.journal is not None:
+            self.journal.close()
 
 
 def service_from_args(args: argparse.Namespace, config: Config) -> Service:
@@ -236,7 +274,14 @@ def service_from_args(args: argparse.Namespace, config: Config) -> Service:
     if args.http_host is not None or args.http_port is not None:
         http = dataclasses.replace(http, host=args.http_host or http.host,
                                    port=http.port if args.http_port is None else args.http_port)
-    return Service(config, fix, http, getattr(args, "app", "router"), args.sessions_always_open)
+    journal: JournalConfig = config.sections.get("journal") or JournalConfig()
+    if getattr(args, "journal_dir", None):
+        journal = dataclasses.replace(journal, dir=args.journal_dir)
+    if args.memory_store:
+        journal = dataclasses.replace(journal, store="memory")
+    return Service(config, fix, http, getattr(args, "app", "router"), args.sessions_always_open,
+                   journal_config=journal,
+                   truncate_at_corruption=bool(getattr(args, "journal_truncate_at_corruption", False)))
 
 
 async def serve_forever(service: Service) -> None:
@@ -273,7 +318,7 @@ def run_service(args: argparse.Namespace, config: Config) -> int:
         log.warning(warning)
     try:
         run_loop(serve_forever(service), args.event_loop)
-    except (ListenError, OSError) as exc:      # e.g. the port is taken: one line, not a traceback
+    except (ListenError, OSError, JournalError) as exc:  # e.g. the port is taken: one line, not a traceback
         print(f"gold-router: error: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0

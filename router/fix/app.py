@@ -53,6 +53,10 @@ class SessionHandle:
 
 
 class Application(Protocol):
+    """What the gateway calls. An application may also define `commit()`: the gateway calls it before
+    it writes any batch to a message store or socket, so outputs an application holds back until its
+    own journal has the inputs (write-ahead) go out in the same write."""
+
     def on_logon(self, handle: SessionHandle) -> None: ...
     def on_logout(self, handle: SessionHandle) -> None: ...
     def on_message(self, handle: SessionHandle, msg: FixMessage) -> None: ...

@@ -79,6 +79,10 @@ class SessionSlot:
         return True
 
 
+def _nothing() -> None:
+    pass
+
+
 class Gateway:
     """The running acceptor: `port`, `handle(session_id)`, `sessions_view()`, `close()`."""
 
@@ -88,6 +92,8 @@ class Gateway:
         self.app = app
         self.observer = observer if observer is not None else NullObserver()
         self.validator = validator
+        # Optional Application hook: called before any batch reaches a store or a socket (write-ahead).
+        self.before_write = getattr(app, "commit", None) or _nothing
         self.sender = config.sender_comp_id.encode()
         self.slots: dict[bytes, SessionSlot] = {}
         self.connections: set[FixConnection] = set()

@@ -2,7 +2,8 @@
 
 Per `data_received` call it decodes every complete frame, hands each to the gateway (which runs the
 session and the application), and writes everything those produced in one `transport.write` after
-the message store was flushed — a message is on disk (page cache) before it is on the wire.
+the application committed (`Gateway.before_write`: its journal) and the message store was flushed — a
+message is on disk (page cache) before it is on the wire.
 Flow control: while the peer does not read (`pause_writing`), we stop reading from it too, so a slow
 consumer cannot make us buffer without bound.  A logon timeout closes connections that never log on;
 the read limit is the decoder's maximum frame size plus a cap on buffered partial input.
@@ -126,6 +127,8 @@ class FixConnection(asyncio.Protocol):
         self.flush()
 
     def flush(self) -> None:
+        # The application first: a write-ahead journal must hold a batch before any of it is stored or sent.
+        self.gateway.before_write()
         slot = self.slot
         if slot is not None:
             slot.store.flush()

@@ -199,6 +199,16 @@ class _Collector:
                     ("currency",), _rows({(k,): v for k, v in m._margin_held.items()}))
         yield _Spec("counter", "ledger_trades", "Fills recorded in the books of record, by clearing house.",
                     ("clearing_house",), _rows({(k,): v for k, v in m._ledger_trades.items()}))
+        yield _Spec("counter", "journal_commands", "Commands appended to the write-ahead journal.", (),
+                    [((), m.journal_commands)])
+        yield _Spec("gauge", "journal_last_seq", "Sequence number of the last journaled command.", (),
+                    [((), m.journal_last_seq)])
+        yield _Spec("counter", "journal_write_errors", "Journal writes that failed (their outputs were held).", (),
+                    [((), m.journal_errors)])
+        yield _Spec("gauge", "journal_replayed_commands", "Commands replayed from the journal at start-up.", (),
+                    [((), m.journal_replayed)])
+        yield _Spec("gauge", "journal_recovery_seconds", "Time the start-up replay of the journal took.", (),
+                    [((), m.journal_recovery_ns / SECOND)])
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
                     [((), 1 if m._ready else 0)])
         yield _Spec("gauge", "event_loop_lag_last_seconds", "Most recent event-loop lag sample.", (),
@@ -210,6 +220,8 @@ class _Collector:
                     hist=m.matching_batch)
         yield _Spec("histogram", "router_decision_seconds", "Smart-router decision time per order.",
                     hist=m.router_decision)
+        yield _Spec("histogram", "journal_write_seconds", "Time to append one batch of commands to the journal.",
+                    hist=m.journal_write)
         yield _Spec("histogram", "event_loop_lag_seconds", "Event-loop scheduling lag.", hist=m.loop_lag)
 
     def collect(self):

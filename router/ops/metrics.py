@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry
 
 from router.ops.exposition import MetricsRegistry, _Collector
 from router.ops.metric_defs import (  # noqa: F401  (FIX_MSG_TYPES: re-exported)
-    ACK_LATENCY_BUCKETS_NS, FIX_MSG_TYPES, LOOP_LAG_BUCKETS_NS, MATCHING_BATCH_BUCKETS_NS, OTHER,
+    ACK_LATENCY_BUCKETS_NS, FIX_MSG_TYPES, JOURNAL_WRITE_BUCKETS_NS, LOOP_LAG_BUCKETS_NS, MATCHING_BATCH_BUCKETS_NS, OTHER,
     ROUTER_DECISION_BUCKETS_NS, SECOND, IntHistogram, _bump, _bump_nested, label_text,
 )
 
@@ -77,6 +77,13 @@ class Metrics:
         self._ready = False
         self.console_subscribers = 0
         self.console_updates = 0
+        # Command journal: batches written, commands in them, write time, errors, recovery at start-up
+        self.journal_write = IntHistogram(JOURNAL_WRITE_BUCKETS_NS)
+        self.journal_commands = 0
+        self.journal_last_seq = 0
+        self.journal_errors = 0
+        self.journal_replayed = 0
+        self.journal_recovery_ns = 0
         # Pulled at scrape time: callable -> iterable of session dicts (see admin.AdminBackend.sessions)
         self.session_source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
         self._collector = _Collector(self)
@@ -194,6 +201,19 @@ class Metrics:
 
     def ledger_trade(self, clearing_house: str) -> None:
         _bump(self._ledger_trades, clearing_house)
+
+    def journal_batch(self, commands: int, ns: int, last_seq: int) -> None:
+        self.journal_commands += commands
+        self.journal_last_seq = last_seq
+        self.journal_write.observe_ns(ns)
+
+    def journal_error(self) -> None:
+        self.journal_errors += 1
+
+    def journal_recovered(self, commands: int, ns: int, last_seq: int) -> None:
+        self.journal_replayed = commands
+        self.journal_recovery_ns = ns
+        self.journal_last_seq = last_seq
 
     def set_ready(self, ready: bool) -> None:
         self._ready = bool(ready)

@@ -1,0 +1,46 @@
+"""The `[journal]` configuration table: where the command journal lives and how durable it is.
+
+Keys: `dir` (default "var/journal", beside the FIX store), `store` ("file" or "memory": memory
+keeps nothing across a restart and is for tests, like the FIX store's), `fsync` ("none": a batch
+is in the page cache before any of its outputs is sent, which survives a kill -9 of the process;
+"batch": each batch is also fsynced, which survives power loss at the cost of a disk flush per
+batch), `cancel_on_shutdown` (false: a clean stop leaves working orders working, to be recovered
+at the next start; true: a clean stop cancels them, and the cancels are sent before the Logouts).
+
+Not here: opening the journal (`router.service`) or its format (`journal_format`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from router.domain.config_checks import Table
+from router.domain.errors import ConfigError
+from router.records.journal import FSYNC_POLICIES
+
+__all__ = ["JournalConfig", "parse_journal_config"]
+
+KEYS = {"dir", "store", "fsync", "cancel_on_shutdown"}
+STORES = ("file", "memory")
+
+
+@dataclass(frozen=True)
+class JournalConfig:
+    dir: str = "var/journal"
+    store: str = "file"
+    fsync: str = "none"
+    cancel_on_shutdown: bool = False
+
+
+def parse_journal_config(raw: Any) -> JournalConfig:
+    t = Table(raw if raw is not None else {}, "journal", KEYS)
+    directory = t.str("dir", "var/journal")
+    if not directory:
+        raise ConfigError("journal.dir", "must name a directory, got an empty string")
+    store = t.str("store", "file")
+    if store not in STORES:
+        raise ConfigError("journal.store", f"must be \"file\" or \"memory\", got {store!r}")
+    fsync = t.str("fsync", "none")
+    if fsync not in FSYNC_POLICIES:
+        raise ConfigError("journal.fsync", f"must be one of {', '.join(map(repr, FSYNC_POLICIES))}, got {fsync!r}")
+    return JournalConfig(directory, store, fsync, t.bool("cancel_on_shutdown", False))
