@@ -43,6 +43,17 @@ from router.records.journal import Command, CommandKind, Journal
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
+# Commands at the journal's end whose ExecutionReports recovery checks against the FIX stores: far
+# more than one event-loop batch, the most a kill can catch between the two writes.
+REDELIVER_TAIL = 10_000
+
+
+def _tag(frame: bytes, marker: bytes) -> bytes | None:
+    start = frame.find(marker)
+    if start < 0:
+        return None
+    start += len(marker)
+    return frame[start:frame.find(b"\x01", start)]
 
 
 def run_id(now_ns: int) -> str:
@@ -70,6 +81,7 @@ class RouterApp:
         self._pending: list[Command] = []      # applied, not yet in the journal
         self._held: list[Out] = []             # their outputs, sent once the journal has them
         self._commit_scheduled = False
+        self._tail_outs: list[tuple[int, Out]] = []   # replayed outputs (with their time) a crash may have kept from the FIX store
         self.shutting_down = False
         self._ready = False
         self._perf = time.perf_counter_ns
@@ -79,6 +91,31 @@ class RouterApp:
     def attach_gateway(self, gateway: Any) -> None:
         """Reach every configured session (also ones not logged on: the gateway stores for resend)."""
         self.gateway = gateway
+        if self._tail_outs:
+            self._redeliver(self._tail_outs)
+            self._tail_outs = []
+
+    def _redeliver(self, outs: list[tuple[int, Out]]) -> None:
+        """A kill between a batch's journal write and its FIX store write keeps its ExecutionReports
+        from the store; the replay produced them again. Send those whose ExecID the session's store
+        does not hold (only those made since the store's current run of sequence numbers began)."""
+        by_session: dict[str, list[tuple[int, Out]]] = {}
+        for when, out in outs:
+            if out.msg_type == b"8":
+                by_session.setdefault(out.session, []).append((when, out))
+        for session, reports in by_session.items():
+            h = self.gateway.handle(session)
+            if h is None:
+                continue
+            stored = {_tag(frame, b"\x0117=") for _, frame in h.stored_messages()}
+            epoch = h.sequence_epoch
+            missing = [o for when, o in reports if when >= epoch and dict(o.body).get(17) not in stored]
+            for o in missing:
+                h.send(o.msg_type, o.body)
+            if missing:
+                log.info("journal recovery: re-delivered %d execution reports to %s that the FIX store had "
+                         "not kept (the process stopped between the journal write and the store write)",
+                         len(missing), session)
 
     def warm_up(self) -> None:
         """Compile the core, then move everything alive so far (modules, numba, configuration) out of
@@ -101,8 +138,11 @@ class RouterApp:
             return 0
         n = 0
         apply = self.applier.apply
+        tail_from = journal.last_seq - REDELIVER_TAIL
         for cmd in journal.read(1):
-            apply(cmd)
+            outs = apply(cmd).outs
+            if cmd.seq > tail_from and outs:
+                self._tail_outs.extend((cmd.time_ns, o) for o in outs)
             n += 1
             if on_progress is not None and n % 100_000 == 0:
                 on_progress(n)

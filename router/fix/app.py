@@ -37,6 +37,11 @@ class SessionHandle:
         """Send an application message; True if it went out now, False if only stored."""
         return self._slot.send(msg_type, body)
 
+    def stored_messages(self) -> list[tuple[int, bytes]]:
+        """(MsgSeqNum, frame) of every application message stored for resend in the current run."""
+        store = self._slot.store
+        return store.get_range(1, store.next_sender_seq)
+
     @property
     def logged_on(self) -> bool:
         return self._slot.session.logged_on
