@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+import hashlib
+import json
 import logging
 import time
 from datetime import date, datetime, timezone
@@ -36,16 +38,23 @@ from router.fix.app import SessionHandle
 from router.orders.flow import OrderFlow, Out, business_reject, make_engine
 from router.orders.index import micro_text, units_text
 from router.orders.risk import RiskEngine
+from router.records.commands import Applied, CommandApplier, admin_payload, decode_admin
+from router.records.journal import Command, CommandKind, Journal, JournalError
 from router.records.ledger import Ledger
 from router.records.obligations import obligations_view
-from router.records.commands import Applied, CommandApplier, admin_payload
-from router.records.journal import Command, CommandKind, Journal
+from router.records.state_hash import state_hashes
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
 # Commands at the journal's end whose ExecutionReports recovery checks against the FIX stores: far
 # more than one event-loop batch, the most a kill can catch between the two writes.
 REDELIVER_TAIL = 10_000
+
+
+def config_digest(config: Config) -> str:
+    """SHA-256 of the merged configuration tree (canonical JSON), recorded by the journal's first command."""
+    text = json.dumps(config.raw, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _tag(frame: bytes, marker: bytes) -> bytes | None:
@@ -140,7 +149,14 @@ class RouterApp:
         apply = self.applier.apply
         tail_from = journal.last_seq - REDELIVER_TAIL
         for cmd in journal.read(1):
-            outs = apply(cmd).outs
+            if n == 0:
+                self._check_start(cmd)
+            applied = apply(cmd)
+            if applied.reason == "state_mismatch":
+                raise JournalError(f"replaying the journal to command {cmd.seq} did not rebuild the state the "
+                                   f"router had there: {applied.detail}; refusing to serve "
+                                   "(`gold-router journal verify` shows more)")
+            outs = applied.outs
             if cmd.seq > tail_from and outs:
                 self._tail_outs.extend((cmd.time_ns, o) for o in outs)
             n += 1
@@ -148,10 +164,27 @@ class RouterApp:
                 on_progress(n)
         self.seq = journal.last_seq
         if self.seq == 0:
-            self.admin("start", self.clock(), run_id=self.flow.ids.run.decode())
+            self.admin("start", self.clock(), run_id=self.flow.ids.run.decode(),
+                       sessions_always_open=self.sessions_always_open, config_sha256=config_digest(self.config))
             self.commit()
         self._refresh_gauges()
         return n
+
+    def _check_start(self, cmd: Command) -> None:
+        """A replay is exact only under the settings the journal was written with: refuse a different
+        session-hours mode (it changes which orders trade), warn about a different configuration."""
+        if cmd.kind != CommandKind.ADMIN:
+            return
+        args = decode_admin(cmd.payload)
+        if args.get("op") != "start":
+            return
+        if args.get("sessions_always_open") is not None and args["sessions_always_open"] != self.sessions_always_open:
+            want = "with" if args["sessions_always_open"] else "without"
+            raise JournalError(f"the journal in {getattr(self.journal, 'directory', 'memory')} was written {want} "
+                               f"--sessions-always-open; start {want} it, or with another --journal-dir")
+        if args.get("config_sha256") not in (None, config_digest(self.config)):
+            log.warning("the configuration differs from the one the journal was started with; the replay uses "
+                        "today's configuration for every command (see `gold-router journal verify`)")
 
     def shutdown(self, cancel_working: bool) -> None:
         """Before the gateway logs everyone out: optionally cancel every working order (journaled and
@@ -159,6 +192,11 @@ class RouterApp:
         router is not a client disconnect, so GTC and DAY orders survive it."""
         if cancel_working:
             self.admin("cancel_all", self.clock(), text="cancelled at router shutdown")
+        if self.journal is not None:
+            hashes = state_hashes(self.flow)
+            self.admin("checkpoint", self.clock(), **hashes)
+            log.info("journal checkpoint at seq %d: core state %s, order flow state %s", self.seq,
+                     hashes["core"][:16], hashes["flow"][:16])
         self.commit()
         self.shutting_down = True
 

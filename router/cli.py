@@ -1,4 +1,4 @@
-"""The `gold-router` command line: serve, demo, check-config, convert, hash-password.
+"""The `gold-router` command line: serve, demo, check-config, convert, hash-password, journal.
 
 Parses arguments, loads the configuration and hands over to the module that does the work;
 configuration errors and bad arguments end with a one-line message and exit status 2, never a
@@ -51,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--fx", action="append", default=[], metavar="PAIR=RATE",
                       help="override an FX rate, e.g. USDCNY=7.25 (repeatable)")
     conv.add_argument("--config", help="TOML file overlaid on the embedded defaults")
+    jr = sub.add_parser("journal", help="inspect the command journal: dump, verify, stats")
+    jsub = jr.add_subparsers(dest="journal_command", metavar="ACTION")
+    jsub.required = True
+    for name, text in (("dump", "one line per command: seq, time, session, kind, key fields"),
+                       ("verify", "check CRCs and sequence continuity, replay into a scratch core; exit 1 on a problem"),
+                       ("stats", "files, command counts by kind, first and last times")):
+        action = jsub.add_parser(name, help=text)
+        action.add_argument("dir", nargs="?", default=None, help="journal directory (default: journal.dir)")
+        action.add_argument("--config", help="TOML file overlaid on the embedded defaults")
+        if name == "dump":
+            action.add_argument("--from", dest="from_seq", type=int, default=1, help="first sequence number")
+            action.add_argument("--limit", type=int, default=None, help="at most this many commands")
     hp = sub.add_parser("hash-password",
                         help="print the scrypt hash of a FIX session password for [[fix.sessions]] password")
     hp.add_argument("--stdin", action="store_true",
@@ -158,6 +170,45 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_journal(args: argparse.Namespace) -> int:
+    """dump / verify / stats of a journal directory; exit 1 when verify (or stats) finds a problem."""
+    import itertools
+    import json
+    from router.records import journal_tool
+    config = load_config(args.config)
+    directory = args.dir or config.sections["journal"].dir
+    try:
+        if args.journal_command == "dump":
+            lines = journal_tool.commands(directory, max(args.from_seq, 1))
+            for cmd in itertools.islice(lines, args.limit):
+                print(journal_tool.describe(cmd))
+            return 0
+        if args.journal_command == "stats":
+            report = journal_tool.stats(directory)
+            print(json.dumps(report, indent=2))
+            return 1 if report["problems"] else 0
+        n, hashes, problems = journal_tool.verify(directory, lambda: _scratch_app(config, directory).applier)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
+    for problem in problems:
+        print(f"problem: {problem}")
+    print(f"{n} commands replayed; core state {hashes['core']}; order flow state {hashes['flow']}")
+    print("journal OK" if not problems else f"journal has {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _scratch_app(config: Config, directory: str):
+    """A fresh router app in the session-hours mode the journal was started with (its first command)."""
+    from router.app import build_router_app
+    from router.records import journal_tool
+    from router.records.commands import decode_admin
+    first = next(iter(journal_tool.commands(directory)), None)
+    always_open = False
+    if first is not None and first.kind.name == "ADMIN":
+        always_open = bool(decode_admin(first.payload).get("sessions_always_open", False))
+    return build_router_app(config, sessions_always_open=always_open)
+
+
 def cmd_serve(args: argparse.Namespace, config: Config | None = None) -> int:
     from router.service import LOG_FORMATS, LOG_LEVELS, run_service
     level = str(getattr(args, "log_level", "INFO"))
@@ -187,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "journal":
+            return cmd_journal(args)
     except ConfigError as err:
         return _fail(f"invalid configuration: {err}")
     except KeyboardInterrupt:

@@ -4,7 +4,7 @@ Every input that changes the router's state is a `Command` (see `journal_format`
 application message (`FIX_IN`, payload = the raw frame), a session's logout (`LOGOUT`, which may
 cancel its orders), a timer tick (`TIMER`: expiry, trading-day rolls), and admin actions (`ADMIN`,
 payload = canonical JSON `{"op": ..., ...}`: the run id at first start, the kill switch, FX,
-reference prices, cancelling everything at shutdown). `CommandApplier.apply` is used both live and when replaying the journal, so a
+reference prices, cancelling everything at shutdown, a checkpoint of the state hashes). `CommandApplier.apply` is used both live and when replaying the journal, so a
 replay takes exactly the path the original input took; the time it passes is the command's own.
 
 Admin operations are registered by name (`register`), so a later capability adds its operation
@@ -23,6 +23,7 @@ from router.domain.errors import ConfigError
 from router.fix.codec import FixMessage, parse_frame
 from router.orders.core_bridge import Out
 from router.records.journal_format import Command, CommandKind
+from router.records.state_hash import state_hashes
 
 __all__ = ["Applied", "CommandApplier", "admin_payload", "decode_admin", "UnknownCommand"]
 
@@ -67,7 +68,7 @@ class CommandApplier:
         self.flow = flow
         self.ops: dict[str, AdminOp] = {
             "start": _start, "kill": _kill, "fx": _fx, "reference_prices": _reference_prices,
-            "cancel_all": _cancel_all,
+            "cancel_all": _cancel_all, "checkpoint": _checkpoint,
         }
 
     def register(self, op: str, fn: AdminOp) -> None:
@@ -144,3 +145,14 @@ def _cancel_all(flow: Any, args: dict, now_ns: int) -> Applied:
     victims = [o for o in flow.index.live.values() if not o.done and o.book >= 0]
     outs = flow._cancel_batch(victims, now_ns, args.get("text", "cancelled by the router"))
     return Applied(outs, data={"cancelled": sum(1 for o in outs if o.msg_type == b"8")})
+
+
+def _checkpoint(flow: Any, args: dict, now_ns: int) -> Applied:
+    """The state hashes the live router had at this point (journaled at a clean stop): a replay that
+    reaches it with other hashes did not rebuild the same state, and says so."""
+    now = state_hashes(flow)
+    wrong = [k for k in ("core", "flow") if args.get(k) != now[k]]
+    if wrong:
+        return Applied([], False, "state_mismatch", "; ".join(
+            f"{k} state {now[k][:16]} differs from the recorded {str(args.get(k))[:16]}" for k in wrong))
+    return Applied([], data=now)

@@ -157,7 +157,8 @@ class FileJournal:
             elif problem is Stop.CORRUPT:
                 if not truncate_at_corruption:
                     raise JournalCorrupt(f"{path}: offset {res.valid_end}: {res.reason} with data after it; "
-                                         "refusing to open (truncate_at_corruption accepts the loss)")
+                                         "refusing to open (`serve --journal-truncate-at-corruption` accepts losing the "
+                                         "journal from here on)")
                 log.warning("journal %s: corruption at offset %d (%s): truncating there as asked, dropping %d "
                             "bytes and %d later file(s); journal ends at seq %d", path, res.valid_end, res.reason,
                             res.size - res.valid_end, len(later), res.last_seq)
