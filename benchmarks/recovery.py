@@ -1,0 +1,217 @@
+"""What the write-ahead journal costs an order, and how fast a restart replays it.
+
+Cases, all in one run:
+  ack_*        order→ack latency over loopback TCP through the real gateway and router app, with the
+               journal off, on with fsync "none" and on with fsync "batch". One client sends a
+               NewOrderSingle (resting, never crossing) and waits for its ack, then cancels it; only
+               the D→ack time of acknowledged orders is counted (a reject fails the run). The three
+               variants run interleaved round by round in one event loop, so machine noise hits them
+               alike. Ratio: journal-on p50 / journal-off p50 (target: journal costs ≤ 10 %).
+  replay       `RouterApp.recover()` of a journal of `--commands` commands (orders, cancels, fills,
+               timer ticks) written by the live app: commands per second.
+  startup      wall time from launching `gold-router serve` to its ready line on that journal vs on an
+               empty one, in a subprocess (numba's cache warm): the restart an operator waits for.
+No snapshots exist yet, so start-up always replays the whole journal (the issue's target, start-up
+from a snapshot plus a 100k tail ≤ 5 s, cannot be measured until they do).
+
+usage: python -m benchmarks.recovery [--json FILE] [--orders N] [--commands N]
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks._timing import argument_parser, machine_description, machine_line, say, write_json
+from router.app import build_router_app
+from router.config import load_config
+from router.fix.codec import FrameDecoder, encode, parse_frame, utc_timestamp
+from router.fix.config import with_overrides
+from router.fix.gateway import start_gateway
+from router.records.journal import FileJournal
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = load_config()
+VARIANTS = ("off", "none", "batch")
+
+
+async def _variant(name: str, base: Path):
+    journal = None if name == "off" else FileJournal(base / name, fsync=name)
+    app = build_router_app(CONFIG, sessions_always_open=True, journal=journal)
+    app.warm_up()
+    app.recover()
+    fix = with_overrides(CONFIG.sections["fix"], port=0, store="memory")
+    gateway = await start_gateway(fix, app)
+    app.attach_gateway(gateway)
+    client = await Client.connect(gateway.port)
+    await client.send(b"A", [(98, 0), (108, 30), (141, b"Y")])
+    await client.expect(b"A")
+    return app, gateway, client
+
+
+class Client:
+    """Just enough of a FIX initiator for this benchmark: send, and wait for a message type."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer, self.seq, self.decoder, self.pending = reader, writer, 1, FrameDecoder(), []
+
+    @classmethod
+    async def connect(cls, port: int) -> "Client":
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def send(self, msg_type: bytes, body: list) -> None:
+        self.writer.write(encode(msg_type, b"SHCLIENT1", b"GOLDRTR", self.seq, utc_timestamp(time.time_ns()), body))
+        self.seq += 1
+
+    async def expect(self, msg_type: bytes):
+        while True:
+            while not self.pending:
+                self.pending.extend(self.decoder.feed(await self.reader.read(65536)))
+            msg = self.pending.pop(0)
+            if msg.msg_type == msg_type:
+                return msg
+
+    async def close(self) -> None:
+        self.writer.close()
+
+
+async def ack_latency(orders: int, base: Path) -> dict:
+    parts = {v: await _variant(v, base) for v in VARIANTS}
+    samples: dict[str, list[int]] = {v: [] for v in VARIANTS}
+    for i in range(orders):
+        for v in VARIANTS:
+            _, _, c = parts[v]
+            ts = utc_timestamp(time.time_ns())
+            t0 = time.perf_counter_ns()
+            await c.send(b"D", [(11, f"o{i}"), (55, "SGE.AU9999"), (54, 1), (60, ts), (38, 1), (40, 2),
+                                (44, "558.00"), (59, 1)])
+            ack = await c.expect(b"8")
+            samples[v].append(time.perf_counter_ns() - t0)
+            if ack.get(150) != b"0":
+                raise SystemExit(f"variant {v}: order {i} was not acknowledged: {ack.raw!r}")
+            await c.send(b"F", [(41, f"o{i}"), (11, f"c{i}"), (55, "SGE.AU9999"), (54, 1), (60, ts)])
+            await c.expect(b"8")
+    for app, gateway, client in parts.values():
+        await client.close()
+        await gateway.close(timeout=0.2)
+        if app.journal is not None:
+            app.journal.close()
+    out = {}
+    for v, s in samples.items():
+        s.sort()
+        out[v] = {"p50_us": s[len(s) // 2] / 1000, "p99_us": s[int(len(s) * 0.99)] / 1000, "orders": len(s)}
+    for v in ("none", "batch"):
+        out[f"ratio_p50_{v}_vs_off"] = round(out[v]["p50_us"] / out["off"]["p50_us"], 3)
+    return out
+
+
+class _Handle:
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+
+    def send(self, msg_type: bytes, body: list) -> bool:
+        return True
+
+
+def write_journal(directory: Path, commands: int) -> int:
+    """A journal of `commands` commands from the live app driven in-process (no sockets): orders from
+    two sessions on three books, about half of them trading, cancels and a timer tick every 100."""
+    now = [1_764_900_000_000_000_000]
+
+    def clock() -> int:
+        now[0] += 1_000_000
+        return now[0]
+    app = build_router_app(CONFIG, sessions_always_open=True, journal=FileJournal(directory), clock=clock)
+    app.recover()
+    rng = random.Random(1)
+    seqs = {"SHCLIENT1": 1, "HKCLIENT1": 1}
+    handles = {s: _Handle(s) for s in seqs}
+    books = {"HKGX.RKG": 560, "SGE.AU9999": 560, "HKGX.LLG": 2400}
+    while app.seq < commands:
+        s = rng.choice(list(seqs))
+        if app.seq % 100 == 0:
+            app.on_timer(clock())
+            continue
+        if rng.random() < 0.85:
+            sym = rng.choice(list(books))
+            body = [(11, f"{s[:2]}{app.seq}"), (55, sym), (54, rng.choice((1, 2))), (60, utc_timestamp(now[0])),
+                    (38, rng.randint(1, 3)), (40, 2), (44, f"{books[sym] + rng.choice((-1, 0, 1))}.00"), (59, 1)]
+            msg_type = b"D"
+        else:
+            body = [(41, f"{s[:2]}{rng.randrange(app.seq)}"), (11, f"x{app.seq}"), (55, "HKGX.RKG"), (54, 1),
+                    (60, utc_timestamp(now[0]))]
+            msg_type = b"F"
+        frame = encode(msg_type, s.encode(), b"GOLDRTR", seqs[s], utc_timestamp(now[0]), body)
+        seqs[s] += 1
+        app.on_message(handles[s], parse_frame(frame))
+    app.commit()
+    app.journal.close()
+    return app.seq
+
+
+def replay_rate(directory: Path) -> dict:
+    journal = FileJournal(directory)
+    app = build_router_app(CONFIG, sessions_always_open=True, journal=journal)
+    app.warm_up()             # numba's kernels loaded before the clock starts, as `serve` does
+    t0 = time.perf_counter()
+    n = app.recover()
+    took = time.perf_counter() - t0
+    journal.close()
+    return {"commands": n, "seconds": round(took, 3), "commands_per_s": round(n / took)}
+
+
+def startup_seconds(cwd: Path) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
+                             "--sessions-always-open", "--log-level", "WARNING"], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    line = proc.stdout.readline()
+    took = time.perf_counter() - t0
+    proc.terminate()
+    proc.wait(60)
+    if "gold-router ready" not in line:
+        raise SystemExit(f"serve did not start: {line!r}")
+    return took
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argument_parser(__doc__.splitlines()[0])
+    p.add_argument("--orders", type=int, default=2000, help="orders per variant for the ack latency")
+    p.add_argument("--commands", type=int, default=200_000, help="commands in the replayed journal")
+    args = p.parse_args(argv)
+    machine = machine_description()
+    say(machine_line(machine))
+    base = Path(tempfile.mkdtemp(prefix="bench-recovery-", dir=ROOT / "var" if (ROOT / "var").is_dir() else None))
+    try:
+        acks = asyncio.run(ack_latency(args.orders, base))
+        for v in VARIANTS:
+            say(f"order→ack journal {v:<5}: p50 {acks[v]['p50_us']:.1f} µs, p99 {acks[v]['p99_us']:.1f} µs")
+        say(f"journal cost on p50: fsync none ×{acks['ratio_p50_none_vs_off']}, batch ×{acks['ratio_p50_batch_vs_off']}"
+            " (target ≤ ×1.10 for none)")
+        empty, full = base / "empty", base / "full"
+        (empty / "var").mkdir(parents=True)
+        n = write_journal(full / "var" / "journal", args.commands)
+        replay = replay_rate(full / "var" / "journal")
+        say(f"replay: {replay['commands']} commands in {replay['seconds']} s = {replay['commands_per_s']}/s")
+        start_empty, start_full = startup_seconds(empty), startup_seconds(full)
+        say(f"serve start to ready: empty journal {start_empty:.2f} s, {n} commands {start_full:.2f} s; "
+            f"projected for 1,000,000 commands: {start_empty + 1_000_000 / replay['commands_per_s']:.1f} s "
+            "(no snapshots yet)")
+        write_json(args.json, {"machine": machine, "ack": acks, "replay": replay,
+                               "startup": {"empty_s": round(start_empty, 2), "commands": n,
+                                           "journal_s": round(start_full, 2)},
+                               "targets": {"journal_cost_p50_none_le_1.10": acks["ratio_p50_none_vs_off"] <= 1.10}})
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
