@@ -101,6 +101,11 @@ def test_replay_rebuilds_the_same_state_and_sends_nothing(tmp_path) -> None:
     assert again.app.seq == live.app.seq
     assert state_hashes(again.app.flow) == state_hashes(live.app.flow)
     assert all(not h.sent for h in again.handles.values()), "a replay must not send anything"
+    # the books of record are rebuilt too (the ledger hears fills inside the command path)
+    for account in ("SHCLIENT1", "HKCLIENT1"):
+        assert again.app.positions_view(account) == live.app.positions_view(account)
+    assert again.app.obligations_view(None, None).data == live.app.obligations_view(None, None).data
+    assert live.app.ledger.trades, "the run should have traded"
     # Ids continue after the replay: the next order gets the same OrderID in both.
     live.app.journal = None                 # closed above; the live app now just sends
     for d in (live, again):
