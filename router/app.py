@@ -42,13 +42,12 @@ from router.records.commands import Applied, CommandApplier, admin_payload, deco
 from router.records.journal import Command, CommandKind, Journal, JournalError
 from router.records.ledger import Ledger
 from router.records.obligations import obligations_view
+from router.records.replay import replay
+from router.records.snapshot import SnapshotStore
 from router.records.state_hash import state_hashes
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
-# Commands at the journal's end whose ExecutionReports recovery checks against the FIX stores: far
-# more than one event-loop batch, the most a kill can catch between the two writes.
-REDELIVER_TAIL = 10_000
 
 
 def config_digest(config: Config) -> str:
@@ -76,7 +75,8 @@ def run_id(now_ns: int) -> str:
 
 class RouterApp:
     def __init__(self, config: Config, flow: OrderFlow, *, sessions_always_open: bool, metrics: Any = None,
-                 clock: Callable[[], int] = time.time_ns, journal: Journal | None = None) -> None:
+                 clock: Callable[[], int] = time.time_ns, journal: Journal | None = None,
+                 snapshots: SnapshotStore | None = None, snapshot_every: int = 0) -> None:
         self.config = config
         self.flow = flow
         self.sessions_always_open = sessions_always_open
@@ -90,11 +90,15 @@ class RouterApp:
         self._pending: list[Command] = []      # applied, not yet in the journal
         self._held: list[Out] = []             # their outputs, sent once the journal has them
         self._commit_scheduled = False
+        self.snapshots = snapshots
+        self.snapshot_every = snapshot_every      # commands between snapshots (0: only at a clean stop)
+        self.snapshot_seq = self.seq              # the last command the newest snapshot includes
+        self._snapshot_scheduled = False
+        self.recovered_from: Any = None
         self._tail_outs: list[tuple[int, Out]] = []   # replayed outputs (with their time) a crash may have kept from the FIX store
         self.shutting_down = False
         self._ready = False
         self._perf = time.perf_counter_ns
-        self.ledger: Ledger | None = flow.fills if isinstance(flow.fills, Ledger) else None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def attach_gateway(self, gateway: Any) -> None:
@@ -139,36 +143,30 @@ class RouterApp:
     def ready(self) -> bool:
         return self._ready
 
+    @property
+    def ledger(self) -> Ledger | None:
+        """The books of record (read through the flow: a snapshot load replaces the object)."""
+        fills = self.flow.fills
+        return fills if isinstance(fills, Ledger) else None
+
     def recover(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Replay the journal into the order flow (sending nothing); on an empty journal, record this
-        run's id as its first command. Returns how many commands were replayed."""
+        """Load the newest snapshot and replay the journal after it into the order flow (sending
+        nothing); on an empty journal, record this run's id as its first command. Returns how many
+        commands were replayed."""
         journal = self.journal
         if journal is None:
             return 0
-        n = 0
-        apply = self.applier.apply
-        tail_from = journal.last_seq - REDELIVER_TAIL
-        for cmd in journal.read(1):
-            if n == 0:
-                self._check_start(cmd)
-            applied = apply(cmd)
-            if applied.reason == "state_mismatch":
-                raise JournalError(f"replaying the journal to command {cmd.seq} did not rebuild the state the "
-                                   f"router had there: {applied.detail}; refusing to serve "
-                                   "(`gold-router journal verify` shows more)")
-            outs = applied.outs
-            if cmd.seq > tail_from and outs:
-                self._tail_outs.extend((cmd.time_ns, o) for o in outs)
-            n += 1
-            if on_progress is not None and n % 100_000 == 0:
-                on_progress(n)
-        self.seq = journal.last_seq
+        done = replay(journal, self.applier, snapshots=self.snapshots, check_first=self._check_start,
+                      on_progress=on_progress)
+        self._tail_outs = done.tail_outs
+        self.seq = self.snapshot_seq = journal.last_seq
         if self.seq == 0:
             self.admin("start", self.clock(), run_id=self.flow.ids.run.decode(),
                        sessions_always_open=self.sessions_always_open, config_sha256=config_digest(self.config))
             self.commit()
         self._refresh_gauges()
-        return n
+        self.recovered_from = done.snapshot
+        return done.commands
 
     def _check_start(self, cmd: Command) -> None:
         """A replay is exact only under the settings the journal was written with: refuse a different
@@ -198,6 +196,7 @@ class RouterApp:
             log.info("journal checkpoint at seq %d: core state %s, order flow state %s", self.seq,
                      hashes["core"][:16], hashes["flow"][:16])
         self.commit()
+        self.take_snapshot()
         self.shutting_down = True
 
     def close(self) -> None:
@@ -245,9 +244,38 @@ class RouterApp:
             if self.metrics is not None:
                 self.metrics.journal_batch(len(pending), self._perf() - t0, pending[-1].seq)
             self._pending = []
+            if (self.snapshot_every and self.snapshots is not None and not self._snapshot_scheduled
+                    and self.seq - self.snapshot_seq >= self.snapshot_every):
+                self._snapshot_scheduled = True
+                # Later, not now: this batch's outputs first reach their FIX stores and sockets.
+                try:
+                    asyncio.get_running_loop().call_later(0.05, self.take_snapshot)
+                except RuntimeError:
+                    self.take_snapshot()
         if self._held:
             held, self._held = self._held, []
             self.send(held)
+
+    def take_snapshot(self) -> None:
+        """Write the state after the last journaled command to the snapshot store (synchronously: a
+        pause of the event loop, measured and logged)."""
+        self._snapshot_scheduled = False
+        if self.snapshots is None or self.seq == self.snapshot_seq:
+            return
+        self.commit()
+        if self._pending:       # the journal refused the batch: a snapshot must not get ahead of it
+            return
+        t0 = self._perf()
+        try:
+            snap = self.snapshots.write(self.seq, self.clock(), self.flow)
+        except Exception:
+            log.exception("snapshot at command %d failed; the journal still has every command", self.seq)
+            return
+        took = self._perf() - t0
+        self.snapshot_seq = self.seq
+        if self.metrics is not None:
+            self.metrics.snapshot_taken(took, self.seq)
+        log.info("snapshot %s: state after command %d in %.0f ms", snap.path, self.seq, took / 1e6)
 
     def _rotate(self, now_ns: int) -> None:
         """One journal file per trading day: the day of the first book's schedule (the mainland's),
@@ -395,7 +423,8 @@ def _result(applied: Applied) -> AdminResult:
 
 def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any = None,
                      reference_engine: bool = False, clock: Callable[[], int] = time.time_ns,
-                     journal: Journal | None = None) -> RouterApp:
+                     journal: Journal | None = None, snapshots: SnapshotStore | None = None,
+                     snapshot_every: int = 0) -> RouterApp:
     """The router application for a validated configuration (engine not yet warmed: call `warm_up`)."""
     cat = config.catalogue
     # A private copy: accounts and quota are mutable run-time state, and one Config may build several apps.
@@ -430,7 +459,7 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
                      reference=config.sections.get("reference"))
     flow.fills = Ledger(cat, calendars, metrics)       # the books of record hear of every fill
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,
-                     journal=journal)
+                     journal=journal, snapshots=snapshots, snapshot_every=snapshot_every)
 
 
 __all__ = ["RouterApp", "build_router_app", "run_id"]

@@ -40,6 +40,7 @@ from router.ops.http_config import HttpConfig
 from router.ops.metrics import Metrics, sample_event_loop_lag
 from router.records.journal import FileJournal, JournalError, MemoryJournal
 from router.records.journal_config import JournalConfig
+from router.records.snapshot import SnapshotStore
 
 log = logging.getLogger("gold_router.service")
 TIMER_INTERVAL_S = 1.0
@@ -168,8 +169,12 @@ class Service:
             return EchoApp()
         from router.app import build_router_app
         self.journal = self.open_journal()
+        jc = self.journal_config
+        snapshots = None if jc.store == "memory" else SnapshotStore(os.path.join(jc.dir, "snapshots"),
+                                                                     jc.snapshots_kept)
         return build_router_app(self.config, sessions_always_open=self.sessions_always_open,
-                                metrics=self.metrics, journal=self.journal)
+                                metrics=self.metrics, journal=self.journal, snapshots=snapshots,
+                                snapshot_every=jc.snapshot_every)
 
     def open_journal(self) -> Any:
         jc = self.journal_config
@@ -195,9 +200,11 @@ class Service:
             n = recover(lambda k: log.info("journal replay: %d commands so far", k))
             took = time.monotonic() - started
             self.metrics.journal_recovered(n, int(took * 1e9), self.app.seq)
-            if n:
-                log.info("journal replayed: %d commands in %.2f s; %d orders working, last seq %d",
-                         n, took, len(self.app.flow.index.live), self.app.seq)
+            snap = self.app.recovered_from
+            if n or snap is not None:
+                log.info("journal replayed: %s%d commands in %.2f s; %d orders working, last seq %d",
+                         f"snapshot at command {snap.seq} + " if snap is not None else "", n, took,
+                         len(self.app.flow.index.live), self.app.seq)
         fx = self.app.flow.fx if hasattr(self.app, "flow") else self.config.fx
         for pair, rate in fx.rates.items():
             self.metrics.set_fx(pair, rate)

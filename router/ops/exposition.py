@@ -207,6 +207,11 @@ class _Collector:
                     [((), m.journal_errors)])
         yield _Spec("gauge", "journal_replayed_commands", "Commands replayed from the journal at start-up.", (),
                     [((), m.journal_replayed)])
+        yield _Spec("counter", "snapshots", "State snapshots written.", (), [((), m.snapshots)])
+        yield _Spec("gauge", "snapshot_last_seconds", "Time the last snapshot took (the event loop waits).", (),
+                    [((), m.snapshot_last_ns / SECOND)])
+        yield _Spec("gauge", "snapshot_last_seq", "Journal sequence number the last snapshot includes.", (),
+                    [((), m.snapshot_last_seq)])
         yield _Spec("gauge", "journal_recovery_seconds", "Time the start-up replay of the journal took.", (),
                     [((), m.journal_recovery_ns / SECOND)])
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),

@@ -84,6 +84,9 @@ class Metrics:
         self.journal_errors = 0
         self.journal_replayed = 0
         self.journal_recovery_ns = 0
+        self.snapshots = 0
+        self.snapshot_last_ns = 0
+        self.snapshot_last_seq = 0
         # Pulled at scrape time: callable -> iterable of session dicts (see admin.AdminBackend.sessions)
         self.session_source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
         self._collector = _Collector(self)
@@ -206,6 +209,11 @@ class Metrics:
         self.journal_commands += commands
         self.journal_last_seq = last_seq
         self.journal_write.observe_ns(ns)
+
+    def snapshot_taken(self, ns: int, seq: int) -> None:
+        self.snapshots += 1
+        self.snapshot_last_ns = ns
+        self.snapshot_last_seq = seq
 
     def journal_error(self) -> None:
         self.journal_errors += 1

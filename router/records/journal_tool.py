@@ -5,7 +5,8 @@ across files) and reports problems as text naming file and offset; unlike openin
 it never truncates anything. `commands` reads the valid records in order, `describe` makes one
 line per command (seq, time, session, kind, the fields an operator looks for), and `verify`
 replays the commands into a scratch order flow the caller builds, checks every checkpoint the
-live router journaled (its state hashes at a clean stop) and returns the final state hashes.
+live router journaled (its state hashes at a clean stop) and every snapshot in `<dir>/snapshots/`
+against the replay's state at its sequence number, and returns the final state hashes.
 
 Not here: argument parsing (`router.cli`), building the order flow (the caller passes a factory).
 """
@@ -20,6 +21,7 @@ from router.fix.codec import FixMessage, parse_frame
 from router.records.commands import CommandApplier, decode_admin
 from router.records.journal import SUFFIX
 from router.records.journal_format import Command, CommandKind, ScanResult, Stop, read_records, scan
+from router.records.snapshot import SnapshotError, SnapshotStore
 from router.records.state_hash import state_hashes
 
 __all__ = ["check_files", "commands", "describe", "stats", "verify"]
@@ -96,10 +98,26 @@ def stats(directory: str) -> dict[str, Any]:
             "first_time_ns": first_time, "last_time_ns": last_time, "problems": problems}
 
 
+def _snapshot_hashes(directory: str) -> tuple[dict[int, tuple[str, dict]], list[str]]:
+    store = SnapshotStore(os.path.join(directory, "snapshots"))
+    found, problems = {}, []
+    for path in store.candidates(1 << 62):
+        try:
+            snap, _ = store.read(path)
+        except SnapshotError as exc:
+            problems.append(str(exc))
+            continue
+        found[snap.seq] = (path, snap.hashes)
+    return found, problems
+
+
 def verify(directory: str, make_applier: Callable[[], CommandApplier]) -> tuple[int, dict[str, str], list[str]]:
     """Replay every valid command through `make_applier()` (a fresh order flow with the service's
-    admin operations registered); (commands replayed, state hashes, problems)."""
+    admin operations registered), comparing the state with each snapshot's recorded hashes where
+    the replay passes its sequence number; (commands replayed, state hashes, problems)."""
     _, problems = check_files(directory)
+    snapshots, snapshot_problems = _snapshot_hashes(directory)
+    problems.extend(snapshot_problems)
     applier = make_applier()
     flow = applier.flow
     n = 0
@@ -108,6 +126,10 @@ def verify(directory: str, make_applier: Callable[[], CommandApplier]) -> tuple[
             applied = applier.apply(cmd)
             if applied.reason == "state_mismatch":
                 problems.append(f"command {cmd.seq} (checkpoint): {applied.detail}")
+            if cmd.seq in snapshots:
+                path, recorded = snapshots[cmd.seq]
+                if state_hashes(flow) != recorded:
+                    problems.append(f"{path}: the replay's state after command {cmd.seq} differs from the snapshot's")
             n += 1
     except Exception as exc:        # the report says where replay stopped and why
         problems.append(f"replay failed at command {n + 1}: {type(exc).__name__}: {exc}")

@@ -2,9 +2,9 @@
 
 `flow_state_hash(flow)` walks the order flow's run-time state (orders and their ClOrdID index,
 accounts and reservations, risk and kill-switch state, quota, id counters, reference prices,
-market-data subscriptions, trading days seen, FX) in a canonical order: dictionaries by key, sets
-sorted, each shared object once (later references by number), so the result does not depend on
-Python's per-process string hashing. Configuration-time objects (catalogue, calendars, the engine,
+market-data subscriptions, trading days seen, FX, the books of record) by content: dictionaries
+and sets in the order of their members' digests, so the result depends neither on Python's
+per-process string hashing nor on which equal values happen to be one shared object. Configuration-time objects (catalogue, calendars, the engine,
 metrics, clocks) and caches are skipped. `state_hashes(flow)` adds the matching core's own hash.
 
 Not here: taking or loading snapshots, deciding what a mismatch means.
@@ -32,59 +32,64 @@ SKIP = frozenset({
 
 
 class _Walker:
+    """Content digests, Merkle style: a container's digest covers its children's digests, so two
+    states hash alike whether or not equal values are shared objects (a snapshot's unpickled orders
+    do not share the module constants that orders made later do). Each object is digested once."""
+
     def __init__(self) -> None:
-        self.h = hashlib.sha256()
-        self.memo: dict[int, int] = {}
+        self.memo: dict[int, bytes] = {}
         self.keep: list[Any] = []    # keeps walked objects alive so their ids are not reused
+        self.active: set[int] = set()
 
-    def put(self, tag: bytes, text: bytes = b"") -> None:
-        self.h.update(tag + b"%d:" % len(text) + text)
-
-    def walk(self, obj: Any) -> None:
+    def digest(self, obj: Any) -> bytes:
         if obj is None or isinstance(obj, (bool, int, str, bytes, Decimal, float)):
-            self.put(type(obj).__name__[:1].encode(), repr(obj).encode())
-            return
+            text = repr(obj).encode()
+            return type(obj).__name__[:1].encode() + b"%d:" % len(text) + text
         if isinstance(obj, enum.Enum):
-            self.put(b"e", f"{type(obj).__name__}.{obj.name}".encode())
-            return
+            return f"e{type(obj).__name__}.{obj.name};".encode()
+        key = id(obj)
+        done = self.memo.get(key)
+        if done is not None:
+            return done
+        if key in self.active:
+            return b"cycle;"
+        self.active.add(key)
+        h = hashlib.sha256()
         if isinstance(obj, np.ndarray):
-            self.put(b"a", str(obj.dtype).encode() + repr(obj.shape).encode() + obj.tobytes())
-            return
-        if callable(obj) and not hasattr(obj, "__dict__") and not hasattr(obj, "__slots__"):
-            return
-        ref = self.memo.get(id(obj))
-        if ref is not None:
-            self.put(b"r", b"%d" % ref)
-            return
-        self.memo[id(obj)] = len(self.memo)
-        self.keep.append(obj)
-        if isinstance(obj, (list, tuple, collections.deque)):
-            self.put(b"l", b"%d" % len(obj))
+            h.update(b"a" + str(obj.dtype).encode() + repr(obj.shape).encode() + obj.tobytes())
+        elif isinstance(obj, (list, tuple, collections.deque)):
+            h.update(b"l%d" % len(obj))
             for x in obj:
-                self.walk(x)
+                h.update(self.digest(x))
         elif isinstance(obj, dict):
-            self.put(b"d", b"%d" % len(obj))
-            for k in sorted(obj, key=_sort_key):
-                self.walk(k)
-                self.walk(obj[k])
+            h.update(b"d%d" % len(obj))
+            for k, v in sorted(((self.digest(k), v) for k in obj for v in (obj[k],)), key=lambda kv: kv[0]):
+                h.update(k)
+                h.update(self.digest(v))
         elif isinstance(obj, (set, frozenset)):
-            self.put(b"s", b"%d" % len(obj))
-            for x in sorted(obj, key=_sort_key):
-                self.walk(x)
+            h.update(b"s%d" % len(obj))
+            for d in sorted(self.digest(x) for x in obj):
+                h.update(d)
+        elif callable(obj) and not hasattr(obj, "__dict__") and not hasattr(obj, "__slots__"):
+            h.update(b"f")
         else:
-            self._object(obj)
+            self._object(obj, h)
+        self.active.discard(key)
+        out = h.digest()
+        self.memo[key] = out
+        self.keep.append(obj)
+        return out
 
-    def _object(self, obj: Any) -> None:
-        cls = type(obj)
-        self.put(b"o", cls.__name__.encode())
+    def _object(self, obj: Any, h: Any) -> None:
+        h.update(b"o" + type(obj).__name__.encode())
         for name in _attributes(obj):
             if name in SKIP:
                 continue
             value = getattr(obj, name, None)
             if callable(value) and not isinstance(value, type) and hasattr(value, "__self__"):
                 continue            # bound methods: behaviour, not state
-            self.put(b"n", name.encode())
-            self.walk(value)
+            h.update(b"n" + name.encode() + b"=")
+            h.update(self.digest(value))
 
 
 def _attributes(obj: Any) -> list[str]:
@@ -99,16 +104,8 @@ def _attributes(obj: Any) -> list[str]:
     return sorted(names)
 
 
-def _sort_key(value: Any) -> tuple[str, str]:
-    if isinstance(value, enum.Enum):
-        return (type(value).__name__, str(value.value))
-    return (type(value).__name__, repr(value))
-
-
 def flow_state_hash(flow: Any) -> str:
-    w = _Walker()
-    w.walk(flow)
-    return w.h.hexdigest()
+    return _Walker().digest(flow).hex()
 
 
 def state_hashes(flow: Any) -> dict[str, str]:

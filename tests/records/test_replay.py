@@ -43,9 +43,9 @@ class Handle:
 
 
 class Driver:
-    def __init__(self, journal, clock: Clock | None = None) -> None:
+    def __init__(self, journal, clock: Clock | None = None, **app_args) -> None:
         self.clock = clock or Clock()
-        self.app = build_router_app(CONFIG, sessions_always_open=True, clock=self.clock, journal=journal)
+        self.app = build_router_app(CONFIG, sessions_always_open=True, clock=self.clock, journal=journal, **app_args)
         self.handles = {s: Handle(s) for s in ("SHCLIENT1", "HKCLIENT1")}
         self.seq = {s: 1 for s in self.handles}
         self.app.recover()

@@ -1,0 +1,164 @@
+"""Snapshots: the router's whole state at a journal sequence number, so a start replays only the tail.
+
+A snapshot file (`<journal dir>/snapshots/<seq>.snapshot`) holds a header (magic, format version,
+the sequence number and time of the last command it includes, the matching core's and the order
+flow's state hashes, a CRC32 of the rest) and the order flow pickled. What configuration builds
+(catalogue, calendars, the session-hours rule, metrics) is not in the file: it is taken from the
+freshly built application at load, by name, and the matching core's arena is put into the fresh
+engine in place (`matching.state`), so everything that holds the engine keeps holding it. The
+file is written to a temporary name, fsynced and renamed: a crash leaves the previous snapshot.
+
+`load` checks the CRC and, after unpickling, the two state hashes; a snapshot that fails either is
+skipped with a warning and the next older one is tried (the journal still has every command, so
+the worst case is a longer replay). Only the newest `keep` snapshots are kept.
+
+Not here: when to take one (the application decides), the journal itself.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import pickle
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from matching import Engine
+from matching.state import export_state, import_state
+from router.records.state_hash import state_hashes
+
+__all__ = ["Snapshot", "SnapshotStore", "SnapshotError"]
+
+log = logging.getLogger(__name__)
+MAGIC = b"GRSNAPSH"
+VERSION = 1
+HEAD = struct.Struct("<8sHQqI")      # magic, version, seq, time_ns, meta length; then meta JSON, crc32, body
+SUFFIX = ".snapshot"
+# Objects configuration rebuilds at every start: pickled by name, supplied by the fresh application.
+EXTERNAL = ("catalogue", "calendars", "session_open", "metrics", "engine", "_read_top")
+
+
+class SnapshotError(Exception):
+    """A snapshot file that cannot be used: names the file and why."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    seq: int
+    time_ns: int
+    hashes: dict
+    path: str
+
+
+def _externals(flow: Any) -> dict[int, str]:
+    # The flow itself too: bound methods other objects hold (the router's top-of-book reader) must
+    # come back bound to the fresh flow, not to a copy of it.
+    out = {id(flow): "flow"}
+    for name in EXTERNAL:
+        obj = getattr(flow, name, None)
+        if obj is not None:
+            out[id(obj)] = name
+    return out
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, f: io.BytesIO, externals: dict[int, str]) -> None:
+        super().__init__(f, protocol=5)
+        self.externals = externals
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return self.externals.get(id(obj))
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, f: io.BytesIO, fresh: Any) -> None:
+        super().__init__(f)
+        self.fresh = fresh
+
+    def persistent_load(self, name: str) -> Any:
+        if name == "flow":
+            return self.fresh
+        if name not in EXTERNAL:
+            raise pickle.UnpicklingError(f"unknown external object {name!r}")
+        return getattr(self.fresh, name)
+
+
+class SnapshotStore:
+    def __init__(self, directory: str, keep: int = 3) -> None:
+        self.directory = os.fspath(directory)
+        self.keep = keep
+
+    def write(self, seq: int, time_ns: int, flow: Any) -> Snapshot:
+        """Snapshot `flow` as it is after command `seq`; returns where it went and its hashes."""
+        os.makedirs(self.directory, exist_ok=True)
+        hashes = state_hashes(flow)
+        body = io.BytesIO()
+        engine = flow.engine
+        _Pickler(body, _externals(flow)).dump({"flow": flow.__dict__.copy(),
+                                              "engine": export_state(engine) if type(engine) is Engine else None})
+        meta = json.dumps({"hashes": hashes}, sort_keys=True).encode()
+        payload = meta + body.getvalue()
+        data = HEAD.pack(MAGIC, VERSION, seq, time_ns, len(meta)) + struct.pack("<I", zlib.crc32(payload)) + payload
+        path = os.path.join(self.directory, f"{seq:012d}{SUFFIX}")
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self._prune()
+        return Snapshot(seq, time_ns, hashes, path)
+
+    def _prune(self) -> None:
+        for name in self._names()[:-self.keep]:
+            os.unlink(os.path.join(self.directory, name))
+
+    def _names(self) -> list[str]:
+        if not os.path.isdir(self.directory):
+            return []
+        return sorted(n for n in os.listdir(self.directory) if n.endswith(SUFFIX))
+
+    def candidates(self, last_seq: int) -> list[str]:
+        """Snapshot files no newer than the journal's last command, newest first."""
+        out = []
+        for name in reversed(self._names()):
+            try:
+                seq = int(name[:-len(SUFFIX)])
+            except ValueError:
+                continue
+            if seq <= last_seq:
+                out.append(os.path.join(self.directory, name))
+        return out
+
+    @staticmethod
+    def read(path: str) -> tuple[Snapshot, bytes]:
+        with open(path, "rb") as f:
+            data = f.read()
+        if len(data) < HEAD.size + 4:
+            raise SnapshotError(f"{path}: {len(data)} bytes is too short for a snapshot")
+        magic, version, seq, time_ns, meta_len = HEAD.unpack_from(data, 0)
+        if magic != MAGIC or version != VERSION:
+            raise SnapshotError(f"{path}: not a version {VERSION} gold-router snapshot")
+        (crc,) = struct.unpack_from("<I", data, HEAD.size)
+        payload = data[HEAD.size + 4:]
+        if zlib.crc32(payload) != crc:
+            raise SnapshotError(f"{path}: CRC mismatch (damaged file)")
+        meta = json.loads(payload[:meta_len])
+        return Snapshot(seq, time_ns, meta["hashes"], path), payload[meta_len:]
+
+    def load_into(self, path: str, flow: Any) -> Snapshot:
+        """Make `flow` (freshly built from the same configuration) the snapshot's state."""
+        snap, body = self.read(path)
+        state = _Unpickler(io.BytesIO(body), flow).load()
+        engine_state = state.pop("engine")
+        if engine_state is not None:
+            import_state(flow.engine, engine_state)
+        flow.__dict__.update(state["flow"])
+        now = state_hashes(flow)
+        if now != snap.hashes:
+            raise SnapshotError(f"{path}: loaded state hashes {now['core'][:16]}/{now['flow'][:16]} differ from the "
+                                f"recorded {snap.hashes['core'][:16]}/{snap.hashes['flow'][:16]}")
+        return snap

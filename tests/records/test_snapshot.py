@@ -1,0 +1,107 @@
+"""Snapshots: a start loads the newest one and replays only the commands after it, reaching the same
+state as the live router and as a replay of the whole journal; a damaged snapshot is skipped for an
+older one; one whose state does not match its recorded hashes stops the start."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import struct
+import zlib
+
+import pytest
+
+from router.records.journal import FileJournal, JournalError
+from router.records.snapshot import HEAD, SnapshotStore
+from router.records.state_hash import state_hashes
+from tests.records.test_replay import Clock, Driver, T0, trade_a_while
+
+
+def live_run(tmp_path, every: int = 150, n: int = 600) -> Driver:
+    d = Driver(FileJournal(tmp_path / "j"), snapshots=SnapshotStore(tmp_path / "j" / "snapshots", keep=3),
+               snapshot_every=every)
+    trade_a_while(d, random.Random(21), n)
+    d.app.commit()
+    d.app.journal.close()
+    return d
+
+
+def record_other_hash(path, which: str) -> int:
+    """Rewrite a snapshot as a sound file (valid CRC) that records another state; returns its seq."""
+    data = path.read_bytes()
+    magic, version, seq, time_ns, meta_len = HEAD.unpack_from(data, 0)
+    payload = data[HEAD.size + 4:]
+    meta = json.loads(payload[:meta_len])
+    meta["hashes"][which] = "0" * 64
+    new_meta = json.dumps(meta).encode()
+    payload = new_meta + payload[meta_len:]
+    path.write_bytes(HEAD.pack(magic, version, seq, time_ns, len(new_meta)) + struct.pack("<I", zlib.crc32(payload))
+                     + payload)
+    return seq
+
+
+def restart(tmp_path, **kw) -> Driver:
+    return Driver(FileJournal(tmp_path / "j"), snapshots=SnapshotStore(tmp_path / "j" / "snapshots", keep=3), **kw)
+
+
+def test_a_start_from_a_snapshot_replays_only_the_tail_and_reaches_the_same_state(tmp_path) -> None:
+    live = live_run(tmp_path)
+    files = sorted(os.listdir(tmp_path / "j" / "snapshots"))
+    assert len(files) == 3, files                              # older ones pruned
+    again = restart(tmp_path)
+    snap = again.app.recovered_from
+    assert snap is not None and snap.seq == int(files[-1].split(".")[0])
+    assert again.app.seq == live.app.seq and snap.seq < live.app.seq
+    assert state_hashes(again.app.flow) == state_hashes(live.app.flow)
+    assert again.app.positions_view("SHCLIENT1") == live.app.positions_view("SHCLIENT1")
+    full = Driver(FileJournal(tmp_path / "j"))                 # no snapshots: the whole journal
+    assert state_hashes(full.app.flow) == state_hashes(again.app.flow)
+    for d in (again, full):
+        d.clock.now = T0 + 10**12
+        d.order("HKCLIENT1", "NEXT", "HKGX.RKG", 2, 2, "559.00")
+        d.app.commit()
+    assert again.reports("HKCLIENT1")[-1] == full.reports("HKCLIENT1")[-1]
+
+
+def test_a_damaged_snapshot_is_skipped_for_an_older_one(tmp_path) -> None:
+    live = live_run(tmp_path)
+    directory = tmp_path / "j" / "snapshots"
+    newest = directory / sorted(os.listdir(directory))[-1]
+    data = bytearray(newest.read_bytes())
+    data[-10] ^= 0xFF
+    newest.write_bytes(bytes(data))
+    again = restart(tmp_path)
+    assert again.app.recovered_from.seq < int(newest.name.split(".")[0])
+    assert state_hashes(again.app.flow) == state_hashes(live.app.flow)
+
+
+def test_a_snapshot_whose_state_does_not_match_its_hashes_stops_the_start(tmp_path) -> None:
+    live_run(tmp_path)
+    directory = tmp_path / "j" / "snapshots"
+    newest = directory / sorted(os.listdir(directory))[-1]
+    record_other_hash(newest, "core")
+    with pytest.raises(JournalError, match="refusing to serve"):
+        restart(tmp_path)
+
+
+def test_a_clean_stop_writes_a_snapshot_and_the_next_start_replays_nothing(tmp_path) -> None:
+    d = Driver(FileJournal(tmp_path / "j"), snapshots=SnapshotStore(tmp_path / "j" / "snapshots"))
+    trade_a_while(d, random.Random(4), 200)
+    d.app.shutdown(cancel_working=False)
+    d.app.journal.close()
+    again = Driver(FileJournal(tmp_path / "j"), Clock(T0 + 10**12),
+                   snapshots=SnapshotStore(tmp_path / "j" / "snapshots"))
+    assert again.app.recovered_from.seq == d.app.seq
+    assert state_hashes(again.app.flow) == state_hashes(d.app.flow)
+
+
+def test_journal_verify_compares_every_snapshot_with_the_replay(tmp_path) -> None:
+    from tests.records.test_journal_tool import run
+    live_run(tmp_path)
+    out = run("journal", "verify", str(tmp_path / "j"))
+    assert out.returncode == 0 and "journal OK" in out.stdout, out.stdout + out.stderr
+    directory = tmp_path / "j" / "snapshots"
+    newest = directory / sorted(os.listdir(directory))[-1]
+    seq = record_other_hash(newest, "flow")
+    out = run("journal", "verify", str(tmp_path / "j"))
+    assert out.returncode == 1 and str(newest) in out.stdout and f"after command {seq}" in out.stdout
