@@ -16,10 +16,10 @@ import copy
 import gc
 import logging
 import time
-from datetime import date
 from decimal import Decimal
 from typing import Any, Callable
 
+from router.ops.books_admin import BooksAdmin
 from router.ops.admin import AdminResult
 from router.config import Config
 from router.domain.calendar import SessionState
@@ -30,7 +30,6 @@ from router.orders.flow import OrderFlow, Out, business_reject, make_engine
 from router.orders.index import micro_text, units_text
 from router.orders.risk import RiskEngine
 from router.records.ledger import Ledger
-from router.records.obligations import obligations_view
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
@@ -45,7 +44,7 @@ def run_id(now_ns: int) -> str:
     return out or "0"
 
 
-class RouterApp:
+class RouterApp(BooksAdmin):
     def __init__(self, config: Config, flow: OrderFlow, *, sessions_always_open: bool, metrics: Any = None,
                  clock: Callable[[], int] = time.time_ns) -> None:
         self.config = config
@@ -195,27 +194,6 @@ class RouterApp:
         return AdminResult(True, data={"reference_prices": [v for v in self.flow.references_view()
                                                             if v["symbol"] in changed]})
 
-    # -- books of record ---------------------------------------------------------------------------
-    def positions_view(self, account: str) -> dict | None:
-        """The account's cash, metal and positions (None: no such account)."""
-        if self.ledger is None or account not in self.flow.accounts:
-            return None
-        return self.ledger.positions_view(self.flow.accounts.get(account))
-
-    def obligations_view(self, trading_day: str | None, account: str | None) -> AdminResult:
-        """The netted settlement obligations of `trading_day` (YYYY-MM-DD; every day when None)."""
-        if self.ledger is None:
-            return AdminResult(False, "not_supported", "this application keeps no books")
-        day = None
-        if trading_day is not None:
-            try:
-                day = date.fromisoformat(trading_day)
-            except ValueError:
-                return AdminResult(False, "bad_trading_day", f"trading_day must be YYYY-MM-DD, got {trading_day!r}")
-        if account is not None and account not in self.flow.accounts:
-            return AdminResult(False, "unknown_account", f"no account {account!r}")
-        return AdminResult(True, data=obligations_view(self.ledger.trades, day, account))
-
 
 def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any = None,
                      reference_engine: bool = False, clock: Callable[[], int] = time.time_ns) -> RouterApp:
@@ -251,7 +229,8 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
                      run_id=run_id(clock()), session_open=session_open, calendars=calendars, metrics=metrics,
                      perf=time.perf_counter_ns if metrics is not None else None,
                      reference=config.sections.get("reference"))
-    flow.fills = Ledger(cat, calendars, metrics)       # the books of record hear of every fill
+    flow.fills = ledger = Ledger(cat, calendars, metrics)   # the books of record hear of every fill
+    flow.router.open_lots = ledger.position_lots           # closing a margined position needs no margin
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock)
 
 

@@ -126,15 +126,9 @@ class AdminState:
             return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no prices")
         return app.set_reference_prices(prices, force)
 
-    def positions(self, account: str) -> dict | None:
+    def books(self) -> Any:
         app = self.service.app
-        return app.positions_view(account) if hasattr(app, "positions_view") else None
-
-    def obligations(self, trading_day: str | None, account: str | None) -> AdminResult:
-        app = self.service.app
-        if not hasattr(app, "obligations_view"):
-            return AdminResult(False, "not_supported", f"the {self.service.app_name} application keeps no books")
-        return app.obligations_view(trading_day, account)
+        return app if hasattr(app, "positions_view") else None
 
 
 @dataclass

@@ -199,6 +199,8 @@ class _Collector:
                     ("currency",), _rows({(k,): v for k, v in m._margin_held.items()}))
         yield _Spec("counter", "ledger_trades", "Fills recorded in the books of record, by clearing house.",
                     ("clearing_house",), _rows({(k,): v for k, v in m._ledger_trades.items()}))
+        yield _Spec("gauge", "margin_calls", "Margin calls open (account and currency).", (),
+                    [((), m.margin_calls_open)])
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
                     [((), 1 if m._ready else 0)])
         yield _Spec("gauge", "event_loop_lag_last_seconds", "Most recent event-loop lag sample.", (),
