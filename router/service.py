@@ -79,6 +79,7 @@ class AdminState:
 
     def __init__(self, service: "Service") -> None:
         self.service = service
+        self._obligations: Any = None
 
     def ready(self) -> bool:
         return self.service.ready
@@ -97,8 +98,10 @@ class AdminState:
 
     def console(self, now_ns: int) -> dict:
         """The browser console's snapshot (router.console_view), read a few times a second at most."""
-        from router.console_view import console_view
-        return console_view(self.service.app, self.service.gateway, now_ns)
+        from router.console_view import ObligationsCache, console_view
+        if self._obligations is None:
+            self._obligations = ObligationsCache()
+        return console_view(self.service.app, self.service.gateway, now_ns, self._obligations)
 
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
         app = self.service.app
