@@ -26,10 +26,11 @@ import hashlib
 import json
 import logging
 import time
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
+from router.ops.books_admin import BooksAdmin
 from router.ops.admin import AdminResult
 from router.config import Config
 from router.domain.calendar import SessionState
@@ -41,7 +42,6 @@ from router.orders.risk import RiskEngine
 from router.records.commands import Applied, CommandApplier, admin_payload, decode_admin
 from router.records.journal import Command, CommandKind, Journal, JournalError
 from router.records.ledger import Ledger
-from router.records.obligations import obligations_view
 from router.records.replay import replay
 from router.records.snapshot import SnapshotStore
 from router.records.state_hash import state_hashes
@@ -73,7 +73,7 @@ def run_id(now_ns: int) -> str:
     return out or "0"
 
 
-class RouterApp:
+class RouterApp(BooksAdmin):
     def __init__(self, config: Config, flow: OrderFlow, *, sessions_always_open: bool, metrics: Any = None,
                  clock: Callable[[], int] = time.time_ns, journal: Journal | None = None,
                  snapshots: SnapshotStore | None = None, snapshot_every: int = 0) -> None:
@@ -393,27 +393,6 @@ class RouterApp:
             risk = self.flow.risk
             self.metrics.set_kill_switch(risk.halted_all, len(risk.halted))
 
-    # -- books of record ---------------------------------------------------------------------------
-    def positions_view(self, account: str) -> dict | None:
-        """The account's cash, metal and positions (None: no such account)."""
-        if self.ledger is None or account not in self.flow.accounts:
-            return None
-        return self.ledger.positions_view(self.flow.accounts.get(account))
-
-    def obligations_view(self, trading_day: str | None, account: str | None) -> AdminResult:
-        """The netted settlement obligations of `trading_day` (YYYY-MM-DD; every day when None)."""
-        if self.ledger is None:
-            return AdminResult(False, "not_supported", "this application keeps no books")
-        day = None
-        if trading_day is not None:
-            try:
-                day = date.fromisoformat(trading_day)
-            except ValueError:
-                return AdminResult(False, "bad_trading_day", f"trading_day must be YYYY-MM-DD, got {trading_day!r}")
-        if account is not None and account not in self.flow.accounts:
-            return AdminResult(False, "unknown_account", f"no account {account!r}")
-        return AdminResult(True, data=obligations_view(self.ledger.trades, day, account))
-
 
 def _result(applied: Applied) -> AdminResult:
     if not applied.ok:
@@ -457,7 +436,8 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
                      run_id=run_id(clock()), session_open=session_open, calendars=calendars, metrics=metrics,
                      perf=time.perf_counter_ns if metrics is not None else None,
                      reference=config.sections.get("reference"))
-    flow.fills = Ledger(cat, calendars, metrics)       # the books of record hear of every fill
+    flow.fills = ledger = Ledger(cat, calendars, metrics)   # the books of record hear of every fill
+    flow.router.open_lots = ledger.position_lots           # closing a margined position needs no margin
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,
                      journal=journal, snapshots=snapshots, snapshot_every=snapshot_every)
 

@@ -4,12 +4,13 @@ Job: read the running router application, without changing anything, into the co
 each instrument's depth in its own quote with its trading status and next transition, each
 interoperable group's consolidated depth in USD per fine oz and CNY per fine gram with every member
 venue's best bid and offer on the same scales, the FX rates used, the last routing decisions, the
-cross-border quota per direction (limit, used, balance), the kill switches and the FIX sessions.
+cross-border quota per direction (limit, used, balance), the kill switches, the FIX sessions, each
+account's open positions and margin held, and the netted settlement obligations (books of record).
 `console_view(app, gateway, now_ns)` is a pure read with the time passed in; the service calls it
 at most a few times per second (`router.ops.console` throttles), never per order.
 
-Not here: serving or throttling (`router.ops.console`), the page (`router/ops/console_files`),
-positions, margin and obligations (the books-of-record stage is not wired into serve yet).
+Not here: serving or throttling (`router.ops.console`), the page (`router/ops/console_files`), the
+books of record themselves (`router.records`, read through the application's views).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from router.orders.index import micro_text
 
 BOOK_DEPTH = 5
 ROUTES = 12
+OBLIGATIONS_MIN_INTERVAL_NS = 1_000_000_000
 MICRO = Decimal(1_000_000)
 
 
@@ -127,13 +129,54 @@ def sessions_view(app: Any, gateway: Any) -> list[dict]:
     return [dict(r, working_orders=working.get(r["session_id"], 0)) for r in rows]
 
 
-def console_view(app: Any, gateway: Any, now_ns: int) -> dict:
-    """The whole console snapshot at `now_ns` (JSON-able: Decimals already text)."""
+def positions_view(app: Any) -> list[dict]:
+    """Each account's open positions (books of record), with margin held per currency."""
+    if not hasattr(app, "positions_view"):
+        return []
+    out = []
+    for name in sorted(a.name for a in app.flow.accounts):
+        view = app.positions_view(name)
+        if view is None:
+            continue
+        held = {c: v["margin_held"] for c, v in view["cash"].items() if Decimal(v["margin_held"])}
+        out.append({"account": name, "margin_held": held,
+                    "positions": [p for p in view["positions"] if p["lots"]]})
+    return out
+
+
+class ObligationsCache:
+    """The netted obligations per account, clearing house, currency, value date, vault and bar form.
+
+    Netting walks every trade of the ledger, so the console recomputes it only when trades were
+    added and at most once per `min_interval_ns`; positions, by contrast, are read per snapshot."""
+
+    def __init__(self, min_interval_ns: int = OBLIGATIONS_MIN_INTERVAL_NS) -> None:
+        self.min_interval_ns = min_interval_ns
+        self._trades = -1
+        self._at = 0
+        self._rows: list[dict] = []
+
+    def __call__(self, app: Any, now_ns: int) -> list[dict]:
+        if not hasattr(app, "obligations_view") or getattr(app, "ledger", None) is None:
+            return []
+        n = len(app.ledger.trades)
+        if n != self._trades and now_ns - self._at >= self.min_interval_ns:
+            result = app.obligations_view(None, None)
+            self._rows = list(result.data.get("obligations", [])) if result.ok else []
+            self._trades, self._at = n, now_ns
+        return self._rows
+
+
+def console_view(app: Any, gateway: Any, now_ns: int, obligations: ObligationsCache | None = None) -> dict:
+    """The whole console snapshot at `now_ns` (JSON-able: Decimals already text). Pass the same
+    `obligations` cache on every call to bound the cost of netting."""
     flow = app.flow
     books = books_view(app, now_ns)
     risk = flow.risk
     # No clock in the snapshot: an unchanged picture is then an identical one, which the throttle skips.
     return {
+        "positions": positions_view(app),
+        "obligations": (obligations or ObligationsCache(0))(app, now_ns),
         "fx": {pair: str(rate) for pair, rate in sorted(flow.fx.rates.items())},
         "books": books,
         "groups": groups_view(app, books),

@@ -87,6 +87,7 @@ class AdminState:
 
     def __init__(self, service: "Service") -> None:
         self.service = service
+        self._obligations: Any = None
 
     def ready(self) -> bool:
         return self.service.ready
@@ -105,8 +106,10 @@ class AdminState:
 
     def console(self, now_ns: int) -> dict:
         """The browser console's snapshot (router.console_view), read a few times a second at most."""
-        from router.console_view import console_view
-        return console_view(self.service.app, self.service.gateway, now_ns)
+        from router.console_view import ObligationsCache, console_view
+        if self._obligations is None:
+            self._obligations = ObligationsCache()
+        return console_view(self.service.app, self.service.gateway, now_ns, self._obligations)
 
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
         app = self.service.app
@@ -134,15 +137,9 @@ class AdminState:
             return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no prices")
         return app.set_reference_prices(prices, force)
 
-    def positions(self, account: str) -> dict | None:
+    def books(self) -> Any:
         app = self.service.app
-        return app.positions_view(account) if hasattr(app, "positions_view") else None
-
-    def obligations(self, trading_day: str | None, account: str | None) -> AdminResult:
-        app = self.service.app
-        if not hasattr(app, "obligations_view"):
-            return AdminResult(False, "not_supported", f"the {self.service.app_name} application keeps no books")
-        return app.obligations_view(trading_day, account)
+        return app if hasattr(app, "positions_view") else None
 
 
 @dataclass

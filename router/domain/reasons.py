@@ -89,6 +89,8 @@ class Reason(enum.Enum):
                           "insufficient free metal in the venue's vaults")
     INSUFFICIENT_MARGIN = (ORD_EXCEEDS_LIMIT, CXL_OTHER, "insufficient_margin",
                            "insufficient free cash for margin")
+    MARGIN_CALL = (ORD_EXCEEDS_LIMIT, CXL_OTHER, "margin_call",
+                   "account under a margin call: only orders that reduce a position are accepted")
     NO_FX_RATE = (ORD_OTHER, CXL_OTHER, "no_fx_rate", "no FX rate to compare this venue")
     NO_ELIGIBLE_BOOK = (ORD_BROKER_OPTION, CXL_OTHER, "no_eligible_book",
                         "no book passes the routing filters")

@@ -1,8 +1,9 @@
 """Admin HTTP API and the Prometheus `/metrics` endpoint, on one aiohttp site.
 
 Job: expose `GET /health`, `GET /ready`, `GET /sessions`, `GET /books/{symbol}`,
-`GET /routes`, `GET /reference-prices`, `GET /positions?account=`, `GET /obligations?trading_day=`,
-`GET /metrics`, and the mutations `POST /kill-switch`, `POST /fx` and `POST /reference-prices`, which
+`GET /routes`, `GET /reference-prices`, `GET /metrics`, the books of record (`router.ops.books_api`:
+positions, obligations, statements, end of day), and the mutations `POST /kill-switch`, `POST /fx` and
+`POST /reference-prices`, which
 need the operate token as `Authorization: Bearer <token>`; the reads other than /health, /ready and
 /metrics need the read or operate token (`router.ops.auth`), and `GET /` serves the browser console
 (`router.ops.console`).  Every error is a JSON body `{"error": <reason code>, "detail": <text>}` with
@@ -81,11 +82,9 @@ class AdminBackend(Protocol):
         """Only with `build_admin_app(console=True)`: the console's JSON-able snapshot (see
         router.console_view); called at most a few times a second, while a console is open."""
 
-    def positions(self, account: str) -> dict | None:
-        """The account's cash, metal and positions from the books of record; None: unknown account."""
-
-    def obligations(self, trading_day: str | None, account: str | None) -> AdminResult:
-        """The netted settlement obligations of a trading day (YYYY-MM-DD), of one account or all."""
+    def books(self) -> Any:
+        """The books of record (`router.ops.books_admin.BooksAdmin`: positions, obligations, statements,
+        end of day), or None for an application without them; served by `router.ops.books_api`."""
 
 
 def _error(status: int, reason: str, detail: str = "") -> web.Response:
@@ -293,22 +292,6 @@ class _Handlers:
             return _error(status, result.reason or "refused", result.detail)
         return _json({"ok": True, "force": force, **dict(result.data)})
 
-    async def positions(self, request: web.Request) -> web.Response:
-        account = request.query.get("account")
-        if not account:
-            return _error(400, "missing_account", "positions needs ?account=NAME")
-        data = self.backend.positions(account)
-        if data is None:
-            return _error(404, "unknown_account", f"no account {account!r}")
-        return _json(data)
-
-    async def obligations(self, request: web.Request) -> web.Response:
-        result = self.backend.obligations(request.query.get("trading_day"), request.query.get("account"))
-        if not result.ok:
-            status = 404 if (result.reason or "").startswith("unknown_") else 400
-            return _error(status, result.reason or "refused", result.detail)
-        return _json(dict(result.data))
-
     @staticmethod
     def _result(result: AdminResult, echo: dict) -> web.Response:
         if result.ok:
@@ -345,8 +328,8 @@ def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, t
     app.router.add_post("/fx", h.fx)
     app.router.add_get("/reference-prices", _reader(auth, h.get_reference_prices))
     app.router.add_post("/reference-prices", h.reference_prices)
-    app.router.add_get("/positions", _reader(auth, h.positions))
-    app.router.add_get("/obligations", _reader(auth, h.obligations))
+    from router.ops.books_api import mount_books
+    mount_books(app, backend, h, _reader, auth, _dumps)
     if console:
         from router.ops.console import mount_console
         mount_console(app, backend, auth, _reader, _dumps)

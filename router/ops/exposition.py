@@ -214,6 +214,8 @@ class _Collector:
                     [((), m.snapshot_last_seq)])
         yield _Spec("gauge", "journal_recovery_seconds", "Time the start-up replay of the journal took.", (),
                     [((), m.journal_recovery_ns / SECOND)])
+        yield _Spec("gauge", "margin_calls", "Margin calls open (account and currency).", (),
+                    [((), m.margin_calls_open)])
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
                     [((), 1 if m._ready else 0)])
         yield _Spec("gauge", "event_loop_lag_last_seconds", "Most recent event-loop lag sample.", (),

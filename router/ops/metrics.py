@@ -74,6 +74,7 @@ class Metrics:
         self._ref_updates: dict[tuple[str, str], int] = {}
         self._margin_held: dict[str, float] = {}
         self._ledger_trades: dict[str, int] = {}
+        self.margin_calls_open = 0
         self._ready = False
         self.console_subscribers = 0
         self.console_updates = 0
@@ -201,6 +202,9 @@ class Metrics:
     def set_margin_held(self, currency: str, amount: Any) -> None:
         """Margin held over all accounts in `currency` (decimal units), set when it changes."""
         self._margin_held[currency] = float(amount)
+
+    def set_margin_calls(self, count: int) -> None:
+        self.margin_calls_open = int(count)
 
     def ledger_trade(self, clearing_house: str) -> None:
         _bump(self._ledger_trades, clearing_house)

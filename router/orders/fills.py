@@ -7,7 +7,8 @@ figure already in integers: the value and fee in micro-units of the settlement c
 gross micrograms, the time passed in. A full-payment fill has already moved its cash and metal on
 the `Account` when the observer hears of it; a margined fill (`margined`) has moved nothing: the
 observer holds or releases margin, charges the fee and realises P&L on the account itself, because
-only it knows the position the fill opens or closes.
+only it knows the position the fill opens or closes. For the same reason the flow asks it whether a
+new order may open a margined position while its account is under a margin call.
 
 Not here: the ledger (router.records.ledger), netting, anything about how a fill was matched.
 """
@@ -36,8 +37,14 @@ class Fill(NamedTuple):
 
 
 class FillObserver(Protocol):
+    margin_calls: Any        # truthy while any account is under a margin call
+
     def on_fill(self, fill: Fill, account: Any) -> None:
         """Record the fill; for a margined one, move the account's cash (margin, fee, realised P&L)."""
+
+    def opening_blocked(self, account: str, symbol: str, side: int, lots: int) -> str | None:
+        """The text refusing an order that would open or add to a margined position of an account under
+        a margin call; None when the order may go on."""
 
 
 __all__ = ["Fill", "FillObserver"]

@@ -234,6 +234,14 @@ class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
                     return price
         constraints = _constraints(g)
         side = _BUY if side_raw == b"1" else _SELL
+        fills = self.fills
+        if fills is not None and fills.margin_calls and instr is not None:
+            why = fills.opening_blocked(acct.name, symbol, int(side), qty)
+            if why is not None:
+                # The books-of-record issue asks for a BusinessMessageReject carrying the call's text.
+                if self.metrics is not None:
+                    self.metrics.order_rejected(Reason.MARGIN_CALL.label)
+                return [business_reject(session, msg, 0, why)]
         t0 = self.perf() if self.perf is not None else 0
         # Quotes only matter when there is a choice of books: without a reader the router ranks
         # an instrument's one book on its reference price without calling anything.

@@ -11,7 +11,8 @@ the remainder rests on) plus a structured explanation and a short text for a FIX
 Hard filters per book, in this order: allowed venues, session open, eligibility, cross-border
 permission, cross-border quota, settlement currency, currency held, vault, bar form,
 settlement cycle, price limits, lot rounding, funds (cash or metal for full payment, margin
-for margin contracts). Survivors are ranked by all-in comparable price: the book's best
+for margin contracts, on the lots that open a position: `open_lots`, when set, tells the position).
+Survivors are ranked by all-in comparable price: the book's best
 opposite price (or its reference price when it has none) converted to micro-USD per fine oz,
 plus proportional fee and carry, plus the per-lot fee spread over a lot's fine ounces.
 
@@ -189,6 +190,8 @@ class Router:
         self.carry_days = carry_days
         self.risk = risk
         self._refs: dict[str, int] = {}       # run-time reference prices (units) replacing the configured ones
+        # (account, symbol) -> signed lots of the open margined position (the books of record), or None
+        self.open_lots: Callable[[str, str], int] | None = None
         self._members: dict[str, tuple[str, ...]] = {s: (s,) for s in catalogue.instruments}
         for pid, p in catalogue.products.items():
             self._members[pid] = catalogue.groups[p.group].members
@@ -363,8 +366,16 @@ class Router:
                     vault = vaults[0]
                     metal = 0
                     if margin is not None:
-                        need = -(-value * margin // PPM) + fees
-                        if cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
+                        # Only the lots that open (or add to) a position need margin and cash for fees; an
+                        # order that only closes pays its fee out of the margin it releases.
+                        opening = value
+                        if self.open_lots is not None:
+                            held = self.open_lots(account, sym)
+                            closing = min(lots, -held if buy else held)
+                            if closing > 0:
+                                opening = value * (lots - closing) // lots
+                        need = -(-opening * margin // PPM) + fees if opening else 0
+                        if need and cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
                             reason = _R_INSUFFICIENT_MARGIN
                     elif buy:
                         need = value + fees

@@ -104,6 +104,10 @@ class Ledger:
         self.margin_held: dict[tuple[str, str], int] = {}         # (account, ccy) -> micro
         self.marks: dict[str, tuple[int, str]] = {}               # symbol -> (price units, "trade"|"settlement")
         self.settlements: list[dict] = []                          # the end-of-day commands applied
+        self.deferred: dict[str, tuple[str | None, int]] = {}     # symbol -> (who pays, ppm per day)
+        self.margin_calls: dict[tuple[str, str], int] = {}        # (account, ccy) -> micro short
+        self._settled: set[tuple[date, str]] = set()
+        self.closing: dict[tuple[date, str], dict[str, tuple[int, int]]] = {}   # (day, account) -> ccy -> (cash, margin)
         self._margin_ppm = {s: _ceil(i.margin_rate * PPM) for s, i in catalogue.instruments.items()
                             if i.margin_rate is not None}
         # micro settlement currency per (price unit x lot): exact for margined instruments, which are
@@ -111,6 +115,10 @@ class Ledger:
         self._unit_value = {s: int(i.lot_size.scaleb(-i.price_decimals) * MICRO)
                             for s, i in catalogue.instruments.items() if i.quote_ccy == i.settlement_ccy}
         self._tz = {v: ZoneInfo(x.tz) for v, x in catalogue.venues.items()}
+        for s, i in catalogue.instruments.items():
+            if i.margin_rate is not None:
+                # The configured rate; who pays is published daily (POST /deferred-fee): none until then.
+                self.deferred[s] = (None, _ceil(i.carry_bp_per_day * 100))
 
     # -- days -----------------------------------------------------------------------------------
     def trading_day(self, instr: Instrument, now_ns: int) -> date:
@@ -188,31 +196,50 @@ class Ledger:
         mk = (fill.account, fill.ccy)
         self.margin_held[mk] = self.margin_held.get(mk, 0) + moved
         account.cash[fill.ccy] = account.cash.get(fill.ccy, 0) - moved - fill.fee + realised
+        if self.margin_calls:
+            self._check_calls(account, fill.now_ns)
         return realised, moved
 
     # -- end of day -----------------------------------------------------------------------------------
-    def settle(self, trading_day: date, prices: dict[str, int], deferred: dict[str, tuple[str, int]],
-               accounts: Any, now_ns: int) -> list[dict]:
-        """The end of `trading_day` for the instruments in `prices` (settlement price units): every open
-        position pays or receives variation margin to the settlement price (its basis becomes that
-        value), pays or receives the deferred fee (`deferred[symbol] = (direction, bp per day)`,
-        "longs_pay" or "shorts_pay", on the settled value), and its margin becomes the requirement at
-        the settlement price. Returns one movement record per position changed."""
+    def set_deferred_fee(self, symbol: str, direction: str | None, ppm_per_day: int) -> None:
+        """The deferred fee the exchange published for `symbol`: who pays ("longs_pay", "shorts_pay",
+        None: no transfer) and the rate in parts per million of the settled value per calendar day."""
+        self.deferred[symbol] = (direction, ppm_per_day)
+        log.info("deferred fee %s: %s at %s bp/day", symbol, direction or "none", Decimal(ppm_per_day) / 100)
+
+    def settled(self, trading_day: date, symbol: str) -> bool:
+        return (trading_day, symbol) in self._settled
+
+    def _days_to_next(self, symbol: str, day: date) -> int:
+        """Calendar days the deferred fee covers: to the next trading day (3 over a weekend)."""
+        if self.calendars is None:
+            return 1
+        try:
+            return (self.calendars.next_trading_day(self.catalogue.instruments[symbol].schedule, day) - day).days
+        except ValueError:
+            return 1
+
+    def settle(self, trading_day: date, prices: dict[str, int], accounts: Any, now_ns: int) -> list[dict]:
+        """The end of `trading_day` for the margined instruments in `prices` (settlement price units):
+        every open position pays or receives variation margin to the settlement price (its basis
+        becomes that value), pays or receives the deferred fee in the published direction for the days
+        to the next trading day, and its margin becomes the requirement at the settlement price. An
+        account whose available cash is then negative gets a margin call (`margin_calls`). Returns one
+        movement record per position changed (integers)."""
         moves = []
         for (name, symbol), pos in sorted(self.positions.items()):
             if symbol not in prices:
                 continue
             px = prices[symbol]
-            self.marks[symbol] = (px, "settlement")
             if not pos.lots:
                 continue
             acct = accounts.get(name)
             value = px * abs(pos.lots) * self._unit_value[symbol]
             vm = value - pos.basis if pos.lots > 0 else pos.basis - value
             fee = 0
-            if symbol in deferred:
-                direction, bp = deferred[symbol]
-                amount = value * bp // 10_000
+            direction, ppm = self.deferred.get(symbol, (None, 0))
+            if direction is not None and ppm:
+                amount = value * ppm * self._days_to_next(symbol, trading_day) // PPM
                 pays = (direction == "longs_pay") == (pos.lots > 0)
                 fee = -amount if pays else amount
             required = -(-value * self._margin_ppm[symbol] // PPM)
@@ -224,17 +251,64 @@ class Ledger:
             mk = (name, pos.ccy)
             self.margin_held[mk] = self.margin_held.get(mk, 0) + moved
             acct.cash[pos.ccy] = acct.cash.get(pos.ccy, 0) + vm + fee - moved
-            moves.append({"account": name, "symbol": symbol, "trading_day": trading_day.isoformat(),
-                          "settlement_price": px, "variation_margin": vm, "deferred_fee": fee,
-                          "margin_required": required, "margin_moved": moved, "now_ns": now_ns})
+            moves.append({"account": name, "symbol": symbol, "trading_day": trading_day, "settlement_price": px,
+                          "variation_margin": vm, "deferred_fee": fee, "margin_required": required,
+                          "margin_moved": moved, "ccy": pos.ccy, "now_ns": now_ns})
             log.info("end of day %s %s %s: variation margin %s, deferred fee %s, margin %s %s", trading_day,
                      name, symbol, money_text(vm, pos.ccy), money_text(fee, pos.ccy),
                      money_text(required, pos.ccy), pos.ccy)
+        for symbol, px in prices.items():
+            self.marks[symbol] = (px, "settlement")
+            self._settled.add((trading_day, symbol))
+        for name in sorted({m["account"] for m in moves}):
+            self._check_calls(accounts.get(name), now_ns)
         if self.metrics is not None:
             for ccy in {p.ccy for p in self.positions.values()}:
                 self._margin_metric(ccy)
-        self.settlements.append({"trading_day": trading_day.isoformat(), "prices": dict(prices), "moves": moves})
+        for acct in accounts:
+            self.closing[trading_day, acct.name] = {
+                c: (acct.cash.get(c, 0), self.margin_held.get((acct.name, c), 0)) for c in acct.cash}
+        self.settlements.append({"trading_day": trading_day, "prices": dict(prices), "moves": moves,
+                                 "now_ns": now_ns})
         return moves
+
+    # -- margin calls ---------------------------------------------------------------------------------
+    def _check_calls(self, account: Any, now_ns: int) -> None:
+        """Open a call where the account's available cash is negative; lift one where it no longer is."""
+        for ccy in sorted({c for a, c in self.margin_held if a == account.name}):
+            key = (account.name, ccy)
+            short = -account.free_cash(ccy)
+            if short > 0:
+                if self.margin_calls.get(key) != short:
+                    log.info("margin call %s: %s %s short of margin; opening orders refused until covered",
+                             account.name, money_text(short, ccy), ccy)
+                self.margin_calls[key] = short
+            elif self.margin_calls.pop(key, None) is not None:
+                log.info("margin call %s %s covered", account.name, ccy)
+        if self.metrics is not None:
+            self.metrics.set_margin_calls(len(self.margin_calls))
+
+    def position_lots(self, account: str, symbol: str) -> int:
+        """Signed lots of the account's open position in a margined instrument (0 when none)."""
+        pos = self.positions.get((account, symbol))
+        return 0 if pos is None else pos.lots
+
+    def opening_blocked(self, account: str, symbol: str, side: int, lots: int) -> str | None:
+        """Why an order may not open (or add to) a margined position: the account's margin call in the
+        instrument's currency. Orders that only reduce a position pass."""
+        instr = self.catalogue.instruments.get(symbol)
+        if instr is None or symbol not in self._margin_ppm:
+            return None
+        short = self.margin_calls.get((account, instr.settlement_ccy))
+        if short is None:
+            return None
+        pos = self.positions.get((account, symbol))
+        held = 0 if pos is None else pos.lots
+        reduces = held and (held > 0) != (side == 1) and lots <= abs(held)
+        if reduces:
+            return None
+        return (f"margin call: {account} is {money_text(short, instr.settlement_ccy)} {instr.settlement_ccy} "
+                f"short of margin; only orders that reduce a position are accepted until it is covered")
 
     # -- views ------------------------------------------------------------------------------------------
     def positions_view(self, account: Any) -> dict:

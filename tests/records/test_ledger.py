@@ -18,6 +18,7 @@ def h() -> Harness:
     h = Harness()
     h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
     h.flow.fills = h.ledger
+    h.flow.router.open_lots = h.ledger.position_lots
     return h
 
 
@@ -59,8 +60,8 @@ def test_margin_stays_held_after_the_order_is_done_and_is_released_on_close(h: H
 
 def test_end_of_day_then_close_next_day_matches_the_worked_example(h: Harness) -> None:
     trade(h, "SGE.AUTD", 2, "560.00")
-    moves = h.ledger.settle(date(2026, 1, 5), {"SGE.AUTD": 56500}, {"SGE.AUTD": ("shorts_pay", 2)},
-                            h.accounts, h.now)
+    h.ledger.set_deferred_fee("SGE.AUTD", "shorts_pay", 200)          # 0.02 % a day
+    moves = h.ledger.settle(date(2026, 1, 5), {"SGE.AUTD": 56500}, h.accounts, h.now)   # Monday: one day
     mine = next(m for m in moves if m["account"] == SH)
     assert money_text(mine["variation_margin"], "CNY") == "10000.00"
     assert money_text(mine["deferred_fee"], "CNY") == "226.00"
@@ -88,3 +89,21 @@ def test_llg_short_sale_within_margin_is_accepted_without_metal(h: Harness) -> N
     # 30 lots x 100 oz x 2,400.00 = USD 7,200,000; 2 % margin; fee USD 3 a lot
     assert (pos["lots"], pos["margin_held"], pos["fees"]) == (-30, "144000.00", "90.00")
     assert view(h)["metal"]["LONDON"]["grams"] == "0"
+
+
+def test_margin_call_refuses_opening_orders_until_a_closing_trade_covers_it(h: Harness) -> None:
+    from router.ops.metrics import Metrics
+    h.ledger.metrics = metrics = Metrics()
+    h.accounts.get(SH).cash["CNY"] = 100_000 * MICRO
+    trade(h, "SGE.AUTD", 1, "560.00")                     # margin 95,200.00 + fee 280.00: 4,520.00 left
+    h.ledger.settle(date(2026, 1, 5), {"SGE.AUTD": 54000}, h.accounts, h.now)
+    # variation margin -20,000.00, margin requirement down to 91,800.00: 12,080.00 short
+    assert h.ledger.margin_calls == {(SH, "CNY"): 12_080 * MICRO}
+    assert b"goldrouter_margin_calls 1.0" in metrics.exposition()
+    (rej,) = h.order(SH, "SGE.AUTD", 1, 1, "540.00")
+    assert rej.msg_type == b"j" and b"margin call" in f(rej, 58) and b"12080.00 CNY" in f(rej, 58)
+    h.order(SH, "SGE.AU9999", 1, 1, "540.00")             # full-payment books are not margin-called
+    trade(h, "SGE.AUTD", 1, "541.00", buyer=HK, seller=SH)  # a closing sale is accepted and covers the call
+    assert h.ledger.margin_calls == {}
+    assert b"goldrouter_margin_calls 0.0" in metrics.exposition()
+    assert view(h)["positions"][0]["lots"] == 0

@@ -83,3 +83,65 @@ async def test_positions_and_obligations_over_fix(tmp_path):
     finally:
         if proc.returncode is None:
             await stop(proc)
+
+
+@pytest.mark.slow
+async def test_end_of_day_as_a_command_then_close_next_day_over_fix(tmp_path):
+    from router.config import load_config
+    proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open")
+    try:
+        sh = await FixClient.connect(fix_port, "SHCLIENT1")
+        hk = await FixClient.connect(fix_port, "HKCLIENT1")
+        await sh.logon()
+        await hk.logon()
+        await fill(hk, sh, "1", "SGE.AUTD", "1", 2, "560.00")
+        status, body = await asyncio.to_thread(http, http_port, "/obligations?account=SHCLIENT1", token=TOKEN)
+        day = json.loads(body)["obligations"][0]["value_date"]
+
+        fee = b'{"SGE.AUTD": {"direction": "shorts_pay", "rate_bp_per_day": 2}}'
+        status, body = await asyncio.to_thread(http, http_port, "/deferred-fee", fee)
+        assert status == 401                                   # a change needs the operate token
+        status, body = await asyncio.to_thread(http, http_port, "/deferred-fee", fee, TOKEN)
+        assert status == 200, body
+        assert json.loads(body)["deferred_fee"]["SGE.AUTD"] == {"direction": "shorts_pay", "rate_bp_per_day": "2"}
+
+        settle = json.dumps({"trading_day": day, "prices": {"SGE.AUTD": "565.00"}}).encode()
+        status, body = await asyncio.to_thread(http, http_port, "/settlement-prices", settle, TOKEN)
+        assert status == 200, body
+        mine = next(m for m in json.loads(body)["moves"] if m["account"] == "SHCLIENT1")
+        # The deferred fee runs to the next trading day: 1 day mid-week, 3 over a weekend.
+        cal = load_config().sections["calendars"]
+        d = __import__("datetime").date.fromisoformat(day)
+        days = (cal.next_trading_day("SGE_DEFERRED", d) - d).days
+        assert (mine["variation_margin"], mine["margin_required"]) == ("10000.00", "192100.00")
+        assert mine["deferred_fee"] == f"{226 * days}.00"
+        status, body = await asyncio.to_thread(http, http_port, "/settlement-prices", settle, TOKEN)
+        assert status == 400 and json.loads(body)["error"] == "already_settled"
+        bad = json.dumps({"trading_day": day, "prices": {"SGE.AU9999": "565.00"}}).encode()
+        status, body = await asyncio.to_thread(http, http_port, "/settlement-prices", bad, TOKEN)
+        assert status == 400 and json.loads(body)["error"] == "not_margined"
+
+        # Next day the account sells its 2 lots at 566.00: +2,000.00 realised against 565.00, fee 566.00.
+        await fill(hk, sh, "2", "SGE.AUTD", "2", 2, "566.00")
+        status, body = await asyncio.to_thread(http, http_port, "/positions?account=SHCLIENT1", token=TOKEN)
+        (pos,) = json.loads(body)["positions"]
+        assert (pos["lots"], pos["margin_held"], pos["realised_pnl"]) == (0, "0.00", "12000.00")
+        assert json.loads(body)["cash"]["CNY"]["margin_held"] == "0.00"
+
+        status, body = await asyncio.to_thread(http, http_port, f"/statements/SHCLIENT1?trading_day={day}",
+                                               token=TOKEN)
+        assert status == 200, body
+        st = json.loads(body)
+        assert [t["realised"] for t in st["trades"]] == ["0.00", "2000.00"]
+        assert [t["fee"] for t in st["trades"]] == ["560.00", "566.00"]
+        assert st["end_of_day"][0]["variation_margin"] == "10000.00" and st["closed"] is True
+        csv_file = tmp_path / "var" / "reports" / "statements" / day / "SHCLIENT1.csv"
+        text = csv_file.read_text()
+        assert "variation_margin" in text and "10000.00" in text and "closing_balance" in text
+        status, body = await asyncio.to_thread(http, http_port, "/margin-calls", token=TOKEN)
+        assert status == 200 and json.loads(body) == {"margin_calls": []}
+        sh.writer.close()
+        hk.writer.close()
+    finally:
+        if proc.returncode is None:
+            await stop(proc)

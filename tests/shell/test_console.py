@@ -2,7 +2,7 @@
 against the real `gold-router serve` process, with real FIX clients trading on loopback.
 
 The page must show, within 2 s of the FIX acknowledgement: the new depth, the routing decision with
-its reasons, and the cross-border quota change; the kill switch pressed in the page with the operate
+its reasons, the cross-border quota change, the new position and the netted obligation; the kill switch pressed in the page with the operate
 token must cancel the client's resting order over FIX (ExecutionReport 150=4), and the read token
 must not be able to press it. A screenshot of the console with the live cross-border trade is written
 to the test's directory, and to docs/console.png when GOLDROUTER_SAVE_SCREENSHOT=1 (how the README's
@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1400"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1680"):
         options.add_argument(arg)
     # Selenium's own driver download cannot work offline: the Debian driver is named explicitly.
     return webdriver.Chrome(options=options, service=ChromeService(executable_path=CHROMEDRIVER))
@@ -148,6 +148,24 @@ async def test_console_shows_books_routes_quota_live_and_its_kill_switch_cancels
              f"southbound quota used {south['used_cny']}")
         seen(driver, '.gauge[data-direction="southbound"] .balance', lambda t: t == south["balance_cny"],
              "the southbound balance")
+        # The books of record: a margined Au(T+D) trade opens a position with margin held, and the
+        # kilobar trade above nets into an HKGX obligation, southbound.
+        await hk.send(b"D", order("HK-S3", "SGE.AUTD", 2, 2, "560.00"))
+        assert (await hk.expect(b"8")).get(150) == b"0"
+        await sh.send(b"D", order("SH-B3", "SGE.AUTD", 1, 2, "560.00"))
+        assert [(await sh.expect(b"8")).get(39) for _ in range(2)] == [b"0", b"2"]
+        assert (await hk.expect(b"8")).get(39) == b"2"
+        status, body = await asyncio.to_thread(http, http_port, "/positions?account=SHCLIENT1", None, READ)
+        (pos,) = [p for p in json.loads(body)["positions"] if p["symbol"] == "SGE.AUTD"]
+        seen(driver, '#positions tr[data-account="SHCLIENT1"][data-symbol="SGE.AUTD"]',
+             lambda t: t.split()[2:4] == ["2", pos["grams"]] and pos["margin_held"] in t,
+             f"SHCLIENT1's SGE.AUTD position with {pos['margin_held']} margin held")
+        status, body = await asyncio.to_thread(http, http_port, "/obligations?account=SHCLIENT1", None, READ)
+        (hkgx,) = [o for o in json.loads(body)["obligations"] if o["clearing_house"] == "HKGX"]
+        assert hkgx["metal_grams"] == "1000" and hkgx["cross_border"] == ["southbound"]
+        seen(driver, '#obligations tr[data-account="SHCLIENT1"][data-house="HKGX"][data-currency="CNH"]',
+             lambda t: hkgx["cash"] in t and hkgx["metal_grams"] in t and "southbound" in t,
+             f"the HKGX CNH obligation {hkgx['cash']}")
         shot = tmp_path / "console.png"
         assert driver.save_screenshot(str(shot)) and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         if os.environ.get("GOLDROUTER_SAVE_SCREENSHOT") == "1":

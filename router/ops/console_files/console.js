@@ -161,6 +161,33 @@ function renderRest(s) {
   document.getElementById("clock").textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
 }
 
+function renderRecords(s) {
+  const rows = [];
+  for (const a of s.positions || []) {
+    for (const p of a.positions) {
+      rows.push(el("tr", {"data-account": a.account, "data-symbol": p.symbol},
+        el("td", {class: "l"}, a.account), el("td", {class: "l"}, p.symbol),
+        el("td", {class: p.lots > 0 ? "bid" : "ask"}, p.lots), el("td", {}, p.grams),
+        el("td", {}, p.avg_price || ""), el("td", {}, p.mark_price || ""), el("td", {}, p.unrealised_pnl),
+        el("td", {}, p.realised_pnl), el("td", {}, p.margin_held), el("td", {}, p.currency)));
+    }
+  }
+  if (!rows.length) rows.push(el("tr", {}, el("td", {colspan: 10, class: "empty"}, "no open positions")));
+  document.querySelector("#positions tbody").replaceChildren(...rows);
+  const held = (s.positions || []).filter(a => Object.keys(a.margin_held).length).map(a =>
+    `${a.account}: ` + Object.entries(a.margin_held).map(([c, v]) => `${v} ${c}`).join(", "));
+  document.getElementById("margin").textContent = "margin held: " + (held.length ? held.join("; ") : "none");
+  const ob = (s.obligations || []).map(o => el("tr", {"data-account": o.account, "data-house": o.clearing_house,
+                                                     "data-currency": o.currency},
+    el("td", {class: "l"}, o.account), el("td", {class: "l"}, o.clearing_house), el("td", {}, o.currency), el("td", {}, o.value_date),
+    el("td", {class: "l"}, o.vault), el("td", {class: "l"}, o.bar_form), el("td", {class: "cash"}, o.cash),
+    el("td", {}, o.fees), el("td", {class: "metal"}, o.metal_grams), el("td", {}, o.fine_grams),
+    el("td", {}, o.withdrawable ? "yes" : "no"), el("td", {class: "cross"}, o.cross_border.join(", ")),
+    el("td", {}, o.trades)));
+  if (!ob.length) ob.push(el("tr", {}, el("td", {colspan: 13, class: "empty"}, "no trades yet")));
+  document.querySelector("#obligations tbody").replaceChildren(...ob);
+}
+
 function fillSelect(id, values) {
   const sel = document.getElementById(id);
   if ([...sel.options].map(o => o.value).join() === values.join()) return;
@@ -175,6 +202,7 @@ function render(s) {
   renderGroups(s.groups);
   renderRoutes(s.routes);
   renderQuota(s.quota);
+  renderRecords(s);
   renderRest(s);
 }
 

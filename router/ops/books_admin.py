@@ -1,0 +1,167 @@
+"""The admin side of the books of record, as a mixin of `RouterApp`: positions, obligations, statements
+and margin calls to read; the end of day (settlement prices) and the published deferred fee to set.
+
+Every change checks its input here and then calls one pure `Ledger` method with every input, the time
+included (`self.clock()` read once), like `set_reference_prices`, so the command journal can record
+and replay it. The end of day also writes each active account's statement as CSV under the reports
+directory (`reports_dir/statements/DAY/ACCOUNT.csv`, default `var/reports` beside the working
+directory). Every applied change is logged at INFO.
+
+Not here: HTTP parsing (router.ops.books_api), the ledger's arithmetic (router.records).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from router.ops.admin import AdminResult
+from router.records.ledger import DIRECTIONS, Ledger, money_text
+from router.records.obligations import obligations_view
+from router.records.statements import statement, statement_csv
+
+log = logging.getLogger("gold_router.books")
+DEFAULT_REPORTS_DIR = Path("var/reports")
+
+
+def _day(raw: Any) -> date | AdminResult:
+    try:
+        return date.fromisoformat(raw) if isinstance(raw, str) else _bad_day(raw)
+    except ValueError:
+        return _bad_day(raw)
+
+
+def _bad_day(raw: Any) -> AdminResult:
+    return AdminResult(False, "bad_trading_day", f"trading_day must be YYYY-MM-DD, got {raw!r}")
+
+
+class BooksAdmin:
+    """Mixin of `RouterApp` (uses `flow`, `clock` and `ledger`)."""
+
+    flow: Any
+    clock: Any
+    ledger: Ledger | None
+    reports_dir: Path | None = DEFAULT_REPORTS_DIR
+
+    def positions_view(self, account: str) -> dict | None:
+        """The account's cash, metal and positions (None: no such account)."""
+        if self.ledger is None or account not in self.flow.accounts:
+            return None
+        return self.ledger.positions_view(self.flow.accounts.get(account))
+
+    def obligations_view(self, trading_day: str | None, account: str | None) -> AdminResult:
+        """The netted settlement obligations of `trading_day` (YYYY-MM-DD; every day when None)."""
+        if self.ledger is None:
+            return AdminResult(False, "not_supported", "this application keeps no books")
+        day = None
+        if trading_day is not None:
+            day = _day(trading_day)
+            if isinstance(day, AdminResult):
+                return day
+        if account is not None and account not in self.flow.accounts:
+            return AdminResult(False, "unknown_account", f"no account {account!r}")
+        return AdminResult(True, data=obligations_view(self.ledger.trades, day, account))
+
+    def statement_view(self, account: str, trading_day: str) -> AdminResult:
+        if self.ledger is None:
+            return AdminResult(False, "not_supported", "this application keeps no books")
+        day = _day(trading_day)
+        if isinstance(day, AdminResult):
+            return day
+        if account not in self.flow.accounts:
+            return AdminResult(False, "unknown_account", f"no account {account!r}")
+        return AdminResult(True, data=statement(self.ledger, self.flow.accounts.get(account), day))
+
+    def margin_calls_view(self) -> list[dict]:
+        if self.ledger is None:
+            return []
+        return [{"account": a, "currency": c, "short": money_text(v, c)}
+                for (a, c), v in sorted(self.ledger.margin_calls.items())]
+
+    def set_settlement_prices(self, trading_day: Any, prices: dict[str, Decimal]) -> AdminResult:
+        """The end of `trading_day` for the margined instruments priced (all checked before any moves)."""
+        if self.ledger is None:
+            return AdminResult(False, "not_supported", "this application keeps no books")
+        day = _day(trading_day)
+        if isinstance(day, AdminResult):
+            return day
+        cat = self.flow.catalogue
+        units: dict[str, int] = {}
+        for symbol, price in prices.items():
+            instr = cat.instruments.get(symbol)
+            if instr is None:
+                return AdminResult(False, "unknown_symbol", f"no instrument {symbol!r}")
+            if instr.margin_rate is None:
+                return AdminResult(False, "not_margined", f"{symbol} is fully paid: it has no settlement price")
+            u = instr.price_to_units(price)
+            if u is None or u <= 0 or u % instr.tick_units:
+                return AdminResult(False, "bad_price", f"{symbol}: {price} is not a positive multiple of the "
+                                                       f"tick {instr.tick}")
+            if self.ledger.settled(day, symbol):
+                return AdminResult(False, "already_settled", f"{symbol} is already settled for {day}")
+            units[symbol] = u
+        moves = self.ledger.settle(day, units, self.flow.accounts, self.clock())
+        log.info("end of day %s settled at %s: %d positions marked, %d margin calls open", day,
+                 ", ".join(f"{s} {p}" for s, p in sorted(prices.items())), len(moves), len(self.ledger.margin_calls))
+        files = self._write_statements(day)
+        out = [{**m, "trading_day": day.isoformat(),
+                "settlement_price": str(cat.instruments[m["symbol"]].units_to_price(m["settlement_price"])),
+                **{k: money_text(m[k], m["ccy"]) for k in ("variation_margin", "deferred_fee", "margin_required",
+                                                            "margin_moved")}} for m in moves]
+        return AdminResult(True, data={"trading_day": day.isoformat(), "moves": out,
+                                       "margin_calls": self.margin_calls_view(), "statements": files})
+
+    def set_deferred_fee(self, fees: dict[str, tuple[str, Decimal]]) -> AdminResult:
+        """The published deferred fee per instrument: direction and basis points per calendar day."""
+        if self.ledger is None:
+            return AdminResult(False, "not_supported", "this application keeps no books")
+        cat = self.flow.catalogue
+        ppm: dict[str, tuple[str | None, int]] = {}
+        for symbol, (direction, bp) in fees.items():
+            instr = cat.instruments.get(symbol)
+            if instr is None:
+                return AdminResult(False, "unknown_symbol", f"no instrument {symbol!r}")
+            if instr.margin_rate is None:
+                return AdminResult(False, "not_margined", f"{symbol} is fully paid: no deferred fee")
+            if direction not in DIRECTIONS + ("none",):
+                return AdminResult(False, "bad_direction", f"{symbol}: direction must be one of "
+                                                           f"{', '.join(DIRECTIONS)} or none, got {direction!r}")
+            rate = bp * 100
+            if not rate.is_finite() or rate < 0 or rate != rate.to_integral_value():
+                return AdminResult(False, "bad_rate", f"{symbol}: rate_bp_per_day must be >= 0 with at most 2 "
+                                                      f"decimals, got {bp}")
+            ppm[symbol] = (None if direction == "none" else direction, int(rate))
+        for symbol, (direction, rate) in ppm.items():
+            self.ledger.set_deferred_fee(symbol, direction, rate)
+        return AdminResult(True, data={"deferred_fee": self.deferred_fee_view()})
+
+    def deferred_fee_view(self) -> dict:
+        if self.ledger is None:
+            return {}
+        return {s: {"direction": d or "none", "rate_bp_per_day": str(Decimal(p) / 100)}
+                for s, (d, p) in sorted(self.ledger.deferred.items())}
+
+    def _write_statements(self, day: date) -> list[str]:
+        """Each account active on `day` gets its statement as CSV under the reports directory."""
+        if self.reports_dir is None or self.ledger is None:
+            return []
+        active = {t.account for t in self.ledger.trades if t.trading_day == day}
+        for s in self.ledger.settlements:
+            if s["trading_day"] == day:
+                active |= {m["account"] for m in s["moves"]}
+        folder = self.reports_dir / "statements" / day.isoformat()
+        files = []
+        for name in sorted(active):
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{name}.csv"
+            path.write_text(statement_csv(statement(self.ledger, self.flow.accounts.get(name), day)),
+                            encoding="utf-8")
+            files.append(str(path))
+        if files:
+            log.info("statements for %s written under %s", day, folder)
+        return files
+
+
+__all__ = ["BooksAdmin", "DEFAULT_REPORTS_DIR"]
