@@ -5,7 +5,8 @@ the clock once per inbound message, hands the message to the pure `OrderFlow` an
 back to the right sessions through the gateway's registry (the passive side of a trade may belong to
 another client). `on_timer(now_ns)` drives GTD/DAY expiry and the trading-day roll; the admin API
 reads `sessions_view`, `book_view`, `routes_view`, `reference_prices_view` and calls `set_kill_switch` /
-`set_fx` / `set_reference_prices`.
+`set_fx` / `set_reference_prices`. RequestForPositions (AN) is answered from the books of record
+(`router.records.position_reports`); the books' admin side is the `BooksAdmin` mixin.
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
 
 Not here: trading logic (router.orders, the matching core), FIX sessions or sockets.
@@ -30,6 +31,7 @@ from router.orders.flow import OrderFlow, Out, business_reject, make_engine
 from router.orders.index import micro_text, units_text
 from router.orders.risk import RiskEngine
 from router.records.ledger import Ledger
+from router.records.position_reports import position_reports
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
@@ -95,7 +97,11 @@ class RouterApp(BooksAdmin):
         t0 = self._perf() if metrics is not None else 0
         self.handles.setdefault(handle.session_id, handle)
         try:
-            outs = self.flow.on_message(handle.session_id, msg, self.clock())
+            if msg.msg_type == b"AN" and self.ledger is not None:       # positions: read from the books
+                outs = [Out(handle.session_id, mt, body) for mt, body in
+                        position_reports(self.ledger, self.flow.accounts, handle.session_id, msg, self.clock())]
+            else:
+                outs = self.flow.on_message(handle.session_id, msg, self.clock())
         except Exception:
             # A bug in the order flow must not take the session down: say so loudly, answer the client.
             log.exception("order flow failed on %s from %s", msg.msg_type, handle.session_id)

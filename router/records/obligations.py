@@ -78,7 +78,8 @@ def obligation_text(row: dict) -> dict:
     """One netted row as JSON-able data: money in the currency's precision, grams as decimals."""
     ccy = row["ccy"]
     bar = bar_micrograms(row["bar_form"])
-    withdrawable = bar is None or row["gross_ug"] % bar == 0
+    # Metal received must make whole bars to leave the vault; a delivery (negative) is not flagged.
+    withdrawable = bar is None or row["gross_ug"] <= 0 or row["gross_ug"] % bar == 0
     out = {"clearing_house": row["venue"], "currency": ccy, "value_date": row["value_date"].isoformat(),
            "vault": row["vault"], "bar_form": row["bar_form"], "cash": money_text(row["cash"], ccy),
            "fees": money_text(row["fees"], ccy), "metal_grams": grams_text(row["gross_ug"]),
