@@ -33,6 +33,7 @@ TOP_LEVEL = {
     "fix",                                                               # FIX listener and sessions
     "http",                                                              # metrics and admin API
     "reference",                                                         # run-time reference prices
+    "records",                                                           # books of record: reports, rails
 }
 
 
@@ -115,8 +116,13 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         from router.orders.refprices import parse_reference_config
         return parse_reference_config(cfg.get("reference", {}))
 
+    def records(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.domain.catalogue import CURRENCIES
+        from router.records.settings import parse_records_config
+        return parse_records_config(cfg.get("records", {}), cat.venues, CURRENCIES)
+
     return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http),
-            ("reference", reference)]
+            ("reference", reference), ("records", records)]
 
 
 def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str, Any] | None = None,

@@ -58,7 +58,7 @@ async def test_positions_and_obligations_over_fix(tmp_path):
         sge = rows["SGE", "CNY", "SGE_MAINLAND", "ingot_1kg_9999"]
         assert (sge["cash"], sge["fees"], sge["metal_grams"], sge["withdrawable"]) == \
             ("-223713.81", "313.81", "400", False)
-        assert sge["cross_border"] == []
+        assert sge["cross_border"] == [] and sge["rail"].startswith("SGE member settlement account")
         hkgx = rows["HKGX", "CNH", "HK", "ingot_1kg_9999"]
         assert (hkgx["cash"], hkgx["metal_grams"], hkgx["withdrawable"], hkgx["cross_border"]) == \
             ("-559823.00", "1000", True, ["southbound"])
@@ -68,6 +68,16 @@ async def test_positions_and_obligations_over_fix(tmp_path):
         status, body = await asyncio.to_thread(http, http_port, f"/obligations?trading_day={day}", token=TOKEN)
         assert status == 200 and any(r["account"] == "HKCLIENT1" for r in json.loads(body)["obligations"])
 
+        # Metal across the border, in CNY at the router's FX: the kilobar's CNH 559,800.00 is CNY 559,012.66.
+        status, body = await asyncio.to_thread(http, http_port, "/cross-border-flows", token=TOKEN)
+        flows = {(f["direction"], f["account"]): f for f in json.loads(body)["flows"]}
+        south = flows["southbound", "SHCLIENT1"]
+        assert (south["gross_bought_cny"], south["sold_cny"], south["net_cny"]) == ("559012.66", "0.00", "559012.66")
+        # HKCLIENT1 sold 2 lots of T+D (1,120,000.00) and 100 of Au99.99 (560,000.00), bought 60 (336,600.00):
+        # margined contracts count at their value, as the quota does.
+        north = flows["northbound", "TOTAL"]
+        assert (north["gross_bought_cny"], north["sold_cny"], north["net_cny"]) == \
+            ("336600.00", "1680000.00", "-1343400.00")
         status, body = await asyncio.to_thread(http, http_port, "/obligations?trading_day=2026-13-01", token=TOKEN)
         assert status == 400 and json.loads(body)["error"] == "bad_trading_day"
         status, body = await asyncio.to_thread(http, http_port, "/positions?account=NOBODY", token=TOKEN)
