@@ -5,7 +5,8 @@ the clock once per inbound message, hands the message to the pure `OrderFlow` an
 back to the right sessions through the gateway's registry (the passive side of a trade may belong to
 another client). `on_timer(now_ns)` drives GTD/DAY expiry and the trading-day roll; the admin API
 reads `sessions_view`, `book_view`, `routes_view`, `reference_prices_view` and calls `set_kill_switch` /
-`set_fx` / `set_reference_prices`.
+`set_fx` / `set_reference_prices`. RequestForPositions (AN) is answered from the books of record
+(`router.records.position_reports`); the books' admin side is the `BooksAdmin` mixin.
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
 
 Every input that changes state (an application message, a logout, a timer tick, an admin action) is
@@ -42,6 +43,7 @@ from router.orders.risk import RiskEngine
 from router.records.commands import Applied, CommandApplier, admin_payload, decode_admin
 from router.records.journal import Command, CommandKind, Journal, JournalError
 from router.records.ledger import Ledger
+from router.records.position_reports import position_reports
 from router.records.replay import replay
 from router.records.snapshot import SnapshotStore
 from router.records.state_hash import state_hashes
@@ -85,6 +87,9 @@ class RouterApp(BooksAdmin):
         self.gateway: Any = None
         self.handles: dict[str, SessionHandle] = {}
         self.applier = CommandApplier(flow)
+        # RequestForPositions is answered from the books of record, inside the command path like
+        # everything else a client sends (its reply waits for the journal as an ack does).
+        self.applier.fix_handlers[b"AN"] = self._position_reports
         self.journal = journal
         self.seq = journal.last_seq if journal is not None else 0
         self._pending: list[Command] = []      # applied, not yet in the journal
@@ -207,20 +212,31 @@ class RouterApp(BooksAdmin):
         """Number an input, apply it, and (with a journal) hold its outputs until `commit`."""
         self.seq += 1
         cmd = Command(self.seq, now_ns, kind, session, payload)
-        applied = self.applier.apply(cmd, msg)
+        try:
+            applied = self.applier.apply(cmd, msg)
+        except Exception:
+            # Journaled all the same: it may have changed state before failing, and a replay fails
+            # the same way at the same point (replay logs it and goes on, as the caller does here).
+            if self.journal is not None:
+                self._pending.append(cmd)
+                self._schedule_commit()
+            raise
         if self.journal is None:
             self.send(applied.outs)
             return applied
         self._pending.append(cmd)
         if applied.outs:
             self._held.extend(applied.outs)
+        self._schedule_commit()
+        return applied
+
+    def _schedule_commit(self) -> None:
         if not self._commit_scheduled:
             self._commit_scheduled = True
             try:
                 asyncio.get_running_loop().call_soon(self.commit)
             except RuntimeError:      # no event loop (tools, tests): commit at once
                 self.commit()
-        return applied
 
     def admin(self, op: str, now_ns: int, **args: Any) -> Applied:
         return self.command(CommandKind.ADMIN, "", admin_payload(op, **args), now_ns)
@@ -317,9 +333,19 @@ class RouterApp(BooksAdmin):
         except Exception:
             # A bug in the order flow must not take the session down: say so loudly, answer the client.
             log.exception("order flow failed on %s from %s", msg.msg_type, handle.session_id)
-            self.send([business_reject(handle.session_id, msg, 0, "internal error; the request was not processed")])
+            reject = [business_reject(handle.session_id, msg, 0, "internal error; the request was not processed")]
+            if self.journal is None:
+                self.send(reject)
+            else:
+                self._held.extend(reject)
         if metrics is not None and msg.msg_type == b"D":
             metrics.ack_latency_ns(self._perf() - t0)
+
+    def _position_reports(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        if self.ledger is None:
+            return self.flow.on_message(session, msg, now_ns)
+        return [Out(session, mt, body) for mt, body in
+                position_reports(self.ledger, self.flow.accounts, session, msg, now_ns)]
 
     def on_timer(self, now_ns: int) -> None:
         self.command(CommandKind.TIMER, "", b"", now_ns)

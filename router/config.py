@@ -33,6 +33,7 @@ TOP_LEVEL = {
     "fix",                                                               # FIX listener and sessions
     "http",                                                              # metrics and admin API
     "reference",                                                         # run-time reference prices
+    "records",                                                           # books of record: reports, rails
     "journal",                                                           # write-ahead command journal
 }
 
@@ -116,12 +117,17 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         from router.orders.refprices import parse_reference_config
         return parse_reference_config(cfg.get("reference", {}))
 
+    def records(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.domain.catalogue import CURRENCIES
+        from router.records.settings import parse_records_config
+        return parse_records_config(cfg.get("records", {}), cat.venues, CURRENCIES)
+
     def journal(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.records.journal_config import parse_journal_config
         return parse_journal_config(cfg.get("journal", {}))
 
     return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http),
-            ("reference", reference), ("journal", journal)]
+            ("reference", reference), ("records", records), ("journal", journal)]
 
 
 def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str, Any] | None = None,

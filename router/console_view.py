@@ -23,6 +23,7 @@ from router.orders.index import micro_text
 BOOK_DEPTH = 5
 ROUTES = 12
 OBLIGATIONS_MIN_INTERVAL_NS = 1_000_000_000
+FILLS_SCANNED = 2000           # the ledger's latest trades searched for the shown decisions' fills
 MICRO = Decimal(1_000_000)
 
 
@@ -90,13 +91,36 @@ def groups_view(app: Any, books: list[dict], depth: int = BOOK_DEPTH) -> list[di
     return out
 
 
+def _fills(app: Any, order_ids: set[str]) -> dict[str, list[dict]]:
+    """What filled where for these orders: their fills among the ledger's latest FILLS_SCANNED trades."""
+    ledger = getattr(app, "ledger", None)
+    out: dict[str, list[dict]] = {}
+    if ledger is None or not order_ids:
+        return out
+    cat = app.flow.catalogue
+    trades = ledger.trades
+    for t in trades[max(0, len(trades) - FILLS_SCANNED):]:
+        if t.order_id in order_ids:
+            out.setdefault(t.order_id, []).append(
+                {"symbol": t.symbol, "lots": t.lots, "price": str(cat.instruments[t.symbol].units_to_price(t.px))})
+    return out
+
+
 def routes_view(app: Any, limit: int = ROUTES) -> list[dict]:
-    """The latest routing decisions (newest first) with the order's limit price as decimal text and the
-    book a remainder rests on by symbol."""
+    """The latest routing decisions (newest first) with the order's limit price as decimal text, the
+    book a remainder rests on by symbol, and what filled where (`fills`: symbol, lots, price)."""
     flow = app.flow
     cat = flow.catalogue
+    routes = app.routes_view(limit)
+    ids: dict[int, str] = {}
+    for n, r in enumerate(routes):
+        o = flow.index.find(r["session"], r["clordid"].encode(), None) if r.get("clordid") else None
+        if o is not None:
+            ids[n] = o.order_id.decode()
+    fills = _fills(app, set(ids.values()))
     out = []
-    for r in app.routes_view(limit):
+    for n, r in enumerate(routes):
+        r["fills"] = fills.get(ids.get(n, ""), [])
         item = cat.instruments.get(r["symbol"]) or cat.products.get(r["symbol"])
         price = r.get("price")
         if isinstance(price, int) and item is not None:

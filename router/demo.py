@@ -5,7 +5,8 @@ It starts the FIX acceptor with the router application (sessions always open unl
 books, then logs on SHCLIENT1 (an onshore account) and sends three routed orders for the 1 kg 9999
 product GOLD.KG9999: one the router sends across the border to Hong Kong, one a settlement
 constraint blocks, and one it splits across venues. For each it prints the books compared (in USD
-per fine troy ounce, all-in), the books excluded and why, and the fills the client received. The
+per fine troy ounce, all-in), the books excluded and why, and the fills the client received; it ends
+with the day's trades netted into settlement obligations per account and clearing house. The
 exit status is 0 when the three scenarios behaved as described, 1 otherwise.
 
 Everything goes over real FIX on loopback; nothing here decides a route (the router does).
@@ -149,6 +150,18 @@ async def _scenario(title: str, sh: _Client, app: Any, clordid: str, qty: int, p
     return ack, fills
 
 
+def _print_obligations(app: Any) -> None:
+    """The day's trades netted into settlement obligations, per account and clearing house."""
+    print("\n== the day's netted settlement obligations (what each side owes, per clearing house)")
+    days = sorted({t.trading_day for t in app.ledger.trades}) if app.ledger is not None else []
+    for day in days:
+        for o in app.obligations_view(day.isoformat(), None).data["obligations"]:
+            flags = ", ".join(o["cross_border"] + ([] if o["withdrawable"] else ["not withdrawable"]))
+            print(f"  {o['account']:<9} {o['clearing_house']:<4} {o['currency']} {o['vault']:<17} value "
+                  f"{o['value_date']}: cash {o['cash']:>12}, metal {o['metal_grams']:>6} g"
+                  + (f" ({flags})" if flags else ""))
+
+
 async def _run(args: argparse.Namespace, config: Config) -> int:
     from router.app import build_router_app
     from router.fix.gateway import start_gateway
@@ -187,6 +200,7 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         await sh.send(b"q", [(11, "DEMO-END"), (530, 7), (60, utc_timestamp(time.time_ns()))])
         report = await sh.expect(lambda m: m.msg_type == b"r")
         print(f"\nSHCLIENT1 mass-cancels its working orders: {_text(report.get(533))} cancelled")
+        _print_obligations(app)
         ok = (bool(fills1) and {f.get(30) for f in fills1} == {b"HKGX"}
               and ack2.get(150) == b"8"
               and len({(f.get(30), f.get(32)) for f in fills3}) >= 2 and len({f.get(30) for f in fills3}) >= 2)

@@ -4,8 +4,8 @@ and margin calls to read; the end of day (settlement prices) and the published d
 Every change checks its input here and then calls one pure `Ledger` method with every input, the time
 included (`self.clock()` read once), like `set_reference_prices`, so the command journal can record
 and replay it. The end of day also writes each active account's statement as CSV under the reports
-directory (`reports_dir/statements/DAY/ACCOUNT.csv`, default `var/reports` beside the working
-directory). Every applied change is logged at INFO.
+directory (`records.reports_dir/statements/DAY/ACCOUNT.csv`, default `var/reports` relative to the
+working directory). Obligations name the rails of `records.rails`. Every applied change is logged at INFO.
 
 Not here: HTTP parsing (router.ops.books_api), the ledger's arithmetic (router.records).
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from router.ops.admin import AdminResult
 from router.records.ledger import DIRECTIONS, Ledger, money_text
-from router.records.obligations import obligations_view
+from router.records.obligations import cross_border_flows, obligations_view
 from router.records.statements import statement, statement_csv
 
 log = logging.getLogger("gold_router.books")
@@ -42,8 +42,9 @@ class BooksAdmin:
 
     flow: Any
     clock: Any
+    config: Any
     ledger: Ledger | None
-    reports_dir: Path | None = DEFAULT_REPORTS_DIR
+    reports_dir: Path | None = None         # None: `records.reports_dir` of the configuration
 
     def positions_view(self, account: str) -> dict | None:
         """The account's cash, metal and positions (None: no such account)."""
@@ -62,7 +63,17 @@ class BooksAdmin:
                 return day
         if account is not None and account not in self.flow.accounts:
             return AdminResult(False, "unknown_account", f"no account {account!r}")
-        return AdminResult(True, data=obligations_view(self.ledger.trades, day, account))
+        rails = getattr(self.config.sections.get("records"), "rails", None)
+        return AdminResult(True, data=obligations_view(self.ledger.trades, day, account, rails))
+
+    def cross_border_view(self, trading_day: str | None) -> AdminResult:
+        """Metal bought and sold across the border per day and direction, by account and in total."""
+        if self.ledger is None:
+            return AdminResult(False, "not_supported", "this application keeps no books")
+        day = None if trading_day is None else _day(trading_day)
+        if isinstance(day, AdminResult):
+            return day
+        return AdminResult(True, data=cross_border_flows(self.ledger.trades, day))
 
     def statement_view(self, account: str, trading_day: str) -> AdminResult:
         if self.ledger is None:
@@ -145,13 +156,15 @@ class BooksAdmin:
 
     def _write_statements(self, day: date) -> list[str]:
         """Each account active on `day` gets its statement as CSV under the reports directory."""
-        if self.reports_dir is None or self.ledger is None:
+        if self.ledger is None:
             return []
+        records = self.config.sections.get("records")
+        base = self.reports_dir or Path(getattr(records, "reports_dir", DEFAULT_REPORTS_DIR))
         active = {t.account for t in self.ledger.trades if t.trading_day == day}
         for s in self.ledger.settlements:
             if s["trading_day"] == day:
                 active |= {m["account"] for m in s["moves"]}
-        folder = self.reports_dir / "statements" / day.isoformat()
+        folder = base / "statements" / day.isoformat()
         files = []
         for name in sorted(active):
             folder.mkdir(parents=True, exist_ok=True)

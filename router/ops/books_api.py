@@ -1,5 +1,6 @@
-"""The books-of-record routes of the admin HTTP site: positions, obligations, statements, margin calls
-and deferred fees to read (read role), the end of day and the published deferred fee to set (operate).
+"""The books-of-record routes of the admin HTTP site: positions, obligations, cross-border flows,
+statements, margin calls and deferred fees to read (read role), the end of day and the published
+deferred fee to set (operate).
 
 `mount_books(app, backend, handlers, reader)` adds them to the admin application. The backend's
 `books()` gives the object that answers (the router application: `router.ops.books_admin.BooksAdmin`),
@@ -67,6 +68,12 @@ class BooksRoutes:
         if books is None:
             return _error(404, "not_supported", "this application keeps no books")
         return self._answer(books.obligations_view(request.query.get("trading_day"), request.query.get("account")))
+
+    async def cross_border(self, request: web.Request) -> web.Response:
+        books = self._books()
+        if books is None:
+            return _error(404, "not_supported", "this application keeps no books")
+        return self._answer(books.cross_border_view(request.query.get("trading_day")))
 
     async def statement(self, request: web.Request) -> web.Response:
         books = self._books()
@@ -138,6 +145,7 @@ def mount_books(app: web.Application, backend: Any, handlers: Any, reader: Any, 
     app.router.add_get("/positions", reader(auth, r.positions))
     app.router.add_get("/obligations", reader(auth, r.obligations))
     app.router.add_get("/statements/{account}", reader(auth, r.statement))
+    app.router.add_get("/cross-border-flows", reader(auth, r.cross_border))
     app.router.add_get("/margin-calls", reader(auth, r.margin_calls))
     app.router.add_get("/deferred-fee", reader(auth, r.get_deferred_fee))
     app.router.add_post("/settlement-prices", r.settlement_prices)

@@ -34,6 +34,7 @@ class Fill(NamedTuple):
     direction: str           # "northbound", "southbound" or "domestic"
     order_id: str
     now_ns: int
+    value_cny: int = 0       # the value in micro-CNY at the router's FX, as the cross-border quota counts it
 
 
 class FillObserver(Protocol):

@@ -148,7 +148,8 @@ class Funds:
             d = direction(acct.side, b.side)
             observer.on_fill(Fill(acct.name, i.symbol, o.side, lots, px, value, fees, ccy, vault, ug,
                                   b.margin_ppm is not None, "domestic" if d is None else d.value,
-                                  o.order_id.decode("ascii", "replace"), self._fill_now), acct)
+                                  o.order_id.decode("ascii", "replace"), self._fill_now,
+                                  px * lots * b.cny_num // COMPARABLE_DEN), acct)
 
     def quota_release(self, o: Order, unfilled: int) -> None:
         if not o.quota_claims or o.qty <= 0:

@@ -66,6 +66,8 @@ class CommandApplier:
 
     def __init__(self, flow: Any) -> None:
         self.flow = flow
+        # FIX message types answered outside the order flow: msg type -> fn(session, msg, now_ns) -> outs
+        self.fix_handlers: dict[bytes, Callable[[str, FixMessage, int], list]] = {}
         self.ops: dict[str, AdminOp] = {
             "start": _start, "kill": _kill, "fx": _fx, "reference_prices": _reference_prices,
             "cancel_all": _cancel_all, "checkpoint": _checkpoint,
@@ -85,6 +87,9 @@ class CommandApplier:
                 msg = parse_frame(cmd.payload)
                 if not isinstance(msg, FixMessage):
                     raise UnknownCommand(f"command {cmd.seq}: the journaled frame does not parse: {msg.reason}")
+            handler = self.fix_handlers.get(msg.msg_type) if self.fix_handlers else None
+            if handler is not None:
+                return Applied(handler(cmd.session, msg, cmd.time_ns))
             return Applied(flow.on_message(cmd.session, msg, cmd.time_ns))
         if kind == CommandKind.TIMER:
             return Applied(flow.on_timer(cmd.time_ns))

@@ -74,6 +74,7 @@ class Trade(NamedTuple):
     margin: int              # margin moved to (+) or released from (-) margin held
     order_id: str
     now_ns: int
+    value_cny: int = 0       # micro-CNY at the router's FX (the cross-border quota's measure)
 
 
 class Position:
@@ -151,7 +152,7 @@ class Ledger:
         self.trades.append(Trade(day, self.value_date(instr, day), fill.account, fill.symbol, instr.venue,
                                  fill.side, fill.lots, fill.px, fill.value, fill.fee, fill.ccy, fill.vault,
                                  instr.bar_form, fill.gross_ug, fine, fill.margined, fill.direction, realised,
-                                 margin_moved, fill.order_id, fill.now_ns))
+                                 margin_moved, fill.order_id, fill.now_ns, fill.value_cny))
         if self.metrics is not None:
             self.metrics.ledger_trade(instr.venue)
             if margin_moved:

@@ -7,8 +7,9 @@ but pays its fee and settles its realised P&L. Metal is the net gross grams the 
 delivers (-), with the fine grams beside it. Metal a clearing house holds in bars (a bar form named
 `..._1kg_...`) is flagged not withdrawable while the net is not a whole number of bars (10 g lots of
 Au99.99 must make whole 1 kg ingots). Every obligation says which border direction its trades
-crossed and names its settlement rail (`DEFAULT_RAILS`, by clearing house and currency): the router
-computes obligations; it does not move money.
+crossed and names its settlement rail (configuration, `records.settings`): the router
+computes obligations; it does not move money. `cross_border_flows` reports, per day and direction, the
+CNY value of metal bought and sold across the border, gross and net, by account and in total.
 
 Not here: the trades themselves (records.ledger), HTTP, the clock.
 """
@@ -16,20 +17,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from router.records.ledger import Trade, grams_text, money_text
 
 _BAR_KG = re.compile(r"_(\d+)kg_")
-# Where each clearing house's obligations settle, per currency; an assumption to confirm with each
-# member's settlement agreement (configuration once rails differ per account).
-DEFAULT_RAILS = {
-    ("SGE", "CNY"): "SGE member settlement account (CNY)",
-    ("SGEI", "CNH"): "SGE International Board settlement account (CNH)",
-    ("HKGX", "CNH"): "CNH clearing bank (Hong Kong)",
-    ("HKGX", "HKD"): "HKGX clearing (HKD)",
-    ("HKGX", "USD"): "USD correspondent bank (loco London)",
-}
 
 
 def bar_micrograms(bar_form: str) -> int | None:
@@ -74,30 +66,52 @@ def net(trades: Iterable[Trade], *, by_account: bool = True) -> list[dict]:
             for k, v in sorted(rows.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
 
 
-def obligation_text(row: dict) -> dict:
+def obligation_text(row: dict, rails: Mapping[tuple[str, str], str] | None = None) -> dict:
     """One netted row as JSON-able data: money in the currency's precision, grams as decimals."""
     ccy = row["ccy"]
     bar = bar_micrograms(row["bar_form"])
-    withdrawable = bar is None or row["gross_ug"] % bar == 0
+    # Metal received must make whole bars to leave the vault; a delivery (negative) is not flagged.
+    withdrawable = bar is None or row["gross_ug"] <= 0 or row["gross_ug"] % bar == 0
     out = {"clearing_house": row["venue"], "currency": ccy, "value_date": row["value_date"].isoformat(),
            "vault": row["vault"], "bar_form": row["bar_form"], "cash": money_text(row["cash"], ccy),
            "fees": money_text(row["fees"], ccy), "metal_grams": grams_text(row["gross_ug"]),
            "fine_grams": grams_text(row["fine_ug"]), "withdrawable": withdrawable,
            "cross_border": sorted(row["directions"]), "trades": row["trades"],
-           "rail": DEFAULT_RAILS.get((row["venue"], ccy), "not configured")}
+           "rail": (rails or {}).get((row["venue"], ccy), "not configured")}
     if "account" in row:
         out = {"account": row["account"], **out}
     return out
 
 
-def obligations_view(trades: Iterable[Trade], trading_day: date | None, account: str | None) -> dict:
+def cross_border_flows(trades: Iterable[Trade], trading_day: date | None) -> dict:
+    """Per trading day and direction, the CNY value of metal bought and sold across the border (at the
+    fill price, the router's FX), gross and net, by account and in total: the figures the cross-border
+    quota counts (buys use it, sells give it back). Amounts are CNY strings."""
+    rows: dict[tuple, list[int]] = {}
+    for t in trades:
+        if t.direction == "domestic" or (trading_day is not None and t.trading_day != trading_day):
+            continue
+        for key in ((t.trading_day, t.direction, t.account), (t.trading_day, t.direction, None)):
+            r = rows.setdefault(key, [0, 0])
+            r[0 if t.side == 1 else 1] += t.value_cny
+    flows = [{"trading_day": d.isoformat(), "direction": direction, "account": account or "TOTAL",
+              "gross_bought_cny": money_text(b, "CNY"), "sold_cny": money_text(s, "CNY"),
+              "net_cny": money_text(b - s, "CNY")}
+             for (d, direction, account), (b, s) in sorted(rows.items(), key=lambda kv: (
+                 kv[0][0], kv[0][1], kv[0][2] is None, kv[0][2] or ""))]
+    return {"trading_day": None if trading_day is None else trading_day.isoformat(), "flows": flows}
+
+
+def obligations_view(trades: Iterable[Trade], trading_day: date | None, account: str | None,
+                     rails: Mapping[tuple[str, str], str] | None = None) -> dict:
     """The obligations of one trading day (every day when None), of one account or all, with the
     totals per clearing house, currency, value date, vault and bar form."""
     picked = [t for t in trades if (trading_day is None or t.trading_day == trading_day)
               and (account is None or t.account == account)]
     return {"trading_day": None if trading_day is None else trading_day.isoformat(), "account": account,
-            "obligations": [obligation_text(r) for r in net(picked)],
-            "totals": [obligation_text(r) for r in net(picked, by_account=False)]}
+            "obligations": [obligation_text(r, rails) for r in net(picked)],
+            "totals": [obligation_text(r, rails) for r in net(picked, by_account=False)]}
 
 
-__all__ = ["net", "obligations_view", "obligation_text", "cash_of", "metal_of", "bar_micrograms", "DEFAULT_RAILS"]
+__all__ = ["net", "obligations_view", "cross_border_flows", "obligation_text", "cash_of", "metal_of",
+           "bar_micrograms"]

@@ -67,7 +67,13 @@ def replay(journal: Journal, applier: CommandApplier, *, snapshots: SnapshotStor
     apply = applier.apply
     n = 0
     for cmd in journal.read(start):
-        applied = apply(cmd)
+        try:
+            applied = apply(cmd)
+        except Exception:
+            # The live router failed on this command too (it is journaled all the same) and went on.
+            log.warning("command %d failed in the replay as it did live; going on", cmd.seq, exc_info=True)
+            n += 1
+            continue
         if applied.reason == "state_mismatch":
             raise JournalError(f"replaying the journal to command {cmd.seq} did not rebuild the state the "
                                f"router had there: {applied.detail}; refusing to serve "

@@ -18,7 +18,8 @@ APP_TYPES = {b"D": "NewOrderSingle", b"F": "OrderCancelRequest", b"G": "OrderCan
              b"8": "ExecutionReport", b"9": "OrderCancelReject", b"j": "BusinessMessageReject",
              b"V": "MarketDataRequest", b"W": "MarketDataSnapshotFullRefresh",
              b"X": "MarketDataIncrementalRefresh", b"Y": "MarketDataRequestReject",
-             b"x": "SecurityListRequest", b"y": "SecurityList"}
+             b"x": "SecurityListRequest", b"y": "SecurityList", b"AN": "RequestForPositions",
+             b"AP": "PositionReport"}
 
 
 @pytest.fixture(scope="module")

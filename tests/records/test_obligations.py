@@ -5,6 +5,7 @@ account's cash plus margin held moves by exactly its obligations (margin is neve
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date, timedelta
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -38,7 +39,10 @@ def test_netting_example_per_clearing_house_currency_vault_and_bar_form() -> Non
                                                                                    False)
     assert (hkgx["clearing_house"], hkgx["currency"], hkgx["vault"]) == ("HKGX", "CNH", "HK")
     assert (hkgx["cash"], hkgx["metal_grams"], hkgx["cross_border"]) == ("-559823.00", "1000", ["southbound"])
-    assert hkgx["withdrawable"] and hkgx["rail"] == "CNH clearing bank (Hong Kong)"
+    assert hkgx["withdrawable"] and hkgx["rail"] == "not configured"      # rails are configuration
+    rails = h.cfg.sections["records"].rails
+    assert obligations_view(h.ledger.trades, day, SH, rails)["obligations"][0]["rail"] == \
+        "CNH clearing bank (Hong Kong RMB clearing)"
     # The counterparty's side is the mirror image less its own fees; a day with no trades has none.
     theirs = obligations_view(h.ledger.trades, day, HK)["obligations"][1]
     assert (theirs["cash"], theirs["metal_grams"], theirs["cross_border"]) == ("223086.19", "-400", ["northbound"])
@@ -52,20 +56,32 @@ def test_bar_weight_comes_from_the_bar_form_name() -> None:
 
 
 SYMBOLS = {"SGE.AU9999": (56000, 1), "SGE.AUTD": (56000, 1), "HKGX.RKG": (56000, 1), "HKGX.LLG": (240000, 1)}
-fills = st.lists(st.tuples(st.sampled_from(sorted(SYMBOLS)), st.integers(1, 5), st.integers(-200, 200),
-                           st.booleans()), min_size=1, max_size=12)
+trades_st = st.tuples(st.sampled_from(sorted(SYMBOLS)), st.integers(1, 5), st.integers(-200, 200), st.booleans())
+settles_st = st.tuples(st.just("settle"), st.sampled_from(["SGE.AUTD", "HKGX.LLG"]), st.integers(-300, 300),
+                       st.sampled_from(["longs_pay", "shorts_pay"]))
+days = st.lists(st.one_of(trades_st, trades_st, settles_st), min_size=1, max_size=14)
+
+
+def price_text(units: int) -> str:
+    return f"{units // 100}.{units % 100:02d}"
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fills)
-def test_obligations_sum_to_trades_minus_fees_and_cash_plus_margin_is_conserved(day: list) -> None:
+@given(days)
+def test_obligations_sum_to_trades_minus_fees_and_cash_plus_margin_is_conserved(steps: list) -> None:
     h = booked()
     start = {a: dict(h.accounts.get(a).cash) for a in (SH, HK)}
-    for symbol, lots, ticks, sh_buys in day:
-        ref, tick = SYMBOLS[symbol]
-        price = ref + ticks * tick
-        text = f"{price // 100}.{price % 100:02d}"
-        trade(h, symbol, lots, text, *((SH, HK) if sh_buys else (HK, SH)))
+    settled = 0
+    for step in steps:
+        if step[0] == "settle":
+            _, symbol, ticks, direction = step
+            h.ledger.set_deferred_fee(symbol, direction, 200)
+            h.ledger.settle(date(2026, 1, 5) + timedelta(days=settled), {symbol: SYMBOLS[symbol][0] + ticks},
+                            h.accounts, h.now)
+            settled += 1
+            continue
+        symbol, lots, ticks, sh_buys = step
+        trade(h, symbol, lots, price_text(SYMBOLS[symbol][0] + ticks), *((SH, HK) if sh_buys else (HK, SH)))
     fees: dict[tuple, int] = defaultdict(int)
     for t in h.ledger.trades:
         fees[t.venue, t.ccy, t.vault] += t.fee
@@ -74,12 +90,34 @@ def test_obligations_sum_to_trades_minus_fees_and_cash_plus_margin_is_conserved(
         total_cash[r["venue"], r["ccy"], r["vault"]] += r["cash"]
         assert r["gross_ug"] == 0                          # what one account receives the other delivers
     assert dict(total_cash) == {k: -f for k, f in fees.items()}
-    per_account: dict[tuple, int] = defaultdict(int)
+    # Cash + margin held moves by exactly the account's obligations plus its end-of-day flows.
+    flows: dict[tuple, int] = defaultdict(int)
     for r in net(h.ledger.trades):
-        per_account[r["account"], r["ccy"]] += r["cash"]
+        flows[r["account"], r["ccy"]] += r["cash"]
+    for s in h.ledger.settlements:
+        for m in s["moves"]:
+            flows[m["account"], m["ccy"]] += m["variation_margin"] + m["deferred_fee"]
     for a in (SH, HK):
         acct = h.accounts.get(a)
         for ccy in acct.cash:
             held = h.ledger.margin_held.get((a, ccy), 0)
-            assert acct.cash[ccy] + held - start[a][ccy] == per_account.get((a, ccy), 0), (a, ccy)
+            assert acct.cash[ccy] + held - start[a][ccy] == flows.get((a, ccy), 0), (a, ccy)
             assert acct.reserved_cash.get(ccy, 0) == 0         # every order done: nothing stays reserved
+    # What longs gain shorts lose: variation margin and the deferred fee sum to zero over accounts.
+    assert sum(m["variation_margin"] + m["deferred_fee"] for s in h.ledger.settlements for m in s["moves"]) == 0
+
+
+def test_rails_configuration_names_what_is_wrong() -> None:
+    import pytest
+
+    from router.domain.errors import ConfigError
+    from router.records.settings import parse_records_config
+    ok = parse_records_config({"rails": {"SGE": {"CNY": "e-CNY rail"}}}, ["SGE"], ["CNY"])
+    assert ok.rails == {("SGE", "CNY"): "e-CNY rail"} and ok.reports_dir == "var/reports"
+    for raw, key in (({"rails": {"LME": {"CNY": "x"}}}, "records.rails.LME"),
+                     ({"rails": {"SGE": {"EUR": "x"}}}, "records.rails.SGE.EUR"),
+                     ({"rails": {"SGE": {"CNY": ""}}}, "records.rails.SGE.CNY"),
+                     ({"report_dir": "x"}, "records.report_dir")):
+        with pytest.raises(ConfigError) as err:
+            parse_records_config(raw, ["SGE"], ["CNY"])
+        assert key in str(err.value)

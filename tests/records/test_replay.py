@@ -187,3 +187,25 @@ def test_the_state_hash_sees_a_one_unit_difference(tmp_path) -> None:
     assert flow_state_hash(d.app.flow) != before
     order.leaves -= 1
     assert flow_state_hash(d.app.flow) == before
+
+
+def test_a_command_the_flow_fails_on_is_journaled_and_replays_the_same_way(tmp_path, monkeypatch) -> None:
+    from router.orders.flow import OrderFlow
+    real = OrderFlow.new_order
+
+    def new_order(self, session, msg, now_ns):
+        if msg.get(11) == b"BOOM":
+            raise RuntimeError("a bug in the order flow")
+        return real(self, session, msg, now_ns)
+    monkeypatch.setattr(OrderFlow, "new_order", new_order)
+    live = Driver(FileJournal(tmp_path))
+    live.order("SHCLIENT1", "A1", "HKGX.RKG", 1, 1, "550.00")
+    live.order("SHCLIENT1", "BOOM", "HKGX.RKG", 1, 1, "550.00")
+    live.order("SHCLIENT1", "A2", "HKGX.RKG", 1, 1, "551.00")
+    live.app.commit()
+    sent = [mt for mt, _ in live.handles["SHCLIENT1"].sent]
+    assert sent.count(b"j") == 1 and live.reports("SHCLIENT1")[-1][11] == b"A2"
+    assert live.app.journal.last_seq == live.app.seq, "the failed command keeps the journal continuous"
+    live.app.journal.close()
+    again = Driver(FileJournal(tmp_path))
+    assert state_hashes(again.app.flow) == state_hashes(live.app.flow)

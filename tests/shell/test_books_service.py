@@ -58,7 +58,7 @@ async def test_positions_and_obligations_over_fix(tmp_path):
         sge = rows["SGE", "CNY", "SGE_MAINLAND", "ingot_1kg_9999"]
         assert (sge["cash"], sge["fees"], sge["metal_grams"], sge["withdrawable"]) == \
             ("-223713.81", "313.81", "400", False)
-        assert sge["cross_border"] == []
+        assert sge["cross_border"] == [] and sge["rail"].startswith("SGE member settlement account")
         hkgx = rows["HKGX", "CNH", "HK", "ingot_1kg_9999"]
         assert (hkgx["cash"], hkgx["metal_grams"], hkgx["withdrawable"], hkgx["cross_border"]) == \
             ("-559823.00", "1000", True, ["southbound"])
@@ -68,6 +68,16 @@ async def test_positions_and_obligations_over_fix(tmp_path):
         status, body = await asyncio.to_thread(http, http_port, f"/obligations?trading_day={day}", token=TOKEN)
         assert status == 200 and any(r["account"] == "HKCLIENT1" for r in json.loads(body)["obligations"])
 
+        # Metal across the border, in CNY at the router's FX: the kilobar's CNH 559,800.00 is CNY 559,012.66.
+        status, body = await asyncio.to_thread(http, http_port, "/cross-border-flows", token=TOKEN)
+        flows = {(f["direction"], f["account"]): f for f in json.loads(body)["flows"]}
+        south = flows["southbound", "SHCLIENT1"]
+        assert (south["gross_bought_cny"], south["sold_cny"], south["net_cny"]) == ("559012.66", "0.00", "559012.66")
+        # HKCLIENT1 sold 2 lots of T+D (1,120,000.00) and 100 of Au99.99 (560,000.00), bought 60 (336,600.00):
+        # margined contracts count at their value, as the quota does.
+        north = flows["northbound", "TOTAL"]
+        assert (north["gross_bought_cny"], north["sold_cny"], north["net_cny"]) == \
+            ("336600.00", "1680000.00", "-1343400.00")
         status, body = await asyncio.to_thread(http, http_port, "/obligations?trading_day=2026-13-01", token=TOKEN)
         assert status == 400 and json.loads(body)["error"] == "bad_trading_day"
         status, body = await asyncio.to_thread(http, http_port, "/positions?account=NOBODY", token=TOKEN)
@@ -140,6 +150,49 @@ async def test_end_of_day_as_a_command_then_close_next_day_over_fix(tmp_path):
         assert "variation_margin" in text and "10000.00" in text and "closing_balance" in text
         status, body = await asyncio.to_thread(http, http_port, "/margin-calls", token=TOKEN)
         assert status == 200 and json.loads(body) == {"margin_calls": []}
+        sh.writer.close()
+        hk.writer.close()
+    finally:
+        if proc.returncode is None:
+            await stop(proc)
+
+
+@pytest.mark.slow
+async def test_request_for_positions_over_fix(tmp_path):
+    proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open")
+    try:
+        sh = await FixClient.connect(fix_port, "SHCLIENT1")
+        hk = await FixClient.connect(fix_port, "HKCLIENT1")
+        await sh.logon()
+        await hk.logon()
+
+        def an(req_id: bytes, account: bytes, extra: list | None = None) -> list:
+            return [(710, req_id), (724, b"0"), (1, account), (581, b"1")] + (extra or []) + \
+                [(715, b"20260105"), (60, b"20260105-02:00:00")]
+
+        await sh.send(b"AN", an(b"p0", b"SHCLIENT1"))
+        none = await sh.expect(b"AP")
+        assert (none.get(710), none.get(728), none.get(727)) == (b"p0", b"2", b"0")
+
+        await fill(hk, sh, "1", "SGE.AUTD", "1", 2, "560.00")
+        await fill(sh, hk, "2", "HKGX.LLG", "1", 1, "2400.00")          # SHCLIENT1 short 1 lot, no metal used
+        await sh.send(b"AN", an(b"p1", b"SHCLIENT1"))
+        reps = {}
+        for _ in range(2):
+            m = await sh.expect(b"AP")
+            reps[m.get(55)] = m
+        autd, llg = reps[b"SGE.AUTD"], reps[b"HKGX.LLG"]
+        assert (autd.get(728), autd.get(727), autd.get(1), autd.get(15)) == (b"0", b"2", b"SHCLIENT1", b"CNY")
+        assert (autd.get(703), autd.get(704), autd.get(7020), autd.get(7009)) == (b"TQ", b"2", b"190400.00", b"LOT")
+        assert (autd.get(730), autd.get(731)) == (b"560.00", b"2")        # marked at the last trade
+        assert (llg.get(705), llg.get(15), llg.get(7020)) == (b"1", b"USD", b"4800.00")   # 2 % of USD 240,000
+
+        await sh.send(b"AN", an(b"p2", b"SHCLIENT1", [(55, b"HKGX.LLG")]))
+        only = await sh.expect(b"AP")
+        assert (only.get(55), only.get(727)) == (b"HKGX.LLG", b"1")
+        await sh.send(b"AN", an(b"p3", b"HKCLIENT1"))
+        refused = await sh.expect(b"AP")
+        assert (refused.get(728), refused.get(1)) == (b"3", b"HKCLIENT1")
         sh.writer.close()
         hk.writer.close()
     finally:

@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1680"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,1730"):
         options.add_argument(arg)
     # Selenium's own driver download cannot work offline: the Debian driver is named explicitly.
     return webdriver.Chrome(options=options, service=ChromeService(executable_path=CHROMEDRIVER))
@@ -129,6 +129,7 @@ async def test_console_shows_books_routes_quota_live_and_its_kill_switch_cancels
         seen(driver, row + " td.ranked", lambda t: t.startswith("1. HKGX.RKG") and "southbound" in t,
              "the ranked books of SH-B1")
         seen(driver, row, lambda t: "buy 1000 GOLD.KG9999 @ 561.00" in t, "the order of SH-B1")
+        seen(driver, row + " td.filled", lambda t: t == "1 HKGX.RKG @ 560.00", "where SH-B1 filled")
 
         # A Hong Kong bid on the same product, Hong Kong venue only (GoldAllowedVenues 7005): the
         # Shanghai books are excluded, each with its reason.

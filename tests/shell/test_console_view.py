@@ -44,6 +44,8 @@ def test_snapshot_shows_a_cross_border_trade_and_nets_obligations_at_most_once_p
     south = next(q for q in view["quota"] if q["direction"] == "southbound")
     assert south["used_cny"] != "0" and south["used_per_mille"] == 0
     assert view["routes"][0]["clordid"] == "B1" and view["routes"][0]["price_text"] == "560.00"
+    assert view["routes"][0]["fills"] == [{"symbol": "HKGX.RKG", "lots": 1, "price": "560.00"}]
+    assert view["routes"][1]["fills"] == [{"symbol": "HKGX.RKG", "lots": 1, "price": "560.00"}]   # S1
     assert view["obligations"] == [] and len(calls) == 1      # traded, but within the interval: not re-netted
     view = console_view(app, None, T0 + 1_500_000_000, cache)
     rows = {(o["account"], o["clearing_house"]): o for o in view["obligations"]}

@@ -23,3 +23,8 @@ def test_demo_crosses_blocks_and_splits_and_says_why(capsys) -> None:
     venues = re.findall(r"FILL +\d+ g on (\w+)", three)
     assert len(set(venues)) >= 2
     assert re.search(r"remainder \d+ g resting on SGE\.AU9999", three)
+    # The day ends with the netted obligations: the Hong Kong kilobar bought southbound settles in CNH.
+    obligations = out.split("\n== ")[5]
+    assert obligations.startswith("the day's netted settlement obligations")
+    assert re.search(r"SHCLIENT1 HKGX CNH HK .* metal +\d+ g \(southbound", obligations)
+    assert re.search(r"HKCLIENT1 HKGX CNH HK .* cash +\d+\.\d\d, metal +-\d+ g", obligations)

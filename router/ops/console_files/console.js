@@ -130,8 +130,9 @@ function renderRoutes(routes) {
     el("td", {class: "l ranked"}, r.compared.map((c, i) =>
       `${i + 1}. ${c.symbol} ${c.usd_oz_fine} / ${c.all_in_usd_oz_fine}` + (c.cross ? ` (${c.cross})` : "")).join("; ")),
     el("td", {class: "l excluded"}, r.excluded.map(e => `${e.symbol}: ${e.reason}`).join("; ")),
+    el("td", {class: "l filled"}, (r.fills || []).map(f => `${f.lots} ${f.symbol} @ ${f.price}`).join("; ")),
     el("td", {class: "rests"}, r.rests_on || ""))));
-  if (!routes.length) tbody.append(el("tr", {}, el("td", {colspan: 8, class: "empty"}, "no decisions yet")));
+  if (!routes.length) tbody.append(el("tr", {}, el("td", {colspan: 9, class: "empty"}, "no decisions yet")));
 }
 
 function renderQuota(quota) {
