@@ -31,7 +31,7 @@ QUICK_ARGS = {
     "matching": ["--commands", "50000", "--repeat", "2"], "orderflow": ["--rounds", "500"],
     "fix_session": ["--repeat", "3"], "journal": ["--seconds", "0.3", "--replay", "100000"],
     "console": ["--repeat", "2", "--duration", "1.5"],
-    "recovery": ["--orders", "300", "--commands", "20000"],
+    "recovery": ["--orders", "300", "--commands", "20000", "--tail", "10000"],
 }
 
 
