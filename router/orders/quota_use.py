@@ -109,7 +109,7 @@ class QuotaUse:
         if o.side != 1 or d is None:
             return ({}, {}, {})
         today = self.quota.day(d)
-        held = o.quota_claims.get(d, 0) if o.quota_days.get(d) == today else 0
+        held = o.quota_claims.get(d, 0) if o.quota_days.get(d) in (None, today) else 0
         grow = {d: open_notional - held} if open_notional > held else {}
         shrink = {d: held - open_notional} if open_notional < held else {}
         if grow:

@@ -162,5 +162,5 @@ def test_the_first_roll_of_a_quota_without_a_day_keeps_what_was_used():
     q = CrossBorderQuota(northbound=100, southbound=100)
     q.consume(S, 40)
     assert q.roll("2026-03-02") is False
-    assert (q.used(S), q.day) == (40, "2026-03-02")
+    assert (q.used(S), q.day(S)) == (40, "2026-03-02")
     assert q.roll("2026-03-03") is True and q.used(S) == 0

@@ -18,7 +18,7 @@ def order(clordid: bytes, symbol: bytes, side: bytes, qty: bytes, price: bytes, 
 
 
 async def quota(port: int) -> dict:
-    status, body = await asyncio.to_thread(http, port, "/quota")
+    status, body = await asyncio.to_thread(http, port, "/quota", None, "s3cret")
     assert status == 200, body
     return json.loads(body)
 
