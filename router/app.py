@@ -4,7 +4,7 @@ It implements the session layer's Application seam (`on_logon`, `on_logout`, `on
 the clock once per inbound message, hands the message to the pure `OrderFlow` and sends what comes
 back to the right sessions through the gateway's registry (the passive side of a trade may belong to
 another client). `on_timer(now_ns)` drives GTD/DAY expiry and the trading-day roll; the admin API
-reads `sessions_view`, `book_view`, `routes_view`, `reference_prices_view` and calls `set_kill_switch` /
+reads `sessions_view`, `book_view`, `routes_view`, `reference_prices_view`, `quota_view` and calls `set_kill_switch` /
 `set_fx` / `set_reference_prices`. RequestForPositions (AN) is answered from the books of record
 (`router.records.position_reports`); the books' admin side is the `BooksAdmin` mixin.
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
@@ -348,7 +348,14 @@ class RouterApp(BooksAdmin):
                 position_reports(self.ledger, self.flow.accounts, session, msg, now_ns)]
 
     def on_timer(self, now_ns: int) -> None:
+        quota = self.flow.quota
+        days = quota.snapshot()
         self.command(CommandKind.TIMER, "", b"", now_ns)
+        for d, before in days.items():
+            after = quota.snapshot()[d]
+            if after["day"] != before["day"]:
+                log.info("%s quota rolled to trading day %s (CNY %s used on %s)", d, after["day"],
+                         Decimal(before["used"]).scaleb(-6), before["day"])
 
     def send(self, outs: list[Out]) -> None:
         handles = self.handles
@@ -407,6 +414,9 @@ class RouterApp(BooksAdmin):
 
     def set_fx(self, changes: dict[str, Decimal]) -> AdminResult:
         return _result(self.admin("fx", self.clock(), rates=changes))
+
+    def quota_view(self) -> dict:
+        return self.flow.quota_view()
 
     def reference_prices_view(self) -> list[dict]:
         return self.flow.references_view()

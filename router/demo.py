@@ -190,7 +190,11 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         ack1, fills1 = await _scenario("1. crossing the border: the cheapest 1 kg bar is in Hong Kong", sh, app,
                                        "DEMO-1", 1000, "561.00", "3")
         south = app.flow.quota.snapshot()["southbound"]
-        print(f"  southbound quota: CNY {Decimal(south['used']).scaleb(-6):,.2f} used (at the order's limit), "
+        claims = [d.quota_claims for _, _, c, d in app.flow.routes if c == b"DEMO-1"]
+        claimed = sum(v for c in claims[-1:] for k, v in c.items() if k.value == "southbound")
+        print(f"  southbound quota: CNY {Decimal(claimed).scaleb(-6):,.2f} taken at acceptance (the order's limit), "
+              f"CNY {Decimal(claimed - south['used']).scaleb(-6):,.2f} given back by the better fill price: "
+              f"CNY {Decimal(south['used']).scaleb(-6):,.2f} used, "
               f"CNY {Decimal(south['remaining']).scaleb(-6):,.2f} left today")
         ack2, _ = await _scenario("2. blocked by a settlement constraint: CNH settlement in a mainland vault",
                                   sh, app, "DEMO-2", 1000, "561.00", "3",

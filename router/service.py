@@ -127,6 +127,10 @@ class AdminState:
                 self.service.metrics.set_fx(pair, rate)
         return result
 
+    def quota(self) -> dict | None:
+        app = self.service.app
+        return app.quota_view() if hasattr(app, "quota_view") else None
+
     def reference_prices(self) -> list[dict]:
         app = self.service.app
         return app.reference_prices_view() if hasattr(app, "reference_prices_view") else []

@@ -48,6 +48,8 @@ class Venue:
     side: str
     settlement_ccy: str
     eligibility: str
+    # Account sides that trade this venue without cross-border quota (default: the venue's own side).
+    quota_zone: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class Instrument:
     carry_bp_per_day: Decimal
     schedule: str
     reference_price: Decimal
+    quota_zone: tuple[str, ...] = ()
 
     @property
     def price_scale(self) -> int:
@@ -160,14 +163,19 @@ def parse_constants(raw: Any) -> Constants:
 
 def parse_venue(code: str, raw: Any) -> Venue:
     key = f"venues.{code}"
-    t = Table(raw, key, {"name", "tz", "side", "settlement_ccy", "eligibility"})
+    t = Table(raw, key, {"name", "tz", "side", "settlement_ccy", "eligibility", "quota_zone"})
+    side = _choice(t.str("side"), SIDES, f"{key}.side")
+    zone = tuple(_choice(z, SIDES, f"{key}.quota_zone") for z in t.str_list("quota_zone", [side]))
+    if not zone:
+        raise ConfigError(f"{key}.quota_zone", f"needs at least one of {', '.join(SIDES)}")
     return Venue(
         code=code,
         name=t.str("name"),
         tz=t.str("tz"),
-        side=_choice(t.str("side"), SIDES, f"{key}.side"),
+        side=side,
         settlement_ccy=_choice(t.str("settlement_ccy"), CURRENCIES, f"{key}.settlement_ccy"),
         eligibility=t.str("eligibility"),
+        quota_zone=zone,
     )
 
 
@@ -244,6 +252,7 @@ def parse_instrument(symbol: str, raw: Any, book_id: int, venues: dict[str, Venu
         carry_bp_per_day=t.decimal("carry_bp_per_day", Decimal(0)),
         schedule=t.str("schedule"),
         reference_price=reference_price,
+        quota_zone=venue.quota_zone or (venue.side,),
     )
 
 

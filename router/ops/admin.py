@@ -1,7 +1,7 @@
 """Admin HTTP API and the Prometheus `/metrics` endpoint, on one aiohttp site.
 
 Job: expose `GET /health`, `GET /ready`, `GET /sessions`, `GET /books/{symbol}`,
-`GET /routes`, `GET /reference-prices`, `GET /metrics`, the books of record (`router.ops.books_api`:
+`GET /routes`, `GET /reference-prices`, `GET /quota`, `GET /metrics`, the books of record (`router.ops.books_api`:
 positions, obligations, statements, end of day), and the mutations `POST /kill-switch`, `POST /fx` and
 `POST /reference-prices`, which
 need the operate token as `Authorization: Bearer <token>`; the reads other than /health, /ready and
@@ -71,6 +71,9 @@ class AdminBackend(Protocol):
 
     def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
         """New rates by pair ("USDCNY" -> Decimal quote units per base); recompute conversions."""
+
+    def quota(self) -> dict | None:
+        """The cross-border quota per direction (limit, used, balance in CNY, trading day); None: no quota."""
 
     def reference_prices(self) -> list[dict]:
         """Each instrument's reference price, daily band, collar and source."""
@@ -265,6 +268,12 @@ class _Handlers:
                      ", ".join(f"{pair}={rate}" for pair, rate in sorted(rates.items())))
         return self._result(result, {"rates": rates})
 
+    async def get_quota(self, request: web.Request) -> web.Response:
+        view = self.backend.quota() if hasattr(self.backend, "quota") else None
+        if view is None:
+            return _error(404, "not_supported", "this application has no cross-border quota")
+        return _json(view)
+
     async def get_reference_prices(self, request: web.Request) -> web.Response:
         return _json({"reference_prices": list(self.backend.reference_prices())})
 
@@ -327,6 +336,7 @@ def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, t
     app.router.add_post("/kill-switch", h.kill_switch)
     app.router.add_post("/fx", h.fx)
     app.router.add_get("/reference-prices", _reader(auth, h.get_reference_prices))
+    app.router.add_get("/quota", _reader(auth, h.get_quota))
     app.router.add_post("/reference-prices", h.reference_prices)
     from router.ops.books_api import mount_books
     mount_books(app, backend, h, _reader, auth, _dumps)

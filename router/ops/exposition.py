@@ -178,9 +178,11 @@ class _Collector:
 
         quota = sorted(m._quota.items())
         yield _Spec("gauge", "cross_border_quota_used_cny", "Daily cross-border quota used, CNY.",
-                    ("direction",), [((d,), u) for d, (u, _) in quota])
+                    ("direction",), [((d,), u) for d, (u, _, _) in quota])
         yield _Spec("gauge", "cross_border_quota_remaining_cny", "Daily cross-border quota remaining, CNY.",
-                    ("direction",), [((d,), r) for d, (_, r) in quota])
+                    ("direction",), [((d,), r) for d, (_, r, _) in quota])
+        yield _Spec("gauge", "cross_border_quota_limit_cny", "Daily cross-border quota limit, CNY.",
+                    ("direction",), [((d,), lim) for d, (_, _, lim) in quota if lim is not None])
         yield _Spec("gauge", "open_orders", "Working orders, by instrument.", ("instrument",),
                     _rows({(label_text(k),): v for k, v in m._open_orders.items()}))
         yield _Spec("gauge", "kill_switch_global", "1 while the global kill switch is on.", (),

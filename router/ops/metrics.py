@@ -66,7 +66,7 @@ class Metrics:
         self.matching_batch_ns = self.matching_batch.observe_ns
         self.router_decision_ns = self.router_decision.observe_ns
         # State gauges, set when the state changes (never per message)
-        self._quota: dict[str, tuple[float, float]] = {}
+        self._quota: dict[str, tuple[float, float, float | None]] = {}
         self._open_orders: dict[Any, int] = {}
         self._kill_global = False
         self._kill_accounts = 0
@@ -183,8 +183,10 @@ class Metrics:
         self.router_decision.observe_ns(ns)
 
     # ---- state (set on change) -------------------------------------------------------
-    def set_quota(self, direction: str, used_cny: Any, remaining_cny: Any) -> None:
-        self._quota[direction] = (float(used_cny), float(remaining_cny))
+    def set_quota(self, direction: str, used_cny: Any, remaining_cny: Any, limit_cny: Any = None) -> None:
+        """Used (may be negative: sells add back), balance and limit of one direction, CNY."""
+        self._quota[direction] = (float(used_cny), float(remaining_cny),
+                                  None if limit_cny is None else float(limit_cny))
 
     def set_open_orders(self, instrument: str, count: int) -> None:
         self._open_orders[instrument] = count

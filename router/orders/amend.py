@@ -127,29 +127,6 @@ class Amendments:
         ctx = ("replace", o, clordid, orig, new_base, price, notional, saved, quota)
         return self._run_one(row, ctx, now_ns)
 
-    def _replace_quota(self, o: Order, open_notional: int) -> tuple | Reason:
-        """Cross-border quota for a replaced order: it keeps the filled share of its claims and claims
-        the new open notional in its resting book's direction. The increase is consumed now (so a
-        replace cannot get round an exhausted quota); the decrease is given back once it is replaced.
-        Returns (new claims, consumed, to give back) or the quota rejection."""
-        if not o.quota_claims and o.direction is None:
-            return ({}, {}, {})
-        new = {d: amount * o.cum // o.qty for d, amount in o.quota_claims.items()}
-        if o.direction is not None:
-            new[o.direction] = new.get(o.direction, 0) + open_notional
-        grow, shrink = {}, {}
-        for d in set(new) | set(o.quota_claims):
-            delta = new.get(d, 0) - o.quota_claims.get(d, 0)
-            if delta > 0:
-                grow[d] = delta
-            elif delta < 0:
-                shrink[d] = -delta
-        if grow:
-            r = self.quota.consume_many(grow)
-            if r is not None:
-                return r
-        return (new, grow, shrink)
-
     def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         o = self.index.find(session, msg.get(11), msg.get(37))
         ts = utc_timestamp(now_ns)
@@ -212,8 +189,8 @@ class Amendments:
         return self._cancel_batch(victims, now_ns, "cancelled on disconnect")
 
     def on_timer(self, now_ns: int) -> list[Out]:
-        """GTD expiry, DAY expiry and the reference price at each instrument's trading-day roll, and the
-        quota day roll."""
+        """GTD expiry, DAY expiry and the reference price at each instrument's trading-day roll, the
+        ClOrdID day and each quota direction's day roll."""
         cmds = []
         if self._gtd and any(o.tif == CoreTif.GTD and o.expire_ns <= now_ns for o in self.index.live.values()):
             cmds.append((-1, int(CoreTif.GTC)))
@@ -229,10 +206,17 @@ class Amendments:
                     cmds.append((i.book_id, int(CoreTif.DAY)))
                     rolled.append(i.book_id)
             day = self.calendars.trading_day(self.books[0].schedule, now_ns)
-            if day is not None and self.quota.roll(day):
+            if day is not None and day != self._id_day:
+                self._id_day = day
                 self.index.new_day()
-                if self.metrics is not None:
-                    self._quota_metrics()
+            # Each quota direction rolls on its destination venue's trading day.
+            rolled_quota = False
+            for d, schedule in self._quota_schedules:
+                qday = self.calendars.trading_day(schedule, now_ns)
+                if qday is not None and self.quota.roll(qday, d):
+                    rolled_quota = True
+            if rolled_quota and self.metrics is not None:
+                self._quota_metrics()
             self._roll_references(rolled, now_ns)
         if not cmds:
             return []

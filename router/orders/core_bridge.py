@@ -235,9 +235,7 @@ class CoreEvents:
                 if o is None or c[0] != "replace":
                     continue
                 _, _, clordid, _, new_base, price, notional, _, (claims, _, shrink) = c
-                for d, amount in shrink.items():
-                    self.quota.release(d, amount)
-                o.quota_claims = claims
+                self._quota_replaced(o, claims, shrink)
                 self.index.rename(o, clordid)
                 o.qty, o.price = new_base, price
                 o.er_fixed = None
@@ -260,6 +258,7 @@ class CoreEvents:
                 if rested > 0:
                     o.leaves = rested
                     o.dust = returned
+                    self._quota_swept(o, book)
                     if self.metrics is not None:
                         i = self.books[book]
                         self.metrics.routed(i.venue, _dir_book(o, i), rested // MICRO)
@@ -298,7 +297,9 @@ class CoreEvents:
                     self.metrics.routed(i.venue, _dir_book(o, i), int(lots * i.lot_grams))
             else:
                 base, px_scaled = lots, px
+            leaves_before = o.leaves
             o.fill(base, px_scaled, venue)
+            self._quota_fill(o, book, px, lots, base, leaves_before)
             self._settle(o, book, px, lots)
             if o.leaves and o.notional_qty:
                 self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.notional_qty)
@@ -326,15 +327,14 @@ class CoreEvents:
             o = c[1]
             if c[0] == "replace":
                 self._restore(o, self.accounts.get(o.account), c[7])
-                for d, amount in c[8][1].items():
-                    self.quota.release(d, amount)
+                self._quota_replace_refused(c[8][1])
             outs.append(Out(o.session, b"9", cancel_reject(o, c[2], c[3], b"1" if c[0] == "cancel" else b"2",
                                                           ours, text)))
 
     def _finish(self, o: Order, acked: bool = True) -> None:
         """The order is done: give back quota for its unfilled part, reservations, credit."""
         if o.quota_claims:
-            self.quota_release(o, max(o.qty - o.cum, 0))
+            self._quota_done(o)
         self._release(o)
         self.risk.on_done(o.oid)
         self.index.finish(o)

@@ -6,11 +6,11 @@ hands MarketDataRequest(V) / SecurityListRequest(x) to `marketdata`, and answers
 a BusinessMessageReject. Each call returns `Out(session, msg_type, body)` values for the caller to
 send, possibly to other sessions (the passive side of a trade). Per new order: parse and check the
 request, let `routing` filter and rank the books (kill switch and pre-trade risk included), consume
-quota and reserve cash or metal (`orders.funds`), then make exactly one `engine.process()` call — a
+quota (a buy, `orders.quota_use`) and reserve cash or metal (`orders.funds`), then make exactly one `engine.process()` call — a
 NEW on the instrument's book, or an atomic group SWEEP for a routable product — whose events
 `orders.core_bridge` turns into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when an
 instrument's trading day rolls (moving its reference price to the day's last trade, `orders.refprices`)
-and rolls the quota day; `kill` / `disconnected` cancel working
+and rolls each quota direction on its destination venue's trading day; `kill` / `disconnected` cancel working
 orders in one batch.
 
 Units: an instrument order is in lots and integer price units of that instrument; a product order
@@ -41,7 +41,8 @@ from router.orders.index import (
     Ids, Order, OrderIndex, decimal_to_units, fast_units, parse_decimal, reject_report, text_of as _s, units_text,
 )
 from router.orders.order_values import OrderValues
-from router.orders.quota import CrossBorderQuota
+from router.orders.quota import CrossBorderQuota, Direction
+from router.orders.quota_use import QuotaUse
 from router.orders.refprices import ReferenceConfig, ReferencePrices
 from router.domain.reasons import Reason
 from router.orders.risk import RiskEngine
@@ -53,7 +54,7 @@ _BUY, _SELL, _GTD, _FOK = Side.BUY, Side.SELL, CoreTif.GTD, CoreTif.FOK
 _new = tuple.__new__          # NamedTuple construction without the generated __new__
 
 
-class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
+class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
     """The order flow for one catalogue, account set and core; see the module docstring."""
 
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,
@@ -89,6 +90,11 @@ class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
                            for i in self.books]
         self._gtd = 0
         self._days: dict[int, Any] = {}
+        self._id_day: Any = None
+        # The schedule whose trading day each quota direction counts: the first book on its destination side.
+        self._quota_schedules = [(d, next(i.schedule for i in self.books if i.side == side))
+                                 for d, side in ((Direction.NORTHBOUND, "onshore"), (Direction.SOUTHBOUND, "offshore"))
+                                 if any(i.side == side for i in self.books)]
         self._open_count: dict[str, int] = {}
         self.set_fx(fx, push=False)
         self._init_references(reference)
@@ -256,20 +262,17 @@ class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
         if not decision.ok:
             return self._reject_new(session, msg, now_ns, decision.reason, self._why(decision, qty, price),
                                     acct.name, explain)
-        if decision.quota_claims:
-            r = self.quota.consume_many(decision.quota_claims)
-            if r is not None:
-                return self._reject_new(session, msg, now_ns, r, f"{r.text} for this order", acct.name, explain)
-            if self.metrics is not None:
-                self._quota_metrics()
         oid, order_id = self.ids.next_oid()
         o = Order(oid, order_id, session, acct.name, self.owner_of[acct.name], clordid, symbol,
                   product is not None, int(side), int(ord_type_raw), int(core_tif), qty, price, decimals)
+        if decision.quota_claims:
+            r = self._quota_accept(o, decision.quota_claims)
+            if r is not None:
+                return self._reject_new(session, msg, now_ns, r, f"{r.text} for this order", acct.name, explain)
         o.expire_ns = expire_ns
         o.decision = decision
         o.explain = explain
         o.constraints = constraints
-        o.quota_claims = dict(decision.quota_claims)
         o.notional = decision.notional_cny
         if product is not None:
             o.qty = o.leaves = o.notional_qty = decision.qty_ug
@@ -277,7 +280,7 @@ class OrderFlow(Amendments, Funds, CoreEvents, ReferencePrices):
             o.value_den = PRODUCT_DEN
         r = self._reserve(o, acct, decision)
         if r is not None:
-            self.quota_release(o, o.qty)
+            self._quota_done(o)
             self._release(o, acct)
             return self._reject_new(session, msg, now_ns, r, f"{r.text} (already reserved by working orders)",
                                     acct.name, explain)

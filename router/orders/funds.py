@@ -1,33 +1,31 @@
 """Cash and metal for orders: reservations when an order is accepted or replaced, settlement of each
 full-payment fill (cash out and metal in for a buy, the reverse for a sell, fees included), release of
-what is left when the order is done, and quota given back for its unfilled part.
+what is left when the order is done (the cross-border quota is `orders.quota_use`).
 
 Amounts are integers: micro-units of the settlement currency, micrograms of gross metal. The router
 priced each candidate book's need at its conservative child limit; a product order reserves, per
 currency and vault, the largest need over its candidates. `Funds` is a mixin of `OrderFlow`.
 A margined fill gives back the part of the reservation it used (margin and fee at the fill price);
 what it holds from then on is the fill observer's business (`orders.fills`: the ledger holds margin
-while the position is open). Without an observer a margined fill moves no cash. The quota given back
-is proportional to the unfilled quantity.
+while the position is open). Without an observer a margined fill moves no cash.
 
 Not here: the checks that decide whether an order may trade (routing, risk), any I/O.
 """
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from router.orders.accounts import Account
 from router.domain.convert import COMPARABLE_DEN
-from router.orders.index import MICRO, Order
+from router.orders.index import Order
 from router.orders.fills import Fill, FillObserver
-from router.orders.quota import Direction, direction
+from router.orders.quota import direction
 from router.domain.reasons import Reason
 from router.orders.routing import PPM, RouteDecision
 
 
 class Funds:
-    """Mixin of `OrderFlow` (uses its accounts, router books, quota and metrics)."""
+    """Mixin of `OrderFlow` (uses its accounts and router books)."""
 
     fills: FillObserver | None = None       # the books of record, told of every fill (set by the app)
     _fill_now = 0                           # the time of the batch being reported, for `Fill.now_ns`
@@ -151,16 +149,3 @@ class Funds:
                                   o.order_id.decode("ascii", "replace"), self._fill_now,
                                   px * lots * b.cny_num // COMPARABLE_DEN), acct)
 
-    def quota_release(self, o: Order, unfilled: int) -> None:
-        if not o.quota_claims or o.qty <= 0:
-            return
-        for d, amount in o.quota_claims.items():
-            self.quota.release(d, amount * unfilled // o.qty)
-        o.quota_claims = {}
-        if self.metrics is not None:
-            self._quota_metrics()
-
-    def _quota_metrics(self) -> None:
-        for d in Direction:
-            self.metrics.set_quota(d.value, Decimal(self.quota.used(d)) / MICRO,
-                                   Decimal(self.quota.remaining(d)) / MICRO)

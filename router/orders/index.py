@@ -110,6 +110,7 @@ class Order:
         "value_den", "status", "last_px", "last_qty", "last_mkt", "explain", "reserved_cash",
         "reserved_metal", "quota_claims", "notional", "notional_qty", "decision", "price_decimals", "pending_cxl",
         "constraints", "dust", "acked", "core_qty", "core_cum", "sell_vaults", "direction", "er_fixed",
+        "quota_days",
     )
 
     def __init__(self, oid: int, order_id: bytes, session: str, account: str, owner: int, clordid: bytes,
@@ -144,7 +145,8 @@ class Order:
         self.explain = b""
         self.reserved_cash: dict[str, int] = {}
         self.reserved_metal: dict[str, int] = {}
-        self.quota_claims: dict[Any, int] = {}
+        self.quota_claims: dict[Any, int] = {}    # quota held for the open part, per direction
+        self.quota_days: dict[Any, Any] = {}      # the direction's trading day each claim was taken on
         self.notional = 0                   # open notional (micro-CNY) of `notional_qty` base units
         self.notional_qty = qty
         self.decision: Any = None

@@ -1,9 +1,11 @@
 """Daily cross-border quota per direction (Stock Connect style), in integer micro-CNY.
 
-An order that crosses the border consumes quota when it is accepted and gives back the
-unfilled part when that part is cancelled; fills keep their consumption for the day.
-The quota resets when the caller rolls the trading day. Northbound = an offshore account
-reaching an onshore book; southbound = an onshore account reaching an offshore book.
+Only buys consume: at acceptance, the limit-price notional in CNY. The unfilled part is given
+back on cancel, expiry, reject or IOC remainder; a fill at a better price gives back the
+difference; a cross-border sell's fill adds its notional back, so the day's balance can exceed the
+limit. Each direction resets when the caller rolls its trading day (its destination venue's).
+Northbound = an offshore account reaching an onshore book; southbound = an onshore account
+reaching an offshore book; a venue's `quota_zone` may exempt both (see `quota_direction`).
 
 No real "Gold Connect" quota regime is published (reference §4): the amounts are policy
 read from the `[quota]` config table. This module does NOT decide which orders cross
@@ -12,7 +14,7 @@ read from the `[quota]` config table. This module does NOT decide which orders c
 from __future__ import annotations
 
 import enum
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from router.domain.errors import ConfigError
@@ -44,17 +46,31 @@ def direction(account_side: str, venue_side: str) -> Direction | None:
     raise ValueError(f"unknown border side {account_side!r} or {venue_side!r}")
 
 
-class CrossBorderQuota:
-    """Used and remaining quota per direction for one trading day. Amounts are micro-CNY ints."""
+def quota_direction(account_side: str, venue_side: str, quota_zone: tuple[str, ...]) -> Direction | None:
+    """The quota an account's order to a book uses: none when the account's side is in the venue's
+    quota zone (the sides whose money funds it without crossing, e.g. the offshore-funded
+    International Board for offshore accounts), else the physical direction."""
+    if account_side in quota_zone:
+        return None
+    return direction(account_side, venue_side)
 
-    __slots__ = ("_limit", "_used", "day")
+
+class CrossBorderQuota:
+    """Used and remaining quota per direction, each on its own trading day. Amounts are micro-CNY ints.
+
+    `used` may go below zero: a cross-border sell's fill adds its notional back (Stock Connect's
+    daily balance can exceed the limit). Each direction has its own day (`roll(day, d)`): the
+    northbound quota rolls on the onshore destination's trading day, the southbound on the offshore one.
+    """
+
+    __slots__ = ("_limit", "_used", "_day")
 
     def __init__(self, northbound: int, southbound: int, day: Any = None) -> None:
         if northbound < 0 or southbound < 0:
             raise ValueError("quota limits must not be negative")
         self._limit = {Direction.NORTHBOUND: int(northbound), Direction.SOUTHBOUND: int(southbound)}
         self._used = {Direction.NORTHBOUND: 0, Direction.SOUTHBOUND: 0}
-        self.day = day
+        self._day = {Direction.NORTHBOUND: day, Direction.SOUTHBOUND: day}
 
     def limit(self, d: Direction) -> int:
         return self._limit[d]
@@ -65,17 +81,16 @@ class CrossBorderQuota:
     def remaining(self, d: Direction) -> int:
         return self._limit[d] - self._used[d]
 
+    def day(self, d: Direction) -> Any:
+        """The trading day direction `d` is counting (None before its first roll)."""
+        return self._day[d]
+
     def fits(self, d: Direction, amount: int) -> bool:
         return amount <= self._limit[d] - self._used[d]
 
     def consume(self, d: Direction, amount: int) -> Reason | None:
         """Take `amount` from today's quota, all or nothing; a rejection leaves it untouched."""
-        if amount < 0:
-            raise ValueError("quota amount must not be negative")
-        if amount > self._limit[d] - self._used[d]:
-            return Reason.QUOTA_EXHAUSTED
-        self._used[d] += amount
-        return None
+        return self.consume_many({d: amount})
 
     def consume_many(self, claims: Mapping[Direction, int]) -> Reason | None:
         """Consume several directions atomically (a product order may cross both ways)."""
@@ -88,48 +103,55 @@ class CrossBorderQuota:
             self._used[d] += amount
         return None
 
-    def release(self, d: Direction, amount: int) -> int:
-        """Give back `amount` (the cancelled unfilled part); returns what was actually given back.
-
-        Capped at what is used, so a release for an order accepted before a day roll
-        cannot push today's usage below zero.
-        """
+    def charge(self, d: Direction, amount: int) -> None:
+        """Count a buy's fill (at its trade price) whatever the balance: the order was already
+        admitted against its claim, which the caller releases."""
         if amount < 0:
             raise ValueError("quota amount must not be negative")
-        given = min(amount, self._used[d])
-        self._used[d] -= given
-        return given
+        self._used[d] += amount
 
-    def release_unfilled(self, d: Direction, claimed: int, leaves_qty: int, order_qty: int) -> int:
-        """Give back the unfilled share of an order's claim when it is cancelled or expires:
-        claimed * leaves / order_qty, rounded down so the quota is never over-credited."""
-        if order_qty <= 0 or not 0 <= leaves_qty <= order_qty:
-            raise ValueError("need 0 <= leaves_qty <= order_qty and order_qty > 0")
-        return self.release(d, claimed * leaves_qty // order_qty)
+    def release(self, d: Direction, amount: int) -> int:
+        """Give back `amount`: an unfilled claim (cancel, expiry, reject, IOC remainder), the
+        difference of a fill at a better price, or a cross-border sell's fill. Not capped: usage may
+        go below zero. The caller gives back only claims consumed on the direction's current day."""
+        if amount < 0:
+            raise ValueError("quota amount must not be negative")
+        self._used[d] -= amount
+        return amount
 
-    def roll(self, day: Any) -> bool:
-        """Start trading day `day`; resets usage when the day changed. Returns whether it reset.
+    def roll(self, day: Any, d: Direction | None = None) -> bool:
+        """Start trading day `day` for direction `d` (both when None); resets usage when the day
+        changed. Returns whether anything reset.
 
-        A quota built without a day (the service's, until its first timer tick) takes the first day
-        it is rolled to without resetting: what was used before that tick was used today."""
-        if self.day is None:
-            self.day = day
-            return False
-        if day == self.day:
-            return False
-        self.day = day
-        self._used[Direction.NORTHBOUND] = 0
-        self._used[Direction.SOUTHBOUND] = 0
-        return True
+        A direction without a day (the service's, until its first timer tick) takes the first day it is
+        rolled to without resetting: what was used before that tick was used today."""
+        reset = False
+        for x in (Direction.NORTHBOUND, Direction.SOUTHBOUND) if d is None else (d,):
+            if self._day[x] is None:
+                self._day[x] = day
+            elif self._day[x] != day:
+                self._day[x] = day
+                self._used[x] = 0
+                reset = True
+        return reset
 
     def set_limits(self, northbound: int, southbound: int) -> None:
         """Apply new limits (config reload); usage is kept, so remaining may go negative."""
         self._limit[Direction.NORTHBOUND] = int(northbound)
         self._limit[Direction.SOUTHBOUND] = int(southbound)
 
-    def snapshot(self) -> dict[str, dict[str, int]]:
+    def snapshot(self) -> dict[str, dict[str, Any]]:
         """Plain numbers for metrics and the admin API."""
-        return {d.value: {"limit": self._limit[d], "used": self._used[d], "remaining": self.remaining(d)}
+        return {d.value: {"limit": self._limit[d], "used": self._used[d], "remaining": self.remaining(d),
+                          "day": self._day[d]} for d in Direction}
+
+    def view(self) -> dict[str, dict[str, Any]]:
+        """`GET /quota`: per direction limit_cny, used_cny, balance_cny (CNY, 2 decimals) and trading_day."""
+        def cny(micro: int) -> str:
+            return str((Decimal(micro) / MICRO).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+        return {d.value: {"limit_cny": cny(self._limit[d]), "used_cny": cny(self._used[d]),
+                          "balance_cny": cny(self.remaining(d)),
+                          "trading_day": None if self._day[d] is None else str(self._day[d])}
                 for d in Direction}
 
 

@@ -9,7 +9,7 @@ comparable limit in micro-USD per fine troy ounce, the quantity in group microgr
 the remainder rests on) plus a structured explanation and a short text for a FIX tag.
 
 Hard filters per book, in this order: allowed venues, session open, eligibility, cross-border
-permission, cross-border quota, settlement currency, currency held, vault, bar form,
+permission, cross-border quota (buys only), settlement currency, currency held, vault, bar form,
 settlement cycle, price limits, lot rounding, funds (cash or metal for full payment, margin
 for margin contracts, on the lots that open a position: `open_lots`, when set, tells the position).
 Survivors are ranked by all-in comparable price: the book's best
@@ -32,7 +32,7 @@ from router.orders.accounts import Account, Accounts
 from router.domain.calendar import SessionState
 from router.domain.catalogue import Catalogue, Instrument
 from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor
-from router.orders.quota import CrossBorderQuota, Direction, direction
+from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
 from router.domain.reasons import Reason
 from router.orders.route_types import (  # noqa: F401  (re-exported: the routing API)
     Candidate, Constraints, Exclusion, NO_CONSTRAINTS, RouteDecision, RouteRequest, Side, Tif,
@@ -114,7 +114,7 @@ class _Static(NamedTuple):
     bit: int
     venue_ok: bool
     pre: Reason | None          # eligibility / cross-border permission
-    direction: Direction | None
+    direction: Direction | None  # the quota this account's flow to the book uses (None: within its zone)
     post: Reason | None         # settlement ccy, currency held, vault, bar form, cycle
     vaults: tuple[str, ...]     # where a sell may take metal from
     lo: int
@@ -242,6 +242,7 @@ class Router:
                 pre = Reason.NOT_ELIGIBLE
             elif d is not None and not acct.cross_border:
                 pre = Reason.CROSS_BORDER_NOT_ALLOWED
+            d = quota_direction(acct.side, b.side, b.instr.quota_zone)
             post = None
             vaults = b.vaults if c.vault is None else tuple(v for v in b.vaults if v == c.vault)
             if c.settl_ccy is not None and c.settl_ccy != b.settl_ccy:
@@ -348,7 +349,7 @@ class Router:
                     child = lo
             notional_cny = child * qty_ug * cny_num // cny_den
             reason = None
-            if d is not None and not fits(d, notional_cny):
+            if buy and d is not None and not fits(d, notional_cny):     # only buys consume quota
                 reason = _R_QUOTA_EXHAUSTED
             elif post is not None:
                 reason = post
@@ -405,7 +406,7 @@ class Router:
             mask |= bit
             if notional_cny > notional:
                 notional = notional_cny
-            if d is not None and notional_cny > claims.get(d, 0):
+            if buy and d is not None and notional_cny > claims.get(d, 0):
                 claims[d] = notional_cny
 
         if not ranked:

@@ -47,26 +47,19 @@ def test_consume_is_all_or_nothing():
     assert q.remaining(N) == 0
 
 
-def test_release_gives_back_unfilled_part_and_never_goes_negative():
+def test_release_and_sell_add_back_may_take_usage_below_zero():
     q = CrossBorderQuota(northbound=1_000, southbound=1_000)
     q.consume(N, 800)
     # 300 filled, 500 cancelled: the cancelled part comes back.
     assert q.release(N, 500) == 500
     assert q.used(N) == 300
-    assert q.release(N, 10_000) == 300
-    assert q.used(N) == 0
-    assert q.remaining(N) == 1_000
-
-
-def test_release_unfilled_share_of_a_claim():
-    q = CrossBorderQuota(northbound=1_000, southbound=1_000)
-    q.consume(S, 900)
-    # 1 of 3 lots filled, the rest cancelled: two thirds of the claim come back
-    assert q.release_unfilled(S, 900, leaves_qty=2, order_qty=3) == 600
-    assert q.used(S) == 300
-    assert q.release_unfilled(S, 100, leaves_qty=0, order_qty=3) == 0
-    with pytest.raises(ValueError):
-        q.release_unfilled(S, 100, leaves_qty=4, order_qty=3)
+    # a cross-border sell's fill adds its notional back: the balance exceeds the limit
+    q.release(N, 450)
+    assert q.used(N) == -150
+    assert q.remaining(N) == 1_150
+    # a fill is charged whatever the balance (its order was admitted against its claim)
+    q.charge(N, 2_000)
+    assert q.used(N) == 1_850 and q.consume(N, 1) is Reason.QUOTA_EXHAUSTED
 
 
 def test_consume_many_is_atomic_across_directions():
@@ -95,7 +88,19 @@ def test_roll_resets_only_on_a_new_trading_day():
     assert q.remaining(N) == 0
     assert q.roll("2026-03-03") is True
     assert (q.used(N), q.used(S)) == (0, 0)
-    assert q.day == "2026-03-03"
+    assert q.day(N) == q.day(S) == "2026-03-03"
+
+
+def test_each_direction_rolls_on_its_own_day():
+    q = CrossBorderQuota(northbound=100, southbound=100, day="2026-03-02")
+    q.consume(N, 70)
+    q.consume(S, 40)
+    # the offshore destination's day rolled first: only the southbound quota resets
+    assert q.roll("2026-03-03", S) is True
+    assert (q.used(N), q.used(S)) == (70, 0)
+    assert (q.day(N), q.day(S)) == ("2026-03-02", "2026-03-03")
+    assert q.roll("2026-03-03", S) is False
+    assert q.roll("2026-03-03", N) is True and q.used(N) == 0
 
 
 def test_set_limits_keeps_usage():
@@ -110,8 +115,18 @@ def test_set_limits_keeps_usage():
 def test_snapshot_for_metrics():
     q = CrossBorderQuota(northbound=10, southbound=20)
     q.consume(S, 5)
-    assert q.snapshot() == {"northbound": {"limit": 10, "used": 0, "remaining": 10},
-                            "southbound": {"limit": 20, "used": 5, "remaining": 15}}
+    assert q.snapshot() == {"northbound": {"limit": 10, "used": 0, "remaining": 10, "day": None},
+                            "southbound": {"limit": 20, "used": 5, "remaining": 15, "day": None}}
+
+
+def test_view_in_cny_with_the_trading_day():
+    q = CrossBorderQuota(northbound=1_000_000_000 * MICRO, southbound=1_000_000_000 * MICRO, day="2026-03-02")
+    q.consume(S, 560_939_943_741)
+    q.release(S, 561_139_662_448)
+    v = q.view()
+    assert v["southbound"] == {"limit_cny": "1000000000.00", "used_cny": "-199.72",
+                               "balance_cny": "1000000199.72", "trading_day": "2026-03-02"}
+    assert v["northbound"]["used_cny"] == "0.00"
 
 
 def test_parse_quota_in_exact_micro_cny():
@@ -147,5 +162,5 @@ def test_the_first_roll_of_a_quota_without_a_day_keeps_what_was_used():
     q = CrossBorderQuota(northbound=100, southbound=100)
     q.consume(S, 40)
     assert q.roll("2026-03-02") is False
-    assert (q.used(S), q.day) == (40, "2026-03-02")
+    assert (q.used(S), q.day(S)) == (40, "2026-03-02")
     assert q.roll("2026-03-03") is True and q.used(S) == 0

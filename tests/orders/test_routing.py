@@ -213,8 +213,15 @@ def test_quota_not_needed_on_own_side():
     d = router(quota=quota).route(req("SGE.AU9999", qty=1, price=56000), 0)
     assert d.ok and d.quota_claims == {}
     d = router(account("OFF", "offshore"), quota=quota).route(req(account="OFF"), 0)
-    assert ranked(d) == ["HKGX.RKG"]
-    assert set(excluded(d).values()) == {Reason.QUOTA_EXHAUSTED}
+    # the International Board is funded offshore (quota_zone): no northbound quota for an offshore account
+    assert sorted(ranked(d)) == ["HKGX.RKG", "SGEI.IAU9999"]
+    assert excluded(d) == {"SGE.AU9999": Reason.QUOTA_EXHAUSTED}
+
+
+def test_only_buys_claim_quota():
+    quota = CrossBorderQuota(northbound=0, southbound=0)
+    d = router(quota=quota).route(req(side=Side.SELL), 0)
+    assert "HKGX.RKG" in ranked(d) and d.quota_claims == {}
 
 
 def test_settlement_currency():

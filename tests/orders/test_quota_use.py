@@ -1,0 +1,74 @@
+"""An order's use of the cross-border quota in the pure order flow (reference book, default config):
+the product order's claim at acceptance, claims kept only where a product order rests, replaces, and
+each direction's own trading-day roll, where a claim taken yesterday is dropped, never given back today."""
+from __future__ import annotations
+
+from router.orders.quota import Direction
+from tests.orders.test_flow import HK, SH, Harness, ers, f
+
+S, N = Direction.SOUTHBOUND, Direction.NORTHBOUND
+MON = 1_767_578_400_000_000_000        # 2026-01-05 02:00 UTC, a Monday: SGE and HKGX open
+DAY = 86_400_000_000_000
+
+
+def test_product_buy_claims_its_limit_notional_at_acceptance_and_the_fill_replaces_it() -> None:
+    h = Harness()
+    h.order(HK, "HKGX.RKG", 2, 1, "559.80")
+    seen = []
+    engine = h.flow.engine
+    run = engine.process_at
+
+    def spy(*a, **k):
+        seen.append(h.quota.used(S))
+        return run(*a, **k)
+    engine.process_at = spy
+    outs = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", tif="3")
+    assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"F"]
+    # at acceptance: 1 kg at the RKG child limit CNH 561.73, in CNY at USDCNY 7.10 / USDCNH 7.11
+    assert seen == [560_939_943_741]
+    # after the fill at CNH 559.80: CNY 559,012.66, the better price's difference given back
+    assert h.quota.used(S) == 559_012_658_227
+
+
+def test_product_buy_resting_on_a_domestic_book_gives_back_its_southbound_claim() -> None:
+    h = Harness()
+    (ack,) = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00")
+    assert f(ack, 150) == b"0"
+    assert h.quota.used(S) == 0          # it sent no child to HKGX.RKG
+
+
+def test_sell_consumes_nothing_and_its_fill_adds_back() -> None:
+    h = Harness()
+    (ack,) = h.order(HK, "SGE.AU9999", 2, 100, "560.00")
+    assert f(ack, 150) == b"0" and h.quota.used(N) == 0
+    h.order(SH, "SGE.AU9999", 1, 100, "560.00")
+    assert h.quota.used(N) == -560_000 * 1_000_000      # 1 kg sold northbound at CNY 560.00
+
+
+def test_replace_claims_the_new_notional_and_gives_back_a_decrease() -> None:
+    h = Harness()
+    h.order(SH, "HKGX.RKG", 1, 1, "550.00", clordid="R1")
+    one = h.quota.used(S)
+    h.send(SH, b"G", [(41, "R1"), (11, "R2"), (55, "HKGX.RKG"), (54, 1), (60, "20260101-00:00:00"),
+                      (38, 2), (40, 2), (44, "550.00")])
+    assert h.quota.used(S) == 1_098_452_883_263         # 2 kg at CNH 550.00 in CNY (one: 549,226.44)
+    h.send(SH, b"G", [(41, "R2"), (11, "R3"), (55, "HKGX.RKG"), (54, 1), (60, "20260101-00:00:00"),
+                      (38, 1), (40, 2), (44, "550.00")])
+    assert h.quota.used(S) == one
+
+
+def test_each_direction_rolls_on_its_destination_day_and_drops_yesterdays_claims() -> None:
+    h = Harness()
+    cal = h.cfg.sections["calendars"]
+    h.flow.on_timer(MON)
+    assert h.quota.day(S) == cal.trading_day("HKGX_OUTCRY", MON)
+    assert h.quota.day(N) == cal.trading_day("SGE_SPOT", MON)
+    h.now = MON
+    (ack,) = h.order(SH, "HKGX.RKG", 1, 1, "550.00", tif="1", clordid="G1")     # GTC: survives the roll
+    assert f(ack, 150) == b"0" and h.quota.used(S) > 0
+    h.flow.on_timer(MON + DAY)
+    assert h.quota.used(S) == 0 and h.quota.day(S) == cal.trading_day("HKGX_OUTCRY", MON + DAY)
+    h.now = MON + DAY
+    outs = h.send(SH, b"F", [(41, "G1"), (11, "G1c"), (55, "HKGX.RKG"), (54, 1), (60, "20260101-00:00:00")])
+    assert f(ers(outs)[0], 150) == b"4"
+    assert h.quota.used(S) == 0          # yesterday's claim is not given back to today's quota
