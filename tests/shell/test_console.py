@@ -151,6 +151,9 @@ async def test_console_shows_books_routes_quota_live_and_its_kill_switch_cancels
              f"southbound quota used {south['used_cny']}")
         seen(driver, '.gauge[data-direction="southbound"] .balance', lambda t: t == south["balance_cny"],
              "the southbound balance")
+        # Nothing on the page broke its Content-Security-Policy (the console's own files only).
+        errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
         # The books of record: a margined Au(T+D) trade opens a position with margin held, and the
         # kilobar trade above nets into an HKGX obligation, southbound.
         await hk.send(b"D", order("HK-S3", "SGE.AUTD", 2, 2, "560.00"))
