@@ -30,10 +30,12 @@ from aiohttp import web
 log = logging.getLogger("gold_router.console")
 
 FILES = Path(__file__).resolve().parent / "console_files"
-STATIC = {"console.js": "application/javascript", "console.css": "text/css"}
+STATIC = {"console.js": "application/javascript", "console.css": "text/css", "favicon.svg": "image/svg+xml"}
 DEFAULT_INTERVAL_S = 0.5
 KEEPALIVE_S = 5.0
 MAX_SUBSCRIBERS = 64
+# The page loads only its own files and talks only to its own origin; nothing inline, no framing.
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'"
 
 
 class _Subscriber:
@@ -125,7 +127,8 @@ class _ConsoleHandlers:
     async def page(self, request: web.Request) -> web.Response:
         # The page holds no data: it asks for the token, then reads /console/stream with it.
         return web.Response(body=(FILES / "index.html").read_bytes(), content_type="text/html",
-                            charset="utf-8", headers={"Cache-Control": "no-cache"})
+                            charset="utf-8", headers={"Cache-Control": "no-cache", "Content-Security-Policy": CSP,
+                                                      "Referrer-Policy": "no-referrer"})
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

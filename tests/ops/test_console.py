@@ -62,6 +62,7 @@ async def test_page_and_files_are_open_and_data_needs_the_read_token(site):
     async with client.get("/") as r:
         assert r.status == 200 and r.content_type == "text/html"
         assert "/console/console.js" in await r.text()
+        assert "default-src 'self'" in r.headers["Content-Security-Policy"]
     async with client.get("/console/console.js") as r:
         assert r.status == 200 and "fetch(\"/console/stream\"" in await r.text()
     async with client.get("/console/../admin.py") as r:

@@ -27,6 +27,7 @@ from tests.shell.test_service import READY, http
 pytest.importorskip("selenium", reason="selenium is in the test extra (pip install -e .[test])")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -56,18 +57,19 @@ def order(clordid: str, symbol: str, side: int, qty: int, price: str, extra: tup
             *extra]
 
 
+# The texts of every match, read in one script call: the page replaces its elements on each update,
+# so element handles held across calls go stale. Whitespace runs (tabs between cells) become one space.
+TEXTS = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText.replace(/\\s+/g, ' ').trim())"
+
+
 def seen(driver, css: str, predicate, what: str, timeout: float = SEEN_WITHIN_S) -> str:
-    """Wait until the element's text satisfies `predicate`; returns the text, fails naming `what`."""
+    """Wait until an element's text satisfies `predicate`; returns the text, fails naming `what`."""
     def check(d):
-        for e in d.find_elements(By.CSS_SELECTOR, css):
-            text = e.text
-            if predicate(text):
-                return text
-        return False
+        return next((t for t in d.execute_script(TEXTS, css) if predicate(t)), False)
     try:
         return WebDriverWait(driver, timeout, poll_frequency=0.05).until(check)
-    except Exception:
-        texts = [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
+    except TimeoutException:
+        texts = driver.execute_script(TEXTS, css)
         raise AssertionError(f"page did not show {what} within {timeout} s; {css} shows {texts!r}") from None
 
 
@@ -149,6 +151,9 @@ async def test_console_shows_books_routes_quota_live_and_its_kill_switch_cancels
              f"southbound quota used {south['used_cny']}")
         seen(driver, '.gauge[data-direction="southbound"] .balance', lambda t: t == south["balance_cny"],
              "the southbound balance")
+        # Nothing on the page broke its Content-Security-Policy (the console's own files only).
+        errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
         # The books of record: a margined Au(T+D) trade opens a position with margin held, and the
         # kilobar trade above nets into an HKGX obligation, southbound.
         await hk.send(b"D", order("HK-S3", "SGE.AUTD", 2, 2, "560.00"))

@@ -137,11 +137,13 @@ function renderRoutes(routes) {
 
 function renderQuota(quota) {
   document.getElementById("quota").replaceChildren(...quota.map(q => {
-    const pct = Math.min(100, q.used_per_mille / 10);
+    const pct = Math.max(0, Math.min(100, q.used_per_mille / 10));
+    const fill = el("div", {class: "fill" + (pct > 80 ? " hot" : "")});
+    fill.style.width = pct + "%";      // through CSSOM: the page's CSP allows no inline style attribute
     return el("div", {class: "gauge", "data-direction": q.direction},
       el("div", {}, el("b", {}, q.direction), " used ", el("span", {class: "used"}, q.used_cny),
         " of ", el("span", {class: "limit"}, q.limit_cny), ", balance ", el("span", {class: "balance"}, q.balance_cny)),
-      el("div", {class: "bar"}, el("div", {class: "fill" + (pct > 80 ? " hot" : ""), style: `width:${pct}%`})));
+      el("div", {class: "bar"}, fill));
   }));
 }
 
