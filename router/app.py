@@ -356,6 +356,10 @@ class RouterApp(BooksAdmin):
             if after["day"] != before["day"]:
                 log.info("%s quota rolled to trading day %s (CNY %s used on %s)", d, after["day"],
                          Decimal(before["used"]).scaleb(-6), before["day"])
+        try:
+            self.settle_due(now_ns)         # the books' end of day at the configured deadline
+        except Exception:
+            log.exception("end of day at the settlement deadline failed")
 
     def send(self, outs: list[Out]) -> None:
         handles = self.handles

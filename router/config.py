@@ -120,7 +120,8 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
     def records(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.domain.catalogue import CURRENCIES
         from router.records.settings import parse_records_config
-        return parse_records_config(cfg.get("records", {}), cat.venues, CURRENCIES)
+        margined = [s for s, i in cat.instruments.items() if i.margin_rate is not None]
+        return parse_records_config(cfg.get("records", {}), cat.venues, CURRENCIES, margined)
 
     def journal(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.records.journal_config import parse_journal_config

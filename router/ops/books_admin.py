@@ -12,10 +12,11 @@ Not here: HTTP parsing (router.ops.books_api), the ledger's arithmetic (router.r
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from router.ops.admin import AdminResult
 from router.records.ledger import DIRECTIONS, Ledger, money_text
@@ -91,7 +92,37 @@ class BooksAdmin:
         return [{"account": a, "currency": c, "short": money_text(v, c)}
                 for (a, c), v in sorted(self.ledger.margin_calls.items())]
 
-    def set_settlement_prices(self, trading_day: Any, prices: dict[str, Decimal]) -> AdminResult:
+    def settle_due(self, now_ns: int) -> list[AdminResult]:
+        """The timer's end of day: each instrument with a `records.settlement_deadline` that has passed
+        (venue-local time, on a trading day) without a posted settlement price settles at the day's last
+        trade (or its last settlement price when it did not trade), if any account holds a position."""
+        records = self.config.sections.get("records")
+        deadlines = getattr(records, "settlement_deadline", None)
+        if self.ledger is None or not deadlines:
+            return []
+        cat, ledger, done = self.flow.catalogue, self.ledger, []
+        for symbol, minutes in sorted(deadlines.items()):
+            instr = cat.instruments[symbol]
+            local = datetime.fromtimestamp(now_ns / 1e9, timezone.utc).astimezone(
+                ZoneInfo(cat.venues[instr.venue].tz))
+            day = local.date()
+            if local.hour * 60 + local.minute < minutes or ledger.settled(day, symbol):
+                continue
+            if ledger.calendars is not None and not ledger.calendars.is_trading_day(instr.schedule, day):
+                continue
+            if not any(p.lots for (_, s), p in ledger.positions.items() if s == symbol):
+                continue
+            px = ledger.last_price(symbol, day)
+            if px is None:
+                continue
+            log.info("no settlement price for %s on %s by the deadline: settling at the day's last price %s",
+                     symbol, day, instr.units_to_price(px))
+            done.append(self.set_settlement_prices(day.isoformat(), {symbol: instr.units_to_price(px)},
+                                                   now_ns=now_ns))
+        return done
+
+    def set_settlement_prices(self, trading_day: Any, prices: dict[str, Decimal], *,
+                              now_ns: int | None = None) -> AdminResult:
         """The end of `trading_day` for the margined instruments priced (all checked before any moves)."""
         if self.ledger is None:
             return AdminResult(False, "not_supported", "this application keeps no books")
@@ -113,7 +144,7 @@ class BooksAdmin:
             if self.ledger.settled(day, symbol):
                 return AdminResult(False, "already_settled", f"{symbol} is already settled for {day}")
             units[symbol] = u
-        moves = self.ledger.settle(day, units, self.flow.accounts, self.clock())
+        moves = self.ledger.settle(day, units, self.flow.accounts, self.clock() if now_ns is None else now_ns)
         log.info("end of day %s settled at %s: %d positions marked, %d margin calls open", day,
                  ", ".join(f"{s} {p}" for s, p in sorted(prices.items())), len(moves), len(self.ledger.margin_calls))
         files = self._write_statements(day)

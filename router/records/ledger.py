@@ -289,6 +289,14 @@ class Ledger:
         if self.metrics is not None:
             self.metrics.set_margin_calls(len(self.margin_calls))
 
+    def last_price(self, symbol: str, day: date) -> int | None:
+        """The day's last trade price of `symbol`, else its last mark when that is a settlement price."""
+        for t in reversed(self.trades):
+            if t.symbol == symbol and t.trading_day == day:
+                return t.px
+        mark = self.marks.get(symbol)
+        return mark[0] if mark is not None and mark[1] == "settlement" else None
+
     def position_lots(self, account: str, symbol: str) -> int:
         """Signed lots of the account's open position in a margined instrument (0 when none)."""
         pos = self.positions.get((account, symbol))

@@ -107,17 +107,21 @@ def test_obligations_sum_to_trades_minus_fees_and_cash_plus_margin_is_conserved(
     assert sum(m["variation_margin"] + m["deferred_fee"] for s in h.ledger.settlements for m in s["moves"]) == 0
 
 
-def test_rails_configuration_names_what_is_wrong() -> None:
+def test_records_configuration_names_what_is_wrong() -> None:
     import pytest
 
     from router.domain.errors import ConfigError
     from router.records.settings import parse_records_config
     ok = parse_records_config({"rails": {"SGE": {"CNY": "e-CNY rail"}}}, ["SGE"], ["CNY"])
     assert ok.rails == {("SGE", "CNY"): "e-CNY rail"} and ok.reports_dir == "var/reports"
+    timed = parse_records_config({"settlement_deadline": {"SGE.AUTD": "15:45"}}, ["SGE"], ["CNY"], ["SGE.AUTD"])
+    assert timed.settlement_deadline == {"SGE.AUTD": 15 * 60 + 45}
     for raw, key in (({"rails": {"LME": {"CNY": "x"}}}, "records.rails.LME"),
                      ({"rails": {"SGE": {"EUR": "x"}}}, "records.rails.SGE.EUR"),
                      ({"rails": {"SGE": {"CNY": ""}}}, "records.rails.SGE.CNY"),
-                     ({"report_dir": "x"}, "records.report_dir")):
+                     ({"report_dir": "x"}, "records.report_dir"),
+                     ({"settlement_deadline": {"SGE.AU9999": "15:45"}}, "records.settlement_deadline.SGE.AU9999"),
+                     ({"settlement_deadline": {"SGE.AUTD": "25:00"}}, "records.settlement_deadline.SGE.AUTD")):
         with pytest.raises(ConfigError) as err:
-            parse_records_config(raw, ["SGE"], ["CNY"])
+            parse_records_config(raw, ["SGE"], ["CNY"], ["SGE.AUTD"])
         assert key in str(err.value)
