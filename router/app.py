@@ -42,6 +42,7 @@ from router.orders.index import micro_text, units_text
 from router.orders.risk import RiskEngine
 from router.records.commands import Applied, CommandApplier, admin_payload, decode_admin
 from router.records.journal import Command, CommandKind, Journal, JournalError
+from router.records.books_commands import register_books
 from router.records.ledger import Ledger
 from router.records.position_reports import position_reports
 from router.records.replay import replay
@@ -90,6 +91,7 @@ class RouterApp(BooksAdmin):
         # RequestForPositions is answered from the books of record, inside the command path like
         # everything else a client sends (its reply waits for the journal as an ack does).
         self.applier.fix_handlers[b"AN"] = self._position_reports
+        register_books(self.applier)            # end of day and deferred fee: journaled admin commands
         self.journal = journal
         self.seq = journal.last_seq if journal is not None else 0
         self._pending: list[Command] = []      # applied, not yet in the journal

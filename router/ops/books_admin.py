@@ -1,9 +1,9 @@
 """The admin side of the books of record, as a mixin of `RouterApp`: positions, obligations, statements
 and margin calls to read; the end of day (settlement prices) and the published deferred fee to set.
 
-Every change checks its input here and then calls one pure `Ledger` method with every input, the time
-included (`self.clock()` read once), like `set_reference_prices`, so the command journal can record
-and replay it. The end of day also writes each active account's statement as CSV under the reports
+Every change is one journaled admin command (`router.records.books_commands`, registered on the
+application's command applier) with every input, the time included (`self.clock()` read once), so the
+journal records it and a replay applies it again. The end of day also writes each active account's statement as CSV under the reports
 directory (`records.reports_dir/statements/DAY/ACCOUNT.csv`, default `var/reports` relative to the
 working directory). Obligations name the rails of `records.rails`. Every applied change is logged at INFO.
 
@@ -19,7 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from router.ops.admin import AdminResult
-from router.records.ledger import DIRECTIONS, Ledger, money_text
+from router.records.books_commands import deferred_fee_view
+from router.records.ledger import Ledger, money_text
 from router.records.obligations import cross_border_flows, obligations_view
 from router.records.statements import statement, statement_csv
 
@@ -44,6 +45,7 @@ class BooksAdmin:
     flow: Any
     clock: Any
     config: Any
+    admin: Any                              # RouterApp.admin: one journaled admin command
     ledger: Ledger | None
     reports_dir: Path | None = None         # None: `records.reports_dir` of the configuration
 
@@ -123,67 +125,31 @@ class BooksAdmin:
 
     def set_settlement_prices(self, trading_day: Any, prices: dict[str, Decimal], *,
                               now_ns: int | None = None) -> AdminResult:
-        """The end of `trading_day` for the margined instruments priced (all checked before any moves)."""
+        """The end of `trading_day` for the margined instruments priced, as a journaled command
+        (`records.books_commands`); then each active account's statement as CSV."""
         if self.ledger is None:
             return AdminResult(False, "not_supported", "this application keeps no books")
-        day = _day(trading_day)
-        if isinstance(day, AdminResult):
-            return day
-        cat = self.flow.catalogue
-        units: dict[str, int] = {}
-        for symbol, price in prices.items():
-            instr = cat.instruments.get(symbol)
-            if instr is None:
-                return AdminResult(False, "unknown_symbol", f"no instrument {symbol!r}")
-            if instr.margin_rate is None:
-                return AdminResult(False, "not_margined", f"{symbol} is fully paid: it has no settlement price")
-            u = instr.price_to_units(price)
-            if u is None or u <= 0 or u % instr.tick_units:
-                return AdminResult(False, "bad_price", f"{symbol}: {price} is not a positive multiple of the "
-                                                       f"tick {instr.tick}")
-            if self.ledger.settled(day, symbol):
-                return AdminResult(False, "already_settled", f"{symbol} is already settled for {day}")
-            units[symbol] = u
-        moves = self.ledger.settle(day, units, self.flow.accounts, self.clock() if now_ns is None else now_ns)
-        log.info("end of day %s settled at %s: %d positions marked, %d margin calls open", day,
-                 ", ".join(f"{s} {p}" for s, p in sorted(prices.items())), len(moves), len(self.ledger.margin_calls))
-        files = self._write_statements(day)
-        out = [{**m, "trading_day": day.isoformat(),
-                "settlement_price": str(cat.instruments[m["symbol"]].units_to_price(m["settlement_price"])),
-                **{k: money_text(m[k], m["ccy"]) for k in ("variation_margin", "deferred_fee", "margin_required",
-                                                            "margin_moved")}} for m in moves]
-        return AdminResult(True, data={"trading_day": day.isoformat(), "moves": out,
-                                       "margin_calls": self.margin_calls_view(), "statements": files})
+        r = self.admin("settlement_prices", self.clock() if now_ns is None else now_ns,
+                       trading_day=trading_day, prices={s: str(p) for s, p in prices.items()})
+        if not r.ok:
+            return AdminResult(False, r.reason, r.detail)
+        data = dict(r.data)
+        log.info("end of day %s settled at %s: %d positions marked, %d margin calls open", trading_day,
+                 ", ".join(f"{s} {p}" for s, p in sorted(prices.items())), len(data["moves"]),
+                 len(data["margin_calls"]))
+        data["statements"] = self._write_statements(date.fromisoformat(trading_day))
+        return AdminResult(True, data=data)
 
     def set_deferred_fee(self, fees: dict[str, tuple[str, Decimal]]) -> AdminResult:
-        """The published deferred fee per instrument: direction and basis points per calendar day."""
+        """The published deferred fee per instrument (direction, basis points per calendar day), journaled."""
         if self.ledger is None:
             return AdminResult(False, "not_supported", "this application keeps no books")
-        cat = self.flow.catalogue
-        ppm: dict[str, tuple[str | None, int]] = {}
-        for symbol, (direction, bp) in fees.items():
-            instr = cat.instruments.get(symbol)
-            if instr is None:
-                return AdminResult(False, "unknown_symbol", f"no instrument {symbol!r}")
-            if instr.margin_rate is None:
-                return AdminResult(False, "not_margined", f"{symbol} is fully paid: no deferred fee")
-            if direction not in DIRECTIONS + ("none",):
-                return AdminResult(False, "bad_direction", f"{symbol}: direction must be one of "
-                                                           f"{', '.join(DIRECTIONS)} or none, got {direction!r}")
-            rate = bp * 100
-            if not rate.is_finite() or rate < 0 or rate != rate.to_integral_value():
-                return AdminResult(False, "bad_rate", f"{symbol}: rate_bp_per_day must be >= 0 with at most 2 "
-                                                      f"decimals, got {bp}")
-            ppm[symbol] = (None if direction == "none" else direction, int(rate))
-        for symbol, (direction, rate) in ppm.items():
-            self.ledger.set_deferred_fee(symbol, direction, rate)
-        return AdminResult(True, data={"deferred_fee": self.deferred_fee_view()})
+        r = self.admin("deferred_fee", self.clock(), fees={s: {"direction": d, "rate_bp_per_day": str(bp)}
+                                                           for s, (d, bp) in fees.items()})
+        return AdminResult(True, data=r.data) if r.ok else AdminResult(False, r.reason, r.detail)
 
     def deferred_fee_view(self) -> dict:
-        if self.ledger is None:
-            return {}
-        return {s: {"direction": d or "none", "rate_bp_per_day": str(Decimal(p) / 100)}
-                for s, (d, p) in sorted(self.ledger.deferred.items())}
+        return {} if self.ledger is None else deferred_fee_view(self.ledger)
 
     def _write_statements(self, day: date) -> list[str]:
         """Each account active on `day` gets its statement as CSV under the reports directory."""
