@@ -198,3 +198,44 @@ async def test_request_for_positions_over_fix(tmp_path):
     finally:
         if proc.returncode is None:
             await stop(proc)
+
+
+@pytest.mark.slow
+async def test_the_books_come_back_after_a_restart(tmp_path):
+    """The same service directory (journal under var/journal) restarted: every view of the books equals
+    what it was before the stop, the end of day included."""
+    views = ["/positions?account=SHCLIENT1", "/positions?account=HKCLIENT1", "/obligations",
+             "/cross-border-flows", "/margin-calls", "/deferred-fee", "/statements/SHCLIENT1?trading_day="]
+    proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open")
+    try:
+        sh = await FixClient.connect(fix_port, "SHCLIENT1")
+        hk = await FixClient.connect(fix_port, "HKCLIENT1")
+        await sh.logon()
+        await hk.logon()
+        await fill(hk, sh, "1", "SGE.AUTD", "1", 2, "560.00")
+        await fill(hk, sh, "2", "SGE.AU9999", "1", 100, "560.00")
+        await fill(hk, sh, "3", "HKGX.RKG", "1", 1, "559.80")
+        status, body = await asyncio.to_thread(http, http_port, "/obligations", token=TOKEN)
+        day = json.loads(body)["obligations"][0]["value_date"]
+        fee = b'{"SGE.AUTD": {"direction": "shorts_pay", "rate_bp_per_day": 2}}'
+        assert (await asyncio.to_thread(http, http_port, "/deferred-fee", fee, TOKEN))[0] == 200
+        settle = json.dumps({"trading_day": day, "prices": {"SGE.AUTD": "565.00"}}).encode()
+        assert (await asyncio.to_thread(http, http_port, "/settlement-prices", settle, TOKEN))[0] == 200
+        views[-1] += day
+        before = {v: (await asyncio.to_thread(http, http_port, v, None, TOKEN)) for v in views}
+        assert all(status == 200 for status, _ in before.values())
+        sh.writer.close()
+        hk.writer.close()
+    finally:
+        if proc.returncode is None:
+            await stop(proc)
+    proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open")
+    try:
+        after = {v: (await asyncio.to_thread(http, http_port, v, None, TOKEN)) for v in views}
+        for v in views:
+            assert json.loads(after[v][1]) == json.loads(before[v][1]), v
+        pos = json.loads(after["/positions?account=SHCLIENT1"][1])["positions"][0]
+        assert (pos["margin_held"], pos["mark_source"]) == ("192100.00", "settlement")
+    finally:
+        if proc.returncode is None:
+            await stop(proc)
