@@ -239,3 +239,35 @@ async def test_the_books_come_back_after_a_restart(tmp_path):
     finally:
         if proc.returncode is None:
             await stop(proc)
+
+
+@pytest.mark.slow
+async def test_margin_call_over_fix_refuses_opening_orders(tmp_path):
+    (tmp_path / "cfg.toml").write_text('[accounts.SHCLIENT1.cash]\nCNY = "100000"\n')
+    proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open",
+                                                  "--config", str(tmp_path / "cfg.toml"))
+    try:
+        sh = await FixClient.connect(fix_port, "SHCLIENT1")
+        hk = await FixClient.connect(fix_port, "HKCLIENT1")
+        await sh.logon()
+        await hk.logon()
+        await fill(hk, sh, "1", "SGE.AUTD", "1", 1, "560.00")      # margin 95,200.00 + fee 280.00
+        status, body = await asyncio.to_thread(http, http_port, "/obligations?account=SHCLIENT1", token=TOKEN)
+        day = json.loads(body)["obligations"][0]["value_date"]
+        settle = json.dumps({"trading_day": day, "prices": {"SGE.AUTD": "540.00"}}).encode()
+        status, body = await asyncio.to_thread(http, http_port, "/settlement-prices", settle, TOKEN)
+        assert status == 200 and json.loads(body)["margin_calls"] == [
+            {"account": "SHCLIENT1", "currency": "CNY", "short": "12080.00"}]
+        await sh.send(b"D", order("add", "SGE.AUTD", "1", 1, "540.00"))
+        rej = await sh.expect(b"j")
+        assert rej.get(372) == b"D" and rej.get(379) == b"add" and b"margin call" in rej.get(58)
+        status, body = await asyncio.to_thread(http, http_port, "/margin-calls", token=TOKEN)
+        assert json.loads(body)["margin_calls"][0]["short"] == "12080.00"
+        await fill(hk, sh, "2", "SGE.AUTD", "2", 1, "541.00")      # closing is accepted and covers the call
+        status, body = await asyncio.to_thread(http, http_port, "/margin-calls", token=TOKEN)
+        assert json.loads(body) == {"margin_calls": []}
+        sh.writer.close()
+        hk.writer.close()
+    finally:
+        if proc.returncode is None:
+            await stop(proc)
