@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 from router.ops.books_admin import BooksAdmin
 from router.ops.admin import AdminResult
+from router.ops.audit import log_rejects
 from router.config import Config
 from router.domain.calendar import SessionState
 from router.domain.reasons import Reason
@@ -364,6 +365,7 @@ class RouterApp(BooksAdmin):
             log.exception("end of day at the settlement deadline failed")
 
     def send(self, outs: list[Out]) -> None:
+        log_rejects(outs)
         handles = self.handles
         gateway = self.gateway
         for session, msg_type, body in outs:

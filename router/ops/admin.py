@@ -6,7 +6,9 @@ positions, obligations, statements, end of day), and the mutations `POST /kill-s
 `POST /reference-prices`, which
 need the operate token as `Authorization: Bearer <token>`; the reads other than /health, /ready and
 /metrics need the read or operate token (`router.ops.auth`), and `GET /` serves the browser console
-(`router.ops.console`).  Every error is a JSON body `{"error": <reason code>, "detail": <text>}` with
+(`router.ops.console`).  Every mutation attempt is one INFO log line (the kill switch and FX say what
+they did; any other mutation, and every refused one, gets peer, request body, status and answer).
+Every error is a JSON body `{"error": <reason code>, "detail": <text>}` with
 a fitting status.  The
 service's state is reached through the small `AdminBackend` protocol, so this
 module knows nothing about the gateway, the books or the router.
@@ -140,6 +142,34 @@ def _origin(request: web.Request) -> str:
     """Who asked, for the log: the peer address and, from the console, its X-GoldRouter-Client name."""
     client = request.headers.get("X-GoldRouter-Client", "")[:40]
     return f"{request.remote}" + (f" ({client})" if client.isprintable() and client else "")
+
+
+_AUDIT_CHARS = 400
+# Mutations whose handlers log what they did when applied (kill switch, FX).
+_SELF_LOGGED = frozenset({"/kill-switch", "/fx"})
+
+
+def _clip(raw: bytes | None) -> str:
+    text = (raw or b"").decode("utf-8", "replace").replace("\n", " ").strip() or "-"
+    return text if len(text) <= _AUDIT_CHARS else text[:_AUDIT_CHARS] + "..."
+
+
+@web.middleware
+async def _audit(request: web.Request, handler):
+    """One INFO line per mutation attempt the handler did not log itself (a refused one, or one
+    without its own line): method, path, peer, the request body and the answer (status and body).
+    The Authorization header is never logged."""
+    response = await handler(request)
+    if request.method not in ("GET", "HEAD", "OPTIONS") and (response.status >= 400
+                                                               or request.path not in _SELF_LOGGED):
+        try:
+            asked = await request.read()
+        except Exception:       # a body over the limit: the answer says so
+            asked = b""
+        answer = response.body if isinstance(response, web.Response) and isinstance(response.body, bytes) else b""
+        log.info("admin %s %s from %s: %s -> %d %s", request.method, request.path, _origin(request),
+                 _clip(asked), response.status, _clip(answer))
+    return response
 
 
 def _int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int | web.Response:
@@ -325,7 +355,7 @@ def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, t
     `console=True` also mounts the browser console (`router.ops.console`) at `/`."""
     auth = TokenAuth(token, read_token)
     h = _Handlers(backend, registry, auth)
-    app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[_audit, _json_errors], client_max_size=MAX_BODY_BYTES)
     app[AUTH_KEY] = auth
     app.router.add_get("/health", h.health)
     app.router.add_get("/ready", h.ready)

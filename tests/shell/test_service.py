@@ -167,3 +167,43 @@ async def test_serve_json_logs_say_what_start_up_does_and_who_logged_on(tmp_path
     peer = f"{host}:{port}"
     assert f"FIX session SHCLIENT1 logged on from {peer}" in messages
     assert any(m.startswith(f"FIX session SHCLIENT1 logged out from {peer} (") for m in messages), messages
+
+
+@pytest.mark.slow
+async def test_serve_logs_each_reject_and_admin_mutation_in_one_info_line(tmp_path):
+    proc, fix_port, http_port = await start_serve(tmp_path, "--log-format", "json", "--memory-store",
+                                                  "--sessions-always-open")
+    try:
+        client = await FixClient.connect(fix_port, "SHCLIENT1")
+        await client.logon()
+        await client.send(b"D", [(11, b"tick-1"), (55, b"SGE.AU9999"), (54, b"1"), (60, b"20261125-10:00:00"),
+                                 (38, b"1"), (40, b"2"), (44, b"560.005"), (59, b"0")])
+        rej = await client.expect(b"8")
+        assert rej.get(150) == b"8"
+        await client.send(b"F", [(41, b"nowhere"), (11, b"cxl-1"), (55, b"SGE.AU9999"), (54, b"1"),
+                                 (60, b"20261125-10:00:00")])
+        await client.expect(b"9")
+        status, _ = await asyncio.to_thread(http, http_port, "/kill-switch",
+                                            b'{"scope": "account", "account": "HKCLIENT1", "on": true}', "s3cret")
+        assert status == 200
+        status, _ = await asyncio.to_thread(http, http_port, "/kill-switch", b'{"on": true}', "wrong")
+        assert status == 403
+        status, _ = await asyncio.to_thread(http, http_port, "/reference-prices",
+                                            b'{"prices": {"SGE.AU9999": "561.00"}}', "s3cret")
+        assert status == 200
+        await client.send(b"5")
+        await client.expect(b"5")
+        await client.close()
+    finally:
+        _, err = await stop(proc)
+    messages = [r["message"] for r in map(json.loads, err.decode().splitlines()) if r["level"] == "INFO"]
+    (order,) = [m for m in messages if m.startswith("order rejected to SHCLIENT1: ClOrdID=tick-1 ")]
+    assert "OrdRejReason=" in order and "560.005" in order and "tick" in order.split(": ", 2)[2], order
+    (cancel,) = [m for m in messages if m.startswith("cancel rejected to SHCLIENT1: ClOrdID=cxl-1 ")]
+    assert "OrigClOrdID=nowhere" in cancel, cancel
+    # Applied: the kill switch says what it did; refused: the attempt with its answer; never the token.
+    assert "kill switch account HKCLIENT1 ON by 127.0.0.1: 0 working orders cancelled" in messages, messages
+    (refused,) = [m for m in messages if m.startswith("admin POST /kill-switch from 127.0.0.1: ")]
+    assert '{"on": true} -> 403 ' in refused and "bad_token" in refused and "s3cret" not in " ".join(messages)
+    (ref,) = [m for m in messages if m.startswith("admin POST /reference-prices from 127.0.0.1: ")]
+    assert '"SGE.AU9999": "561.00"' in ref and "-> 200 " in ref, ref
