@@ -4,7 +4,7 @@ It implements the session layer's Application seam (`on_logon`, `on_logout`, `on
 the clock once per inbound message, hands the message to the pure `OrderFlow` and sends what comes
 back to the right sessions through the gateway's registry (the passive side of a trade may belong to
 another client). `on_timer(now_ns)` drives GTD/DAY expiry and the trading-day roll; the admin API
-reads `sessions_view`, `book_view`, `routes_view`, `reference_prices_view`, `quota_view` and calls `set_kill_switch` /
+reads `sessions_view`, `book_view`, `routes_view`, `status_view`, `reference_prices_view`, `quota_view` and calls `set_kill_switch` /
 `set_fx` / `set_reference_prices`. RequestForPositions (AN) is answered from the books of record
 (`router.records.position_reports`); the books' admin side is the `BooksAdmin` mixin.
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
@@ -414,6 +414,9 @@ class RouterApp(BooksAdmin):
 
     def routes_view(self, limit: int) -> list[dict]:
         return self.flow.routes_view(limit)
+
+    def status_view(self) -> list[dict]:
+        return self.flow.trading.view(self.clock())
 
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
         r = self.admin("kill", self.clock(), scope=scope, account=account, on=on)

@@ -111,6 +111,10 @@ class AdminState:
             self._obligations = ObligationsCache()
         return console_view(self.service.app, self.service.gateway, now_ns, self._obligations)
 
+    def status(self) -> list[dict]:
+        app = self.service.app
+        return app.status_view() if hasattr(app, "status_view") else []
+
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
         app = self.service.app
         if not hasattr(app, "set_kill_switch"):

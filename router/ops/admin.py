@@ -1,7 +1,7 @@
 """Admin HTTP API and the Prometheus `/metrics` endpoint, on one aiohttp site.
 
 Job: expose `GET /health`, `GET /ready`, `GET /sessions`, `GET /books/{symbol}`,
-`GET /routes`, `GET /reference-prices`, `GET /quota`, `GET /metrics`, the books of record (`router.ops.books_api`:
+`GET /routes`, `GET /status`, `GET /reference-prices`, `GET /quota`, `GET /metrics`, the books of record (`router.ops.books_api`:
 positions, obligations, statements, end of day), and the mutations `POST /kill-switch`, `POST /fx` and
 `POST /reference-prices`, which
 need the operate token as `Authorization: Bearer <token>`; the reads other than /health, /ready and
@@ -67,6 +67,9 @@ class AdminBackend(Protocol):
 
     def routes(self, limit: int) -> list[dict]:
         """The most recent routing decisions with their explanations, newest first."""
+
+    def status(self) -> list[dict]:
+        """Each instrument's trading state now and its next transition."""
 
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
         """scope "global" (account None) or "account"; on=False releases it."""
@@ -217,6 +220,9 @@ class _Handlers:
             return limit
         return _json({"routes": list(self.backend.routes(limit))})
 
+    async def status(self, request: web.Request) -> web.Response:
+        return _json({"instruments": list(self.backend.status())})
+
     async def metrics(self, request: web.Request) -> web.Response:
         if self.registry is None:
             return _error(404, "not_found", "metrics are not enabled")
@@ -362,6 +368,7 @@ def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, t
     app.router.add_get("/sessions", _reader(auth, h.sessions))
     app.router.add_get("/books/{symbol}", _reader(auth, h.book))
     app.router.add_get("/routes", _reader(auth, h.routes))
+    app.router.add_get("/status", _reader(auth, h.status))
     app.router.add_get("/metrics", h.metrics)
     app.router.add_post("/kill-switch", h.kill_switch)
     app.router.add_post("/fx", h.fx)

@@ -191,6 +191,10 @@ class _Collector:
                     [((), m._kill_accounts)])
         yield _Spec("gauge", "fx_rate", "FX rate in force (quote currency per base), by pair.", ("pair",),
                     _rows({(k,): v for k, v in m._fx.items()}))
+        yield _Spec("gauge", "instrument_trading_status",
+                    "SecurityTradingStatus (FIX 326) of each instrument: 17 ready to trade, 21 pre-open (auction), "
+                    "18 not available (break or closed), 20 unknown (past the holiday calendar).", ("instrument",),
+                    _rows({(k,): v for k, v in m._trading_status.items()}))
         yield _Spec("counter", "reference_price_updates", "Reference price changes, by instrument and source.",
                     ("instrument", "source"), _rows(dict(m._ref_updates)))
         yield _Spec("gauge", "console_subscribers", "Browser consoles streaming live updates.", (),

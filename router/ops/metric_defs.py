@@ -22,7 +22,7 @@ FIX_MSG_TYPES: dict[bytes, str] = {
     b"j": "BusinessMessageReject", b"q": "OrderMassCancelRequest", b"r": "OrderMassCancelReport",
     b"AF": "OrderMassStatusRequest", b"V": "MarketDataRequest", b"W": "MarketDataSnapshotFullRefresh",
     b"X": "MarketDataIncrementalRefresh", b"Y": "MarketDataRequestReject",
-    b"x": "SecurityListRequest", b"y": "SecurityList",
+    b"x": "SecurityListRequest", b"y": "SecurityList", b"e": "SecurityStatusRequest", b"f": "SecurityStatus",
     b"c": "SecurityDefinitionRequest", b"d": "SecurityDefinition",
 }
 OTHER = "other"

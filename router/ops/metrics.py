@@ -75,6 +75,7 @@ class Metrics:
         self._margin_held: dict[str, float] = {}
         self._ledger_trades: dict[str, int] = {}
         self.margin_calls_open = 0
+        self._trading_status: dict[str, int] = {}
         self._ready = False
         self.console_subscribers = 0
         self.console_updates = 0
@@ -228,6 +229,10 @@ class Metrics:
         self.journal_replayed = commands
         self.journal_recovery_ns = ns
         self.journal_last_seq = last_seq
+
+    def set_trading_status(self, instrument: str, code: int) -> None:
+        """SecurityTradingStatus(326) of an instrument now: 17 ready, 21 pre-open, 18 not available, 20 unknown."""
+        self._trading_status[instrument] = code
 
     def set_ready(self, ready: bool) -> None:
         self._ready = bool(ready)

@@ -184,13 +184,16 @@ class Amendments:
     def disconnected(self, session: str, now_ns: int) -> list[Out]:
         """Cancel-on-disconnect for the session's working orders (unless its accounts opted out)."""
         self.md.drop_session(session)
+        self.trading.drop_session(session)
         ids = set(self.risk.on_disconnect(session))
         victims = [o for o in self.index.live_orders(session) if o.oid in ids and o.book >= 0]
         return self._cancel_batch(victims, now_ns, "cancelled on disconnect")
 
     def on_timer(self, now_ns: int) -> list[Out]:
         """GTD expiry, DAY expiry and the reference price at each instrument's trading-day roll, the
-        ClOrdID day and each quota direction's day roll."""
+        ClOrdID day and each quota direction's day roll; SecurityStatus to the subscribers of an instrument
+        whose trading status changed."""
+        pushed = self.trading.on_timer(now_ns)
         cmds = []
         if self._gtd and any(o.tif == CoreTif.GTD and o.expire_ns <= now_ns for o in self.index.live.values()):
             cmds.append((-1, int(CoreTif.GTC)))
@@ -219,10 +222,10 @@ class Amendments:
                 self._quota_metrics()
             self._roll_references(rolled, now_ns)
         if not cmds:
-            return []
+            return pushed
         batch = commands(len(cmds))
         batch["op"] = Op.EXPIRE
         batch["time"] = now_ns
         batch["book"] = [b for b, _ in cmds]
         batch["tif"] = [t for _, t in cmds]
-        return self._run(batch, [("expire",)] * len(cmds), now_ns)
+        return pushed + self._run(batch, [("expire",)] * len(cmds), now_ns)

@@ -2,7 +2,8 @@
 
 `OrderFlow.on_message(session, msg, now_ns)` handles NewOrderSingle(D) here, OrderCancelRequest(F),
 OrderCancelReplaceRequest(G), OrderStatusRequest(H) and OrderMassCancelRequest(q) in `orders.amend`,
-hands MarketDataRequest(V) / SecurityListRequest(x) to `marketdata`, and answers anything else with
+hands MarketDataRequest(V) / SecurityListRequest(x) to `marketdata` and SecurityStatusRequest(e) to
+`status`, and answers anything else with
 a BusinessMessageReject. Each call returns `Out(session, msg_type, body)` values for the caller to
 send, possibly to other sessions (the passive side of a trade). Per new order: parse and check the
 request, let `routing` filter and rank the books (kill switch and pre-trade risk included), consume
@@ -46,6 +47,7 @@ from router.orders.quota_use import QuotaUse
 from router.orders.refprices import ReferenceConfig, ReferencePrices
 from router.domain.reasons import Reason
 from router.orders.risk import RiskEngine
+from router.orders.status import TradingStatus
 from router.orders.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
 
 ROUTES_KEPT = 1000
@@ -84,6 +86,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top_fn, risk=risk)
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
+        self.trading = TradingStatus(catalogue, session_open, calendars, metrics)
         self.values = OrderValues(CURRENCIES, catalogue.venues)
         self._venue = [i.venue.encode() for i in self.books]
         self._fill_text = [b"filled on " + i.symbol.encode() + b" at %s " + f"{i.quote_ccy}/{i.quote_unit}".encode()
@@ -149,7 +152,10 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         if t == b"V":
             return [Out(session, mt, body) for mt, body in self.md.request(session, msg)]
         if t == b"x":
-            return [Out(session, mt, body) for mt, body in self.md.security_list(msg)]
+            return [Out(session, mt, body) for mt, body in
+                    self.md.security_list(msg, lambda symbol: self.trading.list_fields(symbol, now_ns))]
+        if t == b"e":
+            return self.trading.request(session, msg, now_ns)
         return [business_reject(session, msg, 3, "unsupported message type")]
 
     # -- new orders -------------------------------------------------------------------------

@@ -10,7 +10,8 @@ that W and then, after every core batch that touched one of their books, one X p
 level changes (New / Change / Delete keyed by price, and by 7014 on a consolidated view) of the top
 `MarketDepth` levels and, if asked for (MDEntryType 2), the trades, with the same 7013/7009/7010 as
 its W; or a fresh W per symbol when MDUpdateType(265)=0.
-SecurityListRequest(x) returns every instrument and product (or one) with its trading parameters.
+SecurityListRequest(x) returns every instrument and product (or one) with its trading parameters and,
+per instrument, its trading status now (SecurityTradingStatus 326, TradingSessionID 336; see `status`).
 
 It reads the books only through the engine's `depth` query and only for books
 with subscribers. It does not match, route or send: it returns (msg_type, body) values.
@@ -18,7 +19,7 @@ with subscribers. It does not match, route or send: it returns (msg_type, body) 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from router.domain.catalogue import Catalogue, Instrument
 from router.orders.index import micro_text, units_text
@@ -278,7 +279,8 @@ class MarketData:
         return [(279, b"0"), (269, b"2"), (55, t.symbol), (270, price), (15, t.ccy), (271, size)] + self._source(t, book)
 
     # -- reference data -----------------------------------------------------------------------
-    def security_list(self, msg: Any) -> list[tuple[bytes, list]]:
+    def security_list(self, msg: Any, status: Callable[[str], list] | None = None) -> list[tuple[bytes, list]]:
+        """`status(symbol)`: the trading-status fields (326, 336) of an instrument's entry, now."""
         req_id = msg.get(320) or b""
         kind = msg.get(559)
         self._list_id += 1
@@ -287,13 +289,13 @@ class MarketData:
         if kind == b"0":
             symbol = (msg.get(55) or b"").decode("ascii", "replace")
             if symbol in cat.instruments:
-                rows = [_instrument_row(cat.instruments[symbol])]
+                rows = [_instrument_row(cat.instruments[symbol], status)]
             elif symbol in cat.products:
                 rows = [self._product_row(symbol)]
             else:
                 return [(b"y", head + [(560, 2)])]
         elif kind == b"4":
-            rows = [_instrument_row(i) for i in cat.by_book()] + [self._product_row(p) for p in cat.products]
+            rows = [_instrument_row(i, status) for i in cat.by_book()] + [self._product_row(p) for p in cat.products]
         else:
             return [(b"y", head + [(560, 1)])]
         body = head + [(560, 0), (393, len(rows)), (893, b"Y"), (146, len(rows))]
@@ -317,7 +319,7 @@ def _ordered(levels: dict[tuple[bytes, int, int], tuple[int, int]]) -> list:
     return bids + asks
 
 
-def _instrument_row(i: Instrument) -> list[tuple[int, Any]]:
+def _instrument_row(i: Instrument, status: Callable[[str], list] | None = None) -> list[tuple[int, Any]]:
     fine = i.lot_grams if i.quote_unit == "troy_oz_fine" else i.lot_grams * i.fineness
     row: list[tuple[int, Any]] = [
         (55, i.symbol), (207, i.venue), (7007, b"N"),
@@ -332,6 +334,8 @@ def _instrument_row(i: Instrument) -> list[tuple[int, Any]]:
     cycle = CYCLE_FIX.get(i.settlement_cycle)
     if cycle is not None:
         row.append((7004, cycle))
+    if status is not None:
+        row += status(i.symbol)
     return row
 
 

@@ -19,7 +19,7 @@ APP_TYPES = {b"D": "NewOrderSingle", b"F": "OrderCancelRequest", b"G": "OrderCan
              b"V": "MarketDataRequest", b"W": "MarketDataSnapshotFullRefresh",
              b"X": "MarketDataIncrementalRefresh", b"Y": "MarketDataRequestReject",
              b"x": "SecurityListRequest", b"y": "SecurityList", b"AN": "RequestForPositions",
-             b"AP": "PositionReport"}
+             b"AP": "PositionReport", b"e": "SecurityStatusRequest", b"f": "SecurityStatus"}
 
 
 @pytest.fixture(scope="module")

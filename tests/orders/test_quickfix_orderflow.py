@@ -178,6 +178,12 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         send(SH, "x", [(320, "SL2"), (559, 0), (55, "NOPE")])
         await wait_for(lambda: client.got(SH, "y", _320="SL2"), what="empty security list")
         assert client.got(SH, "y", _320="SL2")[0]["560"] == "2"
+        assert "\x01326=17\x01336=always_open\x01" in next(r for r in client.raw_in if "\x01320=SL1\x01" in r)
+
+        # Trading status of a product: one SecurityStatus per member instrument, validated by QuickFIX.
+        send(SH, "e", [(324, "ST1"), (55, "GOLD.KG9999"), (263, 0)])
+        await wait_for(lambda: len(client.got(SH, "f", _324="ST1")) >= 2, what="security status")
+        assert all((m["326"], m["325"], m["336"]) == ("17", "N", "always_open") for m in client.got(SH, "f"))
         assert client.got(SH, "X"), "no incremental refresh reached the subscriber"
         assert any("269=2" in raw for raw in client.raw_in), "no trade entry reached the subscriber"
         # The documented gold tags on market data, validated by QuickFIX: 7013 on every W and X, and

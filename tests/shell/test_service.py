@@ -207,3 +207,28 @@ async def test_serve_logs_each_reject_and_admin_mutation_in_one_info_line(tmp_pa
     assert '{"on": true} -> 403 ' in refused and "bad_token" in refused and "s3cret" not in " ".join(messages)
     (ref,) = [m for m in messages if m.startswith("admin POST /reference-prices from 127.0.0.1: ")]
     assert '"SGE.AU9999": "561.00"' in ref and "-> 200 " in ref, ref
+
+
+@pytest.mark.slow
+async def test_serve_answers_trading_status_over_fix_and_http_alike(tmp_path):
+    proc, fix_port, http_port = await start_serve(tmp_path, "--memory-store")     # exchange calendars on
+    try:
+        client = await FixClient.connect(fix_port, "SHCLIENT1")
+        await client.logon()
+        await client.send(b"e", [(324, b"st-1"), (55, b"HKGX.LLG"), (263, b"0")])
+        st = await client.expect(b"f")
+        status, body = await asyncio.to_thread(http, http_port, "/status", None, "s3cret")
+        await client.send(b"5")
+        await client.expect(b"5")
+        await client.close()
+    finally:
+        await stop(proc)
+    assert status == 200
+    rows = {r["symbol"]: r for r in json.loads(body)["instruments"]}
+    assert set(rows) >= {"SGE.AU9999", "HKGX.LLG", "HKGX.AU99TAEL"}
+    llg = rows["HKGX.LLG"]
+    assert (st.get(324), st.get(55), st.get(336)) == (b"st-1", b"HKGX.LLG", b"HKGX_LLG")
+    assert int(st.get(326)) == llg["security_trading_status"] and llg["state"] in st.get(58).decode()
+    if llg["next_change"] is not None:        # the FIX timestamp and the ISO one name the same second
+        fix_ts = st.get(7015).decode()
+        assert llg["next_change"] == f"{fix_ts[:4]}-{fix_ts[4:6]}-{fix_ts[6:8]}T{fix_ts[9:17]}Z"
