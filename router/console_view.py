@@ -123,7 +123,9 @@ def routes_view(app: Any, limit: int = ROUTES) -> list[dict]:
         r["fills"] = fills.get(ids.get(n, ""), [])
         item = cat.instruments.get(r["symbol"]) or cat.products.get(r["symbol"])
         price = r.get("price")
-        if isinstance(price, int) and item is not None:
+        if isinstance(price, str):          # the routing explanation gives it as decimal text already
+            r["price_text"] = price
+        elif isinstance(price, int) and item is not None:
             r["price_text"] = str(Decimal(price).scaleb(-item.price_decimals))
         rest = r.get("rest_book")
         r["rests_on"] = flow.books[rest].symbol if isinstance(rest, int) and 0 <= rest < len(flow.books) else None

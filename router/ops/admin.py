@@ -218,7 +218,12 @@ class _Handlers:
         limit = _int_query(request, "limit", 50, 1, MAX_ROUTES)
         if isinstance(limit, web.Response):
             return limit
-        return _json({"routes": list(self.backend.routes(limit))})
+        clordid = request.query.get("clordid")
+        if clordid is None:
+            return _json({"routes": list(self.backend.routes(limit))})
+        # One order's decision: searched among every kept one, newest first.
+        found = [r for r in self.backend.routes(MAX_ROUTES) if r.get("clordid") == clordid][:limit]
+        return _json({"routes": found})
 
     async def status(self, request: web.Request) -> web.Response:
         return _json({"instruments": list(self.backend.status())})

@@ -124,7 +124,7 @@ class Amendments:
             return rej(quota, f"{quota.text} for the replaced quantity")
         self.index.use_clordid(session, clordid)
         row = [OP_REPLACE, now_ns, 0, o.oid, 0, 0, 0, 0, core_price, core_qty, 0, 0, -1, 0, 0, 0, 0, 0]
-        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved, quota)
+        ctx = ("replace", o, clordid, orig, new_base, price, notional, saved, quota, core_price)
         return self._run_one(row, ctx, now_ns)
 
     def status(self, session: str, msg: Any, now_ns: int) -> list[Out]:

@@ -234,7 +234,7 @@ class CoreEvents:
             elif kind == K_REPLACED:
                 if o is None or c[0] != "replace":
                     continue
-                _, _, clordid, _, new_base, price, notional, _, (claims, _, shrink) = c
+                _, _, clordid, _, new_base, price, notional, _, (claims, _, shrink), core_price = c
                 self._quota_replaced(o, claims, shrink)
                 self.index.rename(o, clordid)
                 o.qty, o.price = new_base, price
@@ -243,7 +243,8 @@ class CoreEvents:
                 o.core_qty = ev[11]
                 o.notional, o.notional_qty = notional, o.leaves
                 self.risk.on_open_notional(o.oid, notional)
-                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_REPLACED, ts))))
+                o.explain = self._replace_explain(o, core_price)
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_REPLACED, ts, explain=True))))
             elif kind == K_EXPIRED:
                 if o is None or o.done:
                     continue
@@ -330,6 +331,16 @@ class CoreEvents:
                 self._quota_replace_refused(c[8][1])
             outs.append(Out(o.session, b"9", cancel_reject(o, c[2], c[3], b"1" if c[0] == "cancel" else b"2",
                                                           ours, text)))
+
+    def _replace_explain(self, o: Order, core_price: int) -> bytes:
+        """GoldRouteExplain(7006) of a replace: the order as replaced, and the book it keeps resting on
+        (a replace is not routed again) with its limit there, in that instrument's own quote."""
+        i = self.books[o.book]
+        head = f"RPL {'B' if o.side == 1 else 'S'} {o.symbol} {o.qty_text(o.qty).decode()}"
+        if o.price is not None:
+            head += f" @{units_text(o.price, o.price_decimals).decode()}"
+        return (f"{head}; rests {i.symbol} {units_text(core_price, i.price_decimals).decode()} "
+                f"(not re-routed)").encode("ascii", "replace")
 
     def _finish(self, o: Order, acked: bool = True) -> None:
         """The order is done: give back quota for its unfilled part, reservations, credit."""

@@ -75,9 +75,12 @@ class Exclusion(NamedTuple):
     reason: Reason
 
 
+_NO_DECIMALS: dict[str, tuple[int, str]] = {}
+
+
 class RouteDecision:
     __slots__ = ("request", "reason", "candidates", "excluded", "allowed_mask", "comparable_limit",
-                 "qty_ug", "rest_book", "notional_cny", "quota_claims")
+                 "qty_ug", "rest_book", "notional_cny", "quota_claims", "decimals")
 
     def __init__(self, request: RouteRequest, reason: Reason | None, candidates: tuple[Candidate, ...] = (),
                  excluded: tuple[Exclusion, ...] = (), allowed_mask: int = 0, comparable_limit: int = 0,
@@ -93,6 +96,9 @@ class RouteDecision:
         self.rest_book = rest_book
         self.notional_cny = notional_cny
         self.quota_claims = quota_claims or {}
+        # (price decimals, quantity unit) per instrument and product id (the router sets them): prices
+        # are shown in each one's own quote, e.g. 560.00, never in internal integer units.
+        self.decimals = _NO_DECIMALS
 
     @property
     def ok(self) -> bool:
@@ -102,43 +108,66 @@ class RouteDecision:
     def text(self) -> str:
         return "" if self.reason is None else self.reason.text
 
+    def _price(self, symbol: str, units: int | None) -> str | None:
+        if units is None:
+            return None
+        known = self.decimals.get(symbol)
+        return str(units) if known is None else _decimal(units, known[0])
+
     def explain(self) -> dict[str, Any]:
-        """The structured explanation kept for the admin API (plain JSON-able values)."""
+        """The structured explanation kept for the admin API (plain JSON-able values): the order as
+        the client sent it (`qty` in `qty_unit`, `price` in its own quote), then `compared`: the books
+        ranked best first, each with its child limit in its own quote, the comparable price (USD per
+        fine troy ounce), the costs added (buy) or taken off (sell), the all-in price it was ranked
+        on, `from` "quote" (best opposite price) or "ref" (reference price, no quote) and `cross`
+        (northbound / southbound or null); `excluded`: every other book with the reason; `explain`:
+        the GoldRouteExplain(7006) line."""
         r = self.request
+        known = self.decimals.get(r.symbol)
         return {
-            "symbol": r.symbol, "side": r.side.name.lower(), "qty": r.qty, "price": r.price,
+            "symbol": r.symbol, "side": r.side.name.lower(), "qty": r.qty,
+            "qty_unit": known[1] if known else None, "price": self._price(r.symbol, r.price),
             "account": r.account,
             "decision": "reject" if self.reason else "route",
             "reason": self.reason.label if self.reason else None,
+            "reason_text": self.reason.text if self.reason else None,
             "considered": [c.symbol for c in self.candidates] + [e.symbol for e in self.excluded],
-            "excluded": [{"symbol": e.symbol, "book": e.book_id, "reason": e.reason.label}
-                         for e in self.excluded],
-            "compared": [{"symbol": c.symbol, "book": c.book_id, "lots": c.lots, "child_price": c.price,
-                          "usd_oz_fine": _usd(c.comparable), "all_in_usd_oz_fine": _usd(c.all_in),
-                          "from": c.source, "cross": c.direction.value if c.direction else None}
-                         for c in self.candidates],
+            "compared": [{"rank": n, "symbol": c.symbol, "book": c.book_id, "lots": c.lots,
+                          "child_price": self._price(c.symbol, c.price),
+                          "usd_oz_fine": _usd(c.comparable), "costs_usd_oz_fine": _usd(abs(c.all_in - c.comparable)),
+                          "all_in_usd_oz_fine": _usd(c.all_in), "from": c.source,
+                          "cross": c.direction.value if c.direction else None}
+                         for n, c in enumerate(self.candidates, 1)],
+            "excluded": [{"symbol": e.symbol, "book": e.book_id, "reason": e.reason.label,
+                          "reason_text": e.reason.text} for e in self.excluded],
             "comparable_limit_usd_oz_fine": _usd(self.comparable_limit) if self.comparable_limit else None,
             "rest_book": self.rest_book,
+            "explain": self.explain_text(),
         }
 
     def explain_text(self, limit: int = EXPLAIN_MAX) -> str:
-        """One line for the execution report's custom tag: ranked books as
-        `N.SYMBOL child_price_units=usd_oz/all_in_usd_oz` (a trailing `r`: ranked on the reference
-        price, the book had no quote), then `xSYMBOL:reason` for each excluded book."""
+        """One line for GoldRouteExplain(7006); the legend is in fix_specs/README.md:
+        `B|S SYMBOL QTY[ @PRICE][ REJ reason]`, then per ranked book `N.INSTRUMENT CHILD=USD/ALLIN`
+        (CHILD in the instrument's own quote, USD and ALLIN in USD per fine oz; a trailing `r`: ranked
+        on the reference price, the book had no quote), then `xINSTRUMENT:reason` per excluded book."""
         r = self.request
         head = f"{'B' if r.side is Side.BUY else 'S'} {r.symbol} {r.qty}"
+        if r.price is not None:
+            head += f" @{self._price(r.symbol, r.price)}"
         if self.reason is not None:
             head += f" REJ {self.reason.label}"
         parts = [head]
         fragments = _FRAGMENTS
+        decimals = self.decimals
         for n, c in enumerate(self.candidates, 1):
             # Candidate fields by position: symbol, child price, comparable, all-in, source.
-            key = (c[0], c[3], c[4], c[5], c[6])
+            key = (c[0], c[3], c[4], c[5], c[6], decimals.get(c[0]))   # decimals: per FX/config state
             fragment = fragments.get(key)
             if fragment is None:
                 if len(fragments) >= FRAGMENT_CACHE_MAX:
                     fragments.clear()
-                fragment = fragments[key] = (f"{c.symbol} {c.price}={_usd(c.comparable)}/{_usd(c.all_in)}"
+                fragment = fragments[key] = (f"{c.symbol} {self._price(c.symbol, c.price)}="
+                                             f"{_usd(c.comparable)}/{_usd(c.all_in)}"
                                              + ("" if c.source == "quote" else "r"))
             parts.append(f"{n}.{fragment}")
         for e in self.excluded:
@@ -156,6 +185,15 @@ class RouteDecision:
 # few prices, and formatting two dollar amounts costs more than a lookup. Bounded, cleared when full.
 _FRAGMENTS: dict[tuple, str] = {}
 FRAGMENT_CACHE_MAX = 4096
+
+
+def _decimal(units: int, places: int) -> str:
+    """Integer price units as a decimal with `places` digits (display only)."""
+    if places <= 0:
+        return str(units)
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), 10 ** places)
+    return f"{sign}{whole}.{frac:0{places}d}"
 
 
 def _usd(micro: int) -> str:

@@ -192,6 +192,11 @@ class Router:
         self._refs: dict[str, int] = {}       # run-time reference prices (units) replacing the configured ones
         # (account, symbol) -> signed lots of the open margined position (the books of record), or None
         self.open_lots: Callable[[str, str], int] | None = None
+        # What explanations need to show prices in each one's own quote (RouteDecision.decimals).
+        self.price_decimals: dict[str, tuple[int, str]] = {s: (i.price_decimals, "lots")
+                                                           for s, i in catalogue.instruments.items()}
+        for pid, p in catalogue.products.items():
+            self.price_decimals[pid] = (p.price_decimals, "g")
         self._members: dict[str, tuple[str, ...]] = {s: (s,) for s in catalogue.instruments}
         for pid, p in catalogue.products.items():
             self._members[pid] = catalogue.groups[p.group].members
@@ -266,6 +271,11 @@ class Router:
 
     # -- the decision ---------------------------------------------------------------------
     def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
+        d = self._route(req, now_ns, fx)
+        d.decimals = self.price_decimals
+        return d
+
+    def _route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
         if fx is not None and fx is not self.fx:
             self.set_fx(fx)
         # NamedTuple field access is a descriptor call each time; unpack once.

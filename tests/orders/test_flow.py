@@ -276,6 +276,7 @@ def test_replace_changes_price_and_quantity_and_refuses_bad_requests(h: Harness)
                                (38, 8), (40, 2), (44, "559.50")])
     assert f(rep, 150) == b"5" and f(rep, 11) == b"O2" and f(rep, 41) == b"O1"
     assert f(rep, 38) == b"8" and f(rep, 44) == b"559.50" and f(rep, 151) == b"8"
+    assert f(rep, 7006) == b"RPL B SGE.AU9999 8 @559.50; rests SGE.AU9999 559.50 (not re-routed)"
     # The replaced order trades at its new price.
     outs = h.order(HK, "SGE.AU9999", 2, 3, "559.50")
     fill = [o for o in ers(outs, SH) if f(o, 150) == b"F"][0]
@@ -414,6 +415,9 @@ def test_resting_product_order_can_be_replaced_and_cancelled(h: Harness) -> None
     # The remainder rests on SGE.AU9999 at the product limit converted to CNY per gross gram, rounded down.
     book = h.flow.engine.depth(h.cfg.catalogue.instruments["SGE.AU9999"].book_id, 1)[0]
     assert book[0]["qty"] == 144 and book[0]["price"] <= 56050
+    # Its explanation names the book it keeps and the limit there, in CNY per gram.
+    child = Decimal(int(book[0]["price"])).scaleb(-2)
+    assert f(rep, 7006) == b"RPL B GOLD.KG9999 1500 @560.50; rests SGE.AU9999 %s (not re-routed)" % str(child).encode()
     (bad,) = h.send(SH, b"G", [(41, "R2"), (11, "R3"), (55, "GOLD.KG9999"), (54, 1), (60, "20260101-00:00:00"),
                                (38, 1505), (40, 2), (44, "560.50")])
     assert bad.msg_type == b"9" and b"whole number of 10 g lots" in f(bad, 58)

@@ -123,7 +123,7 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         send(SH, "D", order("SH-P1", "GOLD.KG9999", 1, 2000, "561.00"))
         await wait_for(lambda: client.got(SH, "8", _11="SH-P1", _150="F"), what="product fill")
         (ack,) = client.got(SH, "8", _11="SH-P1", _150="0")
-        assert "SGE.AU9999" in ack["7006"]
+        assert ack["7006"].startswith("B GOLD.KG9999 2000 @561.00; 1.") and ".SGE.AU9999 560.94=" in ack["7006"]
         (pfill,) = client.got(SH, "8", _11="SH-P1", _150="F")
         assert (pfill["32"], pfill["14"], pfill["151"]) == ("60", "60", "1940")
 
@@ -133,6 +133,7 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         await wait_for(lambda: client.got(SH, "8", _11="SH-P2", _150="5"), what="replaced")
         (rep,) = client.got(SH, "8", _11="SH-P2", _150="5")
         assert (rep["41"], rep["38"], rep["151"], rep["44"]) == ("SH-P1", "1500", "1440", "560.50")
+        assert rep["7006"].startswith("RPL B GOLD.KG9999 1500 @560.50; rests SGE.AU9999 ")
         send(SH, "H", [(11, "SH-P2"), (55, "GOLD.KG9999"), (54, 1), (790, "ST1")])
         await wait_for(lambda: client.got(SH, "8", _11="SH-P2", _150="I"), what="status")
         assert client.got(SH, "8", _11="SH-P2", _150="I")[0]["790"] == "ST1"

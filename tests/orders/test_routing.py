@@ -442,13 +442,24 @@ def test_explanation_names_books_reasons_and_prices():
     e = d.explain()
     assert set(e["considered"]) == {"SGE.AU9999", "SGEI.IAU9999", "HKGX.RKG"}
     assert e["excluded"] == [{"symbol": "HKGX.RKG", "book": CAT.instruments["HKGX.RKG"].book_id,
-                              "reason": "cross_border_not_allowed"}]
+                              "reason": "cross_border_not_allowed",
+                              "reason_text": "account may not trade across the border"}]
     assert [x["symbol"] for x in e["compared"]] == ranked(d)
+    # The order as the client sent it (grams, CNY per fine gram), and each book in its own quote.
+    assert (e["qty"], e["qty_unit"], e["price"]) == (1000, "g", "560.00")
+    first = e["compared"][0]
+    assert (first["rank"], first["symbol"], first["child_price"], first["usd_oz_fine"]) == \
+        (1, "SGE.AU9999", "559.94", "2402.72")
+    assert first["from"] == "ref" and first["cross"] is None
+    assert Decimal(first["usd_oz_fine"]) + Decimal(first["costs_usd_oz_fine"]) == Decimal(first["all_in_usd_oz_fine"])
     text = d.explain_text()
+    assert e["explain"] == text
+    assert text.startswith("B GOLD.KG9999 1000 @560.00; 1.SGE.AU9999 559.94=2402.72/")
     assert "xHKGX.RKG:cross_border_not_allowed" in text
-    assert "1.SGE.AU9999 55994=2402.72/" in text
     rej = router().route(req(qty=1005), 0)
-    assert rej.explain_text().startswith("B GOLD.KG9999 1005 REJ lot_rounding")
+    assert rej.explain_text().startswith("B GOLD.KG9999 1005 @560.00 REJ lot_rounding")
+    assert router().route(req("HKGX.AU99TAEL", qty=1, price=2230000), 0).explain_text().startswith(
+        "B HKGX.AU99TAEL 1 @22300.00; 1.HKGX.AU99TAEL 22300.00=2399.80/")
     assert rej.text == Reason.LOT_ROUNDING.text
 
 

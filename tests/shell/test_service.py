@@ -232,3 +232,51 @@ async def test_serve_answers_trading_status_over_fix_and_http_alike(tmp_path):
     if llg["next_change"] is not None:        # the FIX timestamp and the ISO one name the same second
         fix_ts = st.get(7015).decode()
         assert llg["next_change"] == f"{fix_ts[:4]}-{fix_ts[4:6]}-{fix_ts[6:8]}T{fix_ts[9:17]}Z"
+
+
+@pytest.mark.slow
+async def test_serve_explains_a_route_on_the_report_and_as_json_alike(tmp_path):
+    proc, fix_port, http_port = await start_serve(tmp_path, "--memory-store", "--sessions-always-open")
+    try:
+        hk = await FixClient.connect(fix_port, "HKCLIENT1")
+        await hk.logon()
+        await hk.send(b"D", [(11, b"hk-s"), (55, b"SGE.AU9999"), (54, b"2"), (60, b"20261125-10:00:00"),
+                             (38, b"10"), (40, b"2"), (44, b"560.00"), (59, b"0")])
+        assert (await hk.expect(b"8")).get(150) == b"0"
+        sh = await FixClient.connect(fix_port, "SHCLIENT1")
+        await sh.logon()
+        await sh.send(b"D", [(11, b"route-1"), (55, b"GOLD.KG9999"), (54, b"1"), (60, b"20261125-10:00:00"),
+                             (38, b"1000"), (40, b"2"), (44, b"561.00"), (59, b"0")])
+        ack = await sh.expect(b"8")
+        status, body = await asyncio.to_thread(http, http_port, "/routes?clordid=route-1", None, "s3cret")
+        await sh.send(b"G", [(41, b"route-1"), (11, b"route-2"), (55, b"GOLD.KG9999"), (54, b"1"),
+                             (60, b"20261125-10:00:00"), (38, b"900"), (40, b"2"), (44, b"560.50")])
+        while (rep := await sh.expect(b"8")).get(150) != b"5":
+            pass
+        for c in (sh, hk):
+            await c.send(b"5")
+            while (await c.recv(5.0)).msg_type != b"5":     # the seller's fill may come first
+                pass
+            await c.close()
+    finally:
+        await stop(proc)
+    # 7006 in decimal prices: the order as sent, each book's child limit in its own quote.
+    explain = ack.get(7006).decode()
+    head, *books = explain.split("; ")
+    assert head == "B GOLD.KG9999 1000 @561.00" and books, explain
+    for n, b in enumerate(books, 1):
+        assert re.fullmatch(rf"{n}\.[A-Z.0-9]+ \d+\.\d\d=\d+\.\d\d/\d+\.\d\dr?", b), explain
+    # The quoted book: 561.00 CNY per fine gram is 560.94 per gross gram of 99.99 on SGE.AU9999.
+    assert any(re.fullmatch(r"\d\.SGE\.AU9999 560\.94=[\d.]+/[\d.]+", b) for b in books), explain
+    assert status == 200
+    (route,) = json.loads(body)["routes"]
+    assert route["explain"] == explain and route["clordid"] == "route-1" and route["session"] == "SHCLIENT1"
+    assert (route["qty"], route["qty_unit"], route["price"], route["decision"]) == (1000, "g", "561.00", "route")
+    assert [c["rank"] for c in route["compared"]] == list(range(1, len(books) + 1))
+    (sge,) = [c for c in route["compared"] if c["symbol"] == "SGE.AU9999"]
+    assert (sge["child_price"], sge["from"]) == ("560.94", "quote")
+    assert {"usd_oz_fine", "costs_usd_oz_fine", "all_in_usd_oz_fine", "cross", "lots"} <= set(sge)
+    assert all({"symbol", "reason", "reason_text"} <= set(e) for e in route["excluded"])
+    assert {c["symbol"] for c in route["compared"]} | {e["symbol"] for e in route["excluded"]} == set(route["considered"])
+    # The replace report says where the order keeps resting and at what limit there.
+    assert rep.get(7006).decode().startswith("RPL B GOLD.KG9999 900 @560.50; rests ")
