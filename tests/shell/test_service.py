@@ -280,3 +280,31 @@ async def test_serve_explains_a_route_on_the_report_and_as_json_alike(tmp_path):
     assert {c["symbol"] for c in route["compared"]} | {e["symbol"] for e in route["excluded"]} == set(route["considered"])
     # The replace report says where the order keeps resting and at what limit there.
     assert rep.get(7006).decode().startswith("RPL B GOLD.KG9999 900 @560.50; rests ")
+
+
+@pytest.mark.slow
+async def test_the_example_quickfix_client_places_and_cancels_its_first_order(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc, fix_port, _ = await start_serve(tmp_path, "--memory-store", "--sessions-always-open")
+    try:
+        with open(os.path.join(root, "examples", "initiator.cfg")) as f:
+            cfg = f.read()
+        cfg = cfg.replace("SocketConnectPort=9878", f"SocketConnectPort={fix_port}").replace(
+            "DataDictionary=fix_specs/", f"DataDictionary={root}/fix_specs/")
+        (tmp_path / "initiator.cfg").write_text(cfg)
+        client = await asyncio.create_subprocess_exec(
+            sys.executable, os.path.join(root, "examples", "first_order.py"), str(tmp_path / "initiator.cfg"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path)
+        out, err = await asyncio.wait_for(client.communicate(), 60)
+    finally:
+        await stop(proc)
+    assert client.returncode == 0, err
+    received = [dict(p.split("=", 1) for p in line.split(None, 1)[1].strip("|").split("|"))
+                for line in out.decode().splitlines() if line.startswith("received")]
+    assert [(m["35"], m["150"], m["39"]) for m in received] == [("8", "0", "0"), ("8", "4", "4")], out
+    ack, cancelled = received
+    assert ack["11"].startswith("FIRST-") and ack["55"] == "SGE.AU9999" and ack["44"] == "560.00"
+    assert ack["7006"] == "B SGE.AU9999 1 @560.00; 1.SGE.AU9999 560.00=" + ack["7006"].split("=", 1)[1]
+    assert cancelled["41"] == ack["11"] and cancelled["11"] == ack["11"] + "-C"
+    events = "".join(p.read_text() for p in (tmp_path / "var" / "example-client" / "log").glob("*.event.current.log"))
+    assert "Logon" in events and "Rejected" not in events and "Invalid" not in events, events
