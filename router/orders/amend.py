@@ -114,7 +114,7 @@ class Amendments:
         r = self.risk.check_replace(acct, o.oid, lots_open * b.lot_ug, notional,
                                     core_price * b.num // b.den, b.ref_comp)
         if r is not None:
-            return rej(r, r.text)
+            return rej(r, self.risk.limit_text(r, acct, lots_open * b.lot_ug, notional) or r.text)
         saved = self._re_reserve(o, acct, b, o.sell_vaults.get(i.symbol) or i.vaults[0], core_price, lots_open)
         if isinstance(saved, Reason):
             return rej(saved, f"{saved.text} for the replaced quantity")

@@ -46,7 +46,7 @@ from router.orders.quota import CrossBorderQuota, Direction
 from router.orders.quota_use import QuotaUse
 from router.orders.refprices import ReferenceConfig, ReferencePrices
 from router.domain.reasons import Reason
-from router.orders.risk import RiskEngine
+from router.orders.risk import RiskEngine, collar_band
 from router.orders.status import TradingStatus
 from router.orders.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
 
@@ -350,9 +350,22 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
     def _why(self, d: RouteDecision, qty: int, price: int | None) -> str:
         """A precise Text for a routing rejection: the reason plus each excluded book's detail."""
         reason = d.reason
+        books = self.router.books()
+        acct = self.accounts.get(d.request.account)
+        if acct is not None:
+            text = self.risk.limit_text(reason, acct, d.qty_ug, d.notional_cny)
+            if text is not None:
+                return text
+        if reason is Reason.PRICE_COLLAR and d.candidates and self.risk.config.collar_bp is not None:
+            b = books[d.candidates[0].symbol]
+            i, bp = b.instr, self.risk.config.collar_bp
+            lo, hi = collar_band(b.ref, bp)
+            return (f"{reason.text}: {Decimal(bp) / 100:f} % around the reference "
+                    f"{units_text(b.ref, i.price_decimals).decode()} {i.quote_ccy} per {i.quote_unit.replace('_', ' ')} "
+                    f"on {i.symbol}, "
+                    f"{units_text(lo, i.price_decimals).decode()}..{units_text(hi, i.price_decimals).decode()}")
         if not d.excluded:
             return f"{reason.text} ({d.request.symbol})"
-        books = self.router.books()
         parts = []
         for e in d.excluded:
             b = books[e.symbol]

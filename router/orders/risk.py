@@ -75,6 +75,19 @@ def parse_risk(table: Mapping[str, Any] | None) -> RiskConfig:
     return RiskConfig(collar_bp, rate, burst, cod, limits)
 
 
+def _grams(micro: int) -> str:
+    return format(Decimal(micro).scaleb(-6).normalize(), "f")
+
+
+def _cny(micro: int) -> str:
+    return f"{Decimal(micro).scaleb(-6).quantize(Decimal('0.01')):,}"
+
+
+def collar_band(reference: int, collar_bp: int) -> tuple[int, int]:
+    """The prices (reference units) `collar_ok` accepts: the lowest and the highest."""
+    return -(-reference * (10_000 - collar_bp) // 10_000), reference * (10_000 + collar_bp) // 10_000
+
+
 def collar_ok(price: int, reference: int, collar_bp: int) -> bool:
     """|price - reference| <= collar_bp/10000 * reference, in exact integers."""
     return abs(price - reference) * 10_000 <= collar_bp * reference
@@ -194,6 +207,21 @@ class RiskEngine:
                 return Reason.PRICE_COLLAR
         if lim.credit_cny is not None and self._open.get(account.name, 0) + notional_cny > lim.credit_cny:
             return Reason.CREDIT_LIMIT
+        return None
+
+    def limit_text(self, reason: Reason, account: Account, qty_ug: int, notional_cny: int) -> str | None:
+        """What a MAX_ORDER_QTY / MAX_NOTIONAL / CREDIT_LIMIT refusal hit, with the account's limit and
+        its config key (None for other reasons)."""
+        lim = account.limits
+        if reason is Reason.MAX_ORDER_QTY and lim.max_order_ug is not None:
+            return (f"{reason.text}: {_grams(qty_ug)} g above the account maximum of {_grams(lim.max_order_ug)} g "
+                    f"per order (max_order_grams)")
+        if reason is Reason.MAX_NOTIONAL and lim.max_notional_cny is not None:
+            return (f"{reason.text}: CNY {_cny(notional_cny)} at the limit price, above the account maximum of "
+                    f"CNY {_cny(lim.max_notional_cny)} per order (max_notional_cny)")
+        if reason is Reason.CREDIT_LIMIT and lim.credit_cny is not None:
+            return (f"{reason.text}: working orders CNY {_cny(self._open.get(account.name, 0))} plus this order "
+                    f"CNY {_cny(notional_cny)} exceed the account credit of CNY {_cny(lim.credit_cny)} (credit_cny)")
         return None
 
     def check_replace(self, account: Account, order_id: Hashable, qty_ug: int, notional_cny: int,

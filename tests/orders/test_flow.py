@@ -564,3 +564,21 @@ def test_a_replace_cannot_get_round_the_cross_border_quota(h: Harness) -> None:
     assert f(rep, 150) == b"5" and abs(h.quota.used(Direction.SOUTHBOUND) - used) <= 2
     h.send(SH, b"F", [(41, "Q4"), (11, "Q5"), (55, "HKGX.RKG"), (54, 1), (60, "20260101-00:00:00")])
     assert h.quota.used(Direction.SOUTHBOUND) == 0
+
+
+def test_every_limit_reject_names_the_limit_it_hit(h: Harness) -> None:
+    cases = [
+        (("SGE.AU9999", 1, 1, "700.00"), "10 % around the reference 560.00 CNY per gram on SGE.AU9999, 504.00..616.00"),
+        (("HKGX.AU99TAEL", 1, 1, "22300.10"), "not a multiple of the tick 0.50 on HKGX.AU99TAEL"),
+        (("SGE.AU9999", 1, 20000, "560.00"), "200000 g above the account maximum of 100000 g per order (max_order_grams)"),
+        (("GOLD.KG9999", 1, 1005, "560.00"), "SGE.AU9999: quantity not a whole number of 10 g lots"),
+        (("SGE.AU9999", 1, 10**9, "560.00"), "quantity outside 1..50000 lots of 10 gram"),
+    ]
+    for (symbol, side, qty, price), words in cases:
+        (rej,) = h.order(SH, symbol, side, qty, price)
+        assert f(rej, 150) == b"8" and words in f(rej, 58).decode(), (words, f(rej, 58))
+    # A replace is held to the same account limits, and says which.
+    h.order(SH, "SGE.AU9999", 1, 10, "559.00", clordid="L1")
+    (cxl_rej,) = h.send(SH, b"G", [(41, "L1"), (11, "L2"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"),
+                                   (38, 20000), (40, 2), (44, "559.00")])
+    assert cxl_rej.msg_type == b"9" and b"(max_order_grams)" in f(cxl_rej, 58)

@@ -292,3 +292,15 @@ async def test_fix_values_the_router_does_not_support_get_an_execution_report_ov
     await sh.send(b"D", order("U6", "SGE.AU9999", "Z", 1, "559.00"))
     rej = await sh.expect(b"3")
     assert rej.get(373) == b"5" and rej.get(371) == b"54"
+
+
+async def test_limit_rejects_over_tcp_name_the_limit(router) -> None:
+    _, client, _ = router
+    sh = await client(SH)
+    await sh.send(b"D", order("LIM1", "SGE.AU9999", 1, 1, "700.00"))
+    (collar,) = await reports(sh, 1)
+    assert (collar.get(150), collar.get(11)) == (b"8", b"LIM1")
+    assert b"10 % around the reference 560.00 CNY per gram on SGE.AU9999, 504.00..616.00" in collar.get(58)
+    await sh.send(b"D", order("LIM2", "GOLD.KG9999", 1, 200000, "560.00"))
+    (size,) = await reports(sh, 1)
+    assert size.get(103) == b"3" and b"maximum of 100000 g per order (max_order_grams)" in size.get(58)
