@@ -399,9 +399,9 @@ class RouterApp(BooksAdmin):
                         for p, q, n in side.tolist()]
             return {"symbol": symbol, "venue": instr.venue, "quote": f"{instr.quote_ccy}/{instr.quote_unit}",
                     "lot": f"{instr.lot_size} {instr.quote_unit}", "bids": rows(bids), "asks": rows(asks)}
+        if symbol in cat.products:      # quoted like the product's orders and its FIX market data
+            return self.flow.md.product_book(symbol, levels)
         group = cat.groups.get(symbol)
-        if group is None and symbol in cat.products:
-            group = cat.groups[cat.products[symbol].group]
         if group is None:
             return None
         bids, asks = engine.group_depth(group.group_id, levels)
@@ -410,7 +410,8 @@ class RouterApp(BooksAdmin):
             return [{"usd_oz_fine": units_text(p, 6).decode(), "grams": micro_text(q).decode(), "orders": n}
                     for p, q, n in side.tolist()]
         return {"symbol": symbol, "group": group.name, "members": list(group.members),
-                "quote": "USD per fine troy oz (consolidated)", "bids": grows(bids), "asks": grows(asks)}
+                "quote": "USD per fine troy oz (consolidated; the same quote as FIX market data for the group: "
+                         "Currency(15)=USD, GoldPriceUnit(7010)=OZ)", "bids": grows(bids), "asks": grows(asks)}
 
     def routes_view(self, limit: int) -> list[dict]:
         return self.flow.routes_view(limit)

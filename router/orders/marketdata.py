@@ -278,6 +278,21 @@ class MarketData:
             price, size = self._px(t, px), b"%d" % lots
         return [(279, b"0"), (269, b"2"), (55, t.symbol), (270, price), (15, t.ccy), (271, size)] + self._source(t, book)
 
+    def product_book(self, pid: str, depth: int) -> dict:
+        """A routable product's consolidated book for `GET /books/{product}`, in the same quote as its
+        FIX market data (product currency per fine gram, sizes in grams, each level's instrument)."""
+        t = self.targets[pid]
+        sub = _Sub("", b"", [t], max(1, min(depth, MAX_DEPTH)), (b"0", b"1"), False)
+        sides: dict[bytes, list[dict]] = {b"0": [], b"1": []}
+        for (entry, px, book), (qty, count) in _ordered(self._levels(sub, t)):
+            sides[entry].append({"price": self._px(t, px).decode(), "grams": micro_text(qty).decode(),
+                                 "orders": count, "instrument": self.symbols[book].decode()})
+        p = t.product
+        return {"symbol": pid, "group": p.group, "members": list(self.catalogue.groups[p.group].members),
+                "quote": f"{p.price_ccy} per fine gram (consolidated; the same quote as FIX market data for {pid}: "
+                         f"Currency(15)={p.price_ccy}, GoldPriceUnit(7010)=G)",
+                "bids": sides[b"0"], "asks": sides[b"1"]}
+
     # -- reference data -----------------------------------------------------------------------
     def security_list(self, msg: Any, status: Callable[[str], list] | None = None) -> list[tuple[bytes, list]]:
         """`status(symbol)`: the trading-status fields (326, 336) of an instrument's entry, now."""

@@ -308,3 +308,36 @@ async def test_the_example_quickfix_client_places_and_cancels_its_first_order(tm
     assert cancelled["41"] == ack["11"] and cancelled["11"] == ack["11"] + "-C"
     events = "".join(p.read_text() for p in (tmp_path / "var" / "example-client" / "log").glob("*.event.current.log"))
     assert "Logon" in events and "Rejected" not in events and "Invalid" not in events, events
+
+
+@pytest.mark.slow
+async def test_serve_books_and_fix_market_data_quote_a_product_alike(tmp_path):
+    proc, fix_port, http_port = await start_serve(tmp_path, "--memory-store", "--sessions-always-open")
+    try:
+        hk = await FixClient.connect(fix_port, "HKCLIENT1")
+        await hk.logon()
+        for n, (symbol, qty, price) in enumerate((("SGE.AU9999", b"5", b"560.00"), ("HKGX.RKG", b"1", b"559.50"))):
+            await hk.send(b"D", [(11, b"q%d" % n), (55, symbol.encode()), (54, b"2"), (60, b"20261125-10:00:00"),
+                                 (38, qty), (40, b"2"), (44, price), (59, b"0")])
+            assert (await hk.expect(b"8")).get(150) == b"0"
+        await hk.send(b"V", [(262, b"md-1"), (263, b"0"), (264, b"5"), (267, b"1"), (269, b"1"), (146, b"1"),
+                             (55, b"GOLD.KG9999")])
+        w = await hk.expect(b"W")
+        status, body = await asyncio.to_thread(http, http_port, "/books/GOLD.KG9999", None, "s3cret")
+        await hk.send(b"5")
+        await hk.expect(b"5")
+        await hk.close()
+    finally:
+        await stop(proc)
+    assert status == 200
+    book = json.loads(body)
+    assert book["quote"].startswith("CNY per fine gram") and (w.get(15), w.get(7010)) == (b"CNY", b"G")
+    fix_levels, entry = [], {}
+    for tag, value in w.fields:
+        if tag == 269:
+            entry = {}
+            fix_levels.append(entry)
+        entry[tag] = value.decode()
+    assert [(e[270], e[271], e[7014]) for e in fix_levels if 270 in e] == \
+        [(a["price"], a["grams"], a["instrument"]) for a in book["asks"]]
+    assert {a["instrument"] for a in book["asks"]} == {"SGE.AU9999", "HKGX.RKG"}
