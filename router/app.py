@@ -353,12 +353,15 @@ class RouterApp(BooksAdmin):
     def on_timer(self, now_ns: int) -> None:
         quota = self.flow.quota
         days = quota.snapshot()
+        statuses = dict(self.flow.trading.seen)
         self.command(CommandKind.TIMER, "", b"", now_ns)
         for d, before in days.items():
             after = quota.snapshot()[d]
             if after["day"] != before["day"]:
                 log.info("%s quota rolled to trading day %s (CNY %s used on %s)", d, after["day"],
                          Decimal(before["used"]).scaleb(-6), before["day"])
+        for line in self.flow.trading.changes_since(statuses, now_ns):
+            log.info("%s", line)
         try:
             self.settle_due(now_ns)         # the books' end of day at the configured deadline
         except Exception:

@@ -14,8 +14,9 @@ what it next changes. It is published as
 
 A request for a routable product or a group answers one SecurityStatus per member instrument. Every
 entry point takes `now_ns`; `on_timer(now_ns)` returns the unsolicited (325=Y) SecurityStatus of the
-subscribed instruments whose status changed since last sent (and sets the
-`goldrouter_instrument_trading_status` gauge of every instrument).
+subscribed instruments whose status changed since last sent, sets the
+`goldrouter_instrument_trading_status` gauge of every instrument and records each one's status in
+`seen`, from which a caller logs the changes (`changes_since`).
 
 Not here: deciding whether an order may trade (the order flow asks `session_open` itself), sockets,
 the clock, the SecurityList layout (`marketdata` asks `list_fields`).
@@ -80,6 +81,9 @@ class TradingStatus:
         self.session_open = session_open
         self.calendars = calendars
         self.subs: dict[tuple[str, bytes], tuple[str, ...]] = {}
+        # Each instrument's (326, phase, trading day) at the last timer tick: a caller compares a copy
+        # taken before a tick (`changes_since`) to log what changed; the order flow itself does not log.
+        self.seen: dict[str, tuple] = {}
         self.sent: dict[tuple[str, bytes, str], tuple] = {}
 
     # -- queries ------------------------------------------------------------------------------
@@ -146,10 +150,11 @@ class TradingStatus:
 
     def on_timer(self, now_ns: int) -> list[Out]:
         cache: dict[str, Status] = {}
-        if self.metrics is not None:
-            for i in self.catalogue.by_book():
-                s = cache[i.symbol] = self.status(i.symbol, now_ns)
+        for i in self.catalogue.by_book():
+            s = cache[i.symbol] = self.status(i.symbol, now_ns)
+            if self.metrics is not None:
                 self.metrics.set_trading_status(i.symbol, s.code)
+            self.seen[i.symbol] = (s.code, s.phase, s.trading_day)
         if not self.subs:
             return []
         out = []
@@ -164,6 +169,12 @@ class TradingStatus:
                     self.sent[k] = now
                     out.append(Out(session, b"f", self._body(req_id, s, now_ns, True)))
         return out
+
+    def changes_since(self, before: dict[str, tuple], now_ns: int) -> list[str]:
+        """One line per instrument whose status at the last tick differs from `before` (a copy of
+        `seen` taken earlier; all of them on the first tick)."""
+        return [f"trading status {self.status(symbol, now_ns).text()}"
+                for symbol, now in self.seen.items() if before.get(symbol) != now]
 
     def drop_session(self, session: str) -> None:
         for key in [k for k in self.subs if k[0] == session]:

@@ -102,3 +102,19 @@ def test_sessions_always_open_is_ready_with_no_change_known() -> None:
     (st,) = Client(always_open=True).send(b"e", status_request("A1", "HKGX.LLG", 0), SUNDAY)
     assert (f(st, 326), f(st, 336), f(st, 7015)) == (b"17", b"always_open", None)
     assert b"always open" in f(st, 58)
+
+
+def test_each_status_change_is_noted_once_for_the_log() -> None:
+    flow = Client().app.flow
+    trading = flow.trading
+    before = dict(trading.seen)
+    flow.on_timer(SUNDAY)
+    first = trading.changes_since(before, SUNDAY)
+    assert len(first) == len(CONFIG.catalogue.instruments)
+    assert any(line.startswith("trading status SGE.AU9999 closed (not available for trading)") for line in first)
+    before = dict(trading.seen)
+    flow.on_timer(SUNDAY + 1_000_000_000)
+    assert trading.changes_since(before, SUNDAY + 1_000_000_000) == []
+    flow.on_timer(WEDNESDAY_10H)
+    assert any(line.startswith("trading status SGE.AU9999 continuous (ready to trade)") for line in
+               trading.changes_since(before, WEDNESDAY_10H))

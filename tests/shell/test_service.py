@@ -221,8 +221,10 @@ async def test_serve_answers_trading_status_over_fix_and_http_alike(tmp_path):
         await client.send(b"5")
         await client.expect(b"5")
         await client.close()
+        await asyncio.sleep(1.5)        # the service timer's first tick logs every instrument's status
     finally:
-        await stop(proc)
+        _, err = await stop(proc)
+    assert re.search(rb"INFO gold_router.app: trading status HKGX.LLG \w+ \(", err), err[-2000:]
     assert status == 200
     rows = {r["symbol"]: r for r in json.loads(body)["instruments"]}
     assert set(rows) >= {"SGE.AU9999", "HKGX.LLG", "HKGX.AU99TAEL"}
