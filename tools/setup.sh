@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up of gold-router in ./.venv. `tools/setup.sh` installs what serving needs;
 # `tools/setup.sh --test` adds the test extra, the QuickFIX binding (built once per machine; pip's
-# wheel cache makes later runs quick), Debian's prometheus (promtool + a real server) and Debian's
-# chromium + chromium-driver (the console's headless-browser test).
+# wheel cache makes later runs quick), Debian's prometheus (promtool + a real server), Debian's
+# chromium + chromium-driver (the console's headless-browser test) and Debian's nats-server (the
+# JetStream cluster tests start real ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -43,6 +44,7 @@ if [ $want_test = 1 ]; then
   # The console's browser test: Debian's chromium and its chromedriver (Selenium, from the test extra,
   # is given the driver's path; its own driver download cannot work offline).
   [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || apt_install chromium chromium-driver
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || apt_install nats-server
 else
   "$VPY" -m pip install -q --disable-pip-version-check -e .
 fi
