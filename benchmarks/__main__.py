@@ -25,13 +25,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # Order: cheap in-process ones first, the multi-process round trip last.
 BENCHMARKS = ("codec", "matching", "router", "fix_session", "orderflow", "journal", "recovery",
-              "metrics_overhead", "console", "roundtrip")
+              "metrics_overhead", "console", "cluster", "roundtrip")
 QUICK_ARGS = {
     "roundtrip": ["--quick"], "metrics_overhead": ["--repeat", "3"],
     "matching": ["--commands", "50000", "--repeat", "2"], "orderflow": ["--rounds", "500"],
     "fix_session": ["--repeat", "3"], "journal": ["--seconds", "0.3", "--replay", "100000"],
     "console": ["--repeat", "2", "--duration", "1.5"],
     "recovery": ["--orders", "300", "--commands", "20000", "--tail", "10000"],
+    "cluster": ["--sync", "300", "--commands", "20000", "--failovers", "1"],
 }
 
 

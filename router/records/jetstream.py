@@ -106,7 +106,7 @@ class JetStreamJournal:
     def __init__(self, nc: Client, stream: str, subject: str, last_seq: int, *, ack_wait: float,
                  append_timeout: float) -> None:
         self._nc = nc
-        self._js = nc.jetstream()
+        self._js = nc.jetstream(timeout=max(ack_wait, 1.0))  # a leaderless stream answers nothing: ask again soon
         self.stream = stream
         self.subject = subject
         self._last_seq = last_seq
@@ -116,6 +116,9 @@ class JetStreamJournal:
         self._closed = False
         self._lock = asyncio.Lock()
         self._rounds = 0
+        self._ack_sub = None
+        self._ack_prefix = ""
+        self._waiting: dict[int, tuple[dict[int, dict], int, asyncio.Future]] = {}
 
     @classmethod
     async def open(cls, nc: Client, *, stream: str = "GOLDROUTER_COMMANDS", subject: str = "goldrouter.commands",
@@ -214,41 +217,52 @@ class JetStreamJournal:
                      pending, last)
             await asyncio.sleep(0.1)
 
+    async def _acks(self) -> str:
+        """The reply-subject prefix of this journal's one ack subscription (made on first use)."""
+        if self._ack_sub is None:
+            self._ack_prefix = self._nc.new_inbox()
+            self._ack_sub = await self._nc.subscribe(f"{self._ack_prefix}.>", cb=self._on_ack)
+        return self._ack_prefix
+
+    async def _on_ack(self, msg) -> None:
+        try:
+            _, round_no, seq = msg.subject.rsplit(".", 2)
+            waiting = self._waiting.get(int(round_no))
+            seq = int(seq)
+        except ValueError:
+            return
+        if waiting is None:
+            return  # a late ack of an abandoned round: that round's commands are settled by reading
+        acks, want, done = waiting
+        if not msg.data or (msg.headers and msg.headers.get("Status") == "503"):
+            acks[seq] = {"error": {"code": 503, "description": "no responders"}}
+        else:
+            try:
+                acks[seq] = json.loads(msg.data)
+            except ValueError:
+                acks[seq] = {"error": {"code": 500, "description": f"unreadable ack {msg.data[:80]!r}"}}
+        if len(acks) >= want and not done.done():
+            done.set_result(None)
+
     async def _publish_round(self, records: dict[int, bytes], first: int, last: int) -> dict[int, dict]:
         """Publish records first..last back to back; the acks that arrive within ack_wait, by seq."""
+        prefix = await self._acks()
         self._rounds += 1
-        inbox = f"{self._nc.new_inbox()}.{self._rounds}"
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
+        round_no = self._rounds
+        done = asyncio.get_running_loop().create_future()
         acks: dict[int, dict] = {}
-        want = last - first + 1
-
-        async def on_ack(msg) -> None:
-            try:
-                seq = int(msg.subject.rsplit(".", 1)[1])
-                acks[seq] = json.loads(msg.data) if msg.data else {"error": {"code": 503}}
-            except (ValueError, IndexError):
-                return
-            if msg.headers and msg.headers.get("Status") == "503":
-                acks[seq] = {"error": {"code": 503, "description": "no responders"}}
-            if len(acks) >= want and not done.done():
-                done.set_result(None)
-
-        sub = await self._nc.subscribe(f"{inbox}.*", cb=on_ack)
+        self._waiting[round_no] = (acks, last - first + 1, done)
         try:
+            publish = self._nc.publish
             for seq in range(first, last + 1):
                 headers = {"Nats-Msg-Id": str(seq), "Nats-Expected-Last-Sequence": str(seq - 1)}
-                await self._nc.publish(self.subject, records[seq], reply=f"{inbox}.{seq}", headers=headers)
-            await self._nc.flush(timeout=max(1, int(self.ack_wait)))
-            await asyncio.wait_for(asyncio.shield(done), self.ack_wait)
+                await publish(self.subject, records[seq], reply=f"{prefix}.{round_no}.{seq}", headers=headers)
+            await asyncio.wait_for(done, self.ack_wait)
         except (asyncio.TimeoutError, nats.errors.Error):
             pass  # whatever was acked is in `acks`; the caller settles the rest
         finally:
-            try:
-                await sub.unsubscribe()
-            except nats.errors.Error:
-                pass
-        return dict(acks)
+            del self._waiting[round_no]
+        return acks
 
     async def _settle(self, seq: int, record: bytes, *, must_exist: bool) -> bool:
         """True if message `seq` holds `record`; False if the stream does not hold `seq` yet; else JournalFenced."""
@@ -328,3 +342,9 @@ class JetStreamJournal:
     async def close(self) -> None:
         """Stop using the journal (the connection belongs to the caller and stays open)."""
         self._closed = True
+        if self._ack_sub is not None:
+            try:
+                await self._ack_sub.unsubscribe()
+            except nats.errors.Error:
+                pass
+            self._ack_sub = None
