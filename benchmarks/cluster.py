@@ -32,7 +32,7 @@ from pathlib import Path
 from benchmarks._timing import argument_parser, machine_line, machine_description, PROCESS_START_LOAD, say, write_json
 from router.records.jetstream import JetStreamJournal, connect
 from router.records.journal_format import Command, CommandKind
-from router.records.lease import KvLease, open_bucket
+from router.records.lease import open_lease
 from tests.natscluster import NatsCluster
 
 T0 = 1_767_225_600_000_000_000
@@ -134,10 +134,9 @@ async def failover_case(cluster: NatsCluster, takeover: float, rounds: int) -> d
     nc_a, nc_b = await connect(cluster.urls[0]), await connect(cluster.urls[1])
     times = []
     try:
-        kv_a, kv_b = await open_bucket(nc_a), await open_bucket(nc_b)
         for r in range(rounds):
-            key = f"bench{r}"
-            a, b = KvLease(kv_a, key, "a", takeover), KvLease(kv_b, key, "b", takeover)
+            a = await open_lease(nc_a, f"bench{r}", "a", takeover)
+            b = await open_lease(nc_b, f"bench{r}", "b", takeover)
             assert await a.step()
             end = time.monotonic() + takeover  # a renews and b watches for one takeover period
             while time.monotonic() < end:

@@ -21,7 +21,11 @@ Mapping to `journal.Journal`: same names and meaning, but `append`, `read` and `
 coroutines (`read` is an async iterator) because the client is asyncio; `last_seq` is a property
 (the last sequence this writer stored or found on open). Exactly one writer per stream is the
 deployment rule (the lease in `router.records.lease` decides who); the expected-sequence check
-makes a second writer fail loudly instead of interleaving.
+makes a second writer fail loudly instead of interleaving. The stream-wide expected sequence is
+checked by the stream leader against its in-flight sequence, so it holds for concurrent writers
+too, except for command 1 (nats-server does not check an expected sequence of 0): two writers
+racing to write the very first command are caught by the ack naming the wrong stream sequence,
+after the fact, and `open` then refuses the stream.
 
 Not here: who may write (the lease), snapshots, replay into the order flow, metrics export
 (`stats` holds the counters for `router.ops`), or the wiring into `serve`.

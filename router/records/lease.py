@@ -1,11 +1,13 @@
 """A leader lease with an epoch in a JetStream key-value bucket: exactly one holder, a standby takes over.
 
-One key per role (`core`, or one per FIX session later) holds `{"owner": ..., "epoch": n}`. The
-first contender `create`s it (epoch 1; `create` refuses a second one). The holder renews by a
-revision-checked `update` every `renew_every` (default ttl / 3). A contender that sees the key's
-revision unchanged for `ttl` (counted on its own monotonic clock from the moment it
-first saw that revision) takes it over with a revision-checked `update` to epoch + 1; two
-contenders racing for it cannot both win, since only one update can match the revision. A holder
+One bucket per lease (`core`; one per FIX session later) holds one key, `{"owner": ..., "epoch": n}`.
+An empty bucket is first marked free (owner "", epoch 0); a free lease is taken at once by a
+revision-checked write to epoch + 1, so the first holder gets epoch 1. The holder renews by a
+revision-checked write every `renew_every` (default ttl / 3). A contender that sees the key's
+revision unchanged for `ttl` (counted on its own monotonic clock from the moment it first saw
+that revision) takes it over with a revision-checked write to epoch + 1; two contenders racing
+for it cannot both win, since only one write can match the revision (see `KvLease` for why the
+check is the stream-wide sequence and not KV `create`/`update` on this server version). A holder
 whose last successful renewal was *sent* more than `ttl` ago stops counting itself as holder, so
 it gives up no later than any contender can take over (given clocks that run at the same rate).
 `release()` writes the key with no owner, which a contender takes at once. `KvLease` derives ttl
@@ -32,17 +34,18 @@ from dataclasses import dataclass
 import nats
 from nats.aio.client import Client
 from nats.js import api
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 
-__all__ = ["DEFAULT_TAKEOVER", "Action", "KvLease", "LeaseCore", "Observed", "open_bucket"]
+__all__ = ["DEFAULT_TAKEOVER", "Action", "KvLease", "LeaseCore", "Observed", "open_lease"]
 
 log = logging.getLogger(__name__)
+WRONG_LAST_SEQUENCE = 10071
 DEFAULT_TAKEOVER = 3.0  # seconds from a holder's last renewal until a polling contender holds the lease
 
 
 class Action(enum.Enum):
     WAIT = "wait"  # someone else holds it and is renewing (or not long enough silent)
-    CREATE = "create"  # no key yet: create it at epoch 1
+    CREATE = "create"  # no key yet: mark the lease free (then take it)
     TAKE = "take"  # free, or silent for ttl: update at the seen revision to epoch + 1
     RENEW = "renew"  # ours: update at our revision, same epoch
 
@@ -124,30 +127,50 @@ def _decode(revision: int, value: bytes | None) -> Observed:
         return Observed(revision, "", 0)  # not ours to interpret: treat as free, at epoch 0
 
 
-async def open_bucket(nc: Client, bucket: str = "goldrouter_leases", replicas: int = 3):
-    """The lease bucket (created with history 1 and `replicas` if absent)."""
+async def open_lease(nc: Client, name: str, owner: str, takeover: float = DEFAULT_TAKEOVER, *,
+                     replicas: int = 3, clock=time.monotonic) -> "KvLease":
+    """A contender `owner` for lease `name`: its own bucket `goldrouter_lease_<name>` (history 1,
+    `replicas`), created if absent."""
     js = nc.jetstream()
+    bucket = f"goldrouter_lease_{name}"
     try:
-        return await js.key_value(bucket)
+        kv = await js.key_value(bucket)
     except (NotFoundError, nats.js.errors.BucketNotFoundError):
         kv = await js.create_key_value(api.KeyValueConfig(bucket=bucket, history=1, replicas=replicas,
                                                           storage=api.StorageType.FILE))
         log.info("lease bucket %s created (R%d)", bucket, replicas)
-        return kv
+    return KvLease(js, kv, bucket, owner, takeover, clock=clock)
 
 
 class KvLease:
-    """One contender for one key of the lease bucket; `run()` it (or call `step()` every `poll` seconds).
+    """One contender for one lease (a bucket holding the one key `holder`); `run()` it (or call
+    `step()` every `poll` seconds). Build it with `open_lease`.
 
     `takeover` is the configured failover time: a contender polling every `poll` = takeover / 10
     waits for `ttl` = takeover * 0.8 of silence, so it holds the lease within ttl + 2 * poll =
-    `takeover` of the holder's last renewal; the holder renews every ttl / 3."""
+    `takeover` of the holder's last renewal; the holder renews every ttl / 3.
 
-    def __init__(self, kv, key: str, owner: str, takeover: float = DEFAULT_TAKEOVER, *, clock=time.monotonic) -> None:
+    Why one key per bucket: nats-server before 2.9.21 checks `Nats-Expected-Last-Subject-Sequence`
+    (what KV `create`/`update` send) only before proposing the write to the stream's RAFT group,
+    so concurrent writers with the same expected revision can all succeed (nats-server issue 4320;
+    measured here on Debian's 2.9.10: 139 of 150 concurrent pairs both won). The stream-wide
+    `Nats-Expected-Last-Sequence` is checked against the leader's in-flight sequence and does
+    serialise them (0 of 150). With one key in the bucket, the key's revision *is* the stream's
+    last sequence, so every write carries both. The first write of an empty bucket (expected
+    sequence 0, which the server does not check) only marks the lease free (de-duplicated by
+    `Nats-Msg-Id`); acquiring always updates a revision >= 1."""
+
+    KEY = "holder"
+
+    def __init__(self, js, kv, bucket: str, owner: str, takeover: float = DEFAULT_TAKEOVER, *,
+                 clock=time.monotonic) -> None:
         if takeover <= 0:
             raise ValueError(f"lease takeover time must be positive, not {takeover!r}")
+        self.js = js
         self.kv = kv
-        self.key = key
+        self.bucket = bucket
+        self.key = self.KEY
+        self.subject = f"$KV.{bucket}.{self.KEY}"
         self.takeover = takeover
         self.core = LeaseCore(owner, takeover * 0.8)
         self.poll = takeover / 10
@@ -171,6 +194,14 @@ class KvLease:
             if core.renew_due(now):
                 await self._write(Action.RENEW, core.revision, core.epoch)
             return self.holding()
+        for _ in range(2):  # a second round takes a lease the first round found absent and marked free
+            if not await self._contend(now):
+                break
+        return self.holding()
+
+    async def _contend(self, now: float) -> bool:
+        """Read the key and act on it; True if it was absent (and is now marked free)."""
+        core = self.core
         try:
             entry = await self.kv.get(self.key)
             seen = _decode(entry.revision, entry.value)
@@ -178,52 +209,58 @@ class KvLease:
             entry = getattr(exc, "entry", None)
             seen = None if entry is None else Observed(entry.revision, "", core.epoch)
         except (asyncio.TimeoutError, nats.errors.Error) as exc:
-            log.debug("lease %s: read failed (%r)", self.key, exc)
+            log.debug("lease %s: read failed (%r)", self.bucket, exc)
             return False
         action = core.decide(now, seen)
         if action is Action.CREATE:
-            await self._write(action, 0, 1)
-        elif action is Action.TAKE:
+            await self._write(action, 0, 0)
+            return True
+        if action is Action.TAKE:
             await self._write(action, seen.revision, max(seen.epoch, core.epoch) + 1)
         elif action is Action.RENEW:
             await self._write(action, seen.revision, seen.epoch)
-        return self.holding()
+        return False
 
     async def _write(self, action: Action, revision: int, epoch: int) -> None:
         sent = self.clock()
-        value = _encode(self.core.owner, epoch)
         try:
-            if action is Action.CREATE:
-                new_revision = await self.kv.create(self.key, value)
-            else:
-                new_revision = await self.kv.update(self.key, value, last=revision)
-        except KeyWrongLastSequenceError:
-            if self.core.holding:
-                self._lost("another contender wrote the key")
+            if action is Action.CREATE:  # mark the lease free; the next step takes it like any free lease
+                await self.js.publish(self.subject, _encode("", 0), headers={"Nats-Msg-Id": f"{self.bucket}-free"})
+                return
+            ack = await self.js.publish(self.subject, _encode(self.core.owner, epoch), headers={
+                "Nats-Expected-Last-Sequence": str(revision), "Nats-Expected-Last-Subject-Sequence": str(revision)})
+        except APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                if self.core.holding:
+                    self._lost("another contender wrote the key")
+                return
+            log.debug("lease %s: %s refused (%r)", self.bucket, action.value, exc)
             return
         except (asyncio.TimeoutError, nats.errors.Error) as exc:
-            log.debug("lease %s: %s failed (%r)", self.key, action.value, exc)
+            log.debug("lease %s: %s failed (%r)", self.bucket, action.value, exc)
             return
-        if self.core.wrote(sent, new_revision, epoch):
+        if self.core.wrote(sent, ack.seq, epoch):
             self.changes["acquired"] += 1
-            how = {Action.CREATE: "first holder", Action.TAKE: "taken over", Action.RENEW: "still ours"}[action]
-            log.info("lease %s acquired by %s at epoch %d (%s)", self.key, self.core.owner, epoch, how)
+            how = {Action.TAKE: "taken over", Action.RENEW: "still ours"}[action]
+            log.info("lease %s acquired by %s at epoch %d (%s)", self.bucket, self.core.owner, epoch, how)
 
     def _lost(self, why: str) -> None:
         if self.core.lost():
             self.changes["lost"] += 1
-            log.info("lease %s lost by %s at epoch %d: %s", self.key, self.core.owner, self.core.epoch, why)
+            log.info("lease %s lost by %s at epoch %d: %s", self.bucket, self.core.owner, self.core.epoch, why)
 
     async def release(self) -> None:
         """Give the lease up now (a clean stop): the key keeps its epoch and loses its owner."""
         if not self.core.holding:
             return
         try:
-            await self.kv.update(self.key, _encode("", self.core.epoch), last=self.core.revision)
+            await self.js.publish(self.subject, _encode("", self.core.epoch), headers={
+                "Nats-Expected-Last-Sequence": str(self.core.revision),
+                "Nats-Expected-Last-Subject-Sequence": str(self.core.revision)})
         except (asyncio.TimeoutError, nats.errors.Error) as exc:
-            log.info("lease %s: release failed (%r); it expires in %g s", self.key, exc, self.core.ttl)
+            log.info("lease %s: release failed (%r); it expires in %g s", self.bucket, exc, self.core.ttl)
         self.core.lost()
-        log.info("lease %s released by %s at epoch %d", self.key, self.core.owner, self.core.epoch)
+        log.info("lease %s released by %s at epoch %d", self.bucket, self.core.owner, self.core.epoch)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Step every `poll` seconds until `stop` is set."""

@@ -5,7 +5,7 @@ import asyncio
 import time
 
 from router.records.jetstream import connect
-from router.records.lease import KvLease, open_bucket
+from router.records.lease import KvLease, open_lease
 from tests.natscluster import NatsCluster
 
 TAKEOVER = 2.0  # seconds: short for the test, long enough for a loaded machine's scheduling
@@ -26,8 +26,8 @@ async def test_one_holder_then_the_standby_takes_over_when_renewals_stop(nats_cl
     nc_a = await connect(nats_cluster.urls[0])
     nc_b = await connect(nats_cluster.urls[1])
     try:
-        a = KvLease(await open_bucket(nc_a), "core", "core-a", TAKEOVER)
-        b = KvLease(await open_bucket(nc_b), "core", "core-b", TAKEOVER)
+        a = await open_lease(nc_a, "core", "core-a", TAKEOVER)
+        b = await open_lease(nc_b, "core", "core-b", TAKEOVER)
         assert await a.step() is True and a.epoch == 1
         # While a renews, b never gets it: 2.5 takeover periods of both stepping.
         stop_at = time.monotonic() + 2.5 * TAKEOVER
@@ -45,7 +45,7 @@ async def test_one_holder_then_the_standby_takes_over_when_renewals_stop(nats_cl
         assert b.epoch == 2 and b.holding()
         assert failover < TAKEOVER + 3.0  # the configured bound, with slack for a loaded machine
         assert await a.step() is False and a.changes["lost"] == 1
-        entry = await b.kv.get("core")
+        entry = await b.kv.get("holder")
         assert b'"owner":"core-b"' in entry.value and b'"epoch":2' in entry.value
         assert "acquired by core-b at epoch 2 (taken over)" in caplog.text
         assert "lost by core-a at epoch 1" in caplog.text
@@ -54,21 +54,22 @@ async def test_one_holder_then_the_standby_takes_over_when_renewals_stop(nats_cl
         await nc_b.close()
 
 
-async def test_two_contenders_racing_for_a_new_key_get_one_holder(nats_cluster: NatsCluster):
-    ncs = [await connect(url) for url in nats_cluster.urls]
+async def test_contenders_racing_for_a_new_or_released_lease_get_one_holder(nats_cluster: NatsCluster):
+    ncs = [await connect(url) for url in nats_cluster.urls]  # one per node: the writes race across the cluster
     try:
-        leases = [KvLease(await open_bucket(nc), "session.SHCLIENT1", f"gw-{i}", TAKEOVER) for i, nc in enumerate(ncs)]
-        results = await asyncio.gather(*(lease.step() for lease in leases))
-        assert sorted(results) == [False, False, True]
-        holder = leases[results.index(True)]
-        assert holder.epoch == 1
-        # A clean release hands it over at once, at the next epoch.
-        await holder.release()
-        assert not holder.holding()
-        others = [lease for lease in leases if lease is not holder]
-        results = await asyncio.gather(*(lease.step() for lease in others))
-        assert sorted(results) == [False, True]
-        assert others[results.index(True)].epoch == 2
+        for round_no in range(8):
+            leases = [await open_lease(nc, f"race{round_no}", f"gw-{i}", TAKEOVER) for i, nc in enumerate(ncs)]
+            results = await asyncio.gather(*(lease.step() for lease in leases))
+            assert sorted(results) == [False, False, True], f"round {round_no}: {results}"
+            holder = leases[results.index(True)]
+            assert holder.epoch == 1
+            # A clean release hands it over at once, at the next epoch, to exactly one of the others.
+            await holder.release()
+            assert not holder.holding()
+            others = [lease for lease in leases if lease is not holder]
+            results = await asyncio.gather(*(lease.step() for lease in others))
+            assert sorted(results) == [False, True], f"round {round_no} after release: {results}"
+            assert others[results.index(True)].epoch == 2
     finally:
         for nc in ncs:
             await nc.close()
@@ -78,11 +79,10 @@ async def test_the_holder_keeps_the_lease_through_a_killed_nats_node(nats_cluste
     nc_a = await connect(nats_cluster.url)
     nc_b = await connect(nats_cluster.url)
     try:
-        kv_a = await open_bucket(nc_a)
-        a = KvLease(kv_a, "core", "core-a", 4.0)
-        b = KvLease(await open_bucket(nc_b), "core", "core-b", 4.0)
+        a = await open_lease(nc_a, "core", "core-a", 4.0)
+        b = await open_lease(nc_b, "core", "core-b", 4.0)
         assert await a.step() is True
-        info = await nc_a.jetstream().stream_info("KV_goldrouter_leases")
+        info = await nc_a.jetstream().stream_info("KV_goldrouter_lease_core")
         await asyncio.to_thread(nats_cluster.kill, nats_cluster.node_index(info.cluster.leader))
         end = time.monotonic() + 3 * 4.0
         while time.monotonic() < end:
