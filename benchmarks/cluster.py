@@ -9,6 +9,8 @@ R1, a 3-node cluster for R3, stores in a scratch directory) and measures, in one
 - pipelined: `JetStreamJournal.append` of batches of `--batch` commands (~150-byte FIX payloads),
   commands/s and µs per command, with the client's CPU per command (process time) and the
   nats-server processes' CPU per command (utime+stime from /proc, summed over the nodes);
+- replay: every command of the pipelined case read back (`JetStreamJournal.read`, decoded and
+  checked), commands/s and the client's CPU per command: what a core pays to consume the stream;
 - node loss: the R3 stream's leader is SIGKILLed between two appends; the time until the next
   append is acknowledged (the election), and the remaining nodes keep every command;
 - failover: a `KvLease` holder (takeover time `--takeover`, default 3 s) stops renewing; the time
@@ -103,7 +105,15 @@ async def pipelined_case(cluster: NatsCluster, replicas: int, count: int, size: 
             spent += time.perf_counter_ns() - start
         cpu, srv = time.process_time() - cpu0, server_cpu_s(cluster) - srv0
         n = len(batches) * size
-        return {"replicas": replicas, "batch": size, "commands": n, "commands_per_s": round(n / (spent / 1e9)),
+        # Replay, as a core catching up would: every command back from the stream, decoded and checked.
+        start, cpu0 = time.perf_counter(), time.process_time()
+        read = 0
+        async for _ in journal.read():
+            read += 1
+        read_s, read_cpu = time.perf_counter() - start, time.process_time() - cpu0
+        assert read == n + size, f"read back {read} of {n + size} commands"
+        return {"read_commands_per_s": round(read / read_s), "read_client_cpu_us_per_command":
+                round(read_cpu / read * 1e6, 2),"replicas": replicas, "batch": size, "commands": n, "commands_per_s": round(n / (spent / 1e9)),
                 "us_per_command": round(spent / n / 1e3, 2), "us_per_batch": round(spent / len(batches) / 1e3, 1),
                 "client_cpu_us_per_command": round(cpu / n * 1e6, 2),
                 "servers_cpu_us_per_command": round(srv / n * 1e6, 2), "retries": journal.stats.retries}
@@ -175,7 +185,8 @@ async def run(args, base: Path) -> dict:
             row = await pipelined_case(cluster, replicas, args.commands, args.batch)
             pipe[f"R{replicas}"] = row
             say(f"{'':>29} {replicas:>2} {row['commands_per_s']:>11,} {row['us_per_command']:>11,.2f} "
-                f"{row['client_cpu_us_per_command']:>18,.2f} {row['servers_cpu_us_per_command']:>19,.2f}")
+                f"{row['client_cpu_us_per_command']:>18,.2f} {row['servers_cpu_us_per_command']:>19,.2f}   "
+                f"replay {row['read_commands_per_s']:,}/s, {row['read_client_cpu_us_per_command']:.2f} µs CPU/command")
         result["pipelined"] = pipe
         loss = await node_loss_case(r3, args.batch)
         say(f"stream leader {loss['killed']} killed: next append acknowledged after {loss['append_resumed_s']} s "
