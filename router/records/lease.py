@@ -150,10 +150,10 @@ class KvLease:
     waits for `ttl` = takeover * 0.8 of silence, so it holds the lease within ttl + 2 * poll =
     `takeover` of the holder's last renewal; the holder renews every ttl / 3.
 
-    Why one key per bucket: nats-server before 2.9.21 checks `Nats-Expected-Last-Subject-Sequence`
-    (what KV `create`/`update` send) only before proposing the write to the stream's RAFT group,
-    so concurrent writers with the same expected revision can all succeed (nats-server issue 4320;
-    measured here on Debian's 2.9.10: 139 of 150 concurrent pairs both won). The stream-wide
+    Why one key per bucket: nats-server without the fix for its issue 4320 (2023; Debian ships
+    2.9.10) checks `Nats-Expected-Last-Subject-Sequence` (what KV `create`/`update` send) only
+    before proposing the write to the stream's RAFT group, so concurrent writers with the same
+    expected revision can all succeed (measured here: 139 of 150 concurrent pairs both won). The stream-wide
     `Nats-Expected-Last-Sequence` is checked against the leader's in-flight sequence and does
     serialise them (0 of 150). With one key in the bucket, the key's revision *is* the stream's
     last sequence, so every write carries both. The first write of an empty bucket (expected
