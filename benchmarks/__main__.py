@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # Order: cheap in-process ones first, the multi-process round trip last.
 BENCHMARKS = ("codec", "matching", "router", "fix_session", "orderflow", "journal", "recovery",
-              "metrics_overhead", "console", "cluster", "roundtrip")
+              "metrics_overhead", "console", "cluster", "shard_sim", "roundtrip")
 QUICK_ARGS = {
     "roundtrip": ["--quick"], "metrics_overhead": ["--repeat", "3"],
     "matching": ["--commands", "50000", "--repeat", "2"], "orderflow": ["--rounds", "500"],
@@ -33,6 +33,7 @@ QUICK_ARGS = {
     "console": ["--repeat", "2", "--duration", "1.5"],
     "recovery": ["--orders", "300", "--commands", "20000", "--tail", "10000"],
     "cluster": ["--sync", "300", "--commands", "20000", "--failovers", "1"],
+    "shard_sim": ["--orders", "20000"],
 }
 
 

@@ -50,7 +50,7 @@ from router.records.journal_format import (
     BODY, PREFIX, Command, JournalCorrupt, JournalError, decode_body, encode_command,
 )
 
-__all__ = ["JetStreamJournal", "JournalFenced", "connect", "decode_record"]
+__all__ = ["JetStreamJournal", "JournalFenced", "connect", "decode_record", "retry_transient"]
 
 log = logging.getLogger(__name__)
 WRONG_LAST_SEQUENCE = 10071  # JetStream's err_code for a failed Nats-Expected-Last-Sequence
@@ -96,6 +96,19 @@ def decode_record(data: bytes) -> Command:
     return decode_body(body)
 
 
+async def retry_transient(call, what: str, timeout: float):
+    """`await call()` again while JetStream has no leader to answer or is too slow to (until `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await call()
+        except TRANSIENT as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("%s failed (%r); trying again", what, exc)
+            await asyncio.sleep(0.2)
+
+
 @dataclass
 class JournalStats:
     appends: int = 0
@@ -130,12 +143,13 @@ class JetStreamJournal:
                    append_timeout: float = 15.0) -> "JetStreamJournal":
         js = nc.jetstream()
         try:
-            info = await js.stream_info(stream)
+            info = await retry_transient(lambda: js.stream_info(stream), f"stream info of {stream}", append_timeout)
         except NotFoundError:
             config = api.StreamConfig(name=stream, subjects=[subject], storage=api.StorageType.FILE,
                                       retention=api.RetentionPolicy.LIMITS, num_replicas=replicas,
                                       duplicate_window=duplicate_window, discard=api.DiscardPolicy.OLD)
-            info = await js.add_stream(config)
+            # Adding a stream with the same configuration again is accepted, so a lost answer is retried.
+            info = await retry_transient(lambda: js.add_stream(config), f"creating stream {stream}", append_timeout)
             log.info("journal stream %s created: subject %s, R%d, duplicate window %.0f s", stream, subject,
                      replicas, duplicate_window)
         else:
@@ -155,7 +169,7 @@ class JetStreamJournal:
             raise JournalError(f"stream {stream} starts at sequence {state.first_seq}: the command journal "
                                "must hold every command from 1 (was it purged or given limits?)")
         if state.last_seq:
-            last = await journal._stored(state.last_seq)
+            last = await journal._retry(lambda: journal._stored(state.last_seq), "reading the last message")
             if last is None or decode_record(last).seq != state.last_seq:
                 raise JournalCorrupt(f"stream {stream}: message {state.last_seq} does not hold command "
                                      f"{state.last_seq}")
@@ -332,16 +346,7 @@ class JetStreamJournal:
                         pass
 
     async def _retry(self, call, what: str):
-        """`await call()` again while the stream has no leader to answer (until append_timeout)."""
-        deadline = time.monotonic() + self.append_timeout
-        while True:
-            try:
-                return await call()
-            except TRANSIENT as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                log.info("journal stream %s: %s failed (%r); trying again", self.stream, what, exc)
-                await asyncio.sleep(0.2)
+        return await retry_transient(call, f"journal stream {self.stream}: {what}", self.append_timeout)
 
     async def close(self) -> None:
         """Stop using the journal (the connection belongs to the caller and stays open)."""

@@ -36,6 +36,8 @@ from nats.aio.client import Client
 from nats.js import api
 from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 
+from router.records.jetstream import retry_transient
+
 __all__ = ["DEFAULT_TAKEOVER", "Action", "KvLease", "LeaseCore", "Observed", "open_lease"]
 
 log = logging.getLogger(__name__)
@@ -134,10 +136,10 @@ async def open_lease(nc: Client, name: str, owner: str, takeover: float = DEFAUL
     js = nc.jetstream()
     bucket = f"goldrouter_lease_{name}"
     try:
-        kv = await js.key_value(bucket)
+        kv = await retry_transient(lambda: js.key_value(bucket), f"lease bucket {bucket}", 15.0)
     except (NotFoundError, nats.js.errors.BucketNotFoundError):
-        kv = await js.create_key_value(api.KeyValueConfig(bucket=bucket, history=1, replicas=replicas,
-                                                          storage=api.StorageType.FILE))
+        config = api.KeyValueConfig(bucket=bucket, history=1, replicas=replicas, storage=api.StorageType.FILE)
+        kv = await retry_transient(lambda: js.create_key_value(config), f"creating lease bucket {bucket}", 15.0)
         log.info("lease bucket %s created (R%d)", bucket, replicas)
     return KvLease(js, kv, bucket, owner, takeover, clock=clock)
 
