@@ -93,3 +93,23 @@ async def test_the_holder_keeps_the_lease_through_a_killed_nats_node(nats_cluste
     finally:
         await nc_a.close()
         await nc_b.close()
+
+
+async def test_run_keeps_renewing_until_stopped(nats_cluster: NatsCluster):
+    nc = await connect(nats_cluster.url)
+    try:
+        lease = await open_lease(nc, "runner", "core-a", TAKEOVER)
+        stop = asyncio.Event()
+        task = asyncio.create_task(lease.run(stop))
+        await asyncio.sleep(2 * TAKEOVER)  # two takeover periods: only renewals keep it
+        assert lease.holding() and lease.epoch == 1
+        revision = lease.core.revision
+        assert revision > 2  # marked free, taken, then renewed
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await lease.release()
+        assert not lease.holding()
+        entry = await lease.kv.get("holder")
+        assert b'"owner":""' in entry.value and b'"epoch":1' in entry.value
+    finally:
+        await nc.close()
