@@ -488,7 +488,6 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
                      perf=time.perf_counter_ns if metrics is not None else None,
                      reference=config.sections.get("reference"))
     flow.fills = ledger = Ledger(cat, calendars, metrics)   # the books of record hear of every fill
-    flow.router.open_lots = ledger.position_lots           # closing a margined position needs no margin
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,
                      journal=journal, snapshots=snapshots, snapshot_every=snapshot_every)
 

@@ -43,6 +43,9 @@ class FillObserver(Protocol):
     def on_fill(self, fill: Fill, account: Any) -> None:
         """Record the fill; for a margined one, move the account's cash (margin, fee, realised P&L)."""
 
+    def position_lots(self, account: str, symbol: str) -> int:
+        """Signed lots of the account's open position in a margined instrument (0 when none)."""
+
     def opening_blocked(self, account: str, symbol: str, side: int, lots: int) -> str | None:
         """The text refusing an order that would open or add to a margined position of an account under
         a margin call; None when the order may go on."""

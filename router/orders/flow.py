@@ -84,6 +84,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self._rest_pos: dict[tuple, int] = {}
         self._top_fn = self._top     # one bound method, handed to the router for product orders
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top_fn, risk=risk)
+        self.router.closable = self.closable_lots
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
         self.trading = TradingStatus(catalogue, session_open, calendars, metrics)
@@ -401,6 +402,21 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
 
     # -- cancel / replace / status / mass cancel ------------------------------------------------
 
+
+    def closable_lots(self, account: str, symbol: str, buy: bool) -> int:
+        """Lots of a new order on `symbol` that would close the account's margined position (so need no
+        margin): the position the books of record hold, less what its working orders on the same side
+        would already close."""
+        fills = self.fills
+        if fills is None:
+            return 0
+        pos = fills.position_lots(account, symbol)
+        if not pos or (pos < 0) != buy:
+            return 0
+        side = 1 if buy else 2
+        working = sum(o.leaves for o in self.index.live.values()
+                      if o.account == account and o.symbol == symbol and o.side == side)
+        return max(0, abs(pos) - working)
 
     # -- views -----------------------------------------------------------------------------------
     def routes_view(self, limit: int) -> list[dict]:

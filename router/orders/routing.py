@@ -11,7 +11,8 @@ the remainder rests on) plus a structured explanation and a short text for a FIX
 Hard filters per book, in this order: allowed venues, session open, eligibility, cross-border
 permission, cross-border quota (buys only), settlement currency, currency held, vault, bar form,
 settlement cycle, price limits, lot rounding, funds (cash or metal for full payment, margin
-for margin contracts, on the lots that open a position: `open_lots`, when set, tells the position).
+for margin contracts, on the lots that open a position: `closable`, when set, tells how many lots of
+a new order would close one).
 Survivors are ranked by all-in comparable price: the book's best
 opposite price (or its reference price when it has none) converted to micro-USD per fine oz,
 plus proportional fee and carry, plus the per-lot fee spread over a lot's fine ounces.
@@ -190,8 +191,8 @@ class Router:
         self.carry_days = carry_days
         self.risk = risk
         self._refs: dict[str, int] = {}       # run-time reference prices (units) replacing the configured ones
-        # (account, symbol) -> signed lots of the open margined position (the books of record), or None
-        self.open_lots: Callable[[str, str], int] | None = None
+        # (account, symbol, buy) -> lots of a new order that would close a margined position, or None
+        self.closable: Callable[[str, str, bool], int] | None = None
         # What explanations need to show prices in each one's own quote (RouteDecision.decimals).
         self.price_decimals: dict[str, tuple[int, str]] = {s: (i.price_decimals, "lots")
                                                            for s, i in catalogue.instruments.items()}
@@ -380,9 +381,8 @@ class Router:
                         # Only the lots that open (or add to) a position need margin and cash for fees; an
                         # order that only closes pays its fee out of the margin it releases.
                         opening = value
-                        if self.open_lots is not None:
-                            held = self.open_lots(account, sym)
-                            closing = min(lots, -held if buy else held)
+                        if self.closable is not None:
+                            closing = min(lots, self.closable(account, sym, buy))
                             if closing > 0:
                                 opening = value * (lots - closing) // lots
                         need = -(-opening * margin // PPM) + fees if opening else 0

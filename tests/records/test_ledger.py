@@ -18,7 +18,6 @@ def h() -> Harness:
     h = Harness()
     h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
     h.flow.fills = h.ledger
-    h.flow.router.open_lots = h.ledger.position_lots
     return h
 
 
@@ -107,3 +106,13 @@ def test_margin_call_refuses_opening_orders_until_a_closing_trade_covers_it(h: H
     assert h.ledger.margin_calls == {}
     assert b"goldrouter_margin_calls 0.0" in metrics.exposition()
     assert view(h)["positions"][0]["lots"] == 0
+
+
+def test_working_closing_orders_count_against_the_position_they_close(h: Harness) -> None:
+    trade(h, "SGE.AUTD", 2, "560.00")
+    h.accounts.get(SH).cash["CNY"] = 0                                    # no free cash left at all
+    (first,) = ers(h.order(SH, "SGE.AUTD", 2, 2, "570.00"))               # closes the long: no margin needed
+    assert f(first, 150) == b"0"
+    (second,) = ers(h.order(SH, "SGE.AUTD", 2, 2, "571.00"))              # would open a short: needs margin
+    assert (f(second, 150), f(second, 103)) == (b"8", b"3")
+    assert b"insufficient free cash for margin" in f(second, 58)

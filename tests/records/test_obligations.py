@@ -21,7 +21,6 @@ def booked() -> Harness:
     h = Harness()
     h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
     h.flow.fills = h.ledger
-    h.flow.router.open_lots = h.ledger.position_lots
     return h
 
 

@@ -15,7 +15,6 @@ MINUTE = 60_000_000_000
 def test_the_days_last_trade_settles_at_the_deadline(tmp_path, caplog) -> None:
     h = Harness()
     h.flow.fills = ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
-    h.flow.router.open_lots = ledger.position_lots
     app = RouterApp(h.cfg, h.flow, sessions_always_open=True, clock=lambda: h.now)
     app.reports_dir = tmp_path
     h.now = MONDAY_10H_SHANGHAI
