@@ -52,7 +52,7 @@ Commands (COMMAND_DTYPE, every field int64; `commands(n)` makes a zeroed batch w
   allowed       SWEEP: bitmask of books the router allows (bit b = book b); ANDed with the group
   rest_book     SWEEP: -1 = return the remainder; else a member book where the remainder rests as a
   rest_price    limit order at rest_price (tif DAY/GTC/GTD), floored to whole lots of that book
-  stp           SET_STP: Stp.OFF / CANCEL_RESTING / CANCEL_INCOMING for `owner` (the taker's mode rules)
+  stp           SET_STP: Stp.OFF / CANCEL_RESTING / CANCEL_INCOMING / CANCEL_BOTH for `owner` (the taker's mode rules)
   num, den, qty_scale   SET_CONVERSION for `book` (FX updates)
 
 Events (EVENT_DTYPE, int64), in exact order of occurrence; `cmd_index` = position in the batch,

@@ -79,7 +79,7 @@ def _fok_fillable(K, S, L, O, r, mode):
         m = L[lid, L_HEAD]
         while m >= 0:
             if mode != 0 and O[m, O_OWNER] == owner:
-                if mode == 2:
+                if mode >= 2:
                     return False
             else:
                 acc += O[m, O_LEAVES]
@@ -102,9 +102,10 @@ def _match(K, S, L, O, M, E, r, mode):
             break
         m = L[lid, L_HEAD]
         if mode != 0 and O[m, O_OWNER] == owner:
-            if mode == 1:
+            if mode == 1 or mode == 3:
                 kill(K, S, L, O, M, E, m, CANCELLED, R_STP, -1)
-                continue
+                if mode == 1:
+                    continue
             return True
         q = min(O[r, O_LEAVES], O[m, O_LEAVES])
         O[r, O_LEAVES] -= q
@@ -237,7 +238,7 @@ def _settings(K, W, M, E, c):
         owner, mode = c[C_OWNER], c[C_STP]
         if owner < 0:
             return _reject(E, M, c, R_BAD_OWNER, False)
-        if mode < 0 or mode > 2:
+        if mode < 0 or mode > 3:
             return _reject(E, M, c, R_BAD_STP, False)
         i = slot_of(W, owner + 1)
         if W[i, 0] == 0:

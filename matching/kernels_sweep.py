@@ -84,9 +84,10 @@ def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
             break
         m = bm
         if mode != 0 and O[m, O_OWNER] == owner:
-            if mode == 1:
+            if mode == 1 or mode == 3:
                 kill(K, S, L, O, M, E, m, CANCELLED, R_STP, -1)
-                continue
+                if mode == 1:
+                    continue
             stopped = True
             break
         lot, scale = K[bb, K_LOT], K[bb, K_SCALE]

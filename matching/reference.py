@@ -177,7 +177,7 @@ class ReferenceBook:
                 return False
             for m in level.values():
                 if mode and m.owner == o.owner:
-                    if mode == Stp.CANCEL_INCOMING:
+                    if mode in (Stp.CANCEL_INCOMING, Stp.CANCEL_BOTH):
                         return False
                     continue
                 acc += m.leaves
@@ -195,9 +195,10 @@ class ReferenceBook:
                 break
             m = next(iter(level.values()))
             if mode and m.owner == o.owner:
-                if mode == Stp.CANCEL_RESTING:
+                if mode in (Stp.CANCEL_RESTING, Stp.CANCEL_BOTH):
                     self._kill(m, K.CANCELLED, R.SELF_TRADE)
-                    continue
+                    if mode == Stp.CANCEL_RESTING:
+                        continue
                 return True
             q = min(o.leaves, m.leaves)
             o.leaves -= q
@@ -334,7 +335,7 @@ class ReferenceBook:
     def _set_stp(self, c):
         if c["owner"] < 0:
             return self._reject(c, R.BAD_OWNER)
-        if c["stp"] not in (Stp.OFF, Stp.CANCEL_RESTING, Stp.CANCEL_INCOMING):
+        if c["stp"] not in (Stp.OFF, Stp.CANCEL_RESTING, Stp.CANCEL_INCOMING, Stp.CANCEL_BOTH):
             return self._reject(c, R.BAD_STP)
         self.stp[c["owner"]] = c["stp"]
 
@@ -406,9 +407,10 @@ class ReferenceBook:
                 break
             _, m, px, lot, scale = best
             if mode and m.owner == s.owner:
-                if mode == Stp.CANCEL_RESTING:
+                if mode in (Stp.CANCEL_RESTING, Stp.CANCEL_BOTH):
                     self._kill(m, K.CANCELLED, R.SELF_TRADE)
-                    continue
+                    if mode == Stp.CANCEL_RESTING:
+                        continue
                 stopped = True
                 break
             q = min(m.leaves, s.leaves // (lot * scale) * lot)

@@ -113,6 +113,7 @@ class Stp(IntEnum):
     OFF = 0
     CANCEL_RESTING = 1
     CANCEL_INCOMING = 2
+    CANCEL_BOTH = 3          # the resting order met and the incoming one
 
 
 # Every field is int64 so a batch can be handed to numba as one flat int64 view (no per-field copies).

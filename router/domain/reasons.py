@@ -66,6 +66,7 @@ class Reason(enum.Enum):
     NOT_ELIGIBLE = (ORD_BROKER_OPTION, CXL_OTHER, "not_eligible", "account not eligible for this board")
     CROSS_BORDER_NOT_ALLOWED = (ORD_BROKER_OPTION, CXL_OTHER, "cross_border_not_allowed",
                                 "account may not trade across the border")
+    SELF_TRADE = (ORD_OTHER, CXL_OTHER, "self_trade", "cancelled by self-trade prevention")
     QUOTA_EXHAUSTED = (ORD_EXCEEDS_LIMIT, CXL_OTHER, "quota_exhausted",
                        "daily cross-border quota exhausted")
     SETTL_CCY_MISMATCH = (ORD_UNSUPPORTED_CHARACTERISTIC, CXL_OTHER, "settl_ccy_mismatch",

@@ -197,6 +197,8 @@ class _Collector:
                     _rows({(k,): v for k, v in m._trading_status.items()}))
         yield _Spec("counter", "reference_price_updates", "Reference price changes, by instrument and source.",
                     ("instrument", "source"), _rows(dict(m._ref_updates)))
+        yield _Spec("counter", "self_trade_cancels", "Orders cancelled by self-trade prevention, by the account's mode.",
+                    ("mode",), _rows(dict(m._self_trade)))
         yield _Spec("gauge", "console_subscribers", "Browser consoles streaming live updates.", (),
                     [((), m.console_subscribers)])
         yield _Spec("counter", "console_updates", "Console snapshots sent, counted once per subscriber.", (),

@@ -72,6 +72,7 @@ class Metrics:
         self._kill_accounts = 0
         self._fx: dict[str, float] = {}
         self._ref_updates: dict[tuple[str, str], int] = {}
+        self._self_trade: dict[tuple[str], int] = {}
         self._margin_held: dict[str, float] = {}
         self._ledger_trades: dict[str, int] = {}
         self.margin_calls_open = 0
@@ -201,6 +202,10 @@ class Metrics:
 
     def reference_price_update(self, instrument: str, source: str) -> None:
         _bump(self._ref_updates, (instrument, source))
+
+    def self_trade_cancel(self, mode: str) -> None:
+        """An order cancelled by self-trade prevention, by the account's mode."""
+        _bump(self._self_trade, (mode,))
 
     def set_margin_held(self, currency: str, amount: Any) -> None:
         """Margin held over all accounts in `currency` (decimal units), set when it changes."""

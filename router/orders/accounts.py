@@ -22,7 +22,9 @@ CURRENCIES = ("CNY", "CNH", "HKD", "USD")
 ELIGIBILITY_TAGS = ("sge_mainboard", "sge_international", "hkgx")
 LIMIT_KEYS = ("max_order_grams", "max_notional_cny", "credit_cny")
 ACCOUNT_KEYS = ("session", "side", "eligibility", "cross_border", "cash", "metal", "limits",
-                "cancel_on_disconnect")
+                "cancel_on_disconnect", "self_trade")
+# Self-trade prevention: what happens when an account's order would trade with its own resting order.
+SELF_TRADE_MODES = ("cancel_resting", "cancel_incoming", "cancel_both")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Account:
     metal: dict[str, int]
     limits: AccountLimits = AccountLimits()
     cancel_on_disconnect: bool = True
+    self_trade: str = "cancel_resting"
     reserved_cash: dict[str, int] = field(default_factory=dict)
     reserved_metal: dict[str, int] = field(default_factory=dict)
 
@@ -209,7 +212,14 @@ def parse_account(name: str, table: Any, default_limits: AccountLimits = Account
         limits=parse_limits(t.get("limits", {}), f"{key}.limits", default_limits),
         cancel_on_disconnect=check_bool(t.get("cancel_on_disconnect", default_cancel_on_disconnect),
                                    f"{key}.cancel_on_disconnect"),
+        self_trade=_self_trade(t.get("self_trade", "cancel_resting"), f"{key}.self_trade"),
     )
+
+
+def _self_trade(value: Any, key: str) -> str:
+    if value not in SELF_TRADE_MODES:
+        raise ConfigError(key, f"expected one of {', '.join(SELF_TRADE_MODES)}, got {value!r}")
+    return value
 
 
 def parse_accounts(table: Any, default_limits: AccountLimits = AccountLimits(),

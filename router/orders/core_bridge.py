@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from matching import (
-    COMMAND_DTYPE, BookSpec, EventKind, Op, Reason as CoreReason, Side as CoreSide, Tif as CoreTif, commands,
+    COMMAND_DTYPE, BookSpec, EventKind, Op, Reason as CoreReason, Side as CoreSide, Stp, Tif as CoreTif, commands,
 )
 from router.domain.catalogue import Catalogue, Instrument
 from router.domain.convert import Fx, comparable_factor
@@ -46,7 +46,6 @@ _CORE_REJECT = {
 _CANCEL_TEXT = {
     CoreReason.UNFILLED_IOC: "unfilled remainder cancelled (immediate order)",
     CoreReason.FOK_UNFILLABLE: "fill-or-kill order could not be filled in full",
-    CoreReason.SELF_TRADE: "cancelled by self-trade prevention",
     CoreReason.MASS_CANCEL: "cancelled by mass cancel",
 }
 K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_SWEEP = (
@@ -57,6 +56,10 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
 
 OP_NEW, OP_SWEEP, OP_CANCEL, OP_REPLACE = int(Op.NEW), int(Op.SWEEP), int(Op.CANCEL), int(Op.REPLACE)
 _CANCEL_REQUESTED = int(CoreReason.CANCEL_REQUESTED)
+_SELF_TRADE = int(CoreReason.SELF_TRADE)
+# Account self_trade modes -> the core's per-owner STP mode.
+STP_MODES = {"cancel_resting": Stp.CANCEL_RESTING, "cancel_incoming": Stp.CANCEL_INCOMING,
+             "cancel_both": Stp.CANCEL_BOTH}
 _TIF_GTD = int(CoreTif.GTD)
 # NamedTuple construction through tuple.__new__ skips the generated __new__ (several per message).
 _new = tuple.__new__
@@ -224,7 +227,9 @@ class CoreEvents:
                 if o is None or o.status in DONE_STATUSES:
                     continue
                 text = _CANCEL_TEXT.get(reason, "")
-                if c[0] == "cancel" and reason == _CANCEL_REQUESTED:
+                if reason == _SELF_TRADE:
+                    text = self._self_trade_text(o, c)
+                elif c[0] == "cancel" and reason == _CANCEL_REQUESTED:
                     self.index.rename(o, c[2])
                 elif c[0] == "unsolicited":
                     text = c[2]
@@ -312,6 +317,17 @@ class CoreEvents:
                 body += [(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
                          (GOLD_ROUTED_INSTRUMENT, i.symbol)]
             outs.append(_new(Out, (o.session, b"8", body)))
+
+    def _self_trade_text(self, o: Order, c: tuple) -> str:
+        """Text of a self-trade prevention cancel: which order of the two this was, and the account's mode."""
+        mode = self.accounts.get(o.account).self_trade
+        if self.metrics is not None:
+            self.metrics.self_trade_cancel(mode)
+        if c[0] == "new" and c[1] is o:
+            return (f"{Reason.SELF_TRADE.text}: would have traded with a resting order of account {o.account} "
+                    f"(self_trade = {mode})")
+        return (f"{Reason.SELF_TRADE.text}: an incoming order of account {o.account} would have traded with "
+                f"it (self_trade = {mode})")
 
     def _core_reject(self, c: tuple, reason: CoreReason, outs: list[Out], ts: bytes) -> None:
         ours = _CORE_REJECT.get(reason, Reason.UNSUPPORTED)

@@ -34,7 +34,7 @@ from router.fix.codec import parse_utc_timestamp, utc_timestamp
 from router.orders.marketdata import BAR_FORM_FIX, BAR_FORM_FROM_FIX, CYCLE_FIX, CYCLE_FROM_FIX, MarketData
 from router.orders.amend import Amendments
 from router.orders.core_bridge import (
-    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, TIFS, CoreEvents, Out, TopReader, book_specs, core_factor,
+    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, CoreEvents, Out, TopReader, book_specs, core_factor,
     make_engine,
 )
 from router.orders.funds import Funds
@@ -102,6 +102,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self._open_count: dict[str, int] = {}
         self.set_fx(fx, push=False)
         self._init_references(reference)
+        self._set_self_trade_modes()
 
     # -- configuration-time state ---------------------------------------------------------
     def set_fx(self, fx: Fx, *, push: bool = True) -> None:
@@ -130,6 +131,17 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                 cmds[b]["den"] = den
                 cmds[b]["qty_scale"] = self.books[b].lot_micrograms
             self.engine.process(cmds)
+
+    def _set_self_trade_modes(self) -> None:
+        """Each account's self-trade prevention mode into the core (the core's owner is the account)."""
+        cmds = commands(len(self.owner_of))
+        for n, (name, owner) in enumerate(self.owner_of.items()):
+            cmds[n]["op"] = Op.SET_STP
+            cmds[n]["owner"] = owner
+            cmds[n]["stp"] = STP_MODES[self.accounts.get(name).self_trade]
+        events = self.engine.process(cmds)
+        if len(events):
+            raise ValueError(f"the core refused a self-trade prevention mode: {events.tolist()}")
 
     def _top(self, book: int, side: Side) -> int | None:
         top = self._tops.get(book)

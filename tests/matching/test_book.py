@@ -156,6 +156,12 @@ def test_self_trade_prevention_modes(make):
     ev = b.process(batch(new(6, BUY, 100, 2, owner=7)))
     assert kinds(ev) == [(K.ACCEPTED, 0), (K.CANCELLED, R.SELF_TRADE)] and ev[1]["order_id"] == 6
     assert b.resting_orders() == 2
+    # cancel both: the resting order met (4) and the incoming one; the other owner's order stays
+    b.process(batch(dict(op=Op.SET_STP, owner=7, stp=Stp.CANCEL_BOTH)))
+    ev = b.process(batch(new(8, BUY, 100, 2, owner=7)))
+    assert kinds(ev) == [(K.ACCEPTED, 0), (K.CANCELLED, R.SELF_TRADE), (K.CANCELLED, R.SELF_TRADE)]
+    assert ev["order_id"].tolist() == [8, 4, 8] and b.resting_orders() == 1
+    b.process(batch(new(9, SELL, 95, 1, owner=7)))         # ahead of the other owner's order 5
     b.process(batch(dict(op=Op.SET_STP, owner=7, stp=Stp.OFF)))
     ev = b.process(batch(new(7, BUY, 100, 1, owner=7)))
     assert kinds(ev) == [(K.ACCEPTED, 0), (K.TRADE, 0)] and ev[1]["maker_owner"] == 7

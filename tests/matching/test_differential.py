@@ -58,7 +58,7 @@ noise = st.one_of(
 )
 # explicit weights: hypothesis' own branch choice favours the first alternatives too strongly
 valid_cancel = st.fixed_dictionaries(dict(op=st.just(Op.CANCEL), order_id=st.integers(1, 30)))
-valid_stp = st.fixed_dictionaries(dict(op=st.just(Op.SET_STP), owner=owners, stp=st.integers(0, 2)))
+valid_stp = st.fixed_dictionaries(dict(op=st.just(Op.SET_STP), owner=owners, stp=st.integers(0, 3)))
 cmd = st.integers(0, 99).flatmap(
     lambda k: valid_new if k < 45 else valid_sweep if k < 57 else valid_replace if k < 67 else
     valid_cancel if k < 75 else valid_stp if k < 79 else noise)
