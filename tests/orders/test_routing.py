@@ -20,7 +20,7 @@ BUY, SELL = Side.BUY, Side.SELL
 FX = Fx({"USDCNY": Decimal("7.25"), "USDCNH": Decimal("7.25"), "USDHKD": Decimal("7.80")})
 ALL_TAGS = ["sge_mainboard", "sge_international", "hkgx"]
 BIG = "100000000000"      # enough cash that funds never decide a ranking test
-VAULTS = ["SGE_MAINLAND", "SGEI_FTZ_SHANGHAI", "SGE_HK_BOCHK", "HK", "LONDON"]
+VAULTS = ["SGE_MAINLAND", "SGEI_FTZ_SHANGHAI", "HK", "LONDON"]
 
 
 def catalogue(patch=None):
@@ -236,9 +236,18 @@ def test_currency_held():
 
 
 def test_vault():
-    d = router().route(req(vault="SGE_HK_BOCHK"), 0)
+    d = router().route(req(vault="SGEI_FTZ_SHANGHAI"), 0)
     assert ranked(d) == ["SGEI.IAU9999"]
     assert excluded(d) == {"SGE.AU9999": Reason.VAULT_MISMATCH, "HKGX.RKG": Reason.VAULT_MISMATCH}
+
+
+def test_the_international_board_delivers_only_in_its_shanghai_vault():
+    # HK delivery on the International Board exists only for iPAu99.99HK / iPAu99.5HK (not in the catalogue):
+    # the kilobar product may not sweep SGEI.IAU9999 into a Hong Kong vault.
+    assert CAT.instruments["SGEI.IAU9999"].vaults == ("SGEI_FTZ_SHANGHAI",)
+    d = router().route(req(vault="HK"), 0)
+    assert ranked(d) == ["HKGX.RKG"]
+    assert excluded(d)["SGEI.IAU9999"] is Reason.VAULT_MISMATCH
 
 
 def test_bar_form():
