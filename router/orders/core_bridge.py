@@ -25,10 +25,11 @@ from router.domain.catalogue import Catalogue, Instrument
 from router.domain.convert import Fx, comparable_factor
 from router.fix.codec import utc_timestamp
 from router.orders.index import (
-    DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, GOLD_ROUTED_INSTRUMENT, MICRO,
+    DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, GOLD_BAR_FORM, GOLD_ROUTED_INSTRUMENT, GOLD_VAULT, MICRO,
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, TEXT, Order, cancel_reject, exec_report, units_text,
 )
 from router.domain.reasons import Reason
+from router.orders.marketdata import BAR_FORM_FIX
 from router.orders.routing import Tif
 
 CORE_DEN = 1000
@@ -303,6 +304,10 @@ class CoreEvents:
                     self.metrics.routed(i.venue, _dir_book(o, i), int(lots * i.lot_grams))
             else:
                 base, px_scaled = lots, px
+            if o.is_product:
+                # Where the metal is: the vault a sell takes it from, or a buy's requested (else first) vault.
+                c = o.constraints
+                vault = o.sell_vaults.get(i.symbol) or (c.vault if c is not None else None) or i.vaults[0]
             leaves_before = o.leaves
             o.fill(base, px_scaled, venue)
             self._quota_fill(o, book, px, lots, base, leaves_before)
@@ -315,7 +320,8 @@ class CoreEvents:
             if o.is_product:
                 # LastPx is in the product's unit; say which instrument traded and at its own price.
                 body += [(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
-                         (GOLD_ROUTED_INSTRUMENT, i.symbol)]
+                         (GOLD_ROUTED_INSTRUMENT, i.symbol), (GOLD_VAULT, vault),
+                         (GOLD_BAR_FORM, BAR_FORM_FIX.get(i.bar_form, i.bar_form))]
             outs.append(_new(Out, (o.session, b"8", body)))
 
     def _self_trade_text(self, o: Order, c: tuple) -> str:

@@ -218,6 +218,8 @@ def test_product_order_splits_across_venues_and_rests_the_remainder(h: Harness) 
     assert [f(o, 30) for o in fills] == [b"HKGX", b"SGE"]
     assert [f(o, 32) for o in fills] == [b"1000", b"300"]
     assert [f(o, 7008) for o in fills] == [b"HKGX.RKG", b"SGE.AU9999"]
+    # each product fill says where the metal is and in what form
+    assert [(f(o, 7002), f(o, 7003)) for o in fills] == [(b"HK", b"KG1"), (b"SGE_MAINLAND", b"KG1")]
     assert [f(o, 58) for o in fills] == [b"filled on HKGX.RKG at 560.00 CNH/gram",
                                          b"filled on SGE.AU9999 at 560.50 CNY/gram"]
     last = fills[-1]
