@@ -10,24 +10,17 @@ reads `sessions_view`, `book_view`, `routes_view`, `status_view`, `reference_pri
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
 
 Every input that changes state (an application message, a logout, a timer tick, an admin action) is
-made a numbered `Command` and applied through `router.records.commands.CommandApplier`. With a
-journal attached, commands are written ahead: outputs are held until `commit()` has appended the
-batch to the journal (one write per event-loop batch: the gateway calls `commit` before it writes
-anything to a FIX store or socket, and the app schedules one itself for timer and admin input).
-`recover()` replays the journal into the fresh order flow at start-up, sending nothing.
+made a numbered `Command` and applied through `router.records.commands.CommandApplier`; the
+write-ahead journal, recovery and snapshots are the `router.records.sequencer.Sequencer` mixin.
 
 Not here: trading logic (router.orders, the matching core), FIX sessions or sockets.
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import gc
-import hashlib
-import json
 import logging
 import time
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -41,31 +34,16 @@ from router.fix.app import SessionHandle
 from router.orders.flow import OrderFlow, Out, business_reject, make_engine
 from router.orders.index import micro_text, units_text
 from router.orders.risk import RiskEngine
-from router.records.commands import Applied, CommandApplier, admin_payload, decode_admin
-from router.records.journal import Command, CommandKind, Journal, JournalError
+from router.records.commands import Applied, CommandApplier
+from router.records.journal import Command, CommandKind, Journal
 from router.records.books_commands import register_books
 from router.records.ledger import Ledger
 from router.records.position_reports import position_reports
-from router.records.replay import replay
+from router.records.sequencer import Sequencer
 from router.records.snapshot import SnapshotStore
-from router.records.state_hash import state_hashes
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
-
-
-def config_digest(config: Config) -> str:
-    """SHA-256 of the merged configuration tree (canonical JSON), recorded by the journal's first command."""
-    text = json.dumps(config.raw, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _tag(frame: bytes, marker: bytes) -> bytes | None:
-    start = frame.find(marker)
-    if start < 0:
-        return None
-    start += len(marker)
-    return frame[start:frame.find(b"\x01", start)]
 
 
 def run_id(now_ns: int) -> str:
@@ -77,7 +55,7 @@ def run_id(now_ns: int) -> str:
     return out or "0"
 
 
-class RouterApp(BooksAdmin):
+class RouterApp(Sequencer, BooksAdmin):
     def __init__(self, config: Config, flow: OrderFlow, *, sessions_always_open: bool, metrics: Any = None,
                  clock: Callable[[], int] = time.time_ns, journal: Journal | None = None,
                  snapshots: SnapshotStore | None = None, snapshot_every: int = 0) -> None:
@@ -116,28 +94,6 @@ class RouterApp(BooksAdmin):
             self._redeliver(self._tail_outs)
             self._tail_outs = []
 
-    def _redeliver(self, outs: list[tuple[int, Out]]) -> None:
-        """A kill between a batch's journal write and its FIX store write keeps its ExecutionReports
-        from the store; the replay produced them again. Send those whose ExecID the session's store
-        does not hold (only those made since the store's current run of sequence numbers began)."""
-        by_session: dict[str, list[tuple[int, Out]]] = {}
-        for when, out in outs:
-            if out.msg_type == b"8":
-                by_session.setdefault(out.session, []).append((when, out))
-        for session, reports in by_session.items():
-            h = self.gateway.handle(session)
-            if h is None:
-                continue
-            stored = {_tag(frame, b"\x0117=") for _, frame in h.stored_messages()}
-            epoch = h.sequence_epoch
-            missing = [o for when, o in reports if when >= epoch and dict(o.body).get(17) not in stored]
-            for o in missing:
-                h.send(o.msg_type, o.body)
-            if missing:
-                log.info("journal recovery: re-delivered %d execution reports to %s that the FIX store had "
-                         "not kept (the process stopped between the journal write and the store write)",
-                         len(missing), session)
-
     def warm_up(self) -> None:
         """Compile the core, then move everything alive so far (modules, numba, configuration) out of
         the garbage collector's reach: full collections then only walk objects made while serving."""
@@ -157,162 +113,8 @@ class RouterApp(BooksAdmin):
         fills = self.flow.fills
         return fills if isinstance(fills, Ledger) else None
 
-    def recover(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Load the newest snapshot and replay the journal after it into the order flow (sending
-        nothing); on an empty journal, record this run's id as its first command. Returns how many
-        commands were replayed."""
-        journal = self.journal
-        if journal is None:
-            return 0
-        done = replay(journal, self.applier, snapshots=self.snapshots, check_first=self._check_start,
-                      on_progress=on_progress)
-        self._tail_outs = done.tail_outs
-        self.seq = self.snapshot_seq = journal.last_seq
-        if self.seq == 0:
-            self.admin("start", self.clock(), run_id=self.flow.ids.run.decode(),
-                       sessions_always_open=self.sessions_always_open, config_sha256=config_digest(self.config))
-            self.commit()
-        self._refresh_gauges()
-        self.recovered_from = done.snapshot
-        return done.commands
-
-    def _check_start(self, cmd: Command) -> None:
-        """A replay is exact only under the settings the journal was written with: refuse a different
-        session-hours mode (it changes which orders trade), warn about a different configuration."""
-        if cmd.kind != CommandKind.ADMIN:
-            return
-        args = decode_admin(cmd.payload)
-        if args.get("op") != "start":
-            return
-        if args.get("sessions_always_open") is not None and args["sessions_always_open"] != self.sessions_always_open:
-            want = "with" if args["sessions_always_open"] else "without"
-            raise JournalError(f"the journal in {getattr(self.journal, 'directory', 'memory')} was written {want} "
-                               f"--sessions-always-open; start {want} it, or with another --journal-dir")
-        if args.get("config_sha256") not in (None, config_digest(self.config)):
-            log.warning("the configuration differs from the one the journal was started with; the replay uses "
-                        "today's configuration for every command (see `gold-router journal verify`)")
-
-    def shutdown(self, cancel_working: bool) -> None:
-        """Before the gateway logs everyone out: optionally cancel every working order (journaled and
-        sent before the Logouts), then stop treating session ends as disconnects: a restart of the
-        router is not a client disconnect, so GTC and DAY orders survive it."""
-        if cancel_working:
-            self.admin("cancel_all", self.clock(), text="cancelled at router shutdown")
-        if self.journal is not None:
-            hashes = state_hashes(self.flow)
-            self.admin("checkpoint", self.clock(), **hashes)
-            log.info("journal checkpoint at seq %d: core state %s, order flow state %s", self.seq,
-                     hashes["core"][:16], hashes["flow"][:16])
-        self.commit()
-        self.take_snapshot()
-        self.shutting_down = True
-
     def close(self) -> None:
         self._ready = False
-
-    # -- commands ---------------------------------------------------------------------------------
-    def command(self, kind: CommandKind, session: str, payload: bytes, now_ns: int, msg: Any = None) -> Applied:
-        """Number an input, apply it, and (with a journal) hold its outputs until `commit`."""
-        self.seq += 1
-        cmd = Command(self.seq, now_ns, kind, session, payload)
-        try:
-            applied = self.applier.apply(cmd, msg)
-        except Exception:
-            # Journaled all the same: it may have changed state before failing, and a replay fails
-            # the same way at the same point (replay logs it and goes on, as the caller does here).
-            if self.journal is not None:
-                self._pending.append(cmd)
-                self._schedule_commit()
-            raise
-        if self.journal is None:
-            self.send(applied.outs)
-            return applied
-        self._pending.append(cmd)
-        if applied.outs:
-            self._held.extend(applied.outs)
-        self._schedule_commit()
-        return applied
-
-    def _schedule_commit(self) -> None:
-        if not self._commit_scheduled:
-            self._commit_scheduled = True
-            try:
-                asyncio.get_running_loop().call_soon(self.commit)
-            except RuntimeError:      # no event loop (tools, tests): commit at once
-                self.commit()
-
-    def admin(self, op: str, now_ns: int, **args: Any) -> Applied:
-        return self.command(CommandKind.ADMIN, "", admin_payload(op, **args), now_ns)
-
-    def commit(self) -> None:
-        """Append the pending commands to the journal in one write, then send their outputs."""
-        self._commit_scheduled = False
-        pending = self._pending
-        if pending:
-            t0 = self._perf()
-            try:
-                self._rotate(pending[0].time_ns)
-                self.journal.append(pending)
-            except Exception:
-                # Nothing of this batch may reach a client; keep it and retry on the next commit.
-                log.exception("journal write failed at command %d; %d commands and their outputs held",
-                              pending[0].seq, len(pending))
-                if self.metrics is not None:
-                    self.metrics.journal_error()
-                return
-            if self.metrics is not None:
-                self.metrics.journal_batch(len(pending), self._perf() - t0, pending[-1].seq)
-            self._pending = []
-            if (self.snapshot_every and self.snapshots is not None and not self._snapshot_scheduled
-                    and self.seq - self.snapshot_seq >= self.snapshot_every):
-                self._snapshot_scheduled = True
-                # Later, not now: this batch's outputs first reach their FIX stores and sockets.
-                try:
-                    asyncio.get_running_loop().call_later(0.05, self.take_snapshot)
-                except RuntimeError:
-                    self.take_snapshot()
-        if self._held:
-            held, self._held = self._held, []
-            self.send(held)
-
-    def take_snapshot(self) -> None:
-        """Write the state after the last journaled command to the snapshot store (synchronously: a
-        pause of the event loop, measured and logged)."""
-        self._snapshot_scheduled = False
-        if self.snapshots is None or self.seq == self.snapshot_seq:
-            return
-        self.commit()
-        if self._pending:       # the journal refused the batch: a snapshot must not get ahead of it
-            return
-        t0 = self._perf()
-        try:
-            snap = self.snapshots.write(self.seq, self.clock(), self.flow)
-        except Exception:
-            log.exception("snapshot at command %d failed; the journal still has every command", self.seq)
-            return
-        took = self._perf() - t0
-        self.snapshot_seq = self.seq
-        if self.metrics is not None:
-            self.metrics.snapshot_taken(took, self.seq)
-        log.info("snapshot %s: state after command %d in %.0f ms", snap.path, self.seq, took / 1e6)
-
-    def _rotate(self, now_ns: int) -> None:
-        """One journal file per trading day: the day of the first book's schedule (the mainland's),
-        or the UTC date when no calendar says; a closed period stays in the current day's file."""
-        rotate = getattr(self.journal, "rotate", None)
-        if rotate is None:
-            return
-        day = None
-        calendars = self.flow.calendars
-        if calendars is not None:
-            day = calendars.trading_day(self.flow.books[0].schedule, now_ns)
-        current = self.journal.trading_day
-        if day is None:
-            if current is not None:
-                return
-            day = datetime.fromtimestamp(now_ns // 1_000_000_000, timezone.utc).date()
-        if str(day) != current:
-            rotate(str(day))
 
     # -- Application seam ----------------------------------------------------------------------
     def on_logon(self, handle: SessionHandle) -> None:
