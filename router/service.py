@@ -5,7 +5,9 @@ This is the thin live wrapper around the synchronous core: it builds the parts f
 configuration, warms the numba kernels before it reports ready (saying so, and how long it took),
 prints one ready line, and closes everything in order on SIGINT/SIGTERM. Logs go to stderr as text
 or one JSON object per line (`--log-level`, `--log-format`); a listening port that cannot be bound
-ends the start with one line naming the address. It holds no trading logic of its own.
+ends the start with one line naming the address. A listener exposed beyond loopback without TLS,
+passwords or an admin token (router.ops.exposure) ends the start with one line per missing key, unless
+`--insecure`. It holds no trading logic of its own.
 
 Before the FIX listener opens, the router application's command journal (`[journal]`, default
 `var/journal/`) is replayed into the fresh order flow, so orders acknowledged before a crash or a
@@ -33,6 +35,8 @@ from aiohttp import web
 
 from router.ops.admin import AdminResult, build_admin_app
 from router.config import Config, calendar_warnings
+from router.domain.errors import ConfigError
+from router.ops.exposure import INSECURE_FLAG, exposure_problems
 from router.fix.config import FixConfig, with_overrides
 from router.fix.gateway import start_gateway
 from router.ops.console import HUB_KEY as CONSOLE_HUB
@@ -91,6 +95,10 @@ class AdminState:
 
     def ready(self) -> bool:
         return self.service.ready
+
+    def warnings(self) -> list[str]:
+        """Exposure rules overridden by --insecure, shown by /health."""
+        return list(self.service.insecure)
 
     def sessions(self) -> list[dict]:
         gateway = self.service.gateway
@@ -166,6 +174,7 @@ class Service:
     journal: Any = None
     http_port: int | None = None
     ready: bool = False
+    insecure: list[str] = field(default_factory=list)   # exposure rules overridden by --insecure
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     def build_app(self) -> Any:
@@ -227,7 +236,7 @@ class Service:
                 admin[CONSOLE_HUB].observer = self.metrics
             self.runner = web.AppRunner(admin, access_log=None)
             await self.runner.setup()
-            site = web.TCPSite(self.runner, self.http.host, self.http.port)
+            site = web.TCPSite(self.runner, self.http.host, self.http.port, ssl_context=_http_tls(self.http))
             await _listening(self.http.host, self.http.port, site.start())
             self.http_port = self.runner.addresses[0][1]
             self._tasks.append(asyncio.create_task(
@@ -236,6 +245,7 @@ class Service:
             self._tasks.append(asyncio.create_task(self._timer()))
         self.ready = True
         self.metrics.set_ready(True)
+        self.metrics.set_insecure_exposures(len(self.insecure))
 
     async def _timer(self) -> None:
         while True:
@@ -247,7 +257,8 @@ class Service:
 
     def ready_line(self) -> str:
         names = ", ".join(s.target_comp_id for s in self.fix.sessions) or "none"
-        http = f"http://{self.http.host}:{self.http_port} (/metrics, admin, console)" if self.runner else "HTTP off"
+        scheme = "https" if self.http.tls_cert else "http"
+        http = f"{scheme}://{self.http.host}:{self.http_port} (/metrics, admin, console)" if self.runner else "HTTP off"
         hours = "all sessions open" if self.sessions_always_open else "exchange calendars"
         return (f"gold-router ready: FIX {self.fix.host}:{self.gateway.port} as {self.fix.sender_comp_id} "
                 f"(app {self.app_name}, sessions {names}, {hours}); {http}")
@@ -274,6 +285,29 @@ class Service:
             close()
         if self.journal is not None:
             self.journal.close()
+
+
+def _http_tls(http: HttpConfig) -> Any:
+    if not http.tls_cert:
+        return None
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(http.tls_cert, http.tls_key)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError("http.tls_cert", f"cannot load certificate/key: {e}") from None
+    return ctx
+
+
+def check_exposure(service: Service, configured_sessions: int, insecure: bool) -> list[str]:
+    """The exposure rules these settings break (router.ops.exposure). Without --insecure the caller refuses
+    to start; with it each is logged as a WARNING and kept for /health."""
+    problems = exposure_problems(service.fix, service.http, os.environ, configured_sessions)
+    if insecure:
+        for problem in problems:
+            log.warning("INSECURE (%s): %s", INSECURE_FLAG, problem)
+        service.insecure = problems
+    return problems
 
 
 def service_from_args(args: argparse.Namespace, config: Config) -> Service:
@@ -326,6 +360,13 @@ def run_loop(main: Any, event_loop: str) -> Any:
 def run_service(args: argparse.Namespace, config: Config) -> int:
     configure_logging(getattr(args, "log_level", "INFO"), getattr(args, "log_format", "text"))
     service = service_from_args(args, config)
+    insecure = bool(getattr(args, "insecure", False))
+    problems = check_exposure(service, len(config.sections["fix"].sessions), insecure)
+    if problems and not insecure:
+        for problem in problems:
+            print(f"gold-router: error: refusing to start: {problem} (or pass {INSECURE_FLAG})",
+                  file=sys.stderr, flush=True)
+        return 2
     for warning in calendar_warnings(config, datetime.now(timezone.utc).date()):
         log.warning(warning)
     try:

@@ -195,7 +195,11 @@ class _Handlers:
         self.auth = auth
 
     async def health(self, request: web.Request) -> web.Response:
-        return _json({"status": "ok"})
+        warnings = getattr(self.backend, "warnings", None)
+        body: dict = {"status": "ok"}
+        if warnings is not None and warnings():
+            body["insecure"] = list(warnings())   # exposure rules overridden by --insecure
+        return _json(body)
 
     async def ready(self, request: web.Request) -> web.Response:
         ready = bool(self.backend.ready())

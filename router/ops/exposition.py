@@ -224,6 +224,10 @@ class _Collector:
                     [((), m.journal_recovery_ns / SECOND)])
         yield _Spec("gauge", "margin_calls", "Margin calls open (account and currency).", (),
                     [((), m.margin_calls_open)])
+        yield _Spec("gauge", "insecure_exposures", "Exposure rules overridden by --insecure (0 when safe).", (),
+                    [((), m.insecure_exposures)])
+        yield _Spec("counter", "fix_session_takeovers", "Silent connections replaced by a new logon, by session.",
+                    ("session",), _rows(_merge(_one_pairs(m.session_takeovers))))
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
                     [((), 1 if m._ready else 0)])
         yield _Spec("gauge", "event_loop_lag_last_seconds", "Most recent event-loop lag sample.", (),

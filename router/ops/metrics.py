@@ -79,6 +79,8 @@ class Metrics:
         self._trading_status: dict[str, int] = {}
         self._ready = False
         self.console_subscribers = 0
+        self.insecure_exposures = 0
+        self.session_takeovers: dict[Any, int] = {}
         self.console_updates = 0
         # Command journal: batches written, commands in them, write time, errors, recovery at start-up
         self.journal_write = IntHistogram(JOURNAL_WRITE_BUCKETS_NS)
@@ -241,6 +243,14 @@ class Metrics:
 
     def set_ready(self, ready: bool) -> None:
         self._ready = bool(ready)
+
+    def set_insecure_exposures(self, n: int) -> None:
+        """Exposure rules the service runs past because of --insecure (router.ops.exposure)."""
+        self.insecure_exposures = n
+
+    def session_takeover(self, session_id: str) -> None:
+        """A new logon replaced a silent connection of the session (router.fix.gateway)."""
+        _bump(self.session_takeovers, session_id)
 
     def set_console_subscribers(self, n: int) -> None:
         """Browser consoles streaming (router.ops.console), set when one opens or closes."""
