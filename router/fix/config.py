@@ -27,7 +27,7 @@ _COMP_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 _TOP_KEYS = {
     "host", "port", "sender_comp_id", "store_dir", "store", "heartbeat_s", "logon_timeout_s",
     "logout_timeout_s", "max_message_size", "sending_time_tolerance_s", "fsync", "tls_cert", "tls_key",
-    "sessions", "logon_failure_limit", "logon_failure_window_s", "logon_lockout_s",
+    "sessions", "logon_failure_limit", "logon_failure_window_s", "logon_lockout_s", "takeover_probe_ms",
 }
 _SESSION_KEYS = {
     "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
@@ -107,6 +107,9 @@ class FixConfig:
     logon_failure_limit: int = 5
     logon_failure_window_s: int = 60
     logon_lockout_s: int = 300
+    # A valid Logon for a connected session probes the old connection with a TestRequest and replaces
+    # it when it stays silent this long (router.fix.takeover); 0 refuses the Logon at once.
+    takeover_probe_ms: int = 2000
 
     def session(self, target_comp_id: str) -> SessionConfig | None:
         for s in self.sessions:
@@ -212,6 +215,12 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
                               f"duplicate of {key}.sessions[{seen[s.target_comp_id]}]")
         seen[s.target_comp_id] = i
         sessions.append(s)
+    logon_timeout = _positive(t, "logon_timeout_s", 10)
+    # Unset, it defaults to 2 s, or half the logon timeout when that is shorter.
+    probe_ms = _positive(t, "takeover_probe_ms", min(2000, logon_timeout * 500), allow_zero=True)
+    if probe_ms >= logon_timeout * 1000:
+        raise ConfigError(t.path("takeover_probe_ms"), f"must be below logon_timeout_s ({logon_timeout} s) "
+                                                       f"in milliseconds, got {probe_ms}")
     max_size = _positive(t, "max_message_size", 65536)
     if max_size < 256:
         raise ConfigError(t.path("max_message_size"), f"must be >= 256, got {max_size}")
@@ -222,7 +231,7 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
         store_dir=_opt_str(t, "store_dir", "var/fix-store") or "var/fix-store",
         store=store,
         heartbeat_s=heartbeat,
-        logon_timeout_s=_positive(t, "logon_timeout_s", 10),
+        logon_timeout_s=logon_timeout,
         logout_timeout_s=_positive(t, "logout_timeout_s", 2),
         max_message_size=max_size,
         sending_time_tolerance_s=_positive(t, "sending_time_tolerance_s", 120),
@@ -233,6 +242,7 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
         logon_failure_limit=_positive(t, "logon_failure_limit", 5),
         logon_failure_window_s=_positive(t, "logon_failure_window_s", 60),
         logon_lockout_s=_positive(t, "logon_lockout_s", 300),
+        takeover_probe_ms=probe_ms,
     )
 
 

@@ -4,8 +4,9 @@
 (TLS when `tls_cert`/`tls_key` are set) and returns the running `Gateway`.  A connection's first
 Logon is admitted here: unknown CompIDs and bad credentials all get the same Logout text (the real
 reason is logged), and repeated failures lock the client address out for a while
-(`LogonThrottle`); a session already connected elsewhere or a Logon outside the session's schedule
-get a Logout with the reason (built by `refusal_logout`, which
+(`LogonThrottle`); a valid Logon for a session already connected elsewhere probes that connection
+and replaces it if it is silent (`router.fix.takeover`); a Logon outside the session's schedule
+gets a Logout with the reason (built by `refusal_logout`, which
 touches no session state) and the connection is closed.  An admitted connection is bound to its
 session; from then on frames go to the pure `Session` and its actions are carried out here, in order.
 A one-second tick drives every connected session's heartbeat and logout timers and its schedule.
@@ -33,6 +34,7 @@ from router.fix.session import (
     Session,
 )
 from router.fix.store import open_store
+from router.fix.takeover import Takeovers
 from router.fix.transport import FixConnection
 
 log = logging.getLogger("router.fix")
@@ -104,6 +106,7 @@ class Gateway:
                                       config.logon_lockout_s * 1_000_000_000)
         self._tick_handle: asyncio.TimerHandle | None = None
         self._closing = False
+        self.takeovers = Takeovers(self, config.takeover_probe_ms)
         now = time.time_ns()
         for sc in config.sessions:
             try:
@@ -149,6 +152,7 @@ class Gateway:
         if self._closing:
             return
         self._closing = True
+        self.takeovers.close()
         if self._tick_handle is not None:
             self._tick_handle.cancel()
         if self.server is not None:
@@ -181,17 +185,22 @@ class Gateway:
 
     def connection_closed(self, conn: FixConnection, exc: Exception | None) -> None:
         self.connections.discard(conn)
+        if self.takeovers.by_session:
+            self.takeovers.closed(conn)
         slot = conn.slot
         if slot is None:
             return
+        self._detach(slot, conn, conn.close_reason or exc or "peer closed")
+
+    def _detach(self, slot: SessionSlot, conn: FixConnection, reason: Any) -> None:
+        """Unbind `conn` from its session (closed, or replaced by a take-over) and tell the application."""
         conn.slot = None
         if slot.conn is conn:
             slot.conn = None
             was_logged_on = slot.session.disconnected()
             self.observer.session_state(slot.session_id, "disconnected")
             log.info("FIX session %s %s from %s (%s)", slot.session_id,
-                     "logged out" if was_logged_on else "disconnected", conn.peer,
-                     conn.close_reason or exc or "peer closed")
+                     "logged out" if was_logged_on else "disconnected", conn.peer, reason)
             if was_logged_on:
                 try:
                     self.app.on_logout(slot.handle)
@@ -201,11 +210,14 @@ class Gateway:
     def on_frame(self, conn: FixConnection, item: FixMessage | Garbled, now: int) -> None:
         slot = conn.slot
         if slot is None:
-            self._admit(conn, item, now)
+            if not (self.takeovers.by_conn and self.takeovers.parked_frame(conn, item)):
+                self._admit(conn, item, now)
             return
         if item.__class__ is not Garbled:
             self.observer.message_in(slot.session_id, item.msg_type)
         self._run(slot, conn, slot.session.receive(item, now))
+        if self.takeovers.by_session:
+            self.takeovers.old_heard(slot)
 
     # ---------------------------------------------------------------- internals
     def _run(self, slot: SessionSlot, conn: FixConnection, actions: list) -> None:
@@ -302,8 +314,13 @@ class Gateway:
             return
         self.throttle.succeeded(address)
         if slot.conn is not None:
-            self._refuse(conn, msg, "Session already logged on", now)
+            self.takeovers.start(slot, conn, msg, now)
             return
+        self._bind(slot, conn, msg, now)
+
+    def _bind(self, slot: SessionSlot, conn: FixConnection, msg: FixMessage, now: int) -> None:
+        """Bind an admitted Logon's connection to its (free) session and let the session answer it."""
+        sc = slot.config
         if not sc.schedule.is_open(now):
             self._refuse(conn, msg, "Logon outside of session time", now)
             return

@@ -123,6 +123,15 @@ class Session(SequenceRecovery):
         self.store.flush()
         return was
 
+    def test_request(self, test_req_id: bytes, now: int) -> list:
+        """Send a TestRequest now, whatever the heartbeat timer says (a Logon for this session came in on
+        another connection: is this one still alive?). Nothing when not logged on."""
+        out = self._out = []
+        self._now = now
+        if self.logged_on:
+            self._send_admin(b"1", [(112, test_req_id)])
+        return out
+
     # ------------------------------------------------------------------ events in
     def receive(self, msg: FixMessage | Garbled, now: int) -> list:
         out = self._out = []

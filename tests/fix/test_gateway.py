@@ -184,12 +184,14 @@ async def test_second_logon_for_connected_session_refused_first_unaffected(gw, c
     await first.logon()
     second = await clients(g.port)
     await second.logon(seq=1, expect=False)
+    probe = await first.expect(b"1")        # the first connection is alive: it answers the probe
+    await first.send(b"0", [(112, probe.get(112))])
     lo = await second.expect(b"5")
     assert lo.get(58) == b"Session already logged on" and lo.seq_num == 1
     assert await second.closed_by_peer()
     await first.send(b"D", order("STILL-OK"))
     echo = await first.expect(b"D")
-    assert echo.get(11) == b"STILL-OK" and echo.seq_num == 2
+    assert echo.get(11) == b"STILL-OK" and echo.seq_num == 3
 
 
 async def test_first_message_not_logon_closes(gw, clients):
