@@ -31,7 +31,7 @@ _TOP_KEYS = {
 }
 _SESSION_KEYS = {
     "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
-    "extra",
+    "extra", "on_behalf_of",
 }
 
 
@@ -84,6 +84,8 @@ class SessionConfig:
     schedule: Schedule = ALWAYS
     heartbeat_s: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
+    # OnBehalfOfCompID(115) values the counterparty may act for (a broker's clients); any other is rejected
+    on_behalf_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,15 @@ def _session(raw: Any, key: str, default_hb: int) -> SessionConfig:
     elif username:
         raise ConfigError(t.path("password"), "missing: a session with a username needs a password "
                                               "(its hash from `gold-router hash-password`)")
+    raw_obo = t.raw.get("on_behalf_of", [])
+    if not isinstance(raw_obo, list):
+        raise ConfigError(t.path("on_behalf_of"), f"must be a list of CompIDs, got {raw_obo!r}")
+    for i, comp in enumerate(raw_obo):
+        if not isinstance(comp, str) or not _COMP_ID.match(comp):
+            raise ConfigError(f"{t.path('on_behalf_of')}[{i}]",
+                              f"must be 1-64 printable ASCII characters without spaces, got {comp!r}")
     return SessionConfig(
+        on_behalf_of=tuple(raw_obo),
         target_comp_id=target,
         account=_opt_str(t, "account", target) or target,
         username=username,

@@ -33,6 +33,7 @@ from router.fix.session import (
     DELIVER, DISCONNECT, EVENT, LOGGED_ON, REJECTED, RESEND_REQUESTED, RESEND_SERVED, SEND,
     Session,
 )
+from router.fix.onbehalf import RouteMemory, may_route, reply_route
 from router.fix.store import open_store
 from router.fix.takeover import Takeovers
 from router.fix.transport import FixConnection
@@ -58,7 +59,7 @@ def load_validator() -> Callable[[FixMessage], Any]:
 class SessionSlot:
     """A configured session in the registry: its store, its state machine, its connection if any."""
 
-    __slots__ = ("gateway", "config", "session", "store", "conn", "handle", "session_id")
+    __slots__ = ("gateway", "config", "session", "store", "conn", "handle", "session_id", "route", "routes")
 
     def __init__(self, gateway: "Gateway", config: SessionConfig, session: Session, store: Any) -> None:
         self.gateway = gateway
@@ -68,9 +69,12 @@ class SessionSlot:
         self.conn: FixConnection | None = None
         self.session_id = config.target_comp_id
         self.handle = SessionHandle(config.target_comp_id, config.account, config.extra, self)
+        self.route: tuple = ()                  # reply route of the message being delivered
+        self.routes: RouteMemory | None = None  # request id -> route, once the counterparty used one
 
     def send(self, msg_type: bytes, body: list) -> bool:
-        frame = self.session.send_app(msg_type, body, time.time_ns())
+        route = self.route or (self.routes.route_of(body) if self.routes is not None else ())
+        frame = self.session.send_app(msg_type, body, time.time_ns(), route)
         self.gateway.observer.message_out(self.session_id, msg_type)
         conn = self.conn
         if frame is None or conn is None:
@@ -120,7 +124,8 @@ class Gateway:
                               max_heartbeat_s=sc.heartbeat_s,
                               sending_time_tolerance_s=config.sending_time_tolerance_s,
                               logout_timeout_s=config.logout_timeout_s,
-                              reset_on_logon=sc.reset_on_logon)
+                              reset_on_logon=sc.reset_on_logon,
+                              on_behalf_of=frozenset(c.encode() for c in sc.on_behalf_of))
             self.slots[sc.target_comp_id.encode()] = SessionSlot(self, sc, session, store)
 
     # ---------------------------------------------------------------- public API
@@ -229,10 +234,20 @@ class Gateway:
                 conn.write(act[1])
                 observer.message_out(sid, act[2])
             elif kind == DELIVER:
+                msg = act[1]
+                if may_route(msg.raw):
+                    # Replies carry DeliverToCompID(128) = the OnBehalfOfCompID(115) they answer.
+                    slot.route = reply_route(msg)
+                    if slot.route:
+                        if slot.routes is None:
+                            slot.routes = RouteMemory()
+                        slot.routes.remember(msg, slot.route)
                 try:
-                    self.app.on_message(slot.handle, act[1])
+                    self.app.on_message(slot.handle, msg)
                 except Exception:
                     log.exception("application failed on a message from %s", sid)
+                finally:
+                    slot.route = ()
             elif kind == LOGGED_ON:
                 conn.logged_on()
                 observer.session_state(sid, "logged_on")

@@ -35,6 +35,7 @@ from router.fix.admin_messages import (
     ADMIN_MSG_TYPES, FIX44_APP_MSG_TYPES, REJECT_TEXT, business_reject_body, reject_body,
 )
 from router.fix.codec import FixMessage, Garbled, encode, parse_utc_timestamp, utc_timestamp
+from router.fix.onbehalf import on_behalf_problem
 from router.fix.validate import SessionRejectReason
 
 __all__ = [
@@ -73,6 +74,7 @@ class Session(SequenceRecovery):
         logout_timeout_s: int = 2,
         reset_on_logon: bool = False,
         begin_string: bytes = b"FIX.4.4",
+        on_behalf_of: frozenset[bytes] | None = None,
     ) -> None:
         self.sender = sender_comp_id.encode()
         self.target = target_comp_id.encode()
@@ -83,6 +85,8 @@ class Session(SequenceRecovery):
         self.tolerance_ns = sending_time_tolerance_s * _S
         self.logout_timeout_ns = logout_timeout_s * _S
         self.reset_on_logon = reset_on_logon
+        # OnBehalfOfCompID(115) values this counterparty may use (None: not checked)
+        self.on_behalf_of = on_behalf_of
         self.begin = begin_string
         self._begin_field = b"8=" + begin_string + b"\x01"
         self.state = SessionState.DISCONNECTED
@@ -179,12 +183,14 @@ class Session(SequenceRecovery):
             self._send_admin(b"0", [])
         return out
 
-    def send_app(self, msg_type: bytes, body: list, now: int) -> bytes | None:
+    def send_app(self, msg_type: bytes, body: list, now: int, route: tuple = ()) -> bytes | None:
         """Stamp, store and return an application message; None when not logged on (it stays
-        stored, so the counterparty gets it by resend after its next Logon)."""
+        stored, so the counterparty gets it by resend after its next Logon). `route`: header fields
+        such as DeliverToCompID(128) (router.fix.onbehalf)."""
         store = self.store
         seq = store.next_sender_seq
-        frame = encode(msg_type, self.sender, self.target, seq, utc_timestamp(now), body, begin=self.begin)
+        frame = encode(msg_type, self.sender, self.target, seq, utc_timestamp(now), body, begin=self.begin,
+                       extra_header=route)
         store.save_sent(seq, frame)
         if self.logged_on:
             self.last_sent = now
@@ -262,6 +268,11 @@ class Session(SequenceRecovery):
                 self._out.append((EVENT, f"Reject received for MsgSeqNum {msg.get(45)!r}: {msg.get(58)!r}"))
                 self._incr_target()
             return
+        if self.on_behalf_of is not None and b"\x01115=" in msg.raw:
+            problem = on_behalf_problem(msg, self.on_behalf_of, self.session_id)
+            if problem is not None:
+                self._reject(msg, 5, 115, problem)
+                return
         self._incr_target()
         self._out.append((DELIVER, msg))
 
