@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="the application behind the FIX sessions (default: router)")
     serve.add_argument("--sessions-always-open", action="store_true",
                        help="every instrument trades continuously whatever the calendar says")
+    serve.add_argument("--dictionary", metavar="FILE",
+                       help="QuickFIX-layout data dictionary for the --target-comp-id session "
+                            "(e.g. QuickFIX's stock FIX44.xml; default fix_specs/FIX44-goldrouter.xml)")
     serve.add_argument("--insecure", action="store_true",
                        help="start even when a non-loopback listener lacks TLS, passwords or an admin token "
                             "(logged as WARNING and shown in /health)")

@@ -315,7 +315,8 @@ def service_from_args(args: argparse.Namespace, config: Config) -> Service:
         config.sections["fix"], host=args.fix_host, port=args.fix_port, store_dir=args.store_dir,
         store="memory" if args.memory_store else None,
         reset_on_logon=True if args.reset_on_logon else None,
-        sender_comp_id=args.sender_comp_id, target_comp_id=args.target_comp_id)
+        sender_comp_id=args.sender_comp_id, target_comp_id=args.target_comp_id,
+        dictionary=getattr(args, "dictionary", None))
     http: HttpConfig = config.sections["http"]
     if args.http_host is not None or args.http_port is not None:
         http = dataclasses.replace(http, host=args.http_host or http.host,

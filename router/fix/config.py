@@ -31,7 +31,7 @@ _TOP_KEYS = {
 }
 _SESSION_KEYS = {
     "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
-    "extra", "on_behalf_of",
+    "extra", "on_behalf_of", "dictionary",
 }
 
 
@@ -86,6 +86,8 @@ class SessionConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     # OnBehalfOfCompID(115) values the counterparty may act for (a broker's clients); any other is rejected
     on_behalf_of: tuple[str, ...] = ()
+    # QuickFIX-layout data dictionary validating this session's messages ("" = fix_specs/FIX44-goldrouter.xml)
+    dictionary: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,12 @@ class FixConfig:
     # A valid Logon for a connected session probes the old connection with a TestRequest and replaces
     # it when it stays silent this long (router.fix.takeover); 0 refuses the Logon at once.
     takeover_probe_ms: int = 2000
+    adhoc_from: int | None = None   # index of the session added by --target-comp-id, if any
+
+    @property
+    def configured_sessions(self) -> int:
+        """How many of `sessions` come from the configuration (the rest: the --target-comp-id one)."""
+        return self.adhoc_from if self.adhoc_from is not None else len(self.sessions)
 
     def session(self, target_comp_id: str) -> SessionConfig | None:
         for s in self.sessions:
@@ -188,6 +196,7 @@ def _session(raw: Any, key: str, default_hb: int) -> SessionConfig:
                               f"must be 1-64 printable ASCII characters without spaces, got {comp!r}")
     return SessionConfig(
         on_behalf_of=tuple(raw_obo),
+        dictionary=_opt_str(t, "dictionary", ""),
         target_comp_id=target,
         account=_opt_str(t, "account", target) or target,
         username=username,
@@ -259,9 +268,10 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
 def with_overrides(config: FixConfig, *, host: str | None = None, port: int | None = None,
                    store_dir: str | None = None, store: str | None = None,
                    reset_on_logon: bool | None = None, sender_comp_id: str | None = None,
-                   target_comp_id: str | None = None) -> FixConfig:
+                   target_comp_id: str | None = None, dictionary: str | None = None) -> FixConfig:
     """Apply `gold-router serve` flags.  `target_comp_id` adds an ad-hoc session (no credentials,
-    account = the CompID) unless it is configured already; `reset_on_logon` applies to all sessions."""
+    account = the CompID) unless it is configured already, validated by `dictionary` if given;
+    `reset_on_logon` applies to all sessions."""
     changes: dict[str, Any] = {}
     if host is not None:
         changes["host"] = host
@@ -284,8 +294,14 @@ def with_overrides(config: FixConfig, *, host: str | None = None, port: int | No
         if not _COMP_ID.match(target_comp_id):
             raise ConfigError("--target-comp-id", f"not a valid CompID: {target_comp_id!r}")
         if config.session(target_comp_id) is None:
+            changes["adhoc_from"] = len(sessions)
             sessions.append(SessionConfig(target_comp_id=target_comp_id, account=target_comp_id,
-                                          heartbeat_s=config.heartbeat_s))
+                                          heartbeat_s=config.heartbeat_s, dictionary=dictionary or ""))
+        elif dictionary:
+            raise ConfigError("--dictionary", f"session {target_comp_id} is configured: set its dictionary in "
+                                              f"[[fix.sessions]] instead")
+    elif dictionary:
+        raise ConfigError("--dictionary", "applies to the ad-hoc session: give --target-comp-id too")
     if reset_on_logon is not None:
         check_bool(reset_on_logon, "--reset-on-logon")
         sessions = [dataclasses.replace(s, reset_on_logon=reset_on_logon) for s in sessions]

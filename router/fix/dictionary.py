@@ -1,8 +1,9 @@
 """Load the gateway's FIX data dictionary (QuickFIX XML layout) into plain lookup tables.
 
 Job: read ``fix_specs/FIX44-goldrouter.xml`` (or another file in the same layout),
-expand components, and expose per-field types and enumerations, the header and
-trailer, and per-message required/allowed tags and repeating groups. Problems in
+expand components, and expose per-field types and enumerations, the header (with its
+repeating groups, such as the stock FIX44.xml's NoHops(627)) and trailer, and per-message
+required/allowed tags and repeating groups. QuickFIX's stock dictionaries load as they ship. Problems in
 the file raise ``ConfigError`` naming the file and the element.
 
 Not its job: checking messages (``router.fix.validate`` compiles these tables into
@@ -92,6 +93,7 @@ class Dictionary:
     messages: Mapping[bytes, MessageDef]
     source: str
     unused_fields: frozenset[int]
+    header_groups: Mapping[int, GroupDef] = field(default_factory=dict)   # e.g. NoHops(627)
     # Scratch space for compiled validation tables (owned by router.fix.validate).
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -221,8 +223,8 @@ class _Loader:
         self.load_components()
         header, header_req, header_groups = self.members(self.section("header"), "header", True)
         trailer, trailer_req, trailer_groups = self.members(self.section("trailer"), "trailer", True)
-        if header_groups or trailer_groups:
-            raise self.fail("header", "repeating groups in header/trailer are not supported")
+        if trailer_groups:
+            raise self.fail("trailer", "repeating groups in the trailer are not supported")
         if header[:3] != [8, 9, 35] or trailer[-1:] != [10]:
             raise self.fail("header", "header must start 8, 9, 35 and the trailer end with 10")
         messages: dict[bytes, MessageDef] = {}
@@ -238,7 +240,7 @@ class _Loader:
             if msg_type in messages:
                 raise self.fail(where, "msgtype defined twice")
             order, req, groups = self.members(node, where, True)
-            clash = (set(header) | set(trailer)) & set(order)
+            clash = (set(header) | set(trailer) | _all_members(header_groups)) & set(order)
             if clash:
                 raise self.fail(where, f"body repeats header/trailer tags {sorted(clash)}")
             messages[msg_type] = MessageDef(msg_type, name, category, tuple(order),
@@ -254,7 +256,15 @@ class _Loader:
             messages=MappingProxyType(messages),
             source=self.source,
             unused_fields=frozenset(set(self.fields) - self.used),
+            header_groups=MappingProxyType(header_groups),
         )
+
+
+def _all_members(groups: Mapping[int, GroupDef]) -> set[int]:
+    out: set[int] = set()
+    for g in groups.values():
+        out |= set(g.order) | _all_members(g.groups)
+    return out
 
 
 def load_dictionary(path: str | Path | None = None) -> Dictionary:

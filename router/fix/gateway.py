@@ -47,13 +47,33 @@ LOGON_REFUSED = "Logon refused: unknown CompID or invalid credentials"
 __all__ = ["Gateway", "start_gateway", "load_validator"]
 
 
-def load_validator() -> Callable[[FixMessage], Any]:
-    """The dictionary validator for `fix_specs/FIX44-goldrouter.xml`, as a one-argument callable."""
+def load_validator(path: str | None = None) -> Callable[[FixMessage], Any]:
+    """The dictionary validator for `path` (default `fix_specs/FIX44-goldrouter.xml`), as a one-argument
+    callable."""
     from router.fix.dictionary import load_dictionary
     from router.fix.validate import validate
 
-    dictionary = load_dictionary()
+    dictionary = load_dictionary(path or None)
     return lambda msg: validate(msg, dictionary)
+
+
+def session_validators(config: FixConfig) -> dict[str, Callable[[FixMessage], Any]]:
+    """Each session's validator: its own `dictionary` file or ours, every file loaded once; a file that
+    does not load is a ConfigError naming the session's key."""
+    loaded: dict[str, Callable[[FixMessage], Any]] = {}
+    out = {}
+    for i, sc in enumerate(config.sessions):
+        path = sc.dictionary
+        if path not in loaded:
+            try:
+                loaded[path] = load_validator(path)
+            except ConfigError as err:
+                key = f"fix.sessions[{i}].dictionary" if i < config.configured_sessions else "--dictionary"
+                raise ConfigError(key, f"{path}: {err.key}: {err.problem}") from None
+            if path:
+                log.info("FIX data dictionary %s loaded for session %s", path, sc.target_comp_id)
+        out[sc.target_comp_id] = loaded[path]
+    return out
 
 
 class SessionSlot:
@@ -93,7 +113,8 @@ class Gateway:
     """The running acceptor: `port`, `handle(session_id)`, `sessions_view()`, `close()`."""
 
     def __init__(self, config: FixConfig, app: Application, *, observer: Any = None,
-                 validator: Callable[[FixMessage], Any] | None = None) -> None:
+                 validator: Callable[[FixMessage], Any] | None = None,
+                 validators: dict[str, Callable[[FixMessage], Any]] | None = None) -> None:
         self.config = config
         self.app = app
         self.observer = observer if observer is not None else NullObserver()
@@ -120,7 +141,8 @@ class Gateway:
                 for slot in self.slots.values():
                     slot.store.close()
                 raise
-            session = Session(config.sender_comp_id, sc.target_comp_id, store, validator,
+            session = Session(config.sender_comp_id, sc.target_comp_id, store,
+                              validators[sc.target_comp_id] if validators else validator,
                               max_heartbeat_s=sc.heartbeat_s,
                               sending_time_tolerance_s=config.sending_time_tolerance_s,
                               logout_timeout_s=config.logout_timeout_s,
@@ -382,11 +404,15 @@ def _ssl_context(config: FixConfig) -> ssl.SSLContext | None:
 async def start_gateway(config: FixConfig, app: Application, *, observer: Any = None,
                         ready_callback: Callable[["Gateway"], Any] | None = None,
                         validator: Callable[[FixMessage], Any] | None | str = "dictionary") -> Gateway:
-    """Open the stores, listen, start the timers.  `validator="dictionary"` loads our FIX dictionary;
-    tests may pass another callable (or None for no dictionary validation)."""
+    """Open the stores, listen, start the timers.  `validator="dictionary"` loads each session's data
+    dictionary (ours unless the session names one); tests may pass another callable (or None for no
+    dictionary validation)."""
+    validators = None
     if validator == "dictionary":
-        validator = load_validator()
-    gateway = Gateway(config, app, observer=observer, validator=validator)  # type: ignore[arg-type]
+        validators = session_validators(config)
+        validator = None
+    gateway = Gateway(config, app, observer=observer, validator=validator,  # type: ignore[arg-type]
+                      validators=validators)
     loop = asyncio.get_running_loop()
     try:
         gateway.server = await loop.create_server(

@@ -258,6 +258,15 @@ def _structure(tables: _Tables, mdef: MessageDef, msg: FixMessage) -> Invalid | 
             if phase:
                 return Invalid(R.TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER, tag,
                                f"header tag {tag} after the body")
+            hdef = d.header_groups.get(tag) if d.header_groups else None
+            if hdef is not None:       # a header repeating group, e.g. NoHops(627)
+                seen.add(tag)
+                result = _group(fields, hdef, tags, i + 1, layout)
+                if result.__class__ is Invalid:
+                    return result  # type: ignore[return-value]
+                layout[i] = (tag, result[1])  # type: ignore[index]
+                i = result[0]  # type: ignore[index]
+                continue
         elif tag in tables.trailer:
             if phase == 2 and d.trailer.index(tag) < max(d.trailer.index(t) for t in seen & tables.trailer):
                 return Invalid(R.TAG_SPECIFIED_OUT_OF_REQUIRED_ORDER, tag, f"trailer tag {tag} out of order")
