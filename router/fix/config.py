@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from router.domain.config_checks import Table, check_bool, check_int
 from router.domain.errors import ConfigError
+from router.fix.client_certs import parse_subject
 from router.fix.credentials import hash_problem
 
 __all__ = ["FixConfig", "SessionConfig", "Schedule", "parse_fix_config", "with_overrides", "ALWAYS"]
@@ -26,12 +27,12 @@ __all__ = ["FixConfig", "SessionConfig", "Schedule", "parse_fix_config", "with_o
 _COMP_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
 _TOP_KEYS = {
     "host", "port", "sender_comp_id", "store_dir", "store", "heartbeat_s", "logon_timeout_s",
-    "logout_timeout_s", "max_message_size", "sending_time_tolerance_s", "fsync", "tls_cert", "tls_key",
+    "logout_timeout_s", "max_message_size", "sending_time_tolerance_s", "fsync", "tls_cert", "tls_key", "tls_ca",
     "sessions", "logon_failure_limit", "logon_failure_window_s", "logon_lockout_s", "takeover_probe_ms",
 }
 _SESSION_KEYS = {
     "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
-    "extra", "on_behalf_of", "dictionary",
+    "extra", "on_behalf_of", "dictionary", "tls_client_subject",
 }
 
 
@@ -88,6 +89,9 @@ class SessionConfig:
     on_behalf_of: tuple[str, ...] = ()
     # QuickFIX-layout data dictionary validating this session's messages ("" = fix_specs/FIX44-goldrouter.xml)
     dictionary: str = ""
+    # Subject its TLS client certificate must have, e.g. "CN=BROKER1,O=Gold Broker" ("" = none needed)
+    tls_client_subject: str = ""
+    tls_client_pairs: frozenset = frozenset()   # the subject parsed (router.fix.client_certs)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class FixConfig:
     fsync: bool = False
     tls_cert: str = ""
     tls_key: str = ""
+    tls_ca: str = ""    # CA certificates verifying client certificates (needed by tls_client_subject)
     sessions: tuple[SessionConfig, ...] = ()
     # Failed logons (unknown CompID, bad credentials) from one address: this many within the
     # window lock the address out for logon_lockout_s.
@@ -194,7 +199,14 @@ def _session(raw: Any, key: str, default_hb: int) -> SessionConfig:
         if not isinstance(comp, str) or not _COMP_ID.match(comp):
             raise ConfigError(f"{t.path('on_behalf_of')}[{i}]",
                               f"must be 1-64 printable ASCII characters without spaces, got {comp!r}")
+    subject = _opt_str(t, "tls_client_subject", "")
+    try:
+        pairs = parse_subject(subject) if subject else frozenset()
+    except ValueError as e:
+        raise ConfigError(t.path("tls_client_subject"), str(e)) from None
     return SessionConfig(
+        tls_client_subject=subject,
+        tls_client_pairs=pairs,
         on_behalf_of=tuple(raw_obo),
         dictionary=_opt_str(t, "dictionary", ""),
         target_comp_id=target,
@@ -222,6 +234,9 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
     if bool(tls_cert) != bool(tls_key):
         missing = "tls_key" if tls_cert else "tls_cert"
         raise ConfigError(t.path(missing), "tls_cert and tls_key must be given together")
+    tls_ca = _opt_str(t, "tls_ca", "")
+    if tls_ca and not tls_cert:
+        raise ConfigError(t.path("tls_ca"), "client certificates need TLS: set tls_cert and tls_key too")
     raw_sessions = t.raw.get("sessions", [])
     if not isinstance(raw_sessions, list):
         raise ConfigError(t.path("sessions"), "must be an array of tables ([[fix.sessions]])")
@@ -233,6 +248,9 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
             raise ConfigError(f"{key}.sessions[{i}].target_comp_id",
                               f"duplicate of {key}.sessions[{seen[s.target_comp_id]}]")
         seen[s.target_comp_id] = i
+        if s.tls_client_subject and not tls_ca:
+            raise ConfigError(f"{key}.sessions[{i}].tls_client_subject",
+                              f"needs {key}.tls_ca (the CA that signs client certificates) and TLS")
         sessions.append(s)
     logon_timeout = _positive(t, "logon_timeout_s", 10)
     # Unset, it defaults to 2 s, or half the logon timeout when that is shorter.
@@ -257,6 +275,7 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
         fsync=t.bool("fsync", False),
         tls_cert=tls_cert,
         tls_key=tls_key,
+        tls_ca=tls_ca,
         sessions=tuple(sessions),
         logon_failure_limit=_positive(t, "logon_failure_limit", 5),
         logon_failure_window_s=_positive(t, "logon_failure_window_s", 60),

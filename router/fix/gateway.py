@@ -26,6 +26,7 @@ from typing import Any, Callable
 from router.domain.errors import ConfigError
 from router.fix.admin_messages import refusal_logout
 from router.fix.app import Application, NullObserver, SessionHandle
+from router.fix.client_certs import peer_subject, subject_text
 from router.fix.codec import FixMessage, Garbled
 from router.fix.config import FixConfig, SessionConfig
 from router.fix.credentials import DUMMY_HASH, LogonThrottle, verify_password
@@ -349,6 +350,13 @@ class Gateway:
         if not (user_ok and pass_ok):
             self._refuse_identity(conn, msg, "Invalid username or password", now)
             return
+        if sc.tls_client_pairs:
+            transport = conn.transport
+            subject = peer_subject(transport.get_extra_info("peercert") if transport is not None else None)
+            if subject != sc.tls_client_pairs:
+                self._refuse_identity(conn, msg, f"TLS client certificate subject {subject_text(subject)} "
+                                                 f"does not match {sc.tls_client_subject!r}", now)
+                return
         self.throttle.succeeded(address)
         if slot.conn is not None:
             self.takeovers.start(slot, conn, msg, now)
@@ -398,6 +406,13 @@ def _ssl_context(config: FixConfig) -> ssl.SSLContext | None:
         ctx.load_cert_chain(config.tls_cert, config.tls_key)
     except (OSError, ssl.SSLError) as e:
         raise ConfigError("fix.tls_cert", f"cannot load certificate/key: {e}") from None
+    if config.tls_ca:
+        # Optional: sessions with passwords connect without one; a certificate presented must verify.
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        try:
+            ctx.load_verify_locations(config.tls_ca)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError("fix.tls_ca", f"cannot load CA certificates: {e}") from None
     return ctx
 
 

@@ -52,7 +52,7 @@ def fix_exposure(fix: FixConfig, configured: int | None = None) -> list[str]:
         problems.append(f"{where} and has no TLS: set fix.tls_cert and fix.tls_key")
     limit = len(fix.sessions) if configured is None else configured
     for i, s in enumerate(fix.sessions):
-        if s.password or getattr(s, "tls_client_subject", ""):
+        if s.password or s.tls_client_subject:
             continue
         if i >= limit:      # added by --target-comp-id, not in the configuration file
             problems.append(f"{where} and the ad-hoc session {s.target_comp_id} (--target-comp-id) has no "
