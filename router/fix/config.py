@@ -29,6 +29,7 @@ _TOP_KEYS = {
     "host", "port", "sender_comp_id", "store_dir", "store", "heartbeat_s", "logon_timeout_s",
     "logout_timeout_s", "max_message_size", "sending_time_tolerance_s", "fsync", "tls_cert", "tls_key", "tls_ca",
     "sessions", "logon_failure_limit", "logon_failure_window_s", "logon_lockout_s", "takeover_probe_ms",
+    "store_retention_days",
 }
 _SESSION_KEYS = {
     "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
@@ -68,6 +69,18 @@ class Schedule:
         if start > local:
             start = datetime.combine(local.date() - timedelta(days=1), self.start, tzinfo=local.tzinfo)
         return int(start.timestamp()) * 1_000_000_000
+
+    def next_boundary_ns(self, now_ns: int) -> int:
+        """The next daily session boundary after `now_ns`: the next `start` in `tz` (midnight UTC when
+        always open), where the FIX store rotates."""
+        local = self._local(now_ns)
+        tz = local.tzinfo
+        day = local.date()
+        while True:
+            candidate = datetime.combine(day, self.start, tzinfo=tz)
+            if candidate.timestamp() * 1e9 > now_ns:
+                return int(candidate.timestamp() * 1_000_000) * 1_000
+            day += timedelta(days=1)
 
 
 ALWAYS = Schedule()
@@ -119,6 +132,8 @@ class FixConfig:
     # A valid Logon for a connected session probes the old connection with a TestRequest and replaces
     # it when it stays silent this long (router.fix.takeover); 0 refuses the Logon at once.
     takeover_probe_ms: int = 2000
+    # At each daily session boundary the store drops messages sent before the last this many boundaries
+    store_retention_days: int = 3
     adhoc_from: int | None = None   # index of the session added by --target-comp-id, if any
 
     @property
@@ -281,6 +296,7 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
         logon_failure_window_s=_positive(t, "logon_failure_window_s", 60),
         logon_lockout_s=_positive(t, "logon_lockout_s", 300),
         takeover_probe_ms=probe_ms,
+        store_retention_days=_positive(t, "store_retention_days", 3),
     )
 
 

@@ -80,7 +80,8 @@ def session_validators(config: FixConfig) -> dict[str, Callable[[FixMessage], An
 class SessionSlot:
     """A configured session in the registry: its store, its state machine, its connection if any."""
 
-    __slots__ = ("gateway", "config", "session", "store", "conn", "handle", "session_id", "route", "routes")
+    __slots__ = ("gateway", "config", "session", "store", "conn", "handle", "session_id", "route", "routes",
+                 "next_roll_ns")
 
     def __init__(self, gateway: "Gateway", config: SessionConfig, session: Session, store: Any) -> None:
         self.gateway = gateway
@@ -92,6 +93,7 @@ class SessionSlot:
         self.handle = SessionHandle(config.target_comp_id, config.account, config.extra, self)
         self.route: tuple = ()                  # reply route of the message being delivered
         self.routes: RouteMemory | None = None  # request id -> route, once the counterparty used one
+        self.next_roll_ns = config.schedule.next_boundary_ns(time.time_ns())   # store rotation
 
     def send(self, msg_type: bytes, body: list) -> bool:
         route = self.route or (self.routes.route_of(body) if self.routes is not None else ())
@@ -170,6 +172,7 @@ class Gateway:
                 "next_sender_seq_num": slot.store.next_sender_seq,
                 "next_target_seq_num": slot.store.next_target_seq,
                 "account": slot.config.account,
+                "stored_messages": len(slot.store),
             })
         return out
 
@@ -384,6 +387,8 @@ class Gateway:
         self._tick_handle = asyncio.get_running_loop().call_later(1.0, self._tick)
         now = time.time_ns()
         for slot in self.slots.values():
+            if now >= slot.next_roll_ns:
+                self._roll_store(slot, now)
             conn = slot.conn
             if conn is None:
                 continue
@@ -396,6 +401,19 @@ class Gateway:
                 log.exception("FIX session %s: timer processing failed; closing its connection", slot.session_id)
                 conn.close("internal error")
             conn.flush()
+
+
+    def _roll_store(self, slot: SessionSlot, now: int) -> None:
+        """The session's daily boundary passed: rotate its store (router.fix.store.roll_day)."""
+        slot.next_roll_ns = slot.config.schedule.next_boundary_ns(now)
+        days = self.config.store_retention_days
+        try:
+            dropped = slot.store.roll_day(now, days)
+        except OSError:
+            log.exception("FIX session %s: store rotation failed; kept as it was", slot.session_id)
+            return
+        log.info("FIX session %s: store rotated at the daily boundary: %d messages sent before the last %d "
+                 "boundaries dropped, %d kept for resend", slot.session_id, dropped, days, len(slot.store))
 
 
 def _ssl_context(config: FixConfig) -> ssl.SSLContext | None:

@@ -13,6 +13,10 @@ Log records (ASCII header line, then for `M` the raw frame):
     ``T <n>``            next target MsgSeqNum is n
     ``M <seq> <len>``    an application message was sent with MsgSeqNum seq; next sender is seq+1
     ``C <ns>``           store created / reset at ns since the epoch (first record of a log)
+    ``D <seq>``          a daily session boundary passed when the next sender MsgSeqNum was seq
+Rotation (`roll_day`, at each daily session boundary): messages sent before the last
+`retention_days` boundaries are dropped (the log rewritten atomically), so a session that never
+resets its sequence numbers keeps a bounded store; a resend of a dropped message is gap-filled.
 A torn tail (a record cut by a crash mid-buffer) is dropped and truncated away at open, and a log
 with many superseded sequence-number records is compacted at open (atomically, via rename).
 
@@ -49,6 +53,7 @@ class MessageStore(Protocol):
     def save_sent(self, seq: int, frame: bytes) -> None: ...
     def get_range(self, begin: int, end: int) -> list[tuple[int, bytes]]: ...
     def reset(self, now_ns: int) -> None: ...
+    def roll_day(self, now_ns: int, retention_days: int) -> int: ...
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
@@ -62,9 +67,17 @@ class MemoryStore:
         self.creation_ns = now_ns
         self._seqs: list[int] = []
         self._frames: list[bytes] = []
+        self.day_marks: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self._seqs)
 
     def set_next_sender_seq(self, seq: int) -> None:
         self.next_sender_seq = seq
+
+    def roll_day(self, now_ns: int, retention_days: int) -> int:
+        """A daily session boundary passed: drop what was sent before the last `retention_days` ones."""
+        return _roll(self, retention_days)
 
     def set_next_target_seq(self, seq: int) -> None:
         self.next_target_seq = seq
@@ -82,6 +95,7 @@ class MemoryStore:
         self.creation_ns = now_ns
         self._seqs.clear()
         self._frames.clear()
+        self.day_marks.clear()
 
     def flush(self) -> None:
         pass
@@ -103,6 +117,20 @@ def _append_sorted(seqs: list[int], frames: list[bytes], seq: int, frame: bytes)
     else:
         seqs.insert(i, seq)
         frames.insert(i, frame)
+
+
+def _roll(store: "MemoryStore | FileStore", retention_days: int) -> int:
+    """Mark a daily boundary; drop messages older than the last `retention_days` marks; how many went."""
+    marks = store.day_marks
+    marks.append(store.next_sender_seq)
+    if len(marks) <= retention_days:
+        return 0
+    del marks[:-retention_days]
+    keep_from = marks[0]
+    cut = bisect_left(store._seqs, keep_from)
+    del store._seqs[:cut]
+    del store._frames[:cut]
+    return cut
 
 
 def _range(seqs: list[int], frames: list[bytes], begin: int, end: int) -> list[tuple[int, bytes]]:
@@ -130,6 +158,7 @@ class FileStore:
         self.creation_ns = now_ns
         self._seqs: list[int] = []
         self._frames: list[bytes] = []
+        self.day_marks: list[int] = []
         self.recovered_bytes_dropped = 0
         if os.path.exists(self.path):
             seq_records = self._load()
@@ -172,6 +201,8 @@ class FileStore:
                     eol = end - 1
                 elif kind == b"C":
                     self.creation_ns = int(parts[1])
+                elif kind == b"D":
+                    self.day_marks.append(int(parts[1]))
                 else:
                     break
             except (IndexError, ValueError):
@@ -194,6 +225,8 @@ class FileStore:
             for seq, frame in zip(self._seqs, self._frames):
                 f.write(b"M %d %d\n" % (seq, len(frame)))
                 f.write(frame)
+            for mark in self.day_marks:
+                f.write(b"D %d\n" % mark)
             f.write(b"S %d\nT %d\n" % (self.next_sender_seq, self.next_target_seq))
             f.flush()
             if self._fsync:
@@ -218,6 +251,22 @@ class FileStore:
     def get_range(self, begin: int, end: int) -> list[tuple[int, bytes]]:
         return _range(self._seqs, self._frames, begin, end)
 
+    def __len__(self) -> int:
+        return len(self._seqs)
+
+    def roll_day(self, now_ns: int, retention_days: int) -> int:
+        """A daily session boundary passed: drop what was sent before the last `retention_days` ones;
+        the log is rewritten (atomically) when something was dropped, else the mark is appended."""
+        dropped = _roll(self, retention_days)
+        if dropped:
+            self._file.close()
+            self._rewrite()
+            self._file = open(self.path, "ab")
+        else:
+            self._file.write(b"D %d\n" % self.day_marks[-1])
+            self.flush()
+        return dropped
+
     def reset(self, now_ns: int) -> None:
         """Start a new log (sequence numbers 1/1, no messages); the swap is atomic via rename."""
         self._file.close()
@@ -234,6 +283,7 @@ class FileStore:
         self.creation_ns = now_ns
         self._seqs.clear()
         self._frames.clear()
+        self.day_marks.clear()
 
     def flush(self) -> None:
         self._file.flush()

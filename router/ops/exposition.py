@@ -142,6 +142,7 @@ class _Collector:
         session_states = dict(m._session_states)
         next_out: list = []
         next_in: list = []
+        stored: list = []
         if m.session_source is not None:
             for row in m.session_source():
                 sid = label_text(row.get("session_id", OTHER))
@@ -149,12 +150,16 @@ class _Collector:
                     next_out.append(((sid,), row["next_sender_seq_num"]))
                 if row.get("next_target_seq_num") is not None:
                     next_in.append(((sid,), row["next_target_seq_num"]))
+                if row.get("stored_messages") is not None:
+                    stored.append(((sid,), row["stored_messages"]))
                 if sid not in session_states and row.get("state") is not None:
                     session_states[sid] = label_text(row["state"]).lower()
         state_rows = []
         for sid, current in sorted(session_states.items()):
             for state in sorted(m._known_states | {current}):
                 state_rows.append(((label_text(sid), state), 1 if state == current else 0))
+        yield _Spec("gauge", "fix_store_messages", "Sent messages kept in the FIX store for resend, by session.",
+                    ("session",), stored)
         yield _Spec("gauge", "fix_session_state", "1 for the session's current state, 0 for the others.",
                     ("session", "state"), state_rows)
         yield _Spec("gauge", "fix_sessions_logged_on", "Sessions currently logged on.", (),
