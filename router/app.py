@@ -5,13 +5,18 @@ the clock once per inbound message, hands the message to the pure `OrderFlow` an
 back to the right sessions through the gateway's registry (the passive side of a trade may belong to
 another client). `on_timer(now_ns)` drives GTD/DAY expiry and the trading-day roll; the admin API
 reads `sessions_view`, `book_view`, `routes_view`, `status_view`, `reference_prices_view`, `quota_view` and calls `set_kill_switch` /
-`set_fx` / `set_reference_prices`. RequestForPositions (AN) is answered from the books of record
+`set_fx` / `set_reference_prices`. RequestForPositions (AN) and TradeCaptureReportRequest (AD) are answered from the books of record
 (`router.records.position_reports`); the books' admin side is the `BooksAdmin` mixin.
 `build_router_app(config, sessions_always_open=..., metrics=...)` builds it from configuration.
 
 Every input that changes state (an application message, a logout, a timer tick, an admin action) is
 made a numbered `Command` and applied through `router.records.commands.CommandApplier`; the
 write-ahead journal, recovery and snapshots are the `router.records.sequencer.Sequencer` mixin.
+
+Drop-copy sessions (`role = "drop_copy"`, records.drop_copy) get their copies of ExecutionReports in
+`send`, in the same batch as the originals: a replay sends nothing and makes no copies, and each
+drop-copy session's FIX store serves its resends. An order message on a drop-copy session is refused
+with a BusinessMessageReject before it becomes a command (it changes nothing).
 
 Not here: trading logic (router.orders, the matching core), FIX sessions or sockets.
 """
@@ -35,6 +40,8 @@ from router.orders.flow import OrderFlow, Out, business_reject, make_engine
 from router.orders.index import micro_text, units_text
 from router.orders.risk import RiskEngine
 from router.records.commands import Applied, CommandApplier
+from router.records.drop_copy import DropCopy, scopes
+from router.records.trade_capture import answer as trade_capture
 from router.records.journal import Command, CommandKind, Journal
 from router.records.books_commands import register_books
 from router.records.ledger import Ledger
@@ -71,6 +78,11 @@ class RouterApp(Sequencer, BooksAdmin):
         # everything else a client sends (its reply waits for the journal as an ack does).
         self.applier.fix_handlers[b"AN"] = self._position_reports
         register_books(self.applier)            # end of day and deferred fee: journaled admin commands
+        fix = config.sections.get("fix")
+        fix_sessions = fix.sessions if fix is not None else ()
+        self._scopes = scopes(fix_sessions)        # whose trades each session may ask for (AD)
+        self.applier.fix_handlers[b"AD"] = self._trade_capture
+        self.drop_copy = DropCopy(fix_sessions, metrics)   # copies of execution reports, made in `send`
         self.journal = journal
         self.seq = journal.last_seq if journal is not None else 0
         self._pending: list[Command] = []      # applied, not yet in the journal
@@ -119,6 +131,10 @@ class RouterApp(Sequencer, BooksAdmin):
     # -- Application seam ----------------------------------------------------------------------
     def on_logon(self, handle: SessionHandle) -> None:
         self.handles[handle.session_id] = handle
+        if self.drop_copy.is_drop_copy(handle.session_id):
+            accounts = self.drop_copy.accounts_text(handle.session_id)
+            log.info("drop-copy session %s logged on: copies of the execution reports of %s", handle.session_id,
+                     accounts)
 
     def on_logout(self, handle: SessionHandle) -> None:
         self.handles.pop(handle.session_id, None)
@@ -133,8 +149,17 @@ class RouterApp(Sequencer, BooksAdmin):
         metrics = self.metrics
         t0 = self._perf() if metrics is not None else 0
         self.handles.setdefault(handle.session_id, handle)
+        refused = self.drop_copy.refusal(handle.session_id, msg)
+        if refused is not None:
+            # Not a command: refusing changes no state, so the journal need not hold it.
+            log.info("%s from drop-copy session %s refused: a drop-copy session may not send orders",
+                     msg.msg_type.decode(), handle.session_id)
+            self._reply(refused)
+            return
         try:
-            self.command(CommandKind.FIX_IN, handle.session_id, msg.raw, self.clock(), msg)
+            applied = self.command(CommandKind.FIX_IN, handle.session_id, msg.raw, self.clock(), msg)
+            if msg.msg_type == b"AD":
+                self._log_trade_capture(handle.session_id, msg, applied.outs)
         except Exception:
             # A bug in the order flow must not take the session down: say so loudly, answer the client.
             log.exception("order flow failed on %s from %s", msg.msg_type, handle.session_id)
@@ -151,6 +176,27 @@ class RouterApp(Sequencer, BooksAdmin):
             return self.flow.on_message(session, msg, now_ns)
         return [Out(session, mt, body) for mt, body in
                 position_reports(self.ledger, self.flow.accounts, session, msg, now_ns)]
+
+    def _trade_capture(self, session: str, msg: Any, now_ns: int) -> list[Out]:
+        """TradeCaptureReportRequest (AD): read-only, answered from the books of record."""
+        return trade_capture(session, msg, self.flow, self._scopes.get(session, frozenset({session})))
+
+    def _reply(self, out: Out) -> None:
+        """Send an answer that is no command, after any outputs still held for the journal."""
+        if self._held or self._pending:
+            self._held.append(out)
+        else:
+            self.send([out])
+
+    def _log_trade_capture(self, session: str, msg: Any, outs: list[Out]) -> None:
+        req = (msg.get(568) or b"").decode("ascii", "replace")
+        ack = next((dict(o.body) for o in outs if o.msg_type == b"AQ"), {})
+        if ack.get(750) == 0:
+            log.info("trade capture request %s from %s: %d trade capture reports", req, session, ack.get(748, 0))
+        else:
+            log.info("trade capture request %s from %s refused: %s", req, session, ack.get(58, ""))
+        if self.metrics is not None:
+            self.metrics.trade_capture_request(ack.get(750) == 0)
 
     def on_timer(self, now_ns: int) -> None:
         quota = self.flow.quota
@@ -170,9 +216,12 @@ class RouterApp(Sequencer, BooksAdmin):
             log.exception("end of day at the settlement deadline failed")
 
     def send(self, outs: list[Out]) -> None:
+        """Send outputs (and the drop-copy sessions' copies, each right after its original)."""
         log_rejects(outs)
         handles = self.handles
         gateway = self.gateway
+        if self.drop_copy:
+            outs = self.drop_copy.expand(outs)
         for session, msg_type, body in outs:
             h = gateway.handle(session) if gateway is not None else None
             if h is None:
@@ -189,7 +238,8 @@ class RouterApp(Sequencer, BooksAdmin):
             working = sum(1 for _ in self.flow.index.live_orders(name))
             h = self.handles.get(name)
             out.append({"session_id": name, "state": "active" if h is not None else "disconnected",
-                        "working_orders": working})
+                        "working_orders": working,
+                        "role": "drop_copy" if self.drop_copy.is_drop_copy(name) else "trading"})
         return out
 
     def book_view(self, symbol: str, levels: int) -> dict | None:

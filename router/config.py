@@ -107,7 +107,14 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
 
     def fix(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.fix.config import parse_fix_config
-        return parse_fix_config(cfg.get("fix", {}))
+        fix = parse_fix_config(cfg.get("fix", {}))
+        known = cfg.get("accounts", {})
+        for i, s in enumerate(fix.sessions):
+            for name in s.accounts or ():
+                if name not in known:
+                    raise ConfigError(f"fix.sessions[{i}].accounts", f"unknown account {name!r} "
+                                      f"(known: {', '.join(sorted(known))})")
+        return fix
 
     def http(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.ops.http_config import parse_http_config

@@ -33,8 +33,9 @@ _TOP_KEYS = {
 }
 _SESSION_KEYS = {
     "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
-    "extra", "on_behalf_of", "dictionary", "tls_client_subject",
+    "extra", "on_behalf_of", "dictionary", "tls_client_subject", "role", "accounts",
 }
+ROLES = ("trading", "drop_copy")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,14 @@ class SessionConfig:
     # Subject its TLS client certificate must have, e.g. "CN=BROKER1,O=Gold Broker" ("" = none needed)
     tls_client_subject: str = ""
     tls_client_pairs: frozenset = frozenset()   # the subject parsed (router.fix.client_certs)
+    # "trading" sends orders; "drop_copy" only receives a copy of every ExecutionReport of `accounts`
+    # (None: of every account) and may ask for trade capture reports (AD), never send orders.
+    role: str = "trading"
+    accounts: tuple[str, ...] | None = None
+
+    @property
+    def drop_copy(self) -> bool:
+        return self.role == "drop_copy"
 
 
 @dataclass(frozen=True)
@@ -219,11 +228,29 @@ def _session(raw: Any, key: str, default_hb: int) -> SessionConfig:
         pairs = parse_subject(subject) if subject else frozenset()
     except ValueError as e:
         raise ConfigError(t.path("tls_client_subject"), str(e)) from None
+    role = _opt_str(t, "role", "trading")
+    if role not in ROLES:
+        raise ConfigError(t.path("role"), f"must be one of {', '.join(map(repr, ROLES))}, got {role!r}")
+    accounts = None
+    if "accounts" in t.raw:
+        raw_accounts = t.raw["accounts"]
+        if role != "drop_copy":
+            raise ConfigError(t.path("accounts"), "only a session with role = \"drop_copy\" takes accounts "
+                                                  "(a trading session trades for `account`)")
+        if (not isinstance(raw_accounts, list) or not raw_accounts
+                or not all(isinstance(a, str) and a for a in raw_accounts)):
+            raise ConfigError(t.path("accounts"), "must be a non-empty list of account names "
+                                                  f"(leave it out for every account), got {raw_accounts!r}")
+        if len(set(raw_accounts)) != len(raw_accounts):
+            raise ConfigError(t.path("accounts"), f"lists an account twice: {raw_accounts!r}")
+        accounts = tuple(raw_accounts)
     return SessionConfig(
         tls_client_subject=subject,
         tls_client_pairs=pairs,
         on_behalf_of=tuple(raw_obo),
         dictionary=_opt_str(t, "dictionary", ""),
+        role=role,
+        accounts=accounts,
         target_comp_id=target,
         account=_opt_str(t, "account", target) or target,
         username=username,

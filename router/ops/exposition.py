@@ -212,6 +212,10 @@ class _Collector:
                     ("currency",), _rows({(k,): v for k, v in m._margin_held.items()}))
         yield _Spec("counter", "ledger_trades", "Fills recorded in the books of record, by clearing house.",
                     ("clearing_house",), _rows({(k,): v for k, v in m._ledger_trades.items()}))
+        yield _Spec("counter", "drop_copy_reports", "Copies of execution reports sent to drop-copy sessions, "
+                    "by session.", ("session",), _rows({(k,): v for k, v in m._drop_copy_reports.items()}))
+        yield _Spec("counter", "trade_capture_requests", "TradeCaptureReportRequests (AD) answered, by outcome.",
+                    ("outcome",), _rows({(k,): v for k, v in m._trade_capture.items()}))
         yield _Spec("counter", "journal_commands", "Commands appended to the write-ahead journal.", (),
                     [((), m.journal_commands)])
         yield _Spec("gauge", "journal_last_seq", "Sequence number of the last journaled command.", (),

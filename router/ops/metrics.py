@@ -75,6 +75,8 @@ class Metrics:
         self._self_trade: dict[tuple[str], int] = {}
         self._margin_held: dict[str, float] = {}
         self._ledger_trades: dict[str, int] = {}
+        self._drop_copy_reports: dict[str, int] = {}       # drop-copy session -> copies sent
+        self._trade_capture: dict[str, int] = {}           # "accepted" / "rejected" -> AD requests
         self.margin_calls_open = 0
         self._trading_status: dict[str, int] = {}
         self._ready = False
@@ -218,6 +220,13 @@ class Metrics:
 
     def ledger_trade(self, clearing_house: str) -> None:
         _bump(self._ledger_trades, clearing_house)
+
+    def drop_copy_reports(self, session: str, n: int) -> None:
+        """`n` copies of execution reports sent (or stored for resend) to a drop-copy session."""
+        self._drop_copy_reports[session] = self._drop_copy_reports.get(session, 0) + n
+
+    def trade_capture_request(self, accepted: bool) -> None:
+        _bump(self._trade_capture, "accepted" if accepted else "rejected")
 
     def journal_batch(self, commands: int, ns: int, last_seq: int) -> None:
         self.journal_commands += commands

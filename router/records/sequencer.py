@@ -209,6 +209,9 @@ class Sequencer:
         from the store; the replay produced them again. Send those whose ExecID the session's store
         does not hold (only those made since the store's current run of sequence numbers began)."""
         by_session: dict[str, list[tuple[int, Out]]] = {}
+        drop_copy = getattr(self, "drop_copy", None)
+        if drop_copy is not None:        # the drop-copy sessions' copies of the same reports
+            outs = [(when, o) for when, out in outs for o in drop_copy.expand([out], count=False)]
         for when, out in outs:
             if out.msg_type == b"8":
                 by_session.setdefault(out.session, []).append((when, out))

@@ -19,7 +19,8 @@ APP_TYPES = {b"D": "NewOrderSingle", b"F": "OrderCancelRequest", b"G": "OrderCan
              b"V": "MarketDataRequest", b"W": "MarketDataSnapshotFullRefresh",
              b"X": "MarketDataIncrementalRefresh", b"Y": "MarketDataRequestReject",
              b"x": "SecurityListRequest", b"y": "SecurityList", b"AN": "RequestForPositions",
-             b"AP": "PositionReport", b"e": "SecurityStatusRequest", b"f": "SecurityStatus"}
+             b"AP": "PositionReport", b"e": "SecurityStatusRequest", b"f": "SecurityStatus",
+             b"AD": "TradeCaptureReportRequest", b"AE": "TradeCaptureReport", b"AQ": "TradeCaptureReportRequestAck"}
 
 
 @pytest.fixture(scope="module")

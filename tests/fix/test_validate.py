@@ -41,7 +41,7 @@ SAMPLES: dict[bytes, list] = {
            (6, b"560.20"), (60, TS), (7001, b"CNY"), (7006, b"SGE cheapest after FX"),
            (7008, b"SGE.AU9999")],
     b"9": [(37, b"O1"), (11, b"ORD-2"), (41, b"ORD-1"), (39, b"8"), (434, b"1"), (102, 1)],
-    b"j": [(45, 9), (372, b"AE"), (380, 3), (58, b"unsupported")],
+    b"j": [(45, 9), (372, b"AR"), (380, 3), (58, b"unsupported")],
     b"V": [(262, b"MD1"), (263, b"1"), (264, 5), (265, 1), (267, 2), (269, b"0"), (269, b"1"),
            (146, 1), (55, b"GOLD.CNY.G"), (7007, b"Y"), (7013, b"Y"), (7009, b"G"), (7010, b"G")],
     b"W": [(262, b"MD1"), (55, b"SGE.AU9999"), (268, 2), (269, b"0"), (270, b"560.1"), (271, 30),
@@ -55,6 +55,12 @@ SAMPLES: dict[bytes, list] = {
            (7010, b"G"), (7011, b"10"), (7012, b"0.9999"), (7004, b"T0"),
            (55, b"HKGX.AU99TAEL"), (207, b"HKGX"), (15, b"HKD"), (231, 100), (969, b"0.5"),
            (7010, b"TAEL"), (7011, b"3705.471"), (7012, b"0.99"), (7004, b"TD")],
+    b"AD": [(568, b"TR1"), (569, 0), (263, b"0"), (453, 1), (448, b"SHCLIENT1"), (452, 24),
+            (580, 1), (75, b"20260105")],
+    b"AE": [(571, b"T1"), (568, b"TR1"), (748, 1), (912, b"Y"), (570, b"Y"), (55, b"SGE.AU9999"), (32, 2),
+            (31, b"560.00"), (30, b"SGE"), (75, b"20260105"), (60, TS), (64, b"20260105"),
+            (552, 1), (54, b"1"), (37, b"O1"), (1, b"SHCLIENT1"), (15, b"CNY")],
+    b"AQ": [(568, b"TR1"), (569, 0), (748, 0), (749, 0), (750, 1), (55, b"[N/A]")],
 }
 
 
@@ -110,7 +116,7 @@ def test_optional_header_fields(d):
 
 
 @pytest.mark.parametrize("msg_type, body, reason, ref_tag", [
-    (b"AE", [(571, b"x")], R.INVALID_MSG_TYPE, 35),
+    (b"AR", [(571, b"x")], R.INVALID_MSG_TYPE, 35),
     (b"D", SAMPLES[b"D"] + [(6999, b"x")], R.INVALID_TAG_NUMBER, 6999),
     (b"D", SAMPLES[b"D"] + [(60001, b"x")], R.INVALID_TAG_NUMBER, 60001),
     (b"0", [(44, b"1")], R.TAG_NOT_DEFINED_FOR_MESSAGE_TYPE, 44),

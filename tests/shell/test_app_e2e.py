@@ -128,7 +128,7 @@ async def test_cancel_replace_status_and_mass_cancel_over_tcp(router) -> None:
     assert mass.get(531) == b"1" and mass.get(533) == b"2"
     assert app.book_view("SGE.AU9999", 5)["bids"] == []
     assert len(app.book_view("HKGX.RKG", 5)["bids"]) == 1
-    await sh.send(b"AE", [(571, "R1")])
+    await sh.send(b"AR", [(571, "R1")])
     bmr = await sh.expect(b"j")
     assert bmr.get(380) == b"3"
 

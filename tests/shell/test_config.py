@@ -125,9 +125,31 @@ def test_sections_owned_by_other_modules_also_name_file_and_key(tmp_path, text, 
 def test_every_section_is_parsed_from_the_embedded_defaults():
     config = load_config()
     assert set(config.sections) == {"calendars", "participants", "fix", "http", "reference", "records", "journal"}
-    assert [s.target_comp_id for s in config.sections["fix"].sessions] == ["SHCLIENT1", "HKCLIENT1"]
+    assert [s.target_comp_id for s in config.sections["fix"].sessions] == ["SHCLIENT1", "HKCLIENT1", "DROPCOPY1"]
+    assert [s.role for s in config.sections["fix"].sessions] == ["trading", "trading", "drop_copy"]
     assert config.sections["fix"].sender_comp_id == "GOLDRTR" and config.sections["fix"].port == 9878
     assert config.sections["http"].port == 9188
+
+
+@pytest.mark.parametrize("entry, key, problem", [
+    ('role = "observer"', "fix.sessions[0].role", "must be one of 'trading', 'drop_copy'"),
+    ('accounts = ["SHCLIENT1"]', "fix.sessions[0].accounts", 'only a session with role = "drop_copy"'),
+    ('role = "drop_copy"\naccounts = []', "fix.sessions[0].accounts", "non-empty list of account names"),
+    ('role = "drop_copy"\naccounts = "SHCLIENT1"', "fix.sessions[0].accounts", "non-empty list"),
+    ('role = "drop_copy"\naccounts = ["SHCLIENT1", "SHCLIENT1"]', "fix.sessions[0].accounts", "twice"),
+    ('role = "drop_copy"\naccounts = ["NOBODY"]', "fix.sessions[0].accounts", "unknown account 'NOBODY'"),
+])
+def test_drop_copy_session_settings_are_checked(tmp_path, entry, key, problem):
+    err, path = error_for(tmp_path, f'[[fix.sessions]]\ntarget_comp_id = "DC"\n{entry}\n')
+    assert (err.key, err.file) == (key, path)
+    assert problem in err.problem
+
+
+def test_a_drop_copy_session_for_some_accounts(tmp_path):
+    f = tmp_path / "dc.toml"
+    f.write_text('[[fix.sessions]]\ntarget_comp_id = "DC"\nrole = "drop_copy"\naccounts = ["HKCLIENT1"]\n')
+    (s,) = load_config(f).sections["fix"].sessions
+    assert s.drop_copy and s.accounts == ("HKCLIENT1",)
 
 
 def test_calendar_warnings_when_a_holiday_list_runs_out():
