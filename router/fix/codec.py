@@ -3,8 +3,8 @@
 Job: cut a TCP byte stream into FIX frames (BodyLength(9) framing, CheckSum(10)
 check, strict 8/9/35 header order, a size limit, resynchronisation at the next
 ``8=FIX`` after garbage), split each good frame into ``(tag, raw bytes)`` pairs in
-wire order, and encode outgoing messages with BodyLength and CheckSum filled in.
-UTCTimestamps live in ``router.fix.timestamps`` (re-exported here).
+wire order. Encoding outgoing messages (BodyLength and CheckSum filled in) and the checksum live in
+``router.fix.encoding``, UTCTimestamps in ``router.fix.timestamps`` (both re-exported here).
 
 Speed: a peer repeats the same tag sequence ("shape") message after message.
 From its second sighting a shape is compiled into one regex that captures every
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import re
 from typing import Sequence
-from zlib import adler32
 
+from router.fix.encoding import _checksum, encode  # noqa: F401  (encode re-exported)
 from router.fix.timestamps import parse_utc_timestamp, utc_timestamp  # noqa: F401  (re-exported)
 
 SOH = b"\x01"
@@ -41,10 +41,6 @@ RAW_DATA_PAIRS: dict[int, int] = {
 _TAG_INT: dict[bytes, int] = {b"%d" % t: t for t in range(1, 10000)}
 _FAST_TAGS = frozenset(k for k, v in _TAG_INT.items() if v not in RAW_DATA_PAIRS)
 _TAG_TEXT: list[bytes] = [b"%d" % t for t in range(10000)]
-# "<SOH>tag=" for encode; a dict rather than a list so that 0 and negative
-# tags miss instead of indexing from the end.
-_FIELD_PREFIX: dict[int, bytes] = {t: b"\x01%d=" % t for t in range(1, 10000)}
-_TRAILER: list[bytes] = [b"10=%03d\x01" % c for c in range(256)]
 
 
 class Garbled:
@@ -275,22 +271,6 @@ def _shape_for(msg_type: bytes, tags: list[bytes]) -> _Shape | None:
     return entry  # type: ignore[return-value]
 
 
-def _checksum(buf: bytes, start: int, end: int) -> int:
-    """Sum of buf[start:end] mod 256."""
-    # Adler-32's A term, started at 0, is the plain byte sum while it stays below
-    # 65521: true for any 256 bytes, or 515 ASCII bytes. It runs in C; sum() does not.
-    size = end - start
-    if size <= 515:
-        chunk = buf[start:end] if start or end != len(buf) else buf
-        if size <= 256 or chunk.isascii():
-            return adler32(chunk, 0) & 0xFF
-    total = 0
-    with memoryview(buf) as view:
-        for i in range(start, end, 256):
-            total += adler32(view[i:min(i + 256, end)], 0) & 0xFFFF
-    return total & 0xFF
-
-
 def _prefix_len_of_begin(buf: bytes) -> int:
     """Length of the longest suffix of buf that could start a later ``8=FIX``."""
     for k in (4, 3, 2, 1):
@@ -442,77 +422,3 @@ def parse_frame(frame: bytes, max_message_size: int = _DEFAULT_MAX) -> FixMessag
         return Garbled(frame, "incomplete frame")
     bad = next((i for i in items if isinstance(i, Garbled)), None)
     return bad if bad is not None else Garbled(frame, "more than one frame")
-
-
-def _prefix(tag: int) -> bytes:
-    p = _FIELD_PREFIX.get(tag)
-    if p is not None:
-        return p
-    if tag.__class__ is not int or tag <= 0:
-        raise ValueError(f"FIX tag must be a positive int, not {tag!r}")
-    return b"\x01%d=" % tag
-
-
-def _as_bytes(value: bytes | str | int) -> bytes:
-    if value.__class__ is bytes:
-        return value  # type: ignore[return-value]
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, bool):  # bool is an int; FIX booleans are Y/N
-        return b"Y" if value else b"N"
-    if isinstance(value, int):
-        return b"%d" % value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"FIX field value must be bytes, str or int, not {type(value).__name__}")
-
-
-def encode(
-    msg_type: bytes,
-    sender: bytes,
-    target: bytes,
-    seq: int,
-    sending_time: bytes,
-    body: list[tuple[int, bytes | str | int]],
-    *,
-    begin: bytes = b"FIX.4.4",
-    extra_header: list[tuple[int, bytes]] | tuple = (),
-) -> bytes:
-    """Whole frame: 8, 9, 35, 49, 56, 34, 52, extra_header, body, 10 (9 and 10 computed).
-
-    Values may be bytes (fastest), str (UTF-8) or int; bool becomes Y/N.
-    """
-    parts = [b"35=", msg_type, b"\x0149=", sender, b"\x0156=", target,
-             b"\x0134=%d\x0152=" % seq, sending_time]
-    append = parts.append
-    prefix = _FIELD_PREFIX
-    try:
-        for tag, value in extra_header:
-            append(prefix[tag])
-            append(value)
-        for tag, value in body:
-            append(prefix[tag])
-            append(value)
-    except KeyError:  # a tag outside 1-9999: the checked path
-        del parts[8:]
-        for tag, value in [*extra_header, *body]:
-            append(_prefix(tag))
-            append(value)
-    append(SOH)
-    try:
-        # Values went in unchecked: join() itself rejects a non-bytes one, and
-        # only then are values converted.
-        payload = b"".join(parts)
-    except TypeError:
-        for i in range(9, len(parts) - 1, 2):
-            if parts[i].__class__ is not bytes:
-                parts[i] = _as_bytes(parts[i])
-        payload = b"".join(parts)
-    head = b"8=%b\x019=%d\x01" % (begin, len(payload))
-    if len(head) + len(payload) <= 515 and payload.isascii() and head.isascii():
-        # Continuing Adler-32 over head then payload keeps the exact byte sum
-        # (under 515 ASCII bytes in all); see _checksum.
-        checksum = adler32(payload, adler32(head, 0)) & 0xFF
-    else:
-        checksum = (adler32(head, 0) + _checksum(payload, 0, len(payload))) & 0xFF
-    return b"".join((head, payload, _TRAILER[checksum]))
