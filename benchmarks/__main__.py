@@ -33,7 +33,7 @@ QUICK_ARGS = {
     "console": ["--repeat", "2", "--duration", "1.5"],
     "recovery": ["--orders", "300", "--commands", "20000", "--tail", "10000"],
     "cluster": ["--sync", "300", "--commands", "20000", "--failovers", "1"],
-    "shard_sim": ["--orders", "20000"],
+    "shard_sim": ["--orders", "20000"], "router": ["--calls", "2000", "--rounds", "2"],
 }
 
 
