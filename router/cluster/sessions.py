@@ -8,8 +8,10 @@ again at any gateway at once. A gateway killed with SIGKILL stops renewing: afte
 time another gateway may take the session (a client retrying its Logon gets in then).
 
 After releasing, the gateway keeps receiving the session's outputs (its FIX store keeps them for a
-resend, as in `serve`) until it sees another gateway holding the session; then it stops. If it
-loses a lease it holds (no renewal acknowledged in time), it ends the session's connection.
+resend, as in `serve`) until it sees another gateway holding the session; then it stops. While
+renewals go unanswered (a NATS node lost, the bucket electing a leader) it keeps serving, since no
+other gateway can take the lease then either; only when the key names another gateway does it end
+the session's connection.
 
 Not here: the FIX store's contents, which stay on the gateway's disk (docs/scale-out.md says what a
 client moving gateway must do).
@@ -17,6 +19,7 @@ client moving gateway must do).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from typing import Any, Callable
@@ -82,14 +85,38 @@ class SessionLeases:
         self.tasks[session] = asyncio.get_running_loop().create_task(coro)
 
     async def _renew(self, session: str, lease: KvLease) -> None:
+        unconfirmed = False
         while True:
             await asyncio.sleep(lease.poll)
-            if not await lease.step():
-                self.stats["lost"] += 1
-                log.info("session %s: lease lost by gateway %s; ending the session here", session, self.owner)
-                if self.on_lost is not None:
-                    self.on_lost(session)
-                return
+            if await lease.step():
+                if unconfirmed:
+                    log.info("session %s: lease renewed again by gateway %s", session, self.owner)
+                unconfirmed = False
+                continue
+            holder = await self._holder(lease)
+            if holder in (None, "", self.owner):
+                # Renewals unanswered (a NATS node lost, a leader election) but nobody else holds it:
+                # no other gateway can take it while the bucket cannot store; keep serving, keep trying.
+                if not unconfirmed:
+                    log.info("session %s: lease renewal not acknowledged; gateway %s keeps serving and retries",
+                             session, self.owner)
+                unconfirmed = True
+                continue
+            self.stats["lost"] += 1
+            log.info("session %s: lease taken by gateway %s; gateway %s ends the session here", session, holder,
+                     self.owner)
+            if self.on_lost is not None:
+                self.on_lost(session)
+            return
+
+    @staticmethod
+    async def _holder(lease: KvLease) -> str | None:
+        """The owner the lease's key names now, or None if it cannot be read."""
+        try:
+            entry = await lease.kv.get(lease.key)
+            return str(json.loads(entry.value or b"{}").get("owner") or "")
+        except Exception:
+            return None
 
     async def _watch(self, session: str, lease: KvLease) -> None:
         while True:
@@ -98,8 +125,11 @@ class SessionLeases:
                 entry = await lease.kv.get(lease.key)
             except (asyncio.TimeoutError, nats.errors.Error, Exception):
                 continue
-            owner = (entry.value or b"").decode(errors="replace")
-            if f'"owner":"{self.owner}"' not in owner and '"owner":""' not in owner:
+            try:
+                owner = str(json.loads(entry.value or b"{}").get("owner") or "")
+            except ValueError:
+                continue
+            if owner not in ("", self.owner):
                 log.info("session %s: now served by another gateway; gateway %s stops taking its outputs",
                          session, self.owner)
                 if self.on_moved is not None:
