@@ -15,7 +15,7 @@ from .layout import (
     K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE, L_QTY,
     M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NEXT, M_CPTR,
     M_CROWS, M_EPTR, M_EROWS, M_NHEAP, M_NHT, M_NORD, M_NOWN, M_NROWS, M_OFREE, M_OFFK, M_OFFL, M_OFFS, M_RESUME, M_TOPS, NKF, NLF, O_BOOK,
-    O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY, O_SIDE, allocate, grow, views,
+    O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY, O_SIDE, allocate, grow, rehash_ids, views,
 )
 from .types import (
     COMMAND_DTYPE, EVENT_DTYPE, LEVEL_DTYPE, NCF, NEF, SNAPSHOT_DTYPE, OrderState, Top, as_groups,
@@ -189,6 +189,8 @@ class Engine:
 
     def _make_room(self, pending: int):
         a = self._A
+        if 2 * (a[M_NHT] + 1) > a[M_CAPH]:
+            rehash_ids(a)      # tombstones of ended orders filled it: cleaned in place when that is enough
         need_table = ((a[M_OFREE] < 0 and a[M_NORD] + 1 > a[M_CAPO]) or 2 * (a[M_NHT] + 1) > a[M_CAPH]
                       or a[M_NHEAP] + 1 > a[M_CAPO] or a[M_LLIVE] + 1 > a[M_CAPL] or a[M_MAXSIDE] + 1 > a[M_CAPS]
                       or 2 * (a[M_NOWN] + 1) > a[M_CAPW])

@@ -74,7 +74,7 @@ def _loop(K, G, S, L, O, HT, W, X, M, E, C, start, stop):
         if i + 1 < stop:
             c1 = C[i + 1]
             if (c1[C_OP] == OP_CANCEL or c1[C_OP] == OP_REPLACE) and c1[C_OID] > 0:
-                r1 = find_order(HT, c1[C_OID])
+                r1 = find_order(HT, M, c1[C_OID])
                 if r1 >= 0:
                     prefetch(o_base + r1 * (NOF * 8))
         if ((M[M_OFREE] < 0 and M[M_NORD] + 1 > M[M_CAPO]) or 2 * (M[M_NHT] + 1) > M[M_CAPH]
@@ -172,4 +172,4 @@ def snapshot_rows(A, out):
 @njit(cache=True)
 def lookup(A, oid):
     M, K, G, S, L, O, HT, W, X = _tables(A)
-    return find_order(HT, oid) if oid > 0 else -1
+    return find_order(HT, M, oid) if oid > 0 else -1

@@ -14,7 +14,7 @@ from numba.extending import intrinsic
 
 from .layout import (
     ID_DELETED, K_BP, K_LOT, K_MAX, K_MIN, K_NLEV, K_REF, K_TICK, L_COUNT, L_HEAD, L_NEXT, L_PRICE, L_QTY,
-    L_TAIL, M_IDX, M_LFREE, M_NHT, M_NORD, M_NROWS, M_OFREE, ROW_FREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME,
+    L_TAIL, M_HDISP, M_IDX, M_LFREE, M_NHT, M_NORD, M_NROWS, M_OFREE, ROW_FREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME,
     M_TOPS, O_BOOK,
     O_CUM, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE, O_QTY, O_SEQ, O_SIDE,
     slot_of,
@@ -102,9 +102,24 @@ def qty_reason(K, b, qty):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def find_order(HT, oid):
-    i = slot_of(HT, oid)
-    if HT[i, 0] == 0:
+def id_slot(HT, M, oid):
+    """Slot of `oid` in the id table, or -1: probes at most M_HDISP slots past its home."""
+    mask = HT.shape[0] - 1
+    i = (oid ^ (oid >> 32)) & mask
+    for _ in range(M[M_HDISP] + 1):
+        k = HT[i, 0]
+        if k == oid:
+            return i
+        if k == 0:
+            return -1
+        i = (i + 1) & mask
+    return -1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def find_order(HT, M, oid):
+    i = id_slot(HT, M, oid)
+    if i < 0:
         return -1
     return HT[i, 1]
 
@@ -113,13 +128,16 @@ def find_order(HT, oid):
 def add_id(HT, M, oid, row):
     """Insert an id known to be absent, into the first deleted or empty slot of its probe run."""
     mask = HT.shape[0] - 1
-    i = (oid ^ (oid >> 32)) & mask
+    home = (oid ^ (oid >> 32)) & mask
+    i = home
     while HT[i, 0] > 0:
         i = (i + 1) & mask
     if HT[i, 0] == 0:
         M[M_NHT] += 1
     HT[i, 0] = oid
     HT[i, 1] = row
+    if ((i - home) & mask) > M[M_HDISP]:
+        M[M_HDISP] = (i - home) & mask
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -140,8 +158,7 @@ def free_row(O, HT, M, r):
     """Order `r` has ended (its events are written): forget its id, put the row on the free list.
     Fields other than the link and the marker keep their values, so a handler may still read them
     for the rest of the command (no row is taken again before the next command)."""
-    i = slot_of(HT, O[r, O_ID])
-    HT[i, 0] = ID_DELETED
+    HT[id_slot(HT, M, O[r, O_ID]), 0] = ID_DELETED
     O[r, O_LEVEL] = ROW_FREE
     O[r, O_NEXT] = M[M_OFREE]
     M[M_OFREE] = r

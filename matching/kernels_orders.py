@@ -165,7 +165,7 @@ def _new(K, S, L, O, HT, W, X, M, E, c):
         return _reject(E, M, c, R_BAD_BOOK, False)
     if oid <= 0:
         return _reject(E, M, c, R_BAD_OID, False)
-    if find_order(HT, oid) >= 0:
+    if find_order(HT, M, oid) >= 0:
         return _reject(E, M, c, R_DUP, False)
     if c[C_OWNER] < 0:
         return _reject(E, M, c, R_BAD_OWNER, False)
@@ -194,7 +194,7 @@ def _new(K, S, L, O, HT, W, X, M, E, c):
 
 @njit(cache=True, _nrt=False, inline="always")
 def _cancel(K, S, L, O, HT, M, E, c):
-    r = find_order(HT, c[C_OID]) if c[C_OID] > 0 else -1
+    r = find_order(HT, M, c[C_OID]) if c[C_OID] > 0 else -1
     if r < 0:
         return _reject(E, M, c, R_UNKNOWN, False)
     if O[r, O_LIVE] == 0:
@@ -204,7 +204,7 @@ def _cancel(K, S, L, O, HT, M, E, c):
 
 @njit(cache=True, _nrt=False)
 def _replace(K, S, L, O, HT, W, M, E, c):
-    r = find_order(HT, c[C_OID]) if c[C_OID] > 0 else -1
+    r = find_order(HT, M, c[C_OID]) if c[C_OID] > 0 else -1
     if r < 0:
         return _reject(E, M, c, R_UNKNOWN, False)
     if O[r, O_LIVE] == 0:

@@ -33,7 +33,7 @@ def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
         return _reject(E, M, c, R_BAD_GROUP, True)
     if oid <= 0:
         return _reject(E, M, c, R_BAD_OID, True)
-    if find_order(HT, oid) >= 0:
+    if find_order(HT, M, oid) >= 0:
         return _reject(E, M, c, R_DUP, True)
     if c[C_OWNER] < 0:
         return _reject(E, M, c, R_BAD_OWNER, True)

@@ -19,8 +19,10 @@ Order rows: the engine knows only live orders. When an order ends (filled, cance
 rejected after acceptance) its id leaves HT (a tombstone) and its row goes on a free list (linked
 through O_NEXT, O_LEVEL = ROW_FREE) that the next new order takes first, so the O table is as big
 as the most orders ever live at once, not as the number ever accepted. M_NORD is the rows' high-water
-mark, M_NROWS the rows in use, M_NHT the id slots taken (live + tombstones). The GTD heap keeps stale
-entries of ended orders until they come due or `grow` compacts it.
+mark, M_NROWS the rows in use, M_NHT the id slots taken (live + tombstones). Ids mostly increase, so
+they mostly sit in their home slot; M_HDISP, the largest distance of any id from its home, bounds
+every lookup (without it, looking up an ended id would walk the whole band of tombstones). The GTD
+heap keeps stale entries of ended orders until they come due or `grow` compacts it.
 """
 from __future__ import annotations
 
@@ -41,8 +43,9 @@ M_TOPS = 31
 # where the engine's current command batch and event buffer live (address, rows): the one-command
 # kernel takes only the arena, since each array argument costs tens of ns to unbox per call
 M_CPTR, M_CROWS, M_EPTR, M_EROWS = 32, 33, 34, 35
-# order-row recycling: free-list head (-1 = empty), rows in use, id-table slots taken (with tombstones)
-M_OFREE, M_NROWS, M_NHT = 36, 37, 38
+# order-row recycling: free-list head (-1 = empty), rows in use, id-table slots taken (with tombstones),
+# and the farthest any id sits from its home slot (a lookup of an absent id stops past it)
+M_OFREE, M_NROWS, M_NHT, M_HDISP = 36, 37, 38, 39
 HDR = 40
 
 # book fields
@@ -115,8 +118,8 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     heap = _live_heap(xa[:int(a[M_NHEAP])], oa)
     # rows: room for the live orders, and the heap (one row per entry) at most half full after
     new_o = cap_o
-    if nrows + need_orders > cap_o or 2 * (len(heap) + need_orders) > cap_o:
-        new_o = max(2 * cap_o, nrows + need_orders, 2 * (len(heap) + need_orders))
+    if nrows + need_orders > cap_o or 2 * (len(heap) + 1) > cap_o:
+        new_o = max(2 * cap_o, nrows + need_orders, 2 * (len(heap) + 1))
     new_l = cap_l if llive + need_levels <= cap_l else max(2 * cap_l, llive + need_levels)
     new_s = cap_s if maxside + need_side <= cap_s else max(2 * cap_s, maxside + need_side)
     # ids: at most a quarter full right after the rebuild, so a cleaning is followed by many inserts
@@ -136,9 +139,22 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     sb[:, :cap_s] = sa
     lb[:lhw] = la[:lhw]
     ob[:nord] = oa[:nord]
-    b[M_NHT] = _rebuild_ids(hb, ob, nord)
+    b[M_NHT], b[M_HDISP] = _rebuild_ids(hb, ob, nord)
     _rebuild_owners(wb, wa)
     return b
+
+
+def rehash_ids(a: np.ndarray) -> bool:
+    """Clear the id table's tombstones in place (ids re-inserted from the rows in use) when that
+    leaves it at most a quarter full; False when it needs to grow instead (see `grow`). Costs one
+    pass over the id table and the order rows, no copy of the arena."""
+    nrows, cap_h = int(a[M_NROWS]), int(a[M_CAPH])
+    if 4 * (nrows + 1) > cap_h:
+        return False
+    o, ht = views(a)[4:6]
+    ht.fill(0)
+    a[M_NHT], a[M_HDISP] = _rebuild_ids(ht, o, int(a[M_NORD]))
+    return True
 
 
 def _live_heap(x: np.ndarray, o: np.ndarray) -> np.ndarray:
@@ -169,14 +185,17 @@ def slot_of(ht, key):
 
 @njit(cache=True)
 def _rebuild_ids(ht, o, nord):
-    n = 0
+    """Insert the ids of the rows in use; returns (ids inserted, largest distance from home)."""
+    n, far, mask = 0, 0, ht.shape[0] - 1
     for r in range(nord):
         if o[r, O_LEVEL] != ROW_FREE:
-            i = slot_of(ht, o[r, O_ID])
-            ht[i, 0] = o[r, O_ID]
+            key = o[r, O_ID]
+            i = slot_of(ht, key)
+            ht[i, 0] = key
             ht[i, 1] = r
             n += 1
-    return n
+            far = max(far, (i - ((key ^ (key >> 32)) & mask)) & mask)
+    return n, far
 
 
 @njit(cache=True)

@@ -4,6 +4,7 @@ event for event, through growth, the GTD heap's stale entries and an export/impo
 import numpy as np
 
 from matching import BookSpec, Engine, EventKind, Op, OrdType, ReferenceBook, Side, Tif, commands
+from matching.layout import M_CAPH, M_HDISP, M_NHT
 from matching.state import export_state, import_state
 
 
@@ -91,3 +92,18 @@ def test_reserve_and_growth_keep_the_free_list() -> None:
     assert eng.order_rows()[2] >= 5_000
     assert np.array_equal(eng.process(cmds[1_500:]), ref.process(cmds[1_500:]))
     assert eng.state_hash() == ref.state_hash()
+
+
+def test_ended_ids_are_cleaned_from_the_id_table_in_place() -> None:
+    """Ended ids leave tombstones; when they fill the id table it is cleaned where it is (no copy of
+    the arena), and every lookup stays within the few slots ids ever sit from their home."""
+    books = [BookSpec(tick=1)]
+    eng, ref = Engine(books, capacity=64), ReferenceBook(books)
+    first = churn(100, live=20, seed=6)
+    eng.process(first)
+    ref.process(first)
+    arena = eng._A
+    rest = churn(20_000, live=20, seed=7, first_oid=1_000)
+    assert np.array_equal(eng.process(rest), ref.process(rest))
+    assert eng._A is arena, "no table grew: the arena was never copied"
+    assert int(arena[M_HDISP]) <= 4 and 2 * int(arena[M_NHT]) <= int(arena[M_CAPH])
