@@ -23,7 +23,10 @@ interleaved round by round so machine noise hits both alike. Then `gc_worst_full
 longest full garbage collection while N IOC orders run with the collector on, after the service's
 warm-up freeze. Figures from a shared 2-core machine: compare ratios within one run.
 
-usage: python -m benchmarks.orderflow [--json FILE] [--rounds N]
+`--profile ROUNDS` adds a cProfile ranking of the order flow's functions by own time over ROUNDS
+rounds of the four cases (the profile used to pick what to speed up; JSON `profile`).
+
+usage: python -m benchmarks.orderflow [--json FILE] [--rounds N] [--profile ROUNDS]
 """
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ def _config() -> Any:
 
 
 class _Bench:
-    def __init__(self, config: Any, reference: bool) -> None:
+    def __init__(self, config: Any, reference: bool, prefill: int = 200) -> None:
         p = config.sections["participants"]
         self.flow = OrderFlow(config.catalogue, config.fx, p.accounts, RiskEngine(p.risk, p.accounts), p.quota,
                               make_engine(config.catalogue, config.fx, reference=reference), run_id="bench",
@@ -65,7 +68,7 @@ class _Bench:
             warm()
         self.seq = 0
         self.now = T0
-        for n in range(200):
+        for n in range(prefill):
             self.on("HKCLIENT1", b"D", [(11, f"S{n}"), (55, "SGE.AU9999"), (54, 2), (60, "20260101-00:00:00"),
                                         (38, 1), (40, 2), (44, "565.00")])
 
@@ -176,10 +179,42 @@ def _gc_worst_pause_ms(config: Any, orders: int) -> tuple[float, int]:
     return (round(max(pauses) / 1e6, 2) if pauses else 0.0), not_acked
 
 
+def profile_rounds(config: Any, rounds: int, top: int = 25) -> list[dict[str, Any]]:
+    """cProfile of `rounds` order/cancel rounds of every case on the numba engine (after a warm-up):
+    the functions with the most own time, as rows {function, calls, own_us_per_round,
+    cumulative_us_per_round}. Profiler overhead inflates every figure; read the ranking."""
+    import cProfile
+    import pstats
+
+    bench = _Bench(config, reference=False)
+    msgs = [bench.round_messages(n) for n in range(rounds + rounds // 5)]
+    flow = bench.flow
+
+    def play(batch: list) -> None:
+        for m in batch:
+            for case in CASES:
+                bench.now += 1000
+                flow.on_message("SHCLIENT1", m[case], bench.now)
+
+    play(msgs[rounds:])
+    prof = cProfile.Profile()
+    prof.enable()
+    play(msgs[:rounds])
+    prof.disable()
+    stats = pstats.Stats(prof).stats
+    rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
+    return [{"function": f"{path.rsplit('/', 2)[-1] if path.startswith('/') else path}:{line}({name})",
+             "calls": nc, "own_us_per_round": round(tt * 1e6 / rounds, 2),
+             "cumulative_us_per_round": round(ct * 1e6 / rounds, 2)}
+            for (path, line, name), (_, nc, tt, ct, _) in rows]
+
+
 def main() -> int:
     parser = argument_parser("Order-flow cost per inbound message (numba core vs reference book, same run).")
     parser.add_argument("--rounds", type=int, default=5000, help="order/cancel rounds per engine (default 5000)")
     parser.add_argument("--gc-orders", type=int, default=60000, help="IOC orders for the GC pause figure")
+    parser.add_argument("--profile", type=int, default=0, metavar="ROUNDS",
+                        help="also profile ROUNDS rounds with cProfile and print the top functions by own time")
     args = parser.parse_args()
     config = _config()
     benches = {"numba": _Bench(config, reference=False), "reference": _Bench(config, reference=True)}
@@ -228,6 +263,12 @@ def main() -> int:
     result["messages_checked"] = answers
     result["unexpected"] = unexpected
     result["unexpected_examples"] = first_problem
+    if args.profile:
+        result["profile"] = profile_rounds(config, args.profile)
+        say(f"profile ({args.profile} rounds of {', '.join(CASES)}; cProfile inflates every figure, "
+            "read the ranking): own us/round, cumulative us/round, calls, function")
+        for r in result["profile"]:
+            say(f"  {r['own_us_per_round']:8.2f} {r['cumulative_us_per_round']:9.2f} {r['calls']:>8} {r['function']}")
     result["machine"] = machine_description(PROCESS_START_LOAD)
     for engine in benches:
         say(f"{engine:>9}: " + ", ".join(f"{c} {result['ns_per_message'][engine][c] / 1000:.1f} us" for c in CASES))

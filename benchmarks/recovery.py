@@ -157,6 +157,8 @@ def write_journal(directory: Path, commands: int, tail: int) -> int:
         frame = encode(msg_type, s.encode(), b"GOLDRTR", seqs[s], utc_timestamp(now[0]), body)
         seqs[s] += 1
         app.on_message(handles[s], parse_frame(frame))
+        if app.seq % 64 == 0:
+            app.commit()        # one group commit per event-loop batch, as the gateway does
     app.commit()
     app.journal.close()
     return app.seq

@@ -7,6 +7,8 @@ Targets (each a separate process, started and stopped here):
   router_app  the whole service, `python -m router serve --app router`: risk, routing and the
               matching core behind the gateway; IOC orders, acknowledged by ExecutionReport.
   quickfix    a QuickFIX acceptor (PyPI `quickfix`) answering each order with an ExecutionReport.
+  quickfix_orders  the same engine running an order-acknowledging application (keeps orders, refuses
+              duplicates and bad values, acks, cancels the IOC remainder): the router's peer.
 A missing compiler or QuickFIX marks that target skipped; it does not fail the run.
 
 Method: one client process logs on, then for each offered rate sends NewOrderSingles
@@ -59,7 +61,7 @@ SOH = b"\x01"
 DEFAULT_RATES = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000,
                  100_000, 130_000)
 QUICK_RATES = (1_000, 5_000, 20_000)
-TARGETS = ("echo_floor", "gateway", "gateway_nometrics", "router_app", "quickfix")
+TARGETS = ("echo_floor", "gateway", "gateway_nometrics", "router_app", "quickfix", "quickfix_orders")
 ACK = re.compile(rb"\x0135=[8D]\x01.*?\x0111=(\d+)\x01", re.S)
 # ExecType(150) values that acknowledge an order: New, or a (partial) fill.  8 is a reject; a later
 # report on the same order (an IOC's cancelled remainder) is not its answer and is not counted.
@@ -174,9 +176,14 @@ class ServiceTarget(Target):
         fix_port, self.http_port = _free_port(), _free_port()
         overlay = workdir / "bench-overlay.toml"
         # The default throttle (50 msg/s per session) is a risk control, not what is measured here.
-        overlay.write_text("[risk]\nmsg_rate = 10000000\nmsg_burst = 10000000\n")
+        # The command journal runs as it ships: a file journal with its default policy, fsync "none"
+        # (written to the page cache in one group commit per batch, before any report leaves), and
+        # the FIX store on files, as the gateway target's.
+        overlay.write_text("[risk]\nmsg_rate = 10000000\nmsg_burst = 10000000\n\n"
+                           "[journal]\nstore = \"file\"\nfsync = \"none\"\n")
         argv = [sys.executable, "-m", "router", "serve", "--app", "router", "--config", str(overlay),
-                "--fix-port", str(fix_port), "--http-port", str(self.http_port), "--memory-store",
+                "--fix-port", str(fix_port), "--http-port", str(self.http_port),
+                "--store-dir", str(workdir / name / "fix-store"), "--journal-dir", str(workdir / name / "journal"),
                 "--reset-on-logon", "--sessions-always-open"]
         super().__init__(name, argv, workdir)
         self.fix_port = fix_port
@@ -246,13 +253,19 @@ def make_target(name: str, workdir: Path) -> Target | str:
         except ImportError as exc:
             return f"router service not importable: {exc}"
         return ServiceTarget(name, workdir)
-    if name == "quickfix":
+    if name in ("quickfix", "quickfix_orders"):
         try:
             import quickfix  # noqa: F401
         except ImportError:
             return "PyPI quickfix not installed"
-        return Target(name, [py, "-m", "benchmarks.peers.quickfix_acceptor", "--port", str(_free_port()),
-                             "--dir", str(workdir / "quickfix")], workdir)
+        argv = [py, "-m", "benchmarks.peers.quickfix_acceptor", "--port", str(_free_port()),
+                "--dir", str(workdir / name)]
+        if name == "quickfix":
+            return Target(name, argv, workdir)
+        target = Target(name, argv + ["--app", "orders"], workdir)
+        # The router target's order: IOC inside the collar, acknowledged then its remainder cancelled.
+        target.tif, target.price = ServiceTarget.tif, ServiceTarget.price
+        return target
     return f"unknown target {name!r}"
 
 

@@ -19,10 +19,14 @@ WORK = {
     "gateway": "echo: gateway session layer + validation + file store, app returns the body pre-encoded "
                "(35=D back, no ExecutionReport built)",
     "gateway_nometrics": "echo: as gateway, without the metrics observer",
-    "router_app": "orders: whole service (risk, routing, funds, numba matching), IOC NewOrderSingle -> "
-                  "ExecutionReport 150=0 built per order",
+    "router_app": "orders: whole service (risk, routing, funds, numba matching, file command journal "
+                  "fsync none, file FIX store), IOC NewOrderSingle -> ExecutionReports 150=0 then 150=4 "
+                  "built per order",
     "quickfix": "ExecutionReport: QuickFIX C++ engine builds a full ExecutionReport 150=0 per order "
-                "(Python application)",
+                "(Python application, keeps nothing)",
+    "quickfix_orders": "orders: QuickFIX C++ engine + Python order-acknowledging application (keeps "
+                       "orders, refuses duplicates and bad values), IOC NewOrderSingle -> ExecutionReports "
+                       "150=0 then 150=4, file store",
 }
 
 
@@ -103,6 +107,12 @@ def ratios(results: dict) -> dict:
             out["gateway_p99_1ms_rate_over_quickfix"] = round(
                 gw["max_rate_p99_under_1ms"] / qf["max_rate_p99_under_1ms"], 2)
     ra = results.get("router_app", {})
+    qo = results.get("quickfix_orders", {})
+    if ra.get("status") == "ok" and qo.get("status") == "ok":
+        out["router_app_best_p50_over_quickfix_orders_best_p50"] = best_p50_ratio(ra, qo)
+        if qo["capacity_orders_per_s"]:
+            out["router_app_capacity_over_quickfix_orders"] = round(
+                ra["capacity_orders_per_s"] / qo["capacity_orders_per_s"], 2)
     if ra.get("status") == "ok":
         out["router_app_messages_per_s"] = round(2 * ra["capacity_orders_per_s"])
         out["router_app_best_p50_over_floor_best_p50"] = best_p50_ratio(ra, floor)
@@ -128,15 +138,17 @@ def machine(load_at_start: list[float] | None = None) -> dict:
 
 
 def reject_failures(result: dict) -> list[str]:
-    """Why the run must fail: the router target rejected more than 1 % of the orders it was sent
-    (its figures would then time rejections, not order handling)."""
-    res = result["targets"].get("router_app", {})
-    share = res.get("reject_share")
-    if res.get("status") == "ok" and share is not None and share > MAX_ROUTER_REJECT_SHARE:
-        return [f"router_app rejected {res['rejected']:,} of {res['sent']:,} orders ({100 * share:.2f} %, "
-                f"limit {100 * MAX_ROUTER_REJECT_SHARE:.0f} %): its latencies are not order acks; "
-                f"see the service log for the reject reasons"]
-    return []
+    """Why the run must fail: an order-handling target (the router, or its QuickFIX peer) rejected more
+    than 1 % of the orders it was sent (its figures would then time rejections, not order handling)."""
+    out = []
+    for name in ("router_app", "quickfix_orders"):
+        res = result["targets"].get(name, {})
+        share = res.get("reject_share")
+        if res.get("status") == "ok" and share is not None and share > MAX_ROUTER_REJECT_SHARE:
+            out.append(f"{name} rejected {res['rejected']:,} of {res['sent']:,} orders ({100 * share:.2f} %, "
+                       f"limit {100 * MAX_ROUTER_REJECT_SHARE:.0f} %): its latencies are not order acks; "
+                       f"see the server log for the reject reasons")
+    return out
 
 
 # What each same-run ratio compares, so an echo-against-echo figure is not read as order handling.
@@ -149,6 +161,10 @@ RATIO_LABELS = {
     "gateway_p99_1ms_rate_over_quickfix": "echo vs ExecutionReport: highest rate with p99 < 1 ms, gateway / "
                                           "QuickFIX -- not like for like",
     "router_app_messages_per_s": "orders: router service capacity x 2 (order in, ack out)",
+    "router_app_best_p50_over_quickfix_orders_best_p50": "orders vs orders: router service best p50 / QuickFIX "
+                                                         "order-acknowledging application best p50",
+    "router_app_capacity_over_quickfix_orders": "orders vs orders: router service capacity / QuickFIX "
+                                                "order-acknowledging application capacity",
     "router_app_best_p50_over_floor_best_p50": "orders vs echo: router service best p50 / C echo floor best p50",
     "router_app_capacity_over_gateway": "orders vs echo: router service capacity / gateway (echo) capacity",
     "gateway_cpu_with_metrics_over_without": "echo vs echo: server CPU per order, gateway / gateway_nometrics",

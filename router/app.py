@@ -339,6 +339,7 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
                      run_id=run_id(clock()), session_open=session_open, calendars=calendars, metrics=metrics,
                      perf=time.perf_counter_ns if metrics is not None else None,
                      reference=config.sections.get("reference"))
+    flow.expire_at_close = not sessions_always_open and calendars is not None
     flow.fills = Ledger(cat, calendars, metrics)   # the books of record hear of every fill
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,
                      journal=journal, snapshots=snapshots, snapshot_every=snapshot_every)

@@ -7,7 +7,10 @@ credit and re-reserves funds for the new open quantity and price; for a routable
 one book, the new total (grams) must leave a whole number of that book's lots open and the product
 limit is converted to that book's tick, rounded so a buy never pays more. Each request is one core
 batch. The kill switch cancels every working order of the account (or all) in one batch while new
-orders are refused by the router; cancels stay allowed. `Amendments` is a mixin of `OrderFlow`.
+orders are refused by the router; cancels stay allowed. A DAY order expires (ExecType=Expired) at the
+first timer tick after the last session of its trading day has closed (`expire_at_close`; at the next
+trading day's start when sessions are "always open"), and a replace is refused while its book's session
+is not in continuous trading, so nothing trades in a closed session. `Amendments` is a mixin of `OrderFlow`.
 
 Not here: new orders, core event translation, I/O.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from matching import Op, Tif as CoreTif, commands
+from router.domain.calendar import SessionState
 from router.domain.convert import COMPARABLE_DEN
 from router.fix.codec import utc_timestamp
 from router.orders.core_bridge import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS, Out
@@ -77,6 +81,11 @@ class Amendments:
         r = self.risk.check_message(session, now_ns)
         if r is not None:
             return rej(r, r.text)
+        state = self.session_open(self.books[o.book].symbol, now_ns)
+        if state is not True and state is not SessionState.CONTINUOUS:
+            # A replace can cross the book: refuse it where no trade may happen (a cancel stays allowed).
+            return rej(Reason.SESSION_CLOSED, f"{self.books[o.book].symbol}: {Reason.SESSION_CLOSED.text}; "
+                                              "only a cancel is accepted now")
         qty_d, price_d = parse_decimal(msg.get(38)), parse_decimal(msg.get(44))
         if qty_d is None or qty_d <= 0 or qty_d != qty_d.to_integral_value():
             return rej(Reason.BAD_QTY, f"OrderQty(38) {_s(msg.get(38))!r} must be a positive whole number")
@@ -190,6 +199,11 @@ class Amendments:
         victims = [o for o in self.index.live_orders(session) if o.oid in ids and o.book >= 0]
         return self._cancel_batch(victims, now_ns, "cancelled on disconnect")
 
+    def _session_close(self, schedule: str, day: Any) -> int:
+        """UTC ns at which the last window counting for trading day `day` ends (its DAY orders expire then)."""
+        windows = self.calendars.sessions(schedule, day)
+        return max(end for _, end, _ in windows) if windows else 0
+
     def on_timer(self, now_ns: int) -> list[Out]:
         """GTD expiry, DAY expiry and the reference price at each instrument's trading-day roll, the
         ClOrdID day and each quota direction's day roll; SecurityStatus to the subscribers of an instrument
@@ -200,15 +214,27 @@ class Amendments:
             cmds.append((-1, int(CoreTif.GTC)))
         rolled: list[int] = []
         if self.calendars is not None:
+            day_tif = int(CoreTif.DAY)
             for i in self.books:
+                b = i.book_id
                 day = self.calendars.trading_day(i.schedule, now_ns)
                 if day is None:
+                    # Closed: once the last session of the day it traded has ended, its DAY orders expire.
+                    close = self.day_close.get(b)
+                    if close is not None and now_ns >= close:
+                        del self.day_close[b]
+                        cmds.append((b, day_tif))
                     continue
-                prev = self._days.get(i.book_id)
-                self._days[i.book_id] = day
-                if prev is not None and day != prev:
-                    cmds.append((i.book_id, int(CoreTif.DAY)))
-                    rolled.append(i.book_id)
+                prev = self._days.get(b)
+                self._days[b] = day
+                if day != prev:
+                    if prev is not None:
+                        # Also at the roll: no tick fell in the closed time, or sessions are "always open".
+                        self.day_close.pop(b, None)
+                        cmds.append((b, day_tif))
+                        rolled.append(b)
+                    if self.expire_at_close:
+                        self.day_close[b] = self._session_close(i.schedule, day)
             day = self.calendars.trading_day(self.books[0].schedule, now_ns)
             if day is not None and day != self._id_day:
                 self._id_day = day

@@ -9,9 +9,9 @@ send, possibly to other sessions (the passive side of a trade). Per new order: p
 request, let `routing` filter and rank the books (kill switch and pre-trade risk included), consume
 quota (a buy, `orders.quota_use`) and reserve cash or metal (`orders.funds`), then make exactly one `engine.process()` call — a
 NEW on the instrument's book, or an atomic group SWEEP for a routable product — whose events
-`orders.core_bridge` turns into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when an
-instrument's trading day rolls (moving its reference price to the day's last trade, `orders.refprices`)
-and rolls each quota direction on its destination venue's trading day; `kill` / `disconnected` cancel working
+`orders.core_bridge` turns into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when the
+last session of an instrument's trading day closes (at the latest when its trading day rolls), moves the
+reference price to the day's last trade at the roll (`orders.refprices`) and rolls each quota direction on its destination venue's trading day; `kill` / `disconnected` cancel working
 orders in one batch.
 
 Units: an instrument order is in lots and integer price units of that instrument; a product order
@@ -97,6 +97,9 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                            for i in self.books]
         self._gtd = 0
         self._days: dict[int, Any] = {}
+        # book -> UTC ns its current trading day's last session ends; DAY orders expire at the first tick past it.
+        self.day_close: dict[int, int] = {}
+        self.expire_at_close = True     # False when sessions are "always open": DAY orders end at the roll
         self._id_day: Any = None
         # The schedule whose trading day each quota direction counts: the first book on its destination side.
         self._quota_schedules = [(d, next(i.schedule for i in self.books if i.side == side))

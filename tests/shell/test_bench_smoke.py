@@ -233,3 +233,47 @@ def test_console_benchmark_measures_both_modes_against_the_real_service():
     assert opened["console_frames_per_s"] > 0 and closed["console_frames_per_s"] is None
     assert result["ratios"]["cpu_per_order_open_over_closed"] is not None and len(lines) == 2
     assert "console" in suite.BENCHMARKS and "console" in suite.QUICK_ARGS
+
+
+@pytest.mark.quickfix
+def test_roundtrip_against_the_quickfix_order_application():
+    pytest.importorskip("quickfix")
+    result = _tiny("quickfix_orders")
+    _check_counts(result, "quickfix_orders")
+    assert "orders" in result["targets"]["quickfix_orders"]["work"]
+
+
+def test_router_benchmark_times_live_quotes_on_every_book():
+    from benchmarks import router as router_bench
+
+    router, req, forget_quotes = router_bench.build_quoted()
+    forget_quotes()
+    d = router.route(req, 0)
+    assert d.ok and len(d.candidates) == 3
+    assert {c.source for c in d.candidates} == {"quote"}
+    assert {c.symbol for c in d.candidates} == {"SGE.AU9999", "SGEI.IAU9999", "HKGX.RKG"}
+    samples = router_bench.measure({"q": lambda: router.route(req, 0)}, 50, 1)
+    assert len(samples["q"]) == 50
+
+
+def test_orders_ratios_compare_like_with_like_and_quickfix_orders_rejects_fail_the_run():
+    step = {"offered_per_s": 1000, "achieved_per_s": 1000.0, "lost": 0, "p50_us": 40.0, "p99_us": 90.0,
+            "sent": 100, "acked": 100, "rejected": 0, "server_cpu_us_per_order": 50.0}
+    ra = roundtrip.summarize([step])
+    qo = roundtrip.summarize([{**step, "p50_us": 20.0, "achieved_per_s": 2000.0}])
+    r = roundtrip.ratios({"router_app": ra, "quickfix_orders": qo})
+    assert r["router_app_best_p50_over_quickfix_orders_best_p50"] == 2.0
+    assert r["router_app_capacity_over_quickfix_orders"] == 0.5
+    assert roundtrip.RATIO_LABELS["router_app_capacity_over_quickfix_orders"].startswith("orders vs orders")
+    bad = roundtrip.summarize([{**step, "acked": 90, "rejected": 10}])
+    failures = roundtrip.reject_failures({"targets": {"quickfix_orders": bad}})
+    assert len(failures) == 1 and failures[0].startswith("quickfix_orders rejected 10 of 100")
+
+
+def test_router_target_runs_the_file_journal_with_its_default_policy(tmp_path):
+    target = roundtrip.make_target("router_app", tmp_path)
+    assert "--memory-store" not in target.argv and "--journal-dir" in target.argv
+    overlay = (tmp_path / "bench-overlay.toml").read_text()
+    assert 'store = "file"' in overlay and 'fsync = "none"' in overlay
+    from router.records.journal_config import JournalConfig
+    assert JournalConfig().fsync == "none"      # the shipped default is what the benchmark runs
