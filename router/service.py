@@ -219,6 +219,9 @@ class Service:
                 log.info("journal replayed: %s%d commands in %.2f s; %d orders working, last seq %d",
                          f"snapshot at command {snap.seq} + " if snap is not None else "", n, took,
                          len(self.app.flow.index.live), self.app.seq)
+            record_restart = getattr(self.app, "record_restart", None)
+            if record_restart is not None:
+                record_restart()
         fx = self.app.flow.fx if hasattr(self.app, "flow") else self.config.fx
         for pair, rate in fx.rates.items():
             self.metrics.set_fx(pair, rate)

@@ -70,7 +70,7 @@ class CommandApplier:
         self.fix_handlers: dict[bytes, Callable[[str, FixMessage, int], list]] = {}
         self.ops: dict[str, AdminOp] = {
             "start": _start, "kill": _kill, "fx": _fx, "reference_prices": _reference_prices,
-            "cancel_all": _cancel_all, "checkpoint": _checkpoint,
+            "cancel_all": _cancel_all, "checkpoint": _checkpoint, "restart": _restart,
         }
 
     def register(self, op: str, fn: AdminOp) -> None:
@@ -110,7 +110,14 @@ class CommandApplier:
 def _start(flow: Any, args: dict, now_ns: int) -> Applied:
     # The run id prefixes OrderIDs and ExecIDs; it is fixed by the first start and kept across restarts.
     flow.ids.run = args["run_id"].encode()
+    flow.config_sha256 = args.get("config_sha256")
     return Applied([], data={"run_id": args["run_id"]})
+
+
+def _restart(flow: Any, args: dict, now_ns: int) -> Applied:
+    # Journaled at every later start: the configuration the commands after it are applied under.
+    flow.config_sha256 = args.get("config_sha256")
+    return Applied([], data={"config_sha256": flow.config_sha256})
 
 
 def _kill(flow: Any, args: dict, now_ns: int) -> Applied:
