@@ -165,17 +165,20 @@ class Sequencer:
                       on_progress=on_progress)
         self._tail_outs = done.tail_outs
         self.seq = self.snapshot_seq = journal.last_seq
-        if self.seq == 0:
+        self._fresh_journal = self.seq == 0
+        if self._fresh_journal:
             self.admin("start", self.clock(), run_id=self.flow.ids.run.decode(),
                        sessions_always_open=self.sessions_always_open, config_sha256=config_digest(self.config))
             self.commit()
+        else:
+            self._warn_config_change(done.commands)
         self._refresh_gauges()
         self.recovered_from = done.snapshot
         return done.commands
 
     def _check_start(self, cmd: Command) -> None:
         """A replay is exact only under the settings the journal was written with: refuse a different
-        session-hours mode (it changes which orders trade), warn about a different configuration."""
+        session-hours mode (it changes which orders trade). A changed configuration is `_warn_config_change`."""
         if cmd.kind != CommandKind.ADMIN:
             return
         args = decode_admin(cmd.payload)
@@ -185,9 +188,29 @@ class Sequencer:
             want = "with" if args["sessions_always_open"] else "without"
             raise JournalError(f"the journal in {getattr(self.journal, 'directory', 'memory')} was written {want} "
                                f"--sessions-always-open; start {want} it, or with another --journal-dir")
-        if args.get("config_sha256") not in (None, config_digest(self.config)):
-            log.warning("the configuration differs from the one the journal was started with; the replay uses "
-                        "today's configuration for every command (see `gold-router journal verify`)")
+
+    def _warn_config_change(self, replayed: int) -> None:
+        """Commands replayed after the snapshot ran live under the configuration of their run (the last
+        start or restart command); replayed under another one they may not rebuild what clients saw."""
+        was = getattr(self.flow, "config_sha256", None)
+        now = config_digest(self.config)
+        if was is not None and was != now and replayed:
+            log.warning("journal: the %d commands replayed after the snapshot ran under configuration %s and "
+                        "were replayed under %s; the state may differ from what clients saw (stop the router "
+                        "cleanly before changing its configuration: the stop snapshots; `gold-router journal "
+                        "verify` compares)", replayed, was[:12], now[:12])
+
+    def record_restart(self) -> None:
+        """Journal this start's configuration digest (the first start's `start` command holds it already),
+        so every run's configuration is on record and the next replay knows which one applied."""
+        if self.journal is None or getattr(self, "_fresh_journal", True):
+            return
+        was = getattr(self.flow, "config_sha256", None)
+        now = config_digest(self.config)
+        self.admin("restart", self.clock(), config_sha256=now)
+        self.commit()
+        log.info("journal: restart at command %d, configuration %s%s", self.seq, now[:12],
+                 "" if was in (None, now) else f" (changed since the last run: was {was[:12]})")
 
     def shutdown(self, cancel_working: bool) -> None:
         """Before the gateway logs everyone out: optionally cancel every working order (journaled and
