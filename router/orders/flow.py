@@ -15,7 +15,8 @@ reference price to the day's last trade at the roll (`orders.refprices`) and rol
 orders in one batch.
 
 Units: an instrument order is in lots and integer price units of that instrument; a product order
-in grams (micrograms inside) and integer units of the product's currency per fine gram.
+in fine grams (fine micrograms inside, a maximum each book fills in whole lots of its fine content)
+and integer units of the product's currency per fine gram.
 
 Not here: sockets, the clock (every entry point takes `now_ns`), logging on the hot path, FIX framing.
 """
@@ -37,9 +38,10 @@ from router.orders.core_bridge import (
     CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, CoreEvents, Out, TopReader, book_specs, core_factor,
     make_engine,
 )
+from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
 from router.orders.index import (
-    Ids, Order, OrderIndex, decimal_to_units, fast_units, parse_decimal, reject_report, text_of as _s, units_text,
+    Ids, Order, OrderIndex, decimal_to_units, fast_units, micro_text, parse_decimal, reject_report, text_of as _s, units_text,
 )
 from router.orders.order_values import OrderValues
 from router.orders.quota import CrossBorderQuota, Direction
@@ -90,6 +92,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self.trading = TradingStatus(catalogue, session_open, calendars, metrics)
         self.values = OrderValues(CURRENCIES, catalogue.venues)
         self._venue = [i.venue.encode() for i in self.books]
+        self.fill_report = FillReport(catalogue)
         self._fill_text = [b"filled on " + i.symbol.encode() + b" at %s " + f"{i.quote_ccy}/{i.quote_unit}".encode()
                            for i in self.books]
         self._gtd = 0
@@ -132,7 +135,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                 cmds[b]["book"] = b
                 cmds[b]["num"] = num
                 cmds[b]["den"] = den
-                cmds[b]["qty_scale"] = self.books[b].lot_micrograms
+                cmds[b]["qty_scale"] = self.books[b].lot_fine_micrograms
             self.engine.process(cmds)
 
     def _set_self_trade_modes(self) -> None:
@@ -241,7 +244,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         qty = fast_units(g(b"38"), 0)
         if not qty:
             qty_d = parse_decimal(g(b"38"))
-            unit = "lots" if instr is not None else "grams"
+            unit = "lots" if instr is not None else "fine grams"
             if qty_d is None or qty_d <= 0:
                 return self._reject_new(session, msg, now_ns, Reason.BAD_QTY,
                                         f"OrderQty(38) {_s(g(b'38'))!r} must be a positive number of {unit}",
@@ -347,7 +350,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         key = (d.rest_book, *[c[1] for c in cands])
         pos = self._rest_pos.get(key)
         if pos is None:
-            lots = [self.books[c.book_id].lot_micrograms for c in cands]
+            lots = [self.books[c.book_id].lot_fine_micrograms for c in cands]
             g = math.gcd(*lots)
             pos = next((n for n, lot in enumerate(lots) if lot == g), None)
             if pos is None:
@@ -391,6 +394,9 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                 hi = "none" if b.hi is None else units_text(b.hi, i.price_decimals).decode()
                 detail = (f"price outside the daily limit {units_text(b.lo, i.price_decimals).decode()}.."
                           f"{hi} {i.quote_ccy}")
+            elif e.reason is Reason.LOTS_OUT_OF_RANGE and d.request.symbol in self.catalogue.products:
+                detail = (f"quantity below {i.min_lots} lot(s) of {i.lot_size} {i.quote_unit} "
+                          f"({micro_text(i.lot_fine_micrograms).decode()} g fine each)")
             elif e.reason is Reason.LOTS_OUT_OF_RANGE:
                 detail = f"quantity outside {i.min_lots}..{i.max_lots} lots of {i.lot_size} {i.quote_unit}"
             elif e.reason is Reason.LOT_ROUNDING:

@@ -1,8 +1,8 @@
 """Order records, their identifiers, and the FIX field lists of ExecutionReport and OrderCancelReject.
 
 An `Order` is the router's own view of one client order, in integer *base units*: lots of the
-instrument for an order on an instrument, micrograms for an order on a routable product (whose
-FIX quantities are grams). `OrderIndex` maps core order ids, OrderID(37) text and per-session
+instrument for an order on an instrument, fine micrograms for an order on a routable product (whose
+FIX quantities are fine grams). `OrderIndex` maps core order ids, OrderID(37) text and per-session
 ClOrdIDs to orders, and remembers every ClOrdID a session ever used so duplicates are refused.
 `Ids` hands out core order ids, OrderIDs and ExecIDs that stay unique across restarts (a run id
 prefixes them). The `*_fields` helpers turn an order into the body of an ExecutionReport (35=8)
@@ -355,7 +355,8 @@ def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *
     return body
 
 
-_UNIT_PRODUCT, _UNIT_LOTS = (GOLD_QTY_UNIT, b"G"), (GOLD_QTY_UNIT, b"LOT")
+# A product order's quantities are fine grams (GF); an instrument order's, lots of the instrument.
+_UNIT_PRODUCT, _UNIT_LOTS = (GOLD_QTY_UNIT, b"GF"), (GOLD_QTY_UNIT, b"LOT")
 
 
 def _lots_text(lots: int) -> bytes:

@@ -1,7 +1,8 @@
 """The smart router: hard filters, all-in ranking and the split plan for one order, with its explanation.
 
 `Router.route(request, now_ns, fx)` takes an order for an instrument (qty in lots, price in the
-instrument's integer price units) or for a routable product (qty in grams, price in the
+instrument's integer price units) or for a routable product (qty in fine grams, a maximum: each
+book is offered the whole lots of its fine content that fit, up to its largest order; price in the
 product's integer price units of its currency per fine gram) and returns a `RouteDecision`:
 either a rejection (a `Reason` value) or a plan for the matching core's atomic group sweep
 (ranked candidate books with conservative child limits, the allowed-books mask, the
@@ -10,7 +11,7 @@ the remainder rests on) plus a structured explanation and a short text for a FIX
 
 Hard filters per book, in this order: allowed venues, session open, eligibility, cross-border
 permission, cross-border quota (buys only), settlement currency, currency held, vault, bar form,
-settlement cycle, price limits, lot rounding, funds (cash or metal for full payment, margin
+settlement cycle, price limits, lot range (a product quantity below one lot of the book), funds (cash or metal for full payment, margin
 for margin contracts, on the lots that open a position: `closable`, when set, tells how many lots of
 a new order would close one).
 Survivors are ranked by all-in comparable price: the book's best
@@ -56,7 +57,7 @@ class _Book:
     """Everything about one instrument the hot path needs, as integers, for one FX state."""
 
     __slots__ = ("instr", "symbol", "book_id", "bit", "venue", "side", "eligibility", "settl_ccy",
-                 "vaults", "bar_form", "cycle", "margin_ppm", "lot_ug", "min_lots", "max_lots", "tick",
+                 "vaults", "bar_form", "cycle", "margin_ppm", "lot_ug", "fine_ug", "min_lots", "max_lots", "tick",
                  "num", "den", "cost_ppm", "lot_fee_comp", "ref", "ref_comp", "lo", "hi", "settl_num",
                  "cny_num", "fee_ppm", "lot_fee_settl")
 
@@ -73,6 +74,7 @@ class _Book:
         self.bar_form = i.bar_form
         self.cycle = i.settlement_cycle
         self.lot_ug = i.lot_micrograms
+        self.fine_ug = i.lot_fine_micrograms
         self.min_lots = i.min_lots
         self.max_lots = i.max_lots
         self.tick = i.tick_units
@@ -123,9 +125,9 @@ class _Static(NamedTuple):
     tick: int
     num: int
     den: int
-    lot_ug: int
+    lot_ug: int                 # gross micrograms per lot (the metal a sell needs)
+    fine_ug: int                # fine micrograms per lot (a product order's unit)
     cny_num: int
-    cny_den: int                # lot_ug * COMPARABLE_DEN, so the notional is one floor division
     min_lots: int
     max_lots: int
     settl_num: int
@@ -165,7 +167,6 @@ _R_INSUFFICIENT_CASH = Reason.INSUFFICIENT_CASH
 _R_INSUFFICIENT_MARGIN = Reason.INSUFFICIENT_MARGIN
 _R_INSUFFICIENT_METAL = Reason.INSUFFICIENT_METAL
 _R_LOTS_OUT_OF_RANGE = Reason.LOTS_OUT_OF_RANGE
-_R_LOT_ROUNDING = Reason.LOT_ROUNDING
 _R_NO_ELIGIBLE_BOOK = Reason.NO_ELIGIBLE_BOOK
 _R_PRICE_LIMIT = Reason.PRICE_LIMIT
 _R_QUOTA_EXHAUSTED = Reason.QUOTA_EXHAUSTED
@@ -263,7 +264,7 @@ class Router:
                 post = Reason.SETTL_CYCLE_MISMATCH
             ref_cost = -(-b.ref_comp * b.cost_ppm // PPM) + b.lot_fee_comp
             out.append(_Static(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.lo, b.hi, b.tick,
-                               b.num, b.den, b.lot_ug, b.cny_num, b.lot_ug * COMPARABLE_DEN, b.min_lots,
+                               b.num, b.den, b.lot_ug, b.fine_ug, b.cny_num, b.min_lots,
                                b.max_lots, b.settl_num, b.fee_ppm, b.lot_fee_settl, b.margin_ppm,
                                b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp, b.ref_comp + ref_cost,
                                b.ref_comp - ref_cost))
@@ -323,7 +324,7 @@ class Router:
         top = self.top_of_book
         cash = acct.cash
         reserved = acct.reserved_cash
-        for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, cny_num, cny_den,
+        for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
              min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
              lot_fee_comp, ref_all_in_buy, ref_all_in_sell) in statics:
             if not venue_ok:
@@ -358,7 +359,15 @@ class Router:
                         child = hi
                 elif child < lo:
                     child = lo
-            notional_cny = child * qty_ug * cny_num // cny_den
+            if product_num is None:
+                lots = qty
+            else:
+                # A product quantity is a maximum: this book's share is the whole lots of its fine content
+                # that fit (at most its largest order); what no book takes stays unfilled.
+                lots = qty_ug // fine_ug
+                if lots > max_lots:
+                    lots = max_lots
+            notional_cny = child * lots * cny_num // COMPARABLE_DEN
             reason = None
             if buy and d is not None and not fits(d, notional_cny):     # only buys consume quota
                 reason = _R_QUOTA_EXHAUSTED
@@ -366,10 +375,7 @@ class Router:
                 reason = post
             elif child < lo or (hi is not None and child > hi):
                 reason = _R_PRICE_LIMIT
-            elif qty_ug % lot_ug:
-                reason = _R_LOT_ROUNDING
             else:
-                lots = qty_ug // lot_ug
                 if lots < min_lots or lots > max_lots:
                     reason = _R_LOTS_OUT_OF_RANGE
                 else:
