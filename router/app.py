@@ -91,6 +91,7 @@ class RouterApp(Sequencer, BooksAdmin):
         self._commit_scheduled = False
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every      # commands between snapshots (0: only at a clean stop)
+        self.snapshot_background = False          # periodic snapshots from a forked child (service: config)
         self.snapshot_seq = self.seq              # the last command the newest snapshot includes
         self._snapshot_scheduled = False
         self.recovered_from: Any = None

@@ -241,8 +241,11 @@ class _Collector:
         yield _Spec("gauge", "journal_replayed_commands", "Commands replayed from the journal at start-up.", (),
                     [((), m.journal_replayed)])
         yield _Spec("counter", "snapshots", "State snapshots written.", (), [((), m.snapshots)])
-        yield _Spec("gauge", "snapshot_last_seconds", "Time the last snapshot took (the event loop waits).", (),
+        yield _Spec("gauge", "snapshot_last_seconds", "Time the last snapshot took to write (the event loop "
+                    "waits for it only when journal.snapshot_background is false).", (),
                     [((), m.snapshot_last_ns / SECOND)])
+        yield _Spec("gauge", "snapshot_fork_pause_seconds", "The event loop's pause to fork the last background "
+                    "snapshot's writer process.", (), [((), m.snapshot_fork_pause_ns / SECOND)])
         yield _Spec("gauge", "snapshot_last_seq", "Journal sequence number the last snapshot includes.", (),
                     [((), m.snapshot_last_seq)])
         yield _Spec("gauge", "journal_recovery_seconds", "Time the start-up replay of the journal took.", (),
