@@ -189,6 +189,15 @@ class _Collector:
                     ("direction",), [((d,), r) for d, (_, r, _) in quota])
         yield _Spec("gauge", "cross_border_quota_limit_cny", "Daily cross-border quota limit, CNY.",
                     ("direction",), [((d,), lim) for d, (_, _, lim) in quota if lim is not None])
+        mem = dict(m.memory_source()) if m.memory_source is not None else {}
+        yield _Spec("gauge", "matching_order_rows", "Rows of the matching core's order table: live (an order "
+                    "resting) and free (of ended orders, reused by the next ones).", ("state",),
+                    [((st,), mem["rows_" + st]) for st in ("live", "free") if "rows_" + st in mem])
+        yield _Spec("gauge", "matching_order_rows_capacity", "Rows allocated for the matching core's order table.",
+                    (), [((), mem["rows_capacity"])] if "rows_capacity" in mem else [])
+        yield _Spec("gauge", "order_index_entries", "Entries of the order index: live orders, done orders kept "
+                    "findable ([orders] done_kept), ClOrdIDs taken today (refused as duplicates).", ("kind",),
+                    [((k,), mem["index_" + k]) for k in ("live", "done", "clordids_used") if "index_" + k in mem])
         yield _Spec("gauge", "open_orders", "Working orders, by instrument.", ("instrument",),
                     _rows({(label_text(k),): v for k, v in m._open_orders.items()}))
         yield _Spec("gauge", "kill_switch_global", "1 while the global kill switch is on.", (),

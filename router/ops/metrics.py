@@ -101,6 +101,8 @@ class Metrics:
         self.snapshot_fork_pause_ns = 0
         # Pulled at scrape time: callable -> iterable of session dicts (see admin.AdminBackend.sessions)
         self.session_source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
+        # Pulled at scrape time: callable -> {name: count} (OrderFlow.memory_stats)
+        self.memory_source: Callable[[], Mapping[str, int]] | None = None
         self._collector = _Collector(self)
         self.registry.register(self._collector)
 
