@@ -120,6 +120,10 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         from router.ops.http_config import parse_http_config
         return parse_http_config(cfg.get("http", {}))
 
+    def fx_settings(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.domain.fx_quotes import parse_fx_settings
+        return parse_fx_settings(cfg.get("fx", {}))
+
     def reference(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.orders.refprices import parse_reference_config
         return parse_reference_config(cfg.get("reference", {}))
@@ -135,7 +139,7 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         return parse_journal_config(cfg.get("journal", {}))
 
     return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http),
-            ("reference", reference), ("records", records), ("journal", journal)]
+            ("reference", reference), ("fx_settings", fx_settings), ("records", records), ("journal", journal)]
 
 
 def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str, Any] | None = None,

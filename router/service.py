@@ -35,6 +35,7 @@ from aiohttp import web
 
 from router.ops.admin import AdminResult, build_admin_app
 from router.config import Config, calendar_warnings
+from router.domain.convert import FX_PAIRS
 from router.domain.errors import ConfigError
 from router.ops.exposure import INSECURE_FLAG, exposure_problems
 from router.fix.config import FixConfig, with_overrides
@@ -129,15 +130,24 @@ class AdminState:
             return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no kill switch")
         return app.set_kill_switch(scope, account, on)
 
-    def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
+    def set_fx(self, rates: dict[str, Any], force: bool = False) -> AdminResult:
         app = self.service.app
         if not hasattr(app, "set_fx"):
             return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no FX state")
-        result = app.set_fx(rates)
+        result = app.set_fx(rates, force)
+        metrics = self.service.metrics
+        for pair in rates:   # a pair the router does not know is counted as "other": labels stay bounded
+            metrics.fx_update(pair if pair in FX_PAIRS else "other",
+                              "applied" if result.ok else (result.reason or "refused"))
         if result.ok:
-            for pair, rate in rates.items():
-                self.service.metrics.set_fx(pair, rate)
+            fx = app.flow.fx
+            for pair in rates:
+                metrics.set_fx(pair, fx.rates[pair], fx.stamps.get(pair))
         return result
+
+    def fx_view(self) -> dict:
+        app = self.service.app
+        return app.fx_view() if hasattr(app, "fx_view") else {"pairs": {}}
 
     def quota(self) -> dict | None:
         app = self.service.app
@@ -224,7 +234,7 @@ class Service:
                 record_restart()
         fx = self.app.flow.fx if hasattr(self.app, "flow") else self.config.fx
         for pair, rate in fx.rates.items():
-            self.metrics.set_fx(pair, rate)
+            self.metrics.set_fx(pair, rate, fx.stamps.get(pair))
         self.gateway = await _listening(self.fix.host, self.fix.port,
                                         start_gateway(self.fix, self.app, observer=self.metrics))
         if hasattr(self.app, "attach_gateway"):

@@ -59,8 +59,8 @@ class ClusterAdminState(AdminState):
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
         return self._refused() or super().set_kill_switch(scope, account, on)
 
-    def set_fx(self, rates: Any) -> AdminResult:
-        return self._refused() or super().set_fx(rates)
+    def set_fx(self, rates: Any, force: bool = False) -> AdminResult:
+        return self._refused() or super().set_fx(rates, force)
 
     def set_reference_prices(self, prices: Any, force: bool) -> AdminResult:
         return self._refused() or super().set_reference_prices(prices, force)

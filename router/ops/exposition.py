@@ -6,6 +6,7 @@ faster to render. Not here: the hooks that count (`router.ops.metrics`), HTTP se
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -196,6 +197,12 @@ class _Collector:
                     [((), m._kill_accounts)])
         yield _Spec("gauge", "fx_rate", "FX rate in force (quote currency per base), by pair.", ("pair",),
                     _rows({(k,): v for k, v in m._fx.items()}))
+        now_ns = time.time_ns()
+        yield _Spec("gauge", "fx_rate_age_seconds", "Seconds since the FX rate in force was set by an update "
+                    "(absent for a configured rate never updated), by pair.", ("pair",),
+                    _rows({(k,): max(0, now_ns - v) / 1e9 for k, v in m._fx_set_ns.items()}))
+        yield _Spec("counter", "fx_updates", "FX updates per pair, by outcome: applied or the refusal reason.",
+                    ("pair", "outcome"), _rows(dict(m._fx_updates)))
         yield _Spec("gauge", "instrument_trading_status",
                     "SecurityTradingStatus (FIX 326) of each instrument: 17 ready to trade, 21 pre-open (auction), "
                     "18 not available (break or closed), 20 unknown (past the holiday calendar).", ("instrument",),

@@ -71,6 +71,8 @@ class Metrics:
         self._kill_global = False
         self._kill_accounts = 0
         self._fx: dict[str, float] = {}
+        self._fx_set_ns: dict[str, int] = {}                 # pair -> wall time of the update that set it
+        self._fx_updates: dict[tuple[str, str], int] = {}    # (pair, outcome) -> updates
         self._ref_updates: dict[tuple[str, str], int] = {}
         self._self_trade: dict[tuple[str], int] = {}
         self._product_unfilled: dict[tuple[str, str], int] = {}     # (product, reason) -> fine micrograms
@@ -202,8 +204,15 @@ class Metrics:
         self._kill_global = bool(global_on)
         self._kill_accounts = int(accounts_on)
 
-    def set_fx(self, pair: str, rate: Any) -> None:
+    def set_fx(self, pair: str, rate: Any, set_ns: int | None = None) -> None:
+        """The mid in force and (when an update set it) the time it was set, for the age gauge."""
         self._fx[pair] = float(rate)
+        if set_ns is not None:
+            self._fx_set_ns[pair] = set_ns
+
+    def fx_update(self, pair: str, outcome: str) -> None:
+        """An FX update of one pair: "applied" or the refusal reason (max_jump_pct, unknown_pair, ...)."""
+        _bump(self._fx_updates, (pair, outcome))
 
     def reference_price_update(self, instrument: str, source: str) -> None:
         _bump(self._ref_updates, (instrument, source))

@@ -31,6 +31,7 @@ from matching import Op, Tif as CoreTif, commands
 from router.orders.accounts import Account, Accounts
 from router.domain.catalogue import CURRENCIES, Catalogue, Instrument
 from router.domain.convert import PRECISION, Fx, to_usd_oz_fine_exact
+from router.domain.fx_quotes import FxSettings
 from router.fix.codec import parse_utc_timestamp, utc_timestamp
 from router.orders.marketdata import BAR_FORM_FIX, BAR_FORM_FROM_FIX, CYCLE_FIX, CYCLE_FROM_FIX, MarketData
 from router.orders.amend import Amendments
@@ -64,7 +65,8 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,
                  quota: CrossBorderQuota, engine: Any, *, run_id: str,
                  session_open: Callable[[str, int], Any], calendars: Any = None, metrics: Any = None,
-                 perf: Callable[[], int] | None = None, reference: ReferenceConfig | None = None) -> None:
+                 perf: Callable[[], int] | None = None, reference: ReferenceConfig | None = None,
+                 fx_settings: FxSettings | None = None) -> None:
         self.catalogue = catalogue
         self.accounts = accounts
         self.risk = risk
@@ -87,6 +89,8 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self._top_fn = self._top     # one bound method, handed to the router for product orders
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top_fn, risk=risk)
         self.router.closable = self.closable_lots
+        self.fx_settings = fx_settings or FxSettings()
+        self.router.fx_max_age_ns = self.fx_settings.max_age_ns
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
         self.trading = TradingStatus(catalogue, session_open, calendars, metrics)
@@ -412,6 +416,10 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                 detail = f"{e.reason.text} (settles {CYCLE_FIX.get(i.settlement_cycle, i.settlement_cycle)})"
             elif e.reason is Reason.SESSION_CLOSED:
                 detail = f"trading session closed (schedule {i.schedule})"
+            elif e.reason is Reason.FX_STALE:
+                needs = self.router.fx_costs.needs(d.request.symbol, e.symbol, acct.funding_ccy if acct else None)
+                detail = (f"converts with {', '.join('USD' + c for c in sorted(needs))}, not all updated within "
+                          f"fx.max_age_s = {self.fx_settings.max_age_s} s")
             elif e.reason is Reason.CALENDAR_UNKNOWN and self.calendars is not None:
                 cal = self.calendars.calendar_name(i.schedule)
                 detail = (f"{cal} holiday calendar ends {self.calendars.covered_until(i.schedule).isoformat()}; "

@@ -9,14 +9,16 @@ either a rejection (a `Reason` value) or a plan for the matching core's atomic g
 comparable limit in micro-USD per fine troy ounce, the quantity in group micrograms, the book
 the remainder rests on) plus a structured explanation and a short text for a FIX tag.
 
-Hard filters per book, in this order: allowed venues, session open, eligibility, cross-border
+Hard filters per book, in this order: allowed venues, session open, FX fresh (`fx_max_age_ns`: a book
+whose price conversion needs a rate older than that is excluded `fx_stale`), eligibility, cross-border
 permission, cross-border quota (buys only), settlement currency, currency held, vault, bar form,
 settlement cycle, price limits, lot range (a product quantity below one lot of the book), funds (cash or metal for full payment, margin
 for margin contracts, on the lots that open a position: `closable`, when set, tells how many lots of
 a new order would close one).
 Survivors are ranked by all-in comparable price: the book's best
 opposite price (or its reference price when it has none) converted to micro-USD per fine oz,
-plus proportional fee and carry, plus the per-lot fee spread over a lot's fine ounces.
+plus proportional fee and carry, plus the per-lot fee spread over a lot's fine ounces, plus (for an
+account with a `funding_ccy`) half the FX bid/ask spread of converting it into the book's settlement currency.
 
 Everything that depends only on configuration and FX is precomputed; per-(account, symbol,
 constraints) static filter results are cached, so a decision is a few integer operations per
@@ -34,6 +36,8 @@ from router.orders.accounts import Account, Accounts
 from router.domain.calendar import SessionState
 from router.domain.catalogue import Catalogue, Instrument
 from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor
+from router.domain.fx_quotes import stale_ccys
+from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
 from router.domain.reasons import Reason
 from router.orders.route_types import (  # noqa: F401  (re-exported: the routing API)
@@ -172,6 +176,7 @@ _R_PRICE_LIMIT = Reason.PRICE_LIMIT
 _R_QUOTA_EXHAUSTED = Reason.QUOTA_EXHAUSTED
 _R_SESSION_CLOSED = Reason.SESSION_CLOSED
 _R_CALENDAR_UNKNOWN = Reason.CALENDAR_UNKNOWN
+_R_FX_STALE = Reason.FX_STALE
 _R_UNKNOWN_ACCOUNT = Reason.UNKNOWN_ACCOUNT
 _R_UNKNOWN_SYMBOL = Reason.UNKNOWN_SYMBOL
 _R_VENUE_NOT_ALLOWED = Reason.VENUE_NOT_ALLOWED
@@ -192,6 +197,7 @@ class Router:
         self.carry_days = carry_days
         self.risk = risk
         self._refs: dict[str, int] = {}       # run-time reference prices (units) replacing the configured ones
+        self.fx_max_age_ns = 0                # fx.max_age_s in ns; 0: FX age is not checked
         # (account, symbol, buy) -> lots of a new order that would close a margined position, or None
         self.closable: Callable[[str, str, bool], int] | None = None
         # What explanations need to show prices in each one's own quote (RouteDecision.decimals).
@@ -216,6 +222,7 @@ class Router:
                 usd_oz = unit / fx.per_usd(p.price_ccy) * cat.constants.grams_per_troy_oz
                 self._product_num[pid] = _round_int(usd_oz * MICRO * COMPARABLE_DEN)
         self._static: dict[tuple[str, str, Constraints], tuple[_Static, ...]] = {}
+        self.fx_costs = FxCosts(fx, cat)
 
     def set_reference(self, symbol: str, ref_units: int) -> None:
         """A new reference price for one instrument: its band, collar reference and no-quote ranking
@@ -320,6 +327,8 @@ class Router:
         notional = 0
         claims: dict[Direction, int] = {}
         session_open = self.session_open
+        stale = stale_ccys(self.fx, now_ns, self.fx_max_age_ns) if self.fx_max_age_ns else None
+        funding = acct.funding_ccy
         fits = self.quota.fits
         top = self.top_of_book
         cash = acct.cash
@@ -334,6 +343,9 @@ class Router:
             if state is not True and state is not _CONTINUOUS:
                 excluded.append(_new(Exclusion, (sym, book_id, state if state is _R_CALENDAR_UNKNOWN
                                                  else _R_SESSION_CLOSED)))
+                continue
+            if stale and self.fx_costs.needs(symbol, sym, funding) & stale:
+                excluded.append(_new(Exclusion, (sym, book_id, _R_FX_STALE)))
                 continue
             if pre is not None:
                 excluded.append(_new(Exclusion, (sym, book_id, pre)))
@@ -417,6 +429,9 @@ class Router:
                 comp, source = quote * num // den, "quote"
                 cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
                 all_in = comp + cost if buy else comp - cost
+            if funding is not None and funding != ccy:
+                spread = -(-comp * self.fx_costs.funding_ppm(funding, ccy) // PPM)
+                all_in = all_in + spread if buy else all_in - spread
             ranked.append((all_in if buy else -all_in, book_id, _new(Candidate, (
                 sym, book_id, lots, child, comp, all_in, source, d, notional_cny, ccy, need, vault, metal))))
             mask |= bit

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Callable, NamedTuple
 
 from router.domain.errors import ConfigError
+from router.domain.fx_quotes import apply_update
 from router.fix.codec import FixMessage, parse_frame
 from router.orders.core_bridge import Out
 from router.records.journal_format import Command, CommandKind
@@ -132,16 +133,22 @@ def _kill(flow: Any, args: dict, now_ns: int) -> Applied:
 
 
 def _fx(flow: Any, args: dict, now_ns: int) -> Applied:
+    # Each pair is stamped with this command's time; unknown pairs and jumps beyond fx.max_jump_pct
+    # (unless forced) are refused here, so a replay refuses them again.
     old = flow.fx
+    r = apply_update(old, args["rates"], now_ns, flow.fx_settings, bool(args.get("force", False)))
+    if not r.ok:
+        return Applied([], False, r.reason, r.detail)
     try:
-        fx = old.updated({pair: Decimal(rate) for pair, rate in args["rates"].items()})
-        flow.set_fx(fx)
+        flow.set_fx(r.fx)
     except ConfigError as err:
         flow.set_fx(old)        # a rate that breaks a conversion factor leaves the old rates in force
         return Applied([], False, "bad_fx", str(err))
     # Consolidated group views move with FX: republish every subscribed book.
     outs = [Out(s, mt, body) for s, mt, body in flow.md.publish(range(len(flow.books)))]
-    return Applied(outs, data={"fx": {k: str(v) for k, v in fx.rates.items()}})
+    return Applied(outs, data={"fx": {k: str(v) for k, v in r.fx.rates.items()},
+                               "changes": [{"pair": p, "old": None if o is None else str(o), "new": str(n)}
+                                           for p, o, n in r.changes]})
 
 
 def _reference_prices(flow: Any, args: dict, now_ns: int) -> Applied:

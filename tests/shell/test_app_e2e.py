@@ -261,6 +261,8 @@ def test_fx_update_that_breaks_a_conversion_is_refused_and_changes_nothing() -> 
     app = build_router_app(CONFIG, sessions_always_open=True, reference_engine=True)
     before = app.flow.fx
     result = app.set_fx({"USDCNY": Decimal("0.0000000001")})
+    assert not result.ok and result.reason == "max_jump_pct"                   # a 100 % move needs force
+    result = app.set_fx({"USDCNY": Decimal("0.0000000001")}, force=True)
     assert not result.ok and result.reason == "bad_fx" and "out of int64 range" in result.detail
     assert app.flow.fx is before
     assert app.set_fx({"USDCNY": Decimal("7.2")}).ok and app.flow.fx.rate("USDCNY") == Decimal("7.2")

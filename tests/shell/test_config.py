@@ -124,7 +124,8 @@ def test_sections_owned_by_other_modules_also_name_file_and_key(tmp_path, text, 
 
 def test_every_section_is_parsed_from_the_embedded_defaults():
     config = load_config()
-    assert set(config.sections) == {"calendars", "participants", "fix", "http", "reference", "records", "journal"}
+    assert set(config.sections) == {"calendars", "participants", "fix", "http", "reference", "fx_settings",
+                                    "records", "journal"}
     assert [s.target_comp_id for s in config.sections["fix"].sessions] == ["SHCLIENT1", "HKCLIENT1", "DROPCOPY1"]
     assert [s.role for s in config.sections["fix"].sessions] == ["trading", "trading", "drop_copy"]
     assert config.sections["fix"].sender_comp_id == "GOLDRTR" and config.sections["fix"].port == 9878
