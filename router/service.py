@@ -196,9 +196,11 @@ class Service:
         jc = self.journal_config
         snapshots = None if jc.store == "memory" else SnapshotStore(os.path.join(jc.dir, "snapshots"),
                                                                      jc.snapshots_kept)
-        return build_router_app(self.config, sessions_always_open=self.sessions_always_open,
-                                metrics=self.metrics, journal=self.journal, snapshots=snapshots,
-                                snapshot_every=jc.snapshot_every)
+        app = build_router_app(self.config, sessions_always_open=self.sessions_always_open,
+                               metrics=self.metrics, journal=self.journal, snapshots=snapshots,
+                               snapshot_every=jc.snapshot_every)
+        app.snapshot_background = jc.snapshot_background
+        return app
 
     def open_journal(self) -> Any:
         jc = self.journal_config
@@ -240,6 +242,8 @@ class Service:
         if hasattr(self.app, "attach_gateway"):
             self.app.attach_gateway(self.gateway)
         self.metrics.session_source = self.gateway.sessions_view
+        if hasattr(self.app, "flow"):
+            self.metrics.memory_source = self.app.flow.memory_stats
         if self.http.enabled:
             token = self.http.admin_token or os.environ.get(self.http.admin_token_env, "")
             read_token = self.http.read_token or os.environ.get(self.http.read_token_env, "")

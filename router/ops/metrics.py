@@ -97,8 +97,11 @@ class Metrics:
         self.snapshots = 0
         self.snapshot_last_ns = 0
         self.snapshot_last_seq = 0
+        self.snapshot_fork_pause_ns = 0
         # Pulled at scrape time: callable -> iterable of session dicts (see admin.AdminBackend.sessions)
         self.session_source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
+        # Pulled at scrape time: callable -> {name: count} (OrderFlow.memory_stats)
+        self.memory_source: Callable[[], Mapping[str, int]] | None = None
         self._collector = _Collector(self)
         self.registry.register(self._collector)
 
@@ -246,6 +249,10 @@ class Metrics:
         self.journal_commands += commands
         self.journal_last_seq = last_seq
         self.journal_write.observe_ns(ns)
+
+    def snapshot_forked(self, ns: int) -> None:
+        """The event loop's pause to fork the process that writes a background snapshot."""
+        self.snapshot_fork_pause_ns = ns
 
     def snapshot_taken(self, ns: int, seq: int) -> None:
         self.snapshots += 1

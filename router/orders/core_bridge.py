@@ -138,6 +138,15 @@ class TopReader:
 class CoreEvents:
     """Mixin of `OrderFlow`: one core batch in, reports out (uses the flow's index, risk, quota, md)."""
 
+    def memory_stats(self) -> dict[str, int]:
+        """What the flow and the core hold, for the memory gauges: the index's entries and (numba
+        engine) the order table's rows live, free and allocated."""
+        out = {"index_" + k: v for k, v in self.index.sizes().items()}
+        rows = getattr(self.engine, "order_rows", None)
+        if rows is not None:
+            out["rows_live"], out["rows_free"], out["rows_capacity"] = rows()
+        return out
+
     _cmd_buf: np.ndarray | None = None
     _ts_ms = -1
     _ts = b""

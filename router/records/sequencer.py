@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from router.orders.core_bridge import Out
+from router.records import snapshot_fork
 from router.records.commands import Applied, admin_payload, decode_admin
 from router.records.journal import Command, CommandKind, JournalError
 from router.records.replay import replay
@@ -115,14 +116,17 @@ class Sequencer:
             held, self._held = self._held, []
             self.send(held)
 
-    def take_snapshot(self) -> None:
-        """Write the state after the last journaled command to the snapshot store (synchronously: a
-        pause of the event loop, measured and logged)."""
+    def take_snapshot(self, background: bool = True) -> None:
+        """Write the state after the last journaled command to the snapshot store: from a forked child
+        while the event loop runs (`snapshot_fork`, the loop pauses only to fork), else synchronously
+        (at a clean stop, without a running loop, or where fork does not exist)."""
         self._snapshot_scheduled = False
         if self.snapshots is None or self.seq == self.snapshot_seq:
             return
         self.commit()
         if self._pending:       # the journal refused the batch: a snapshot must not get ahead of it
+            return
+        if background and self._background_snapshot():
             return
         t0 = self._perf()
         try:
@@ -135,6 +139,37 @@ class Sequencer:
         if self.metrics is not None:
             self.metrics.snapshot_taken(took, self.seq)
         log.info("snapshot %s: state after command %d in %.0f ms", snap.path, self.seq, took / 1e6)
+
+    def _background_snapshot(self) -> bool:
+        """Start a snapshot in a forked child; False when it must be written here and now instead."""
+        if not snapshot_fork.supported() or not getattr(self, "snapshot_background", False):
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        bg = self.__dict__.setdefault("_bg_snapshot", snapshot_fork.BackgroundSnapshot())
+        if bg.busy:                 # one at a time; the next commit past the interval asks again
+            return True
+        seq, now, store, flow = self.seq, self.clock(), self.snapshots, self.flow
+        self._snapshot_scheduled = True      # until the child is done
+        pause = bg.start(seq, lambda: store.write(seq, now, flow), self._snapshot_written)
+        if self.metrics is not None:
+            self.metrics.snapshot_forked(pause)
+        log.info("snapshot at command %d: writing in background process %d (the event loop paused %.1f ms "
+                 "to fork)", seq, bg.pid, pause / 1e6)
+        return True
+
+    def _snapshot_written(self, seq: int, ok: bool, seconds: float) -> None:
+        self._snapshot_scheduled = False
+        if not ok:
+            log.error("background snapshot at command %d failed (its error is on stderr); the journal still "
+                      "has every command", seq)
+            return
+        self.snapshot_seq = max(self.snapshot_seq, seq)
+        if self.metrics is not None:
+            self.metrics.snapshot_taken(int(seconds * 1e9), seq)
+        log.info("snapshot at command %d written by the background process in %.0f ms", seq, seconds * 1e3)
 
     def _rotate(self, now_ns: int) -> None:
         """One journal file per trading day: the day of the first book's schedule (the mainland's),
@@ -224,7 +259,7 @@ class Sequencer:
             log.info("journal checkpoint at seq %d: core state %s, order flow state %s", self.seq,
                      hashes["core"][:16], hashes["flow"][:16])
         self.commit()
-        self.take_snapshot()
+        self.take_snapshot(background=False)
         self.shutting_down = True
 
     def _redeliver(self, outs: list[tuple[int, Out]]) -> None:
