@@ -38,7 +38,7 @@ from router.domain.fx_quotes import fx_view
 from router.domain.reasons import Reason
 from router.fix.app import SessionHandle
 from router.orders.flow import OrderFlow, Out, business_reject, make_engine
-from router.orders.index import micro_text, units_text
+from router.orders.index import DONE_KEPT, micro_text, units_text
 from router.orders.risk import RiskEngine
 from router.records.commands import Applied, CommandApplier
 from router.records.drop_copy import DropCopy, scopes
@@ -368,7 +368,8 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
     flow = OrderFlow(cat, config.fx, participants.accounts, risk, participants.quota, engine,
                      run_id=run_id(clock()), session_open=session_open, calendars=calendars, metrics=metrics,
                      perf=time.perf_counter_ns if metrics is not None else None,
-                     reference=config.sections.get("reference"), fx_settings=config.sections.get("fx_settings"))
+                     reference=config.sections.get("reference"), fx_settings=config.sections.get("fx_settings"),
+                     done_kept=config.sections.get("orders", DONE_KEPT))
     flow.expire_at_close = not sessions_always_open and calendars is not None
     flow.fills = Ledger(cat, calendars, metrics)   # the books of record hear of every fill
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,

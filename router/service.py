@@ -242,6 +242,8 @@ class Service:
         if hasattr(self.app, "attach_gateway"):
             self.app.attach_gateway(self.gateway)
         self.metrics.session_source = self.gateway.sessions_view
+        if hasattr(self.app, "flow"):
+            self.metrics.memory_source = self.app.flow.memory_stats
         if self.http.enabled:
             token = self.http.admin_token or os.environ.get(self.http.admin_token_env, "")
             read_token = self.http.read_token or os.environ.get(self.http.read_token_env, "")

@@ -189,6 +189,15 @@ class _Collector:
                     ("direction",), [((d,), r) for d, (_, r, _) in quota])
         yield _Spec("gauge", "cross_border_quota_limit_cny", "Daily cross-border quota limit, CNY.",
                     ("direction",), [((d,), lim) for d, (_, _, lim) in quota if lim is not None])
+        mem = dict(m.memory_source()) if m.memory_source is not None else {}
+        yield _Spec("gauge", "matching_order_rows", "Rows of the matching core's order table: live (an order "
+                    "resting) and free (of ended orders, reused by the next ones).", ("state",),
+                    [((st,), mem["rows_" + st]) for st in ("live", "free") if "rows_" + st in mem])
+        yield _Spec("gauge", "matching_order_rows_capacity", "Rows allocated for the matching core's order table.",
+                    (), [((), mem["rows_capacity"])] if "rows_capacity" in mem else [])
+        yield _Spec("gauge", "order_index_entries", "Entries of the order index: live orders, done orders kept "
+                    "findable ([orders] done_kept), ClOrdIDs taken today (refused as duplicates).", ("kind",),
+                    [((k,), mem["index_" + k]) for k in ("live", "done", "clordids_used") if "index_" + k in mem])
         yield _Spec("gauge", "open_orders", "Working orders, by instrument.", ("instrument",),
                     _rows({(label_text(k),): v for k, v in m._open_orders.items()}))
         yield _Spec("gauge", "kill_switch_global", "1 while the global kill switch is on.", (),
@@ -209,6 +218,10 @@ class _Collector:
                     _rows({(k,): v for k, v in m._trading_status.items()}))
         yield _Spec("counter", "reference_price_updates", "Reference price changes, by instrument and source.",
                     ("instrument", "source"), _rows(dict(m._ref_updates)))
+        yield _Spec("counter", "product_unfilled_fine_grams",
+                    "Fine grams of routable-product orders that no book took, by product and reason "
+                    "(below_one_lot: less than one lot of every book or of the rest book; no_liquidity).",
+                    ("product", "reason"), _rows({k: v / 1_000_000 for k, v in m._product_unfilled.items()}))
         yield _Spec("counter", "self_trade_cancels", "Orders cancelled by self-trade prevention, by the account's mode.",
                     ("mode",), _rows(dict(m._self_trade)))
         yield _Spec("gauge", "console_subscribers", "Browser consoles streaming live updates.", (),

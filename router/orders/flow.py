@@ -42,6 +42,7 @@ from router.orders.core_bridge import (
 from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
 from router.orders.index import (
+    DONE_KEPT,
     Ids, Order, OrderIndex, decimal_to_units, fast_units, micro_text, parse_decimal, reject_report, text_of as _s, units_text,
 )
 from router.orders.order_values import OrderValues
@@ -66,7 +67,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                  quota: CrossBorderQuota, engine: Any, *, run_id: str,
                  session_open: Callable[[str, int], Any], calendars: Any = None, metrics: Any = None,
                  perf: Callable[[], int] | None = None, reference: ReferenceConfig | None = None,
-                 fx_settings: FxSettings | None = None) -> None:
+                 fx_settings: FxSettings | None = None, done_kept: int = DONE_KEPT) -> None:
         self.catalogue = catalogue
         self.accounts = accounts
         self.risk = risk
@@ -77,7 +78,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self.metrics = metrics
         self.perf = perf
         self.ids = Ids(run_id)
-        self.index = OrderIndex()
+        self.index = OrderIndex(done_kept)
         self.routes: collections.deque = collections.deque(maxlen=ROUTES_KEPT)
         self.books = catalogue.by_book()
         self.owner_of = {a.name: n for n, a in enumerate(accounts)}

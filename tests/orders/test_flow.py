@@ -599,3 +599,21 @@ def test_every_limit_reject_names_the_limit_it_hit(h: Harness) -> None:
     (cxl_rej,) = h.send(SH, b"G", [(41, "L1"), (11, "L2"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"),
                                    (38, 20000), (40, 2), (44, "559.00")])
     assert cxl_rej.msg_type == b"9" and b"(max_order_grams)" in f(cxl_rej, 58)
+
+
+def test_ended_orders_free_their_core_rows_and_the_gauges_show_it() -> None:
+    """On the numba engine an ended order's row is reused by the next order: many orders traded and
+    cancelled leave the order table at its first size, and memory_stats (the gauges' source) says so."""
+    h = Harness(reference=False)
+    for n in range(300):
+        h.now += 1_000_000_000                  # a second per round: inside the message-rate limit
+        h.order(HK, "SGE.AU9999", 2, 1, "560.00", clordid=f"S{n}")
+        h.order(SH, "SGE.AU9999", 1, 1, "560.00", clordid=f"B{n}")          # fills S{n}
+        h.order(SH, "SGE.AU9999", 1, 1, "550.00", clordid=f"R{n}")          # rests ...
+        h.send(SH, b"F", [(41, f"R{n}"), (11, f"X{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00")])
+    h.order(SH, "SGE.AU9999", 1, 1, "551.00", clordid="LIVE")
+    stats = h.flow.memory_stats()
+    assert stats["rows_live"] == h.flow.engine.resting_orders() == 1
+    assert stats["rows_live"] + stats["rows_free"] <= 4 and stats["rows_capacity"] == 4096
+    assert stats["index_live"] == 1 and stats["index_done"] == 900
+    assert stats["index_clordids_used"] == 1_201                             # S, B, R, X and LIVE: taken today
