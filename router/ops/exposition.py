@@ -218,6 +218,10 @@ class _Collector:
                     _rows({(k,): v for k, v in m._trading_status.items()}))
         yield _Spec("counter", "reference_price_updates", "Reference price changes, by instrument and source.",
                     ("instrument", "source"), _rows(dict(m._ref_updates)))
+        yield _Spec("counter", "product_unfilled_fine_grams",
+                    "Fine grams of routable-product orders that no book took, by product and reason "
+                    "(below_one_lot: less than one lot of every book or of the rest book; no_liquidity).",
+                    ("product", "reason"), _rows({k: v / 1_000_000 for k, v in m._product_unfilled.items()}))
         yield _Spec("counter", "self_trade_cancels", "Orders cancelled by self-trade prevention, by the account's mode.",
                     ("mode",), _rows(dict(m._self_trade)))
         yield _Spec("gauge", "console_subscribers", "Browser consoles streaming live updates.", (),

@@ -11,7 +11,8 @@ from tests.shell.test_recovery import SH, Trader, kill9, new_order, start_serve
 OVERLAY = "[journal]\nsnapshot_every = 20\n[risk]\nmsg_rate = 100000\nmsg_burst = 100000\n"
 
 
-async def _stderr_until(proc, pattern: str, timeout: float = 30) -> re.Match:
+async def _stderr_until(proc, pattern: str, timeout: float = 180) -> re.Match:
+    # Generous: with a cold numba cache the first snapshot may compile a state-export kernel.
     text = ""
     while True:
         line = (await asyncio.wait_for(proc.stderr.readline(), timeout)).decode()
