@@ -83,6 +83,8 @@ class Metrics:
         self.margin_calls_open = 0
         self._trading_status: dict[str, int] = {}
         self._ready = False
+        # Scale-out roles (router.cluster): fn() -> ClusterStats of this gateway or core; None in `serve`
+        self.cluster_source: Any = None
         self.console_subscribers = 0
         self.insecure_exposures = 0
         self.session_takeovers: dict[Any, int] = {}
