@@ -26,8 +26,9 @@ from router.domain.convert import Fx, comparable_factor
 from router.fix.codec import utc_timestamp
 from router.orders.index import (
     DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, GOLD_BAR_FORM, GOLD_ROUTED_INSTRUMENT, GOLD_VAULT, MICRO,
-    OS_CANCELED, OS_EXPIRED, OS_REJECTED, TEXT, Order, cancel_reject, exec_report, units_text,
+    OS_CANCELED, OS_EXPIRED, OS_REJECTED, TEXT, Order, units_text,
 )
+from router.orders.reports import cancel_reject, exec_report
 from router.domain.reasons import Reason
 from router.orders.marketdata import BAR_FORM_FIX
 from router.orders.routing import Tif
@@ -319,9 +320,9 @@ class CoreEvents:
             body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
             if o.is_product:
                 # LastPx is in the product's unit; say which instrument traded and at its own price.
-                body += [(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
-                         (GOLD_ROUTED_INSTRUMENT, i.symbol), (GOLD_VAULT, vault),
-                         (GOLD_BAR_FORM, BAR_FORM_FIX.get(i.bar_form, i.bar_form))]
+                body.add_fields([(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
+                                 (GOLD_ROUTED_INSTRUMENT, i.symbol), (GOLD_VAULT, vault),
+                                 (GOLD_BAR_FORM, BAR_FORM_FIX.get(i.bar_form, i.bar_form))])
             outs.append(_new(Out, (o.session, b"8", body)))
 
     def _self_trade_text(self, o: Order, c: tuple) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from router.fix.encoding import WireBody
 from router.orders.core_bridge import Out
 
 __all__ = ["DropCopy", "COPIED_EXEC_TYPES", "ORDER_MESSAGES", "scopes"]
@@ -91,7 +92,10 @@ class DropCopy:
                 continue
             for name, accounts in self.sessions:
                 if accounts is None or account in accounts:
-                    result.append(Out(name, b"8", [*out.body, _COPY]))
+                    body = out.body
+                    # A WireBody keeps its encoding with the copy's one field more (see router.fix.encoding).
+                    copy = body.copy_with(*_COPY) if body.__class__ is WireBody else [*body, _COPY]
+                    result.append(Out(name, b"8", copy))
                     counted[name] = counted.get(name, 0) + 1
         if counted and count and self.metrics is not None:
             for name, n in counted.items():

@@ -6,9 +6,10 @@ from decimal import Decimal
 from hypothesis import given, settings, strategies as st
 
 from router.orders.index import (
-    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex, cancel_reject,
-    decimal_to_units, exec_report, fast_units, micro_text, parse_decimal, reject_report, units_text,
+    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex,
+    decimal_to_units, fast_units, micro_text, parse_decimal, units_text,
 )
+from router.orders.reports import cancel_reject, exec_report, reject_report
 from router.domain.reasons import Reason
 
 TS = b"20260101-00:00:00.000"
