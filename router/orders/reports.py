@@ -1,9 +1,9 @@
 """Message bodies built from orders: ExecutionReport (35=8), its reject form, OrderCancelReject (35=9).
 
 `exec_report` turns an `Order` in its current state into an ExecutionReport body: a `WireBody`
-(router.fix.encoding) holding the (tag, value) pairs every reader uses and, built alongside from
-pieces the order keeps (`Order.er_fixed`: Account to TimeInForce, as pairs and encoded), the
-encoded fields the gateway sends as they are. `reject_report` answers a NewOrderSingle that never
+(router.fix.encoding), built encoded from pieces the order keeps (`Order.er_fixed`: Account to
+TimeInForce, encoded), which the gateway sends as it is and every other reader reads as its
+(tag, value) pairs. `reject_report` answers a NewOrderSingle that never
 became an order; `cancel_reject` refuses a cancel or replace.
 
 It decides nothing and does no I/O; order records and the FIX tag numbers are in `router.orders.index`.
@@ -23,14 +23,11 @@ from router.orders.index import (
 
 def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *, text: str | bytes = b"",
                 rej: Reason | None = None, last: bool = False, explain: bool = False,
-                status_req_id: bytes | None = None) -> list[tuple[int, Any]]:
-    """An ExecutionReport body for `order` in its current state, as a `WireBody`: the (tag, value)
-    pairs and, built alongside from the order's cached pieces, their encoding, which the gateway
-    sends as it is (encoding 18 pairs field by field cost about 3.5 µs per report; see
-    benchmarks/README.md, "Order flow: what was made faster").
-
-    Every value is bytes: the encoder joins an all-bytes body in one go and converts (after a failed
-    join) only when a value is str or int, which costs the gateway several microseconds per report."""
+                status_req_id: bytes | None = None) -> WireBody:
+    """An ExecutionReport body for `order` in its current state, built encoded (a `WireBody`, which
+    reads as its (tag, value) pairs) from pieces the order keeps: the gateway sends it as it is
+    instead of encoding some 18 pairs field by field (benchmarks/README.md, "Order flow: what was
+    made faster")."""
     order_id, clordid, status = order.order_id, order.clordid, order.status
     done = status in DONE_STATUSES
     fixed = order.er_fixed
@@ -42,61 +39,45 @@ def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *
         # A done order is kept a while for status requests; cached fields would only lengthen the
         # garbage collector's full passes over them.
         order.er_fixed = None
-    fixed_pairs, fixed_wire = fixed
     qty_text = micro_text if order.is_product else _lots_text
     leaves = _ZERO if done else qty_text(order.leaves)
     cum = qty_text(order.cum) if order.cum else _ZERO
     avg = order.avg_px_text() if order.cum else _ZERO
     try:
         if status_req_id is None and rej is None and (order.orig_clordid is None or exec_type not in _ORIG_TYPES):
-            # The common report: one format for the head.
-            pairs = [(ORDER_ID, order_id), (CL_ORD_ID, clordid), (EXEC_ID, exec_id), (EXEC_TYPE, exec_type),
-                     (ORD_STATUS, status), *fixed_pairs]
             wire = b"\x0137=%b\x0111=%b\x0117=%b\x01150=%b\x0139=%b%b" % (
-                order_id, clordid, exec_id, exec_type, status, fixed_wire)
+                order_id, clordid, exec_id, exec_type, status, fixed)
         else:
-            pairs = [(ORDER_ID, order_id), (CL_ORD_ID, clordid)]
+            wire = b"\x0137=%b\x0111=%b" % (order_id, clordid)
             if order.orig_clordid is not None and exec_type in _ORIG_TYPES:
-                pairs.append((ORIG_CL_ORD_ID, order.orig_clordid))
+                wire += b"\x0141=" + order.orig_clordid
             if status_req_id is not None:
-                pairs.append((ORD_STATUS_REQ_ID, status_req_id))
-            pairs += ((EXEC_ID, exec_id), (EXEC_TYPE, exec_type), (ORD_STATUS, status))
+                wire += b"\x01790=" + status_req_id
+            wire += b"\x0117=%b\x01150=%b\x0139=%b" % (exec_id, exec_type, status)
             if rej is not None:
-                pairs.append((ORD_REJ_REASON, b"%d" % rej.ord_rej_reason))
-            wire = b"".join([b"\x01%d=%b" % f for f in pairs]) + fixed_wire
-            pairs += fixed_pairs
+                wire += b"\x01103=%d" % rej.ord_rej_reason
+            wire += fixed
         if last:
-            lq, lp = qty_text(order.last_qty), order.px_text(order.last_px)
-            pairs += ((LAST_QTY, lq), (LAST_PX, lp))
-            wire += b"\x0132=%b\x0131=%b" % (lq, lp)
+            wire += b"\x0132=%b\x0131=%b" % (qty_text(order.last_qty), order.px_text(order.last_px))
             if order.last_mkt:
-                pairs.append((LAST_MKT, order.last_mkt))
                 wire += b"\x0130=" + order.last_mkt
-        pairs += ((LEAVES_QTY, leaves), (CUM_QTY, cum), (AVG_PX, avg), (TRANSACT_TIME, now_ts))
         wire += b"\x01151=%b\x0114=%b\x016=%b\x0160=%b" % (leaves, cum, avg, now_ts)
         if text:
-            text = text if text.__class__ is bytes else text.encode()
-            pairs.append((TEXT, text))
-            wire += b"\x0158=" + text
+            wire += b"\x0158=" + (text if text.__class__ is bytes else text.encode())
         if explain and order.explain:
-            pairs.append((GOLD_ROUTE_EXPLAIN, order.explain))
             wire += b"\x017006=" + order.explain
-        if order.is_product:
-            pairs.append(_UNIT_PRODUCT)
-            wire += b"\x017009=G"
-        else:
-            pairs.append(_UNIT_LOTS)
-            wire += b"\x017009=LOT"
+        wire += _UNIT_PRODUCT if order.is_product else _UNIT_LOTS
     except TypeError:
-        # A value that is not bytes (never from the order flow): the pairs alone, encoded the slow way.
-        return _exec_report_pairs(order, exec_id, exec_type, now_ts, text, rej, last, explain, status_req_id,
-                                  fixed_pairs, leaves, cum, avg)
-    return WireBody(pairs, wire)
+        # A value that is not bytes (not one the order flow makes): encoded field by field.
+        return WireBody.of(_exec_report_pairs(order, exec_id, exec_type, now_ts, text, rej, last, explain,
+                                              status_req_id, leaves, cum, avg))
+    return WireBody(wire)
 
 
 def _exec_report_pairs(order: Order, exec_id: Any, exec_type: Any, now_ts: Any, text: Any, rej: Reason | None,
-                       last: bool, explain: bool, status_req_id: Any, fixed_pairs: tuple, leaves: bytes,
-                       cum: bytes, avg: bytes) -> list[tuple[int, Any]]:
+                       last: bool, explain: bool, status_req_id: Any, leaves: bytes, cum: bytes,
+                       avg: bytes) -> list[tuple[int, Any]]:
+    """`exec_report`'s fields as (tag, value) pairs, any value type `encode` accepts."""
     body: list[tuple[int, Any]] = [(ORDER_ID, order.order_id), (CL_ORD_ID, order.clordid)]
     if order.orig_clordid is not None and exec_type in _ORIG_TYPES:
         body.append((ORIG_CL_ORD_ID, order.orig_clordid))
@@ -105,7 +86,7 @@ def _exec_report_pairs(order: Order, exec_id: Any, exec_type: Any, now_ts: Any, 
     body += ((EXEC_ID, exec_id), (EXEC_TYPE, exec_type), (ORD_STATUS, order.status))
     if rej is not None:
         body.append((ORD_REJ_REASON, b"%d" % rej.ord_rej_reason))
-    body += fixed_pairs
+    body += _fixed_pairs(order)
     qty_text = micro_text if order.is_product else _lots_text
     if last:
         body += ((LAST_QTY, qty_text(order.last_qty)), (LAST_PX, order.px_text(order.last_px)))
@@ -113,14 +94,14 @@ def _exec_report_pairs(order: Order, exec_id: Any, exec_type: Any, now_ts: Any, 
             body.append((LAST_MKT, order.last_mkt))
     body += ((LEAVES_QTY, leaves), (CUM_QTY, cum), (AVG_PX, avg), (TRANSACT_TIME, now_ts))
     if text:
-        body.append((TEXT, text if text.__class__ is bytes else str(text).encode()))
+        body.append((TEXT, text))
     if explain and order.explain:
         body.append((GOLD_ROUTE_EXPLAIN, order.explain))
-    body.append(_UNIT_PRODUCT if order.is_product else _UNIT_LOTS)
-    return WireBody(body)       # no wire: encoded pair by pair
+    body.append((GOLD_QTY_UNIT, b"G" if order.is_product else b"LOT"))
+    return body
 
 
-_UNIT_PRODUCT, _UNIT_LOTS = (GOLD_QTY_UNIT, b"G"), (GOLD_QTY_UNIT, b"LOT")
+_UNIT_PRODUCT, _UNIT_LOTS = b"\x01%d=G" % GOLD_QTY_UNIT, b"\x01%d=LOT" % GOLD_QTY_UNIT
 _ORIG_TYPES = (ET_REPLACED, ET_CANCELED)
 _ZERO = b"0"
 
@@ -129,16 +110,19 @@ def _lots_text(lots: int) -> bytes:
     return b"%d" % lots
 
 
-def _fixed_fields(order: Order) -> tuple[tuple[tuple[int, bytes], ...], bytes]:
-    """The fields of every report that change only when a replace changes quantity or price
-    (Account to TimeInForce), as bytes pairs and encoded; kept on the order until then
-    (`Order.er_fixed`)."""
+def _fixed_pairs(order: Order) -> list[tuple[int, bytes]]:
     fields = [(ACCOUNT, order.account.encode()), (SYMBOL, order.symbol.encode()), (SIDE, b"%d" % order.side),
               (ORDER_QTY, order.qty_text(order.qty)), (ORD_TYPE, b"%d" % order.ord_type)]
     if order.price is not None:
         fields.append((PRICE, units_text(order.price, order.price_decimals)))
     fields.append((TIME_IN_FORCE, b"%d" % order.tif))
-    return tuple(fields), b"".join([b"\x01%d=%b" % f for f in fields])
+    return fields
+
+
+def _fixed_fields(order: Order) -> bytes:
+    """The fields of every report that change only when a replace changes quantity or price
+    (Account to TimeInForce), encoded; kept on the order until then (`Order.er_fixed`)."""
+    return b"".join([b"\x01%d=%b" % f for f in _fixed_pairs(order)])
 
 
 def reject_report(exec_id: bytes, now_ts: bytes, clordid: bytes, account: str, symbol: bytes, side: bytes,
