@@ -1,16 +1,19 @@
 """Old code against new, same run: the order path's Python per order (`benchmarks/ab_probe.py`) on two trees.
 
-How every speed change to the order flow is judged: the old code (a git revision, extracted with
-`git archive` into a scratch directory) and the new (this working tree) are measured by the same
-probe, alternately, `--repeat` times each (old, new, old, new, ...), each in a fresh process, so a
-noisy neighbour on this shared machine hits both alike. Per figure it reports the median over the
+How every speed change to the order flow is judged: the old code and the new (two git revisions,
+each extracted with `git archive` into its own scratch directory the same way: a tree measured
+in place ran a steady 7 % slower than the same commit extracted, so both sides are extracted) are
+measured by the same probe, `--repeat` times each in fresh processes, alternating and swapping
+which side goes first each round (old new, new old, ...), so a noisy neighbour on this shared
+machine hits both alike. `--old HEAD --new HEAD` checks the harness itself (ratios near 1). Per figure it reports the median over the
 repeats of each side and the ratio old / new (> 1: the new code is faster), with the detected
 machine and the load average at start and end. The numba kernels' compiled cache is copied into
 the old tree when `matching/*.py` are unchanged (else the old side compiles once, minutes).
 
 Not here: what is timed (that is `benchmarks/ab_probe.py`, which also checks every answer).
 
-usage: python -m benchmarks.ab_orderflow --old REV [--repeat K] [--rounds N] [--json FILE]
+usage: python -m benchmarks.ab_orderflow --old REV [--new REV (default HEAD)] [--repeat K] [--rounds N]
+                                         [--json FILE]
 """
 from __future__ import annotations
 
@@ -51,7 +54,9 @@ def extract(rev: str, into: Path) -> Path:
 
 
 def probe(tree: Path, rounds: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    # One hash seed for every process: dict and set layouts then match across runs (it moved a
+    # process's figures by several per cent).
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
     proc = subprocess.run([sys.executable, str(PROBE), "--rounds", str(rounds)], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
@@ -62,7 +67,7 @@ def probe(tree: Path, rounds: int) -> dict:
 def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print) -> dict:
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     for k in range(repeat):
-        for side, tree in (("old", old), ("new", new)):
+        for side, tree in (("old", old), ("new", new))[::1 if k % 2 == 0 else -1]:
             r = probe(tree, rounds)
             runs[side].append(r)
             progress(f"run {k + 1}/{repeat} {side}: " + ", ".join(f"{f} {r[f] / 1000:.1f} us" for f in FIGURES))
@@ -74,16 +79,19 @@ def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print) -> d
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ab_orderflow", description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="git revision of the old code (e.g. a commit before a change)")
-    ap.add_argument("--repeat", type=int, default=3, help="processes per side, alternated (default 3)")
+    ap.add_argument("--new", default="HEAD", help="git revision of the new code (default HEAD: commit first)")
+    ap.add_argument("--repeat", type=int, default=6, help="processes per side, alternated (default 6)")
     ap.add_argument("--rounds", type=int, default=3000, help="orders per process (default 3000)")
     ap.add_argument("--json", help="write the result here")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="goldrouter-ab-") as tmp:
-        old = extract(a.old, Path(tmp))
-        result = compare(old, ROOT, a.repeat, a.rounds)
-    result.update({"benchmark": "ab_orderflow", "old": a.old, "new": "working tree",
+        (Path(tmp) / "old").mkdir()
+        (Path(tmp) / "new").mkdir()
+        old, new = extract(a.old, Path(tmp) / "old"), extract(a.new, Path(tmp) / "new")
+        result = compare(old, new, a.repeat, a.rounds)
+    result.update({"benchmark": "ab_orderflow", "old": a.old, "new": a.new,
                    "machine": machine_description(PROCESS_START_LOAD)})
-    print(f"old {a.old} vs new (working tree), median of {a.repeat} alternated processes x {a.rounds} orders:")
+    print(f"old {a.old} vs new {a.new}, median of {a.repeat} alternated processes x {a.rounds} orders:")
     for f in FIGURES:
         o, n = result["median_ns"]["old"][f], result["median_ns"]["new"][f]
         print(f"  {f:<16} old {o / 1000:7.2f} us   new {n / 1000:7.2f} us   old/new {result['old_over_new'][f]}")

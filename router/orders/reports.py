@@ -122,7 +122,10 @@ def _fixed_pairs(order: Order) -> list[tuple[int, bytes]]:
 def _fixed_fields(order: Order) -> bytes:
     """The fields of every report that change only when a replace changes quantity or price
     (Account to TimeInForce), encoded; kept on the order until then (`Order.er_fixed`)."""
-    return b"".join([b"\x01%d=%b" % f for f in _fixed_pairs(order)])
+    price = b"" if order.price is None else b"\x0144=" + units_text(order.price, order.price_decimals)
+    return b"\x011=%b\x0155=%b\x0154=%d\x0138=%b\x0140=%d%b\x0159=%d" % (
+        order.account.encode(), order.symbol.encode(), order.side, order.qty_text(order.qty), order.ord_type, price,
+        order.tif)
 
 
 def reject_report(exec_id: bytes, now_ts: bytes, clordid: bytes, account: str, symbol: bytes, side: bytes,
