@@ -3,8 +3,8 @@
 `exec_report` turns an `Order` in its current state into an ExecutionReport body: a `WireBody`
 (router.fix.encoding), built encoded from pieces the order keeps (`Order.er_fixed`: Account to
 TimeInForce, encoded), which the gateway sends as it is and every other reader reads as its
-(tag, value) pairs. `reject_report` answers a NewOrderSingle that never
-became an order; `cancel_reject` refuses a cancel or replace.
+(tag, value) pairs. `reject_report` answers a NewOrderSingle that never became an order;
+`cancel_reject` refuses a cancel or replace.
 
 It decides nothing and does no I/O; order records and the FIX tag numbers are in `router.orders.index`.
 """
@@ -20,6 +20,7 @@ from router.orders.index import (
     LEAVES_QTY, ORD_REJ_REASON, ORD_STATUS, ORD_STATUS_REQ_ID, ORD_TYPE, ORDER_ID, ORDER_QTY, ORIG_CL_ORD_ID,
     OS_REJECTED, PRICE, SIDE, SYMBOL, TEXT, TIME_IN_FORCE, TRANSACT_TIME, Order, micro_text, units_text,
 )
+
 
 def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *, text: str | bytes = b"",
                 rej: Reason | None = None, last: bool = False, explain: bool = False,
