@@ -44,8 +44,8 @@ def extract(rev: str, into: Path) -> Path:
                for f in (ROOT / "matching").glob("*.py"))
     if same and cache.is_dir():
         (into / "matching" / "__pycache__").mkdir(exist_ok=True)
-        for f in cache.iterdir():
-            if f.suffix in (".nbi", ".nbc"):
+        for f in cache.iterdir():       # numba's index and code, and matching.jitcache's stamp
+            if f.suffix in (".nbi", ".nbc") or f.name == "kernels.stamp":
                 shutil.copy2(f, into / "matching" / "__pycache__" / f.name)
         for f in (ROOT / "matching").glob("*.py"):      # numba's cache index checks the source's mtime
             st = f.stat()
