@@ -25,7 +25,8 @@ import numpy as np
 
 from benchmarks._timing import PROCESS_START_LOAD, argument_parser, machine_description, say, write_json
 from benchmarks.streams import exchange_books, generate
-from matching import Engine, ReferenceBook
+from matching import Engine, OrdType, Op, ReferenceBook, Side, Tif, commands
+from matching.layout import M_CAPO, grow
 
 TARGETS = {"numba_batch_ns_max": 100, "reference_over_batch_min": 15, "numba_single_ns_max": 1000}
 
@@ -110,6 +111,34 @@ def run_reference(books, groups, cmds):
     return ns, events, ref
 
 
+def measure_growth(books, groups, sizes) -> dict[int, dict[str, float]]:
+    """One doubling of the order table with `n` orders resting in it: the arena copy the event loop
+    pays when live orders outgrow the table (rows of ended orders are reused, so only live orders fill
+    it). Amortised: the n orders that filled the table each carry copy_ms / n."""
+    out = {}
+    for n in sizes:
+        eng = Engine(books, groups, capacity=n)
+        c = commands(n)
+        c["op"], c["time"], c["book"], c["order_id"] = Op.NEW, 1, 0, np.arange(1, n + 1)
+        c["owner"], c["ord_type"], c["tif"], c["qty"], c["rest_book"] = 1, OrdType.LIMIT, Tif.GTC, 1, -1
+        c["side"] = np.where(np.arange(n) % 2 == 0, Side.BUY, Side.SELL)
+        ref = int(books[0].ref_price) or 560_000
+        tick = int(books[0].tick)
+        c["price"] = np.where(c["side"] == Side.BUY, ref - tick * (1 + np.arange(n) % 50),
+                              ref + tick * (1 + np.arange(n) % 50))
+        eng.process(c)
+        live = eng.resting_orders()
+        cap = int(eng._A[M_CAPO])
+        gc.collect()
+        t0 = time.perf_counter_ns()
+        bigger = grow(eng._A, need_orders=cap - live + 1)
+        dt = time.perf_counter_ns() - t0
+        out[n] = {"live_orders": live, "rows_after": int(bigger[M_CAPO]), "copy_ms": round(dt / 1e6, 1),
+                  "ns_per_live_order": round(dt / max(live, 1), 1)}
+        del bigger, eng
+    return out
+
+
 def main(argv=None) -> int:
     p = argument_parser(__doc__.splitlines()[0])
     p.add_argument("--commands", type=int, default=200_000)
@@ -117,6 +146,8 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=10_000, help="commands per process() call, batch mode")
     p.add_argument("--repeat", type=int, default=5, help="runs of each numba variant (median)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--growth", default="100000,500000",
+                   help="resting orders at which to time one doubling of the order table (comma list)")
     a = p.parse_args(argv)
     books, groups = exchange_books()
     cmds = generate(a.commands, seed=a.seed, resting=a.resting)
@@ -165,6 +196,10 @@ def main(argv=None) -> int:
     say(f"  events: {len(ref_ev)} (accepted {kinds[1]}, rejected {kinds[2]}, trades {kinds[3]}, "
         f"cancelled {kinds[4]}, replaced {kinds[5]}, expired {kinds[6]}, sweeps {kinds[8]})")
     say(f"  identical events and books across all variants: {identical}")
+    grown = measure_growth(books, groups, [int(x) for x in a.growth.split(",") if x])
+    for n, g in grown.items():
+        say(f"  order table doubling with {g['live_orders']} resting: {g['copy_ms']} ms "
+            f"({g['ns_per_live_order']} ns per resting order, amortised over the orders that filled it)")
     say(f"  targets: batch <= {TARGETS['numba_batch_ns_max']} ns, reference/batch >= "
         f"{TARGETS['reference_over_batch_min']}x, single <= {TARGETS['numba_single_ns_max']} ns")
     write_json(a.json, {
@@ -176,6 +211,7 @@ def main(argv=None) -> int:
         "events": len(ref_ev), "event_kinds": dict(zip(
             ["accepted", "rejected", "trade", "cancelled", "replaced", "expired", "mass_cancel_report",
              "sweep_report"], kinds[1:])),
+        "growth": {str(n): g for n, g in grown.items()},
         "targets": TARGETS, "machine": machine_description(PROCESS_START_LOAD),
     })
     return 0 if identical else 1

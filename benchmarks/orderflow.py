@@ -4,7 +4,8 @@ Cases (each a pre-parsed FIX message handed to `OrderFlow.on_message`; the defau
 accounts, every session open, the message throttle lifted because it is a risk control):
   new_instrument     NewOrderSingle SGE.AU9999, 1 lot, resting below the market -> ack
   cancel_instrument  OrderCancelRequest of that order -> cancelled
-  new_product        NewOrderSingle GOLD.KG9999, 1 kg, routed over three books, rests -> ack
+  new_product        NewOrderSingle GOLD.KG9999, 9,999 fine g (1,000 lots of 10 g: no fine remainder to report),
+                     routed over three books, rests -> ack
   cancel_product     OrderCancelRequest of that order -> cancelled
 plus `core_new`: the matching core alone on the same kind of resting NEW, made with the call the
 service makes per message (`engine.process_at(buf, 0, copy=False)` on the order flow's own
@@ -90,7 +91,7 @@ class _Bench:
             "cancel_instrument": self.msg(sh, b"F", [(41, f"I{n}"), (11, f"Ic{n}"), (55, "SGE.AU9999"), (54, 1),
                                                      (60, "20260101-00:00:00")]),
             "new_product": self.msg(sh, b"D", [(11, f"P{n}"), (55, "GOLD.KG9999"), (54, 1),
-                                               (60, "20260101-00:00:00"), (38, 1000), (40, 2), (44, "550.00")]),
+                                               (60, "20260101-00:00:00"), (38, 9999), (40, 2), (44, "550.00")]),
             "cancel_product": self.msg(sh, b"F", [(41, f"P{n}"), (11, f"Pc{n}"), (55, "GOLD.KG9999"), (54, 1),
                                                   (60, "20260101-00:00:00")]),
         }

@@ -13,6 +13,8 @@ Cases, all in one run:
                cache warm): on an empty journal, on the journal with a snapshot `--tail` commands before
                its end (the snapshot plus a tail replay), and on the same journal with the snapshot
                moved away (the whole journal replayed). Target: snapshot + 100k tail ≤ 5 s.
+  snapshot     the event loop's pause for one snapshot of the replayed state: written in place vs
+               forked to a child process (`journal.snapshot_background`), same state, same run.
 
 usage: python -m benchmarks.recovery [--json FILE] [--orders N] [--commands N] [--tail N]
 """
@@ -36,6 +38,7 @@ from router.fix.config import with_overrides
 from router.fix.gateway import start_gateway
 from router.records.journal import FileJournal
 from router.records.snapshot import SnapshotStore
+from router.records.snapshot_fork import BackgroundSnapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 # The per-session message throttle (50/s by default) would refuse a benchmark's back-to-back orders;
@@ -157,6 +160,8 @@ def write_journal(directory: Path, commands: int, tail: int) -> int:
         frame = encode(msg_type, s.encode(), b"GOLDRTR", seqs[s], utc_timestamp(now[0]), body)
         seqs[s] += 1
         app.on_message(handles[s], parse_frame(frame))
+        if app.seq % 64 == 0:
+            app.commit()        # one group commit per event-loop batch, as the gateway does
     app.commit()
     app.journal.close()
     return app.seq
@@ -171,6 +176,34 @@ def replay_rate(directory: Path) -> dict:
     took = time.perf_counter() - t0
     journal.close()
     return {"commands": n, "seconds": round(took, 3), "commands_per_s": round(n / took)}
+
+
+def snapshot_pause(directory: Path) -> dict:
+    """The event loop's pause for one snapshot of the state the journal in `directory` rebuilds:
+    written synchronously (the loop waits for pickling and hashing) vs by a forked child (the loop
+    waits only for the fork; `journal.snapshot_background`), same state, same run."""
+    app = build_router_app(CONFIG, sessions_always_open=True, journal=FileJournal(directory),
+                           snapshots=SnapshotStore(directory / "bench-snapshots"))
+    app.warm_up()
+    app.recover()
+    store, flow = app.snapshots, app.flow
+    t0 = time.perf_counter_ns()
+    store.write(app.seq, 0, flow)
+    sync_ns = time.perf_counter_ns() - t0
+
+    async def forked() -> tuple[int, float]:
+        done = asyncio.get_running_loop().create_future()
+        pause = BackgroundSnapshot().start(app.seq + 1, lambda: store.write(app.seq + 1, 0, flow),
+                                           lambda seq, ok, s: done.set_result((ok, s)))
+        ok, seconds = await done
+        if not ok:
+            raise SystemExit("the background snapshot failed")
+        return pause, seconds
+    pause_ns, child_s = asyncio.run(forked())
+    app.journal.close()
+    return {"orders_known": len(flow.index.by_clordid), "orders_live": len(flow.index.live),
+            "sync_ms": round(sync_ns / 1e6, 1), "fork_pause_ms": round(pause_ns / 1e6, 2),
+            "child_ms": round(child_s * 1e3, 1), "ratio_pause_fork_vs_sync": round(pause_ns / sync_ns, 4)}
 
 
 def startup_seconds(cwd: Path) -> float:
@@ -213,9 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         start_full = startup_seconds(full)
         replay = replay_rate(journal_dir)
         say(f"replay: {replay['commands']} commands in {replay['seconds']} s = {replay['commands_per_s']}/s")
+        snap = snapshot_pause(journal_dir)
+        say(f"snapshot of {snap['orders_known']} known orders ({snap['orders_live']} live): event loop paused "
+            f"{snap['sync_ms']} ms written in place vs {snap['fork_pause_ms']} ms to fork a writer "
+            f"(×{snap['ratio_pause_fork_vs_sync']}; the child took {snap['child_ms']} ms)")
         say(f"serve start to ready: empty journal {start_empty:.2f} s; {n} commands from a snapshot + "
             f"{args.tail} tail {start_snap:.2f} s (target ≤ 5 s); the whole journal {start_full:.2f} s")
-        write_json(args.json, {"machine": machine, "ack": acks, "replay": replay,
+        write_json(args.json, {"machine": machine, "ack": acks, "replay": replay, "snapshot": snap,
                                "startup": {"empty_s": round(start_empty, 2), "commands": n, "tail": args.tail,
                                            "snapshot_plus_tail_s": round(start_snap, 2),
                                            "whole_journal_s": round(start_full, 2)},

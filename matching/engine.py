@@ -14,8 +14,8 @@ from . import kernels
 from .layout import (
     K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE, L_QTY,
     M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NEXT, M_CPTR,
-    M_CROWS, M_EPTR, M_EROWS, M_NORD, M_NOWN, M_OFFK, M_OFFL, M_OFFS, M_RESUME, M_TOPS, NKF, NLF, O_BOOK,
-    O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY, O_SIDE, allocate, grow, views,
+    M_CROWS, M_EPTR, M_EROWS, M_NHEAP, M_NHT, M_NORD, M_NOWN, M_NROWS, M_OFREE, M_OFFK, M_OFFL, M_OFFS, M_RESUME, M_TOPS, NKF, NLF, O_BOOK,
+    O_CUM, O_ID, O_LEAVES, O_LIVE, O_OWNER, O_PRICE, O_QTY, O_SIDE, allocate, grow, rehash_ids, views,
 )
 from .types import (
     COMMAND_DTYPE, EVENT_DTYPE, LEVEL_DTYPE, NCF, NEF, SNAPSHOT_DTYPE, OrderState, Top, as_groups,
@@ -41,6 +41,8 @@ class Engine:
     `books`: list of `BookSpec` (or dicts / tuples of its fields), book id = index.
     `groups`: list (or dict 0..G-1) of member-book lists.
     `capacity`: initial orders/levels to preallocate; everything grows on demand without losing state.
+    Only live orders are known: an ended order's id and row are forgotten (`order_state` -> None,
+    CANCEL -> UNKNOWN_ORDER, its id may be used again), so memory follows the orders live at once.
     """
 
     def __init__(self, books, groups=None, capacity: int = 4096):
@@ -187,8 +189,10 @@ class Engine:
 
     def _make_room(self, pending: int):
         a = self._A
-        need_table = (a[M_NORD] + 1 > a[M_CAPO] or 2 * (a[M_NORD] + 1) > a[M_CAPH]
-                      or a[M_LLIVE] + 1 > a[M_CAPL] or a[M_MAXSIDE] + 1 > a[M_CAPS]
+        if 2 * (a[M_NHT] + 1) > a[M_CAPH]:
+            rehash_ids(a)      # tombstones of ended orders filled it: cleaned in place when that is enough
+        need_table = ((a[M_OFREE] < 0 and a[M_NORD] + 1 > a[M_CAPO]) or 2 * (a[M_NHT] + 1) > a[M_CAPH]
+                      or a[M_NHEAP] + 1 > a[M_CAPO] or a[M_LLIVE] + 1 > a[M_CAPL] or a[M_MAXSIDE] + 1 > a[M_CAPS]
                       or 2 * (a[M_NOWN] + 1) > a[M_CAPW])
         if need_table:
             self._A = grow(a, need_orders=1, need_levels=1, need_side=1, need_owners=1)
@@ -298,6 +302,13 @@ class Engine:
 
     def resting_orders(self) -> int:
         return int(self._A[M_LIVE])
+
+    def order_rows(self) -> tuple[int, int, int]:
+        """(rows holding a live order, rows on the free list, row capacity) of the order table:
+        rows of ended orders are reused, so the first stays at the orders live at once."""
+        a = self._A
+        used, hwm, cap = int(a[M_NROWS]), int(a[M_NORD]), int(a[M_CAPO])
+        return used, hwm - used, cap
 
     def snapshot(self) -> np.ndarray:
         out = np.zeros((self.resting_orders(), len(SNAPSHOT_DTYPE.names)), np.int64)

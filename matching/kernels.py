@@ -19,7 +19,7 @@ from .kernels_orders import (
 from .kernels_sweep import _sweep
 from .layout import (
     HDR, K_NLEV, L_HEAD, M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_IDX, M_LIVE, M_LLIVE, M_MAXSIDE,
-    M_NB, M_NE, M_NEXT, M_NG, M_NORD, M_NOWN, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS, M_CPTR, M_CROWS,
+    M_NB, M_NE, M_NEXT, M_NG, M_NHEAP, M_NHT, M_NORD, M_NOWN, M_OFREE, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS, M_CPTR, M_CROWS,
     M_EPTR, M_EROWS, M_OFFW, M_OFFX, M_OP, M_RESUME, M_TIME, NKF, NLF, NOF, O_CUM, O_EXPIRE, O_ID, O_LEAVES,
     O_NEXT, O_OWNER, O_PRICE, O_QTY, O_SIDE, O_TIF,
 )
@@ -74,11 +74,11 @@ def _loop(K, G, S, L, O, HT, W, X, M, E, C, start, stop):
         if i + 1 < stop:
             c1 = C[i + 1]
             if (c1[C_OP] == OP_CANCEL or c1[C_OP] == OP_REPLACE) and c1[C_OID] > 0:
-                r1 = find_order(HT, c1[C_OID])
+                r1 = find_order(HT, M, c1[C_OID])
                 if r1 >= 0:
                     prefetch(o_base + r1 * (NOF * 8))
-        if (M[M_NORD] + 1 > M[M_CAPO] or 2 * (M[M_NORD] + 1) > M[M_CAPH]
-                or M[M_LLIVE] + 1 > M[M_CAPL] or M[M_MAXSIDE] + 1 > M[M_CAPS]
+        if ((M[M_OFREE] < 0 and M[M_NORD] + 1 > M[M_CAPO]) or 2 * (M[M_NHT] + 1) > M[M_CAPH]
+                or M[M_NHEAP] + 1 > M[M_CAPO] or M[M_LLIVE] + 1 > M[M_CAPL] or M[M_MAXSIDE] + 1 > M[M_CAPS]
                 or 2 * (M[M_NOWN] + 1) > M[M_CAPW] or M[M_NE] + 2 * M[M_LIVE] + 8 > cap_e):
             return -(i + 1)
         c = C[i]
@@ -118,9 +118,9 @@ def _run(A, C, E, start, stop):
         if i < stop:
             c = C[i]
             if c[C_OP] == OP_EXPIRE and c[C_BOOK] == -1 and c[C_TIF] != DAY:
-                _expire_due(K, S, L, O, X, M, E, c[C_TIME])
+                _expire_due(K, S, L, O, HT, X, M, E, c[C_TIME])
             else:
-                _mass_or_expire(K, S, L, O, M, E, c, c[C_OP] == OP_EXPIRE)
+                _mass_or_expire(K, S, L, O, HT, M, E, c, c[C_OP] == OP_EXPIRE)
             i += 1
     M[M_NEXT] = stop
     return 2 * M[M_NE]
@@ -172,4 +172,4 @@ def snapshot_rows(A, out):
 @njit(cache=True)
 def lookup(A, oid):
     M, K, G, S, L, O, HT, W, X = _tables(A)
-    return find_order(HT, oid) if oid > 0 else -1
+    return find_order(HT, M, oid) if oid > 0 else -1

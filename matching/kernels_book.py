@@ -13,8 +13,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .layout import (
-    K_BP, K_LOT, K_MAX, K_MIN, K_NLEV, K_REF, K_TICK, L_COUNT, L_HEAD, L_NEXT, L_PRICE, L_QTY,
-    L_TAIL, M_IDX, M_LFREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME,
+    ID_DELETED, K_BP, K_LOT, K_MAX, K_MIN, K_NLEV, K_REF, K_TICK, L_COUNT, L_HEAD, L_NEXT, L_PRICE, L_QTY,
+    L_TAIL, M_HDISP, M_IDX, M_LFREE, M_NHT, M_NORD, M_NROWS, M_OFREE, ROW_FREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME,
     M_TOPS, O_BOOK,
     O_CUM, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE, O_QTY, O_SEQ, O_SIDE,
     slot_of,
@@ -102,18 +102,67 @@ def qty_reason(K, b, qty):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def find_order(HT, oid):
-    i = slot_of(HT, oid)
-    if HT[i, 0] == 0:
+def id_slot(HT, M, oid):
+    """Slot of `oid` in the id table, or -1: probes at most M_HDISP slots past its home."""
+    mask = HT.shape[0] - 1
+    i = (oid ^ (oid >> 32)) & mask
+    for _ in range(M[M_HDISP] + 1):
+        k = HT[i, 0]
+        if k == oid:
+            return i
+        if k == 0:
+            return -1
+        i = (i + 1) & mask
+    return -1
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def find_order(HT, M, oid):
+    i = id_slot(HT, M, oid)
+    if i < 0:
         return -1
     return HT[i, 1]
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def add_id(HT, oid, row):
-    i = slot_of(HT, oid)
+def add_id(HT, M, oid, row):
+    """Insert an id known to be absent, into the first deleted or empty slot of its probe run."""
+    mask = HT.shape[0] - 1
+    home = (oid ^ (oid >> 32)) & mask
+    i = home
+    while HT[i, 0] > 0:
+        i = (i + 1) & mask
+    if HT[i, 0] == 0:
+        M[M_NHT] += 1
     HT[i, 0] = oid
     HT[i, 1] = row
+    if ((i - home) & mask) > M[M_HDISP]:
+        M[M_HDISP] = (i - home) & mask
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def new_row(O, M):
+    """A row for a new order: the most recently freed one, else the next never used."""
+    r = M[M_OFREE]
+    if r >= 0:
+        M[M_OFREE] = O[r, O_NEXT]
+    else:
+        r = M[M_NORD]
+        M[M_NORD] = r + 1
+    M[M_NROWS] += 1
+    return r
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def free_row(O, HT, M, r):
+    """Order `r` has ended (its events are written): forget its id, put the row on the free list.
+    Fields other than the link and the marker keep their values, so a handler may still read them
+    for the rest of the command (no row is taken again before the next command)."""
+    HT[id_slot(HT, M, O[r, O_ID]), 0] = ID_DELETED
+    O[r, O_LEVEL] = ROW_FREE
+    O[r, O_NEXT] = M[M_OFREE]
+    M[M_OFREE] = r
+    M[M_NROWS] -= 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -262,12 +311,13 @@ def unlink(K, S, L, O, M, r):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def kill(K, S, L, O, M, E, r, kind, reason, group):
-    """End order `r` (resting or not) with a CANCELLED/EXPIRED event."""
+def kill(K, S, L, O, HT, M, E, r, kind, reason, group):
+    """End order `r` (resting or not) with a CANCELLED/EXPIRED event and free its row."""
     if O[r, O_LIVE] != 0:
         unlink(K, S, L, O, M, r)
     O[r, O_LEAVES] = 0
     emit_order(E, M, O, r, kind, reason, group)
+    free_row(O, HT, M, r)
 
 
 

@@ -50,7 +50,7 @@ def _collect(K, S, L, O, M, book, owner, t, day, out, why):
 
 
 @njit(cache=True)
-def _mass_or_expire(K, S, L, O, M, E, c, expire):
+def _mass_or_expire(K, S, L, O, HT, M, E, c, expire):
     b, owner = c[C_BOOK], c[C_OWNER]
     if b != -1 and (b < 0 or b >= M[M_NB]):
         return _reject(E, M, c, R_BAD_BOOK, False)
@@ -60,17 +60,19 @@ def _mass_or_expire(K, S, L, O, M, E, c, expire):
     why = np.empty(M[M_LIVE], np.int64)
     n = _collect(K, S, L, O, M, b, -2 if expire else owner, c[C_TIME], c[C_TIF] == DAY, out, why)
     for k in range(n):
-        kill(K, S, L, O, M, E, out[k], EXPIRED if expire else CANCELLED, why[k], -1)
+        kill(K, S, L, O, HT, M, E, out[k], EXPIRED if expire else CANCELLED, why[k], -1)
     if not expire:
         emit(E, M, MC_REPORT, R_NONE, b, -1, c[C_OID], owner, 0, 0, n, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 @njit(cache=True)
-def _expire_due(K, S, L, O, X, M, E, t):
+def _expire_due(K, S, L, O, HT, X, M, E, t):
     """GTD expiry over every book through the heap: cost follows the due orders, not the book size.
 
     Due orders are put in the canonical order (book, bids then asks, best price first, FIFO) that
-    the full scan and the reference produce: FIFO inside a level is ascending O_SEQ."""
+    the full scan and the reference produce: FIFO inside a level is ascending O_SEQ.
+    Rows are recycled, so a stale entry may name a row that now holds another due GTD order, which
+    also has its own entry: each row is taken once (marked O_LIVE = 2 while collecting)."""
     end = M[M_NHEAP]
     while M[M_NHEAP] > 0 and X[0, 0] <= t:
         heap_pop_row(X, M)
@@ -78,13 +80,15 @@ def _expire_due(K, S, L, O, X, M, E, t):
     n = 0
     for k in range(popped.shape[0]):
         r = popped[k]
-        if O[r, O_LIVE] != 0 and O[r, O_TIF] == GTD and O[r, O_EXPIRE] <= t:
+        if O[r, O_LIVE] == 1 and O[r, O_TIF] == GTD and O[r, O_EXPIRE] <= t:
+            O[r, O_LIVE] = 2
             n += 1
     due = np.empty(n, np.int64)
     n = 0
     for k in range(popped.shape[0]):
         r = popped[k]
-        if O[r, O_LIVE] != 0 and O[r, O_TIF] == GTD and O[r, O_EXPIRE] <= t:
+        if O[r, O_LIVE] == 2:
+            O[r, O_LIVE] = 1
             due[n] = r
             n += 1
     if n == 0:
@@ -100,4 +104,4 @@ def _expire_due(K, S, L, O, X, M, E, t):
     key_by_seq = key[np.argsort(seq, kind="mergesort")]
     ordered = by_seq[np.argsort(key_by_seq, kind="mergesort")]
     for k in range(n):
-        kill(K, S, L, O, M, E, ordered[k], EXPIRED, R_EXP_GTD, -1)
+        kill(K, S, L, O, HT, M, E, ordered[k], EXPIRED, R_EXP_GTD, -1)

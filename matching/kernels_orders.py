@@ -9,8 +9,8 @@ from __future__ import annotations
 from numba import njit
 
 from .kernels_book import (
-    add_id, best_level, emit, emit_order, find_order, heap_push, kill, link, price_reason, qty_reason,
-    unlink,
+    add_id, best_level, emit, emit_order, find_order, free_row, heap_push, kill, link, new_row, price_reason,
+    qty_reason, unlink,
 )
 from .layout import (
     K_DEN, K_NLEV, K_NUM, K_REF, K_SCALE, L_HEAD, L_PRICE, L_QTY, M_NB, M_NORD, M_NOWN, O_BOOK, O_CUM,
@@ -90,7 +90,7 @@ def _fok_fillable(K, S, L, O, r, mode):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _match(K, S, L, O, M, E, r, mode):
+def _match(K, S, L, O, HT, M, E, r, mode):
     """Trade row `r` against its own book; True when self-trade prevention stopped it."""
     b, opp, owner = O[r, O_BOOK], 2 - O[r, O_SIDE], O[r, O_OWNER]
     while O[r, O_LEAVES] > 0:
@@ -103,7 +103,7 @@ def _match(K, S, L, O, M, E, r, mode):
         m = L[lid, L_HEAD]
         if mode != 0 and O[m, O_OWNER] == owner:
             if mode == 1 or mode == 3:
-                kill(K, S, L, O, M, E, m, CANCELLED, R_STP, -1)
+                kill(K, S, L, O, HT, M, E, m, CANCELLED, R_STP, -1)
                 if mode == 1:
                     continue
             return True
@@ -117,25 +117,29 @@ def _match(K, S, L, O, M, E, r, mode):
             unlink(K, S, L, O, M, m)
         emit(E, M, TRADE, R_NONE, b, -1, O[r, O_ID], owner, O[r, O_SIDE], px, q, O[r, O_LEAVES],
              O[r, O_CUM], O[m, O_ID], O[r, O_ID], O[m, O_OWNER], O[m, O_LEAVES], O[m, O_CUM], 0)
+        if O[m, O_LEAVES] == 0:
+            free_row(O, HT, M, m)
     return False
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _after_accept(K, S, L, O, M, E, W, X, r):
+def _after_accept(K, S, L, O, HT, M, E, W, X, r):
     mode = _stp_mode(W, O[r, O_OWNER])
     tif = O[r, O_TIF]
     if tif == FOK and not _fok_fillable(K, S, L, O, r, mode):
-        kill(K, S, L, O, M, E, r, CANCELLED, R_FOK, -1)
+        kill(K, S, L, O, HT, M, E, r, CANCELLED, R_FOK, -1)
         return
-    if _match(K, S, L, O, M, E, r, mode):
-        kill(K, S, L, O, M, E, r, CANCELLED, R_STP, -1)
+    if _match(K, S, L, O, HT, M, E, r, mode):
+        kill(K, S, L, O, HT, M, E, r, CANCELLED, R_STP, -1)
     elif O[r, O_LEAVES] > 0:
         if O[r, O_TYPE] == MARKET or tif == IOC or tif == FOK:
-            kill(K, S, L, O, M, E, r, CANCELLED, R_IOC, -1)
+            kill(K, S, L, O, HT, M, E, r, CANCELLED, R_IOC, -1)
         else:
             link(K, S, L, O, M, r)
             if tif == GTD:
                 heap_push(X, M, O[r, O_EXPIRE], r)
+    else:
+        free_row(O, HT, M, r)   # filled in full
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -145,9 +149,8 @@ def _valid_tif(tif):
 
 @njit(cache=True, _nrt=False, inline="always")
 def _new_row(O, HT, M, oid, book, side, owner, price, qty, tif, expire, ord_type):
-    r = M[M_NORD]
-    M[M_NORD] = r + 1
-    add_id(HT, oid, r)
+    r = new_row(O, M)
+    add_id(HT, M, oid, r)
     o = O[r]
     o[O_ID], o[O_BOOK], o[O_SIDE], o[O_OWNER], o[O_PRICE] = oid, book, side, owner, price
     o[O_QTY], o[O_LEAVES], o[O_CUM], o[O_TIF], o[O_EXPIRE] = qty, qty, 0, tif, expire
@@ -162,7 +165,7 @@ def _new(K, S, L, O, HT, W, X, M, E, c):
         return _reject(E, M, c, R_BAD_BOOK, False)
     if oid <= 0:
         return _reject(E, M, c, R_BAD_OID, False)
-    if find_order(HT, oid) >= 0:
+    if find_order(HT, M, oid) >= 0:
         return _reject(E, M, c, R_DUP, False)
     if c[C_OWNER] < 0:
         return _reject(E, M, c, R_BAD_OWNER, False)
@@ -186,22 +189,22 @@ def _new(K, S, L, O, HT, W, X, M, E, c):
     r = _new_row(O, HT, M, oid, b, side, c[C_OWNER], price, c[C_QTY], tif,
                  c[C_EXPIRE] if tif == GTD else 0, ord_type)
     emit_order(E, M, O, r, ACCEPTED, R_NONE, -1)
-    _after_accept(K, S, L, O, M, E, W, X, r)
+    _after_accept(K, S, L, O, HT, M, E, W, X, r)
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def _cancel(K, S, L, O, HT, M, E, c):
-    r = find_order(HT, c[C_OID]) if c[C_OID] > 0 else -1
+    r = find_order(HT, M, c[C_OID]) if c[C_OID] > 0 else -1
     if r < 0:
         return _reject(E, M, c, R_UNKNOWN, False)
     if O[r, O_LIVE] == 0:
         return _reject(E, M, c, R_NOT_LIVE, False)
-    kill(K, S, L, O, M, E, r, CANCELLED, R_CXL, -1)
+    kill(K, S, L, O, HT, M, E, r, CANCELLED, R_CXL, -1)
 
 
 @njit(cache=True, _nrt=False)
 def _replace(K, S, L, O, HT, W, M, E, c):
-    r = find_order(HT, c[C_OID]) if c[C_OID] > 0 else -1
+    r = find_order(HT, M, c[C_OID]) if c[C_OID] > 0 else -1
     if r < 0:
         return _reject(E, M, c, R_UNKNOWN, False)
     if O[r, O_LIVE] == 0:
@@ -225,10 +228,12 @@ def _replace(K, S, L, O, HT, W, M, E, c):
     emit_order(E, M, O, r, REPLACED, R_NONE, -1)
     if keeps:
         return
-    if _match(K, S, L, O, M, E, r, _stp_mode(W, O[r, O_OWNER])):
-        kill(K, S, L, O, M, E, r, CANCELLED, R_STP, -1)
+    if _match(K, S, L, O, HT, M, E, r, _stp_mode(W, O[r, O_OWNER])):
+        kill(K, S, L, O, HT, M, E, r, CANCELLED, R_STP, -1)
     elif O[r, O_LEAVES] > 0:
         link(K, S, L, O, M, r)
+    else:
+        free_row(O, HT, M, r)   # filled in full
 
 
 @njit(cache=True, _nrt=False)

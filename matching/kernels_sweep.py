@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from numba import njit
 
-from .kernels_book import best_level, emit, emit_order, find_order, kill, price_reason, qty_reason, unlink
+from .kernels_book import (
+    best_level, emit, emit_order, find_order, free_row, kill, price_reason, qty_reason, unlink,
+)
 from .kernels_orders import (
     ACCEPTED, BUY, CANCELLED, C_ALLOWED, C_BOOK, C_EXPIRE, C_OID, C_OWNER, C_PRICE, C_QTY, C_REST_BOOK,
     C_REST_PRICE, C_SIDE, C_TIF, C_TIME, C_TYPE, DAY, FOK, GTC, GTD, LIMIT, MARKET, R_BAD_EXPIRE,
@@ -31,7 +33,7 @@ def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
         return _reject(E, M, c, R_BAD_GROUP, True)
     if oid <= 0:
         return _reject(E, M, c, R_BAD_OID, True)
-    if find_order(HT, oid) >= 0:
+    if find_order(HT, M, oid) >= 0:
         return _reject(E, M, c, R_DUP, True)
     if c[C_OWNER] < 0:
         return _reject(E, M, c, R_BAD_OWNER, True)
@@ -85,7 +87,7 @@ def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
         m = bm
         if mode != 0 and O[m, O_OWNER] == owner:
             if mode == 1 or mode == 3:
-                kill(K, S, L, O, M, E, m, CANCELLED, R_STP, -1)
+                kill(K, S, L, O, HT, M, E, m, CANCELLED, R_STP, -1)
                 if mode == 1:
                     continue
             stopped = True
@@ -103,10 +105,12 @@ def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
             unlink(K, S, L, O, M, m)
         emit(E, M, TRADE, R_NONE, bb, g, oid, owner, side, px, q, O[r, O_LEAVES], O[r, O_CUM],
              O[m, O_ID], oid, O[m, O_OWNER], O[m, O_LEAVES], O[m, O_CUM], gq)
+        if O[m, O_LEAVES] == 0:
+            free_row(O, HT, M, m)
     rest_qty, rest_g = 0, 0
     if stopped:
         returned = O[r, O_LEAVES]
-        kill(K, S, L, O, M, E, r, CANCELLED, R_STP, g)
+        kill(K, S, L, O, HT, M, E, r, CANCELLED, R_STP, g)
     else:
         if rb != -1 and O[r, O_LEAVES] > 0:
             lot, scale = K[rb, K_LOT], K[rb, K_SCALE]
@@ -119,10 +123,12 @@ def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
          rest_g, returned, O[r, O_CUM], 0, 0, 0, 0, 0, 0)
     if rest_qty == 0:
         O[r, O_LEAVES] = 0
+        if not stopped:      # (a stopped sweep's row was freed by kill)
+            free_row(O, HT, M, r)
         return
     o = O[r]
     o[O_BOOK], o[O_PRICE], o[O_QTY], o[O_LEAVES], o[O_CUM] = rb, c[C_REST_PRICE], rest_qty, rest_qty, 0
     o[O_TYPE] = LIMIT
     o[O_EXPIRE] = c[C_EXPIRE] if tif == GTD else 0
     emit_order(E, M, O, r, ACCEPTED, R_NONE, -1)
-    _after_accept(K, S, L, O, M, E, W, X, r)
+    _after_accept(K, S, L, O, HT, M, E, W, X, r)

@@ -10,15 +10,26 @@ Tables (rows x fields, int64):
   G  groups     [G]           bitmask of member books
   S  sides      [2B, capS]    level ids sorted worst..best (best at the end, where most changes happen)
   L  levels     [capL, NLF]   price, FIFO head/tail, total leaves, order count, free-list link
-  O  orders     [capO, NOF]   one row per accepted order, kept after it ends (order_state, duplicates)
-  HT order ids  [capH, 2]     open addressing, key = order id (> 0), value = row in O
+  O  orders     [capO, NOF]   one row per live order; a row is recycled (free list) when its order ends
+  HT order ids  [capH, 2]     open addressing, key = order id (> 0, -1 = deleted), value = row in O
   W  owners     [capW, 2]     open addressing, key = owner + 1, value = STP mode
   X  GTD heap   [capO, 2]     min-heap of (expire_time, row) so an expiry call touches only due orders
+
+Order rows: the engine knows only live orders. When an order ends (filled, cancelled, expired,
+rejected after acceptance) its id leaves HT (a tombstone) and its row goes on a free list (linked
+through O_NEXT, O_LEVEL = ROW_FREE) that the next new order takes first, so the O table is as big
+as the most orders ever live at once, not as the number ever accepted. M_NORD is the rows' high-water
+mark, M_NROWS the rows in use, M_NHT the id slots taken (live + tombstones). Ids mostly increase, so
+they mostly sit in their home slot; M_HDISP, the largest distance of any id from its home, bounds
+every lookup (without it, looking up an ended id would walk the whole band of tombstones). The GTD
+heap keeps stale entries of ended orders until they come due or `grow` compacts it.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from .types import Tif
 
 # header slots
 M_NB, M_NG, M_CAPO, M_CAPL, M_CAPS, M_CAPH, M_CAPW = 0, 1, 2, 3, 4, 5, 6
@@ -32,6 +43,9 @@ M_TOPS = 31
 # where the engine's current command batch and event buffer live (address, rows): the one-command
 # kernel takes only the arena, since each array argument costs tens of ns to unbox per call
 M_CPTR, M_CROWS, M_EPTR, M_EROWS = 32, 33, 34, 35
+# order-row recycling: free-list head (-1 = empty), rows in use, id-table slots taken (with tombstones),
+# and the farthest any id sits from its home slot (a lookup of an absent id stops past it)
+M_OFREE, M_NROWS, M_NHT, M_HDISP = 36, 37, 38, 39
 HDR = 40
 
 # book fields
@@ -48,6 +62,9 @@ NLF = 6
 (O_NEXT, O_PREV, O_LEVEL, O_LEAVES, O_CUM, O_OWNER, O_ID, O_LIVE,
  O_SEQ, O_BOOK, O_SIDE, O_PRICE, O_QTY, O_TIF, O_EXPIRE, O_TYPE) = range(16)
 NOF = 16
+TIF_GTD = int(Tif.GTD)
+ROW_FREE = -2      # O_LEVEL of a row on the free list (-1: an order that is not resting)
+ID_DELETED = -1    # HT key of a deleted id (a tombstone: lookups probe past it, inserts reuse it)
 
 
 def _pow2(n: int) -> int:
@@ -72,6 +89,7 @@ def allocate(nb: int, ng: int, cap_o: int, cap_l: int, cap_s: int, cap_h: int, c
     a[M_OFFK:M_OFFW + 1] = offs[:7]
     a[M_OFFX] = offs[7]
     a[M_LFREE] = -1
+    a[M_OFREE] = -1
     return a
 
 
@@ -89,34 +107,65 @@ def views(a: np.ndarray):
 
 def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: int = 1,
          need_owners: int = 1) -> np.ndarray:
-    """Return a bigger arena holding the same state; capacities at least double when short."""
+    """Return an arena holding the same state with room for the needs; capacities at least double
+    when short. The copy also drops the id table's tombstones (ids are re-inserted from the rows in
+    use) and the GTD heap's stale entries, so it is also how a full id table or heap is cleaned."""
     nb, ng = int(a[M_NB]), int(a[M_NG])
     cap_o, cap_l, cap_s, cap_h, cap_w = (int(x) for x in a[M_CAPO:M_CAPW + 1])
     nord, llive, maxside, nown = int(a[M_NORD]), int(a[M_LLIVE]), int(a[M_MAXSIDE]), int(a[M_NOWN])
-    lhw = int(a[M_LHW])
-    new_o = cap_o if nord + need_orders <= cap_o else max(2 * cap_o, nord + need_orders)
+    nrows, lhw = int(a[M_NROWS]), int(a[M_LHW])
+    ka, ga, sa, la, oa, ha, wa, xa = views(a)
+    heap = _live_heap(xa[:int(a[M_NHEAP])], oa)
+    # rows: room for the live orders, and the heap (one row per entry) at most half full after
+    new_o = cap_o
+    if nrows + need_orders > cap_o or 2 * (len(heap) + 1) > cap_o:
+        new_o = max(2 * cap_o, nrows + need_orders, 2 * (len(heap) + 1))
     new_l = cap_l if llive + need_levels <= cap_l else max(2 * cap_l, llive + need_levels)
     new_s = cap_s if maxside + need_side <= cap_s else max(2 * cap_s, maxside + need_side)
-    new_h = cap_h if 2 * (nord + need_orders) <= cap_h else _pow2(4 * (nord + need_orders))
+    # ids: at most a quarter full right after the rebuild, so a cleaning is followed by many inserts
+    new_h = cap_h if 4 * (nrows + need_orders) <= cap_h else _pow2(4 * (nrows + need_orders))
     new_w = cap_w if 2 * (nown + need_owners) <= cap_w else _pow2(4 * (nown + need_owners))
     b = allocate(nb, ng, new_o, new_l, new_s, new_h, new_w)
     b[M_NORD:M_HDR_END] = a[M_NORD:M_HDR_END]
-    b[M_NHEAP] = a[M_NHEAP]
     b[M_APPEND] = a[M_APPEND]
     b[M_TOPS] = a[M_TOPS]
     b[M_CPTR:M_EROWS + 1] = a[M_CPTR:M_EROWS + 1]
-    ka, ga, sa, la, oa, ha, wa, xa = views(a)
+    b[M_OFREE], b[M_NROWS] = a[M_OFREE], nrows
     kb, gb, sb, lb, ob, hb, wb, xb = views(b)
-    nheap = int(a[M_NHEAP])
-    xb[:nheap] = xa[:nheap]
+    b[M_NHEAP] = len(heap)
+    xb[:len(heap)] = heap
     kb[:] = ka
     gb[:] = ga
     sb[:, :cap_s] = sa
     lb[:lhw] = la[:lhw]
     ob[:nord] = oa[:nord]
-    _rebuild_ids(hb, ob, nord)
+    b[M_NHT], b[M_HDISP] = _rebuild_ids(hb, ob, nord)
     _rebuild_owners(wb, wa)
     return b
+
+
+def rehash_ids(a: np.ndarray) -> bool:
+    """Clear the id table's tombstones in place (ids re-inserted from the rows in use) when that
+    leaves it at most a quarter full; False when it needs to grow instead (see `grow`). Costs one
+    pass over the id table and the order rows, no copy of the arena."""
+    nrows, cap_h = int(a[M_NROWS]), int(a[M_CAPH])
+    if 4 * (nrows + 1) > cap_h:
+        return False
+    o, ht = views(a)[4:6]
+    ht.fill(0)
+    a[M_NHT], a[M_HDISP] = _rebuild_ids(ht, o, int(a[M_NORD]))
+    return True
+
+
+def _live_heap(x: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """The GTD heap's entries that still stand for a resting GTD order (one per row), sorted by time:
+    a sorted array is a valid min-heap."""
+    rows, keys = x[:, 1], x[:, 0]
+    ok = (o[rows, O_LEVEL] >= 0) & (o[rows, O_TIF] == TIF_GTD) & (o[rows, O_EXPIRE] == keys)
+    kept = x[ok]
+    _, first = np.unique(kept[:, 1], return_index=True)
+    kept = kept[first]
+    return kept[np.lexsort((kept[:, 1], kept[:, 0]))]
 
 
 M_HDR_END = M_IDX + 1
@@ -136,10 +185,17 @@ def slot_of(ht, key):
 
 @njit(cache=True)
 def _rebuild_ids(ht, o, nord):
+    """Insert the ids of the rows in use; returns (ids inserted, largest distance from home)."""
+    n, far, mask = 0, 0, ht.shape[0] - 1
     for r in range(nord):
-        i = slot_of(ht, o[r, O_ID])
-        ht[i, 0] = o[r, O_ID]
-        ht[i, 1] = r
+        if o[r, O_LEVEL] != ROW_FREE:
+            key = o[r, O_ID]
+            i = slot_of(ht, key)
+            ht[i, 0] = key
+            ht[i, 1] = r
+            n += 1
+            far = max(far, (i - ((key ^ (key >> 32)) & mask)) & mask)
+    return n, far
 
 
 @njit(cache=True)

@@ -163,6 +163,12 @@ class ReferenceBook:
             self._unlink(o)
         o.leaves = 0
         self._order_event(kind, o, reason, group)
+        self._forget(o)
+
+    def _forget(self, o):
+        """An ended order is forgotten at once: the book knows only live orders (as the engine,
+        which recycles the order's row), so its id is unknown from now on and may come again."""
+        del self.orders[o.id]
 
     # ------------------------------------------------------------------ matching
     def _crosses(self, o, px):
@@ -209,6 +215,8 @@ class ReferenceBook:
                 self._unlink(m)
             self._emit(K.TRADE, R.NONE, o.book, -1, o.id, o.owner, o.side, px, q, o.leaves, o.cum,
                        m.id, o.id, m.owner, m.leaves, m.cum)
+            if not m.leaves:
+                self._forget(m)
         return False
 
     def _after_accept(self, o):
@@ -223,6 +231,8 @@ class ReferenceBook:
                 self._kill(o, K.CANCELLED, R.UNFILLED_IOC)
             else:
                 self._rest(o)
+        else:
+            self._forget(o)         # filled in full
 
     # ------------------------------------------------------------------ handlers
     def _new(self, c):
@@ -293,6 +303,8 @@ class ReferenceBook:
             self._kill(o, K.CANCELLED, R.SELF_TRADE)
         elif o.leaves:
             self._rest(o)
+        else:
+            self._forget(o)         # filled in full
 
     def _each_resting(self, book):
         books = range(len(self.specs)) if book == -1 else (book,)
@@ -423,6 +435,8 @@ class ReferenceBook:
                 self._unlink(m)
             self._emit(K.TRADE, R.NONE, m.book, g, s.id, s.owner, side, px, q, s.leaves, s.cum,
                        m.id, s.id, m.owner, m.leaves, m.cum, gq)
+            if not m.leaves:
+                self._forget(m)
         rest_qty = 0
         if stopped:
             returned = s.leaves
@@ -439,6 +453,8 @@ class ReferenceBook:
                    rest_qty * (self.conv[rb][2] if rest_qty else 0), returned, s.cum)
         if not rest_qty:
             s.leaves = 0
+            if not stopped:         # (a stopped sweep was forgotten by _kill)
+                self._forget(s)
             return
         s.book, s.price, s.qty, s.leaves, s.cum = rb, c["rest_price"], rest_qty, rest_qty, 0
         s.ord_type = OrdType.LIMIT

@@ -34,10 +34,11 @@ from router.ops.admin import AdminResult
 from router.ops.audit import log_rejects
 from router.config import Config
 from router.domain.calendar import SessionState
+from router.domain.fx_quotes import fx_view
 from router.domain.reasons import Reason
 from router.fix.app import SessionHandle
 from router.orders.flow import OrderFlow, Out, business_reject, make_engine
-from router.orders.index import micro_text, units_text
+from router.orders.index import DONE_KEPT, micro_text, units_text
 from router.orders.risk import RiskEngine
 from router.records.commands import Applied, CommandApplier
 from router.records.drop_copy import DropCopy, scopes
@@ -90,6 +91,7 @@ class RouterApp(Sequencer, BooksAdmin):
         self._commit_scheduled = False
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every      # commands between snapshots (0: only at a clean stop)
+        self.snapshot_background = False          # periodic snapshots from a forked child (service: config)
         self.snapshot_seq = self.seq              # the last command the newest snapshot includes
         self._snapshot_scheduled = False
         self.recovered_from: Any = None
@@ -279,8 +281,15 @@ class RouterApp(Sequencer, BooksAdmin):
         self._refresh_gauges()
         return _result(r)
 
-    def set_fx(self, changes: dict[str, Decimal]) -> AdminResult:
-        return _result(self.admin("fx", self.clock(), rates=changes))
+    def set_fx(self, changes: dict[str, Any], force: bool = False) -> AdminResult:
+        """pair -> Decimal mid or {"bid", "ask"} / {"mid"}; one journaled command stamped with its time."""
+        args: dict[str, Any] = {"rates": changes}
+        if force:
+            args["force"] = True
+        return _result(self.admin("fx", self.clock(), **args))
+
+    def fx_view(self) -> dict:
+        return fx_view(self.flow.fx, self.clock(), self.flow.fx_settings)
 
     def quota_view(self) -> dict:
         return self.flow.quota_view()
@@ -338,7 +347,8 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
     flow = OrderFlow(cat, config.fx, participants.accounts, risk, participants.quota, engine,
                      run_id=run_id(clock()), session_open=session_open, calendars=calendars, metrics=metrics,
                      perf=time.perf_counter_ns if metrics is not None else None,
-                     reference=config.sections.get("reference"))
+                     reference=config.sections.get("reference"), fx_settings=config.sections.get("fx_settings"),
+                     done_kept=config.sections.get("orders", DONE_KEPT))
     flow.expire_at_close = not sessions_always_open and calendars is not None
     flow.fills = Ledger(cat, calendars, metrics)   # the books of record hear of every fill
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                             "(logged as WARNING and shown in /health)")
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO (default), WARNING or ERROR")
     serve.add_argument("--log-format", default="text", help="text (default) or json: one object per line")
+    _add_cluster_flags(serve)
 
     demo = sub.add_parser("demo", help="start the router in-process and run a scripted FIX client through it")
     _add_service_flags(demo)
@@ -93,6 +94,17 @@ def _add_service_flags(p: argparse.ArgumentParser) -> None:
                    help="accept losing the journal from a damaged record on (named at start-up) onwards")
     p.add_argument("--event-loop", choices=("uvloop", "asyncio"), default=_default_loop(),
                    help="event loop implementation (default: uvloop where installed)")
+
+
+def _add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    """Scale-out roles (router.cluster); without --role, serve is the one process it always was."""
+    p.add_argument("--role", choices=("gateway", "core"), default=None,
+                   help="run as a FIX gateway or a matching core of a NATS JetStream cluster (docs/scale-out.md)")
+    p.add_argument("--nats", metavar="URL[,URL...]", help="with --role: the NATS servers (JetStream enabled)")
+    p.add_argument("--name", help="with --role: this node's name in logs and leases (default ROLE-HOST-PID)")
+    p.add_argument("--takeover", type=float, default=3.0,
+                   help="with --role core: seconds after the leader's last renewal for a standby to lead (default 3)")
+    p.add_argument("--replicas", type=int, default=3, help="with --role: replicas of the command stream (default 3)")
 
 
 def _default_loop() -> str:
@@ -223,6 +235,13 @@ def cmd_serve(args: argparse.Namespace, config: Config | None = None) -> int:
     args.log_level = level.upper()
     if getattr(args, "log_format", "text") not in LOG_FORMATS:
         return _fail(f"--log-format {args.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+    if getattr(args, "role", None) is not None:
+        if not args.nats:
+            return _fail(f"--role {args.role} needs --nats URL[,URL...]")
+        if args.takeover <= 0:
+            return _fail(f"--takeover {args.takeover} must be a positive number of seconds")
+        from router.cluster.serve import run_role
+        return run_role(args, config or load_config(args.config))
     return run_service(args, config or load_config(args.config))
 
 

@@ -35,6 +35,7 @@ TOP_LEVEL = {
     "reference",                                                         # run-time reference prices
     "records",                                                           # books of record: reports, rails
     "journal",                                                           # write-ahead command journal
+    "orders",                                                            # order records kept in memory
 }
 
 
@@ -120,6 +121,10 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         from router.ops.http_config import parse_http_config
         return parse_http_config(cfg.get("http", {}))
 
+    def fx_settings(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.domain.fx_quotes import parse_fx_settings
+        return parse_fx_settings(cfg.get("fx", {}))
+
     def reference(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.orders.refprices import parse_reference_config
         return parse_reference_config(cfg.get("reference", {}))
@@ -130,12 +135,17 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         margined = [s for s, i in cat.instruments.items() if i.margin_rate is not None]
         return parse_records_config(cfg.get("records", {}), cat.venues, CURRENCIES, margined)
 
+    def orders(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.orders.index import parse_orders_config
+        return parse_orders_config(cfg.get("orders", {}))
+
     def journal(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.records.journal_config import parse_journal_config
         return parse_journal_config(cfg.get("journal", {}))
 
     return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http),
-            ("reference", reference), ("records", records), ("journal", journal)]
+            ("reference", reference), ("fx_settings", fx_settings), ("records", records), ("journal", journal),
+            ("orders", orders)]
 
 
 def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str, Any] | None = None,

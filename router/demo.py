@@ -3,9 +3,11 @@
 It starts the FIX acceptor with the router application (sessions always open unless
 `--calendar-hours`), logs on HKCLIENT1 as a liquidity provider that seeds offers on both cities'
 books, then logs on SHCLIENT1 (an onshore account) and sends three routed orders for the 1 kg 9999
-product GOLD.KG9999: one the router sends across the border to Hong Kong, one a settlement
-constraint blocks, and one it splits across venues. For each it prints the books compared (in USD
-per fine troy ounce, all-in), the books excluded and why, and the fills the client received; it ends
+product GOLD.KG9999 (quantities in fine grams): one the router sends across the border to Hong Kong,
+one a settlement constraint blocks, and one it splits across venues. For each it prints the books
+compared (in USD per fine troy ounce, all-in), the books excluded and why, and the fills the client
+received with their GrossTradeAmt (settlement currency) and gross quantity in the book's unit, and
+for the first the southbound quota taken at acceptance and given back after the fill; it ends
 with the day's trades netted into settlement obligations per account and clearing house. The
 exit status is 0 when the three scenarios behaved as described, 1 otherwise.
 
@@ -126,7 +128,7 @@ async def _scenario(title: str, sh: _Client, app: Any, clordid: str, qty: int, p
     rest = await sh.reports_until_done(clordid) if ack.get(150) != b"8" else []
     route = next(r for r in app.routes_view(50) if r["clordid"] == clordid)
     cons = ", ".join(f"{TAG_NAMES[t]}({t})={_text(v)}" for t, v in extra or [])
-    print(f"  SHCLIENT1 (onshore) buys {qty} g of {PRODUCT} at {price} CNY per fine gram"
+    print(f"  SHCLIENT1 (onshore) buys at most {qty} fine g of {PRODUCT} at {price} CNY per fine gram"
           + (f" with {cons}" if cons else "") + f", TimeInForce {tif}")
     print("  router compared:" if route["compared"] else "  router found no eligible book:")
     for line in _explain(route):
@@ -136,14 +138,19 @@ async def _scenario(title: str, sh: _Client, app: Any, clordid: str, qty: int, p
         return ack, []
     fills = [m for m in rest if m.get(150) == b"F"]
     for m in fills:
-        print(f"  FILL {_text(m.get(32)):>6} g on {_text(m.get(30)):<5} {_text(m.get(7008)):<13} at "
+        print(f"  FILL {_text(m.get(32)):>8} g fine on {_text(m.get(30)):<5} {_text(m.get(7008)):<13} at "
               f"{_text(m.get(58)).rpartition(' at ')[2]:<16} = {_text(m.get(31))} CNY per fine g"
               f"  (cum {_text(m.get(14))} g, leaves {_text(m.get(151))} g)")
+        print(f"       GrossTradeAmt(381) {_text(m.get(381))} {_text(m.get(120))} for {_text(m.get(7017))} "
+              f"{_text(m.get(7018))} gross, {_text(m.get(7003))} bars in vault {_text(m.get(7002))}")
+    for m in rest:
+        if m.get(150) == b"D":
+            print(f"  RESTATED: {_text(m.get(58))}")
     last = rest[-1] if rest else ack
     status = last.get(39)
     order = app.flow.index.by_order_id.get(last.get(37))
     if status in (b"0", b"1") and order is not None and order.book >= 0:
-        where = f"remainder {_text(last.get(151))} g resting on {app.flow.books[order.book].symbol}"
+        where = f"remainder {_text(last.get(151))} g fine resting on {app.flow.books[order.book].symbol}"
     else:
         where = {b"2": "filled", b"4": f"cancelled ({_text(last.get(58))})"}.get(status, _text(status))
     print(f"  order {_text(last.get(37))}: {where}; average {_text(last.get(6))} CNY per fine g")
@@ -192,9 +199,10 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
         south = app.flow.quota.snapshot()["southbound"]
         claims = [d.quota_claims for _, _, c, d in app.flow.routes if c == b"DEMO-1"]
         claimed = sum(v for c in claims[-1:] for k, v in c.items() if k.value == "southbound")
-        print(f"  southbound quota: CNY {Decimal(claimed).scaleb(-6):,.2f} taken at acceptance (the order's limit), "
-              f"CNY {Decimal(claimed - south['used']).scaleb(-6):,.2f} given back by the better fill price: "
-              f"CNY {Decimal(south['used']).scaleb(-6):,.2f} used, "
+        taken, used = (Decimal(v).scaleb(-6).quantize(Decimal("0.01")) for v in (claimed, south["used"]))
+        print(f"  southbound quota: CNY {taken:,.2f} taken at acceptance (the order's limit), "
+              f"CNY {taken - used:,.2f} given back by the better fill price and the unfilled 0.1 g: "
+              f"CNY {used:,.2f} used, "
               f"CNY {Decimal(south['remaining']).scaleb(-6):,.2f} left today")
         ack2, _ = await _scenario("2. blocked by a settlement constraint: CNH settlement in a mainland vault",
                                   sh, app, "DEMO-2", 1000, "561.00", "3",

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from router.ops.admin import AdminResult, build_admin_app
 from router.config import Config, calendar_warnings
+from router.domain.convert import FX_PAIRS
 from router.domain.errors import ConfigError
 from router.ops.exposure import INSECURE_FLAG, exposure_problems
 from router.fix.config import FixConfig, with_overrides
@@ -129,15 +130,24 @@ class AdminState:
             return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no kill switch")
         return app.set_kill_switch(scope, account, on)
 
-    def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
+    def set_fx(self, rates: dict[str, Any], force: bool = False) -> AdminResult:
         app = self.service.app
         if not hasattr(app, "set_fx"):
             return AdminResult(False, "not_supported", f"the {self.service.app_name} application has no FX state")
-        result = app.set_fx(rates)
+        result = app.set_fx(rates, force)
+        metrics = self.service.metrics
+        for pair in rates:   # a pair the router does not know is counted as "other": labels stay bounded
+            metrics.fx_update(pair if pair in FX_PAIRS else "other",
+                              "applied" if result.ok else (result.reason or "refused"))
         if result.ok:
-            for pair, rate in rates.items():
-                self.service.metrics.set_fx(pair, rate)
+            fx = app.flow.fx
+            for pair in rates:
+                metrics.set_fx(pair, fx.rates[pair], fx.stamps.get(pair))
         return result
+
+    def fx_view(self) -> dict:
+        app = self.service.app
+        return app.fx_view() if hasattr(app, "fx_view") else {"pairs": {}}
 
     def quota(self) -> dict | None:
         app = self.service.app
@@ -186,9 +196,11 @@ class Service:
         jc = self.journal_config
         snapshots = None if jc.store == "memory" else SnapshotStore(os.path.join(jc.dir, "snapshots"),
                                                                      jc.snapshots_kept)
-        return build_router_app(self.config, sessions_always_open=self.sessions_always_open,
-                                metrics=self.metrics, journal=self.journal, snapshots=snapshots,
-                                snapshot_every=jc.snapshot_every)
+        app = build_router_app(self.config, sessions_always_open=self.sessions_always_open,
+                               metrics=self.metrics, journal=self.journal, snapshots=snapshots,
+                               snapshot_every=jc.snapshot_every)
+        app.snapshot_background = jc.snapshot_background
+        return app
 
     def open_journal(self) -> Any:
         jc = self.journal_config
@@ -219,14 +231,19 @@ class Service:
                 log.info("journal replayed: %s%d commands in %.2f s; %d orders working, last seq %d",
                          f"snapshot at command {snap.seq} + " if snap is not None else "", n, took,
                          len(self.app.flow.index.live), self.app.seq)
+            record_restart = getattr(self.app, "record_restart", None)
+            if record_restart is not None:
+                record_restart()
         fx = self.app.flow.fx if hasattr(self.app, "flow") else self.config.fx
         for pair, rate in fx.rates.items():
-            self.metrics.set_fx(pair, rate)
+            self.metrics.set_fx(pair, rate, fx.stamps.get(pair))
         self.gateway = await _listening(self.fix.host, self.fix.port,
                                         start_gateway(self.fix, self.app, observer=self.metrics))
         if hasattr(self.app, "attach_gateway"):
             self.app.attach_gateway(self.gateway)
         self.metrics.session_source = self.gateway.sessions_view
+        if hasattr(self.app, "flow"):
+            self.metrics.memory_source = self.app.flow.memory_stats
         if self.http.enabled:
             token = self.http.admin_token or os.environ.get(self.http.admin_token_env, "")
             read_token = self.http.read_token or os.environ.get(self.http.read_token_env, "")

@@ -66,7 +66,8 @@ class Instrument:
     tick_units: int              # integer price units per tick
     lot_size: Decimal            # quote units per lot
     lot_grams: Decimal           # gross grams per lot (fine grams for fine-ounce quotes)
-    lot_micrograms: int          # the matching core's group quantity unit per lot
+    lot_micrograms: int          # gross micrograms per lot (fine for fine-ounce quotes): metal held and moved
+    lot_fine_micrograms: int     # fine micrograms per lot: a product order's unit and the core's group unit
     min_lots: int
     max_lots: int
     fineness: Decimal
@@ -116,7 +117,7 @@ class Group:
 class Product:
     id: str
     group: str
-    qty_unit: str
+    qty_unit: str               # "gram_fine": OrderQty is fine grams, a maximum each book fills in its whole lots
     price_ccy: str
     price_unit: str
     price_decimals: int
@@ -213,6 +214,11 @@ def parse_instrument(symbol: str, raw: Any, book_id: int, venues: dict[str, Venu
     fineness = t.decimal("fineness")
     if not 0 < fineness <= 1:
         raise ConfigError(f"{key}.fineness", f"must be in (0, 1], got {fineness}")
+    fineness_adjust = t.bool("fineness_adjust", True)
+    fine_ug = lot_ug * fineness if quote_unit != "troy_oz_fine" and fineness_adjust else lot_ug
+    if fine_ug != fine_ug.to_integral_value():
+        raise ConfigError(f"{key}.fineness", f"{lot_size} {quote_unit} at {fineness} is not a whole number of "
+                                             f"fine micrograms")
     min_lots, max_lots = t.int("min_lots", 1), t.int("max_lots")
     if min_lots < 1 or max_lots < min_lots:
         raise ConfigError(f"{key}.max_lots", f"need 1 <= min_lots <= max_lots, got {min_lots}..{max_lots}")
@@ -238,9 +244,9 @@ def parse_instrument(symbol: str, raw: Any, book_id: int, venues: dict[str, Venu
         kind=kind,
         quote_ccy=_choice(t.str("quote_ccy"), CURRENCIES, f"{key}.quote_ccy"),
         quote_unit=quote_unit, price_decimals=decimals, tick=tick, tick_units=int(tick_units),
-        lot_size=lot_size, lot_grams=lot_grams, lot_micrograms=int(lot_ug),
+        lot_size=lot_size, lot_grams=lot_grams, lot_micrograms=int(lot_ug), lot_fine_micrograms=int(fine_ug),
         min_lots=min_lots, max_lots=max_lots, fineness=fineness,
-        fineness_adjust=t.bool("fineness_adjust", True),
+        fineness_adjust=fineness_adjust,
         bar_form=t.str("bar_form"), vaults=vaults,
         settlement_cycle=_choice(t.str("settlement_cycle"), SETTLEMENT_CYCLES, f"{key}.settlement_cycle"),
         settlement_ccy=_choice(t.str("settlement_ccy", venue.settlement_ccy), CURRENCIES,
@@ -288,7 +294,7 @@ def parse_catalogue(cfg: dict[str, Any]) -> Catalogue:
             raise ConfigError(f"{key}.group", f"unknown group {group!r}")
         products[pid] = Product(
             id=pid, group=group,
-            qty_unit=_choice(t.str("qty_unit"), ("gram",), f"{key}.qty_unit"),
+            qty_unit=_choice(t.str("qty_unit"), ("gram_fine",), f"{key}.qty_unit"),
             price_ccy=_choice(t.str("price_ccy"), CURRENCIES, f"{key}.price_ccy"),
             price_unit=_choice(t.str("price_unit"), ("gram_fine",), f"{key}.price_unit"),
             price_decimals=t.int("price_decimals", 2),

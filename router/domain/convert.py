@@ -39,9 +39,13 @@ SCALES = ("usd-oz-fine", "cny-g-fine")
 
 @dataclass(frozen=True, slots=True)
 class Fx:
-    """Quote-currency units per 1 USD, e.g. USDCNY = 7.25. Immutable: an update makes a new Fx."""
+    """Quote-currency units per 1 USD, e.g. USDCNY = 7.25 (the mid, which every conversion uses), with
+    the bid/ask where known and the command time (ns) that set each pair (`router.domain.fx_quotes`).
+    Immutable: an update makes a new Fx."""
 
     rates: Mapping[str, Decimal] = field(default_factory=dict)
+    quotes: Mapping[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    stamps: Mapping[str, int] = field(default_factory=dict)
 
     def per_usd(self, ccy: str) -> Decimal:
         if ccy == "USD":
@@ -52,34 +56,29 @@ class Fx:
         return self.rates[pair]
 
     def updated(self, changes: Mapping[str, Decimal]) -> "Fx":
+        """New mids (no time: the command path is `fx_quotes.apply_update`); a changed pair's spread is dropped."""
         merged = dict(self.rates)
         merged.update(check_fx(changes, "fx"))
-        return Fx(merged)
+        return Fx(merged, {p: q for p, q in self.quotes.items() if p not in changes}, self.stamps)
 
 
 def check_fx(raw: Mapping[str, object], key: str = "fx") -> dict[str, Decimal]:
-    """Validated FX rates: known pairs, positive decimals. Raises ConfigError naming the pair."""
-    from router.domain.config_checks import check_decimal
+    """Validated FX mids: known pairs, positive decimals or {bid, ask} tables (settings keys skipped).
+    Raises ConfigError naming the pair."""
+    from router.domain.fx_quotes import check_pairs
 
-    if not isinstance(raw, Mapping):
-        raise ConfigError(key, "must be a table of PAIR = rate")
-    out: dict[str, Decimal] = {}
-    for pair, value in raw.items():
-        if pair not in FX_PAIRS:
-            raise ConfigError(f"{key}.{pair}", f"unknown FX pair (known: {', '.join(FX_PAIRS)})")
-        rate = check_decimal(value, f"{key}.{pair}")
-        if rate <= 0:
-            raise ConfigError(f"{key}.{pair}", f"must be positive, got {rate}")
-        out[pair] = rate
-    return out
+    return {pair: mid for pair, (mid, _) in check_pairs(raw, key).items()}
 
 
 def parse_fx(raw: Mapping[str, object]) -> Fx:
-    rates = check_fx(raw)
-    missing = [p for p in FX_PAIRS if p not in rates]
+    from router.domain.fx_quotes import check_pairs
+
+    parsed = check_pairs(raw)
+    missing = [p for p in FX_PAIRS if p not in parsed]
     if missing:
         raise ConfigError(f"fx.{missing[0]}", "missing required FX rate")
-    return Fx(rates)
+    return Fx({p: mid for p, (mid, _) in parsed.items()},
+              {p: quote for p, (_, quote) in parsed.items() if quote is not None})
 
 
 def _fine_grams_per_unit(instr: Instrument, constants: Constants) -> Decimal:

@@ -93,6 +93,7 @@ class Reason(enum.Enum):
     MARGIN_CALL = (ORD_EXCEEDS_LIMIT, CXL_OTHER, "margin_call",
                    "account under a margin call: only orders that reduce a position are accepted")
     NO_FX_RATE = (ORD_OTHER, CXL_OTHER, "no_fx_rate", "no FX rate to compare this venue")
+    FX_STALE = (ORD_OTHER, CXL_OTHER, "fx_stale", "FX rate older than fx.max_age_s")
     NO_ELIGIBLE_BOOK = (ORD_BROKER_OPTION, CXL_OTHER, "no_eligible_book",
                         "no book passes the routing filters")
 

@@ -6,6 +6,8 @@ Two implementations of one seam (`MessageStore`):
   Writes go to a buffered file object and reach the kernel on `flush()`, which the gateway calls once
   per batch (one event-loop turn), so a process killed with SIGKILL loses nothing that was flushed:
   the page cache survives the process.  `fsync=True` adds an `os.fsync` per flush for power loss.
+  Sent messages stay in the log only: memory holds each one's sequence number and place in the file
+  (16 bytes), and a resend reads the frames back, so a long-running session costs disk, not memory.
 * `MemoryStore` — the same behaviour in memory, for tests and `store = "memory"`.
 
 Log records (ASCII header line, then for `M` the raw frame):
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from array import array
 from bisect import bisect_left
 from typing import Protocol
 
@@ -104,7 +107,18 @@ class MemoryStore:
         pass
 
 
-def _append_sorted(seqs: list[int], frames: list[bytes], seq: int, frame: bytes) -> None:
+# A FileStore frame's place in its log as one int64: offset << _LEN_BITS | length.
+_LEN_BITS = 24
+_LEN_MASK = (1 << _LEN_BITS) - 1
+
+
+def _span(offset: int, length: int) -> int:
+    if length > _LEN_MASK:
+        raise ValueError(f"a {length}-byte FIX message is too long for the store (at most {_LEN_MASK})")
+    return offset << _LEN_BITS | length
+
+
+def _append_sorted(seqs, frames, seq: int, frame) -> None:
     # Sequence numbers normally only grow, so the append is the fast path; a lower one can only
     # follow a reset that the caller did not route through reset(), and then the newer frame wins.
     if not seqs or seq > seqs[-1]:
@@ -133,7 +147,7 @@ def _roll(store: "MemoryStore | FileStore", retention_days: int) -> int:
     return cut
 
 
-def _range(seqs: list[int], frames: list[bytes], begin: int, end: int) -> list[tuple[int, bytes]]:
+def _range(seqs, frames, begin: int, end: int) -> list:
     lo = bisect_left(seqs, begin)
     hi = bisect_left(seqs, end + 1)
     return list(zip(seqs[lo:hi], frames[lo:hi]))
@@ -156,19 +170,28 @@ class FileStore:
         self.next_sender_seq = 1
         self.next_target_seq = 1
         self.creation_ns = now_ns
-        self._seqs: list[int] = []
-        self._frames: list[bytes] = []
+        # sent messages: sequence numbers and, in step, where each frame is in the log (see _span)
+        self._seqs: array = array("q")
+        self._frames: array = array("q")
         self.day_marks: list[int] = []
         self.recovered_bytes_dropped = 0
         if os.path.exists(self.path):
             seq_records = self._load()
             if seq_records > COMPACT_AFTER:
                 self._rewrite()
-            self._file = open(self.path, "ab")
+            self._open_append()
         else:
-            self._file = open(self.path, "ab")
-            self._file.write(b"C %d\n" % now_ns)
+            self._open_append()
+            self._write(b"C %d\n" % now_ns)
             self.flush()
+
+    def _open_append(self) -> None:
+        self._file = open(self.path, "ab")
+        self._size = self._file.tell()
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._size += len(data)
 
     def _load(self) -> int:
         """Replay the log; returns how many sequence-number records it held."""
@@ -196,7 +219,7 @@ class FileStore:
                     end = eol + 1 + length
                     if end > n:
                         break
-                    _append_sorted(self._seqs, self._frames, seq, data[eol + 1:end])
+                    _append_sorted(self._seqs, self._frames, seq, _span(eol + 1, length))
                     self.next_sender_seq = seq + 1
                     eol = end - 1
                 elif kind == b"C":
@@ -218,12 +241,16 @@ class FileStore:
         return seq_records
 
     def _rewrite(self) -> None:
-        """Replace the log by an equivalent one without superseded sequence-number records."""
+        """Replace the log by an equivalent one without superseded sequence-number records (nor the
+        messages rotation dropped); the kept frames are copied from the old log."""
         tmp = self.path + ".tmp"
-        with open(tmp, "wb") as f:
+        moved = array("q")
+        with open(tmp, "wb") as f, open(self.path, "rb") as old:
             f.write(b"C %d\n" % self.creation_ns)
-            for seq, frame in zip(self._seqs, self._frames):
+            for seq, span in zip(self._seqs, self._frames):
+                frame = os.pread(old.fileno(), span & _LEN_MASK, span >> _LEN_BITS)
                 f.write(b"M %d %d\n" % (seq, len(frame)))
+                moved.append(_span(f.tell(), len(frame)))
                 f.write(frame)
             for mark in self.day_marks:
                 f.write(b"D %d\n" % mark)
@@ -232,24 +259,34 @@ class FileStore:
             if self._fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        self._frames = moved
 
     def set_next_sender_seq(self, seq: int) -> None:
         self.next_sender_seq = seq
-        self._file.write(b"S %d\n" % seq)
+        self._write(b"S %d\n" % seq)
 
     def set_next_target_seq(self, seq: int) -> None:
         self.next_target_seq = seq
-        self._file.write(b"T %d\n" % seq)
+        self._write(b"T %d\n" % seq)
 
     def save_sent(self, seq: int, frame: bytes) -> None:
-        _append_sorted(self._seqs, self._frames, seq, frame)
+        head = b"M %d %d\n" % (seq, len(frame))
+        _append_sorted(self._seqs, self._frames, seq, _span(self._size + len(head), len(frame)))
         self.next_sender_seq = seq + 1
         w = self._file.write
-        w(b"M %d %d\n" % (seq, len(frame)))
+        w(head)
         w(frame)
+        self._size += len(head) + len(frame)
 
     def get_range(self, begin: int, end: int) -> list[tuple[int, bytes]]:
-        return _range(self._seqs, self._frames, begin, end)
+        """The kept messages with begin <= MsgSeqNum <= end, read back from the log."""
+        spans = _range(self._seqs, self._frames, begin, end)
+        if not spans:
+            return []
+        self._file.flush()
+        with open(self.path, "rb") as f:
+            fd = f.fileno()
+            return [(seq, os.pread(fd, span & _LEN_MASK, span >> _LEN_BITS)) for seq, span in spans]
 
     def __len__(self) -> int:
         return len(self._seqs)
@@ -261,9 +298,9 @@ class FileStore:
         if dropped:
             self._file.close()
             self._rewrite()
-            self._file = open(self.path, "ab")
+            self._open_append()
         else:
-            self._file.write(b"D %d\n" % self.day_marks[-1])
+            self._write(b"D %d\n" % self.day_marks[-1])
             self.flush()
         return dropped
 
@@ -277,12 +314,12 @@ class FileStore:
             if self._fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        self._file = open(self.path, "ab")
+        self._open_append()
         self.next_sender_seq = 1
         self.next_target_seq = 1
         self.creation_ns = now_ns
-        self._seqs.clear()
-        self._frames.clear()
+        self._seqs = array("q")
+        self._frames = array("q")
         self.day_marks.clear()
 
     def flush(self) -> None:

@@ -74,8 +74,12 @@ class AdminBackend(Protocol):
     def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
         """scope "global" (account None) or "account"; on=False releases it."""
 
-    def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
-        """New rates by pair ("USDCNY" -> Decimal quote units per base); recompute conversions."""
+    def set_fx(self, rates: dict[str, Any], force: bool) -> AdminResult:
+        """New rates by pair ("USDCNY" -> Decimal mid, or {"bid", "ask"} / {"mid"} Decimals), one command
+        stamped with its time; refused: unknown_pair, bad_rate, max_jump_pct (unless `force`)."""
+
+    def fx_view(self) -> dict:
+        """Each pair's bid, ask, mid, set time and age, and the fx settings (router.domain.fx_quotes.fx_view)."""
 
     def quota(self) -> dict | None:
         """The cross-border quota per direction (limit, used, balance in CNY, trading day); None: no quota."""
@@ -289,30 +293,6 @@ class _Handlers:
                      _origin(request), result.data.get("cancelled", "?"))
         return self._result(result, {"scope": scope, "account": account, "on": on})
 
-    async def fx(self, request: web.Request) -> web.Response:
-        body = await self._mutation_body(request)
-        if isinstance(body, web.Response):
-            return body
-        rates_in = body.get("rates")
-        if not isinstance(rates_in, dict) or not rates_in:
-            return _error(400, "bad_rates", "'rates' must be a non-empty object of pair -> rate")
-        rates: dict[str, Decimal] = {}
-        for pair, raw in rates_in.items():
-            if not _PAIR.match(pair):
-                return _error(400, "bad_pair", f"{pair!r} is not a pair like 'USDCNY'")
-            try:
-                rate = Decimal(raw) if isinstance(raw, (str, Decimal)) else None
-            except InvalidOperation:
-                rate = None
-            if rate is None or not rate.is_finite() or rate <= 0:
-                return _error(400, "bad_rate", f"{pair}: rate must be a positive number, got {raw!r}")
-            rates[pair] = rate
-        result = self.backend.set_fx(rates)
-        if result.ok:
-            log.info("FX update by %s: %s", _origin(request),
-                     ", ".join(f"{pair}={rate}" for pair, rate in sorted(rates.items())))
-        return self._result(result, {"rates": rates})
-
     async def get_quota(self, request: web.Request) -> web.Response:
         view = self.backend.quota() if hasattr(self.backend, "quota") else None
         if view is None:
@@ -380,12 +360,13 @@ def build_admin_app(backend: AdminBackend, registry: CollectorRegistry | None, t
     app.router.add_get("/status", _reader(auth, h.status))
     app.router.add_get("/metrics", h.metrics)
     app.router.add_post("/kill-switch", h.kill_switch)
-    app.router.add_post("/fx", h.fx)
     app.router.add_get("/reference-prices", _reader(auth, h.get_reference_prices))
     app.router.add_get("/quota", _reader(auth, h.get_quota))
     app.router.add_post("/reference-prices", h.reference_prices)
     from router.ops.books_api import mount_books
+    from router.ops.fx_api import mount_fx
     mount_books(app, backend, h, _reader, auth, _dumps)
+    mount_fx(app, backend, h, _reader, auth, _dumps, _origin)
     if console:
         from router.ops.console import mount_console
         mount_console(app, backend, auth, _reader, _dumps)

@@ -6,6 +6,7 @@ faster to render. Not here: the hooks that count (`router.ops.metrics`), HTTP se
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -188,6 +189,15 @@ class _Collector:
                     ("direction",), [((d,), r) for d, (_, r, _) in quota])
         yield _Spec("gauge", "cross_border_quota_limit_cny", "Daily cross-border quota limit, CNY.",
                     ("direction",), [((d,), lim) for d, (_, _, lim) in quota if lim is not None])
+        mem = dict(m.memory_source()) if m.memory_source is not None else {}
+        yield _Spec("gauge", "matching_order_rows", "Rows of the matching core's order table: live (an order "
+                    "resting) and free (of ended orders, reused by the next ones).", ("state",),
+                    [((st,), mem["rows_" + st]) for st in ("live", "free") if "rows_" + st in mem])
+        yield _Spec("gauge", "matching_order_rows_capacity", "Rows allocated for the matching core's order table.",
+                    (), [((), mem["rows_capacity"])] if "rows_capacity" in mem else [])
+        yield _Spec("gauge", "order_index_entries", "Entries of the order index: live orders, done orders kept "
+                    "findable ([orders] done_kept), ClOrdIDs taken today (refused as duplicates).", ("kind",),
+                    [((k,), mem["index_" + k]) for k in ("live", "done", "clordids_used") if "index_" + k in mem])
         yield _Spec("gauge", "open_orders", "Working orders, by instrument.", ("instrument",),
                     _rows({(label_text(k),): v for k, v in m._open_orders.items()}))
         yield _Spec("gauge", "kill_switch_global", "1 while the global kill switch is on.", (),
@@ -196,6 +206,12 @@ class _Collector:
                     [((), m._kill_accounts)])
         yield _Spec("gauge", "fx_rate", "FX rate in force (quote currency per base), by pair.", ("pair",),
                     _rows({(k,): v for k, v in m._fx.items()}))
+        now_ns = time.time_ns()
+        yield _Spec("gauge", "fx_rate_age_seconds", "Seconds since the FX rate in force was set by an update "
+                    "(absent for a configured rate never updated), by pair.", ("pair",),
+                    _rows({(k,): max(0, now_ns - v) / 1e9 for k, v in m._fx_set_ns.items()}))
+        yield _Spec("counter", "fx_updates", "FX updates per pair, by outcome: applied or the refusal reason.",
+                    ("pair", "outcome"), _rows(dict(m._fx_updates)))
         yield _Spec("gauge", "instrument_trading_status",
                     "SecurityTradingStatus (FIX 326) of each instrument: 17 ready to trade, 21 pre-open (auction), "
                     "18 not available (break or closed), 20 unknown (past the holiday calendar).", ("instrument",),
@@ -225,8 +241,11 @@ class _Collector:
         yield _Spec("gauge", "journal_replayed_commands", "Commands replayed from the journal at start-up.", (),
                     [((), m.journal_replayed)])
         yield _Spec("counter", "snapshots", "State snapshots written.", (), [((), m.snapshots)])
-        yield _Spec("gauge", "snapshot_last_seconds", "Time the last snapshot took (the event loop waits).", (),
+        yield _Spec("gauge", "snapshot_last_seconds", "Time the last snapshot took to write (the event loop "
+                    "waits for it only when journal.snapshot_background is false).", (),
                     [((), m.snapshot_last_ns / SECOND)])
+        yield _Spec("gauge", "snapshot_fork_pause_seconds", "The event loop's pause to fork the last background "
+                    "snapshot's writer process.", (), [((), m.snapshot_fork_pause_ns / SECOND)])
         yield _Spec("gauge", "snapshot_last_seq", "Journal sequence number the last snapshot includes.", (),
                     [((), m.snapshot_last_seq)])
         yield _Spec("gauge", "journal_recovery_seconds", "Time the start-up replay of the journal took.", (),

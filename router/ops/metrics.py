@@ -71,6 +71,8 @@ class Metrics:
         self._kill_global = False
         self._kill_accounts = 0
         self._fx: dict[str, float] = {}
+        self._fx_set_ns: dict[str, int] = {}                 # pair -> wall time of the update that set it
+        self._fx_updates: dict[tuple[str, str], int] = {}    # (pair, outcome) -> updates
         self._ref_updates: dict[tuple[str, str], int] = {}
         self._self_trade: dict[tuple[str], int] = {}
         self._margin_held: dict[str, float] = {}
@@ -94,8 +96,11 @@ class Metrics:
         self.snapshots = 0
         self.snapshot_last_ns = 0
         self.snapshot_last_seq = 0
+        self.snapshot_fork_pause_ns = 0
         # Pulled at scrape time: callable -> iterable of session dicts (see admin.AdminBackend.sessions)
         self.session_source: Callable[[], Iterable[Mapping[str, Any]]] | None = None
+        # Pulled at scrape time: callable -> {name: count} (OrderFlow.memory_stats)
+        self.memory_source: Callable[[], Mapping[str, int]] | None = None
         self._collector = _Collector(self)
         self.registry.register(self._collector)
 
@@ -201,8 +206,15 @@ class Metrics:
         self._kill_global = bool(global_on)
         self._kill_accounts = int(accounts_on)
 
-    def set_fx(self, pair: str, rate: Any) -> None:
+    def set_fx(self, pair: str, rate: Any, set_ns: int | None = None) -> None:
+        """The mid in force and (when an update set it) the time it was set, for the age gauge."""
         self._fx[pair] = float(rate)
+        if set_ns is not None:
+            self._fx_set_ns[pair] = set_ns
+
+    def fx_update(self, pair: str, outcome: str) -> None:
+        """An FX update of one pair: "applied" or the refusal reason (max_jump_pct, unknown_pair, ...)."""
+        _bump(self._fx_updates, (pair, outcome))
 
     def reference_price_update(self, instrument: str, source: str) -> None:
         _bump(self._ref_updates, (instrument, source))
@@ -232,6 +244,10 @@ class Metrics:
         self.journal_commands += commands
         self.journal_last_seq = last_seq
         self.journal_write.observe_ns(ns)
+
+    def snapshot_forked(self, ns: int) -> None:
+        """The event loop's pause to fork the process that writes a background snapshot."""
+        self.snapshot_fork_pause_ns = ns
 
     def snapshot_taken(self, ns: int, seq: int) -> None:
         self.snapshots += 1

@@ -22,7 +22,7 @@ CURRENCIES = ("CNY", "CNH", "HKD", "USD")
 ELIGIBILITY_TAGS = ("sge_mainboard", "sge_international", "hkgx")
 LIMIT_KEYS = ("max_order_grams", "max_notional_cny", "credit_cny")
 ACCOUNT_KEYS = ("session", "side", "eligibility", "cross_border", "cash", "metal", "limits",
-                "cancel_on_disconnect", "self_trade")
+                "cancel_on_disconnect", "self_trade", "funding_ccy")
 # Self-trade prevention: what happens when an account's order would trade with its own resting order.
 SELF_TRADE_MODES = ("cancel_resting", "cancel_incoming", "cancel_both")
 
@@ -48,6 +48,7 @@ class Account:
     limits: AccountLimits = AccountLimits()
     cancel_on_disconnect: bool = True
     self_trade: str = "cancel_resting"
+    funding_ccy: str | None = None    # the currency the account funds from: routing adds the FX half-spread
     reserved_cash: dict[str, int] = field(default_factory=dict)
     reserved_metal: dict[str, int] = field(default_factory=dict)
 
@@ -213,7 +214,14 @@ def parse_account(name: str, table: Any, default_limits: AccountLimits = Account
         cancel_on_disconnect=check_bool(t.get("cancel_on_disconnect", default_cancel_on_disconnect),
                                    f"{key}.cancel_on_disconnect"),
         self_trade=_self_trade(t.get("self_trade", "cancel_resting"), f"{key}.self_trade"),
+        funding_ccy=_funding(t.get("funding_ccy"), f"{key}.funding_ccy"),
     )
+
+
+def _funding(value: Any, key: str) -> str | None:
+    if value is not None and value not in CURRENCIES:
+        raise ConfigError(key, f"expected one of {', '.join(CURRENCIES)}, got {value!r}")
+    return value
 
 
 def _self_trade(value: Any, key: str) -> str:

@@ -99,18 +99,19 @@ class Amendments:
         if o.is_product:
             new_base = int(qty_d) * MICRO
             leaves = new_base - o.cum
-            if leaves <= 0 or leaves % b.lot_ug:
-                return rej(Reason.LOT_ROUNDING, f"new quantity leaves {micro_text(max(leaves, 0)).decode()} g "
-                                               f"open, not a positive whole number of {i.lot_grams} g lots "
-                                               f"of {i.symbol} where the order rests")
-            core_qty = o.core_cum + leaves // b.lot_ug
+            # As on a new order, the quantity is a maximum: the whole fine lots of the resting book that fit.
+            if leaves < b.fine_ug:
+                return rej(Reason.LOTS_OUT_OF_RANGE, f"new quantity leaves {micro_text(max(leaves, 0)).decode()} "
+                                                     f"g fine open, less than one lot of {i.symbol} "
+                                                     f"({micro_text(b.fine_ug).decode()} g fine) where the order rests")
+            core_qty = o.core_cum + leaves // b.fine_ug
             pnum = self.product_num[o.symbol][o.book]
             # The product limit in this book's units, rounded so a buy never pays more (sell receives less).
             units = price * PRODUCT_DEN
             child = units // pnum // b.tick * b.tick if o.side == 1 else -(-(-(-units // pnum)) // b.tick) * b.tick
             if child <= 0:
                 return rej(Reason.BAD_PRICE, f"price {price_d} converts to no valid price on {i.symbol}")
-            core_price, lots_open = child, leaves // b.lot_ug
+            core_price, lots_open = child, leaves // b.fine_ug
         else:
             new_base = int(qty_d)
             if price % i.tick_units:

@@ -25,12 +25,11 @@ from router.domain.catalogue import Catalogue, Instrument
 from router.domain.convert import Fx, comparable_factor
 from router.fix.codec import utc_timestamp
 from router.orders.index import (
-    DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, GOLD_BAR_FORM, GOLD_ROUTED_INSTRUMENT, GOLD_VAULT, MICRO,
-    OS_CANCELED, OS_EXPIRED, OS_REJECTED, TEXT, Order, units_text,
+    DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, MICRO,
+    OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
 from router.orders.reports import cancel_reject, exec_report
 from router.domain.reasons import Reason
-from router.orders.marketdata import BAR_FORM_FIX
 from router.orders.routing import Tif
 
 CORE_DEN = 1000
@@ -50,6 +49,7 @@ _CANCEL_TEXT = {
     CoreReason.FOK_UNFILLABLE: "fill-or-kill order could not be filled in full",
     CoreReason.MASS_CANCEL: "cancelled by mass cancel",
 }
+ET_RESTATED = b"D"
 K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_SWEEP = (
     int(EventKind.ACCEPTED), int(EventKind.REJECTED), int(EventKind.TRADE), int(EventKind.CANCELLED),
     int(EventKind.REPLACED), int(EventKind.EXPIRED), int(EventKind.MASS_CANCEL_REPORT),
@@ -95,7 +95,7 @@ def book_specs(catalogue: Catalogue, fx: Fx) -> list[BookSpec]:
         num, den = core_factor(i, fx, catalogue)
         specs.append(BookSpec(tick=i.tick_units, lot=1, min_qty=i.min_lots, max_qty=i.max_lots,
                               price_limit_bp=int(i.price_limit_pct * 100), ref_price=i.reference_units,
-                              num=num, den=den, qty_scale=i.lot_micrograms))
+                              num=num, den=den, qty_scale=i.lot_fine_micrograms))
     return specs
 
 
@@ -138,6 +138,15 @@ class TopReader:
 
 class CoreEvents:
     """Mixin of `OrderFlow`: one core batch in, reports out (uses the flow's index, risk, quota, md)."""
+
+    def memory_stats(self) -> dict[str, int]:
+        """What the flow and the core hold, for the memory gauges: the index's entries and (numba
+        engine) the order table's rows live, free and allocated."""
+        out = {"index_" + k: v for k, v in self.index.sizes().items()}
+        rows = getattr(self.engine, "order_rows", None)
+        if rows is not None:
+            out["rows_live"], out["rows_free"], out["rows_capacity"] = rows()
+        return out
 
     _cmd_buf: np.ndarray | None = None
     _ts_ms = -1
@@ -247,6 +256,10 @@ class CoreEvents:
                 o.qty, o.price = new_base, price
                 o.er_fixed = None
                 o.leaves = new_base - o.cum
+                if o.is_product:        # whole lots of the resting book; the rest is not filled
+                    fine = self.books[o.book].lot_fine_micrograms
+                    o.dust = o.leaves % fine
+                    o.leaves -= o.dust
                 o.core_qty = ev[11]
                 o.notional, o.notional_qty = notional, o.leaves
                 self.risk.on_open_notional(o.oid, notional)
@@ -262,21 +275,7 @@ class CoreEvents:
             elif kind == K_SWEEP:
                 if o is None or o.done:
                     continue
-                rested, returned = ev[11], ev[12]
-                if rested > 0:
-                    o.leaves = rested
-                    o.dust = returned
-                    self._quota_swept(o, book)
-                    if self.metrics is not None:
-                        i = self.books[book]
-                        self.metrics.routed(i.venue, _dir_book(o, i), rested // MICRO)
-                else:
-                    o.book = -1
-                    o.status = OS_CANCELED
-                    self._finish(o)
-                    text = "unfilled remainder cancelled (immediate order)" if o.tif in (3, 4) or o.ord_type == 1 \
-                        else "remainder too small to rest on the best book, cancelled"
-                    outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_CANCELED, ts, text=text))))
+                self._swept(o, book, ev[11], ev[12], outs, ts)
         if touched:
             tops = self._tops
             for b in touched:
@@ -289,7 +288,8 @@ class CoreEvents:
         book, px, lots = ev[5], ev[10], ev[11]
         i = self.books[book]
         venue = self._venue[book]
-        lot_ug = i.lot_micrograms
+        fine_ug = i.lot_fine_micrograms
+        trade_fields = self.fill_report.fields(book, px, lots, self.fx)
         by_oid = self.index.by_oid
         if self.metrics is not None:
             self.metrics.fill(i.venue, int(lots * i.lot_grams))
@@ -299,7 +299,7 @@ class CoreEvents:
             if is_maker:
                 o.core_cum = ev[18]
             if o.is_product:
-                base = lots * lot_ug
+                base = lots * fine_ug
                 px_scaled = px * self.product_num[o.symbol][book]
                 if self.metrics is not None and not is_maker and o.book < 0:
                     self.metrics.routed(i.venue, _dir_book(o, i), int(lots * i.lot_grams))
@@ -318,12 +318,45 @@ class CoreEvents:
             if o.leaves == 0:
                 self._finish(o)
             body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
+            body.add_fields(trade_fields)       # appended to the encoded body too (router.fix.encoding)
             if o.is_product:
-                # LastPx is in the product's unit; say which instrument traded and at its own price.
-                body.add_fields([(TEXT, self._fill_text[book] % units_text(px, i.price_decimals)),
-                                 (GOLD_ROUTED_INSTRUMENT, i.symbol), (GOLD_VAULT, vault),
-                                 (GOLD_BAR_FORM, BAR_FORM_FIX.get(i.bar_form, i.bar_form))])
+                # LastQty/LastPx are fine grams and the product's price; say which instrument traded, at its
+                # own price, and where the metal is in what bars.
+                body.add_fields(self.fill_report.product_fields(
+                    book, self._fill_text[book] % units_text(px, i.price_decimals), vault))
             outs.append(_new(Out, (o.session, b"8", body)))
+
+    def _swept(self, o: Order, book: int, rested: int, returned: int, outs: list[Out], ts: bytes) -> None:
+        """A product order's sweep is over: its remainder rests (`rested` fine micrograms on `book`) or is
+        cancelled; what no book takes (`returned`) is reported as not filled, with the reason."""
+        cands = o.decision.candidates if o.decision is not None else ()
+        if rested > 0:
+            o.leaves = rested
+            o.dust = returned
+            self._quota_swept(o, book)
+            if self.metrics is not None:
+                i = self.books[book]
+                self.metrics.routed(i.venue, _dir_book(o, i), rested // MICRO)
+            if returned:
+                text = self.fill_report.unfilled_text(returned, cands, book)
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, self.ids.next_exec(), ET_RESTATED, ts,
+                                                                      text=text))))
+            return
+        left = o.leaves
+        o.book = -1
+        o.status = OS_CANCELED
+        self._finish(o)
+        if o.tif in (3, 4) or o.ord_type == 1:
+            text = "unfilled remainder cancelled (immediate order): " + self.fill_report.unfilled_text(left, cands)
+        else:
+            rest = self._rest_book_of(o)
+            text = ("remainder too small to rest on the best book, cancelled: "
+                    + self.fill_report.unfilled_text(left, cands, rest))
+        outs.append(_new(Out, (o.session, b"8", exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text))))
+
+    def _rest_book_of(self, o: Order) -> int | None:
+        d = o.decision
+        return None if d is None or d.rest_book is None else self._rest_candidate(d).book_id
 
     def _self_trade_text(self, o: Order, c: tuple) -> str:
         """Text of a self-trade prevention cancel: which order of the two this was, and the account's mode."""

@@ -15,7 +15,8 @@ reference price to the day's last trade at the roll (`orders.refprices`) and rol
 orders in one batch.
 
 Units: an instrument order is in lots and integer price units of that instrument; a product order
-in grams (micrograms inside) and integer units of the product's currency per fine gram.
+in fine grams (fine micrograms inside, a maximum each book fills in whole lots of its fine content)
+and integer units of the product's currency per fine gram.
 
 Not here: sockets, the clock (every entry point takes `now_ns`), logging on the hot path, FIX framing.
 """
@@ -30,6 +31,7 @@ from matching import Op, Tif as CoreTif, commands
 from router.orders.accounts import Account, Accounts
 from router.domain.catalogue import CURRENCIES, Catalogue, Instrument
 from router.domain.convert import PRECISION, Fx, to_usd_oz_fine_exact
+from router.domain.fx_quotes import FxSettings
 from router.fix.codec import parse_utc_timestamp, utc_timestamp
 from router.orders.marketdata import BAR_FORM_FIX, BAR_FORM_FROM_FIX, CYCLE_FIX, CYCLE_FROM_FIX, MarketData
 from router.orders.amend import Amendments
@@ -37,9 +39,11 @@ from router.orders.core_bridge import (
     CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, CoreEvents, Out, TopReader, book_specs, core_factor,
     make_engine,
 )
+from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
 from router.orders.index import (
-    Ids, Order, OrderIndex, decimal_to_units, fast_units, parse_decimal, text_of as _s, units_text,
+    DONE_KEPT, Ids, Order, OrderIndex, decimal_to_units, fast_units, micro_text, parse_decimal, text_of as _s,
+    units_text,
 )
 from router.orders.reports import reject_report
 from router.orders.order_values import OrderValues
@@ -63,7 +67,8 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,
                  quota: CrossBorderQuota, engine: Any, *, run_id: str,
                  session_open: Callable[[str, int], Any], calendars: Any = None, metrics: Any = None,
-                 perf: Callable[[], int] | None = None, reference: ReferenceConfig | None = None) -> None:
+                 perf: Callable[[], int] | None = None, reference: ReferenceConfig | None = None,
+                 fx_settings: FxSettings | None = None, done_kept: int = DONE_KEPT) -> None:
         self.catalogue = catalogue
         self.accounts = accounts
         self.risk = risk
@@ -74,7 +79,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self.metrics = metrics
         self.perf = perf
         self.ids = Ids(run_id)
-        self.index = OrderIndex()
+        self.index = OrderIndex(done_kept)
         self.routes: collections.deque = collections.deque(maxlen=ROUTES_KEPT)
         self.books = catalogue.by_book()
         self.owner_of = {a.name: n for n, a in enumerate(accounts)}
@@ -86,11 +91,14 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self._top_fn = self._top     # one bound method, handed to the router for product orders
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top_fn, risk=risk)
         self.router.closable = self.closable_lots
+        self.fx_settings = fx_settings or FxSettings()
+        self.router.fx_max_age_ns = self.fx_settings.max_age_ns
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
         self.trading = TradingStatus(catalogue, session_open, calendars, metrics)
         self.values = OrderValues(CURRENCIES, catalogue.venues)
         self._venue = [i.venue.encode() for i in self.books]
+        self.fill_report = FillReport(catalogue)
         self._fill_text = [b"filled on " + i.symbol.encode() + b" at %s " + f"{i.quote_ccy}/{i.quote_unit}".encode()
                            for i in self.books]
         self._gtd = 0
@@ -133,7 +141,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                 cmds[b]["book"] = b
                 cmds[b]["num"] = num
                 cmds[b]["den"] = den
-                cmds[b]["qty_scale"] = self.books[b].lot_micrograms
+                cmds[b]["qty_scale"] = self.books[b].lot_fine_micrograms
             self.engine.process(cmds)
 
     def _set_self_trade_modes(self) -> None:
@@ -242,7 +250,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         qty = fast_units(g(b"38"), 0)
         if not qty:
             qty_d = parse_decimal(g(b"38"))
-            unit = "lots" if instr is not None else "grams"
+            unit = "lots" if instr is not None else "fine grams"
             if qty_d is None or qty_d <= 0:
                 return self._reject_new(session, msg, now_ns, Reason.BAD_QTY,
                                         f"OrderQty(38) {_s(g(b'38'))!r} must be a positive number of {unit}",
@@ -348,7 +356,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         key = (d.rest_book, *[c[1] for c in cands])
         pos = self._rest_pos.get(key)
         if pos is None:
-            lots = [self.books[c.book_id].lot_micrograms for c in cands]
+            lots = [self.books[c.book_id].lot_fine_micrograms for c in cands]
             g = math.gcd(*lots)
             pos = next((n for n, lot in enumerate(lots) if lot == g), None)
             if pos is None:
@@ -392,6 +400,9 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                 hi = "none" if b.hi is None else units_text(b.hi, i.price_decimals).decode()
                 detail = (f"price outside the daily limit {units_text(b.lo, i.price_decimals).decode()}.."
                           f"{hi} {i.quote_ccy}")
+            elif e.reason is Reason.LOTS_OUT_OF_RANGE and d.request.symbol in self.catalogue.products:
+                detail = (f"quantity below {i.min_lots} lot(s) of {i.lot_size} {i.quote_unit} "
+                          f"({micro_text(i.lot_fine_micrograms).decode()} g fine each)")
             elif e.reason is Reason.LOTS_OUT_OF_RANGE:
                 detail = f"quantity outside {i.min_lots}..{i.max_lots} lots of {i.lot_size} {i.quote_unit}"
             elif e.reason is Reason.LOT_ROUNDING:
@@ -407,6 +418,10 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                 detail = f"{e.reason.text} (settles {CYCLE_FIX.get(i.settlement_cycle, i.settlement_cycle)})"
             elif e.reason is Reason.SESSION_CLOSED:
                 detail = f"trading session closed (schedule {i.schedule})"
+            elif e.reason is Reason.FX_STALE:
+                needs = self.router.fx_costs.needs(d.request.symbol, e.symbol, acct.funding_ccy if acct else None)
+                detail = (f"converts with {', '.join('USD' + c for c in sorted(needs))}, not all updated within "
+                          f"fx.max_age_s = {self.fx_settings.max_age_s} s")
             elif e.reason is Reason.CALENDAR_UNKNOWN and self.calendars is not None:
                 cal = self.calendars.calendar_name(i.schedule)
                 detail = (f"{cal} holiday calendar ends {self.calendars.covered_until(i.schedule).isoformat()}; "

@@ -1,8 +1,8 @@
 """Order records, their identifiers, and the FIX field lists of ExecutionReport and OrderCancelReject.
 
 An `Order` is the router's own view of one client order, in integer *base units*: lots of the
-instrument for an order on an instrument, micrograms for an order on a routable product (whose
-FIX quantities are grams). `OrderIndex` maps core order ids, OrderID(37) text and per-session
+instrument for an order on an instrument, fine micrograms for an order on a routable product (whose
+FIX quantities are fine grams). `OrderIndex` maps core order ids, OrderID(37) text and per-session
 ClOrdIDs to orders, and remembers every ClOrdID a session ever used so duplicates are refused.
 `Ids` hands out core order ids, OrderIDs and ExecIDs that stay unique across restarts (a run id
 prefixes them). The message bodies built from orders (ExecutionReport, OrderCancelReject) are in
@@ -35,6 +35,20 @@ DONE_STATUSES = frozenset({OS_FILLED, OS_CANCELED, OS_REJECTED, OS_EXPIRED})
 
 MICRO = 1_000_000
 _Q4 = Decimal("0.0001")
+DONE_KEPT = 20_000           # default of [orders] done_kept
+
+
+def parse_orders_config(t: dict[str, Any]) -> int:
+    """The `[orders]` table: `done_kept`, how many ended orders stay findable (status requests, late
+    cancels answered "too late") before the oldest are forgotten. Returns it."""
+    from router.domain.errors import ConfigError
+    for key in t:
+        if key != "done_kept":
+            raise ConfigError(f"orders.{key}", "unknown key (known: done_kept)")
+    kept = t.get("done_kept", DONE_KEPT)
+    if type(kept) is not int or kept < 1:
+        raise ConfigError("orders.done_kept", f"must be a whole number of orders, at least 1 (got {kept!r})")
+    return kept
 
 
 def micro_text(amount: int) -> bytes:
@@ -225,7 +239,7 @@ class OrderIndex:
     ClOrdIDs stay "used" until `new_day` (uniqueness is per session and trading day).
     """
 
-    def __init__(self, done_kept: int = 20_000) -> None:
+    def __init__(self, done_kept: int = DONE_KEPT) -> None:
         self.by_oid: dict[int, Order] = {}
         self.by_order_id: dict[bytes, Order] = {}
         self.by_clordid: dict[tuple[str, bytes], Order] = {}
@@ -303,6 +317,11 @@ class OrderIndex:
         if o is None or o.session != session:
             return None
         return o
+
+    def sizes(self) -> dict[str, int]:
+        """Entries held, for the memory gauges: live and done orders, ClOrdIDs taken today."""
+        return {"live": len(self.live), "done": len(self.done),
+                "clordids_used": sum(len(u) for u in self.used.values())}
 
     def live_orders(self, session: str | None = None) -> Iterator[Order]:
         for o in list(self.live.values()):

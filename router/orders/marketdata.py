@@ -80,7 +80,8 @@ class MarketData:
             # A product's consolidated view is quoted like its orders: product currency per fine gram.
             self.targets[p.id] = _Target(p.id, p.price_ccy, group=g.group_id, members=self.targets[g.name].members,
                                          decimals=p.price_decimals + 2, product=p)
-        self.lot_ug = [i.lot_micrograms for i in catalogue.by_book()]
+        # Consolidated sizes are fine grams, like a product order's quantity.
+        self.lot_ug = [i.lot_fine_micrograms for i in catalogue.by_book()]
         self.symbols = [i.symbol.encode() for i in catalogue.by_book()]
         self.factors: list[tuple[int, int]] = []
         self.subs: dict[tuple[str, bytes], _Sub] = {}
@@ -161,7 +162,7 @@ class MarketData:
     # -- book reading -------------------------------------------------------------------------
     def _levels(self, sub: _Sub, t: _Target, cache: dict | None = None) -> dict[tuple[bytes, int, int], tuple[int, int]]:
         """The top `sub.depth` levels per side, keyed (entry, price, source book). A consolidated view
-        puts each member book's levels on the comparable scale (micro-USD per fine oz, sizes in
+        puts each member book's levels on the comparable scale (micro-USD per fine oz, sizes in fine
         micrograms) and keeps them apart per source book, so every level can name its instrument
         (GoldSourceInstrument 7014); at one price the books follow in catalogue order."""
         out: dict[tuple[bytes, int, int], tuple[int, int]] = {}
@@ -207,7 +208,7 @@ class MarketData:
 
     def _tail(self, t: _Target) -> list[tuple[int, Any]]:
         if t.group >= 0:
-            return [(7013, b"Y"), (7009, b"G"), (7010, b"G" if t.product is not None else b"OZ")]
+            return [(7013, b"Y"), (7009, b"GF"), (7010, b"G" if t.product is not None else b"OZ")]
         return [(7013, b"N"), (7009, b"LOT")]
 
     def _snapshot(self, sub: _Sub, t: _Target, cache: dict | None = None) -> list:
@@ -280,7 +281,7 @@ class MarketData:
 
     def product_book(self, pid: str, depth: int) -> dict:
         """A routable product's consolidated book for `GET /books/{product}`, in the same quote as its
-        FIX market data (product currency per fine gram, sizes in grams, each level's instrument)."""
+        FIX market data (product currency per fine gram, sizes in fine grams, each level's instrument)."""
         t = self.targets[pid]
         sub = _Sub("", b"", [t], max(1, min(depth, MAX_DEPTH)), (b"0", b"1"), False)
         sides: dict[bytes, list[dict]] = {b"0": [], b"1": []}
@@ -322,9 +323,10 @@ class MarketData:
         p = self.catalogue.products[pid]
         members = self.catalogue.groups[p.group].members
         return [(55, pid), (7007, b"Y"),
-                (107, f"routable product over group {p.group}: {' '.join(members)}"),
+                (107, f"routable product over group {p.group}: {' '.join(members)}; OrderQty in fine grams, a "
+                      f"maximum: each book takes the whole lots of its fine content that fit"),
                 (15, p.price_ccy), (969, units_text(1, p.price_decimals)), (561, 1), (562, 1),
-                (7009, b"G"), (7010, b"G")]
+                (7009, b"GF"), (7010, b"G")]
 
 
 def _ordered(levels: dict[tuple[bytes, int, int], tuple[int, int]]) -> list:
@@ -335,12 +337,11 @@ def _ordered(levels: dict[tuple[bytes, int, int], tuple[int, int]]) -> list:
 
 
 def _instrument_row(i: Instrument, status: Callable[[str], list] | None = None) -> list[tuple[int, Any]]:
-    fine = i.lot_grams if i.quote_unit == "troy_oz_fine" else i.lot_grams * i.fineness
     row: list[tuple[int, Any]] = [
         (55, i.symbol), (207, i.venue), (7007, b"N"),
         (107, f"{i.exchange_code}; {i.kind}; vaults {' '.join(i.vaults)}; schedule {i.schedule}"),
         (15, i.quote_ccy), (231, str(i.lot_size)), (969, str(i.tick)), (561, 1), (562, i.min_lots),
-        (7009, b"LOT"), (7010, PRICE_UNIT_FIX[i.quote_unit]), (7011, format(fine.normalize(), "f")),
+        (7009, b"LOT"), (7010, PRICE_UNIT_FIX[i.quote_unit]), (7011, micro_text(i.lot_fine_micrograms)),
         (7012, str(i.fineness)), (7001, i.settlement_ccy), (7002, i.vaults[0]),
     ]
     bar = BAR_FORM_FIX.get(i.bar_form)

@@ -76,10 +76,12 @@ class QuotaUse:
             return
         d = _direction_of(o, rest_book)
         keep = 0
-        if d is not None and o.decision is not None and o.qty > 0:
+        if d is not None and o.decision is not None:
+            fine = self.books[rest_book].lot_fine_micrograms
             for c in o.decision.candidates:
-                if c.book_id == rest_book:
-                    keep = c.notional_cny * o.leaves // o.qty
+                if c.book_id == rest_book and c.lots:
+                    # The claim was for the whole lots the book could take; keep the share of the lots resting.
+                    keep = c.notional_cny * min(o.leaves // fine, c.lots) // c.lots
         for cd, amount in list(o.quota_claims.items()):
             target = min(keep, amount) if cd is d else 0
             self._quota_give_back(o, cd, amount - target)

@@ -98,11 +98,12 @@ def _exec_report_pairs(order: Order, exec_id: Any, exec_type: Any, now_ts: Any, 
         body.append((TEXT, text))
     if explain and order.explain:
         body.append((GOLD_ROUTE_EXPLAIN, order.explain))
-    body.append((GOLD_QTY_UNIT, b"G" if order.is_product else b"LOT"))
+    body.append((GOLD_QTY_UNIT, b"GF" if order.is_product else b"LOT"))
     return body
 
 
-_UNIT_PRODUCT, _UNIT_LOTS = b"\x01%d=G" % GOLD_QTY_UNIT, b"\x01%d=LOT" % GOLD_QTY_UNIT
+# A product order's quantities are fine grams (GF); an instrument order's, lots of the instrument.
+_UNIT_PRODUCT, _UNIT_LOTS = b"\x01%d=GF" % GOLD_QTY_UNIT, b"\x01%d=LOT" % GOLD_QTY_UNIT
 _ORIG_TYPES = (ET_REPLACED, ET_CANCELED)
 _ZERO = b"0"
 

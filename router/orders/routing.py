@@ -1,21 +1,24 @@
 """The smart router: hard filters, all-in ranking and the split plan for one order, with its explanation.
 
 `Router.route(request, now_ns, fx)` takes an order for an instrument (qty in lots, price in the
-instrument's integer price units) or for a routable product (qty in grams, price in the
+instrument's integer price units) or for a routable product (qty in fine grams, a maximum: each
+book is offered the whole lots of its fine content that fit, up to its largest order; price in the
 product's integer price units of its currency per fine gram) and returns a `RouteDecision`:
 either a rejection (a `Reason` value) or a plan for the matching core's atomic group sweep
 (ranked candidate books with conservative child limits, the allowed-books mask, the
 comparable limit in micro-USD per fine troy ounce, the quantity in group micrograms, the book
 the remainder rests on) plus a structured explanation and a short text for a FIX tag.
 
-Hard filters per book, in this order: allowed venues, session open, eligibility, cross-border
+Hard filters per book, in this order: allowed venues, session open, FX fresh (`fx_max_age_ns`: a book
+whose price conversion needs a rate older than that is excluded `fx_stale`), eligibility, cross-border
 permission, cross-border quota (buys only), settlement currency, currency held, vault, bar form,
-settlement cycle, price limits, lot rounding, funds (cash or metal for full payment, margin
+settlement cycle, price limits, lot range (a product quantity below one lot of the book), funds (cash or metal for full payment, margin
 for margin contracts, on the lots that open a position: `closable`, when set, tells how many lots of
 a new order would close one).
 Survivors are ranked by all-in comparable price: the book's best
 opposite price (or its reference price when it has none) converted to micro-USD per fine oz,
-plus proportional fee and carry, plus the per-lot fee spread over a lot's fine ounces.
+plus proportional fee and carry, plus the per-lot fee spread over a lot's fine ounces, plus (for an
+account with a `funding_ccy`) half the FX bid/ask spread of converting it into the book's settlement currency.
 
 Everything that depends only on configuration and FX is precomputed; per-(account, symbol,
 constraints) static filter results are cached, so a decision is a few integer operations per
@@ -33,6 +36,8 @@ from router.orders.accounts import Account, Accounts
 from router.domain.calendar import SessionState
 from router.domain.catalogue import Catalogue, Instrument
 from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor
+from router.domain.fx_quotes import stale_ccys
+from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
 from router.domain.reasons import Reason
 from router.orders.route_types import (  # noqa: F401  (re-exported: the routing API)
@@ -56,7 +61,7 @@ class _Book:
     """Everything about one instrument the hot path needs, as integers, for one FX state."""
 
     __slots__ = ("instr", "symbol", "book_id", "bit", "venue", "side", "eligibility", "settl_ccy",
-                 "vaults", "bar_form", "cycle", "margin_ppm", "lot_ug", "min_lots", "max_lots", "tick",
+                 "vaults", "bar_form", "cycle", "margin_ppm", "lot_ug", "fine_ug", "min_lots", "max_lots", "tick",
                  "num", "den", "cost_ppm", "lot_fee_comp", "ref", "ref_comp", "lo", "hi", "settl_num",
                  "cny_num", "fee_ppm", "lot_fee_settl")
 
@@ -73,6 +78,7 @@ class _Book:
         self.bar_form = i.bar_form
         self.cycle = i.settlement_cycle
         self.lot_ug = i.lot_micrograms
+        self.fine_ug = i.lot_fine_micrograms
         self.min_lots = i.min_lots
         self.max_lots = i.max_lots
         self.tick = i.tick_units
@@ -123,9 +129,9 @@ class _Static(NamedTuple):
     tick: int
     num: int
     den: int
-    lot_ug: int
+    lot_ug: int                 # gross micrograms per lot (the metal a sell needs)
+    fine_ug: int                # fine micrograms per lot (a product order's unit)
     cny_num: int
-    cny_den: int                # lot_ug * COMPARABLE_DEN, so the notional is one floor division
     min_lots: int
     max_lots: int
     settl_num: int
@@ -165,12 +171,12 @@ _R_INSUFFICIENT_CASH = Reason.INSUFFICIENT_CASH
 _R_INSUFFICIENT_MARGIN = Reason.INSUFFICIENT_MARGIN
 _R_INSUFFICIENT_METAL = Reason.INSUFFICIENT_METAL
 _R_LOTS_OUT_OF_RANGE = Reason.LOTS_OUT_OF_RANGE
-_R_LOT_ROUNDING = Reason.LOT_ROUNDING
 _R_NO_ELIGIBLE_BOOK = Reason.NO_ELIGIBLE_BOOK
 _R_PRICE_LIMIT = Reason.PRICE_LIMIT
 _R_QUOTA_EXHAUSTED = Reason.QUOTA_EXHAUSTED
 _R_SESSION_CLOSED = Reason.SESSION_CLOSED
 _R_CALENDAR_UNKNOWN = Reason.CALENDAR_UNKNOWN
+_R_FX_STALE = Reason.FX_STALE
 _R_UNKNOWN_ACCOUNT = Reason.UNKNOWN_ACCOUNT
 _R_UNKNOWN_SYMBOL = Reason.UNKNOWN_SYMBOL
 _R_VENUE_NOT_ALLOWED = Reason.VENUE_NOT_ALLOWED
@@ -191,6 +197,7 @@ class Router:
         self.carry_days = carry_days
         self.risk = risk
         self._refs: dict[str, int] = {}       # run-time reference prices (units) replacing the configured ones
+        self.fx_max_age_ns = 0                # fx.max_age_s in ns; 0: FX age is not checked
         # (account, symbol, buy) -> lots of a new order that would close a margined position, or None
         self.closable: Callable[[str, str, bool], int] | None = None
         # What explanations need to show prices in each one's own quote (RouteDecision.decimals).
@@ -215,6 +222,7 @@ class Router:
                 usd_oz = unit / fx.per_usd(p.price_ccy) * cat.constants.grams_per_troy_oz
                 self._product_num[pid] = _round_int(usd_oz * MICRO * COMPARABLE_DEN)
         self._static: dict[tuple[str, str, Constraints], tuple[_Static, ...]] = {}
+        self.fx_costs = FxCosts(fx, cat)
 
     def set_reference(self, symbol: str, ref_units: int) -> None:
         """A new reference price for one instrument: its band, collar reference and no-quote ranking
@@ -263,7 +271,7 @@ class Router:
                 post = Reason.SETTL_CYCLE_MISMATCH
             ref_cost = -(-b.ref_comp * b.cost_ppm // PPM) + b.lot_fee_comp
             out.append(_Static(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.lo, b.hi, b.tick,
-                               b.num, b.den, b.lot_ug, b.cny_num, b.lot_ug * COMPARABLE_DEN, b.min_lots,
+                               b.num, b.den, b.lot_ug, b.fine_ug, b.cny_num, b.min_lots,
                                b.max_lots, b.settl_num, b.fee_ppm, b.lot_fee_settl, b.margin_ppm,
                                b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp, b.ref_comp + ref_cost,
                                b.ref_comp - ref_cost))
@@ -319,11 +327,13 @@ class Router:
         notional = 0
         claims: dict[Direction, int] = {}
         session_open = self.session_open
+        stale = stale_ccys(self.fx, now_ns, self.fx_max_age_ns) if self.fx_max_age_ns else None
+        funding = acct.funding_ccy
         fits = self.quota.fits
         top = self.top_of_book
         cash = acct.cash
         reserved = acct.reserved_cash
-        for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, cny_num, cny_den,
+        for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
              min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
              lot_fee_comp, ref_all_in_buy, ref_all_in_sell) in statics:
             if not venue_ok:
@@ -333,6 +343,9 @@ class Router:
             if state is not True and state is not _CONTINUOUS:
                 excluded.append(_new(Exclusion, (sym, book_id, state if state is _R_CALENDAR_UNKNOWN
                                                  else _R_SESSION_CLOSED)))
+                continue
+            if stale and self.fx_costs.needs(symbol, sym, funding) & stale:
+                excluded.append(_new(Exclusion, (sym, book_id, _R_FX_STALE)))
                 continue
             if pre is not None:
                 excluded.append(_new(Exclusion, (sym, book_id, pre)))
@@ -358,7 +371,15 @@ class Router:
                         child = hi
                 elif child < lo:
                     child = lo
-            notional_cny = child * qty_ug * cny_num // cny_den
+            if product_num is None:
+                lots = qty
+            else:
+                # A product quantity is a maximum: this book's share is the whole lots of its fine content
+                # that fit (at most its largest order); what no book takes stays unfilled.
+                lots = qty_ug // fine_ug
+                if lots > max_lots:
+                    lots = max_lots
+            notional_cny = child * lots * cny_num // COMPARABLE_DEN
             reason = None
             if buy and d is not None and not fits(d, notional_cny):     # only buys consume quota
                 reason = _R_QUOTA_EXHAUSTED
@@ -366,10 +387,7 @@ class Router:
                 reason = post
             elif child < lo or (hi is not None and child > hi):
                 reason = _R_PRICE_LIMIT
-            elif qty_ug % lot_ug:
-                reason = _R_LOT_ROUNDING
             else:
-                lots = qty_ug // lot_ug
                 if lots < min_lots or lots > max_lots:
                     reason = _R_LOTS_OUT_OF_RANGE
                 else:
@@ -411,6 +429,9 @@ class Router:
                 comp, source = quote * num // den, "quote"
                 cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
                 all_in = comp + cost if buy else comp - cost
+            if funding is not None and funding != ccy:
+                spread = -(-comp * self.fx_costs.funding_ppm(funding, ccy) // PPM)
+                all_in = all_in + spread if buy else all_in - spread
             ranked.append((all_in if buy else -all_in, book_id, _new(Candidate, (
                 sym, book_id, lots, child, comp, all_in, source, d, notional_cny, ccy, need, vault, metal))))
             mask |= bit

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Callable, NamedTuple
 
 from router.domain.errors import ConfigError
+from router.domain.fx_quotes import apply_update
 from router.fix.codec import FixMessage, parse_frame
 from router.orders.core_bridge import Out
 from router.records.journal_format import Command, CommandKind
@@ -70,7 +71,7 @@ class CommandApplier:
         self.fix_handlers: dict[bytes, Callable[[str, FixMessage, int], list]] = {}
         self.ops: dict[str, AdminOp] = {
             "start": _start, "kill": _kill, "fx": _fx, "reference_prices": _reference_prices,
-            "cancel_all": _cancel_all, "checkpoint": _checkpoint,
+            "cancel_all": _cancel_all, "checkpoint": _checkpoint, "restart": _restart,
         }
 
     def register(self, op: str, fn: AdminOp) -> None:
@@ -110,7 +111,14 @@ class CommandApplier:
 def _start(flow: Any, args: dict, now_ns: int) -> Applied:
     # The run id prefixes OrderIDs and ExecIDs; it is fixed by the first start and kept across restarts.
     flow.ids.run = args["run_id"].encode()
+    flow.config_sha256 = args.get("config_sha256")
     return Applied([], data={"run_id": args["run_id"]})
+
+
+def _restart(flow: Any, args: dict, now_ns: int) -> Applied:
+    # Journaled at every later start: the configuration the commands after it are applied under.
+    flow.config_sha256 = args.get("config_sha256")
+    return Applied([], data={"config_sha256": flow.config_sha256})
 
 
 def _kill(flow: Any, args: dict, now_ns: int) -> Applied:
@@ -125,16 +133,22 @@ def _kill(flow: Any, args: dict, now_ns: int) -> Applied:
 
 
 def _fx(flow: Any, args: dict, now_ns: int) -> Applied:
+    # Each pair is stamped with this command's time; unknown pairs and jumps beyond fx.max_jump_pct
+    # (unless forced) are refused here, so a replay refuses them again.
     old = flow.fx
+    r = apply_update(old, args["rates"], now_ns, flow.fx_settings, bool(args.get("force", False)))
+    if not r.ok:
+        return Applied([], False, r.reason, r.detail)
     try:
-        fx = old.updated({pair: Decimal(rate) for pair, rate in args["rates"].items()})
-        flow.set_fx(fx)
+        flow.set_fx(r.fx)
     except ConfigError as err:
         flow.set_fx(old)        # a rate that breaks a conversion factor leaves the old rates in force
         return Applied([], False, "bad_fx", str(err))
     # Consolidated group views move with FX: republish every subscribed book.
     outs = [Out(s, mt, body) for s, mt, body in flow.md.publish(range(len(flow.books)))]
-    return Applied(outs, data={"fx": {k: str(v) for k, v in fx.rates.items()}})
+    return Applied(outs, data={"fx": {k: str(v) for k, v in r.fx.rates.items()},
+                               "changes": [{"pair": p, "old": None if o is None else str(o), "new": str(n)}
+                                           for p, o, n in r.changes]})
 
 
 def _reference_prices(flow: Any, args: dict, now_ns: int) -> Applied:

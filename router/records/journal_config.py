@@ -6,7 +6,9 @@ is in the page cache before any of its outputs is sent, which survives a kill -9
 "batch": each batch is also fsynced, which survives power loss at the cost of a disk flush per
 batch), `cancel_on_shutdown` (false: a clean stop leaves working orders working, to be recovered
 at the next start; true: a clean stop cancels them, and the cancels are sent before the Logouts),
-`snapshot_every` (commands between state snapshots, default 100,000; 0: only at a clean stop) and
+`snapshot_every` (commands between state snapshots, default 100,000; 0: only at a clean stop),
+`snapshot_background` (default true: a forked process writes each periodic snapshot while the
+router keeps trading; false: the event loop writes it and every session waits) and
 `snapshots_kept` (default 3; snapshots live in `<dir>/snapshots/`).
 
 Not here: opening the journal (`router.service`) or its format (`journal_format`).
@@ -22,7 +24,7 @@ from router.records.journal import FSYNC_POLICIES
 
 __all__ = ["JournalConfig", "parse_journal_config"]
 
-KEYS = {"dir", "store", "fsync", "cancel_on_shutdown", "snapshot_every", "snapshots_kept"}
+KEYS = {"dir", "store", "fsync", "cancel_on_shutdown", "snapshot_every", "snapshots_kept", "snapshot_background"}
 STORES = ("file", "memory")
 
 
@@ -34,6 +36,7 @@ class JournalConfig:
     cancel_on_shutdown: bool = False
     snapshot_every: int = 100_000
     snapshots_kept: int = 3
+    snapshot_background: bool = True
 
 
 def parse_journal_config(raw: Any) -> JournalConfig:
@@ -53,4 +56,5 @@ def parse_journal_config(raw: Any) -> JournalConfig:
     kept = t.int("snapshots_kept", 3)
     if kept < 1:
         raise ConfigError("journal.snapshots_kept", f"must be at least 1, got {kept}")
-    return JournalConfig(directory, store, fsync, t.bool("cancel_on_shutdown", False), every, kept)
+    return JournalConfig(directory, store, fsync, t.bool("cancel_on_shutdown", False), every, kept,
+                         t.bool("snapshot_background", True))

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from router.orders.core_bridge import Out
+from router.records import snapshot_fork
 from router.records.commands import Applied, admin_payload, decode_admin
 from router.records.journal import Command, CommandKind, JournalError
 from router.records.replay import replay
@@ -115,14 +116,17 @@ class Sequencer:
             held, self._held = self._held, []
             self.send(held)
 
-    def take_snapshot(self) -> None:
-        """Write the state after the last journaled command to the snapshot store (synchronously: a
-        pause of the event loop, measured and logged)."""
+    def take_snapshot(self, background: bool = True) -> None:
+        """Write the state after the last journaled command to the snapshot store: from a forked child
+        while the event loop runs (`snapshot_fork`, the loop pauses only to fork), else synchronously
+        (at a clean stop, without a running loop, or where fork does not exist)."""
         self._snapshot_scheduled = False
         if self.snapshots is None or self.seq == self.snapshot_seq:
             return
         self.commit()
         if self._pending:       # the journal refused the batch: a snapshot must not get ahead of it
+            return
+        if background and self._background_snapshot():
             return
         t0 = self._perf()
         try:
@@ -135,6 +139,37 @@ class Sequencer:
         if self.metrics is not None:
             self.metrics.snapshot_taken(took, self.seq)
         log.info("snapshot %s: state after command %d in %.0f ms", snap.path, self.seq, took / 1e6)
+
+    def _background_snapshot(self) -> bool:
+        """Start a snapshot in a forked child; False when it must be written here and now instead."""
+        if not snapshot_fork.supported() or not getattr(self, "snapshot_background", False):
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        bg = self.__dict__.setdefault("_bg_snapshot", snapshot_fork.BackgroundSnapshot())
+        if bg.busy:                 # one at a time; the next commit past the interval asks again
+            return True
+        seq, now, store, flow = self.seq, self.clock(), self.snapshots, self.flow
+        self._snapshot_scheduled = True      # until the child is done
+        pause = bg.start(seq, lambda: store.write(seq, now, flow), self._snapshot_written)
+        if self.metrics is not None:
+            self.metrics.snapshot_forked(pause)
+        log.info("snapshot at command %d: writing in background process %d (the event loop paused %.1f ms "
+                 "to fork)", seq, bg.pid, pause / 1e6)
+        return True
+
+    def _snapshot_written(self, seq: int, ok: bool, seconds: float) -> None:
+        self._snapshot_scheduled = False
+        if not ok:
+            log.error("background snapshot at command %d failed (its error is on stderr); the journal still "
+                      "has every command", seq)
+            return
+        self.snapshot_seq = max(self.snapshot_seq, seq)
+        if self.metrics is not None:
+            self.metrics.snapshot_taken(int(seconds * 1e9), seq)
+        log.info("snapshot at command %d written by the background process in %.0f ms", seq, seconds * 1e3)
 
     def _rotate(self, now_ns: int) -> None:
         """One journal file per trading day: the day of the first book's schedule (the mainland's),
@@ -165,17 +200,20 @@ class Sequencer:
                       on_progress=on_progress)
         self._tail_outs = done.tail_outs
         self.seq = self.snapshot_seq = journal.last_seq
-        if self.seq == 0:
+        self._fresh_journal = self.seq == 0
+        if self._fresh_journal:
             self.admin("start", self.clock(), run_id=self.flow.ids.run.decode(),
                        sessions_always_open=self.sessions_always_open, config_sha256=config_digest(self.config))
             self.commit()
+        else:
+            self._warn_config_change(done.commands)
         self._refresh_gauges()
         self.recovered_from = done.snapshot
         return done.commands
 
     def _check_start(self, cmd: Command) -> None:
         """A replay is exact only under the settings the journal was written with: refuse a different
-        session-hours mode (it changes which orders trade), warn about a different configuration."""
+        session-hours mode (it changes which orders trade). A changed configuration is `_warn_config_change`."""
         if cmd.kind != CommandKind.ADMIN:
             return
         args = decode_admin(cmd.payload)
@@ -185,9 +223,29 @@ class Sequencer:
             want = "with" if args["sessions_always_open"] else "without"
             raise JournalError(f"the journal in {getattr(self.journal, 'directory', 'memory')} was written {want} "
                                f"--sessions-always-open; start {want} it, or with another --journal-dir")
-        if args.get("config_sha256") not in (None, config_digest(self.config)):
-            log.warning("the configuration differs from the one the journal was started with; the replay uses "
-                        "today's configuration for every command (see `gold-router journal verify`)")
+
+    def _warn_config_change(self, replayed: int) -> None:
+        """Commands replayed after the snapshot ran live under the configuration of their run (the last
+        start or restart command); replayed under another one they may not rebuild what clients saw."""
+        was = getattr(self.flow, "config_sha256", None)
+        now = config_digest(self.config)
+        if was is not None and was != now and replayed:
+            log.warning("journal: the %d commands replayed after the snapshot ran under configuration %s and "
+                        "were replayed under %s; the state may differ from what clients saw (stop the router "
+                        "cleanly before changing its configuration: the stop snapshots; `gold-router journal "
+                        "verify` compares)", replayed, was[:12], now[:12])
+
+    def record_restart(self) -> None:
+        """Journal this start's configuration digest (the first start's `start` command holds it already),
+        so every run's configuration is on record and the next replay knows which one applied."""
+        if self.journal is None or getattr(self, "_fresh_journal", True):
+            return
+        was = getattr(self.flow, "config_sha256", None)
+        now = config_digest(self.config)
+        self.admin("restart", self.clock(), config_sha256=now)
+        self.commit()
+        log.info("journal: restart at command %d, configuration %s%s", self.seq, now[:12],
+                 "" if was in (None, now) else f" (changed since the last run: was {was[:12]})")
 
     def shutdown(self, cancel_working: bool) -> None:
         """Before the gateway logs everyone out: optionally cancel every working order (journaled and
@@ -201,7 +259,7 @@ class Sequencer:
             log.info("journal checkpoint at seq %d: core state %s, order flow state %s", self.seq,
                      hashes["core"][:16], hashes["flow"][:16])
         self.commit()
-        self.take_snapshot()
+        self.take_snapshot(background=False)
         self.shutting_down = True
 
     def _redeliver(self, outs: list[tuple[int, Out]]) -> None:

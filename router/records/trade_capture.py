@@ -29,7 +29,7 @@ from router.orders.index import units_text
 __all__ = ["answer"]
 
 # TradeRequestResult(749)
-OK, BAD_PARTIES, BAD_TYPE, TYPE_NOT_SUPPORTED, UNAUTHORIZED, OTHER = 0, 3, 2, 8, 9, 99
+OK, BAD_INSTRUMENT, BAD_PARTIES, TYPE_NOT_SUPPORTED, UNAUTHORIZED, OTHER = 0, 1, 3, 8, 9, 99
 # TradeRequestStatus(750)
 ACCEPTED, REJECTED = 0, 2
 _NA = b"[N/A]"          # Symbol(55) is required on AQ; a request for every instrument has none
@@ -113,6 +113,9 @@ def answer(session: str, msg: Any, flow: Any, scope: frozenset[str] | None) -> l
         return [Out(session, b"AQ", _ack(msg, REJECTED, why.result, None, why.text))]
     catalogue = flow.catalogue
     symbol = (msg.get(55) or b"").decode("ascii", "replace") or None
+    if symbol is not None and symbol not in catalogue.instruments:
+        text = f"Symbol(55) {symbol!r} is not an instrument; trades are kept per instrument (leave Symbol out for all)"
+        return [Out(session, b"AQ", _ack(msg, REJECTED, BAD_INSTRUMENT, None, text))]
     side = int(msg.get(54)) if msg.get(54) in (b"1", b"2") else None
     chosen = [(n, t) for n, t in enumerate(ledger.trades)
               if first <= t.trading_day <= last and (scope is None or t.account in scope)

@@ -215,3 +215,32 @@ def test_file_store_has_one_holder_at_a_time(tmp_path):
     finally:
         first.close()
     FileStore(d, "A-B", 1).close()  # released on close
+
+
+def test_file_store_keeps_frames_on_disk_and_reads_them_back(tmp_path):
+    """Memory holds only where each sent frame is in the log; a resend reads it back, before and
+    after a flush, across a reopen, and after the log is rewritten by rotation."""
+    s = FileStore(str(tmp_path), "S1", 1_000)
+    frames = {seq: b"8=FIX.4.4\x019=%d\x01" % seq + b"x" * (seq * 37 % 500) for seq in range(1, 301)}
+    for seq, frame in frames.items():
+        s.save_sent(seq, frame)
+        if seq % 7 == 0:
+            s.set_next_target_seq(seq)          # other records between the frames
+    assert all(isinstance(x, int) for x in s._frames[:5]), "no frame bytes kept in memory"
+    assert s.get_range(1, 300) == sorted(frames.items())      # read before any flush
+    s.close()
+    s = FileStore(str(tmp_path), "S1", 2_000)
+    assert s.get_range(120, 130) == [(q, frames[q]) for q in range(120, 131)]
+    s.save_sent(301, b"late")
+    assert s.roll_day(3_000, 2) == 0
+    s.save_sent(302, b"day two")
+    assert s.roll_day(4_000, 2) == 0
+    s.save_sent(303, b"day three")
+    assert s.roll_day(5_000, 2) == 302            # the log is rewritten without the first two days
+    assert s.get_range(1, 400) == [(303, b"day three")]
+    s.save_sent(304, b"next")
+    assert s.get_range(302, 304) == [(303, b"day three"), (304, b"next")]
+    s.close()
+    s = FileStore(str(tmp_path), "S1", 6_000)
+    assert s.get_range(1, 400) == [(303, b"day three"), (304, b"next")]
+    s.close()

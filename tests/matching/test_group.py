@@ -43,7 +43,7 @@ def test_sweep_best_comparable_first_time_priority_on_ties(make):
     assert t2[["book", "maker_id", "price", "qty", "group_qty", "leaves_qty", "cum_qty", "maker_leaves"]].tolist() == (
         2, 3, 101, 2, 2000, 0, 3000, 2)
     assert rep[["book", "qty", "leaves_qty", "cum_qty"]].tolist() == (-1, 0, 0, 3000)
-    assert b.order_state(10).cum_qty == 3000 and not b.order_state(10).live
+    assert b.order_state(10) is None    # filled in full: forgotten
 
 
 def test_sweep_respects_allowed_books_and_comparable_limit(make):

@@ -56,7 +56,7 @@ class MemoryBackend:
             self.kill_accounts.discard(account)
         return AdminResult(True, data={"accounts_killed": len(self.kill_accounts)})
 
-    def set_fx(self, rates: dict[str, Decimal]) -> AdminResult:
+    def set_fx(self, rates: dict[str, Decimal], force: bool = False) -> AdminResult:
         unknown = [p for p in rates if p not in self.fx]
         if unknown:
             return AdminResult(False, "unknown_pair", f"not configured: {unknown}")
@@ -164,7 +164,7 @@ async def test_fx_rates_are_exact_decimals(admin):
         assert (await r.json())["rates"] == {"USDCNY": "7.1234567890123456789", "USDHKD": "7.8123"}
     assert backend.fx["USDCNY"] == Decimal("7.1234567890123456789")
     async with client.post("/fx", json={"rates": {"EURCNY": "7.9"}}, headers=AUTH) as r:
-        assert r.status == 404 and (await r.json())["error"] == "unknown_pair"
+        assert r.status == 400 and (await r.json())["error"] == "unknown_pair"
     async with client.post("/fx", json={"rates": {"USDCNY": "70"}}, headers=AUTH) as r:
         assert r.status == 409 and await r.json() == {"error": "rate_jump", "detail": "USDCNY moves more than 2x"}
     for body, reason in [({"rates": {}}, "bad_rates"),

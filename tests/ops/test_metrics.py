@@ -267,3 +267,16 @@ def test_registry_renders_other_collectors_too():
     assert b"goldrouter_extra_total 3.0" in text
     m.registry.unregister(extra)
     assert b"goldrouter_extra" not in m.exposition()
+
+
+def test_memory_source_gives_order_rows_and_index_entries():
+    m = Metrics()
+    m.memory_source = lambda: {"rows_live": 7, "rows_free": 3, "rows_capacity": 4096, "index_live": 7,
+                               "index_done": 20, "index_clordids_used": 31}
+    s = scrape(m)
+    assert s["goldrouter_matching_order_rows"] == {(("state", "live"),): 7, (("state", "free"),): 3}
+    assert s["goldrouter_matching_order_rows_capacity"] == {(): 4096}
+    assert s["goldrouter_order_index_entries"][(("kind", "clordids_used"),)] == 31
+    m.memory_source = lambda: {"index_live": 0, "index_done": 0, "index_clordids_used": 0}   # reference book
+    assert "goldrouter_matching_order_rows_capacity" not in scrape(m) or not scrape(m)[
+        "goldrouter_matching_order_rows_capacity"]

@@ -41,7 +41,7 @@ class IdleBackend:
     def set_kill_switch(self, scope, account, on):
         raise AssertionError("not used")
 
-    def set_fx(self, rates):
+    def set_fx(self, rates, force=False):
         raise AssertionError("not used")
 
 

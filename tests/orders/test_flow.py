@@ -220,7 +220,11 @@ def test_product_order_crosses_the_border_to_the_cheapest_book_and_uses_quota(h:
     outs = h.order(SH, "GOLD.KG9999", 1, 1000, "562.00", tif="3", clordid="P1")
     fills = [o for o in ers(outs, SH) if f(o, 150) == b"F"]
     assert [f(o, 30) for o in fills] == [b"HKGX"]
-    assert f(fills[0], 32) == b"1000" and f(fills[0], 39) == b"2"
+    # 1,000 fine g: the one 1 kg bar (999.9 g fine) fills; the 0.1 g fine no book takes is cancelled.
+    assert f(fills[0], 32) == b"999.9" and f(fills[0], 39) == b"1"
+    assert f(fills[0], 381) == b"560000.00" and f(fills[0], 120) == b"CNH" and f(fills[0], 7017) == b"1000"
+    cxl = ers(outs, SH)[-1]
+    assert f(cxl, 150) == b"4" and b"0.1 g fine not filled: below one lot of every book" in f(cxl, 58)
     assert h.quota.used(Direction.SOUTHBOUND) > 0
     ack = ers(outs, SH)[0]
     assert f(ack, 150) == b"0" and f(ack, 7006).index(b"HKGX.RKG") < f(ack, 7006).index(b"SGE.AU9999")
@@ -232,22 +236,28 @@ def test_product_order_splits_across_venues_and_rests_the_remainder(h: Harness) 
     outs = h.order(SH, "GOLD.KG9999", 1, 2000, "561.00", clordid="SPLIT")
     fills = [o for o in ers(outs, SH) if f(o, 150) == b"F"]
     assert [f(o, 30) for o in fills] == [b"HKGX", b"SGE"]
-    assert [f(o, 32) for o in fills] == [b"1000", b"300"]
+    assert [f(o, 32) for o in fills] == [b"999.9", b"299.97"]           # fine grams
+    assert [(f(o, 381), f(o, 120)) for o in fills] == [(b"560000.00", b"CNH"), (b"168150.00", b"CNY")]
+    assert [(f(o, 7017), f(o, 7018)) for o in fills] == [(b"1000", b"G"), (b"300", b"G")]
     assert [f(o, 7008) for o in fills] == [b"HKGX.RKG", b"SGE.AU9999"]
     # each product fill says where the metal is and in what form
     assert [(f(o, 7002), f(o, 7003)) for o in fills] == [(b"HK", b"KG1"), (b"SGE_MAINLAND", b"KG1")]
     assert [f(o, 58) for o in fills] == [b"filled on HKGX.RKG at 560.00 CNH/gram",
                                          b"filled on SGE.AU9999 at 560.50 CNY/gram"]
     last = fills[-1]
-    assert f(last, 14) == b"1300" and f(last, 151) == b"700" and f(last, 39) == b"1"
+    assert f(last, 14) == b"1299.87" and f(last, 151) == b"700.13" and f(last, 39) == b"1"
+    # 70 whole lots (699.93 g fine) rest; the 0.2 g fine below one lot is reported not filled.
+    restated = ers(outs, SH)[-1]
+    assert f(restated, 150) == b"D" and f(restated, 151) == b"699.93"
+    assert f(restated, 58) == b"0.2 g fine not filled: below one lot of SGE.AU9999 (9.999 g fine), where the order rests"
     # AvgPx is in the product's unit (CNY per fine gram), between the two converted fill prices.
     avg = Decimal(f(last, 6).decode())
     assert Decimal("555") < avg < Decimal("565")
-    # The 700 g remainder rests on the best eligible book and fills there later, passively.
+    # The remainder rests on the best eligible book and fills there later, passively.
     later = h.order(HK, "SGE.AU9999", 2, 70, "555.00")
     passive = [o for o in ers(later, SH) if f(o, 150) == b"F"]
     assert len(passive) == 1 and f(passive[0], 11) == b"SPLIT" and f(passive[0], 39) == b"2"
-    assert f(passive[0], 14) == b"2000"
+    assert f(passive[0], 14) == b"1999.8"
 
 
 def test_settlement_constraint_blocks_every_book_with_a_precise_text(h: Harness) -> None:
@@ -426,10 +436,11 @@ def test_numba_engine_gives_the_same_reports_as_the_reference_book() -> None:
 def test_resting_product_order_can_be_replaced_and_cancelled(h: Harness) -> None:
     h.order(HK, "SGE.AU9999", 2, 6, "560.00")
     outs = h.order(SH, "GOLD.KG9999", 1, 2000, "561.00", clordid="R1")
-    assert f(ers(outs, SH)[-1], 151) == b"1940"
+    assert f(ers(outs, SH)[-1], 151) == b"1939.806"          # 194 lots of 9.999 g fine
     (rep,) = h.send(SH, b"G", [(41, "R1"), (11, "R2"), (55, "GOLD.KG9999"), (54, 1), (60, "20260101-00:00:00"),
                                (38, 1500), (40, 2), (44, "560.50")])
-    assert f(rep, 150) == b"5" and f(rep, 38) == b"1500" and f(rep, 151) == b"1440" and f(rep, 44) == b"560.50"
+    # The new quantity is a maximum too: 144 whole lots of the resting book (1,439.856 g fine) stay open.
+    assert f(rep, 150) == b"5" and f(rep, 38) == b"1500" and f(rep, 151) == b"1439.856" and f(rep, 44) == b"560.50"
     # The remainder rests on SGE.AU9999 at the product limit converted to CNY per gross gram, rounded down.
     book = h.flow.engine.depth(h.cfg.catalogue.instruments["SGE.AU9999"].book_id, 1)[0]
     assert book[0]["qty"] == 144 and book[0]["price"] <= 56050
@@ -437,10 +448,10 @@ def test_resting_product_order_can_be_replaced_and_cancelled(h: Harness) -> None
     child = Decimal(int(book[0]["price"])).scaleb(-2)
     assert f(rep, 7006) == b"RPL B GOLD.KG9999 1500 @560.50; rests SGE.AU9999 %s (not re-routed)" % str(child).encode()
     (bad,) = h.send(SH, b"G", [(41, "R2"), (11, "R3"), (55, "GOLD.KG9999"), (54, 1), (60, "20260101-00:00:00"),
-                               (38, 1505), (40, 2), (44, "560.50")])
-    assert bad.msg_type == b"9" and b"whole number of 10 g lots" in f(bad, 58)
+                               (38, 60), (40, 2), (44, "560.50")])
+    assert bad.msg_type == b"9" and b"less than one lot of SGE.AU9999 (9.999 g fine)" in f(bad, 58)
     (cxl,) = h.send(SH, b"F", [(41, "R2"), (11, "R4"), (55, "GOLD.KG9999"), (54, 1), (60, "20260101-00:00:00")])
-    assert f(cxl, 150) == b"4" and f(cxl, 14) == b"60"
+    assert f(cxl, 150) == b"4" and f(cxl, 14) == b"59.994"
 
 
 def test_fx_update_reorders_the_route(h: Harness) -> None:
@@ -520,7 +531,7 @@ def test_market_orders_on_a_product_sweep_and_never_rest(h: Harness) -> None:
     h.order(HK, "HKGX.RKG", 2, 1, "560.00")
     outs = h.order(SH, "GOLD.KG9999", 1, 2000)
     assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"F", b"4"]
-    assert f(ers(outs, SH)[1], 30) == b"HKGX" and f(ers(outs, SH)[2], 14) == b"1000"
+    assert f(ers(outs, SH)[1], 30) == b"HKGX" and f(ers(outs, SH)[2], 14) == b"999.9"
     outs = h.order(SH, "SGE.AU9999", 2, 1)           # nothing to sell into
     assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"4"]
     assert h.flow.engine.resting_orders() == 0
@@ -536,16 +547,20 @@ def test_tael_gold_in_hkd_outranks_shanghai_in_cny_at_the_reference_fixture(tmp_
         '[accounts.SHCLIENT1.cash]\nCNY = "1000000000"\nHKD = "1000000000"\n'
         '[accounts.HKCLIENT1.metal]\nHK = "1000000"\nSGE_MAINLAND = "1000000"\n')
     h = Harness(config=load_config(overlay))
-    lcm_grams = 374_290                      # 100 lots of 100 taels = 37,429 lots of 10 g
+    fine_grams = 374_290                     # 101 tael lots of 3,705.471 g fine would fit; 100 are offered
     assert f(h.order(HK, "HKGX.AU99TAEL", 2, 100, "22300.00")[0], 150) == b"0"
     assert f(h.order(HK, "SGE.AU9999", 2, 37_429, "560.00")[0], 150) == b"0"
-    outs = h.order(SH, "GOLD.HKSH", 1, lcm_grams, "562.00", tif="3")
+    outs = h.order(SH, "GOLD.HKSH", 1, fine_grams, "562.00", tif="3")
     ack = ers(outs, SH)[0]
     assert f(ack, 150) == b"0", f(ack, 58)
     assert f(ack, 7006).index(b"HKGX.AU99TAEL") < f(ack, 7006).index(b"SGE.AU9999")
     fills = [o for o in ers(outs, SH) if f(o, 150) == b"F"]
-    assert [(f(o, 30), f(o, 7008), f(o, 32)) for o in fills] == [(b"HKGX", b"HKGX.AU99TAEL", b"374290")]
-    assert f(fills[0], 39) == b"2"
+    # Hong Kong first (100 lots, 370,547.1 g fine), then 374 lots of 10 g in Shanghai for what is left.
+    assert [(f(o, 30), f(o, 7008), f(o, 32)) for o in fills] == [(b"HKGX", b"HKGX.AU99TAEL", b"370547.1"),
+                                                                  (b"SGE", b"SGE.AU9999", b"3739.626")]
+    assert (f(fills[0], 381), f(fills[0], 120), f(fills[0], 7017), f(fills[0], 7018)) == (
+        b"223000000.00", b"HKD", b"10000", b"TAEL")
+    assert f(ers(outs, SH)[-1], 150) == b"4"
 
 
 def test_open_notional_follows_fills_and_replaces(h: Harness) -> None:
@@ -589,7 +604,7 @@ def test_every_limit_reject_names_the_limit_it_hit(h: Harness) -> None:
         (("SGE.AU9999", 1, 1, "700.00"), "10 % around the reference 560.00 CNY per gram on SGE.AU9999, 504.00..616.00"),
         (("HKGX.AU99TAEL", 1, 1, "22300.10"), "not a multiple of the tick 0.50 on HKGX.AU99TAEL"),
         (("SGE.AU9999", 1, 20000, "560.00"), "200000 g above the account maximum of 100000 g per order (max_order_grams)"),
-        (("GOLD.KG9999", 1, 1005, "560.00"), "SGE.AU9999: quantity not a whole number of 10 g lots"),
+        (("GOLD.KG9999", 1, 9, "560.00"), "SGE.AU9999: quantity below 1 lot(s) of 10 gram (9.999 g fine each)"),
         (("SGE.AU9999", 1, 10**9, "560.00"), "quantity outside 1..50000 lots of 10 gram"),
     ]
     for (symbol, side, qty, price), words in cases:
@@ -600,3 +615,21 @@ def test_every_limit_reject_names_the_limit_it_hit(h: Harness) -> None:
     (cxl_rej,) = h.send(SH, b"G", [(41, "L1"), (11, "L2"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"),
                                    (38, 20000), (40, 2), (44, "559.00")])
     assert cxl_rej.msg_type == b"9" and b"(max_order_grams)" in f(cxl_rej, 58)
+
+
+def test_ended_orders_free_their_core_rows_and_the_gauges_show_it() -> None:
+    """On the numba engine an ended order's row is reused by the next order: many orders traded and
+    cancelled leave the order table at its first size, and memory_stats (the gauges' source) says so."""
+    h = Harness(reference=False)
+    for n in range(300):
+        h.now += 1_000_000_000                  # a second per round: inside the message-rate limit
+        h.order(HK, "SGE.AU9999", 2, 1, "560.00", clordid=f"S{n}")
+        h.order(SH, "SGE.AU9999", 1, 1, "560.00", clordid=f"B{n}")          # fills S{n}
+        h.order(SH, "SGE.AU9999", 1, 1, "550.00", clordid=f"R{n}")          # rests ...
+        h.send(SH, b"F", [(41, f"R{n}"), (11, f"X{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00")])
+    h.order(SH, "SGE.AU9999", 1, 1, "551.00", clordid="LIVE")
+    stats = h.flow.memory_stats()
+    assert stats["rows_live"] == h.flow.engine.resting_orders() == 1
+    assert stats["rows_live"] + stats["rows_free"] <= 4 and stats["rows_capacity"] == 4096
+    assert stats["index_live"] == 1 and stats["index_done"] == 900
+    assert stats["index_clordids_used"] == 1_201                             # S, B, R, X and LIVE: taken today

@@ -88,10 +88,11 @@ def test_consolidated_views_merge_books_on_one_price_in_grams(h: Harness) -> Non
     cat = h.cfg.catalogue
     # The group view is in USD per fine troy ounce ...
     (w,) = h.send(SH, b"V", md_request("M4", ["KG9999"], kind=0, types=(1,)))
-    assert f(w, 7013) == b"Y" and f(w, 7009) == b"G" and f(w, 7010) == b"OZ"
+    assert f(w, 7013) == b"Y" and f(w, 7009) == b"GF" and f(w, 7010) == b"OZ"
     rows = groups(w, 269)
-    assert [(e[269], e[271], e[15], e[7014]) for e in rows] == [(b"1", b"1000", b"USD", b"HKGX.RKG"),
-                                                                (b"1", b"50", b"USD", b"SGE.AU9999")]
+    # sizes in fine grams: a 1 kg 9999 bar is 999.9 g fine, five 10 g lots 49.995 g fine
+    assert [(e[269], e[271], e[15], e[7014]) for e in rows] == [(b"1", b"999.9", b"USD", b"HKGX.RKG"),
+                                                                (b"1", b"49.995", b"USD", b"SGE.AU9999")]
     # (CNH is cheaper than CNY at the same nominal price; each level is its book's converted price.)
     for e, symbol in zip(rows, ("HKGX.RKG", "SGE.AU9999")):
         exact = to_usd_oz_fine_exact(cat.instruments[symbol], Decimal("560.00"), h.flow.fx, cat.constants)
@@ -100,7 +101,8 @@ def test_consolidated_views_merge_books_on_one_price_in_grams(h: Harness) -> Non
     (w,) = h.send(SH, b"V", md_request("M5", ["GOLD.KG9999"], kind=0, types=(1,)))
     assert f(w, 7010) == b"G"
     rows = groups(w, 269)
-    assert [(e[271], e[15], e[7014]) for e in rows] == [(b"1000", b"CNY", b"HKGX.RKG"), (b"50", b"CNY", b"SGE.AU9999")]
+    assert [(e[271], e[15], e[7014]) for e in rows] == [(b"999.9", b"CNY", b"HKGX.RKG"),
+                                                        (b"49.995", b"CNY", b"SGE.AU9999")]
     for e, symbol in zip(rows, ("HKGX.RKG", "SGE.AU9999")):
         exact = to_cny_g_fine_exact(cat.instruments[symbol], Decimal("560.00"), h.flow.fx, cat.constants)
         assert abs(Decimal(e[270].decode()) - exact) < Decimal("0.0002")
@@ -110,11 +112,11 @@ def test_consolidated_refreshes_carry_7013_and_name_each_levels_instrument(h: Ha
     h.send(SH, b"V", md_request("C1", ["GOLD.KG9999"], types=(1,)))
     outs = h.order(HK, "SGE.AU9999", 2, 5, "560.00")
     (x,) = [o for o in outs if o.msg_type == b"X"]
-    assert f(x, 7013) == b"Y" and f(x, 7009) == b"G" and f(x, 7010) == b"G" and f(x, 55) == b"GOLD.KG9999"
-    assert [(e[279], e[271], e[7014]) for e in groups(x, 279)] == [(b"0", b"50", b"SGE.AU9999")]
+    assert f(x, 7013) == b"Y" and f(x, 7009) == b"GF" and f(x, 7010) == b"G" and f(x, 55) == b"GOLD.KG9999"
+    assert [(e[279], e[271], e[7014]) for e in groups(x, 279)] == [(b"0", b"49.995", b"SGE.AU9999")]
     outs = h.order(HK, "SGE.AU9999", 2, 1, "560.00")
     (x,) = [o for o in outs if o.msg_type == b"X"]
-    assert [(e[279], e[271], e[7014]) for e in groups(x, 279)] == [(b"1", b"60", b"SGE.AU9999")]
+    assert [(e[279], e[271], e[7014]) for e in groups(x, 279)] == [(b"1", b"59.994", b"SGE.AU9999")]
     # The level leaves: its delete names the same source instrument.
     outs = h.order(SH, "SGE.AU9999", 1, 6, "560.00")
     (x,) = [o for o in outs if o.msg_type == b"X"]
@@ -185,9 +187,9 @@ def test_trades_reach_subscribers_that_asked_for_them(h: Harness) -> None:
     assert f(xs[b"SGE.AU9999"], 7013) == b"N" and f(xs[b"GOLD.KG9999"], 7013) == b"Y"
     (it,) = [e for e in groups(xs[b"SGE.AU9999"], 279) if e[269] == b"2"]
     assert (it[55], it[270], it[271], it[15]) == (b"SGE.AU9999", b"560.00", b"2", b"CNY") and 7014 not in it
-    # The product view shows the same trade in grams and CNY per fine gram, naming its instrument.
+    # The product view shows the same trade in fine grams and CNY per fine gram, naming its instrument.
     (pt,) = [e for e in groups(xs[b"GOLD.KG9999"], 279) if e[269] == b"2"]
-    assert pt[271] == b"20" and pt[15] == b"CNY" and Decimal("560.00") < Decimal(pt[270].decode()) < Decimal("560.10")
+    assert pt[271] == b"19.998" and pt[15] == b"CNY" and Decimal("560.00") < Decimal(pt[270].decode()) < Decimal("560.10")
     assert pt[7014] == b"SGE.AU9999"
     (hx,) = [o for o in outs if o.msg_type == b"X" and o.session == HK]
     assert all(e[269] != b"2" for e in groups(hx, 279))

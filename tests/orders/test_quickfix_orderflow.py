@@ -125,14 +125,16 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         (ack,) = client.got(SH, "8", _11="SH-P1", _150="0")
         assert ack["7006"].startswith("B GOLD.KG9999 2000 @561.00; 1.") and ".SGE.AU9999 560.94=" in ack["7006"]
         (pfill,) = client.got(SH, "8", _11="SH-P1", _150="F")
-        assert (pfill["32"], pfill["14"], pfill["151"]) == ("60", "60", "1940")
+        # fine grams: 6 lots of 10 g are 59.994 g fine
+        assert (pfill["32"], pfill["14"], pfill["151"]) == ("59.994", "59.994", "1940.006")
+        assert (pfill["381"], pfill["120"], pfill["7017"], pfill["7018"]) == ("33600.00", "CNY", "60", "G")
 
         # Replace, status, cancel.
         send(SH, "G", [(41, "SH-P1"), (11, "SH-P2"), (55, "GOLD.KG9999"), (54, 1), (38, 1500), (40, 2),
                        (44, "560.50")])
         await wait_for(lambda: client.got(SH, "8", _11="SH-P2", _150="5"), what="replaced")
         (rep,) = client.got(SH, "8", _11="SH-P2", _150="5")
-        assert (rep["41"], rep["38"], rep["151"], rep["44"]) == ("SH-P1", "1500", "1440", "560.50")
+        assert (rep["41"], rep["38"], rep["151"], rep["44"]) == ("SH-P1", "1500", "1439.856", "560.50")
         assert rep["7006"].startswith("RPL B GOLD.KG9999 1500 @560.50; rests SGE.AU9999 ")
         send(SH, "H", [(11, "SH-P2"), (55, "GOLD.KG9999"), (54, 1), (790, "ST1")])
         await wait_for(lambda: client.got(SH, "8", _11="SH-P2", _150="I"), what="status")
@@ -190,7 +192,7 @@ async def test_quickfix_runs_the_full_order_flow(tmp_path: Path) -> None:
         # The documented gold tags on market data, validated by QuickFIX: 7013 on every W and X, and
         # on the consolidated product view 7014 on every level.
         (wp,) = client.got(SH, "W", _55="GOLD.KG9999")
-        assert wp["7013"] == "Y" and wp["7009"] == "G" and wp["7010"] == "G"
+        assert wp["7013"] == "Y" and wp["7009"] == "GF" and wp["7010"] == "G"
         assert client.got(SH, "W", _55="SGE.AU9999")[0]["7013"] == "N"
         xp = client.got(SH, "X", _55="GOLD.KG9999")
         assert xp and all(m["7013"] == "Y" for m in xp)

@@ -23,17 +23,20 @@ def test_product_buy_claims_its_limit_notional_at_acceptance_and_the_fill_replac
         return run(*a, **k)
     engine.process_at = spy
     outs = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", tif="3")
-    assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"F"]
+    # the 1 kg bar (999.9 g fine) fills; the 0.1 g fine no book takes is cancelled with the IOC remainder
+    assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"F", b"4"]
     # at acceptance: 1 kg at the RKG child limit CNH 561.73, in CNY at USDCNY 7.10 / USDCNH 7.11
     assert seen == [560_939_943_741]
-    # after the fill at CNH 559.80: CNY 559,012.66, the better price's difference given back
+    # after the fill at CNH 559.80 and the remainder's cancel: CNY 559,012.66, the better price's difference
+    # and what the order still held given back
     assert h.quota.used(S) == 559_012_658_227
 
 
 def test_product_buy_resting_on_a_domestic_book_gives_back_its_southbound_claim() -> None:
     h = Harness()
-    (ack,) = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00")
-    assert f(ack, 150) == b"0"
+    ack, restated = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00")
+    # 100 lots of 10 g (999.9 g fine) rest on SGE.AU9999; 0.1 g fine is reported not filled
+    assert f(ack, 150) == b"0" and f(restated, 150) == b"D"
     assert h.quota.used(S) == 0          # it sent no child to HKGX.RKG
 
 

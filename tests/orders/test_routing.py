@@ -83,7 +83,8 @@ def test_reference_worked_example_hk_tael_is_cheaper_than_shanghai():
     by = {c.symbol: c for c in d.candidates}
     assert round(by["HKGX.AU99TAEL"].comparable / MICRO, 2) == 2399.80
     assert round(by["SGE.AU9999"].comparable / MICRO, 2) == 2402.72
-    assert by["HKGX.AU99TAEL"].lots == 100 and by["SGE.AU9999"].lots == 37429
+    # 374,290 fine g: the whole fine lots that fit, 101 of 3,705.471 g or 37,432 of 9.999 g
+    assert by["HKGX.AU99TAEL"].lots == 101 and by["SGE.AU9999"].lots == 37432
     e = d.explain()
     assert [x["usd_oz_fine"] for x in e["compared"]] == ["2399.80", "2402.72"]
     # a seller wants the dearer book first
@@ -281,12 +282,26 @@ def test_price_limits_on_a_product_clamp_or_exclude():
     assert excluded(d) == {"HKGX.RKG": Reason.PRICE_LIMIT}
 
 
-def test_lot_rounding_and_lot_range():
+def test_product_quantity_is_a_maximum_in_fine_grams():
     r = router()
+    # 1,010 fine g: one 1 kg 9999 bar (999.9 g fine) fits on each kilobar book, 101 lots of 10 g (9.999 g fine)
+    # on SGE.AU9999; no book is refused for a quantity that is not its multiple.
     d = r.route(req(qty=1010), 0)
-    assert ranked(d) == ["SGE.AU9999"]
-    assert excluded(d) == {"SGEI.IAU9999": Reason.LOT_ROUNDING, "HKGX.RKG": Reason.LOT_ROUNDING}
-    assert r.route(req(qty=1005), 0).reason is Reason.LOT_ROUNDING
+    assert d.ok and not d.excluded
+    assert {c.symbol: c.lots for c in d.candidates} == {"SGE.AU9999": 101, "SGEI.IAU9999": 1, "HKGX.RKG": 1}
+    assert d.qty_ug == 1010 * 10**6
+    # Below a kilobar's fine content only the 10 g book can take it; below 9.999 g fine, no book.
+    d = r.route(req(qty=999), 0)
+    assert ranked(d) == ["SGE.AU9999"] and d.candidates[0].lots == 99
+    assert excluded(d) == {"SGEI.IAU9999": Reason.LOTS_OUT_OF_RANGE, "HKGX.RKG": Reason.LOTS_OUT_OF_RANGE}
+    assert r.route(req(qty=9), 0).reason is Reason.LOTS_OUT_OF_RANGE
+    # The tael book takes a non-multiple of its 3,705.471 g fine lot: 37,429 fine g is 10 lots.
+    d = r.route(req("GOLD.HKSH", qty=37429), 0)
+    assert {c.symbol: c.lots for c in d.candidates} == {"HKGX.AU99TAEL": 10, "SGE.AU9999": 3743}
+    # A book's largest order (max_lots) caps its share.
+    d = r.route(req("GOLD.HKSH", qty=10**9), 0)
+    assert {c.symbol: c.lots for c in d.candidates} == {"HKGX.AU99TAEL": 1000, "SGE.AU9999": 50000}
+    # An instrument order is still in whole lots of its own range.
     assert r.route(req("SGE.AUTD", qty=201, price=56000), 0).reason is Reason.LOTS_OUT_OF_RANGE
     assert r.route(req("SGE.AUTD", qty=200, price=56000), 0).ok
 
@@ -465,11 +480,11 @@ def test_explanation_names_books_reasons_and_prices():
     assert e["explain"] == text
     assert text.startswith("B GOLD.KG9999 1000 @560.00; 1.SGE.AU9999 559.94=2402.72/")
     assert "xHKGX.RKG:cross_border_not_allowed" in text
-    rej = router().route(req(qty=1005), 0)
-    assert rej.explain_text().startswith("B GOLD.KG9999 1005 @560.00 REJ lot_rounding")
+    rej = router().route(req(qty=5), 0)
+    assert rej.explain_text().startswith("B GOLD.KG9999 5 @560.00 REJ lots_out_of_range")
     assert router().route(req("HKGX.AU99TAEL", qty=1, price=2230000), 0).explain_text().startswith(
         "B HKGX.AU99TAEL 1 @22300.00; 1.HKGX.AU99TAEL 22300.00=2399.80/")
-    assert rej.text == Reason.LOT_ROUNDING.text
+    assert rej.text == Reason.LOTS_OUT_OF_RANGE.text
 
 
 def test_explain_text_fits_a_fix_tag():

@@ -135,6 +135,46 @@ def test_first_start_journals_the_run_id_and_a_restart_keeps_it(tmp_path) -> Non
     assert last[150] == b"8" and last[11] == b"A1"
 
 
+def test_every_start_journals_its_configuration_and_a_changed_one_under_a_replayed_tail_warns(
+        tmp_path, caplog) -> None:
+    from router.config import build_config, embedded_defaults
+    from router.records.commands import decode_admin
+    from router.records.sequencer import config_digest
+    first = Driver(FileJournal(tmp_path))
+    first.order("SHCLIENT1", "C1", "HKGX.RKG", 1, 1, "550.00")
+    first.app.commit()
+    first.app.journal.close()                  # a kill: no clean stop, so no snapshot at the end
+    tree = embedded_defaults()
+    tree["risk"]["msg_rate"] = tree["risk"].get("msg_rate", 50) + 1
+    other = build_config(tree)
+    assert config_digest(other) != config_digest(CONFIG)
+    second = Driver.__new__(Driver)
+    second.clock = Clock(T0 + 10**12)
+    second.app = build_router_app(other, sessions_always_open=True, clock=second.clock,
+                                  journal=FileJournal(tmp_path))
+    with caplog.at_level("INFO", logger="gold_router.app"):
+        second.app.recover()
+        second.app.record_restart()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("2 commands replayed" in m and config_digest(CONFIG)[:12] in m and config_digest(other)[:12] in m
+               for m in warned), warned
+    assert any("changed since the last run" in r.getMessage() for r in caplog.records if r.levelname == "INFO")
+    last = list(second.app.journal.read(second.app.seq))[-1]
+    args = decode_admin(last.payload)
+    assert args == {"op": "restart", "config_sha256": config_digest(other)}
+    assert second.app.flow.config_sha256 == config_digest(other)
+    second.app.journal.close()
+    # replaying the whole journal again ends under the restart's configuration and warns about nothing
+    caplog.clear()
+    third = Driver.__new__(Driver)
+    third.clock = Clock(T0 + 2 * 10**12)
+    third.app = build_router_app(other, sessions_always_open=True, clock=third.clock, journal=FileJournal(tmp_path))
+    with caplog.at_level("WARNING", logger="gold_router.app"):
+        third.app.recover()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert flow_state_hash(third.app.flow) == flow_state_hash(second.app.flow)
+
+
 def test_outputs_wait_for_the_journal(tmp_path) -> None:
     journal = FileJournal(tmp_path)
     d = Driver(journal)

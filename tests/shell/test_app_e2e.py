@@ -86,18 +86,21 @@ async def test_routed_product_order_splits_across_venues_over_tcp(router) -> Non
     await hk.send(b"D", order("L2", "SGE.AU9999", 2, 30, "560.50"))
     await reports(hk, 2)
     await sh.send(b"D", order("P1", "GOLD.KG9999", 1, 2000, "561.00"))
-    new, f1, f2 = await reports(sh, 3)
+    new, f1, f2, restated = await reports(sh, 4)
     assert b"HKGX.RKG" in new.get(7006) and b"SGE.AU9999" in new.get(7006)
-    assert (f1.get(30), f1.get(32)) == (b"HKGX", b"1000")
-    assert (f2.get(30), f2.get(32), f2.get(14), f2.get(151)) == (b"SGE", b"300", b"1300", b"700")
+    # Fine grams: the 1 kg bar is 999.9 g fine, 30 lots of 10 g 299.97 g fine.
+    assert (f1.get(30), f1.get(32), f1.get(381), f1.get(120)) == (b"HKGX", b"999.9", b"560000.00", b"CNH")
+    assert (f2.get(30), f2.get(32), f2.get(14), f2.get(151)) == (b"SGE", b"299.97", b"1299.87", b"700.13")
+    # 70 lots rest; the 0.2 g fine below one 10 g lot is reported not filled.
+    assert restated.get(150) == b"D" and restated.get(151) == b"699.93" and b"0.2 g fine not filled" in restated.get(58)
     routes = app.routes_view(10)
     assert routes[0]["clordid"] == "P1" and routes[0]["decision"] == "route"
     assert [c["symbol"] for c in routes[0]["compared"]][0] == "HKGX.RKG"
-    # The 700 g remainder rests on SGE.AU9999 (10 g lots), and the client can cancel it.
+    # The remainder rests on SGE.AU9999 (10 g lots), and the client can cancel it.
     assert app.book_view("SGE.AU9999", 1)["bids"][0]["lots"] == 70
     await sh.send(b"F", [(41, "P1"), (11, "P1c"), (55, "GOLD.KG9999"), (54, 1), (60, now_ts())])
     (cxl,) = await reports(sh, 1)
-    assert cxl.get(150) == b"4" and cxl.get(41) == b"P1" and cxl.get(14) == b"1300"
+    assert cxl.get(150) == b"4" and cxl.get(41) == b"P1" and cxl.get(14) == b"1299.87"
     # Blocked by a settlement constraint: no book settles in USD.
     await sh.send(b"D", order("P2", "GOLD.KG9999", 1, 1000, "561.00", extra=[(7001, "USD")]))
     (rej,) = await reports(sh, 1)
@@ -144,13 +147,13 @@ async def test_market_data_snapshot_incremental_and_consolidated_view(router) ->
     assert w1.get(55) == b"SGE.AU9999" and w1.get(268) == b"1" and w1.get(270) == b"561.00"
     assert w1.get(271) == b"5"
     w2 = await sh.expect(b"W")
-    assert w2.get(55) == b"KG9999" and w2.get(7013) == b"Y" and w2.get(271) == b"50"     # grams
+    assert w2.get(55) == b"KG9999" and w2.get(7013) == b"Y" and w2.get(271) == b"49.995"  # fine grams
     usd = Decimal(w2.get(270).decode())
     assert Decimal("2400") < usd < Decimal("2500")                                        # USD / fine oz
     await hk.send(b"D", order("A2", "HKGX.RKG", 2, 1, "560.00"))
     await reports(hk, 1)
     x = await sh.expect(b"X")
-    assert x.get(279) == b"0" and x.get(55) == b"KG9999" and x.get(271) == b"1000"
+    assert x.get(279) == b"0" and x.get(55) == b"KG9999" and x.get(271) == b"999.9"
     await sh.send(b"V", [(262, "MD2"), (263, 0), (264, 1), (267, 1), (269, 1), (146, 1), (55, "NOPE")])
     y = await sh.expect(b"Y")
     assert y.get(262) == b"MD2" and y.get(281) == b"0"
@@ -213,7 +216,7 @@ async def test_metrics_count_orders_rejections_fills_and_routed_grams(router) ->
     await hk.send(b"D", order("M1", "HKGX.RKG", 2, 1, "560.00"))
     await reports(hk, 1)
     await sh.send(b"D", order("M2", "GOLD.KG9999", 1, 1000, "561.00", tif="3"))
-    await reports(sh, 2)
+    await reports(sh, 3)         # ack, the 1 kg bar's fill, the cancel of the 0.1 g fine no book takes
     await sh.send(b"D", order("M2", "SGE.AU9999", 1, 1, "560.00"))
     (dup,) = await reports(sh, 1)
     assert dup.get(103) == b"6"
@@ -258,6 +261,8 @@ def test_fx_update_that_breaks_a_conversion_is_refused_and_changes_nothing() -> 
     app = build_router_app(CONFIG, sessions_always_open=True, reference_engine=True)
     before = app.flow.fx
     result = app.set_fx({"USDCNY": Decimal("0.0000000001")})
+    assert not result.ok and result.reason == "max_jump_pct"                   # a 100 % move needs force
+    result = app.set_fx({"USDCNY": Decimal("0.0000000001")}, force=True)
     assert not result.ok and result.reason == "bad_fx" and "out of int64 range" in result.detail
     assert app.flow.fx is before
     assert app.set_fx({"USDCNY": Decimal("7.2")}).ok and app.flow.fx.rate("USDCNY") == Decimal("7.2")

@@ -124,7 +124,8 @@ def test_sections_owned_by_other_modules_also_name_file_and_key(tmp_path, text, 
 
 def test_every_section_is_parsed_from_the_embedded_defaults():
     config = load_config()
-    assert set(config.sections) == {"calendars", "participants", "fix", "http", "reference", "records", "journal"}
+    assert set(config.sections) == {"calendars", "participants", "fix", "http", "reference", "fx_settings",
+                                    "records", "journal", "orders"}
     assert [s.target_comp_id for s in config.sections["fix"].sessions] == ["SHCLIENT1", "HKCLIENT1", "DROPCOPY1"]
     assert [s.role for s in config.sections["fix"].sessions] == ["trading", "trading", "drop_copy"]
     assert config.sections["fix"].sender_comp_id == "GOLDRTR" and config.sections["fix"].port == 9878
@@ -160,3 +161,12 @@ def test_calendar_warnings_when_a_holiday_list_runs_out():
     assert calendar_warnings(config, date(until.year - 1, 1, 1)) == []
     warnings = calendar_warnings(config, until)
     assert warnings and all("covers only until" in w and "calendar_unknown" in w for w in warnings)
+
+
+def test_orders_done_kept_is_read_and_a_bad_value_names_the_key(tmp_path):
+    assert load_config().sections["orders"] == 20_000
+    assert load_config(write(tmp_path, "[orders]\ndone_kept = 500\n")).sections["orders"] == 500
+    err, path = error_for(tmp_path, "[orders]\ndone_kept = 0\n")
+    assert err.key == "orders.done_kept" and "at least 1" in str(err) and path in str(err)
+    err, _ = error_for(tmp_path, "[orders]\nkept = 5\n")
+    assert err.key == "orders.kept" and "unknown key" in str(err)

@@ -120,8 +120,9 @@ async def test_console_shows_books_routes_quota_live_and_its_kill_switch_cancels
 
         # 2. A cross-border trade: the Shanghai client buys 1 kg through the routed product.
         await sh.send(b"D", order("SH-B1", "GOLD.KG9999", 1, 1000, "561.00"))
-        reports = [await sh.expect(b"8") for _ in range(2)]
-        assert reports[-1].get(150) == b"F" and reports[-1].get(30) == b"HKGX"
+        reports = [await sh.expect(b"8") for _ in range(3)]
+        # One 1 kg bar (999.9 g fine) fills; the 0.1 g fine no book takes is cancelled.
+        assert reports[1].get(150) == b"F" and reports[1].get(30) == b"HKGX" and reports[2].get(150) == b"4"
         passive = await hk.expect(b"8")
         assert (passive.get(11), passive.get(150)) == (b"HK-S1", b"F")
         status, body = await asyncio.to_thread(http, http_port, "/routes?limit=1", None, READ)
@@ -137,6 +138,7 @@ async def test_console_shows_books_routes_quota_live_and_its_kill_switch_cancels
         # Shanghai books are excluded, each with its reason.
         await hk.send(b"D", order("HK-B2", "GOLD.KG9999", 1, 1000, "550.00", ((7005, "HKGX"),)))
         assert (await hk.expect(b"8")).get(150) == b"0"
+        assert (await hk.expect(b"8")).get(150) == b"D"      # a 1 kg bar rests; 0.1 g fine is not filled
         status, body = await asyncio.to_thread(http, http_port, "/routes?limit=1", None, READ)
         decision = json.loads(body)["routes"][0]
         assert decision["clordid"] == "HK-B2" and decision["excluded"], decision

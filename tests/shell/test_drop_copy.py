@@ -217,5 +217,8 @@ async def test_an_offline_drop_copy_gets_what_it_missed_by_resend_and_the_days_t
     await dc.send(b"AD", ad("TR6", day)[:2] + [(263, 1)] + ad("TR6", day)[3:])
     sub = await dc.expect(b"AQ")
     assert sub.get(750) == b"2" and b"snapshot" in sub.get(58)
+    await dc.send(b"AD", ad("TR7", day)[:3] + [(55, "GOLD.KG9999")] + ad("TR7", day)[3:])
+    product = await dc.expect(b"AQ")
+    assert (product.get(750), product.get(749)) == (b"2", b"1") and b"not an instrument" in product.get(58)
     text = generate_latest(metrics.registry).decode()
-    assert 'goldrouter_trade_capture_requests_total{outcome="rejected"} 3.0' in text
+    assert 'goldrouter_trade_capture_requests_total{outcome="rejected"} 4.0' in text

@@ -56,14 +56,17 @@ async def test_quota_connect_style_with_the_issue_figures(tmp_path):
         assert cxl.get(150) == b"4"
         assert (await quota(http_port))["southbound"]["used_cny"] == "0.00"
 
-        # SHCLIENT1 buys GOLD.KG9999 1,000 g at 561.00 IOC and fills 1 lot of HKGX.RKG at CNH 559.80:
+        # SHCLIENT1 buys GOLD.KG9999 1,000 fine g at 561.00 IOC and fills 1 lot of HKGX.RKG at CNH 559.80:
         # the claim at the child limit (CNY 560,939.94) is replaced by the fill's CNY 559,012.66.
         await hk.send(b"D", order(b"h-1", b"HKGX.RKG", b"2", b"1", b"559.80"))
         await reports(hk, b"h-1", 1)
         await sh.send(b"D", order(b"q-2", b"GOLD.KG9999", b"1", b"1000", b"561.00", b"3"))
-        ack, fill = await reports(sh, b"q-2", 2)
-        assert ack.get(150) == b"0" and fill.get(150) == b"F" and fill.get(39) == b"2", fill
-        assert fill.get(32) == b"1000" and fill.get(30) == b"HKGX"
+        # 1,000 fine g is one 1 kg 9999 bar (999.9 g fine); the 0.1 g fine no book can take is cancelled with
+        # the IOC remainder, which gives back what the order still held.
+        ack, fill, cxl = await reports(sh, b"q-2", 3)
+        assert ack.get(150) == b"0" and fill.get(150) == b"F" and fill.get(39) == b"1", fill
+        assert fill.get(32) == b"999.9" and fill.get(30) == b"HKGX" and fill.get(381) == b"559800.00"
+        assert cxl.get(150) == b"4" and b"0.1 g fine not filled" in cxl.get(58), cxl
         q = await quota(http_port)
         assert q["southbound"]["used_cny"] == "559012.66"
         assert q["southbound"]["balance_cny"] == "999440987.34"

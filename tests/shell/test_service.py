@@ -77,12 +77,12 @@ async def test_serve_routes_an_order_reports_metrics_and_stops_cleanly(tmp_path)
         assert re.search(r'goldrouter_fix_messages_received_total\{[^}]*msg_type="NewOrderSingle"[^}]*\} 1\.0', text), text[:3000]
         assert re.search(r"goldrouter_order_ack_latency_seconds_count [1-9]", text)
 
-        status, _ = await asyncio.to_thread(http, http_port, "/fx", b'{"rates": {"USDCNY": "7.25"}}')
+        status, _ = await asyncio.to_thread(http, http_port, "/fx", b'{"rates": {"USDCNY": "7.15"}}')
         assert status == 401                                    # a mutation needs the bearer token
-        status, body = await asyncio.to_thread(http, http_port, "/fx", b'{"rates": {"USDCNY": "7.25"}}', "s3cret")
+        status, body = await asyncio.to_thread(http, http_port, "/fx", b'{"rates": {"USDCNY": "7.15"}}', "s3cret")
         assert status == 200, body
         status, body = await asyncio.to_thread(http, http_port, "/metrics")
-        assert 'goldrouter_fx_rate{pair="USDCNY"} 7.25' in body.decode()
+        assert 'goldrouter_fx_rate{pair="USDCNY"} 7.15' in body.decode()
     finally:
         if proc.returncode is None:
             await stop(proc)

@@ -1,0 +1,125 @@
+"""The gateway role's application: FIX application messages in, commands onto the stream; the
+leading core's outputs in, FIX messages out to the sessions this gateway serves.
+
+`GatewayApp` sits behind the ordinary FIX acceptor (`router.fix.gateway`: codec, session layer, FIX
+store, TLS, passwords all as in `serve`). It keeps no trading state. An application message becomes
+a `FIX_IN` command (the raw frame and the time it arrived), a Logon a `LOGON` command, a session's
+end a `LOGOUT` command (the core cancels on disconnect where configured), all through one
+`CommandPublisher` (pipelined, group-committed). The client hears nothing about a command until the
+core has applied it, and the core only sees what the stream has stored on a quorum.
+
+From a session's first Logon on, the gateway listens on `goldrouter.cluster.out.<session>` and
+hands each output to the session's handle (so a session that is logged out gets its outputs stored
+for resend, as in `serve`), after `wire.OutputFilter` has dropped duplicates and stale epochs.
+
+Not here: the per-session lease (a later step), FIX store replication, trading logic.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import nats
+
+from router.cluster.publisher import CommandPublisher
+from router.cluster.wire import OUT_PREFIX, OutputFilter, decode_output, out_subject
+from router.fix.codec import FixMessage
+from router.records.journal_format import CommandKind
+
+__all__ = ["GatewayApp"]
+
+log = logging.getLogger("gold_router.cluster")
+
+
+class GatewayApp:
+    """The Application seam of the FIX acceptor in the gateway role (see the module docstring)."""
+
+    def __init__(self, nc: Any, name: str, publisher: CommandPublisher, metrics: Any = None) -> None:
+        self.nc = nc
+        self.name = name
+        self.publisher = publisher
+        self.metrics = metrics
+        self.filter = OutputFilter()
+        self.gateway: Any = None
+        self.subs: dict[str, Any] = {}
+        self.floor: dict[str, int] = {}
+        self.shutting_down = False
+        self.stats = {"commands": 0, "delivered": 0, "undeliverable": 0}
+        self._prefix = OUT_PREFIX + "."
+
+    def attach_gateway(self, gateway: Any) -> None:
+        self.gateway = gateway
+
+    # -- Application seam --------------------------------------------------------------------------------
+    def on_logon(self, handle: Any) -> None:
+        session = handle.session_id
+        if session not in self.subs:
+            self.subs[session] = None
+            asyncio.get_running_loop().create_task(self._listen(session))
+        fut = self._submit(CommandKind.LOGON, session, b"")
+        fut.add_done_callback(lambda f: self._floor(session, f))
+
+    def on_logout(self, handle: Any) -> None:
+        if not self.shutting_down:
+            self._submit(CommandKind.LOGOUT, handle.session_id, b"")
+
+    def on_message(self, handle: Any, msg: FixMessage) -> None:
+        self._submit(CommandKind.FIX_IN, handle.session_id, msg.raw)
+
+    def shutdown(self, cancel_working: bool) -> None:
+        """A gateway's clean stop is not its clients' disconnect: no LOGOUT commands from here on."""
+        self.shutting_down = True
+
+    # -- internals ---------------------------------------------------------------------------------------
+    def _submit(self, kind: CommandKind, session: str, payload: bytes) -> asyncio.Future:
+        self.stats["commands"] += 1
+        return self.publisher.submit(kind, session, payload, time.time_ns())
+
+    def _floor(self, session: str, fut: asyncio.Future) -> None:
+        if not fut.cancelled() and fut.exception() is None and session not in self.floor:
+            self.floor[session] = fut.result()
+
+    async def _listen(self, session: str) -> None:
+        try:
+            self.subs[session] = await self.nc.subscribe(out_subject(session), cb=self._on_output,
+                                                         pending_msgs_limit=1_000_000)
+        except nats.errors.Error:
+            log.exception("gateway %s: cannot listen for %s's outputs", self.name, session)
+            self.subs.pop(session, None)
+            return
+        log.info("gateway %s serves session %s: listening on %s", self.name, session, out_subject(session))
+
+    async def _on_output(self, msg: Any) -> None:
+        session = msg.subject[len(self._prefix):]
+        try:
+            out = decode_output(msg.data)
+        except Exception:
+            log.exception("gateway %s: unreadable output for %s", self.name, session)
+            return
+        verdict = self.filter.verdict(session, out, self.floor.get(session, 0))
+        if verdict != "deliver":
+            if self.metrics is not None and hasattr(self.metrics, "cluster_output_dropped"):
+                self.metrics.cluster_output_dropped(verdict)
+            return
+        handle = self.gateway.handle(session) if self.gateway is not None else None
+        if handle is None:
+            self.stats["undeliverable"] += 1
+            return
+        handle.send(out.msg_type, out.body)
+        self.stats["delivered"] += 1
+
+    async def aclose(self) -> None:
+        for sub in self.subs.values():
+            if sub is not None:
+                try:
+                    await sub.unsubscribe()
+                except nats.errors.Error:
+                    pass
+        self.subs.clear()
+
+    def status(self) -> dict:
+        return {"role": "gateway", "name": self.name, "sessions": sorted(self.subs), "epoch": self.filter.epoch,
+                "dropped": dict(self.filter.dropped), "gaps": self.filter.gaps, **self.stats,
+                "in_flight": self.publisher.in_flight}

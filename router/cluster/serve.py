@@ -1,0 +1,223 @@
+"""`gold-router serve --role gateway|core --nats URL[,URL...]`: the two scale-out services.
+
+A gateway is the ordinary `serve` (`router.service.Service`: FIX acceptor, HTTP /metrics, /health,
+/ready, admin reads) with `cluster.gateway.GatewayApp` as its application and a NATS connection.
+A core has no FIX listener: it connects to NATS, builds the router application as `serve` does,
+compiles the matching core, then runs `cluster.core.ClusterCore` and the same HTTP site; its
+/ready is true once it has caught up with the stream, and GET /cluster shows its role, whether it
+leads, the lease epoch, the last command applied (`?hashes=1`: and the state hashes). Both print
+one ready line and stop on SIGINT/SIGTERM like `serve`.
+
+Not here: what the roles do (`core`, `gateway`), `serve` without a role (`router.service`).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from router.cluster.core import ClusterCore
+from router.cluster.gateway import GatewayApp
+from router.cluster.publisher import CommandPublisher, open_stream
+from router.cluster.wire import STREAM
+from router.config import Config
+from router.ops.admin import AUTH_KEY, AdminResult, _reader, build_admin_app
+from router.ops.metrics import sample_event_loop_lag
+from router.records.jetstream import connect
+from router.service import (AdminState, ListenError, Service, _http_tls, _listening, check_exposure,
+                            configure_logging, run_loop, serve_forever, service_from_args)
+
+__all__ = ["run_role", "GatewayService", "CoreService"]
+
+NOT_ON_A_CORE = ("admin changes on a cluster core are not built yet (they must become stream commands "
+                 "so every core applies them); change settings through the configuration and restart")
+
+
+@dataclass
+class ClusterSettings:
+    nats: str
+    name: str
+    takeover: float = 3.0
+    replicas: int = 3
+
+
+class ClusterAdminState(AdminState):
+    """The admin backend of a role: reads as in `serve`, the role in /health, no mutations on a core."""
+
+    def warnings(self) -> list[str]:
+        return list(self.service.insecure)
+
+    def ready(self) -> bool:
+        return self.service.is_ready()
+
+    def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
+        return self._refused() or super().set_kill_switch(scope, account, on)
+
+    def set_fx(self, rates: Any, force: bool = False) -> AdminResult:
+        return self._refused() or super().set_fx(rates, force)
+
+    def set_reference_prices(self, prices: Any, force: bool) -> AdminResult:
+        return self._refused() or super().set_reference_prices(prices, force)
+
+    def _refused(self) -> AdminResult | None:
+        if self.service.role == "core":
+            return AdminResult(False, "not_supported", NOT_ON_A_CORE)
+        return None
+
+    def books(self) -> Any:
+        return None if self.service.role == "gateway" else super().books()
+
+
+async def _start_http(service: Any, status) -> None:
+    """The HTTP site of `serve`, plus GET /cluster (read role)."""
+    http = service.http
+    if not http.enabled:
+        return
+    token = http.admin_token or os.environ.get(http.admin_token_env, "")
+    read_token = http.read_token or os.environ.get(http.read_token_env, "")
+    admin = build_admin_app(ClusterAdminState(service), service.metrics.registry, token, read_token=read_token)
+
+    async def cluster(request: web.Request) -> web.Response:
+        return web.json_response(status(request.query.get("hashes") == "1"))
+    admin.router.add_get("/cluster", _reader(admin[AUTH_KEY], cluster))
+    service.runner = web.AppRunner(admin, access_log=None)
+    await service.runner.setup()
+    site = web.TCPSite(service.runner, http.host, http.port, ssl_context=_http_tls(http))
+    await _listening(http.host, http.port, site.start())
+    service.http_port = service.runner.addresses[0][1]
+    service._tasks.append(asyncio.create_task(sample_event_loop_lag(service.metrics, http.event_loop_lag_interval_s)))
+
+
+@dataclass
+class GatewayService(Service):
+    cluster: ClusterSettings | None = None
+    role: str = "gateway"
+    nc: Any = None
+    publisher: Any = None
+
+    def is_ready(self) -> bool:
+        return self.ready
+
+    def build_app(self) -> Any:
+        return GatewayApp(self.nc, self.cluster.name, self.publisher, self.metrics)
+
+    async def start(self) -> None:
+        c = self.cluster
+        self.nc = await connect(c.nats, name=f"gold-router gateway {c.name}")
+        await open_stream(self.nc, replicas=c.replicas)
+        self.publisher = CommandPublisher(self.nc, f"{c.name}-{time.time_ns()}")
+        await self.publisher.start()
+        http, self.http = self.http, _no_http(self.http)
+        try:
+            await super().start()
+        finally:
+            self.http = http
+        await _start_http(self, lambda hashes: self.app.status())
+
+    def ready_line(self) -> str:
+        return super().ready_line() + f"; gateway {self.cluster.name} on NATS {self.cluster.nats}"
+
+    async def close(self) -> None:
+        await super().close()
+        if self.app is not None:
+            await self.app.aclose()
+        await _close_nats(self)
+
+
+@dataclass
+class CoreService(Service):
+    cluster: ClusterSettings | None = None
+    role: str = "core"
+    nc: Any = None
+    core: Any = None
+
+    def is_ready(self) -> bool:
+        return self.core is not None and self.core.caught_up.is_set()
+
+    async def start(self) -> None:
+        from router.app import build_router_app
+        c = self.cluster
+        self.app = build_router_app(self.config, sessions_always_open=self.sessions_always_open,
+                                    metrics=self.metrics)
+        import logging
+        log = logging.getLogger("gold_router.cluster")
+        log.info("compiling the matching core (about a minute the first time; cached afterwards)")
+        started = time.monotonic()
+        await asyncio.get_running_loop().run_in_executor(None, self.app.warm_up)
+        log.info("matching core ready in %.1f s", time.monotonic() - started)
+        self.nc = await connect(c.nats, name=f"gold-router core {c.name}")
+        self.core = ClusterCore(self.app, self.nc, c.name, takeover=c.takeover, replicas=c.replicas,
+                                metrics=self.metrics)
+        await self.core.start()
+        await _start_http(self, self.core.status)
+        self.ready = True
+        self.metrics.set_ready(True)
+
+    def ready_line(self) -> str:
+        http = f"http://{self.http.host}:{self.http_port} (/metrics, /cluster)" if self.runner else "HTTP off"
+        hours = "all sessions open" if self.sessions_always_open else "exchange calendars"
+        return (f"gold-router core {self.cluster.name} ready: stream {STREAM} on NATS {self.cluster.nats} "
+                f"({hours}); {http}")
+
+    async def close(self) -> None:
+        self.ready = False
+        for task in self._tasks:
+            task.cancel()
+        if self.core is not None:
+            await self.core.close()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await _close_nats(self)
+
+
+def _no_http(http: Any) -> Any:
+    import dataclasses
+    return dataclasses.replace(http, enabled=False)
+
+
+async def _close_nats(service: Any) -> None:
+    if getattr(service, "publisher", None) is not None:
+        await service.publisher.close()
+    if service.nc is not None:
+        try:
+            await service.nc.drain()
+        except Exception:
+            pass
+
+
+def run_role(args: argparse.Namespace, config: Config) -> int:
+    """`serve --role ...`: build the role's service from the same flags as `serve` and run it."""
+    import sys
+    from router.domain.errors import ConfigError
+    from router.ops.exposure import INSECURE_FLAG
+    from router.records.journal_format import JournalError
+    configure_logging(getattr(args, "log_level", "INFO"), getattr(args, "log_format", "text"))
+    base = service_from_args(args, config)
+    name = args.name or f"{args.role}-{socket.gethostname()}-{os.getpid()}"
+    settings = ClusterSettings(args.nats, name, args.takeover, args.replicas)
+    cls = GatewayService if args.role == "gateway" else CoreService
+    service = cls(**{f: getattr(base, f) for f in ("config", "fix", "http", "app_name", "sessions_always_open",
+                                                   "journal_config", "metrics")}, cluster=settings)
+    service.app_name = args.role
+    insecure = bool(getattr(args, "insecure", False))
+    problems = check_exposure(service, len(config.sections["fix"].sessions), insecure)
+    if problems and not insecure:
+        for problem in problems:
+            print(f"gold-router: error: refusing to start: {problem} (or pass {INSECURE_FLAG})",
+                  file=sys.stderr, flush=True)
+        return 2
+    try:
+        run_loop(serve_forever(service), args.event_loop)
+    except (ListenError, OSError, JournalError, ConfigError) as exc:
+        print(f"gold-router: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as exc:          # e.g. no NATS server answers
+        print(f"gold-router: error: {args.role}: {exc!r}", file=sys.stderr, flush=True)
+        return 1
+    return 0

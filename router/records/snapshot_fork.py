@@ -1,0 +1,105 @@
+"""Snapshots written by a forked child, so the event loop pauses for a fork instead of for pickling.
+
+Pickling and hashing the order flow takes seconds once tens of thousands of orders are known; done
+on the event loop, every session would stall that long. `fork()` gives a copy-on-write image of
+the process at one instant: the state after exactly the last journaled command. The child writes
+the snapshot from that image and exits; the parent goes on trading at once, and the machine's
+second core does the pickling. Redis' background save works the same way.
+
+`BackgroundSnapshot.start(seq, write, done)` forks. The child closes its inherited sockets first
+(so a client connection the parent closes meanwhile is closed for real, not held open by the
+child), runs `write()` and leaves with `os._exit` (status 0, or 1 after printing
+its traceback): it never returns into the parent's code, runs no atexit handler and flushes no
+inherited buffer. A thread in the parent waits for the child and hands
+`done(seq, ok, seconds_in_child)` to the event loop. One child at a time (`busy`).
+
+Not here: what a snapshot holds (`snapshot.py`) or when to take one (`sequencer.py`). Where
+`os.fork` does not exist, `supported()` is False and the caller writes synchronously.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import stat
+import sys
+import threading
+import time
+import traceback
+from typing import Callable
+
+__all__ = ["BackgroundSnapshot", "supported"]
+
+
+def supported() -> bool:
+    return hasattr(os, "fork")
+
+
+class BackgroundSnapshot:
+    def __init__(self) -> None:
+        self.pid = 0            # the child writing now, 0 when none
+
+    @property
+    def busy(self) -> bool:
+        return self.pid != 0
+
+    def start(self, seq: int, write: Callable[[], object], done: Callable[[int, bool, float], None]) -> int:
+        """Fork a child that runs `write()`; returns the nanoseconds the parent spent forking."""
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter_ns()
+        pid = os.fork()
+        if pid == 0:                                    # the child: never returns
+            _child(write)
+        pause = time.perf_counter_ns() - t0
+        self.pid = pid
+        threading.Thread(target=self._wait, args=(loop, pid, seq, t0, done), daemon=True,
+                         name=f"snapshot-{seq}").start()
+        return pause
+
+    def _wait(self, loop: asyncio.AbstractEventLoop, pid: int, seq: int, t0: int,
+              done: Callable[[int, bool, float], None]) -> None:
+        _, status = os.waitpid(pid, 0)
+        ok = os.waitstatus_to_exitcode(status) == 0
+        seconds = (time.perf_counter_ns() - t0) / 1e9
+
+        def finish() -> None:
+            self.pid = 0
+            done(seq, ok, seconds)
+        try:
+            loop.call_soon_threadsafe(finish)
+        except RuntimeError:        # the loop is closed: the router stopped meanwhile
+            self.pid = 0
+
+
+def _child(write: Callable[[], object]) -> None:
+    status = 1
+    try:
+        # No collection in the child: a finaliser of some inherited object could close a descriptor
+        # number the snapshot file has reused.
+        gc.disable()
+        _close_sockets()
+        write()
+        status = 0
+    except BaseException:
+        try:
+            sys.stderr.write("background snapshot failed:\n" + traceback.format_exc())
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    finally:
+        os._exit(status)
+
+
+def _close_sockets() -> None:
+    """Close the inherited sockets (client connections, listeners): the peer of a connection the
+    parent closes while the child runs sees the close at once. Files stay open (logging may use one)."""
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:                 # no /proc: leave them; they close when the child exits
+        return
+    for fd in fds:
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
+        except OSError:
+            pass

@@ -1,0 +1,77 @@
+"""The trade-value fields of fill reports: GrossTradeAmt exact from integer price x lots x lot size in the
+book's settlement currency, the gross quantity in the book's unit, a product fill's vault and bar form,
+and the words for what a product order leaves unfilled."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from router.config import build_config, embedded_defaults
+from router.domain.convert import Fx
+from router.orders.fill_report import FillReport, decimal_text
+from router.orders.route_types import Candidate
+
+FX = Fx({"USDCNY": Decimal("7.10"), "USDCNH": Decimal("7.11"), "USDHKD": Decimal("7.80")})
+
+
+def catalogue(patch=None):
+    tree = embedded_defaults()
+    for symbol, fields in (patch or {}).items():
+        tree["instruments"][symbol].update(fields)
+    return build_config(tree, sections=False).catalogue
+
+
+CAT = catalogue()
+REPORT = FillReport(CAT)
+
+
+def book(symbol, cat=CAT):
+    return cat.instruments[symbol].book_id
+
+
+def test_the_issue_tael_fill_is_hkd_22_3_m_for_1000_taels():
+    fields = dict(REPORT.fields(book("HKGX.AU99TAEL"), 2_230_000, 10, FX))
+    assert fields == {381: b"22300000.00", 120: b"HKD", 7017: b"1000", 7018: b"TAEL"}
+
+
+def test_gross_amount_on_each_kind_of_book():
+    # 3 lots of 10 g at CNY 560.01; a kilobar at CNH 559.80; 2 lots of 100 fine oz at USD 2,400.37.
+    assert REPORT.gross_amount(book("SGE.AU9999"), 56001, 3, FX) == (b"16800.30", "CNY")
+    assert REPORT.fields(book("HKGX.RKG"), 55980, 1, FX)[:4] == [
+        (381, b"559800.00"), (120, b"CNH"), (7017, b"1000"), (7018, b"G")]
+    assert REPORT.fields(book("HKGX.LLG"), 240037, 2, FX) == [
+        (381, b"480074.00"), (120, b"USD"), (7017, b"200"), (7018, b"OZ")]
+
+
+def test_a_book_settled_in_another_currency_converts_once_to_the_cent():
+    cat = catalogue({"HKGX.RKG": {"settlement_ccy": "HKD"}})
+    report = FillReport(cat)
+    # CNH 559,800.00 at 7.80 / 7.11 HKD per CNH = HKD 614,126.582... -> 614126.58
+    assert report.gross_amount(book("HKGX.RKG", cat), 55980, 1, FX) == (b"614126.58", "HKD")
+
+
+def test_decimal_text_keeps_every_digit_and_at_least_the_cents():
+    assert decimal_text(223_000_000, 2, 2) == b"2230000.00"
+    assert decimal_text(1_234_567, 4, 2) == b"123.4567"
+    assert decimal_text(31_103_476_8, 7) == b"31.1034768"
+    assert decimal_text(1000, 0) == b"1000"
+
+
+def test_product_fill_fields_name_instrument_vault_and_bar_form():
+    fields = REPORT.product_fields(book("HKGX.AU99TAEL"), b"filled on HKGX.AU99TAEL at 22300.00 HKD/hk_tael", "HK")
+    assert fields == [(58, b"filled on HKGX.AU99TAEL at 22300.00 HKD/hk_tael"), (7008, "HKGX.AU99TAEL"),
+                      (7002, "HK"), (7003, "TAEL5")]
+
+
+def _cand(symbol):
+    i = CAT.instruments[symbol]
+    return Candidate(symbol, i.book_id, 1, 1, 0, 0, "ref", None, 0, i.settlement_ccy, 0, i.vaults[0], 0)
+
+
+def test_what_no_book_takes_is_reported_with_the_reason():
+    cands = [_cand("HKGX.RKG"), _cand("SGE.AU9999")]
+    assert REPORT.unfilled_text(100_000, cands) == (
+        "0.1 g fine not filled: below one lot of every book it could reach (smallest: SGE.AU9999, 9.999 g fine)")
+    assert REPORT.unfilled_text(374_290_000, cands) == (
+        "374.29 g fine not filled: nothing more to trade with within the limit")
+    assert REPORT.unfilled_text(100_000, cands, book("SGE.AU9999")) == (
+        "0.1 g fine not filled: below one lot of SGE.AU9999 (9.999 g fine), where the order rests")

@@ -1,0 +1,63 @@
+"""Background snapshots from a forked child (router/records/snapshot_fork.py), with real processes:
+the event loop keeps running while the child writes, a failing write is reported as failed, and a
+client connection the parent closes while the child runs is closed for the peer at once (the child
+does not hold the socket open)."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from router.records.snapshot_fork import BackgroundSnapshot
+
+
+async def _run(write) -> tuple[BackgroundSnapshot, int, tuple]:
+    done: asyncio.Future = asyncio.get_running_loop().create_future()
+    bg = BackgroundSnapshot()
+    pause = bg.start(7, write, lambda seq, ok, s: done.set_result((seq, ok, s)))
+    return bg, pause, done
+
+
+async def test_the_child_writes_while_the_event_loop_keeps_running(tmp_path) -> None:
+    target = tmp_path / "snap"
+
+    def write() -> None:
+        time.sleep(0.6)
+        target.write_text("state after command 7")
+    bg, pause, done = await _run(write)
+    assert bg.busy and pause > 0
+    ticks = 0
+    while not done.done():
+        await asyncio.sleep(0.01)
+        ticks += 1
+    seq, ok, seconds = done.result()
+    assert (seq, ok) == (7, True) and seconds >= 0.6
+    assert ticks >= 10, "the event loop ran while the child slept and wrote"
+    assert target.read_text() == "state after command 7"
+    assert not bg.busy
+
+
+async def test_a_failing_write_is_reported_as_failed(tmp_path) -> None:
+    def write() -> None:
+        raise OSError("disk full")
+    bg, _, done = await _run(write)
+    seq, ok, _ = await asyncio.wait_for(done, 30)
+    assert (seq, ok) == (7, False) and not bg.busy
+
+
+async def test_a_connection_the_parent_closes_while_the_child_runs_is_closed_for_the_peer(tmp_path) -> None:
+    accepted: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def on_client(reader, writer) -> None:
+        accepted.set_result(writer)
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    server_side = await asyncio.wait_for(accepted, 5)
+    _, _, done = await _run(lambda: time.sleep(3))          # the child lives 3 s
+    server_side.close()
+    t0 = time.monotonic()
+    data = await asyncio.wait_for(reader.read(100), 2.5)    # EOF long before the child exits
+    assert data == b"" and time.monotonic() - t0 < 2.5 and not done.done()
+    writer.close()
+    server.close()
+    await asyncio.wait_for(done, 30)
