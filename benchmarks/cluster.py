@@ -17,9 +17,12 @@ R1, a 3-node cluster for R3, stores in a scratch directory) and measures, in one
   from its last successful renewal until the standby holds the lease, `--failovers` times.
 
 Figures from a shared 2-core machine: client, servers and other work share the cores, so these
-are upper bounds on cost. Not here: a gateway or core process (not built yet), any pass/fail.
+are upper bounds on cost. Then the deployments (`benchmarks.cluster_roles`): order→ack latency and
+capacity of `serve` vs a gateway + a core vs two gateways + a core + a standby, and the failover
+time of the last. Not here: any pass/fail.
 
 usage: python -m benchmarks.cluster [--json FILE] [--sync N] [--commands N] [--batch N] [--failovers N]
+                                    [--orders N] [--burst N] [--no-roles | --only-roles]
 """
 from __future__ import annotations
 
@@ -205,6 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=256, help="commands per pipelined append")
     p.add_argument("--takeover", type=float, default=3.0, help="lease takeover time (s)")
     p.add_argument("--failovers", type=int, default=3, help="lease failovers measured")
+    p.add_argument("--orders", type=int, default=300, help="orders timed one at a time per deployment (roles)")
+    p.add_argument("--burst", type=int, default=1000, help="orders per client in the capacity case (roles)")
+    p.add_argument("--no-roles", dest="roles", action="store_false",
+                   help="skip serve vs gateway+core vs 2 gateways+core+standby (benchmarks.cluster_roles)")
+    p.add_argument("--only-roles", action="store_true", help="only the deployments (benchmarks.cluster_roles)")
     args = p.parse_args(argv)
     from tests.natscluster import nats_server_binary
     if nats_server_binary() is None:
@@ -212,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     base = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     try:
-        result = asyncio.run(run(args, base))
+        result = asyncio.run(run(args, base)) if not args.only_roles else {}
+        if args.roles:
+            from benchmarks import cluster_roles
+            result["roles"] = asyncio.run(cluster_roles.run(base / "roles", args.orders, args.burst, args.takeover))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     import subprocess

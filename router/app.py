@@ -204,7 +204,11 @@ class RouterApp(Sequencer, BooksAdmin):
         quota = self.flow.quota
         days = quota.snapshot()
         statuses = dict(self.flow.trading.seen)
-        self.command(CommandKind.TIMER, "", b"", now_ns)
+        applied = self.command(CommandKind.TIMER, "", b"", now_ns)
+        expired = expiries(applied.outs)
+        if expired:
+            log.info("orders expired: %s", "; ".join(f"{n} {what} on {symbol}" for (symbol, what), n in
+                                                     sorted(expired.items())))
         for d, before in days.items():
             after = quota.snapshot()[d]
             if after["day"] != before["day"]:
@@ -304,6 +308,23 @@ class RouterApp(Sequencer, BooksAdmin):
         if self.metrics is not None:
             risk = self.flow.risk
             self.metrics.set_kill_switch(risk.halted_all, len(risk.halted))
+
+
+def expiries(outs: list[Out]) -> dict[tuple[str, str], int]:
+    """(symbol, "DAY" / "GTD") -> orders a timer tick expired (ExecType=Expired reports), for its log line."""
+    out: dict[tuple[str, str], int] = {}
+    for o in outs:
+        if o.msg_type == b"8":
+            body = dict(o.body)
+            if body.get(150) == b"C":
+                text = body.get(58) or b""
+                key = (_text(body.get(55)), "GTD" if b"good-till-date" in text else "DAY")
+                out[key] = out.get(key, 0) + 1
+    return out
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _result(applied: Applied) -> AdminResult:

@@ -258,3 +258,11 @@ class ClusterCore:
         if hashes:
             out["hashes"] = state_hashes(self.app.flow)
         return out
+
+    def metrics_view(self) -> dict:
+        """What `router.ops` exposes as goldrouter_cluster_* for this core."""
+        p = self.publisher.stats if self.publisher is not None else None
+        return {"role": "core", "published": p.acked if p else 0, "resent": p.resent if p else 0,
+                "applied": self.stats["applied"], "outputs_published": self.stats["published"],
+                "epoch": self.epoch, "leading": self.leading and self.lease.holding(),
+                "failovers": self.stats["failovers"]}

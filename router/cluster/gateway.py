@@ -12,7 +12,10 @@ From a session's first Logon on, the gateway listens on `goldrouter.cluster.out.
 hands each output to the session's handle (so a session that is logged out gets its outputs stored
 for resend, as in `serve`), after `wire.OutputFilter` has dropped duplicates and stale epochs.
 
-Not here: the per-session lease (a later step), FIX store replication, trading logic.
+A session is served by one gateway at a time (`sessions.SessionLeases`, through the acceptor's
+`claim_session` hook).
+
+Not here: FIX store replication, trading logic.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Any
 import nats
 
 from router.cluster.publisher import CommandPublisher
+from router.cluster.sessions import SessionLeases
 from router.cluster.wire import OUT_PREFIX, OutputFilter, decode_output, out_subject
 from router.fix.codec import FixMessage
 from router.records.journal_format import CommandKind
@@ -36,8 +40,12 @@ log = logging.getLogger("gold_router.cluster")
 class GatewayApp:
     """The Application seam of the FIX acceptor in the gateway role (see the module docstring)."""
 
-    def __init__(self, nc: Any, name: str, publisher: CommandPublisher, metrics: Any = None) -> None:
+    def __init__(self, nc: Any, name: str, publisher: CommandPublisher, metrics: Any = None,
+                 leases: SessionLeases | None = None) -> None:
         self.nc = nc
+        self.leases = leases
+        if leases is not None:
+            leases.on_lost, leases.on_moved = self._lost, self._moved
         self.name = name
         self.publisher = publisher
         self.metrics = metrics
@@ -64,6 +72,29 @@ class GatewayApp:
     def on_logout(self, handle: Any) -> None:
         if not self.shutting_down:
             self._submit(CommandKind.LOGOUT, handle.session_id, b"")
+            if self.leases is not None:
+                asyncio.get_running_loop().create_task(self.leases.release(handle.session_id))
+
+    async def claim_session(self, session: str) -> str | None:
+        """The FIX acceptor's hook before it binds a Logon: the session's lease (None: ours)."""
+        if self.leases is None:
+            return None
+        return await self.leases.claim(session)
+
+    def _lost(self, session: str) -> None:
+        slot = self.gateway.slots.get(session.encode()) if self.gateway is not None else None
+        if slot is not None and slot.conn is not None:
+            slot.conn.close("session lease lost")
+
+    async def _moved(self, session: str) -> None:
+        sub = self.subs.pop(session, None)
+        self.floor.pop(session, None)
+        self.filter.last.pop(session, None)
+        if sub is not None:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                pass
 
     def on_message(self, handle: Any, msg: FixMessage) -> None:
         self._submit(CommandKind.FIX_IN, handle.session_id, msg.raw)
@@ -100,8 +131,6 @@ class GatewayApp:
             return
         verdict = self.filter.verdict(session, out, self.floor.get(session, 0))
         if verdict != "deliver":
-            if self.metrics is not None and hasattr(self.metrics, "cluster_output_dropped"):
-                self.metrics.cluster_output_dropped(verdict)
             return
         handle = self.gateway.handle(session) if self.gateway is not None else None
         if handle is None:
@@ -111,6 +140,8 @@ class GatewayApp:
         self.stats["delivered"] += 1
 
     async def aclose(self) -> None:
+        if self.leases is not None:
+            await self.leases.close()
         for sub in self.subs.values():
             if sub is not None:
                 try:
@@ -123,3 +154,10 @@ class GatewayApp:
         return {"role": "gateway", "name": self.name, "sessions": sorted(self.subs), "epoch": self.filter.epoch,
                 "dropped": dict(self.filter.dropped), "gaps": self.filter.gaps, **self.stats,
                 "in_flight": self.publisher.in_flight}
+
+    def metrics_view(self) -> dict:
+        """What `router.ops` exposes as goldrouter_cluster_* for this gateway."""
+        p = self.publisher.stats
+        return {"role": "gateway", "published": p.acked, "resent": p.resent, "delivered": self.stats["delivered"],
+                "dropped": dict(self.filter.dropped), "epoch": self.filter.epoch,
+                "logons_refused": self.leases.stats["refused"] if self.leases is not None else 0}

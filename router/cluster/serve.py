@@ -25,6 +25,7 @@ from aiohttp import web
 from router.cluster.core import ClusterCore
 from router.cluster.gateway import GatewayApp
 from router.cluster.publisher import CommandPublisher, open_stream
+from router.cluster.sessions import SessionLeases
 from router.cluster.wire import STREAM
 from router.config import Config
 from router.ops.admin import AUTH_KEY, AdminResult, _reader, build_admin_app
@@ -49,6 +50,9 @@ class ClusterSettings:
 
 class ClusterAdminState(AdminState):
     """The admin backend of a role: reads as in `serve`, the role in /health, no mutations on a core."""
+
+    def role(self) -> str:
+        return self.service.role
 
     def warnings(self) -> list[str]:
         return list(self.service.insecure)
@@ -105,7 +109,9 @@ class GatewayService(Service):
         return self.ready
 
     def build_app(self) -> Any:
-        return GatewayApp(self.nc, self.cluster.name, self.publisher, self.metrics)
+        leases = SessionLeases(self.nc, self.cluster.name, takeover=self.cluster.takeover,
+                               replicas=self.cluster.replicas)
+        return GatewayApp(self.nc, self.cluster.name, self.publisher, self.metrics, leases)
 
     async def start(self) -> None:
         c = self.cluster
@@ -118,6 +124,7 @@ class GatewayService(Service):
             await super().start()
         finally:
             self.http = http
+        self.metrics.cluster_source = self.app.metrics_view
         await _start_http(self, lambda hashes: self.app.status())
 
     def ready_line(self) -> str:
@@ -155,6 +162,7 @@ class CoreService(Service):
         self.core = ClusterCore(self.app, self.nc, c.name, takeover=c.takeover, replicas=c.replicas,
                                 metrics=self.metrics)
         await self.core.start()
+        self.metrics.cluster_source = self.core.metrics_view
         await _start_http(self, self.core.status)
         self.ready = True
         self.metrics.set_ready(True)

@@ -138,6 +138,7 @@ class Gateway:
         self._stores_flush_scheduled = False
         self._closing = False
         self.takeovers = Takeovers(self, config.takeover_probe_ms)
+        self.claiming: dict[FixConnection, list] = {}   # Logons waiting for the application's claim_session
         now = time.time_ns()
         for sc in config.sessions:
             try:
@@ -265,6 +266,9 @@ class Gateway:
     def on_frame(self, conn: FixConnection, item: FixMessage | Garbled, now: int) -> None:
         slot = conn.slot
         if slot is None:
+            if self.claiming and conn in self.claiming:
+                self.claiming[conn].append((item, now))
+                return
             if not (self.takeovers.by_conn and self.takeovers.parked_frame(conn, item)):
                 self._admit(conn, item, now)
             return
@@ -388,7 +392,32 @@ class Gateway:
         if slot.conn is not None:
             self.takeovers.start(slot, conn, msg, now)
             return
+        claim = getattr(self.app, "claim_session", None)
+        if claim is not None:       # optional hook: an application that must own the session first
+            self.claiming[conn] = []
+            asyncio.get_running_loop().create_task(self._claimed(slot, conn, msg, now, claim(slot.session_id)))
+            return
         self._bind(slot, conn, msg, now)
+
+    async def _claimed(self, slot: SessionSlot, conn: FixConnection, msg: FixMessage, now: int, claim: Any) -> None:
+        """Bind once the application's `claim_session` (a coroutine giving None or a refusal reason) says so;
+        frames that came meanwhile follow the Logon."""
+        try:
+            refusal = await claim
+        except Exception as exc:          # the application could not decide: refuse, say why
+            refusal = f"session owner unknown ({exc.__class__.__name__})"
+        held = self.claiming.pop(conn, [])
+        if conn.closing:
+            return
+        if refusal is None and slot.conn is not None:
+            refusal = "session already logged on"
+        if refusal is not None:
+            self._refuse(conn, msg, refusal, time.time_ns())
+            return
+        self._bind(slot, conn, msg, time.time_ns())
+        for item, at in held:
+            self.on_frame(conn, item, at)
+        conn.flush()
 
     def _bind(self, slot: SessionSlot, conn: FixConnection, msg: FixMessage, now: int) -> None:
         """Bind an admitted Logon's connection to its (free) session and let the session answer it."""

@@ -201,6 +201,9 @@ class _Handlers:
     async def health(self, request: web.Request) -> web.Response:
         warnings = getattr(self.backend, "warnings", None)
         body: dict = {"status": "ok"}
+        role = getattr(self.backend, "role", None)
+        if role is not None:
+            body["role"] = role()                  # a scale-out role (router.cluster): gateway or core
         if warnings is not None and warnings():
             body["insecure"] = list(warnings())   # exposure rules overridden by --insecure
         return _json(body)

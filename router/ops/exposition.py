@@ -218,6 +218,10 @@ class _Collector:
                     _rows({(k,): v for k, v in m._trading_status.items()}))
         yield _Spec("counter", "reference_price_updates", "Reference price changes, by instrument and source.",
                     ("instrument", "source"), _rows(dict(m._ref_updates)))
+        yield _Spec("counter", "product_unfilled_fine_grams",
+                    "Fine grams of routable-product orders that no book took, by product and reason "
+                    "(below_one_lot: less than one lot of every book or of the rest book; no_liquidity).",
+                    ("product", "reason"), _rows({k: v / 1_000_000 for k, v in m._product_unfilled.items()}))
         yield _Spec("counter", "self_trade_cancels", "Orders cancelled by self-trade prevention, by the account's mode.",
                     ("mode",), _rows(dict(m._self_trade)))
         yield _Spec("gauge", "console_subscribers", "Browser consoles streaming live updates.", (),
@@ -256,6 +260,7 @@ class _Collector:
                     [((), m.insecure_exposures)])
         yield _Spec("counter", "fix_session_takeovers", "Silent connections replaced by a new logon, by session.",
                     ("session",), _rows(_merge(_one_pairs(m.session_takeovers))))
+        yield from _cluster_specs(m.cluster_source() if m.cluster_source is not None else _NO_CLUSTER)
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
                     [((), 1 if m._ready else 0)])
         yield _Spec("gauge", "event_loop_lag_last_seconds", "Most recent event-loop lag sample.", (),
@@ -326,6 +331,36 @@ class _Collector:
                     inner = ",".join(f'{labels[i]}="{esc(key[i])}"' for i in order)
                     out.append(f"{mname}{{{inner}}} {_num(value)}\n")
         return "".join(out).encode()
+
+
+_NO_CLUSTER = {"role": "embedded"}
+
+
+def _cluster_specs(c: dict) -> Iterable["_Spec"]:
+    """The scale-out series (router.cluster): zero, with role "embedded", in plain `serve`."""
+    g = c.get
+    yield _Spec("gauge", "cluster_role", "1 for this process's role: embedded (serve), gateway or core.", ("role",),
+                [((g("role", "embedded"),), 1)])
+    yield _Spec("counter", "cluster_commands_published", "Commands this process appended to the command stream "
+                "(acknowledged by its quorum).", (), [((), g("published", 0))])
+    yield _Spec("counter", "cluster_commands_resent", "Commands re-sent to the stream after no acknowledgement.",
+                (), [((), g("resent", 0))])
+    yield _Spec("counter", "cluster_commands_applied", "Stream commands a core applied.", (), [((), g("applied", 0))])
+    yield _Spec("counter", "cluster_outputs_published", "Outputs a leading core published to the gateways.", (),
+                [((), g("outputs_published", 0))])
+    yield _Spec("counter", "cluster_outputs_delivered", "Core outputs a gateway delivered to its FIX sessions.", (),
+                [((), g("delivered", 0))])
+    dropped = g("dropped", {})
+    yield _Spec("counter", "cluster_outputs_dropped", "Core outputs a gateway dropped, by reason (stale: an "
+                "older leader's epoch; duplicate: delivered already).", ("reason",),
+                [((r,), dropped.get(r, 0)) for r in ("stale", "duplicate")])
+    yield _Spec("gauge", "cluster_lease_epoch", "The core lease's epoch: a core's own when it leads, the newest "
+                "seen in outputs at a gateway.", (), [((), g("epoch", 0))])
+    yield _Spec("gauge", "cluster_leader", "1 while this core holds the core lease and publishes.", (),
+                [((), 1 if g("leading") else 0)])
+    yield _Spec("counter", "cluster_leader_changes", "Times this core took the lead.", (), [((), g("failovers", 0))])
+    yield _Spec("counter", "cluster_session_logons_refused", "Logons a gateway refused: the session's lease was "
+                "held by another gateway.", (), [((), g("logons_refused", 0))])
 
 
 def _num(value: Any) -> str:

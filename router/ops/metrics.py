@@ -75,6 +75,7 @@ class Metrics:
         self._fx_updates: dict[tuple[str, str], int] = {}    # (pair, outcome) -> updates
         self._ref_updates: dict[tuple[str, str], int] = {}
         self._self_trade: dict[tuple[str], int] = {}
+        self._product_unfilled: dict[tuple[str, str], int] = {}     # (product, reason) -> fine micrograms
         self._margin_held: dict[str, float] = {}
         self._ledger_trades: dict[str, int] = {}
         self._drop_copy_reports: dict[str, int] = {}       # drop-copy session -> copies sent
@@ -82,6 +83,8 @@ class Metrics:
         self.margin_calls_open = 0
         self._trading_status: dict[str, int] = {}
         self._ready = False
+        # Scale-out roles (router.cluster): fn() -> ClusterStats of this gateway or core; None in `serve`
+        self.cluster_source: Any = None
         self.console_subscribers = 0
         self.insecure_exposures = 0
         self.session_takeovers: dict[Any, int] = {}
@@ -218,6 +221,10 @@ class Metrics:
 
     def reference_price_update(self, instrument: str, source: str) -> None:
         _bump(self._ref_updates, (instrument, source))
+
+    def product_unfilled(self, product: str, reason: str, fine_ug: int) -> None:
+        """Fine micrograms of a product order no book took (below one lot, or nothing to trade with)."""
+        _bump(self._product_unfilled, (product, reason), fine_ug)
 
     def self_trade_cancel(self, mode: str) -> None:
         """An order cancelled by self-trade prevention, by the account's mode."""

@@ -305,10 +305,9 @@ class CoreEvents:
                     self.metrics.routed(i.venue, _dir_book(o, i), int(lots * i.lot_grams))
             else:
                 base, px_scaled = lots, px
-            if o.is_product:
-                # Where the metal is: the vault a sell takes it from, or a buy's requested (else first) vault.
-                c = o.constraints
-                vault = o.sell_vaults.get(i.symbol) or (c.vault if c is not None else None) or i.vaults[0]
+            # Where the metal is: the vault a sell takes it from, or a buy's requested (else first) vault.
+            c = o.constraints
+            vault = o.sell_vaults.get(i.symbol) or (c.vault if c is not None else None) or i.vaults[0]
             leaves_before = o.leaves
             o.fill(base, px_scaled, venue)
             self._quota_fill(o, book, px, lots, base, leaves_before)
@@ -318,12 +317,14 @@ class CoreEvents:
             if o.leaves == 0:
                 self._finish(o)
             body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
-            body.add_fields(trade_fields)       # appended to the encoded body too (router.fix.encoding)
+            # Appended to the encoded body too (a WireBody: router.fix.encoding).
+            body.add_fields(trade_fields)
+            body.add_fields((self.fill_report.vault_field(vault),))
             if o.is_product:
                 # LastQty/LastPx are fine grams and the product's price; say which instrument traded, at its
-                # own price, and where the metal is in what bars.
+                # own price.
                 body.add_fields(self.fill_report.product_fields(
-                    book, self._fill_text[book] % units_text(px, i.price_decimals), vault))
+                    book, self._fill_text[book] % units_text(px, i.price_decimals)))
             outs.append(_new(Out, (o.session, b"8", body)))
 
     def _swept(self, o: Order, book: int, rested: int, returned: int, outs: list[Out], ts: bytes) -> None:
@@ -338,7 +339,7 @@ class CoreEvents:
                 i = self.books[book]
                 self.metrics.routed(i.venue, _dir_book(o, i), rested // MICRO)
             if returned:
-                text = self.fill_report.unfilled_text(returned, cands, book)
+                text = self._unfilled(o, returned, cands, book)
                 outs.append(_new(Out, (o.session, b"8", exec_report(o, self.ids.next_exec(), ET_RESTATED, ts,
                                                                       text=text))))
             return
@@ -347,12 +348,18 @@ class CoreEvents:
         o.status = OS_CANCELED
         self._finish(o)
         if o.tif in (3, 4) or o.ord_type == 1:
-            text = "unfilled remainder cancelled (immediate order): " + self.fill_report.unfilled_text(left, cands)
+            text = "unfilled remainder cancelled (immediate order): " + self._unfilled(o, left, cands)
         else:
-            rest = self._rest_book_of(o)
             text = ("remainder too small to rest on the best book, cancelled: "
-                    + self.fill_report.unfilled_text(left, cands, rest))
+                    + self._unfilled(o, left, cands, self._rest_book_of(o)))
         outs.append(_new(Out, (o.session, b"8", exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text))))
+
+    def _unfilled(self, o: Order, amount: int, cands: Any, rest: int | None = None) -> str:
+        """The Text for what a product order leaves unfilled, counted by reason in the metrics."""
+        label, text = self.fill_report.unfilled(amount, cands, rest)
+        if self.metrics is not None:
+            self.metrics.product_unfilled(o.symbol, label, amount)
+        return text
 
     def _rest_book_of(self, o: Order) -> int | None:
         d = o.decision

@@ -7,9 +7,10 @@ Every fill (an order on an instrument, or one child of a routable product) carri
   converts at the router's FX, rounded once, half-even, to the cent;
 - GoldGrossQty(7017) and GoldGrossQtyUnit(7018): the quantity in the book's own unit, lots x lot size
   (taels for the tael book, grams for gram books, fine troy ounces for loco London).
-A product fill also names the instrument (7008) and its price (Text), where the metal is (GoldVault 7002)
-and in what bars (GoldBarForm 7003), since its LastQty/LastPx are fine grams and the product's currency
-per fine gram.
+- GoldVault(7002) and GoldBarForm(7003): where the metal is (the vault a sell takes it from, or a buy's
+  delivery vault) and in what bars.
+A product fill also names the instrument (7008) and its own price (Text), since its LastQty/LastPx are
+fine grams and the product's currency per fine gram.
 
 Also the Text for the part of a product order no book can take (below one lot of every candidate
 book, or of the book its remainder would rest on).
@@ -52,7 +53,7 @@ def decimal_text(n: int, places: int, min_places: int = 0) -> bytes:
 
 
 class _BookTerms:
-    __slots__ = ("lot_n", "lot_places", "price_places", "ccy", "quote_ccy", "unit")
+    __slots__ = ("lot_n", "lot_places", "price_places", "ccy", "quote_ccy", "unit", "bar")
 
     def __init__(self, i: Instrument) -> None:
         self.lot_n, self.lot_places = _scaled(i.lot_size)
@@ -60,6 +61,7 @@ class _BookTerms:
         self.ccy = i.settlement_ccy
         self.quote_ccy = i.quote_ccy
         self.unit = PRICE_UNIT_FIX[i.quote_unit].encode()
+        self.bar = BAR_FORM_FIX.get(i.bar_form, i.bar_form).encode()
 
 
 class FillReport:
@@ -87,31 +89,36 @@ class FillReport:
         return decimal_text(lots * t.lot_n, t.lot_places)
 
     def fields(self, book: int, px: int, lots: int, fx: Fx) -> list[tuple[int, bytes]]:
-        """GrossTradeAmt, SettlCurrency, GoldGrossQty and GoldGrossQtyUnit of one fill."""
+        """GrossTradeAmt, SettlCurrency, GoldGrossQty, GoldGrossQtyUnit and GoldBarForm of one fill (the
+        vault depends on the order: `vault_field`)."""
         amount, ccy = self.gross_amount(book, px, lots, fx)
+        t = self._terms[book]
         return [(GROSS_TRADE_AMT, amount), (SETTL_CURRENCY, ccy.encode()),
-                (GOLD_GROSS_QTY, self.gross_qty(book, lots)), (GOLD_GROSS_QTY_UNIT, self._terms[book].unit)]
+                (GOLD_GROSS_QTY, self.gross_qty(book, lots)), (GOLD_GROSS_QTY_UNIT, t.unit), (GOLD_BAR_FORM, t.bar)]
 
-    def product_fields(self, book: int, text: bytes, vault: str) -> list[tuple[int, Any]]:
-        """A product fill: the instrument and its own price (Text), the vault and the bar form."""
-        i = self.books[book]
-        return [(TEXT, text), (GOLD_ROUTED_INSTRUMENT, i.symbol), (GOLD_VAULT, vault),
-                (GOLD_BAR_FORM, BAR_FORM_FIX.get(i.bar_form, i.bar_form))]
+    @staticmethod
+    def vault_field(vault: str) -> tuple[int, bytes]:
+        return (GOLD_VAULT, vault.encode())
 
-    def unfilled_text(self, amount_ug: int, candidates: Any, rest_book: int | None = None) -> str:
-        """Why `amount_ug` fine micrograms of a product order are not filled: below one lot of the book
-        the remainder would rest on, or of every book the order could reach."""
+    def product_fields(self, book: int, text: bytes) -> list[tuple[int, Any]]:
+        """A product fill: the instrument that traded and its own price (Text)."""
+        return [(TEXT, text), (GOLD_ROUTED_INSTRUMENT, self.books[book].symbol)]
+
+    def unfilled(self, amount_ug: int, candidates: Any, rest_book: int | None = None) -> tuple[str, str]:
+        """Why `amount_ug` fine micrograms of a product order are not filled, as (metric label, Text): below
+        one lot of the book the remainder would rest on or of every book the order could reach
+        (`below_one_lot`), or nothing left to trade with within the limit (`no_liquidity`)."""
         grams = micro_text(amount_ug).decode()
         if rest_book is not None and rest_book >= 0:
             i = self.books[rest_book]
-            return (f"{grams} g fine not filled: below one lot of {i.symbol} "
-                    f"({micro_text(self._fine[rest_book]).decode()} g fine), where the order rests")
+            return "below_one_lot", (f"{grams} g fine not filled: below one lot of {i.symbol} "
+                                     f"({micro_text(self._fine[rest_book]).decode()} g fine), where the order rests")
         books = sorted({c.book_id for c in candidates or ()}, key=lambda b: self._fine[b])
         if books and amount_ug < self._fine[books[0]]:
             i = self.books[books[0]]
-            return (f"{grams} g fine not filled: below one lot of every book it could reach (smallest: "
-                    f"{i.symbol}, {micro_text(self._fine[books[0]]).decode()} g fine)")
-        return f"{grams} g fine not filled: nothing more to trade with within the limit"
+            return "below_one_lot", (f"{grams} g fine not filled: below one lot of every book it could reach "
+                                     f"(smallest: {i.symbol}, {micro_text(self._fine[books[0]]).decode()} g fine)")
+        return "no_liquidity", f"{grams} g fine not filled: nothing more to trade with within the limit"
 
 
 __all__ = ["FillReport", "decimal_text", "GROSS_TRADE_AMT", "SETTL_CURRENCY", "GOLD_GROSS_QTY",

@@ -92,7 +92,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top_fn, risk=risk)
         self.router.closable = self.closable_lots
         self.fx_settings = fx_settings or FxSettings()
-        self.router.fx_max_age_ns = self.fx_settings.max_age_ns
+        self.router.fx_settings = self.fx_settings     # one object: a snapshot takes it from the configuration
         self.group_of_product = {pid: catalogue.groups[p.group].group_id for pid, p in catalogue.products.items()}
         self.md = MarketData(catalogue, engine)
         self.trading = TradingStatus(catalogue, session_open, calendars, metrics)

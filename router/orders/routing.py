@@ -9,7 +9,7 @@ either a rejection (a `Reason` value) or a plan for the matching core's atomic g
 comparable limit in micro-USD per fine troy ounce, the quantity in group micrograms, the book
 the remainder rests on) plus a structured explanation and a short text for a FIX tag.
 
-Hard filters per book, in this order: allowed venues, session open, FX fresh (`fx_max_age_ns`: a book
+Hard filters per book, in this order: allowed venues, session open, FX fresh (`fx.max_age_s`: a book
 whose price conversion needs a rate older than that is excluded `fx_stale`), eligibility, cross-border
 permission, cross-border quota (buys only), settlement currency, currency held, vault, bar form,
 settlement cycle, price limits, lot range (a product quantity below one lot of the book), funds (cash or metal for full payment, margin
@@ -36,7 +36,7 @@ from router.orders.accounts import Account, Accounts
 from router.domain.calendar import SessionState
 from router.domain.catalogue import Catalogue, Instrument
 from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor
-from router.domain.fx_quotes import stale_ccys
+from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
 from router.domain.reasons import Reason
@@ -197,7 +197,7 @@ class Router:
         self.carry_days = carry_days
         self.risk = risk
         self._refs: dict[str, int] = {}       # run-time reference prices (units) replacing the configured ones
-        self.fx_max_age_ns = 0                # fx.max_age_s in ns; 0: FX age is not checked
+        self.fx_settings = FxSettings()       # the flow's (configuration): fx.max_age_s 0 = FX age not checked
         # (account, symbol, buy) -> lots of a new order that would close a margined position, or None
         self.closable: Callable[[str, str, bool], int] | None = None
         # What explanations need to show prices in each one's own quote (RouteDecision.decimals).
@@ -327,7 +327,8 @@ class Router:
         notional = 0
         claims: dict[Direction, int] = {}
         session_open = self.session_open
-        stale = stale_ccys(self.fx, now_ns, self.fx_max_age_ns) if self.fx_max_age_ns else None
+        max_age = self.fx_settings.max_age_s
+        stale = stale_ccys(self.fx, now_ns, max_age * 1_000_000_000) if max_age else None
         funding = acct.funding_ccy
         fits = self.quota.fits
         top = self.top_of_book

@@ -38,7 +38,7 @@ VERSION = 2          # 2: the engine arena recycles order rows (free list in its
 HEAD = struct.Struct("<8sHQqI")      # magic, version, seq, time_ns, meta length; then meta JSON, crc32, body
 SUFFIX = ".snapshot"
 # Objects configuration rebuilds at every start: pickled by name, supplied by the fresh application.
-EXTERNAL = ("catalogue", "calendars", "session_open", "metrics", "engine", "_read_top")
+EXTERNAL = ("catalogue", "calendars", "session_open", "metrics", "engine", "_read_top", "fx_settings")
 
 
 class SnapshotError(Exception):

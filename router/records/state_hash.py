@@ -27,7 +27,7 @@ SKIP = frozenset({
     "catalogue", "calendars", "engine", "metrics", "perf", "session_open", "router", "books", "values",
     "owner_of", "group_of_product", "core_factors", "product_num", "_read_top", "_top_fn", "_tops",
     "_acct_cache", "_symbols", "_venue", "_fill_text", "_ts", "_ts_ms", "_cmd_buf", "_asks", "_bids",
-    "lot_ug", "fill_report", "factors", "fast", "decision", "explain", "routes",
+    "lot_ug", "fill_report", "factors", "fast", "decision", "explain", "routes", "fx_settings",
 })
 
 

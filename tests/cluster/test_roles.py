@@ -38,12 +38,25 @@ async def test_clients_on_a_gateway_trade_through_the_core(nats_cluster: NatsClu
         assert status["role"] == "core" and status["leading"] and status["applied"] >= 5
         assert gw.get("/ready") == {"ready": True} and core.get("/ready") == {"ready": True}
         assert gw.get("/cluster")["role"] == "gateway"
-        assert "goldrouter_" in (await asyncio.to_thread(_text, gw.http_port, "/metrics"))
+        assert gw.get("/health")["role"] == "gateway" and core.get("/health")["role"] == "core"
+        gw_metrics = await asyncio.to_thread(_text, gw.http_port, "/metrics")
+        core_metrics = await asyncio.to_thread(_text, core.http_port, "/metrics")
+        assert 'goldrouter_cluster_role{role="gateway"} 1.0' in gw_metrics
+        assert _value(gw_metrics, "goldrouter_cluster_commands_published_total") >= 5   # 2 logons, 3 orders
+        assert _value(gw_metrics, "goldrouter_cluster_outputs_delivered_total") >= 5
+        assert 'goldrouter_cluster_role{role="core"} 1.0' in core_metrics
+        assert _value(core_metrics, "goldrouter_cluster_leader") == 1.0
+        assert _value(core_metrics, "goldrouter_cluster_lease_epoch") == 1.0
+        assert _value(core_metrics, "goldrouter_cluster_outputs_published_total") >= 5
     finally:
         await sh.close()
         await hk.close()
         print(roles.logs())
         await roles.stop()
+
+
+def _value(text: str, name: str) -> float:
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
 def _text(port: int, path: str) -> str:
@@ -101,6 +114,10 @@ async def test_standby_takes_over_from_a_killed_leader_under_load(nats_cluster: 
                 break
             await asyncio.sleep(0.05)
         assert b["applied"] == c["applied"] and b["hashes"] == c["hashes"]
+        core_metrics = await asyncio.to_thread(_text, core_b.http_port, "/metrics")
+        assert _value(core_metrics, "goldrouter_cluster_leader_changes_total") == 1.0
+        gw_metrics = await asyncio.to_thread(_text, gw.http_port, "/metrics")
+        assert _value(gw_metrics, "goldrouter_cluster_lease_epoch") == 2.0
     finally:
         await sh.close()
         await hk.close()

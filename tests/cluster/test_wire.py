@@ -49,3 +49,11 @@ def test_before_its_first_delivery_a_session_ignores_outputs_from_before_its_log
     assert f.verdict("B", _out(2, 5, 1), floor=8) == "duplicate"
     assert f.verdict("B", _out(2, 9, 2), floor=8) == "deliver"
     assert f.verdict("B", _out(2, 6, 1), floor=8) == "duplicate"
+
+
+def test_a_role_needs_nats_urls(capsys):
+    from router.cli import main
+    assert main(["serve", "--role", "core"]) == 2
+    assert "--role core needs --nats" in capsys.readouterr().err
+    assert main(["serve", "--role", "gateway", "--nats", "nats://127.0.0.1:1", "--takeover", "0"]) == 2
+    assert "--takeover 0.0 must be a positive number" in capsys.readouterr().err

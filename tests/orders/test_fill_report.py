@@ -30,7 +30,7 @@ def book(symbol, cat=CAT):
 
 def test_the_issue_tael_fill_is_hkd_22_3_m_for_1000_taels():
     fields = dict(REPORT.fields(book("HKGX.AU99TAEL"), 2_230_000, 10, FX))
-    assert fields == {381: b"22300000.00", 120: b"HKD", 7017: b"1000", 7018: b"TAEL"}
+    assert fields == {381: b"22300000.00", 120: b"HKD", 7017: b"1000", 7018: b"TAEL", 7003: b"TAEL5"}
 
 
 def test_gross_amount_on_each_kind_of_book():
@@ -39,7 +39,7 @@ def test_gross_amount_on_each_kind_of_book():
     assert REPORT.fields(book("HKGX.RKG"), 55980, 1, FX)[:4] == [
         (381, b"559800.00"), (120, b"CNH"), (7017, b"1000"), (7018, b"G")]
     assert REPORT.fields(book("HKGX.LLG"), 240037, 2, FX) == [
-        (381, b"480074.00"), (120, b"USD"), (7017, b"200"), (7018, b"OZ")]
+        (381, b"480074.00"), (120, b"USD"), (7017, b"200"), (7018, b"OZ"), (7003, b"LGD")]
 
 
 def test_a_book_settled_in_another_currency_converts_once_to_the_cent():
@@ -56,10 +56,10 @@ def test_decimal_text_keeps_every_digit_and_at_least_the_cents():
     assert decimal_text(1000, 0) == b"1000"
 
 
-def test_product_fill_fields_name_instrument_vault_and_bar_form():
-    fields = REPORT.product_fields(book("HKGX.AU99TAEL"), b"filled on HKGX.AU99TAEL at 22300.00 HKD/hk_tael", "HK")
-    assert fields == [(58, b"filled on HKGX.AU99TAEL at 22300.00 HKD/hk_tael"), (7008, "HKGX.AU99TAEL"),
-                      (7002, "HK"), (7003, "TAEL5")]
+def test_product_fill_fields_name_the_instrument_and_every_fill_its_vault():
+    fields = REPORT.product_fields(book("HKGX.AU99TAEL"), b"filled on HKGX.AU99TAEL at 22300.00 HKD/hk_tael")
+    assert fields == [(58, b"filled on HKGX.AU99TAEL at 22300.00 HKD/hk_tael"), (7008, "HKGX.AU99TAEL")]
+    assert REPORT.vault_field("HK") == (7002, b"HK")
 
 
 def _cand(symbol):
@@ -69,9 +69,9 @@ def _cand(symbol):
 
 def test_what_no_book_takes_is_reported_with_the_reason():
     cands = [_cand("HKGX.RKG"), _cand("SGE.AU9999")]
-    assert REPORT.unfilled_text(100_000, cands) == (
+    assert REPORT.unfilled(100_000, cands) == ("below_one_lot",
         "0.1 g fine not filled: below one lot of every book it could reach (smallest: SGE.AU9999, 9.999 g fine)")
-    assert REPORT.unfilled_text(374_290_000, cands) == (
+    assert REPORT.unfilled(374_290_000, cands) == ("no_liquidity",
         "374.29 g fine not filled: nothing more to trade with within the limit")
-    assert REPORT.unfilled_text(100_000, cands, book("SGE.AU9999")) == (
+    assert REPORT.unfilled(100_000, cands, book("SGE.AU9999")) == ("below_one_lot",
         "0.1 g fine not filled: below one lot of SGE.AU9999 (9.999 g fine), where the order rests")

@@ -98,5 +98,10 @@ def test_fx_state_survives_a_snapshot_and_is_hashed(tmp_path) -> None:
     assert fx.quotes["USDCNY"] == (D("7.0990"), D("7.1010")) and fx.stamps["USDCNY"] == T0
     assert fresh.flow.router.fx is fx                          # the router converts with the restored rates
     assert flow_state_hash(fresh.flow) == before
+    # The settings are configuration: a restart with another fx.max_age_s uses the new one.
+    other, _ = _app(tmp_path, "[fx]\nmax_age_s = 5\n")
+    store.load_into(snap.path, other.flow)
+    assert other.flow.fx_settings.max_age_s == 5 and other.flow.router.fx_settings is other.flow.fx_settings
+    assert other.flow.fx.stamps["USDCNY"] == T0
     assert app.set_fx({"USDCNY": {"bid": "7.0980", "ask": "7.1020"}}).ok          # same mid, new spread
     assert flow_state_hash(app.flow) != before

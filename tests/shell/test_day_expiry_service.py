@@ -35,7 +35,8 @@ def _order(clordid: bytes, tif: bytes, price: bytes) -> list:
 
 
 @pytest.mark.slow
-async def test_day_order_expires_at_the_sge_close_over_fix() -> None:
+async def test_day_order_expires_at_the_sge_close_over_fix(caplog) -> None:
+    caplog.set_level("INFO", logger="gold_router")
     now = [OPEN]
     app = build_router_app(CONFIG, sessions_always_open=False, clock=lambda: now[0])
     app.warm_up()
@@ -57,6 +58,7 @@ async def test_day_order_expires_at_the_sge_close_over_fix() -> None:
         er = await client.expect(b"8")
         assert (er.get(11), er.get(150), er.get(39)) == (b"day-1", b"C", b"C")
         assert er.get(60).startswith(b"20261201-07:31")
+        assert "orders expired: 1 DAY on SGE.AU9999" in caplog.text          # one INFO line per tick
 
         await client.send(b"G", [(11, b"gtc-2"), (41, b"gtc-1"), (55, b"SGE.AU9999"), (54, b"1"),
                                  (60, b"20261201-07:31:00"), (38, b"1"), (40, b"2"), (44, b"600.00")])

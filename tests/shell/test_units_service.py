@@ -9,12 +9,12 @@ import pytest
 
 from tests.fixclient import FixClient
 from tests.shell.test_quota_service import order, reports
-from tests.shell.test_service import start_serve, stop
+from tests.shell.test_service import http, start_serve, stop
 
 
 @pytest.mark.slow
 async def test_fine_gram_products_gross_trade_amount_and_unfilled_reasons(tmp_path):
-    proc, fix_port, _ = await start_serve(tmp_path, "--sessions-always-open")
+    proc, fix_port, http_port = await start_serve(tmp_path, "--sessions-always-open")
     try:
         sh = await FixClient.connect(fix_port, "SHCLIENT1")
         await sh.logon()
@@ -50,6 +50,7 @@ async def test_fine_gram_products_gross_trade_amount_and_unfilled_reasons(tmp_pa
         assert sfill.get(150) == b"F" and sfill.get(32) == b"10" and sfill.get(7009) == b"LOT"
         assert (sfill.get(381), sfill.get(120), sfill.get(7017), sfill.get(7018)) == (
             b"22300000.00", b"HKD", b"1000", b"TAEL")
+        assert (sfill.get(7002), sfill.get(7003)) == (b"HK", b"TAEL5")
 
         # A resting product order: whole 10 g lots of SGE.AU9999 (9.999 g fine each) rest; the 0.1 g fine
         # below one lot is reported not filled in a Restated report.
@@ -67,6 +68,11 @@ async def test_fine_gram_products_gross_trade_amount_and_unfilled_reasons(tmp_pa
         (rej,) = await reports(sh, b"s-1", 1)
         assert rej.get(150) == b"8", rej
         assert b"below 1 lot(s) of 10 gram (9.999 g fine each)" in rej.get(58), rej.get(58)
+        # What no book took, by product and reason, in the metrics.
+        status, body = await asyncio.to_thread(http, http_port, "/metrics")
+        text = body.decode()
+        assert 'goldrouter_product_unfilled_fine_grams_total{product="GOLD.HKSH",reason="no_liquidity"} 374.29' in text
+        assert 'goldrouter_product_unfilled_fine_grams_total{product="GOLD.KG9999",reason="below_one_lot"} 0.1' in text
         await asyncio.gather(sh.close(), hk.close())
     finally:
         if proc.returncode is None:

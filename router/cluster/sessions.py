@@ -1,0 +1,144 @@
+"""Per-session leases of the gateway role: one gateway serves a FIX session at a time.
+
+Before a gateway accepts a Logon it takes the lease `session_<SenderCompID>` (a `router.records.lease`
+lease in its own JetStream KV bucket, with the gateway's name as owner). A Logon at a second gateway
+while the first holds the lease is refused with a Logout naming the holder. The holder renews the
+lease while the session is logged on; at the session's end it releases it, so the client may log on
+again at any gateway at once. A gateway killed with SIGKILL stops renewing: after the takeover
+time another gateway may take the session (a client retrying its Logon gets in then).
+
+After releasing, the gateway keeps receiving the session's outputs (its FIX store keeps them for a
+resend, as in `serve`) until it sees another gateway holding the session; then it stops. While
+renewals go unanswered (a NATS node lost, the bucket electing a leader) it keeps serving, since no
+other gateway can take the lease then either; only when the key names another gateway does it end
+the session's connection.
+
+Not here: the FIX store's contents, which stay on the gateway's disk (docs/scale-out.md says what a
+client moving gateway must do).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any, Callable
+
+import nats
+
+from router.records.lease import KvLease, open_lease
+
+__all__ = ["SessionLeases"]
+
+log = logging.getLogger("gold_router.cluster")
+
+
+def lease_name(session: str) -> str:
+    return "session_" + re.sub(r"[^A-Za-z0-9_-]", "_", session)
+
+
+class SessionLeases:
+    def __init__(self, nc: Any, owner: str, *, takeover: float = 3.0, replicas: int = 3,
+                 on_lost: Callable[[str], None] | None = None, on_moved: Callable[[str], Any] | None = None) -> None:
+        self.nc = nc
+        self.owner = owner
+        self.takeover = takeover
+        self.replicas = replicas
+        self.on_lost = on_lost          # fn(session): a held lease was lost
+        self.on_moved = on_moved        # fn(session): another gateway holds it now (after our release)
+        self.leases: dict[str, KvLease] = {}
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.stats = {"taken": 0, "refused": 0, "lost": 0}
+
+    def holding(self, session: str) -> bool:
+        lease = self.leases.get(session)
+        return lease is not None and lease.holding()
+
+    async def claim(self, session: str) -> str | None:
+        """Take the session's lease: None when ours, else why not (for the Logout's text)."""
+        lease = self.leases.get(session)
+        if lease is None:
+            lease = await open_lease(self.nc, lease_name(session), self.owner, self.takeover, replicas=self.replicas)
+            self.leases[session] = lease
+        if not await lease.step():
+            self.stats["refused"] += 1
+            seen = getattr(lease.core, "_seen", None)
+            holder = seen.owner if seen is not None and seen.owner else "another gateway"
+            log.info("session %s: logon refused here (%s): the session is served by %s", session, self.owner, holder)
+            return f"session served by gateway {holder}"
+        self.stats["taken"] += 1
+        self._run(session, self._renew(session, lease))
+        return None
+
+    async def release(self, session: str) -> None:
+        """The session ended here: give the lease up, then watch who takes it."""
+        lease = self.leases.get(session)
+        if lease is None:
+            return
+        await lease.release()
+        self._run(session, self._watch(session, lease))
+
+    def _run(self, session: str, coro: Any) -> None:
+        old = self.tasks.pop(session, None)
+        if old is not None:
+            old.cancel()
+        self.tasks[session] = asyncio.get_running_loop().create_task(coro)
+
+    async def _renew(self, session: str, lease: KvLease) -> None:
+        unconfirmed = False
+        while True:
+            await asyncio.sleep(lease.poll)
+            if await lease.step():
+                if unconfirmed:
+                    log.info("session %s: lease renewed again by gateway %s", session, self.owner)
+                unconfirmed = False
+                continue
+            holder = await self._holder(lease)
+            if holder in (None, "", self.owner):
+                # Renewals unanswered (a NATS node lost, a leader election) but nobody else holds it:
+                # no other gateway can take it while the bucket cannot store; keep serving, keep trying.
+                if not unconfirmed:
+                    log.info("session %s: lease renewal not acknowledged; gateway %s keeps serving and retries",
+                             session, self.owner)
+                unconfirmed = True
+                continue
+            self.stats["lost"] += 1
+            log.info("session %s: lease taken by gateway %s; gateway %s ends the session here", session, holder,
+                     self.owner)
+            if self.on_lost is not None:
+                self.on_lost(session)
+            return
+
+    @staticmethod
+    async def _holder(lease: KvLease) -> str | None:
+        """The owner the lease's key names now, or None if it cannot be read."""
+        try:
+            entry = await lease.kv.get(lease.key)
+            return str(json.loads(entry.value or b"{}").get("owner") or "")
+        except Exception:
+            return None
+
+    async def _watch(self, session: str, lease: KvLease) -> None:
+        while True:
+            await asyncio.sleep(lease.poll)
+            try:
+                entry = await lease.kv.get(lease.key)
+            except (asyncio.TimeoutError, nats.errors.Error, Exception):
+                continue
+            try:
+                owner = str(json.loads(entry.value or b"{}").get("owner") or "")
+            except ValueError:
+                continue
+            if owner not in ("", self.owner):
+                log.info("session %s: now served by another gateway; gateway %s stops taking its outputs",
+                         session, self.owner)
+                if self.on_moved is not None:
+                    await self.on_moved(session)
+                return
+
+    async def close(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        for session, lease in self.leases.items():
+            if lease.core.holding:
+                await lease.release()

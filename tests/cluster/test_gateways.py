@@ -1,0 +1,92 @@
+"""Two gateways and a core over a real 3-node JetStream cluster: a session is served by one gateway
+at a time (a second gateway refuses its Logon), clients on both gateways trade with each other, and
+trading goes on through the SIGKILL of the command stream's leading NATS node and its restart."""
+from __future__ import annotations
+
+import asyncio
+
+import nats
+
+from router.cluster.wire import STREAM
+from tests.cluster.roles import Roles
+from tests.fixclient import FixClient
+from tests.natscluster import NatsCluster
+from tests.shell.test_recovery import HK, SH, Trader, new_order
+
+
+async def _cross(sh: Trader, hk: Trader, tag: str, wait: float) -> None:
+    """SH buys one lot, HK sells one lot through it; pump until both are filled (or `wait` passes)."""
+    await sh.send(b"D", new_order(f"B{tag}", "HKGX.RKG", 1, 1, "550.00"))
+    await hk.send(b"D", new_order(f"S{tag}", "HKGX.RKG", 2, 1, "549.00"))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while loop.time() < deadline:
+        await sh.pump(0.3)
+        await hk.pump(0.3)
+        if sh.acked.get(f"B{tag}".encode(), {}).get("done") and hk.acked.get(f"S{tag}".encode(), {}).get("done"):
+            return
+
+
+async def _stream_leader(cluster: NatsCluster) -> int:
+    nc = await nats.connect(servers=cluster.urls)
+    try:
+        info = await nc.jetstream().stream_info(STREAM)
+        return cluster.node_index(info.cluster.leader)
+    finally:
+        await nc.close()
+
+
+async def test_two_gateways_one_holder_per_session_and_a_nats_node_killed(nats_cluster: NatsCluster, tmp_path):
+    roles = Roles(tmp_path, nats_cluster.url)
+    sh, hk = Trader(SH), Trader(HK)
+    intruder = None
+    try:
+        core = await roles.start("core", "core-a")
+        await roles.until(core, lambda s: s["leading"])
+        gw_a = await roles.start("gateway", "gw-a")
+        gw_b = await roles.start("gateway", "gw-b")
+        await sh.connect(gw_a.fix_port)
+        await hk.connect(gw_b.fix_port)
+
+        # SHCLIENT1 is served by gw-a: gw-b refuses a second Logon for it, naming the holder
+        intruder = await FixClient.connect(gw_b.fix_port, SH)
+        await intruder.send(b"A", [(98, 0), (108, 30)])
+        refusal = await intruder.expect(b"5")
+        assert b"gw-a" in (refusal.get(58) or b""), refusal.raw
+        assert await intruder.closed_by_peer()
+
+        await _cross(sh, hk, "1", 10)
+        assert sh.acked[b"B1"] == {"cum": 1, "done": True} and hk.acked[b"S1"] == {"cum": 1, "done": True}
+        assert gw_a.get("/cluster")["sessions"] == [SH] and gw_b.get("/cluster")["sessions"] == [HK]
+
+        # the stream's leading NATS node dies: trading goes on (after the stream elects a new leader)
+        victim = await _stream_leader(nats_cluster)
+        nats_cluster.kill(victim)
+        await _cross(sh, hk, "2", 40)
+        assert sh.acked[b"B2"] == {"cum": 1, "done": True} and hk.acked[b"S2"] == {"cum": 1, "done": True}
+        nats_cluster.restart(victim)
+        await _cross(sh, hk, "3", 40)
+        assert sh.acked[b"B3"] == {"cum": 1, "done": True} and hk.acked[b"S3"] == {"cum": 1, "done": True}
+        assert sh.duplicates == hk.duplicates == 0
+
+        # a clean logout releases the session at once: the client may log on at the other gateway
+        await sh.client.send(b"5", [])
+        await sh.client.expect(b"5")
+        await sh.close()
+        answers = []
+        for _ in range(10):         # the release follows the Logout by a moment: a client retries
+            moved = await FixClient.connect(gw_b.fix_port, SH)
+            await moved.send(b"A", [(98, 0), (108, 30), (141, b"Y")], seq=1)
+            answers.append((await moved.recv()).msg_type)
+            await moved.close()
+            if answers[-1] == b"A":
+                break
+            await asyncio.sleep(0.5)
+        assert answers[-1] == b"A", answers
+    finally:
+        if intruder is not None:
+            await intruder.close()
+        await sh.close()
+        await hk.close()
+        print(roles.logs())
+        await roles.stop()
