@@ -345,6 +345,7 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
     if sessions_always_open or calendars is None:
         def session_open(symbol: str, now_ns: int) -> Any:
             return True
+        session_open.always_open = True     # type: ignore[attr-defined]  (OrderFlow.expire_at_close reads it)
     else:
         schedule = {s: i.schedule for s, i in cat.instruments.items()}
         state = calendars.session_state
@@ -370,7 +371,6 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
                      perf=time.perf_counter_ns if metrics is not None else None,
                      reference=config.sections.get("reference"), fx_settings=config.sections.get("fx_settings"),
                      done_kept=config.sections.get("orders", DONE_KEPT))
-    flow.expire_at_close = not sessions_always_open and calendars is not None
     flow.fills = Ledger(cat, calendars, metrics)   # the books of record hear of every fill
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,
                      journal=journal, snapshots=snapshots, snapshot_every=snapshot_every)

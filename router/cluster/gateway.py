@@ -79,7 +79,13 @@ class GatewayApp:
         """The FIX acceptor's hook before it binds a Logon: the session's lease (None: ours)."""
         if self.leases is None:
             return None
-        return await self.leases.claim(session)
+        refusal = await self.leases.claim(session)
+        if refusal is None and session in self.leases.orphaned:
+            # The gateway that served it died without appending the session's end: append it now,
+            # before this Logon, so the core cancels on disconnect as it would have then.
+            self.leases.orphaned.discard(session)
+            self._submit(CommandKind.LOGOUT, session, b"")
+        return refusal
 
     def _lost(self, session: str) -> None:
         slot = self.gateway.slots.get(session.encode()) if self.gateway is not None else None

@@ -5,7 +5,8 @@ lease in its own JetStream KV bucket, with the gateway's name as owner). A Logon
 while the first holds the lease is refused with a Logout naming the holder. The holder renews the
 lease while the session is logged on; at the session's end it releases it, so the client may log on
 again at any gateway at once. A gateway killed with SIGKILL stops renewing: after the takeover
-time another gateway may take the session (a client retrying its Logon gets in then).
+time another gateway may take the session (a client retrying its Logon gets in then), and marks it
+`orphaned`: the dead gateway never appended the session's end, so the new one does, first.
 
 After releasing, the gateway keeps receiving the session's outputs (its FIX store keeps them for a
 resend, as in `serve`) until it sees another gateway holding the session; then it stops. While
@@ -49,6 +50,7 @@ class SessionLeases:
         self.leases: dict[str, KvLease] = {}
         self.tasks: dict[str, asyncio.Task] = {}
         self.stats = {"taken": 0, "refused": 0, "lost": 0}
+        self.orphaned: set[str] = set()     # sessions taken from a dead gateway: their disconnect is owed
 
     def holding(self, session: str) -> bool:
         lease = self.leases.get(session)
@@ -60,6 +62,7 @@ class SessionLeases:
         if lease is None:
             lease = await open_lease(self.nc, lease_name(session), self.owner, self.takeover, replicas=self.replicas)
             self.leases[session] = lease
+        before = getattr(lease.core, "_seen", None)
         if not await lease.step():
             self.stats["refused"] += 1
             seen = getattr(lease.core, "_seen", None)
@@ -67,6 +70,11 @@ class SessionLeases:
             log.info("session %s: logon refused here (%s): the session is served by %s", session, self.owner, holder)
             return f"session served by gateway {holder}"
         self.stats["taken"] += 1
+        if before is not None and before.owner and before.owner != self.owner:
+            # Taken from a gateway that stopped renewing (killed): its client's connection is gone.
+            self.orphaned.add(session)
+            log.info("session %s: taken over by gateway %s from gateway %s, which stopped renewing", session,
+                     self.owner, before.owner)
         self._run(session, self._renew(session, lease))
         return None
 

@@ -199,6 +199,12 @@ class Amendments:
         victims = [o for o in self.index.live_orders(session) if o.oid in ids and o.book >= 0]
         return self._cancel_batch(victims, now_ns, "cancelled on disconnect")
 
+    @property
+    def expire_at_close(self) -> bool:
+        """DAY orders end at their session's close, except when sessions are "always open" (a `session_open`
+        marked `always_open`; then at the trading-day roll). Derived from configuration, never from a snapshot."""
+        return self.calendars is not None and not getattr(self.session_open, "always_open", False)
+
     def _session_close(self, schedule: str, day: Any) -> int:
         """UTC ns at which the last window counting for trading day `day` ends (its DAY orders expire then)."""
         windows = self.calendars.sessions(schedule, day)

@@ -256,15 +256,19 @@ class CoreEvents:
                 o.qty, o.price = new_base, price
                 o.er_fixed = None
                 o.leaves = new_base - o.cum
-                if o.is_product:        # whole lots of the resting book; the rest is not filled
+                text = ""
+                if o.is_product:        # whole lots of the resting book; the rest is not filled, and said so
                     fine = self.books[o.book].lot_fine_micrograms
                     o.dust = o.leaves % fine
                     o.leaves -= o.dust
+                    if o.dust:
+                        text = self.fill_report.unfilled(o.dust, (), o.book)[1]
                 o.core_qty = ev[11]
                 o.notional, o.notional_qty = notional, o.leaves
                 self.risk.on_open_notional(o.oid, notional)
                 o.explain = self._replace_explain(o, core_price)
-                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_REPLACED, ts, explain=True))))
+                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_REPLACED, ts, text=text,
+                                                                    explain=True))))
             elif kind == K_EXPIRED:
                 if o is None or o.done:
                     continue

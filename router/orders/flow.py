@@ -105,7 +105,6 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self._days: dict[int, Any] = {}
         # book -> UTC ns its current trading day's last session ends; DAY orders expire at the first tick past it.
         self.day_close: dict[int, int] = {}
-        self.expire_at_close = True     # False when sessions are "always open": DAY orders end at the roll
         self._id_day: Any = None
         # The schedule whose trading day each quota direction counts: the first book on its destination side.
         self._quota_schedules = [(d, next(i.schedule for i in self.books if i.side == side))

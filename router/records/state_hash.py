@@ -42,6 +42,13 @@ class _Walker:
         self.active: set[int] = set()
 
     def digest(self, obj: Any) -> bytes:
+        cls = obj.__class__
+        prefix = _SCALAR_PREFIX.get(cls)
+        if prefix is not None:              # the common cases by exact class, as the general path digests them
+            text = repr(obj).encode()
+            return b"%s%d:%s" % (prefix, len(text), text)
+        if not obj and cls in _EMPTY:
+            return _EMPTY[cls]
         if obj is None or isinstance(obj, (bool, int, str, bytes, Decimal, float)):
             text = repr(obj).encode()
             return type(obj).__name__[:1].encode() + b"%d:" % len(text) + text
@@ -82,26 +89,46 @@ class _Walker:
 
     def _object(self, obj: Any, h: Any) -> None:
         h.update(b"o" + type(obj).__name__.encode())
+        digest = self.digest
         for name in _attributes(obj):
-            if name in SKIP:
-                continue
             value = getattr(obj, name, None)
-            if callable(value) and not isinstance(value, type) and hasattr(value, "__self__"):
+            if value.__class__ not in _SCALAR_PREFIX and callable(value) and not isinstance(value, type) \
+                    and hasattr(value, "__self__"):
                 continue            # bound methods: behaviour, not state
-            h.update(b"n" + name.encode() + b"=")
-            h.update(self.digest(value))
+            h.update(b"n%s=%s" % (name.encode(), digest(value)))
+
+
+# Fast paths giving exactly the digests of the general code below them (restarts compare digests
+# recorded by earlier runs): scalars by exact class with the prefix `type(x).__name__[:1]` gives
+# (subclasses such as IntEnum members take the general path), and empty containers, which a done
+# order holds several of.
+_SCALAR_PREFIX = {type(None): b"N", bool: b"b", int: b"i", str: b"s", bytes: b"b", Decimal: b"D", float: b"f"}
+_EMPTY = {dict: hashlib.sha256(b"d0").digest(), list: hashlib.sha256(b"l0").digest(),
+          tuple: hashlib.sha256(b"l0").digest(), set: hashlib.sha256(b"s0").digest(),
+          frozenset: hashlib.sha256(b"s0").digest(), collections.deque: hashlib.sha256(b"l0").digest()}
+# Per class: its dataclass fields and slots (sorted, SKIP removed), all of them, whether it has a __dict__.
+_STATIC: dict[type, tuple[list[str], frozenset[str], bool]] = {}
 
 
 def _attributes(obj: Any) -> list[str]:
-    names: list[str] = []
-    if dataclasses.is_dataclass(obj):
-        names = [f.name for f in dataclasses.fields(obj)]
-    for klass in type(obj).__mro__:
-        for name in getattr(klass, "__slots__", ()):
-            if name not in names and name != "__weakref__":
-                names.append(name)
-    names.extend(n for n in getattr(obj, "__dict__", {}) if n not in names)
-    return sorted(names)
+    """The attribute names hashed, sorted: dataclass fields, slots, then the instance's own, less SKIP."""
+    klass = type(obj)
+    static = _STATIC.get(klass)
+    if static is None:
+        names: list[str] = []
+        if dataclasses.is_dataclass(obj):
+            names = [f.name for f in dataclasses.fields(obj)]
+        for k in klass.__mro__:
+            for name in getattr(k, "__slots__", ()):
+                if name not in names and name != "__weakref__":
+                    names.append(name)
+        static = _STATIC[klass] = (sorted(n for n in names if n not in SKIP), frozenset(names),
+                                   hasattr(obj, "__dict__"))
+    fixed, known, has_dict = static
+    if not has_dict:
+        return fixed
+    extra = [n for n in obj.__dict__ if n not in known and n not in SKIP]
+    return sorted(fixed + extra) if extra else fixed
 
 
 def flow_state_hash(flow: Any) -> str:

@@ -90,3 +90,49 @@ async def test_two_gateways_one_holder_per_session_and_a_nats_node_killed(nats_c
         await hk.close()
         print(roles.logs())
         await roles.stop()
+
+
+async def test_a_killed_gateways_client_moves_to_the_other_gateway(nats_cluster: NatsCluster, tmp_path):
+    """What a client does when its gateway dies (the FIX store stays on that gateway's disk): log on at
+    another gateway with ResetSeqNumFlag=Y once the session's lease has expired, and ask for the
+    status of its orders. The session's disconnect is appended for it, so cancel-on-disconnect applies
+    as it would in `serve`."""
+    roles = Roles(tmp_path, nats_cluster.url)
+    sh, hk = Trader(SH), Trader(HK)
+    try:
+        core = await roles.start("core", "core-a")
+        await roles.until(core, lambda s: s["leading"])
+        gw_a = await roles.start("gateway", "gw-a", "--takeover", "2")
+        gw_b = await roles.start("gateway", "gw-b", "--takeover", "2")
+        await sh.connect(gw_a.fix_port)
+        await hk.connect(gw_b.fix_port)
+        await sh.send(b"D", new_order("B1", "HKGX.RKG", 1, 1, "545.00"))
+        await sh.pump(1.0)
+        assert sh.acked[b"B1"] == {"cum": 0, "done": False}
+        await gw_a.kill9()
+        await sh.close()
+
+        tries = []
+        for _ in range(40):        # refused while gw-a's lease has not yet expired; then accepted
+            sh.client = await FixClient.connect(gw_b.fix_port, SH)
+            await sh.client.send(b"A", [(98, 0), (108, 30), (141, b"Y")], seq=1)
+            try:
+                tries.append((await sh.client.recv(5)).msg_type)
+            except (ConnectionError, TimeoutError):
+                tries.append(b"?")
+            if tries[-1] == b"A":
+                break
+            await sh.client.close()
+            await asyncio.sleep(0.25)
+        assert tries[-1] == b"A" and tries[0] == b"5", tries
+        sh.client.seq = sh.seq_out = sh.seq_in = 2
+        status = await sh.status(b"B1", b"HKGX.RKG", b"1")
+        assert status.get(39) == b"4", status.raw          # cancelled on disconnect, as in `serve`
+        await _cross(sh, hk, "2", 20)
+        assert sh.acked[b"B2"] == {"cum": 1, "done": True} and hk.acked[b"S2"] == {"cum": 1, "done": True}
+        assert sh.duplicates == hk.duplicates == 0
+    finally:
+        await sh.close()
+        await hk.close()
+        print(roles.logs())
+        await roles.stop()

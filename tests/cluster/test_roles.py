@@ -1,6 +1,7 @@
 """`serve --role gateway` and `serve --role core` over a real 3-node JetStream cluster and real TCP:
-FIX clients on a gateway trade with each other through the core; a hot standby core takes over
-from a leader killed with SIGKILL under load, with nothing acknowledged lost or duplicated."""
+FIX clients on a gateway trade with each other through the core; with two gateways, a core and a
+hot standby, the standby takes over from a leader killed with SIGKILL under load, with nothing
+acknowledged lost or duplicated and every session up."""
 from __future__ import annotations
 
 import asyncio
@@ -71,7 +72,7 @@ async def _orders(trader: Trader, tag: str, side: int, price: str, n: int, pause
         await trader.pump(pause)
 
 
-async def test_standby_takes_over_from_a_killed_leader_under_load(nats_cluster: NatsCluster, tmp_path):
+async def test_standby_takes_over_from_a_killed_leader_under_load_two_gateways(nats_cluster: NatsCluster, tmp_path):
     roles = Roles(tmp_path, nats_cluster.url)
     sh, hk = Trader(SH), Trader(HK)
     n = 60
@@ -81,8 +82,9 @@ async def test_standby_takes_over_from_a_killed_leader_under_load(nats_cluster: 
         core_b = await roles.start("core", "core-b", "--takeover", "3")
         await roles.until(core_b, lambda s: s["caught_up"] and not s["leading"])
         gw = await roles.start("gateway", "gw-a")
+        gw_b = await roles.start("gateway", "gw-b")
         await sh.connect(gw.fix_port)
-        await hk.connect(gw.fix_port)
+        await hk.connect(gw_b.fix_port)           # clients on two gateways trade with each other
         # Buys rest, sells cross them one for one; core-a is killed half way through.
         load = asyncio.gather(_orders(sh, "B", 1, "550.00", n, 0.02), _orders(hk, "S", 2, "549.00", n, 0.02))
         await asyncio.sleep(0.8)

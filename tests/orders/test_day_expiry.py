@@ -101,3 +101,14 @@ def test_the_close_survives_a_snapshot(tmp_path) -> None:
     before = flow_state_hash(app.flow)
     app.flow.day_close.clear()
     assert flow_state_hash(app.flow) != before                       # the close is state, hashed
+
+
+def test_whether_day_orders_end_at_the_close_comes_from_configuration_not_a_snapshot(tmp_path) -> None:
+    from router.records.snapshot import SnapshotStore
+    closing = _app()
+    assert closing.flow.expire_at_close and not _app(always_open=True).flow.expire_at_close
+    store = SnapshotStore(str(tmp_path))
+    snap = store.write(1, OPEN, closing.flow)
+    restarted = _app(always_open=True)
+    store.load_into(snap.path, restarted.flow)
+    assert not restarted.flow.expire_at_close

@@ -441,6 +441,7 @@ def test_resting_product_order_can_be_replaced_and_cancelled(h: Harness) -> None
                                (38, 1500), (40, 2), (44, "560.50")])
     # The new quantity is a maximum too: 144 whole lots of the resting book (1,439.856 g fine) stay open.
     assert f(rep, 150) == b"5" and f(rep, 38) == b"1500" and f(rep, 151) == b"1439.856" and f(rep, 44) == b"560.50"
+    assert f(rep, 58) == b"0.15 g fine not filled: below one lot of SGE.AU9999 (9.999 g fine), where the order rests"
     # The remainder rests on SGE.AU9999 at the product limit converted to CNY per gross gram, rounded down.
     book = h.flow.engine.depth(h.cfg.catalogue.instruments["SGE.AU9999"].book_id, 1)[0]
     assert book[0]["qty"] == 144 and book[0]["price"] <= 56050

@@ -105,3 +105,27 @@ def test_journal_verify_compares_every_snapshot_with_the_replay(tmp_path) -> Non
     seq = record_other_hash(newest, "flow")
     out = run("journal", "verify", str(tmp_path / "j"))
     assert out.returncode == 1 and str(newest) in out.stdout and f"after command {seq}" in out.stdout
+
+
+def test_the_state_hash_fast_paths_give_the_general_paths_digests(monkeypatch) -> None:
+    """Scalars by exact class and empty containers are digested by shortcuts; they must give exactly
+    what the general walk gives, or a restart would refuse digests an earlier run recorded."""
+    import collections
+    import enum
+    from decimal import Decimal as D
+
+    from router.records import state_hash
+
+    class Side(enum.IntEnum):
+        BUY = 1
+
+    class Name(str):
+        pass
+    values = [None, True, False, 0, -7, 2**70, "", "SGE.AU9999", b"", b"\x01x", D("1141.24"), 0.5, Side.BUY,
+              Name("x"), {}, [], (), set(), frozenset(), collections.deque(), {"a": [(), {}, {b"k": set()}]},
+              [None, 1, "x", b"y", (2, ()), collections.deque([D("0")])]]
+    fast = [state_hash._Walker().digest(v) for v in values]
+    monkeypatch.setattr(state_hash, "_SCALAR_PREFIX", {})
+    monkeypatch.setattr(state_hash, "_EMPTY", {})
+    general = [state_hash._Walker().digest(v) for v in values]
+    assert fast == general

@@ -59,7 +59,13 @@ async def test_fine_gram_products_gross_trade_amount_and_unfilled_reasons(tmp_pa
         assert ack.get(150) == b"0", ack
         assert restated.get(150) == b"D" and restated.get(151) == b"999.9", restated
         assert restated.get(58) == b"0.1 g fine not filled: below one lot of SGE.AU9999 (9.999 g fine), where the order rests"
-        await sh.send(b"F", [(11, b"r-1c"), (41, b"r-1"), (55, b"GOLD.KG9999"), (54, b"1"), (60, b"20260105-02:00:00")])
+        # A replace's quantity is a maximum too: 150 whole lots stay open, the 0.15 g fine left is said unfilled.
+        await sh.send(b"G", [(11, b"r-1r"), (41, b"r-1"), (55, b"GOLD.KG9999"), (54, b"1"), (60, b"20260105-02:00:00"),
+                             (38, b"1500"), (40, b"2"), (44, b"540.00")])
+        (rep,) = await reports(sh, b"r-1r", 1)
+        assert rep.get(150) == b"5" and rep.get(151) == b"1499.85", rep
+        assert rep.get(58) == b"0.15 g fine not filled: below one lot of SGE.AU9999 (9.999 g fine), where the order rests"
+        await sh.send(b"F", [(11, b"r-1c"), (41, b"r-1r"), (55, b"GOLD.KG9999"), (54, b"1"), (60, b"20260105-02:00:00")])
         (cxl,) = await reports(sh, b"r-1c", 1)
         assert cxl.get(150) == b"4"
 
