@@ -193,8 +193,11 @@ class ServiceTarget(Target):
         import urllib.request
 
         self.log = open(self.workdir / f"{self.name}.log", "wb")
+        # `code`: another tree's router (benchmarks.ab_service runs an old and a new one side by side).
+        code = getattr(self, "code", None)
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=ROOT)
+                                     stdin=subprocess.DEVNULL, cwd=code or ROOT,
+                                     env=dict(os.environ, PYTHONPATH=str(code)) if code else None)
         self.proc.stdout = open(os.devnull, "rb")  # stop() closes it like the other targets' pipe
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.proc.poll() is None:

@@ -4,10 +4,14 @@
 56, 34, 52, extra header, body, 10) with BodyLength and CheckSum filled in; `_checksum` is the
 byte sum mod 256 the decoder (`router.fix.codec`) checks incoming frames with.
 
-Not here: framing or parsing incoming bytes (`router.fix.codec`), sessions, sequence numbers.
+A `WireBody` is a body held as its encoded fields, which reads as its (tag, value) pairs: the order
+flow builds its ExecutionReports that way, from per-order pieces it keeps, and `encode` then joins
+one bytes object instead of two per field (benchmarks/README.md, "Order flow: what was made
+faster", has the figures).
 """
 from __future__ import annotations
 
+from typing import Any
 from zlib import adler32
 
 SOH = b"\x01"
@@ -56,6 +60,96 @@ def _as_bytes(value: bytes | str | int) -> bytes:
     raise TypeError(f"FIX field value must be bytes, str or int, not {type(value).__name__}")
 
 
+class WireBody:
+    """An outgoing body held as its encoded fields: `wire` is b"<SOH>tag=value" per field, in order.
+
+    It reads as the sequence of (tag, value) pairs it encodes (int tags, bytes values, parsed once
+    on first use), so every reader that iterates a body (`dict(body)`, `[*body]`, `for tag, value in
+    body`) sees what a list of pairs would give; `encode` joins `wire` as it is. It is not a list and
+    cannot be changed in place, so a stale encoding can never be sent: `add_fields` appends fields
+    to both views, `copy_with` makes a new body with one field more."""
+
+    __slots__ = ("wire", "_pairs")
+
+    def __init__(self, wire: bytes) -> None:
+        self.wire = wire
+        self._pairs: list[tuple[int, bytes]] | None = None
+
+    @classmethod
+    def of(cls, pairs: Any) -> "WireBody":
+        """The body of these (tag, value) pairs (values as `encode` writes them)."""
+        return cls(b"".join([_prefix(t) + _as_bytes(v) for t, v in pairs]))
+
+    def pairs(self) -> list[tuple[int, bytes]]:
+        p = self._pairs
+        if p is None:
+            p = self._pairs = [(int(t), v) for t, _, v in
+                               (f.partition(b"=") for f in self.wire.split(SOH)[1:])]
+        return p
+
+    def field(self, tag: int) -> bytes | None:
+        """The first value of `tag`, read from the wire (None when absent)."""
+        wire, key = self.wire, _prefix(tag)
+        i = wire.find(key)
+        if i < 0:
+            return None
+        i += len(key)
+        j = wire.find(SOH, i)
+        return wire[i:] if j < 0 else wire[i:j]
+
+    def add_fields(self, pairs: Any) -> None:
+        """Append fields (values as `encode` writes them)."""
+        self.wire += b"".join([_prefix(t) + _as_bytes(v) for t, v in pairs])
+        self._pairs = None
+
+    def copy_with(self, tag: int, value: bytes) -> "WireBody":
+        """A new body: these fields and one more (a drop copy's CopyMsgIndicator)."""
+        return WireBody(self.wire + _prefix(tag) + value)
+
+    def __iter__(self) -> Any:
+        return iter(self.pairs())
+
+    def __len__(self) -> int:
+        return len(self.pairs())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.pairs()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, WireBody):
+            return self.wire == other.wire
+        if isinstance(other, (list, tuple)):
+            return self.pairs() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __add__(self, other: Any) -> list:
+        return [*self.pairs(), *other]
+
+    def __radd__(self, other: Any) -> list:
+        return [*other, *self.pairs()]
+
+    def __repr__(self) -> str:
+        return f"WireBody({self.pairs()!r})"
+
+    def __reduce__(self) -> Any:
+        return (WireBody, (self.wire,))
+
+
+def _encode_wire(msg_type: bytes, sender: bytes, target: bytes, seq: int, sending_time: bytes, wire: bytes,
+                 begin: bytes, extra_header: Any) -> bytes:
+    head_fields = b"".join([_prefix(t) + _as_bytes(v) for t, v in extra_header]) if extra_header else b""
+    payload = b"35=%b\x0149=%b\x0156=%b\x0134=%d\x0152=%b%b%b\x01" % (
+        msg_type, sender, target, seq, sending_time, head_fields, wire)
+    head = b"8=%b\x019=%d\x01" % (begin, len(payload))
+    if len(head) + len(payload) <= 515 and payload.isascii() and head.isascii():
+        checksum = adler32(payload, adler32(head, 0)) & 0xFF
+    else:
+        checksum = (adler32(head, 0) + _checksum(payload, 0, len(payload))) & 0xFF
+    return b"".join((head, payload, _TRAILER[checksum]))
+
+
 def encode(
     msg_type: bytes,
     sender: bytes,
@@ -69,8 +163,11 @@ def encode(
 ) -> bytes:
     """Whole frame: 8, 9, 35, 49, 56, 34, 52, extra_header, body, 10 (9 and 10 computed).
 
-    Values may be bytes (fastest), str (UTF-8) or int; bool becomes Y/N.
+    Values may be bytes (fastest), str (UTF-8) or int; bool becomes Y/N. A `WireBody` with its
+    `wire` is joined as it is.
     """
+    if body.__class__ is WireBody:
+        return _encode_wire(msg_type, sender, target, seq, sending_time, body.wire, begin, extra_header)
     parts = [b"35=", msg_type, b"\x0149=", sender, b"\x0156=", target,
              b"\x0134=%d\x0152=" % seq, sending_time]
     append = parts.append

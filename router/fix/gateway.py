@@ -101,8 +101,9 @@ class SessionSlot:
         self.gateway.observer.message_out(self.session_id, msg_type)
         conn = self.conn
         if frame is None or conn is None:
-            # Stored for a resend after the next Logon; no batch flush is coming, so flush now.
-            self.store.flush()
+            # Stored for a resend after the next Logon (a drop-copy session with nobody connected gets
+            # one per report): flushed once per batch with the others' stores, not once per message.
+            self.gateway.store_written(self.store)
             return False
         conn.write(frame)
         return True
@@ -133,6 +134,8 @@ class Gateway:
         self.throttle = LogonThrottle(config.logon_failure_limit, config.logon_failure_window_s * 1_000_000_000,
                                       config.logon_lockout_s * 1_000_000_000)
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._unflushed: set[Any] = set()       # stores of sessions without a connection, written to
+        self._stores_flush_scheduled = False
         self._closing = False
         self.takeovers = Takeovers(self, config.takeover_probe_ms)
         self.claiming: dict[FixConnection, list] = {}   # Logons waiting for the application's claim_session
@@ -153,6 +156,26 @@ class Gateway:
                               reset_on_logon=sc.reset_on_logon,
                               on_behalf_of=frozenset(c.encode() for c in sc.on_behalf_of))
             self.slots[sc.target_comp_id.encode()] = SessionSlot(self, sc, session, store)
+
+    # ---------------------------------------------------------------- stores of unconnected sessions
+    def store_written(self, store: Any) -> None:
+        """A message went into the store of a session without a connection: flush it with the
+        current batch (`FixConnection.flush` calls `flush_stores`) or, outside one, on the next
+        loop turn."""
+        self._unflushed.add(store)
+        if not self._stores_flush_scheduled:
+            self._stores_flush_scheduled = True
+            try:
+                asyncio.get_running_loop().call_soon(self.flush_stores)
+            except RuntimeError:        # no event loop (tools, tests): at once
+                self.flush_stores()
+
+    def flush_stores(self) -> None:
+        self._stores_flush_scheduled = False
+        if self._unflushed:
+            stores, self._unflushed = self._unflushed, set()
+            for store in stores:
+                store.flush()
 
     # ---------------------------------------------------------------- public API
     def handle(self, session_id: str) -> SessionHandle | None:
@@ -204,6 +227,7 @@ class Gateway:
             await asyncio.wait(waiting, timeout=timeout)
         if self.server is not None:
             await self.server.wait_closed()
+        self._unflushed.clear()             # closing flushes every store
         for slot in self.slots.values():
             slot.store.close()
 

@@ -132,6 +132,7 @@ class FixConnection(asyncio.Protocol):
         slot = self.slot
         if slot is not None:
             slot.store.flush()
+        self.gateway.flush_stores()      # the batch's messages to sessions without a connection
         buf = self.wbuf
         transport = self.transport
         if buf and transport is not None and not transport.is_closing():

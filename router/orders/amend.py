@@ -24,9 +24,9 @@ from router.domain.convert import COMPARABLE_DEN
 from router.fix.codec import utc_timestamp
 from router.orders.core_bridge import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS, Out
 from router.orders.index import (
-    ET_STATUS, MICRO, ORD_STATUS_REQ_ID, Order, cancel_reject, decimal_to_units, exec_report, micro_text,
-    parse_decimal, reject_report, text_of as _s,
+    ET_STATUS, MICRO, ORD_STATUS_REQ_ID, Order, decimal_to_units, micro_text, parse_decimal, text_of as _s,
 )
+from router.orders.reports import cancel_reject, exec_report, reject_report
 from router.domain.reasons import Reason
 from router.orders.order_values import MASS_CANCEL_TYPES, not_supported
 

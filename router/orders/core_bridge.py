@@ -26,8 +26,9 @@ from router.domain.convert import Fx, comparable_factor
 from router.fix.codec import utc_timestamp
 from router.orders.index import (
     DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, MICRO,
-    OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, cancel_reject, exec_report, units_text,
+    OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
+from router.orders.reports import cancel_reject, exec_report
 from router.domain.reasons import Reason
 from router.orders.routing import Tif
 
@@ -320,12 +321,14 @@ class CoreEvents:
             if o.leaves == 0:
                 self._finish(o)
             body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
-            body += trade_fields
-            body.append(self.fill_report.vault_field(vault))
+            # Appended to the encoded body too (a WireBody: router.fix.encoding).
+            body.add_fields(trade_fields)
+            body.add_fields((self.fill_report.vault_field(vault),))
             if o.is_product:
                 # LastQty/LastPx are fine grams and the product's price; say which instrument traded, at its
                 # own price.
-                body += self.fill_report.product_fields(book, self._fill_text[book] % units_text(px, i.price_decimals))
+                body.add_fields(self.fill_report.product_fields(
+                    book, self._fill_text[book] % units_text(px, i.price_decimals)))
             outs.append(_new(Out, (o.session, b"8", body)))
 
     def _swept(self, o: Order, book: int, rested: int, returned: int, outs: list[Out], ts: bytes) -> None:

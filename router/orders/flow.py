@@ -42,9 +42,10 @@ from router.orders.core_bridge import (
 from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
 from router.orders.index import (
-    DONE_KEPT,
-    Ids, Order, OrderIndex, decimal_to_units, fast_units, micro_text, parse_decimal, reject_report, text_of as _s, units_text,
+    DONE_KEPT, Ids, Order, OrderIndex, decimal_to_units, fast_units, micro_text, parse_decimal, text_of as _s,
+    units_text,
 )
+from router.orders.reports import reject_report
 from router.orders.order_values import OrderValues
 from router.orders.quota import CrossBorderQuota, Direction
 from router.orders.quota_use import QuotaUse

@@ -5,8 +5,8 @@ instrument for an order on an instrument, fine micrograms for an order on a rout
 FIX quantities are fine grams). `OrderIndex` maps core order ids, OrderID(37) text and per-session
 ClOrdIDs to orders, and remembers every ClOrdID a session ever used so duplicates are refused.
 `Ids` hands out core order ids, OrderIDs and ExecIDs that stay unique across restarts (a run id
-prefixes them). The `*_fields` helpers turn an order into the body of an ExecutionReport (35=8)
-or an OrderCancelReject (35=9) as a list of (tag, value) pairs ready for `handle.send`.
+prefixes them). The message bodies built from orders (ExecutionReport, OrderCancelReject) are in
+`router.orders.reports`.
 
 It does not decide anything (no risk, routing or matching), does not parse inbound messages
 beyond the small typed readers below, and does no I/O.
@@ -17,7 +17,6 @@ import collections
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator
 
-from router.domain.reasons import Reason
 
 # -- FIX tags used by the order flow (FIX 4.4 standard numbers) ----------------------------------
 ACCOUNT, AVG_PX, CL_ORD_ID, CUM_QTY, EXEC_ID, LAST_MKT, LAST_PX, LAST_QTY = 1, 6, 11, 14, 17, 30, 31, 32
@@ -330,101 +329,7 @@ class OrderIndex:
                 yield o
 
 
-# -- message bodies -------------------------------------------------------------------------------
-
-def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *, text: str | bytes = b"",
-                rej: Reason | None = None, last: bool = False, explain: bool = False,
-                status_req_id: bytes | None = None) -> list[tuple[int, Any]]:
-    """An ExecutionReport body for `order` in its current state.
-
-    Every value is bytes: the encoder joins an all-bytes body in one go and converts (after a failed
-    join) only when a value is str or int, which costs the gateway several microseconds per report."""
-    body: list[tuple[int, Any]] = [(ORDER_ID, order.order_id), (CL_ORD_ID, order.clordid)]
-    if order.orig_clordid is not None and exec_type in (ET_REPLACED, ET_CANCELED):
-        body.append((ORIG_CL_ORD_ID, order.orig_clordid))
-    if status_req_id is not None:
-        body.append((ORD_STATUS_REQ_ID, status_req_id))
-    body += ((EXEC_ID, exec_id), (EXEC_TYPE, exec_type), (ORD_STATUS, order.status))
-    if rej is not None:
-        body.append((ORD_REJ_REASON, b"%d" % rej.ord_rej_reason))
-    fixed = order.er_fixed
-    done = order.status in DONE_STATUSES
-    if fixed is None:
-        fixed = _fixed_fields(order)
-        if not done:
-            order.er_fixed = fixed
-    elif done:
-        # A done order is kept a while for status requests; cached fields would only lengthen the
-        # garbage collector's full passes over them.
-        order.er_fixed = None
-    body += fixed
-    qty_text = micro_text if order.is_product else _lots_text
-    if last:
-        body += ((LAST_QTY, qty_text(order.last_qty)), (LAST_PX, order.px_text(order.last_px)))
-        if order.last_mkt:
-            body.append((LAST_MKT, order.last_mkt))
-    leaves = 0 if done else order.leaves
-    body += ((LEAVES_QTY, qty_text(leaves)), (CUM_QTY, qty_text(order.cum)),
-             (AVG_PX, order.avg_px_text() if order.cum else b"0"), (TRANSACT_TIME, now_ts))
-    if text:
-        body.append((TEXT, text if text.__class__ is bytes else text.encode()))
-    if explain and order.explain:
-        body.append((GOLD_ROUTE_EXPLAIN, order.explain))
-    body.append(_UNIT_PRODUCT if order.is_product else _UNIT_LOTS)
-    return body
-
-
-# A product order's quantities are fine grams (GF); an instrument order's, lots of the instrument.
-_UNIT_PRODUCT, _UNIT_LOTS = (GOLD_QTY_UNIT, b"GF"), (GOLD_QTY_UNIT, b"LOT")
-
-
-def _lots_text(lots: int) -> bytes:
-    return b"%d" % lots
-
-
-def _fixed_fields(order: Order) -> tuple[tuple[int, bytes], ...]:
-    """The fields of every report that change only when a replace changes quantity or price
-    (Account to TimeInForce), as bytes; kept on the order until then (`Order.er_fixed`)."""
-    fields = [(ACCOUNT, order.account.encode()), (SYMBOL, order.symbol.encode()), (SIDE, b"%d" % order.side),
-              (ORDER_QTY, order.qty_text(order.qty)), (ORD_TYPE, b"%d" % order.ord_type)]
-    if order.price is not None:
-        fields.append((PRICE, units_text(order.price, order.price_decimals)))
-    fields.append((TIME_IN_FORCE, b"%d" % order.tif))
-    return tuple(fields)
-
-
-def reject_report(exec_id: bytes, now_ts: bytes, clordid: bytes, account: str, symbol: bytes, side: bytes,
-                  qty: bytes, ord_type: bytes, reason: Reason, text: str, explain: bytes = b"",
-                  order_id: bytes = b"NONE") -> list[tuple[int, Any]]:
-    """An ExecutionReport rejecting a NewOrderSingle that never became an order."""
-    body: list[tuple[int, Any]] = [
-        (ORDER_ID, order_id), (CL_ORD_ID, clordid), (EXEC_ID, exec_id), (EXEC_TYPE, ET_REJECTED),
-        (ORD_STATUS, OS_REJECTED), (ORD_REJ_REASON, reason.ord_rej_reason),
-    ]
-    if account:
-        body.append((ACCOUNT, account))
-    body += [(SYMBOL, symbol or b"NONE"), (SIDE, side or b"1")]
-    if qty:
-        body.append((ORDER_QTY, qty))
-    if ord_type:
-        body.append((ORD_TYPE, ord_type))
-    body += [(LEAVES_QTY, 0), (CUM_QTY, 0), (AVG_PX, 0), (TRANSACT_TIME, now_ts), (TEXT, text)]
-    if explain:
-        body.append((GOLD_ROUTE_EXPLAIN, explain))
-    return body
-
-
-def cancel_reject(order: Order | None, clordid: bytes, orig_clordid: bytes, response_to: bytes,
-                  reason: Reason, text: str) -> list[tuple[int, Any]]:
-    """An OrderCancelReject body (434: 1 cancel request, 2 cancel/replace request)."""
-    return [
-        (ORDER_ID, order.order_id if order is not None else b"NONE"), (CL_ORD_ID, clordid),
-        (ORIG_CL_ORD_ID, orig_clordid), (ORD_STATUS, order.status if order is not None else OS_REJECTED),
-        (CXL_REJ_RESPONSE_TO, response_to), (CXL_REJ_REASON, reason.cxl_rej_reason), (TEXT, text),
-    ]
-
-
 __all__ = [
-    "Order", "OrderIndex", "Ids", "exec_report", "reject_report", "cancel_reject", "micro_text", "units_text",
-    "parse_decimal", "decimal_to_units", "fast_units", "text_of",
+    "Order", "OrderIndex", "Ids", "micro_text", "units_text", "parse_decimal", "decimal_to_units", "fast_units",
+    "text_of",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from router.fix.encoding import WireBody
 from router.orders.core_bridge import Out
 
 __all__ = ["DropCopy", "COPIED_EXEC_TYPES", "ORDER_MESSAGES", "scopes"]
@@ -29,6 +30,7 @@ COPIED_EXEC_TYPES = frozenset({b"0", b"F", b"4", b"5", b"C", b"8"})
 ORDER_MESSAGES = {b"D": "NewOrderSingle", b"F": "OrderCancelRequest", b"G": "OrderCancelReplaceRequest",
                   b"q": "OrderMassCancelRequest"}
 _COPY = (797, b"Y")
+_COPY_WIRE = b"\x01797=Y"
 
 
 def _text(value: Any) -> str:
@@ -81,17 +83,31 @@ class DropCopy:
             result.append(out)
             if out.msg_type != b"8" or out.session in self.names:
                 continue
+            body = out.body
             exec_type = account = None
-            for tag, value in out.body:
-                if tag == 150:
-                    exec_type = value if value.__class__ is bytes else _text(value).encode()
-                elif tag == 1:
-                    account = _text(value)
+            if body.__class__ is WireBody:
+                # The order flow's reports: both values read off the encoding (inline: this runs for
+                # every report the router sends, and a call per value costs more than the finds).
+                wire = body.wire
+                i = wire.find(b"\x01150=")
+                if i >= 0:
+                    exec_type = wire[i + 5:wire.find(b"\x01", i + 5) % (len(wire) + 1)]
+                i = wire.find(b"\x011=")
+                if i >= 0:
+                    account = wire[i + 3:wire.find(b"\x01", i + 3) % (len(wire) + 1)].decode("ascii", "replace")
+            else:
+                for tag, value in body:
+                    if tag == 150:
+                        exec_type = value if value.__class__ is bytes else _text(value).encode()
+                    elif tag == 1:
+                        account = _text(value)
             if exec_type not in COPIED_EXEC_TYPES:
                 continue
             for name, accounts in self.sessions:
                 if accounts is None or account in accounts:
-                    result.append(Out(name, b"8", [*out.body, _COPY]))
+                    # A WireBody keeps its encoding with the copy's one field more (see router.fix.encoding).
+                    copy = WireBody(wire + _COPY_WIRE) if body.__class__ is WireBody else [*body, _COPY]
+                    result.append(Out(name, b"8", copy))
                     counted[name] = counted.get(name, 0) + 1
         if counted and count and self.metrics is not None:
             for name, n in counted.items():

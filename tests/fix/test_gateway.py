@@ -770,3 +770,36 @@ async def test_a_second_gateway_on_the_same_store_refuses_to_start(gw, tmp_path)
         assert (await c.expect(b"D")).get(11) == b"STILL-MINE"
     finally:
         await c.close()
+
+
+class CopyingApp(EchoApp):
+    """Echoes each order and sends three messages to the HKCLIENT1 session, which is not connected
+    (as the router's drop copies go to a drop-copy session nobody is logged on to)."""
+
+    gateway = None
+
+    def on_message(self, handle, msg):
+        super().on_message(handle, msg)
+        other = self.gateway.handle("HKCLIENT1")
+        for n in range(3):
+            assert other.send(b"8", [(37, b"O"), (17, b"%s-%d" % (msg.get(11), n)), (150, b"0"), (39, b"0")]) is False
+
+
+async def test_messages_to_an_unconnected_session_reach_its_store_file_once_per_batch(gw, clients):
+    app = CopyingApp()
+    g = await gw(app=app)
+    app.gateway = g
+    store = g.slots[b"HKCLIENT1"].store
+    flushes = []
+    real_flush = store.flush
+    store.flush = lambda: (flushes.append(1), real_flush())[1]
+    c = await clients(g.port)
+    await c.logon()
+    await c.send_raw(c.frame(b"D", order("A1")) + c.frame(b"D", order("A2")))     # one write: one batch
+    await c.expect(b"D")
+    await c.expect(b"D")
+    # On disk (flushed with the batch, before the answers were written), not once per message.
+    with open(store.path, "rb") as f:
+        text = f.read()
+    assert all(b"17=%s-%d\x01" % (cl, n) in text for cl in (b"A1", b"A2") for n in range(3))
+    assert 1 <= len(flushes) < 6

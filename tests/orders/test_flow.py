@@ -13,6 +13,7 @@ import pytest
 
 from router.config import load_config
 from router.fix.codec import encode, parse_frame
+from router.fix.encoding import WireBody
 from router.orders.flow import OrderFlow, make_engine
 from router.orders.quota import Direction
 from router.orders.risk import RiskEngine
@@ -20,6 +21,19 @@ from router.orders.risk import RiskEngine
 T0 = 1_767_225_600_000_000_000          # 2026-01-01 00:00 UTC
 SH, HK = "SHCLIENT1", "HKCLIENT1"
 _CONFIG = load_config()
+
+
+def assert_wire_matches_pairs(outs) -> None:
+    """Every report the flow built with its encoding (a WireBody) encodes exactly as its pairs do,
+    also as a drop copy: the gateway sends the wire, every other reader reads the pairs."""
+    for out in outs:
+        body = out.body
+        if isinstance(body, WireBody) and body.wire is not None:
+            plain = list(body)
+            assert encode(out.msg_type, b"GOLDRTR", b"C", 7, b"20260101-00:00:00.000", body) == \
+                encode(out.msg_type, b"GOLDRTR", b"C", 7, b"20260101-00:00:00.000", plain)
+            copy_ = body.copy_with(797, b"Y")
+            assert encode(b"8", b"G", b"D", 1, b"t", copy_) == encode(b"8", b"G", b"D", 1, b"t", [*plain, (797, b"Y")])
 
 
 class Harness:
@@ -46,7 +60,9 @@ class Harness:
 
     def send(self, sender: str, msg_type: bytes, body: list):
         self.now += 1_000_000
-        return self.flow.on_message(sender, self.msg(msg_type, sender, body), self.now)
+        outs = self.flow.on_message(sender, self.msg(msg_type, sender, body), self.now)
+        assert_wire_matches_pairs(outs)
+        return outs
 
     def order(self, sender: str, symbol: str, side: int, qty, price=None, *, clordid: str | None = None,
               tif: str | None = None, extra: list | None = None):

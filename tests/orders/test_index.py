@@ -6,9 +6,10 @@ from decimal import Decimal
 from hypothesis import given, settings, strategies as st
 
 from router.orders.index import (
-    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex, cancel_reject,
-    decimal_to_units, exec_report, fast_units, micro_text, parse_decimal, reject_report, units_text,
+    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex,
+    decimal_to_units, fast_units, micro_text, parse_decimal, units_text,
 )
+from router.orders.reports import cancel_reject, exec_report, reject_report
 from router.domain.reasons import Reason
 
 TS = b"20260101-00:00:00.000"
@@ -156,3 +157,43 @@ def test_index_names_are_tuples_the_collector_can_stop_tracking() -> None:
     gc.collect()
     assert not gc.is_tracked(idx._names[o.oid])
     assert idx.find(o.session, b"c5-r", None) is o and idx.find(o.session, o.orig_clordid, None) is o
+
+
+@settings(max_examples=200, deadline=None)
+@given(product=st.booleans(), exec_type=st.sampled_from([ET_NEW, ET_TRADE, ET_REPLACED, ET_CANCELED, b"C", b"I"]),
+       renamed=st.booleans(), status_req=st.sampled_from([None, b"Q7"]), rej=st.sampled_from([None, Reason.BAD_PRICE]),
+       fills=st.integers(0, 3), text=st.sampled_from([b"", "remainder cancelled", b"done"]), explain=st.booleans(),
+       market=st.booleans())
+def test_the_encoded_report_is_field_for_field_the_reference_pairs(product, exec_type, renamed, status_req, rej,
+                                                                   fills, text, explain, market) -> None:
+    """exec_report builds the body encoded; `_exec_report_pairs` builds the same fields as pairs the
+    plain way. Whatever the order's state, both encode to the same bytes, in the same order."""
+    from router.fix.codec import encode
+    from router.fix.encoding import WireBody
+    from router.orders.reports import _exec_report_pairs
+
+    if product:
+        o = Order(7, b"run-7", "S1", "ACC", 0, b"P1", "GOLD.KG9999", True, 1, 1 if market else 2, 3,
+                  2_000_000_000, None if market else 56100, 2)
+        o.value_den = 10**9
+    else:
+        o = Order(1, b"run-1", "S1", "ACC", 0, b"C1", "SGE.AU9999", False, 2, 1 if market else 2, 0, 10,
+                  None if market else 56000, 2)
+    o.explain = b"B SGE.AU9999 10; 1.SGE.AU9999 560.00=2402.72/2403.10r"
+    if renamed:
+        idx = OrderIndex()
+        idx.add(o)
+        idx.rename(o, b"C2")
+    for n in range(fills):
+        o.fill(1_000_000 if product else 1, (55_900_000_000_000 if product else 55990) + n, b"SGE" if n % 2 else b"")
+    last = exec_type == ET_TRADE and fills > 0
+    got = exec_report(o, b"E9", exec_type, TS, text=text, rej=rej, last=last, explain=explain,
+                      status_req_id=status_req)
+    qty_text = micro_text if product else (lambda q: b"%d" % q)
+    done = o.status in (b"2", b"4", b"8", b"C")
+    want = _exec_report_pairs(o, b"E9", exec_type, TS, text, rej, last, explain, status_req,
+                              b"0" if done else qty_text(o.leaves), qty_text(o.cum) if o.cum else b"0",
+                              o.avg_px_text() if o.cum else b"0")
+    assert isinstance(got, WireBody)
+    assert encode(b"8", b"G", b"S1", 1, TS, got) == encode(b"8", b"G", b"S1", 1, TS, want)
+    assert list(got) == [(t, v if isinstance(v, bytes) else str(v).encode()) for t, v in want]

@@ -277,3 +277,18 @@ def test_router_target_runs_the_file_journal_with_its_default_policy(tmp_path):
     assert 'store = "file"' in overlay and 'fsync = "none"' in overlay
     from router.records.journal_config import JournalConfig
     assert JournalConfig().fsync == "none"      # the shipped default is what the benchmark runs
+
+
+def test_ab_probe_checks_every_answer_and_times_each_part():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "ab_probe", Path(roundtrip.__file__).with_name("ab_probe.py"))
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    result = probe.run(60)
+    assert result["unexpected_answers"] == 0
+    assert all(result[k] > 0 for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core"))
+    from benchmarks import ab_orderflow
+    assert set(ab_orderflow.FIGURES) <= set(result)

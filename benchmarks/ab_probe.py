@@ -1,0 +1,160 @@
+"""One measurement of the order path's Python, for `benchmarks.ab_orderflow` (old vs new code, same run).
+
+Run as a script by `benchmarks.ab_orderflow` with one code tree first on `sys.path`; it imports only
+`router` and `matching` from that tree (the APIs both the old and the new code have), so the same
+probe times both. Per order, median of `--rounds` after a warm-up, on the numba core, the embedded
+defaults (the throttle lifted), every session open:
+
+  new       `OrderFlow.on_message` of a resting NewOrderSingle (SGE.AU9999, 1 lot, below 200 resting
+            sells) -> one ExecutionReport 150=0
+  cancel    its OrderCancelRequest -> 150=4
+  ioc       an IOC that meets no sell at its price -> 150=0 then 150=4 (the round trip's order)
+  send_ioc  what the service then does with the IOC's reports before the socket: the drop-copy
+            expansion (the default DROPCOPY1 session copies every report) and `encode` of each frame
+  total_ioc ioc + send_ioc, the order path's Python beyond FIX parsing and the session layer
+  core      the matching core alone on a resting NEW with the call the service makes
+            (`engine.process_at(row, 0, copy=False)`)
+Every answer is checked (150=0 / 150=4 to SHCLIENT1); a wrong one exits 1.
+
+Prints one JSON line. Not a benchmark on its own: see benchmarks/ab_orderflow.py.
+
+usage: python benchmarks/ab_probe.py [--rounds N]
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+
+# Run as a script, its own directory comes first on sys.path, where benchmarks/matching.py would hide
+# the `matching` package of the tree under test.
+if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import numpy as np  # noqa: E402
+
+from matching import COMMAND_DTYPE, Op
+from router.config import build_config, embedded_defaults
+from router.fix.codec import encode, parse_frame
+from router.orders.flow import OrderFlow, make_engine
+from router.orders.risk import RiskEngine
+from router.records.drop_copy import DropCopy
+
+T0 = 1_767_225_600_000_000_000
+TS = b"20260101-00:00:00.000"
+
+
+def build() -> tuple[OrderFlow, DropCopy]:
+    tree = embedded_defaults()
+    tree["risk"] = dict(tree["risk"], msg_rate=10_000_000, msg_burst=10_000_000)
+    cfg = build_config(tree)
+    p = cfg.sections["participants"]
+    flow = OrderFlow(cfg.catalogue, cfg.fx, p.accounts, RiskEngine(p.risk, p.accounts), p.quota,
+                     make_engine(cfg.catalogue, cfg.fx), run_id="ab", session_open=lambda s, n: True)
+    warm = getattr(flow.engine, "warm_up", None)
+    if warm is not None:
+        warm()
+    return flow, DropCopy(cfg.sections["fix"].sessions)
+
+
+class Probe:
+    def __init__(self) -> None:
+        self.flow, self.drop_copy = build()
+        self.seq = 0
+        self.now = T0
+        for n in range(200):
+            self.on("HKCLIENT1", self.msg("HKCLIENT1", b"D", [(11, f"S{n}"), (55, "SGE.AU9999"), (54, 2),
+                                                              (60, "20260101-00:00:00"), (38, 1), (40, 2),
+                                                              (44, "565.00")]))
+
+    def msg(self, sender: str, msg_type: bytes, body: list):
+        self.seq += 1
+        m = parse_frame(encode(msg_type, sender.encode(), b"GOLDRTR", self.seq, TS, body))
+        m.index()
+        return m
+
+    def on(self, sender: str, msg) -> list:
+        self.now += 1000
+        return self.flow.on_message(sender, msg, self.now)
+
+    def messages(self, n: int) -> tuple:
+        sh = "SHCLIENT1"
+        return (self.msg(sh, b"D", [(11, f"I{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"), (38, 1),
+                                    (40, 2), (44, "550.00")]),
+                self.msg(sh, b"F", [(41, f"I{n}"), (11, f"Ic{n}"), (55, "SGE.AU9999"), (54, 1),
+                                    (60, "20260101-00:00:00")]),
+                self.msg(sh, b"D", [(11, f"X{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"), (38, 1),
+                                    (40, 2), (44, "559.00"), (59, 3)]))
+
+    def send(self, outs: list) -> int:
+        """The service's send side for `outs`: drop copies, then one frame per message."""
+        seq = 0
+        for session, msg_type, body in self.drop_copy.expand(outs, count=False):
+            seq += 1
+            encode(msg_type, b"GOLDRTR", session.encode(), seq, TS, body)
+        return seq
+
+    def core(self, oid: int) -> int:
+        flow = self.flow
+        buf = getattr(flow, "_cmd_buf", None)
+        if buf is None:
+            buf = flow._cmd_buf = np.zeros((1, len(COMMAND_DTYPE.names)), np.int64)
+        row = [int(Op.NEW), self.now, 0, oid, 0, 1, 2, 0, 55000, 1, 0, 0, -1] + [0] * (buf.shape[1] - 13)
+        buf[0, :] = row                                                # book 0, buy 1 lot @ 550.00, DAY
+        t = time.perf_counter_ns()
+        flow.engine.process_at(buf, 0, copy=False)
+        ns = time.perf_counter_ns() - t
+        buf[0, 0] = int(Op.CANCEL)                                     # and take it off again
+        flow.engine.process_at(buf, 0, copy=False)
+        return ns
+
+
+def _exec_types(outs: list) -> list[bytes]:
+    return [next((v for t, v in o.body if t == 150), b"?") for o in outs if o.session == "SHCLIENT1"]
+
+
+def run(rounds: int) -> dict:
+    probe = Probe()
+    warm = max(rounds // 10, 50)
+    samples: dict[str, list[int]] = {k: [] for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core")}
+    bad = 0
+    clock = time.perf_counter_ns
+    gc.collect()
+    gc.freeze()
+    for n in range(warm + rounds):
+        new, cancel, ioc = probe.messages(n)
+        t = clock()
+        a = probe.on("SHCLIENT1", new)
+        t1 = clock()
+        b = probe.on("SHCLIENT1", cancel)
+        t2 = clock()
+        c = probe.on("SHCLIENT1", ioc)
+        t3 = clock()
+        probe.send(c)
+        t4 = clock()
+        core = probe.core(50_000_000 + n)
+        bad += (_exec_types(a) != [b"0"]) + (_exec_types(b) != [b"4"]) + (_exec_types(c) != [b"0", b"4"])
+        if n >= warm:
+            for key, ns in (("new", t1 - t), ("cancel", t2 - t1), ("ioc", t3 - t2), ("send_ioc", t4 - t3),
+                            ("total_ioc", t4 - t2), ("core", core)):
+                samples[key].append(ns)
+    out = {k: statistics.median(v) for k, v in samples.items()}
+    out["beyond_core_new"] = out["new"] - out["core"]
+    out["unexpected_answers"] = bad
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3000)
+    result = run(ap.parse_args().rounds)
+    print(json.dumps(result))
+    return 1 if result["unexpected_answers"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
