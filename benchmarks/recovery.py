@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._timing import argument_parser, machine_description, machine_line, say, write_json
+from benchmarks._timing import argument_parser, load_average, machine_description, machine_line, say, write_json
 from router.app import build_router_app
 from router.config import load_config
 from router.fix.codec import FrameDecoder, encode, parse_frame, utc_timestamp
@@ -234,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commands", type=int, default=200_000, help="commands in the replayed journal")
     p.add_argument("--tail", type=int, default=100_000, help="commands after the snapshot")
     args = p.parse_args(argv)
-    machine = machine_description()
-    say(machine_line(machine))
+    load_at_start = load_average()
+    say(machine_line(machine_description(load_at_start)))
     base = Path(tempfile.mkdtemp(prefix="bench-recovery-", dir=ROOT / "var" if (ROOT / "var").is_dir() else None))
     try:
         acks = asyncio.run(ack_latency(args.orders, base))
@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(×{snap['ratio_pause_fork_vs_sync']}; the child took {snap['child_ms']} ms)")
         say(f"serve start to ready: empty journal {start_empty:.2f} s; {n} commands from a snapshot + "
             f"{args.tail} tail {start_snap:.2f} s (target ≤ 5 s); the whole journal {start_full:.2f} s")
+        machine = machine_description(load_at_start)      # the load at the end too
+        say(machine_line(machine))
         write_json(args.json, {"machine": machine, "ack": acks, "replay": replay,
                                "replay_collector_running": replay_gc_on,
                                "snapshot": snap,
