@@ -37,6 +37,7 @@ from router.fix.codec import FrameDecoder, encode, parse_frame, utc_timestamp
 from router.fix.config import with_overrides
 from router.fix.gateway import start_gateway
 from router.records.journal import FileJournal
+from router.records.replay import replay as replay_journal
 from router.records.snapshot import SnapshotStore
 from router.records.snapshot_fork import BackgroundSnapshot
 
@@ -167,12 +168,17 @@ def write_journal(directory: Path, commands: int, tail: int) -> int:
     return app.seq
 
 
-def replay_rate(directory: Path) -> dict:
+def replay_rate(directory: Path, pause_gc: bool = True) -> dict:
+    """`RouterApp.recover()` of the journal as `serve` runs it (the collector paused during the replay),
+    or with `pause_gc=False` the same replay with the collector running, for the comparison."""
     journal = FileJournal(directory)
     app = build_router_app(CONFIG, sessions_always_open=True, journal=journal)
     app.warm_up()             # numba's kernels loaded before the clock starts, as `serve` does
     t0 = time.perf_counter()
-    n = app.recover()
+    if pause_gc:
+        n = app.recover()
+    else:
+        n = replay_journal(journal, app.applier, pause_gc=False).commands
     took = time.perf_counter() - t0
     journal.close()
     return {"commands": n, "seconds": round(took, 3), "commands_per_s": round(n / took)}
@@ -245,14 +251,19 @@ def main(argv: list[str] | None = None) -> int:
         (journal_dir / "snapshots").rename(full / "snapshots-away")
         start_full = startup_seconds(full)
         replay = replay_rate(journal_dir)
-        say(f"replay: {replay['commands']} commands in {replay['seconds']} s = {replay['commands_per_s']}/s")
+        replay_gc_on = replay_rate(journal_dir, pause_gc=False)
+        say(f"replay: {replay['commands']} commands in {replay['seconds']} s = {replay['commands_per_s']}/s "
+            f"(collector paused, as serve does); {replay_gc_on['seconds']} s with the collector running "
+            f"(×{replay_gc_on['seconds'] / replay['seconds']:.2f})")
         snap = snapshot_pause(journal_dir)
         say(f"snapshot of {snap['orders_known']} known orders ({snap['orders_live']} live): event loop paused "
             f"{snap['sync_ms']} ms written in place vs {snap['fork_pause_ms']} ms to fork a writer "
             f"(×{snap['ratio_pause_fork_vs_sync']}; the child took {snap['child_ms']} ms)")
         say(f"serve start to ready: empty journal {start_empty:.2f} s; {n} commands from a snapshot + "
             f"{args.tail} tail {start_snap:.2f} s (target ≤ 5 s); the whole journal {start_full:.2f} s")
-        write_json(args.json, {"machine": machine, "ack": acks, "replay": replay, "snapshot": snap,
+        write_json(args.json, {"machine": machine, "ack": acks, "replay": replay,
+                               "replay_collector_running": replay_gc_on,
+                               "snapshot": snap,
                                "startup": {"empty_s": round(start_empty, 2), "commands": n, "tail": args.tail,
                                            "snapshot_plus_tail_s": round(start_snap, 2),
                                            "whole_journal_s": round(start_full, 2)},
