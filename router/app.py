@@ -212,8 +212,9 @@ class RouterApp(Sequencer, BooksAdmin):
         for d, before in days.items():
             after = quota.snapshot()[d]
             if after["day"] != before["day"]:
-                log.info("%s quota rolled to trading day %s (CNY %s used on %s)", d, after["day"],
-                         Decimal(before["used"]).scaleb(-6), before["day"])
+                used = Decimal(before["used"]).scaleb(-6).quantize(Decimal("0.01"))
+                log.info("%s quota rolled to trading day %s%s", d, after["day"],
+                         f" (CNY {used} used on {before['day']})" if before["day"] is not None else "")
         for line in self.flow.trading.changes_since(statuses, now_ns):
             log.info("%s", line)
         try:

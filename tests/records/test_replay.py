@@ -7,6 +7,7 @@ on_timer, the admin calls) with a stepping clock, against a real file journal in
 from __future__ import annotations
 
 import random
+import re
 from decimal import Decimal
 
 import pytest
@@ -173,6 +174,17 @@ def test_every_start_journals_its_configuration_and_a_changed_one_under_a_replay
         third.app.recover()
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
     assert flow_state_hash(third.app.flow) == flow_state_hash(second.app.flow)
+
+
+def test_the_quota_roll_log_line_names_the_day_left_and_its_use_in_cny(tmp_path, caplog) -> None:
+    d = Driver(FileJournal(tmp_path))
+    with caplog.at_level("INFO", logger="gold_router.app"):
+        d.app.on_timer(d.clock())                       # the first roll: no earlier day to report
+        d.clock.now += 3 * 86_400 * 10**9               # Friday to Monday
+        d.app.on_timer(d.clock())
+    rolls = [r.getMessage() for r in caplog.records if "quota rolled" in r.getMessage()]
+    assert rolls and not any("None" in m for m in rolls), rolls
+    assert any(re.search(r"\(CNY \d+\.\d\d used on \d{4}-\d\d-\d\d\)$", m) for m in rolls), rolls
 
 
 def test_outputs_wait_for_the_journal(tmp_path) -> None:
