@@ -204,7 +204,7 @@ class Router:
         self.price_decimals: dict[str, tuple[int, str]] = {s: (i.price_decimals, "lots")
                                                            for s, i in catalogue.instruments.items()}
         for pid, p in catalogue.products.items():
-            self.price_decimals[pid] = (p.price_decimals, "g")
+            self.price_decimals[pid] = (p.price_decimals, "g_fine")   # products take fine grams
         self._members: dict[str, tuple[str, ...]] = {s: (s,) for s in catalogue.instruments}
         for pid, p in catalogue.products.items():
             self._members[pid] = catalogue.groups[p.group].members

@@ -469,8 +469,8 @@ def test_explanation_names_books_reasons_and_prices():
                               "reason": "cross_border_not_allowed",
                               "reason_text": "account may not trade across the border"}]
     assert [x["symbol"] for x in e["compared"]] == ranked(d)
-    # The order as the client sent it (grams, CNY per fine gram), and each book in its own quote.
-    assert (e["qty"], e["qty_unit"], e["price"]) == (1000, "g", "560.00")
+    # The order as the client sent it (fine grams, CNY per fine gram), and each book in its own quote.
+    assert (e["qty"], e["qty_unit"], e["price"]) == (1000, "g_fine", "560.00")
     first = e["compared"][0]
     assert (first["rank"], first["symbol"], first["child_price"], first["usd_oz_fine"]) == \
         (1, "SGE.AU9999", "559.94", "2402.72")

@@ -273,7 +273,7 @@ async def test_serve_explains_a_route_on_the_report_and_as_json_alike(tmp_path):
     assert status == 200
     (route,) = json.loads(body)["routes"]
     assert route["explain"] == explain and route["clordid"] == "route-1" and route["session"] == "SHCLIENT1"
-    assert (route["qty"], route["qty_unit"], route["price"], route["decision"]) == (1000, "g", "561.00", "route")
+    assert (route["qty"], route["qty_unit"], route["price"], route["decision"]) == (1000, "g_fine", "561.00", "route")
     assert [c["rank"] for c in route["compared"]] == list(range(1, len(books) + 1))
     (sge,) = [c for c in route["compared"] if c["symbol"] == "SGE.AU9999"]
     assert (sge["child_price"], sge["from"]) == ("560.94", "quote")
