@@ -11,23 +11,23 @@ touches no session state) and the connection is closed.  An admitted connection 
 session; from then on frames go to the pure `Session` and its actions are carried out here, in order.
 A one-second tick drives every connected session's heartbeat and logout timers and its schedule.
 
-Not its job: FIX rules (`session`), framing (`codec`), socket mechanics (`transport`),
-or what application messages mean (the `Application`).
+Not its job: FIX rules (`session`), framing (`codec`), socket mechanics (`transport`), loading
+the dictionaries and the TLS context (`acceptor_setup`), or what application messages mean (the
+`Application`).
 """
 from __future__ import annotations
 
 import asyncio
 import hmac
 import logging
-import ssl
 import time
 from typing import Any, Callable
 
-from router.domain.errors import ConfigError
 from router.fix.admin_messages import refusal_logout
 from router.fix.app import Application, NullObserver, SessionHandle
 from router.fix.client_certs import peer_subject, subject_text
 from router.fix.codec import FixMessage, Garbled
+from router.fix.acceptor_setup import load_validator, server_ssl_context, session_validators
 from router.fix.config import FixConfig, SessionConfig
 from router.fix.credentials import DUMMY_HASH, LogonThrottle, verify_password
 from router.fix.session import (
@@ -46,35 +46,6 @@ log = logging.getLogger("router.fix")
 LOGON_REFUSED = "Logon refused: unknown CompID or invalid credentials"
 
 __all__ = ["Gateway", "start_gateway", "load_validator"]
-
-
-def load_validator(path: str | None = None) -> Callable[[FixMessage], Any]:
-    """The dictionary validator for `path` (default `fix_specs/FIX44-goldrouter.xml`), as a one-argument
-    callable."""
-    from router.fix.dictionary import load_dictionary
-    from router.fix.validate import validate
-
-    dictionary = load_dictionary(path or None)
-    return lambda msg: validate(msg, dictionary)
-
-
-def session_validators(config: FixConfig) -> dict[str, Callable[[FixMessage], Any]]:
-    """Each session's validator: its own `dictionary` file or ours, every file loaded once; a file that
-    does not load is a ConfigError naming the session's key."""
-    loaded: dict[str, Callable[[FixMessage], Any]] = {}
-    out = {}
-    for i, sc in enumerate(config.sessions):
-        path = sc.dictionary
-        if path not in loaded:
-            try:
-                loaded[path] = load_validator(path)
-            except ConfigError as err:
-                key = f"fix.sessions[{i}].dictionary" if i < config.configured_sessions else "--dictionary"
-                raise ConfigError(key, f"{path}: {err.key}: {err.problem}") from None
-            if path:
-                log.info("FIX data dictionary %s loaded for session %s", path, sc.target_comp_id)
-        out[sc.target_comp_id] = loaded[path]
-    return out
 
 
 class SessionSlot:
@@ -469,24 +440,6 @@ class Gateway:
                  "boundaries dropped, %d kept for resend", slot.session_id, dropped, days, len(slot.store))
 
 
-def _ssl_context(config: FixConfig) -> ssl.SSLContext | None:
-    if not config.tls_cert:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        ctx.load_cert_chain(config.tls_cert, config.tls_key)
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError("fix.tls_cert", f"cannot load certificate/key: {e}") from None
-    if config.tls_ca:
-        # Optional: sessions with passwords connect without one; a certificate presented must verify.
-        ctx.verify_mode = ssl.CERT_OPTIONAL
-        try:
-            ctx.load_verify_locations(config.tls_ca)
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigError("fix.tls_ca", f"cannot load CA certificates: {e}") from None
-    return ctx
-
-
 async def start_gateway(config: FixConfig, app: Application, *, observer: Any = None,
                         ready_callback: Callable[["Gateway"], Any] | None = None,
                         validator: Callable[[FixMessage], Any] | None | str = "dictionary") -> Gateway:
@@ -503,7 +456,7 @@ async def start_gateway(config: FixConfig, app: Application, *, observer: Any = 
     try:
         gateway.server = await loop.create_server(
             lambda: FixConnection(gateway, config.max_message_size, config.logon_timeout_s),
-            config.host, config.port, ssl=_ssl_context(config), reuse_address=True,
+            config.host, config.port, ssl=server_ssl_context(config), reuse_address=True,
         )
     except BaseException:
         for slot in gateway.slots.values():
