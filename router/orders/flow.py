@@ -286,7 +286,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                                                          constraints)), now_ns)
         if self.perf is not None and self.metrics is not None:
             self.metrics.router_decision_ns(self.perf() - t0)
-        explain = decision.explain_text().encode("ascii", "replace")
+        explain = self.router.explain_bytes(decision)
         # The structured explanation is built only when the admin API asks (routes_view).
         self.routes.append((now_ns, session, clordid, decision))
         if not decision.ok:
