@@ -468,6 +468,13 @@ class Router:
         return RouteDecision(req, None, candidates, tuple(excluded), mask, limit_comp, qty_ug,
                              rest, notional, claims)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A snapshot (which pickles the flow and this router with it) leaves the explanation lines
+        # out: a cache of up to EXPLAIN_CACHE_MAX lines, refilled by the next orders.
+        state = self.__dict__.copy()
+        state["_explains"] = {}
+        return state
+
     def explain_bytes(self, d: RouteDecision) -> bytes:
         """The decision's GoldRouteExplain(7006) line, encoded. The line shows only the order's side,
         symbol, quantity and price, the reason, and each candidate's and exclusion's values (in this

@@ -534,6 +534,9 @@ def test_explain_bytes_equal_the_fresh_line_for_every_decision_and_stay_bounded(
             seen.add(line)
     # 7 distinct orders x 2 quotes, except where the quoted book is not a candidate (HK vault, bar form)
     assert len(seen) == 12
+    # Snapshots pickle the router: the lines are left out of its state, everything else is kept.
+    state = r.__getstate__()
+    assert state["_explains"] == {} and r._explains and state["_static"] is r._static
 
 
 def test_static_cache_is_bounded_and_can_be_invalidated(monkeypatch):
