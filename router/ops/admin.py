@@ -324,9 +324,10 @@ class _Handlers:
                 return _error(400, "bad_price", f"{symbol}: price must be a positive decimal string, got {raw!r}")
             prices[symbol] = price
         result = self.backend.set_reference_prices(prices, force)
-        if not result.ok:
-            status = 404 if (result.reason or "").startswith("unknown_") else 400
-            return _error(status, result.reason or "refused", result.detail)
+        if not result.ok:      # a jump beyond reference.max_jump_pct is a conflict (409), as on POST /fx
+            reason = result.reason or "refused"
+            status = 404 if reason.startswith("unknown_") else 409 if reason == "max_jump_pct" else 400
+            return _error(status, reason, result.detail)
         return _json({"ok": True, "force": force, **dict(result.data)})
 
     @staticmethod
