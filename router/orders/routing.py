@@ -312,7 +312,7 @@ class Router:
             b0 = self._books[symbol]
             if price is not None and price % b0.tick:
                 return RouteDecision(req, _R_BAD_PRICE)
-            qty_ug = qty * b0.lot_ug
+            qty_ug = qty * b0.fine_ug          # fine micrograms, as a product's quantity: the risk limit's unit
             limit_comp = None if price is None else price * b0.num // b0.den
         else:
             qty_ug = qty * MICRO

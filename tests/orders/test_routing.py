@@ -447,6 +447,22 @@ def test_risk_checks_run_in_the_decision():
     assert r.route(req(account="ON"), 0).reason is Reason.KILL_SWITCH_GLOBAL
 
 
+def test_max_order_grams_counts_fine_grams_on_instruments_as_on_products():
+    """The limit is gold content: 100 lots of SGE.AU9999 are 1,000 g gross but 999.9 g fine, so a
+    999.9 g limit takes them, as it takes a 999.9 fine g product order, and refuses one more lot or
+    one more fine gram. (Counting gross grams refused the instrument order at 999.9.)"""
+    a = account(limits={"max_order_grams": "999.9"})
+    limits = RiskEngine(RiskConfig(collar_bp=None), Accounts([a]))
+    r = Router(CAT, Accounts([a]), CrossBorderQuota(10**18, 10**18), lambda s, t: True, FX, risk=limits)
+    ok = r.route(req("SGE.AU9999", qty=100, price=56000, tif=Tif.IOC), 0)
+    assert ok.ok and ok.qty_ug == 999_900_000
+    assert r.route(req("SGE.AU9999", qty=101, price=56000, tif=Tif.IOC), 0).reason is Reason.MAX_ORDER_QTY
+    assert r.route(req(qty=999, price=56000, tif=Tif.IOC), 0).ok                  # GOLD.KG9999, fine grams
+    assert r.route(req(qty=1000, price=56000, tif=Tif.IOC), 0).reason is Reason.MAX_ORDER_QTY
+    text = limits.limit_text(Reason.MAX_ORDER_QTY, a, 1_009_899_000, 0)
+    assert "1009.899 g fine above the account maximum of 999.9 g fine per order (max_order_grams, fine grams)" in text
+
+
 def test_default_accounts_route_across_the_border():
     tree = embedded_defaults()
     cfg = build_config(tree, sections=False)
