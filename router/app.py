@@ -189,7 +189,8 @@ class RouterApp(Sequencer, BooksAdmin):
 
     def _trade_capture(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         """TradeCaptureReportRequest (AD): read-only, answered from the books of record."""
-        return trade_capture(session, msg, self.flow, self._scopes.get(session, frozenset({session})))
+        return trade_capture(session, msg, self.flow, self._scopes.get(session, frozenset({session})),
+                             self.trade_archive)
 
     def _reply(self, out: Out) -> None:
         """Send an answer that is no command, after any outputs still held for the journal."""
@@ -229,6 +230,10 @@ class RouterApp(Sequencer, BooksAdmin):
             self.settle_due(now_ns)         # the books' end of day at the configured deadline
         except Exception:
             log.exception("end of day at the settlement deadline failed")
+        try:
+            self.roll_ledger(now_ns)        # past days' trades leave memory for the trade archive
+        except Exception:
+            log.exception("the books' trading-day roll failed")
 
     def send(self, outs: list[Out]) -> None:
         """Send outputs (and the drop-copy sessions' copies, each right after its original)."""
