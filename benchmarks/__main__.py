@@ -214,6 +214,14 @@ def targets(results: Path) -> list[dict]:
     cpu_us = _get(rt, "targets", "gateway", "server_cpu_us_per_order_at_load")
     row("metrics share of gateway CPU per order", round(100 * ns / (cpu_us * 1000), 2) if ns and cpu_us else None,
         "<=", 5, " %", _u(ns, "ns"), f"gateway CPU {_fmt(cpu_us)} µs/order")
+    rec = load(results, "recovery")
+    row("journal cost: order->ack p50 journal on (fsync none) vs off", _get(rec, "ack", "ratio_p50_none_vs_off"),
+        "<=", 1.1, "x", _u(_get(rec, "ack", "none", "p50_us"), "µs"), _u(_get(rec, "ack", "off", "p50_us"), "µs", "off "))
+    tail = _get(rec, "startup", "tail")
+    row(f"start to ready from a snapshot + {_fmt(tail)}-command tail, s (target set for a 100k tail)",
+        _get(rec, "startup", "snapshot_plus_tail_s"), "<=", 5, " s",
+        anchor=_u(_get(rec, "startup", "snapshot_plus_tail_cpu_s"), "s CPU", "fixed limit; "))
+    row("warm restart to ready, empty journal (replay excluded), s", _get(rec, "startup", "empty_s"), "<=", 2, " s")
     return rows
 
 

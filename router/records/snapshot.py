@@ -30,7 +30,7 @@ from matching import Engine
 from matching.state import export_state, import_state
 from router.records.state_hash import state_hashes
 
-__all__ = ["Snapshot", "SnapshotStore", "SnapshotError"]
+__all__ = ["Snapshot", "SnapshotStore", "SnapshotError", "check_hashes"]
 
 log = logging.getLogger(__name__)
 MAGIC = b"GRSNAPSH"
@@ -152,8 +152,10 @@ class SnapshotStore:
         meta = json.loads(payload[:meta_len])
         return Snapshot(seq, time_ns, meta["hashes"], path), payload[meta_len:]
 
-    def load_into(self, path: str, flow: Any) -> Snapshot:
-        """Make `flow` (freshly built from the same configuration) the snapshot's state."""
+    def load_into(self, path: str, flow: Any, verify: bool = True) -> Snapshot:
+        """Make `flow` (freshly built from the same configuration) the snapshot's state; with
+        `verify=False` the caller checks the state hashes itself (`check_hashes`), as start-up does
+        beside the replay."""
         snap, body = self.read(path)
         state = _Unpickler(io.BytesIO(body), flow).load()
         engine_state = state.pop("engine")
@@ -161,8 +163,14 @@ class SnapshotStore:
         if engine_state is not None:
             import_state(flow.engine, engine_state)
         flow.__dict__.update(state["flow"])
-        now = state_hashes(flow)
-        if now != snap.hashes:
-            raise SnapshotError(f"{path}: loaded state hashes {now['core'][:16]}/{now['flow'][:16]} differ from the "
-                                f"recorded {snap.hashes['core'][:16]}/{snap.hashes['flow'][:16]}")
-        return Snapshot(snap.seq, snap.time_ns, snap.hashes, snap.path, extra)
+        snap = Snapshot(snap.seq, snap.time_ns, snap.hashes, snap.path, extra)
+        if verify:
+            check_hashes(snap, state_hashes(flow))
+        return snap
+
+
+def check_hashes(snap: Snapshot, now: dict) -> None:
+    """Refuse a loaded snapshot whose state does not hash to what was recorded when it was written."""
+    if now != snap.hashes:
+        raise SnapshotError(f"{snap.path}: loaded state hashes {now['core'][:16]}/{now['flow'][:16]} differ from "
+                            f"the recorded {snap.hashes['core'][:16]}/{snap.hashes['flow'][:16]}")

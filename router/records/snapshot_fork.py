@@ -13,6 +13,9 @@ its traceback): it never returns into the parent's code, runs no atexit handler 
 inherited buffer. A thread in the parent waits for the child and hands
 `done(seq, ok, seconds_in_child)` to the event loop. One child at a time (`busy`).
 
+`ForkedCheck(compute)` runs `compute()` in a forked child the same way and hands its bytes back
+through a pipe: the start-up check of a loaded snapshot's state hashes runs beside the replay.
+
 Not here: what a snapshot holds (`snapshot.py`) or when to take one (`sequencer.py`). Where
 `os.fork` does not exist, `supported()` is False and the caller writes synchronously.
 """
@@ -28,7 +31,7 @@ import time
 import traceback
 from typing import Callable
 
-__all__ = ["BackgroundSnapshot", "supported"]
+__all__ = ["BackgroundSnapshot", "ForkedCheck", "supported"]
 
 
 def supported() -> bool:
@@ -103,3 +106,37 @@ def _close_sockets() -> None:
                 os.close(fd)
         except OSError:
             pass
+
+
+class ForkedCheck:
+    """A computation run by a forked child on a copy-on-write image of the process, while the parent
+    goes on: start-up checks a loaded snapshot's state hashes on the second core while the first one
+    replays the journal tail. `result()` waits for the child and returns the bytes it computed
+    (raises RuntimeError naming the child's failure)."""
+
+    def __init__(self, compute: Callable[[], bytes]) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                    # the child: never returns
+            os.close(read_fd)
+            _child(lambda: _write_all(write_fd, compute()))
+        os.close(write_fd)
+        self.pid, self._fd = pid, read_fd
+
+    def result(self) -> bytes:
+        chunks = []
+        with os.fdopen(self._fd, "rb") as pipe:         # EOF once the child has exited
+            while chunk := pipe.read(65536):
+                chunks.append(chunk)
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise RuntimeError(f"the forked check (pid {self.pid}) failed with exit status {code}")
+        return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.close(fd)

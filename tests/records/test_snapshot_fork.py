@@ -1,13 +1,15 @@
 """Background snapshots from a forked child (router/records/snapshot_fork.py), with real processes:
 the event loop keeps running while the child writes, a failing write is reported as failed, and a
 client connection the parent closes while the child runs is closed for the peer at once (the child
-does not hold the socket open)."""
+does not hold the socket open). A forked check computes on the image at the fork and reports a failure."""
 from __future__ import annotations
 
 import asyncio
 import time
 
-from router.records.snapshot_fork import BackgroundSnapshot
+import pytest
+
+from router.records.snapshot_fork import BackgroundSnapshot, ForkedCheck
 
 
 async def _run(write) -> tuple[BackgroundSnapshot, int, tuple]:
@@ -61,3 +63,35 @@ async def test_a_connection_the_parent_closes_while_the_child_runs_is_closed_for
     writer.close()
     server.close()
     await asyncio.wait_for(done, 30)
+
+
+def test_a_forked_check_computes_on_the_state_at_the_fork_while_the_parent_changes_it() -> None:
+    state = {"orders": list(range(100_000))}
+    check = ForkedCheck(lambda: (time.sleep(0.3), repr(sum(state["orders"])).encode())[1])
+    state["orders"].append(10**9)               # after the fork: the child must not see it
+    assert check.result() == repr(sum(range(100_000))).encode()
+
+
+def test_a_forked_check_that_fails_raises_naming_the_child() -> None:
+    def compute() -> bytes:
+        raise ValueError("hash walk failed")
+    check = ForkedCheck(compute)
+    with pytest.raises(RuntimeError, match=f"pid {check.pid}.*exit status 1"):
+        check.result()
+
+
+def test_without_fork_a_loaded_snapshot_is_checked_before_the_replay(tmp_path, monkeypatch) -> None:
+    """Where os.fork does not exist the start checks the hashes at once, with the same refusal."""
+    from router.records import snapshot_fork
+    from router.records.journal import JournalError
+    from tests.records.test_snapshot import live_run, record_other_hash, restart
+    import os
+    live_run(tmp_path)
+    directory = tmp_path / "j" / "snapshots"
+    record_other_hash(directory / sorted(os.listdir(directory))[-1], "flow")
+    forks = []
+    monkeypatch.setattr(snapshot_fork, "supported", lambda: False)
+    monkeypatch.setattr(snapshot_fork, "ForkedCheck", lambda compute: forks.append(compute))
+    with pytest.raises(JournalError, match="differ from the recorded.*refusing to serve"):
+        restart(tmp_path)
+    assert forks == []

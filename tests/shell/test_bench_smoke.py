@@ -292,3 +292,19 @@ def test_ab_probe_checks_every_answer_and_times_each_part():
     assert all(result[k] > 0 for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core"))
     from benchmarks import ab_orderflow
     assert set(ab_orderflow.FIGURES) <= set(result)
+
+
+def test_recovery_startup_run_replays_a_real_snapshot_and_tail(tmp_path):
+    """`benchmarks.recovery --startup-only` (the 1,000,000-command run's mode) starts `serve` three
+    times on a journal it wrote and reports wall and CPU seconds; the summary judges its targets."""
+    from benchmarks import recovery
+    out = tmp_path / "recovery.json"
+    assert recovery.main(["--startup-only", "--commands", "700", "--tail", "300", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    start = data["startup"]
+    assert (start["commands"], start["snapshot_seq"], start["tail"]) == (700, 400, 300)
+    assert start["snapshot_plus_tail_cpu_s"] > 0 and start["whole_journal_cpu_s"] > 0
+    assert data["replay"]["commands"] >= 700 and "ack" not in data
+    rows = {r["target"]: r for r in suite.targets(tmp_path)}
+    judged = [r for name, r in rows.items() if name.startswith("start to ready from a snapshot + 300")]
+    assert judged and judged[0]["value"] == start["snapshot_plus_tail_s"]
