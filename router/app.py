@@ -37,7 +37,8 @@ from router.domain.calendar import SessionState
 from router.domain.fx_quotes import fx_view
 from router.domain.reasons import Reason
 from router.fix.app import SessionHandle
-from router.orders.flow import OrderFlow, Out, business_reject, make_engine
+from router.orders.flow import OrderFlow, Out, make_engine
+from router.orders.new_order_rejects import business_reject
 from router.orders.index import DONE_KEPT, micro_text, units_text
 from router.orders.risk import RiskEngine
 from router.records.commands import Applied, CommandApplier

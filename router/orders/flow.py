@@ -18,7 +18,9 @@ Units: an instrument order is in lots and integer price units of that instrument
 in fine grams (fine micrograms inside, a maximum each book fills in whole lots of its fine content)
 and integer units of the product's currency per fine gram.
 
-Not here: sockets, the clock (every entry point takes `now_ns`), logging on the hot path, FIX framing.
+Not here: the answers to refused new orders (`orders.new_order_rejects`: the reject report, the
+routing refusal's Text, the BusinessMessageReject), sockets, the clock (every entry point takes
+`now_ns`), logging on the hot path, FIX framing.
 """
 from __future__ import annotations
 
@@ -29,11 +31,11 @@ from typing import Any, Callable
 
 from matching import Op, Tif as CoreTif, commands
 from router.orders.accounts import Account, Accounts
-from router.domain.catalogue import CURRENCIES, Catalogue, Instrument
+from router.domain.catalogue import CURRENCIES, Catalogue
 from router.domain.convert import PRECISION, Fx, to_usd_oz_fine_exact
 from router.domain.fx_quotes import FxSettings
-from router.fix.codec import parse_utc_timestamp, utc_timestamp
-from router.orders.marketdata import BAR_FORM_FIX, BAR_FORM_FROM_FIX, CYCLE_FIX, CYCLE_FROM_FIX, MarketData
+from router.fix.codec import parse_utc_timestamp
+from router.orders.marketdata import BAR_FORM_FROM_FIX, CYCLE_FROM_FIX, MarketData
 from router.orders.amend import Amendments
 from router.orders.core_bridge import (
     CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, CoreEvents, Out, TopReader, book_specs, core_factor,
@@ -41,17 +43,14 @@ from router.orders.core_bridge import (
 )
 from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
-from router.orders.index import (
-    DONE_KEPT, Ids, Order, OrderIndex, decimal_to_units, fast_units, micro_text, parse_decimal, text_of as _s,
-    units_text,
-)
-from router.orders.reports import reject_report
+from router.orders.new_order_rejects import NewOrderRejects, business_reject
+from router.orders.index import DONE_KEPT, Ids, Order, OrderIndex, fast_units, parse_decimal, text_of as _s
 from router.orders.order_values import OrderValues
 from router.orders.quota import CrossBorderQuota, Direction
 from router.orders.quota_use import QuotaUse
 from router.orders.refprices import ReferenceConfig, ReferencePrices
 from router.domain.reasons import Reason
-from router.orders.risk import RiskEngine, collar_band
+from router.orders.risk import RiskEngine
 from router.orders.status import TradingStatus
 from router.orders.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
 
@@ -61,7 +60,7 @@ _BUY, _SELL, _GTD, _FOK = Side.BUY, Side.SELL, CoreTif.GTD, CoreTif.FOK
 _new = tuple.__new__          # NamedTuple construction without the generated __new__
 
 
-class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
+class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
     """The order flow for one catalogue, account set and core; see the module docstring."""
 
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,
@@ -183,15 +182,6 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         return [business_reject(session, msg, 3, "unsupported message type")]
 
     # -- new orders -------------------------------------------------------------------------
-    def _reject_new(self, session: str, msg: Any, now_ns: int, reason: Reason, text: str,
-                    account: str = "", explain: bytes = b"") -> list[Out]:
-        if self.metrics is not None:
-            self.metrics.order_rejected(reason.label)
-        body = reject_report(self.ids.next_exec(), utc_timestamp(now_ns), msg.get(11) or b"NONE", account,
-                             msg.get(55) or b"", msg.get(54) or b"", msg.get(38) or b"", msg.get(40) or b"",
-                             reason, text, explain)
-        return [Out(session, b"8", body)]
-
     def new_order(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         if self.metrics is not None:
             self.metrics.order_received(session)
@@ -330,20 +320,6 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                    0, 0, 0, 0]
         return self._run_one(row, ("new", o), now_ns)
 
-    def _slow_price(self, session: str, msg: Any, now_ns: int, raw: bytes | None, decimals: int,
-                    instr: Instrument | None, symbol: str, account: str) -> int | list[Out]:
-        """The exact Decimal reading of a price the fast path did not take: units, or the rejection."""
-        price_d = parse_decimal(raw)
-        if price_d is None or price_d <= 0:
-            return self._reject_new(session, msg, now_ns, Reason.BAD_PRICE,
-                                    f"limit order needs a positive Price(44), got {_s(raw)!r}", account)
-        price = decimal_to_units(price_d, decimals)
-        if price is None or (instr is not None and price % instr.tick_units):
-            tick = instr.tick if instr is not None else Decimal(1).scaleb(-decimals)
-            return self._reject_new(session, msg, now_ns, Reason.BAD_PRICE,
-                                    f"price {price_d} is not a multiple of the tick {tick} on {symbol}", account)
-        return price
-
     def _rest_candidate(self, d: RouteDecision) -> Any:
         """The book a product order's remainder rests on: the best-ranked candidate whose lot divides
         any remainder the sweep can leave (its lot is the gcd of the candidates' lots), so no metal is
@@ -370,68 +346,6 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         candidate book can trade up to (buy) / down to (sell) its own conservative child price."""
         comps = [c.price * self.core_factors[c.book_id][0] // CORE_DEN for c in d.candidates]
         return max(comps) if d.request.side is Side.BUY else min(comps)
-
-    def _why(self, d: RouteDecision, qty: int, price: int | None) -> str:
-        """A precise Text for a routing rejection: the reason plus each excluded book's detail."""
-        reason = d.reason
-        books = self.router.books()
-        acct = self.accounts.get(d.request.account)
-        if acct is not None:
-            text = self.risk.limit_text(reason, acct, d.qty_ug, d.notional_cny)
-            if text is not None:
-                return text
-        if reason is Reason.PRICE_COLLAR and d.candidates and self.risk.config.collar_bp is not None:
-            b = books[d.candidates[0].symbol]
-            i, bp = b.instr, self.risk.config.collar_bp
-            lo, hi = collar_band(b.ref, bp)
-            return (f"{reason.text}: {Decimal(bp) / 100:f} % around the reference "
-                    f"{units_text(b.ref, i.price_decimals).decode()} {i.quote_ccy} per {i.quote_unit.replace('_', ' ')} "
-                    f"on {i.symbol}, "
-                    f"{units_text(lo, i.price_decimals).decode()}..{units_text(hi, i.price_decimals).decode()}")
-        if not d.excluded:
-            return f"{reason.text} ({d.request.symbol})"
-        parts = []
-        for e in d.excluded:
-            b = books[e.symbol]
-            i = b.instr
-            detail = e.reason.text
-            if e.reason is Reason.PRICE_LIMIT:
-                hi = "none" if b.hi is None else units_text(b.hi, i.price_decimals).decode()
-                detail = (f"price outside the daily limit {units_text(b.lo, i.price_decimals).decode()}.."
-                          f"{hi} {i.quote_ccy}")
-            elif e.reason is Reason.LOTS_OUT_OF_RANGE and d.request.symbol in self.catalogue.products:
-                detail = (f"quantity below {i.min_lots} lot(s) of {i.lot_size} {i.quote_unit} "
-                          f"({micro_text(i.lot_fine_micrograms).decode()} g fine each)")
-            elif e.reason is Reason.LOTS_OUT_OF_RANGE:
-                detail = f"quantity outside {i.min_lots}..{i.max_lots} lots of {i.lot_size} {i.quote_unit}"
-            elif e.reason is Reason.LOT_ROUNDING:
-                detail = f"quantity not a whole number of {i.lot_grams} g lots"
-            elif e.reason in (Reason.INSUFFICIENT_CASH, Reason.INSUFFICIENT_MARGIN, Reason.CURRENCY_NOT_HELD,
-                              Reason.SETTL_CCY_MISMATCH):
-                detail = f"{e.reason.text} ({i.settlement_ccy})"
-            elif e.reason is Reason.VAULT_MISMATCH:
-                detail = f"{e.reason.text} (delivers in {', '.join(i.vaults)})"
-            elif e.reason is Reason.BAR_FORM_MISMATCH:
-                detail = f"{e.reason.text} (delivers {BAR_FORM_FIX.get(i.bar_form, i.bar_form)})"
-            elif e.reason is Reason.SETTL_CYCLE_MISMATCH:
-                detail = f"{e.reason.text} (settles {CYCLE_FIX.get(i.settlement_cycle, i.settlement_cycle)})"
-            elif e.reason is Reason.SESSION_CLOSED:
-                detail = f"trading session closed (schedule {i.schedule})"
-            elif e.reason is Reason.FX_STALE:
-                needs = self.router.fx_costs.needs(d.request.symbol, e.symbol, acct.funding_ccy if acct else None)
-                detail = (f"converts with {', '.join('USD' + c for c in sorted(needs))}, not all updated within "
-                          f"fx.max_age_s = {self.fx_settings.max_age_s} s")
-            elif e.reason is Reason.CALENDAR_UNKNOWN and self.calendars is not None:
-                cal = self.calendars.calendar_name(i.schedule)
-                detail = (f"{cal} holiday calendar ends {self.calendars.covered_until(i.schedule).isoformat()}; "
-                          f"extend calendars.{cal}.holidays and covers_until in config")
-            parts.append(f"{e.symbol}: {detail}")
-        return f"{reason.text}: " + "; ".join(parts)
-
-    # -- reservations -------------------------------------------------------------------------
-
-    # -- cancel / replace / status / mass cancel ------------------------------------------------
-
 
     def closable_lots(self, account: str, symbol: str, buy: bool) -> int:
         """Lots of a new order on `symbol` that would close the account's margined position (so need no
@@ -460,8 +374,6 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         return out
 
 
-
-
 def _constraints(g: Callable[[bytes], bytes | None]) -> Constraints:
     """Settlement constraints from the custom tags (`g` reads a tag's first value)."""
     raw = [g(b"7001"), g(b"7002"), g(b"7003"), g(b"7004"), g(b"7005")]
@@ -474,14 +386,4 @@ def _constraints(g: Callable[[bytes], bytes | None]) -> Constraints:
     return Constraints(ccy, vault, bar, cycle, frozenset(venues.split()) if venues else None)
 
 
-def business_reject(session: str, msg: Any, reason: int, text: str) -> Out:
-    """BusinessMessageReject(j): 380 = 0 other, 3 unsupported message type, 5 required field missing."""
-    body = [(45, msg.get(34) or b"0"), (372, msg.msg_type)]
-    ref = msg.get(11) or msg.get(262) or msg.get(320)
-    if ref:
-        body.append((379, ref))
-    body += [(380, reason), (58, text)]
-    return Out(session, b"j", body)
-
-
-__all__ = ["OrderFlow", "Out", "make_engine", "book_specs", "core_factor", "business_reject"]
+__all__ = ["OrderFlow", "Out", "make_engine", "book_specs", "core_factor"]
