@@ -18,9 +18,10 @@ tokens come from (config or environment, read by the service), TLS.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 
 from aiohttp import web
+
+from router.ops.exposure import is_loopback
 
 READ = "read"
 OPERATE = "operate"
@@ -28,18 +29,6 @@ OPERATE = "operate"
 
 def _error(status: int, reason: str, detail: str, **headers: str) -> web.Response:
     return web.json_response({"error": reason, "detail": detail}, status=status, headers=headers or None)
-
-
-def is_loopback(remote: str | None) -> bool:
-    """True for 127.0.0.0/8 and ::1 (an IPv4-mapped loopback too); False for anything unparsable."""
-    if not remote:
-        return False
-    try:
-        addr = ipaddress.ip_address(remote.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return (mapped or addr).is_loopback
 
 
 class TokenAuth:

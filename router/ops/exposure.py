@@ -27,18 +27,25 @@ from router.ops.http_config import HttpConfig
 INSECURE_FLAG = "--insecure"
 
 
+def is_loopback(remote: str | None) -> bool:
+    """True for 127.0.0.0/8 and ::1 (an IPv4-mapped loopback too); False for anything unparsable."""
+    if not remote:
+        return False
+    try:
+        addr = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
 def is_loopback_host(host: str) -> bool:
     """True only for addresses that cannot be reached from another machine: 127.0.0.0/8, ::1 and
     `localhost`. Anything else (0.0.0.0, "", ::, a routable address, another host name) is exposed."""
     name = host.strip().strip("[]")
     if name.lower() == "localhost":
         return True
-    try:
-        addr = ipaddress.ip_address(name.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return (mapped or addr).is_loopback
+    return is_loopback(name)
 
 
 def fix_exposure(fix: FixConfig, configured: int | None = None) -> list[str]:
@@ -86,4 +93,4 @@ def exposure_problems(fix: FixConfig, http: HttpConfig, env: Mapping[str, str],
     return fix_exposure(fix, configured_sessions) + http_exposure(http, env)
 
 
-__all__ = ["INSECURE_FLAG", "exposure_problems", "fix_exposure", "http_exposure", "is_loopback_host"]
+__all__ = ["INSECURE_FLAG", "exposure_problems", "fix_exposure", "http_exposure", "is_loopback", "is_loopback_host"]

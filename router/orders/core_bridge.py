@@ -28,6 +28,7 @@ from router.orders.index import (
     DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, MICRO,
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
+from router.orders.quota_use import direction_of
 from router.orders.reports import cancel_reject, exec_report
 from router.domain.reasons import Reason
 from router.orders.routing import Tif
@@ -231,7 +232,7 @@ class CoreEvents:
                 if book >= 0:
                     o.book = book
                     o.core_qty, o.core_cum = ev[11], 0
-                    o.direction = _direction_of(o, book)
+                    o.direction = direction_of(o, book)
                 if not o.acked:
                     o.acked = True
                     self._count_open(o.symbol, 1)
@@ -435,15 +436,6 @@ class CoreEvents:
         self._open_count[symbol] = n
         if self.metrics is not None:
             self.metrics.set_open_orders(symbol, n)
-
-
-def _direction_of(o: Order, book: int) -> Any:
-    """The border direction of the order's flow to `book` (None: domestic), from its routing decision."""
-    if o.decision is not None:
-        for c in o.decision.candidates:
-            if c.book_id == book:
-                return c.direction
-    return None
 
 
 def _dir(o: Order) -> str:

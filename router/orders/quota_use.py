@@ -51,7 +51,7 @@ class QuotaUse:
 
     def _quota_fill(self, o: Order, book: int, px: int, lots: int, base: int, leaves_before: int) -> None:
         """One fill of `base` order units (lots or micrograms) out of `leaves_before`, `lots` lots at `px` on `book`."""
-        d = o.direction if not o.is_product else _direction_of(o, book)
+        d = o.direction if not o.is_product else direction_of(o, book)
         claims = o.quota_claims
         if not claims and (d is None or o.side == 1):
             return
@@ -74,7 +74,7 @@ class QuotaUse:
         book's direction, for the remainder at its child limit; give back the rest."""
         if not o.quota_claims:
             return
-        d = _direction_of(o, rest_book)
+        d = direction_of(o, rest_book)
         keep = 0
         if d is not None and o.decision is not None:
             fine = self.books[rest_book].lot_fine_micrograms
@@ -143,8 +143,9 @@ class QuotaUse:
         return self.quota.view()
 
 
-def _direction_of(o: Order, book: int) -> Any:
-    """The quota direction of the order's flow to `book` (None: within the account's zone)."""
+def direction_of(o: Order, book: int) -> Any:
+    """The quota direction of the order's flow to `book` (None: within the account's zone), from its
+    routing decision."""
     if o.decision is not None:
         for c in o.decision.candidates:
             if c.book_id == book:
