@@ -63,6 +63,14 @@ def run_id(now_ns: int) -> str:
     return out or "0"
 
 
+def _sent_by_handle(gateway: Any, out: Out) -> bool:
+    h = gateway.handle(out[0])
+    if h is None:
+        return False
+    h.send(out[1], out[2])
+    return True
+
+
 class RouterApp(Sequencer, BooksAdmin):
     def __init__(self, config: Config, flow: OrderFlow, *, sessions_always_open: bool, metrics: Any = None,
                  clock: Callable[[], int] = time.time_ns, journal: Journal | None = None,
@@ -234,10 +242,13 @@ class RouterApp(Sequencer, BooksAdmin):
         gateway = self.gateway
         if self.drop_copy:
             outs = self.drop_copy.expand(outs)
+        send_batch = getattr(gateway, "send_batch", None)
+        if send_batch is not None:
+            outs = send_batch(outs)     # the gateway's sessions in one pass; the rest come back
+        elif gateway is not None:
+            outs = [out for out in outs if not _sent_by_handle(gateway, out)]
         for session, msg_type, body in outs:
-            h = gateway.handle(session) if gateway is not None else None
-            if h is None:
-                h = handles.get(session)
+            h = handles.get(session)
             if h is not None:
                 h.send(msg_type, body)
 
