@@ -18,8 +18,13 @@ re-publishes its ring: the outputs the old leader may not have sent. Gateways dr
 already delivered (`wire.OutputFilter`). The leader also appends a timer tick every second (expiry,
 trading-day rolls, the books' deadline), which every core applies at the same stream position.
 
-Not here: snapshots (a core replays the stream from command 1 at start), admin mutations as
-stream commands, sharding, HTTP (`serve`).
+Snapshots (`core_snapshots`): at every `[journal] snapshot_every`-th command a core writes its state
+(the same snapshot code as `serve`) and compares its state hashes with the other cores'; at start it
+loads the newest one and reads the stream from the command after it. Admin mutations (`admin`:
+kill switch, FX, reference prices) are appended to the stream as ADMIN commands, so every core
+applies them at the same point; the core that took the request answers once it has applied it.
+
+Not here: sharding, HTTP (`serve`).
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from router.app import RouterApp, run_id
 from router.cluster.publisher import CommandPublisher, open_stream
 from router.cluster.wire import CORE_LEASE, STREAM, SUBJECT, decode_command, encode_output, out_subject
 from router.fix.codec import FixMessage, parse_frame
+from router.records.commands import Applied, admin_payload
 from router.records.journal_format import Command, CommandKind
 from router.records.lease import open_lease
 from router.records.state_hash import state_hashes
@@ -44,6 +50,7 @@ __all__ = ["ClusterCore"]
 
 log = logging.getLogger("gold_router.cluster")
 TIMER_INTERVAL_S = 1.0
+ADMIN_TIMEOUT_S = 30.0
 
 
 class _Handle:
@@ -101,23 +108,36 @@ class ClusterCore:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
+        self.snapshots: Any = None       # core_snapshots.CoreSnapshots, set before start() to use them
+        self.started_from = 0            # the snapshot this start loaded (0: the stream from command 1)
+        self.catch_up_s = 0.0            # from start() to applying the stream's last command as it was then
+        self._t0 = 0.0
+        self._last_data = b""
+        self._admin_done: collections.OrderedDict[int, Applied] = collections.OrderedDict()
+        self._admin_waiting: dict[int, asyncio.Future] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._t0 = time.monotonic()
         info = await open_stream(self.nc, replicas=self.replicas)
         self.start_last = info.state.last_seq
-        if self.start_last == 0:
-            self.caught_up.set()
+        if self.snapshots is not None:
+            self.started_from = await self.snapshots.restore(self.start_last)
+            await self.snapshots.listen()
+        if self.applied >= self.start_last:
+            self._caught_up()
         self.publisher = CommandPublisher(self.nc, f"{self.name}-{time.time_ns()}")
         await self.publisher.start()
         self.lease = await open_lease(self.nc, CORE_LEASE, self.name, self.takeover, replicas=self.replicas)
         js = self.nc.jetstream()
-        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=1)
+        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                                    opt_start_seq=self.applied + 1)
         self._sub = await js.subscribe(SUBJECT, stream=STREAM, cb=self._on_msg, ordered_consumer=True,
                                        idle_heartbeat=0.5, config=config,
                                        pending_msgs_limit=1_000_000, pending_bytes_limit=1 << 30)
-        log.info("core %s consuming stream %s from command 1 (%d commands there now)", self.name, STREAM,
-                 self.start_last)
+        log.info("core %s consuming stream %s from command %d (%d commands there now; %s)", self.name, STREAM,
+                 self.applied + 1, self.start_last,
+                 f"snapshot at command {self.started_from}" if self.started_from else "no snapshot")
         self._tasks = [asyncio.create_task(self._lead()), asyncio.create_task(self._ticks())]
 
     async def close(self) -> None:
@@ -134,6 +154,10 @@ class ClusterCore:
                 await self._sub.unsubscribe()
             except (nats.errors.Error, Exception):
                 pass
+        if self.snapshots is not None:
+            if self.applied > self.snapshots.last_seq and self._last_data:
+                self.snapshots.take(self.applied, self._last_data, background=False)   # a clean stop
+            await self.snapshots.close()
         if self.lease is not None and self.leading:
             await self.lease.release()
         if self.publisher is not None:
@@ -155,13 +179,22 @@ class ClusterCore:
             self.applied = seq
             return
         self.apply(cmd)
+        self._last_data = msg.data
+        if self.snapshots is not None:
+            self.snapshots.after(seq, msg.data)
         if self._batch:
             batch, self._batch = self._batch, []
             async with self._lock:       # after a takeover's re-publication, never interleaved with it
                 await self._publish(batch)
         if not self.caught_up.is_set() and self.applied >= self.start_last:
-            self.caught_up.set()
-            log.info("core %s caught up with the stream at command %d", self.name, self.applied)
+            self._caught_up()
+
+    def _caught_up(self) -> None:
+        self.caught_up.set()
+        self.catch_up_s = time.monotonic() - self._t0
+        log.info("core %s caught up with the stream at command %d in %.2f s (%d commands applied%s)", self.name,
+                 self.applied, self.catch_up_s, self.stats["applied"],
+                 f" after the snapshot at command {self.started_from}" if self.started_from else " from command 1")
 
     def apply(self, cmd: Command) -> None:
         """Apply one stream command to the application (synchronously; outputs go to `_batch`)."""
@@ -188,11 +221,53 @@ class ClusterCore:
             elif kind == CommandKind.TIMER:
                 app.on_timer(t)
             elif kind == CommandKind.ADMIN:
-                app.command(CommandKind.ADMIN, "", cmd.payload, t)
+                self._admin_applied(cmd.seq, app.command(CommandKind.ADMIN, "", cmd.payload, t))
         except Exception:
             log.exception("core %s: command %d (%s from %r) failed", self.name, cmd.seq, kind.name, cmd.session)
+            if kind == CommandKind.ADMIN:
+                self._admin_applied(cmd.seq, Applied([], False, "failed", f"command {cmd.seq} failed in core "
+                                                     f"{self.name}; its log has the error"))
         self.applied = cmd.seq
         self.stats["applied"] += 1
+
+    def resume(self, seq: int, extra: dict) -> None:
+        """Continue after a loaded snapshot of command `seq` (`extra`: what `resume_state` gave)."""
+        self.applied = self._seq = seq
+        self.last_time = int(extra.get("last_time", 0))
+        self.numbers = dict(extra.get("numbers", {}))
+        self.ring.extend(extra.get("ring", ()))
+
+    def resume_state(self) -> dict:
+        """What a snapshot keeps of the core itself, beside the order flow."""
+        return {"numbers": self.numbers, "ring": list(self.ring), "last_time": self.last_time}
+
+    # -- admin mutations as stream commands ------------------------------------------------------------
+    async def admin(self, op: str, **args: Any) -> Applied:
+        """Append an admin command to the stream and return what applying it did here (every core
+        applies it at the same point). Raises asyncio.TimeoutError when the stream or the core does
+        not get there within ADMIN_TIMEOUT_S."""
+        fut = self.publisher.submit(CommandKind.ADMIN, "", admin_payload(op, **args), time.time_ns())
+        seq = await asyncio.wait_for(fut, ADMIN_TIMEOUT_S)
+        done = self._admin_done.pop(seq, None)
+        if done is not None:
+            return done
+        waiter = self._admin_waiting[seq] = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(waiter, ADMIN_TIMEOUT_S)
+        finally:
+            self._admin_waiting.pop(seq, None)
+
+    def _admin_applied(self, seq: int, applied: Applied) -> None:
+        if applied.ok and applied.data and "scope" in applied.data:
+            self.app._refresh_gauges()           # the kill switch's gauges, as `serve` updates them
+        waiter = self._admin_waiting.get(seq)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(applied)
+            return
+        self._admin_done[seq] = applied          # applied before this core heard its ack
+        while len(self._admin_done) > 256:
+            self._admin_done.popitem(last=False)
 
     def _handle(self, session: str) -> _Handle:
         return self.outlet.handles.get(session) or _Handle(self, session)
@@ -253,8 +328,12 @@ class ClusterCore:
 
     # -- views -------------------------------------------------------------------------------------------
     def status(self, hashes: bool = False) -> dict:
+        stats = {("applied_here" if k == "applied" else k): v for k, v in self.stats.items()}
         out = {"role": "core", "name": self.name, "leading": self.leading, "epoch": self.epoch,
-               "applied": self.applied, "caught_up": self.caught_up.is_set(), **self.stats}
+               "applied": self.applied, "caught_up": self.caught_up.is_set(), "started_from": self.started_from,
+               "catch_up_s": round(self.catch_up_s, 3), **stats}
+        if self.snapshots is not None:
+            out["snapshots"] = self.snapshots.view()
         if hashes:
             out["hashes"] = state_hashes(self.app.flow)
         return out
@@ -265,4 +344,6 @@ class ClusterCore:
         return {"role": "core", "published": p.acked if p else 0, "resent": p.resent if p else 0,
                 "applied": self.stats["applied"], "outputs_published": self.stats["published"],
                 "epoch": self.epoch, "leading": self.leading and self.lease.holding(),
-                "failovers": self.stats["failovers"]}
+                "failovers": self.stats["failovers"],
+                **({"snapshots": self.snapshots.taken, "hash_checks": dict(self.snapshots.checks)}
+                   if self.snapshots is not None else {})}

@@ -22,12 +22,14 @@ from typing import Any
 
 from aiohttp import web
 
-from router.cluster.core import ClusterCore
+from router.cluster.core import ADMIN_TIMEOUT_S, ClusterCore
+from router.cluster.core_snapshots import CoreSnapshots
 from router.cluster.gateway import GatewayApp
 from router.cluster.publisher import CommandPublisher, open_stream
 from router.cluster.sessions import SessionLeases
 from router.cluster.wire import STREAM
 from router.config import Config
+from router.domain.convert import FX_PAIRS
 from router.ops.admin import AUTH_KEY, AdminResult, _reader, build_admin_app
 from router.ops.metrics import sample_event_loop_lag
 from router.records.jetstream import connect
@@ -35,9 +37,6 @@ from router.service import (AdminState, ListenError, Service, _http_tls, _listen
                             configure_logging, run_loop, serve_forever, service_from_args)
 
 __all__ = ["run_role", "GatewayService", "CoreService"]
-
-NOT_ON_A_CORE = ("admin changes on a cluster core are not built yet (they must become stream commands "
-                 "so every core applies them); change settings through the configuration and restart")
 
 
 @dataclass
@@ -49,7 +48,8 @@ class ClusterSettings:
 
 
 class ClusterAdminState(AdminState):
-    """The admin backend of a role: reads as in `serve`, the role in /health, no mutations on a core."""
+    """The admin backend of a role: reads as in `serve`, the role in /health; on a core the mutations
+    are appended to the command stream (every core applies them) and answered once applied here."""
 
     def role(self) -> str:
         return self.service.role
@@ -60,19 +60,45 @@ class ClusterAdminState(AdminState):
     def ready(self) -> bool:
         return self.service.is_ready()
 
-    def set_kill_switch(self, scope: str, account: str | None, on: bool) -> AdminResult:
-        return self._refused() or super().set_kill_switch(scope, account, on)
+    def set_kill_switch(self, scope: str, account: str | None, on: bool) -> Any:
+        if self.service.role != "core":
+            return super().set_kill_switch(scope, account, on)
+        return self._via_stream("kill", scope=scope, account=account, on=on)
 
-    def set_fx(self, rates: Any, force: bool = False) -> AdminResult:
-        return self._refused() or super().set_fx(rates, force)
+    def set_fx(self, rates: Any, force: bool = False) -> Any:
+        if self.service.role != "core":
+            return super().set_fx(rates, force)
+        return self._fx_via_stream(rates, force)
 
-    def set_reference_prices(self, prices: Any, force: bool) -> AdminResult:
-        return self._refused() or super().set_reference_prices(prices, force)
+    def set_reference_prices(self, prices: Any, force: bool) -> Any:
+        if self.service.role != "core":
+            return super().set_reference_prices(prices, force)
+        return self._via_stream("reference_prices", prices=prices, force=force)
 
-    def _refused(self) -> AdminResult | None:
-        if self.service.role == "core":
-            return AdminResult(False, "not_supported", NOT_ON_A_CORE)
-        return None
+    async def _via_stream(self, op: str, **args: Any) -> AdminResult:
+        try:
+            applied = await self.service.core.admin(op, **args)
+        except asyncio.TimeoutError:
+            return AdminResult(False, "timeout", f"the {op} command was not applied within {ADMIN_TIMEOUT_S:.0f} s "
+                                                 "(is the command stream reachable?)")
+        if not applied.ok:
+            return AdminResult(False, applied.reason, applied.detail)
+        return AdminResult(True, data=applied.data)
+
+    async def _fx_via_stream(self, rates: Any, force: bool) -> AdminResult:
+        args: dict[str, Any] = {"rates": rates}
+        if force:
+            args["force"] = True
+        result = await self._via_stream("fx", **args)
+        metrics = self.service.metrics
+        for pair in rates:   # as `serve` counts them (router.service.AdminState.set_fx)
+            metrics.fx_update(pair if pair in FX_PAIRS else "other",
+                              "applied" if result.ok else (result.reason or "refused"))
+        if result.ok:
+            fx = self.service.app.flow.fx
+            for pair in rates:
+                metrics.set_fx(pair, fx.rates[pair], fx.stamps.get(pair))
+        return result
 
     def books(self) -> Any:
         return None if self.service.role == "gateway" else super().books()
@@ -161,6 +187,10 @@ class CoreService(Service):
         self.nc = await connect(c.nats, name=f"gold-router core {c.name}")
         self.core = ClusterCore(self.app, self.nc, c.name, takeover=c.takeover, replicas=c.replicas,
                                 metrics=self.metrics)
+        jc = self.journal_config
+        if jc.store == "file":          # --memory-store: no snapshots, the stream from command 1 at every start
+            self.core.snapshots = CoreSnapshots(self.core, os.path.join(jc.dir, f"core-{c.name}"),
+                                                jc.snapshot_every, jc.snapshots_kept, jc.snapshot_background)
         await self.core.start()
         self.metrics.cluster_source = self.core.metrics_view
         await _start_http(self, self.core.status)

@@ -18,6 +18,7 @@ or FX update was applied and why not), TLS (bind to localhost, the default).
 """
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -290,6 +291,8 @@ class _Handlers:
         elif account is not None:
             return _error(400, "unexpected_account", "scope 'global' takes no 'account'")
         result = self.backend.set_kill_switch(scope, account, on)
+        if inspect.isawaitable(result):     # a cluster core answers once the stream command is applied
+            result = await result
         if result.ok:
             log.info("kill switch %s %s by %s: %s working orders cancelled",
                      "global" if scope == "global" else f"account {account}", "ON" if on else "off",
@@ -324,6 +327,8 @@ class _Handlers:
                 return _error(400, "bad_price", f"{symbol}: price must be a positive decimal string, got {raw!r}")
             prices[symbol] = price
         result = self.backend.set_reference_prices(prices, force)
+        if inspect.isawaitable(result):     # a cluster core answers once the stream command is applied
+            result = await result
         if not result.ok:
             status = 404 if (result.reason or "").startswith("unknown_") else 400
             return _error(status, result.reason or "refused", result.detail)

@@ -361,6 +361,12 @@ def _cluster_specs(c: dict) -> Iterable["_Spec"]:
     yield _Spec("counter", "cluster_leader_changes", "Times this core took the lead.", (), [((), g("failovers", 0))])
     yield _Spec("counter", "cluster_session_logons_refused", "Logons a gateway refused: the session's lease was "
                 "held by another gateway.", (), [((), g("logons_refused", 0))])
+    yield _Spec("counter", "cluster_snapshots", "Snapshots a core wrote (at every journal.snapshot_every-th "
+                "stream command).", (), [((), g("snapshots", 0))])
+    checks = g("hash_checks", {})
+    yield _Spec("counter", "cluster_state_hash_checks", "A core's comparisons of its state hashes with another "
+                "core's at the same snapshot command, by result (mismatch: the cores differ; logged at ERROR).",
+                ("result",), [((r,), checks.get(r, 0)) for r in ("match", "mismatch")])
 
 
 def _num(value: Any) -> str:

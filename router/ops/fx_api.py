@@ -13,6 +13,7 @@ Not here: the FX state or any decision (the backend's `set_fx` / `fx_view`), the
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from decimal import Decimal, InvalidOperation
@@ -101,6 +102,8 @@ class FxRoutes:
         if isinstance(rates, web.Response):
             return rates
         result = self.backend.set_fx(rates, force)
+        if inspect.isawaitable(result):     # a cluster core answers once the stream command is applied
+            result = await result
         who = self.origin(request)
         if not result.ok:      # the admin site's audit line logs a refusal with the body and the answer
             status = 400 if result.reason in _BAD_REQUEST else 404 if result.reason == "not_supported" else 409

@@ -51,6 +51,7 @@ class Snapshot:
     time_ns: int
     hashes: dict
     path: str
+    extra: Any = None       # what the writer added beside the flow (a cluster core's output numbers)
 
 
 def _externals(flow: Any) -> dict[int, str]:
@@ -91,14 +92,16 @@ class SnapshotStore:
         self.directory = os.fspath(directory)
         self.keep = keep
 
-    def write(self, seq: int, time_ns: int, flow: Any) -> Snapshot:
-        """Snapshot `flow` as it is after command `seq`; returns where it went and its hashes."""
+    def write(self, seq: int, time_ns: int, flow: Any, extra: Any = None) -> Snapshot:
+        """Snapshot `flow` as it is after command `seq` (and `extra`, pickled beside it, not hashed);
+        returns where it went and its hashes."""
         os.makedirs(self.directory, exist_ok=True)
         hashes = state_hashes(flow)
         body = io.BytesIO()
         engine = flow.engine
         _Pickler(body, _externals(flow)).dump({"flow": flow.__dict__.copy(),
-                                              "engine": export_state(engine) if type(engine) is Engine else None})
+                                              "engine": export_state(engine) if type(engine) is Engine else None,
+                                              "extra": extra})
         meta = json.dumps({"hashes": hashes}, sort_keys=True).encode()
         payload = meta + body.getvalue()
         data = HEAD.pack(MAGIC, VERSION, seq, time_ns, len(meta)) + struct.pack("<I", zlib.crc32(payload)) + payload
@@ -156,9 +159,11 @@ class SnapshotStore:
         snap, body = self.read(path)
         state = _Unpickler(io.BytesIO(body), flow).load()
         engine_state = state.pop("engine")
+        extra = state.pop("extra", None)
         if engine_state is not None:
             import_state(flow.engine, engine_state)
         flow.__dict__.update(state["flow"])
+        snap = Snapshot(snap.seq, snap.time_ns, snap.hashes, snap.path, extra)
         if verify:
             check_hashes(snap, state_hashes(flow))
         return snap

@@ -8,7 +8,7 @@ import asyncio
 import nats
 
 from router.cluster.wire import STREAM
-from tests.cluster.roles import Roles
+from tests.cluster.roles import Roles, pump_until
 from tests.fixclient import FixClient
 from tests.natscluster import NatsCluster
 from tests.shell.test_recovery import HK, SH, Trader, new_order
@@ -55,7 +55,7 @@ async def test_two_gateways_one_holder_per_session_and_a_nats_node_killed(nats_c
         assert b"gw-a" in (refusal.get(58) or b""), refusal.raw
         assert await intruder.closed_by_peer()
 
-        await _cross(sh, hk, "1", 10)
+        await _cross(sh, hk, "1", 30)
         assert sh.acked[b"B1"] == {"cum": 1, "done": True} and hk.acked[b"S1"] == {"cum": 1, "done": True}
         assert gw_a.get("/cluster")["sessions"] == [SH] and gw_b.get("/cluster")["sessions"] == [HK]
 
@@ -107,7 +107,7 @@ async def test_a_killed_gateways_client_moves_to_the_other_gateway(nats_cluster:
         await sh.connect(gw_a.fix_port)
         await hk.connect(gw_b.fix_port)
         await sh.send(b"D", new_order("B1", "HKGX.RKG", 1, 1, "545.00"))
-        await sh.pump(1.0)
+        await pump_until(lambda: b"B1" in sh.acked, sh)
         assert sh.acked[b"B1"] == {"cum": 0, "done": False}
         await gw_a.kill9()
         await sh.close()
@@ -128,7 +128,7 @@ async def test_a_killed_gateways_client_moves_to_the_other_gateway(nats_cluster:
         sh.client.seq = sh.seq_out = sh.seq_in = 2
         status = await sh.status(b"B1", b"HKGX.RKG", b"1")
         assert status.get(39) == b"4", status.raw          # cancelled on disconnect, as in `serve`
-        await _cross(sh, hk, "2", 20)
+        await _cross(sh, hk, "2", 40)
         assert sh.acked[b"B2"] == {"cum": 1, "done": True} and hk.acked[b"S2"] == {"cum": 1, "done": True}
         assert sh.duplicates == hk.duplicates == 0
     finally:

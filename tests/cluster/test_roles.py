@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.cluster.roles import Roles
+from tests.cluster.roles import Roles, pump_until
 from tests.natscluster import NatsCluster
 from tests.shell.test_recovery import HK, SH, Trader, new_order
 
@@ -22,16 +22,15 @@ async def test_clients_on_a_gateway_trade_through_the_core(nats_cluster: NatsClu
         await sh.connect(gw.fix_port)
         await hk.connect(gw.fix_port)
         await sh.send(b"D", new_order("B1", "HKGX.RKG", 1, 2, "550.00"))
-        await sh.pump(0.5)
+        await pump_until(lambda: b"B1" in sh.acked, sh)
         assert sh.acked == {b"B1": {"cum": 0, "done": False}}
         await hk.send(b"D", new_order("S1", "HKGX.RKG", 2, 1, "549.00"))
-        await hk.pump(0.5)
-        await sh.pump(0.3)
+        await pump_until(lambda: hk.acked.get(b"S1", {}).get("done") and sh.acked[b"B1"]["cum"] == 1, hk, sh)
         assert hk.acked[b"S1"] == {"cum": 1, "done": True}        # filled at the resting bid
         assert sh.acked[b"B1"] == {"cum": 1, "done": False}       # partly filled, still working
         # a cancel and a bad order go the same way
         await sh.send(b"D", new_order("B2", "NOSUCH", 1, 1, "550.00"))
-        await sh.pump(0.5)
+        await pump_until(lambda: any(b"11=B2\x01" in t and t.startswith(b"<-") for t in sh.trace), sh)
         rejected = [t for t in sh.trace if b"11=B2\x01" in t and t.startswith(b"<-")]
         assert rejected and b"\x01150=8\x01" in rejected[0]
         assert sh.duplicates == hk.duplicates == 0
@@ -93,9 +92,10 @@ async def test_standby_takes_over_from_a_killed_leader_under_load_two_gateways(n
         led = await roles.until(core_b, lambda s: s["leading"], timeout=10)
         took = time.monotonic() - killed
         await load
-        for _ in range(3):
-            await sh.pump(2.0)
-            await hk.pump(2.0)
+        everything = [(sh, f"B{i}".encode()) for i in range(n)] + [(hk, f"S{i}".encode()) for i in range(n)]
+        await pump_until(lambda: all(t.acked.get(c, {}).get("done") for t, c in everything), sh, hk, deadline=60)
+        await sh.pump(1.0)              # anything sent twice would arrive now
+        await hk.pump(1.0)
         print(f"standby led {took:.2f} s after the kill, epoch {led['epoch']}")
         assert took < 5.0 and led["epoch"] == 2
         # every order acknowledged once and filled exactly once, nothing reported twice
@@ -105,7 +105,7 @@ async def test_standby_takes_over_from_a_killed_leader_under_load_two_gateways(n
         assert sh.duplicates == hk.duplicates == 0
         # the sessions stayed up: an order now is answered at once
         await sh.send(b"D", new_order("LAST", "HKGX.RKG", 1, 1, "545.00"))
-        await sh.pump(0.5)
+        await pump_until(lambda: b"LAST" in sh.acked, sh, deadline=10)
         assert b"LAST" in sh.acked
         # a fresh core replaying the stream reaches the same state as the new leader
         core_c = await roles.start("core", "core-c")
