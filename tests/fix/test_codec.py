@@ -407,7 +407,7 @@ def test_parse_one_reuses_a_decoder_and_holds_nothing_back():
         frame = nos(seq=seq)
         one, fresh = dec.parse_one(frame), parse_frame(frame)
         assert isinstance(one, FixMessage) and one.seq_num == seq
-        assert one.fields() == fresh.fields() and one.msg_type == fresh.msg_type
+        assert one.fields == fresh.fields and one.msg_type == fresh.msg_type
     torn = nos(seq=4)[:-5]
     assert isinstance(dec.parse_one(torn), Garbled) and dec.pending == 0
     assert dec.parse_one(nos(seq=5)).seq_num == 5
