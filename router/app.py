@@ -49,6 +49,7 @@ from router.records.ledger import Ledger
 from router.records.position_reports import position_reports
 from router.records.sequencer import Sequencer
 from router.records.snapshot import SnapshotStore
+from router.records.snapshot_fork import BackgroundSnapshot
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
@@ -92,6 +93,7 @@ class RouterApp(Sequencer, BooksAdmin):
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every      # commands between snapshots (0: only at a clean stop)
         self.snapshot_background = False          # periodic snapshots from a forked child (service: config)
+        self.background_snapshot = BackgroundSnapshot()     # that child, one at a time
         self.snapshot_seq = self.seq              # the last command the newest snapshot includes
         self._snapshot_scheduled = False
         self.recovered_from: Any = None
