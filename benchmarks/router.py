@@ -4,9 +4,10 @@ Cases (each `Router.route` on the embedded default configuration, FX from its `[
 every session open, quota and funds ample so every filter runs to the end):
   product_kg_quoted  GOLD.KG9999 buy, 1 kg, through the order flow's own router with LIVE QUOTES on
                all three books (SGE, SGEI, HKGX CNH kilobar): a real numba core holds a resting bid and
-               ask on each, the router reads them through the flow's top-of-book reader, and the flow's
-               per-book quote cache is emptied before every call (as an order touching the book does),
-               so every call reads three live quotes: the case the service runs for product orders
+               ask on each, the router reads them through the flow's top-of-book reader, which reads
+               the core's live best prices on every call (before 2026-12-03 the flow kept a per-book
+               quote cache, emptied here before every call as an order touching the book does), so
+               every call reads three live quotes: the case the service runs for product orders
   product_kg   the same order on a router built without a quote reader (every book ranked on its
                reference price): the no-quote path, kept for comparison
   product_tael GOLD.HKSH buy, 374.29 kg: two books in three currencies' worth of conversion
@@ -72,7 +73,8 @@ def build() -> tuple[Router, dict[str, object]]:
 
 def build_quoted() -> tuple[Router, RouteRequest, Callable[[], None]]:
     """The order flow's router over a live numba core with a bid and an ask resting on each KG9999
-    book; returns it, the 1 kg request, and what empties the flow's per-book quote cache."""
+    book; returns it, the 1 kg request, and what empties the flow's per-book quote cache (nothing
+    to empty since the router reads the core's live prices; the hook stays for older trees)."""
     from benchmarks.orderflow import _Bench, _config
 
     bench = _Bench(_config(), reference=False, prefill=0)
@@ -90,7 +92,8 @@ def build_quoted() -> tuple[Router, RouteRequest, Callable[[], None]]:
     router = flow.router
     router.top_of_book = flow._top_fn
     req = RouteRequest("SHCLIENT1", Side.BUY, "GOLD.KG9999", 1000, 56000, Tif.DAY)
-    return router, req, flow._tops.clear
+    tops = getattr(flow, "_tops", None)
+    return router, req, (tops.clear if tops is not None else (lambda: None))
 
 
 def cases(router: Router, reqs: dict) -> dict[str, object]:

@@ -20,13 +20,14 @@ WORK = {
                "(35=D back, no ExecutionReport built)",
     "gateway_nometrics": "echo: as gateway, without the metrics observer",
     "router_app": "orders: whole service (risk, routing, funds, numba matching, file command journal "
-                  "fsync none, file FIX store), IOC NewOrderSingle -> ExecutionReports 150=0 then 150=4 "
-                  "built per order",
+                  "fsync none, file FIX store), realistic mix over two sessions (benchmarks.rt_mix): "
+                  "instrument and product IOCs, resting DAY orders and their cancels, crossing trades; "
+                  "ExecutionReports built per order",
     "quickfix": "ExecutionReport: QuickFIX C++ engine builds a full ExecutionReport 150=0 per order "
                 "(Python application, keeps nothing)",
     "quickfix_orders": "orders: QuickFIX C++ engine + Python order-acknowledging application (keeps "
                        "orders, refuses duplicates and bad values), IOC NewOrderSingle -> ExecutionReports "
-                       "150=0 then 150=4, file store",
+                       "150=0 then 150=4, file store (IOC only: no resting orders, cancels or trades)",
 }
 
 
@@ -60,6 +61,8 @@ def summarize(steps: list[dict]) -> dict:
         "steps": steps,
         "sent": sent,
         "acked": sum(s["acked"] for s in steps),
+        "fill_reports": sum(s.get("fills", 0) for s in steps),
+        "mix": _mix_total(steps),
         "echoed": sum(s.get("echoed", 0) for s in steps),
         "rejected": rejected,
         "reject_share": round(rejected / sent, 4) if sent else None,
@@ -68,6 +71,17 @@ def summarize(steps: list[dict]) -> dict:
         "capacity_orders_per_s": max((s["achieved_per_s"] for s in steps), default=0.0),
         "server_cpu_us_per_order_at_load": cpu[0] if cpu else None,
     }
+
+
+def _mix_total(steps: list[dict]) -> dict | None:
+    """Messages sent per kind over all steps (the mixed-order client's steps only)."""
+    if not any("mix" in s for s in steps):
+        return None
+    out: dict = {}
+    for s in steps:
+        for kind, count in s.get("mix", {}).items():
+            out[kind] = out.get(kind, 0) + count
+    return out
 
 
 def step_ratio(a: dict, b: dict, key: str = "p50_us") -> float | None:
@@ -161,10 +175,11 @@ RATIO_LABELS = {
     "gateway_p99_1ms_rate_over_quickfix": "echo vs ExecutionReport: highest rate with p99 < 1 ms, gateway / "
                                           "QuickFIX -- not like for like",
     "router_app_messages_per_s": "orders: router service capacity x 2 (order in, ack out)",
-    "router_app_best_p50_over_quickfix_orders_best_p50": "orders vs orders: router service best p50 / QuickFIX "
-                                                         "order-acknowledging application best p50",
-    "router_app_capacity_over_quickfix_orders": "orders vs orders: router service capacity / QuickFIX "
-                                                "order-acknowledging application capacity",
+    "router_app_best_p50_over_quickfix_orders_best_p50": "orders vs orders: router service (mix) best p50 / "
+                                                         "QuickFIX order-acknowledging application (IOC "
+                                                         "only) best p50",
+    "router_app_capacity_over_quickfix_orders": "orders vs orders: router service (mix) capacity / QuickFIX "
+                                                "order-acknowledging application (IOC only) capacity",
     "router_app_best_p50_over_floor_best_p50": "orders vs echo: router service best p50 / C echo floor best p50",
     "router_app_capacity_over_gateway": "orders vs echo: router service capacity / gateway (echo) capacity",
     "gateway_cpu_with_metrics_over_without": "echo vs echo: server CPU per order, gateway / gateway_nometrics",
@@ -192,6 +207,9 @@ def report_text(result: dict) -> str:
         lines.append(f"    sent {res['sent']:,}, {answers}, rejects {res['rejected']:,}"
                      f" ({'-' if share is None else f'{100 * share:.2f} %'}), best p50 {best_p50(res)} us, "
                      f"capacity {res['capacity_orders_per_s']:,.0f}/s")
+        if res.get("mix"):
+            lines.append(f"    mix sent: {', '.join(f'{k} {v:,}' for k, v in res['mix'].items())}; "
+                         f"fill reports {res['fill_reports']:,}")
     for k, v in result["ratios"].items():
         lines.append(f"{k}: {v}    [{RATIO_LABELS.get(k, '')}]")
     m = result.get("machine") or {}

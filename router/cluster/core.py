@@ -39,6 +39,7 @@ from nats.js import api
 
 from router.app import RouterApp, run_id
 from router.cluster.publisher import CommandPublisher, open_stream
+from router.cluster.repair import REPAIR_SUBJECT, ring_reply
 from router.cluster.wire import CORE_LEASE, STREAM, SUBJECT, decode_command, encode_output, out_subject
 from router.fix.codec import FixMessage, parse_frame
 from router.records.commands import Applied, admin_payload
@@ -102,9 +103,10 @@ class ClusterCore:
         self.leading = False
         self.epoch = 0
         self.caught_up = asyncio.Event()
-        self.stats = {"applied": 0, "published": 0, "republished": 0, "failovers": 0, "timers": 0}
+        self.stats = {"applied": 0, "published": 0, "republished": 0, "failovers": 0, "timers": 0, "repairs": 0}
         self.publisher: CommandPublisher | None = None
         self._sub: Any = None
+        self._repair_sub: Any = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._lock = asyncio.Lock()
@@ -138,6 +140,7 @@ class ClusterCore:
         log.info("core %s consuming stream %s from command %d (%d commands there now; %s)", self.name, STREAM,
                  self.applied + 1, self.start_last,
                  f"snapshot at command {self.started_from}" if self.started_from else "no snapshot")
+        self._repair_sub = await self.nc.subscribe(REPAIR_SUBJECT, cb=self._on_repair)
         self._tasks = [asyncio.create_task(self._lead()), asyncio.create_task(self._ticks())]
 
     async def close(self) -> None:
@@ -149,9 +152,11 @@ class ClusterCore:
                 await t
             except (asyncio.CancelledError, Exception):
                 pass
-        if self._sub is not None:
+        for sub in (self._sub, self._repair_sub):
+            if sub is None:
+                continue
             try:
-                await self._sub.unsubscribe()
+                await sub.unsubscribe()
             except (nats.errors.Error, Exception):
                 pass
         if self.snapshots is not None:
@@ -291,6 +296,20 @@ class ClusterCore:
                 log.info("core %s: output %d for %s not published (%r)", self.name, number, session, exc)
                 continue
             self.stats["published"] += 1
+
+    async def _on_repair(self, msg: Any) -> None:
+        """A gateway asks again for outputs it missed (`repair`): the leader answers from its ring."""
+        if not self.leading or not self.lease.holding() or not msg.reply:
+            return
+        try:
+            answer = ring_reply(self.ring, lambda s: self.numbers.get(s, 0), msg.data, self.epoch)
+        except (ValueError, KeyError, TypeError):
+            return
+        self.stats["repairs"] += 1
+        try:
+            await msg.respond(answer)
+        except (nats.errors.Error, OSError):
+            pass
 
     # -- leadership and the timer ------------------------------------------------------------------------
     async def _lead(self) -> None:

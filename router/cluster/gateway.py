@@ -10,7 +10,9 @@ core has applied it, and the core only sees what the stream has stored on a quor
 
 From a session's first Logon on, the gateway listens on `goldrouter.cluster.out.<session>` and
 hands each output to the session's handle (so a session that is logged out gets its outputs stored
-for resend, as in `serve`), after `wire.OutputFilter` has dropped duplicates and stale epochs.
+for resend, as in `serve`), after `wire.OutputFilter` has dropped duplicates and stale epochs. An
+output that skips numbers, and every NATS reconnection, make the gateway ask the leading core for
+what it missed (`repair`) before delivering more for that session.
 
 A session is served by one gateway at a time (`sessions.SessionLeases`, through the acceptor's
 `claim_session` hook).
@@ -27,8 +29,9 @@ from typing import Any
 import nats
 
 from router.cluster.publisher import CommandPublisher
+from router.cluster.repair import OutputRepair
 from router.cluster.sessions import SessionLeases
-from router.cluster.wire import OUT_PREFIX, OutputFilter, decode_output, out_subject
+from router.cluster.wire import OUT_PREFIX, Output, OutputFilter, decode_output, out_subject
 from router.fix.codec import FixMessage
 from router.records.journal_format import CommandKind
 
@@ -50,6 +53,7 @@ class GatewayApp:
         self.publisher = publisher
         self.metrics = metrics
         self.filter = OutputFilter()
+        self.repair = OutputRepair(nc, name, self._deliver)
         self.gateway: Any = None
         self.subs: dict[str, Any] = {}
         self.floor: dict[str, int] = {}
@@ -135,17 +139,36 @@ class GatewayApp:
         except Exception:
             log.exception("gateway %s: unreadable output for %s", self.name, session)
             return
+        if self.repair.holding(session):
+            self.repair.hold(session, out)
+            return
+        last = self.filter.last.get(session)
+        if last is not None and out.number > last + 1 and out.epoch >= self.filter.epoch:
+            self.repair.start(session, last, out)          # a gap: ask for the missing ones first
+            return
+        self._deliver(session, out)
+
+    def _deliver(self, session: str, out: Output) -> bool:
         verdict = self.filter.verdict(session, out, self.floor.get(session, 0))
         if verdict != "deliver":
-            return
+            return False
         handle = self.gateway.handle(session) if self.gateway is not None else None
         if handle is None:
             self.stats["undeliverable"] += 1
-            return
+            return False
         handle.send(out.msg_type, out.body)
         self.stats["delivered"] += 1
+        return True
+
+    async def on_nats_reconnected(self) -> None:
+        """Outputs published while the connection was down are lost on the way: ask for them."""
+        for session in list(self.subs):
+            last = self.filter.last.get(session)
+            if last is not None:
+                self.repair.start(session, last)
 
     async def aclose(self) -> None:
+        await self.repair.close()
         if self.leases is not None:
             await self.leases.close()
         for sub in self.subs.values():
@@ -158,7 +181,8 @@ class GatewayApp:
 
     def status(self) -> dict:
         return {"role": "gateway", "name": self.name, "sessions": sorted(self.subs), "epoch": self.filter.epoch,
-                "dropped": dict(self.filter.dropped), "gaps": self.filter.gaps, **self.stats,
+                "dropped": dict(self.filter.dropped), "gaps": self.filter.gaps, "repair": dict(self.repair.stats),
+                "nats": self.nc.connected_url.netloc if self.nc.connected_url else None, **self.stats,
                 "in_flight": self.publisher.in_flight}
 
     def metrics_view(self) -> dict:
@@ -166,4 +190,5 @@ class GatewayApp:
         p = self.publisher.stats
         return {"role": "gateway", "published": p.acked, "resent": p.resent, "delivered": self.stats["delivered"],
                 "dropped": dict(self.filter.dropped), "epoch": self.filter.epoch,
-                "logons_refused": self.leases.stats["refused"] if self.leases is not None else 0}
+                "logons_refused": self.leases.stats["refused"] if self.leases is not None else 0,
+                "repaired": self.repair.stats["repaired"], "lost": self.repair.stats["lost"]}

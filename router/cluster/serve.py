@@ -141,7 +141,8 @@ class GatewayService(Service):
 
     async def start(self) -> None:
         c = self.cluster
-        self.nc = await connect(c.nats, name=f"gold-router gateway {c.name}")
+        hooks: list = []
+        self.nc = await connect(c.nats, name=f"gold-router gateway {c.name}", on_reconnect=hooks)
         await open_stream(self.nc, replicas=c.replicas)
         self.publisher = CommandPublisher(self.nc, f"{c.name}-{time.time_ns()}")
         await self.publisher.start()
@@ -151,6 +152,7 @@ class GatewayService(Service):
         finally:
             self.http = http
         self.metrics.cluster_source = self.app.metrics_view
+        hooks.append(self.app.on_nats_reconnected)
         await _start_http(self, lambda hashes: self.app.status())
 
     def ready_line(self) -> str:

@@ -109,6 +109,23 @@ class WireBody:
     def __iter__(self) -> Any:
         return iter(self.pairs())
 
+    def __contains__(self, item: Any) -> bool:
+        """`(tag, value) in body` as the pairs answer it, read from the wire for a bytes value
+        without parsing every field (the send path asks each ExecutionReport whether it is a reject)."""
+        if (item.__class__ is tuple and len(item) == 2 and item[0].__class__ is int and item[1].__class__ is bytes
+                and b"\x01" not in item[1]):
+            wire = self.wire
+            key = b"\x01%d=%b" % item
+            end = len(wire)
+            i = wire.find(key)
+            while i >= 0:
+                j = i + len(key)
+                if j == end or wire[j] == 1:
+                    return True
+                i = wire.find(key, j)
+            return False
+        return item in self.pairs()
+
     def __len__(self) -> int:
         return len(self.pairs())
 

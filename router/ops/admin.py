@@ -329,9 +329,10 @@ class _Handlers:
         result = self.backend.set_reference_prices(prices, force)
         if inspect.isawaitable(result):     # a cluster core answers once the stream command is applied
             result = await result
-        if not result.ok:
-            status = 404 if (result.reason or "").startswith("unknown_") else 400
-            return _error(status, result.reason or "refused", result.detail)
+        if not result.ok:      # a jump beyond reference.max_jump_pct is a conflict (409), as on POST /fx
+            reason = result.reason or "refused"
+            status = 404 if reason.startswith("unknown_") else 409 if reason == "max_jump_pct" else 400
+            return _error(status, reason, result.detail)
         return _json({"ok": True, "force": force, **dict(result.data)})
 
     @staticmethod

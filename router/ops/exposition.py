@@ -363,6 +363,11 @@ def _cluster_specs(c: dict) -> Iterable["_Spec"]:
                 "held by another gateway.", (), [((), g("logons_refused", 0))])
     yield _Spec("counter", "cluster_snapshots", "Snapshots a core wrote (at every journal.snapshot_every-th "
                 "stream command).", (), [((), g("snapshots", 0))])
+    yield _Spec("counter", "cluster_outputs_repaired", "Outputs a gateway had missed (a gap in a session's output "
+                "numbers, or a NATS reconnection), asked the leading core for again and delivered.", (),
+                [((), g("repaired", 0))])
+    yield _Spec("counter", "cluster_outputs_lost", "Outputs a gateway missed that the leading core no longer had "
+                "(older than its ring of recent outputs); logged at ERROR.", (), [((), g("lost", 0))])
     checks = g("hash_checks", {})
     yield _Spec("counter", "cluster_state_hash_checks", "A core's comparisons of its state hashes with another "
                 "core's at the same snapshot command, by result (mismatch: the cores differ; logged at ERROR).",

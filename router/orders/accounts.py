@@ -29,7 +29,7 @@ SELF_TRADE_MODES = ("cancel_resting", "cancel_incoming", "cancel_both")
 
 @dataclass(frozen=True)
 class AccountLimits:
-    """Per-account risk limits; None means no limit. Grams in micro-grams, CNY in micro-CNY."""
+    """Per-account risk limits; None means no limit. Fine grams (gold content) in micrograms, CNY in micro-CNY."""
 
     max_order_ug: int | None = None
     max_notional_cny: int | None = None

@@ -121,10 +121,10 @@ class Amendments:
                 return rej(Reason.BAD_QTY, f"new OrderQty {new_base} is not above the filled {o.cum} lots")
         acct = self.accounts.get(o.account)
         notional = core_price * lots_open * b.cny_num // COMPARABLE_DEN
-        r = self.risk.check_replace(acct, o.oid, lots_open * b.lot_ug, notional,
-                                    core_price * b.num // b.den, b.ref_comp)
+        fine = lots_open * b.fine_ug        # max_order_grams counts fine grams, as on a new order
+        r = self.risk.check_replace(acct, o.oid, fine, notional, core_price * b.num // b.den, b.ref_comp)
         if r is not None:
-            return rej(r, self.risk.limit_text(r, acct, lots_open * b.lot_ug, notional) or r.text)
+            return rej(r, self.risk.limit_text(r, acct, fine, notional) or r.text)
         saved = self._re_reserve(o, acct, b, o.sell_vaults.get(i.symbol) or i.vaults[0], core_price, lots_open)
         if isinstance(saved, Reason):
             return rej(saved, f"{saved.text} for the replaced quantity")

@@ -118,7 +118,7 @@ class TopReader:
     `top_prices` is a fresh array) is asked through `top_of_book`.
     """
 
-    __slots__ = ("engine", "fast", "_asks", "_bids")
+    __slots__ = ("engine", "fast", "_asks", "_bids", "_by_side")
 
     def __init__(self, engine: Any) -> None:
         from matching import Engine
@@ -127,6 +127,15 @@ class TopReader:
         if self.fast:
             self._asks = engine.top_prices(CoreSide.SELL)
             self._bids = engine.top_prices(CoreSide.BUY)
+            self._by_side = (None, self._asks, self._bids)
+
+    def price(self, book: int, side: int) -> int | None:
+        """The best opposite price an order on `side` (1 buy, 2 sell) would meet on `book`, None when
+        that side is empty: what the router ranks a book on. Read live every call (one array item on
+        the numba engine), so nothing has to be forgotten when a command changes a book."""
+        if self.fast:
+            return self._by_side[side].item(book) or None
+        return self(book)[side]
 
     def __call__(self, book: int) -> tuple[None, int | None, int | None]:
         if not self.fast:
@@ -280,12 +289,8 @@ class CoreEvents:
                 if o is None or o.done:
                     continue
                 self._swept(o, book, ev[11], ev[12], outs, ts)
-        if touched:
-            tops = self._tops
-            for b in touched:
-                tops.pop(b, None)
-            if md_books:        # no subscriber at all: nothing to publish (publish would find no keys)
-                outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, trades))
+        if touched and md_books:    # no subscriber at all: nothing to publish (publish would find no keys)
+            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, trades))
         return outs
 
     def _trade(self, ev: list, outs: list[Out], ts: bytes) -> None:

@@ -83,12 +83,13 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
         self.routes: collections.deque = collections.deque(maxlen=ROUTES_KEPT)
         self.books = catalogue.by_book()
         self.owner_of = {a.name: n for n, a in enumerate(accounts)}
-        self._tops: dict[int, tuple] = {}
         self._read_top = TopReader(engine)
         self._acct_cache: dict[tuple[str, bytes | None], Account] = {}
         self._symbols: dict[bytes | None, tuple[str, Any, Any]] = {}
         self._rest_pos: dict[tuple, int] = {}
-        self._top_fn = self._top     # one bound method, handed to the router for product orders
+        # One bound method, handed to the router for product orders: reads each book's live best
+        # price (benchmarks/README.md, "Order flow: what was made faster").
+        self._top_fn = self._read_top.price
         self.router = Router(catalogue, accounts, quota, session_open, fx, top_of_book=self._top_fn, risk=risk)
         self.router.closable = self.closable_lots
         self.fx_settings = fx_settings or FxSettings()
@@ -155,10 +156,9 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
             raise ValueError(f"the core refused a self-trade prevention mode: {events.tolist()}")
 
     def _top(self, book: int, side: Side) -> int | None:
-        top = self._tops.get(book)
-        if top is None:
-            top = self._tops[book] = self._read_top(book)
-        return top[side]
+        # What snapshots written before the router read quotes through `TopReader.price` hold as the
+        # router's reader (a method of the flow): kept so those snapshots still load.
+        return self._read_top.price(book, side)
 
     # -- entry points -----------------------------------------------------------------------
     def on_message(self, session: str, msg: Any, now_ns: int) -> list[Out]:
@@ -286,7 +286,7 @@ class OrderFlow(Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
                                                          constraints)), now_ns)
         if self.perf is not None and self.metrics is not None:
             self.metrics.router_decision_ns(self.perf() - t0)
-        explain = decision.explain_text().encode("ascii", "replace")
+        explain = self.router.explain_bytes(decision)
         # The structured explanation is built only when the admin API asks (routes_view).
         self.routes.append((now_ns, session, clordid, decision))
         if not decision.ok:

@@ -123,11 +123,26 @@ def _fixed_pairs(order: Order) -> list[tuple[int, bytes]]:
 
 def _fixed_fields(order: Order) -> bytes:
     """The fields of every report that change only when a replace changes quantity or price
-    (Account to TimeInForce), encoded; kept on the order until then (`Order.er_fixed`)."""
-    price = b"" if order.price is None else b"\x0144=" + units_text(order.price, order.price_decimals)
-    return b"\x011=%b\x0155=%b\x0154=%d\x0138=%b\x0140=%d%b\x0159=%d" % (
-        order.account.encode(), order.symbol.encode(), order.side, order.qty_text(order.qty), order.ord_type, price,
-        order.tif)
+    (Account to TimeInForce), encoded; kept on the order until then (`Order.er_fixed`). They are a
+    function of the values below alone, and a client's orders repeat them (same account, symbol,
+    side, size, price), so the encoded fields are reused from a bounded table by those values
+    (benchmarks/README.md, "Order flow: what was made faster")."""
+    key = (order.account, order.symbol, order.side, order.qty, order.ord_type, order.price, order.price_decimals,
+           order.tif, order.is_product)
+    got = _FIXED.get(key)
+    if got is None:
+        if len(_FIXED) >= FIXED_CACHE_MAX:
+            _FIXED.clear()
+        price = b"" if order.price is None else b"\x0144=" + units_text(order.price, order.price_decimals)
+        got = _FIXED[key] = b"\x011=%b\x0155=%b\x0154=%d\x0138=%b\x0140=%d%b\x0159=%d" % (
+            order.account.encode(), order.symbol.encode(), order.side, order.qty_text(order.qty), order.ord_type,
+            price, order.tif)
+    return got
+
+
+# Encoded Account..TimeInForce fields by the order values they show (`_fixed_fields`).
+_FIXED: dict[tuple, bytes] = {}
+FIXED_CACHE_MAX = 4096
 
 
 def reject_report(exec_id: bytes, now_ts: bytes, clordid: bytes, account: str, symbol: bytes, side: bytes,

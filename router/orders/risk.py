@@ -1,7 +1,7 @@
 """Pre-trade risk: limits, price collar, credit on open notional, throttle, kill switch, cancel-on-disconnect.
 
 Every check returns `None` (pass) or a `Reason` value. Time is passed in as UTC nanoseconds;
-amounts are integers (micro-CNY for notionals, micro-grams for quantities, any one price unit
+amounts are integers (micro-CNY for notionals, fine micrograms (gold content) for quantities, any one price unit
 for the collar as long as price and reference share it).
 
 The engine keeps the working orders it was told about (id -> account, session, open
@@ -214,8 +214,8 @@ class RiskEngine:
         its config key (None for other reasons)."""
         lim = account.limits
         if reason is Reason.MAX_ORDER_QTY and lim.max_order_ug is not None:
-            return (f"{reason.text}: {_grams(qty_ug)} g above the account maximum of {_grams(lim.max_order_ug)} g "
-                    f"per order (max_order_grams)")
+            return (f"{reason.text}: {_grams(qty_ug)} g fine above the account maximum of {_grams(lim.max_order_ug)} "
+                    f"g fine per order (max_order_grams, fine grams)")
         if reason is Reason.MAX_NOTIONAL and lim.max_notional_cny is not None:
             return (f"{reason.text}: CNY {_cny(notional_cny)} at the limit price, above the account maximum of "
                     f"CNY {_cny(lim.max_notional_cny)} per order (max_notional_cny)")

@@ -47,6 +47,7 @@ from router.orders.route_types import (  # noqa: F401  (re-exported: the routing
 MICRO = 1_000_000
 PPM = 1_000_000
 STATIC_CACHE_MAX = 4096
+EXPLAIN_CACHE_MAX = 4096
 
 
 def _ceil_int(d: Decimal) -> int:
@@ -205,6 +206,8 @@ class Router:
                                                            for s, i in catalogue.instruments.items()}
         for pid, p in catalogue.products.items():
             self.price_decimals[pid] = (p.price_decimals, "g_fine")   # products take fine grams
+        # GoldRouteExplain(7006) lines by what they show (`explain_bytes`); bounded, cleared when full.
+        self._explains: dict[tuple, bytes] = {}
         self._members: dict[str, tuple[str, ...]] = {s: (s,) for s in catalogue.instruments}
         for pid, p in catalogue.products.items():
             self._members[pid] = catalogue.groups[p.group].members
@@ -309,7 +312,7 @@ class Router:
             b0 = self._books[symbol]
             if price is not None and price % b0.tick:
                 return RouteDecision(req, _R_BAD_PRICE)
-            qty_ug = qty * b0.lot_ug
+            qty_ug = qty * b0.fine_ug          # fine micrograms, as a product's quantity: the risk limit's unit
             limit_comp = None if price is None else price * b0.num // b0.den
         else:
             qty_ug = qty * MICRO
@@ -464,6 +467,28 @@ class Router:
         rest = candidates[0].book_id if tif is _DAY or tif is _GTC else None
         return RouteDecision(req, None, candidates, tuple(excluded), mask, limit_comp, qty_ug,
                              rest, notional, claims)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A snapshot (which pickles the flow and this router with it) leaves the explanation lines
+        # out: a cache of up to EXPLAIN_CACHE_MAX lines, refilled by the next orders.
+        state = self.__dict__.copy()
+        state["_explains"] = {}
+        return state
+
+    def explain_bytes(self, d: RouteDecision) -> bytes:
+        """The decision's GoldRouteExplain(7006) line, encoded. The line shows only the order's side,
+        symbol, quantity and price, the reason, and each candidate's and exclusion's values (in this
+        router's price decimals), so a decision showing the same values reuses the bytes made for
+        the first: clients send the same orders again and again, and formatting the line costs more
+        than a lookup (benchmarks/README.md, "Order flow: what was made faster")."""
+        r = d.request
+        key = (r[1], r[2], r[3], r[4], d.reason, d.candidates, d.excluded)
+        got = self._explains.get(key)
+        if got is None:
+            if len(self._explains) >= EXPLAIN_CACHE_MAX:
+                self._explains.clear()
+            got = self._explains[key] = d.explain_text().encode("ascii", "replace")
+        return got
 
     def books(self) -> dict[str, _Book]:
         """The precomputed per-instrument factors for the current FX (read-only; admin/debug)."""

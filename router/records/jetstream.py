@@ -63,8 +63,9 @@ class JournalFenced(JournalError):
     """Another writer stored a different command at a sequence this writer meant to use."""
 
 
-async def connect(servers: str | Sequence[str], name: str = "gold-router") -> Client:
-    """A NATS connection that reconnects for ever (logging each drop and return at INFO)."""
+async def connect(servers: str | Sequence[str], name: str = "gold-router", on_reconnect: list | None = None) -> Client:
+    """A NATS connection that reconnects for ever (logging each drop and return at INFO); after each
+    reconnection it awaits every coroutine function in `on_reconnect` (a list the caller may fill later)."""
     urls = [u.strip() for u in servers.split(",")] if isinstance(servers, str) else list(servers)
 
     async def disconnected() -> None:
@@ -72,6 +73,11 @@ async def connect(servers: str | Sequence[str], name: str = "gold-router") -> Cl
 
     async def reconnected() -> None:
         log.info("nats: reconnected to %s", nc.connected_url.netloc if nc.connected_url else "?")
+        for fn in on_reconnect or ():
+            try:
+                await fn()
+            except Exception:
+                log.exception("nats: a reconnection hook failed")
 
     async def error(exc: Exception) -> None:
         log.info("nats: %s", exc)

@@ -80,8 +80,32 @@ def decode_header(data: bytes, path: str) -> tuple[int, str, int]:
     return first_seq, data[HEADER.size:end].decode("ascii", "replace"), end + 4
 
 
+_KIND_BYTE = {kind: kind.value for kind in CommandKind}
+_PACK_BODY = BODY.pack
+_PACK_PREFIX = PREFIX.pack
+_TIME_MIN, _TIME_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def encode_command(cmd: Command) -> bytes:
-    """The record bytes of one command; TypeError/ValueError naming the bad field."""
+    """The record bytes of one command; TypeError/ValueError naming the bad field.
+
+    Every command of the service passes here once, before its outputs may leave: the usual
+    command (a `Command` with bytes payload, a known kind, a short session name) takes the
+    straight path; anything else gets the checks that name what is wrong."""
+    payload = cmd.payload if cmd.__class__ is Command else None
+    kind = _KIND_BYTE.get(cmd.kind) if payload is not None else None
+    session = cmd.session.encode("utf-8") if kind is not None and cmd.session.__class__ is str else None
+    if (session is None or payload.__class__ is not bytes or len(session) > 0xFFFF
+            or not _TIME_MIN <= cmd.time_ns <= _TIME_MAX):
+        return _encode_checked(cmd)
+    body = _PACK_BODY(cmd.seq, cmd.time_ns, kind, len(session)) + session + payload
+    n = len(body)
+    if n > MAX_BODY:
+        raise ValueError(f"command {cmd.seq}: record of {n} bytes exceeds {MAX_BODY}")
+    return _PACK_PREFIX(n, n ^ 0xFFFFFFFF, zlib.crc32(body, zlib.crc32(n.to_bytes(4, "little")))) + body
+
+
+def _encode_checked(cmd: Command) -> bytes:
     if not isinstance(cmd, Command):
         raise TypeError(f"journal records Command values, not {type(cmd).__name__}")
     if not isinstance(cmd.payload, (bytes, bytearray, memoryview)):

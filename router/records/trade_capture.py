@@ -12,7 +12,9 @@ happened, the last with LastRptRequested(912)=Y. A session only sees the trades 
 
 A trade is one account's side of one fill as `records.ledger.Ledger` keeps it: TradeReportID(571) is
 its position in the ledger (stable: a journal replay rebuilds the same list), quantities in lots of the
-instrument, LastPx(31) in the instrument's quote currency and unit, SettlDate(64) the value date.
+instrument, LastPx(31) in the instrument's quote currency and unit, SettlDate(64) the value date, and in
+the side: GrossTradeAmt(381) the trade's value in its settlement currency (SettlCurrency(120), as
+Currency(15)) to the currency's minor unit, half-even: the ExecutionReport's 381 for the same fill.
 
 Not here: sockets, sessions, logging (the live app logs each request; a replay answers again, silently);
 the request is journaled like any inbound message and changes no state.
@@ -25,6 +27,7 @@ from typing import Any
 from router.fix.codec import utc_timestamp
 from router.orders.core_bridge import Out
 from router.orders.index import units_text
+from router.records.ledger import money_text
 
 __all__ = ["answer"]
 
@@ -132,6 +135,7 @@ def answer(session: str, msg: Any, flow: Any, scope: frozenset[str] | None) -> l
             (60, utc_timestamp(t.now_ns)), (64, t.value_date.strftime("%Y%m%d").encode()),
             (552, 1), (54, t.side), (37, t.order_id.encode() if isinstance(t.order_id, str) else t.order_id),
             (1, t.account.encode()), (15, t.ccy.encode()),
+            (381, money_text(t.value, t.ccy).encode()), (120, t.ccy.encode()),
         ]
         outs.append(Out(session, b"AE", body))
     return outs

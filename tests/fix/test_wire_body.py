@@ -65,3 +65,17 @@ def test_pickle_keeps_it():
 def test_any_body_encodes_and_reads_back_alike(pairs):
     body = WireBody.of(pairs)
     assert _frame(body) == _frame(pairs) and list(body) == pairs
+
+
+_VALUES = st.lists(st.sampled_from(list(b"=18\x01ab")), max_size=6).map(bytes)
+
+
+@given(st.lists(st.tuples(st.sampled_from([1, 15, 150, 1150, 8]), _VALUES.filter(lambda v: b"\x01" not in v)),
+                max_size=12),
+       st.tuples(st.sampled_from([1, 15, 150, 1150, 8]), _VALUES))
+def test_membership_read_off_the_wire_answers_as_the_pairs_do(pairs, probe):
+    # `in` looks for the encoded field instead of parsing the body: a value that is only the start of
+    # a longer one, or a tag that ends another tag (150 in 1150), must not match
+    body = WireBody.of(pairs)
+    assert (probe in body) == (probe in pairs)
+    assert ((probe[0], 7) in body) is False and ("x" in body) is False

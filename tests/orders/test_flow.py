@@ -604,7 +604,7 @@ def test_every_limit_reject_names_the_limit_it_hit(h: Harness) -> None:
     cases = [
         (("SGE.AU9999", 1, 1, "700.00"), "10 % around the reference 560.00 CNY per gram on SGE.AU9999, 504.00..616.00"),
         (("HKGX.AU99TAEL", 1, 1, "22300.10"), "not a multiple of the tick 0.50 on HKGX.AU99TAEL"),
-        (("SGE.AU9999", 1, 20000, "560.00"), "200000 g above the account maximum of 100000 g per order (max_order_grams)"),
+        (("SGE.AU9999", 1, 20000, "560.00"), "199980 g fine above the account maximum of 100000 g fine per order (max_order_grams, fine grams)"),
         (("GOLD.KG9999", 1, 9, "560.00"), "SGE.AU9999: quantity below 1 lot(s) of 10 gram (9.999 g fine each)"),
         (("SGE.AU9999", 1, 10**9, "560.00"), "quantity outside 1..50000 lots of 10 gram"),
     ]
@@ -615,7 +615,7 @@ def test_every_limit_reject_names_the_limit_it_hit(h: Harness) -> None:
     h.order(SH, "SGE.AU9999", 1, 10, "559.00", clordid="L1")
     (cxl_rej,) = h.send(SH, b"G", [(41, "L1"), (11, "L2"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"),
                                    (38, 20000), (40, 2), (44, "559.00")])
-    assert cxl_rej.msg_type == b"9" and b"(max_order_grams)" in f(cxl_rej, 58)
+    assert cxl_rej.msg_type == b"9" and b"199980 g fine above the account maximum of 100000 g fine per order (max_order_grams, fine grams)" in f(cxl_rej, 58)
 
 
 def test_ended_orders_free_their_core_rows_and_the_gauges_show_it() -> None:

@@ -11,6 +11,7 @@ from router.orders.index import (
 )
 from router.orders.reports import cancel_reject, exec_report, reject_report
 from router.domain.reasons import Reason
+from router.fix.encoding import WireBody
 
 TS = b"20260101-00:00:00.000"
 
@@ -197,3 +198,29 @@ def test_the_encoded_report_is_field_for_field_the_reference_pairs(product, exec
     assert isinstance(got, WireBody)
     assert encode(b"8", b"G", b"S1", 1, TS, got) == encode(b"8", b"G", b"S1", 1, TS, want)
     assert list(got) == [(t, v if isinstance(v, bytes) else str(v).encode()) for t, v in want]
+
+
+@settings(max_examples=400, deadline=None)
+@given(orders=st.lists(st.tuples(st.sampled_from(["ACC", "B2"]), st.booleans(), st.sampled_from([1, 2]),
+                                  st.integers(1, 3), st.sampled_from([1, 2]), st.sampled_from([None, 56000, 56010]),
+                                  st.sampled_from([0, 1, 3, 6])), min_size=1, max_size=12))
+def test_reused_fixed_fields_are_always_the_orders_own(orders) -> None:
+    """The encoded Account..TimeInForce fields come from a small bounded table keyed by the values
+    they show: for any sequence of orders (repeating and differing in every one of those values,
+    the table cleared when full), each order gets exactly its own fields, encoded as its pairs."""
+    import router.orders.reports as reports
+    from router.fix.codec import encode
+
+    saved = reports.FIXED_CACHE_MAX
+    reports.FIXED_CACHE_MAX = 3
+    try:
+        for account, product, side, qty, ord_type, price, tif in orders:
+            symbol = "GOLD.KG9999" if product else "SGE.AU9999"
+            o = Order(1, b"run-1", "S1", account, 0, b"C1", symbol, product, side, ord_type, tif,
+                      qty * (1_000_000 if product else 1), price, 2)
+            got = reports._fixed_fields(o)
+            want = encode(b"8", b"G", b"S1", 1, TS, reports._fixed_pairs(o))
+            assert encode(b"8", b"G", b"S1", 1, TS, list(WireBody(got))) == want
+            assert len(reports._FIXED) <= 3
+    finally:
+        reports.FIXED_CACHE_MAX = saved

@@ -447,6 +447,22 @@ def test_risk_checks_run_in_the_decision():
     assert r.route(req(account="ON"), 0).reason is Reason.KILL_SWITCH_GLOBAL
 
 
+def test_max_order_grams_counts_fine_grams_on_instruments_as_on_products():
+    """The limit is gold content: 100 lots of SGE.AU9999 are 1,000 g gross but 999.9 g fine, so a
+    999.9 g limit takes them, as it takes a 999.9 fine g product order, and refuses one more lot or
+    one more fine gram. (Counting gross grams refused the instrument order at 999.9.)"""
+    a = account(limits={"max_order_grams": "999.9"})
+    limits = RiskEngine(RiskConfig(collar_bp=None), Accounts([a]))
+    r = Router(CAT, Accounts([a]), CrossBorderQuota(10**18, 10**18), lambda s, t: True, FX, risk=limits)
+    ok = r.route(req("SGE.AU9999", qty=100, price=56000, tif=Tif.IOC), 0)
+    assert ok.ok and ok.qty_ug == 999_900_000
+    assert r.route(req("SGE.AU9999", qty=101, price=56000, tif=Tif.IOC), 0).reason is Reason.MAX_ORDER_QTY
+    assert r.route(req(qty=999, price=56000, tif=Tif.IOC), 0).ok                  # GOLD.KG9999, fine grams
+    assert r.route(req(qty=1000, price=56000, tif=Tif.IOC), 0).reason is Reason.MAX_ORDER_QTY
+    text = limits.limit_text(Reason.MAX_ORDER_QTY, a, 1_009_899_000, 0)
+    assert "1009.899 g fine above the account maximum of 999.9 g fine per order (max_order_grams, fine grams)" in text
+
+
 def test_default_accounts_route_across_the_border():
     tree = embedded_defaults()
     cfg = build_config(tree, sections=False)
@@ -510,6 +526,33 @@ def test_explain_text_is_the_same_from_the_fragment_cache_and_it_stays_bounded(m
     # Each line names three books with the quote-ranked one unmarked and the other two on reference.
     assert all(t.count("r;") + t.endswith("r") == 2 for t in texts)
     assert len(set(texts)) == 3
+
+
+def test_explain_bytes_equal_the_fresh_line_for_every_decision_and_stay_bounded(monkeypatch):
+    """The router's reused GoldRouteExplain lines: for orders that differ in each value the line shows
+    (side, quantity, price, a moved quote, an exclusion, a rejection), the bytes are always the line
+    formatted afresh; the same decision again gets the very same bytes; the cache stays bounded."""
+    import router.orders.routing as routing
+    monkeypatch.setattr(routing, "EXPLAIN_CACHE_MAX", 4)
+    quotes = {CAT.instruments["SGE.AU9999"].book_id: 55990}
+    r = router(top=lambda book, side: quotes.get(book))
+    seen = set()
+    for request in (req(price=56000), req(price=56010), req(side=SELL, price=56000), req(qty=2000, price=56000),
+                    req("SGE.AU9999", qty=1, price=56000), req(vault="HK", price=56000),
+                    req(bar_form="lgd_400oz"), req(price=56000)):
+        for ask in (55990, 55980):
+            quotes[CAT.instruments["SGE.AU9999"].book_id] = ask
+            d = r.route(request, 0)
+            line = r.explain_bytes(d)
+            assert line == d.explain_text().encode("ascii", "replace")
+            assert r.explain_bytes(r.route(request, 0)) is line
+            assert len(r._explains) <= 4
+            seen.add(line)
+    # 7 distinct orders x 2 quotes, except where the quoted book is not a candidate (HK vault, bar form)
+    assert len(seen) == 12
+    # Snapshots pickle the router: the lines are left out of its state, everything else is kept.
+    state = r.__getstate__()
+    assert state["_explains"] == {} and r._explains and state["_static"] is r._static
 
 
 def test_static_cache_is_bounded_and_can_be_invalidated(monkeypatch):

@@ -308,4 +308,4 @@ async def test_limit_rejects_over_tcp_name_the_limit(router) -> None:
     assert b"10 % around the reference 560.00 CNY per gram on SGE.AU9999, 504.00..616.00" in collar.get(58)
     await sh.send(b"D", order("LIM2", "GOLD.KG9999", 1, 200000, "560.00"))
     (size,) = await reports(sh, 1)
-    assert size.get(103) == b"3" and b"maximum of 100000 g per order (max_order_grams)" in size.get(58)
+    assert size.get(103) == b"3" and b"200000 g fine above the account maximum of 100000 g fine per order (max_order_grams, fine grams)" in size.get(58)

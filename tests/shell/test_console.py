@@ -223,3 +223,39 @@ async def test_console_shows_books_routes_quota_live_and_its_kill_switch_cancels
     assert re.search(r"INFO gold_router.admin: kill switch account SHCLIENT1 ON by 127\.0\.0\.1 \(console\): "
                      r"1 working orders cancelled", text), text[-3000:]
     assert "console stream opened" in text
+
+
+async def test_console_fx_jump_shows_the_409_reason_and_a_confirmed_force_applies_it(serve):
+    """A rate beyond fx.max_jump_pct from the page: the 409's reason is shown and a second question
+    offers to force it; declining leaves the rate, confirming resends with "force": true."""
+    _fix_port, http_port, log_path = serve
+    driver = await asyncio.to_thread(browser)
+    try:
+        driver.get(f"http://127.0.0.1:{http_port}/#token={OPERATE}")
+        WebDriverWait(driver, 10).until(EC.text_to_be_present_in_element((By.ID, "conn"), "live"))
+        WebDriverWait(driver, 10).until(lambda d: "USDCNY" in d.execute_script(
+            "return [...document.querySelectorAll('#fx-pair option')].map(o => o.value)"))
+        Select(driver.find_element(By.ID, "fx-pair")).select_by_value("USDCNY")
+        driver.find_element(By.ID, "fx-rate").send_keys("7.5000")            # +5.6 %, the limit is 2 %
+        for accept in (False, True):
+            driver.find_element(By.ID, "fx-set").click()
+            first = driver.switch_to.alert
+            assert "USDCNY" in first.text and "7.5000" in first.text
+            first.accept()
+            second = WebDriverWait(driver, 5).until(EC.alert_is_present())
+            assert "fx.max_jump_pct" in second.text and "force" in second.text, second.text
+            if not accept:
+                second.dismiss()
+                seen(driver, "#op-result", lambda t: "refused (409): max_jump_pct" in t and "not forced" in t,
+                     "the refusal's reason")
+                view = json.loads((await asyncio.to_thread(http, http_port, "/fx", None, READ))[1])
+                assert view["pairs"]["USDCNY"]["mid"] == "7.1000", view
+            else:
+                second.accept()
+                seen(driver, "#op-result", lambda t: t.startswith("done: /fx") and '"force":true' in t,
+                     "the forced update")
+        view = json.loads((await asyncio.to_thread(http, http_port, "/fx", None, READ))[1])
+        assert view["pairs"]["USDCNY"]["mid"] == "7.5000", view
+    finally:
+        await asyncio.to_thread(driver.quit)
+    assert "FX update by 127.0.0.1 (console) (forced): USDCNY=7.5000" in log_path.read_text()

@@ -137,13 +137,15 @@ async def test_the_drop_copy_sees_every_report_of_both_clients_and_may_not_send_
 
 
 def fills(msgs: list[FixMessage]) -> Counter:
-    """(OrderID, Side, lots, price, account) of every fill the clients were told of."""
-    return Counter((m.get(37), m.get(54), m.get(32), m.get(31), m.get(1))
+    """(OrderID, Side, lots, price, account, GrossTradeAmt, SettlCurrency) of every fill the clients were told of."""
+    return Counter((m.get(37), m.get(54), m.get(32), m.get(31), m.get(1), m.get(381), m.get(120))
                    for m in msgs if m.msg_type == b"8" and m.get(150) == b"F")
 
 
 def captured(msgs: list[FixMessage]) -> Counter:
-    return Counter((m.get(37), m.get(54), m.get(32), m.get(31), m.get(1)) for m in msgs if m.msg_type == b"AE")
+    """The same fields of trade capture reports: an AE's value is its fill report's GrossTradeAmt."""
+    return Counter((m.get(37), m.get(54), m.get(32), m.get(31), m.get(1), m.get(381), m.get(120))
+                   for m in msgs if m.msg_type == b"AE")
 
 
 def ad(req_id: str, *days: date, account: str | None = None) -> list:

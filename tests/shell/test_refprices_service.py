@@ -34,7 +34,7 @@ async def test_posted_reference_price_opens_the_band_for_a_2026_gold_price(tmp_p
         assert status == 401                                            # a mutation needs the token
         status, body = await asyncio.to_thread(http, http_port, "/reference-prices",
                                                b'{"prices": {"SGE.AU9999": "1141.24"}}', "s3cret")
-        assert status == 400 and json.loads(body)["error"] == "max_jump_pct", body
+        assert status == 409 and json.loads(body)["error"] == "max_jump_pct", body     # as POST /fx
         status, body = await asyncio.to_thread(http, http_port, "/reference-prices", body_1141, "s3cret")
         assert status == 200, body
         status, body = await asyncio.to_thread(http, http_port, "/reference-prices", None, "s3cret")
@@ -49,8 +49,12 @@ async def test_posted_reference_price_opens_the_band_for_a_2026_gold_price(tmp_p
         # +25 % in one request is refused and names the key; nothing moves.
         status, body = await asyncio.to_thread(http, http_port, "/reference-prices",
                                                b'{"prices": {"SGE.AU9999": "1426.55"}}', "s3cret")
-        assert status == 400 and json.loads(body)["error"] == "max_jump_pct"
-        assert "max_jump_pct" in json.loads(body)["detail"]
+        assert status == 409 and json.loads(body)["error"] == "max_jump_pct"
+        detail = json.loads(body)["detail"]
+        assert "SGE.AU9999" in detail and "reference.max_jump_pct = 20" in detail and "force" in detail
+        status, body = await asyncio.to_thread(http, http_port, "/reference-prices",
+                                               b'{"prices": {"SGE.AU9999": "1141.245"}}', "s3cret")
+        assert status == 400 and json.loads(body)["error"] == "off_tick", body       # the request's fault
         status, body = await asyncio.to_thread(http, http_port, "/reference-prices",
                                                b'{"prices": {"SGE.NOPE": "1.00"}}', "s3cret")
         assert status == 404 and json.loads(body)["error"] == "unknown_symbol"

@@ -258,9 +258,18 @@ async function stream() {
   setTimeout(stream, 2000);
 }
 
+// A refusal the operator may override (HTTP 409 max_jump_pct from /fx and /reference-prices): the
+// reason is shown, and a second confirmation resends the same body with "force": true.
+const FORCEABLE = new Set(["max_jump_pct"]);
+
 async function operate(path, body, question) {
   const out = document.getElementById("op-result");
   if (!window.confirm(question)) { out.textContent = "cancelled"; out.className = ""; return; }
+  await send(path, body);
+}
+
+async function send(path, body) {
+  const out = document.getElementById("op-result");
   let resp, data;
   try {
     resp = await fetch(path, {method: "POST", headers: authHeaders({"Content-Type": "application/json"}),
@@ -275,6 +284,13 @@ async function operate(path, body, question) {
   } else {
     out.textContent = `refused (${resp.status}): ${data.error}: ${data.detail}`;
     out.className = "err";
+    if (resp.status === 409 && FORCEABLE.has(data.error) && !body.force) {
+      if (window.confirm(`Refused: ${data.detail}\n\nApply it anyway (force)?`)) {
+        await send(path, {...body, force: true});
+      } else {
+        out.textContent += " (not forced)";
+      }
+    }
   }
 }
 

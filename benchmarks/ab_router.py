@@ -1,0 +1,75 @@
+"""Old code against new, same run: the router decision (`benchmarks/router.py`) on two trees, alternated.
+
+Each side is a git revision extracted with `git archive` (`benchmarks.ab_orderflow.extract`, numba
+cache included) and runs its own `benchmarks/router.py` in a fresh process, `--repeat` times,
+alternating and swapping which side goes first each round, so a noisy neighbour on this shared
+machine hits both alike. Per case it reports the median over the repeats of each side's median ns
+per decision and the ratio old / new (> 1: the new code is faster). `--old HEAD --new HEAD`
+checks the harness (ratios near 1).
+
+Not here: what a case times (that is `benchmarks/router.py`, which also checks every decision).
+
+usage: python -m benchmarks.ab_router --old REV [--new REV (default HEAD)] [--repeat K] [--calls N]
+                                      [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
+from benchmarks.ab_orderflow import extract
+
+
+def run(tree: Path, calls: int) -> dict[str, int]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.router", "--calls", str(calls), "--rounds", "3",
+                               "--json", out.name], cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"benchmarks.router failed on {tree}: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
+        cases = json.loads(Path(out.name).read_text())["cases"]
+    return {name: c["median_ns"] for name, c in cases.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.ab_router", description=__doc__.splitlines()[0])
+    ap.add_argument("--old", required=True, help="git revision of the old code")
+    ap.add_argument("--new", default="HEAD", help="git revision of the new code (default HEAD: commit first)")
+    ap.add_argument("--repeat", type=int, default=4, help="processes per side, alternated (default 4)")
+    ap.add_argument("--calls", type=int, default=5000, help="calls per case per round (default 5000)")
+    ap.add_argument("--json", help="write the result here")
+    a = ap.parse_args(argv)
+    runs: dict[str, list[dict[str, int]]] = {"old": [], "new": []}
+    with tempfile.TemporaryDirectory(prefix="goldrouter-abr-") as tmp:
+        trees = {}
+        for side, rev in (("old", a.old), ("new", a.new)):
+            (Path(tmp) / side).mkdir()
+            trees[side] = extract(rev, Path(tmp) / side)
+        for k in range(a.repeat):
+            for side in ("old", "new")[::1 if k % 2 == 0 else -1]:
+                r = run(trees[side], a.calls)
+                runs[side].append(r)
+                print(f"run {k + 1}/{a.repeat} {side}: " + ", ".join(f"{n} {v}" for n, v in r.items()), flush=True)
+    names = [n for n in runs["new"][0] if n in runs["old"][0]]
+    med = {side: {n: statistics.median(r[n] for r in rs) for n in names} for side, rs in runs.items()}
+    ratio = {n: round(med["old"][n] / med["new"][n], 2) for n in names}
+    result = {"benchmark": "ab_router", "old": a.old, "new": a.new, "runs": runs, "median_ns": med,
+              "old_over_new": ratio, "machine": machine_description(PROCESS_START_LOAD)}
+    print(f"old {a.old} vs new {a.new}, median ns per decision, {a.repeat} alternated processes per side:")
+    for n in names:
+        print(f"  {n:<18} old {med['old'][n]:>7.0f}   new {med['new'][n]:>7.0f}   old/new {ratio[n]}")
+    print(machine_line(result["machine"]))
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
