@@ -13,8 +13,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .layout import (
-    ID_DELETED, K_BP, K_LOT, K_MAX, K_MIN, K_NLEV, K_REF, K_TICK, L_COUNT, L_HEAD, L_NEXT, L_PRICE, L_QTY,
-    L_TAIL, M_HDISP, M_IDX, M_LFREE, M_NHT, M_NORD, M_NROWS, M_OFREE, ROW_FREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME,
+    ID_DELETED, K_BP, K_LOT, K_MAX, K_MIN, K_NLEV, K_QB, K_REF, K_TICK, L_COUNT, L_HEAD, L_NEXT, L_PRICE, L_QTY,
+    L_TAIL, M_HDISP, M_OFFQ, NQ, M_IDX, M_LFREE, M_NHT, M_NORD, M_NROWS, M_OFREE, ROW_FREE, M_LHW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NB, M_NE, M_NHEAP, M_OP, M_SEQ, M_TIME,
     M_TOPS, O_BOOK,
     O_CUM, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE, O_QTY, O_SEQ, O_SIDE,
     slot_of,
@@ -53,6 +53,17 @@ def _store(typingctx, addr, index, value):
 
 
 @intrinsic
+def _load(typingctx, addr, index):
+    """((int64*) addr)[index]."""
+    sig = types.int64(types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        ptr = builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
+        return builder.load(builder.gep(ptr, [args[1]]))
+    return sig, codegen
+
+
+@intrinsic
 def prefetch(typingctx, addr):
     """Hint the CPU to start loading the cache line at int64 address `addr` (no fault if invalid)."""
     sig = types.void(types.int64)
@@ -77,7 +88,8 @@ def set_top(M, b, s, price):
 def price_reason(K, b, price):
     if price <= 0 or price > MAX_PRICE:
         return R_BAD_PRICE
-    if price % K[b, K_TICK] != 0:
+    tick = K[b, K_TICK]
+    if tick != 1 and price % tick != 0:
         return R_BAD_TICK
     ref = K[b, K_REF]
     bp = K[b, K_BP]
@@ -92,7 +104,8 @@ def price_reason(K, b, price):
 def qty_reason(K, b, qty):
     if qty <= 0 or qty > MAX_QTY:
         return R_BAD_QTY
-    if qty % K[b, K_LOT] != 0:
+    lot = K[b, K_LOT]
+    if lot != 1 and qty % lot != 0:
         return R_BAD_LOT
     if qty < K[b, K_MIN]:
         return R_BELOW_MIN
@@ -229,15 +242,61 @@ def _position(K, S, L, b, s, price):
 
 
 @njit(cache=True, _nrt=False, inline="always")
+def ladder_at(M, b, s):
+    """Address of the first slot of side `s` of book `b` in the ladder table Q [2B, NQ] (see
+    layout); slots are read and written through _load/_store (a carray view would need the NRT)."""
+    return M.ctypes.data + (M[M_OFFQ] + (2 * b + s) * NQ) * 8
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def ladder_slot(K, b, s, price):
+    """Slot of `price` in the ladder of side `s` of book `b`, or -1 outside its window."""
+    q = price - K[b, K_QB + s]
+    tick = K[b, K_TICK]
+    if tick != 1:
+        q = q // tick
+    if q < 0 or q >= NQ:
+        return -1
+    return q
+
+
+@njit(cache=True, _nrt=False)
+def recentre(K, S, L, q, b, s):
+    """Move side `s` of book `b`'s ladder window (slots at address `q`) so its best price sits in
+    the middle: clear the slots of its levels, move the base, fill the slots again (one pass over
+    the side's levels)."""
+    n = K[b, K_NLEV + s]
+    row = S[2 * b + s]
+    for j in range(n):
+        i = ladder_slot(K, b, s, L[row[j], L_PRICE])
+        if i >= 0:
+            _store(q, i, 0)
+    K[b, K_QB + s] = L[row[n - 1], L_PRICE] - (NQ // 2) * K[b, K_TICK]
+    for j in range(n):
+        i = ladder_slot(K, b, s, L[row[j], L_PRICE])
+        if i >= 0:
+            _store(q, i, row[j] + 1)
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def link(K, S, L, O, M, r):
     """Append order row `r` at the tail of its price level (creating the level if needed)."""
     b, s, price = O[r, O_BOOK], O[r, O_SIDE] - 1, O[r, O_PRICE]
-    pos = _position(K, S, L, b, s, price)
     n = K[b, K_NLEV + s]
     row = S[2 * b + s]
-    if pos < n and L[row[pos], L_PRICE] == price:
-        lid = row[pos]
+    q = ladder_at(M, b, s)
+    qi = ladder_slot(K, b, s, price)
+    lid = -1
+    if qi >= 0:
+        lid = _load(q, qi) - 1
+        pos = -1
     else:
+        pos = _position(K, S, L, b, s, price)
+        if pos < n and L[row[pos], L_PRICE] == price:
+            lid = row[pos]
+    if lid < 0:
+        if pos < 0:
+            pos = _position(K, S, L, b, s, price)
         lid = M[M_LFREE]
         if lid >= 0:
             M[M_LFREE] = L[lid, L_NEXT]
@@ -258,6 +317,12 @@ def link(K, S, L, O, M, r):
             set_top(M, b, s, price)
         if n + 1 > M[M_MAXSIDE]:
             M[M_MAXSIDE] = n + 1
+        if qi >= 0:
+            _store(q, qi, lid + 1)
+        # keep the window around the touch: re-centre when the best price leaves its middle half
+        bi = ladder_slot(K, b, s, L[row[n], L_PRICE])
+        if bi < NQ // 4 or bi >= NQ - NQ // 4:
+            recentre(K, S, L, q, b, s)
     tail = L[lid, L_TAIL]
     O[r, O_PREV] = tail
     O[r, O_NEXT] = -1
@@ -305,6 +370,9 @@ def unlink(K, S, L, O, M, r):
         for j in range(pos, n - 1):
             row[j] = row[j + 1]
         K[b, K_NLEV + s] = n - 1
+        qi = ladder_slot(K, b, s, L[lid, L_PRICE])
+        if qi >= 0:
+            _store(ladder_at(M, b, s), qi, 0)
         L[lid, L_NEXT] = M[M_LFREE]
         M[M_LFREE] = lid
         M[M_LLIVE] -= 1

@@ -14,6 +14,15 @@ Tables (rows x fields, int64):
   HT order ids  [capH, 2]     open addressing, key = order id (> 0, -1 = deleted), value = row in O
   W  owners     [capW, 2]     open addressing, key = owner + 1, value = STP mode
   X  GTD heap   [capO, 2]     min-heap of (expire_time, row) so an expiry call touches only due orders
+  Q  ladders    [2B, NQ]      per book side, level id + 1 (0 = none) by price: slot (price - base) / tick
+
+Price ladders: finding the level of a price by bisecting the sorted side cost a few unpredictable
+branches per order; most orders join a level that exists, so each side also keeps a dense window of
+NQ ticks (base price in the book row, K_QB + side) mapping a price straight to its level. A price
+outside the window falls back to the bisection, so the ladder only speeds up and never decides.
+When a new level leaves the side's best price outside the window's middle half, the window is
+re-centred on it (`kernels_book.recentre`, a pass over that side's levels). The sorted side stays
+the record of order (best level, depth, walks); the ladder is an index over it.
 
 Order rows: the engine knows only live orders. When an order ends (filled, cancelled, expired,
 rejected after acceptance) its id leaves HT (a tombstone) and its row goes on a free list (linked
@@ -46,11 +55,18 @@ M_CPTR, M_CROWS, M_EPTR, M_EROWS = 32, 33, 34, 35
 # order-row recycling: free-list head (-1 = empty), rows in use, id-table slots taken (with tombstones),
 # and the farthest any id sits from its home slot (a lookup of an absent id stops past it)
 M_OFREE, M_NROWS, M_NHT, M_HDISP = 36, 37, 38, 39
-HDR = 40
+# where the ladders are, and the layout's version (an exported arena of another layout is refused)
+M_OFFQ, M_LAYOUT = 40, 41
+HDR = 48
+LAYOUT = 0x474C_0003  # "GL" + 3: price ladders (Q table, K_QB); an arena of layout 2 has no such mark
+
+# slots per ladder: the window covers NQ ticks around the best price of a side
+NQ = 4096
 
 # book fields
 K_TICK, K_LOT, K_MIN, K_MAX, K_BP, K_REF, K_NUM, K_DEN, K_SCALE, K_NLEV = range(10)
-NKF = 12  # K_NLEV + side (0 = bids, 1 = asks)
+K_QB = 11  # K_NLEV + side (0 = bids, 1 = asks): levels per side; K_QB + side: the side's ladder base price
+NKF = 16
 
 # level fields
 L_PRICE, L_HEAD, L_TAIL, L_QTY, L_COUNT, L_NEXT = range(6)
@@ -76,7 +92,8 @@ def _pow2(n: int) -> int:
 
 def allocate(nb: int, ng: int, cap_o: int, cap_l: int, cap_s: int, cap_h: int, cap_w: int) -> np.ndarray:
     cap_h, cap_w = _pow2(cap_h), _pow2(cap_w)
-    sizes = [nb * NKF, max(ng, 1), 2 * nb * cap_s, cap_l * NLF, cap_o * NOF, cap_h * 2, cap_w * 2, cap_o * 2]
+    sizes = [nb * NKF, max(ng, 1), 2 * nb * cap_s, cap_l * NLF, cap_o * NOF, cap_h * 2, cap_w * 2, cap_o * 2,
+             2 * nb * NQ]
     offs, pos = [], HDR
     for s in sizes:
         offs.append(pos)
@@ -88,6 +105,8 @@ def allocate(nb: int, ng: int, cap_o: int, cap_l: int, cap_s: int, cap_h: int, c
     a[[M_NB, M_NG, M_CAPO, M_CAPL, M_CAPS, M_CAPH, M_CAPW]] = [nb, ng, cap_o, cap_l, cap_s, cap_h, cap_w]
     a[M_OFFK:M_OFFW + 1] = offs[:7]
     a[M_OFFX] = offs[7]
+    a[M_OFFQ] = offs[8]
+    a[M_LAYOUT] = LAYOUT
     a[M_LFREE] = -1
     a[M_OFREE] = -1
     return a
@@ -98,11 +117,12 @@ def views(a: np.ndarray):
     nb, ng = int(a[M_NB]), int(a[M_NG])
     cap_o, cap_l, cap_s, cap_h, cap_w = (int(x) for x in a[M_CAPO:M_CAPW + 1])
     ok, og, os_, ol, oo, oh, ow = (int(x) for x in a[M_OFFK:M_OFFW + 1])
-    ox = int(a[M_OFFX])
+    ox, oq = int(a[M_OFFX]), int(a[M_OFFQ])
     return (a[ok:ok + nb * NKF].reshape(nb, NKF), a[og:og + max(ng, 1)],
             a[os_:os_ + 2 * nb * cap_s].reshape(2 * nb, cap_s), a[ol:ol + cap_l * NLF].reshape(cap_l, NLF),
             a[oo:oo + cap_o * NOF].reshape(cap_o, NOF), a[oh:oh + cap_h * 2].reshape(cap_h, 2),
-            a[ow:ow + cap_w * 2].reshape(cap_w, 2), a[ox:ox + cap_o * 2].reshape(cap_o, 2))
+            a[ow:ow + cap_w * 2].reshape(cap_w, 2), a[ox:ox + cap_o * 2].reshape(cap_o, 2),
+            a[oq:oq + 2 * nb * NQ].reshape(2 * nb, NQ))
 
 
 def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: int = 1,
@@ -114,7 +134,7 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     cap_o, cap_l, cap_s, cap_h, cap_w = (int(x) for x in a[M_CAPO:M_CAPW + 1])
     nord, llive, maxside, nown = int(a[M_NORD]), int(a[M_LLIVE]), int(a[M_MAXSIDE]), int(a[M_NOWN])
     nrows, lhw = int(a[M_NROWS]), int(a[M_LHW])
-    ka, ga, sa, la, oa, ha, wa, xa = views(a)
+    ka, ga, sa, la, oa, ha, wa, xa, qa = views(a)
     heap = _live_heap(xa[:int(a[M_NHEAP])], oa)
     # rows: room for the live orders, and the heap (one row per entry) at most half full after
     new_o = cap_o
@@ -131,7 +151,8 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     b[M_TOPS] = a[M_TOPS]
     b[M_CPTR:M_EROWS + 1] = a[M_CPTR:M_EROWS + 1]
     b[M_OFREE], b[M_NROWS] = a[M_OFREE], nrows
-    kb, gb, sb, lb, ob, hb, wb, xb = views(b)
+    kb, gb, sb, lb, ob, hb, wb, xb, qb = views(b)
+    qb[:] = qa
     b[M_NHEAP] = len(heap)
     xb[:len(heap)] = heap
     kb[:] = ka

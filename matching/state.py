@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .engine import Engine
-from .layout import M_CPTR, M_CROWS, M_NB, M_TOPS
+from .layout import HDR, LAYOUT, M_CPTR, M_CROWS, M_LAYOUT, M_NB, M_TOPS
 from .types import NEF
 
 __all__ = ["export_state", "import_state"]
@@ -26,9 +26,13 @@ def export_state(engine: Engine) -> dict:
 
 def import_state(engine: Engine, state: dict) -> None:
     arena = np.array(state["arena"], np.int64)
+    if arena.size < HDR or int(arena[M_LAYOUT]) != LAYOUT:
+        raise ValueError("engine state of another arena layout (an older version of the core): "
+                         "rebuild it by replaying the commands")
     if int(arena[M_NB]) != engine._nb or state["groups"] != [list(g) for g in engine.groups]:
         raise ValueError(f"engine state for {int(arena[M_NB])} books and groups {state['groups']} does not fit "
                          f"an engine of {engine._nb} books and groups {engine.groups}")
+    engine._spare.drop()                        # planned for the state being replaced
     engine._T[:] = state["tops"]
     arena[M_TOPS] = engine._T.ctypes.data       # the address of this engine's own table, not the exporter's
     arena[M_CPTR] = arena[M_CROWS] = 0

@@ -64,6 +64,14 @@ def run_id(now_ns: int) -> str:
     return out or "0"
 
 
+def _sent_by_handle(gateway: Any, out: Out) -> bool:
+    h = gateway.handle(out[0])
+    if h is None:
+        return False
+    h.send(out[1], out[2])
+    return True
+
+
 class RouterApp(Sequencer, BooksAdmin):
     def __init__(self, config: Config, flow: OrderFlow, *, sessions_always_open: bool, metrics: Any = None,
                  clock: Callable[[], int] = time.time_ns, journal: Journal | None = None,
@@ -183,7 +191,8 @@ class RouterApp(Sequencer, BooksAdmin):
 
     def _trade_capture(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         """TradeCaptureReportRequest (AD): read-only, answered from the books of record."""
-        return trade_capture(session, msg, self.flow, self._scopes.get(session, frozenset({session})))
+        return trade_capture(session, msg, self.flow, self._scopes.get(session, frozenset({session})),
+                             self.trade_archive)
 
     def _reply(self, out: Out) -> None:
         """Send an answer that is no command, after any outputs still held for the journal."""
@@ -223,6 +232,10 @@ class RouterApp(Sequencer, BooksAdmin):
             self.settle_due(now_ns)         # the books' end of day at the configured deadline
         except Exception:
             log.exception("end of day at the settlement deadline failed")
+        try:
+            self.roll_ledger(now_ns)        # past days' trades leave memory for the trade archive
+        except Exception:
+            log.exception("the books' trading-day roll failed")
 
     def send(self, outs: list[Out]) -> None:
         """Send outputs (and the drop-copy sessions' copies, each right after its original)."""
@@ -231,10 +244,13 @@ class RouterApp(Sequencer, BooksAdmin):
         gateway = self.gateway
         if self.drop_copy:
             outs = self.drop_copy.expand(outs)
+        send_batch = getattr(gateway, "send_batch", None)
+        if send_batch is not None:
+            outs = send_batch(outs)     # the gateway's sessions in one pass; the rest come back
+        elif gateway is not None:
+            outs = [out for out in outs if not _sent_by_handle(gateway, out)]
         for session, msg_type, body in outs:
-            h = gateway.handle(session) if gateway is not None else None
-            if h is None:
-                h = handles.get(session)
+            h = handles.get(session)
             if h is not None:
                 h.send(msg_type, body)
 

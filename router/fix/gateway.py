@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from router.fix.admin_messages import refusal_logout
 from router.fix.app import Application, NullObserver, SessionHandle
+from router.fix.slot import SessionSlot, send_batch
 from router.fix.client_certs import peer_subject, subject_text
 from router.fix.codec import FixMessage, Garbled
 from router.fix.acceptor_setup import load_validator, server_ssl_context, session_validators
@@ -46,38 +47,6 @@ log = logging.getLogger("router.fix")
 LOGON_REFUSED = "Logon refused: unknown CompID or invalid credentials"
 
 __all__ = ["Gateway", "start_gateway", "load_validator"]
-
-
-class SessionSlot:
-    """A configured session in the registry: its store, its state machine, its connection if any."""
-
-    __slots__ = ("gateway", "config", "session", "store", "conn", "handle", "session_id", "route", "routes",
-                 "next_roll_ns")
-
-    def __init__(self, gateway: "Gateway", config: SessionConfig, session: Session, store: Any) -> None:
-        self.gateway = gateway
-        self.config = config
-        self.session = session
-        self.store = store
-        self.conn: FixConnection | None = None
-        self.session_id = config.target_comp_id
-        self.handle = SessionHandle(config.target_comp_id, config.account, config.extra, self)
-        self.route: tuple = ()                  # reply route of the message being delivered
-        self.routes: RouteMemory | None = None  # request id -> route, once the counterparty used one
-        self.next_roll_ns = config.schedule.next_boundary_ns(time.time_ns())   # store rotation
-
-    def send(self, msg_type: bytes, body: list) -> bool:
-        route = self.route or (self.routes.route_of(body) if self.routes is not None else ())
-        frame = self.session.send_app(msg_type, body, time.time_ns(), route)
-        self.gateway.observer.message_out(self.session_id, msg_type)
-        conn = self.conn
-        if frame is None or conn is None:
-            # Stored for a resend after the next Logon (a drop-copy session with nobody connected gets
-            # one per report): flushed once per batch with the others' stores, not once per message.
-            self.gateway.store_written(self.store)
-            return False
-        conn.write(frame)
-        return True
 
 
 def _nothing() -> None:
@@ -127,6 +96,7 @@ class Gateway:
                               reset_on_logon=sc.reset_on_logon,
                               on_behalf_of=frozenset(c.encode() for c in sc.on_behalf_of))
             self.slots[sc.target_comp_id.encode()] = SessionSlot(self, sc, session, store)
+        self.by_name: dict[str, SessionSlot] = {slot.session_id: slot for slot in self.slots.values()}
 
     # ---------------------------------------------------------------- stores of unconnected sessions
     def store_written(self, store: Any) -> None:
@@ -153,6 +123,11 @@ class Gateway:
         """The application's way to a configured session (logged on or not); None if unknown."""
         slot = self.slots.get(session_id.encode())
         return slot.handle if slot is not None else None
+
+    def send_batch(self, outs: list) -> list:
+        """Send `(session, msg_type, body)` outputs in order (`router.fix.slot.send_batch`); returns
+        those for sessions this gateway does not know."""
+        return send_batch(self, self.by_name, outs)
 
     def sessions_info(self) -> list[dict]:
         """One dict per configured session, for the admin API and metrics."""

@@ -11,18 +11,26 @@ import time
 
 _ts_second = -1
 _ts_prefix = b""
+_ts_ms: int | None = None
+_ts_text = b""
 
 
 def utc_timestamp(ns: int) -> bytes:
     """FIX UTCTimestamp ``YYYYMMDD-HH:MM:SS.sss`` for ns since the epoch (UTC)."""
-    global _ts_second, _ts_prefix
+    global _ts_second, _ts_prefix, _ts_ms, _ts_text
+    ms = ns // 1_000_000
+    if ms == _ts_ms:
+        # A batch of reports is stamped with one clock read: the same text for all of them.
+        return _ts_text
     second, rest = divmod(ns, 1_000_000_000)
     if second != _ts_second:
         # Formatting the date part costs a few microseconds; outgoing messages
         # arrive many per second, so reuse it within the second.
         _ts_prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)).encode()
         _ts_second = second
-    return b"%s.%03d" % (_ts_prefix, rest // 1_000_000)
+    _ts_text = b"%s.%03d" % (_ts_prefix, rest // 1_000_000)
+    _ts_ms = ms
+    return _ts_text
 
 
 _DAYS_BEFORE_MONTH = (0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)

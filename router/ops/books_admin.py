@@ -7,6 +7,12 @@ journal records it and a replay applies it again. The end of day also writes eac
 directory (`records.reports_dir/statements/DAY/ACCOUNT.csv`, default `var/reports` relative to the
 working directory). Obligations name the rails of `records.rails`. Every applied change is logged at INFO.
 
+The books' trading-day roll (`roll_ledger`, asked at every timer tick; the answer depends only on the
+books and the tick's time, so cluster cores applying the same ticks roll at the same one): when the
+ledger holds trades no open day needs, one journaled `ledger_roll` command lets them go and they are
+written to the trade archive (`<journal dir>/trades`, records.trade_archive), with one INFO line. Views
+of a given past day (obligations, cross-border flows, statements) read its trades from the archive.
+
 Not here: HTTP parsing (router.ops.books_api), the ledger's arithmetic (router.records).
 """
 from __future__ import annotations
@@ -23,6 +29,7 @@ from router.records.books_commands import deferred_fee_view
 from router.records.ledger import Ledger, money_text
 from router.records.obligations import cross_border_flows, obligations_view
 from router.records.statements import statement, statement_csv
+from router.records.trade_archive import TradeArchive, trades_of_days
 
 log = logging.getLogger("gold_router.books")
 DEFAULT_REPORTS_DIR = Path("var/reports")
@@ -48,6 +55,47 @@ class BooksAdmin:
     admin: Any                              # RouterApp.admin: one journaled admin command
     ledger: Ledger | None
     reports_dir: Path | None = None         # None: `records.reports_dir` of the configuration
+    journal: Any = None
+
+    @property
+    def trade_archive(self) -> TradeArchive | None:
+        """The trade archive beside the file journal (None without one)."""
+        directory = getattr(self.journal, "directory", None)
+        return None if directory is None else TradeArchive(Path(directory) / "trades")
+
+    def _day_trades(self, day: date | None) -> list:
+        """The trades of `day` (archived and held), or every trade held when None."""
+        ledger = self.ledger
+        if day is None:
+            return list(ledger.trades)
+        return [t for _, t in trades_of_days(ledger.trades, ledger.trades_dropped, day, day, self.trade_archive)]
+
+    def roll_ledger(self, now_ns: int) -> AdminResult | None:
+        """The books' trading-day roll when due (see the module docstring); None when not due."""
+        ledger = self.ledger
+        if ledger is None or not ledger.roll_due(now_ns):
+            return None
+        r = self.admin("ledger_roll", now_ns)
+        if not r.ok:
+            return AdminResult(False, r.reason, r.detail)
+        data = dict(r.data)
+        trades = data.pop("trades")
+        where = "not archived (no file journal)"
+        archive = self.trade_archive
+        if archive is not None and trades:
+            try:
+                where = f"archived to {archive.write(data['first'], trades)}"
+            except OSError:
+                log.exception("trade archive write failed for trades T%d..T%d (the journal still has them)",
+                              data["first"], data["first"] + len(trades) - 1)
+                where = "NOT archived (write failed)"
+        if self.metrics is not None:
+            self.metrics.ledger_archived(len(trades))
+        days = sorted({t.trading_day.isoformat() for t in trades})
+        log.info("books of record rolled: %d trades of %s let go from memory, %s; %d trades held (%s); "
+                 "end-of-day records kept from %s", len(trades), ", ".join(days) or "no day", where, data["held"],
+                 ", ".join(data["held_days"]) or "none", data["history_from"])
+        return AdminResult(True, data={**data, "archived": len(trades)})
 
     def positions_view(self, account: str) -> dict | None:
         """The account's cash, metal and positions (None: no such account)."""
@@ -67,7 +115,7 @@ class BooksAdmin:
         if account is not None and account not in self.flow.accounts:
             return AdminResult(False, "unknown_account", f"no account {account!r}")
         rails = getattr(self.config.sections.get("records"), "rails", None)
-        return AdminResult(True, data=obligations_view(self.ledger.trades, day, account, rails))
+        return AdminResult(True, data=obligations_view(self._day_trades(day), day, account, rails))
 
     def cross_border_view(self, trading_day: str | None) -> AdminResult:
         """Metal bought and sold across the border per day and direction, by account and in total."""
@@ -76,7 +124,7 @@ class BooksAdmin:
         day = None if trading_day is None else _day(trading_day)
         if isinstance(day, AdminResult):
             return day
-        return AdminResult(True, data=cross_border_flows(self.ledger.trades, day))
+        return AdminResult(True, data=cross_border_flows(self._day_trades(day), day))
 
     def statement_view(self, account: str, trading_day: str) -> AdminResult:
         if self.ledger is None:
@@ -86,7 +134,8 @@ class BooksAdmin:
             return day
         if account not in self.flow.accounts:
             return AdminResult(False, "unknown_account", f"no account {account!r}")
-        return AdminResult(True, data=statement(self.ledger, self.flow.accounts.get(account), day))
+        return AdminResult(True, data=statement(self.ledger, self.flow.accounts.get(account), day,
+                                                self._day_trades(day)))
 
     def margin_calls_view(self) -> list[dict]:
         if self.ledger is None:
@@ -157,7 +206,8 @@ class BooksAdmin:
             return []
         records = self.config.sections.get("records")
         base = self.reports_dir or Path(getattr(records, "reports_dir", DEFAULT_REPORTS_DIR))
-        active = {t.account for t in self.ledger.trades if t.trading_day == day}
+        day_trades = self._day_trades(day)
+        active = {t.account for t in day_trades}
         for s in self.ledger.settlements:
             if s["trading_day"] == day:
                 active |= {m["account"] for m in s["moves"]}
@@ -166,7 +216,7 @@ class BooksAdmin:
         for name in sorted(active):
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{name}.csv"
-            path.write_text(statement_csv(statement(self.ledger, self.flow.accounts.get(name), day)),
+            path.write_text(statement_csv(statement(self.ledger, self.flow.accounts.get(name), day, day_trades)),
                             encoding="utf-8")
             files.append(str(path))
         if files:

@@ -232,6 +232,12 @@ class _Collector:
                     ("currency",), _rows({(k,): v for k, v in m._margin_held.items()}))
         yield _Spec("counter", "ledger_trades", "Fills recorded in the books of record, by clearing house.",
                     ("clearing_house",), _rows({(k,): v for k, v in m._ledger_trades.items()}))
+        yield _Spec("gauge", "ledger_trades_held", "Trades the books of record hold in memory: the open trading "
+                    "days and unsettled value dates (older ones are let go at the roll).", (),
+                    [((), m.ledger_trades_held)])
+        yield _Spec("counter", "ledger_trades_archived", "Trades let go from memory at the trading-day rolls "
+                    "(written to the trade archive when the router has a file journal).", (),
+                    [((), m.ledger_trades_archived)])
         yield _Spec("counter", "drop_copy_reports", "Copies of execution reports sent to drop-copy sessions, "
                     "by session.", ("session",), _rows({(k,): v for k, v in m._drop_copy_reports.items()}))
         yield _Spec("counter", "trade_capture_requests", "TradeCaptureReportRequests (AD) answered, by outcome.",

@@ -78,6 +78,8 @@ class Metrics:
         self._product_unfilled: dict[tuple[str, str], int] = {}     # (product, reason) -> fine micrograms
         self._margin_held: dict[str, float] = {}
         self._ledger_trades: dict[str, int] = {}
+        self.ledger_trades_held = 0                        # trades the books of record hold in memory
+        self.ledger_trades_archived = 0                    # let go at the trading-day rolls
         self._drop_copy_reports: dict[str, int] = {}       # drop-copy session -> copies sent
         self._trade_capture: dict[str, int] = {}           # "accepted" / "rejected" -> AD requests
         self.margin_calls_open = 0
@@ -237,8 +239,17 @@ class Metrics:
     def set_margin_calls(self, count: int) -> None:
         self.margin_calls_open = int(count)
 
-    def ledger_trade(self, clearing_house: str) -> None:
+    def ledger_trade(self, clearing_house: str, held: int) -> None:
+        """A fill recorded; `held`: the trades the ledger now holds in memory."""
         _bump(self._ledger_trades, clearing_house)
+        self.ledger_trades_held = held
+
+    def set_ledger_held(self, held: int) -> None:
+        self.ledger_trades_held = held
+
+    def ledger_archived(self, n: int) -> None:
+        """`n` trades let go at a trading-day roll (written to the trade archive)."""
+        self.ledger_trades_archived += n
 
     def drop_copy_reports(self, session: str, n: int) -> None:
         """`n` copies of execution reports sent (or stored for resend) to a drop-copy session."""

@@ -1,5 +1,6 @@
-"""The books of record's admin operations as journaled commands: the end of day (settlement prices)
-and the published deferred fee.
+"""The books of record's admin operations as journaled commands: the end of day (settlement prices),
+the published deferred fee, and the trading-day roll of the books (`ledger_roll`: the trades no open
+day needs leave memory; the shell archives them from the command's result).
 
 Each is a pure function `(flow, args, now_ns) -> Applied` registered on the `CommandApplier`
 (`register_books`), so the command journal records it and a replay applies it the same way at the same
@@ -7,7 +8,8 @@ point: the arguments are the journaled JSON (decimal strings), the time is the c
 check that may refuse the input happens here, so a refused command replays to the same refusal. The
 ledger is the order flow's fill observer (`flow.fills`).
 
-Not here: HTTP, files (statements are written by the shell after a live command applies), the clock.
+Not here: HTTP, files (statements and the trade archive are written by the shell after a live command
+applies), the clock.
 """
 from __future__ import annotations
 
@@ -40,6 +42,9 @@ def settlement_prices(flow: Any, args: dict, now_ns: int) -> Applied:
         day = date.fromisoformat(args.get("trading_day"))
     except (TypeError, ValueError):
         return _refuse("bad_trading_day", f"trading_day must be YYYY-MM-DD, got {args.get('trading_day')!r}")
+    if ledger.day_archived(day):
+        return _refuse("day_archived", f"{day} is before {ledger.history_from}: the books keep the end of day "
+                                       "of recent days only, and this one was rolled out")
     prices = args.get("prices")
     if not isinstance(prices, dict) or not prices:
         return _refuse("bad_prices", "'prices' must be a non-empty object of symbol -> price")
@@ -103,9 +108,23 @@ def deferred_fee_view(ledger: Ledger) -> dict:
             for s, (d, p) in sorted(ledger.deferred.items())}
 
 
+def ledger_roll(flow: Any, args: dict, now_ns: int) -> Applied:
+    """The books' trading-day roll at the command's time (`Ledger.roll`); the result carries the trades
+    let go (`first`: the number of the first, `trades`) for the shell to archive, and what is held."""
+    ledger = flow.fills
+    if not isinstance(ledger, Ledger):
+        return _refuse("not_supported", "this application keeps no books")
+    first, dropped = ledger.roll(now_ns)
+    held_days = sorted({t.trading_day for t in ledger.trades})
+    return Applied([], data={"first": first, "trades": dropped, "held": len(ledger.trades),
+                             "held_days": [d.isoformat() for d in held_days],
+                             "history_from": None if ledger.history_from is None else ledger.history_from.isoformat()})
+
+
 def register_books(applier: CommandApplier) -> None:
     applier.register("settlement_prices", settlement_prices)
     applier.register("deferred_fee", deferred_fee)
+    applier.register("ledger_roll", ledger_roll)
 
 
 __all__ = ["register_books", "settlement_prices", "deferred_fee", "deferred_fee_view"]

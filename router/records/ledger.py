@@ -16,12 +16,18 @@ Amounts are integers: micro-units of the settlement currency, micrograms of meta
 Everything here is a pure function of the fills and commands it is given, so replaying them rebuilds
 the same ledger. Full-payment fills have already moved cash and metal on the `Account` (orders.funds).
 
-Not here: HTTP (router.ops.admin), netting (records.obligations), the clock, FX.
+Memory stays bounded over weeks: `roll(now_ns)`, the trading-day roll of the books (a journaled admin
+command, `records.books_commands`, so a replay drops the same trades), lets go of the oldest trades
+once each one's trading day has ended and its value date has passed (a prefix of `trades`, so a trade's
+number, `trades_dropped` + its index + 1, never changes), and of end-of-day records older than
+`HISTORY_DAYS`. The application writes the trades let go to the trade archive (records.trade_archive).
+
+Not here: HTTP (router.ops.admin), netting (records.obligations), the clock, FX, files.
 """
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -36,6 +42,9 @@ PPM = 1_000_000
 # Minor units of each settlement currency (ISO 4217): money is shown with this many decimals.
 CCY_DECIMALS = {"CNY": 2, "CNH": 2, "HKD": 2, "USD": 2}
 DIRECTIONS = ("longs_pay", "shorts_pay")
+# End-of-day records (settlements, closing balances, days settled) kept this many calendar days back
+# from the earliest current trading day; a settlement price for an older day is refused.
+HISTORY_DAYS = 7
 
 
 def money_text(micro: int, ccy: str) -> str:
@@ -96,11 +105,17 @@ class Position:
 class Ledger:
     """Trades, positions and margin for one catalogue; see the module docstring."""
 
+    # Defaults for a ledger unpickled from a snapshot written before the roll existed.
+    trades_dropped = 0
+    history_from: date | None = None
+
     def __init__(self, catalogue: Catalogue, calendars: Any = None, metrics: Any = None) -> None:
         self.catalogue = catalogue
         self.calendars = calendars
         self.metrics = metrics
-        self.trades: list[Trade] = []
+        self.trades: list[Trade] = []                              # held: the open days (see `roll`)
+        self.trades_dropped = 0                                     # trades let go at the rolls (numbers 1..this)
+        self.history_from: date | None = None                       # end-of-day records kept from this day
         self.positions: dict[tuple[str, str], Position] = {}      # (account, symbol)
         self.margin_held: dict[tuple[str, str], int] = {}         # (account, ccy) -> micro
         self.marks: dict[str, tuple[int, str]] = {}               # symbol -> (price units, "trade"|"settlement")
@@ -154,7 +169,7 @@ class Ledger:
                                  instr.bar_form, fill.gross_ug, fine, fill.margined, fill.direction, realised,
                                  margin_moved, fill.order_id, fill.now_ns, fill.value_cny))
         if self.metrics is not None:
-            self.metrics.ledger_trade(instr.venue)
+            self.metrics.ledger_trade(instr.venue, len(self.trades))
             if margin_moved:
                 self._margin_metric(fill.ccy)
 
@@ -273,6 +288,69 @@ class Ledger:
                                  "now_ns": now_ns})
         return moves
 
+    # -- the trading-day roll of the books -------------------------------------------------------------
+    def _today(self, now_ns: int) -> dict[str, date]:
+        """Each instrument's current trading day at `now_ns` (its venue's local date when closed)."""
+        by_schedule: dict[str, date] = {}
+        out = {}
+        for s, i in self.catalogue.instruments.items():
+            day = by_schedule.get(i.schedule)
+            if day is None:
+                day = by_schedule[i.schedule] = self.trading_day(i, now_ns)
+            out[s] = day
+        return out
+
+    def _droppable(self, today: dict[str, date]) -> int:
+        """How many of the oldest trades no current trading day or open obligation needs: the trade's
+        trading day has ended and its value date has passed (a prefix: the first one still needed stops it)."""
+        n = 0
+        for t in self.trades:
+            day = today[t.symbol]
+            if t.trading_day >= day or t.value_date >= day:
+                break
+            n += 1
+        return n
+
+    def roll_due(self, now_ns: int) -> bool:
+        """Whether `roll(now_ns)` would let anything go (read-only; cheap enough for every timer tick:
+        one calendar look-up while nothing is due)."""
+        if self.trades:
+            t = self.trades[0]
+            day = self.trading_day(self.catalogue.instruments[t.symbol], now_ns)
+            if t.trading_day < day and t.value_date < day:
+                return True
+        if not self.settlements:
+            return False
+        oldest = self.settlements[0]["trading_day"]
+        utc_day = datetime.fromtimestamp(now_ns // 1_000_000_000, timezone.utc).date()
+        if oldest >= utc_day - timedelta(days=HISTORY_DAYS + 2):     # no trading day is 2 days off UTC
+            return False
+        return oldest < min(self._today(now_ns).values()) - timedelta(days=HISTORY_DAYS)
+
+    def roll(self, now_ns: int) -> tuple[int, list[Trade]]:
+        """Let go of the trades no current trading day or open settlement obligation needs, and of
+        end-of-day records older than HISTORY_DAYS before the earliest current trading day. Returns the
+        number of the first trade let go and the trades (in order) for the archive."""
+        today = self._today(now_ns)
+        n = self._droppable(today)
+        first = self.trades_dropped + 1
+        dropped = self.trades[:n]
+        if n:
+            del self.trades[:n]
+            self.trades_dropped += n
+        floor = min(today.values()) - timedelta(days=HISTORY_DAYS)
+        self.history_from = floor
+        self.settlements = [s for s in self.settlements if s["trading_day"] >= floor]
+        self.closing = {k: v for k, v in self.closing.items() if k[0] >= floor}
+        self._settled = {k for k in self._settled if k[0] >= floor}
+        if self.metrics is not None:
+            self.metrics.set_ledger_held(len(self.trades))
+        return first, dropped
+
+    def day_archived(self, day: date) -> bool:
+        """Whether the end-of-day records of `day` are gone (older than the history the roll keeps)."""
+        return self.history_from is not None and day < self.history_from
+
     # -- margin calls ---------------------------------------------------------------------------------
     def _check_calls(self, account: Any, now_ns: int) -> None:
         """Open a call where the account's available cash is negative; lift one where it no longer is."""
@@ -361,4 +439,4 @@ def _ceil(d: Decimal) -> int:
     return int(d.to_integral_value(ROUND_CEILING))
 
 
-__all__ = ["Ledger", "Trade", "Position", "money_text", "grams_text", "CCY_DECIMALS", "DIRECTIONS"]
+__all__ = ["Ledger", "Trade", "Position", "money_text", "grams_text", "CCY_DECIMALS", "DIRECTIONS", "HISTORY_DAYS"]

@@ -34,7 +34,7 @@ __all__ = ["Snapshot", "SnapshotStore", "SnapshotError", "check_hashes"]
 
 log = logging.getLogger(__name__)
 MAGIC = b"GRSNAPSH"
-VERSION = 2          # 2: the engine arena recycles order rows (free list in its header)
+VERSION = 3          # 3: the engine arena has price ladders; 2: it recycles order rows (free list in its header)
 HEAD = struct.Struct("<8sHQqI")      # magic, version, seq, time_ns, meta length; then meta JSON, crc32, body
 SUFFIX = ".snapshot"
 # Objects configuration rebuilds at every start: pickled by name, supplied by the fresh application.

@@ -3,7 +3,9 @@
 A statement lists every trade of the day (price, value, fee, margin held or released, realised P&L),
 every end-of-day movement (variation margin, deferred fee, margin to the new requirement) and the
 closing balance per currency (cash and margin held) as the end of day left it; before the day has
-been settled the balances are the current ones and the statement says so (`closed: false`).
+been settled the balances are the current ones and the statement says so (`closed: false`). For a day
+older than the books' end-of-day history (`Ledger.roll`) the trades come from the trade archive and the
+balances are left out (the statement written at that day's end has them).
 Money is shown in the currency's minor units, prices in the instrument's own decimals.
 
 Not here: writing files (the shell decides where reports go), HTTP, the clock.
@@ -13,9 +15,9 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Iterable
 
-from router.records.ledger import Ledger, grams_text, money_text
+from router.records.ledger import Ledger, Trade, grams_text, money_text
 
 CSV_FIELDS = ("kind", "time", "symbol", "side", "lots", "price", "currency", "value", "fee", "margin",
               "realised", "amount", "detail")
@@ -25,11 +27,12 @@ def _time(ns: int) -> str:
     return datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def statement(ledger: Ledger, account: Any, trading_day: date) -> dict:
-    """The statement of `account` for `trading_day`; see the module docstring."""
+def statement(ledger: Ledger, account: Any, trading_day: date, day_trades: Iterable[Trade] | None = None) -> dict:
+    """The statement of `account` for `trading_day`; see the module docstring. `day_trades`: the trades to
+    list (the day's, from the trade archive once the ledger has let them go); default the ledger's."""
     cat = ledger.catalogue
     trades = []
-    for t in ledger.trades:
+    for t in ledger.trades if day_trades is None else day_trades:
         if t.account != account.name or t.trading_day != trading_day:
             continue
         i = cat.instruments[t.symbol]
@@ -55,7 +58,10 @@ def statement(ledger: Ledger, account: Any, trading_day: date) -> dict:
                                "margin_moved": money_text(m["margin_moved"], c)})
     closing = ledger.closing.get((trading_day, account.name))
     closed = closing is not None
-    if closing is None:
+    if closing is None and ledger.day_archived(trading_day):
+        # Rolled out of the books' history: its end of day is in the statement written then.
+        closed, closing = True, {}
+    elif closing is None:
         closing = {c: (account.cash.get(c, 0), ledger.margin_held.get((account.name, c), 0)) for c in account.cash}
     balances = {c: {"cash": money_text(cash, c), "margin_held": money_text(held, c)}
                 for c, (cash, held) in sorted(closing.items())}

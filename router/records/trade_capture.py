@@ -11,7 +11,10 @@ happened, the last with LastRptRequested(912)=Y. A session only sees the trades 
 (records.drop_copy.scopes: a drop-copy session its accounts, a trading session its own account).
 
 A trade is one account's side of one fill as `records.ledger.Ledger` keeps it: TradeReportID(571) is
-its position in the ledger (stable: a journal replay rebuilds the same list), quantities in lots of the
+its number in the ledger, from 1 (stable: a journal replay rebuilds the same list, and the trading-day
+roll only lets go of the oldest trades). Days the ledger has let go of are read from the trade archive
+(`records.trade_archive`) when the caller gives one, so a past day is answered after the roll and after
+a restart as before it. Quantities in lots of the
 instrument, LastPx(31) in the instrument's quote currency and unit, SettlDate(64) the value date, and in
 the side: GrossTradeAmt(381) the trade's value in its settlement currency (SettlCurrency(120), as
 Currency(15)) to the currency's minor unit, half-even: the ExecutionReport's 381 for the same fill.
@@ -28,6 +31,7 @@ from router.fix.codec import utc_timestamp
 from router.orders.core_bridge import Out
 from router.orders.index import units_text
 from router.records.ledger import money_text
+from router.records.trade_archive import TradeArchive, trades_of_days
 
 __all__ = ["answer"]
 
@@ -104,9 +108,10 @@ def _ack(msg: Any, status: int, result: int, count: int | None, text: str | None
     return body
 
 
-def answer(session: str, msg: Any, flow: Any, scope: frozenset[str] | None) -> list[Out]:
+def answer(session: str, msg: Any, flow: Any, scope: frozenset[str] | None,
+           archive: TradeArchive | None = None) -> list[Out]:
     """The AQ and AEs answering one TradeCaptureReportRequest from the order flow's books of record
-    (`flow.fills`, a Ledger); see the module docstring."""
+    (`flow.fills`, a Ledger) and the trade archive; see the module docstring."""
     ledger = flow.fills
     if getattr(ledger, "trades", None) is None:
         return [Out(session, b"AQ", _ack(msg, REJECTED, OTHER, None, "no books of record in this router"))]
@@ -120,8 +125,8 @@ def answer(session: str, msg: Any, flow: Any, scope: frozenset[str] | None) -> l
         text = f"Symbol(55) {symbol!r} is not an instrument; trades are kept per instrument (leave Symbol out for all)"
         return [Out(session, b"AQ", _ack(msg, REJECTED, BAD_INSTRUMENT, None, text))]
     side = int(msg.get(54)) if msg.get(54) in (b"1", b"2") else None
-    chosen = [(n, t) for n, t in enumerate(ledger.trades)
-              if first <= t.trading_day <= last and (scope is None or t.account in scope)
+    chosen = [(n, t) for n, t in trades_of_days(ledger.trades, ledger.trades_dropped, first, last, archive)
+              if (scope is None or t.account in scope)
               and (account is None or t.account == account) and (symbol is None or t.symbol == symbol)
               and (side is None or t.side == side)]
     req_id = msg.get(568) or b"NONE"
@@ -129,7 +134,7 @@ def answer(session: str, msg: Any, flow: Any, scope: frozenset[str] | None) -> l
     for i, (n, t) in enumerate(chosen):
         instr = catalogue.instruments[t.symbol]
         body: list[tuple[int, Any]] = [
-            (571, b"T%d" % (n + 1)), (568, req_id), (748, len(chosen)), (912, b"Y" if i == len(chosen) - 1 else b"N"),
+            (571, b"T%d" % n), (568, req_id), (748, len(chosen)), (912, b"Y" if i == len(chosen) - 1 else b"N"),
             (570, b"Y"), (55, t.symbol.encode()), (32, t.lots), (31, units_text(t.px, instr.price_decimals)),
             (30, t.venue.encode()), (75, t.trading_day.strftime("%Y%m%d").encode()),
             (60, utc_timestamp(t.now_ns)), (64, t.value_date.strftime("%Y%m%d").encode()),

@@ -5,6 +5,7 @@ import pytest
 
 from benchmarks.streams import exchange_books, generate
 from matching import BookSpec, Engine, ReferenceBook
+from matching.layout import M_LAYOUT
 from matching.state import export_state, import_state
 
 
@@ -32,3 +33,13 @@ def test_import_refuses_a_state_for_other_books() -> None:
     state = export_state(Engine(books, groups))
     with pytest.raises(ValueError, match="does not fit"):
         import_state(Engine([BookSpec(tick=1)]), state)
+
+
+def test_import_refuses_an_arena_of_another_layout() -> None:
+    # an exported arena from before the price ladders (layout 2) has no layout mark where this one has
+    books, groups = exchange_books()
+    state = export_state(Engine(books, groups))
+    state["arena"] = state["arena"].copy()
+    state["arena"][M_LAYOUT] = 7
+    with pytest.raises(ValueError, match="another arena layout"):
+        import_state(Engine(books, groups), state)

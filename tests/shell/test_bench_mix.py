@@ -43,3 +43,18 @@ def test_the_service_acks_every_message_of_the_mix():
     assert res["mix"]["cancel"] > 0 and res["mix"]["ioc_product"] > 0 and res["reject_share"] == 0
     assert "mix sent: ioc_instrument" in roundtrip.report_text(result)
     assert roundtrip.reject_failures(result) == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_service_stages_counts_every_stage_of_the_serving_process(tmp_path):
+    from benchmarks import service_stages
+
+    result = service_stages.run(300, 0.5, 1, tmp_path, progress=lambda line: None)
+    assert result["rejected_or_lost"] == 0 and result["messages"] == 150
+    stages = result["stages"]
+    assert set(stages) == {label for label, *_ in service_stages.STAGES}
+    assert stages["session"]["calls"] == 150 and stages["flow"]["calls"] == 150
+    # nested stages are inside their parents
+    assert stages["input"]["us_per_message"] >= stages["flow"]["us_per_message"] > 0
+    assert stages["output"]["us_per_message"] >= stages["send"]["us_per_message"] > 0

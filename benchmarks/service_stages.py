@@ -1,0 +1,152 @@
+"""Where the whole service's time goes per message: CPU counters around its stages, under the round trip's mix.
+
+Starts `python -m router serve --app router` as the round trip's `router_app` target does (file
+journal fsync none, file FIX stores, throttle lifted), but through this module's `--child` entry,
+which wraps the service's stage functions with thread-CPU-time counters before running the CLI.
+After a warm-up block the counters are reset, `--repeat` blocks of the realistic mix
+(`benchmarks.rt_mix`) are sent at `--rate`, and the counters are read back (SIGUSR1 makes the
+child write them as JSON). Reported per message sent: CPU µs in each stage, and the process's CPU
+per message from /proc for comparison (the rest is the event loop, timers and HTTP outside the
+FIX callbacks). Stages nest: `input` holds `parse`, `session`, `flow` and `output`; `output` holds
+`journal` and `send`.
+
+The counters use CLOCK_THREAD_CPUTIME_ID, so a neighbour's load does not inflate them, but each
+read costs a system call: the stage figures carry a few µs of the counters' own overhead per
+message. Compare stages with each other, not with an uninstrumented run.
+
+usage: python -m benchmarks.service_stages [--rate N] [--duration S] [--repeat K] [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# (label, module, class, method): wrapped in the child, in this order.
+STAGES = (
+    ("input", "router.fix.transport", "FixConnection", "data_received"),
+    ("parse", "router.fix.codec", "FrameDecoder", "feed"),
+    ("session", "router.fix.session", "Session", "receive"),
+    ("flow", "router.app", "RouterApp", "on_message"),
+    ("output", "router.fix.transport", "FixConnection", "flush"),
+    ("journal", "router.records.journal", "FileJournal", "append"),
+    ("send", "router.app", "RouterApp", "send"),
+)
+DESCRIPTION = {
+    "input": "all FIX input callbacks (data_received: everything below)",
+    "parse": "framing and parsing (FrameDecoder.feed)",
+    "session": "session layer (Session.receive: sequence, CompIDs, SendingTime, validation)",
+    "flow": "command + order flow (RouterApp.on_message: numbering, risk, routing, core, reports)",
+    "output": "batch end (FixConnection.flush: group commit, stores' flush, socket write)",
+    "journal": "journal append (encode + one write per batch)",
+    "send": "reports out (drop copies, encode, FIX store records, queue to sockets)",
+}
+
+
+def _child(out: str, argv: list[str]) -> int:
+    import importlib
+
+    acc: dict[str, list[int]] = {}
+    clock = time.thread_time_ns
+
+    def wrap(label: str, owner: type, name: str) -> None:
+        inner = getattr(owner, name)
+        slot = acc.setdefault(label, [0, 0])
+
+        def timed(*args, **kwargs):
+            t0 = clock()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                slot[0] += clock() - t0
+                slot[1] += 1
+        setattr(owner, name, timed)
+
+    for label, module, cls, name in STAGES:
+        wrap(label, getattr(importlib.import_module(module), cls), name)
+
+    def dump(*_: object) -> None:
+        Path(out).write_text(json.dumps({k: {"cpu_ns": v[0], "calls": v[1]} for k, v in acc.items()}))
+
+    def reset(*_: object) -> None:
+        for v in acc.values():
+            v[0] = v[1] = 0
+    signal.signal(signal.SIGUSR1, dump)
+    signal.signal(signal.SIGUSR2, reset)
+    from router.cli import main
+    return main(argv)
+
+
+def run(rate: int, duration: float, repeat: int, workdir: Path, progress=print) -> dict:
+    from benchmarks.console import block
+    from benchmarks.roundtrip import ServiceTarget, _start
+
+    out = workdir / "stages.json"
+    target = ServiceTarget("router_app", workdir)
+    target.argv = [sys.executable, "-m", "benchmarks.service_stages", "--child", str(out), "--"] + target.argv[3:]
+    live = _start(target, min(rate, 2000), None)
+    pid = live.target.proc.pid
+    steps = []
+    try:
+        block(live, rate, min(duration, 1.0))
+        os.kill(pid, signal.SIGUSR2)
+        for r in range(repeat):
+            step = block(live, rate, duration)
+            steps.append(step)
+            progress(f"block {r + 1}/{repeat}: {step['acked']} acks, {step['rejected']} rejects, {step['lost']} lost, "
+                     f"server {step['server_cpu_us_per_order']} us CPU/message")
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        counters = json.loads(out.read_text())
+    finally:
+        live.close()
+    sent = sum(s["sent"] for s in steps)
+    cpu = sorted(s["server_cpu_us_per_order"] for s in steps if s.get("server_cpu_us_per_order"))
+    stages = {k: {"us_per_message": round(v["cpu_ns"] / 1000 / sent, 2), "calls": v["calls"],
+                  "what": DESCRIPTION[k]} for k, v in counters.items()}
+    return {"benchmark": "service_stages", "rate": rate, "messages": sent,
+            "rejected_or_lost": sum(s["rejected"] + s["lost"] for s in steps),
+            "server_cpu_us_per_message_median": cpu[len(cpu) // 2] if cpu else None,
+            "stages": stages, "steps": steps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return _child(argv[1], argv[3:])
+    from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.service_stages", description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=int, default=2000, help="offered messages/s of the mix (default 2000)")
+    ap.add_argument("--duration", type=float, default=2.0, help="seconds per block (default 2)")
+    ap.add_argument("--repeat", type=int, default=3, help="measured blocks (default 3)")
+    ap.add_argument("--json", help="write the result here")
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="goldrouter-stages-") as tmp:
+        result = run(a.rate, a.duration, a.repeat, Path(tmp))
+    result["machine"] = machine_description(PROCESS_START_LOAD)
+    print(f"{result['messages']:,} messages of the mix at {a.rate}/s; server CPU "
+          f"{result['server_cpu_us_per_message_median']} us per message (/proc, median of blocks)")
+    for label, _, _, _ in STAGES:
+        st = result["stages"].get(label)
+        if st:
+            indent = "    " if label in ("journal", "send") else "  " if label != "input" else ""
+            print(f"  {indent}{label:<8} {st['us_per_message']:7.2f} us  {st['what']}")
+    print(machine_line(result["machine"]))
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+    if result["rejected_or_lost"]:
+        print(f"FAILED: {result['rejected_or_lost']} messages rejected or lost")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
