@@ -12,7 +12,8 @@ Numba variants are repeated (median reported) because the machine is shared; the
 once. Engines are warmed (kernels compiled or loaded from cache) and their tables reserved for the
 whole stream before the clock starts, as the service does at start-up.
 
-usage: python -m benchmarks.matching [--commands N] [--resting R] [--batch B] [--repeat K] [--json FILE]
+usage: python -m benchmarks.matching [--commands N] [--resting R] [--batch B] [--repeat K]
+                                    [--growth N,N] [--growth-only] [--json FILE]
 Not here: any pass/fail threshold beyond printing the issue's targets next to the figures.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 from benchmarks._timing import PROCESS_START_LOAD, argument_parser, machine_description, say, write_json
 from benchmarks.streams import exchange_books, generate
 from matching import Engine, OrdType, Op, ReferenceBook, Side, Tif, commands
-from matching.layout import M_CAPO, grow
+from matching.layout import M_CAPO
 
 TARGETS = {"numba_batch_ns_max": 100, "reference_over_batch_min": 15, "numba_single_ns_max": 1000}
 
@@ -119,32 +120,67 @@ def run_reference(books, groups, cmds):
     return ns, events, ref
 
 
+def _filled(books, groups, capacity, resting, events=0):
+    """A warmed engine of `capacity` (and an event buffer of `events` rows if given) with `resting`
+    orders resting (50 price levels a side on book 0), and the next two orders. The last 600 come
+    one call each, so the fill's own events do not make the event buffer grow early."""
+    eng = Engine(books, groups, capacity=capacity)
+    eng.warm_up()      # as the service does at start: growth's numba helpers loaded before the clock
+    if events:
+        eng.reserve(events=events)
+    c = commands(resting + 2)
+    c["op"], c["time"], c["book"], c["order_id"] = Op.NEW, 1, 0, np.arange(1, resting + 3)
+    c["owner"], c["ord_type"], c["tif"], c["qty"], c["rest_book"] = 1, OrdType.LIMIT, Tif.GTC, 1, -1
+    c["side"] = np.where(np.arange(resting + 2) % 2 == 0, Side.BUY, Side.SELL)
+    ref = int(books[0].ref_price) or 560_000
+    tick = int(books[0].tick)
+    c["price"] = np.where(c["side"] == Side.BUY, ref - tick * (1 + np.arange(resting + 2) % 50),
+                          ref + tick * (1 + np.arange(resting + 2) % 50))
+    bulk = max(resting - 600, 0)
+    for lo in range(0, bulk, 1000):
+        eng.process(c[lo:min(lo + 1000, bulk)])
+    for i in range(bulk, resting):
+        eng.process(c[i:i + 1])
+    return eng, c[resting:]
+
+
 def measure_growth(books, groups, sizes) -> dict[int, dict[str, float]]:
-    """One doubling of the order table with `n` orders resting in it: the arena copy the event loop
-    pays when live orders outgrow the table (rows of ended orders are reused, so only live orders fill
-    it). Amortised: the n orders that filled the table each carry copy_ms / n."""
+    """The event-loop pause of the one batch call that finds a table full, with about n orders
+    resting, in place (allocate twice the size, fault its pages in, copy: how every growth went
+    before) and from the spare the engine prepared on its worker thread once the table passed its
+    high-water mark (the loop then only copies). Two tables: the arena's order table (capacity n,
+    n - 1 resting) and the event buffer, which must hold two events per resting order (2n rows, so
+    n - 5 resting and two more fill it). Each case on its own fresh engine."""
     out = {}
     for n in sizes:
-        eng = Engine(books, groups, capacity=n)
-        c = commands(n)
-        c["op"], c["time"], c["book"], c["order_id"] = Op.NEW, 1, 0, np.arange(1, n + 1)
-        c["owner"], c["ord_type"], c["tif"], c["qty"], c["rest_book"] = 1, OrdType.LIMIT, Tif.GTC, 1, -1
-        c["side"] = np.where(np.arange(n) % 2 == 0, Side.BUY, Side.SELL)
-        ref = int(books[0].ref_price) or 560_000
-        tick = int(books[0].tick)
-        c["price"] = np.where(c["side"] == Side.BUY, ref - tick * (1 + np.arange(n) % 50),
-                              ref + tick * (1 + np.arange(n) % 50))
-        eng.process(c)
-        live = eng.resting_orders()
-        cap = int(eng._A[M_CAPO])
-        gc.collect()
-        t0 = time.perf_counter_ns()
-        bigger = grow(eng._A, need_orders=cap - live + 1)
-        dt = time.perf_counter_ns() - t0
-        out[n] = {"live_orders": live, "rows_after": int(bigger[M_CAPO]), "copy_ms": round(dt / 1e6, 1),
-                  "ns_per_live_order": round(dt / max(live, 1), 1)}
-        del bigger, eng
+        row = {}
+        for table, capacity, resting, events in (("orders", n, n - 1, 4 * n), ("events", 2 * n, n - 5, 0)):
+            for case in ("in_place", "spare"):
+                eng, last = _filled(books, groups, capacity, resting, events)
+                before = (int(eng._A[M_CAPO]), eng._E.size)
+                if case == "in_place":
+                    eng._spare.drop()
+                elif not eng._spare.wait():    # (the loop would have gone on matching meanwhile)
+                    raise RuntimeError(f"no spare was prepared for the {table} above the high-water mark")
+                gc.collect()
+                t0 = time.perf_counter_ns()
+                eng.process(last)
+                dt = time.perf_counter_ns() - t0
+                after = (int(eng._A[M_CAPO]), eng._E.size)
+                grew = after[0 if table == "orders" else 1] > before[0 if table == "orders" else 1]
+                row[f"{table}_{case}_ms"] = round(dt / 1e6, 2) if grew else None
+                row["live_orders" if table == "orders" else "live_orders_events"] = eng.resting_orders()
+                del eng
+        out[n] = row
     return out
+
+
+def _say_growth(grown) -> None:
+    for n, g in grown.items():
+        say(f"  growth pause, order table full at {g['live_orders']} resting: in place {g['orders_in_place_ms']} ms, "
+            f"into the spare prepared in the background {g['orders_spare_ms']} ms")
+        say(f"  growth pause, event buffer full at {g['live_orders_events']} resting: in place "
+            f"{g['events_in_place_ms']} ms, into the spare prepared in the background {g['events_spare_ms']} ms")
 
 
 def main(argv=None) -> int:
@@ -155,9 +191,14 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=5, help="runs of each numba variant (median)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--growth", default="100000,500000",
-                   help="resting orders at which to time one doubling of the order table (comma list)")
+                   help="resting orders at which to time the pause of growing the full order table (comma list)")
+    p.add_argument("--growth-only", action="store_true", help="only the growth pauses")
     a = p.parse_args(argv)
     books, groups = exchange_books()
+    sizes = [int(x) for x in a.growth.split(",") if x]
+    if a.growth_only:
+        _say_growth(measure_growth(books, groups, sizes))
+        return 0
     cmds = generate(a.commands, seed=a.seed, resting=a.resting)
     n = len(cmds)
     say(f"matching: {n} commands, seed {a.seed}, prefill {min(a.resting, n // 2)}, batch {a.batch}")
@@ -208,10 +249,8 @@ def main(argv=None) -> int:
     say(f"  events: {len(ref_ev)} (accepted {kinds[1]}, rejected {kinds[2]}, trades {kinds[3]}, "
         f"cancelled {kinds[4]}, replaced {kinds[5]}, expired {kinds[6]}, sweeps {kinds[8]})")
     say(f"  identical events and books across all variants: {identical}")
-    grown = measure_growth(books, groups, [int(x) for x in a.growth.split(",") if x])
-    for n, g in grown.items():
-        say(f"  order table doubling with {g['live_orders']} resting: {g['copy_ms']} ms "
-            f"({g['ns_per_live_order']} ns per resting order, amortised over the orders that filled it)")
+    grown = measure_growth(books, groups, sizes)
+    _say_growth(grown)
     say(f"  targets: batch <= {TARGETS['numba_batch_ns_max']} ns, reference/batch >= "
         f"{TARGETS['reference_over_batch_min']}x, single <= {TARGETS['numba_single_ns_max']} ns")
     write_json(a.json, {

@@ -225,19 +225,20 @@ def startup_seconds(cwd: Path) -> tuple[float, float]:
     waited for: the forked snapshot check) spent by then. Ended with SIGKILL, so no stop snapshot or
     checkpoint changes the journal the next case starts from."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
-                             "--sessions-always-open", "--log-level", "WARNING", "--config", str(OVERLAY_FILE)],
-                            cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    line = proc.stdout.readline()
-    took = time.perf_counter() - t0
-    proc.send_signal(signal.SIGKILL)
-    _, _, usage = os.wait4(proc.pid, 0)
-    proc.returncode = -9
-    proc.stdout.close()
-    if "gold-router ready" not in line:
-        raise SystemExit(f"serve did not start: {line!r}")
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
+                                 "--sessions-always-open", "--log-level", "WARNING", "--config", str(OVERLAY_FILE)],
+                                cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        line = proc.stdout.readline()
+        took = time.perf_counter() - t0
+        proc.send_signal(signal.SIGKILL)
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = -9
+        proc.stdout.close()
+        if "gold-router ready" not in line:
+            err.seek(0)
+            raise SystemExit(f"serve did not start: {line!r}; its log ends: {err.read()[-2000:]}")
     return took, usage.ru_utime + usage.ru_stime
 
 

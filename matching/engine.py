@@ -11,6 +11,7 @@ import numpy as np
 from numba.core import types as nbtypes
 
 from . import kernels
+from .growth import SpareArena, zeroed
 from .layout import (
     K_BP, K_DEN, K_LOT, K_MAX, K_MIN, K_NLEV, K_NUM, K_REF, K_SCALE, K_TICK, L_COUNT, L_PRICE, L_QTY,
     M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_LIVE, M_LLIVE, M_MAXSIDE, M_NE, M_NEXT, M_CPTR,
@@ -24,6 +25,7 @@ from .types import (
 
 
 _new_top = tuple.__new__  # Top(...) without NamedTuple's argument handling
+WATCH_EVERY = 256         # single-command calls between looks at the tables' high-water marks
 
 
 def _kernel():
@@ -65,6 +67,11 @@ class Engine:
                 s.qty_scale)
         for gi, members in enumerate(self.groups):
             g[gi] = sum(1 << b for b in members)
+        # the next, bigger arena and event buffer, prepared on a worker thread once a table passes
+        # its high-water mark (see growth); looked at after every batch and every WATCH_EVERY
+        # single commands
+        self._spare = SpareArena()
+        self._calls = 0
         self._set_events(max(256, cap))
         self._last_batch = None
         self._last_flat = None
@@ -83,8 +90,10 @@ class Engine:
         return views(self._A)
 
     def _set_events(self, rows: int, keep: int = 0):
-        e = np.empty(rows * NEF, np.int64)
-        e.fill(0)  # fault the pages in here, not inside a timed batch
+        e = self._spare.take_events(rows * NEF)   # prepared in the background (see _watch)
+        if e is None:
+            e = zeroed(rows * NEF)  # pages faulted in here, not inside a timed batch
+        rows = e.size // NEF
         if keep:
             e[:keep * NEF] = self._E[:keep * NEF]
         self._E = e
@@ -128,6 +137,7 @@ class Engine:
             raise RuntimeError("drain() the events of submit_at() before calling process()")
         c1 = self._flat(cmds)
         ret = self._run(c1, 0, c1.shape[0] // NCF)
+        self._watch()
         return self._events(ret) if copy else self._Ev[:ret >> 1]
 
     def _remember(self, cmds: np.ndarray) -> None:
@@ -151,6 +161,9 @@ class Engine:
         ret = self._kern(self._A, i)
         if ret & 1:
             ret = self._run(self._last_flat, i, i + 1)
+        self._calls += 1
+        if not self._calls & (WATCH_EVERY - 1):
+            self._watch()
         made = (ret >> 1) - self._pending
         self._pending = ret >> 1
         return made
@@ -175,6 +188,9 @@ class Engine:
         ret = self._kern(self._A, i)
         if ret & 1:
             ret = self._run(self._last_flat, i, i + 1)
+        self._calls += 1
+        if not self._calls & (WATCH_EVERY - 1):
+            self._watch()
         if not copy:
             return self._Ev[:ret >> 1]
         return np.frombuffer(self._E[:(ret >> 1) * NEF].copy(), EVENT_DTYPE)
@@ -187,6 +203,13 @@ class Engine:
             cmd = one
         return self.process(cmd)
 
+    def _watch(self) -> None:
+        """Have the spare arena / event buffer prepared when a table or the event buffer passes its
+        high-water mark (see growth)."""
+        a = self._A
+        self._spare.watch(a)
+        self._spare.watch_events(self._E.size // NEF, 2 * int(a[M_LIVE]) + 8)
+
     def _make_room(self, pending: int):
         a = self._A
         if 2 * (a[M_NHT] + 1) > a[M_CAPH]:
@@ -195,7 +218,8 @@ class Engine:
                       or a[M_NHEAP] + 1 > a[M_CAPO] or a[M_LLIVE] + 1 > a[M_CAPL] or a[M_MAXSIDE] + 1 > a[M_CAPS]
                       or 2 * (a[M_NOWN] + 1) > a[M_CAPW])
         if need_table:
-            self._A = grow(a, need_orders=1, need_levels=1, need_side=1, need_owners=1)
+            b = self._spare.take(a)
+            self._A = b if b is not None else grow(a, need_orders=1, need_levels=1, need_side=1, need_owners=1)
         self._A[M_RESUME] = 1
         live, ne = int(self._A[M_LIVE]), int(self._A[M_NE])
         rows = self._E.size // NEF
@@ -206,6 +230,7 @@ class Engine:
         """Preallocate room for `orders` more orders (and levels) and an `events`-row buffer, so a
         start-up reservation keeps allocation and page faults off the matching path."""
         if orders > 0:
+            self._spare.drop()
             self._A = grow(self._A, need_orders=orders, need_levels=orders, need_side=min(orders, 4096),
                            need_owners=1)
         if events > self._E.size // NEF:
@@ -302,6 +327,12 @@ class Engine:
 
     def resting_orders(self) -> int:
         return int(self._A[M_LIVE])
+
+    def arena_growths(self) -> dict[str, int]:
+        """How the arena grew so far: `ready` (into a spare prepared in the background in time),
+        `waited` (the loop waited for the spare to be allocated), `in_place` (allocated on the
+        loop); `events_prepared`: event buffer growths into a buffer prepared in the background."""
+        return dict(self._spare.counts)
 
     def order_rows(self) -> tuple[int, int, int]:
         """(rows holding a live order, rows on the free list, row capacity) of the order table:

@@ -32,6 +32,7 @@ def import_state(engine: Engine, state: dict) -> None:
     if int(arena[M_NB]) != engine._nb or state["groups"] != [list(g) for g in engine.groups]:
         raise ValueError(f"engine state for {int(arena[M_NB])} books and groups {state['groups']} does not fit "
                          f"an engine of {engine._nb} books and groups {engine.groups}")
+    engine._spare.drop()                        # planned for the state being replaced
     engine._T[:] = state["tops"]
     arena[M_TOPS] = engine._T.ctypes.data       # the address of this engine's own table, not the exporter's
     arena[M_CPTR] = arena[M_CROWS] = 0

@@ -49,6 +49,7 @@ from router.records.ledger import Ledger
 from router.records.position_reports import position_reports
 from router.records.sequencer import Sequencer
 from router.records.snapshot import SnapshotStore
+from router.records.snapshot_fork import BackgroundSnapshot
 
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 log = logging.getLogger("gold_router.app")
@@ -100,6 +101,7 @@ class RouterApp(Sequencer, BooksAdmin):
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every      # commands between snapshots (0: only at a clean stop)
         self.snapshot_background = False          # periodic snapshots from a forked child (service: config)
+        self.background_snapshot = BackgroundSnapshot()     # that child, one at a time
         self.snapshot_seq = self.seq              # the last command the newest snapshot includes
         self._snapshot_scheduled = False
         self.recovered_from: Any = None
@@ -322,9 +324,26 @@ class RouterApp(Sequencer, BooksAdmin):
         return _result(self.admin("reference_prices", self.clock(), prices=prices, force=force))
 
     def _refresh_gauges(self) -> None:
-        if self.metrics is not None:
-            risk = self.flow.risk
-            self.metrics.set_kill_switch(risk.halted_all, len(risk.halted))
+        """Every gauge that mirrors the order flow's state, set from the state itself: after a
+        recovery (the replay counts nothing, and a snapshot restores no metric) the gauges say what
+        the rebuilt router holds, not zero until the next change."""
+        m = self.metrics
+        if m is None:
+            return
+        flow = self.flow
+        risk = flow.risk
+        m.set_kill_switch(risk.halted_all, len(risk.halted))
+        for symbol, n in flow._open_count.items():
+            m.set_open_orders(symbol, n)
+        for symbol, (code, _, _) in flow.trading.seen.items():
+            m.set_trading_status(symbol, code)
+        if flow.quota is not None:
+            flow._quota_metrics()
+        ledger = flow.fills
+        if ledger is not None:
+            for ccy in {p.ccy for p in ledger.positions.values()}:
+                ledger._margin_metric(ccy)
+            m.set_margin_calls(len(ledger.margin_calls))
 
 
 def expiries(outs: list[Out]) -> dict[tuple[str, str], int]:

@@ -15,9 +15,11 @@ output that skips numbers, and every NATS reconnection, make the gateway ask the
 what it missed (`repair`) before delivering more for that session.
 
 A session is served by one gateway at a time (`sessions.SessionLeases`, through the acceptor's
-`claim_session` hook).
+`claim_session` hook). With `fix_store.StoreRecords`, every session's FIX store is also recorded in
+JetStream, and a gateway taking a session another gateway served last rebuilds the store from
+there before binding the Logon, so the client keeps its sequence numbers.
 
-Not here: FIX store replication, trading logic.
+Not here: trading logic, the store records' format (`fix_store`).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from typing import Any
 
 import nats
 
+from router.cluster.fix_store import ReplicatedStore, StoreRecords
 from router.cluster.publisher import CommandPublisher
 from router.cluster.repair import OutputRepair
 from router.cluster.sessions import SessionLeases
@@ -44,8 +47,9 @@ class GatewayApp:
     """The Application seam of the FIX acceptor in the gateway role (see the module docstring)."""
 
     def __init__(self, nc: Any, name: str, publisher: CommandPublisher, metrics: Any = None,
-                 leases: SessionLeases | None = None) -> None:
+                 leases: SessionLeases | None = None, stores: StoreRecords | None = None) -> None:
         self.nc = nc
+        self.stores = stores
         self.leases = leases
         if leases is not None:
             leases.on_lost, leases.on_moved = self._lost, self._moved
@@ -62,7 +66,11 @@ class GatewayApp:
         self._prefix = OUT_PREFIX + "."
 
     def attach_gateway(self, gateway: Any) -> None:
+        """The acceptor, before its first connection: its sessions' stores get recorded in JetStream."""
         self.gateway = gateway
+        if self.stores is not None:
+            for slot in gateway.slots.values():
+                slot.store = slot.session.store = ReplicatedStore(slot.store, slot.session_id, self.stores)
 
     # -- Application seam --------------------------------------------------------------------------------
     def on_logon(self, handle: Any) -> None:
@@ -84,6 +92,10 @@ class GatewayApp:
         if self.leases is None:
             return None
         refusal = await self.leases.claim(session)
+        if refusal is None and self.stores is not None:
+            slot = self.gateway.slots.get(session.encode())
+            if slot is not None and isinstance(slot.store, ReplicatedStore):
+                await self.stores.load(session, slot.store.inner)   # served elsewhere last: its store
         if refusal is None and session in self.leases.orphaned:
             # The gateway that served it died without appending the session's end: append it now,
             # before this Logon, so the core cancels on disconnect as it would have then.
@@ -181,6 +193,7 @@ class GatewayApp:
 
     def status(self) -> dict:
         return {"role": "gateway", "name": self.name, "sessions": sorted(self.subs), "epoch": self.filter.epoch,
+                "fix_store": self.stores.view() if self.stores is not None else None,
                 "dropped": dict(self.filter.dropped), "gaps": self.filter.gaps, "repair": dict(self.repair.stats),
                 "nats": self.nc.connected_url.netloc if self.nc.connected_url else None, **self.stats,
                 "in_flight": self.publisher.in_flight}

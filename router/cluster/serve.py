@@ -24,6 +24,7 @@ from aiohttp import web
 
 from router.cluster.core import ADMIN_TIMEOUT_S, ClusterCore
 from router.cluster.core_snapshots import CoreSnapshots
+from router.cluster.fix_store import StoreRecords
 from router.cluster.gateway import GatewayApp
 from router.cluster.publisher import CommandPublisher, open_stream
 from router.cluster.sessions import SessionLeases
@@ -130,6 +131,7 @@ class GatewayService(Service):
     role: str = "gateway"
     nc: Any = None
     publisher: Any = None
+    stores: Any = None
 
     def is_ready(self) -> bool:
         return self.ready
@@ -137,7 +139,7 @@ class GatewayService(Service):
     def build_app(self) -> Any:
         leases = SessionLeases(self.nc, self.cluster.name, takeover=self.cluster.takeover,
                                replicas=self.cluster.replicas)
-        return GatewayApp(self.nc, self.cluster.name, self.publisher, self.metrics, leases)
+        return GatewayApp(self.nc, self.cluster.name, self.publisher, self.metrics, leases, self.stores)
 
     async def start(self) -> None:
         c = self.cluster
@@ -146,6 +148,8 @@ class GatewayService(Service):
         await open_stream(self.nc, replicas=c.replicas)
         self.publisher = CommandPublisher(self.nc, f"{c.name}-{time.time_ns()}")
         await self.publisher.start()
+        self.stores = StoreRecords(self.nc, f"{c.name}-{time.time_ns()}", replicas=c.replicas)
+        await self.stores.start()
         http, self.http = self.http, _no_http(self.http)
         try:
             await super().start()
@@ -162,6 +166,8 @@ class GatewayService(Service):
         await super().close()
         if self.app is not None:
             await self.app.aclose()
+        if self.stores is not None:
+            await self.stores.close()        # the stores' last records, written at the sessions' close
         await _close_nats(self)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple
 
 from router.domain.errors import ConfigError
 from router.domain.fx_quotes import apply_update
-from router.fix.codec import FixMessage, parse_frame
+from router.fix.codec import FixMessage, FrameDecoder
 from router.orders.core_bridge import Out
 from router.records.journal_format import Command, CommandKind
 from router.records.state_hash import state_hashes
@@ -67,6 +67,9 @@ class CommandApplier:
 
     def __init__(self, flow: Any) -> None:
         self.flow = flow
+        # One decoder for every journaled frame: its recent message shapes make parsing cheaper, as
+        # on a live connection.
+        self._decoder = FrameDecoder()
         # FIX message types answered outside the order flow: msg type -> fn(session, msg, now_ns) -> outs
         self.fix_handlers: dict[bytes, Callable[[str, FixMessage, int], list]] = {}
         self.ops: dict[str, AdminOp] = {
@@ -85,7 +88,7 @@ class CommandApplier:
         flow = self.flow
         if kind == CommandKind.FIX_IN:
             if msg is None:
-                msg = parse_frame(cmd.payload)
+                msg = self._decoder.parse_one(cmd.payload)
                 if not isinstance(msg, FixMessage):
                     raise UnknownCommand(f"command {cmd.seq}: the journaled frame does not parse: {msg.reason}")
             handler = self.fix_handlers.get(msg.msg_type) if self.fix_handlers else None

@@ -3,7 +3,8 @@
 recovery; snapshots; the clean stop.
 
 `Sequencer` is a mixin of the shell's `RouterApp` (it uses `journal`, `applier`, `flow`, `clock`,
-`metrics`, `config`, `sessions_always_open`, `snapshots`, `gateway` and `send` from it). Outputs are
+`metrics`, `config`, `sessions_always_open`, `snapshots`, `snapshot_background`,
+`background_snapshot`, `gateway` and `send` from it). Outputs are
 held until `commit()` has appended the batch to the journal with one write (group commit): the
 gateway calls `commit` before it writes anything to a FIX store or socket, and the mixin schedules
 one itself for timer and admin input. `recover()` loads the newest snapshot and replays the
@@ -142,13 +143,13 @@ class Sequencer:
 
     def _background_snapshot(self) -> bool:
         """Start a snapshot in a forked child; False when it must be written here and now instead."""
-        if not snapshot_fork.supported() or not getattr(self, "snapshot_background", False):
+        if not snapshot_fork.supported() or not self.snapshot_background:
             return False
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return False
-        bg = self.__dict__.setdefault("_bg_snapshot", snapshot_fork.BackgroundSnapshot())
+        bg = self.background_snapshot
         if bg.busy:                 # one at a time; the next commit past the interval asks again
             return True
         seq, now, store, flow = self.seq, self.clock(), self.snapshots, self.flow

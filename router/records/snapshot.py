@@ -162,11 +162,28 @@ class SnapshotStore:
         extra = state.pop("extra", None)
         if engine_state is not None:
             import_state(flow.engine, engine_state)
+        fresh = {name: getattr(flow, name, None) for name in EXTERNAL + ("perf",)}
         flow.__dict__.update(state["flow"])
+        _reattach(flow, fresh)
         snap = Snapshot(snap.seq, snap.time_ns, snap.hashes, snap.path, extra)
         if verify:
             check_hashes(snap, state_hashes(flow))
         return snap
+
+
+def _reattach(flow: Any, fresh: dict[str, Any]) -> None:
+    """What configuration builds comes from this process, whatever the writer had: a snapshot written
+    without metrics (a benchmark, a tool) loaded by `serve` must count into serve's metrics, in the
+    flow and in each part of it that counts (the ledger, trading status), and time what serve times."""
+    was = flow.__dict__.get("metrics")
+    for name, value in fresh.items():
+        if name in flow.__dict__:
+            flow.__dict__[name] = value
+    metrics = fresh.get("metrics")
+    if metrics is not was:
+        for part in vars(flow).values():
+            if hasattr(part, "metrics") and part is not flow and getattr(part, "metrics") in (was, None):
+                part.metrics = metrics
 
 
 def check_hashes(snap: Snapshot, now: dict) -> None:

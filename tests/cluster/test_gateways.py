@@ -93,9 +93,9 @@ async def test_two_gateways_one_holder_per_session_and_a_nats_node_killed(nats_c
 
 
 async def test_a_killed_gateways_client_moves_to_the_other_gateway(nats_cluster: NatsCluster, tmp_path):
-    """What a client does when its gateway dies (the FIX store stays on that gateway's disk): log on at
-    another gateway with ResetSeqNumFlag=Y once the session's lease has expired, and ask for the
-    status of its orders. The session's disconnect is appended for it, so cancel-on-disconnect applies
+    """A client whose gateway died may also log on at another gateway with ResetSeqNumFlag=Y once the
+    session's lease has expired, and ask for the status of its orders (test_fix_store.py: without a
+    reset). The session's disconnect is appended for it, so cancel-on-disconnect applies
     as it would in `serve`."""
     roles = Roles(tmp_path, nats_cluster.url)
     sh, hk = Trader(SH), Trader(HK)

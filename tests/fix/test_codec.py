@@ -397,3 +397,19 @@ def test_codec_benchmark_compares_identical_work():
     from router.fix.dictionary import load_dictionary
 
     bench.check_same_work(load_dictionary())
+
+
+def test_parse_one_reuses_a_decoder_and_holds_nothing_back():
+    """The journal replay parses every frame through one decoder: same message as parse_frame each
+    time (also on the shape fast path), and a torn or garbled frame does not leak into the next."""
+    dec = FrameDecoder()
+    for seq in (1, 2, 3):
+        frame = nos(seq=seq)
+        one, fresh = dec.parse_one(frame), parse_frame(frame)
+        assert isinstance(one, FixMessage) and one.seq_num == seq
+        assert one.fields == fresh.fields and one.msg_type == fresh.msg_type
+    torn = nos(seq=4)[:-5]
+    assert isinstance(dec.parse_one(torn), Garbled) and dec.pending == 0
+    assert dec.parse_one(nos(seq=5)).seq_num == 5
+    two = dec.parse_one(nos(seq=6) + nos(seq=7))
+    assert isinstance(two, Garbled) and two.reason == "more than one frame"

@@ -261,3 +261,30 @@ def test_a_command_the_flow_fails_on_is_journaled_and_replays_the_same_way(tmp_p
     live.app.journal.close()
     again = Driver(FileJournal(tmp_path))
     assert state_hashes(again.app.flow) == state_hashes(live.app.flow)
+
+
+def test_after_a_recovery_the_gauges_show_the_rebuilt_state_and_counters_only_this_process(tmp_path) -> None:
+    """The replay counts nothing into the metrics (it is history, not this process's work) and a
+    snapshot restores no metric: the state gauges are set from the rebuilt state at the end."""
+    from router.ops.metrics import Metrics
+    from router.records.snapshot import SnapshotStore
+    from tests.ops.test_metrics import scrape
+    live = Driver(FileJournal(tmp_path), metrics=Metrics(), snapshots=SnapshotStore(tmp_path / "snapshots"),
+                  snapshot_every=150)
+    trade_a_while(live, random.Random(11), 400)
+    live.app.set_kill_switch("account", "SHCLIENT1", True)
+    live.app.commit()
+    live.app.journal.close()
+    assert live.app.flow.index.live and live.app.ledger.trades
+    again = Driver(FileJournal(tmp_path), metrics=Metrics(), snapshots=SnapshotStore(tmp_path / "snapshots"))
+    assert again.app.recovered_from is not None and again.app.recovered_from.seq < live.app.seq
+    before, after = scrape(live.app.metrics), scrape(again.app.metrics)
+    gauges = ("goldrouter_open_orders", "goldrouter_instrument_trading_status",
+              "goldrouter_cross_border_quota_used_cny", "goldrouter_kill_switch_accounts",
+              "goldrouter_margin_calls")
+    for name in gauges:
+        assert name in after and after[name] == before[name], name
+    assert sum(before["goldrouter_open_orders"].values()) == len(live.app.flow.index.live)
+    assert sum(before["goldrouter_orders_received_total"].values()) > 0
+    assert sum(after.get("goldrouter_orders_received_total", {}).values()) == 0
+    assert again.app.flow.metrics is again.app.metrics and again.app.flow.perf is not None

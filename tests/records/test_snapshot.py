@@ -129,3 +129,16 @@ def test_the_state_hash_fast_paths_give_the_general_paths_digests(monkeypatch) -
     monkeypatch.setattr(state_hash, "_EMPTY", {})
     general = [state_hash._Walker().digest(v) for v in values]
     assert fast == general
+
+
+def test_a_snapshot_written_without_metrics_loads_into_a_process_that_has_them(tmp_path) -> None:
+    """What configuration builds comes from the loading process: a snapshot a benchmark or tool wrote
+    without metrics, loaded by serve, leaves serve's flow, ledger and trading status counting."""
+    from router.ops.metrics import Metrics
+    live_run(tmp_path)                              # written without metrics
+    metrics = Metrics()
+    again = restart(tmp_path, metrics=metrics)
+    flow = again.app.flow
+    assert again.app.recovered_from is not None
+    assert flow.metrics is metrics and flow.fills.metrics is metrics and flow.trading.metrics is metrics
+    assert flow.perf is not None
