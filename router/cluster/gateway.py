@@ -98,9 +98,17 @@ class GatewayApp:
                 await self.stores.load(session, slot.store.inner)   # served elsewhere last: its store
         if refusal is None and session in self.leases.orphaned:
             # The gateway that served it died without appending the session's end: append it now,
-            # before this Logon, so the core cancels on disconnect as it would have then.
+            # before this Logon, so the core cancels on disconnect as it would have then. Listen
+            # first, and count the session's outputs from that command on as this gateway's: the
+            # cancel reports go into the session's store (or straight out, if bound by then).
             self.leases.orphaned.discard(session)
-            self._submit(CommandKind.LOGOUT, session, b"")
+            if session not in self.subs:
+                self.subs[session] = None
+                await self._listen(session)
+            try:
+                self.floor[session] = await self._submit(CommandKind.LOGOUT, session, b"")
+            except Exception:
+                log.exception("gateway %s: %s's disconnect not appended", self.name, session)
         return refusal
 
     def _lost(self, session: str) -> None:

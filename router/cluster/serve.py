@@ -199,6 +199,8 @@ class CoreService(Service):
         if jc.store == "file":          # --memory-store: no snapshots, the stream from command 1 at every start
             self.core.snapshots = CoreSnapshots(self.core, os.path.join(jc.dir, f"core-{c.name}"),
                                                 jc.snapshot_every, jc.snapshots_kept, jc.snapshot_background)
+            # Past days' trades the books let go at their roll (every core rolls at the same stream tick).
+            self.app.trade_archive_dir = os.path.join(jc.dir, f"core-{c.name}", "trades")
         await self.core.start()
         self.metrics.cluster_source = self.core.metrics_view
         await _start_http(self, self.core.status)

@@ -56,10 +56,13 @@ class BooksAdmin:
     ledger: Ledger | None
     reports_dir: Path | None = None         # None: `records.reports_dir` of the configuration
     journal: Any = None
+    trade_archive_dir: str | None = None    # where the archive goes without a file journal (a cluster core's)
 
     @property
     def trade_archive(self) -> TradeArchive | None:
-        """The trade archive beside the file journal (None without one)."""
+        """The trade archive: `trade_archive_dir`, else beside the file journal (None without either)."""
+        if self.trade_archive_dir is not None:
+            return TradeArchive(self.trade_archive_dir)
         directory = getattr(self.journal, "directory", None)
         return None if directory is None else TradeArchive(Path(directory) / "trades")
 

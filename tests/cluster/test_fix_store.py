@@ -64,17 +64,22 @@ async def test_a_client_moves_gateway_after_a_kill_without_resetting_sequence_nu
             moved = None
             await asyncio.sleep(0.25)
         assert answers[-1] == b"A" and answers[0] == b"5", answers
-        assert answer.seq_num == expect_in, (answer.seq_num, expect_in)   # the sequence goes on where it was
-        sh.client, sh.seq_in, sh.seq_out = moved, expect_in + 1, moved.seq
+        # The sequence goes on where it was: the Logon answer has the number the client expects, or
+        # the next one when the cancel-on-disconnect report (gw-b appended the dead gateway's
+        # disconnect first) was stored just before it; the client asks for that one and gets it.
+        assert answer.seq_num in (expect_in, expect_in + 1), (answer.seq_num, expect_in)
+        sh.client, sh.seq_out = moved, moved.seq
+        await sh.on_message(answer)
         moved = None
         assert gw_b.get("/cluster")["fix_store"]["rebuilt"] == 1
+        assert await pump_until(lambda: sh.acked[b"B1"]["done"], sh), sh.trace[-6:]   # cancelled on disconnect
 
         # what gw-a sent can be had again from gw-b: a ResendRequest for everything
         await sh.send(b"2", [(7, 1), (16, 0)])
         resent = lambda: [t for t in sh.trace if t.startswith(b"<-") and b"\x0143=Y\x01" in t  # noqa: E731
                           and b"\x0111=B1\x01" in t]
         assert await pump_until(lambda: len(resent()) >= 2, sh), sh.trace[-10:]
-        # the order was cancelled on the disconnect (as in `serve`); the client trades on
+        # the status agrees; the client trades on
         status = await sh.status(b"B1", b"HKGX.RKG", b"1")
         assert status.get(39) == b"4", status.raw
         await sh.send(b"D", new_order("B2", "HKGX.RKG", 1, 1, "550.00"))

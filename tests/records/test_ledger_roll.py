@@ -118,6 +118,7 @@ def test_a_ledger_without_a_journal_rolls_the_same_and_archives_nothing(caplog) 
             trade_day(d, day)
     ledger = d.app.ledger
     assert ledger.trades_dropped > 0
+    assert d.app.trade_archive is None
     text = generate_latest(d.app.metrics.registry).decode()
     assert f"goldrouter_ledger_trades_held {float(len(ledger.trades))}" in text
     assert f"goldrouter_ledger_trades_archived_total {float(ledger.trades_dropped)}" in text
@@ -149,3 +150,16 @@ def test_the_archive_reads_by_day_and_number_once_each_across_overlapping_files(
     assert archive.read(date(2026, 1, 1), date(2026, 1, 2)) == []
     assert not list((tmp_path / "trades").glob("*.tmp"))
     assert TradeArchive(tmp_path / "none").read(date(2025, 12, 1), date(2025, 12, 31)) == []
+
+
+def test_without_a_journal_the_archive_goes_to_trade_archive_dir(tmp_path) -> None:
+    """A cluster core has no local journal: its service names the archive directory."""
+    d = Driver(None)
+    d.app.trade_archive_dir = str(tmp_path / "core-a" / "trades")
+    for day in range(2):
+        trade_day(d, day)
+    (path,) = (tmp_path / "core-a" / "trades").iterdir()
+    assert path.name.startswith("T1-T4_2025-12-05_2025-12-05")
+    archived = d.app.trade_archive.read(date(2025, 12, 1), date(2025, 12, 31))
+    assert [n for n, _ in archived] == [1, 2, 3, 4] == list(range(1, d.app.ledger.trades_dropped + 1))
+    assert {t.trading_day for _, t in archived} == {date(2025, 12, 5)}
