@@ -155,11 +155,14 @@ class CoreEvents:
 
     def memory_stats(self) -> dict[str, int]:
         """What the flow and the core hold, for the memory gauges: the index's entries and (numba
-        engine) the order table's rows live, free and allocated."""
+        engine) the order table's rows live, free and allocated, and how its arena grew so far."""
         out = {"index_" + k: v for k, v in self.index.sizes().items()}
         rows = getattr(self.engine, "order_rows", None)
         if rows is not None:
             out["rows_live"], out["rows_free"], out["rows_capacity"] = rows()
+        growths = getattr(self.engine, "arena_growths", None)
+        if growths is not None:
+            out.update(("growth_" + k, v) for k, v in growths().items())
         return out
 
     _cmd_buf: np.ndarray | None = None
