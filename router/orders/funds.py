@@ -21,7 +21,8 @@ from router.orders.index import Order
 from router.orders.fills import Fill, FillObserver
 from router.orders.quota import direction
 from router.domain.reasons import Reason
-from router.orders.routing import PPM, RouteDecision
+from router.orders.book_factors import PPM
+from router.orders.routing import RouteDecision
 
 
 class Funds:

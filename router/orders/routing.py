@@ -20,7 +20,8 @@ opposite price (or its reference price when it has none) converted to micro-USD 
 plus proportional fee and carry, plus the per-lot fee spread over a lot's fine ounces, plus (for an
 account with a `funding_ccy`) half the FX bid/ask spread of converting it into the book's settlement currency.
 
-Everything that depends only on configuration and FX is precomputed; per-(account, symbol,
+Everything that depends only on configuration and FX is precomputed (`router.orders.book_factors`,
+which holds the per-book integer factors and static filter rows); per-(account, symbol,
 constraints) static filter results are cached, so a decision is a few integer operations per
 book. This module does NOT consume quota, reserve funds, touch books or read a clock: the
 caller does that on acceptance, from `RouteDecision.quota_claims` and each candidate's
@@ -29,13 +30,14 @@ caller does that on acceptance, from `RouteDecision.quota_claims` and each candi
 from __future__ import annotations
 
 from operator import itemgetter
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Any, Callable, NamedTuple
+from decimal import Decimal, localcontext
+from typing import Any, Callable
 
 from router.orders.accounts import Account, Accounts
+from router.orders.book_factors import MICRO, PPM, BookFactors, BookFilters, round_int
 from router.domain.calendar import SessionState
-from router.domain.catalogue import Catalogue, Instrument
-from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx, comparable_factor
+from router.domain.catalogue import Catalogue
+from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx
 from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
@@ -44,107 +46,10 @@ from router.orders.route_types import (  # noqa: F401  (re-exported: the routing
     Candidate, Constraints, Exclusion, NO_CONSTRAINTS, RouteDecision, RouteRequest, Side, Tif,
 )
 
-MICRO = 1_000_000
-PPM = 1_000_000
 STATIC_CACHE_MAX = 4096
 EXPLAIN_CACHE_MAX = 4096
-
-
-def _ceil_int(d: Decimal) -> int:
-    return int(d.to_integral_value(rounding=ROUND_CEILING))
-
-
-def _round_int(d: Decimal) -> int:
-    return int(d.to_integral_value(rounding=ROUND_HALF_EVEN))
-
-
-class _Book:
-    """Everything about one instrument the hot path needs, as integers, for one FX state."""
-
-    __slots__ = ("instr", "symbol", "book_id", "bit", "venue", "side", "eligibility", "settl_ccy",
-                 "vaults", "bar_form", "cycle", "margin_ppm", "lot_ug", "fine_ug", "min_lots", "max_lots", "tick",
-                 "num", "den", "cost_ppm", "lot_fee_comp", "ref", "ref_comp", "lo", "hi", "settl_num",
-                 "cny_num", "fee_ppm", "lot_fee_settl")
-
-    def __init__(self, i: Instrument, fx: Fx, cat: Catalogue, carry_days: int, ref: int | None = None) -> None:
-        self.instr = i
-        self.symbol = i.symbol
-        self.book_id = i.book_id
-        self.bit = 1 << i.book_id
-        self.venue = i.venue
-        self.side = i.side
-        self.eligibility = i.eligibility
-        self.settl_ccy = i.settlement_ccy
-        self.vaults = i.vaults
-        self.bar_form = i.bar_form
-        self.cycle = i.settlement_cycle
-        self.lot_ug = i.lot_micrograms
-        self.fine_ug = i.lot_fine_micrograms
-        self.min_lots = i.min_lots
-        self.max_lots = i.max_lots
-        self.tick = i.tick_units
-        self.num, self.den = comparable_factor(i, fx, cat.constants)
-        with localcontext(PRECISION):
-            self.margin_ppm = None if i.margin_rate is None else _ceil_int(i.margin_rate * PPM)
-            self.fee_ppm = _ceil_int(i.fee_rate * PPM)
-            # Carry is a cost to whoever holds the position, whichever way the deferred fee flows.
-            self.cost_ppm = _ceil_int(i.fee_rate * PPM + i.carry_bp_per_day * 100 * carry_days)
-            fine_g = i.lot_grams
-            if i.quote_unit != "troy_oz_fine" and i.fineness_adjust:
-                fine_g = fine_g * i.fineness
-            fine_oz = fine_g / cat.constants.grams_per_troy_oz
-            usd_fee = i.fee_per_lot / fx.per_usd(i.settlement_ccy)
-            self.lot_fee_comp = _ceil_int(usd_fee / fine_oz * MICRO)
-            self.lot_fee_settl = _ceil_int(i.fee_per_lot * MICRO)
-            unit_value = i.lot_size.scaleb(-i.price_decimals)   # quote ccy per (price unit x lot)
-            q = fx.per_usd(i.quote_ccy)
-            self.settl_num = _round_int(unit_value * fx.per_usd(i.settlement_ccy) / q * MICRO * COMPARABLE_DEN)
-            self.cny_num = _round_int(unit_value * fx.per_usd("CNY") / q * MICRO * COMPARABLE_DEN)
-            self.ref = i.reference_units if ref is None else ref
-            self.ref_comp = self.ref * self.num // self.den
-            if i.price_limit_pct > 0:
-                lo = Decimal(self.ref) * (100 - i.price_limit_pct) / 100
-                hi = Decimal(self.ref) * (100 + i.price_limit_pct) / 100
-                t = self.tick
-                self.lo = -(-_ceil_int(lo) // t) * t
-                self.hi = int(hi.to_integral_value(rounding=ROUND_FLOOR)) // t * t
-            else:
-                self.lo, self.hi = self.tick, None
-
-
-class _Static(NamedTuple):
-    """Order-independent filter results of one book for one (account, symbol, constraints), with the
-    book's factors copied flat beside them: the hot loop unpacks one tuple per book instead of
-    reading some twenty slots through `_Book` (each attribute load costs more than a tuple slot)."""
-
-    symbol: str
-    book_id: int
-    bit: int
-    venue_ok: bool
-    pre: Reason | None          # eligibility / cross-border permission
-    direction: Direction | None  # the quota this account's flow to the book uses (None: within its zone)
-    post: Reason | None         # settlement ccy, currency held, vault, bar form, cycle
-    vaults: tuple[str, ...]     # where a sell may take metal from
-    lo: int
-    hi: int | None
-    tick: int
-    num: int
-    den: int
-    lot_ug: int                 # gross micrograms per lot (the metal a sell needs)
-    fine_ug: int                # fine micrograms per lot (a product order's unit)
-    cny_num: int
-    min_lots: int
-    max_lots: int
-    settl_num: int
-    fee_ppm: int
-    lot_fee_settl: int
-    margin_ppm: int | None
-    settl_ccy: str
-    ref_comp: int
-    cost_ppm: int
-    lot_fee_comp: int
-    ref_all_in_buy: int         # all-in of the reference price: the ranking when the book has no quote
-    ref_all_in_sell: int
+# The names snapshots written before the split pickled these classes under (router.orders.routing).
+_Book, _Static = BookFactors, BookFilters
 
 
 def _static_key(account: str, symbol: str, c: Constraints) -> tuple:
@@ -217,21 +122,22 @@ class Router:
         """Recompute every FX-dependent factor (and drop the static-filter cache, which holds the books)."""
         self.fx = fx
         cat = self.catalogue
-        self._books = {s: _Book(i, fx, cat, self.carry_days, self._refs.get(s)) for s, i in cat.instruments.items()}
+        self._books = {s: BookFactors(i, fx, cat, self.carry_days, self._refs.get(s))
+                       for s, i in cat.instruments.items()}
         self._product_num: dict[str, int] = {}
         with localcontext(PRECISION):
             for pid, p in cat.products.items():
                 unit = Decimal(1).scaleb(-p.price_decimals)
                 usd_oz = unit / fx.per_usd(p.price_ccy) * cat.constants.grams_per_troy_oz
-                self._product_num[pid] = _round_int(usd_oz * MICRO * COMPARABLE_DEN)
-        self._static: dict[tuple[str, str, Constraints], tuple[_Static, ...]] = {}
+                self._product_num[pid] = round_int(usd_oz * MICRO * COMPARABLE_DEN)
+        self._static: dict[tuple[str, str, Constraints], tuple[BookFilters, ...]] = {}
         self.fx_costs = FxCosts(fx, cat)
 
     def set_reference(self, symbol: str, ref_units: int) -> None:
         """A new reference price for one instrument: its band, collar reference and no-quote ranking
         are recomputed, and the static-filter cache (which holds them) is dropped."""
         self._refs[symbol] = ref_units
-        self._books[symbol] = _Book(self.catalogue.instruments[symbol], self.fx, self.catalogue,
+        self._books[symbol] = BookFactors(self.catalogue.instruments[symbol], self.fx, self.catalogue,
                                     self.carry_days, ref_units)
         self._static.clear()
 
@@ -241,7 +147,7 @@ class Router:
         self._static.clear()
 
     # -- static filters -------------------------------------------------------------------
-    def _statics(self, acct: Account, symbol: str, c: Constraints) -> tuple[_Static, ...]:
+    def _statics(self, acct: Account, symbol: str, c: Constraints) -> tuple[BookFilters, ...]:
         key = _static_key(acct.name, symbol, c)
         got = self._static.get(key)
         if got is not None:
@@ -273,7 +179,7 @@ class Router:
             elif c.settl_cycle is not None and c.settl_cycle != b.cycle:
                 post = Reason.SETTL_CYCLE_MISMATCH
             ref_cost = -(-b.ref_comp * b.cost_ppm // PPM) + b.lot_fee_comp
-            out.append(_Static(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.lo, b.hi, b.tick,
+            out.append(BookFilters(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.lo, b.hi, b.tick,
                                b.num, b.den, b.lot_ug, b.fine_ug, b.cny_num, b.min_lots,
                                b.max_lots, b.settl_num, b.fee_ppm, b.lot_fee_settl, b.margin_ppm,
                                b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp, b.ref_comp + ref_cost,
@@ -490,6 +396,6 @@ class Router:
             got = self._explains[key] = d.explain_text().encode("ascii", "replace")
         return got
 
-    def books(self) -> dict[str, _Book]:
+    def books(self) -> dict[str, BookFactors]:
         """The precomputed per-instrument factors for the current FX (read-only; admin/debug)."""
         return self._books
