@@ -163,12 +163,13 @@ def measure_growth(books, groups, sizes) -> dict[int, dict[str, float]]:
                 elif not eng._spare.wait():    # (the loop would have gone on matching meanwhile)
                     raise RuntimeError(f"no spare was prepared for the {table} above the high-water mark")
                 gc.collect()
-                t0 = time.perf_counter_ns()
+                t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
                 eng.process(last)
-                dt = time.perf_counter_ns() - t0
+                dt, cpu = time.perf_counter_ns() - t0, time.thread_time_ns() - c0
                 after = (int(eng._A[M_CAPO]), eng._E.size)
                 grew = after[0 if table == "orders" else 1] > before[0 if table == "orders" else 1]
                 row[f"{table}_{case}_ms"] = round(dt / 1e6, 2) if grew else None
+                row[f"{table}_{case}_cpu_ms"] = round(cpu / 1e6, 2) if grew else None
                 row["live_orders" if table == "orders" else "live_orders_events"] = eng.resting_orders()
                 del eng
         out[n] = row
@@ -177,10 +178,11 @@ def measure_growth(books, groups, sizes) -> dict[int, dict[str, float]]:
 
 def _say_growth(grown) -> None:
     for n, g in grown.items():
-        say(f"  growth pause, order table full at {g['live_orders']} resting: in place {g['orders_in_place_ms']} ms, "
-            f"into the spare prepared in the background {g['orders_spare_ms']} ms")
-        say(f"  growth pause, event buffer full at {g['live_orders_events']} resting: in place "
-            f"{g['events_in_place_ms']} ms, into the spare prepared in the background {g['events_spare_ms']} ms")
+        for table, what in (("orders", f"order table full at {g['live_orders']} resting"),
+                            ("events", f"event buffer full at {g['live_orders_events']} resting")):
+            say(f"  growth pause, {what}: in place {g[f'{table}_in_place_ms']} ms "
+                f"(CPU {g[f'{table}_in_place_cpu_ms']}), into the spare prepared in the background "
+                f"{g[f'{table}_spare_ms']} ms (CPU {g[f'{table}_spare_cpu_ms']})")
 
 
 def main(argv=None) -> int:

@@ -189,12 +189,12 @@ class SpareArena:
         return box[0]
 
     def wait(self) -> bool:
-        """Block until the spare in preparation is allocated; False when there is none. For
-        benchmarks and tests, standing in for the loop matching on meanwhile."""
-        if self._thread is None:
-            return False
-        self._thread.join()
-        return True
+        """Block until the spare arena and event buffer in preparation are allocated; False when
+        there is neither. For benchmarks and tests, standing in for the loop matching meanwhile."""
+        threads = [t for t in (self._thread, self._ethread) if t is not None]
+        for t in threads:
+            t.join()
+        return bool(threads)
 
     def take(self, a: np.ndarray) -> np.ndarray | None:
         """`a`'s state moved into the spare when it fits (waiting for it if still in preparation),

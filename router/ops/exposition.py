@@ -195,6 +195,10 @@ class _Collector:
                     [((st,), mem["rows_" + st]) for st in ("live", "free") if "rows_" + st in mem])
         yield _Spec("gauge", "matching_order_rows_capacity", "Rows allocated for the matching core's order table.",
                     (), [((), mem["rows_capacity"])] if "rows_capacity" in mem else [])
+        yield _Spec("counter", "matching_arena_growths", "Growths of the matching core's arena (order table or event "
+                    "buffer), by how: into a spare allocated in the background in time (ready, events_prepared), "
+                    "after waiting for it (waited), or allocated on the event loop (in_place).", ("path",),
+                    [((k[7:],), v) for k, v in mem.items() if k.startswith("growth_")])
         yield _Spec("gauge", "order_index_entries", "Entries of the order index: live orders, done orders kept "
                     "findable ([orders] done_kept), ClOrdIDs taken today (refused as duplicates).", ("kind",),
                     [((k,), mem["index_" + k]) for k in ("live", "done", "clordids_used") if "index_" + k in mem])

@@ -149,13 +149,21 @@ class TopReader:
 class CoreEvents:
     """Mixin of `OrderFlow`: one core batch in, reports out (uses the flow's index, risk, quota, md)."""
 
+    # The ExecutionReport builder. The journal replay puts `reports.quiet_report` on the instance for
+    # the commands whose outputs nobody reads (all but the last few thousand): same effect on every
+    # order, no body built (router.records.replay; ×1.15 replay CPU in benchmarks/README.md).
+    exec_report = staticmethod(exec_report)
+
     def memory_stats(self) -> dict[str, int]:
         """What the flow and the core hold, for the memory gauges: the index's entries and (numba
-        engine) the order table's rows live, free and allocated."""
+        engine) the order table's rows live, free and allocated, and how its arena grew so far."""
         out = {"index_" + k: v for k, v in self.index.sizes().items()}
         rows = getattr(self.engine, "order_rows", None)
         if rows is not None:
             out["rows_live"], out["rows_free"], out["rows_capacity"] = rows()
+        growths = getattr(self.engine, "arena_growths", None)
+        if growths is not None:
+            out.update(("growth_" + k, v) for k, v in growths().items())
         return out
 
     _cmd_buf: np.ndarray | None = None
@@ -212,6 +220,7 @@ class CoreEvents:
         touched: set[int] = set()
         by_oid = self.index.by_oid
         next_exec = self.ids.next_exec
+        report = self.exec_report
         md_books = self.md.by_book
         trades: list[tuple[int, int, int]] = []
         for ev in events.tolist():
@@ -241,7 +250,7 @@ class CoreEvents:
                         if not o.is_product:
                             i = self.books[book]
                             self.metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
-                    outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_NEW, ts, explain=True))))
+                    outs.append(_new(Out, (o.session, b"8", report(o, next_exec(), ET_NEW, ts, explain=True))))
             elif kind == K_REJECTED:
                 self._core_reject(c, CoreReason(reason), outs, ts)
             elif kind == K_CANCELLED:
@@ -256,7 +265,7 @@ class CoreEvents:
                     text = c[2]
                 o.status = OS_CANCELED
                 self._finish(o)
-                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_CANCELED, ts, text=text))))
+                outs.append(_new(Out, (o.session, b"8", report(o, next_exec(), ET_CANCELED, ts, text=text))))
             elif kind == K_REPLACED:
                 if o is None or c[0] != "replace":
                     continue
@@ -277,7 +286,7 @@ class CoreEvents:
                 o.notional, o.notional_qty = notional, o.leaves
                 self.risk.on_open_notional(o.oid, notional)
                 o.explain = self._replace_explain(o, core_price)
-                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_REPLACED, ts, text=text,
+                outs.append(_new(Out, (o.session, b"8", report(o, next_exec(), ET_REPLACED, ts, text=text,
                                                                     explain=True))))
             elif kind == K_EXPIRED:
                 if o is None or o.done:
@@ -285,7 +294,7 @@ class CoreEvents:
                 o.status = OS_EXPIRED
                 self._finish(o)
                 text = "good-till-date order expired" if reason == CoreReason.EXPIRED_GTD else "day order expired"
-                outs.append(_new(Out, (o.session, b"8", exec_report(o, next_exec(), ET_EXPIRED, ts, text=text))))
+                outs.append(_new(Out, (o.session, b"8", report(o, next_exec(), ET_EXPIRED, ts, text=text))))
             elif kind == K_SWEEP:
                 if o is None or o.done:
                     continue
@@ -326,7 +335,7 @@ class CoreEvents:
                 self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.notional_qty)
             if o.leaves == 0:
                 self._finish(o)
-            body = exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
+            body = self.exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
             # Appended to the encoded body too (a WireBody: router.fix.encoding).
             body.add_fields(trade_fields)
             body.add_fields((self.fill_report.vault_field(vault),))
@@ -350,7 +359,7 @@ class CoreEvents:
                 self.metrics.routed(i.venue, _dir_book(o, i), rested // MICRO)
             if returned:
                 text = self._unfilled(o, returned, cands, book)
-                outs.append(_new(Out, (o.session, b"8", exec_report(o, self.ids.next_exec(), ET_RESTATED, ts,
+                outs.append(_new(Out, (o.session, b"8", self.exec_report(o, self.ids.next_exec(), ET_RESTATED, ts,
                                                                       text=text))))
             return
         left = o.leaves
@@ -362,7 +371,7 @@ class CoreEvents:
         else:
             text = ("remainder too small to rest on the best book, cancelled: "
                     + self._unfilled(o, left, cands, self._rest_book_of(o)))
-        outs.append(_new(Out, (o.session, b"8", exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text))))
+        outs.append(_new(Out, (o.session, b"8", self.exec_report(o, self.ids.next_exec(), ET_CANCELED, ts, text=text))))
 
     def _unfilled(self, o: Order, amount: int, cands: Any, rest: int | None = None) -> str:
         """The Text for what a product order leaves unfilled, counted by reason in the metrics."""
@@ -395,7 +404,7 @@ class CoreEvents:
             self._finish(o, acked=False)
             if self.metrics is not None:
                 self.metrics.order_rejected(ours.label)
-            outs.append(Out(o.session, b"8", exec_report(o, self.ids.next_exec(), ET_REJECTED, ts, text=text,
+            outs.append(Out(o.session, b"8", self.exec_report(o, self.ids.next_exec(), ET_REJECTED, ts, text=text,
                                                            rej=ours, explain=True)))
         elif c[0] in ("cancel", "replace"):
             o = c[1]

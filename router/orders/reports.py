@@ -3,7 +3,8 @@
 `exec_report` turns an `Order` in its current state into an ExecutionReport body: a `WireBody`
 (router.fix.encoding), built encoded from pieces the order keeps (`Order.er_fixed`: Account to
 TimeInForce, encoded), which the gateway sends as it is and every other reader reads as its
-(tag, value) pairs. `reject_report` answers a NewOrderSingle that never became an order;
+(tag, value) pairs. `quiet_report` is its stand-in while a journal replay rebuilds state whose reports nobody reads.
+`reject_report` answers a NewOrderSingle that never became an order;
 `cancel_reject` refuses a cancel or replace.
 
 It decides nothing and does no I/O; order records and the FIX tag numbers are in `router.orders.index`.
@@ -31,15 +32,7 @@ def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *
     made faster")."""
     order_id, clordid, status = order.order_id, order.clordid, order.status
     done = status in DONE_STATUSES
-    fixed = order.er_fixed
-    if fixed is None:
-        fixed = _fixed_fields(order)
-        if not done:
-            order.er_fixed = fixed
-    elif done:
-        # A done order is kept a while for status requests; cached fields would only lengthen the
-        # garbage collector's full passes over them.
-        order.er_fixed = None
+    fixed = _kept_fixed(order, done)
     qty_text = micro_text if order.is_product else _lots_text
     leaves = _ZERO if done else qty_text(order.leaves)
     cum = qty_text(order.cum) if order.cum else _ZERO
@@ -73,6 +66,38 @@ def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *
         return WireBody.of(_exec_report_pairs(order, exec_id, exec_type, now_ts, text, rej, last, explain,
                                               status_req_id, leaves, cum, avg))
     return WireBody(wire)
+
+
+def _kept_fixed(order: Order, done: bool) -> bytes:
+    fixed = order.er_fixed
+    if fixed is None:
+        fixed = _fixed_fields(order)
+        if not done:
+            order.er_fixed = fixed
+    elif done:
+        # A done order is kept a while for status requests; cached fields would only lengthen the
+        # garbage collector's full passes over them.
+        order.er_fixed = None
+    return fixed
+
+
+class _Unread:
+    """The body `quiet_report` returns: nobody reads it; what callers add to it goes nowhere."""
+
+    __slots__ = ()
+
+    def add_fields(self, fields: Any) -> None:
+        pass
+
+
+UNREAD = _Unread()
+
+
+def quiet_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, **_: Any) -> _Unread:
+    """`exec_report` for a journal replay's outputs that nobody reads: the same effect on the order
+    (the fields it keeps, which the state hash covers), no body built."""
+    _kept_fixed(order, order.status in DONE_STATUSES)
+    return UNREAD
 
 
 def _exec_report_pairs(order: Order, exec_id: Any, exec_type: Any, now_ts: Any, text: Any, rej: Reason | None,

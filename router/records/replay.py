@@ -4,7 +4,8 @@ order with nothing sent, checking on the way that the state is the one the live 
 `replay` loads the newest snapshot not newer than the journal (a damaged one, by CRC, is skipped
 for an older one; one whose state hashes do not match after loading stops the start: a forked
 child computes them on the second core while this process replays the tail), replays
-the commands after it through the same `CommandApplier` the live router uses, stops the start at
+the commands after it through the same `CommandApplier` the live router uses (building no
+ExecutionReport body before the tail: `reports.quiet_report`), stops the start at
 a checkpoint whose state hashes the replay does not reach, and keeps the outputs of the last
 `tail` commands so the caller can re-deliver ExecutionReports a kill kept from the FIX store.
 
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from router.orders.reports import quiet_report
 from router.records.commands import CommandApplier
 from router.records.journal import Command, Journal, JournalError
 from router.records import snapshot_fork
@@ -117,7 +119,7 @@ def _metrics_detached(flow: Any) -> Iterator[None]:
     """Replayed commands are history, not this process's work: the flow and the parts of it that count
     into the same metrics (the ledger, trading status) count nothing while replaying, and skip their
     timings (×1.13–1.23 replay CPU in `benchmarks.recovery`'s journal). The caller sets the gauges from
-    the rebuilt state afterwards (`RouterApp.publish_gauges`)."""
+    the rebuilt state afterwards (`RouterApp._refresh_gauges`)."""
     metrics = getattr(flow, "metrics", None)
     if metrics is None:
         yield
@@ -137,23 +139,36 @@ def _metrics_detached(flow: Any) -> Iterator[None]:
 
 def _apply_all(journal: Journal, applier: CommandApplier, start: int, tail_from: int, out: Replayed,
                on_progress: Callable[[int], None] | None) -> int:
+    """Apply the commands from `start` on; those up to `tail_from` build no ExecutionReport body (their
+    outputs are dropped), the rest keep their outputs for re-delivery."""
+    flow = applier.flow
+    quiet = start <= tail_from and hasattr(type(flow), "exec_report")
+    if quiet:
+        flow.exec_report = quiet_report
     apply = applier.apply
     n = 0
-    for cmd in journal.read(start):
-        try:
-            applied = apply(cmd)
-        except Exception:
-            # The live router failed on this command too (it is journaled all the same) and went on.
-            log.warning("command %d failed in the replay as it did live; going on", cmd.seq, exc_info=True)
+    try:
+        for cmd in journal.read(start):
+            if quiet and cmd.seq > tail_from:
+                del flow.exec_report
+                quiet = False
+            try:
+                applied = apply(cmd)
+            except Exception:
+                # The live router failed on this command too (it is journaled all the same) and went on.
+                log.warning("command %d failed in the replay as it did live; going on", cmd.seq, exc_info=True)
+                n += 1
+                continue
+            if applied.reason == "state_mismatch":
+                raise JournalError(f"replaying the journal to command {cmd.seq} did not rebuild the state the "
+                                   f"router had there: {applied.detail}; refusing to serve "
+                                   "(`gold-router journal verify` shows more)")
+            if cmd.seq > tail_from and applied.outs:
+                out.tail_outs.extend((cmd.time_ns, o) for o in applied.outs)
             n += 1
-            continue
-        if applied.reason == "state_mismatch":
-            raise JournalError(f"replaying the journal to command {cmd.seq} did not rebuild the state the "
-                               f"router had there: {applied.detail}; refusing to serve "
-                               "(`gold-router journal verify` shows more)")
-        if cmd.seq > tail_from and applied.outs:
-            out.tail_outs.extend((cmd.time_ns, o) for o in applied.outs)
-        n += 1
-        if on_progress is not None and n % 100_000 == 0:
-            on_progress(n)
+            if on_progress is not None and n % 100_000 == 0:
+                on_progress(n)
+    finally:
+        if quiet:
+            del flow.exec_report
     return n

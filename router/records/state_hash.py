@@ -28,6 +28,7 @@ SKIP = frozenset({
     "owner_of", "group_of_product", "core_factors", "product_num", "_read_top", "_top_fn", "_tops",
     "_acct_cache", "_symbols", "_venue", "_fill_text", "_ts", "_ts_ms", "_cmd_buf", "_asks", "_bids",
     "lot_ug", "fill_report", "factors", "fast", "decision", "explain", "routes", "fx_settings",
+    "exec_report",      # the replay's stand-in report builder (router.records.replay), never state
 })
 
 

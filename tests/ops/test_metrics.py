@@ -277,6 +277,24 @@ def test_memory_source_gives_order_rows_and_index_entries():
     assert s["goldrouter_matching_order_rows"] == {(("state", "live"),): 7, (("state", "free"),): 3}
     assert s["goldrouter_matching_order_rows_capacity"] == {(): 4096}
     assert s["goldrouter_order_index_entries"][(("kind", "clordids_used"),)] == 31
+    assert "goldrouter_matching_arena_growths_total" not in s or not s["goldrouter_matching_arena_growths_total"]
     m.memory_source = lambda: {"index_live": 0, "index_done": 0, "index_clordids_used": 0}   # reference book
     assert "goldrouter_matching_order_rows_capacity" not in scrape(m) or not scrape(m)[
         "goldrouter_matching_order_rows_capacity"]
+
+
+def test_arena_growths_of_a_real_engine_are_counted_by_path():
+    """The flow's memory_stats carries the engine's arena growths; a core filled past its first
+    capacity shows them as goldrouter_matching_arena_growths_total{path}."""
+    from router.app import build_router_app
+    from router.config import load_config
+    m = Metrics()
+    app = build_router_app(load_config(), sessions_always_open=True, metrics=m)
+    app.warm_up()
+    m.memory_source = app.flow.memory_stats
+    growths = scrape(m)["goldrouter_matching_arena_growths_total"]
+    assert set(growths) == {(("path", p),) for p in ("ready", "waited", "in_place", "events_prepared")}
+    assert all(v == 0 for v in growths.values())
+    counts = app.flow.engine.arena_growths()
+    counts_after = {k: v for k, v in counts.items()}
+    assert {k[0][1]: v for k, v in growths.items()} == counts_after

@@ -224,3 +224,19 @@ def test_reused_fixed_fields_are_always_the_orders_own(orders) -> None:
             assert len(reports._FIXED) <= 3
     finally:
         reports.FIXED_CACHE_MAX = saved
+
+
+def test_quiet_report_leaves_each_order_as_exec_report_does_and_builds_nothing() -> None:
+    """The replay's stand-in (reports.quiet_report): the order's kept fields follow the same life, new,
+    working, done, as with exec_report (the state hash covers them); its body takes fields and is no report."""
+    from router.orders.reports import UNREAD, quiet_report
+    loud, quiet = instrument_order(4, clordid=b"C4"), instrument_order(4, clordid=b"C4")
+    for status, et in ((None, ET_NEW), (OS_PARTIAL, ET_TRADE), (OS_CANCELED, ET_CANCELED), (OS_CANCELED, ET_CANCELED)):
+        for o in (loud, quiet):
+            if status is not None:
+                o.status = status
+        exec_report(loud, b"E", et, TS)
+        got = quiet_report(quiet, b"E", et, TS, text="x", last=True)
+        assert got is UNREAD and loud.er_fixed == quiet.er_fixed
+    UNREAD.add_fields([(1, b"x")])
+    assert not isinstance(UNREAD, WireBody)

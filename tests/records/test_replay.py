@@ -288,3 +288,26 @@ def test_after_a_recovery_the_gauges_show_the_rebuilt_state_and_counters_only_th
     assert sum(before["goldrouter_orders_received_total"].values()) > 0
     assert sum(after.get("goldrouter_orders_received_total", {}).values()) == 0
     assert again.app.flow.metrics is again.app.metrics and again.app.flow.perf is not None
+
+
+def test_outputs_before_the_tail_are_not_built_and_the_state_is_the_same(tmp_path) -> None:
+    """Replay builds no ExecutionReport body before its re-delivery tail (reports.quiet_report): the
+    state hashes still equal the live ones, a checkpoint inside the quiet part is met, and the tail's
+    outputs are real reports."""
+    from router.records.replay import replay
+    from router.orders.reports import UNREAD
+    live = Driver(FileJournal(tmp_path))
+    trade_a_while(live, random.Random(3), 300)
+    live.app.shutdown(cancel_working=False)         # journals a checkpoint of the live state hashes
+    trade_a_while(live, random.Random(4), 200)
+    live.app.commit()
+    live.app.journal.close()
+    fresh = build_router_app(CONFIG, sessions_always_open=True, journal=FileJournal(tmp_path))
+    done = replay(fresh.journal, fresh.applier, tail=60)
+    assert done.commands == live.app.seq
+    assert state_hashes(fresh.flow) == state_hashes(live.app.flow)
+    assert "exec_report" not in vars(fresh.flow)
+    reports = [o for _, o in done.tail_outs if o.msg_type == b"8"]
+    assert reports and all(o.body is not UNREAD and dict(o.body)[17] for o in reports)
+    last = reports[-1]
+    assert dict(last.body) == live.reports(last.session)[-1]
