@@ -19,9 +19,10 @@ time), a change to the kernels' addressing.
 A spare holds no state, so it changes no event and no state hash: capacities never do. It is
 dropped when an engine's state is replaced (`matching.state.import_state`).
 
-`capacities` + `move` are `layout.grow` in two steps (plan, then copy into a given arena); they
-live here so the kernels' sources (layout.py among them), and so numba's cache, stay as they
-were. tests/matching/test_growth.py checks that both give the same arena for the same state.
+`capacities` (here) and `layout.move` are `layout.grow` in two steps (plan, then copy into a given
+arena): `grow` itself copies with `move`, so there is one copy of the state to keep right.
+tests/matching/test_growth.py checks that both give the same arena for the same state.
+
 Not here: the arena layout (`layout`), when the engine asks (`engine`).
 """
 from __future__ import annotations
@@ -32,9 +33,7 @@ import numpy as np
 
 from .types import NEF
 from .layout import (
-    M_APPEND, M_CAPO, M_CAPS, M_CAPW, M_CPTR, M_EROWS, M_HDISP, M_HDR_END, M_LHW, M_LLIVE, M_MAXSIDE, M_NB,
-    M_NG, M_NHEAP, M_NHT, M_NORD, M_NOWN, M_NROWS, M_OFREE, M_TOPS, _live_heap, _pow2, _rebuild_ids,
-    _rebuild_owners, allocate, views,
+    M_CAPO, M_CAPW, M_LLIVE, M_MAXSIDE, M_NB, M_NG, M_NHEAP, M_NORD, M_NOWN, M_NROWS, _pow2, allocate, move,
 )
 
 HIGH_WATER = 0.75   # a table this full has its bigger successor prepared in the background
@@ -92,34 +91,6 @@ def fits(a: np.ndarray, caps) -> bool:
     nrows, nord, heap = int(a[M_NROWS]), int(a[M_NORD]), int(a[M_NHEAP])
     return (nord + 1 <= cap_o and heap + 1 <= cap_o and int(a[M_LLIVE]) + 1 <= cap_l
             and int(a[M_MAXSIDE]) + 1 <= cap_s and 4 * (nrows + 1) <= cap_h and 2 * (int(a[M_NOWN]) + 1) <= cap_w)
-
-
-def move(a: np.ndarray, b: np.ndarray, heap: np.ndarray | None = None) -> np.ndarray:
-    """Copy `a`'s state into `b`, a fresh arena from `allocate` for the same books and groups whose
-    capacities are all at least `a`'s (see `fits`); returns `b`. `heap`: `a`'s live GTD entries
-    if already computed."""
-    cap_s = int(a[M_CAPS])
-    nord, nrows, lhw = int(a[M_NORD]), int(a[M_NROWS]), int(a[M_LHW])
-    ka, ga, sa, la, oa, ha, wa, xa, qa = views(a)
-    if heap is None:
-        heap = _live_heap(xa[:int(a[M_NHEAP])], oa)
-    b[M_NORD:M_HDR_END] = a[M_NORD:M_HDR_END]
-    b[M_APPEND] = a[M_APPEND]
-    b[M_TOPS] = a[M_TOPS]
-    b[M_CPTR:M_EROWS + 1] = a[M_CPTR:M_EROWS + 1]
-    b[M_OFREE], b[M_NROWS] = a[M_OFREE], nrows
-    kb, gb, sb, lb, ob, hb, wb, xb, qb = views(b)
-    qb[:] = qa
-    b[M_NHEAP] = len(heap)
-    xb[:len(heap)] = heap
-    kb[:] = ka
-    gb[:] = ga
-    sb[:, :cap_s] = sa
-    lb[:lhw] = la[:lhw]
-    ob[:nord] = oa[:nord]
-    b[M_NHT], b[M_HDISP] = _rebuild_ids(hb, ob, nord)
-    _rebuild_owners(wb, wa)
-    return b
 
 
 def zeroed(n: int) -> np.ndarray:

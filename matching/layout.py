@@ -133,8 +133,8 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     nb, ng = int(a[M_NB]), int(a[M_NG])
     cap_o, cap_l, cap_s, cap_h, cap_w = (int(x) for x in a[M_CAPO:M_CAPW + 1])
     nord, llive, maxside, nown = int(a[M_NORD]), int(a[M_LLIVE]), int(a[M_MAXSIDE]), int(a[M_NOWN])
-    nrows, lhw = int(a[M_NROWS]), int(a[M_LHW])
-    ka, ga, sa, la, oa, ha, wa, xa, qa = views(a)
+    nrows = int(a[M_NROWS])
+    _, _, _, _, oa, _, _, xa, _ = views(a)
     heap = _live_heap(xa[:int(a[M_NHEAP])], oa)
     # rows: room for the live orders, and the heap (one row per entry) at most half full after
     new_o = cap_o
@@ -145,7 +145,18 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     # ids: at most a quarter full right after the rebuild, so a cleaning is followed by many inserts
     new_h = cap_h if 4 * (nrows + need_orders) <= cap_h else _pow2(4 * (nrows + need_orders))
     new_w = cap_w if 2 * (nown + need_owners) <= cap_w else _pow2(4 * (nown + need_owners))
-    b = allocate(nb, ng, new_o, new_l, new_s, new_h, new_w)
+    return move(a, allocate(nb, ng, new_o, new_l, new_s, new_h, new_w), heap)
+
+
+def move(a: np.ndarray, b: np.ndarray, heap: np.ndarray | None = None) -> np.ndarray:
+    """Copy `a`'s state into `b`, a fresh arena from `allocate` for the same books and groups whose
+    capacities are all at least `a`'s (see `fits`); returns `b`. `heap`: `a`'s live GTD entries
+    if already computed."""
+    cap_s = int(a[M_CAPS])
+    nord, nrows, lhw = int(a[M_NORD]), int(a[M_NROWS]), int(a[M_LHW])
+    ka, ga, sa, la, oa, ha, wa, xa, qa = views(a)
+    if heap is None:
+        heap = _live_heap(xa[:int(a[M_NHEAP])], oa)
     b[M_NORD:M_HDR_END] = a[M_NORD:M_HDR_END]
     b[M_APPEND] = a[M_APPEND]
     b[M_TOPS] = a[M_TOPS]
