@@ -151,7 +151,7 @@ class CoreEvents:
 
     # The ExecutionReport builder. The journal replay puts `reports.quiet_report` on the instance for
     # the commands whose outputs nobody reads (all but the last few thousand): same effect on every
-    # order, no body built (router.records.replay; ×1.15 replay CPU in benchmarks/README.md).
+    # order, no body built (router.records.replay; ×1.08 replay CPU, benchmarks/README.md "Restart").
     exec_report = staticmethod(exec_report)
 
     def memory_stats(self) -> dict[str, int]:
