@@ -118,8 +118,8 @@ def _replay(journal: Journal, applier: CommandApplier, snapshots: SnapshotStore 
 def _metrics_detached(flow: Any) -> Iterator[None]:
     """Replayed commands are history, not this process's work: the flow and the parts of it that count
     into the same metrics (the ledger, trading status) count nothing while replaying, and skip their
-    timings (×1.14 replay CPU with the one-decoder parse, benchmarks/README.md "Restart"). The caller sets the gauges from
-    the rebuilt state afterwards (`RouterApp._refresh_gauges`)."""
+    timings (×1.14 replay CPU with the one-decoder parse, benchmarks/README.md "Restart"). The caller
+    sets the gauges from the rebuilt state afterwards (`RouterApp._refresh_gauges`)."""
     metrics = getattr(flow, "metrics", None)
     if metrics is None:
         yield
