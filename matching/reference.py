@@ -3,7 +3,8 @@
 Plain data structures (sortedcontainers for price levels, insertion-ordered dicts for FIFO queues) and
 the full semantics written out once, readably. It takes the same constructor arguments, commands and
 dtypes as `matching.Engine` and produces the same events and the same state hash. It is NOT fast and
-is not used on the serving path; it holds no I/O and reads no clock.
+is not used on the serving path; it holds no I/O and reads no clock. The interoperable group sweep
+and the order record are in `reference_sweep`.
 """
 from __future__ import annotations
 
@@ -11,27 +12,13 @@ import numpy as np
 from sortedcontainers import SortedDict
 
 from .types import (
-    COMMAND_DTYPE, COMMAND_FIELDS, EVENT_DTYPE, LEVEL_DTYPE, MAX_FACTOR, MAX_GROUP_QTY, MAX_PRICE, MAX_QTY,
+    COMMAND_DTYPE, COMMAND_FIELDS, EVENT_DTYPE, LEVEL_DTYPE, MAX_FACTOR, MAX_PRICE, MAX_QTY,
     MAX_SCALE, SNAPSHOT_DTYPE, EventKind as K, Op, OrdType, OrderState, Reason as R, Side, Stp, Tif,
     Top, as_groups, as_specs, hash_state, merge_group_depth,
 )
+from .reference_sweep import _TIFS, GroupSweep, _Order
 
-_TIFS = (Tif.DAY, Tif.GTC, Tif.IOC, Tif.FOK, Tif.GTD)
-_RESTING_TIFS = (Tif.DAY, Tif.GTC, Tif.GTD)
-
-
-class _Order:
-    __slots__ = ("id", "book", "side", "owner", "price", "qty", "leaves", "cum", "tif", "expire",
-                 "live", "seq", "ord_type")
-
-    def __init__(self, oid, book, side, owner, price, qty, tif, expire, ord_type):
-        self.id, self.book, self.side, self.owner = oid, book, side, owner
-        self.price, self.qty, self.leaves, self.cum = price, qty, qty, 0
-        self.tif, self.expire, self.ord_type = tif, expire, ord_type
-        self.live, self.seq = False, 0
-
-
-class ReferenceBook:
+class ReferenceBook(GroupSweep):
     def __init__(self, books, groups=None, capacity: int | None = None):
         self.specs = as_specs(books)
         self.groups = as_groups(groups, len(self.specs))
@@ -359,112 +346,9 @@ class ReferenceBook:
             return self._reject(c, R.BAD_CONVERSION)
         self.conv[c["book"]] = [num, den, scale]
 
-    def _sweep(self, c):
-        g, oid, side, tif, rb = c["book"], c["order_id"], c["side"], c["tif"], c["rest_book"]
-        ord_type, limit = c["ord_type"], c["price"]
-        if not 0 <= g < len(self.groups):
-            return self._reject(c, R.BAD_GROUP, True)
-        if oid <= 0:
-            return self._reject(c, R.BAD_ORDER_ID, True)
-        if oid in self.orders:
-            return self._reject(c, R.DUPLICATE_ORDER_ID, True)
-        if c["owner"] < 0:
-            return self._reject(c, R.BAD_OWNER, True)
-        if side not in (Side.BUY, Side.SELL):
-            return self._reject(c, R.BAD_SIDE, True)
-        if ord_type not in (OrdType.LIMIT, OrdType.MARKET):
-            return self._reject(c, R.BAD_ORD_TYPE, True)
-        if tif not in _TIFS or tif == Tif.FOK:
-            return self._reject(c, R.BAD_TIF, True)
-        if ord_type == OrdType.LIMIT and limit <= 0:
-            return self._reject(c, R.BAD_PRICE, True)
-        if c["qty"] <= 0 or c["qty"] > MAX_GROUP_QTY:
-            return self._reject(c, R.BAD_QTY, True)
-        if rb != -1:
-            if rb not in self.groups[g]:
-                return self._reject(c, R.BAD_REST_BOOK, True)
-            if tif not in _RESTING_TIFS:
-                return self._reject(c, R.BAD_TIF, True)
-            if tif == Tif.GTD and c["expire_time"] <= c["time"]:
-                return self._reject(c, R.BAD_EXPIRE_TIME, True)
-            r = self._price_reason(rb, c["rest_price"])
-            if r:
-                return self._reject(c, r, True)
-        if ord_type == OrdType.MARKET:
-            limit = 0
-        s = _Order(oid, -1, side, c["owner"], limit, c["qty"], tif, 0, ord_type)
-        self.orders[oid] = s
-        self._order_event(K.ACCEPTED, s, group=g)
-        mode = self.stp.get(s.owner, Stp.OFF)
-        members = [b for b in self.groups[g] if (c["allowed"] >> b) & 1]
-        opp = self.sides[1 if side == Side.BUY else 0]
-        stopped = False
-        while s.leaves:
-            best = None
-            for b in members:
-                num, den, scale = self.conv[b]
-                lot = self.specs[b].lot
-                if lot * scale > s.leaves or not opp[b]:
-                    continue
-                key, level = opp[b].peekitem(0)
-                px = abs(key)
-                comp = px * num // den
-                if ord_type == OrdType.LIMIT and (comp > limit if side == Side.BUY else comp < limit):
-                    continue
-                head = next(iter(level.values()))
-                if best is None or (comp < best[0] if side == Side.BUY else comp > best[0]) or (
-                        comp == best[0] and head.seq < best[1].seq):
-                    best = (comp, head, px, lot, scale)
-            if best is None:
-                break
-            _, m, px, lot, scale = best
-            if mode and m.owner == s.owner:
-                if mode in (Stp.CANCEL_RESTING, Stp.CANCEL_BOTH):
-                    self._kill(m, K.CANCELLED, R.SELF_TRADE)
-                    if mode == Stp.CANCEL_RESTING:
-                        continue
-                stopped = True
-                break
-            q = min(m.leaves, s.leaves // (lot * scale) * lot)
-            m.leaves -= q
-            m.cum += q
-            gq = q * scale
-            s.leaves -= gq
-            s.cum += gq
-            if not m.leaves:
-                self._unlink(m)
-            self._emit(K.TRADE, R.NONE, m.book, g, s.id, s.owner, side, px, q, s.leaves, s.cum,
-                       m.id, s.id, m.owner, m.leaves, m.cum, gq)
-            if not m.leaves:
-                self._forget(m)
-        rest_qty = 0
-        if stopped:
-            returned = s.leaves
-            self._kill(s, K.CANCELLED, R.SELF_TRADE, group=g)
-        else:
-            if rb != -1 and s.leaves:
-                scale = self.conv[rb][2]
-                lot = self.specs[rb].lot
-                rest_qty = s.leaves // (lot * scale) * lot
-                if rest_qty > MAX_QTY or self._qty_reason(rb, rest_qty):
-                    rest_qty = 0
-            returned = s.leaves - rest_qty * (self.conv[rb][2] if rest_qty else 0)
-        self._emit(K.SWEEP_REPORT, R.NONE, rb if rest_qty else -1, g, s.id, s.owner, side, s.price,
-                   rest_qty * (self.conv[rb][2] if rest_qty else 0), returned, s.cum)
-        if not rest_qty:
-            s.leaves = 0
-            if not stopped:         # (a stopped sweep was forgotten by _kill)
-                self._forget(s)
-            return
-        s.book, s.price, s.qty, s.leaves, s.cum = rb, c["rest_price"], rest_qty, rest_qty, 0
-        s.ord_type = OrdType.LIMIT
-        s.expire = c["expire_time"] if tif == Tif.GTD else 0
-        self._order_event(K.ACCEPTED, s)
-        self._after_accept(s)
-
     _handlers = {
         Op.NEW: _new, Op.CANCEL: _cancel, Op.REPLACE: _replace, Op.MASS_CANCEL: _mass_cancel,
-        Op.EXPIRE: _expire, Op.SET_REF_PRICE: _set_ref_price, Op.SWEEP: _sweep, Op.SET_STP: _set_stp,
+        Op.EXPIRE: _expire, Op.SET_REF_PRICE: _set_ref_price, Op.SWEEP: GroupSweep._sweep, Op.SET_STP: _set_stp,
         Op.SET_CONVERSION: _set_conversion,
     }
 
