@@ -37,8 +37,8 @@ from aiohttp import web
 from router.ops.admin import AdminResult, build_admin_app
 from router.config import Config, calendar_warnings
 from router.domain.convert import FX_PAIRS
-from router.domain.errors import ConfigError
 from router.ops.exposure import INSECURE_FLAG, exposure_problems
+from router.fix.acceptor_setup import tls_server_context
 from router.fix.config import FixConfig, with_overrides
 from router.fix.gateway import start_gateway
 from router.ops.console import HUB_KEY as CONSOLE_HUB
@@ -321,13 +321,7 @@ class Service:
 def _http_tls(http: HttpConfig) -> Any:
     if not http.tls_cert:
         return None
-    import ssl
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        ctx.load_cert_chain(http.tls_cert, http.tls_key)
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError("http.tls_cert", f"cannot load certificate/key: {e}") from None
-    return ctx
+    return tls_server_context(http.tls_cert, http.tls_key, "http.tls_cert")
 
 
 def check_exposure(service: Service, configured_sessions: int, insecure: bool) -> list[str]:

@@ -49,14 +49,21 @@ def session_validators(config: FixConfig) -> dict[str, Callable[[FixMessage], An
     return out
 
 
+def tls_server_context(cert: str, key: str | None, config_key: str) -> ssl.SSLContext:
+    """A server-side TLS context with the certificate chain loaded; a file that cannot be loaded is a
+    configuration error naming `config_key` (also used by the HTTP listener)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as e:
+        raise ConfigError(config_key, f"cannot load certificate/key: {e}") from None
+    return ctx
+
+
 def server_ssl_context(config: FixConfig) -> ssl.SSLContext | None:
     if not config.tls_cert:
         return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        ctx.load_cert_chain(config.tls_cert, config.tls_key)
-    except (OSError, ssl.SSLError) as e:
-        raise ConfigError("fix.tls_cert", f"cannot load certificate/key: {e}") from None
+    ctx = tls_server_context(config.tls_cert, config.tls_key, "fix.tls_cert")
     if config.tls_ca:
         # Optional: sessions with passwords connect without one; a certificate presented must verify.
         ctx.verify_mode = ssl.CERT_OPTIONAL

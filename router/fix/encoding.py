@@ -159,8 +159,15 @@ def _encode_wire(msg_type: bytes, sender: bytes, target: bytes, seq: int, sendin
     head_fields = b"".join([_prefix(t) + _as_bytes(v) for t, v in extra_header]) if extra_header else b""
     payload = b"35=%b\x0149=%b\x0156=%b\x0134=%d\x0152=%b%b%b\x01" % (
         msg_type, sender, target, seq, sending_time, head_fields, wire)
+    return _framed(begin, payload)
+
+
+def _framed(begin: bytes, payload: bytes) -> bytes:
+    """BeginString and BodyLength before `payload` (35= to the last field's SOH), CheckSum after."""
     head = b"8=%b\x019=%d\x01" % (begin, len(payload))
     if len(head) + len(payload) <= 515 and payload.isascii() and head.isascii():
+        # Continuing Adler-32 over head then payload keeps the exact byte sum
+        # (under 515 ASCII bytes in all); see _checksum.
         checksum = adler32(payload, adler32(head, 0)) & 0xFF
     else:
         checksum = (adler32(head, 0) + _checksum(payload, 0, len(payload))) & 0xFF
@@ -211,11 +218,4 @@ def encode(
             if parts[i].__class__ is not bytes:
                 parts[i] = _as_bytes(parts[i])
         payload = b"".join(parts)
-    head = b"8=%b\x019=%d\x01" % (begin, len(payload))
-    if len(head) + len(payload) <= 515 and payload.isascii() and head.isascii():
-        # Continuing Adler-32 over head then payload keeps the exact byte sum
-        # (under 515 ASCII bytes in all); see _checksum.
-        checksum = adler32(payload, adler32(head, 0)) & 0xFF
-    else:
-        checksum = (adler32(head, 0) + _checksum(payload, 0, len(payload))) & 0xFF
-    return b"".join((head, payload, _TRAILER[checksum]))
+    return _framed(begin, payload)
