@@ -58,6 +58,8 @@ ROUTES_KEPT = 1000
 # Module constants instead of enum class attribute lookups on the per-order path.
 _BUY, _SELL, _GTD, _FOK = Side.BUY, Side.SELL, CoreTif.GTD, CoreTif.FOK
 _new = tuple.__new__          # NamedTuple construction without the generated __new__
+# TimeInForce(59) -> (core Tif, its int, the router's Tif): the int spares an enum conversion per order.
+_TIF = {raw: (core, int(core), route) for raw, (core, route) in TIFS.items()}
 
 
 class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
@@ -84,7 +86,8 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         self.owner_of = {a.name: n for n, a in enumerate(accounts)}
         self._read_top = TopReader(engine)
         self._acct_cache: dict[tuple[str, bytes | None], Account] = {}
-        self._symbols: dict[bytes | None, tuple[str, Any, Any]] = {}
+        # Symbol(55) as sent -> what a new order needs of it (`_symbol_info`); a cache, rebuilt on demand.
+        self._symbols: dict[bytes | None, tuple] = {}
         self._rest_pos: dict[tuple, int] = {}
         # One bound method, handed to the router for product orders: reads each book's live best
         # price (benchmarks/README.md, "Order flow: what was made faster").
@@ -189,7 +192,8 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         clordid = g(b"11")
         if not clordid:
             return [business_reject(session, msg, 5, "ClOrdID(11) missing")]
-        if self.index.clordid_used(session, clordid):
+        used = self.index.used.get(session)      # OrderIndex.clordid_used, inlined
+        if used is not None and clordid in used:
             if g(b"97") == b"Y":
                 # A possible resend of an order we already have: report its state rather than reject it.
                 return self.status(session, msg, now_ns)
@@ -205,14 +209,10 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
             if isinstance(acct, Reason):
                 return self._reject_new(session, msg, now_ns, acct, f"{acct.text}: {_s(g(b'1')) or '(none)'}")
             self._acct_cache[acct_key] = acct
-        symbol_raw = g(b"55")
-        known = self._symbols.get(symbol_raw)
+        known = self._symbols.get(g(b"55"))
         if known is None:
-            symbol = _s(symbol_raw)
-            known = (symbol, self.catalogue.instruments.get(symbol), self.catalogue.products.get(symbol))
-            if known[1] is not None or known[2] is not None:
-                self._symbols[symbol_raw] = known
-        symbol, instr, product = known
+            known = self._symbol_info(g(b"55"))
+        symbol, instr, product, decimals, tick, is_product = known
         if instr is None and product is None:
             return self._reject_new(session, msg, now_ns, Reason.UNKNOWN_SYMBOL,
                                     f"unknown instrument or product {symbol!r}", acct.name)
@@ -220,11 +220,10 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         ord_type_raw = g(b"40")
         # Every FIX 4.4 value passes the dictionary; the ones this router does not support are refused
         # here, as an ExecutionReport the OMS can tie to its ClOrdID.
-        unsupported = self.values.unsupported_value(g, product is not None)
+        unsupported = self.values.unsupported_value(g, is_product)
         if unsupported is not None:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED, unsupported, acct.name)
-        tifs = TIFS[g(b"59") or b"0"]
-        core_tif, route_tif = tifs
+        core_tif, tif, route_tif = _TIF[g(b"59") or b"0"]
         expire_ns = 0
         if core_tif is _GTD:
             raw = g(b"126")
@@ -232,7 +231,7 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
             if not expire_ns or expire_ns <= now_ns:
                 return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                         "GTD order needs an ExpireTime(126) in the future", acct.name)
-        if product is not None and core_tif is _FOK:
+        if is_product and core_tif is _FOK:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     "fill-or-kill is not supported on a routable product (the group sweep "
                                     "cannot guarantee all-or-none across venues)", acct.name)
@@ -248,21 +247,22 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
                 return self._reject_new(session, msg, now_ns, Reason.LOT_ROUNDING,
                                         f"OrderQty(38) {qty_d} is not a whole number of {unit}", acct.name)
             qty = int(qty_d)
-        decimals = instr.price_decimals if instr is not None else product.price_decimals
         price = None
         if ord_type_raw == b"2":
             price = fast_units(g(b"44"), decimals)
-            if price and (instr is None or price % instr.tick_units == 0):
+            if price and price % tick == 0:
                 pass
             else:
                 price = self._slow_price(session, msg, now_ns, g(b"44"), decimals, instr, symbol, acct.name)
                 if isinstance(price, list):
                     return price
         constraints = _constraints(g)
-        side = _BUY if side_raw == b"1" else _SELL
+        # Side and OrdType as ints once (values checked above): int() of an IntEnum costs a call.
+        side_i = 1 if side_raw == b"1" else 2
+        side = _BUY if side_i == 1 else _SELL
         fills = self.fills
         if fills is not None and fills.margin_calls and instr is not None:
-            why = fills.opening_blocked(acct.name, symbol, int(side), qty)
+            why = fills.opening_blocked(acct.name, symbol, side_i, qty)
             if why is not None:
                 # The books-of-record issue asks for a BusinessMessageReject carrying the call's text.
                 if self.metrics is not None:
@@ -271,7 +271,7 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         t0 = self.perf() if self.perf is not None else 0
         # Quotes only matter when there is a choice of books: without a reader the router ranks
         # an instrument's one book on its reference price without calling anything.
-        self.router.top_of_book = self._top_fn if product is not None else None
+        self.router.top_of_book = self._top_fn if is_product else None
         decision = self.router.route(_new(RouteRequest, (acct.name, side, symbol, qty, price, route_tif,
                                                          constraints)), now_ns)
         if self.perf is not None and self.metrics is not None:
@@ -283,21 +283,17 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
             return self._reject_new(session, msg, now_ns, decision.reason, self._why(decision, qty, price),
                                     acct.name, explain)
         oid, order_id = self.ids.next_oid()
-        o = Order(oid, order_id, session, acct.name, self.owner_of[acct.name], clordid, symbol,
-                  product is not None, int(side), int(ord_type_raw), int(core_tif), qty, price, decimals)
+        name = acct.name
+        owner = self.owner_of[name]
+        ord_type = 2 if ord_type_raw == b"2" else 1
+        # A product order counts fine micrograms (the router's), an instrument order its lots.
+        o = Order(oid, order_id, session, name, owner, clordid, symbol, is_product, side_i, ord_type, tif,
+                  decision.qty_ug if is_product else qty, price, decimals, expire_ns, decision, explain,
+                  constraints, decision.notional_cny, PRODUCT_DEN if is_product else 1)
         if decision.quota_claims:
             r = self._quota_accept(o, decision.quota_claims)
             if r is not None:
                 return self._reject_new(session, msg, now_ns, r, f"{r.text} for this order", acct.name, explain)
-        o.expire_ns = expire_ns
-        o.decision = decision
-        o.explain = explain
-        o.constraints = constraints
-        o.notional = decision.notional_cny
-        if product is not None:
-            o.qty = o.leaves = o.notional_qty = decision.qty_ug
-            o.er_fixed = None
-            o.value_den = PRODUCT_DEN
         r = self._reserve(o, acct, decision)
         if r is not None:
             self._quota_done(o)
@@ -305,20 +301,38 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
             return self._reject_new(session, msg, now_ns, r, f"{r.text} (already reserved by working orders)",
                                     acct.name, explain)
         self.index.add(o)
-        self.risk.on_accepted(oid, acct.name, session, decision.notional_cny)
+        self.risk.on_accepted(oid, name, session, decision.notional_cny)
         if core_tif is _GTD:
             self._gtd += 1
         # One flat int64 row in COMMAND_FIELDS order: far cheaper than setting structured fields one by one.
-        if product is None:
-            row = [OP_NEW, now_ns, instr.book_id, oid, o.owner, int(side), o.ord_type, o.tif, price or 0, qty,
+        if not is_product:
+            row = [OP_NEW, now_ns, instr.book_id, oid, owner, side_i, ord_type, tif, price or 0, qty,
                    expire_ns, 0, -1, 0, 0, 0, 0, 0]
         else:
             rest = self._rest_candidate(decision) if price is not None else None
-            row = [OP_SWEEP, now_ns, self.group_of_product[symbol], oid, o.owner, int(side), o.ord_type, o.tif,
+            row = [OP_SWEEP, now_ns, self.group_of_product[symbol], oid, owner, side_i, ord_type, tif,
                    self._core_limit(decision) if price is not None else 0, decision.qty_ug, expire_ns,
                    decision.allowed_mask, -1 if rest is None else rest.book_id, 0 if rest is None else rest.price,
                    0, 0, 0, 0]
         return self._run_one(row, ("new", o), now_ns)
+
+    def _symbol_info(self, raw: bytes | None) -> tuple:
+        """What a new order needs of its Symbol(55), kept per symbol as sent: (symbol, instrument,
+        product, price decimals, tick in price units (1 for a product), is_product). An unknown
+        symbol is not kept (any text could be sent)."""
+        symbol = _s(raw)
+        instr, product = self.catalogue.instruments.get(symbol), self.catalogue.products.get(symbol)
+        if instr is None and product is None:
+            return (symbol, None, None, 0, 1, False)
+        known = (symbol, instr, product, instr.price_decimals if instr is not None else product.price_decimals,
+                 instr.tick_units if instr is not None else 1, product is not None)
+        self._symbols[raw] = known
+        return known
+
+    def __setstate__(self, state: dict) -> None:
+        # A snapshot written before `_symbols` held `_symbol_info`'s tuples: start that cache afresh.
+        self.__dict__.update(state)
+        self._symbols = {}
 
     def _rest_candidate(self, d: RouteDecision) -> Any:
         """The book a product order's remainder rests on: the best-ranked candidate whose lot divides

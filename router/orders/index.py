@@ -128,7 +128,10 @@ class Order:
 
     def __init__(self, oid: int, order_id: bytes, session: str, account: str, owner: int, clordid: bytes,
                  symbol: str, is_product: bool, side: int, ord_type: int, tif: int, qty: int,
-                 price: int | None, price_decimals: int) -> None:
+                 price: int | None, price_decimals: int, expire_ns: int = 0, decision: Any = None,
+                 explain: bytes = b"", constraints: Any = None, notional: int = 0, value_den: int = 1) -> None:
+        # Everything a new order knows is passed here, in one call: the flow used to set five of these
+        # after construction (benchmarks/README.md, "Order flow: the new order's own steps").
         self.oid = oid
         self.order_id = order_id
         self.session = session
@@ -144,27 +147,27 @@ class Order:
         self.qty = qty
         self.price = price                  # order price units (instrument or product), None = market
         self.price_decimals = price_decimals
-        self.expire_ns = 0
+        self.expire_ns = expire_ns
         self.book = -1                      # core book it rests on, -1 when not resting
         self.group = -1
         self.cum = 0
         self.leaves = qty
         self.value = 0                      # sum of fill price (order units) x base qty, times value_den
-        self.value_den = 1
+        self.value_den = value_den
         self.status = OS_NEW
         self.last_px = 0                    # order price units x value_den
         self.last_qty = 0
         self.last_mkt = b""
-        self.explain = b""
+        self.explain = explain
         self.reserved_cash: dict[str, int] = {}
         self.reserved_metal: dict[str, int] = {}
         self.quota_claims: dict[Any, int] = {}    # quota held for the open part, per direction
         self.quota_days: dict[Any, Any] = {}      # the direction's trading day each claim was taken on
-        self.notional = 0                   # open notional (micro-CNY) of `notional_qty` base units
+        self.notional = notional            # open notional (micro-CNY) of `notional_qty` base units
         self.notional_qty = qty
-        self.decision: Any = None
+        self.decision = decision
         self.pending_cxl: bytes | None = None
-        self.constraints: Any = None
+        self.constraints = constraints
         self.dust = 0                       # micrograms below the rest book's lot, dropped when resting
         self.acked = False
         self.core_qty = 0                   # the resting core order's own qty / cum (in its book's lots)
