@@ -45,7 +45,7 @@ from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
 from router.orders.new_order_rejects import NewOrderRejects, business_reject
 from router.orders.index import DONE_KEPT, Ids, Order, OrderIndex, fast_units, parse_decimal, text_of as _s
-from router.orders.order_values import OrderValues
+from router.orders.order_values import NO_GOLD_TAGS, OrderValues
 from router.orders.quota import CrossBorderQuota, Direction
 from router.orders.quota_use import QuotaUse
 from router.orders.refprices import ReferenceConfig, ReferencePrices
@@ -220,7 +220,9 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         ord_type_raw = g(b"40")
         # Every FIX 4.4 value passes the dictionary; the ones this router does not support are refused
         # here, as an ExecutionReport the OMS can tie to its ClOrdID.
-        unsupported = self.values.unsupported_value(g, is_product)
+        # The gold tags are read once, for the value check and the constraints.
+        gold = (g(b"7001"), g(b"7002"), g(b"7003"), g(b"7004"), g(b"7005"))
+        unsupported = self.values.unsupported_value(g, is_product, gold)
         if unsupported is not None:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED, unsupported, acct.name)
         core_tif, tif, route_tif = _TIF[g(b"59") or b"0"]
@@ -235,7 +237,9 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     "fill-or-kill is not supported on a routable product (the group sweep "
                                     "cannot guarantee all-or-none across venues)", acct.name)
-        qty = fast_units(g(b"38"), 0)
+        qty = g(b"38")
+        # The usual whole quantity read here; anything else through fast_units and the exact path below.
+        qty = int(qty) if qty and qty.isdigit() else fast_units(qty, 0)
         if not qty:
             qty_d = parse_decimal(g(b"38"))
             unit = "lots" if instr is not None else "fine grams"
@@ -256,7 +260,7 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
                 price = self._slow_price(session, msg, now_ns, g(b"44"), decimals, instr, symbol, acct.name)
                 if isinstance(price, list):
                     return price
-        constraints = _constraints(g)
+        constraints = NO_CONSTRAINTS if gold == NO_GOLD_TAGS else _constraints(gold)
         # Side and OrdType as ints once (values checked above): int() of an IntEnum costs a call.
         side_i = 1 if side_raw == b"1" else 2
         side = _BUY if side_i == 1 else _SELL
@@ -388,9 +392,8 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         return out
 
 
-def _constraints(g: Callable[[bytes], bytes | None]) -> Constraints:
-    """Settlement constraints from the custom tags (`g` reads a tag's first value)."""
-    raw = [g(b"7001"), g(b"7002"), g(b"7003"), g(b"7004"), g(b"7005")]
+def _constraints(raw: tuple) -> Constraints:
+    """Settlement constraints from the values of the custom tags 7001..7005 (None when absent)."""
     if not any(raw):
         return NO_CONSTRAINTS
     ccy, vault, bar, cycle, venues = (v.decode("ascii", "replace") if v else None for v in raw)

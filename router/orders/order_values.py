@@ -29,6 +29,7 @@ EXEC_INSTS = {b"6": "participate don't initiate", b"E": "do not increase", b"F":
 MASS_CANCEL_TYPES = {b"1": "cancel orders for a security", b"7": "cancel all orders"}
 BAR_FORMS = {v.encode(): k for k, v in BAR_FORM_FIX.items()} | {b"ANY": "any form the contract delivers"}
 CYCLES = {v.encode(): k for k, v in CYCLE_FIX.items()}
+NO_GOLD_TAGS = (None, None, None, None, None)      # an order without any of the gold tags 7001..7005
 
 
 def supported_text(names: dict[bytes, str]) -> str:
@@ -51,8 +52,10 @@ class OrderValues:
         self._ccy = frozenset(c.encode() for c in self.currencies)
         self._venues = frozenset(v.encode() for v in self.venues)
 
-    def unsupported_value(self, g: Callable[[bytes], bytes | None], is_product: bool) -> str | None:
-        """The Text rejecting this order's first unsupported value, or None (`g` reads a tag's value)."""
+    def unsupported_value(self, g: Callable[[bytes], bytes | None], is_product: bool,
+                          gold: tuple | None = None) -> str | None:
+        """The Text rejecting this order's first unsupported value, or None (`g` reads a tag's value;
+        `gold`, when the caller read them already, is the values of tags 7001..7005 in order)."""
         side = g(b"54")
         if side not in SIDES:
             return not_supported("Side", 54, side or b"", SIDES)
@@ -73,16 +76,17 @@ class OrderValues:
             kind = "a routable product" if is_product else "an instrument"
             return (f"GoldRoutable(7007) {routable.decode()} contradicts Symbol(55) {symbol}, which is {kind} "
                     f"(send 7007={'Y' if is_product else 'N'} or omit it)")
-        ccy = g(b"7001")
+        if gold is None:
+            gold = (g(b"7001"), None, g(b"7003"), g(b"7004"), g(b"7005"))
+        elif gold == NO_GOLD_TAGS:
+            return None
+        ccy, _vault, bar, cycle, venues = gold
         if ccy is not None and ccy not in self._ccy:
             return not_supported("GoldSettlCcy", 7001, ccy, self.currencies)
-        bar = g(b"7003")
         if bar is not None and bar not in BAR_FORMS:
             return not_supported("GoldBarForm", 7003, bar, [k.decode() for k in BAR_FORMS])
-        cycle = g(b"7004")
         if cycle is not None and cycle not in CYCLES:
             return not_supported("GoldSettlCycle", 7004, cycle, [k.decode() for k in CYCLES])
-        venues = g(b"7005")
         if venues is not None:
             bad = next((v for v in venues.split(b" ") if v not in self._venues), None)
             if bad is not None:
@@ -91,4 +95,4 @@ class OrderValues:
 
 
 __all__ = ["OrderValues", "not_supported", "supported_text", "SIDES", "ORD_TYPES", "TIF_NAMES",
-           "EXEC_INSTS", "MASS_CANCEL_TYPES", "BAR_FORMS", "CYCLES"]
+           "EXEC_INSTS", "MASS_CANCEL_TYPES", "BAR_FORMS", "CYCLES", "NO_GOLD_TAGS"]
