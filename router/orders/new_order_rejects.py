@@ -2,9 +2,9 @@
 
 `NewOrderRejects` (a mixin of `OrderFlow`, using its ids, metrics, router, risk, accounts, catalogue
 and calendars) makes the ExecutionReport reject carrying the order's ClOrdID and counts it by reason
-(`_reject_new`), reads a price the fast path did not take exactly or refuses it naming the tick
-(`_slow_price`), and writes the precise Text of a routing refusal: the risk limit, the price collar
-band, or each excluded book with its own detail (`_why`). `business_reject` builds a
+(`_reject_new`), reads a quantity or price the fast path did not take exactly or refuses it naming
+the unit or the tick (`_slow_qty`, `_slow_price`), and writes the precise Text of a routing refusal:
+the risk limit, the price collar band, or each excluded book with its own detail (`_why`). `business_reject` builds a
 BusinessMessageReject(j) for requests that cannot get an ExecutionReport.
 
 Not here: deciding whether to refuse (the checks stay in `router.orders.flow`, routing and risk in
@@ -40,6 +40,20 @@ class NewOrderRejects:
                              msg.get(55) or b"", msg.get(54) or b"", msg.get(38) or b"", msg.get(40) or b"",
                              reason, text, explain)
         return [Out(session, b"8", body)]
+
+    def _slow_qty(self, session: str, msg: Any, now_ns: int, raw: bytes | None, lots: bool,
+                  account: str) -> int | list[Out]:
+        """The exact Decimal reading of an OrderQty(38) the fast path did not take: a whole number of
+        lots (`lots`) or fine grams, or the rejection."""
+        qty_d = parse_decimal(raw)
+        unit = "lots" if lots else "fine grams"
+        if qty_d is None or qty_d <= 0:
+            return self._reject_new(session, msg, now_ns, Reason.BAD_QTY,
+                                    f"OrderQty(38) {_s(raw)!r} must be a positive number of {unit}", account)
+        if qty_d != qty_d.to_integral_value():
+            return self._reject_new(session, msg, now_ns, Reason.LOT_ROUNDING,
+                                    f"OrderQty(38) {qty_d} is not a whole number of {unit}", account)
+        return int(qty_d)
 
     def _slow_price(self, session: str, msg: Any, now_ns: int, raw: bytes | None, decimals: int,
                     instr: Instrument | None, symbol: str, account: str) -> int | list[Out]:
