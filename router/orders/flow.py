@@ -44,7 +44,7 @@ from router.orders.core_bridge import (
 from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
 from router.orders.new_order_rejects import NewOrderRejects, business_reject
-from router.orders.index import DONE_KEPT, Ids, Order, OrderIndex, fast_units, parse_decimal, text_of as _s
+from router.orders.index import DONE_KEPT, Ids, Order, OrderIndex, fast_units, text_of as _s
 from router.orders.order_values import NO_GOLD_TAGS, OrderValues
 from router.orders.quota import CrossBorderQuota, Direction
 from router.orders.quota_use import QuotaUse
@@ -185,50 +185,15 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         return [business_reject(session, msg, 3, "unsupported message type")]
 
     # -- new orders -------------------------------------------------------------------------
-    # new_order in three steps: who sends what (`_new_request`), the order's terms (`_new_terms`),
-    # then routing here and the accepted order's record and core command (`_accept_new`). Each step
-    # returns its values as a tuple or, when it refuses the order, the answer (a list of Out).
-    # The split cost nothing measurable (benchmarks/README.md, "Order flow: the new order's own steps").
+    # new_order reads and checks the request and routes it; `_accept_new` makes the accepted order's
+    # record and core command. Splitting the reading into steps of their own (tuples in and out) cost
+    # ~1.2 us per order, so it stays one function (benchmarks/README.md, "Order flow: the new order's
+    # own steps").
     def new_order(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         if self.metrics is not None:
             self.metrics.order_received(session)
         g = msg.index().get        # one dict of first occurrences: cheaper than a get() per tag
-        req = self._new_request(session, msg, g, now_ns)
-        if type(req) is list:
-            return req
-        clordid, acct, known = req
-        terms = self._new_terms(session, msg, g, now_ns, acct.name, known)
-        if type(terms) is list:
-            return terms
-        symbol, instr, product, decimals, tick, is_product = known
-        side_i, qty, price, route_tif, constraints = terms[0], terms[4], terms[5], terms[7], terms[8]
-        fills = self.fills
-        if fills is not None and fills.margin_calls and instr is not None:
-            why = fills.opening_blocked(acct.name, symbol, side_i, qty)
-            if why is not None:
-                # The books-of-record issue asks for a BusinessMessageReject carrying the call's text.
-                if self.metrics is not None:
-                    self.metrics.order_rejected(Reason.MARGIN_CALL.label)
-                return [business_reject(session, msg, 0, why)]
-        t0 = self.perf() if self.perf is not None else 0
-        # Quotes only matter when there is a choice of books: without a reader the router ranks
-        # an instrument's one book on its reference price without calling anything.
-        self.router.top_of_book = self._top_fn if is_product else None
-        decision = self.router.route(_new(RouteRequest, (acct.name, _BUY if side_i == 1 else _SELL, symbol, qty,
-                                                         price, route_tif, constraints)), now_ns)
-        if self.perf is not None and self.metrics is not None:
-            self.metrics.router_decision_ns(self.perf() - t0)
-        explain = self.router.explain_bytes(decision)
-        # The structured explanation is built only when the admin API asks (routes_view).
-        self.routes.append((now_ns, session, clordid, decision))
-        if not decision.ok:
-            return self._reject_new(session, msg, now_ns, decision.reason, self._why(decision, qty, price),
-                                    acct.name, explain)
-        return self._accept_new(session, msg, now_ns, clordid, acct, known, terms, decision, explain)
-
-    def _new_request(self, session: str, msg: Any, g: Callable, now_ns: int) -> tuple | list[Out]:
-        """Who sends what: (ClOrdID, account, `_symbol_info` of the symbol), or the refusal (no or
-        duplicate ClOrdID, throttled session, unknown account or symbol)."""
+        # -- who sends what: ClOrdID, throttle, account, symbol
         clordid = g(b"11")
         if not clordid:
             return [business_reject(session, msg, 5, "ClOrdID(11) missing")]
@@ -249,22 +214,17 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
             if isinstance(acct, Reason):
                 return self._reject_new(session, msg, now_ns, acct, f"{acct.text}: {_s(g(b'1')) or '(none)'}")
             self._acct_cache[acct_key] = acct
+        account = acct.name
         known = self._symbols.get(g(b"55"))
         if known is None:
             known = self._symbol_info(g(b"55"))
             if known[1] is None and known[2] is None:
                 return self._reject_new(session, msg, now_ns, Reason.UNKNOWN_SYMBOL,
-                                        f"unknown instrument or product {known[0]!r}", acct.name)
-        return clordid, acct, known
-
-    def _new_terms(self, session: str, msg: Any, g: Callable, now_ns: int, account: str,
-                   known: tuple) -> tuple | list[Out]:
-        """The order's terms, checked: (side 1/2, OrdType 1/2, core Tif, its int, quantity, price units
-        or None, ExpireTime ns or 0, the router's Tif, constraints), or the refusal naming the field."""
+                                        f"unknown instrument or product {known[0]!r}", account)
         symbol, instr, product, decimals, tick, is_product = known
-        # Every FIX 4.4 value passes the dictionary; the ones this router does not support are refused
-        # here, as an ExecutionReport the OMS can tie to its ClOrdID. The gold tags are read once, for
-        # the value check and the constraints.
+        # -- the order's terms. Every FIX 4.4 value passes the dictionary; the ones this router does not
+        # support are refused here, as an ExecutionReport the OMS can tie to its ClOrdID. The gold tags
+        # are read once, for the value check and the constraints.
         gold = (g(b"7001"), g(b"7002"), g(b"7003"), g(b"7004"), g(b"7005"))
         unsupported = self.values.unsupported_value(g, is_product, gold)
         if unsupported is not None:
@@ -282,7 +242,7 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
                                     "fill-or-kill is not supported on a routable product (the group sweep "
                                     "cannot guarantee all-or-none across venues)", account)
         qty = g(b"38")
-        # The usual whole quantity read here; anything else through fast_units and the exact path below.
+        # The usual whole quantity read here; anything else through fast_units and the exact path.
         qty = int(qty) if qty and qty.isdigit() else fast_units(qty, 0)
         if not qty:
             qty = self._slow_qty(session, msg, now_ns, g(b"38"), instr is not None, account)
@@ -297,16 +257,41 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
                 if type(price) is list:
                     return price
         constraints = NO_CONSTRAINTS if gold == NO_GOLD_TAGS else _constraints(gold)
-        # Side and OrdType as ints once (values checked above): int() of an IntEnum costs a call.
-        return (1 if g(b"54") == b"1" else 2, 2 if limit else 1, core_tif, tif, qty, price, expire_ns, route_tif,
-                constraints)
+        side_i = 1 if g(b"54") == b"1" else 2      # an int once: int() of the Side IntEnum costs a call
+        # -- margin call, then routing
+        fills = self.fills
+        if fills is not None and fills.margin_calls and instr is not None:
+            why = fills.opening_blocked(account, symbol, side_i, qty)
+            if why is not None:
+                # The books-of-record issue asks for a BusinessMessageReject carrying the call's text.
+                if self.metrics is not None:
+                    self.metrics.order_rejected(Reason.MARGIN_CALL.label)
+                return [business_reject(session, msg, 0, why)]
+        t0 = self.perf() if self.perf is not None else 0
+        # Quotes only matter when there is a choice of books: without a reader the router ranks
+        # an instrument's one book on its reference price without calling anything.
+        self.router.top_of_book = self._top_fn if is_product else None
+        decision = self.router.route(_new(RouteRequest, (account, _BUY if side_i == 1 else _SELL, symbol, qty,
+                                                         price, route_tif, constraints)), now_ns)
+        if self.perf is not None and self.metrics is not None:
+            self.metrics.router_decision_ns(self.perf() - t0)
+        explain = self.router.explain_bytes(decision)
+        # The structured explanation is built only when the admin API asks (routes_view).
+        self.routes.append((now_ns, session, clordid, decision))
+        if not decision.ok:
+            return self._reject_new(session, msg, now_ns, decision.reason, self._why(decision, qty, price),
+                                    account, explain)
+        return self._accept_new(session, msg, now_ns, clordid, acct, known, (side_i, 2 if limit else 1, core_tif,
+                                tif, qty, price, expire_ns, constraints), decision, explain)
 
     def _accept_new(self, session: str, msg: Any, now_ns: int, clordid: bytes, acct: Account, known: tuple,
                     terms: tuple, decision: RouteDecision, explain: bytes) -> list[Out]:
         """A routed order: its record, quota and reservations (or the refusal), the index and risk's
-        working set, then its one core command (a NEW on the book, or a product's group SWEEP)."""
+        working set, then its one core command (a NEW on the book, or a product's group SWEEP).
+        `terms`: side 1/2, OrdType 1/2, core Tif, its int, quantity, price units or None, ExpireTime ns
+        or 0, constraints."""
         symbol, instr, product, decimals, tick, is_product = known
-        side_i, ord_type, core_tif, tif, qty, price, expire_ns, route_tif, constraints = terms
+        side_i, ord_type, core_tif, tif, qty, price, expire_ns, constraints = terms
         oid, order_id = self.ids.next_oid()
         name = acct.name
         owner = self.owner_of[name]
