@@ -87,7 +87,8 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         self._read_top = TopReader(engine)
         self._acct_cache: dict[tuple[str, bytes | None], Account] = {}
         # Symbol(55) as sent -> what a new order needs of it (`_symbol_info`); a cache, rebuilt on demand.
-        self._symbols: dict[bytes | None, tuple] = {}
+        # (Snapshots written before it carry an unused `_symbols` of another shape: a new name.)
+        self._symbol_terms: dict[bytes | None, tuple] = {}
         self._rest_pos: dict[tuple, int] = {}
         # One bound method, handed to the router for product orders: reads each book's live best
         # price (benchmarks/README.md, "Order flow: what was made faster").
@@ -186,9 +187,9 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
 
     # -- new orders -------------------------------------------------------------------------
     # new_order reads and checks the request and routes it; `_accept_new` makes the accepted order's
-    # record and core command. Splitting the reading into steps of their own (tuples in and out) cost
-    # ~1.2 us per order, so it stays one function (benchmarks/README.md, "Order flow: the new order's
-    # own steps").
+    # record and core command (a split that measured free). Reading in steps of their own, tuples in
+    # and out, measured ~1.2 us (4 %) slower per order, so the reading stays one function with its
+    # parts marked (benchmarks/README.md, "Order flow: the new order's own steps").
     def new_order(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         if self.metrics is not None:
             self.metrics.order_received(session)
@@ -215,7 +216,7 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
                 return self._reject_new(session, msg, now_ns, acct, f"{acct.text}: {_s(g(b'1')) or '(none)'}")
             self._acct_cache[acct_key] = acct
         account = acct.name
-        known = self._symbols.get(g(b"55"))
+        known = self._symbol_terms.get(g(b"55"))
         if known is None:
             known = self._symbol_info(g(b"55"))
             if known[1] is None and known[2] is None:
@@ -335,13 +336,8 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
             return (symbol, None, None, 0, 1, False)
         known = (symbol, instr, product, instr.price_decimals if instr is not None else product.price_decimals,
                  instr.tick_units if instr is not None else 1, product is not None)
-        self._symbols[raw] = known
+        self._symbol_terms[raw] = known
         return known
-
-    def __setstate__(self, state: dict) -> None:
-        # A snapshot written before `_symbols` held `_symbol_info`'s tuples: start that cache afresh.
-        self.__dict__.update(state)
-        self._symbols = {}
 
     def _rest_candidate(self, d: RouteDecision) -> Any:
         """The book a product order's remainder rests on: the best-ranked candidate whose lot divides

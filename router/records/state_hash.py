@@ -29,6 +29,7 @@ SKIP = frozenset({
     "_acct_cache", "_symbols", "_venue", "_fill_text", "_ts", "_ts_ms", "_cmd_buf", "_asks", "_bids",
     "lot_ug", "fill_report", "factors", "fast", "decision", "explain", "routes", "fx_settings",
     "exec_report",      # the replay's stand-in report builder (router.records.replay), never state
+    "_symbol_terms",    # the flow's per-symbol cache of a new order's constants (`_symbols` before it)
 })
 
 
