@@ -198,8 +198,7 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         clordid = g(b"11")
         if not clordid:
             return [business_reject(session, msg, 5, "ClOrdID(11) missing")]
-        used = self.index.used.get(session)      # OrderIndex.clordid_used, inlined
-        if used is not None and clordid in used:
+        if self.index.clordid_used(session, clordid):
             if g(b"97") == b"Y":
                 # A possible resend of an order we already have: report its state rather than reject it.
                 return self.status(session, msg, now_ns)
