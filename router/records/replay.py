@@ -70,10 +70,15 @@ def _refuse_snapshot(exc: Exception) -> JournalError:
 def replay(journal: Journal, applier: CommandApplier, *, snapshots: SnapshotStore | None = None,
            check_first: Callable[[Command], None] | None = None,
            on_progress: Callable[[int], None] | None = None, tail: int = REDELIVER_TAIL,
-           pause_gc: bool = True) -> Replayed:
+           pause_gc: bool = True, freeze: bool = False) -> Replayed:
     """Replay with the cyclic garbage collector paused (`pause_gc`): the replay builds the whole state
     and each generational pass would walk it again for nothing; one collection follows at the end
-    (`benchmarks.recovery` measures the difference)."""
+    (`benchmarks.recovery` measures the difference). With `freeze` (the service's start) the
+    rebuilt state is frozen instead, like what `RouterApp.warm_up` froze: it is the process's
+    long-lived state, the order flow leaves no cyclic garbage to find (a collection after the
+    benchmark's 100k-command tail finds 0 objects) and the collection walked every object the
+    replay made: 0.18 s of a start (benchmarks/README.md, "Reading the journal at a start"), and
+    the collector's later passes while serving skip it too."""
     enabled = gc.isenabled()
     if pause_gc:
         gc.disable()
@@ -82,7 +87,10 @@ def replay(journal: Journal, applier: CommandApplier, *, snapshots: SnapshotStor
     finally:
         if pause_gc and enabled:
             gc.enable()
-            gc.collect()
+            if freeze:
+                gc.freeze()
+            else:
+                gc.collect()
 
 
 def _replay(journal: Journal, applier: CommandApplier, snapshots: SnapshotStore | None,
