@@ -48,12 +48,12 @@ def _load_snapshot(snapshots: SnapshotStore, last_seq: int, flow: Any) -> tuple[
     the replay (a second of CPU at 20k known orders), or at once where there is no fork."""
     for path in snapshots.candidates(last_seq):
         try:
-            snapshots.read(path)
+            read = snapshots.read(path)
         except (SnapshotError, OSError) as exc:
             log.warning("%s; trying an older snapshot (the journal has every command)", exc)
             continue
         forked = snapshot_fork.supported()
-        snap = snapshots.load_into(path, flow, verify=not forked)
+        snap = snapshots.load_into(path, flow, verify=not forked, read=read)
         log.info("snapshot %s loaded: state after command %d", path, snap.seq)
         if not forked:
             return snap, lambda: None
