@@ -12,7 +12,7 @@ Two implementations of one seam (`MessageStore`):
 
 Log records (ASCII header line, then for `M` the raw frame):
     ``S <n>``            next sender MsgSeqNum is n (after an admin message was sent)
-    ``T <n>``            next target MsgSeqNum is n (written by `flush` when it changed since the last one)
+    ``T <n>``            next target MsgSeqNum is n
     ``M <seq> <len>``    an application message was sent with MsgSeqNum seq; next sender is seq+1
     ``C <ns>``           store created / reset at ns since the epoch (first record of a log)
     ``D <seq>``          a daily session boundary passed when the next sender MsgSeqNum was seq
@@ -170,7 +170,6 @@ class FileStore:
             raise StoreInUse(f"FIX store {self.path} is in use by another gateway") from None
         self.next_sender_seq = 1
         self.next_target_seq = 1
-        self._target_dirty = False      # next_target_seq changed since its last T record (see flush)
         self.creation_ns = now_ns
         # sent messages: sequence numbers and, in step, where each frame is in the log (see _span)
         self._seqs: array = array("q")
@@ -259,7 +258,6 @@ class FileStore:
             for mark in self.day_marks:
                 f.write(b"D %d\n" % mark)
             f.write(b"S %d\nT %d\n" % (self.next_sender_seq, self.next_target_seq))
-            self._target_dirty = False
             f.flush()
             if self._fsync:
                 os.fsync(f.fileno())
@@ -271,12 +269,8 @@ class FileStore:
         self._write(b"S %d\n" % seq)
 
     def set_next_target_seq(self, seq: int) -> None:
-        # Every inbound message moves this number, and only the last value before a flush can matter
-        # on disk (a T record supersedes the ones before it; nothing unflushed survives a crash): the
-        # record is written once per batch, by `flush` (service_stages: a T write per message was
-        # ~15 % of the session layer's time; benchmarks/README.md, "The service layers, third pass").
         self.next_target_seq = seq
-        self._target_dirty = True
+        self._write(b"T %d\n" % seq)
 
     def save_sent(self, seq: int, frame: bytes) -> None:
         # One record, one buffered write: every outgoing message of every session passes here.
@@ -333,16 +327,12 @@ class FileStore:
         self._open_append()
         self.next_sender_seq = 1
         self.next_target_seq = 1
-        self._target_dirty = False
         self.creation_ns = now_ns
         self._seqs = array("q")
         self._frames = array("q")
         self.day_marks.clear()
 
     def flush(self) -> None:
-        if self._target_dirty:
-            self._target_dirty = False
-            self._write(b"T %d\n" % self.next_target_seq)
         self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())

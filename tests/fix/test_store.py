@@ -101,34 +101,6 @@ def test_file_store_reset_survives_reopen(tmp_path):
         s2.close()
 
 
-def test_file_store_records_the_target_sequence_once_per_flush(tmp_path):
-    # Each inbound message moves the target number; the log gets its last value at the batch's flush,
-    # not one record per message, and a reset drops a value not yet written.
-    d = str(tmp_path / "st")
-    s = FileStore(d, "A-B", 5)
-    for seq in range(2, 12):
-        s.set_next_target_seq(seq)
-    s.save_sent(1, b"one")
-    s.flush()
-    written = b"C 5\nM 1 3\noneT 11\n"
-    with open(s.path, "rb") as f:
-        assert f.read() == written
-    s.flush()                                   # nothing changed: nothing written
-    assert os.path.getsize(s.path) == len(written)
-    s.set_next_target_seq(12)
-    s.reset(now_ns=7)
-    s.flush()
-    with open(s.path, "rb") as f:
-        assert f.read() == b"C 7\n"
-    s.set_next_target_seq(3)
-    s.close()
-    s2 = FileStore(d, "A-B", 99)
-    try:
-        assert (s2.next_sender_seq, s2.next_target_seq, s2.creation_ns) == (1, 3, 7)
-    finally:
-        s2.close()
-
-
 @pytest.mark.parametrize("cut", [1, 3, 9, 20])
 def test_file_store_drops_a_torn_tail(tmp_path, cut):
     d = str(tmp_path / "st")
