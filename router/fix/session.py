@@ -326,11 +326,14 @@ class Session(SequenceRecovery):
 
     def _checks(self, msg: FixMessage) -> bool:
         """CompID, SendingTime and PossDup checks shared by every message after the Logon."""
-        if msg.get(49) != self.target or msg.get(56) != self.sender:
+        # The message's own index of first occurrences, read by tag text: every inbound message passes
+        # here, and `msg.get` per tag also maps each tag number to its text (`benchmarks.ab_layers`).
+        fields = msg.index()
+        if fields.get(b"49") != self.target or fields.get(b"56") != self.sender:
             self._reject(msg, 9, None, "CompID problem")
             self._send_logout("CompID problem")
             return False
-        raw_time = msg.get(52) or b""
+        raw_time = fields.get(b"52") or b""
         if raw_time[:17] == self._time_key:
             # Same second as the previous message: the tolerance is far coarser than a second,
             # so the cached whole-second value decides (the full parse is only for PossDup below).
@@ -347,7 +350,7 @@ class Session(SequenceRecovery):
             self._reject(msg, 10, None, "SendingTime accuracy problem")  # no RefTagID, as QuickFIX
             self._send_logout("SendingTime accuracy problem")
             return False
-        if msg.get(43) == b"Y" and msg.msg_type != b"4":
+        if fields.get(b"43") == b"Y" and msg.msg_type != b"4":
             orig_raw = msg.get(122)
             if orig_raw is None:
                 self._reject(msg, 1, 122, "Required tag missing")
