@@ -275,16 +275,15 @@ class FileStore:
     def save_sent(self, seq: int, frame: bytes) -> None:
         # One record, one buffered write: every outgoing message of every session passes here.
         n = len(frame)
-        if n > _LEN_MASK:
-            _span(0, n)         # raises, naming the limit
         record = b"M %d %d\n%b" % (seq, n, frame)
         size = self._size + len(record)
+        span = _span(size - n, n)
         seqs = self._seqs
         if seqs and seq <= seqs[-1]:
-            _append_sorted(seqs, self._frames, seq, _span(size - n, n))
+            _append_sorted(seqs, self._frames, seq, span)
         else:
             seqs.append(seq)
-            self._frames.append((size - n) << _LEN_BITS | n)     # _span inline (benchmarks.ab_layers)
+            self._frames.append(span)
         self.next_sender_seq = seq + 1
         self._file.write(record)
         self._size = size
