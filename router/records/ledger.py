@@ -155,6 +155,32 @@ class Ledger:
             day = self.calendars.next_trading_day(instr.schedule, day)
         return day
 
+    # A fill's trading day and value date, per instrument, for the calendar interval of the last fill:
+    # symbol -> (from ns, until ns, trading day, value date). Within [from, until) the calendar's
+    # (session state, trading day) does not change (`Calendars.next_change`), so both dates are those
+    # of the last fill there; a fill outside it asks the calendars again. A pure memo of the calendars
+    # (never state: state_hash SKIP); it took a quarter of `on_fill`'s time (benchmarks/README.md,
+    # "Fills: core events to state").
+    _days_memo: dict[str, tuple[int, int, date, date]] | None = None
+
+    def fill_days(self, instr: Instrument, now_ns: int) -> tuple[date, date]:
+        """(trading day, value date) of a fill of `instr` at `now_ns`: `trading_day` and `value_date`."""
+        memo = self._days_memo
+        if memo is None:
+            memo = self._days_memo = {}
+        got = memo.get(instr.symbol)
+        if got is not None and got[0] <= now_ns < got[1]:
+            return got[2], got[3]
+        day = self.trading_day(instr, now_ns)
+        value_date = self.value_date(instr, day)
+        cal = self.calendars
+        # Only a day the calendar gave is kept (a closed session's local date changes at midnight).
+        if cal is not None and cal.trading_day(instr.schedule, now_ns) == day:
+            until = cal.next_change(instr.schedule, now_ns)
+            if until is not None:
+                memo[instr.symbol] = (now_ns, until, day, value_date)
+        return day, value_date
+
     # -- fills -------------------------------------------------------------------------------------
     def on_fill(self, fill: Fill, account: Any) -> None:
         instr = self.catalogue.instruments[fill.symbol]
@@ -162,9 +188,9 @@ class Ledger:
         if fill.margined:
             realised, margin_moved = self._margined(fill, account)
         self.marks[fill.symbol] = (fill.px, "trade")
-        day = self.trading_day(instr, fill.now_ns)
+        day, value_date = self.fill_days(instr, fill.now_ns)
         fine = fill.gross_ug if not instr.fineness_adjust else int(fill.gross_ug * instr.fineness)
-        self.trades.append(Trade(day, self.value_date(instr, day), fill.account, fill.symbol, instr.venue,
+        self.trades.append(Trade(day, value_date, fill.account, fill.symbol, instr.venue,
                                  fill.side, fill.lots, fill.px, fill.value, fill.fee, fill.ccy, fill.vault,
                                  instr.bar_form, fill.gross_ug, fine, fill.margined, fill.direction, realised,
                                  margin_moved, fill.order_id, fill.now_ns, fill.value_cny))
