@@ -97,8 +97,12 @@ UNREAD = _Unread()
 
 def quiet_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, **_: Any) -> _Unread:
     """`exec_report` for a journal replay's outputs that nobody reads: the same effect on the order
-    (the fields it keeps, which the state hash covers), no body built."""
-    _kept_fixed(order, order.status in DONE_STATUSES)
+    (the fields it keeps, which the state hash covers), no body built. `_kept_fixed`'s effect without
+    its work: a done order keeps no fields, so none are formatted for it ("Fills: core events to state")."""
+    if order.status in DONE_STATUSES:
+        order.er_fixed = None
+    elif order.er_fixed is None:
+        order.er_fixed = _fixed_fields(order)
     return UNREAD
 
 
