@@ -50,6 +50,11 @@ _CANCEL_TEXT = {
     CoreReason.FOK_UNFILLABLE: "fill-or-kill order could not be filled in full",
     CoreReason.MASS_CANCEL: "cancelled by mass cancel",
 }
+# Per core reason: our reason and the reject's Text.
+_REJECT_TEXT = {r: (_CORE_REJECT.get(r, Reason.UNSUPPORTED),
+                    f"{_CORE_REJECT.get(r, Reason.UNSUPPORTED).text} (core: {r.name.lower()})") for r in CoreReason}
+# The core's reason codes as enum members by int: `CoreReason(code)` per event cost more than a dict item.
+_CORE_REASONS = {int(r): r for r in CoreReason}
 ET_RESTATED = b"D"
 K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_SWEEP = (
     int(EventKind.ACCEPTED), int(EventKind.REJECTED), int(EventKind.TRADE), int(EventKind.CANCELLED),
@@ -252,7 +257,7 @@ class CoreEvents:
                             self.metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
                     outs.append(_new(Out, (o.session, b"8", report(o, next_exec(), ET_NEW, ts, explain=True))))
             elif kind == K_REJECTED:
-                self._core_reject(c, CoreReason(reason), outs, ts)
+                self._core_reject(c, _CORE_REASONS.get(reason) or CoreReason(reason), outs, ts)
             elif kind == K_CANCELLED:
                 if o is None or o.status in DONE_STATUSES:
                     continue
@@ -402,8 +407,7 @@ class CoreEvents:
                 f"it (self_trade = {mode})")
 
     def _core_reject(self, c: tuple, reason: CoreReason, outs: list[Out], ts: bytes) -> None:
-        ours = _CORE_REJECT.get(reason, Reason.UNSUPPORTED)
-        text = f"{ours.text} (core: {reason.name.lower()})"
+        ours, text = _REJECT_TEXT[reason]
         if c[0] == "new":
             o = c[1]
             o.status = OS_REJECTED
