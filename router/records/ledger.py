@@ -86,6 +86,11 @@ class Trade(NamedTuple):
     value_cny: int = 0       # micro-CNY at the router's FX (the cross-border quota's measure)
 
 
+_new = tuple.__new__
+if len(Trade._fields) != 22:
+    raise ImportError("Trade changed: Ledger.on_fill builds it with 22 fields")
+
+
 class Position:
     """An open position in one margined instrument: signed lots, basis value, margin held, P&L."""
 
@@ -190,10 +195,11 @@ class Ledger:
         self.marks[fill.symbol] = (fill.px, "trade")
         day, value_date = self.fill_days(instr, fill.now_ns)
         fine = fill.gross_ug if not instr.fineness_adjust else int(fill.gross_ug * instr.fineness)
-        self.trades.append(Trade(day, value_date, fill.account, fill.symbol, instr.venue,
-                                 fill.side, fill.lots, fill.px, fill.value, fill.fee, fill.ccy, fill.vault,
-                                 instr.bar_form, fill.gross_ug, fine, fill.margined, fill.direction, realised,
-                                 margin_moved, fill.order_id, fill.now_ns, fill.value_cny))
+        # tuple.__new__ skips the NamedTuple's generated __new__ (every field given, in order).
+        self.trades.append(_new(Trade, (day, value_date, fill.account, fill.symbol, instr.venue,
+                                        fill.side, fill.lots, fill.px, fill.value, fill.fee, fill.ccy, fill.vault,
+                                        instr.bar_form, fill.gross_ug, fine, fill.margined, fill.direction,
+                                        realised, margin_moved, fill.order_id, fill.now_ns, fill.value_cny)))
         if self.metrics is not None:
             self.metrics.ledger_trade(instr.venue, len(self.trades))
             if margin_moved:
