@@ -24,7 +24,7 @@ from router.domain.fx_quotes import apply_update
 from router.fix.codec import FixMessage, FrameDecoder
 from router.orders.core_bridge import Out
 from router.records.journal_format import Command, CommandKind
-from router.records.state_hash import state_hashes
+from router.records.state_hash import hash_version, state_hashes
 
 __all__ = ["Applied", "CommandApplier", "admin_payload", "decode_admin", "UnknownCommand"]
 
@@ -68,7 +68,7 @@ class CommandApplier:
     def __init__(self, flow: Any) -> None:
         self.flow = flow
         # One decoder for every journaled frame: its recent message shapes make parsing cheaper, as
-        # on a live connection.
+        # on a live connection; the frames' checksums are not summed again (`parse_journaled`).
         self._decoder = FrameDecoder()
         # FIX message types answered outside the order flow: msg type -> fn(session, msg, now_ns) -> outs
         self.fix_handlers: dict[bytes, Callable[[str, FixMessage, int], list]] = {}
@@ -88,7 +88,7 @@ class CommandApplier:
         flow = self.flow
         if kind == CommandKind.FIX_IN:
             if msg is None:
-                msg = self._decoder.parse_one(cmd.payload)
+                msg = self._decoder.parse_journaled(cmd.payload)
                 if not isinstance(msg, FixMessage):
                     raise UnknownCommand(f"command {cmd.seq}: the journaled frame does not parse: {msg.reason}")
             handler = self.fix_handlers.get(msg.msg_type) if self.fix_handlers else None
@@ -172,7 +172,7 @@ def _cancel_all(flow: Any, args: dict, now_ns: int) -> Applied:
 def _checkpoint(flow: Any, args: dict, now_ns: int) -> Applied:
     """The state hashes the live router had at this point (journaled at a clean stop): a replay that
     reaches it with other hashes did not rebuild the same state, and says so."""
-    now = state_hashes(flow)
+    now = state_hashes(flow, hash_version(args))
     wrong = [k for k in ("core", "flow") if args.get(k) != now[k]]
     if wrong:
         return Applied([], False, "state_mismatch", "; ".join(
