@@ -82,9 +82,6 @@ class Session(SequenceRecovery):
         self.session_id = target_comp_id
         self.store = store
         self._validate = validate
-        # Set by acceptor_setup.load_validator: a message whose `valid_for` is this was proven valid by
-        # the codec's typed shape regex, and the validator would answer None (benchmarks.ab_layers).
-        self._proven = getattr(validate, "proof_token", None)
         self.max_heartbeat_s = max_heartbeat_s
         self.tolerance_ns = sending_time_tolerance_s * _S
         self.logout_timeout_ns = logout_timeout_s * _S
@@ -309,9 +306,6 @@ class Session(SequenceRecovery):
             self._reject(msg, 0, msg.bad_tag_number, REJECT_TEXT[0])  # type: ignore[attr-defined]
             return False
         if self._validate is None:
-            return True
-        proven = msg.valid_for
-        if proven is not None and proven is self._proven:
             return True
         inv = self._validate(msg)
         if inv is None:

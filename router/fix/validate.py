@@ -150,12 +150,6 @@ def _tables(d: Dictionary) -> _Tables:
     return tables
 
 
-def proof_token(d: Dictionary) -> object:
-    """The value a message's `valid_for` holds when the codec's typed shape regex already proved it
-    valid against `d` (then `validate(msg, d)` is None without looking further)."""
-    return _tables(d)
-
-
 class _Plan:
     """What is known about one shape: its field checks, and the compiled regex once worth it."""
 
