@@ -14,7 +14,7 @@ check are read live on every call, exactly as the general path reads them. `Rout
 False` sends instruments through the general path; `tests/orders/test_route_paths.py` runs seeded
 random requests and state changes through both and compares every field of the decisions.
 
-Not here: the request checks before the book (`Router._route`), products, caches, any clock or I/O.
+Not here: the request checks before the book (`Router.route`), products, caches, any clock or I/O.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class OneBookRoute:
     `fx_costs`, `fx`, `quota`, `closable`, `top_of_book` and `risk`)."""
 
     def _route_instrument(self, req: RouteRequest, acct: "Account", row: BookFilters, now_ns: int) -> RouteDecision:
-        """An instrument order (the request checks of `Router._route` passed, `row` its book's filter
+        """An instrument order (the request checks of `Router.route` passed, `row` its book's filter
         row): the filters, funds, ranking price and risk check of `_route_books` and `_decide` for one
         book, inline (each call and list the general path makes cost more here than the work)."""
         account, side, symbol, qty, price, tif, constraints = req

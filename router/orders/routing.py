@@ -23,7 +23,7 @@ account with a `funding_ccy`) half the FX bid/ask spread of converting it into t
 Everything that depends only on configuration and FX is precomputed (`router.orders.book_factors`,
 which holds the per-book integer factors and static filter rows); per-(account, symbol,
 constraints) static filter results are cached, so a decision is a few integer operations per
-book. `Router._route` checks the request, then weighs its books one of two ways: an instrument's
+book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
 one book inline (`router.orders.route_one`), or the general loop over a product's books
 (`_route_books`, then `_decide`), which gives the same decision for an instrument. This module does NOT consume quota, reserve funds, touch books or read a clock: the
 caller does that on acceptance, from `RouteDecision.quota_claims` and each candidate's
@@ -172,50 +172,50 @@ class Router(OneBookRoute):
 
     # -- the decision ---------------------------------------------------------------------
     def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
-        d = self._route(req, now_ns, fx)
-        d.decimals = self.price_decimals
-        return d
-
-    def _route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
-        """The checks on the request itself, then one of the two ways of weighing its books: an
-        instrument's one book (`_route_instrument`) or every member book of a product (`_route_books`)."""
+        """The decision for one request: the checks on the request itself, then its books weighed one
+        of two ways, an instrument's one book (`_route_instrument`) or every member book of a product
+        (`_route_books`, which decides an instrument alike when `one_book_path` is off)."""
         if fx is not None and fx is not self.fx:
             self.set_fx(fx)
-        # NamedTuple field access is a descriptor call each time; unpack once.
+        # NamedTuple field access is a descriptor call each time; unpack once. One frame per path
+        # (the checks here, not in a function of their own): benchmarks/README.md, "Router: the
+        # one-book path for instrument orders".
         account, side, symbol, qty, price, tif, constraints = req
         acct = self._by_name.get(account)
-        if acct is None:
-            return RouteDecision(req, _R_UNKNOWN_ACCOUNT)
         risk = self.risk
-        if risk is not None and (risk.halted_all or risk.halted):
-            killed = risk.killed(acct.name)
-            if killed is not None:
-                return RouteDecision(req, killed)
-        if symbol not in self._members:
-            return RouteDecision(req, _R_UNKNOWN_SYMBOL)
-        if qty <= 0:
-            return RouteDecision(req, _R_BAD_QTY)
-        if price is not None and price <= 0:
-            return RouteDecision(req, _R_BAD_PRICE)
-        # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
-        # holding the five-field Constraints (tuples do not cache their hash).
-        statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
-                                   else (account, symbol, constraints))
-        if statics is None:
-            statics = self._statics(acct, symbol, constraints)
-        product_num = self._product_num.get(symbol)
-        if product_num is None:
-            if self.one_book_path:
-                return self._route_instrument(req, acct, statics[0], now_ns)
-            b0 = self._books[symbol]
-            if price is not None and price % b0.tick:
-                return RouteDecision(req, _R_BAD_PRICE)
-            qty_ug = qty * b0.fine_ug          # fine micrograms, as a product's quantity: the risk limit's unit
-            limit_comp = None if price is None else price * b0.num // b0.den
+        if acct is None:
+            d = RouteDecision(req, _R_UNKNOWN_ACCOUNT)
+        elif risk is not None and (risk.halted_all or risk.halted) and (killed := risk.killed(account)) is not None:
+            d = RouteDecision(req, killed)
+        elif symbol not in self._members:
+            d = RouteDecision(req, _R_UNKNOWN_SYMBOL)
+        elif qty <= 0:
+            d = RouteDecision(req, _R_BAD_QTY)
+        elif price is not None and price <= 0:
+            d = RouteDecision(req, _R_BAD_PRICE)
         else:
-            qty_ug = qty * MICRO
-            limit_comp = None if price is None else price * product_num // COMPARABLE_DEN
-        return self._route_books(req, acct, statics, product_num, qty_ug, limit_comp, now_ns)
+            # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
+            # holding the five-field Constraints (tuples do not cache their hash).
+            statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
+                                       else (account, symbol, constraints))
+            if statics is None:
+                statics = self._statics(acct, symbol, constraints)
+            product_num = self._product_num.get(symbol)
+            if product_num is not None:
+                d = self._route_books(req, acct, statics, product_num, qty * MICRO,
+                                      None if price is None else price * product_num // COMPARABLE_DEN, now_ns)
+            elif self.one_book_path:
+                d = self._route_instrument(req, acct, statics[0], now_ns)
+            else:
+                b0 = self._books[symbol]
+                if price is not None and price % b0.tick:
+                    d = RouteDecision(req, _R_BAD_PRICE)
+                else:
+                    # fine micrograms, as a product's quantity: the risk limit's unit
+                    d = self._route_books(req, acct, statics, None, qty * b0.fine_ug,
+                                          None if price is None else price * b0.num // b0.den, now_ns)
+        d.decimals = self.price_decimals
+        return d
 
     def _route_books(self, req: RouteRequest, acct: Account, statics: tuple[BookFilters, ...],
                      product_num: int | None, qty_ug: int, limit_comp: int | None, now_ns: int) -> RouteDecision:
