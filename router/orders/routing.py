@@ -25,7 +25,9 @@ which holds the per-book integer factors and static filter rows); per-(account, 
 constraints) static filter results are cached, so a decision is a few integer operations per
 book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
 one book inline (`router.orders.route_one`), or the general loop over a product's books
-(`_route_books`, then `_decide`), which gives the same decision for an instrument. This module does NOT consume quota, reserve funds, touch books or read a clock: the
+(`_route_books`, then `_decide`), which gives the same decision for an instrument.
+
+This module does NOT consume quota, reserve funds, touch books or read a clock: the
 caller does that on acceptance, from `RouteDecision.quota_claims` and each candidate's
 `cash` / `metal_ug` / `vault` (amounts at the child limit, so conservative).
 """
@@ -177,9 +179,9 @@ class Router(OneBookRoute):
         (`_route_books`, which decides an instrument alike when `one_book_path` is off)."""
         if fx is not None and fx is not self.fx:
             self.set_fx(fx)
-        # NamedTuple field access is a descriptor call each time; unpack once. One frame per path
-        # (the checks here, not in a function of their own): benchmarks/README.md, "Router: the
-        # one-book path for instrument orders".
+        # NamedTuple field access is a descriptor call each time; unpack once. The checks sit here, not
+        # in a function of their own: a frame more per decision cost products ~5 % (benchmarks/README.md,
+        # "Router: the one-book path for instrument orders").
         account, side, symbol, qty, price, tif, constraints = req
         acct = self._by_name.get(account)
         risk = self.risk
