@@ -24,7 +24,7 @@ from router.domain.fx_quotes import apply_update
 from router.fix.codec import FixMessage, FrameDecoder
 from router.orders.core_bridge import Out
 from router.records.journal_format import Command, CommandKind
-from router.records.state_hash import state_hashes
+from router.records.state_hash import hash_version, state_hashes
 
 __all__ = ["Applied", "CommandApplier", "admin_payload", "decode_admin", "UnknownCommand"]
 
@@ -172,7 +172,7 @@ def _cancel_all(flow: Any, args: dict, now_ns: int) -> Applied:
 def _checkpoint(flow: Any, args: dict, now_ns: int) -> Applied:
     """The state hashes the live router had at this point (journaled at a clean stop): a replay that
     reaches it with other hashes did not rebuild the same state, and says so."""
-    now = state_hashes(flow)
+    now = state_hashes(flow, hash_version(args))
     wrong = [k for k in ("core", "flow") if args.get(k) != now[k]]
     if wrong:
         return Applied([], False, "state_mismatch", "; ".join(

@@ -22,7 +22,7 @@ from router.records.commands import CommandApplier, decode_admin
 from router.records.journal import SUFFIX
 from router.records.journal_format import Command, CommandKind, ScanResult, Stop, read_records, scan
 from router.records.snapshot import SnapshotError, SnapshotStore
-from router.records.state_hash import state_hashes
+from router.records.state_hash import hash_version, state_hashes
 
 __all__ = ["check_files", "commands", "describe", "stats", "verify"]
 
@@ -128,7 +128,7 @@ def verify(directory: str, make_applier: Callable[[], CommandApplier]) -> tuple[
                 problems.append(f"command {cmd.seq} (checkpoint): {applied.detail}")
             if cmd.seq in snapshots:
                 path, recorded = snapshots[cmd.seq]
-                if state_hashes(flow) != recorded:
+                if state_hashes(flow, hash_version(recorded)) != recorded:
                     problems.append(f"{path}: the replay's state after command {cmd.seq} differs from the snapshot's")
             n += 1
     except Exception as exc:        # the report says where replay stopped and why

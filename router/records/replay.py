@@ -25,7 +25,7 @@ from router.records.commands import CommandApplier
 from router.records.journal import Command, Journal, JournalError
 from router.records import snapshot_fork
 from router.records.snapshot import Snapshot, SnapshotError, SnapshotStore, check_hashes
-from router.records.state_hash import state_hashes
+from router.records.state_hash import hash_version, state_hashes
 
 __all__ = ["Replayed", "replay", "REDELIVER_TAIL"]
 
@@ -57,7 +57,8 @@ def _load_snapshot(snapshots: SnapshotStore, last_seq: int, flow: Any) -> tuple[
         log.info("snapshot %s loaded: state after command %d", path, snap.seq)
         if not forked:
             return snap, lambda: None
-        pending = snapshot_fork.ForkedCheck(lambda: json.dumps(state_hashes(flow)).encode())
+        version = hash_version(snap.hashes)
+        pending = snapshot_fork.ForkedCheck(lambda: json.dumps(state_hashes(flow, version)).encode())
         return snap, lambda: check_hashes(snap, json.loads(pending.result()))
     return None
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from matching import Engine
 from matching.state import export_state, import_state
-from router.records.state_hash import state_hashes
+from router.records.state_hash import hash_version, state_hashes
 
 __all__ = ["Snapshot", "SnapshotStore", "SnapshotError", "check_hashes"]
 
@@ -167,7 +167,7 @@ class SnapshotStore:
         _reattach(flow, fresh)
         snap = Snapshot(snap.seq, snap.time_ns, snap.hashes, snap.path, extra)
         if verify:
-            check_hashes(snap, state_hashes(flow))
+            check_hashes(snap, state_hashes(flow, hash_version(snap.hashes)))
         return snap
 
 

@@ -4,8 +4,15 @@
 accounts and reservations, risk and kill-switch state, quota, id counters, reference prices,
 market-data subscriptions, trading days seen, FX, the books of record) by content: dictionaries
 and sets in the order of their members' digests, so the result depends neither on Python's
-per-process string hashing nor on which equal values happen to be one shared object. Configuration-time objects (catalogue, calendars, the engine,
-metrics, clocks) and caches are skipped. `state_hashes(flow)` adds the matching core's own hash.
+per-process string hashing nor on which equal values happen to be one shared object.
+Configuration-time objects (catalogue, calendars, the engine, metrics, clocks) and caches are
+skipped. `state_hashes(flow)` adds the matching core's own hash.
+
+Digests are versioned, because snapshots and journal checkpoints keep the hashes of the run that
+wrote them and a later run must compare like with like: a recorded dict without "v" is version 1,
+which digested a `datetime.date` (a trade's trading and value dates) as its class name only;
+version 2 digests dates, times and time zones by value. `state_hashes(flow, hash_version(recorded))`
+recomputes in the recorded version.
 
 Not here: taking or loading snapshots, deciding what a mismatch means.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import datetime
 import enum
 import hashlib
 from decimal import Decimal
@@ -20,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["flow_state_hash", "state_hashes"]
+__all__ = ["HASH_VERSION", "flow_state_hash", "hash_version", "state_hashes"]
+
+# The digest version new snapshots and checkpoints record (see the module docstring).
+HASH_VERSION = 2
 
 # Attributes that are configuration, collaborators or caches rebuilt on demand, not state.
 SKIP = frozenset({
@@ -37,7 +48,8 @@ class _Walker:
     states hash alike whether or not equal values are shared objects (a snapshot's unpickled orders
     do not share the module constants that orders made later do). Each object is digested once."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: int = HASH_VERSION) -> None:
+        self.version = version
         self.memo: dict[int, bytes] = {}
         self.keep: list[Any] = []    # keeps walked objects alive so their ids are not reused
         self.active: set[int] = set()
@@ -78,6 +90,11 @@ class _Walker:
             h.update(b"s%d" % len(obj))
             for d in sorted(self.digest(x) for x in obj):
                 h.update(d)
+        elif self.version >= 2 and isinstance(obj, (datetime.date, datetime.time)):
+            # C types with neither __dict__ nor slots: by value (version 1 saw only the class name).
+            h.update(b"t%s:%s" % (type(obj).__name__.encode(), obj.isoformat().encode()))
+        elif self.version >= 2 and isinstance(obj, datetime.tzinfo):
+            h.update(b"z" + str(obj).encode())
         elif callable(obj) and not hasattr(obj, "__dict__") and not hasattr(obj, "__slots__"):
             h.update(b"f")
         else:
@@ -132,10 +149,19 @@ def _attributes(obj: Any) -> list[str]:
     return sorted(fixed + extra) if extra else fixed
 
 
-def flow_state_hash(flow: Any) -> str:
-    return _Walker().digest(flow).hex()
+def flow_state_hash(flow: Any, version: int = HASH_VERSION) -> str:
+    return _Walker(version).digest(flow).hex()
 
 
-def state_hashes(flow: Any) -> dict[str, str]:
-    """The core's and the order flow's state hashes, as a snapshot records them."""
-    return {"core": flow.engine.state_hash(), "flow": flow_state_hash(flow)}
+def hash_version(recorded: dict) -> int:
+    """The digest version of hashes a snapshot or checkpoint recorded (version 1 recorded none)."""
+    return int(recorded.get("v", 1))
+
+
+def state_hashes(flow: Any, version: int = HASH_VERSION) -> dict[str, Any]:
+    """The core's and the order flow's state hashes, as a snapshot records them; "v" names the
+    digest version from version 2 on, so version 1's dicts stay what earlier runs recorded."""
+    out: dict[str, Any] = {"core": flow.engine.state_hash(), "flow": flow_state_hash(flow, version)}
+    if version >= 2:
+        out["v"] = version
+    return out
