@@ -10,6 +10,12 @@ per message from /proc for comparison (the rest is the event loop, timers and HT
 FIX callbacks). Stages nest: `input` holds `parse`, `session`, `flow` and `output`; `output` holds
 `journal` and `send`.
 
+Latency beside CPU: every `data_received` call (one socket read, its frames, the commit and the socket
+write of its answers) is also timed on the wall clock (`perf_counter_ns`), so the server's residence
+per read (p50, p90) can be set against the client's order->ack p50 of the same blocks: what the
+client sees beyond the residence is the loopback, the wake-ups of both processes and the client's
+own loop, not work in the server. Reported with the frames per read.
+
 The counters use CLOCK_THREAD_CPUTIME_ID, so a neighbour's load does not inflate them, but each
 read costs a system call: the stage figures carry a few µs of the counters' own overhead per
 message. Compare stages with each other, not with an uninstrumented run.
@@ -53,6 +59,8 @@ def _child(out: str, argv: list[str]) -> int:
 
     acc: dict[str, list[int]] = {}
     clock = time.thread_time_ns
+    wall = time.perf_counter_ns
+    residence: list[int] = []     # wall ns of each data_received call (bounded below)
 
     def wrap(label: str, owner: type, name: str) -> None:
         inner = getattr(owner, name)
@@ -69,13 +77,27 @@ def _child(out: str, argv: list[str]) -> int:
 
     for label, module, cls, name in STAGES:
         wrap(label, getattr(importlib.import_module(module), cls), name)
+    connection = importlib.import_module("router.fix.transport").FixConnection
+    timed_input = connection.data_received
+
+    def resident(*args, **kwargs):
+        t0 = wall()
+        try:
+            return timed_input(*args, **kwargs)
+        finally:
+            if len(residence) < 1_000_000:
+                residence.append(wall() - t0)
+    connection.data_received = resident
 
     def dump(*_: object) -> None:
-        Path(out).write_text(json.dumps({k: {"cpu_ns": v[0], "calls": v[1]} for k, v in acc.items()}))
+        counters = {k: {"cpu_ns": v[0], "calls": v[1]} for k, v in acc.items()}
+        counters["residence_ns"] = sorted(residence)
+        Path(out).write_text(json.dumps(counters))
 
     def reset(*_: object) -> None:
         for v in acc.values():
             v[0] = v[1] = 0
+        residence.clear()
     signal.signal(signal.SIGUSR1, dump)
     signal.signal(signal.SIGUSR2, reset)
     from router.cli import main
@@ -109,12 +131,23 @@ def run(rate: int, duration: float, repeat: int, workdir: Path, progress=print) 
         live.close()
     sent = sum(s["sent"] for s in steps)
     cpu = sorted(s["server_cpu_us_per_order"] for s in steps if s.get("server_cpu_us_per_order"))
+    residence = counters.pop("residence_ns")
     stages = {k: {"us_per_message": round(v["cpu_ns"] / 1000 / sent, 2), "calls": v["calls"],
                   "what": DESCRIPTION[k]} for k, v in counters.items()}
+    p50s = sorted(s["p50_us"] for s in steps if s.get("p50_us") is not None)
     return {"benchmark": "service_stages", "rate": rate, "messages": sent,
             "rejected_or_lost": sum(s["rejected"] + s["lost"] for s in steps),
             "server_cpu_us_per_message_median": cpu[len(cpu) // 2] if cpu else None,
-            "stages": stages, "steps": steps}
+            "stages": stages, "latency": _latency(residence, sent, p50s), "steps": steps}
+
+
+def _latency(residence: list[int], sent: int, p50s: list[float]) -> dict:
+    """The server's wall time per socket read against the client's order->ack p50 (median of blocks)."""
+    def pct(q: float) -> float | None:
+        return round(residence[min(len(residence) - 1, int(q * len(residence)))] / 1000, 1) if residence else None
+    return {"reads": len(residence), "frames_per_read": round(sent / len(residence), 2) if residence else None,
+            "residence_p50_us": pct(0.5), "residence_p90_us": pct(0.9),
+            "client_p50_us": p50s[len(p50s) // 2] if p50s else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         if st:
             indent = "    " if label in ("journal", "send") else "  " if label != "input" else ""
             print(f"  {indent}{label:<8} {st['us_per_message']:7.2f} us  {st['what']}")
+    lat = result["latency"]
+    print(f"latency: client order->ack p50 {lat['client_p50_us']} us; server wall time per socket read "
+          f"p50 {lat['residence_p50_us']} us, p90 {lat['residence_p90_us']} us ({lat['reads']} reads, "
+          f"{lat['frames_per_read']} messages per read)")
     print(machine_line(result["machine"]))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -35,6 +35,7 @@ from router.fix.admin_messages import (
     ADMIN_MSG_TYPES, FIX44_APP_MSG_TYPES, REJECT_TEXT, business_reject_body, reject_body,
 )
 from router.fix.codec import FixMessage, Garbled, encode, parse_utc_timestamp, utc_timestamp
+from router.fix.encoding import SessionHeader, WireBody
 from router.fix.onbehalf import on_behalf_problem
 from router.fix.validate import SessionRejectReason
 
@@ -89,6 +90,7 @@ class Session(SequenceRecovery):
         self.on_behalf_of = on_behalf_of
         self.begin = begin_string
         self._begin_field = b"8=" + begin_string + b"\x01"
+        self._header = SessionHeader(begin_string, self.sender, self.target)
         self.state = SessionState.DISCONNECTED
         self.logged_on = False
         self.announced = False  # LOGGED_ON was emitted and the matching disconnect not yet seen
@@ -189,8 +191,13 @@ class Session(SequenceRecovery):
         such as DeliverToCompID(128) (router.fix.onbehalf)."""
         store = self.store
         seq = store.next_sender_seq
-        frame = encode(msg_type, self.sender, self.target, seq, utc_timestamp(now), body, begin=self.begin,
-                       extra_header=route)
+        if body.__class__ is WireBody and not route:
+            # The order flow's reports and their drop copies: the header template's one call
+            # (benchmarks/README.md, "The FIX layers, measured alone").
+            frame = self._header.frame(msg_type, seq, utc_timestamp(now), body.wire)
+        else:
+            frame = encode(msg_type, self.sender, self.target, seq, utc_timestamp(now), body, begin=self.begin,
+                           extra_header=route)
         store.save_sent(seq, frame)
         if self.logged_on:
             self.last_sent = now
@@ -319,11 +326,14 @@ class Session(SequenceRecovery):
 
     def _checks(self, msg: FixMessage) -> bool:
         """CompID, SendingTime and PossDup checks shared by every message after the Logon."""
-        if msg.get(49) != self.target or msg.get(56) != self.sender:
+        # The message's own index of first occurrences, read by tag text: every inbound message passes
+        # here, and `msg.get` per tag also maps each tag number to its text (`benchmarks.ab_layers`).
+        fields = msg.index()
+        if fields.get(b"49") != self.target or fields.get(b"56") != self.sender:
             self._reject(msg, 9, None, "CompID problem")
             self._send_logout("CompID problem")
             return False
-        raw_time = msg.get(52) or b""
+        raw_time = fields.get(b"52") or b""
         if raw_time[:17] == self._time_key:
             # Same second as the previous message: the tolerance is far coarser than a second,
             # so the cached whole-second value decides (the full parse is only for PossDup below).
@@ -340,7 +350,7 @@ class Session(SequenceRecovery):
             self._reject(msg, 10, None, "SendingTime accuracy problem")  # no RefTagID, as QuickFIX
             self._send_logout("SendingTime accuracy problem")
             return False
-        if msg.get(43) == b"Y" and msg.msg_type != b"4":
+        if fields.get(b"43") == b"Y" and msg.msg_type != b"4":
             orig_raw = msg.get(122)
             if orig_raw is None:
                 self._reject(msg, 1, 122, "Required tag missing")

@@ -29,7 +29,7 @@ from router.orders.index import (
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
 from router.orders.quota_use import direction_of
-from router.orders.reports import cancel_reject, exec_report
+from router.orders.reports import cancel_reject, exec_report, quiet_report
 from router.domain.reasons import Reason
 from router.orders.routing import Tif
 
@@ -50,6 +50,11 @@ _CANCEL_TEXT = {
     CoreReason.FOK_UNFILLABLE: "fill-or-kill order could not be filled in full",
     CoreReason.MASS_CANCEL: "cancelled by mass cancel",
 }
+# Per core reason: our reason and the reject's Text.
+_REJECT_TEXT = {r: (_CORE_REJECT.get(r, Reason.UNSUPPORTED),
+                    f"{_CORE_REJECT.get(r, Reason.UNSUPPORTED).text} (core: {r.name.lower()})") for r in CoreReason}
+# The core's reason codes as enum members by int: `CoreReason(code)` per event cost more than a dict item.
+_CORE_REASONS = {int(r): r for r in CoreReason}
 ET_RESTATED = b"D"
 K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_SWEEP = (
     int(EventKind.ACCEPTED), int(EventKind.REJECTED), int(EventKind.TRADE), int(EventKind.CANCELLED),
@@ -252,7 +257,7 @@ class CoreEvents:
                             self.metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
                     outs.append(_new(Out, (o.session, b"8", report(o, next_exec(), ET_NEW, ts, explain=True))))
             elif kind == K_REJECTED:
-                self._core_reject(c, CoreReason(reason), outs, ts)
+                self._core_reject(c, _CORE_REASONS.get(reason) or CoreReason(reason), outs, ts)
             elif kind == K_CANCELLED:
                 if o is None or o.status in DONE_STATUSES:
                     continue
@@ -308,7 +313,13 @@ class CoreEvents:
         i = self.books[book]
         venue = self._venue[book]
         fine_ug = i.lot_fine_micrograms
-        trade_fields = self.fill_report.fields(book, px, lots, self.fx)
+        report = self.exec_report
+        fill_report = self.fill_report
+        # The trade's own fields (GrossTradeAmt .. GoldBarForm) are the same for both sides: encoded once,
+        # then joined into each side's report in one piece, and not built at all under a replay's quiet
+        # builder, which makes no bodies (benchmarks/README.md, "Fills: core events to state").
+        quiet = report is quiet_report
+        trade_wire = b"" if quiet else fill_report.fields_wire(book, px, lots, self.fx)
         by_oid = self.index.by_oid
         if self.metrics is not None:
             self.metrics.fill(i.venue, int(lots * i.lot_grams))
@@ -335,16 +346,16 @@ class CoreEvents:
                 self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.notional_qty)
             if o.leaves == 0:
                 self._finish(o)
-            body = self.exec_report(o, self.ids.next_exec(), ET_TRADE, ts, last=True)
-            # Appended to the encoded body too (a WireBody: router.fix.encoding).
-            body.add_fields(trade_fields)
-            body.add_fields((self.fill_report.vault_field(vault),))
+            if quiet:
+                outs.append(_new(Out, (o.session, b"8", report(o, self.ids.next_exec(), ET_TRADE, ts))))
+                continue
+            tail = trade_wire + fill_report.vault_wire(vault)
             if o.is_product:
                 # LastQty/LastPx are fine grams and the product's price; say which instrument traded, at its
                 # own price.
-                body.add_fields(self.fill_report.product_fields(
-                    book, self._fill_text[book] % units_text(px, i.price_decimals)))
-            outs.append(_new(Out, (o.session, b"8", body)))
+                tail += fill_report.product_wire(book, self._fill_text[book] % units_text(px, i.price_decimals))
+            outs.append(_new(Out, (o.session, b"8", report(o, self.ids.next_exec(), ET_TRADE, ts, last=True,
+                                                           tail=tail))))
 
     def _swept(self, o: Order, book: int, rested: int, returned: int, outs: list[Out], ts: bytes) -> None:
         """A product order's sweep is over: its remainder rests (`rested` fine micrograms on `book`) or is
@@ -396,8 +407,7 @@ class CoreEvents:
                 f"it (self_trade = {mode})")
 
     def _core_reject(self, c: tuple, reason: CoreReason, outs: list[Out], ts: bytes) -> None:
-        ours = _CORE_REJECT.get(reason, Reason.UNSUPPORTED)
-        text = f"{ours.text} (core: {reason.name.lower()})"
+        ours, text = _REJECT_TEXT[reason]
         if c[0] == "new":
             o = c[1]
             o.status = OS_REJECTED

@@ -96,6 +96,22 @@ class FillReport:
         return [(GROSS_TRADE_AMT, amount), (SETTL_CURRENCY, ccy.encode()),
                 (GOLD_GROSS_QTY, self.gross_qty(book, lots)), (GOLD_GROSS_QTY_UNIT, t.unit), (GOLD_BAR_FORM, t.bar)]
 
+    def fields_wire(self, book: int, px: int, lots: int, fx: Fx) -> bytes:
+        """`fields`, encoded as an ExecutionReport carries them (b"<SOH>tag=value" each, same order)."""
+        amount, ccy = self.gross_amount(book, px, lots, fx)
+        t = self._terms[book]
+        return b"\x01381=%b\x01120=%b\x017017=%b\x017018=%b\x017003=%b" % (
+            amount, ccy.encode(), self.gross_qty(book, lots), t.unit, t.bar)
+
+    @staticmethod
+    def vault_wire(vault: str) -> bytes:
+        """`vault_field`, encoded."""
+        return b"\x017002=" + vault.encode()
+
+    def product_wire(self, book: int, text: bytes) -> bytes:
+        """`product_fields`, encoded."""
+        return b"\x0158=" + text + b"\x017008=" + self.books[book].symbol.encode()
+
     @staticmethod
     def vault_field(vault: str) -> tuple[int, bytes]:
         return (GOLD_VAULT, vault.encode())

@@ -24,6 +24,10 @@ from router.domain.reasons import Reason
 from router.orders.book_factors import PPM
 from router.orders.routing import RouteDecision
 
+_new = tuple.__new__
+if len(Fill._fields) != 15:
+    raise ImportError("orders.fills.Fill changed: Funds._settle builds it with 15 fields")
+
 
 class Funds:
     """Mixin of `OrderFlow` (uses its accounts and router books)."""
@@ -145,8 +149,9 @@ class Funds:
         observer = self.fills
         if observer is not None:
             d = direction(acct.side, b.side)
-            observer.on_fill(Fill(acct.name, i.symbol, o.side, lots, px, value, fees, ccy, vault, ug,
-                                  b.margin_ppm is not None, "domestic" if d is None else d.value,
-                                  o.order_id.decode("ascii", "replace"), self._fill_now,
-                                  px * lots * b.cny_num // COMPARABLE_DEN), acct)
+            # tuple.__new__ skips the NamedTuple's generated __new__ (all 15 fields given, in order).
+            observer.on_fill(_new(Fill, (acct.name, i.symbol, o.side, lots, px, value, fees, ccy, vault, ug,
+                                         b.margin_ppm is not None, "domestic" if d is None else d.value,
+                                         o.order_id.decode("ascii", "replace"), self._fill_now,
+                                         px * lots * b.cny_num // COMPARABLE_DEN)), acct)
 

@@ -25,11 +25,12 @@ from router.orders.index import (
 
 def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *, text: str | bytes = b"",
                 rej: Reason | None = None, last: bool = False, explain: bool = False,
-                status_req_id: bytes | None = None) -> WireBody:
+                status_req_id: bytes | None = None, tail: bytes = b"") -> WireBody:
     """An ExecutionReport body for `order` in its current state, built encoded (a `WireBody`, which
     reads as its (tag, value) pairs) from pieces the order keeps: the gateway sends it as it is
     instead of encoding some 18 pairs field by field (benchmarks/README.md, "Order flow: what was
-    made faster")."""
+    made faster"). `tail` is more fields, encoded, appended last (a fill's trade fields: one
+    bytes join instead of a `WireBody.add_fields` per group, "Fills: core events to state")."""
     order_id, clordid, status = order.order_id, order.clordid, order.status
     done = status in DONE_STATUSES
     fixed = _kept_fixed(order, done)
@@ -63,9 +64,10 @@ def exec_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *
         wire += _UNIT_PRODUCT if order.is_product else _UNIT_LOTS
     except TypeError:
         # A value that is not bytes (not one the order flow makes): encoded field by field.
-        return WireBody.of(_exec_report_pairs(order, exec_id, exec_type, now_ts, text, rej, last, explain,
+        body = WireBody.of(_exec_report_pairs(order, exec_id, exec_type, now_ts, text, rej, last, explain,
                                               status_req_id, leaves, cum, avg))
-    return WireBody(wire)
+        return WireBody(body.wire + tail) if tail else body
+    return WireBody(wire + tail if tail else wire)
 
 
 def _kept_fixed(order: Order, done: bool) -> bytes:
@@ -95,8 +97,12 @@ UNREAD = _Unread()
 
 def quiet_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, **_: Any) -> _Unread:
     """`exec_report` for a journal replay's outputs that nobody reads: the same effect on the order
-    (the fields it keeps, which the state hash covers), no body built."""
-    _kept_fixed(order, order.status in DONE_STATUSES)
+    (the fields it keeps, which the state hash covers), no body built. `_kept_fixed`'s effect without
+    its work: a done order keeps no fields, so none are formatted for it ("Fills: core events to state")."""
+    if order.status in DONE_STATUSES:
+        order.er_fixed = None
+    elif order.er_fixed is None:
+        order.er_fixed = _fixed_fields(order)
     return UNREAD
 
 

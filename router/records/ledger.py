@@ -86,6 +86,29 @@ class Trade(NamedTuple):
     value_cny: int = 0       # micro-CNY at the router's FX (the cross-border quota's measure)
 
 
+def fine_micrograms(gross_ug: int, fineness: Decimal) -> int:
+    """`int(gross_ug * fineness)` (truncated) in integers: fineness as n / 10**k, read once per value.
+    The Decimal product was a twentieth of a replayed fill's ledger time ("Fills: core events to state");
+    the two agree wherever the product fits the context's 28 digits (checked, else the Decimal path)."""
+    frac = _FINENESS.get(fineness)
+    if frac is None:
+        sign, digits, exp = fineness.as_tuple()
+        n = int("".join(map(str, digits)) or "0")
+        frac = _FINENESS[fineness] = (n, 10 ** -exp) if not sign and exp <= 0 else (0, 0)
+    n, den = frac
+    product = gross_ug * n
+    if den and 0 <= product < _EXACT:
+        return product // den
+    return int(gross_ug * fineness)
+
+
+_FINENESS: dict[Decimal, tuple[int, int]] = {}
+_EXACT = 10 ** 28            # below this the Decimal product (default context, 28 digits) is exact
+_new = tuple.__new__
+if len(Trade._fields) != 22:
+    raise ImportError("Trade changed: Ledger.on_fill builds it with 22 fields")
+
+
 class Position:
     """An open position in one margined instrument: signed lots, basis value, margin held, P&L."""
 
@@ -155,6 +178,32 @@ class Ledger:
             day = self.calendars.next_trading_day(instr.schedule, day)
         return day
 
+    # A fill's trading day and value date, per instrument, for the calendar interval of the last fill:
+    # symbol -> (from ns, until ns, trading day, value date). Within [from, until) the calendar's
+    # (session state, trading day) does not change (`Calendars.next_change`), so both dates are those
+    # of the last fill there; a fill outside it asks the calendars again. A pure memo of the calendars
+    # (never state: state_hash SKIP); it took a quarter of `on_fill`'s time (benchmarks/README.md,
+    # "Fills: core events to state").
+    _days_memo: dict[str, tuple[int, int, date, date]] | None = None
+
+    def fill_days(self, instr: Instrument, now_ns: int) -> tuple[date, date]:
+        """(trading day, value date) of a fill of `instr` at `now_ns`: `trading_day` and `value_date`."""
+        memo = self._days_memo
+        if memo is None:
+            memo = self._days_memo = {}
+        got = memo.get(instr.symbol)
+        if got is not None and got[0] <= now_ns < got[1]:
+            return got[2], got[3]
+        day = self.trading_day(instr, now_ns)
+        value_date = self.value_date(instr, day)
+        cal = self.calendars
+        # Only a day the calendar gave is kept (a closed session's local date changes at midnight).
+        if cal is not None and cal.trading_day(instr.schedule, now_ns) == day:
+            until = cal.next_change(instr.schedule, now_ns)
+            if until is not None:
+                memo[instr.symbol] = (now_ns, until, day, value_date)
+        return day, value_date
+
     # -- fills -------------------------------------------------------------------------------------
     def on_fill(self, fill: Fill, account: Any) -> None:
         instr = self.catalogue.instruments[fill.symbol]
@@ -162,12 +211,13 @@ class Ledger:
         if fill.margined:
             realised, margin_moved = self._margined(fill, account)
         self.marks[fill.symbol] = (fill.px, "trade")
-        day = self.trading_day(instr, fill.now_ns)
-        fine = fill.gross_ug if not instr.fineness_adjust else int(fill.gross_ug * instr.fineness)
-        self.trades.append(Trade(day, self.value_date(instr, day), fill.account, fill.symbol, instr.venue,
-                                 fill.side, fill.lots, fill.px, fill.value, fill.fee, fill.ccy, fill.vault,
-                                 instr.bar_form, fill.gross_ug, fine, fill.margined, fill.direction, realised,
-                                 margin_moved, fill.order_id, fill.now_ns, fill.value_cny))
+        day, value_date = self.fill_days(instr, fill.now_ns)
+        fine = fill.gross_ug if not instr.fineness_adjust else fine_micrograms(fill.gross_ug, instr.fineness)
+        # tuple.__new__ skips the NamedTuple's generated __new__ (every field given, in order).
+        self.trades.append(_new(Trade, (day, value_date, fill.account, fill.symbol, instr.venue,
+                                        fill.side, fill.lots, fill.px, fill.value, fill.fee, fill.ccy, fill.vault,
+                                        instr.bar_form, fill.gross_ug, fine, fill.margined, fill.direction,
+                                        realised, margin_moved, fill.order_id, fill.now_ns, fill.value_cny)))
         if self.metrics is not None:
             self.metrics.ledger_trade(instr.venue, len(self.trades))
             if margin_moved:

@@ -40,6 +40,7 @@ SKIP = frozenset({
     "_acct_cache", "_symbols", "_venue", "_fill_text", "_ts", "_ts_ms", "_cmd_buf", "_asks", "_bids",
     "lot_ug", "fill_report", "factors", "fast", "decision", "explain", "routes", "fx_settings",
     "exec_report",      # the replay's stand-in report builder (router.records.replay), never state
+    "_days_memo",       # the ledger's memo of the calendars' days per fill (router.records.ledger)
 })
 
 

@@ -79,3 +79,29 @@ def test_membership_read_off_the_wire_answers_as_the_pairs_do(pairs, probe):
     body = WireBody.of(pairs)
     assert (probe in body) == (probe in pairs)
     assert ((probe[0], 7) in body) is False and ("x" in body) is False
+
+
+@given(st.lists(st.tuples(st.integers(1, 9999), st.binary(min_size=1, max_size=60).filter(
+    lambda v: b"\x01" not in v)), max_size=40), st.integers(1, 10**12), st.sampled_from([b"8", b"AE", b"j"]))
+def test_a_session_sends_a_wire_body_as_encode_would(pairs, seq, msg_type):
+    # Session.send_app encodes a WireBody with its header template (encoding.SessionHeader): the same
+    # bytes as the general path for any body, non-ASCII, longer than the short-frame checksum shortcut
+    from router.fix.encoding import SessionHeader
+    from router.fix.session import Session
+    from router.fix.store import MemoryStore
+
+    stamp = b"20260101-00:00:00.000"
+    body = WireBody.of(pairs)
+    expected = encode(msg_type, b"GOLDRTR", b"SHCLIENT1", seq, stamp, pairs)
+    assert SessionHeader(b"FIX.4.4", b"GOLDRTR", b"SHCLIENT1").frame(msg_type, seq, stamp, body.wire) == expected
+    fast, general = (Session("GOLDRTR", "SHCLIENT1", MemoryStore()) for _ in range(2))
+    for s in (fast, general):
+        s.store.set_next_sender_seq(seq)
+    now = 1_767_225_600_000_000_000            # 2026-01-01 00:00:00 UTC, the stamp above
+    assert fast.send_app(msg_type, body, now) is None          # not logged on: stored only
+    general.send_app(msg_type, list(pairs), now)
+    assert fast.store.get_range(seq, seq) == general.store.get_range(seq, seq) == [(seq, expected)]
+    # with routing fields the general path runs for both
+    routed = fast.send_app(msg_type, body, now, ((128, b"DESK"),)), general.send_app(msg_type, pairs, now, ((128, b"DESK"),))
+    assert fast.store.get_range(seq + 1, seq + 1) == general.store.get_range(seq + 1, seq + 1) != []
+    assert routed == (None, None)

@@ -75,3 +75,14 @@ def test_what_no_book_takes_is_reported_with_the_reason():
         "374.29 g fine not filled: nothing more to trade with within the limit")
     assert REPORT.unfilled(100_000, cands, book("SGE.AU9999")) == ("below_one_lot",
         "0.1 g fine not filled: below one lot of SGE.AU9999 (9.999 g fine), where the order rests")
+
+
+def test_the_encoded_fill_fields_are_the_pairs_encoded() -> None:
+    from router.fix.encoding import WireBody
+    for i in CAT.by_book():
+        for px, lots in ((i.reference_units, 1), (i.reference_units + 7, 13), (1, 1000)):
+            b = i.book_id
+            assert REPORT.fields_wire(b, px, lots, FX) == WireBody.of(REPORT.fields(b, px, lots, FX)).wire
+        assert REPORT.vault_wire(i.vaults[0]) == WireBody.of([REPORT.vault_field(i.vaults[0])]).wire
+        text = b"filled on %s at 1.00" % i.symbol.encode()
+        assert REPORT.product_wire(i.book_id, text) == WireBody.of(REPORT.product_fields(i.book_id, text)).wire
