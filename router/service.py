@@ -234,7 +234,7 @@ class Service:
         recover = getattr(self.app, "recover", None)
         if recover is not None:
             started = time.monotonic()
-            n = recover(lambda k: log.info("journal replay: %d commands so far", k))
+            n = recover(lambda k: log.info("journal replay: %d commands so far", k), freeze=True)
             took = time.monotonic() - started
             self.metrics.journal_recovered(n, int(took * 1e9), self.app.seq)
             snap = self.app.recovered_from

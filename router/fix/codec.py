@@ -341,6 +341,21 @@ class FrameDecoder:
         self._buf = b""
         return _exactly_one(frame, items)
 
+    def parse_journaled(self, frame: bytes) -> FixMessage | Garbled:
+        """`parse_one` for a frame read back from the command journal, whose CRC proves the bytes are the
+        ones the live router accepted: the framing is checked (BeginString, BodyLength against the
+        frame's length, MsgType third, the trailer, the size limit) but the CheckSum(10) sum is not
+        recomputed. Anything else goes through `parse_one`, so a frame that would be refused still
+        is. ~1.2 µs less per replayed frame (benchmarks/README.md, "Reading the journal at a start")."""
+        n = len(frame)
+        soh1 = frame.find(SOH, 0, 20)
+        soh2 = frame.find(SOH, soh1 + 3, soh1 + 13) if soh1 > 0 else -1
+        if (soh2 > 0 and n <= self.max_message_size and frame.startswith(_BEGIN) and frame[-1] == 1
+                and frame.startswith(b"9=", soh1 + 1) and frame.startswith(b"35=", soh2 + 1)
+                and frame.startswith(b"\x0110=", n - 8) and frame[soh1 + 3:soh2] == b"%d" % (n - 8 - soh2)):
+            return self._parse(frame, 0, n)
+        return self.parse_one(frame)
+
     @staticmethod
     def _frame_at(buf: bytes, start: int, n: int, limit: int) -> int | str | None:
         """End offset of a good frame at start, a reason if it is bad, None if incomplete."""

@@ -68,7 +68,7 @@ class CommandApplier:
     def __init__(self, flow: Any) -> None:
         self.flow = flow
         # One decoder for every journaled frame: its recent message shapes make parsing cheaper, as
-        # on a live connection.
+        # on a live connection; the frames' checksums are not summed again (`parse_journaled`).
         self._decoder = FrameDecoder()
         # FIX message types answered outside the order flow: msg type -> fn(session, msg, now_ns) -> outs
         self.fix_handlers: dict[bytes, Callable[[str, FixMessage, int], list]] = {}
@@ -88,7 +88,7 @@ class CommandApplier:
         flow = self.flow
         if kind == CommandKind.FIX_IN:
             if msg is None:
-                msg = self._decoder.parse_one(cmd.payload)
+                msg = self._decoder.parse_journaled(cmd.payload)
                 if not isinstance(msg, FixMessage):
                     raise UnknownCommand(f"command {cmd.seq}: the journaled frame does not parse: {msg.reason}")
             handler = self.fix_handlers.get(msg.msg_type) if self.fix_handlers else None

@@ -19,11 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Protocol, Sequence
 
 from router.records.journal_format import (
-    MAX_DAY, Command, CommandKind, JournalCorrupt, JournalError, Stop, encode_command, encode_header,
+    INDEX_EVERY, MAX_DAY, Command, CommandKind, JournalCorrupt, JournalError, Stop, encode_command, encode_header,
     read_records, scan,
 )
 
@@ -107,6 +107,15 @@ def check_day(trading_day: str) -> str:
     return trading_day
 
 
+def _start_offset(f: "_File", from_seq: int) -> int:
+    """Where in `f` to start reading for `from_seq`: the nearest offset the scan kept at or before it
+    (a start from a snapshot skips the records before it without reading them)."""
+    mark = (from_seq - f.first_seq) // INDEX_EVERY
+    if mark <= 0 or not f.marks:
+        return f.header_len
+    return f.marks[min(mark, len(f.marks) - 1)]
+
+
 @dataclass
 class _File:
     path: str
@@ -115,6 +124,7 @@ class _File:
     last_seq: int
     header_len: int
     size: int
+    marks: list[int] = field(default_factory=list)  # see journal_format.ScanResult.marks
 
 
 class FileJournal:
@@ -166,7 +176,7 @@ class FileJournal:
                 for later_path, _ in later:
                     os.unlink(later_path)
             self._files.append(_File(path, res.trading_day, res.first_seq, res.last_seq, res.header_len,
-                                     res.valid_end))
+                                     res.valid_end, res.marks))
             if problem is Stop.CORRUPT:
                 break
 
@@ -244,7 +254,7 @@ class FileJournal:
     def read(self, from_seq: int = 1) -> Iterator[Command]:
         """Commands from from_seq on, across files, as they stand when the call is made."""
         _check_from(from_seq)
-        return self._read(from_seq, [(f.path, f.header_len, f.size, f.last_seq) for f in self._files])
+        return self._read(from_seq, [(f.path, _start_offset(f, from_seq), f.size, f.last_seq) for f in self._files])
 
     @staticmethod
     def _read(from_seq: int, files: Iterable[tuple[str, int, int, int]]) -> Iterator[Command]:

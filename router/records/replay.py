@@ -48,12 +48,12 @@ def _load_snapshot(snapshots: SnapshotStore, last_seq: int, flow: Any) -> tuple[
     the replay (a second of CPU at 20k known orders), or at once where there is no fork."""
     for path in snapshots.candidates(last_seq):
         try:
-            snapshots.read(path)
+            read = snapshots.read(path)
         except (SnapshotError, OSError) as exc:
             log.warning("%s; trying an older snapshot (the journal has every command)", exc)
             continue
         forked = snapshot_fork.supported()
-        snap = snapshots.load_into(path, flow, verify=not forked)
+        snap = snapshots.load_into(path, flow, verify=not forked, read=read)
         log.info("snapshot %s loaded: state after command %d", path, snap.seq)
         if not forked:
             return snap, lambda: None
@@ -71,10 +71,15 @@ def _refuse_snapshot(exc: Exception) -> JournalError:
 def replay(journal: Journal, applier: CommandApplier, *, snapshots: SnapshotStore | None = None,
            check_first: Callable[[Command], None] | None = None,
            on_progress: Callable[[int], None] | None = None, tail: int = REDELIVER_TAIL,
-           pause_gc: bool = True) -> Replayed:
+           pause_gc: bool = True, freeze: bool = False) -> Replayed:
     """Replay with the cyclic garbage collector paused (`pause_gc`): the replay builds the whole state
     and each generational pass would walk it again for nothing; one collection follows at the end
-    (`benchmarks.recovery` measures the difference)."""
+    (`benchmarks.recovery` measures the difference). With `freeze` (the service's start) the
+    rebuilt state is frozen instead, like what `RouterApp.warm_up` froze: it is the process's
+    long-lived state, the order flow leaves no cyclic garbage to find (a collection after the
+    benchmark's 100k-command tail finds 0 objects) and the collection walked every object the
+    replay made: 0.18 s of a start (benchmarks/README.md, "Reading the journal at a start"), and
+    the collector's later passes while serving skip it too."""
     enabled = gc.isenabled()
     if pause_gc:
         gc.disable()
@@ -83,7 +88,10 @@ def replay(journal: Journal, applier: CommandApplier, *, snapshots: SnapshotStor
     finally:
         if pause_gc and enabled:
             gc.enable()
-            gc.collect()
+            if freeze:
+                gc.freeze()
+            else:
+                gc.collect()
 
 
 def _replay(journal: Journal, applier: CommandApplier, snapshots: SnapshotStore | None,

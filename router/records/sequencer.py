@@ -190,15 +190,15 @@ class Sequencer:
         if str(day) != current:
             rotate(str(day))
 
-    def recover(self, on_progress: Callable[[int], None] | None = None) -> int:
+    def recover(self, on_progress: Callable[[int], None] | None = None, *, freeze: bool = False) -> int:
         """Load the newest snapshot and replay the journal after it into the order flow (sending
         nothing); on an empty journal, record this run's id as its first command. Returns how many
-        commands were replayed."""
+        commands were replayed. `freeze`: see `replay` (the service's start)."""
         journal = self.journal
         if journal is None:
             return 0
         done = replay(journal, self.applier, snapshots=self.snapshots, check_first=self._check_start,
-                      on_progress=on_progress)
+                      on_progress=on_progress, freeze=freeze)
         self._tail_outs = done.tail_outs
         self.seq = self.snapshot_seq = journal.last_seq
         self._fresh_journal = self.seq == 0

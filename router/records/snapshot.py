@@ -152,11 +152,12 @@ class SnapshotStore:
         meta = json.loads(payload[:meta_len])
         return Snapshot(seq, time_ns, meta["hashes"], path), payload[meta_len:]
 
-    def load_into(self, path: str, flow: Any, verify: bool = True) -> Snapshot:
+    def load_into(self, path: str, flow: Any, verify: bool = True,
+                  read: tuple[Snapshot, bytes] | None = None) -> Snapshot:
         """Make `flow` (freshly built from the same configuration) the snapshot's state; with
         `verify=False` the caller checks the state hashes itself (`check_hashes`), as start-up does
-        beside the replay."""
-        snap, body = self.read(path)
+        beside the replay. `read`: what `read(path)` returned already (the file is not read again)."""
+        snap, body = read if read is not None else self.read(path)
         state = _Unpickler(io.BytesIO(body), flow).load()
         engine_state = state.pop("engine")
         extra = state.pop("extra", None)

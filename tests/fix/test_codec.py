@@ -413,3 +413,37 @@ def test_parse_one_reuses_a_decoder_and_holds_nothing_back():
     assert dec.parse_one(nos(seq=5)).seq_num == 5
     two = dec.parse_one(nos(seq=6) + nos(seq=7))
     assert isinstance(two, Garbled) and two.reason == "more than one frame"
+
+
+def _outcome(item) -> tuple:
+    if isinstance(item, Garbled):
+        return ("garbled", item.reason)
+    return (type(item), item.raw, tuple(item.tags), tuple(item.values), item.body_start, item.shape,
+            item.valid_for, item.fields)
+
+
+def test_parse_journaled_gives_what_parse_one_gives():
+    """The replay's parse for frames the journal CRC-checked: same message as `parse_one` (also on
+    the shape fast path, with the decoder's recent shapes shared alike), and every frame `parse_one`
+    refuses for its framing is refused the same way."""
+    lean, full = FrameDecoder(), FrameDecoder()
+    good = [nos(seq=s) for s in range(1, 6)] + [nos(seq=9, body=NOS_BODY[:3])]
+    padded = with_checksum(nos(seq=7).replace(b"\x019=", b"\x019=0", 1)[:-7])  # BodyLength "0146"
+    bad = [nos(seq=8)[:-5], nos(seq=8) + nos(seq=9), b"garbage", reframe(nos(seq=8), body_length=40),
+           nos(seq=8).replace(b"\x0135=", b"\x0134=", 1), b"x" + nos(seq=8), padded, b""]
+    for frame in good + bad:     # the shapes are process-wide from a frame's second sighting on
+        lean.parse_journaled(frame), full.parse_one(frame)
+    for frame in good + bad:
+        assert _outcome(lean.parse_journaled(frame)) == _outcome(full.parse_one(frame)), frame
+    assert all(isinstance(lean.parse_journaled(f), FixMessage) for f in good + [padded])
+    small = FrameDecoder(max_message_size=60)
+    assert _outcome(small.parse_journaled(nos(seq=1))) == _outcome(FrameDecoder(60).parse_one(nos(seq=1)))
+
+
+def test_parse_journaled_does_not_sum_the_checksum_again():
+    """The one deliberate difference: the journal's CRC already proves the bytes are the frame the live
+    router accepted, so a CheckSum(10) value is not recomputed (a live connection still refuses it)."""
+    wrong = reframe(nos(seq=3), checksum=(int(nos(seq=3)[-4:-1]) + 1) % 256)
+    assert FrameDecoder().parse_one(wrong).reason == "CheckSum(10) mismatch"
+    msg = FrameDecoder().parse_journaled(wrong)
+    assert isinstance(msg, FixMessage) and msg.seq_num == 3

@@ -18,7 +18,7 @@ import pytest
 from router.records.journal import (
     Command, CommandKind, FileJournal, JournalCorrupt, JournalError, MemoryJournal,
 )
-from router.records.journal_format import PREFIX
+from router.records.journal_format import INDEX_EVERY, PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_767_225_600_000_000_000
@@ -268,4 +268,45 @@ def test_every_reported_batch_survives_kill_9(tmp_path, fsync):
     back = list(j.read())
     assert [c.seq for c in back] == list(range(1, j.last_seq + 1))
     assert all(c.payload == (b"%d:" % c.seq) * 40 and c.time_ns == c.seq * 7 for c in back)
+    j.close()
+
+
+# -- reading from a sequence number after a reopen -------------------------------------------------------------
+
+def test_a_reopened_journal_reads_from_any_seq_through_the_offsets_its_scan_kept(tmp_path):
+    """The scan at open keeps every INDEX_EVERY-th record's offset; a read from a sequence number
+    starts at the nearest one before it: the same commands as a read from the start, across files
+    and past what was appended after the open."""
+    j = FileJournal(tmp_path, trading_day=DAY1)
+    j.append(cmds(1, 2 * INDEX_EVERY + 100))
+    j.rotate(DAY2)
+    j.append(cmds(2 * INDEX_EVERY + 101, 3 * INDEX_EVERY + 500))
+    j.close()
+    j = FileJournal(tmp_path)
+    last = 3 * INDEX_EVERY + 500
+    j.append(cmds(last + 1, last + 50))
+    last += 50
+    everything = list(j.read())
+    assert everything == cmds(1, last) and all(type(c.kind) is CommandKind for c in everything)
+    edges = {1, 2, INDEX_EVERY - 1, INDEX_EVERY, INDEX_EVERY + 1, INDEX_EVERY + 2, 2 * INDEX_EVERY + 100,
+             2 * INDEX_EVERY + 101, 3 * INDEX_EVERY + 101, 3 * INDEX_EVERY + 500, last - 1, last, last + 1}
+    for from_seq in sorted(edges):
+        assert list(j.read(from_seq)) == everything[from_seq - 1:], from_seq
+    j.close()
+
+
+def test_a_read_from_a_seq_skips_the_records_before_its_offset_but_checks_those_it_reads(tmp_path):
+    """Damage made after the open (so the scan did not see it): a read from past the next kept offset
+    never touches it; a read from the start reports it with file and offset."""
+    j = FileJournal(tmp_path, trading_day=DAY1)
+    j.append(cmds(1, INDEX_EVERY + 10))
+    j.close()
+    j = FileJournal(tmp_path)
+    path = only_file(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 4] ^= 0xFF             # inside a record well before seq INDEX_EVERY + 1
+    path.write_bytes(bytes(data))
+    assert [c.seq for c in j.read(INDEX_EVERY + 1)] == list(range(INDEX_EVERY + 1, INDEX_EVERY + 11))
+    with pytest.raises(JournalCorrupt, match=rf"{path.name}: offset \d+: "):
+        list(j.read(1))
     j.close()
