@@ -177,7 +177,7 @@ def targets(results: Path) -> list[dict]:
     row("order flow beyond the core, µs per NewOrderSingle -> ack (same core call as the service)",
         None if beyond is None else round(beyond / 1000, 2), "<=", 10, " µs",
         _u(None if beyond is None else round(beyond / 1000, 2), "µs"),
-        _u(_get(of, "core_new_ns"), "ns", "core alone (engine.process_at, as the service) "))
+        _u(_get(of, "core_new_ns"), "ns", "core alone (engine.process_at_rows, as the service) "))
     gw, fl = best_p50("gateway"), best_p50("echo_floor")
     row("echo: gateway (echo app) best p50 vs C echo floor",
         _get(rt, "ratios", "gateway_best_p50_over_floor_best_p50"), "<=", 2, "x", _u(gw, "µs"),

@@ -6,7 +6,8 @@ copied when `matching/*.py` are unchanged, else that side compiles once, minutes
 `benchmarks/ab_matching_probe.py` runs `--repeat` times per side in fresh processes, alternating
 and swapping which side goes first each round, so a noisy neighbour on this shared machine hits
 both alike. Figures: median over the processes of each side, wall and CPU time per command, batch
-with events read in place (copy=False) and with copies; the ratio old / new (> 1: new is faster).
+with events read in place (copy=False) and with copies, and CPU time of one call per command (the
+order flow's call, and `process_at(copy=False)`); the ratio old / new (> 1: new is faster).
 The run fails (exit 1) unless both sides produced the same events and the same final state hash.
 
 Not here: what is timed (that is the probe); any pass/fail speed threshold.
@@ -31,7 +32,8 @@ from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_
 from benchmarks.ab_orderflow import extract
 
 PROBE = Path(__file__).resolve().parent / "ab_matching_probe.py"
-FIGURES = ("batch_view_cpu_ns", "batch_view_wall_ns", "batch_copy_cpu_ns", "batch_copy_wall_ns")
+FIGURES = ("batch_view_cpu_ns", "batch_view_wall_ns", "batch_copy_cpu_ns", "batch_copy_wall_ns",
+           "single_view_cpu_ns", "single_rows_cpu_ns")
 
 
 def borrow_cache(tree: Path, checkout: Path) -> bool:
@@ -84,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             for checkout in a.cache_from:
                 if borrow_cache(trees[side], Path(checkout)):
                     break
-        if not (trees["old"] / "benchmarks" / PROBE.name).exists():   # an old tree from before the probe
-            (trees["old"] / "benchmarks" / PROBE.name).write_bytes(PROBE.read_bytes())
+        for tree in trees.values():      # this probe on both sides (it uses only what both cores have)
+            (tree / "benchmarks" / PROBE.name).write_bytes(PROBE.read_bytes())
         for k in range(a.repeat):
             for side in ("old", "new")[::1 if k % 2 == 0 else -1]:
                 r = probe(trees[side], args)

@@ -5,7 +5,8 @@ have (`Engine`, `warm_up`, `reserve`, `process(copy=False)`, `state_hash`, `benc
 The seeded exchange-like stream (`--commands`, `--resting` prefilled passive orders) runs through
 a warmed engine whose tables are reserved for the whole stream, in `--batch`-command calls with
 events read in place (copy=False) and then again with copies (copy=True), `--runs` times each on
-fresh engines. Per command it reports the median wall time and the median CPU time of this thread
+fresh engines; then one call per command, as the order flow makes it (`process_at_rows`, or on an
+older core `process_at(copy=False).tolist()`) and as `process_at(copy=False)` alone (CPU time only). Per command it reports the median wall time and the median CPU time of this thread
 (the machine is shared: CPU time leaves out the time other processes held the core), plus a digest
 of every event and the final state hash, which the caller compares between the two trees.
 
@@ -56,6 +57,33 @@ def one_run(books, groups, cmds, batch: int, copy: bool):
     return wall / len(cmds), cpu / len(cmds), digest.hexdigest(), eng.state_hash()
 
 
+def one_single(books, groups, cmds, rows: bool):
+    """Thread CPU ns per command of one call per command as the order flow makes it: `rows` the
+    flow's call (`process_at_rows`; on a core from before it, `process_at(copy=False).tolist()`,
+    what the flow did then), else `process_at(copy=False)` alone (the view, not read)."""
+    eng = Engine(books, groups)
+    eng.warm_up()
+    eng.reserve(orders=len(cmds), events=3 * len(cmds))
+    at, at_rows, n = eng.process_at, getattr(eng, "process_at_rows", None), len(cmds)
+    gc.collect()
+    gc.disable()
+    try:
+        c0 = time.thread_time_ns()
+        if not rows:
+            for i in range(n):
+                at(cmds, i, False)
+        elif at_rows is not None:
+            for i in range(n):
+                at_rows(cmds, i)
+        else:
+            for i in range(n):
+                at(cmds, i, False).tolist()
+        cpu = time.thread_time_ns() - c0
+    finally:
+        gc.enable()
+    return cpu / n, eng.state_hash()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--commands", type=int, default=200_000)
@@ -72,6 +100,11 @@ def main() -> int:
         out[f"batch_{name}_wall_ns"] = statistics.median(r[0] for r in runs)
         out[f"batch_{name}_cpu_ns"] = statistics.median(r[1] for r in runs)
         out["events_sha256"], out["state_hash"] = runs[0][2], runs[0][3]
+    for name, rows in (("single_view", False), ("single_rows", True)):
+        runs = [one_single(books, groups, cmds, rows) for _ in range(a.runs)]
+        out[f"{name}_cpu_ns"] = statistics.median(r[0] for r in runs)
+        if any(r[1] != out["state_hash"] for r in runs):
+            raise SystemExit(f"{name}: one call per command ends on another state than the batch")
     print(json.dumps(out))
     return 0
 

@@ -13,7 +13,8 @@ defaults (the throttle lifted), every session open:
             expansion (the default DROPCOPY1 session copies every report) and `encode` of each frame
   total_ioc ioc + send_ioc, the order path's Python beyond FIX parsing and the session layer
   core      the matching core alone on a resting NEW with the call the service makes
-            (`engine.process_at(row, 0, copy=False)`)
+            (`engine.process_at_rows(row, 0)`; a core from before that call: `process_at(row, 0,
+            copy=False).tolist()`, what its flow did)
 Every answer is checked (150=0 / 150=4 to SHCLIENT1); a wrong one exits 1.
 
 Prints one JSON line. Not a benchmark on its own: see benchmarks/ab_orderflow.py.
@@ -105,11 +106,16 @@ class Probe:
             buf = flow._cmd_buf = np.zeros((1, len(COMMAND_DTYPE.names)), np.int64)
         row = [int(Op.NEW), self.now, 0, oid, 0, 1, 2, 0, 55000, 1, 0, 0, -1] + [0] * (buf.shape[1] - 13)
         buf[0, :] = row                                                # book 0, buy 1 lot @ 550.00, DAY
+        engine = flow.engine
+        rows = getattr(engine, "process_at_rows", None)
         t = time.perf_counter_ns()
-        flow.engine.process_at(buf, 0, copy=False)
+        if rows is not None:
+            rows(buf, 0)
+        else:
+            engine.process_at(buf, 0, copy=False).tolist()
         ns = time.perf_counter_ns() - t
         buf[0, 0] = int(Op.CANCEL)                                     # and take it off again
-        flow.engine.process_at(buf, 0, copy=False)
+        engine.process_at(buf, 0)
         return ns
 
 

@@ -8,7 +8,7 @@ accounts, every session open, the message throttle lifted because it is a risk c
                      routed over three books, rests -> ack
   cancel_product     OrderCancelRequest of that order -> cancelled
 plus `core_new`: the matching core alone on the same kind of resting NEW, made with the call the
-service makes per message (`engine.process_at(buf, 0, copy=False)` on the order flow's own
+service makes per message (`engine.process_at_rows(buf, 0)` on the order flow's own
 preallocated command row, as `CoreEvents._run_one` does), so `beyond_core_ns` = new_instrument
 plus encoding its ack's frame (`new_instrument_to_frame_ns`, what the gateway then sends) -
 core_new is the Python the order path adds up to the ack's bytes (router included),
@@ -114,7 +114,7 @@ def answer_problem(case: str, outs: list) -> str | None:
 
 def _core_new(bench: _Bench, oid: int) -> tuple[int, bool]:
     """ns for the core alone on a resting NEW, made exactly as the service makes it (the flow's own
-    command row, `process_at(buf, 0, copy=False)`), then its CANCEL (not counted); and whether the
+    command row, `process_at_rows(buf, 0)`), then its CANCEL (not counted); and whether the
     NEW came back accepted."""
     flow = bench.flow
     buf = flow._cmd_buf
@@ -124,12 +124,12 @@ def _core_new(bench: _Bench, oid: int) -> tuple[int, bool]:
     _pack_row(buf, 0, *row)
     engine = flow.engine
     t = time.perf_counter_ns()
-    events = engine.process_at(buf, 0, copy=False)
+    events = engine.process_at_rows(buf, 0)
     ns = time.perf_counter_ns() - t
-    accepted = len(events) > 0 and int(events[0]["kind"]) == EventKind.ACCEPTED
+    accepted = len(events) > 0 and events[0][0] == EventKind.ACCEPTED     # field 0: kind
     row[0] = int(Op.CANCEL)
     _pack_row(buf, 0, *row)
-    engine.process_at(buf, 0, copy=False)
+    engine.process_at_rows(buf, 0)
     return ns, accepted
 
 

@@ -26,6 +26,7 @@ from .types import (
 
 _new_top = tuple.__new__  # Top(...) without NamedTuple's argument handling
 WATCH_EVERY = 256         # single-command calls between looks at the tables' high-water marks
+HEADS = 16                # event counts whose buffer views are made once per buffer (one-command calls)
 
 
 def _kernel():
@@ -98,6 +99,11 @@ class Engine:
             e[:keep * NEF] = self._E[:keep * NEF]
         self._E = e
         self._Ev = e.view(EVENT_DTYPE)
+        # views of the first n events for the one-command calls, made once per buffer: slicing
+        # anew costs a view construction per call (see process_at_rows)
+        self._ev_heads = tuple(self._Ev[:n] for n in range(HEADS))
+        rows2d = e.reshape(-1, NEF)
+        self._row_heads = tuple(rows2d[:n] for n in range(HEADS))
         self._A[M_EPTR] = e.ctypes.data   # for run_at; self._E keeps the buffer alive
         self._A[M_EROWS] = rows
 
@@ -181,19 +187,34 @@ class Engine:
         batch array but must act after every command; the flat view of the batch is reused.
         `copy=False`: a view of the engine's event buffer, valid until the next call that runs
         commands (saves the copy, ~a third of a one-command call)."""
-        if self._pending:
-            raise RuntimeError("drain() the events of submit_at() before calling process_at()")
-        if cmds is not self._last_batch:
+        n = self._one(cmds, i)
+        if not copy:
+            return self._ev_heads[n] if n < HEADS else self._Ev[:n]
+        return np.frombuffer(self._E[:n * NEF].copy(), EVENT_DTYPE)
+
+    def process_at_rows(self, cmds: np.ndarray, i: int) -> list[list[int]]:
+        """`process_at` for a caller that reads every field of every event at once (the order flow,
+        once per message): the events of command `i` as lists of ints in EVENT_DTYPE field order.
+
+        Shaped for speed (`benchmarks/README.md`, Matching, "The one-command call"): the int64 rows'
+        `tolist()` is ~3x cheaper than a structured view's, whose rows become tuples field by field;
+        the views of the first few rows are made once per event buffer, not once per call."""
+        n = self._one(cmds, i)
+        return (self._row_heads[n] if n < HEADS else self._E[:n * NEF].reshape(n, NEF)).tolist()
+
+    def _one(self, cmds: np.ndarray, i: int) -> int:
+        """Run command `i` of `cmds` alone (events from row 0); returns how many events it wrote."""
+        if cmds is not self._last_batch or self._pending:
+            if self._pending:
+                raise RuntimeError("drain() the events of submit_at() before calling process_at()")
             self._remember(cmds)
         ret = self._kern(self._A, i)
         if ret & 1:
             ret = self._run(self._last_flat, i, i + 1)
-        self._calls += 1
-        if not self._calls & (WATCH_EVERY - 1):
+        self._calls = calls = self._calls + 1
+        if not calls & (WATCH_EVERY - 1):
             self._watch()
-        if not copy:
-            return self._Ev[:ret >> 1]
-        return np.frombuffer(self._E[:(ret >> 1) * NEF].copy(), EVENT_DTYPE)
+        return ret >> 1
 
     def process_one(self, cmd) -> np.ndarray:
         """Convenience for a single command (a COMMAND_DTYPE record or 1-element array)."""

@@ -60,6 +60,9 @@ class ReferenceBook(GroupSweep):
         ev["cmd_index"] = i
         return ev
 
+    def process_at_rows(self, cmds: np.ndarray, i: int) -> list[list[int]]:
+        return [list(e) for e in self.process_at(cmds, i).tolist()]
+
     def submit_at(self, cmds: np.ndarray, i: int) -> int:
         ev = self.process_at(cmds, i)
         self._pending.append(ev)

@@ -189,7 +189,7 @@ class CoreEvents:
         """One command (a flat int64 row in COMMAND_DTYPE field order), the common case per message.
 
         The row goes into one preallocated (1, NCF) int64 array that owns its memory, handed to the
-        engine every time: `process_at` on the same array object reuses the flat view it made the
+        engine every time: `process_at_rows` on the same array object reuses the flat view it made the
         first time (it keeps it only for an array its view is based on), so no command array is
         allocated or checked per message."""
         buf = self._cmd_buf
@@ -198,9 +198,9 @@ class CoreEvents:
         _pack_row(buf, 0, *row)      # half the cost of numpy's own list assignment
         perf = self.perf
         t0 = perf() if perf is not None else 0
-        # A view of the core's event buffer (no copy): `_reports` turns it into a list before anything
-        # else runs a command.
-        events = self.engine.process_at(buf, 0, copy=False)
+        # the events as lists of ints, straight from the core's int64 rows (~3x cheaper than a
+        # structured view's tolist(); benchmarks/README.md, Matching, "The one-command call")
+        events = self.engine.process_at_rows(buf, 0)
         if perf is not None and self.metrics is not None:
             self.metrics.matching_batch_ns(perf() - t0)
         return self._reports(events, (ctx,), now_ns)
@@ -211,9 +211,9 @@ class CoreEvents:
         events = self.engine.process(cmds, copy=False)      # consumed at once, as in _run_one
         if perf is not None and self.metrics is not None:
             self.metrics.matching_batch_ns(perf() - t0)
-        return self._reports(events, ctx, now_ns)
+        return self._reports(events.tolist(), ctx, now_ns)
 
-    def _reports(self, events: np.ndarray, ctx: Any, now_ns: int) -> list[Out]:
+    def _reports(self, events: list, ctx: Any, now_ns: int) -> list[Out]:
         outs: list[Out] = []
         self._fill_now = now_ns         # the fill observer's time for this batch
         ms = now_ns // 1_000_000
@@ -228,7 +228,7 @@ class CoreEvents:
         report = self.exec_report
         md_books = self.md.by_book
         trades: list[tuple[int, int, int]] = []
-        for ev in events.tolist():
+        for ev in events:           # each event's fields in EVENT_DTYPE order
             kind, reason, idx, book = ev[0], ev[2], ev[4], ev[5]
             if book >= 0:
                 touched.add(book)

@@ -23,25 +23,33 @@ account with a `funding_ccy`) half the FX bid/ask spread of converting it into t
 Everything that depends only on configuration and FX is precomputed (`router.orders.book_factors`,
 which holds the per-book integer factors and static filter rows); per-(account, symbol,
 constraints) static filter results are cached, so a decision is a few integer operations per
-book. This module does NOT consume quota, reserve funds, touch books or read a clock: the
+book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
+one book inline (`router.orders.route_one`), or the general loop over a product's books
+(`_route_books`, then `_decide`), which gives the same decision for an instrument.
+
+This module does NOT consume quota, reserve funds, touch books or read a clock: the
 caller does that on acceptance, from `RouteDecision.quota_claims` and each candidate's
 `cash` / `metal_ug` / `vault` (amounts at the child limit, so conservative).
 """
 from __future__ import annotations
 
-from operator import itemgetter
 from decimal import Decimal, localcontext
 from typing import Any, Callable
 
 from router.orders.accounts import Account, Accounts
 from router.orders.book_factors import MICRO, PPM, BookFactors, BookFilters, round_int
-from router.domain.calendar import SessionState
 from router.domain.catalogue import Catalogue
 from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx
 from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
 from router.domain.reasons import Reason
+from router.orders.route_one import (  # the hot path's aliases, shared by both paths
+    OneBookRoute, _BUY, _CONTINUOUS, _DAY, _GTC, _R_BAD_PRICE, _R_BAD_QTY, _R_CALENDAR_UNKNOWN, _R_FX_STALE,
+    _R_INSUFFICIENT_CASH, _R_INSUFFICIENT_MARGIN, _R_INSUFFICIENT_METAL, _R_LOTS_OUT_OF_RANGE,
+    _R_NO_ELIGIBLE_BOOK, _R_PRICE_LIMIT, _R_QUOTA_EXHAUSTED, _R_SESSION_CLOSED, _R_UNKNOWN_ACCOUNT,
+    _R_UNKNOWN_SYMBOL, _R_VENUE_NOT_ALLOWED, _new, _third,
+)
 from router.orders.route_types import (  # noqa: F401  (re-exported: the routing API)
     Candidate, Constraints, Exclusion, NO_CONSTRAINTS, RouteDecision, RouteRequest, Side, Tif,
 )
@@ -61,35 +69,12 @@ SessionOpen = Callable[[str, int], Any]
 TopOfBook = Callable[[int, Side], "int | None"]
 
 
-# Only continuous trading takes routed orders: auctions and breaks are not "open" here.
-_CONTINUOUS = SessionState.CONTINUOUS
-# NamedTuple construction through tuple.__new__ skips the generated __new__ (hot path).
-_new = tuple.__new__
-# A list comprehension is a nested function call in 3.11; map over a C getter is not.
-_third = itemgetter(2)
-# Enum class attribute lookups cost ~60 ns each; the hot path reads these module globals instead.
-_BUY = Side.BUY
-_DAY = Tif.DAY
-_GTC = Tif.GTC
-_R_BAD_PRICE = Reason.BAD_PRICE
-_R_BAD_QTY = Reason.BAD_QTY
-_R_INSUFFICIENT_CASH = Reason.INSUFFICIENT_CASH
-_R_INSUFFICIENT_MARGIN = Reason.INSUFFICIENT_MARGIN
-_R_INSUFFICIENT_METAL = Reason.INSUFFICIENT_METAL
-_R_LOTS_OUT_OF_RANGE = Reason.LOTS_OUT_OF_RANGE
-_R_NO_ELIGIBLE_BOOK = Reason.NO_ELIGIBLE_BOOK
-_R_PRICE_LIMIT = Reason.PRICE_LIMIT
-_R_QUOTA_EXHAUSTED = Reason.QUOTA_EXHAUSTED
-_R_SESSION_CLOSED = Reason.SESSION_CLOSED
-_R_CALENDAR_UNKNOWN = Reason.CALENDAR_UNKNOWN
-_R_FX_STALE = Reason.FX_STALE
-_R_UNKNOWN_ACCOUNT = Reason.UNKNOWN_ACCOUNT
-_R_UNKNOWN_SYMBOL = Reason.UNKNOWN_SYMBOL
-_R_VENUE_NOT_ALLOWED = Reason.VENUE_NOT_ALLOWED
-
-
-class Router:
+class Router(OneBookRoute):
     """Routes orders for one catalogue and account set; rebuild on config reload, `set_fx` on FX change."""
+
+    # Instruments take `_route_instrument` (False: the general path for every order; the tests that
+    # compare the two paths switch it per instance).
+    one_book_path = True
 
     def __init__(self, catalogue: Catalogue, accounts: Accounts, quota: CrossBorderQuota,
                  session_open: SessionOpen, fx: Fx, *, top_of_book: TopOfBook | None = None,
@@ -189,47 +174,57 @@ class Router:
 
     # -- the decision ---------------------------------------------------------------------
     def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
-        d = self._route(req, now_ns, fx)
+        """The decision for one request: the checks on the request itself, then its books weighed one
+        of two ways, an instrument's one book (`_route_instrument`) or every member book of a product
+        (`_route_books`, which decides an instrument alike when `one_book_path` is off)."""
+        if fx is not None and fx is not self.fx:
+            self.set_fx(fx)
+        # NamedTuple field access is a descriptor call each time; unpack once. The checks sit here, not
+        # in a function of their own: a frame more per decision cost products ~5 % (benchmarks/README.md,
+        # "Router: the one-book path for instrument orders").
+        account, side, symbol, qty, price, tif, constraints = req
+        acct = self._by_name.get(account)
+        risk = self.risk
+        if acct is None:
+            d = RouteDecision(req, _R_UNKNOWN_ACCOUNT)
+        elif risk is not None and (risk.halted_all or risk.halted) and (killed := risk.killed(account)) is not None:
+            d = RouteDecision(req, killed)
+        elif symbol not in self._members:
+            d = RouteDecision(req, _R_UNKNOWN_SYMBOL)
+        elif qty <= 0:
+            d = RouteDecision(req, _R_BAD_QTY)
+        elif price is not None and price <= 0:
+            d = RouteDecision(req, _R_BAD_PRICE)
+        else:
+            # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
+            # holding the five-field Constraints (tuples do not cache their hash).
+            statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
+                                       else (account, symbol, constraints))
+            if statics is None:
+                statics = self._statics(acct, symbol, constraints)
+            product_num = self._product_num.get(symbol)
+            if product_num is not None:
+                d = self._route_books(req, acct, statics, product_num, qty * MICRO,
+                                      None if price is None else price * product_num // COMPARABLE_DEN, now_ns)
+            elif self.one_book_path:
+                d = self._route_instrument(req, acct, statics[0], now_ns)
+            else:
+                b0 = self._books[symbol]
+                if price is not None and price % b0.tick:
+                    d = RouteDecision(req, _R_BAD_PRICE)
+                else:
+                    # fine micrograms, as a product's quantity: the risk limit's unit
+                    d = self._route_books(req, acct, statics, None, qty * b0.fine_ug,
+                                          None if price is None else price * b0.num // b0.den, now_ns)
         d.decimals = self.price_decimals
         return d
 
-    def _route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
-        if fx is not None and fx is not self.fx:
-            self.set_fx(fx)
-        # NamedTuple field access is a descriptor call each time; unpack once.
+    def _route_books(self, req: RouteRequest, acct: Account, statics: tuple[BookFilters, ...],
+                     product_num: int | None, qty_ug: int, limit_comp: int | None, now_ns: int) -> RouteDecision:
+        """The general path: every book through the hard filters, in the order the module docstring
+        gives, the survivors ranked on their all-in price; the decision from `_decide`."""
         account, side, symbol, qty, price, tif, constraints = req
-        acct = self._by_name.get(account)
-        if acct is None:
-            return RouteDecision(req, _R_UNKNOWN_ACCOUNT)
-        risk = self.risk
-        if risk is not None and (risk.halted_all or risk.halted):
-            killed = risk.killed(acct.name)
-            if killed is not None:
-                return RouteDecision(req, killed)
-        if symbol not in self._members:
-            return RouteDecision(req, _R_UNKNOWN_SYMBOL)
-        if qty <= 0:
-            return RouteDecision(req, _R_BAD_QTY)
-        if price is not None and price <= 0:
-            return RouteDecision(req, _R_BAD_PRICE)
         buy = side is _BUY
-        product_num = self._product_num.get(symbol)
-        if product_num is None:
-            b0 = self._books[symbol]
-            if price is not None and price % b0.tick:
-                return RouteDecision(req, _R_BAD_PRICE)
-            qty_ug = qty * b0.fine_ug          # fine micrograms, as a product's quantity: the risk limit's unit
-            limit_comp = None if price is None else price * b0.num // b0.den
-        else:
-            qty_ug = qty * MICRO
-            limit_comp = None if price is None else price * product_num // COMPARABLE_DEN
-        # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
-        # holding the five-field Constraints (tuples do not cache their hash).
-        statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
-                                   else (account, symbol, constraints))
-        if statics is None:
-            statics = self._statics(acct, symbol, constraints)
-
         ranked: list[tuple[int, int, Candidate]] = []
         excluded: list[Exclusion] = []
         mask = 0
@@ -297,37 +292,36 @@ class Router:
                 reason = post
             elif child < lo or (hi is not None and child > hi):
                 reason = _R_PRICE_LIMIT
+            elif lots < min_lots or lots > max_lots:
+                reason = _R_LOTS_OUT_OF_RANGE
             else:
-                if lots < min_lots or lots > max_lots:
-                    reason = _R_LOTS_OUT_OF_RANGE
+                value = child * lots * settl_num // COMPARABLE_DEN
+                fees = -(-value * fee_ppm // PPM) + lots * lot_fee_settl
+                vault = vaults[0]
+                metal = 0
+                if margin is not None:
+                    # Only the lots that open (or add to) a position need margin and cash for fees; an
+                    # order that only closes pays its fee out of the margin it releases.
+                    opening = value
+                    if self.closable is not None:
+                        closing = min(lots, self.closable(account, sym, buy))
+                        if closing > 0:
+                            opening = value * (lots - closing) // lots
+                    need = -(-opening * margin // PPM) + fees if opening else 0
+                    if need and cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
+                        reason = _R_INSUFFICIENT_MARGIN
+                elif buy:
+                    need = value + fees
+                    if cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
+                        reason = _R_INSUFFICIENT_CASH
                 else:
-                    value = child * lots * settl_num // COMPARABLE_DEN
-                    fees = -(-value * fee_ppm // PPM) + lots * lot_fee_settl
-                    vault = vaults[0]
-                    metal = 0
-                    if margin is not None:
-                        # Only the lots that open (or add to) a position need margin and cash for fees; an
-                        # order that only closes pays its fee out of the margin it releases.
-                        opening = value
-                        if self.closable is not None:
-                            closing = min(lots, self.closable(account, sym, buy))
-                            if closing > 0:
-                                opening = value * (lots - closing) // lots
-                        need = -(-opening * margin // PPM) + fees if opening else 0
-                        if need and cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
-                            reason = _R_INSUFFICIENT_MARGIN
-                    elif buy:
-                        need = value + fees
-                        if cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
-                            reason = _R_INSUFFICIENT_CASH
+                    need = 0
+                    metal = lots * lot_ug
+                    for vault in vaults:
+                        if acct.free_metal(vault) >= metal:
+                            break
                     else:
-                        need = 0
-                        metal = lots * lot_ug
-                        for vault in vaults:
-                            if acct.free_metal(vault) >= metal:
-                                break
-                        else:
-                            reason = _R_INSUFFICIENT_METAL
+                        reason = _R_INSUFFICIENT_METAL
             if reason is not None:
                 excluded.append(_new(Exclusion, (sym, book_id, reason)))
                 continue
@@ -349,7 +343,15 @@ class Router:
                 notional = notional_cny
             if buy and d is not None and notional_cny > claims.get(d, 0):
                 claims[d] = notional_cny
+        return self._decide(req, acct, ranked, excluded, mask, limit_comp, qty_ug, notional, claims)
 
+    def _decide(self, req: RouteRequest, acct: Account, ranked: list[tuple[int, int, Candidate]],
+                excluded: list[Exclusion], mask: int, limit_comp: int | None, qty_ug: int, notional: int,
+                claims: dict[Direction, int]) -> RouteDecision:
+        """The general path's decision from its survivors: the exclusions' reason when none survived,
+        else the ranked plan after the risk check (limits, collar, credit) on the best book."""
+        price = req[4]
+        buy = req[1] is _BUY
         if not ranked:
             reasons = {e.reason for e in excluded}
             reason = reasons.pop() if len(reasons) == 1 else _R_NO_ELIGIBLE_BOOK
@@ -364,12 +366,14 @@ class Router:
             books = self._books
             comps = [c.price * books[c.symbol].num // books[c.symbol].den for c in candidates]
             limit_comp = max(comps) if buy else min(comps)
+        risk = self.risk
         if risk is not None:
             best = self._books[candidates[0].symbol]
             r = risk.check_new(acct, qty_ug, notional, None if price is None else limit_comp, best.ref_comp)
             if r is not None:
                 return RouteDecision(req, r, candidates, tuple(excluded), mask, limit_comp, qty_ug,
                                      None, notional, claims)
+        tif = req[5]
         rest = candidates[0].book_id if tif is _DAY or tif is _GTC else None
         return RouteDecision(req, None, candidates, tuple(excluded), mask, limit_comp, qty_ug,
                              rest, notional, claims)

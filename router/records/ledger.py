@@ -86,24 +86,6 @@ class Trade(NamedTuple):
     value_cny: int = 0       # micro-CNY at the router's FX (the cross-border quota's measure)
 
 
-def fine_micrograms(gross_ug: int, fineness: Decimal) -> int:
-    """`int(gross_ug * fineness)` (truncated) in integers: fineness as n / 10**k, read once per value.
-    The Decimal product was a twentieth of a replayed fill's ledger time ("Fills: core events to state");
-    the two agree wherever the product fits the context's 28 digits (checked, else the Decimal path)."""
-    frac = _FINENESS.get(fineness)
-    if frac is None:
-        sign, digits, exp = fineness.as_tuple()
-        n = int("".join(map(str, digits)) or "0")
-        frac = _FINENESS[fineness] = (n, 10 ** -exp) if not sign and exp <= 0 else (0, 0)
-    n, den = frac
-    product = gross_ug * n
-    if den and 0 <= product < _EXACT:
-        return product // den
-    return int(gross_ug * fineness)
-
-
-_FINENESS: dict[Decimal, tuple[int, int]] = {}
-_EXACT = 10 ** 28            # below this the Decimal product (default context, 28 digits) is exact
 _new = tuple.__new__
 if len(Trade._fields) != 22:
     raise ImportError("Trade changed: Ledger.on_fill builds it with 22 fields")
@@ -212,7 +194,7 @@ class Ledger:
             realised, margin_moved = self._margined(fill, account)
         self.marks[fill.symbol] = (fill.px, "trade")
         day, value_date = self.fill_days(instr, fill.now_ns)
-        fine = fill.gross_ug if not instr.fineness_adjust else fine_micrograms(fill.gross_ug, instr.fineness)
+        fine = fill.gross_ug if not instr.fineness_adjust else int(fill.gross_ug * instr.fineness)
         # tuple.__new__ skips the NamedTuple's generated __new__ (every field given, in order).
         self.trades.append(_new(Trade, (day, value_date, fill.account, fill.symbol, instr.venue,
                                         fill.side, fill.lots, fill.px, fill.value, fill.fee, fill.ccy, fill.vault,

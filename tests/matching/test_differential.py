@@ -133,3 +133,40 @@ def test_one_command_calls_agree_through_growth():
     got = np.concatenate(got)
     assert len(got) == len(expected) and (got == expected).all()
     assert eng.state_hash() == ref.state_hash()
+
+
+
+def _rows_of_each(book, cmds):
+    return [r for i in range(len(cmds)) for r in book.process_at_rows(cmds, i)]
+
+
+def test_one_command_rows_are_the_events_field_by_field():
+    # process_at_rows (the order flow's call) returns the same events as the structured general path,
+    # as lists of ints; on a stream that grows every table and the event buffer between calls (the
+    # engine's buffer views made once per buffer must follow it)
+    books, groups = exchange_books()
+    cmds = generate(4_000, seed=9, resting=1_000)
+    eng, ref = Engine(books, groups, capacity=16), ReferenceBook(books, groups)
+    expected = [list(e) for e in ReferenceBook(books, groups).process(cmds).tolist()]
+    got = _rows_of_each(eng, cmds)
+    assert got == expected
+    assert all(type(r) is list and all(type(x) is int for x in r) for r in got)
+    assert _rows_of_each(ref, cmds) == expected
+    assert eng.state_hash() == ref.state_hash()
+    assert sum(eng.arena_growths().values()) > 0        # the tables were replaced on the way
+
+
+def test_one_command_rows_past_the_kept_views():
+    # a buy that takes 20 resting one-lot sells: 21 events, more than the views the engine keeps
+    books = [BookSpec(tick=1)]
+    cmds = commands(21)
+    cmds["time"] = 1
+    for k in range(20):
+        cmds[k] = (Op.NEW, 1, 0, 100 + k, 1, 2, 2, 1, 100 + k, 1, 0, 0, -1, 0, 0, 0, 0, 0)
+    cmds[20] = (Op.NEW, 1, 0, 200, 2, 1, 2, 3, 119, 20, 0, 0, -1, 0, 0, 0, 0, 0)
+    eng, ref = Engine(books, capacity=16), ReferenceBook(books)
+    expected = [list(e) for e in ReferenceBook(books).process(cmds).tolist()]
+    got = _rows_of_each(eng, cmds)
+    assert got == expected == _rows_of_each(ref, cmds)
+    assert sum(1 for e in got if e[4] == 20) == 21        # cmd_index 20: accepted + 20 trades
+    assert eng.state_hash() == ref.state_hash()

@@ -16,12 +16,12 @@ def test_product_buy_claims_its_limit_notional_at_acceptance_and_the_fill_replac
     h.order(HK, "HKGX.RKG", 2, 1, "559.80")
     seen = []
     engine = h.flow.engine
-    run = engine.process_at
+    run = engine.process_at_rows          # the flow's one core call per message
 
     def spy(*a, **k):
         seen.append(h.quota.used(S))
         return run(*a, **k)
-    engine.process_at = spy
+    engine.process_at_rows = spy
     outs = h.order(SH, "GOLD.KG9999", 1, 1000, "561.00", tif="3")
     # the 1 kg bar (999.9 g fine) fills; the 0.1 g fine no book takes is cancelled with the IOC remainder
     assert [f(o, 150) for o in ers(outs, SH)] == [b"0", b"F", b"4"]

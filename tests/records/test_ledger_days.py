@@ -49,19 +49,3 @@ def test_fill_days_equal_the_calendars_asked_afresh_in_order_and_out_of_order() 
                 hits += before.get(instr.symbol) == (memo._days_memo or {}).get(instr.symbol)
     assert hits > len(times)      # the memo answered most asks (a memo that never keeps would pass above)
     assert memo._days_memo        # and it holds one interval per instrument traded in open hours
-
-
-def test_fine_micrograms_is_the_decimal_product_truncated() -> None:
-    from decimal import Decimal
-
-    from hypothesis import given, strategies as st
-
-    from router.records.ledger import fine_micrograms
-
-    @given(st.integers(0, 10**19), st.sampled_from(["0.9999", "0.995", "0.999", "1", "0.5", "0.91666", "1.0"]))
-    def check(ug: int, fineness: str) -> None:
-        f = Decimal(fineness)
-        assert fine_micrograms(ug, f) == int(ug * f)
-
-    check()
-    assert fine_micrograms(3_742_900_000, Decimal("0.99")) == 3_705_471_000
