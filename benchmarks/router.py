@@ -103,9 +103,11 @@ def cases(router: Router, reqs: dict) -> dict[str, object]:
         out[name] = (lambda r=r: route(r, 0))
     kg = reqs["product_kg"]
     static = router._static
+    plans = getattr(router, "_plans", {})   # per-request plans (2026-12-04) are made of the statics
 
     def cold():
         static.clear()
+        plans.clear()
         return route(kg, 0)
     out["cold_kg"] = cold
     cat, fx = router.catalogue, router.fx
