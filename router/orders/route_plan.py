@@ -22,9 +22,10 @@ from router.domain.convert import COMPARABLE_DEN
 from router.domain.reasons import Reason
 from router.orders.book_factors import PPM, BookFilters
 
-__all__ = ["PLAN_CACHE_MAX", "plan_rows"]
+__all__ = ["PLAN_CACHE_MAX", "QUOTE_MEMO_MAX", "plan_rows"]
 
 PLAN_CACHE_MAX = 4096
+QUOTE_MEMO_MAX = 64          # quotes per plan row kept; the memo is emptied when full (quotes move)
 _R_PRICE_LIMIT = Reason.PRICE_LIMIT
 _R_LOTS_OUT_OF_RANGE = Reason.LOTS_OUT_OF_RANGE
 
@@ -33,12 +34,14 @@ def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: i
               qty_ug: int, limit_comp: int | None) -> tuple[tuple, ...]:
     """One row per book, in the statics' order:
     (symbol, book_id, bit, venue_ok, pre, direction, child, lots, notional_cny, fixed, need, metal, vaults,
-    margin_ppm, value, fees, settl_ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in).
+    margin_ppm, value, fees, settl_ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, quotes).
     `child` None: a market order on a book without a price band (the fields after it are unused);
     `fixed`: the first of settlement currency / vault / bar form / cycle, price limit and lot range that
     refuses the book, else None (the quota check, live, comes before it); `need`: the cash a
     full-payment buy needs, or the margin plus fees when every lot opens a position; `metal`: the
-    gross micrograms a full-payment sell needs; `ref_all_in`: the reference all-in for this side."""
+    gross micrograms a full-payment sell needs; `ref_all_in`: the reference all-in for this side;
+    `quotes`: an empty dict the router fills with (comparable, all-in) per quote it ranks the book on
+    (both fixed by the quote and the row's factors and side, like the rest of the row)."""
     rows = []
     for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
          min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
@@ -54,7 +57,7 @@ def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: i
             units = -(-limit_comp * den // num)       # ceiling division
             child = -(-units // tick) * tick
         if child is None:
-            rows.append((sym, book_id, bit, venue_ok, pre, d, None) + (None,) * 16)
+            rows.append((sym, book_id, bit, venue_ok, pre, d, None) + (None,) * 17)
             continue
         if product and hi is not None:
             # A product limit beyond the band is the band edge on this book (it can't trade beyond).
@@ -88,5 +91,5 @@ def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: i
             need = value + fees
         rows.append((sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, lots * lot_ug,
                      vaults, margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp,
-                     ref_all_in_buy if buy else ref_all_in_sell))
+                     ref_all_in_buy if buy else ref_all_in_sell, {}))
     return tuple(rows)

@@ -43,7 +43,7 @@ from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx
 from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
-from router.orders.route_plan import PLAN_CACHE_MAX, plan_rows
+from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, plan_rows
 from router.domain.reasons import Reason
 from router.orders.route_one import (  # the hot path's aliases, shared by both paths
     OneBookRoute, _BUY, _CONTINUOUS, _DAY, _GTC, _R_BAD_PRICE, _R_BAD_QTY, _R_CALENDAR_UNKNOWN, _R_FX_STALE,
@@ -274,7 +274,7 @@ class Router(OneBookRoute):
         cash = acct.cash
         reserved = acct.reserved_cash
         for (sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, metal_ug, vaults,
-             margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in) in plan:
+             margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, memo) in plan:
             if not venue_ok:
                 excluded.append(_new(Exclusion, (sym, book_id, _R_VENUE_NOT_ALLOWED)))
                 continue
@@ -330,9 +330,17 @@ class Router(OneBookRoute):
                 comp, source = ref_comp, "ref"
                 all_in = ref_all_in
             else:
-                comp, source = quote * num // den, "quote"
-                cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
-                all_in = comp + cost if buy else comp - cost
+                # A quote's comparable and all-in price are fixed by the plan row: worked out once per quote.
+                got = memo.get(quote)
+                if got is None:
+                    comp = quote * num // den
+                    cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
+                    got = (comp, comp + cost if buy else comp - cost)
+                    if len(memo) >= QUOTE_MEMO_MAX:
+                        memo.clear()
+                    memo[quote] = got
+                comp, all_in = got
+                source = "quote"
             if funding is not None and funding != ccy:
                 spread = -(-comp * self.fx_costs.funding_ppm(funding, ccy) // PPM)
                 all_in = all_in + spread if buy else all_in - spread
