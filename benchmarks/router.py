@@ -13,7 +13,8 @@ every session open, quota and funds ample so every filter runs to the end):
   product_tael GOLD.HKSH buy, 374.29 kg: two books in three currencies' worth of conversion
   instrument   SGE.AU9999 buy, 1 lot: one book
   rejected     GOLD.KG9999 with a bar form no book has: every book excluded
-  cold_kg      product_kg (no quotes) with the per-(account, symbol, constraints) static cache cleared each call
+  cold_kg      product_kg (no quotes) with the per-(account, symbol, constraints) static cache and the
+               per-request plans cleared each call
   decimal_kg   a naive baseline: the three books' prices converted with `convert.to_usd_oz_fine_exact`
                (Decimal) and sorted, no filters: what the integer precomputation replaces
 

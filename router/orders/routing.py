@@ -22,8 +22,9 @@ account with a `funding_ccy`) half the FX bid/ask spread of converting it into t
 
 Everything that depends only on configuration and FX is precomputed (`router.orders.book_factors`,
 which holds the per-book integer factors and static filter rows); per-(account, symbol,
-constraints) static filter results are cached, so a decision is a few integer operations per
-book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
+constraints) static filter results are cached, and a product request's per-book plan
+(`router.orders.route_plan`) is kept per request beside them, so a decision reads little more than the
+live state per book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
 one book inline (`router.orders.route_one`), or the general loop over a product's books
 (`_route_books`, then `_decide`), which gives the same decision for an instrument.
 
