@@ -70,6 +70,7 @@ def probe(journal_root: str, hashes: bool) -> dict:
 
 
 def _write(tree: Path, into: Path, commands: int, tail: int) -> None:
+    into.mkdir(parents=True, exist_ok=True)
     (into / "overlay.toml").write_text(OVERLAY)
     code = ("import sys; from pathlib import Path; from benchmarks.recovery import write_journal; "
             f"write_journal(Path({str(into / 'var' / 'journal')!r}), {commands}, {tail})")
