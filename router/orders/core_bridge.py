@@ -216,16 +216,23 @@ class CoreEvents:
     def _reports(self, events: list, ctx: Any, now_ns: int) -> list[Out]:
         outs: list[Out] = []
         self._fill_now = now_ns         # the fill observer's time for this batch
-        ms = now_ns // 1_000_000
-        if ms == self._ts_ms:        # TransactTime has millisecond precision: many messages share one
-            ts = self._ts
+        report = self.exec_report
+        quiet = report is quiet_report
+        if quiet:
+            # A replay's reports that nobody reads: no TransactTime and no ExecID text is formatted,
+            # the ExecID counter moves as it did live (`Ids.skip_exec`; benchmarks/README.md "Restart").
+            ts = b""
+            next_exec = self.ids.skip_exec
         else:
-            ts = self._ts = utc_timestamp(now_ns)
-            self._ts_ms = ms
+            ms = now_ns // 1_000_000
+            if ms == self._ts_ms:        # TransactTime has millisecond precision: many messages share one
+                ts = self._ts
+            else:
+                ts = self._ts = utc_timestamp(now_ns)
+                self._ts_ms = ms
+            next_exec = self.ids.next_exec
         touched: set[int] = set()
         by_oid = self.index.by_oid
-        next_exec = self.ids.next_exec
-        report = self.exec_report
         md_books = self.md.by_book
         trades: list[tuple[int, int, int]] = []
         for ev in events:           # each event's fields in EVENT_DTYPE order
@@ -263,7 +270,7 @@ class CoreEvents:
                     continue
                 text = _CANCEL_TEXT.get(reason, "")
                 if reason == _SELF_TRADE:
-                    text = self._self_trade_text(o, c)
+                    text = "" if quiet else self._self_trade_text(o, c)
                 elif c[0] == "cancel" and reason == _CANCEL_REQUESTED:
                     self.index.rename(o, c[2])
                 elif c[0] == "unsolicited":
@@ -347,7 +354,7 @@ class CoreEvents:
             if o.leaves == 0:
                 self._finish(o)
             if quiet:
-                outs.append(_new(Out, (o.session, b"8", report(o, self.ids.next_exec(), ET_TRADE, ts))))
+                outs.append(_new(Out, (o.session, b"8", report(o, self.ids.skip_exec(), ET_TRADE, ts))))
                 continue
             tail = trade_wire + fill_report.vault_wire(vault)
             if o.is_product:
