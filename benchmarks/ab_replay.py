@@ -84,7 +84,9 @@ def _env(tree: Path) -> dict:
 
 
 def run_replay(tree: Path, journal_root: Path, hashes: bool) -> dict:
-    proc = subprocess.run([sys.executable, str(HERE / "ab_replay.py"), "--probe", str(journal_root)]
+    # -P: this file runs as a script inside the tree under test, without benchmarks/ (whose router.py
+    # would shadow the package) at the head of sys.path.
+    proc = subprocess.run([sys.executable, "-P", str(HERE / "ab_replay.py"), "--probe", str(journal_root)]
                           + (["--hashes"] if hashes else []), cwd=tree, env=_env(tree),
                           capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
