@@ -13,7 +13,8 @@ every session open, quota and funds ample so every filter runs to the end):
   product_tael GOLD.HKSH buy, 374.29 kg: two books in three currencies' worth of conversion
   instrument   SGE.AU9999 buy, 1 lot: one book
   rejected     GOLD.KG9999 with a bar form no book has: every book excluded
-  cold_kg      product_kg (no quotes) with the per-(account, symbol, constraints) static cache cleared each call
+  cold_kg      product_kg (no quotes) with the per-(account, symbol, constraints) static cache and the
+               per-request plans cleared each call
   decimal_kg   a naive baseline: the three books' prices converted with `convert.to_usd_oz_fine_exact`
                (Decimal) and sorted, no filters: what the integer precomputation replaces
 
@@ -103,9 +104,11 @@ def cases(router: Router, reqs: dict) -> dict[str, object]:
         out[name] = (lambda r=r: route(r, 0))
     kg = reqs["product_kg"]
     static = router._static
+    plans = getattr(router, "_plans", {})   # per-request plans (2026-12-04) are made of the statics
 
     def cold():
         static.clear()
+        plans.clear()
         return route(kg, 0)
     out["cold_kg"] = cold
     cat, fx = router.catalogue, router.fx

@@ -22,8 +22,9 @@ account with a `funding_ccy`) half the FX bid/ask spread of converting it into t
 
 Everything that depends only on configuration and FX is precomputed (`router.orders.book_factors`,
 which holds the per-book integer factors and static filter rows); per-(account, symbol,
-constraints) static filter results are cached, so a decision is a few integer operations per
-book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
+constraints) static filter results are cached, and a product request's per-book plan
+(`router.orders.route_plan`) is kept per request beside them, so a decision reads little more than the
+live state per book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
 one book inline (`router.orders.route_one`), or the general loop over a product's books
 (`_route_books`, then `_decide`), which gives the same decision for an instrument.
 
@@ -43,6 +44,7 @@ from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx
 from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
+from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, plan_rows
 from router.domain.reasons import Reason
 from router.orders.route_one import (  # the hot path's aliases, shared by both paths
     OneBookRoute, _BUY, _CONTINUOUS, _DAY, _GTC, _R_BAD_PRICE, _R_BAD_QTY, _R_CALENDAR_UNKNOWN, _R_FX_STALE,
@@ -75,6 +77,9 @@ class Router(OneBookRoute):
     # Instruments take `_route_instrument` (False: the general path for every order; the tests that
     # compare the two paths switch it per instance).
     one_book_path = True
+    # Product requests keep their `route_plan` rows (False: made afresh every call; the tests that compare
+    # the two switch it per instance).
+    plan_cache = True
 
     def __init__(self, catalogue: Catalogue, accounts: Accounts, quota: CrossBorderQuota,
                  session_open: SessionOpen, fx: Fx, *, top_of_book: TopOfBook | None = None,
@@ -116,6 +121,7 @@ class Router(OneBookRoute):
                 usd_oz = unit / fx.per_usd(p.price_ccy) * cat.constants.grams_per_troy_oz
                 self._product_num[pid] = round_int(usd_oz * MICRO * COMPARABLE_DEN)
         self._static: dict[tuple[str, str, Constraints], tuple[BookFilters, ...]] = {}
+        self._plans: dict[tuple, tuple[int, int | None, tuple]] = {}   # made of _static's rows: dropped with it
         self.fx_costs = FxCosts(fx, cat)
 
     def set_reference(self, symbol: str, ref_units: int) -> None:
@@ -125,11 +131,13 @@ class Router(OneBookRoute):
         self._books[symbol] = BookFactors(self.catalogue.instruments[symbol], self.fx, self.catalogue,
                                     self.carry_days, ref_units)
         self._static.clear()
+        self._plans.clear()
 
     def invalidate(self) -> None:
         """Forget cached static filter results: call after an account's eligibility, side,
         cross-border flag or set of currency lines changes."""
         self._static.clear()
+        self._plans.clear()
 
     # -- static filters -------------------------------------------------------------------
     def _statics(self, acct: Account, symbol: str, c: Constraints) -> tuple[BookFilters, ...]:
@@ -140,6 +148,7 @@ class Router(OneBookRoute):
         if len(self._static) >= STATIC_CACHE_MAX:
             # Constraints come from clients; a bounded cache keeps odd tag values from growing it forever.
             self._static.clear()
+            self._plans.clear()
         out = []
         for s in self._members[symbol]:
             b = self._books[s]
@@ -172,6 +181,21 @@ class Router(OneBookRoute):
         got = self._static[key] = tuple(out)
         return got
 
+    def _plan(self, key: tuple, acct: Account, req: RouteRequest, product_num: int) -> tuple[int, int | None, tuple]:
+        """A product request's (qty_ug, comparable limit, `plan_rows`), kept under `key` when `plan_cache`."""
+        account, side, symbol, qty, price, tif, constraints = req
+        statics = self._static.get(_static_key(account, symbol, constraints))
+        if statics is None:
+            statics = self._statics(acct, symbol, constraints)
+        qty_ug = qty * MICRO
+        limit_comp = None if price is None else price * product_num // COMPARABLE_DEN
+        plan = (qty_ug, limit_comp, plan_rows(statics, True, side is _BUY, qty, price, qty_ug, limit_comp))
+        if self.plan_cache:
+            if len(self._plans) >= PLAN_CACHE_MAX:
+                self._plans.clear()     # quantities and prices come from clients: bounded like the statics
+            self._plans[key] = plan
+        return plan
+
     # -- the decision ---------------------------------------------------------------------
     def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
         """The decision for one request: the checks on the request itself, then its books weighed one
@@ -198,32 +222,44 @@ class Router(OneBookRoute):
         else:
             # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
             # holding the five-field Constraints (tuples do not cache their hash).
-            statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
-                                       else (account, symbol, constraints))
-            if statics is None:
-                statics = self._statics(acct, symbol, constraints)
             product_num = self._product_num.get(symbol)
             if product_num is not None:
-                d = self._route_books(req, acct, statics, product_num, qty * MICRO,
-                                      None if price is None else price * product_num // COMPARABLE_DEN, now_ns)
-            elif self.one_book_path:
-                d = self._route_instrument(req, acct, statics[0], now_ns)
+                # A product's plan: everything its books make of this request that no live state changes.
+                key = ((account, symbol, side, qty, price) if constraints == NO_CONSTRAINTS
+                       else (account, symbol, side, qty, price, constraints))
+                plan = self._plans.get(key) if self.plan_cache else None
+                if plan is None:
+                    plan = self._plan(key, acct, req, product_num)
+                d = self._route_books(req, acct, plan[2], plan[0], plan[1], now_ns)
             else:
-                b0 = self._books[symbol]
-                if price is not None and price % b0.tick:
-                    d = RouteDecision(req, _R_BAD_PRICE)
+                # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
+                # holding the five-field Constraints (tuples do not cache their hash).
+                statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
+                                           else (account, symbol, constraints))
+                if statics is None:
+                    statics = self._statics(acct, symbol, constraints)
+                if self.one_book_path:
+                    d = self._route_instrument(req, acct, statics[0], now_ns)
                 else:
-                    # fine micrograms, as a product's quantity: the risk limit's unit
-                    d = self._route_books(req, acct, statics, None, qty * b0.fine_ug,
-                                          None if price is None else price * b0.num // b0.den, now_ns)
+                    b0 = self._books[symbol]
+                    if price is not None and price % b0.tick:
+                        d = RouteDecision(req, _R_BAD_PRICE)
+                    else:
+                        # fine micrograms, as a product's quantity: the risk limit's unit
+                        qty_ug = qty * b0.fine_ug
+                        limit_comp = None if price is None else price * b0.num // b0.den
+                        d = self._route_books(req, acct, plan_rows(statics, False, side is _BUY, qty, price, qty_ug,
+                                                                   limit_comp), qty_ug, limit_comp, now_ns)
         d.decimals = self.price_decimals
         return d
 
-    def _route_books(self, req: RouteRequest, acct: Account, statics: tuple[BookFilters, ...],
-                     product_num: int | None, qty_ug: int, limit_comp: int | None, now_ns: int) -> RouteDecision:
-        """The general path: every book through the hard filters, in the order the module docstring
-        gives, the survivors ranked on their all-in price; the decision from `_decide`."""
-        account, side, symbol, qty, price, tif, constraints = req
+    def _route_books(self, req: RouteRequest, acct: Account, plan: tuple[tuple, ...], qty_ug: int,
+                     limit_comp: int | None, now_ns: int) -> RouteDecision:
+        """The general path: every book of the request's plan (`router.orders.route_plan`) through the
+        hard filters, in the order the module docstring gives, reading the live state (sessions, FX ages,
+        quota, funds, open positions, quotes); the survivors ranked on their all-in price; the decision
+        from `_decide`."""
+        account, side, symbol = req[0], req[1], req[2]
         buy = side is _BUY
         ranked: list[tuple[int, int, Candidate]] = []
         excluded: list[Exclusion] = []
@@ -238,9 +274,8 @@ class Router(OneBookRoute):
         top = self.top_of_book
         cash = acct.cash
         reserved = acct.reserved_cash
-        for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
-             min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
-             lot_fee_comp, ref_all_in_buy, ref_all_in_sell) in statics:
+        for (sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, metal_ug, vaults,
+             margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, memo) in plan:
             if not venue_ok:
                 excluded.append(_new(Exclusion, (sym, book_id, _R_VENUE_NOT_ALLOWED)))
                 continue
@@ -255,68 +290,34 @@ class Router(OneBookRoute):
             if pre is not None:
                 excluded.append(_new(Exclusion, (sym, book_id, pre)))
                 continue
-            # Child limit in this book's units, rounded so it never pays more / receives less.
-            if product_num is None:
-                child = price if price is not None else (hi if buy else lo)
-            elif limit_comp is None:
-                child = hi if buy else lo
-            elif buy:
-                child = limit_comp * den // num // tick * tick
-            else:
-                units = -(-limit_comp * den // num)       # ceiling division
-                child = -(-units // tick) * tick
             if child is None:
                 # market order on a book without a price band: nothing bounds it
                 excluded.append(_new(Exclusion, (sym, book_id, _R_BAD_PRICE)))
                 continue
-            if product_num is not None and hi is not None:
-                # A product limit beyond the band is the band edge on this book (it can't trade beyond).
-                if buy:
-                    if child > hi:
-                        child = hi
-                elif child < lo:
-                    child = lo
-            if product_num is None:
-                lots = qty
-            else:
-                # A product quantity is a maximum: this book's share is the whole lots of its fine content
-                # that fit (at most its largest order); what no book takes stays unfilled.
-                lots = qty_ug // fine_ug
-                if lots > max_lots:
-                    lots = max_lots
-            notional_cny = child * lots * cny_num // COMPARABLE_DEN
             reason = None
             if buy and d is not None and not fits(d, notional_cny):     # only buys consume quota
                 reason = _R_QUOTA_EXHAUSTED
-            elif post is not None:
-                reason = post
-            elif child < lo or (hi is not None and child > hi):
-                reason = _R_PRICE_LIMIT
-            elif lots < min_lots or lots > max_lots:
-                reason = _R_LOTS_OUT_OF_RANGE
+            elif fixed is not None:
+                reason = fixed
             else:
-                value = child * lots * settl_num // COMPARABLE_DEN
-                fees = -(-value * fee_ppm // PPM) + lots * lot_fee_settl
                 vault = vaults[0]
                 metal = 0
                 if margin is not None:
                     # Only the lots that open (or add to) a position need margin and cash for fees; an
                     # order that only closes pays its fee out of the margin it releases.
-                    opening = value
                     if self.closable is not None:
                         closing = min(lots, self.closable(account, sym, buy))
                         if closing > 0:
                             opening = value * (lots - closing) // lots
-                    need = -(-opening * margin // PPM) + fees if opening else 0
+                            need = -(-opening * margin // PPM) + fees if opening else 0
                     if need and cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
                         reason = _R_INSUFFICIENT_MARGIN
                 elif buy:
-                    need = value + fees
                     if cash.get(ccy, 0) - reserved.get(ccy, 0) < need:
                         reason = _R_INSUFFICIENT_CASH
                 else:
                     need = 0
-                    metal = lots * lot_ug
+                    metal = metal_ug
                     for vault in vaults:
                         if acct.free_metal(vault) >= metal:
                             break
@@ -328,11 +329,19 @@ class Router(OneBookRoute):
             quote = top(book_id, side) if top is not None else None
             if quote is None:
                 comp, source = ref_comp, "ref"
-                all_in = ref_all_in_buy if buy else ref_all_in_sell
+                all_in = ref_all_in
             else:
-                comp, source = quote * num // den, "quote"
-                cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
-                all_in = comp + cost if buy else comp - cost
+                # A quote's comparable and all-in price are fixed by the plan row: worked out once per quote.
+                got = memo.get(quote)
+                if got is None:
+                    comp = quote * num // den
+                    cost = -(-comp * cost_ppm // PPM) + lot_fee_comp
+                    got = (comp, comp + cost if buy else comp - cost)
+                    if len(memo) >= QUOTE_MEMO_MAX:
+                        memo.clear()
+                    memo[quote] = got
+                comp, all_in = got
+                source = "quote"
             if funding is not None and funding != ccy:
                 spread = -(-comp * self.fx_costs.funding_ppm(funding, ccy) // PPM)
                 all_in = all_in + spread if buy else all_in - spread
@@ -383,7 +392,13 @@ class Router(OneBookRoute):
         # out: a cache of up to EXPLAIN_CACHE_MAX lines, refilled by the next orders.
         state = self.__dict__.copy()
         state["_explains"] = {}
+        state["_plans"] = {}
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Snapshots written before per-request plans hold no `_plans`.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_plans", {})
 
     def explain_bytes(self, d: RouteDecision) -> bytes:
         """The decision's GoldRouteExplain(7006) line, encoded. The line shows only the order's side,

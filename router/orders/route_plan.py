@@ -1,0 +1,95 @@
+"""The router's per-request plan: what a request makes of each of its books before anything live is read.
+
+For one request (account, symbol, constraints, side, quantity, limit) and one FX / reference-price /
+account state, each book's child limit, lots, CNY notional, the filter result that depends on none of
+the live state (settlement currency, vault, bar form, cycle, price band, lot range), the cash a full
+payment or a margin needs, and the metal a sell needs are fixed: they come from the book's filter row
+(`router.orders.book_factors.BookFilters`) and the request alone. `plan_rows` computes them in the
+order `Router._route_books` used to compute them inline, so the general path only reads the live state
+(sessions, FX ages, quota, funds, open positions, quotes, the risk check) per call.
+
+`Router` keeps plans per (account, symbol, side, qty, price[, constraints]) beside its static-filter
+cache and drops both together (FX change, new reference price, `invalidate`, size bound): a plan is made
+of nothing the static-filter rows and the request do not already fix, so it lives exactly as long as
+they do. Clients send the same orders again and again, so most product decisions find their plan made
+(benchmarks/README.md, "Router: per-request plans").
+
+Not here: the filters on live state, the ranking, the decision, caches, any clock or I/O.
+"""
+from __future__ import annotations
+
+from router.domain.convert import COMPARABLE_DEN
+from router.domain.reasons import Reason
+from router.orders.book_factors import PPM, BookFilters
+
+__all__ = ["PLAN_CACHE_MAX", "QUOTE_MEMO_MAX", "plan_rows"]
+
+PLAN_CACHE_MAX = 4096
+QUOTE_MEMO_MAX = 64          # quotes per plan row kept; the memo is emptied when full (quotes move)
+_R_PRICE_LIMIT = Reason.PRICE_LIMIT
+_R_LOTS_OUT_OF_RANGE = Reason.LOTS_OUT_OF_RANGE
+
+
+def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: int, price: int | None,
+              qty_ug: int, limit_comp: int | None) -> tuple[tuple, ...]:
+    """One row per book, in the statics' order:
+    (symbol, book_id, bit, venue_ok, pre, direction, child, lots, notional_cny, fixed, need, metal, vaults,
+    margin_ppm, value, fees, settl_ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, quotes).
+    `child` None: a market order on a book without a price band (the fields after it are unused);
+    `fixed`: the first of settlement currency / vault / bar form / cycle, price limit and lot range that
+    refuses the book, else None (the quota check, live, comes before it); `need`: the cash a
+    full-payment buy needs, or the margin plus fees when every lot opens a position; `metal`: the
+    gross micrograms a full-payment sell needs; `ref_all_in`: the reference all-in for this side;
+    `quotes`: an empty dict the router fills with (comparable, all-in) per quote it ranks the book on
+    (both fixed by the quote and the row's factors and side, like the rest of the row)."""
+    rows = []
+    for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
+         min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
+         lot_fee_comp, ref_all_in_buy, ref_all_in_sell) in statics:
+        # Child limit in this book's units, rounded so it never pays more / receives less.
+        if not product:
+            child = price if price is not None else (hi if buy else lo)
+        elif limit_comp is None:
+            child = hi if buy else lo
+        elif buy:
+            child = limit_comp * den // num // tick * tick
+        else:
+            units = -(-limit_comp * den // num)       # ceiling division
+            child = -(-units // tick) * tick
+        if child is None:
+            rows.append((sym, book_id, bit, venue_ok, pre, d, None) + (None,) * 17)
+            continue
+        if product and hi is not None:
+            # A product limit beyond the band is the band edge on this book (it can't trade beyond).
+            if buy:
+                if child > hi:
+                    child = hi
+            elif child < lo:
+                child = lo
+        if not product:
+            lots = qty
+        else:
+            # A product quantity is a maximum: this book's share is the whole lots of its fine content
+            # that fit (at most its largest order); what no book takes stays unfilled.
+            lots = qty_ug // fine_ug
+            if lots > max_lots:
+                lots = max_lots
+        notional_cny = child * lots * cny_num // COMPARABLE_DEN
+        if post is not None:
+            fixed = post
+        elif child < lo or (hi is not None and child > hi):
+            fixed = _R_PRICE_LIMIT
+        elif lots < min_lots or lots > max_lots:
+            fixed = _R_LOTS_OUT_OF_RANGE
+        else:
+            fixed = None
+        value = child * lots * settl_num // COMPARABLE_DEN
+        fees = -(-value * fee_ppm // PPM) + lots * lot_fee_settl
+        if margin is not None:
+            need = -(-value * margin // PPM) + fees if value else 0
+        else:
+            need = value + fees
+        rows.append((sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, lots * lot_ug,
+                     vaults, margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp,
+                     ref_all_in_buy if buy else ref_all_in_sell, {}))
+    return tuple(rows)

@@ -1,0 +1,105 @@
+"""The router's per-request plans (`router.orders.route_plan`, kept by `Router` per request): a seeded
+stream of product requests, most of them repeats, with the state a decision reads changed at random in
+between (FX rates and ages, reference prices, kill switch, quota, sessions, cash, reservations, metal,
+open positions, quotes, eligibility), must decide alike with the plans kept and made afresh, in every
+field the order flow uses and in the GoldRouteExplain bytes; and the kept plans must actually be used."""
+from __future__ import annotations
+
+import random
+
+from router.domain.reasons import Reason
+from router.orders.route_plan import plan_rows
+from router.orders.routing import NO_CONSTRAINTS, RouteRequest, Router, Side
+from tests.orders.test_route_paths import CAT, S, World, _fields
+
+PRODUCTS = sorted(CAT.products)
+
+
+def _product_request(w: World) -> RouteRequest:
+    q = w.request()
+    qty = w.rng.choice([q.qty, 1000, 12_500, 374_290, 1])
+    return q._replace(symbol=w.rng.choice(PRODUCTS), qty=qty,
+                      price=w.rng.choice([None, 56000, 56000 + w.rng.randint(-800, 800), 61000, 1, q.price]))
+
+
+def test_kept_plans_decide_exactly_as_fresh_ones() -> None:
+    rng = random.Random(20261204)
+    w = World(rng)
+    r = w.router
+    made = []
+    plan = r._plan
+    r._plan = lambda *a: made.append(a[0]) or plan(*a)
+    # A few requests sent again and again (as clients do), each one that passes the request checks.
+    pool = [q for q in (_product_request(w) for _ in range(60))
+            if q.account != "GHOST" and q.qty > 0 and (q.price is None or q.price > 0)][:6]
+    seen: set = set()
+    changes: set[str] = set()
+    now = 1_000 * S
+    calls = misses = 0
+    for n in range(6000):
+        now += rng.randint(0, 3 * S)
+        if rng.random() < 0.3:
+            changes.add(w.change(now))
+        q = rng.choice(pool) if rng.random() < 0.85 else _product_request(w)
+        r.plan_cache = False
+        before = len(made)
+        fresh = r.route(q, now)
+        calls += len(made) != before          # the request reached its books (a plan was made afresh)
+        fresh_bytes = r.explain_bytes(fresh)
+        r.plan_cache = True
+        before = len(made)
+        kept = r.route(q, now)
+        if before != len(made):
+            misses += 1
+        assert _fields(kept) == _fields(fresh), (n, q)
+        assert r.explain_bytes(kept) == fresh_bytes == fresh.explain_text().encode("ascii", "replace")
+        seen.add(fresh.reason)
+        seen.update(e.reason for e in fresh.excluded)
+    assert changes == {"fx", "fx_age", "reference", "kill", "quota", "session", "cash", "reserve", "metal",
+                       "closable", "quotes", "eligibility"}
+    # The plans were kept and reused: most calls that reached their books found their plan made (else
+    # the comparison would compare nothing); the state changes dropped them often enough to remake some.
+    assert 0 < misses < calls // 2, (misses, calls)
+    # ...over accepted orders and the refusals a product's books get.
+    assert {None, Reason.NO_ELIGIBLE_BOOK, Reason.SESSION_CLOSED, Reason.FX_STALE, Reason.QUOTA_EXHAUSTED,
+            Reason.PRICE_LIMIT, Reason.LOTS_OUT_OF_RANGE, Reason.INSUFFICIENT_CASH, Reason.INSUFFICIENT_METAL,
+            Reason.NOT_ELIGIBLE, Reason.VAULT_MISMATCH, Reason.SETTL_CCY_MISMATCH} <= seen, seen
+
+
+def test_plans_are_dropped_with_the_static_filters() -> None:
+    w = World(random.Random(2))
+    r = w.router
+    q = RouteRequest("ON", Side.BUY, "GOLD.KG9999", 1000, 56000)
+    r.route(q, 0)
+    assert r._plans
+    for drop in (lambda: r.set_fx(w._fx(0)), lambda: r.set_reference("SGE.AU9999", 55000), r.invalidate):
+        r.route(q, 0)
+        assert r._plans
+        drop()
+        assert not r._plans and not r._static
+
+
+def test_a_snapshot_keeps_no_plans_and_an_old_one_loads() -> None:
+    import pickle
+    w = World(random.Random(3))
+    r = w.router
+    r.closable = None       # a lambda: not picklable, and not what this test is about
+    q = RouteRequest("ON", Side.BUY, "GOLD.KG9999", 1000, 56000)
+    want = _fields(r.route(q, 0))
+    state = r.__getstate__()
+    assert state["_plans"] == {}
+    del state["_plans"]      # as a snapshot written before plans
+    old = Router.__new__(Router)
+    old.__setstate__(pickle.loads(pickle.dumps({k: v for k, v in state.items() if k != "session_open"})))
+    old.session_open = r.session_open
+    assert _fields(old.route(q, 0)) == want
+
+
+def test_an_instrument_on_the_general_path_plans_afresh() -> None:
+    w = World(random.Random(4))
+    r = w.router
+    r.one_book_path = False
+    r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
+    assert not r._plans
+    statics = r._statics(r._by_name["ON"], "SGE.AU9999", NO_CONSTRAINTS)
+    assert plan_rows(statics, False, True, 1, 55000, 0, None)[0][7] == 1    # lots: the order's own
