@@ -14,6 +14,7 @@ import itertools
 import os
 import tempfile
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from router.fix.codec import encode
@@ -130,3 +131,41 @@ def test_a_snapshot_with_the_old_symbol_cache_still_loads_and_trades() -> None:
     outs = fresh.order(SH, "SGE.AU9999", 1, 2, "560.00")
     assert [f(o, 150) for o in outs if o.session == SH][:2] == [b"0", b"F"]
     assert list(itertools.islice(fresh.flow._symbol_terms, 1)) == [b"SGE.AU9999"]
+
+
+def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str], dict]:
+    """The fill transcript's scripted morning (every venue, products, fills, replaces, cancels), with a
+    market-data subscriber on the main book, through the usual paths or (`general`) with every core
+    answer through `CoreEvents._reports` and every report through `exec_report`'s general build: the
+    lines sent and the state hashes."""
+    from router.orders.core_bridge import CoreEvents
+    from router.orders.reports import exec_report
+    from router.records.ledger import Ledger
+    from tests.orders.test_fill_transcript import _script
+    from tests.orders.test_marketdata import md_request
+
+    with monkeypatch.context() as m:
+        if general:
+            m.setattr(CoreEvents, "_accepted_alone",
+                      lambda self, ev, now_ns: self._reports([ev], (("new", None),), now_ns))
+            m.setattr(CoreEvents, "exec_report", staticmethod(lambda *a, **k: exec_report(*a, **k)))
+        h = Harness(reference=reference)
+        h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
+        h.flow.fills = h.ledger
+        subscribed = _wire(h.send(HK, b"V", md_request("MD1", ["SGE.AU9999"], depth=2)))
+        lines = [*subscribed, *(ln.encode() for ln in _script(h))]
+        lines += _wire(h.order(SH, "SGE.AU9999", 1, 4, "550.00", clordid="late"))    # a book update
+        return lines, state_hashes(h.flow)
+
+
+@pytest.mark.parametrize("reference", [True, False], ids=["reference_book", "numba"])
+def test_the_acknowledgements_own_path_equals_the_general_one(reference: bool, monkeypatch) -> None:
+    """A resting order's one ACCEPTED event skips `_reports` (`CoreEvents._accepted_alone`) and every
+    acknowledgement is a template (`reports.ack_report`): the same messages, byte for byte, and the
+    same state as the general loop and builder."""
+    usual, usual_hashes = _morning(reference, general=False, monkeypatch=monkeypatch)
+    general, general_hashes = _morning(reference, general=True, monkeypatch=monkeypatch)
+    assert sum(b"|150=0|" in ln for ln in usual) >= 20                            # acks, resting or not
+    assert sum(ln.startswith(HK.encode() + b" X ") or b"\x0135=X\x01" in ln for ln in usual) >= 10  # book updates
+    assert usual == general
+    assert usual_hashes == general_hashes
