@@ -6,7 +6,7 @@ from decimal import Decimal
 from hypothesis import given, settings, strategies as st
 
 from router.orders.index import (
-    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex,
+    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_NEW, OS_PARTIAL, Ids, Order, OrderIndex,
     decimal_to_units, fast_units, micro_text, parse_decimal, units_text,
 )
 from router.orders.reports import cancel_reject, exec_report, reject_report
@@ -245,7 +245,7 @@ def test_quiet_report_leaves_each_order_as_exec_report_does_and_builds_nothing()
 @settings(max_examples=300, deadline=None)
 @given(product=st.booleans(), market=st.booleans(), tif=st.sampled_from([0, 1, 3, 4, 6]), qty=st.integers(1, 5000),
        leaves_cut=st.integers(0, 3), explain=st.sampled_from([b"", b"B SGE.AU9999 10; 1.SGE.AU9999 560.00=2r"]),
-       fills=st.integers(0, 2), status=st.sampled_from([None, OS_PARTIAL, OS_CANCELED]), kept=st.booleans(),
+       fills=st.integers(0, 2), status=st.sampled_from([None, OS_NEW, OS_PARTIAL, OS_CANCELED]), kept=st.booleans(),
        str_explain=st.booleans())
 def test_the_ack_template_is_exec_reports_ack_byte_for_byte(product, market, tif, qty, leaves_cut, explain, fills,
                                                             status, kept, str_explain) -> None:
