@@ -29,7 +29,7 @@ from router.orders.index import (
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
 from router.orders.quota_use import direction_of
-from router.orders.reports import ack_report, cancel_reject, exec_report, quiet_report
+from router.orders.reports import ack_report, cancel_reject, cancelled_report, exec_report, quiet_report
 from router.domain.reasons import Reason
 from router.orders.routing import Tif
 
@@ -203,8 +203,15 @@ class CoreEvents:
         events = self.engine.process_at_rows(buf, 0)
         if perf is not None and self.metrics is not None:
             self.metrics.matching_batch_ns(perf() - t0)
-        if len(events) == 1 and ctx[0] == "new" and events[0][0] == K_ACCEPTED:
-            return self._accepted_alone(events[0], now_ns)
+        if len(events) == 1:
+            # A resting order's acceptance and a cancel's one event, their usual answers, each on its own
+            # path (benchmarks/README.md, "Order flow: the acknowledgement's own path").
+            ev = events[0]
+            kind = ev[0]
+            if kind == K_ACCEPTED and ctx[0] == "new":
+                return self._accepted_alone(ev, now_ns)
+            if kind == K_CANCELLED and ev[2] == _CANCEL_REQUESTED and ctx[0] == "cancel":
+                return self._cancelled_alone(ev, ctx[2], now_ns)
         return self._reports(events, (ctx,), now_ns)
 
     def _accepted_alone(self, ev: list[int], now_ns: int) -> list[Out]:
@@ -224,6 +231,32 @@ class CoreEvents:
         book = ev[5]
         ack = self._accepted(o, book, ev[11], ts)
         outs = [] if ack is None else [ack]
+        if book >= 0 and self.md.by_book:
+            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
+        return outs
+
+    def _cancelled_alone(self, ev: list[int], clordid: bytes, now_ns: int) -> list[Out]:
+        """`_reports` of the one CANCELLED event a client's cancel (new ClOrdID `clordid`) gets: the
+        same effects and reports without the general loop; its report from a template
+        (`reports.cancelled_report`) under the usual builder."""
+        self._fill_now = now_ns
+        o = self.index.by_oid.get(ev[7])
+        outs: list[Out] = []
+        if o is not None and o.status not in DONE_STATUSES:
+            ms = now_ns // 1_000_000
+            if ms == self._ts_ms:
+                ts = self._ts
+            else:
+                ts = self._ts = utc_timestamp(now_ns)
+                self._ts_ms = ms
+            self.index.rename(o, clordid)
+            o.status = OS_CANCELED
+            self._finish(o)
+            report = self.exec_report
+            body = (cancelled_report(o, self.ids.next_exec(), ts) if report is exec_report
+                    else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=""))
+            outs.append(_new(Out, (o.session, b"8", body)))
+        book = ev[5]
         if book >= 0 and self.md.by_book:
             outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
         return outs

@@ -141,13 +141,15 @@ def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str],
     from router.orders.core_bridge import CoreEvents
     from router.orders.reports import exec_report
     from router.records.ledger import Ledger
-    from tests.orders.test_fill_transcript import _script
+    from tests.orders.test_fill_transcript import _cancel, _script
     from tests.orders.test_marketdata import md_request
 
     with monkeypatch.context() as m:
         if general:
             m.setattr(CoreEvents, "_accepted_alone",
                       lambda self, ev, now_ns: self._reports([ev], (("new", None),), now_ns))
+            m.setattr(CoreEvents, "_cancelled_alone",
+                      lambda self, ev, clordid, now_ns: self._reports([ev], (("cancel", None, clordid),), now_ns))
             m.setattr(CoreEvents, "exec_report", staticmethod(lambda *a, **k: exec_report(*a, **k)))
         h = Harness(reference=reference)
         h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
@@ -155,17 +157,26 @@ def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str],
         subscribed = _wire(h.send(HK, b"V", md_request("MD1", ["SGE.AU9999"], depth=2)))
         lines = [*subscribed, *(ln.encode() for ln in _script(h))]
         lines += _wire(h.order(SH, "SGE.AU9999", 1, 4, "550.00", clordid="late"))    # a book update
+        for orig, new in (("late", "late-c"), ("late", "late-d"), ("nope", "nope-c")):   # cancelled, late, unknown
+            lines += _wire(_cancel(h, SH, orig, new, "SGE.AU9999", 1))
+        lines += _wire(h.order(HK, "SGEI.IAU9999", 2, 2, "561.00", clordid="i-s"))
+        lines += _wire(h.order(SH, "SGEI.IAU9999", 1, 1, "561.00", clordid="i-b"))        # fills half of i-s
+        lines += _wire(_cancel(h, HK, "i-s", "i-c", "SGEI.IAU9999", 2))                  # cancels a partial fill
+        lines += _wire(h.order(SH, "GOLD.KG9999", 1, 1000, "540.00", clordid="p-r"))     # a product rests
+        lines += _wire(_cancel(h, SH, "p-r", "p-c", "GOLD.KG9999", 1))
         return lines, state_hashes(h.flow)
 
 
 @pytest.mark.parametrize("reference", [True, False], ids=["reference_book", "numba"])
 def test_the_acknowledgements_own_path_equals_the_general_one(reference: bool, monkeypatch) -> None:
-    """A resting order's one ACCEPTED event skips `_reports` (`CoreEvents._accepted_alone`) and every
-    acknowledgement is a template (`reports.ack_report`): the same messages, byte for byte, and the
+    """A resting order's one ACCEPTED event and a cancel's one CANCELLED event skip `_reports`
+    (`CoreEvents._accepted_alone`, `_cancelled_alone`), and every acknowledgement and requested cancel
+    is a template (`reports.ack_report`, `cancelled_report`): the same messages, byte for byte, and the
     same state as the general loop and builder."""
     usual, usual_hashes = _morning(reference, general=False, monkeypatch=monkeypatch)
     general, general_hashes = _morning(reference, general=True, monkeypatch=monkeypatch)
     assert sum(b"|150=0|" in ln for ln in usual) >= 20                            # acks, resting or not
+    assert sum(b"\x01150=4\x0139=4\x01" in ln for ln in usual) >= 3                  # requested cancels
     assert sum(ln.startswith(HK.encode() + b" X ") or b"\x0135=X\x01" in ln for ln in usual) >= 10  # book updates
     assert usual == general
     assert usual_hashes == general_hashes
