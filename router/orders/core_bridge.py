@@ -225,6 +225,8 @@ class CoreEvents:
         ms = now_ns // 1_000_000
         if ms == self._ts_ms:
             ts = self._ts
+        elif self.exec_report is quiet_report:
+            ts = b""            # a replay's quiet reports: no TransactTime formatted (see `_reports`)
         else:
             ts = self._ts = utc_timestamp(now_ns)
             self._ts_ms = ms
@@ -243,18 +245,20 @@ class CoreEvents:
         o = self.index.by_oid.get(ev[7])
         outs: list[Out] = []
         if o is not None and o.status not in DONE_STATUSES:
+            report = self.exec_report
             ms = now_ns // 1_000_000
             if ms == self._ts_ms:
                 ts = self._ts
+            elif report is quiet_report:
+                ts = b""        # a replay's quiet reports: no TransactTime formatted (see `_reports`)
             else:
                 ts = self._ts = utc_timestamp(now_ns)
                 self._ts_ms = ms
             self.index.rename(o, clordid)
             o.status = OS_CANCELED
             self._finish(o)
-            report = self.exec_report
             body = (cancelled_report(o, self.ids.next_exec(), ts) if report is exec_report
-                    else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=""))
+                    else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=""))
             outs.append(_new(Out, (o.session, b"8", body)))
         book = ev[5]
         if book >= 0 and self.md.by_book:
@@ -280,7 +284,7 @@ class CoreEvents:
         report = self.exec_report
         # The usual builder's acknowledgement is a template with the order's pieces in its slots.
         body = (ack_report(o, self.ids.next_exec(), ts) if report is exec_report
-                else report(o, self.ids.next_exec(), ET_NEW, ts, explain=True))
+                else report(o, _exec_id(self.ids, report), ET_NEW, ts, explain=True))
         return _new(Out, (o.session, b"8", body))
 
     def _run(self, cmds: np.ndarray, ctx: list[tuple], now_ns: int) -> list[Out]:
@@ -529,6 +533,12 @@ class CoreEvents:
         self._open_count[symbol] = n
         if self.metrics is not None:
             self.metrics.set_open_orders(symbol, n)
+
+
+def _exec_id(ids: Any, report: Any) -> bytes:
+    """The next ExecID for a report by `report`: under a replay's quiet builder the counter moves and
+    no text is made (`Ids.skip_exec`; nobody reads those reports)."""
+    return ids.skip_exec() if report is quiet_report else ids.next_exec()
 
 
 def _dir(o: Order) -> str:
