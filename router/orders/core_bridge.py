@@ -230,9 +230,12 @@ class CoreEvents:
         o = self.index.by_oid.get(ev[7])
         outs: list[Out] = []
         if o is not None:
+            report = self.exec_report
             ms = now_ns // 1_000_000
             if ms == self._ts_ms:
                 ts = self._ts
+            elif report is quiet_report:
+                ts = b""        # a replay's quiet reports: no TransactTime formatted (see `_reports`)
             else:
                 ts = self._ts = utc_timestamp(now_ns)
                 self._ts_ms = ms
@@ -242,9 +245,8 @@ class CoreEvents:
             if o.status not in DONE_STATUSES:
                 o.status = OS_CANCELED
                 self._finish(o)
-                report = self.exec_report
                 body = (cancelled_report(o, self.ids.next_exec(), ts, _IOC_TEXT) if report is exec_report
-                        else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=_IOC_TEXT_STR))
+                        else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=_IOC_TEXT_STR))
                 outs.append(_new(Out, (o.session, b"8", body)))
         if self.md.by_book:
             touched = {b for b in (ev[5], ev2[5]) if b >= 0}
