@@ -42,6 +42,9 @@ STAGES = (
     ("output", "router.fix.transport", "FixConnection", "flush"),
     ("journal", "router.records.journal", "FileJournal", "append"),
     ("send", "router.app", "RouterApp", "send"),
+    ("commit", "router.records.sequencer", "Sequencer", "commit"),
+    ("stores", "router.fix.store", "FileStore", "flush"),
+    ("soon", "router.records.sequencer", "Sequencer", "_schedule_commit"),
 )
 DESCRIPTION = {
     "input": "all FIX input callbacks (data_received: everything below)",
@@ -51,6 +54,9 @@ DESCRIPTION = {
     "output": "batch end (FixConnection.flush: group commit, stores' flush, socket write)",
     "journal": "journal append (encode + one write per batch)",
     "send": "reports out (drop copies, encode, FIX store records, queue to sockets)",
+    "commit": "group commit (journal append and send, with the rotation check and metrics)",
+    "stores": "FIX stores' flush (one write per store with records)",
+    "soon": "scheduling the commit (call_soon)",
 }
 
 
