@@ -76,8 +76,6 @@ class Gateway:
         self._tick_handle: asyncio.TimerHandle | None = None
         self._unflushed: set[Any] = set()       # stores of sessions without a connection, written to
         self._stores_flush_scheduled = False
-        self._defer_unconnected = not config.fsync
-        self._idle_stores: set[Any] = set()     # the same, flushed by the tick (see store_written)
         self._closing = False
         self.reading = False        # a connection's data_received is running: its flush ends the batch
         self.takeovers = Takeovers(self, config.takeover_probe_ms)
@@ -103,17 +101,9 @@ class Gateway:
 
     # ---------------------------------------------------------------- stores of unconnected sessions
     def store_written(self, store: Any) -> None:
-        """A message went into the store of a session without a connection (a drop-copy session
-        nobody is logged on to gets one per report). Nothing waits on it (no socket write follows),
-        so it is flushed by the one-second tick, at close, when its buffer fills (64 KiB) or with its
-        session's first batch after a Logon, not once per batch: a system call per read less. A
-        kill -9 may lose the unflushed tail; the restart re-delivers the ExecutionReports of the
-        journal's last commands that a store lacks (`Sequencer._redeliver`). With `fsync` on, it
-        is flushed with the current batch (`FixConnection.flush` calls `flush_stores`) or, outside
-        one, on the next loop turn, as every message was before."""
-        if self._defer_unconnected:
-            self._idle_stores.add(store)
-            return
+        """A message went into the store of a session without a connection: flush it with the
+        current batch (`FixConnection.flush` calls `flush_stores`; nothing is scheduled while a read
+        is being processed, its flush comes next) or, outside one, on the next loop turn."""
         self._unflushed.add(store)
         if not self._stores_flush_scheduled and not self.reading:
             self._stores_flush_scheduled = True
@@ -185,7 +175,6 @@ class Gateway:
         if self.server is not None:
             await self.server.wait_closed()
         self._unflushed.clear()             # closing flushes every store
-        self._idle_stores.clear()
         for slot in self.slots.values():
             slot.store.close()
 
@@ -397,13 +386,6 @@ class Gateway:
         # Rescheduled first: one session's failure must not stop every session's heartbeats.
         self._tick_handle = asyncio.get_running_loop().call_later(1.0, self._tick)
         now = time.time_ns()
-        if self._idle_stores:
-            stores, self._idle_stores = self._idle_stores, set()
-            for store in stores:
-                try:
-                    store.flush()
-                except OSError:
-                    log.exception("FIX store %s: flush failed", getattr(store, "path", "?"))
         for slot in self.slots.values():
             if now >= slot.next_roll_ns:
                 self._roll_store(slot, now)

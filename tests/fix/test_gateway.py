@@ -785,35 +785,9 @@ class CopyingApp(EchoApp):
             assert other.send(b"8", [(37, b"O"), (17, b"%s-%d" % (msg.get(11), n)), (150, b"0"), (39, b"0")]) is False
 
 
-async def test_messages_to_an_unconnected_session_reach_its_store_file_with_the_tick(gw, clients):
-    # Nothing waits on them (no socket write follows), so they are flushed by the one-second tick,
-    # not once per batch or per message (a kill -9 before it is covered by the journal's re-delivery).
+async def test_messages_to_an_unconnected_session_reach_its_store_file_once_per_batch(gw, clients):
     app = CopyingApp()
     g = await gw(app=app)
-    app.gateway = g
-    store = g.slots[b"HKCLIENT1"].store
-    flushes = []
-    real_flush = store.flush
-    store.flush = lambda: (flushes.append(1), real_flush())[1]
-    c = await clients(g.port)
-    await c.logon()
-    await c.send_raw(c.frame(b"D", order("A1")) + c.frame(b"D", order("A2")))     # one write: one batch
-    await c.expect(b"D")
-    await c.expect(b"D")
-    await c.send(b"D", order("A3"))
-    await c.expect(b"D")
-    assert flushes == []
-    g._tick()
-    with open(store.path, "rb") as f:
-        text = f.read()
-    assert all(b"17=%s-%d\x01" % (cl, n) in text for cl in (b"A1", b"A2", b"A3") for n in range(3))
-    assert len(flushes) == 1
-    assert [seq for seq, _ in store.get_range(1, 100)] == list(range(1, 10))
-
-
-async def test_with_fsync_an_unconnected_sessions_messages_are_flushed_once_per_batch(gw, clients, tmp_path):
-    app = CopyingApp()
-    g = await gw(config(tmp_path, fsync=True), app=app)
     app.gateway = g
     store = g.slots[b"HKCLIENT1"].store
     flushes = []
