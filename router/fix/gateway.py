@@ -77,7 +77,8 @@ class Gateway:
         self._unflushed: set[Any] = set()       # stores of sessions without a connection, written to
         self._stores_flush_scheduled = False
         self._closing = False
-        self.reading = False        # a connection's data_received is running: its flush ends the batch
+        # A connection is processing a read or committing its batch: its flush (commit, stores) comes next.
+        self.reading = False
         self.takeovers = Takeovers(self, config.takeover_probe_ms)
         self.claiming: dict[FixConnection, list] = {}   # Logons waiting for the application's claim_session
         now = time.time_ns()

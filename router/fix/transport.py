@@ -68,7 +68,7 @@ class FixConnection(asyncio.Protocol):
         gateway = self.gateway
         # While set, what the frames produce schedules no commit or store flush of its own: this
         # read's `flush` below does both (the application's commit, then the stores).
-        gateway.reading = True
+        was, gateway.reading = gateway.reading, True
         try:
             for item in self.decoder.feed(data):
                 gateway.on_frame(self, item, now)
@@ -81,7 +81,7 @@ class FixConnection(asyncio.Protocol):
             self.close("internal error")
         finally:
             self._in_batch = False
-            gateway.reading = False
+            gateway.reading = was
         self.flush()
 
     def eof_received(self) -> bool:
@@ -133,11 +133,16 @@ class FixConnection(asyncio.Protocol):
 
     def flush(self) -> None:
         # The application first: a write-ahead journal must hold a batch before any of it is stored or sent.
-        self.gateway.before_write()
+        gateway = self.gateway
+        was, gateway.reading = gateway.reading, True   # what the commit sends to unconnected sessions: flushed below
+        try:
+            gateway.before_write()
+        finally:
+            gateway.reading = was
         slot = self.slot
         if slot is not None:
             slot.store.flush()
-        self.gateway.flush_stores()      # the batch's messages to sessions without a connection
+        gateway.flush_stores()      # the batch's messages to sessions without a connection
         buf = self.wbuf
         transport = self.transport
         if buf and transport is not None and not transport.is_closing():
