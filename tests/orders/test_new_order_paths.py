@@ -6,7 +6,7 @@ the constraints' own reads, a symbol's constants from a per-symbol cache. Each t
 same orders through the short way and the general one (the exact Decimal readings, a cold cache,
 the value check reading every tag itself) and compares what comes out: the FIX bytes of every
 answer and the order flow's state hashes. It also checks that a snapshot written before the cache
-was renamed still loads.
+was renamed still loads, and that the rest-book memo (`_rest_pos`) is a cache the state hash skips.
 """
 from __future__ import annotations
 
@@ -130,3 +130,24 @@ def test_a_snapshot_with_the_old_symbol_cache_still_loads_and_trades() -> None:
     outs = fresh.order(SH, "SGE.AU9999", 1, 2, "560.00")
     assert [f(o, 150) for o in outs if o.session == SH][:2] == [b"0", b"F"]
     assert list(itertools.islice(fresh.flow._symbol_terms, 1)) == [b"SGE.AU9999"]
+
+
+def test_the_rest_book_memo_is_a_cache_not_state() -> None:
+    """`_rest_pos` remembers a product order's rest book per ranking of books: the state hash must not
+    depend on it (it is cleared at 4096 entries, and snapshots written before it existed lack it)."""
+    h = Harness(reference=False)
+    h.order(SH, "GOLD.KG9999", 1, "1000", "560.10")
+    assert h.flow._rest_pos                          # the product order filled the memo
+    warm = state_hashes(h.flow)
+    h.flow._rest_pos.clear()
+    assert state_hashes(h.flow) == warm
+    del h.flow.__dict__["_rest_pos"]                # as a writer before the memo had it
+    with tempfile.TemporaryDirectory() as d:
+        store = SnapshotStore(os.path.join(d, "snap"))
+        snap = store.write(1, h.now, h.flow)
+        fresh = Harness(reference=False)
+        store.load_into(snap.path, fresh.flow)      # verifies the recorded hashes
+    assert snap.hashes == warm
+    fresh.now, fresh.n = h.now, 100
+    outs = fresh.order(SH, "GOLD.KG9999", 1, "1000", "560.10")
+    assert fresh.flow._rest_pos and outs
