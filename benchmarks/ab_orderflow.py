@@ -32,7 +32,7 @@ from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PROBE = HERE / "ab_probe.py"
-FIGURES = ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core", "beyond_core_new")
+FIGURES = ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core", "beyond_core_new", "reject_log")
 
 
 def extract(rev: str, into: Path) -> Path:
@@ -72,7 +72,7 @@ def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print) -> d
             runs[side].append(r)
             progress(f"run {k + 1}/{repeat} {side}: " + ", ".join(f"{f} {r[f] / 1000:.1f} us" for f in FIGURES))
     med = {side: {f: statistics.median(r[f] for r in rs) for f in FIGURES} for side, rs in runs.items()}
-    ratio = {f: round(med["old"][f] / med["new"][f], 2) if med["new"][f] else None for f in FIGURES}
+    ratio = {f: round(med["old"][f] / med["new"][f], 3) if med["new"][f] else None for f in FIGURES}
     return {"runs": runs, "median_ns": med, "old_over_new": ratio}
 
 

@@ -12,6 +12,7 @@ defaults (the throttle lifted), every session open:
   send_ioc  what the service then does with the IOC's reports before the socket: the reject log's
             check (`ops.audit.log_rejects`, INFO on as the service runs it), the drop-copy expansion
             (the default DROPCOPY1 session copies every report) and `encode` of each frame
+  reject_log the reject log's check alone on the IOC's reports (a part of send_ioc)
   total_ioc ioc + send_ioc, the order path's Python beyond FIX parsing and the session layer
   core      the matching core alone on a resting NEW with the call the service makes
             (`engine.process_at_rows(row, 0)`; a core from before that call: `process_at(row, 0,
@@ -131,7 +132,8 @@ def run(rounds: int) -> dict:
     logging.getLogger("gold_router.rejects").setLevel(logging.INFO)     # as `serve` runs it
     probe = Probe()
     warm = max(rounds // 10, 50)
-    samples: dict[str, list[int]] = {k: [] for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core")}
+    samples: dict[str, list[int]] = {k: [] for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core",
+                                                      "reject_log")}
     bad = 0
     clock = time.perf_counter_ns
     gc.collect()
@@ -147,11 +149,13 @@ def run(rounds: int) -> dict:
         t3 = clock()
         probe.send(c)
         t4 = clock()
+        log_rejects(c)
+        t5 = clock()
         core = probe.core(50_000_000 + n)
         bad += (_exec_types(a) != [b"0"]) + (_exec_types(b) != [b"4"]) + (_exec_types(c) != [b"0", b"4"])
         if n >= warm:
             for key, ns in (("new", t1 - t), ("cancel", t2 - t1), ("ioc", t3 - t2), ("send_ioc", t4 - t3),
-                            ("total_ioc", t4 - t2), ("core", core)):
+                            ("total_ioc", t4 - t2), ("core", core), ("reject_log", t5 - t4)):
                 samples[key].append(ns)
     out = {k: statistics.median(v) for k, v in samples.items()}
     out["beyond_core_new"] = out["new"] - out["core"]
