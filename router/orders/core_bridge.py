@@ -65,6 +65,9 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
 OP_NEW, OP_SWEEP, OP_CANCEL, OP_REPLACE = int(Op.NEW), int(Op.SWEEP), int(Op.CANCEL), int(Op.REPLACE)
 _CANCEL_REQUESTED = int(CoreReason.CANCEL_REQUESTED)
 _SELF_TRADE = int(CoreReason.SELF_TRADE)
+_UNFILLED_IOC = int(CoreReason.UNFILLED_IOC)
+_IOC_TEXT_STR = _CANCEL_TEXT[CoreReason.UNFILLED_IOC]
+_IOC_TEXT = _IOC_TEXT_STR.encode()
 # Account self_trade modes -> the core's per-owner STP mode.
 STP_MODES = {"cancel_resting": Stp.CANCEL_RESTING, "cancel_incoming": Stp.CANCEL_INCOMING,
              "cancel_both": Stp.CANCEL_BOTH}
@@ -212,7 +215,42 @@ class CoreEvents:
                 return self._accepted_alone(ev, now_ns)
             if kind == K_CANCELLED and ev[2] == _CANCEL_REQUESTED and ctx[0] == "cancel":
                 return self._cancelled_alone(ev, ctx[2], now_ns)
+        elif len(events) == 2 and ctx[0] == "new":
+            # An IOC that met nothing: accepted, then its whole quantity cancelled.
+            ev, ev2 = events
+            if ev[0] == K_ACCEPTED and ev2[0] == K_CANCELLED and ev2[2] == _UNFILLED_IOC and ev2[7] == ev[7]:
+                return self._unfilled_ioc(ev, ev2, now_ns)
         return self._reports(events, (ctx,), now_ns)
+
+    def _unfilled_ioc(self, ev: list[int], ev2: list[int], now_ns: int) -> list[Out]:
+        """`_reports` of an instrument IOC's two events when nothing traded (ACCEPTED, then CANCELLED
+        for the unfilled remainder, both of one order): its ack and its cancel, as the general loop
+        would make them, the cancel from `reports.cancelled_report`'s template under the usual builder."""
+        self._fill_now = now_ns
+        o = self.index.by_oid.get(ev[7])
+        outs: list[Out] = []
+        if o is not None:
+            ms = now_ns // 1_000_000
+            if ms == self._ts_ms:
+                ts = self._ts
+            else:
+                ts = self._ts = utc_timestamp(now_ns)
+                self._ts_ms = ms
+            ack = self._accepted(o, ev[5], ev[11], ts)
+            if ack is not None:
+                outs.append(ack)
+            if o.status not in DONE_STATUSES:
+                o.status = OS_CANCELED
+                self._finish(o)
+                report = self.exec_report
+                body = (cancelled_report(o, self.ids.next_exec(), ts, _IOC_TEXT) if report is exec_report
+                        else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=_IOC_TEXT_STR))
+                outs.append(_new(Out, (o.session, b"8", body)))
+        if self.md.by_book:
+            touched = {b for b in (ev[5], ev2[5]) if b >= 0}
+            if touched:
+                outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, []))
+        return outs
 
     def _accepted_alone(self, ev: list[int], now_ns: int) -> list[Out]:
         """`_reports` of one ACCEPTED event, a resting new order's usual answer: the same effects and
