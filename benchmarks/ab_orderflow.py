@@ -39,7 +39,7 @@ PROBE = HERE / "ab_probe.py"
 # The modules numba compiles and caches (matching.jitcache fingerprints the same list).
 _KERNEL_SOURCES = ("layout.py", "kernels_book.py", "kernels_orders.py", "kernels_sweep.py", "kernels_bulk.py",
                    "kernels.py")
-FIGURES = ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core", "beyond_core_new")
+FIGURES = ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core", "beyond_core_new", "reject_log")
 
 
 def extract(rev: str, into: Path) -> Path:
@@ -82,7 +82,7 @@ def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print) -> d
             runs[side].append(r)
             progress(f"run {k + 1}/{repeat} {side}: " + ", ".join(f"{f} {r[f] / 1000:.1f} us" for f in FIGURES))
     med = {side: {f: statistics.median(r[f] for r in rs) for f in FIGURES} for side, rs in runs.items()}
-    ratio = {f: round(med["old"][f] / med["new"][f], 2) if med["new"][f] else None for f in FIGURES}
+    ratio = {f: round(med["old"][f] / med["new"][f], 3) if med["new"][f] else None for f in FIGURES}
     return {"runs": runs, "median_ns": med, "old_over_new": ratio}
 
 
