@@ -87,8 +87,12 @@ def test_remembered_price_texts_change_nothing(monkeypatch) -> None:
     assert any(b"\x01150=8\x01" in m for m in warm) and any(b"\x01150=0\x01" in m for m in warm)
     h = Harness()
     for p in prices:
-        h.order(SH, "SGE.AU9999", 1, 1, p)
+        (first, *_) = h.order(SH, "SGE.AU9999", 1, 1, p)
         assert len(h.flow._price_units) <= 3
+        if p in ("560.00", "559.50", "558.00", "561.00"):
+            assert (f(first, 150), f(first, 44)) == (b"0", p.encode())        # each text its own units
+        elif p in ("560.005", "-1"):
+            assert f(first, 150) == b"8"
     assert h.flow._price_units
 
 
