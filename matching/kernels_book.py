@@ -350,25 +350,16 @@ def link(K, S, L, O, M, r):
 
 
 @njit(cache=True, _nrt=False)
-def drop_level(K, S, L, M, b, s, lid):
-    """Free level `lid` of side `s` of book `b`, now empty: out of the sorted side and the ladder.
-    Not inlined, as `add_level`: one compiled copy instead of one per caller of `unlink`."""
+def drop_inner_level(K, S, L, b, s, lid):
+    """Take level `lid`, not the best one, out of side `s` of book `b`'s sorted levels: a search and
+    a shift. Not inlined: it is rare (a cancel or expiry emptying a level behind the touch), and one
+    compiled copy instead of one per caller of `unlink` keeps the cold compile short."""
     n = K[b, K_NLEV + s]
     row = S[2 * b + s]
-    if row[n - 1] == lid:
-        pos = n - 1
-        set_top(M, b, s, L[row[n - 2], L_PRICE] if n > 1 else 0)
-    else:
-        pos = _position(K, S, L, b, s, L[lid, L_PRICE])
+    pos = _position(K, S, L, b, s, L[lid, L_PRICE])
     for j in range(pos, n - 1):
         row[j] = row[j + 1]
     K[b, K_NLEV + s] = n - 1
-    qi = ladder_slot(K, b, s, L[lid, L_PRICE])
-    if qi >= 0:
-        _store(ladder_at(M, b, s), qi, 0)
-    L[lid, L_NEXT] = M[M_LFREE]
-    M[M_LFREE] = lid
-    M[M_LLIVE] -= 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -390,7 +381,20 @@ def unlink(K, S, L, O, M, r):
     O[r, O_LEVEL] = -1
     M[M_LIVE] -= 1
     if L[lid, L_COUNT] == 0:
-        drop_level(K, S, L, M, O[r, O_BOOK], O[r, O_SIDE] - 1, lid)
+        b, s = O[r, O_BOOK], O[r, O_SIDE] - 1
+        n = K[b, K_NLEV + s]
+        if S[2 * b + s, n - 1] == lid:
+            # the best level, as when a trade takes its last order: the next one becomes the best
+            set_top(M, b, s, L[S[2 * b + s, n - 2], L_PRICE] if n > 1 else 0)
+            K[b, K_NLEV + s] = n - 1
+        else:
+            drop_inner_level(K, S, L, b, s, lid)
+        qi = ladder_slot(K, b, s, L[lid, L_PRICE])
+        if qi >= 0:
+            _store(ladder_at(M, b, s), qi, 0)
+        L[lid, L_NEXT] = M[M_LFREE]
+        M[M_LFREE] = lid
+        M[M_LLIVE] -= 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
