@@ -13,7 +13,11 @@ the old tree when `matching/*.py` are unchanged (else the old side compiles once
 Not here: what is timed (that is `benchmarks/ab_probe.py`, which also checks every answer).
 
 usage: python -m benchmarks.ab_orderflow --old REV [--new REV (default HEAD)] [--repeat K] [--rounds N]
-                                         [--json FILE]
+                                         [--blocks B] [--json FILE]
+
+`--blocks B` keeps one probe process per side (`--repeat` such pairs) and alternates B blocks of `--rounds` orders between
+them (`compare_blocks`): on a loaded machine whole processes differed by up to 2x (one shared a core
+with a neighbour, the next did not), blocks a second apart see the same load.
 """
 from __future__ import annotations
 
@@ -76,22 +80,77 @@ def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print) -> d
     return {"runs": runs, "median_ns": med, "old_over_new": ratio}
 
 
+def compare_blocks(old: Path, new: Path, repeat: int, blocks: int, rounds: int, progress=print) -> dict:
+    """`--blocks`: one long-lived probe per tree, driven block by block (`rounds` orders each, the
+    side that goes first swapped every block), so both see the same minute of this shared machine;
+    `repeat` such pairs of processes one after the other (one process of the same code ran a steady
+    2-3 % off another). Per figure: each side's median over all blocks, and the median of the blocks'
+    own old / new ratios (a neighbour's burst slows one block pair, not one side's whole process)."""
+    runs: dict[str, list[dict]] = {"old": [], "new": []}
+    for k in range(repeat):
+        pair = _block_pair(old, new, blocks, rounds, lambda line: progress(f"pair {k + 1}/{repeat} {line}"))
+        runs["old"] += pair["old"]
+        runs["new"] += pair["new"]
+    med = {side: {f: statistics.median(r[f] for r in rs) for f in FIGURES} for side, rs in runs.items()}
+    ratio = {f: round(statistics.median(o[f] / n[f] for o, n in zip(runs["old"], runs["new"]) if n[f]), 3)
+             for f in FIGURES}
+    return {"runs": runs, "median_ns": med, "old_over_new": ratio}
+
+
+def _block_pair(old: Path, new: Path, blocks: int, rounds: int, progress) -> dict[str, list[dict]]:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    procs = {side: subprocess.Popen([sys.executable, str(PROBE), "--blocks", "--rounds", str(rounds)], cwd=tree,
+                                    env=dict(env, PYTHONPATH=str(tree)), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
+             for side, tree in (("old", old), ("new", new))}
+    try:
+        for side, p in procs.items():
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"probe on the {side} tree did not start")
+        runs: dict[str, list[dict]] = {"old": [], "new": []}
+        for k in range(blocks):
+            for side in ("old", "new")[::1 if k % 2 == 0 else -1]:
+                p = procs[side]
+                p.stdin.write(f"{rounds}\n")
+                p.stdin.flush()
+                runs[side].append(json.loads(p.stdout.readline()))
+            if k % 10 == 9 or k == blocks - 1:
+                progress(f"block {k + 1}/{blocks}: " + ", ".join(
+                    f"{f} {runs['old'][-1][f] / 1000:.1f}/{runs['new'][-1][f] / 1000:.1f} us" for f in FIGURES[:4]))
+        for p in procs.values():
+            p.stdin.write("\n")
+            p.stdin.flush()
+    finally:
+        for p in procs.values():
+            p.stdin.close()
+            p.wait(timeout=60)
+    bad = sum(r[-1]["unexpected_answers"] for r in runs.values())
+    if bad:
+        raise RuntimeError(f"{bad} unexpected answers")
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ab_orderflow", description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="git revision of the old code (e.g. a commit before a change)")
     ap.add_argument("--new", default="HEAD", help="git revision of the new code (default HEAD: commit first)")
     ap.add_argument("--repeat", type=int, default=6, help="processes per side, alternated (default 6)")
     ap.add_argument("--rounds", type=int, default=3000, help="orders per process (default 3000)")
+    ap.add_argument("--blocks", type=int, default=0,
+                    help="per process pair (--repeat pairs) this many alternated blocks of --rounds orders")
     ap.add_argument("--json", help="write the result here")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="goldrouter-ab-") as tmp:
         (Path(tmp) / "old").mkdir()
         (Path(tmp) / "new").mkdir()
         old, new = extract(a.old, Path(tmp) / "old"), extract(a.new, Path(tmp) / "new")
-        result = compare(old, new, a.repeat, a.rounds)
+        result = (compare_blocks(old, new, a.repeat, a.blocks, a.rounds) if a.blocks
+                  else compare(old, new, a.repeat, a.rounds))
     result.update({"benchmark": "ab_orderflow", "old": a.old, "new": a.new,
                    "machine": machine_description(PROCESS_START_LOAD)})
-    print(f"old {a.old} vs new {a.new}, median of {a.repeat} alternated processes x {a.rounds} orders:")
+    how = (f"{a.repeat} process pairs x {a.blocks} alternated blocks of {a.rounds} orders (ratio: median of the blocks')"
+           if a.blocks else f"median of {a.repeat} alternated processes x {a.rounds} orders")
+    print(f"old {a.old} vs new {a.new}, {how}:")
     for f in FIGURES:
         o, n = result["median_ns"]["old"][f], result["median_ns"]["new"][f]
         print(f"  {f:<16} old {o / 1000:7.2f} us   new {n / 1000:7.2f} us   old/new {result['old_over_new'][f]}")

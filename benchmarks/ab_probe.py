@@ -19,7 +19,7 @@ Every answer is checked (150=0 / 150=4 to SHCLIENT1); a wrong one exits 1.
 
 Prints one JSON line. Not a benchmark on its own: see benchmarks/ab_orderflow.py.
 
-usage: python benchmarks/ab_probe.py [--rounds N]
+usage: python benchmarks/ab_probe.py [--rounds N] [--blocks]
 """
 from __future__ import annotations
 
@@ -123,41 +123,73 @@ def _exec_types(outs: list) -> list[bytes]:
     return [next((v for t, v in o.body if t == 150), b"?") for o in outs if o.session == "SHCLIENT1"]
 
 
-def run(rounds: int) -> dict:
-    probe = Probe()
-    warm = max(rounds // 10, 50)
-    samples: dict[str, list[int]] = {k: [] for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core")}
-    bad = 0
-    clock = time.perf_counter_ns
-    gc.collect()
-    gc.freeze()
-    for n in range(warm + rounds):
-        new, cancel, ioc = probe.messages(n)
-        t = clock()
-        a = probe.on("SHCLIENT1", new)
-        t1 = clock()
-        b = probe.on("SHCLIENT1", cancel)
-        t2 = clock()
-        c = probe.on("SHCLIENT1", ioc)
-        t3 = clock()
-        probe.send(c)
-        t4 = clock()
-        core = probe.core(50_000_000 + n)
-        bad += (_exec_types(a) != [b"0"]) + (_exec_types(b) != [b"4"]) + (_exec_types(c) != [b"0", b"4"])
-        if n >= warm:
+class Runner:
+    """The probe's state across blocks of orders: `block(n)` times `n` more orders (after a warm-up of
+    its own the first time) and gives each figure's median over them."""
+
+    def __init__(self, warm: int) -> None:
+        self.probe = Probe()
+        self.n = 0
+        self.bad = 0
+        gc.collect()
+        gc.freeze()
+        self._orders(warm)
+
+    def _orders(self, count: int) -> dict[str, list[int]]:
+        probe = self.probe
+        samples: dict[str, list[int]] = {k: [] for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core")}
+        clock = time.perf_counter_ns
+        for n in range(self.n, self.n + count):
+            new, cancel, ioc = probe.messages(n)
+            t = clock()
+            a = probe.on("SHCLIENT1", new)
+            t1 = clock()
+            b = probe.on("SHCLIENT1", cancel)
+            t2 = clock()
+            c = probe.on("SHCLIENT1", ioc)
+            t3 = clock()
+            probe.send(c)
+            t4 = clock()
+            core = probe.core(50_000_000 + n)
+            self.bad += (_exec_types(a) != [b"0"]) + (_exec_types(b) != [b"4"]) + (_exec_types(c) != [b"0", b"4"])
             for key, ns in (("new", t1 - t), ("cancel", t2 - t1), ("ioc", t3 - t2), ("send_ioc", t4 - t3),
                             ("total_ioc", t4 - t2), ("core", core)):
                 samples[key].append(ns)
-    out = {k: statistics.median(v) for k, v in samples.items()}
-    out["beyond_core_new"] = out["new"] - out["core"]
-    out["unexpected_answers"] = bad
-    return out
+        self.n += count
+        return samples
+
+    def block(self, rounds: int) -> dict:
+        out = {k: statistics.median(v) for k, v in self._orders(rounds).items()}
+        out["beyond_core_new"] = out["new"] - out["core"]
+        out["unexpected_answers"] = self.bad
+        return out
+
+
+def run(rounds: int) -> dict:
+    return Runner(max(rounds // 10, 50)).block(rounds)
+
+
+def serve(warm: int) -> int:
+    """`--blocks`: after the warm-up print "ready", then per line read from stdin (a number of orders)
+    one JSON line of that block's medians; an empty line or end of input ends it. So the caller can
+    alternate two trees block by block (`ab_orderflow --blocks`)."""
+    runner = Runner(warm)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        print(json.dumps(runner.block(int(line))), flush=True)
+    return 1 if runner.bad else 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3000)
-    result = run(ap.parse_args().rounds)
+    ap.add_argument("--blocks", action="store_true", help="serve blocks of orders read from stdin (see serve)")
+    a = ap.parse_args()
+    if a.blocks:
+        return serve(max(a.rounds // 10, 50))
+    result = run(a.rounds)
     print(json.dumps(result))
     return 1 if result["unexpected_answers"] else 0
 

@@ -29,7 +29,7 @@ from router.orders.index import (
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
 from router.orders.quota_use import direction_of
-from router.orders.reports import cancel_reject, exec_report, quiet_report
+from router.orders.reports import ack_report, cancel_reject, cancelled_report, exec_report, quiet_report
 from router.domain.reasons import Reason
 from router.orders.routing import Tif
 
@@ -203,7 +203,85 @@ class CoreEvents:
         events = self.engine.process_at_rows(buf, 0)
         if perf is not None and self.metrics is not None:
             self.metrics.matching_batch_ns(perf() - t0)
+        if len(events) == 1:
+            # A resting order's acceptance and a cancel's one event, their usual answers, each on its own
+            # path (benchmarks/README.md, "Order flow: the acknowledgement's own path").
+            ev = events[0]
+            kind = ev[0]
+            if kind == K_ACCEPTED and ctx[0] == "new":
+                return self._accepted_alone(ev, now_ns)
+            if kind == K_CANCELLED and ev[2] == _CANCEL_REQUESTED and ctx[0] == "cancel":
+                return self._cancelled_alone(ev, ctx[2], now_ns)
         return self._reports(events, (ctx,), now_ns)
+
+    def _accepted_alone(self, ev: list[int], now_ns: int) -> list[Out]:
+        """`_reports` of one ACCEPTED event, a resting new order's usual answer: the same effects and
+        reports without the general loop's set-up (benchmarks/README.md, "Order flow: the
+        acknowledgement's own path"); `tests/orders/test_new_order_paths.py` checks both give the same."""
+        self._fill_now = now_ns
+        o = self.index.by_oid.get(ev[7])
+        if o is None:
+            return []
+        ms = now_ns // 1_000_000
+        if ms == self._ts_ms:
+            ts = self._ts
+        else:
+            ts = self._ts = utc_timestamp(now_ns)
+            self._ts_ms = ms
+        book = ev[5]
+        ack = self._accepted(o, book, ev[11], ts)
+        outs = [] if ack is None else [ack]
+        if book >= 0 and self.md.by_book:
+            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
+        return outs
+
+    def _cancelled_alone(self, ev: list[int], clordid: bytes, now_ns: int) -> list[Out]:
+        """`_reports` of the one CANCELLED event a client's cancel (new ClOrdID `clordid`) gets: the
+        same effects and reports without the general loop; its report from a template
+        (`reports.cancelled_report`) under the usual builder."""
+        self._fill_now = now_ns
+        o = self.index.by_oid.get(ev[7])
+        outs: list[Out] = []
+        if o is not None and o.status not in DONE_STATUSES:
+            ms = now_ns // 1_000_000
+            if ms == self._ts_ms:
+                ts = self._ts
+            else:
+                ts = self._ts = utc_timestamp(now_ns)
+                self._ts_ms = ms
+            self.index.rename(o, clordid)
+            o.status = OS_CANCELED
+            self._finish(o)
+            report = self.exec_report
+            body = (cancelled_report(o, self.ids.next_exec(), ts) if report is exec_report
+                    else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=""))
+            outs.append(_new(Out, (o.session, b"8", body)))
+        book = ev[5]
+        if book >= 0 and self.md.by_book:
+            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
+        return outs
+
+    def _accepted(self, o: Order, book: int, core_qty: int, ts: bytes) -> Out | None:
+        """The core accepted `o` (on `book`, `core_qty` of its lots; book -1: a product's sweep): where it
+        rests, and its acknowledgement the first time (None after)."""
+        if book >= 0:
+            o.book = book
+            o.core_qty, o.core_cum = core_qty, 0
+            o.direction = direction_of(o, book)
+        if o.acked:
+            return None
+        o.acked = True
+        self._count_open(o.symbol, 1)
+        if self.metrics is not None:
+            self.metrics.order_accepted(o.symbol)
+            if not o.is_product:
+                i = self.books[book]
+                self.metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
+        report = self.exec_report
+        # The usual builder's acknowledgement is a template with the order's pieces in its slots.
+        body = (ack_report(o, self.ids.next_exec(), ts) if report is exec_report
+                else report(o, self.ids.next_exec(), ET_NEW, ts, explain=True))
+        return _new(Out, (o.session, b"8", body))
 
     def _run(self, cmds: np.ndarray, ctx: list[tuple], now_ns: int) -> list[Out]:
         perf = self.perf
@@ -241,21 +319,10 @@ class CoreEvents:
             o = by_oid.get(ev[7])
             c = ctx[idx] if idx < len(ctx) else ("?",)
             if kind == K_ACCEPTED:
-                if o is None:
-                    continue
-                if book >= 0:
-                    o.book = book
-                    o.core_qty, o.core_cum = ev[11], 0
-                    o.direction = direction_of(o, book)
-                if not o.acked:
-                    o.acked = True
-                    self._count_open(o.symbol, 1)
-                    if self.metrics is not None:
-                        self.metrics.order_accepted(o.symbol)
-                        if not o.is_product:
-                            i = self.books[book]
-                            self.metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
-                    outs.append(_new(Out, (o.session, b"8", report(o, next_exec(), ET_NEW, ts, explain=True))))
+                if o is not None:
+                    ack = self._accepted(o, book, ev[11], ts)
+                    if ack is not None:
+                        outs.append(ack)
             elif kind == K_REJECTED:
                 self._core_reject(c, _CORE_REASONS.get(reason) or CoreReason(reason), outs, ts)
             elif kind == K_CANCELLED:

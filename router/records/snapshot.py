@@ -5,7 +5,8 @@ the sequence number and time of the last command it includes, the matching core'
 flow's state hashes, a CRC32 of the rest) and the order flow pickled. What configuration builds
 (catalogue, calendars, the session-hours rule, metrics) is not in the file: it is taken from the
 freshly built application at load, by name, and the matching core's arena is put into the fresh
-engine in place (`matching.state`), so everything that holds the engine keeps holding it. The
+engine in place (`matching.state`), so everything that holds the engine keeps holding it (the
+pure-Python reference book, which tests and tools run, is stored as its attributes). The
 file is written to a temporary name, fsynced and renamed: a crash leaves the previous snapshot.
 
 `load` checks the CRC and, after unpickling, the two state hashes; a snapshot that fails either is
@@ -26,7 +27,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from matching import Engine
+from matching import Engine, ReferenceBook
 from matching.state import export_state, import_state
 from router.records.state_hash import hash_version, state_hashes
 
@@ -52,6 +53,31 @@ class Snapshot:
     hashes: dict
     path: str
     extra: Any = None       # what the writer added beside the flow (a cluster core's output numbers)
+
+
+def _engine_state(engine: Any) -> Any:
+    """The core's state to store: the numba engine's arena, or the pure-Python reference book's
+    attributes (a tests' and tools' engine; without this its books were silently left out and the
+    loaded core hash could never match)."""
+    if type(engine) is Engine:
+        return export_state(engine)
+    if type(engine) is ReferenceBook:
+        return ("reference", engine.__dict__.copy())
+    raise SnapshotError(f"cannot snapshot a core of type {type(engine).__name__}")
+
+
+def _put_engine(engine: Any, state: Any) -> None:
+    """Put a stored core state into the fresh engine in place (whatever holds the engine keeps it)."""
+    if state is None:
+        return          # written before the reference book was stored: its hash check decides
+    if isinstance(state, tuple) and state[0] == "reference":
+        if type(engine) is not ReferenceBook:
+            raise SnapshotError("the snapshot holds a reference-book core; this process runs the numba engine")
+        engine.__dict__.update(state[1])
+        return
+    if type(engine) is not Engine:
+        raise SnapshotError("the snapshot holds a numba engine arena; this process runs the reference book")
+    import_state(engine, state)
 
 
 def _externals(flow: Any) -> dict[int, str]:
@@ -100,7 +126,7 @@ class SnapshotStore:
         body = io.BytesIO()
         engine = flow.engine
         _Pickler(body, _externals(flow)).dump({"flow": flow.__dict__.copy(),
-                                              "engine": export_state(engine) if type(engine) is Engine else None,
+                                              "engine": _engine_state(engine),
                                               "extra": extra})
         meta = json.dumps({"hashes": hashes}, sort_keys=True).encode()
         payload = meta + body.getvalue()
@@ -161,8 +187,7 @@ class SnapshotStore:
         state = _Unpickler(io.BytesIO(body), flow).load()
         engine_state = state.pop("engine")
         extra = state.pop("extra", None)
-        if engine_state is not None:
-            import_state(flow.engine, engine_state)
+        _put_engine(flow.engine, engine_state)
         fresh = {name: getattr(flow, name, None) for name in EXTERNAL + ("perf",)}
         flow.__dict__.update(state["flow"])
         _reattach(flow, fresh)

@@ -42,6 +42,7 @@ SKIP = frozenset({
     "exec_report",      # the replay's stand-in report builder (router.records.replay), never state
     "_symbol_terms",    # the flow's per-symbol cache of a new order's constants (`_symbols` before it)
     "_days_memo",       # the ledger's memo of the calendars' days per fill (router.records.ledger)
+    "_rest_pos",        # the flow's memo of a product order's rest book per ranking (a cache, cleared at 4096)
 })
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from hypothesis import given, settings, strategies as st
 
 from router.orders.index import (
-    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_PARTIAL, Ids, Order, OrderIndex,
+    ET_CANCELED, ET_NEW, ET_REPLACED, ET_TRADE, OS_CANCELED, OS_NEW, OS_PARTIAL, Ids, Order, OrderIndex,
     decimal_to_units, fast_units, micro_text, parse_decimal, units_text,
 )
 from router.orders.reports import cancel_reject, exec_report, reject_report
@@ -240,3 +240,78 @@ def test_quiet_report_leaves_each_order_as_exec_report_does_and_builds_nothing()
         assert got is UNREAD and loud.er_fixed == quiet.er_fixed
     UNREAD.add_fields([(1, b"x")])
     assert not isinstance(UNREAD, WireBody)
+
+
+@settings(max_examples=300, deadline=None)
+@given(product=st.booleans(), market=st.booleans(), tif=st.sampled_from([0, 1, 3, 4, 6]), qty=st.integers(1, 5000),
+       leaves_cut=st.integers(0, 3), explain=st.sampled_from([b"", b"B SGE.AU9999 10; 1.SGE.AU9999 560.00=2r"]),
+       fills=st.integers(0, 2), status=st.sampled_from([None, OS_NEW, OS_PARTIAL, OS_CANCELED]), kept=st.booleans(),
+       str_explain=st.booleans())
+def test_the_ack_template_is_exec_reports_ack_byte_for_byte(product, market, tif, qty, leaves_cut, explain, fills,
+                                                            status, kept, str_explain) -> None:
+    """`ack_report` is `exec_report(..., ET_NEW, ..., explain=True)` for every order state: the usual
+    first ack by its template (any quantity, product or lots, with or without an explanation, kept
+    fields or not), anything else (filled, another status, a value that is not bytes) by
+    `exec_report` itself; and it leaves the order's kept fields as `exec_report` does."""
+    from router.orders.reports import ack_report
+
+    def make() -> Order:
+        if product:
+            o = Order(7, b"run-7", "S1", "ACC", 0, b"P1", "GOLD.KG9999", True, 1, 1 if market else 2, tif,
+                      qty * 1_000, None if market else 56100, 2, value_den=10**9)
+        else:
+            o = Order(1, b"run-1", "S1", "ACC", 0, b"C1", "SGE.AU9999", False, 2, 1 if market else 2, tif, qty,
+                      None if market else 56000, 2)
+        o.leaves -= min(leaves_cut, o.leaves - 1)       # a product's sweep may rest less than it asked
+        o.explain = explain.decode() if str_explain and explain else explain
+        for n in range(fills):
+            o.fill(1_000 if product else 1, (55_900_000_000_000 if product else 55990) + n, b"SGE")
+        if status is not None:
+            o.status = status
+        if kept:
+            exec_report(o, b"E0", ET_NEW, TS)
+        return o
+
+    a, b = make(), make()
+    got = ack_report(a, b"E9", TS)
+    want = exec_report(b, b"E9", ET_NEW, TS, explain=True)
+    assert isinstance(got, WireBody)
+    assert got.wire == want.wire
+    assert a.er_fixed == b.er_fixed
+
+
+@settings(max_examples=300, deadline=None)
+@given(product=st.booleans(), market=st.booleans(), tif=st.sampled_from([0, 1, 6]), qty=st.integers(1, 5000),
+       fills=st.integers(0, 2), status=st.sampled_from([OS_CANCELED, OS_NEW, OS_PARTIAL]), renamed=st.booleans(),
+       kept=st.booleans(), str_clordid=st.booleans())
+def test_the_cancel_template_is_exec_reports_cancel_byte_for_byte(product, market, tif, qty, fills, status, renamed,
+                                                                  kept, str_clordid) -> None:
+    """`cancelled_report` is `exec_report(..., ET_CANCELED, ...)` for every order state: a requested
+    cancel with nothing filled by its template, anything else (filled, not cancelled, never renamed, a
+    value that is not bytes) by `exec_report` itself; the order's kept fields end alike."""
+    from router.orders.reports import cancelled_report
+
+    def make() -> Order:
+        if product:
+            o = Order(7, b"run-7", "S1", "ACC", 0, b"P1", "GOLD.KG9999", True, 1, 1 if market else 2, tif,
+                      qty * 1_000, None if market else 56100, 2, value_den=10**9)
+        else:
+            o = Order(1, b"run-1", "S1", "ACC", 0, b"C1", "SGE.AU9999", False, 2, 1 if market else 2, tif, qty,
+                      None if market else 56000, 2)
+        if kept:
+            exec_report(o, b"E0", ET_NEW, TS)
+        for n in range(fills):
+            o.fill(1_000 if product else 1, (55_900_000_000_000 if product else 55990) + n, b"SGE")
+        if renamed:
+            idx = OrderIndex()
+            idx.add(o)
+            idx.rename(o, "C1-c" if str_clordid else b"C1-c")
+        o.status = status
+        return o
+
+    a, b = make(), make()
+    got = cancelled_report(a, b"E9", TS)
+    want = exec_report(b, b"E9", ET_CANCELED, TS)
+    assert isinstance(got, WireBody)
+    assert got.wire == want.wire
+    assert a.er_fixed == b.er_fixed

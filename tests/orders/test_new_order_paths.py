@@ -6,7 +6,7 @@ the constraints' own reads, a symbol's constants from a per-symbol cache. Each t
 same orders through the short way and the general one (the exact Decimal readings, a cold cache,
 the value check reading every tag itself) and compares what comes out: the FIX bytes of every
 answer and the order flow's state hashes. It also checks that a snapshot written before the cache
-was renamed still loads.
+was renamed still loads, and that the rest-book memo (`_rest_pos`) is a cache the state hash skips.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import itertools
 import os
 import tempfile
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from router.fix.codec import encode
@@ -130,3 +131,73 @@ def test_a_snapshot_with_the_old_symbol_cache_still_loads_and_trades() -> None:
     outs = fresh.order(SH, "SGE.AU9999", 1, 2, "560.00")
     assert [f(o, 150) for o in outs if o.session == SH][:2] == [b"0", b"F"]
     assert list(itertools.islice(fresh.flow._symbol_terms, 1)) == [b"SGE.AU9999"]
+
+
+def test_the_rest_book_memo_is_a_cache_not_state() -> None:
+    """`_rest_pos` remembers a product order's rest book per ranking of books: the state hash must not
+    depend on it (it is cleared at 4096 entries, and snapshots written before it existed lack it)."""
+    h = Harness(reference=False)
+    h.order(SH, "GOLD.KG9999", 1, "1000", "560.10")
+    assert h.flow._rest_pos                          # the product order filled the memo
+    warm = state_hashes(h.flow)
+    h.flow._rest_pos.clear()
+    assert state_hashes(h.flow) == warm
+    del h.flow.__dict__["_rest_pos"]                # as a writer before the memo had it
+    with tempfile.TemporaryDirectory() as d:
+        store = SnapshotStore(os.path.join(d, "snap"))
+        snap = store.write(1, h.now, h.flow)
+        fresh = Harness(reference=False)
+        store.load_into(snap.path, fresh.flow)      # verifies the recorded hashes
+    assert snap.hashes == warm
+    fresh.now, fresh.n = h.now, 100
+    outs = fresh.order(SH, "GOLD.KG9999", 1, "1000", "560.10")
+    assert fresh.flow._rest_pos and outs
+
+
+def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str], dict]:
+    """The fill transcript's scripted morning (every venue, products, fills, replaces, cancels), with a
+    market-data subscriber on the main book, through the usual paths or (`general`) with every core
+    answer through `CoreEvents._reports` and every report through `exec_report`'s general build: the
+    lines sent and the state hashes."""
+    from router.orders.core_bridge import CoreEvents
+    from router.orders.reports import exec_report
+    from router.records.ledger import Ledger
+    from tests.orders.test_fill_transcript import _cancel, _script
+    from tests.orders.test_marketdata import md_request
+
+    with monkeypatch.context() as m:
+        if general:
+            m.setattr(CoreEvents, "_accepted_alone",
+                      lambda self, ev, now_ns: self._reports([ev], (("new", None),), now_ns))
+            m.setattr(CoreEvents, "_cancelled_alone",
+                      lambda self, ev, clordid, now_ns: self._reports([ev], (("cancel", None, clordid),), now_ns))
+            m.setattr(CoreEvents, "exec_report", staticmethod(lambda *a, **k: exec_report(*a, **k)))
+        h = Harness(reference=reference)
+        h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
+        h.flow.fills = h.ledger
+        subscribed = _wire(h.send(HK, b"V", md_request("MD1", ["SGE.AU9999"], depth=2)))
+        lines = [*subscribed, *(ln.encode() for ln in _script(h))]
+        lines += _wire(h.order(SH, "SGE.AU9999", 1, 4, "550.00", clordid="late"))    # a book update
+        for orig, new in (("late", "late-c"), ("late", "late-d"), ("nope", "nope-c")):   # cancelled, late, unknown
+            lines += _wire(_cancel(h, SH, orig, new, "SGE.AU9999", 1))
+        lines += _wire(h.order(HK, "SGEI.IAU9999", 2, 2, "561.00", clordid="i-s"))
+        lines += _wire(h.order(SH, "SGEI.IAU9999", 1, 1, "561.00", clordid="i-b"))        # fills half of i-s
+        lines += _wire(_cancel(h, HK, "i-s", "i-c", "SGEI.IAU9999", 2))                  # cancels a partial fill
+        lines += _wire(h.order(SH, "GOLD.KG9999", 1, 1000, "540.00", clordid="p-r"))     # a product rests
+        lines += _wire(_cancel(h, SH, "p-r", "p-c", "GOLD.KG9999", 1))
+        return lines, state_hashes(h.flow)
+
+
+@pytest.mark.parametrize("reference", [True, False], ids=["reference_book", "numba"])
+def test_the_acknowledgements_own_path_equals_the_general_one(reference: bool, monkeypatch) -> None:
+    """A resting order's one ACCEPTED event and a cancel's one CANCELLED event skip `_reports`
+    (`CoreEvents._accepted_alone`, `_cancelled_alone`), and every acknowledgement and requested cancel
+    is a template (`reports.ack_report`, `cancelled_report`): the same messages, byte for byte, and the
+    same state as the general loop and builder."""
+    usual, usual_hashes = _morning(reference, general=False, monkeypatch=monkeypatch)
+    general, general_hashes = _morning(reference, general=True, monkeypatch=monkeypatch)
+    assert sum(b"|150=0|" in ln for ln in usual) >= 20                            # acks, resting or not
+    assert sum(b"\x01150=4\x0139=4\x01" in ln for ln in usual) >= 3                  # requested cancels
+    assert sum(ln.startswith(HK.encode() + b" X ") or b"\x0135=X\x01" in ln for ln in usual) >= 10  # book updates
+    assert usual == general
+    assert usual_hashes == general_hashes
