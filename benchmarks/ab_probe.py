@@ -9,8 +9,10 @@ defaults (the throttle lifted), every session open:
             sells) -> one ExecutionReport 150=0
   cancel    its OrderCancelRequest -> 150=4
   ioc       an IOC that meets no sell at its price -> 150=0 then 150=4 (the round trip's order)
-  send_ioc  what the service then does with the IOC's reports before the socket: the drop-copy
-            expansion (the default DROPCOPY1 session copies every report) and `encode` of each frame
+  send_ioc  what the service then does with the IOC's reports before the socket: the reject log's
+            check (`ops.audit.log_rejects`, INFO on as the service runs it), the drop-copy expansion
+            (the default DROPCOPY1 session copies every report) and `encode` of each frame
+  reject_log the reject log's check alone on the IOC's reports (a part of send_ioc)
   total_ioc ioc + send_ioc, the order path's Python beyond FIX parsing and the session layer
   core      the matching core alone on a resting NEW with the call the service makes
             (`engine.process_at_rows(row, 0)`; a core from before that call: `process_at(row, 0,
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import os
 import statistics
 import sys
@@ -43,6 +46,7 @@ from router.config import build_config, embedded_defaults
 from router.fix.codec import encode, parse_frame
 from router.orders.flow import OrderFlow, make_engine
 from router.orders.risk import RiskEngine
+from router.ops.audit import log_rejects
 from router.records.drop_copy import DropCopy
 
 T0 = 1_767_225_600_000_000_000
@@ -92,7 +96,8 @@ class Probe:
                                     (40, 2), (44, "559.00"), (59, 3)]))
 
     def send(self, outs: list) -> int:
-        """The service's send side for `outs`: drop copies, then one frame per message."""
+        """The service's send side for `outs`: the reject log, drop copies, then one frame per message."""
+        log_rejects(outs)
         seq = 0
         for session, msg_type, body in self.drop_copy.expand(outs, count=False):
             seq += 1
@@ -128,6 +133,7 @@ class Runner:
     its own the first time) and gives each figure's median over them."""
 
     def __init__(self, warm: int) -> None:
+        logging.getLogger("gold_router.rejects").setLevel(logging.INFO)     # as `serve` runs it
         self.probe = Probe()
         self.n = 0
         self.bad = 0
@@ -137,7 +143,8 @@ class Runner:
 
     def _orders(self, count: int) -> dict[str, list[int]]:
         probe = self.probe
-        samples: dict[str, list[int]] = {k: [] for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core")}
+        samples: dict[str, list[int]] = {k: [] for k in ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core",
+                                                          "reject_log")}
         clock = time.perf_counter_ns
         for n in range(self.n, self.n + count):
             new, cancel, ioc = probe.messages(n)
@@ -150,10 +157,12 @@ class Runner:
             t3 = clock()
             probe.send(c)
             t4 = clock()
+            log_rejects(c)
+            t5 = clock()
             core = probe.core(50_000_000 + n)
             self.bad += (_exec_types(a) != [b"0"]) + (_exec_types(b) != [b"4"]) + (_exec_types(c) != [b"0", b"4"])
             for key, ns in (("new", t1 - t), ("cancel", t2 - t1), ("ioc", t3 - t2), ("send_ioc", t4 - t3),
-                            ("total_ioc", t4 - t2), ("core", core)):
+                            ("total_ioc", t4 - t2), ("core", core), ("reject_log", t5 - t4)):
                 samples[key].append(ns)
         self.n += count
         return samples

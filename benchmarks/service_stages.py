@@ -7,8 +7,11 @@ After a warm-up block the counters are reset, `--repeat` blocks of the realistic
 (`benchmarks.rt_mix`) are sent at `--rate`, and the counters are read back (SIGUSR1 makes the
 child write them as JSON). Reported per message sent: CPU µs in each stage, and the process's CPU
 per message from /proc for comparison (the rest is the event loop, timers and HTTP outside the
-FIX callbacks). Stages nest: `input` holds `parse`, `session`, `flow` and `output`; `output` holds
-`journal` and `send`.
+FIX callbacks). Stages nest: `input` holds `parse`, `session`, `flow` and `output`; `flow` holds
+`soon` (scheduling a commit, when one is scheduled); `output` holds `commit` (the group commit:
+`journal`, `send` and the rest of `Sequencer.commit`) and `stores` (the FIX stores' flushes).
+`output`, `commit` and `stores` also count the calls made outside a read (the other session's
+answers of a fill, flushed on the next loop turn).
 
 Latency beside CPU: every `data_received` call (one socket read, its frames, the commit and the socket
 write of its answers) is also timed on the wall clock (`perf_counter_ns`), so the server's residence
@@ -42,6 +45,9 @@ STAGES = (
     ("output", "router.fix.transport", "FixConnection", "flush"),
     ("journal", "router.records.journal", "FileJournal", "append"),
     ("send", "router.app", "RouterApp", "send"),
+    ("commit", "router.records.sequencer", "Sequencer", "commit"),
+    ("stores", "router.fix.store", "FileStore", "flush"),
+    ("soon", "router.records.sequencer", "Sequencer", "_schedule_commit"),
 )
 DESCRIPTION = {
     "input": "all FIX input callbacks (data_received: everything below)",
@@ -51,6 +57,9 @@ DESCRIPTION = {
     "output": "batch end (FixConnection.flush: group commit, stores' flush, socket write)",
     "journal": "journal append (encode + one write per batch)",
     "send": "reports out (drop copies, encode, FIX store records, queue to sockets)",
+    "commit": "group commit (journal append and send, with the rotation check and metrics)",
+    "stores": "FIX stores' flush (one write per store with records)",
+    "soon": "scheduling the commit (call_soon)",
 }
 
 
@@ -167,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"] = machine_description(PROCESS_START_LOAD)
     print(f"{result['messages']:,} messages of the mix at {a.rate}/s; server CPU "
           f"{result['server_cpu_us_per_message_median']} us per message (/proc, median of blocks)")
-    for label, _, _, _ in STAGES:
+    depth = {"input": 0, "journal": 3, "send": 3, "commit": 2, "stores": 2, "soon": 2}
+    for label in ("input", "parse", "session", "flow", "soon", "output", "commit", "journal", "send", "stores"):
         st = result["stages"].get(label)
         if st:
-            indent = "    " if label in ("journal", "send") else "  " if label != "input" else ""
+            indent = "  " * depth.get(label, 1)
             print(f"  {indent}{label:<8} {st['us_per_message']:7.2f} us  {st['what']}")
     lat = result["latency"]
     print(f"latency: client order->ack p50 {lat['client_p50_us']} us; server wall time per socket read "

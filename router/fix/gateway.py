@@ -77,6 +77,8 @@ class Gateway:
         self._unflushed: set[Any] = set()       # stores of sessions without a connection, written to
         self._stores_flush_scheduled = False
         self._closing = False
+        # A connection is processing a read or committing its batch: its flush (commit, stores) comes next.
+        self.reading = False
         self.takeovers = Takeovers(self, config.takeover_probe_ms)
         self.claiming: dict[FixConnection, list] = {}   # Logons waiting for the application's claim_session
         now = time.time_ns()
@@ -101,10 +103,10 @@ class Gateway:
     # ---------------------------------------------------------------- stores of unconnected sessions
     def store_written(self, store: Any) -> None:
         """A message went into the store of a session without a connection: flush it with the
-        current batch (`FixConnection.flush` calls `flush_stores`) or, outside one, on the next
-        loop turn."""
+        current batch (`FixConnection.flush` calls `flush_stores`; nothing is scheduled while a read
+        is being processed, its flush comes next) or, outside one, on the next loop turn."""
         self._unflushed.add(store)
-        if not self._stores_flush_scheduled:
+        if not self._stores_flush_scheduled and not self.reading:
             self._stores_flush_scheduled = True
             try:
                 asyncio.get_running_loop().call_soon(self.flush_stores)

@@ -47,7 +47,9 @@ class FixConnection(asyncio.Protocol):
         self._flush_scheduled = False
         self._logon_timer: asyncio.TimerHandle | None = None
         self._abort_timer: asyncio.TimerHandle | None = None
-        self.closed = asyncio.get_running_loop().create_future()
+        # Kept: `asyncio.get_running_loop()` makes a getpid system call per call on Python 3.11.
+        self._loop = asyncio.get_running_loop()
+        self.closed = self._loop.create_future()
 
     # ---------------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -55,8 +57,7 @@ class FixConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        loop = asyncio.get_running_loop()
-        self._logon_timer = loop.call_later(self.logon_timeout_s, self._logon_timed_out)
+        self._logon_timer = self._loop.call_later(self.logon_timeout_s, self._logon_timed_out)
         self.gateway.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
@@ -64,8 +65,11 @@ class FixConnection(asyncio.Protocol):
             return
         now = time.time_ns()
         self._in_batch = True
+        gateway = self.gateway
+        # While set, what the frames produce schedules no commit or store flush of its own: this
+        # read's `flush` below does both (the application's commit, then the stores).
+        was, gateway.reading = gateway.reading, True
         try:
-            gateway = self.gateway
             for item in self.decoder.feed(data):
                 gateway.on_frame(self, item, now)
                 if self.closing:
@@ -77,6 +81,7 @@ class FixConnection(asyncio.Protocol):
             self.close("internal error")
         finally:
             self._in_batch = False
+            gateway.reading = was
         self.flush()
 
     def eof_received(self) -> bool:
@@ -120,7 +125,7 @@ class FixConnection(asyncio.Protocol):
         self.wbuf.append(frame)
         if not self._in_batch and not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._scheduled_flush)
+            self._loop.call_soon(self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
@@ -128,11 +133,16 @@ class FixConnection(asyncio.Protocol):
 
     def flush(self) -> None:
         # The application first: a write-ahead journal must hold a batch before any of it is stored or sent.
-        self.gateway.before_write()
+        gateway = self.gateway
+        was, gateway.reading = gateway.reading, True   # what the commit sends to unconnected sessions: flushed below
+        try:
+            gateway.before_write()
+        finally:
+            gateway.reading = was
         slot = self.slot
         if slot is not None:
             slot.store.flush()
-        self.gateway.flush_stores()      # the batch's messages to sessions without a connection
+        gateway.flush_stores()      # the batch's messages to sessions without a connection
         buf = self.wbuf
         transport = self.transport
         if buf and transport is not None and not transport.is_closing():
@@ -140,7 +150,7 @@ class FixConnection(asyncio.Protocol):
         buf.clear()
         if self.closing and transport is not None and not transport.is_closing():
             transport.close()
-            self._abort_timer = asyncio.get_running_loop().call_later(CLOSE_DRAIN_S, transport.abort)
+            self._abort_timer = self._loop.call_later(CLOSE_DRAIN_S, transport.abort)
 
     def close(self, reason: str) -> None:
         """Write what is queued, then close; input after this point is ignored."""

@@ -15,9 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
+from router.fix.encoding import WireBody
+
 log = logging.getLogger("gold_router.rejects")
 
 _REJECT_TYPES = frozenset((b"8", b"9", b"j", b"Y", b"r"))
+_ER_REJECT, _ER_REJECT_LAST = b"\x01150=8\x01", b"\x01150=8"     # ExecType(150)=8 in a WireBody
 _NAMES = {b"8": "order rejected", b"9": "cancel rejected", b"j": "business reject", b"Y": "market data rejected",
           b"r": "mass cancel rejected"}
 # (tag, name) shown for each message type, in this order, when present.
@@ -62,6 +65,11 @@ def log_rejects(outs: Iterable[tuple[str, bytes, list]]) -> None:
         return
     for session, msg_type, body in outs:
         if msg_type in _REJECT_TYPES:
+            if msg_type == b"8" and body.__class__ is WireBody:
+                # The usual ExecutionReport: `(150, b"8") in body` read off its encoding inline.
+                wire = body.wire
+                if _ER_REJECT not in wire and not wire.endswith(_ER_REJECT_LAST):
+                    continue
             line = reject_line(session, msg_type, body)
             if line is not None:
                 log.info("%s", line)

@@ -94,23 +94,30 @@ def ack_report(order: Order, exec_id: bytes, now_ts: bytes) -> WireBody:
         return exec_report(order, exec_id, ET_NEW, now_ts, explain=True)
 
 
-def cancelled_report(order: Order, exec_id: bytes, now_ts: bytes) -> WireBody:
-    """`exec_report(order, exec_id, ET_CANCELED, now_ts)`, byte for byte, for an order cancelled on its
-    client's request with nothing filled: one template as `ack_report`'s (OrderID, the cancel's
-    ClOrdID, the order's OrigClOrdID, ExecID, the Account..TimeInForce fields, TransactTime in its
-    slots; 150=4, 39=4, LeavesQty, CumQty and AvgPx 0 written in). Anything else takes `exec_report`."""
-    if order.status != OS_CANCELED or order.cum or order.orig_clordid is None:
-        return exec_report(order, exec_id, ET_CANCELED, now_ts)
+def cancelled_report(order: Order, exec_id: bytes, now_ts: bytes, text: bytes = b"") -> WireBody:
+    """`exec_report(order, exec_id, ET_CANCELED, now_ts, text=text)`, byte for byte, for a cancelled order
+    with nothing filled (a client's cancel, an IOC's unfilled remainder): one template as `ack_report`'s
+    (OrderID, ClOrdID, OrigClOrdID when renamed, ExecID, the Account..TimeInForce fields, TransactTime
+    and the Text in its slots; 150=4, 39=4, LeavesQty, CumQty and AvgPx 0 written in). Anything else
+    takes `exec_report`."""
+    if order.status != OS_CANCELED or order.cum:
+        return exec_report(order, exec_id, ET_CANCELED, now_ts, text=text)
     fixed = order.er_fixed
     if fixed is None:
         fixed = _fixed_fields(order)
     else:
         order.er_fixed = None       # done: as `_kept_fixed`, the order keeps no fields
+    orig = order.orig_clordid
     try:
-        return WireBody(_CANCELLED % (order.order_id, order.clordid, order.orig_clordid, exec_id, fixed, now_ts)
-                        + (_UNIT_PRODUCT if order.is_product else _UNIT_LOTS))
+        if orig is None:
+            wire = _CANCELLED_FIRST % (order.order_id, order.clordid, exec_id, fixed, now_ts)
+        else:
+            wire = _CANCELLED % (order.order_id, order.clordid, orig, exec_id, fixed, now_ts)
+        if text:
+            wire += b"\x0158=" + text
+        return WireBody(wire + (_UNIT_PRODUCT if order.is_product else _UNIT_LOTS))
     except TypeError:
-        return exec_report(order, exec_id, ET_CANCELED, now_ts)
+        return exec_report(order, exec_id, ET_CANCELED, now_ts, text=text)
 
 
 def _kept_fixed(order: Order, done: bool) -> bytes:
@@ -183,6 +190,7 @@ _ORIG_TYPES = (ET_REPLACED, ET_CANCELED)
 _ACK = b"\x0137=%b\x0111=%b\x0117=%b\x01150=0\x0139=0%b\x01151=%b\x0114=0\x016=0\x0160=%b"
 _ACK_LOTS = b"\x0137=%b\x0111=%b\x0117=%b\x01150=0\x0139=0%b\x01151=%d\x0114=0\x016=0\x0160=%b"
 _CANCELLED = b"\x0137=%b\x0111=%b\x0141=%b\x0117=%b\x01150=4\x0139=4%b\x01151=0\x0114=0\x016=0\x0160=%b"
+_CANCELLED_FIRST = b"\x0137=%b\x0111=%b\x0117=%b\x01150=4\x0139=4%b\x01151=0\x0114=0\x016=0\x0160=%b"
 _ZERO = b"0"
 
 

@@ -76,7 +76,9 @@ class Sequencer:
         return applied
 
     def _schedule_commit(self) -> None:
-        if not self._commit_scheduled:
+        # Input the gateway is reading commits at the end of that read (its flush calls `commit`
+        # before any store or socket write): nothing to schedule then, one call_soon per message less.
+        if not self._commit_scheduled and not getattr(self.gateway, "reading", False):
             self._commit_scheduled = True
             try:
                 asyncio.get_running_loop().call_soon(self.commit)

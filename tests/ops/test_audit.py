@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from router.fix.encoding import WireBody
 from router.ops.audit import log_rejects, reject_line
 
 
@@ -34,3 +35,18 @@ def test_what_is_not_a_reject_has_no_line(caplog) -> None:
     with caplog.at_level(logging.INFO, logger="gold_router.rejects"):
         log_rejects([("SHCLIENT1", b"8", ack), ("SHCLIENT1", b"8", [(11, b"B2"), (150, b"8"), (58, "why")])])
     assert [r.getMessage() for r in caplog.records] == ["order rejected to SHCLIENT1: ClOrdID=B2: why"]
+
+
+def test_encoded_reports_are_logged_as_pair_lists_are(caplog) -> None:
+    # The send path reads ExecType(150) off a WireBody's encoding: the same lines as for pairs,
+    # with 150=8 in the middle or last, and nothing for 150=80 or a report without 150.
+    reports = [[(11, b"A1"), (150, b"0"), (39, b"0")], [(11, b"B2"), (150, b"8"), (58, b"why")],
+               [(11, b"C3"), (58, b"last"), (150, b"8")], [(11, b"D4"), (150, b"80")], [(11, b"E5")]]
+    lines = []
+    for bodies in (reports, [WireBody.of(b) for b in reports]):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="gold_router.rejects"):
+            log_rejects([("SHCLIENT1", b"8", b) for b in bodies])
+        lines.append([r.getMessage() for r in caplog.records])
+    assert lines[0] == lines[1] == ["order rejected to SHCLIENT1: ClOrdID=B2: why",
+                                    "order rejected to SHCLIENT1: ClOrdID=C3: last"]

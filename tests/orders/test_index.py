@@ -283,12 +283,14 @@ def test_the_ack_template_is_exec_reports_ack_byte_for_byte(product, market, tif
 @settings(max_examples=300, deadline=None)
 @given(product=st.booleans(), market=st.booleans(), tif=st.sampled_from([0, 1, 6]), qty=st.integers(1, 5000),
        fills=st.integers(0, 2), status=st.sampled_from([OS_CANCELED, OS_NEW, OS_PARTIAL]), renamed=st.booleans(),
-       kept=st.booleans(), str_clordid=st.booleans())
+       kept=st.booleans(), str_clordid=st.booleans(),
+       text=st.sampled_from([b"", b"unfilled remainder cancelled (immediate order)"]))
 def test_the_cancel_template_is_exec_reports_cancel_byte_for_byte(product, market, tif, qty, fills, status, renamed,
-                                                                  kept, str_clordid) -> None:
-    """`cancelled_report` is `exec_report(..., ET_CANCELED, ...)` for every order state: a requested
-    cancel with nothing filled by its template, anything else (filled, not cancelled, never renamed, a
-    value that is not bytes) by `exec_report` itself; the order's kept fields end alike."""
+                                                                  kept, str_clordid, text) -> None:
+    """`cancelled_report` is `exec_report(..., ET_CANCELED, ..., text=...)` for every order state: a
+    cancel with nothing filled (renamed by a client's cancel or not, with an IOC's Text or none) by its
+    template, anything else (filled, not cancelled, a value that is not bytes) by `exec_report` itself;
+    the order's kept fields end alike."""
     from router.orders.reports import cancelled_report
 
     def make() -> Order:
@@ -310,8 +312,8 @@ def test_the_cancel_template_is_exec_reports_cancel_byte_for_byte(product, marke
         return o
 
     a, b = make(), make()
-    got = cancelled_report(a, b"E9", TS)
-    want = exec_report(b, b"E9", ET_CANCELED, TS)
+    got = cancelled_report(a, b"E9", TS, text)
+    want = exec_report(b, b"E9", ET_CANCELED, TS, text=text)
     assert isinstance(got, WireBody)
     assert got.wire == want.wire
     assert a.er_fixed == b.er_fixed

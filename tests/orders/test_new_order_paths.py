@@ -171,6 +171,8 @@ def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str],
                       lambda self, ev, now_ns: self._reports([ev], (("new", None),), now_ns))
             m.setattr(CoreEvents, "_cancelled_alone",
                       lambda self, ev, clordid, now_ns: self._reports([ev], (("cancel", None, clordid),), now_ns))
+            m.setattr(CoreEvents, "_unfilled_ioc",
+                      lambda self, ev, ev2, now_ns: self._reports([ev, ev2], (("new", None),), now_ns))
             m.setattr(CoreEvents, "exec_report", staticmethod(lambda *a, **k: exec_report(*a, **k)))
         h = Harness(reference=reference)
         h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
@@ -185,19 +187,23 @@ def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str],
         lines += _wire(_cancel(h, HK, "i-s", "i-c", "SGEI.IAU9999", 2))                  # cancels a partial fill
         lines += _wire(h.order(SH, "GOLD.KG9999", 1, 1000, "540.00", clordid="p-r"))     # a product rests
         lines += _wire(_cancel(h, SH, "p-r", "p-c", "GOLD.KG9999", 1))
+        iocs = [(SH, "SGE.AU9999", 1, "551.00"), (HK, "SGE.AU9999", 2, "600.00"), (SH, "HKGX.LLG", 1, "2300.00")]
+        for n, (sender, symbol, side, price) in enumerate(iocs):
+            lines += _wire(h.order(sender, symbol, side, 2, price, clordid=f"ioc{n}", tif="3"))  # met nothing
         return lines, state_hashes(h.flow)
 
 
 @pytest.mark.parametrize("reference", [True, False], ids=["reference_book", "numba"])
 def test_the_acknowledgements_own_path_equals_the_general_one(reference: bool, monkeypatch) -> None:
-    """A resting order's one ACCEPTED event and a cancel's one CANCELLED event skip `_reports`
-    (`CoreEvents._accepted_alone`, `_cancelled_alone`), and every acknowledgement and requested cancel
-    is a template (`reports.ack_report`, `cancelled_report`): the same messages, byte for byte, and the
-    same state as the general loop and builder."""
+    """A resting order's one ACCEPTED event, a cancel's one CANCELLED event and an IOC's two when it met
+    nothing skip `_reports` (`CoreEvents._accepted_alone`, `_cancelled_alone`, `_unfilled_ioc`), and
+    every acknowledgement and unfilled cancel is a template (`reports.ack_report`, `cancelled_report`):
+    the same messages, byte for byte, and the same state as the general loop and builder."""
     usual, usual_hashes = _morning(reference, general=False, monkeypatch=monkeypatch)
     general, general_hashes = _morning(reference, general=True, monkeypatch=monkeypatch)
     assert sum(b"|150=0|" in ln for ln in usual) >= 20                            # acks, resting or not
     assert sum(b"\x01150=4\x0139=4\x01" in ln for ln in usual) >= 3                  # requested cancels
+    assert sum(b"\x01150=4\x0139=4\x01" in ln and b"\x0158=unfilled remainder" in ln for ln in usual) >= 3  # IOCs
     assert sum(ln.startswith(HK.encode() + b" X ") or b"\x0135=X\x01" in ln for ln in usual) >= 10  # book updates
     assert usual == general
     assert usual_hashes == general_hashes

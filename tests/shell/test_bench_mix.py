@@ -58,3 +58,17 @@ def test_service_stages_counts_every_stage_of_the_serving_process(tmp_path):
     # nested stages are inside their parents
     assert stages["input"]["us_per_message"] >= stages["flow"]["us_per_message"] > 0
     assert stages["output"]["us_per_message"] >= stages["send"]["us_per_message"] > 0
+
+
+def test_service_syscalls_reads_the_strace_summary():
+    from benchmarks.service_syscalls import parse_strace_summary
+
+    text = """% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 62.90    0.022751           7      2917           write
+ 18.90    0.006837           3      2044           getpid
+  9.63    0.003483           5       650        12 read
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.036168           5      5611        12 total
+"""
+    assert parse_strace_summary(text) == {"write": 2917, "getpid": 2044, "read": 650}
