@@ -17,6 +17,7 @@ Not here: when to take one (the application decides), the journal itself.
 """
 from __future__ import annotations
 
+import enum
 import io
 import json
 import logging
@@ -105,6 +106,12 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(f)
         self.fresh = fresh
 
+    def find_class(self, module: str, name: str) -> Any:
+        cls = super().find_class(module, name)
+        if module.startswith(("router.", "matching.")) and isinstance(cls, type):
+            _inline_state(cls)
+        return cls
+
     def persistent_load(self, name: str) -> Any:
         if name == "flow":
             return self.fresh
@@ -189,25 +196,62 @@ class SnapshotStore:
         extra = state.pop("extra", None)
         _put_engine(flow.engine, engine_state)
         fresh = {name: getattr(flow, name, None) for name in EXTERNAL + ("perf",)}
-        flow.__dict__.update(state["flow"])
-        _reattach(flow, fresh)
+        loaded = state["flow"]
+        was = loaded.get("metrics", fresh.get("metrics"))
+        for name, value in loaded.items():      # one by one: see `_inline_state`
+            setattr(flow, name, value)
+        _reattach(flow, fresh, loaded, was)
         snap = Snapshot(snap.seq, snap.time_ns, snap.hashes, snap.path, extra)
         if verify:
             check_hashes(snap, state_hashes(flow, hash_version(snap.hashes)))
         return snap
 
 
-def _reattach(flow: Any, fresh: dict[str, Any]) -> None:
+def _inline_state(cls: type) -> None:
+    """Give `cls` a `__setstate__` that sets the unpickled attributes one by one. Without one, pickle
+    writes them into the instance's `__dict__`, and on CPython 3.11 an object whose `__dict__` has
+    been made reads every attribute about twice as slowly from then on (its values no longer sit
+    inline): after a start from a snapshot the flow's parts (index, router, risk, accounts, ledger)
+    slowed the replay and all later trading (benchmarks/README.md "Restart")."""
+    if cls in _CHECKED:
+        return
+    _CHECKED.add(cls)
+    if issubclass(cls, enum.Enum) or getattr(cls, "__setstate__", None) is not None:
+        return
+    cls.__setstate__ = _set_state
+
+
+_CHECKED: set[type] = set()
+
+
+def _set_state(self: Any, state: Any) -> None:
+    """pickle's default state setting (a dict, or a (dict, slots) pair), attribute by attribute; an
+    attribute the class has a data descriptor for goes into the `__dict__`, as pickle puts it."""
+    slots = None
+    if isinstance(state, tuple) and len(state) == 2:
+        state, slots = state
+    cls = type(self)
+    for name, value in (state or {}).items():
+        if hasattr(type(getattr(cls, name, None)), "__set__"):
+            self.__dict__[name] = value
+        else:
+            object.__setattr__(self, name, value)
+    for name, value in (slots or {}).items():
+        object.__setattr__(self, name, value)
+
+
+def _reattach(flow: Any, fresh: dict[str, Any], loaded: dict[str, Any], was: Any) -> None:
     """What configuration builds comes from this process, whatever the writer had: a snapshot written
     without metrics (a benchmark, a tool) loaded by `serve` must count into serve's metrics, in the
-    flow and in each part of it that counts (the ledger, trading status), and time what serve times."""
-    was = flow.__dict__.get("metrics")
+    flow and in each part of it that counts (the ledger, trading status), and time what serve times.
+    `loaded`: the attributes the snapshot set; `was`: the flow's metrics as loaded. (The flow's
+    `__dict__` is not touched: see `_inline_state`.)"""
     for name, value in fresh.items():
-        if name in flow.__dict__:
-            flow.__dict__[name] = value
+        if name in loaded:
+            setattr(flow, name, value)
     metrics = fresh.get("metrics")
     if metrics is not was:
-        for part in vars(flow).values():
+        for part in loaded.values():
             if hasattr(part, "metrics") and part is not flow and getattr(part, "metrics") in (was, None):
                 part.metrics = metrics
 
