@@ -218,6 +218,8 @@ def _inline_state(cls: type) -> None:
     _CHECKED.add(cls)
     if issubclass(cls, enum.Enum) or getattr(cls, "__setstate__", None) is not None:
         return
+    if not any("__slots__" not in k.__dict__ or "__dict__" in k.__dict__["__slots__"] for k in cls.__mro__[:-1]):
+        return          # slots only (an order): pickle sets them one by one already, in C
     cls.__setstate__ = _set_state
 
 
