@@ -8,7 +8,7 @@ which side goes first each round (old new, new old, ...), so a noisy neighbour o
 machine hits both alike. `--old HEAD --new HEAD` checks the harness itself (ratios near 1). Per figure it reports the median over the
 repeats of each side and the ratio old / new (> 1: the new code is faster), with the detected
 machine and the load average at start and end. The numba kernels' compiled cache is copied into
-the old tree when `matching/*.py` are unchanged (else the old side compiles once, minutes).
+the old tree when the kernel modules are unchanged (else the old side compiles once, minutes).
 
 Not here: what is timed (that is `benchmarks/ab_probe.py`, which also checks every answer).
 
@@ -36,6 +36,9 @@ from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PROBE = HERE / "ab_probe.py"
+# The modules numba compiles and caches (matching.jitcache fingerprints the same list).
+_KERNEL_SOURCES = ("layout.py", "kernels_book.py", "kernels_orders.py", "kernels_sweep.py", "kernels_bulk.py",
+                   "kernels.py")
 FIGURES = ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core", "beyond_core_new", "reject_log")
 
 
@@ -44,14 +47,17 @@ def extract(rev: str, into: Path) -> Path:
     archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     cache = ROOT / "matching" / "__pycache__"
+    # The compiled code is keyed on the kernel modules' sources (matching.jitcache's fingerprint): the
+    # cache fits when they are unchanged, whatever the other files of matching/ (engine.py) say.
+    kernel_sources = [ROOT / "matching" / name for name in _KERNEL_SOURCES]
     same = all((into / "matching" / f.name).exists() and (into / "matching" / f.name).read_bytes() == f.read_bytes()
-               for f in (ROOT / "matching").glob("*.py"))
+               for f in kernel_sources)
     if same and cache.is_dir():
         (into / "matching" / "__pycache__").mkdir(exist_ok=True)
         for f in cache.iterdir():       # numba's index and code, and matching.jitcache's stamp
             if f.suffix in (".nbi", ".nbc") or f.name == "kernels.stamp":
                 shutil.copy2(f, into / "matching" / "__pycache__" / f.name)
-        for f in (ROOT / "matching").glob("*.py"):      # numba's cache index checks the source's mtime
+        for f in kernel_sources:        # numba's cache index checks the source's mtime
             st = f.stat()
             os.utime(into / "matching" / f.name, ns=(st.st_atime_ns, st.st_mtime_ns))
     return into

@@ -230,9 +230,12 @@ class CoreEvents:
         o = self.index.by_oid.get(ev[7])
         outs: list[Out] = []
         if o is not None:
+            report = self.exec_report
             ms = now_ns // 1_000_000
             if ms == self._ts_ms:
                 ts = self._ts
+            elif report is quiet_report:
+                ts = b""        # a replay's quiet reports: no TransactTime formatted (see `_reports`)
             else:
                 ts = self._ts = utc_timestamp(now_ns)
                 self._ts_ms = ms
@@ -242,9 +245,8 @@ class CoreEvents:
             if o.status not in DONE_STATUSES:
                 o.status = OS_CANCELED
                 self._finish(o)
-                report = self.exec_report
                 body = (cancelled_report(o, self.ids.next_exec(), ts, _IOC_TEXT) if report is exec_report
-                        else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=_IOC_TEXT_STR))
+                        else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=_IOC_TEXT_STR))
                 outs.append(_new(Out, (o.session, b"8", body)))
         if self.md.by_book:
             touched = {b for b in (ev[5], ev2[5]) if b >= 0}
@@ -263,6 +265,8 @@ class CoreEvents:
         ms = now_ns // 1_000_000
         if ms == self._ts_ms:
             ts = self._ts
+        elif self.exec_report is quiet_report:
+            ts = b""            # a replay's quiet reports: no TransactTime formatted (see `_reports`)
         else:
             ts = self._ts = utc_timestamp(now_ns)
             self._ts_ms = ms
@@ -281,18 +285,20 @@ class CoreEvents:
         o = self.index.by_oid.get(ev[7])
         outs: list[Out] = []
         if o is not None and o.status not in DONE_STATUSES:
+            report = self.exec_report
             ms = now_ns // 1_000_000
             if ms == self._ts_ms:
                 ts = self._ts
+            elif report is quiet_report:
+                ts = b""        # a replay's quiet reports: no TransactTime formatted (see `_reports`)
             else:
                 ts = self._ts = utc_timestamp(now_ns)
                 self._ts_ms = ms
             self.index.rename(o, clordid)
             o.status = OS_CANCELED
             self._finish(o)
-            report = self.exec_report
             body = (cancelled_report(o, self.ids.next_exec(), ts) if report is exec_report
-                    else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=""))
+                    else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=""))
             outs.append(_new(Out, (o.session, b"8", body)))
         book = ev[5]
         if book >= 0 and self.md.by_book:
@@ -318,7 +324,7 @@ class CoreEvents:
         report = self.exec_report
         # The usual builder's acknowledgement is a template with the order's pieces in its slots.
         body = (ack_report(o, self.ids.next_exec(), ts) if report is exec_report
-                else report(o, self.ids.next_exec(), ET_NEW, ts, explain=True))
+                else report(o, _exec_id(self.ids, report), ET_NEW, ts, explain=True))
         return _new(Out, (o.session, b"8", body))
 
     def _run(self, cmds: np.ndarray, ctx: list[tuple], now_ns: int) -> list[Out]:
@@ -332,16 +338,23 @@ class CoreEvents:
     def _reports(self, events: list, ctx: Any, now_ns: int) -> list[Out]:
         outs: list[Out] = []
         self._fill_now = now_ns         # the fill observer's time for this batch
-        ms = now_ns // 1_000_000
-        if ms == self._ts_ms:        # TransactTime has millisecond precision: many messages share one
-            ts = self._ts
+        report = self.exec_report
+        quiet = report is quiet_report
+        if quiet:
+            # A replay's reports that nobody reads: no TransactTime and no ExecID text is formatted,
+            # the ExecID counter moves as it did live (`Ids.skip_exec`; benchmarks/README.md "Restart").
+            ts = b""
+            next_exec = self.ids.skip_exec
         else:
-            ts = self._ts = utc_timestamp(now_ns)
-            self._ts_ms = ms
+            ms = now_ns // 1_000_000
+            if ms == self._ts_ms:        # TransactTime has millisecond precision: many messages share one
+                ts = self._ts
+            else:
+                ts = self._ts = utc_timestamp(now_ns)
+                self._ts_ms = ms
+            next_exec = self.ids.next_exec
         touched: set[int] = set()
         by_oid = self.index.by_oid
-        next_exec = self.ids.next_exec
-        report = self.exec_report
         md_books = self.md.by_book
         trades: list[tuple[int, int, int]] = []
         for ev in events:           # each event's fields in EVENT_DTYPE order
@@ -368,7 +381,7 @@ class CoreEvents:
                     continue
                 text = _CANCEL_TEXT.get(reason, "")
                 if reason == _SELF_TRADE:
-                    text = self._self_trade_text(o, c)
+                    text = "" if quiet else self._self_trade_text(o, c)
                 elif c[0] == "cancel" and reason == _CANCEL_REQUESTED:
                     self.index.rename(o, c[2])
                 elif c[0] == "unsolicited":
@@ -452,7 +465,7 @@ class CoreEvents:
             if o.leaves == 0:
                 self._finish(o)
             if quiet:
-                outs.append(_new(Out, (o.session, b"8", report(o, self.ids.next_exec(), ET_TRADE, ts))))
+                outs.append(_new(Out, (o.session, b"8", report(o, self.ids.skip_exec(), ET_TRADE, ts))))
                 continue
             tail = trade_wire + fill_report.vault_wire(vault)
             if o.is_product:
@@ -560,6 +573,12 @@ class CoreEvents:
         self._open_count[symbol] = n
         if self.metrics is not None:
             self.metrics.set_open_orders(symbol, n)
+
+
+def _exec_id(ids: Any, report: Any) -> bytes:
+    """The next ExecID for a report by `report`: under a replay's quiet builder the counter moves and
+    no text is made (`Ids.skip_exec`; nobody reads those reports)."""
+    return ids.skip_exec() if report is quiet_report else ids.next_exec()
 
 
 def _dir(o: Order) -> str:

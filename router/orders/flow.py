@@ -46,6 +46,7 @@ from router.orders.funds import Funds
 from router.orders.new_order_rejects import NewOrderRejects, business_reject
 from router.orders.index import DONE_KEPT, Ids, Order, OrderIndex, fast_units, text_of as _s
 from router.orders.order_values import NO_GOLD_TAGS, OrderValues
+from router.orders.reports import quiet_report
 from router.orders.quota import CrossBorderQuota, Direction
 from router.orders.quota_use import QuotaUse
 from router.orders.refprices import ReferenceConfig, ReferencePrices
@@ -275,7 +276,9 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
                                                          price, route_tif, constraints)), now_ns)
         if self.perf is not None and self.metrics is not None:
             self.metrics.router_decision_ns(self.perf() - t0)
-        explain = self.router.explain_bytes(decision)
+        # Under a replay's quiet reports (nobody reads them, and GoldRouteExplain is read only by the
+        # reports of the command that makes it) the line is not made (benchmarks/README.md "Restart").
+        explain = b"" if self.exec_report is quiet_report else self.router.explain_bytes(decision)
         # The structured explanation is built only when the admin API asks (routes_view).
         self.routes.append((now_ns, session, clordid, decision))
         if not decision.ok:

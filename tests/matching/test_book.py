@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from matching import BookSpec, Engine, EventKind as K, Op, OrdType, Reason as R, Side, Stp, Tif
+from matching import COMMAND_DTYPE, BookSpec, Engine, EventKind as K, Op, OrdType, Reason as R, Side, Stp, Tif
 
 from .conftest import batch, kinds
 
@@ -314,3 +314,23 @@ def test_engine_refuses_copies_that_would_share_its_buffers():
     for clone in (copy.copy, copy.deepcopy, pickle.dumps):
         with pytest.raises(TypeError):
             clone(eng)
+
+
+def test_a_row_batch_that_is_a_view_is_flattened_once_and_its_edits_are_seen(monkeypatch):
+    """The order flow's one command row comes back from a snapshot unpickled: an array that is itself
+    a view. The engine keeps the flat view of it across calls like it does for an array owning its
+    memory (not one per call), and sees the row's new contents each call."""
+    eng, ref = Engine([BookSpec(tick=1)]), Engine([BookSpec(tick=1)])
+    row = pickle.loads(pickle.dumps(np.zeros((1, len(COMMAND_DTYPE.names)), np.int64), protocol=5))
+    assert row.base is not None              # the case: not owning its memory
+    flattened = []
+    remember = Engine._remember
+    monkeypatch.setattr(Engine, "_remember", lambda self, c: (flattened.append(self), remember(self, c)))
+    orders = [new(1, SELL, 100, 2), new(2, BUY, 99, 1, owner=2), new(3, BUY, 100, 3, owner=2),
+              dict(op=Op.CANCEL, order_id=3)]
+    for n, o in enumerate(orders):
+        one = batch(o)
+        row[0] = np.ndarray((len(COMMAND_DTYPE.names),), np.int64, one)
+        assert eng.process_at_rows(row, 0) == ref.process_at_rows(one, 0)
+    assert flattened.count(eng) == 1
+    assert eng.state_hash() == ref.state_hash()
