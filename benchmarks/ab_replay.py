@@ -19,7 +19,7 @@ fails the run). Modes:
              (the snapshot load and the tail) in CPU µs per replayed command.
   --serve    `gold-router serve` launched on a fresh copy of the side's journal, wall seconds to its
              ready line and the CPU seconds it (with the waited-for forked check) spent by then, as
-             `benchmarks.recovery.startup_seconds` measures them.
+             `benchmarks.recovery.startup_seconds` measures them (`--bytecode-cache`: as its option).
 
 The forked child that checks the snapshot's hashes is in neither replay figure (another process).
 Reports medians, the ratio old / new (> 1: the new code is faster) and the load average at start and
@@ -177,8 +177,13 @@ def run_lockstep(trees: dict[str, Path], journals: dict[str, Path], chunk: int, 
     return {"chunks": chunks, "chunk_ratios": ratios, "results": results}
 
 
-def run_serve(tree: Path, journal_root: Path) -> dict:
-    """`serve` from a fresh copy of the journal: wall and CPU seconds to the ready line."""
+def run_serve(tree: Path, journal_root: Path, bytecode_cache: bool = False) -> dict:
+    """`serve` from a fresh copy of the journal: wall and CPU seconds to the ready line. With
+    `bytecode_cache`, Python's bytecode cache on, kept beside the tree (`benchmarks.recovery --bytecode-cache`)."""
+    env = _env(tree)
+    if bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(tree.parent / f"pycache-{tree.name}")
     with tempfile.TemporaryDirectory(prefix="ab-replay-serve-") as tmp:
         shutil.copytree(journal_root / "var", Path(tmp) / "var")
         t0 = time.perf_counter()
@@ -186,7 +191,7 @@ def run_serve(tree: Path, journal_root: Path) -> dict:
             proc = subprocess.Popen([sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
                                      "--sessions-always-open", "--log-level", "WARNING", "--config",
                                      str(journal_root / "overlay.toml")], cwd=tmp, stdout=subprocess.PIPE,
-                                    stderr=err, text=True, env=_env(tree))
+                                    stderr=err, text=True, env=env)
             line = proc.stdout.readline()
             took = time.perf_counter() - t0
             proc.send_signal(signal.SIGKILL)
@@ -200,12 +205,15 @@ def run_serve(tree: Path, journal_root: Path) -> dict:
 
 
 def compare(trees: dict[str, Path], journals: dict[str, Path], repeat: int, mode: str, chunk: int,
-            progress=print) -> dict:
+            progress=print, bytecode_cache: bool = False) -> dict:
     """`repeat` runs of `mode`: "lockstep" (each run gives a ratio per chunk), "processes" (whole
     replays in turn) or "serve"; medians per side and old / new."""
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     hashes: dict[str, dict] = {}
     ratios: list[float] = []
+    if mode == "serve" and bytecode_cache:
+        for side in trees:          # one unmeasured start each compiles the modules into the cache
+            run_serve(trees[side], journals[side], True)
     for k in range(repeat):
         if mode == "lockstep":
             got = run_lockstep(trees, journals, chunk, progress)
@@ -220,7 +228,7 @@ def compare(trees: dict[str, Path], journals: dict[str, Path], repeat: int, mode
             continue
         for side in ("old", "new")[::1 if k % 2 == 0 else -1]:
             if mode == "serve":
-                r = run_serve(trees[side], journals[side])
+                r = run_serve(trees[side], journals[side], bytecode_cache)
             else:
                 r = run_replay(trees[side], journals[side], hashes=k < 2)
                 if "hashes" in r:
@@ -252,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=2000, help="commands per lock-step turn (default 2000)")
     ap.add_argument("--processes", action="store_true", help="whole replays in turn instead of lock-step chunks")
     ap.add_argument("--serve", action="store_true", help="time `serve` start to ready instead of the replay")
+    ap.add_argument("--bytecode-cache", action="store_true",
+                    help="with --serve: Python's bytecode cache on (one unmeasured start per side compiles)")
     ap.add_argument("--json", help="write the result here")
     ap.add_argument("--probe", help=argparse.SUPPRESS)
     ap.add_argument("--hashes", action="store_true", help=argparse.SUPPRESS)
@@ -274,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             _write(trees[side], journals[side], a.commands, a.tail)
             print(f"{side} ({rev}): journal of {a.commands} commands written in {time.perf_counter() - t0:.0f} s")
-        result = compare(trees, journals, a.repeat, mode, a.chunk)
-    result.update({"benchmark": "ab_replay", "mode": mode, "old": a.old, "new": a.new, "commands": a.commands,
+        result = compare(trees, journals, a.repeat, mode, a.chunk, bytecode_cache=a.bytecode_cache)
+    result.update({"benchmark": "ab_replay", "mode": mode, "bytecode_cache": a.bytecode_cache, "old": a.old, "new": a.new, "commands": a.commands,
                    "tail": a.tail, "machine": machine_description(PROCESS_START_LOAD)})
     print(f"old {a.old} vs new {a.new}, {mode}, {a.repeat} runs, {a.commands} commands (snapshot {a.tail} before "
           f"the end):")

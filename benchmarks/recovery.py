@@ -19,7 +19,12 @@ Cases, all in one run:
 Start-up and replay also give the CPU seconds spent: on this shared 2-core machine the wall time
 moves with the load average, the CPU time much less.
 
+`--bytecode-cache` runs the starts with Python's bytecode cache on (one unmeasured start compiles into the
+scratch directory): where PYTHONDONTWRITEBYTECODE is set, as in this team's shells, every start otherwise
+compiles the router's own modules from source (~0.2-0.3 s), which no restart of an installed router does.
+
 usage: python -m benchmarks.recovery [--json FILE] [--orders N] [--commands N] [--tail N] [--startup-only]
+                                     [--bytecode-cache]
 """
 from __future__ import annotations
 
@@ -220,7 +225,18 @@ def snapshot_pause(directory: Path) -> dict:
             "child_ms": round(child_s * 1e3, 1), "ratio_pause_fork_vs_sync": round(pause_ns / sync_ns, 4)}
 
 
-def startup_seconds(cwd: Path) -> tuple[float, float]:
+def serve_env(bytecode_cache: Path | None = None) -> dict:
+    """The environment `serve` runs in: this one with the repository on the path; with
+    `bytecode_cache`, Python's bytecode cache on and kept there (whatever PYTHONDONTWRITEBYTECODE
+    says), so only the first start compiles the modules, as every restart of an installed router."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if bytecode_cache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
+    return env
+
+
+def startup_seconds(cwd: Path, env: dict | None = None) -> tuple[float, float]:
     """Wall seconds from launch to the ready line, and the CPU seconds `serve` (with the children it
     waited for: the forked snapshot check) spent by then. Ended with SIGKILL, so no stop snapshot or
     checkpoint changes the journal the next case starts from."""
@@ -229,7 +245,7 @@ def startup_seconds(cwd: Path) -> tuple[float, float]:
         proc = subprocess.Popen([sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
                                  "--sessions-always-open", "--log-level", "WARNING", "--config", str(OVERLAY_FILE)],
                                 cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                                env=env if env is not None else serve_env())
         line = proc.stdout.readline()
         took = time.perf_counter() - t0
         proc.send_signal(signal.SIGKILL)
@@ -249,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tail", type=int, default=100_000, help="commands after the snapshot")
     p.add_argument("--startup-only", action="store_true",
                    help="only the journal, the three starts and one replay (for a 1,000,000-command run)")
+    p.add_argument("--bytecode-cache", action="store_true",
+                   help="starts with Python's bytecode cache on (in the scratch directory; one unmeasured start "
+                        "compiles), as an installed router restarts, even where PYTHONDONTWRITEBYTECODE is set")
     args = p.parse_args(argv)
     load_at_start = load_average()
     say(machine_line(machine_description(load_at_start)))
@@ -265,9 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         say(f"journal of {n} commands written in {time.perf_counter() - t0:.1f} s")
         snaps = list((journal_dir / "snapshots").glob("*.snapshot"))
         snap_seq = max(int(f.name.split(".")[0]) for f in snaps) if snaps else 0
-        start_empty, start_snap = startup_seconds(empty), startup_seconds(full)
+        env = serve_env(base / "pycache" if args.bytecode_cache else None)
+        if args.bytecode_cache:
+            startup_seconds(empty, env)         # compiles every module serve imports, not measured
+        start_empty, start_snap = startup_seconds(empty, env), startup_seconds(full, env)
         (journal_dir / "snapshots").rename(full / "snapshots-away")
-        start_full = startup_seconds(full)
+        start_full = startup_seconds(full, env)
         replay = replay_rate(journal_dir)
         out["replay"] = replay
         say(f"replay: {replay['commands']} commands in {replay['seconds']} s = {replay['commands_per_s']}/s, "
@@ -279,16 +301,20 @@ def main(argv: list[str] | None = None) -> int:
             say(f"snapshot of {snap['orders_known']} known orders ({snap['orders_live']} live): event loop paused "
                 f"{snap['sync_ms']} ms written in place vs {snap['fork_pause_ms']} ms to fork a writer "
                 f"(×{snap['ratio_pause_fork_vs_sync']}; the child took {snap['child_ms']} ms)")
-        say(f"serve start to ready (wall, CPU): empty journal {_s(start_empty)}; {n} commands from the snapshot "
-            f"at command {snap_seq} + a {n - snap_seq}-command tail {_s(start_snap)} (target ≤ 5 s wall); the "
-            f"whole journal {_s(start_full)}")
+        bytecode = ("bytecode cached" if args.bytecode_cache else
+                    "bytecode compiled at every start" if os.environ.get("PYTHONDONTWRITEBYTECODE") else
+                    "bytecode cache as Python keeps it")
+        say(f"serve start to ready (wall, CPU; {bytecode}): empty journal {_s(start_empty)}; {n} commands from the "
+            f"snapshot at command {snap_seq} + a {n - snap_seq}-command tail {_s(start_snap)} (target ≤ 5 s wall); "
+            f"the whole journal {_s(start_full)}")
         machine = machine_description(load_at_start)      # the load at the end too
         say(machine_line(machine))
         out.update(machine=machine, startup={
             "empty_s": round(start_empty[0], 2), "empty_cpu_s": round(start_empty[1], 2), "commands": n,
             "snapshot_seq": snap_seq, "tail": n - snap_seq,
             "snapshot_plus_tail_s": round(start_snap[0], 2), "snapshot_plus_tail_cpu_s": round(start_snap[1], 2),
-            "whole_journal_s": round(start_full[0], 2), "whole_journal_cpu_s": round(start_full[1], 2)})
+            "whole_journal_s": round(start_full[0], 2), "whole_journal_cpu_s": round(start_full[1], 2),
+            "bytecode": bytecode})
         out["targets"] = {"snapshot_plus_tail_le_5s": start_snap[0] <= 5.0}
         if "ack" in out:
             out["targets"]["journal_cost_p50_none_le_1.10"] = out["ack"]["ratio_p50_none_vs_off"] <= 1.10

@@ -278,51 +278,60 @@ def recentre(K, S, L, q, b, s):
             _store(q, i, row[j] + 1)
 
 
+@njit(cache=True, _nrt=False)
+def add_level(K, S, L, M, q, b, s, price, qi, pos):
+    """A new, empty level at `price` on side `s` of book `b`, placed in the sorted side (at `pos`,
+    -1 = not searched yet) and in the ladder (`q`, slot `qi`, -1 outside the window); returns its
+    id. Not inlined: a price gets a new level far less often than an order joins one, and one
+    compiled copy instead of one per caller keeps the cold compile short."""
+    n = K[b, K_NLEV + s]
+    row = S[2 * b + s]
+    if pos < 0:
+        pos = _position(K, S, L, b, s, price)
+    lid = M[M_LFREE]
+    if lid >= 0:
+        M[M_LFREE] = L[lid, L_NEXT]
+    else:
+        lid = M[M_LHW]
+        M[M_LHW] = lid + 1
+    M[M_LLIVE] += 1
+    L[lid, L_PRICE] = price
+    L[lid, L_HEAD] = -1
+    L[lid, L_TAIL] = -1
+    L[lid, L_QTY] = 0
+    L[lid, L_COUNT] = 0
+    for j in range(n, pos, -1):
+        row[j] = row[j - 1]
+    row[pos] = lid
+    K[b, K_NLEV + s] = n + 1
+    if pos == n:
+        set_top(M, b, s, price)
+    if n + 1 > M[M_MAXSIDE]:
+        M[M_MAXSIDE] = n + 1
+    if qi >= 0:
+        _store(q, qi, lid + 1)
+    # keep the window around the touch: re-centre when the best price leaves its middle half
+    bi = ladder_slot(K, b, s, L[row[n], L_PRICE])
+    if bi < NQ // 4 or bi >= NQ - NQ // 4:
+        recentre(K, S, L, q, b, s)
+    return lid
+
+
 @njit(cache=True, _nrt=False, inline="always")
 def link(K, S, L, O, M, r):
     """Append order row `r` at the tail of its price level (creating the level if needed)."""
     b, s, price = O[r, O_BOOK], O[r, O_SIDE] - 1, O[r, O_PRICE]
-    n = K[b, K_NLEV + s]
-    row = S[2 * b + s]
     q = ladder_at(M, b, s)
     qi = ladder_slot(K, b, s, price)
-    lid = -1
+    pos = -1
     if qi >= 0:
         lid = _load(q, qi) - 1
-        pos = -1
     else:
         pos = _position(K, S, L, b, s, price)
-        if pos < n and L[row[pos], L_PRICE] == price:
-            lid = row[pos]
+        row = S[2 * b + s]
+        lid = row[pos] if pos < K[b, K_NLEV + s] and L[row[pos], L_PRICE] == price else -1
     if lid < 0:
-        if pos < 0:
-            pos = _position(K, S, L, b, s, price)
-        lid = M[M_LFREE]
-        if lid >= 0:
-            M[M_LFREE] = L[lid, L_NEXT]
-        else:
-            lid = M[M_LHW]
-            M[M_LHW] = lid + 1
-        M[M_LLIVE] += 1
-        L[lid, L_PRICE] = price
-        L[lid, L_HEAD] = -1
-        L[lid, L_TAIL] = -1
-        L[lid, L_QTY] = 0
-        L[lid, L_COUNT] = 0
-        for j in range(n, pos, -1):
-            row[j] = row[j - 1]
-        row[pos] = lid
-        K[b, K_NLEV + s] = n + 1
-        if pos == n:
-            set_top(M, b, s, price)
-        if n + 1 > M[M_MAXSIDE]:
-            M[M_MAXSIDE] = n + 1
-        if qi >= 0:
-            _store(q, qi, lid + 1)
-        # keep the window around the touch: re-centre when the best price leaves its middle half
-        bi = ladder_slot(K, b, s, L[row[n], L_PRICE])
-        if bi < NQ // 4 or bi >= NQ - NQ // 4:
-            recentre(K, S, L, q, b, s)
+        lid = add_level(K, S, L, M, q, b, s, price, qi, pos)
     tail = L[lid, L_TAIL]
     O[r, O_PREV] = tail
     O[r, O_NEXT] = -1
@@ -338,6 +347,19 @@ def link(K, S, L, O, M, r):
     M[M_SEQ] += 1
     O[r, O_SEQ] = M[M_SEQ]
     M[M_LIVE] += 1
+
+
+@njit(cache=True, _nrt=False)
+def drop_inner_level(K, S, L, b, s, lid):
+    """Take level `lid`, not the best one, out of side `s` of book `b`'s sorted levels: a search and
+    a shift. Not inlined: it is rare (a cancel or expiry emptying a level behind the touch), and one
+    compiled copy instead of one per caller of `unlink` keeps the cold compile short."""
+    n = K[b, K_NLEV + s]
+    row = S[2 * b + s]
+    pos = _position(K, S, L, b, s, L[lid, L_PRICE])
+    for j in range(pos, n - 1):
+        row[j] = row[j + 1]
+    K[b, K_NLEV + s] = n - 1
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -361,15 +383,12 @@ def unlink(K, S, L, O, M, r):
     if L[lid, L_COUNT] == 0:
         b, s = O[r, O_BOOK], O[r, O_SIDE] - 1
         n = K[b, K_NLEV + s]
-        row = S[2 * b + s]
-        if row[n - 1] == lid:
-            pos = n - 1
-            set_top(M, b, s, L[row[n - 2], L_PRICE] if n > 1 else 0)
+        if S[2 * b + s, n - 1] == lid:
+            # the best level, as when a trade takes its last order: the next one becomes the best
+            set_top(M, b, s, L[S[2 * b + s, n - 2], L_PRICE] if n > 1 else 0)
+            K[b, K_NLEV + s] = n - 1
         else:
-            pos = _position(K, S, L, b, s, L[lid, L_PRICE])
-        for j in range(pos, n - 1):
-            row[j] = row[j + 1]
-        K[b, K_NLEV + s] = n - 1
+            drop_inner_level(K, S, L, b, s, lid)
         qi = ladder_slot(K, b, s, L[lid, L_PRICE])
         if qi >= 0:
             _store(ladder_at(M, b, s), qi, 0)

@@ -56,6 +56,7 @@ from router.orders.status import TradingStatus
 from router.orders.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
 
 ROUTES_KEPT = 1000
+PRICE_TEXTS_KEPT = 4096
 # Module constants instead of enum class attribute lookups on the per-order path.
 _BUY, _SELL, _GTD, _FOK = Side.BUY, Side.SELL, CoreTif.GTD, CoreTif.FOK
 _new = tuple.__new__          # NamedTuple construction without the generated __new__
@@ -91,6 +92,7 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         # (Snapshots written before it carry an unused `_symbols` of another shape: a new name.)
         self._symbol_terms: dict[bytes | None, tuple] = {}
         self._rest_pos: dict[tuple, int] = {}
+        self._price_units: dict[tuple[bytes, int], int] = {}      # (Price(44) text, decimals) -> units
         # One bound method, handed to the router for product orders: reads each book's live best
         # price (benchmarks/README.md, "Order flow: what was made faster").
         self._top_fn = self._read_top.price
@@ -252,7 +254,15 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, Refere
         price = None
         limit = g(b"40") == b"2"
         if limit:
-            price = fast_units(g(b"44"), decimals)
+            # A price text's units, remembered per (text, decimals): clients send the same few levels.
+            key = (g(b"44"), decimals)
+            price = self._price_units.get(key)
+            if price is None:
+                price = fast_units(key[0], decimals)
+                if price:
+                    if len(self._price_units) >= PRICE_TEXTS_KEPT:
+                        self._price_units.clear()
+                    self._price_units[key] = price
             if not price or price % tick:
                 price = self._slow_price(session, msg, now_ns, g(b"44"), decimals, instr, symbol, account)
                 if type(price) is list:

@@ -23,6 +23,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from router.fix.encoding import WireBody
 from router.orders.core_bridge import Out
 from router.records import snapshot_fork
 from router.records.commands import Applied, admin_payload, decode_admin
@@ -39,6 +40,14 @@ def config_digest(config: Any) -> str:
     """SHA-256 of the merged configuration tree (canonical JSON), recorded by the journal's first command."""
     text = json.dumps(config.raw, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _exec_id(body: Any) -> bytes | None:
+    """A report's ExecID(17): read off an encoded body's wire (the order flow's reports; building the
+    pairs of each cost most of a re-delivery), else from its pairs."""
+    if body.__class__ is WireBody:
+        return body.field(17)
+    return dict(body).get(17)
 
 
 def _tag(frame: bytes, marker: bytes) -> bytes | None:
@@ -269,20 +278,28 @@ class Sequencer:
         """A kill between a batch's journal write and its FIX store write keeps its ExecutionReports
         from the store; the replay produced them again. Send those whose ExecID the session's store
         does not hold (only those made since the store's current run of sequence numbers began)."""
-        by_session: dict[str, list[tuple[int, Out]]] = {}
+        gateway = self.gateway
         drop_copy = getattr(self, "drop_copy", None)
+        names = {out.session for _, out in outs} | (drop_copy.names if drop_copy else frozenset())
+        epochs = [h.sequence_epoch for h in map(gateway.handle, names) if h is not None]
+        if not epochs:
+            return
+        # A report made before every session's current run of sequence numbers began goes to none of
+        # them: dropped before its drop copies are made (after a sequence reset, all of the tail's).
+        oldest = min(epochs)
+        outs = [(when, out) for when, out in outs if when >= oldest and out.msg_type == b"8"]
         if drop_copy is not None:        # the drop-copy sessions' copies of the same reports
             outs = [(when, o) for when, out in outs for o in drop_copy.expand([out], count=False)]
+        by_session: dict[str, list[tuple[int, Out]]] = {}
         for when, out in outs:
-            if out.msg_type == b"8":
-                by_session.setdefault(out.session, []).append((when, out))
+            by_session.setdefault(out.session, []).append((when, out))
         for session, reports in by_session.items():
-            h = self.gateway.handle(session)
+            h = gateway.handle(session)
             if h is None:
                 continue
             stored = {_tag(frame, b"\x0117=") for _, frame in h.stored_messages()}
             epoch = h.sequence_epoch
-            missing = [o for when, o in reports if when >= epoch and dict(o.body).get(17) not in stored]
+            missing = [o for when, o in reports if when >= epoch and _exec_id(o.body) not in stored]
             for o in missing:
                 h.send(o.msg_type, o.body)
             if missing:

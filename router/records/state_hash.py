@@ -43,6 +43,7 @@ SKIP = frozenset({
     "_symbol_terms",    # the flow's per-symbol cache of a new order's constants (`_symbols` before it)
     "_days_memo",       # the ledger's memo of the calendars' days per fill (router.records.ledger)
     "_rest_pos",        # the flow's memo of a product order's rest book per ranking (a cache, cleared at 4096)
+    "_price_units",     # the flow's memo of Price(44) texts' units (a cache, cleared at 4096)
 })
 
 

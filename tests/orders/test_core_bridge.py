@@ -92,3 +92,58 @@ def test_single_commands_go_through_one_buffer_the_engine_keeps_a_view_of() -> N
     assert h.flow._cmd_buf is buf
     # The engine reuses its flat view of that buffer rather than re-checking it per message.
     assert h.flow.engine._last_batch is buf
+
+
+def test_catalogue_books_agree_with_the_reference_across_the_price_ladder_edges() -> None:
+    """The core's price ladders (layout.NQ-tick windows around each side's touch) with the tick sizes
+    the default catalogue gives `make_engine` (0.01 -> 1 unit, HKGX 99 tael 0.50 -> 50 units): orders
+    at, inside and beyond both edges of the first window, a bid walking up over several windows
+    (re-centring the ladder at each step), cancels, then market orders that empty every book; the numba
+    engine and the reference book must emit the same events and end on the same books."""
+    from matching.layout import K_QB, NQ, views
+    from router.config import load_config
+    from router.orders.core_bridge import make_engine
+    cfg = load_config()
+    eng, ref = make_engine(cfg.catalogue, cfg.fx), make_engine(cfg.catalogue, cfg.fx, reference=True)
+    instruments = cfg.catalogue.by_book()
+    assert {i.tick_units for i in instruments} == {1, 50}
+    rows: list[dict] = []
+    oid = 0
+    for i in instruments:
+        b, tick, mid = i.book_id, i.tick_units, i.reference_units
+        # no price band: the far orders (three windows out) must reach the book, not be refused
+        rows.append(dict(op=Op.SET_REF_PRICE, book=b, price=0))
+        for side, sgn in ((Side.BUY, -1), (Side.SELL, 1)):
+            for d in (1, NQ // 4 - 1, NQ // 4, NQ // 2 - 1, NQ // 2, NQ // 2 + 1, NQ - 1, NQ, NQ + 1, 3 * NQ):
+                oid += 1
+                rows.append(dict(op=Op.NEW, book=b, order_id=oid, owner=oid % 3, side=side, ord_type=OrdType.LIMIT,
+                                 tif=Tif.GTC, price=mid + sgn * d * tick, qty=1 + oid % 4))
+    cut = len(rows)
+    for i in instruments:
+        b, tick, mid = i.book_id, i.tick_units, i.reference_units
+        for k in range(1, 33):    # a new best bid every NQ/8 ticks: over the asks, past the window
+            oid += 1
+            rows.append(dict(op=Op.NEW, book=b, order_id=oid, owner=3, side=Side.BUY, ord_type=OrdType.LIMIT,
+                             tif=Tif.GTC, price=mid - NQ * tick + k * (NQ // 8) * tick, qty=2))
+        rows += [dict(op=Op.CANCEL, order_id=oid - 5), dict(op=Op.CANCEL, order_id=oid - 20)]
+        for side in (Side.SELL, Side.BUY):
+            oid += 1
+            rows.append(dict(op=Op.NEW, book=b, order_id=oid, owner=4, side=side, ord_type=OrdType.MARKET,
+                             tif=Tif.IOC, qty=100_000 if i.max_lots >= 100_000 else i.max_lots))
+    c = np.zeros(len(rows), COMMAND_DTYPE)
+    c["rest_book"] = -1
+    for n, row in enumerate(rows):
+        c[n]["time"] = n + 1
+        for k, v in row.items():
+            c[n][k] = int(v)
+    for lo, hi in ((0, cut), (cut, len(rows))):
+        assert eng.process(c[lo:hi]).tolist() == ref.process(c[lo:hi]).tolist()
+        if lo == 0:
+            bases = views(eng._A)[0][:, K_QB:K_QB + 2]
+            for i in instruments:     # each window placed, on the book's own tick grid
+                assert all(x != 0 and (x - i.reference_units) % i.tick_units == 0 for x in bases[i.book_id])
+        for i in instruments:
+            for x, y in zip(eng.depth(i.book_id, 100_000), ref.depth(i.book_id, 100_000)):
+                assert x.tolist() == y.tolist()
+        assert eng.state_hash() == ref.state_hash()
+    assert eng.resting_orders() == ref.resting_orders()

@@ -33,12 +33,14 @@ def _wire(outs) -> list[bytes]:
 
 def _play(orders, *, cold_cache: bool = False) -> tuple[list[bytes], dict]:
     """Send `orders` (sender, symbol, side, qty text, price text or None) to a fresh flow; the frames of
-    all answers and the final state hashes. `cold_cache` empties the per-symbol cache before each."""
+    all answers and the final state hashes. `cold_cache` empties the per-symbol cache and the price
+    texts' memo before each."""
     h = Harness(reference=True)
     frames = []
     for sender, symbol, side, qty, price in orders:
         if cold_cache:
             h.flow._symbol_terms.clear()
+            h.flow._price_units.clear()
         frames += _wire(h.order(sender, symbol, side, qty, price))
     return frames, state_hashes(h.flow)
 
@@ -67,6 +69,31 @@ def test_the_per_symbol_cache_changes_nothing() -> None:
     cold, cold_hashes = _play(_USUAL, cold_cache=True)
     assert warm == cold
     assert warm_hashes == cold_hashes
+
+
+def test_remembered_price_texts_change_nothing(monkeypatch) -> None:
+    """Price(44) texts' units are remembered per (text, decimals), in a table emptied when full: any
+    sequence of prices, repeating or not, bad ones included, answers as with nothing remembered."""
+    import router.orders.flow as flow_mod
+
+    monkeypatch.setattr(flow_mod, "PRICE_TEXTS_KEPT", 3)
+    prices = ["560.00", "560.00", "559.50", "560.005", "22300.00", "22301.00", "559.5", "-1", "560.00", "558.00",
+              "559.50", "1E3", "561.00"]
+    orders = [(SH if n % 2 else HK, "HKGX.AU99TAEL" if p.startswith("223") else "SGE.AU9999", 1 + n % 2, "1", p)
+              for n, p in enumerate(prices)]
+    warm, warm_hashes = _play(orders)
+    cold, cold_hashes = _play(orders, cold_cache=True)
+    assert warm == cold and warm_hashes == cold_hashes
+    assert any(b"\x01150=8\x01" in m for m in warm) and any(b"\x01150=0\x01" in m for m in warm)
+    h = Harness()
+    for p in prices:
+        (first, *_) = h.order(SH, "SGE.AU9999", 1, 1, p)
+        assert len(h.flow._price_units) <= 3
+        if p in ("560.00", "559.50", "558.00", "561.00"):
+            assert (f(first, 150), f(first, 44)) == (b"0", p.encode())        # each text its own units
+        elif p in ("560.005", "-1"):
+            assert f(first, 150) == b"8"
+    assert h.flow._price_units
 
 
 def test_unknown_symbols_are_refused_every_time_and_never_kept() -> None:

@@ -376,3 +376,69 @@ def test_what_the_quiet_replay_skips_changes_neither_state_nor_any_report_after_
         kinds.update(re.findall(rb"\x01150=(.)", b"".join(w for _, _, w in outs[0])))
     assert {b"I", b"5", b"F"} <= kinds, "status, replace and trade reports should have been compared"
     assert state_hashes(fresh.flow) == state_hashes(live.app.flow)
+
+
+class _Session:
+    """A gateway session handle for `_redeliver`: its run's start, the frames its store keeps, what it got."""
+
+    def __init__(self, session_id: str, epoch: int, stored: list[bytes]) -> None:
+        self.session_id, self.sequence_epoch, self.stored, self.sent = session_id, epoch, stored, []
+
+    def stored_messages(self) -> list[tuple[int, bytes]]:
+        return list(enumerate(self.stored, 1))
+
+    def send(self, msg_type: bytes, body) -> bool:
+        self.sent.append((msg_type, _wire(body)))
+        return True
+
+
+def test_redelivery_sends_each_session_the_reports_of_its_run_its_store_lacks_drop_copies_included(tmp_path) -> None:
+    """Re-delivery after a replay: per session (the drop-copy session's copies included) the reports made
+    since its store's run of sequence numbers began whose ExecID the store does not hold; the reports
+    older than every session's run are dropped before their copies are made, which changes nothing sent."""
+    from router.records.replay import replay
+    live = Driver(FileJournal(tmp_path))
+    trade_a_while(live, random.Random(5), 400)
+    live.app.commit()
+    live.app.journal.close()
+    app = build_router_app(CONFIG, sessions_always_open=True, journal=FileJournal(tmp_path))
+    tail = replay(app.journal, app.applier, tail=100).tail_outs
+    assert app.drop_copy.names == {"DROPCOPY1"}
+    times = sorted({when for when, out in tail if out.msg_type == b"8"})
+    assert len(times) > 10
+    # every report and copy the rule allows, by the rule itself: copies made of every report first
+    made = [(when, o) for when, out in tail for o in app.drop_copy.expand([out], count=False) if o.msg_type == b"8"]
+    assert any(o.session == "DROPCOPY1" for _, o in made)
+
+    def expected(sessions: dict) -> dict:
+        out = {}
+        for name, s in sessions.items():
+            stored = {re.search(rb"\x0117=([^\x01]*)", f).group(1) for f in s.stored}
+            out[name] = [(o.msg_type, _wire(o.body)) for when, o in made
+                         if o.session == name and when >= s.sequence_epoch and dict(o.body)[17] not in stored]
+        return out
+
+    class Gateway:
+        def __init__(self, sessions: dict) -> None:
+            self.sessions = sessions
+
+        def handle(self, name: str):
+            return self.sessions.get(name)
+
+    mid, late = times[len(times) // 2], times[-3]
+    sh_after = [o for when, o in made if o.session == "SHCLIENT1" and when >= mid]
+    cases = [
+        {"SHCLIENT1": _Session("SHCLIENT1", mid, [b"8=FIX.4.4\x0135=8\x0117=" + dict(sh_after[0].body)[17] + b"\x01"]),
+         "HKCLIENT1": _Session("HKCLIENT1", 0, []), "DROPCOPY1": _Session("DROPCOPY1", late, [])},
+        {"SHCLIENT1": _Session("SHCLIENT1", late, []), "DROPCOPY1": _Session("DROPCOPY1", mid, [])},
+        {"SHCLIENT1": _Session("SHCLIENT1", times[-1] + 1, []), "HKCLIENT1": _Session("HKCLIENT1", times[-1] + 1, []),
+         "DROPCOPY1": _Session("DROPCOPY1", times[-1] + 1, [])},
+    ]
+    for sessions in cases:
+        app.gateway = Gateway(sessions)
+        app._redeliver(tail)
+        want = expected(sessions)
+        assert {name: s.sent for name, s in sessions.items()} == want
+    assert cases[0]["SHCLIENT1"].sent and cases[0]["DROPCOPY1"].sent and cases[1]["DROPCOPY1"].sent
+    assert len(cases[0]["SHCLIENT1"].sent) == len(sh_after) - 1
+    assert not any(s.sent for s in cases[2].values())
