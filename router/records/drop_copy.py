@@ -31,6 +31,7 @@ ORDER_MESSAGES = {b"D": "NewOrderSingle", b"F": "OrderCancelRequest", b"G": "Ord
                   b"q": "OrderMassCancelRequest"}
 _COPY = (797, b"Y")
 _COPY_WIRE = b"\x01797=Y"
+_new_out = tuple.__new__
 
 
 def _text(value: Any) -> str:
@@ -58,6 +59,8 @@ class DropCopy:
             (s.target_comp_id, None if s.accounts is None else frozenset(s.accounts))
             for s in sessions if getattr(s, "role", "trading") == "drop_copy"]
         self.names = frozenset(name for name, _ in self.sessions)
+        # Every drop-copy session sees every account (the default DROPCOPY1): no Account to read.
+        self._every_account = all(accounts is None for _, accounts in self.sessions)
         self.metrics = metrics
 
     def __bool__(self) -> bool:
@@ -79,9 +82,11 @@ class DropCopy:
             return outs
         result: list[Out] = []
         counted: dict[str, int] = {}
+        names = self.names
+        every_account = self._every_account
         for out in outs:
             result.append(out)
-            if out.msg_type != b"8" or out.session in self.names:
+            if out.msg_type != b"8" or out.session in names:
                 continue
             body = out.body
             exec_type = account = None
@@ -92,9 +97,10 @@ class DropCopy:
                 i = wire.find(b"\x01150=")
                 if i >= 0:
                     exec_type = wire[i + 5:wire.find(b"\x01", i + 5) % (len(wire) + 1)]
-                i = wire.find(b"\x011=")
-                if i >= 0:
-                    account = wire[i + 3:wire.find(b"\x01", i + 3) % (len(wire) + 1)].decode("ascii", "replace")
+                if not every_account:
+                    i = wire.find(b"\x011=")
+                    if i >= 0:
+                        account = wire[i + 3:wire.find(b"\x01", i + 3) % (len(wire) + 1)].decode("ascii", "replace")
             else:
                 for tag, value in body:
                     if tag == 150:
@@ -107,7 +113,7 @@ class DropCopy:
                 if accounts is None or account in accounts:
                     # A WireBody keeps its encoding with the copy's one field more (see router.fix.encoding).
                     copy = WireBody(wire + _COPY_WIRE) if body.__class__ is WireBody else [*body, _COPY]
-                    result.append(Out(name, b"8", copy))
+                    result.append(_new_out(Out, (name, b"8", copy)))    # Out(...) without its Python __new__
                     counted[name] = counted.get(name, 0) + 1
         if counted and count and self.metrics is not None:
             for name, n in counted.items():
