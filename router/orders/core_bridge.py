@@ -231,14 +231,7 @@ class CoreEvents:
         outs: list[Out] = []
         if o is not None:
             report = self.exec_report
-            ms = now_ns // 1_000_000
-            if ms == self._ts_ms:
-                ts = self._ts
-            elif report is quiet_report:
-                ts = b""        # a replay's quiet reports: no TransactTime formatted (see `_reports`)
-            else:
-                ts = self._ts = utc_timestamp(now_ns)
-                self._ts_ms = ms
+            ts = self._stamp(now_ns)
             ack = self._accepted(o, ev[5], ev[11], ts)
             if ack is not None:
                 outs.append(ack)
@@ -262,14 +255,7 @@ class CoreEvents:
         o = self.index.by_oid.get(ev[7])
         if o is None:
             return []
-        ms = now_ns // 1_000_000
-        if ms == self._ts_ms:
-            ts = self._ts
-        elif self.exec_report is quiet_report:
-            ts = b""            # a replay's quiet reports: no TransactTime formatted (see `_reports`)
-        else:
-            ts = self._ts = utc_timestamp(now_ns)
-            self._ts_ms = ms
+        ts = self._stamp(now_ns)
         book = ev[5]
         ack = self._accepted(o, book, ev[11], ts)
         outs = [] if ack is None else [ack]
@@ -286,14 +272,7 @@ class CoreEvents:
         outs: list[Out] = []
         if o is not None and o.status not in DONE_STATUSES:
             report = self.exec_report
-            ms = now_ns // 1_000_000
-            if ms == self._ts_ms:
-                ts = self._ts
-            elif report is quiet_report:
-                ts = b""        # a replay's quiet reports: no TransactTime formatted (see `_reports`)
-            else:
-                ts = self._ts = utc_timestamp(now_ns)
-                self._ts_ms = ms
+            ts = self._stamp(now_ns)
             self.index.rename(o, clordid)
             o.status = OS_CANCELED
             self._finish(o)
@@ -304,6 +283,18 @@ class CoreEvents:
         if book >= 0 and self.md.by_book:
             outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
         return outs
+
+    def _stamp(self, now_ns: int) -> bytes:
+        """TransactTime(60) text for `now_ns` on the one-event paths: kept per millisecond (its precision),
+        and none at all under a replay's quiet reports, which never write it (see `_reports`)."""
+        ms = now_ns // 1_000_000
+        if ms == self._ts_ms:
+            return self._ts
+        if self.exec_report is quiet_report:
+            return b""
+        self._ts = ts = utc_timestamp(now_ns)
+        self._ts_ms = ms
+        return ts
 
     def _accepted(self, o: Order, book: int, core_qty: int, ts: bytes) -> Out | None:
         """The core accepted `o` (on `book`, `core_qty` of its lots; book -1: a product's sweep): where it
