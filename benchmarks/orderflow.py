@@ -44,7 +44,7 @@ from benchmarks._timing import (
 from matching import COMMAND_DTYPE, EventKind, Op
 from router.config import build_config, embedded_defaults
 from router.fix.codec import encode, parse_frame
-from router.orders.core_bridge import OP_NEW, TopReader, _pack_row
+from router.orders.core_books import OP_NEW, TopReader, pack_row
 from router.orders.flow import OrderFlow, make_engine
 from router.orders.risk import RiskEngine
 
@@ -121,14 +121,14 @@ def _core_new(bench: _Bench, oid: int) -> tuple[int, bool]:
     if buf is None:
         buf = flow._cmd_buf = np.zeros((1, len(COMMAND_DTYPE.names)), np.int64)
     row = [OP_NEW, bench.now, 0, oid, 0, 1, 2, 0, 55000, 1, 0, 0, -1, 0, 0, 0, 0, 0]
-    _pack_row(buf, 0, *row)
+    pack_row(buf, 0, *row)
     engine = flow.engine
     t = time.perf_counter_ns()
     events = engine.process_at_rows(buf, 0)
     ns = time.perf_counter_ns() - t
     accepted = len(events) > 0 and events[0][0] == EventKind.ACCEPTED     # field 0: kind
     row[0] = int(Op.CANCEL)
-    _pack_row(buf, 0, *row)
+    pack_row(buf, 0, *row)
     engine.process_at_rows(buf, 0)
     return ns, accepted
 

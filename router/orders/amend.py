@@ -22,7 +22,8 @@ from matching import Op, Tif as CoreTif, commands
 from router.domain.calendar import SessionState
 from router.domain.convert import COMPARABLE_DEN
 from router.fix.codec import utc_timestamp
-from router.orders.core_bridge import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS, Out
+from router.orders.core_books import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS
+from router.orders.core_bridge import Out
 from router.orders.index import (
     ET_STATUS, MICRO, ORD_STATUS_REQ_ID, Order, decimal_to_units, micro_text, parse_decimal, text_of as _s,
 )

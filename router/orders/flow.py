@@ -37,10 +37,10 @@ from router.domain.fx_quotes import FxSettings
 from router.fix.codec import parse_utc_timestamp
 from router.orders.marketdata import BAR_FORM_FROM_FIX, CYCLE_FROM_FIX, MarketData
 from router.orders.amend import Amendments
-from router.orders.core_bridge import (
-    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, CoreEvents, Out, TopReader, book_specs, core_factor,
-    make_engine,
+from router.orders.core_books import (
+    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, TopReader, book_specs, core_factor, make_engine,
 )
+from router.orders.core_bridge import CoreEvents, Out
 from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
 from router.orders.new_order_rejects import NewOrderRejects, business_reject

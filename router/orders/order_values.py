@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from router.orders.core_bridge import TIFS
+from router.orders.core_books import TIFS
 from router.orders.marketdata import BAR_FORM_FIX, CYCLE_FIX
 
 SIDES = {b"1": "buy", b"2": "sell"}

@@ -12,7 +12,7 @@ import random
 import numpy as np
 
 from matching import COMMAND_DTYPE, BookSpec, Engine, Op, OrdType, ReferenceBook, Side, Tif
-from router.orders.core_bridge import TopReader
+from router.orders.core_books import TopReader
 
 
 def _expected(engine, book: int) -> tuple:
@@ -102,7 +102,7 @@ def test_catalogue_books_agree_with_the_reference_across_the_price_ladder_edges(
     engine and the reference book must emit the same events and end on the same books."""
     from matching.layout import K_QB, NQ, views
     from router.config import load_config
-    from router.orders.core_bridge import make_engine
+    from router.orders.core_books import make_engine
     cfg = load_config()
     eng, ref = make_engine(cfg.catalogue, cfg.fx), make_engine(cfg.catalogue, cfg.fx, reference=True)
     instruments = cfg.catalogue.by_book()
