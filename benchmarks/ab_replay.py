@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -184,24 +183,11 @@ def run_serve(tree: Path, journal_root: Path, bytecode_cache: bool = False) -> d
     if bytecode_cache:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(tree.parent / f"pycache-{tree.name}")
+    from benchmarks.recovery import startup_seconds      # the driver only: it imports the router
     with tempfile.TemporaryDirectory(prefix="ab-replay-serve-") as tmp:
         shutil.copytree(journal_root / "var", Path(tmp) / "var")
-        t0 = time.perf_counter()
-        with tempfile.TemporaryFile("w+") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
-                                     "--sessions-always-open", "--log-level", "WARNING", "--config",
-                                     str(journal_root / "overlay.toml")], cwd=tmp, stdout=subprocess.PIPE,
-                                    stderr=err, text=True, env=env)
-            line = proc.stdout.readline()
-            took = time.perf_counter() - t0
-            proc.send_signal(signal.SIGKILL)
-            _, _, usage = os.wait4(proc.pid, 0)
-            proc.returncode = -9
-            proc.stdout.close()
-            if "gold-router ready" not in line:
-                err.seek(0)
-                raise RuntimeError(f"serve did not start on {tree}: {line!r}; {err.read()[-2000:]}")
-    return {"wall_s": took, "cpu_s": usage.ru_utime + usage.ru_stime}
+        took, cpu = startup_seconds(Path(tmp), env, journal_root / "overlay.toml")
+    return {"wall_s": took, "cpu_s": cpu}
 
 
 def compare(trees: dict[str, Path], journals: dict[str, Path], repeat: int, mode: str, chunk: int,

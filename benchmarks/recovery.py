@@ -236,14 +236,14 @@ def serve_env(bytecode_cache: Path | None = None) -> dict:
     return env
 
 
-def startup_seconds(cwd: Path, env: dict | None = None) -> tuple[float, float]:
+def startup_seconds(cwd: Path, env: dict | None = None, config: Path = OVERLAY_FILE) -> tuple[float, float]:
     """Wall seconds from launch to the ready line, and the CPU seconds `serve` (with the children it
     waited for: the forked snapshot check) spent by then. Ended with SIGKILL, so no stop snapshot or
     checkpoint changes the journal the next case starts from."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
-                                 "--sessions-always-open", "--log-level", "WARNING", "--config", str(OVERLAY_FILE)],
+                                 "--sessions-always-open", "--log-level", "WARNING", "--config", str(config)],
                                 cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True,
                                 env=env if env is not None else serve_env())
         line = proc.stdout.readline()
