@@ -54,7 +54,7 @@ fi
 "$VPY" - <<'PY'
 import time
 from router.config import load_config
-from router.orders.core_bridge import make_engine
+from router.orders.core_books import make_engine
 t = time.perf_counter()
 config = load_config()
 make_engine(config.catalogue, config.fx).warm_up()
