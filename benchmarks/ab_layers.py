@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -96,25 +94,14 @@ def _probe(orders: int) -> dict:
     return out
 
 
-def _run_probe(tree: Path, orders: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
-    proc = subprocess.run([sys.executable, str(HERE), "--probe", str(orders)], cwd=tree, env=env,
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"probe failed on {tree}: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def compare(old: Path, new: Path, repeat: int, orders: int, progress=print) -> dict:
-    runs: dict[str, list[dict]] = {"old": [], "new": []}
-    for k in range(repeat):
-        for side, tree in (("old", old), ("new", new))[::1 if k % 2 == 0 else -1]:
-            r = _run_probe(tree, orders)
-            runs[side].append(r)
-            progress(f"run {k + 1}/{repeat} {side}: " + ", ".join(f"{f} {r[f] / 1000:.2f} us" for f in FIGURES))
-    med = {side: {f: statistics.median(r[f] for r in rs) for f in FIGURES} for side, rs in runs.items()}
-    ratio = {f: round(med["old"][f] / med["new"][f], 3) if med["new"][f] else None for f in FIGURES}
-    return {"runs": runs, "median_ns": med, "old_over_new": ratio}
+    from benchmarks._ab import alternate, medians, ratios, run_probe
+    trees = {"old": old, "new": new}
+    runs = alternate(repeat, lambda side: run_probe([sys.executable, str(HERE), "--probe", str(orders)], trees[side],
+                                                    timeout=600),
+                     lambda r: ", ".join(f"{f} {r[f] / 1000:.2f} us" for f in FIGURES), progress)
+    med = medians(runs, FIGURES)
+    return {"runs": runs, "median_ns": med, "old_over_new": ratios(med)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--probe"]:
         print(json.dumps(_probe(int(argv[1]))))
         return 0
-    from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
-    from benchmarks.ab_orderflow import extract
+    from benchmarks._ab import extract, finish
+    from benchmarks._timing import PROCESS_START_LOAD, machine_description
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ab_layers", description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="git revision of the old code")
@@ -144,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in FIGURES:
         o, n = result["median_ns"]["old"][f], result["median_ns"]["new"][f]
         print(f"  {f:<8} old {o / 1000:6.2f} us   new {n / 1000:6.2f} us   old/new {result['old_over_new'][f]}")
-    print(machine_line(result["machine"]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+    finish(result, a.json)
     return 0
 
 

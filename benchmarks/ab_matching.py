@@ -19,48 +19,20 @@ usage: python -m benchmarks.ab_matching --old REV [--new REV (default HEAD)] [--
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
-from benchmarks.ab_orderflow import extract
+from benchmarks._ab import alternate, borrow_cache, extract, finish, medians, ratios, run_probe
+from benchmarks._timing import PROCESS_START_LOAD, machine_description
 
 PROBE = Path(__file__).resolve().parent / "ab_matching_probe.py"
 FIGURES = ("batch_view_cpu_ns", "batch_view_wall_ns", "batch_copy_cpu_ns", "batch_copy_wall_ns",
            "single_view_cpu_ns", "single_rows_cpu_ns")
 
 
-def borrow_cache(tree: Path, checkout: Path) -> bool:
-    """Copy the numba cache of `checkout` (e.g. the main worktree) into `tree` when their matching/*.py
-    are identical: saves the old side its cold compile (minutes). False when they differ."""
-    mine, theirs = tree / "matching", checkout / "matching"
-    names = sorted(f.name for f in mine.glob("*.py"))
-    if names != sorted(f.name for f in theirs.glob("*.py")) or any(
-            (mine / n).read_bytes() != (theirs / n).read_bytes() for n in names):
-        return False
-    (mine / "__pycache__").mkdir(exist_ok=True)
-    for f in (theirs / "__pycache__").iterdir():
-        if f.suffix in (".nbi", ".nbc") or f.name == "kernels.stamp":
-            shutil.copy2(f, mine / "__pycache__" / f.name)
-    for n in names:    # numba's cache index checks the source's mtime
-        st = (theirs / n).stat()
-        os.utime(mine / n, ns=(st.st_atime_ns, st.st_mtime_ns))
-    return True
-
-
 def probe(tree: Path, args: list[str]) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
-    proc = subprocess.run([sys.executable, str(tree / "benchmarks" / PROBE.name), *args], cwd=tree, env=env,
-                          capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"probe failed on {tree}: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_probe([sys.executable, str(tree / "benchmarks" / PROBE.name), *args], tree, timeout=3600)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the result here")
     a = ap.parse_args(argv)
     args = ["--commands", str(a.commands), "--resting", str(a.resting), "--batch", str(a.batch)]
-    runs: dict[str, list[dict]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory(prefix="goldrouter-abm-") as tmp:
         trees = {}
         for side, rev in (("old", a.old), ("new", a.new)):
@@ -88,16 +59,13 @@ def main(argv: list[str] | None = None) -> int:
                     break
         for tree in trees.values():      # this probe on both sides (it uses only what both cores have)
             (tree / "benchmarks" / PROBE.name).write_bytes(PROBE.read_bytes())
-        for k in range(a.repeat):
-            for side in ("old", "new")[::1 if k % 2 == 0 else -1]:
-                r = probe(trees[side], args)
-                runs[side].append(r)
-                print(f"run {k + 1}/{a.repeat} {side}: " + ", ".join(f"{f} {r[f]:.1f}" for f in FIGURES), flush=True)
-    med = {side: {f: statistics.median(r[f] for r in rs) for f in FIGURES} for side, rs in runs.items()}
+        runs = alternate(a.repeat, lambda side: probe(trees[side], args),
+                         lambda r: ", ".join(f"{f} {r[f]:.1f}" for f in FIGURES), lambda line: print(line, flush=True))
+    med = medians(runs, FIGURES)
     same = len({(r["events_sha256"], r["state_hash"]) for rs in runs.values() for r in rs}) == 1
     result = {"benchmark": "ab_matching", "old": a.old, "new": a.new, "commands": a.commands,
               "resting": a.resting, "batch": a.batch, "runs": runs, "median_ns": med,
-              "old_over_new": {f: round(med["old"][f] / med["new"][f], 2) for f in FIGURES},
+              "old_over_new": ratios(med, 2),
               "identical_events_and_state": same, "machine": machine_description(PROCESS_START_LOAD)}
     print(f"old {a.old} vs new {a.new}: {a.commands} commands ({a.resting} prefilled), batch {a.batch}, "
           f"median of {a.repeat} alternated processes (each the median of 3 engines):")
@@ -105,9 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {f:<20} old {med['old'][f]:7.1f} ns   new {med['new'][f]:7.1f} ns   "
               f"old/new {result['old_over_new'][f]}")
     print(f"  identical events and final state on both sides: {same}")
-    print(machine_line(result["machine"]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+    finish(result, a.json)
     return 0 if same else 1
 
 

@@ -114,16 +114,14 @@ def _write(tree: Path, into: Path, commands: int, tail: int) -> None:
 
 
 def _env(tree: Path) -> dict:
-    # One hash seed for every process (as ab_orderflow): dict and set layouts then match across runs.
-    return dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
+    # Only the driver calls this (the probe runs inside the tree under test, which may lack _ab).
+    from benchmarks._ab import probe_env
+    return probe_env(tree)
 
 
 def run_replay(tree: Path, journal_root: Path, hashes: bool) -> dict:
-    proc = subprocess.run(_probe_cmd(journal_root, hashes, 0), cwd=tree, env=_env(tree),
-                          capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"probe failed on {tree}: {proc.stdout[-500:]} {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    from benchmarks._ab import run_probe
+    return run_probe(_probe_cmd(journal_root, hashes, 0), tree, timeout=3600)
 
 
 def _probe_cmd(journal_root: Path, hashes: bool, chunk: int) -> list[str]:
@@ -259,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--old is required")
     mode = "serve" if a.serve else "processes" if a.processes else "lockstep"
     sys.path.insert(0, str(ROOT))
-    from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
-    from benchmarks.ab_orderflow import extract
+    from benchmarks._ab import extract, finish
+    from benchmarks._timing import PROCESS_START_LOAD, machine_description
     with tempfile.TemporaryDirectory(prefix="goldrouter-ab-replay-") as tmp:
         trees, journals = {}, {}
         for side, rev in (("old", a.old), ("new", a.new)):
@@ -283,9 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {f:<15} old {o:8.3f}   new {result['median']['new'][f]:8.3f}   old/new {result['old_over_new'][f]}")
     if result["same_state"]:
         print("  state hashes after the replay: the same on both sides")
-    print(machine_line(result["machine"]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+    finish(result, a.json)
     return 0
 
 

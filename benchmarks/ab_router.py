@@ -1,6 +1,6 @@
 """Old code against new, same run: the router decision (`benchmarks/router.py`) on two trees, alternated.
 
-Each side is a git revision extracted with `git archive` (`benchmarks.ab_orderflow.extract`, numba
+Each side is a git revision extracted with `git archive` (`benchmarks._ab.extract`, numba
 cache included) and runs its own `benchmarks/router.py` in a fresh process, `--repeat` times,
 alternating and swapping which side goes first each round, so a noisy neighbour on this shared
 machine hits both alike. Per case it reports the median over the repeats of each side's median ns
@@ -16,24 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
-from benchmarks.ab_orderflow import extract
+from benchmarks._ab import alternate, extract, finish, medians, ratios, run_probe
+from benchmarks._timing import PROCESS_START_LOAD, machine_description
 
 
 def run(tree: Path, calls: int) -> dict[str, int]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.router", "--calls", str(calls), "--rounds", "3",
-                               "--json", out.name], cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
-        if proc.returncode != 0:
-            raise RuntimeError(f"benchmarks.router failed on {tree}: {proc.stdout[-500:]} {proc.stderr[-1500:]}")
+        run_probe([sys.executable, "-m", "benchmarks.router", "--calls", str(calls), "--rounds", "3", "--json", out.name],
+                  tree)
         cases = json.loads(Path(out.name).read_text())["cases"]
     return {name: c["median_ns"] for name, c in cases.items()}
 
@@ -46,28 +40,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=5000, help="calls per case per round (default 5000)")
     ap.add_argument("--json", help="write the result here")
     a = ap.parse_args(argv)
-    runs: dict[str, list[dict[str, int]]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory(prefix="goldrouter-abr-") as tmp:
         trees = {}
         for side, rev in (("old", a.old), ("new", a.new)):
             (Path(tmp) / side).mkdir()
             trees[side] = extract(rev, Path(tmp) / side)
-        for k in range(a.repeat):
-            for side in ("old", "new")[::1 if k % 2 == 0 else -1]:
-                r = run(trees[side], a.calls)
-                runs[side].append(r)
-                print(f"run {k + 1}/{a.repeat} {side}: " + ", ".join(f"{n} {v}" for n, v in r.items()), flush=True)
+        runs = alternate(a.repeat, lambda side: run(trees[side], a.calls),
+                         lambda r: ", ".join(f"{n} {v}" for n, v in r.items()), lambda line: print(line, flush=True))
     names = [n for n in runs["new"][0] if n in runs["old"][0]]
-    med = {side: {n: statistics.median(r[n] for r in rs) for n in names} for side, rs in runs.items()}
-    ratio = {n: round(med["old"][n] / med["new"][n], 2) for n in names}
+    med = medians(runs, names)
+    ratio = ratios(med, 2)
     result = {"benchmark": "ab_router", "old": a.old, "new": a.new, "runs": runs, "median_ns": med,
               "old_over_new": ratio, "machine": machine_description(PROCESS_START_LOAD)}
     print(f"old {a.old} vs new {a.new}, median ns per decision, {a.repeat} alternated processes per side:")
     for n in names:
         print(f"  {n:<18} old {med['old'][n]:>7.0f}   new {med['new'][n]:>7.0f}   old/new {ratio[n]}")
-    print(machine_line(result["machine"]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+    finish(result, a.json)
     return 0
 
 

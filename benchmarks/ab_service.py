@@ -18,14 +18,13 @@ usage: python -m benchmarks.ab_service --old REV [--new REV] [--rate N] [--durat
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
-from benchmarks.ab_orderflow import extract
+from benchmarks._ab import extract, finish
+from benchmarks._timing import PROCESS_START_LOAD, machine_description
 from benchmarks.console import block
 from benchmarks.roundtrip import ServiceTarget, _start
 
@@ -83,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"old {a.old} vs new {a.new}: {a.repeat} alternated blocks of {a.duration} s at {a.rate}/s each")
     for k, v in result["old_over_new"].items():
         print(f"  {k:<26} old {result['median']['old'][k]}  new {result['median']['new'][k]}  old/new {v}")
-    print(machine_line(result["machine"]))
-    if a.json:
-        Path(a.json).write_text(json.dumps(result, indent=2) + "\n")
+    finish(result, a.json)
     if result["rejected_or_lost"]:
         print(f"FAILED: {result['rejected_or_lost']} orders rejected or lost")
         return 1

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(tmp)
         sides: list[tuple[str, Path | None]] = [("tree", None)]
         if a.old:
-            from benchmarks.ab_orderflow import extract
+            from benchmarks._ab import extract
             (base / "old-code").mkdir()
             (base / "new-code").mkdir()
             sides = [("old", extract(a.old, base / "old-code")), ("new", extract(a.new, base / "new-code"))]
