@@ -3,7 +3,7 @@
 - `extract(rev, into)`: a git revision as plain files, with this checkout's numba cache when the
   kernel sources are the same (both sides are extracted: a tree measured in place ran a steady 7 %
   slower than the same commit extracted). `borrow_cache` takes the cache of another checkout.
-- `probe_env(tree)`, `run_probe(cmd, tree, timeout)`: a probe process on one tree, with one hash seed
+- `probe_env(tree)`, `run_checked`, `run_probe(cmd, tree, timeout)`: a probe process on one tree, with one hash seed
   for every process (dict and set layouts then match across runs; it moved figures by several per
   cent), answering with one JSON line.
 - `alternate(repeat, run_one, progress)`: `repeat` rounds of one run per side, the side that goes
@@ -72,12 +72,17 @@ def probe_env(tree: Path) -> dict:
     return dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
 
 
-def run_probe(cmd: list[str], tree: Path, timeout: float = 1800) -> dict:
-    """Run `cmd` in `tree` with that tree first on the path; its last stdout line, parsed as JSON."""
+def run_checked(cmd: list[str], tree: Path, timeout: float = 1800) -> str:
+    """Run `cmd` in `tree` with that tree first on the path; its stdout (an error if it failed)."""
     proc = subprocess.run(cmd, cwd=tree, env=probe_env(tree), capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"probe failed on {tree}: {proc.stdout[-500:]} {proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout
+
+
+def run_probe(cmd: list[str], tree: Path, timeout: float = 1800) -> dict:
+    """`run_checked`, and the last stdout line parsed as JSON (the probes' answer)."""
+    return json.loads(run_checked(cmd, tree, timeout).strip().splitlines()[-1])
 
 
 def alternate(repeat: int, run_one: Callable[[str], dict], describe: Callable[[dict], str],

@@ -20,13 +20,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks._ab import alternate, extract, finish, medians, ratios, run_probe
+from benchmarks._ab import alternate, extract, finish, medians, ratios, run_checked
 from benchmarks._timing import PROCESS_START_LOAD, machine_description
 
 
 def run(tree: Path, calls: int) -> dict[str, int]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        run_probe([sys.executable, "-m", "benchmarks.router", "--calls", str(calls), "--rounds", "3", "--json", out.name],
+        run_checked([sys.executable, "-m", "benchmarks.router", "--calls", str(calls), "--rounds", "3", "--json", out.name],
                   tree)
         cases = json.loads(Path(out.name).read_text())["cases"]
     return {name: c["median_ns"] for name, c in cases.items()}
