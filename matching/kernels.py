@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from numba import carray, njit
 
-from .kernels_book import _as_ptr, find_order, prefetch
+from .kernels_book import _as_ptr, _load, find_order, ladder_at, ladder_slot, prefetch
 from .kernels_bulk import _expire_due, _mass_or_expire
 from .kernels_orders import (
-    C_BOOK, C_OID, C_OP, C_TIF, C_TIME, DAY, OP_CANCEL, OP_CONV, OP_EXPIRE, OP_MASS, OP_NEW, OP_REF, OP_REPLACE,
-    OP_STP, OP_SWEEP, R_BAD_OP, _cancel, _new, _reject, _replace, _settings,
+    C_BOOK, C_OID, C_OP, C_PRICE, C_SIDE, C_TIF, C_TIME, DAY, OP_CANCEL, OP_CONV, OP_EXPIRE, OP_MASS, OP_NEW,
+    OP_REF, OP_REPLACE, OP_STP, OP_SWEEP, R_BAD_OP, _cancel, _new, _reject, _replace, _settings,
 )
 from .kernels_sweep import _sweep
 from .layout import (
-    HDR, K_NLEV, L_HEAD, M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_IDX, M_LIVE, M_LLIVE, M_MAXSIDE,
+    HDR, K_NLEV, L_HEAD, L_TAIL, M_APPEND, M_CAPH, M_CAPL, M_CAPO, M_CAPS, M_CAPW, M_IDX, M_LIVE, M_LLIVE, M_MAXSIDE,
     M_NB, M_NE, M_NEXT, M_NG, M_NHEAP, M_NHT, M_NORD, M_NOWN, M_OFREE, M_OFFG, M_OFFH, M_OFFK, M_OFFL, M_OFFO, M_OFFS, M_CPTR, M_CROWS,
     M_EPTR, M_EROWS, M_OFFW, M_OFFX, M_OP, M_RESUME, M_TIME, NKF, NLF, NOF, O_CUM, O_EXPIRE, O_ID, O_LEAVES,
     O_NEXT, O_OWNER, O_PRICE, O_QTY, O_SIDE, O_TIF,
@@ -64,19 +64,29 @@ def _loop(K, G, S, L, O, HT, W, X, M, E, C, start, stop):
     ht_base, o_base = HT.ctypes.data, O.ctypes.data
     for i in range(start, stop):
         # Cancels and replaces of old orders miss the cache twice in a row (id table, then the order
-        # row). In a batch the next commands are known, so start those loads early: the id-table
-        # slot two commands ahead, the order row one ahead (its slot was fetched a command ago).
-        if i + 2 < stop:
-            c2 = C[i + 2]
-            if c2[C_OP] == OP_CANCEL or c2[C_OP] == OP_REPLACE:
+        # row), a new order's id slot and its level's tail row once each. In a batch the next
+        # commands are known, so start those loads early: id-table slots four commands ahead, the
+        # order row (both lines) or the tail row two ahead (its slot was fetched two commands ago).
+        if i + 4 < stop:
+            c2 = C[i + 4]
+            if c2[C_OP] == OP_CANCEL or c2[C_OP] == OP_REPLACE or c2[C_OP] == OP_NEW:
                 k = c2[C_OID]
                 prefetch(ht_base + ((k ^ (k >> 32)) & (HT.shape[0] - 1)) * 16)
-        if i + 1 < stop:
-            c1 = C[i + 1]
+        if i + 2 < stop:
+            c1 = C[i + 2]
             if (c1[C_OP] == OP_CANCEL or c1[C_OP] == OP_REPLACE) and c1[C_OID] > 0:
                 r1 = find_order(HT, M, c1[C_OID])
                 if r1 >= 0:
                     prefetch(o_base + r1 * (NOF * 8))
+                    prefetch(o_base + r1 * (NOF * 8) + 64)
+            elif c1[C_OP] == OP_NEW:
+                b1 = c1[C_BOOK]
+                if b1 >= 0 and b1 < M[M_NB] and (c1[C_SIDE] == 1 or c1[C_SIDE] == 2):
+                    qi = ladder_slot(K, b1, c1[C_SIDE] - 1, c1[C_PRICE])
+                    if qi >= 0:
+                        lid = _load(ladder_at(M, b1, c1[C_SIDE] - 1), qi) - 1
+                        if lid >= 0 and L[lid, L_TAIL] >= 0:
+                            prefetch(o_base + L[lid, L_TAIL] * (NOF * 8))
         if ((M[M_OFREE] < 0 and M[M_NORD] + 1 > M[M_CAPO]) or 2 * (M[M_NHT] + 1) > M[M_CAPH]
                 or M[M_NHEAP] + 1 > M[M_CAPO] or M[M_LLIVE] + 1 > M[M_CAPL] or M[M_MAXSIDE] + 1 > M[M_CAPS]
                 or 2 * (M[M_NOWN] + 1) > M[M_CAPW] or M[M_NE] + 2 * M[M_LIVE] + 8 > cap_e):

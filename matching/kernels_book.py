@@ -171,7 +171,11 @@ def free_row(O, HT, M, r):
     """Order `r` has ended (its events are written): forget its id, put the row on the free list.
     Fields other than the link and the marker keep their values, so a handler may still read them
     for the rest of the command (no row is taken again before the next command)."""
-    HT[id_slot(HT, M, O[r, O_ID]), 0] = ID_DELETED
+    oid = O[r, O_ID]
+    if M[M_HDISP] == 0:   # every id sits in its home slot: store without probing (no load to wait for)
+        HT[(oid ^ (oid >> 32)) & (HT.shape[0] - 1), 0] = ID_DELETED
+    else:
+        HT[id_slot(HT, M, oid), 0] = ID_DELETED
     O[r, O_LEVEL] = ROW_FREE
     O[r, O_NEXT] = M[M_OFREE]
     M[M_OFREE] = r

@@ -9,8 +9,8 @@ from __future__ import annotations
 from numba import njit
 
 from .kernels_book import (
-    add_id, best_level, emit, emit_order, find_order, free_row, heap_push, kill, link, new_row, price_reason,
-    qty_reason, unlink,
+    add_id, best_level, emit, emit_order, find_order, free_row, heap_push, kill, link, new_row, prefetch,
+    price_reason, qty_reason, unlink,
 )
 from .layout import (
     K_DEN, K_NLEV, K_NUM, K_REF, K_SCALE, L_HEAD, L_PRICE, L_QTY, M_NB, M_NORD, M_NOWN, O_BOOK, O_CUM,
@@ -101,6 +101,8 @@ def _match(K, S, L, O, HT, M, E, r, mode):
         if not _crosses(O, r, px):
             break
         m = L[lid, L_HEAD]
+        k = O[m, O_ID]   # its id slot is written when the maker fills: start that load now
+        prefetch(HT.ctypes.data + ((k ^ (k >> 32)) & (HT.shape[0] - 1)) * 16)
         if mode != 0 and O[m, O_OWNER] == owner:
             if mode == 1 or mode == 3:
                 kill(K, S, L, O, HT, M, E, m, CANCELLED, R_STP, -1)
