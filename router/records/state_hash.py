@@ -58,6 +58,9 @@ class _Walker:
         self.memo: dict[int, bytes] = {}
         self.keep: list[Any] = []    # keeps walked objects alive so their ids are not reused
         self.active: set[int] = set()
+        # Digests of the ints, strs and bytes met, by value, one table per exact class (equal values
+        # of two classes, 1 and True, b"x" and "x", must not meet). Bounded: ids and times are unique.
+        self.seen: dict[type, dict] = {int: {}, str: {}, bytes: {}}
 
     def digest(self, obj: Any) -> bytes:
         cls = obj.__class__
@@ -106,16 +109,30 @@ class _Walker:
     def _each(self, values: Any, methods: bool = False) -> list:
         """Each value's digest; with `methods`, None for a bound method (behaviour, not state). A value
         `digest` takes a shortcut for (a scalar by exact class, an empty container) is digested here
-        inline, to the same bytes: a done order has ~45 members and a ledger trade 22, tens of
-        thousands of each at a snapshot, and a call per member was most of the walk
-        (benchmarks/README.md, "Replay after a snapshot start"). `_FAST = False` (tests,
-        `benchmarks.state_hash`) calls `digest` for every value instead."""
+        inline, to the same bytes, and an int, str or bytes met before is looked up: a done order has
+        ~45 members and a ledger trade 22, tens of thousands of each at a snapshot, and a call per
+        member was most of the walk (benchmarks/README.md, "Replay after a snapshot start").
+        `_FAST = False` (tests, `benchmarks.state_hash`) calls `digest` for every value instead."""
         digest = self.digest
-        scalar, empty = (_SCALAR_PREFIX, _EMPTY) if _FAST else (_NONE, _NONE)
+        scalar, empty, seen = (_SCALAR_PREFIX, _EMPTY, self.seen) if _FAST else (_NONE, _NONE, _NONE)
         out = []
         add = out.append
         for x in values:
             cls = x.__class__
+            known = seen.get(cls)
+            if known is not None:       # an int, str or bytes: most members, many of them repeated
+                d = known.get(x)
+                if d is None:
+                    prefix = scalar.get(cls)
+                    if prefix is None:
+                        d = digest(x)
+                    else:
+                        text = repr(x).encode()
+                        d = b"%s%d:%s" % (prefix, len(text), text)
+                    if len(known) < _SEEN_MAX:
+                        known[x] = d
+                add(d)
+                continue
             prefix = scalar.get(cls)
             if prefix is not None:
                 text = repr(x).encode()
@@ -179,6 +196,7 @@ _FIXED: dict[type, Any] = {}
 # general walk, `digest` for each member, that the tests compare them with).
 _FAST = True
 _NONE: dict = {}
+_SEEN_MAX = 100_000     # values per class in `_Walker.seen`
 
 
 def _attributes(obj: Any) -> list[str]:
