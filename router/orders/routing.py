@@ -436,6 +436,9 @@ class Router(OneBookRoute):
         router's price decimals), so a decision showing the same values reuses the bytes made for
         the first: clients send the same orders again and again, and formatting the line costs more
         than a lookup (benchmarks/README.md, "Order flow: what was made faster")."""
+        got = d.explained
+        if got is not None:
+            return got      # a decision handed out again by its plan (`_route_planned`)
         r = d.request
         key = (r[1], r[2], r[3], r[4], d.reason, d.candidates, d.excluded)
         got = self._explains.get(key)
@@ -443,6 +446,7 @@ class Router(OneBookRoute):
             if len(self._explains) >= EXPLAIN_CACHE_MAX:
                 self._explains.clear()
             got = self._explains[key] = d.explain_text().encode("ascii", "replace")
+        d.explained = got
         return got
 
     def books(self) -> dict[str, BookFactors]:
