@@ -22,9 +22,9 @@ account with a `funding_ccy`) half the FX bid/ask spread of converting it into t
 
 Everything that depends only on configuration and FX is precomputed (`router.orders.book_factors`,
 which holds the per-book integer factors and static filter rows); per-(account, symbol,
-constraints) static filter results are cached, and a product request's per-book plan
-(`router.orders.route_plan`) is kept per request beside them, so a decision reads little more than the
-live state per book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
+constraints) static filter results are cached, and a request's plan (`router.orders.route_plan`: a
+product's per-book rows, an instrument's one row) is kept per request beside them, so a decision reads
+little more than the live state per book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
 one book inline (`router.orders.route_one`), or the general loop over a product's books
 (`_route_books`, then `_decide`), which gives the same decision for an instrument.
 
@@ -44,7 +44,7 @@ from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx
 from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
-from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, plan_rows
+from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, one_plan, plan_rows
 from router.domain.reasons import Reason
 from router.orders.route_one import (  # the hot path's aliases, shared by both paths
     OneBookRoute, _BUY, _CONTINUOUS, _DAY, _GTC, _R_BAD_PRICE, _R_BAD_QTY, _R_CALENDAR_UNKNOWN, _R_FX_STALE,
@@ -77,7 +77,8 @@ class Router(OneBookRoute):
     # Instruments take `_route_instrument` (False: the general path for every order; the tests that
     # compare the two paths switch it per instance).
     one_book_path = True
-    # Product requests keep their `route_plan` rows (False: made afresh every call; the tests that compare
+    # Requests keep their `route_plan` plans, and an instrument's plan its acceptance (False: products
+    # make their rows afresh every call and instruments take `_route_instrument`; the tests that compare
     # the two switch it per instance).
     plan_cache = True
 
@@ -196,6 +197,22 @@ class Router(OneBookRoute):
             self._plans[key] = plan
         return plan
 
+    def _one_plan(self, key: tuple, acct: Account, req: RouteRequest) -> list:
+        """An instrument request's plan (`route_plan.one_plan`), kept under `key`."""
+        account, side, symbol, qty, price, tif, constraints = req
+        statics = self._static.get(_static_key(account, symbol, constraints))
+        if statics is None:
+            statics = self._statics(acct, symbol, constraints)
+        row = statics[0]
+        funding = acct.funding_ccy
+        plan = one_plan(acct, row, self.fx_costs.needs(symbol, row[0], funding),
+                        self.fx_costs.funding_ppm(funding, row[22]) if funding is not None and funding != row[22]
+                        else None, side is _BUY, qty, price)
+        if len(self._plans) >= PLAN_CACHE_MAX:
+            self._plans.clear()
+        self._plans[key] = plan
+        return plan
+
     # -- the decision ---------------------------------------------------------------------
     def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
         """The decision for one request: the checks on the request itself, then its books weighed one
@@ -234,22 +251,32 @@ class Router(OneBookRoute):
             else:
                 # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
                 # holding the five-field Constraints (tuples do not cache their hash).
-                statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
-                                           else (account, symbol, constraints))
-                if statics is None:
-                    statics = self._statics(acct, symbol, constraints)
-                if self.one_book_path:
-                    d = self._route_instrument(req, acct, statics[0], now_ns)
+                if self.one_book_path and self.plan_cache:
+                    # An instrument's plan (`route_plan.one_plan`), kept beside the products' under the
+                    # same key shape and dropped with them.
+                    key = ((account, symbol, side, qty, price) if constraints == NO_CONSTRAINTS
+                           else (account, symbol, side, qty, price, constraints))
+                    plan = self._plans.get(key)
+                    if plan is None:
+                        plan = self._one_plan(key, acct, req)
+                    d = self._route_planned(req, plan, now_ns)
                 else:
-                    b0 = self._books[symbol]
-                    if price is not None and price % b0.tick:
-                        d = RouteDecision(req, _R_BAD_PRICE)
+                    statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
+                                               else (account, symbol, constraints))
+                    if statics is None:
+                        statics = self._statics(acct, symbol, constraints)
+                    if self.one_book_path:
+                        d = self._route_instrument(req, acct, statics[0], now_ns)
                     else:
-                        # fine micrograms, as a product's quantity: the risk limit's unit
-                        qty_ug = qty * b0.fine_ug
-                        limit_comp = None if price is None else price * b0.num // b0.den
-                        d = self._route_books(req, acct, plan_rows(statics, False, side is _BUY, qty, price, qty_ug,
-                                                                   limit_comp), qty_ug, limit_comp, now_ns)
+                        b0 = self._books[symbol]
+                        if price is not None and price % b0.tick:
+                            d = RouteDecision(req, _R_BAD_PRICE)
+                        else:
+                            # fine micrograms, as a product's quantity: the risk limit's unit
+                            qty_ug = qty * b0.fine_ug
+                            limit_comp = None if price is None else price * b0.num // b0.den
+                            d = self._route_books(req, acct, plan_rows(statics, False, side is _BUY, qty, price, qty_ug,
+                                                                       limit_comp), qty_ug, limit_comp, now_ns)
         d.decimals = self.price_decimals
         return d
 
@@ -409,6 +436,9 @@ class Router(OneBookRoute):
         router's price decimals), so a decision showing the same values reuses the bytes made for
         the first: clients send the same orders again and again, and formatting the line costs more
         than a lookup (benchmarks/README.md, "Order flow: what was made faster")."""
+        got = d.explained
+        if got is not None:
+            return got      # a decision handed out again by its plan (`_route_planned`)
         r = d.request
         key = (r[1], r[2], r[3], r[4], d.reason, d.candidates, d.excluded)
         got = self._explains.get(key)
@@ -416,6 +446,7 @@ class Router(OneBookRoute):
             if len(self._explains) >= EXPLAIN_CACHE_MAX:
                 self._explains.clear()
             got = self._explains[key] = d.explain_text().encode("ascii", "replace")
+        d.explained = got
         return got
 
     def books(self) -> dict[str, BookFactors]:
