@@ -215,8 +215,9 @@ class Router(OneBookRoute):
 
     # -- the decision ---------------------------------------------------------------------
     def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
-        """The decision for one request: the checks on the request itself, then its books weighed one
-        of two ways, an instrument's one book (`_route_instrument`) or every member book of a product
+        """The decision for one request: its kept plan when there is one (and no kill switch is on), else
+        the checks on the request itself; then its books weighed one of two ways, an instrument's one book
+        (`_route_planned`, or `_route_instrument` without plans) or every member book of a product
         (`_route_books`, which decides an instrument alike when `one_book_path` is off)."""
         if fx is not None and fx is not self.fx:
             self.set_fx(fx)
@@ -224,9 +225,22 @@ class Router(OneBookRoute):
         # in a function of their own: a frame more per decision cost products ~5 % (benchmarks/README.md,
         # "Router: the one-book path for instrument orders").
         account, side, symbol, qty, price, tif, constraints = req
-        acct = self._by_name.get(account)
         risk = self.risk
-        if acct is None:
+        # Most orders carry no constraints; a 5-tuple key hashes in a fraction of the time of one
+        # holding the five-field Constraints (tuples do not cache their hash).
+        # (`is` first: comparing two Constraints costs ~50 ns and the flow passes NO_CONSTRAINTS itself.)
+        key = ((account, symbol, side, qty, price)
+               if constraints is NO_CONSTRAINTS or constraints == NO_CONSTRAINTS
+               else (account, symbol, side, qty, price, constraints))
+        plan = self._plans.get(key) if self.plan_cache else None
+        if plan is not None and (risk is None or not (risk.halted_all or risk.halted)) and (
+                type(plan) is not list or self.one_book_path):
+            # A kept plan's request passed the checks below when the plan was made (known account and
+            # symbol, quantity and price above 0) and nothing they read changes while it is kept: with
+            # no kill switch on, straight to its books (a list: an instrument's `route_plan.one_plan`).
+            d = (self._route_planned(req, plan, now_ns) if type(plan) is list
+                 else self._route_books(req, self._by_name[account], plan[2], plan[0], plan[1], now_ns))
+        elif (acct := self._by_name.get(account)) is None:
             d = RouteDecision(req, _R_UNKNOWN_ACCOUNT)
         elif risk is not None and (risk.halted_all or risk.halted) and (killed := risk.killed(account)) is not None:
             d = RouteDecision(req, killed)
@@ -237,26 +251,16 @@ class Router(OneBookRoute):
         elif price is not None and price <= 0:
             d = RouteDecision(req, _R_BAD_PRICE)
         else:
-            # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
-            # holding the five-field Constraints (tuples do not cache their hash).
             product_num = self._product_num.get(symbol)
             if product_num is not None:
                 # A product's plan: everything its books make of this request that no live state changes.
-                key = ((account, symbol, side, qty, price) if constraints == NO_CONSTRAINTS
-                       else (account, symbol, side, qty, price, constraints))
-                plan = self._plans.get(key) if self.plan_cache else None
                 if plan is None:
                     plan = self._plan(key, acct, req, product_num)
                 d = self._route_books(req, acct, plan[2], plan[0], plan[1], now_ns)
             else:
-                # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
-                # holding the five-field Constraints (tuples do not cache their hash).
                 if self.one_book_path and self.plan_cache:
                     # An instrument's plan (`route_plan.one_plan`), kept beside the products' under the
                     # same key shape and dropped with them.
-                    key = ((account, symbol, side, qty, price) if constraints == NO_CONSTRAINTS
-                           else (account, symbol, side, qty, price, constraints))
-                    plan = self._plans.get(key)
                     if plan is None:
                         plan = self._one_plan(key, acct, req)
                     d = self._route_planned(req, plan, now_ns)
