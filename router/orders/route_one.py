@@ -183,6 +183,14 @@ class OneBookRoute:
         self._one_plans[key] = plan
         return plan
 
+    def _seen_once(self, key: tuple) -> None:
+        """An instrument request seen for the first time: remembered (0), planned if it comes again. A
+        plan costs about as much to make as one decision without it (benchmarks/README.md, "Router:
+        per-request plans for instrument orders"): only a request sent again repays it."""
+        if len(self._one_plans) >= PLAN_CACHE_MAX:
+            self._one_plans.clear()
+        self._one_plans[key] = 0
+
     def _route_planned(self, req: RouteRequest, plan: list, now_ns: int) -> RouteDecision:
         """An instrument order from its plan (`router.orders.route_plan.one_plan`): the live reads of
         `_route_instrument` in its order (sessions, FX ages, quota, funds, open positions, quote, risk

@@ -257,12 +257,7 @@ class Router(OneBookRoute):
                 statics = self._statics(acct, symbol, constraints)
             if self.one_book_path:
                 if self.plan_cache:
-                    # Seen for the first time: remembered (0), planned if it comes again (a plan costs about
-                    # one decision to make: only a request sent again repays it). Inline: a call costs ~80 ns.
-                    one = self._one_plans
-                    if len(one) >= PLAN_CACHE_MAX:
-                        one.clear()     # quantities and prices come from clients: bounded like the statics
-                    one[key] = 0
+                    self._seen_once(key)
                 d = self._route_instrument(req, acct, statics[0], now_ns)
             else:
                 b0 = self._books[symbol]
