@@ -13,11 +13,14 @@ the old tree when the kernel modules are unchanged (else the old side compiles o
 Not here: what is timed (that is `benchmarks/ab_probe.py`, which also checks every answer).
 
 usage: python -m benchmarks.ab_orderflow --old REV [--new REV (default HEAD)] [--repeat K] [--rounds N]
-                                         [--blocks B] [--distinct N] [--json FILE]
+                                         [--blocks B] [--distinct N] [--retained] [--json FILE]
 
 `--blocks B` keeps one probe process per side (`--repeat` such pairs) and alternates B blocks of `--rounds` orders between
 them (`compare_blocks`): on a loaded machine whole processes differed by up to 2x (one shared a core
 with a neighbour, the next did not), blocks a second apart see the same load.
+
+`--retained` instead runs the probe's `--retained` once per tree: the memory `--rounds` resting orders
+and their cancels leave allocated, per order (what the flow keeps of done orders and recent decisions).
 """
 from __future__ import annotations
 
@@ -96,6 +99,20 @@ def _block_pair(old: Path, new: Path, blocks: int, rounds: int, progress, distin
     return runs
 
 
+def _retained(a: argparse.Namespace, trees: dict[str, Path]) -> int:
+    """`--retained`: `ab_probe.py --retained` once per tree (tracemalloc's count is deterministic)."""
+    got = {side: run_probe([sys.executable, str(PROBE), "--retained", "--rounds", str(a.rounds),
+                            "--distinct", str(a.distinct)], tree)
+           for side, tree in trees.items()}
+    print(f"old {a.old} vs new {a.new}, memory left allocated per resting order and its cancel "
+          f"({a.rounds} orders):")
+    for f in ("retained_bytes_per_order", "retained_blocks_per_order"):
+        print(f"  {f:<26} old {got['old'][f]:8}   new {got['new'][f]:8}")
+    finish({"benchmark": "ab_orderflow --retained", "old": a.old, "new": a.new, "retained": got,
+            "machine": machine_description(PROCESS_START_LOAD)}, a.json)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ab_orderflow", description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="git revision of the old code (e.g. a commit before a change)")
@@ -104,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3000, help="orders per process (default 3000)")
     ap.add_argument("--blocks", type=int, default=0,
                     help="per process pair (--repeat pairs) this many alternated blocks of --rounds orders")
+    ap.add_argument("--retained", action="store_true",
+                    help="instead: memory --rounds resting orders and cancels leave allocated, per order, on each tree")
     ap.add_argument("--distinct", type=int, default=1,
                     help="orders cycle through this many (price, quantity) requests (default 1: one repeated; "
                          "above 4,096 every order is one the flow's memos and the router's plans have not seen)")
@@ -113,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         (Path(tmp) / "old").mkdir()
         (Path(tmp) / "new").mkdir()
         old, new = extract(a.old, Path(tmp) / "old"), extract(a.new, Path(tmp) / "new")
+        if a.retained:
+            return _retained(a, {"old": old, "new": new})
         result = (compare_blocks(old, new, a.repeat, a.blocks, a.rounds, distinct=a.distinct) if a.blocks
                   else compare(old, new, a.repeat, a.rounds, distinct=a.distinct))
     result.update({"benchmark": "ab_orderflow", "old": a.old, "new": a.new, "distinct_requests": a.distinct,

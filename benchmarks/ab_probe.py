@@ -22,7 +22,10 @@ orders cycle through N (price, quantity) requests (`variant`) instead of repeati
 
 Prints one JSON line. Not a benchmark on its own: see benchmarks/ab_orderflow.py.
 
-usage: python benchmarks/ab_probe.py [--rounds N] [--blocks] [--distinct N]
+`--retained`: instead, the memory that `--rounds` resting orders and their cancels leave allocated, per
+order (bytes and blocks, tracemalloc); deterministic, so one run per tree tells.
+
+usage: python benchmarks/ab_probe.py [--rounds N] [--blocks | --retained] [--distinct N]
 """
 from __future__ import annotations
 
@@ -193,6 +196,29 @@ def run(rounds: int, distinct: int = 1) -> dict:
     return Runner(max(rounds // 10, 50), distinct).block(rounds)
 
 
+def retained(rounds: int, distinct: int = 1) -> dict:
+    """`--retained`: what `rounds` resting orders and their cancels leave allocated (tracemalloc, after a
+    collection), per order: bytes and blocks. What stays is what the flow keeps of done orders (the index
+    keeps `done_kept` of them) and of recent decisions (`ROUTES_KEPT`); the answers are checked as ever."""
+    import tracemalloc
+    runner = Runner(max(rounds // 10, 50), distinct)
+    probe = runner.probe
+    msgs = [probe.messages(n) for n in range(runner.n, runner.n + rounds)]
+    gc.collect()
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    for new, cancel, _ in msgs:
+        runner.bad += (_exec_types(probe.on("SHCLIENT1", new)) != [b"0"])
+        runner.bad += (_exec_types(probe.on("SHCLIENT1", cancel)) != [b"4"])
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    diff = after.compare_to(before, "filename")
+    return {"retained_bytes_per_order": round(sum(d.size_diff for d in diff) / rounds, 1),
+            "retained_blocks_per_order": round(sum(d.count_diff for d in diff) / rounds, 2),
+            "unexpected_answers": runner.bad}
+
+
 def serve(warm: int, distinct: int = 1) -> int:
     """`--blocks`: after the warm-up print "ready", then per line read from stdin (a number of orders)
     one JSON line of that block's medians; an empty line or end of input ends it. So the caller can
@@ -210,10 +236,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3000)
     ap.add_argument("--blocks", action="store_true", help="serve blocks of orders read from stdin (see serve)")
+    ap.add_argument("--retained", action="store_true", help="memory --rounds orders leave allocated (see retained)")
     ap.add_argument("--distinct", type=int, default=1, help="orders cycle through this many requests (see variant)")
     a = ap.parse_args()
     if a.blocks:
         return serve(max(a.rounds // 10, 50), a.distinct)
+    if a.retained:
+        result = retained(a.rounds, a.distinct)
+        print(json.dumps(result))
+        return 1 if result["unexpected_answers"] else 0
     result = run(a.rounds, a.distinct)
     print(json.dumps(result))
     return 1 if result["unexpected_answers"] else 0
