@@ -13,11 +13,14 @@ the old tree when the kernel modules are unchanged (else the old side compiles o
 Not here: what is timed (that is `benchmarks/ab_probe.py`, which also checks every answer).
 
 usage: python -m benchmarks.ab_orderflow --old REV [--new REV (default HEAD)] [--repeat K] [--rounds N]
-                                         [--blocks B] [--json FILE]
+                                         [--blocks B] [--distinct N] [--retained] [--json FILE]
 
 `--blocks B` keeps one probe process per side (`--repeat` such pairs) and alternates B blocks of `--rounds` orders between
 them (`compare_blocks`): on a loaded machine whole processes differed by up to 2x (one shared a core
 with a neighbour, the next did not), blocks a second apart see the same load.
+
+`--retained` instead runs the probe's `--retained` once per tree: the memory `--rounds` resting orders
+and their cancels leave allocated, per order (what the flow keeps of done orders and recent decisions).
 """
 from __future__ import annotations
 
@@ -37,15 +40,17 @@ PROBE = HERE / "ab_probe.py"
 FIGURES = ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core", "beyond_core_new", "reject_log")
 
 
-def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print) -> dict:
+def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print, distinct: int = 1) -> dict:
     trees = {"old": old, "new": new}
-    runs = alternate(repeat, lambda side: run_probe([sys.executable, str(PROBE), "--rounds", str(rounds)], trees[side]),
+    cmd = [sys.executable, str(PROBE), "--rounds", str(rounds), "--distinct", str(distinct)]
+    runs = alternate(repeat, lambda side: run_probe(cmd, trees[side]),
                      lambda r: ", ".join(f"{f} {r[f] / 1000:.1f} us" for f in FIGURES), progress)
     med = medians(runs, FIGURES)
     return {"runs": runs, "median_ns": med, "old_over_new": ratios(med)}
 
 
-def compare_blocks(old: Path, new: Path, repeat: int, blocks: int, rounds: int, progress=print) -> dict:
+def compare_blocks(old: Path, new: Path, repeat: int, blocks: int, rounds: int, progress=print,
+                   distinct: int = 1) -> dict:
     """`--blocks`: one long-lived probe per tree, driven block by block (`rounds` orders each, the
     side that goes first swapped every block), so both see the same minute of this shared machine;
     `repeat` such pairs of processes one after the other (one process of the same code ran a steady
@@ -53,7 +58,7 @@ def compare_blocks(old: Path, new: Path, repeat: int, blocks: int, rounds: int, 
     own old / new ratios (a neighbour's burst slows one block pair, not one side's whole process)."""
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     for k in range(repeat):
-        pair = _block_pair(old, new, blocks, rounds, lambda line: progress(f"pair {k + 1}/{repeat} {line}"))
+        pair = _block_pair(old, new, blocks, rounds, lambda line: progress(f"pair {k + 1}/{repeat} {line}"), distinct)
         runs["old"] += pair["old"]
         runs["new"] += pair["new"]
     ratio = {f: round(statistics.median(o[f] / n[f] for o, n in zip(runs["old"], runs["new"]) if n[f]), 3)
@@ -61,8 +66,9 @@ def compare_blocks(old: Path, new: Path, repeat: int, blocks: int, rounds: int, 
     return {"runs": runs, "median_ns": medians(runs, FIGURES), "old_over_new": ratio}
 
 
-def _block_pair(old: Path, new: Path, blocks: int, rounds: int, progress) -> dict[str, list[dict]]:
-    procs = {side: subprocess.Popen([sys.executable, str(PROBE), "--blocks", "--rounds", str(rounds)], cwd=tree,
+def _block_pair(old: Path, new: Path, blocks: int, rounds: int, progress, distinct: int) -> dict[str, list[dict]]:
+    cmd = [sys.executable, str(PROBE), "--blocks", "--rounds", str(rounds), "--distinct", str(distinct)]
+    procs = {side: subprocess.Popen(cmd, cwd=tree,
                                     env=probe_env(tree), stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True)
              for side, tree in (("old", old), ("new", new))}
@@ -93,6 +99,20 @@ def _block_pair(old: Path, new: Path, blocks: int, rounds: int, progress) -> dic
     return runs
 
 
+def _retained(a: argparse.Namespace, trees: dict[str, Path]) -> int:
+    """`--retained`: `ab_probe.py --retained` once per tree (tracemalloc's count is deterministic)."""
+    got = {side: run_probe([sys.executable, str(PROBE), "--retained", "--rounds", str(a.rounds),
+                            "--distinct", str(a.distinct)], tree)
+           for side, tree in trees.items()}
+    print(f"old {a.old} vs new {a.new}, memory left allocated per resting order and its cancel "
+          f"({a.rounds} orders):")
+    for f in ("retained_bytes_per_order", "retained_blocks_per_order"):
+        print(f"  {f:<26} old {got['old'][f]:8}   new {got['new'][f]:8}")
+    finish({"benchmark": "ab_orderflow --retained", "old": a.old, "new": a.new, "retained": got,
+            "machine": machine_description(PROCESS_START_LOAD)}, a.json)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ab_orderflow", description=__doc__.splitlines()[0])
     ap.add_argument("--old", required=True, help="git revision of the old code (e.g. a commit before a change)")
@@ -101,19 +121,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3000, help="orders per process (default 3000)")
     ap.add_argument("--blocks", type=int, default=0,
                     help="per process pair (--repeat pairs) this many alternated blocks of --rounds orders")
+    ap.add_argument("--retained", action="store_true",
+                    help="instead: memory --rounds resting orders and cancels leave allocated, per order, on each tree")
+    ap.add_argument("--distinct", type=int, default=1,
+                    help="orders cycle through this many (price, quantity) requests (default 1: one repeated; "
+                         "above 4,096 every order is one the flow's memos and the router's plans have not seen)")
     ap.add_argument("--json", help="write the result here")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="goldrouter-ab-") as tmp:
         (Path(tmp) / "old").mkdir()
         (Path(tmp) / "new").mkdir()
         old, new = extract(a.old, Path(tmp) / "old"), extract(a.new, Path(tmp) / "new")
-        result = (compare_blocks(old, new, a.repeat, a.blocks, a.rounds) if a.blocks
-                  else compare(old, new, a.repeat, a.rounds))
-    result.update({"benchmark": "ab_orderflow", "old": a.old, "new": a.new,
+        if a.retained:
+            return _retained(a, {"old": old, "new": new})
+        result = (compare_blocks(old, new, a.repeat, a.blocks, a.rounds, distinct=a.distinct) if a.blocks
+                  else compare(old, new, a.repeat, a.rounds, distinct=a.distinct))
+    result.update({"benchmark": "ab_orderflow", "old": a.old, "new": a.new, "distinct_requests": a.distinct,
                    "machine": machine_description(PROCESS_START_LOAD)})
     how = (f"{a.repeat} process pairs x {a.blocks} alternated blocks of {a.rounds} orders (ratio: median of the blocks')"
            if a.blocks else f"median of {a.repeat} alternated processes x {a.rounds} orders")
-    print(f"old {a.old} vs new {a.new}, {how}:")
+    print(f"old {a.old} vs new {a.new}, {how}, {a.distinct} different requests in turn:")
     for f in FIGURES:
         o, n = result["median_ns"]["old"][f], result["median_ns"]["new"][f]
         print(f"  {f:<16} old {o / 1000:7.2f} us   new {n / 1000:7.2f} us   old/new {result['old_over_new'][f]}")

@@ -17,11 +17,15 @@ defaults (the throttle lifted), every session open:
   core      the matching core alone on a resting NEW with the call the service makes
             (`engine.process_at_rows(row, 0)`; a core from before that call: `process_at(row, 0,
             copy=False).tolist()`, what its flow did)
-Every answer is checked (150=0 / 150=4 to SHCLIENT1); a wrong one exits 1.
+Every answer is checked (150=0 / 150=4 to SHCLIENT1); a wrong one exits 1. `--distinct N`: the
+orders cycle through N (price, quantity) requests (`variant`) instead of repeating one.
 
 Prints one JSON line. Not a benchmark on its own: see benchmarks/ab_orderflow.py.
 
-usage: python benchmarks/ab_probe.py [--rounds N] [--blocks]
+`--retained`: instead, the memory that `--rounds` resting orders and their cancels leave allocated, per
+order (bytes and blocks, tracemalloc); deterministic, so one run per tree tells.
+
+usage: python benchmarks/ab_probe.py [--rounds N] [--blocks | --retained] [--distinct N]
 """
 from __future__ import annotations
 
@@ -53,6 +57,17 @@ T0 = 1_767_225_600_000_000_000
 TS = b"20260101-00:00:00.000"
 
 
+def variant(n: int, distinct: int, top_cents: int) -> tuple[int, str]:
+    """The n-th order's (quantity in lots, Price(44) text) when orders cycle through `distinct`
+    different requests: prices one tick (0.01) apart below `top_cents` (2,000 of them, inside the
+    10 % collar), then the next lot size. The flow and the router keep memos and plans per request
+    (at most 4,096 each): one repeated order (`distinct` 1) is their best case, more than 4,096
+    their worst, every order one they have not seen."""
+    d = n % distinct
+    cents = top_cents - d % 2000
+    return 1 + d // 2000, f"{cents // 100}.{cents % 100:02d}"
+
+
 def build() -> tuple[OrderFlow, DropCopy]:
     tree = embedded_defaults()
     tree["risk"] = dict(tree["risk"], msg_rate=10_000_000, msg_burst=10_000_000)
@@ -67,8 +82,9 @@ def build() -> tuple[OrderFlow, DropCopy]:
 
 
 class Probe:
-    def __init__(self) -> None:
+    def __init__(self, distinct: int = 1) -> None:
         self.flow, self.drop_copy = build()
+        self.distinct = distinct
         self.seq = 0
         self.now = T0
         for n in range(200):
@@ -88,12 +104,14 @@ class Probe:
 
     def messages(self, n: int) -> tuple:
         sh = "SHCLIENT1"
-        return (self.msg(sh, b"D", [(11, f"I{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"), (38, 1),
-                                    (40, 2), (44, "550.00")]),
+        qty, price = variant(n, self.distinct, 55000)
+        ioc_qty, ioc_price = variant(n, self.distinct, 55900)
+        return (self.msg(sh, b"D", [(11, f"I{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"), (38, qty),
+                                    (40, 2), (44, price)]),
                 self.msg(sh, b"F", [(41, f"I{n}"), (11, f"Ic{n}"), (55, "SGE.AU9999"), (54, 1),
                                     (60, "20260101-00:00:00")]),
-                self.msg(sh, b"D", [(11, f"X{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"), (38, 1),
-                                    (40, 2), (44, "559.00"), (59, 3)]))
+                self.msg(sh, b"D", [(11, f"X{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"),
+                                    (38, ioc_qty), (40, 2), (44, ioc_price), (59, 3)]))
 
     def send(self, outs: list) -> int:
         """The service's send side for `outs`: the reject log, drop copies, then one frame per message."""
@@ -132,9 +150,9 @@ class Runner:
     """The probe's state across blocks of orders: `block(n)` times `n` more orders (after a warm-up of
     its own the first time) and gives each figure's median over them."""
 
-    def __init__(self, warm: int) -> None:
+    def __init__(self, warm: int, distinct: int = 1) -> None:
         logging.getLogger("gold_router.rejects").setLevel(logging.INFO)     # as `serve` runs it
-        self.probe = Probe()
+        self.probe = Probe(distinct)
         self.n = 0
         self.bad = 0
         gc.collect()
@@ -174,15 +192,38 @@ class Runner:
         return out
 
 
-def run(rounds: int) -> dict:
-    return Runner(max(rounds // 10, 50)).block(rounds)
+def run(rounds: int, distinct: int = 1) -> dict:
+    return Runner(max(rounds // 10, 50), distinct).block(rounds)
 
 
-def serve(warm: int) -> int:
+def retained(rounds: int, distinct: int = 1) -> dict:
+    """`--retained`: what `rounds` resting orders and their cancels leave allocated (tracemalloc, after a
+    collection), per order: bytes and blocks. What stays is what the flow keeps of done orders (the index
+    keeps `done_kept` of them) and of recent decisions (`ROUTES_KEPT`); the answers are checked as ever."""
+    import tracemalloc
+    runner = Runner(max(rounds // 10, 50), distinct)
+    probe = runner.probe
+    msgs = [probe.messages(n) for n in range(runner.n, runner.n + rounds)]
+    gc.collect()
+    tracemalloc.start(1)
+    before = tracemalloc.take_snapshot()
+    for new, cancel, _ in msgs:
+        runner.bad += (_exec_types(probe.on("SHCLIENT1", new)) != [b"0"])
+        runner.bad += (_exec_types(probe.on("SHCLIENT1", cancel)) != [b"4"])
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    diff = after.compare_to(before, "filename")
+    return {"retained_bytes_per_order": round(sum(d.size_diff for d in diff) / rounds, 1),
+            "retained_blocks_per_order": round(sum(d.count_diff for d in diff) / rounds, 2),
+            "unexpected_answers": runner.bad}
+
+
+def serve(warm: int, distinct: int = 1) -> int:
     """`--blocks`: after the warm-up print "ready", then per line read from stdin (a number of orders)
     one JSON line of that block's medians; an empty line or end of input ends it. So the caller can
     alternate two trees block by block (`ab_orderflow --blocks`)."""
-    runner = Runner(warm)
+    runner = Runner(warm, distinct)
     print("ready", flush=True)
     for line in sys.stdin:
         if not line.strip():
@@ -195,10 +236,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3000)
     ap.add_argument("--blocks", action="store_true", help="serve blocks of orders read from stdin (see serve)")
+    ap.add_argument("--retained", action="store_true", help="memory --rounds orders leave allocated (see retained)")
+    ap.add_argument("--distinct", type=int, default=1, help="orders cycle through this many requests (see variant)")
     a = ap.parse_args()
     if a.blocks:
-        return serve(max(a.rounds // 10, 50))
-    result = run(a.rounds)
+        return serve(max(a.rounds // 10, 50), a.distinct)
+    if a.retained:
+        result = retained(a.rounds, a.distinct)
+        print(json.dumps(result))
+        return 1 if result["unexpected_answers"] else 0
+    result = run(a.rounds, a.distinct)
     print(json.dumps(result))
     return 1 if result["unexpected_answers"] else 0
 

@@ -27,7 +27,11 @@ warm-up freeze. Figures from a shared 2-core machine: compare ratios within one 
 `--profile ROUNDS` adds a cProfile ranking of the order flow's functions by own time over ROUNDS
 rounds of the four cases (the profile used to pick what to speed up; JSON `profile`).
 
-usage: python -m benchmarks.orderflow [--json FILE] [--rounds N] [--profile ROUNDS]
+`--distinct N` makes the new orders cycle through N (price, quantity) pairs instead of repeating one:
+the router keeps a plan per request (`router/orders/route_plan.py`, at most 4,096), so one repeated
+order is its best case and N above that bound its worst (every order a request never seen).
+
+usage: python -m benchmarks.orderflow [--json FILE] [--rounds N] [--distinct N] [--profile ROUNDS]
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ import numpy as np
 from benchmarks._timing import (
     PROCESS_START_LOAD, argument_parser, machine_description, machine_line, say, write_json,
 )
+from benchmarks.ab_probe import variant
 from matching import COMMAND_DTYPE, EventKind, Op
 from router.config import build_config, embedded_defaults
 from router.fix.codec import encode, parse_frame
@@ -59,8 +64,9 @@ def _config() -> Any:
 
 
 class _Bench:
-    def __init__(self, config: Any, reference: bool, prefill: int = 200) -> None:
+    def __init__(self, config: Any, reference: bool, prefill: int = 200, distinct: int = 1) -> None:
         p = config.sections["participants"]
+        self.distinct = distinct
         self.flow = OrderFlow(config.catalogue, config.fx, p.accounts, RiskEngine(p.risk, p.accounts), p.quota,
                               make_engine(config.catalogue, config.fx, reference=reference), run_id="bench",
                               session_open=lambda s, n: True)
@@ -85,13 +91,15 @@ class _Bench:
 
     def round_messages(self, n: int) -> dict[str, Any]:
         sh = "SHCLIENT1"
+        qty, price = variant(n, self.distinct, 55000)
         return {
             "new_instrument": self.msg(sh, b"D", [(11, f"I{n}"), (55, "SGE.AU9999"), (54, 1),
-                                                  (60, "20260101-00:00:00"), (38, 1), (40, 2), (44, "550.00")]),
+                                                  (60, "20260101-00:00:00"), (38, qty), (40, 2),
+                                                  (44, price)]),
             "cancel_instrument": self.msg(sh, b"F", [(41, f"I{n}"), (11, f"Ic{n}"), (55, "SGE.AU9999"), (54, 1),
                                                      (60, "20260101-00:00:00")]),
             "new_product": self.msg(sh, b"D", [(11, f"P{n}"), (55, "GOLD.KG9999"), (54, 1),
-                                               (60, "20260101-00:00:00"), (38, 9999), (40, 2), (44, "550.00")]),
+                                               (60, "20260101-00:00:00"), (38, 9999), (40, 2), (44, price)]),
             "cancel_product": self.msg(sh, b"F", [(41, f"P{n}"), (11, f"Pc{n}"), (55, "GOLD.KG9999"), (54, 1),
                                                   (60, "20260101-00:00:00")]),
         }
@@ -214,11 +222,15 @@ def main() -> int:
     parser = argument_parser("Order-flow cost per inbound message (numba core vs reference book, same run).")
     parser.add_argument("--rounds", type=int, default=5000, help="order/cancel rounds per engine (default 5000)")
     parser.add_argument("--gc-orders", type=int, default=60000, help="IOC orders for the GC pause figure")
+    parser.add_argument("--distinct", type=int, default=1, metavar="N",
+                        help="new orders cycle through N different (price, quantity) pairs (default 1: one "
+                             "order repeated; above the router's 4,096 kept plans every order is a new request)")
     parser.add_argument("--profile", type=int, default=0, metavar="ROUNDS",
                         help="also profile ROUNDS rounds with cProfile and print the top functions by own time")
     args = parser.parse_args()
     config = _config()
-    benches = {"numba": _Bench(config, reference=False), "reference": _Bench(config, reference=True)}
+    benches = {"numba": _Bench(config, reference=False, distinct=args.distinct),
+               "reference": _Bench(config, reference=True, distinct=args.distinct)}
     samples: dict[str, dict[str, list[int]]] = {e: {c: [] for c in CASES} for e in benches}
     core: list[int] = []
     wire: list[int] = []
@@ -282,9 +294,11 @@ def main() -> int:
             "read the ranking): own us/round, cumulative us/round, calls, function")
         for r in result["profile"]:
             say(f"  {r['own_us_per_round']:8.2f} {r['cumulative_us_per_round']:9.2f} {r['calls']:>8} {r['function']}")
+    result["distinct_requests"] = args.distinct
     result["machine"] = machine_description(PROCESS_START_LOAD)
     for engine in benches:
         say(f"{engine:>9}: " + ", ".join(f"{c} {result['ns_per_message'][engine][c] / 1000:.1f} us" for c in CASES))
+    say(f"new orders: {args.distinct} different (price, quantity) requests in turn")
     say(f"core alone (resting NEW) {result['core_new_ns'] / 1000:.1f} us; the order flow adds "
         f"{result['beyond_core_ns'] / 1000:.1f} us up to the ack's encoded frame (router, risk, funds, reports)")
     tops = result["top_of_book_ns"]

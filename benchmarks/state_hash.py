@@ -6,17 +6,24 @@ a restart. The state: a journal of `--commands` commands (orders from two sessio
 about half trading, cancels, timer ticks: `benchmarks.recovery.write_journal`) replayed into a
 fresh application. Cases, alternated round by round:
   fast     the walker as the service runs it (scalars by exact class and empty containers by
-           shortcuts, attribute lists cached per class)
-  general  the same walker with the two shortcut tables emptied (the attribute cache stays), i.e.
-           the general path for every value
-Both must give the same digest (checked; the run fails otherwise).
+           shortcuts, members digested inline, a slotted object's attributes read in one call)
+  general  the same walker with the shortcut tables emptied and `_FAST` off (the attribute cache
+           stays), i.e. the general path for every value
+  old      with `--old REV`: that revision's `router/records/state_hash.py`, loaded beside this one
+           and run on the same state (how a change to the walker is judged)
+All must give the same digest (checked; the run fails otherwise). `--snapshot-at N` hashes the state
+as a start loads it instead: the journal's snapshot at command N, loaded, no replay (the forked
+check at a start hashes that state).
 
-usage: python -m benchmarks.state_hash [--json FILE] [--commands N] [--rounds N]
+usage: python -m benchmarks.state_hash [--json FILE] [--commands N] [--rounds N] [--old REV] [--snapshot-at N]
 """
 from __future__ import annotations
 
+import gc
+import importlib.util
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,53 +34,91 @@ from benchmarks.recovery import CONFIG, write_journal
 from router.app import build_router_app
 from router.records import state_hash
 from router.records.journal import FileJournal
+from router.records.snapshot import SnapshotStore
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _time(fast: bool, flow) -> tuple[float, str]:
-    saved = state_hash._SCALAR_PREFIX, state_hash._EMPTY
-    if not fast:
-        state_hash._SCALAR_PREFIX, state_hash._EMPTY = {}, {}
+def _time(case: str, flow, old=None) -> tuple[float, str]:
+    if case == "old":
+        return _timed(old.flow_state_hash, flow)
+    saved = state_hash._SCALAR_PREFIX, state_hash._EMPTY, state_hash._FAST
+    if case == "general":
+        state_hash._SCALAR_PREFIX, state_hash._EMPTY, state_hash._FAST = {}, {}, False
     try:
-        t0 = time.perf_counter()
-        digest = state_hash.flow_state_hash(flow)
-        return time.perf_counter() - t0, digest
+        return _timed(state_hash.flow_state_hash, flow)
     finally:
-        state_hash._SCALAR_PREFIX, state_hash._EMPTY = saved
+        state_hash._SCALAR_PREFIX, state_hash._EMPTY, state_hash._FAST = saved
+
+
+def _timed(fn, flow) -> tuple[float, str]:
+    t0 = time.process_time()
+    digest = fn(flow)
+    return time.process_time() - t0, digest
+
+
+def _old_walker(rev: str, into: Path):
+    """`rev`'s state_hash module, loaded under another name (it imports nothing of the router)."""
+    source = subprocess.run(["git", "show", f"{rev}:router/records/state_hash.py"], cwd=ROOT, check=True,
+                            capture_output=True).stdout
+    path = into / "old_state_hash.py"
+    path.write_bytes(source)
+    spec = importlib.util.spec_from_file_location("old_state_hash", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argument_parser(__doc__.splitlines()[0])
     p.add_argument("--commands", type=int, default=30_000, help="commands in the journal the state comes from")
-    p.add_argument("--rounds", type=int, default=5, help="rounds of (fast, general)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds of (fast, general[, old])")
+    p.add_argument("--old", help="also time this git revision's walker on the same state")
+    p.add_argument("--snapshot-at", type=int, default=0,
+                   help="hash the state of a snapshot at this command, loaded as a start loads it")
     args = p.parse_args(argv)
     load_at_start = load_average()
     base = Path(tempfile.mkdtemp(prefix="bench-state-hash-"))
     try:
-        write_journal(base / "journal", args.commands, 0)
-        app = build_router_app(CONFIG, sessions_always_open=True, journal=FileJournal(base / "journal"))
+        old = _old_walker(args.old, base) if args.old else None
+        tail = args.commands - args.snapshot_at if args.snapshot_at else 0
+        write_journal(base / "journal", args.commands, tail)
+        app = build_router_app(CONFIG, sessions_always_open=True, journal=FileJournal(base / "journal"),
+                               snapshots=SnapshotStore(base / "journal" / "snapshots"))
         app.warm_up()
-        app.recover()
+        if args.snapshot_at:
+            gc.disable()                # as the replay loads it
+            app.snapshots.load_into(app.snapshots.candidates(args.snapshot_at)[0], app.flow, verify=False)
+            gc.enable()
+        else:
+            app.recover()
         times: dict[str, list[float]] = {"fast": [], "general": []}
-        for _ in range(args.rounds):
+        if old is not None:
+            times["old"] = []
+        for k in range(args.rounds):
             digests = set()
-            for case in times:
-                took, digest = _time(case == "fast", app.flow)
+            for case in list(times)[::1 if k % 2 == 0 else -1]:
+                took, digest = _time(case, app.flow, old)
                 times[case].append(took)
                 digests.add(digest)
             if len(digests) != 1:
-                raise SystemExit("the fast and the general walk gave different digests")
+                raise SystemExit(f"the walks gave different digests: {digests}")
         app.journal.close()
     finally:
         shutil.rmtree(base, ignore_errors=True)
     machine = machine_description(load_at_start)
     say(machine_line(machine))
-    fast, general = statistics.median(times["fast"]), statistics.median(times["general"])
+    med = {case: statistics.median(t) for case, t in times.items()}
     known = len(app.flow.index.by_clordid)
-    say(f"state hash of the state after {args.commands} commands ({known} orders known): fast {fast * 1e3:.0f} ms, "
-        f"general {general * 1e3:.0f} ms (median of {args.rounds}; ×{general / fast:.2f} for the fast paths)")
-    write_json(args.json, {"machine": machine, "commands": args.commands, "orders_known": known,
-                           "fast_s": round(fast, 3), "general_s": round(general, 3),
-                           "ratio_general_vs_fast": round(general / fast, 3)})
+    state = f"the snapshot at command {args.snapshot_at}" if args.snapshot_at else f"after {args.commands} commands"
+    say(f"state hash of the state {state} ({known} orders known), CPU, median of {args.rounds}: "
+        + ", ".join(f"{case} {s * 1e3:.0f} ms" for case, s in med.items())
+        + f" (×{med['general'] / med['fast']:.2f} general/fast"
+        + (f", ×{med['old'] / med['fast']:.2f} old/fast)" if "old" in med else ")"))
+    write_json(args.json, {"machine": machine, "commands": args.commands, "snapshot_at": args.snapshot_at,
+                           "orders_known": known, "old": args.old,
+                           **{f"{case}_s": round(s, 3) for case, s in med.items()},
+                           "ratio_general_vs_fast": round(med["general"] / med["fast"], 3)})
     return 0
 
 

@@ -118,9 +118,12 @@ class FixMessage:
             # Later keys overwrite earlier ones, so feeding the pairs backwards
             # leaves the *first* occurrence of each tag.
             first = dict(zip(reversed(self.tags), reversed(self.values)))
-            first.setdefault(b"10", self.checksum)
-            first[b"9"] = self.body_length
-            first[b"8"] = self.begin
+            raw = self.raw
+            soh = raw.find(SOH)         # begin, body_length and checksum without a property call each
+            if b"10" not in first:
+                first[b"10"] = raw[-4:-1]
+            first[b"9"] = raw[soh + 3:self.body_start - 1]
+            first[b"8"] = raw[2:soh]
             self._first = first
         return first
 

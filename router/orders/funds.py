@@ -17,7 +17,7 @@ from typing import Any
 
 from router.orders.accounts import Account
 from router.domain.convert import COMPARABLE_DEN
-from router.orders.index import Order
+from router.orders.index import NO_ENTRIES, Order
 from router.orders.fills import Fill, FillObserver
 from router.orders.quota import direction
 from router.domain.reasons import Reason
@@ -38,39 +38,47 @@ class Funds:
     def _reserve(self, o: Order, acct: Account, d: RouteDecision) -> Reason | None:
         """Reserve what a fill could cost: per currency / vault the largest need over the candidates
         (the router priced each candidate's cash or metal at its conservative child limit)."""
+        # A new order holds the shared empty `index.NO_ENTRIES` in these maps: it gets dicts of its own
+        # here, each made with its first entry.
         cands = d.candidates
         if len(cands) == 1:
             # An instrument order (one book): the same reservations without the per-currency maxima.
             c = cands[0]
-            o.sell_vaults[c.symbol] = c.vault
+            o.sell_vaults = {c.symbol: c.vault}
             if c.cash:
                 r = acct.reserve_cash(c.settl_ccy, c.cash)
                 if r is not None:
                     return r
-                o.reserved_cash[c.settl_ccy] = c.cash
+                o.reserved_cash = {c.settl_ccy: c.cash}
             if c.metal_ug:
                 r = acct.reserve_metal(c.vault, c.metal_ug)
                 if r is not None:
                     return r
-                o.reserved_metal[c.vault] = c.metal_ug
+                o.reserved_metal = {c.vault: c.metal_ug}
             return None
         cash: dict[str, int] = {}
         metal: dict[str, int] = {}
+        vaults: dict[str, str] = {}
         for c in d.candidates:
-            o.sell_vaults[c.symbol] = c.vault
+            vaults[c.symbol] = c.vault
             if c.cash:
                 cash[c.settl_ccy] = max(cash.get(c.settl_ccy, 0), c.cash)
             if c.metal_ug:
                 metal[c.vault] = max(metal.get(c.vault, 0), c.metal_ug)
+        o.sell_vaults = vaults
         for ccy, amount in cash.items():
             r = acct.reserve_cash(ccy, amount)
             if r is not None:
                 return r
+            if o.reserved_cash is NO_ENTRIES:
+                o.reserved_cash = {}
             o.reserved_cash[ccy] = amount
         for vault, ug in metal.items():
             r = acct.reserve_metal(vault, ug)
             if r is not None:
                 return r
+            if o.reserved_metal is NO_ENTRIES:
+                o.reserved_metal = {}
             o.reserved_metal[vault] = ug
         return None
 
@@ -80,8 +88,8 @@ class Funds:
             acct.release_cash(ccy, amount)
         for vault, ug in o.reserved_metal.items():
             acct.release_metal(vault, ug)
-        o.reserved_cash = {}
-        o.reserved_metal = {}
+        o.reserved_cash = NO_ENTRIES
+        o.reserved_metal = NO_ENTRIES
 
     def _re_reserve(self, o: Order, acct: Account, b: Any, vault: str, price: int, lots: int) -> tuple | Reason:
         """A replace: swap the order's reservation for what `lots` open at `price` on book `b` need.

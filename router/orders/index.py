@@ -114,6 +114,31 @@ def decimal_to_units(value: Decimal, decimals: int) -> int | None:
     return int(scaled)
 
 
+class _NoEntries(dict):
+    """The one empty, read-only map an order holds where it has no reservations, quota claims or vaults
+    yet (`NO_ENTRIES`): five empty dicts made per order and kept with every done order cost more than
+    the order's own work (benchmarks/README.md, "Order flow: fewer objects per order"). Whoever adds
+    entries assigns the order a dict of its own; writing into this one raises. It reads, hashes
+    (state_hash: an empty dict's digest) and pickles (as the one instance) like an empty dict."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kw: Any) -> None:
+        raise TypeError("NO_ENTRIES is shared by orders: assign the order a dict of its own")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple:
+        return _no_entries, ()
+
+
+def _no_entries() -> "_NoEntries":
+    return NO_ENTRIES
+
+
+NO_ENTRIES = _NoEntries()
+
+
 class Order:
     """One client order. Quantities in base units (lots, or micrograms for a product order)."""
 
@@ -159,10 +184,12 @@ class Order:
         self.last_qty = 0
         self.last_mkt = b""
         self.explain = explain
-        self.reserved_cash: dict[str, int] = {}
-        self.reserved_metal: dict[str, int] = {}
-        self.quota_claims: dict[Any, int] = {}    # quota held for the open part, per direction
-        self.quota_days: dict[Any, Any] = {}      # the direction's trading day each claim was taken on
+        # The maps below start as the shared read-only NO_ENTRIES; `orders.funds` and `orders.quota_use`
+        # give an order dicts of its own when they add entries.
+        self.reserved_cash: dict[str, int] = NO_ENTRIES
+        self.reserved_metal: dict[str, int] = NO_ENTRIES
+        self.quota_claims: dict[Any, int] = NO_ENTRIES    # quota held for the open part, per direction
+        self.quota_days: dict[Any, Any] = NO_ENTRIES      # the direction's trading day each claim was taken on
         self.notional = notional            # open notional (micro-CNY) of `notional_qty` base units
         self.notional_qty = qty
         self.decision = decision
@@ -172,7 +199,7 @@ class Order:
         self.acked = False
         self.core_qty = 0                   # the resting core order's own qty / cum (in its book's lots)
         self.core_cum = 0
-        self.sell_vaults: dict[str, str] = {}   # symbol -> vault metal leaves (sell) or arrives in (buy)
+        self.sell_vaults: dict[str, str] = NO_ENTRIES   # symbol -> vault metal leaves (sell) or arrives in (buy)
         self.direction: Any = None
         # Report fields that only a replace changes; whoever sets qty or price after the first report
         # resets this to None.
@@ -339,6 +366,6 @@ class OrderIndex:
 
 
 __all__ = [
-    "Order", "OrderIndex", "Ids", "micro_text", "units_text", "parse_decimal", "decimal_to_units", "fast_units",
+    "Order", "OrderIndex", "Ids", "NO_ENTRIES", "micro_text", "units_text", "parse_decimal", "decimal_to_units", "fast_units",
     "text_of",
 ]

@@ -22,7 +22,7 @@ from typing import Any
 
 from router.domain.convert import COMPARABLE_DEN
 from router.domain.reasons import Reason
-from router.orders.index import MICRO, Order
+from router.orders.index import MICRO, NO_ENTRIES, Order
 from router.orders.quota import Direction
 
 
@@ -98,7 +98,7 @@ class QuotaUse:
             return
         for d, amount in o.quota_claims.items():
             self._quota_give_back(o, d, amount)
-        o.quota_claims = {}
+        o.quota_claims = NO_ENTRIES
         if self.metrics is not None:
             self._quota_metrics()
 

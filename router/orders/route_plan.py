@@ -14,19 +14,27 @@ of nothing the static-filter rows and the request do not already fix, so it live
 they do. Clients send the same orders again and again, so most product decisions find their plan made
 (benchmarks/README.md, "Router: per-request plans").
 
+An instrument request's plan (`one_plan`) is the same idea for its one book: the fixed refusals in the
+order `OneBookRoute._route_instrument` reaches them, the amounts, the candidate's fixed fields, and a slot
+for the acceptance `OneBookRoute._route_planned` keeps when nothing live differed from the plan.
+
 Not here: the filters on live state, the ranking, the decision, caches, any clock or I/O.
 """
 from __future__ import annotations
+
+from typing import Any
 
 from router.domain.convert import COMPARABLE_DEN
 from router.domain.reasons import Reason
 from router.orders.book_factors import PPM, BookFilters
 
-__all__ = ["PLAN_CACHE_MAX", "QUOTE_MEMO_MAX", "plan_rows"]
+__all__ = ["PLAN_CACHE_MAX", "QUOTE_MEMO_MAX", "one_plan", "plan_rows"]
 
 PLAN_CACHE_MAX = 4096
 QUOTE_MEMO_MAX = 64          # quotes per plan row kept; the memo is emptied when full (quotes move)
 _R_PRICE_LIMIT = Reason.PRICE_LIMIT
+_R_BAD_PRICE = Reason.BAD_PRICE
+_R_VENUE_NOT_ALLOWED = Reason.VENUE_NOT_ALLOWED
 _R_LOTS_OUT_OF_RANGE = Reason.LOTS_OUT_OF_RANGE
 
 
@@ -93,3 +101,50 @@ def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: i
                      vaults, margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp,
                      ref_all_in_buy if buy else ref_all_in_sell, {}))
     return tuple(rows)
+
+
+def one_plan(acct: Any, row: BookFilters, needs: frozenset[str], funding_ppm: int | None, buy: bool, qty: int,
+             price: int | None) -> list:
+    """An instrument request's plan (`Router` keeps it beside product plans, under the same key and
+    invalidation): what `OneBookRoute._route_instrument` works out of the request and its book's
+    filter row before and between its live reads, as one list read by `OneBookRoute._route_planned`:
+    [acct, sym, book_id, bare, early, needs, late, direction, quota_d, notional_cny, fixed, margin, value, fees,
+    need, ccy, vaults, metal, qty_ug, child, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in,
+    funding_ppm, bit, limit_comp, notional, claims, accepted].
+    `bare`: the request's price is off the tick (refused before the book is looked at); `early`: the
+    venue refusal (before sessions); `late`: eligibility, cross-border or an unbounded market order (after
+    sessions and FX ages); `quota_d`: the direction a buy claims quota in, else None; `fixed`: settlement
+    currency .. lot range (after quota); `need` / `metal`: the funds when every lot opens a position;
+    `funding_ppm`: the funding half-spread (None: the account funds in the book's currency);
+    `accepted`: None, later the decision accepted with this plan (`_route_planned` keeps it)."""
+    (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
+     min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
+     lot_fee_comp, ref_all_in_buy, ref_all_in_sell) = row
+    bare = price is not None and price % tick != 0
+    child = price if price is not None else (hi if buy else lo)
+    early = None if venue_ok else _R_VENUE_NOT_ALLOWED
+    late = pre if pre is not None else (_R_BAD_PRICE if child is None else None)
+    notional_cny = value = fees = need = metal = limit_comp = 0
+    fixed = claims = None
+    if child is not None:
+        notional_cny = child * qty * cny_num // COMPARABLE_DEN
+        if post is not None:
+            fixed = post
+        elif child < lo or (hi is not None and child > hi):
+            fixed = _R_PRICE_LIMIT
+        elif qty < min_lots or qty > max_lots:
+            fixed = _R_LOTS_OUT_OF_RANGE
+        value = child * qty * settl_num // COMPARABLE_DEN
+        fees = -(-value * fee_ppm // PPM) + qty * lot_fee_settl
+        if margin is not None:
+            need = -(-value * margin // PPM) + fees if value else 0
+        elif buy:
+            need = value + fees
+        else:
+            metal = qty * lot_ug
+        limit_comp = child * num // den
+        claims = {d: notional_cny} if buy and d is not None and notional_cny > 0 else None
+    return [acct, sym, book_id, bare, early, needs, late, d, d if buy else None, notional_cny, fixed, margin, value,
+            fees, need, ccy, vaults, metal, qty * fine_ug, child, num, den, cost_ppm, lot_fee_comp, ref_comp,
+            ref_all_in_buy if buy else ref_all_in_sell, funding_ppm, bit, limit_comp,
+            notional_cny if notional_cny > 0 else 0, claims, None]

@@ -80,7 +80,7 @@ _NO_DECIMALS: dict[str, tuple[int, str]] = {}
 
 class RouteDecision:
     __slots__ = ("request", "reason", "candidates", "excluded", "allowed_mask", "comparable_limit",
-                 "qty_ug", "rest_book", "notional_cny", "quota_claims", "decimals")
+                 "qty_ug", "rest_book", "notional_cny", "quota_claims", "decimals", "explained")
 
     def __init__(self, request: RouteRequest, reason: Reason | None, candidates: tuple[Candidate, ...] = (),
                  excluded: tuple[Exclusion, ...] = (), allowed_mask: int = 0, comparable_limit: int = 0,
@@ -99,6 +99,10 @@ class RouteDecision:
         # (price decimals, quantity unit) per instrument and product id (the router sets them): prices
         # are shown in each one's own quote, e.g. 560.00, never in internal integer units.
         self.decimals = _NO_DECIMALS
+        # Its GoldRouteExplain(7006) bytes once `Router.explain_bytes` made them: a decision a plan hands
+        # out again (`router.orders.route_one`) then costs no lookup. Not set on decisions unpickled
+        # from snapshots written before it (only fresh decisions are explained).
+        self.explained: bytes | None = None
 
     @property
     def ok(self) -> bool:

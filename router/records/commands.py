@@ -109,6 +109,19 @@ class CommandApplier:
             return Applied([])
         raise UnknownCommand(f"command {cmd.seq}: unknown kind {kind!r}")
 
+    def apply_fix_in(self, cmd: Command) -> list:
+        """`apply(cmd).outs` for a FIX_IN command read back from the journal (the replay's loop, where
+        nearly every command is one): the same parse and the same handler or flow call, without the
+        kind tests and the `Applied` around the outputs (benchmarks/README.md, "Replay after a
+        snapshot start")."""
+        msg = self._decoder.parse_journaled(cmd.payload)
+        if not isinstance(msg, FixMessage):
+            raise UnknownCommand(f"command {cmd.seq}: the journaled frame does not parse: {msg.reason}")
+        handler = self.fix_handlers.get(msg.msg_type) if self.fix_handlers else None
+        if handler is not None:
+            return handler(cmd.session, msg, cmd.time_ns)
+        return self.flow.on_message(cmd.session, msg, cmd.time_ns)
+
 
 # -- the admin operations the order flow has today ------------------------------------------------
 def _start(flow: Any, args: dict, now_ns: int) -> Applied:

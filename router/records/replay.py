@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 from router.orders.reports import quiet_report
 from router.records.commands import CommandApplier
-from router.records.journal import Command, Journal, JournalError
+from router.records.journal import Command, CommandKind, Journal, JournalError
 from router.records import snapshot_fork
 from router.records.snapshot import Snapshot, SnapshotError, SnapshotStore, check_hashes
 from router.records.state_hash import hash_version, state_hashes
@@ -123,6 +123,14 @@ def _replay(journal: Journal, applier: CommandApplier, snapshots: SnapshotStore 
     return out
 
 
+class _Mismatch(Exception):
+    """A checkpoint the replay reached with other state hashes (stops the start, unlike a command
+    that failed live)."""
+
+
+_FIX_IN = CommandKind.FIX_IN
+
+
 @contextmanager
 def _metrics_detached(flow: Any) -> Iterator[None]:
     """Replayed commands are history, not this process's work: the flow and the parts of it that count
@@ -158,7 +166,7 @@ def _apply_all(journal: Journal, applier: CommandApplier, start: int, tail_from:
     quiet = start <= tail_from and hasattr(type(flow), "exec_report")
     if quiet:
         flow.exec_report = quiet_report
-    apply = applier.apply
+    apply, apply_fix_in = applier.apply, applier.apply_fix_in
     n = 0
     try:
         for cmd in journal.read(start):
@@ -166,18 +174,24 @@ def _apply_all(journal: Journal, applier: CommandApplier, start: int, tail_from:
                 del flow.exec_report
                 quiet = False
             try:
-                applied = apply(cmd)
+                if cmd.kind is _FIX_IN:
+                    outs = apply_fix_in(cmd)
+                else:
+                    applied = apply(cmd)
+                    if applied.reason == "state_mismatch":
+                        raise _Mismatch(applied.detail)
+                    outs = applied.outs
+            except _Mismatch as exc:
+                raise JournalError(f"replaying the journal to command {cmd.seq} did not rebuild the state the "
+                                   f"router had there: {exc}; refusing to serve "
+                                   "(`gold-router journal verify` shows more)") from None
             except Exception:
                 # The live router failed on this command too (it is journaled all the same) and went on.
                 log.warning("command %d failed in the replay as it did live; going on", cmd.seq, exc_info=True)
                 n += 1
                 continue
-            if applied.reason == "state_mismatch":
-                raise JournalError(f"replaying the journal to command {cmd.seq} did not rebuild the state the "
-                                   f"router had there: {applied.detail}; refusing to serve "
-                                   "(`gold-router journal verify` shows more)")
-            if cmd.seq > tail_from and applied.outs:
-                out.tail_outs.extend((cmd.time_ns, o) for o in applied.outs)
+            if cmd.seq > tail_from and outs:
+                out.tail_outs.extend((cmd.time_ns, o) for o in outs)
             n += 1
             if on_progress is not None and n % 100_000 == 0:
                 on_progress(n)

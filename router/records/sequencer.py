@@ -183,23 +183,37 @@ class Sequencer:
             self.metrics.snapshot_taken(int(seconds * 1e9), seq)
         log.info("snapshot at command %d written by the background process in %.0f ms", seq, seconds * 1e3)
 
+    # The journal day of the calendar interval holding the last commit: (from ns, until ns, day text or
+    # None while closed, the calendars). Within [from, until) the first book's (session state, trading
+    # day) does not change (`Calendars.next_change`), so neither does the day; asking the calendars and
+    # formatting the date per commit took ~1 us (benchmarks/README.md, "The journal's day per commit").
+    _day_memo: tuple | None = None
+
     def _rotate(self, now_ns: int) -> None:
         """One journal file per trading day: the day of the first book's schedule (the mainland's),
         or the UTC date when no calendar says; a closed period stays in the current day's file."""
         rotate = getattr(self.journal, "rotate", None)
         if rotate is None:
             return
-        day = None
         calendars = self.flow.calendars
-        if calendars is not None:
-            day = calendars.trading_day(self.flow.books[0].schedule, now_ns)
+        memo = self._day_memo
+        if memo is not None and memo[0] <= now_ns < memo[1] and memo[3] is calendars:
+            day = memo[2]
+        else:
+            day = None
+            if calendars is not None:
+                schedule = self.flow.books[0].schedule
+                got = calendars.trading_day(schedule, now_ns)
+                day = None if got is None else str(got)
+                until = calendars.next_change(schedule, now_ns)
+                self._day_memo = None if until is None else (now_ns, until, day, calendars)
         current = self.journal.trading_day
         if day is None:
             if current is not None:
                 return
-            day = datetime.fromtimestamp(now_ns // 1_000_000_000, timezone.utc).date()
-        if str(day) != current:
-            rotate(str(day))
+            day = str(datetime.fromtimestamp(now_ns // 1_000_000_000, timezone.utc).date())
+        if day != current:
+            rotate(day)
 
     def recover(self, on_progress: Callable[[int], None] | None = None, *, freeze: bool = False) -> int:
         """Load the newest snapshot and replay the journal after it into the order flow (sending

@@ -23,8 +23,9 @@ import dataclasses
 import datetime
 import enum
 import hashlib
+import operator
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -57,6 +58,9 @@ class _Walker:
         self.memo: dict[int, bytes] = {}
         self.keep: list[Any] = []    # keeps walked objects alive so their ids are not reused
         self.active: set[int] = set()
+        # Digests of the ints, strs and bytes met, by value, one table per exact class (equal values
+        # of two classes, 1 and True, b"x" and "x", must not meet). Bounded: ids and times are unique.
+        self.seen: dict[type, dict] = {int: {}, str: {}, bytes: {}}
 
     def digest(self, obj: Any) -> bytes:
         cls = obj.__class__
@@ -66,58 +70,114 @@ class _Walker:
             return b"%s%d:%s" % (prefix, len(text), text)
         if not obj and cls in _EMPTY:
             return _EMPTY[cls]
+        key = id(obj)
+        done = self.memo.get(key)
+        if done is not None:            # only walked objects are in the memo, kept alive: their ids are theirs
+            return done
         if obj is None or isinstance(obj, (bool, int, str, bytes, Decimal, float)):
             text = repr(obj).encode()
             return type(obj).__name__[:1].encode() + b"%d:" % len(text) + text
         if isinstance(obj, enum.Enum):
             return f"e{type(obj).__name__}.{obj.name};".encode()
-        key = id(obj)
-        done = self.memo.get(key)
-        if done is not None:
-            return done
         if key in self.active:
             return b"cycle;"
         self.active.add(key)
-        h = hashlib.sha256()
         if isinstance(obj, np.ndarray):
-            h.update(b"a" + str(obj.dtype).encode() + repr(obj.shape).encode() + obj.tobytes())
+            data = b"a" + str(obj.dtype).encode() + repr(obj.shape).encode() + obj.tobytes()
         elif isinstance(obj, (list, tuple, collections.deque)):
-            h.update(b"l%d" % len(obj))
-            for x in obj:
-                h.update(self.digest(x))
+            data = b"l%d" % len(obj) + b"".join(self._each(obj))
         elif isinstance(obj, dict):
-            h.update(b"d%d" % len(obj))
-            for k, v in sorted(((self.digest(k), v) for k in obj for v in (obj[k],)), key=lambda kv: kv[0]):
-                h.update(k)
-                h.update(self.digest(v))
+            pairs = sorted(zip(self._each(obj), [obj[k] for k in obj]), key=_first)
+            data = b"d%d" % len(obj) + b"".join([k + v for (k, _), v in zip(pairs, self._each([v for _, v in pairs]))])
         elif isinstance(obj, (set, frozenset)):
-            h.update(b"s%d" % len(obj))
-            for d in sorted(self.digest(x) for x in obj):
-                h.update(d)
+            data = b"s%d" % len(obj) + b"".join(sorted(self.digest(x) for x in obj))
         elif self.version >= 2 and isinstance(obj, (datetime.date, datetime.time)):
             # C types with neither __dict__ nor slots: by value (version 1 saw only the class name).
-            h.update(b"t%s:%s" % (type(obj).__name__.encode(), obj.isoformat().encode()))
+            data = b"t%s:%s" % (type(obj).__name__.encode(), obj.isoformat().encode())
         elif self.version >= 2 and isinstance(obj, datetime.tzinfo):
-            h.update(b"z" + str(obj).encode())
+            data = b"z" + str(obj).encode()
         elif callable(obj) and not hasattr(obj, "__dict__") and not hasattr(obj, "__slots__"):
-            h.update(b"f")
+            data = b"f"
         else:
-            self._object(obj, h)
+            data = self._object(obj)
         self.active.discard(key)
-        out = h.digest()
+        out = hashlib.sha256(data).digest()
         self.memo[key] = out
         self.keep.append(obj)
         return out
 
-    def _object(self, obj: Any, h: Any) -> None:
-        h.update(b"o" + type(obj).__name__.encode())
+    def _each(self, values: Any, methods: bool = False) -> list:
+        """Each value's digest; with `methods`, None for a bound method (behaviour, not state). A value
+        `digest` takes a shortcut for (a scalar by exact class, an empty container) is digested here
+        inline, to the same bytes, and an int, str or bytes met before is looked up: a done order has
+        ~45 members and a ledger trade 22, tens of thousands of each at a snapshot, and a call per
+        member was most of the walk (benchmarks/README.md, "Replay after a snapshot start").
+        `_FAST = False` (tests, `benchmarks.state_hash`) calls `digest` for every value instead."""
         digest = self.digest
-        for name in _attributes(obj):
-            value = getattr(obj, name, None)
-            if value.__class__ not in _SCALAR_PREFIX and callable(value) and not isinstance(value, type) \
-                    and hasattr(value, "__self__"):
-                continue            # bound methods: behaviour, not state
-            h.update(b"n%s=%s" % (name.encode(), digest(value)))
+        scalar, empty, seen = (_SCALAR_PREFIX, _EMPTY, self.seen) if _FAST else (_NONE, _NONE, _NONE)
+        out = []
+        add = out.append
+        for x in values:
+            cls = x.__class__
+            known = seen.get(cls)
+            if known is not None:       # an int, str or bytes: most members, many of them repeated
+                d = known.get(x)
+                if d is None:
+                    prefix = scalar.get(cls)
+                    if prefix is None:
+                        d = digest(x)
+                    else:
+                        text = repr(x).encode()
+                        d = b"%s%d:%s" % (prefix, len(text), text)
+                    if len(known) < _SEEN_MAX:
+                        known[x] = d
+                add(d)
+                continue
+            prefix = scalar.get(cls)
+            if prefix is not None:
+                text = repr(x).encode()
+                add(b"%s%d:%s" % (prefix, len(text), text))
+            elif methods and callable(x) and not isinstance(x, type) and hasattr(x, "__self__"):
+                add(None)
+            elif not x and cls in empty:
+                add(empty[cls])
+            else:
+                add(digest(x))
+        return out
+
+    def _object(self, obj: Any) -> bytes:
+        fixed = _FIXED.get(type(obj), _fixed) if _FAST else None
+        if fixed is _fixed:
+            fixed = _fixed(obj)
+        values = None
+        if fixed is not None:
+            labels, read = fixed
+            try:
+                values = read(obj)
+            except AttributeError:          # a slot never set: getattr(obj, name, None) below gives None
+                pass
+        if values is None:
+            names = _attributes(obj)
+            labels = [b"n%s=" % name.encode() for name in names]
+            values = [getattr(obj, name, None) for name in names]
+        return b"o" + type(obj).__name__.encode() + b"".join(
+            [label + d for label, d in zip(labels, self._each(values, True)) if d is not None])
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
+
+
+def _fixed(obj: Any) -> tuple[list[bytes], Callable[[Any], tuple]] | None:
+    """For a class whose instances all have the same attributes hashed (slots or dataclass fields, no
+    `__dict__`), the labels `n<name>=` and one reader of all values at once; None for the rest."""
+    klass = type(obj)
+    names = _attributes(obj)
+    fixed = None
+    if not _STATIC[klass][2] and len(names) >= 2:
+        fixed = ([b"n%s=" % n.encode() for n in names], operator.attrgetter(*names))
+    _FIXED[klass] = fixed
+    return fixed
 
 
 # Fast paths giving exactly the digests of the general code below them (restarts compare digests
@@ -130,6 +190,13 @@ _EMPTY = {dict: hashlib.sha256(b"d0").digest(), list: hashlib.sha256(b"l0").dige
           frozenset: hashlib.sha256(b"s0").digest(), collections.deque: hashlib.sha256(b"l0").digest()}
 # Per class: its dataclass fields and slots (sorted, SKIP removed), all of them, whether it has a __dict__.
 _STATIC: dict[type, tuple[list[str], frozenset[str], bool]] = {}
+# Per class with a fixed attribute list: the labels and the reader `_Walker._object` uses, or None.
+_FIXED: dict[type, Any] = {}
+# The inline digests of members in `_Walker._each` and the one-call reading of `_FIXED` (False: the
+# general walk, `digest` for each member, that the tests compare them with).
+_FAST = True
+_NONE: dict = {}
+_SEEN_MAX = 100_000     # values per class in `_Walker.seen`
 
 
 def _attributes(obj: Any) -> list[str]:

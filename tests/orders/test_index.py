@@ -317,3 +317,31 @@ def test_the_cancel_template_is_exec_reports_cancel_byte_for_byte(product, marke
     assert isinstance(got, WireBody)
     assert got.wire == want.wire
     assert a.er_fixed == b.er_fixed
+
+
+def test_an_orders_empty_maps_are_one_shared_read_only_empty_map() -> None:
+    """A new order holds `NO_ENTRIES` in its five maps (reservations, quota claims and days, vaults): it
+    reads as an empty dict, refuses every write, digests for the state hash as an empty dict (an order
+    holding it hashes as one holding fresh {}), and pickles as itself (snapshots)."""
+    import pickle
+
+    import pytest
+
+    from router.orders.index import NO_ENTRIES
+    from router.records.state_hash import _Walker
+
+    o = instrument_order()
+    maps = ("reserved_cash", "reserved_metal", "quota_claims", "quota_days", "sell_vaults")
+    assert all(getattr(o, name) is NO_ENTRIES for name in maps)
+    assert NO_ENTRIES == {} and not NO_ENTRIES and NO_ENTRIES.get("CNY", 0) == 0 and dict(NO_ENTRIES) == {}
+    for write in (lambda m: m.__setitem__("CNY", 1), lambda m: m.update(CNY=1), lambda m: m.setdefault("CNY", 1),
+                  lambda m: m.pop("CNY", None), lambda m: m.popitem(), lambda m: m.clear(),
+                  lambda m: m.__delitem__("CNY"), lambda m: m.__ior__({"CNY": 1})):
+        with pytest.raises(TypeError):
+            write(NO_ENTRIES)
+    assert NO_ENTRIES == {}
+    plain = instrument_order()
+    for name in maps:
+        setattr(plain, name, {})
+    assert _Walker().digest(o) == _Walker().digest(plain)
+    assert pickle.loads(pickle.dumps(o)).reserved_cash is NO_ENTRIES

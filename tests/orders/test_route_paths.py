@@ -1,5 +1,6 @@
-"""The router's one-book path for instrument orders (`Router._route_instrument`) against its general
-path (`_route_books`, taken when `one_book_path` is off): a seeded stream of random requests, with
+"""The router's one-book path for instrument orders (`Router._route_instrument`, and `_route_planned` from a
+kept plan when `plan_cache` is on) against its general path (`_route_books`, taken when `one_book_path` is
+off): a seeded stream of random requests, with
 the state the decision reads changed in between (FX rates and their ages, reference prices, the kill
 switch, quota use, sessions and calendar gaps, cash, reservations, metal, closable positions, a quote
 reader, an account's eligibility), must give decisions equal in every field the order flow uses and
@@ -154,10 +155,14 @@ def test_one_book_path_decides_exactly_as_the_general_path() -> None:
         general = r.route(q, now)
         general_bytes = r.explain_bytes(general)
         r.one_book_path = True
-        fast = r.route(q, now)
-        assert _fields(fast) == _fields(general), (n, q)
-        assert fast.explain_text() == general.explain_text()
-        assert r.explain_bytes(fast) == general_bytes == general.explain_text().encode("ascii", "replace")
+        # The one-book path twice: its plan made afresh (plan_cache off) and kept (`route_plan.one_plan`).
+        for kept in (False, True):
+            r.plan_cache = kept
+            fast = r.route(q, now)
+            assert _fields(fast) == _fields(general), (n, q, kept)
+            assert fast.request == q
+            assert fast.explain_text() == general.explain_text()
+            assert r.explain_bytes(fast) == general_bytes == general.explain_text().encode("ascii", "replace")
         if q.symbol in CAT.instruments:
             seen.add(general.reason)
     # The stream reached every branch worth comparing: acceptance and each refusal an instrument can get.
@@ -175,11 +180,15 @@ def test_an_instrument_takes_the_one_book_path_and_a_product_does_not() -> None:
     w = World(random.Random(1))
     r = w.router
     calls = []
-    one, books = r._route_instrument, r._route_books
+    one, planned, books = r._route_instrument, r._route_planned, r._route_books
     r._route_instrument = lambda *a: calls.append("one") or one(*a)
+    r._route_planned = lambda *a: calls.append("planned") or planned(*a)
     r._route_books = lambda *a: calls.append("books") or books(*a)
-    r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
+    for _ in range(3):      # seen once: no plan yet; again: its plan made and used; then the kept plan
+        r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
     r.route(RouteRequest("ON", Side.BUY, "GOLD.KG9999", 1000, 56000), 0)
+    r.plan_cache = False
+    r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
     r.one_book_path = False
     r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
-    assert calls == ["one", "books", "books"]
+    assert calls == ["one", "planned", "planned", "books", "one", "books"]

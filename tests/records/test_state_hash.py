@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from router.records import sequencer, snapshot
+from router.records import sequencer, snapshot, state_hash
 from router.records.journal import FileJournal, JournalError
 from router.records.snapshot import SnapshotStore
 from router.records.state_hash import HASH_VERSION, flow_state_hash, hash_version, state_hashes
@@ -83,3 +83,74 @@ def test_a_version_1_snapshot_that_does_not_match_still_stops_the_start(tmp_path
     record_other_hash(directory / sorted(os.listdir(directory))[-1], "flow")
     with pytest.raises(JournalError, match="refusing to serve"):
         restart(tmp_path)
+
+
+# -- the walker's inline member digests (`state_hash._FAST`) ----------------------------------------
+def _both_ways(monkeypatch, digest_of) -> tuple:
+    fast = digest_of()
+    with monkeypatch.context() as m:
+        m.setattr(state_hash, "_FAST", False)
+        general = digest_of()
+    return fast, general
+
+
+def test_the_inline_member_digests_give_the_general_walks_digests(tmp_path, monkeypatch) -> None:
+    """Orders, trades, dicts and tuples digest their members inline (`_Walker._each`) and read a slotted
+    object's attributes in one call: the flow's digest must be what the general walk gives, in both
+    versions, or a restart would refuse the digests an earlier run recorded."""
+    from tests.orders.test_flow import HK, SH, Harness
+    d = _traded(tmp_path)
+    for version in (1, 2):
+        fast, general = _both_ways(monkeypatch, lambda: flow_state_hash(d.app.flow, version))
+        assert fast == general
+    h = Harness()                    # product orders: constraints, working children, targets
+    h.order(HK, "SGE.AU9999", 2, "3", "560.00")
+    h.order(SH, "GOLD.KG9999", 1, "1000", "550.10")
+    h.order(SH, "GOLD.HKSH", 1, "37429", "560.00")
+    assert any(o.constraints is not None for o in h.flow.index.by_oid.values())
+    fast, general = _both_ways(monkeypatch, lambda: flow_state_hash(h.flow))
+    assert fast == general
+
+
+class _Slotted:
+    __slots__ = ("a", "b", "c", "d", "e")
+
+    def __init__(self) -> None:
+        self.a, self.c, self.d = 1, {}, [b"x", {"k": ()}]
+        self.e = self.__init__          # a bound method: behaviour, left out of the digest
+
+
+def test_a_slot_never_set_and_a_bound_method_are_digested_as_the_general_walk_does(monkeypatch) -> None:
+    obj = _Slotted()                    # `b` never set: read as None, as getattr(obj, "b", None) does
+    fast, general = _both_ways(monkeypatch, lambda: state_hash._Walker().digest(obj))
+    assert fast == general
+    obj.b = None
+    assert state_hash._Walker().digest(obj) == fast
+    obj.e = 5                           # no longer a method: now in the digest
+    assert state_hash._Walker().digest(obj) != fast
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["inline", "general"])
+def test_every_hashed_field_of_an_order_and_a_trade_is_in_its_digest(tmp_path, monkeypatch, fast: bool) -> None:
+    """Changing any attribute the hash covers (an order's slots less `SKIP`, each of a trade's fields)
+    changes the digest: the one-call reading of an order must not drop one."""
+    from router.orders.index import Order
+    monkeypatch.setattr(state_hash, "_FAST", fast)
+    d = _traded(tmp_path)
+    orders = list(d.app.flow.index.by_oid.values())
+    names = [n for n in Order.__slots__ if n not in state_hash.SKIP]
+    assert len(names) >= 40
+    for order in (next(o for o in orders if o.done), next(o for o in orders if not o.done)):
+        before = state_hash._Walker().digest(order)
+        for name in names:
+            was = getattr(order, name)
+            setattr(order, name, ("changed", name))
+            try:
+                assert state_hash._Walker().digest(order) != before, name
+            finally:
+                setattr(order, name, was)
+        assert state_hash._Walker().digest(order) == before
+    trade = d.app.ledger.trades[0]
+    before = state_hash._Walker().digest(trade)
+    for name in type(trade)._fields:
+        assert state_hash._Walker().digest(trade._replace(**{name: ("changed", name)})) != before, name

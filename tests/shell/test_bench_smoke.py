@@ -152,6 +152,22 @@ def test_orderflow_checks_each_answer():
     assert "150=8" in orderflow.answer_problem("new_instrument", outs)
 
 
+def test_distinct_requests_stay_acknowledged_and_differ():
+    from benchmarks.ab_probe import variant
+
+    # Every request of a 5,000 cycle is inside the collar and the lot sizes the flow accepts...
+    bench = orderflow._Bench(orderflow._config(), reference=False, distinct=5000)
+    for n in (0, 1, 1999, 2000, 4999):
+        msgs = bench.round_messages(n)
+        for case in orderflow.CASES:
+            bench.now += 1000
+            assert orderflow.answer_problem(case, bench.flow.on_message("SHCLIENT1", msgs[case], bench.now)) is None
+    # ... the requests are different ones, and the cycle comes back to the first.
+    assert len({variant(n, 5000, 55000) for n in range(5000)}) == 5000
+    assert variant(5000, 5000, 55000) == variant(0, 5000, 55000) == (1, "550.00")
+    assert variant(2001, 5000, 55000) == (2, "549.99")
+
+
 def test_machine_note_is_detected():
     from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
 
