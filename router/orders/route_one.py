@@ -8,17 +8,18 @@ the ranking sort and two calls. Most orders name an instrument, and that bookkee
 fifth of their decision (benchmarks/README.md, "Router: the one-book path for instrument orders").
 
 `OneBookRoute._route_planned` is the same decision from the request's plan
-(`router.orders.route_plan.one_plan`, kept by `Router` per (account, symbol, side, qty, price[,
-constraints]) beside the product plans and dropped with them and the static-filter rows on every FX
-change, new reference price and account change): the kill switch, sessions, FX ages, quota, funds,
-open positions, the quote and the risk check are read live on every call, in the same order; the rest
-was worked out when the plan was made. An acceptance that read nothing differing from its plan is
-kept in the plan and handed out again. `Router.plan_cache = False` takes `_route_instrument` (plans
-afresh, nothing kept); `Router.one_book_path = False` sends instruments through the general path;
+(`router.orders.route_plan.one_plan`, made by `_one_plan` when a request comes a second time and kept in
+`Router._one_plans` per (account, symbol, side, qty, price[, constraints]), dropped with the product plans
+and the static-filter rows on every FX change, new reference price and account change): the kill switch,
+sessions, FX ages, quota, funds, open positions, the quote and the risk check are read live on every
+call, in the same order; the rest was worked out when the plan was made. An acceptance that read nothing
+differing from its plan is kept in the plan and handed out again. A request seen for the first time takes
+`_route_instrument` (a plan costs about one decision to make). `Router.plan_cache = False` takes
+`_route_instrument` always; `Router.one_book_path = False` sends instruments through the general path;
 `tests/orders/test_route_paths.py` and `test_route_plan.py` run seeded random requests and state
 changes through the three and compare every field of the decisions.
 
-Not here: the request checks before the book (`Router.route`), products, keeping plans (`Router`),
+Not here: the request checks before the book (`Router.route`), products, caches other than the plans,
 any clock or I/O.
 """
 from __future__ import annotations
@@ -31,7 +32,10 @@ from router.domain.convert import COMPARABLE_DEN
 from router.domain.fx_quotes import stale_ccys
 from router.domain.reasons import Reason
 from router.orders.book_factors import PPM, BookFilters
-from router.orders.route_types import Candidate, Exclusion, RouteDecision, RouteRequest, Side, Tif
+from router.orders.route_plan import PLAN_CACHE_MAX, one_plan
+from router.orders.route_types import (
+    NO_CONSTRAINTS, Candidate, Exclusion, RouteDecision, RouteRequest, Side, Tif,
+)
 
 if TYPE_CHECKING:
     from router.orders.accounts import Account
@@ -65,7 +69,8 @@ _R_VENUE_NOT_ALLOWED = Reason.VENUE_NOT_ALLOWED
 
 class OneBookRoute:
     """Mixin of `Router`: the one-book path (reads the router's `session_open`, `fx_settings`,
-    `fx_costs`, `fx`, `quota`, `closable`, `top_of_book` and `risk`)."""
+    `fx_costs`, `fx`, `quota`, `closable`, `top_of_book` and `risk`) and instruments' plans (kept in its
+    `_one_plans`, made of its `_static` rows)."""
 
     def _route_instrument(self, req: RouteRequest, acct: "Account", row: BookFilters, now_ns: int) -> RouteDecision:
         """An instrument order (the request checks of `Router.route` passed, `row` its book's filter
@@ -159,6 +164,32 @@ class OneBookRoute:
                 return RouteDecision(req, r, candidates, (), bit, limit_comp, qty_ug, None, notional, claims)
         rest = book_id if tif is _DAY or tif is _GTC else None
         return RouteDecision(req, None, candidates, (), bit, limit_comp, qty_ug, rest, notional, claims)
+
+    def _one_plan(self, key: tuple, acct: "Account", req: RouteRequest) -> list:
+        """An instrument request's plan (`route_plan.one_plan`), kept under `key` in `_one_plans`."""
+        account, side, symbol, qty, price, tif, constraints = req
+        statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
+                                   else (account, symbol, constraints))
+        if statics is None:
+            statics = self._statics(acct, symbol, constraints)
+        row = statics[0]
+        funding = acct.funding_ccy
+        ccy = row[22]        # the book's settlement currency
+        plan = one_plan(acct, row, self.fx_costs.needs(symbol, row[0], funding),
+                        self.fx_costs.funding_ppm(funding, ccy) if funding is not None and funding != ccy else None,
+                        side is _BUY, qty, price)
+        if len(self._one_plans) >= PLAN_CACHE_MAX:
+            self._one_plans.clear()     # quantities and prices come from clients: bounded like the statics
+        self._one_plans[key] = plan
+        return plan
+
+    def _seen_once(self, key: tuple) -> None:
+        """An instrument request seen for the first time: remembered (0), planned if it comes again. A
+        plan costs about as much to make as one decision without it (benchmarks/README.md, "Router:
+        per-request plans for instrument orders"): only a request sent again repays it."""
+        if len(self._one_plans) >= PLAN_CACHE_MAX:
+            self._one_plans.clear()
+        self._one_plans[key] = 0
 
     def _route_planned(self, req: RouteRequest, plan: list, now_ns: int) -> RouteDecision:
         """An instrument order from its plan (`router.orders.route_plan.one_plan`): the live reads of

@@ -23,8 +23,8 @@ account with a `funding_ccy`) half the FX bid/ask spread of converting it into t
 Everything that depends only on configuration and FX is precomputed (`router.orders.book_factors`,
 which holds the per-book integer factors and static filter rows); per-(account, symbol,
 constraints) static filter results are cached, and a request's plan (`router.orders.route_plan`: a
-product's per-book rows, an instrument's one row) is kept per request beside them, so a decision reads
-little more than the live state per book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
+product's per-book rows; an instrument's one row, made when the request comes a second time) is kept
+per request beside them, so a decision reads little more than the live state per book. `Router.route` checks the request, then weighs its books one of two ways: an instrument's
 one book inline (`router.orders.route_one`), or the general loop over a product's books
 (`_route_books`, then `_decide`), which gives the same decision for an instrument.
 
@@ -44,7 +44,7 @@ from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx
 from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
 from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
-from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, one_plan, plan_rows
+from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, plan_rows
 from router.domain.reasons import Reason
 from router.orders.route_one import (  # the hot path's aliases, shared by both paths
     OneBookRoute, _BUY, _CONTINUOUS, _DAY, _GTC, _R_BAD_PRICE, _R_BAD_QTY, _R_CALENDAR_UNKNOWN, _R_FX_STALE,
@@ -123,6 +123,9 @@ class Router(OneBookRoute):
                 self._product_num[pid] = round_int(usd_oz * MICRO * COMPARABLE_DEN)
         self._static: dict[tuple[str, str, Constraints], tuple[BookFilters, ...]] = {}
         self._plans: dict[tuple, tuple[int, int | None, tuple]] = {}   # made of _static's rows: dropped with it
+        # Instruments' plans (`route_plan.one_plan` lists), or 0 for a request seen once (planned when seen
+        # again): apart from the products' so a stream of new instrument requests does not evict them.
+        self._one_plans: dict[tuple, list | int] = {}
         self.fx_costs = FxCosts(fx, cat)
 
     def set_reference(self, symbol: str, ref_units: int) -> None:
@@ -133,12 +136,14 @@ class Router(OneBookRoute):
                                     self.carry_days, ref_units)
         self._static.clear()
         self._plans.clear()
+        self._one_plans.clear()
 
     def invalidate(self) -> None:
         """Forget cached static filter results: call after an account's eligibility, side,
         cross-border flag or set of currency lines changes."""
         self._static.clear()
         self._plans.clear()
+        self._one_plans.clear()
 
     # -- static filters -------------------------------------------------------------------
     def _statics(self, acct: Account, symbol: str, c: Constraints) -> tuple[BookFilters, ...]:
@@ -150,6 +155,7 @@ class Router(OneBookRoute):
             # Constraints come from clients; a bounded cache keeps odd tag values from growing it forever.
             self._static.clear()
             self._plans.clear()
+            self._one_plans.clear()
         out = []
         for s in self._members[symbol]:
             b = self._books[s]
@@ -197,26 +203,11 @@ class Router(OneBookRoute):
             self._plans[key] = plan
         return plan
 
-    def _one_plan(self, key: tuple, acct: Account, req: RouteRequest) -> list:
-        """An instrument request's plan (`route_plan.one_plan`), kept under `key`."""
-        account, side, symbol, qty, price, tif, constraints = req
-        statics = self._static.get(_static_key(account, symbol, constraints))
-        if statics is None:
-            statics = self._statics(acct, symbol, constraints)
-        row = statics[0]
-        funding = acct.funding_ccy
-        plan = one_plan(acct, row, self.fx_costs.needs(symbol, row[0], funding),
-                        self.fx_costs.funding_ppm(funding, row[22]) if funding is not None and funding != row[22]
-                        else None, side is _BUY, qty, price)
-        if len(self._plans) >= PLAN_CACHE_MAX:
-            self._plans.clear()
-        self._plans[key] = plan
-        return plan
-
     # -- the decision ---------------------------------------------------------------------
     def route(self, req: RouteRequest, now_ns: int, fx: Fx | None = None) -> RouteDecision:
-        """The decision for one request: the checks on the request itself, then its books weighed one
-        of two ways, an instrument's one book (`_route_instrument`) or every member book of a product
+        """The decision for one request: its kept plan when there is one (and no kill switch is on), else
+        the checks on the request itself; then its books weighed one of two ways, an instrument's one book
+        (`_route_planned`, or `_route_instrument` without plans) or every member book of a product
         (`_route_books`, which decides an instrument alike when `one_book_path` is off)."""
         if fx is not None and fx is not self.fx:
             self.set_fx(fx)
@@ -224,9 +215,24 @@ class Router(OneBookRoute):
         # in a function of their own: a frame more per decision cost products ~5 % (benchmarks/README.md,
         # "Router: the one-book path for instrument orders").
         account, side, symbol, qty, price, tif, constraints = req
-        acct = self._by_name.get(account)
         risk = self.risk
-        if acct is None:
+        product_num = self._product_num.get(symbol)
+        # Most orders carry no constraints; a 5-tuple key hashes in a fraction of the time of one
+        # holding the five-field Constraints (tuples do not cache their hash). (`is` first: comparing two
+        # Constraints costs ~50 ns and the flow passes NO_CONSTRAINTS itself.)
+        key = ((account, symbol, side, qty, price)
+               if constraints is NO_CONSTRAINTS or constraints == NO_CONSTRAINTS
+               else (account, symbol, side, qty, price, constraints))
+        plan = ((self._plans if product_num is not None else self._one_plans).get(key) if self.plan_cache
+                else None)
+        if plan and (risk is None or not (risk.halted_all or risk.halted)) and (
+                product_num is not None or self.one_book_path):
+            # A kept plan's request passed the checks below when the plan was made (known account and
+            # symbol, quantity and price above 0) and nothing they read changes while it is kept: with
+            # no kill switch on, straight to its books.
+            d = (self._route_planned(req, plan, now_ns) if product_num is None
+                 else self._route_books(req, self._by_name[account], plan[2], plan[0], plan[1], now_ns))
+        elif (acct := self._by_name.get(account)) is None:
             d = RouteDecision(req, _R_UNKNOWN_ACCOUNT)
         elif risk is not None and (risk.halted_all or risk.halted) and (killed := risk.killed(account)) is not None:
             d = RouteDecision(req, killed)
@@ -236,47 +242,33 @@ class Router(OneBookRoute):
             d = RouteDecision(req, _R_BAD_QTY)
         elif price is not None and price <= 0:
             d = RouteDecision(req, _R_BAD_PRICE)
+        elif product_num is not None:
+            # A product's plan: everything its books make of this request that no live state changes.
+            if plan is None:
+                plan = self._plan(key, acct, req, product_num)
+            d = self._route_books(req, acct, plan[2], plan[0], plan[1], now_ns)
+        elif plan is not None and self.one_book_path:
+            # An instrument request seen before: its plan (`route_plan.one_plan`), made now if it was seen once.
+            d = self._route_planned(req, plan or self._one_plan(key, acct, req), now_ns)
         else:
-            # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
-            # holding the five-field Constraints (tuples do not cache their hash).
-            product_num = self._product_num.get(symbol)
-            if product_num is not None:
-                # A product's plan: everything its books make of this request that no live state changes.
-                key = ((account, symbol, side, qty, price) if constraints == NO_CONSTRAINTS
-                       else (account, symbol, side, qty, price, constraints))
-                plan = self._plans.get(key) if self.plan_cache else None
-                if plan is None:
-                    plan = self._plan(key, acct, req, product_num)
-                d = self._route_books(req, acct, plan[2], plan[0], plan[1], now_ns)
+            statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
+                                       else (account, symbol, constraints))
+            if statics is None:
+                statics = self._statics(acct, symbol, constraints)
+            if self.one_book_path:
+                if self.plan_cache:
+                    self._seen_once(key)
+                d = self._route_instrument(req, acct, statics[0], now_ns)
             else:
-                # Most orders carry no constraints; a 2-tuple key hashes in a fraction of the time of one
-                # holding the five-field Constraints (tuples do not cache their hash).
-                if self.one_book_path and self.plan_cache:
-                    # An instrument's plan (`route_plan.one_plan`), kept beside the products' under the
-                    # same key shape and dropped with them.
-                    key = ((account, symbol, side, qty, price) if constraints == NO_CONSTRAINTS
-                           else (account, symbol, side, qty, price, constraints))
-                    plan = self._plans.get(key)
-                    if plan is None:
-                        plan = self._one_plan(key, acct, req)
-                    d = self._route_planned(req, plan, now_ns)
+                b0 = self._books[symbol]
+                if price is not None and price % b0.tick:
+                    d = RouteDecision(req, _R_BAD_PRICE)
                 else:
-                    statics = self._static.get((account, symbol) if constraints == NO_CONSTRAINTS
-                                               else (account, symbol, constraints))
-                    if statics is None:
-                        statics = self._statics(acct, symbol, constraints)
-                    if self.one_book_path:
-                        d = self._route_instrument(req, acct, statics[0], now_ns)
-                    else:
-                        b0 = self._books[symbol]
-                        if price is not None and price % b0.tick:
-                            d = RouteDecision(req, _R_BAD_PRICE)
-                        else:
-                            # fine micrograms, as a product's quantity: the risk limit's unit
-                            qty_ug = qty * b0.fine_ug
-                            limit_comp = None if price is None else price * b0.num // b0.den
-                            d = self._route_books(req, acct, plan_rows(statics, False, side is _BUY, qty, price, qty_ug,
-                                                                       limit_comp), qty_ug, limit_comp, now_ns)
+                    # fine micrograms, as a product's quantity: the risk limit's unit
+                    qty_ug = qty * b0.fine_ug
+                    limit_comp = None if price is None else price * b0.num // b0.den
+                    d = self._route_books(req, acct, plan_rows(statics, False, side is _BUY, qty, price, qty_ug,
+                                                               limit_comp), qty_ug, limit_comp, now_ns)
         d.decimals = self.price_decimals
         return d
 
@@ -420,6 +412,7 @@ class Router(OneBookRoute):
         state = self.__dict__.copy()
         state["_explains"] = {}
         state["_plans"] = {}
+        state["_one_plans"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -429,6 +422,8 @@ class Router(OneBookRoute):
             setattr(self, name, value)
         if "_plans" not in state:       # snapshots written before per-request plans hold none
             self._plans = {}
+        if "_one_plans" not in state:   # nor before instruments' plans
+            self._one_plans = {}
 
     def explain_bytes(self, d: RouteDecision) -> bytes:
         """The decision's GoldRouteExplain(7006) line, encoded. The line shows only the order's side,

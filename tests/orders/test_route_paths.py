@@ -184,10 +184,11 @@ def test_an_instrument_takes_the_one_book_path_and_a_product_does_not() -> None:
     r._route_instrument = lambda *a: calls.append("one") or one(*a)
     r._route_planned = lambda *a: calls.append("planned") or planned(*a)
     r._route_books = lambda *a: calls.append("books") or books(*a)
-    r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
+    for _ in range(3):      # seen once: no plan yet; again: its plan made and used; then the kept plan
+        r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
     r.route(RouteRequest("ON", Side.BUY, "GOLD.KG9999", 1000, 56000), 0)
     r.plan_cache = False
     r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
     r.one_book_path = False
     r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
-    assert calls == ["planned", "books", "one", "books"]
+    assert calls == ["one", "planned", "planned", "books", "one", "books"]

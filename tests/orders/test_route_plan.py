@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 from router.domain.reasons import Reason
-from router.orders.route_plan import plan_rows
+from router.orders.route_plan import PLAN_CACHE_MAX, plan_rows
 from router.orders.routing import NO_CONSTRAINTS, RouteRequest, Router, Side
 from tests.orders.test_route_paths import CAT, S, World, _fields
 
@@ -86,9 +86,12 @@ def test_a_snapshot_keeps_no_plans_and_an_old_one_loads() -> None:
     r.closable = None       # a lambda: not picklable, and not what this test is about
     q = RouteRequest("ON", Side.BUY, "GOLD.KG9999", 1000, 56000)
     want = _fields(r.route(q, 0))
+    for _ in range(2):
+        r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000), 0)
+    assert r._one_plans
     state = r.__getstate__()
-    assert state["_plans"] == {}
-    del state["_plans"]      # as a snapshot written before plans
+    assert state["_plans"] == {} and state["_one_plans"] == {}
+    del state["_plans"], state["_one_plans"]      # as a snapshot written before plans
     old = Router.__new__(Router)
     old.__setstate__(pickle.loads(pickle.dumps({k: v for k, v in state.items() if k != "session_open"})))
     old.session_open = r.session_open
@@ -141,7 +144,7 @@ def test_kept_instrument_plans_decide_exactly_as_the_one_book_path() -> None:
         r.plan_cache = True
         key = (q.account, q.symbol, q.side, q.qty, q.price) + (() if q.constraints == NO_CONSTRAINTS
                                                                else (q.constraints,))
-        hits += key in r._plans
+        hits += type(r._one_plans.get(key)) is list
         kept = r.route(q, now)
         reused += kept is last.get(key)
         if kept.ok:
@@ -152,9 +155,10 @@ def test_kept_instrument_plans_decide_exactly_as_the_one_book_path() -> None:
         seen.add(fresh.reason)
     assert changes == {"fx", "fx_age", "reference", "kill", "quota", "session", "cash", "reserve", "metal",
                        "closable", "quotes", "eligibility"}
-    # Kept plans served most calls; an acceptance is kept only while nothing live differs (no quote reader,
-    # every lot opening, the first vault) and the state changes here are frequent, so fewer are reused.
-    assert hits > 2000 and reused > 40, (hits, reused)
+    # Kept plans served many calls (a request is planned when seen again); an acceptance is kept only
+    # while nothing live differs (no quote reader, every lot opening, the first vault) and the state
+    # changes here are frequent, so fewer are reused.
+    assert hits > 1000 and reused > 20, (hits, reused)
     assert {None, Reason.SESSION_CLOSED, Reason.FX_STALE, Reason.QUOTA_EXHAUSTED, Reason.PRICE_LIMIT,
             Reason.INSUFFICIENT_CASH, Reason.INSUFFICIENT_METAL, Reason.INSUFFICIENT_MARGIN,
             Reason.MAX_ORDER_QTY, Reason.KILL_SWITCH_GLOBAL} <= seen, seen
@@ -164,8 +168,21 @@ def test_instrument_plans_are_dropped_with_the_static_filters() -> None:
     w = World(random.Random(5))
     r = w.router
     q = RouteRequest("ON", Side.BUY, "SGE.AU9999", 1, 55000)
+    key = ("ON", "SGE.AU9999", Side.BUY, 1, 55000)
     for drop in (lambda: r.set_fx(w._fx(0)), lambda: r.set_reference("SGE.AU9999", 55000), r.invalidate):
         r.route(q, 0)
-        assert ("ON", "SGE.AU9999", Side.BUY, 1, 55000) in r._plans
+        assert r._one_plans[key] == 0           # seen once: remembered, not planned
+        r.route(q, 0)
+        assert type(r._one_plans[key]) is list  # seen again: planned
         drop()
-        assert not r._plans and not r._static
+        assert not r._one_plans and not r._static
+
+
+def test_a_stream_of_new_instrument_requests_leaves_the_product_plans_alone() -> None:
+    w = World(random.Random(6))
+    r = w.router
+    r.route(RouteRequest("ON", Side.BUY, "GOLD.KG9999", 1000, 56000), 0)
+    for n in range(PLAN_CACHE_MAX + 10):
+        r.route(RouteRequest("ON", Side.BUY, "SGE.AU9999", 1 + n // 1000, 50000 + n % 1000), 0)
+    assert list(r._plans) == [("ON", "GOLD.KG9999", Side.BUY, 1000, 56000)]
+    assert 0 < len(r._one_plans) <= PLAN_CACHE_MAX and set(r._one_plans.values()) == {0}
