@@ -231,3 +231,48 @@ def test_loaded_objects_get_their_attributes_one_by_one_and_the_same_ones(tmp_pa
     # slots only: pickle sets an order's slots one by one itself (in C), left alone
     assert "__setstate__" not in vars(type(next(iter(flow.index.by_oid.values()))))
     assert state_hashes(flow) == state_hashes(d.app.flow)
+
+
+class _PersistentIdPickler(pickle.Pickler):
+    """How a version-3 snapshot named the objects configuration rebuilds: persistent ids."""
+
+    def __init__(self, f, externals) -> None:
+        super().__init__(f, protocol=5)
+        self.externals = externals
+
+    def persistent_id(self, obj):
+        return self.externals.get(id(obj))
+
+
+def test_a_version_3_snapshot_with_persistent_ids_still_loads(tmp_path, monkeypatch) -> None:
+    """Snapshots name the flow, its engine, catalogue ... by a `_external` reduce since version 4; a
+    version-3 file (persistent ids) written before still loads to the same state."""
+    from router.records import snapshot
+    with monkeypatch.context() as m:
+        m.setattr(snapshot, "_Pickler", _PersistentIdPickler)
+        m.setattr(snapshot, "VERSION", 3)
+        live = live_run(tmp_path)
+    directory = tmp_path / "j" / "snapshots"
+    newest = directory / sorted(os.listdir(directory))[-1]
+    assert HEAD.unpack_from(newest.read_bytes(), 0)[1] == 3
+    again = restart(tmp_path)
+    assert again.app.recovered_from.seq == int(newest.name.split(".")[0])
+    assert state_hashes(again.app.flow) == state_hashes(live.app.flow)
+    d = Driver(FileJournal(tmp_path / "k"), snapshots=SnapshotStore(tmp_path / "k" / "snapshots"))
+    trade_a_while(d, random.Random(4), 50)
+    d.app.shutdown(cancel_working=False)                            # a version-4 snapshot now
+    d.app.journal.close()
+    files = sorted(os.listdir(tmp_path / "k" / "snapshots"))
+    assert HEAD.unpack_from((tmp_path / "k" / "snapshots" / files[-1]).read_bytes(), 0)[1] == snapshot.VERSION == 4
+    newer = Driver(FileJournal(tmp_path / "k"), Clock(T0 + 10**12), snapshots=SnapshotStore(tmp_path / "k" / "snapshots"))
+    assert newer.app.recovered_from.seq == d.app.seq
+    assert state_hashes(newer.app.flow) == state_hashes(d.app.flow)
+
+
+def test_a_flow_part_pickle_would_not_hand_to_the_reducer_cannot_be_named(tmp_path) -> None:
+    from router.records import snapshot
+    from tests.orders.test_flow import Harness
+    h = Harness()
+    h.flow.calendars = {"CN_SGE": "a plain dict is pickled by pickle itself"}
+    with pytest.raises(snapshot.SnapshotError, match="calendars"):
+        SnapshotStore(tmp_path / "s").write(1, h.now, h.flow)
