@@ -69,6 +69,9 @@ def summarize(steps: list[dict]) -> dict:
         "p50_us_at_lowest_rate": steps[0]["p50_us"] if steps else None,
         "max_rate_p99_under_1ms": max(under_1ms) if under_1ms else None,
         "capacity_orders_per_s": max((s["achieved_per_s"] for s in steps), default=0.0),
+        # Capacity is a limit found only if some rate saturated; else the highest offered rate was met
+        # and the figure is a lower bound (a --quick run, or rates that stop short).
+        "capacity_reached": any(saturated(s) for s in steps),
         "server_cpu_us_per_order_at_load": cpu[0] if cpu else None,
     }
 
@@ -115,8 +118,7 @@ def ratios(results: dict) -> dict:
             out["gateway_p50_over_floor_p50"] = round(gw["p50_us_at_lowest_rate"] / floor["p50_us_at_lowest_rate"], 2)
         out["gateway_p50_over_floor_p50_median_over_rates"] = step_ratio(gw, floor)
     if gw.get("status") == "ok" and qf.get("status") == "ok":
-        if qf["capacity_orders_per_s"]:
-            out["gateway_capacity_over_quickfix"] = round(gw["capacity_orders_per_s"] / qf["capacity_orders_per_s"], 2)
+        _capacity_ratio(out, "gateway_capacity_over_quickfix", gw, qf)
         if gw["max_rate_p99_under_1ms"] and qf["max_rate_p99_under_1ms"]:
             out["gateway_p99_1ms_rate_over_quickfix"] = round(
                 gw["max_rate_p99_under_1ms"] / qf["max_rate_p99_under_1ms"], 2)
@@ -124,15 +126,12 @@ def ratios(results: dict) -> dict:
     qo = results.get("quickfix_orders", {})
     if ra.get("status") == "ok" and qo.get("status") == "ok":
         out["router_app_best_p50_over_quickfix_orders_best_p50"] = best_p50_ratio(ra, qo)
-        if qo["capacity_orders_per_s"]:
-            out["router_app_capacity_over_quickfix_orders"] = round(
-                ra["capacity_orders_per_s"] / qo["capacity_orders_per_s"], 2)
+        _capacity_ratio(out, "router_app_capacity_over_quickfix_orders", ra, qo)
     if ra.get("status") == "ok":
         out["router_app_messages_per_s"] = round(2 * ra["capacity_orders_per_s"])
         out["router_app_best_p50_over_floor_best_p50"] = best_p50_ratio(ra, floor)
-        if gw.get("status") == "ok" and gw["capacity_orders_per_s"]:
-            out["router_app_capacity_over_gateway"] = round(
-                ra["capacity_orders_per_s"] / gw["capacity_orders_per_s"], 2)
+        if gw.get("status") == "ok":
+            _capacity_ratio(out, "router_app_capacity_over_gateway", ra, gw)
     nm = results.get("gateway_nometrics", {})
     if gw.get("status") == "ok" and nm.get("status") == "ok":
         out["gateway_cpu_with_metrics_over_without"] = step_ratio(gw, nm, "server_cpu_us_per_order")
@@ -165,6 +164,19 @@ def reject_failures(result: dict) -> list[str]:
     return out
 
 
+def _capacity_ratio(out: dict, key: str, a: dict, b: dict) -> None:
+    """a's capacity / b's under `key` when both saturated at some rate. When only one did, the other's
+    figure is its highest offered rate, a lower bound, so the ratio is a bound and goes under
+    `key_upper_bound` or `key_lower_bound`; when neither did, there is no ratio."""
+    if not b["capacity_orders_per_s"]:
+        return
+    a_cap, b_cap = a.get("capacity_reached", True), b.get("capacity_reached", True)
+    if not (a_cap or b_cap):
+        return
+    suffix = "" if a_cap and b_cap else "_upper_bound" if a_cap else "_lower_bound"
+    out[key + suffix] = round(a["capacity_orders_per_s"] / b["capacity_orders_per_s"], 2)
+
+
 # What each same-run ratio compares, so an echo-against-echo figure is not read as order handling.
 RATIO_LABELS = {
     "gateway_best_p50_over_floor_best_p50": "echo vs echo: gateway (echo app) best p50 / C echo floor best p50",
@@ -182,6 +194,10 @@ RATIO_LABELS = {
                                                 "order-acknowledging application (IOC only) capacity",
     "router_app_best_p50_over_floor_best_p50": "orders vs echo: router service best p50 / C echo floor best p50",
     "router_app_capacity_over_gateway": "orders vs echo: router service capacity / gateway (echo) capacity",
+    "router_app_capacity_over_gateway_upper_bound": "orders vs echo: router service capacity / the gateway's "
+                                                    "highest offered rate (the gateway never saturated: at most this)",
+    "router_app_capacity_over_gateway_lower_bound": "orders vs echo: the router service's highest offered rate "
+                                                    "(it never saturated) / gateway capacity: at least this",
     "gateway_cpu_with_metrics_over_without": "echo vs echo: server CPU per order, gateway / gateway_nometrics",
     "gateway_messages_per_s": "echo: gateway capacity x 2 (order in, echo out)",
     "gateway_messages_per_cpu_s": "echo: 2 / gateway server CPU seconds per order at load",
@@ -206,7 +222,9 @@ def report_text(result: dict) -> str:
         share = res["reject_share"]
         lines.append(f"    sent {res['sent']:,}, {answers}, rejects {res['rejected']:,}"
                      f" ({'-' if share is None else f'{100 * share:.2f} %'}), best p50 {best_p50(res)} us, "
-                     f"capacity {res['capacity_orders_per_s']:,.0f}/s")
+                     f"capacity {'' if res.get('capacity_reached', True) else '>= '}"
+                     f"{res['capacity_orders_per_s']:,.0f}/s"
+                     f"{'' if res.get('capacity_reached', True) else ' (no rate saturated it)'}")
         if res.get("mix"):
             lines.append(f"    mix sent: {', '.join(f'{k} {v:,}' for k, v in res['mix'].items())}; "
                          f"fill reports {res['fill_reports']:,}")

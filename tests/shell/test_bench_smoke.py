@@ -275,12 +275,25 @@ def test_router_benchmark_times_live_quotes_on_every_book():
 def test_orders_ratios_compare_like_with_like_and_quickfix_orders_rejects_fail_the_run():
     step = {"offered_per_s": 1000, "achieved_per_s": 1000.0, "lost": 0, "p50_us": 40.0, "p99_us": 90.0,
             "sent": 100, "acked": 100, "rejected": 0, "server_cpu_us_per_order": 50.0}
-    ra = roundtrip.summarize([step])
-    qo = roundtrip.summarize([{**step, "p50_us": 20.0, "achieved_per_s": 2000.0}])
+    # Each target saturates at its last rate (achieved well under offered): capacities 1,000 and 2,000/s.
+    ra = roundtrip.summarize([step, {**step, "offered_per_s": 4000, "achieved_per_s": 1000.0}])
+    qo = roundtrip.summarize([{**step, "p50_us": 20.0, "offered_per_s": 2000, "achieved_per_s": 2000.0},
+                              {**step, "offered_per_s": 8000, "achieved_per_s": 2000.0}])
     r = roundtrip.ratios({"router_app": ra, "quickfix_orders": qo})
     assert r["router_app_best_p50_over_quickfix_orders_best_p50"] == 2.0
     assert r["router_app_capacity_over_quickfix_orders"] == 0.5
     assert roundtrip.RATIO_LABELS["router_app_capacity_over_quickfix_orders"].startswith("orders vs orders")
+    # A target no rate saturated has a capacity that is only a lower bound: the ratio becomes a bound.
+    unsaturated = roundtrip.summarize([step])
+    assert ra["capacity_reached"] and not unsaturated["capacity_reached"]
+    r = roundtrip.ratios({"router_app": ra, "gateway": unsaturated})
+    assert "router_app_capacity_over_gateway" not in r and r["router_app_capacity_over_gateway_upper_bound"] == 1.0
+    r = roundtrip.ratios({"router_app": unsaturated, "gateway": ra})
+    assert "router_app_capacity_over_gateway" not in r and r["router_app_capacity_over_gateway_lower_bound"] == 1.0
+    r = roundtrip.ratios({"router_app": unsaturated, "gateway": unsaturated})
+    assert not [k for k in r if k.startswith("router_app_capacity_over_gateway")]
+    assert "capacity >= 1,000/s (no rate saturated it)" in roundtrip.report_text(
+        {"targets": {"router_app": unsaturated}, "ratios": {}})
     bad = roundtrip.summarize([{**step, "acked": 90, "rejected": 10}])
     failures = roundtrip.reject_failures({"targets": {"quickfix_orders": bad}})
     assert len(failures) == 1 and failures[0].startswith("quickfix_orders rejected 10 of 100")
