@@ -125,9 +125,6 @@ class CoreEvents:
             ev = events[0]
             kind = ev[0]
             if kind == K_ACCEPTED and ctx[0] == "new":
-                o = ctx[1]
-                if ev[7] == o.oid and ev[5] >= 0 and not o.acked and self.exec_report is exec_report:
-                    return self._acked_resting(o, ev, now_ns)
                 return self._accepted_alone(ev, now_ns)
             if kind == K_CANCELLED and ev[2] == _CANCEL_REQUESTED and ctx[0] == "cancel":
                 return self._cancelled_alone(ev, ctx[2], now_ns)
@@ -176,39 +173,6 @@ class CoreEvents:
         ack = self._accepted(o, book, ev[11], ts)
         outs = [] if ack is None else [ack]
         if book >= 0 and self.md.by_book:
-            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
-        return outs
-
-    def _acked_resting(self, o: Order, ev: list[int], now_ns: int) -> list[Out]:
-        """`_accepted_alone` for a new order the core put on a book, acknowledged for the first time
-        under the usual builder (a resting NewOrderSingle's answer): the same effects, metrics and
-        report with `_accepted`'s steps written out here and the order taken from the command, not
-        looked up (benchmarks/README.md, "Order flow: the resting order's acknowledgement in one
-        method"); `tests/orders/test_new_order_paths.py` checks it against the general loop."""
-        self._fill_now = now_ns
-        book = ev[5]
-        o.book = book
-        o.core_qty, o.core_cum = ev[11], 0
-        direction = None                # `quota_use.direction_of`: the decision's candidate on the book
-        if o.decision is not None:
-            for c in o.decision.candidates:
-                if c.book_id == book:
-                    direction = c.direction
-                    break
-        o.direction = direction
-        o.acked = True
-        symbol = o.symbol
-        n = self._open_count[symbol] = self._open_count.get(symbol, 0) + 1
-        metrics = self.metrics
-        if metrics is not None:         # as `_count_open`, then `_accepted`
-            metrics.set_open_orders(symbol, n)
-            metrics.order_accepted(symbol)
-            if not o.is_product:
-                i = self.books[book]
-                metrics.routed(i.venue, _dir(o), int(o.qty * i.lot_grams))
-        ts = self._ts if now_ns // 1_000_000 == self._ts_ms else self._stamp(now_ns)
-        outs = [_new(Out, (o.session, b"8", ack_report(o, self.ids.next_exec(), ts)))]
-        if self.md.by_book:
             outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
         return outs
 

@@ -196,8 +196,6 @@ def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str],
         if general:
             m.setattr(CoreEvents, "_accepted_alone",
                       lambda self, ev, now_ns: self._reports([ev], (("new", None),), now_ns))
-            m.setattr(CoreEvents, "_acked_resting",
-                      lambda self, o, ev, now_ns: self._reports([ev], (("new", None),), now_ns))
             m.setattr(CoreEvents, "_cancelled_alone",
                       lambda self, ev, clordid, now_ns: self._reports([ev], (("cancel", None, clordid),), now_ns))
             m.setattr(CoreEvents, "_unfilled_ioc",
