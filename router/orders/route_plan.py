@@ -38,6 +38,26 @@ _R_VENUE_NOT_ALLOWED = Reason.VENUE_NOT_ALLOWED
 _R_LOTS_OUT_OF_RANGE = Reason.LOTS_OUT_OF_RANGE
 
 
+def _fixed_refusal(post: Any, child: int, lo: int, hi: int | None, lots: int, min_lots: int,
+                   max_lots: int) -> Reason | None:
+    """The refusals a plan fixes once, in the live path's order: the filter row's own (settlement
+    currency .. bar form), the price band, the lot range. `OneBookRoute._route_instrument` makes the
+    same checks inline between its live reads."""
+    if post is not None:
+        return post
+    if child < lo or (hi is not None and child > hi):
+        return _R_PRICE_LIMIT
+    if lots < min_lots or lots > max_lots:
+        return _R_LOTS_OUT_OF_RANGE
+    return None
+
+
+def _value_fees(child: int, lots: int, settl_num: int, fee_ppm: int, lot_fee_settl: int) -> tuple[int, int]:
+    """`lots` at the child limit in the settlement currency, and their fees (rounded up)."""
+    value = child * lots * settl_num // COMPARABLE_DEN
+    return value, -(-value * fee_ppm // PPM) + lots * lot_fee_settl
+
+
 def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: int, price: int | None,
               qty_ug: int, limit_comp: int | None) -> tuple[tuple, ...]:
     """One row per book, in the statics' order:
@@ -83,16 +103,8 @@ def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: i
             if lots > max_lots:
                 lots = max_lots
         notional_cny = child * lots * cny_num // COMPARABLE_DEN
-        if post is not None:
-            fixed = post
-        elif child < lo or (hi is not None and child > hi):
-            fixed = _R_PRICE_LIMIT
-        elif lots < min_lots or lots > max_lots:
-            fixed = _R_LOTS_OUT_OF_RANGE
-        else:
-            fixed = None
-        value = child * lots * settl_num // COMPARABLE_DEN
-        fees = -(-value * fee_ppm // PPM) + lots * lot_fee_settl
+        fixed = _fixed_refusal(post, child, lo, hi, lots, min_lots, max_lots)
+        value, fees = _value_fees(child, lots, settl_num, fee_ppm, lot_fee_settl)
         if margin is not None:
             need = -(-value * margin // PPM) + fees if value else 0
         else:
@@ -128,14 +140,8 @@ def one_plan(acct: Any, row: BookFilters, needs: frozenset[str], funding_ppm: in
     fixed = claims = None
     if child is not None:
         notional_cny = child * qty * cny_num // COMPARABLE_DEN
-        if post is not None:
-            fixed = post
-        elif child < lo or (hi is not None and child > hi):
-            fixed = _R_PRICE_LIMIT
-        elif qty < min_lots or qty > max_lots:
-            fixed = _R_LOTS_OUT_OF_RANGE
-        value = child * qty * settl_num // COMPARABLE_DEN
-        fees = -(-value * fee_ppm // PPM) + qty * lot_fee_settl
+        fixed = _fixed_refusal(post, child, lo, hi, qty, min_lots, max_lots)
+        value, fees = _value_fees(child, qty, settl_num, fee_ppm, lot_fee_settl)
         if margin is not None:
             need = -(-value * margin // PPM) + fees if value else 0
         elif buy:
