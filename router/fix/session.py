@@ -275,7 +275,8 @@ class Session(SequenceRecovery):
                 self._out.append((EVENT, f"Reject received for MsgSeqNum {msg.get(45)!r}: {msg.get(58)!r}"))
                 self._incr_target()
             return
-        if self.on_behalf_of is not None and b"\x01115=" in msg.raw:
+        shape = msg.shape       # a compiled shape knows whether its messages carry 115
+        if self.on_behalf_of is not None and (shape.on_behalf if shape is not None else b"\x01115=" in msg.raw):
             problem = on_behalf_problem(msg, self.on_behalf_of, self.session_id)
             if problem is not None:
                 self._reject(msg, 5, 115, problem)
