@@ -224,7 +224,8 @@ class Service:
             # Compiles (or loads from numba's cache) every kernel before the first client can log on.
             log.info("compiling the matching core (about a minute the first time; cached afterwards)")
             started = time.monotonic()
-            await asyncio.get_running_loop().run_in_executor(None, warm_up)
+            # Nothing but imports and configuration ran before: their garbage is frozen, not sought.
+            await asyncio.get_running_loop().run_in_executor(None, lambda: warm_up(collect=False))
             log.info("matching core ready in %.1f s", time.monotonic() - started)
         gc.enable()         # off since `cli.cmd_serve` began importing (a no-op where it was on)
         # What is alive now was frozen by warm_up; while serving, most objects die young by reference

@@ -106,6 +106,7 @@ async def test_the_service_start_turns_the_collector_on_after_the_core_is_warm(t
     args = _parser().parse_args(["serve", "--fix-port", "0", "--http-port", "0", "--memory-store",
                                  "--sessions-always-open"])
     service = service_from_args(args, load_config(None))
+    gc.collect()                        # the start freezes what is alive without collecting, as in `serve`
     gc.disable()                        # as `cli.cmd_serve` leaves it
     try:
         await service.start()
