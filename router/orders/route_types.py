@@ -41,6 +41,7 @@ class Constraints(NamedTuple):
 
 
 NO_CONSTRAINTS = Constraints()
+_BUY = Side.BUY         # a module global: an enum class attribute lookup costs ~60 ns
 
 
 class RouteRequest(NamedTuple):
@@ -189,6 +190,88 @@ class RouteDecision:
 # few prices, and formatting two dollar amounts costs more than a lookup. Bounded, cleared when full.
 _FRAGMENTS: dict[tuple, str] = {}
 FRAGMENT_CACHE_MAX = 4096
+
+
+def explain_line(d: RouteDecision) -> bytes:
+    """`d.explain_text().encode("ascii", "replace")`, byte for byte, made as bytes in one step for a
+    decision with at most one ranked and one excluded book (every instrument order's): the general
+    line costs ~5 us to format for a request not seen before (benchmarks/README.md, "Order flow:
+    requests not seen before"). Only the USD pair of the book is memoised (few values: a reference
+    price or a quote); the prices are formatted each time. Anything else, or a value of another type,
+    takes `explain_text`."""
+    cands, excl = d.candidates, d.excluded
+    if len(cands) > 1 or len(excl) > 1:
+        return d.explain_text().encode("ascii", "replace")
+    r = d.request
+    decimals = d.decimals
+    try:
+        sym = _ASCII.get(r[2]) or _ascii(r[2])
+        price = r[4]
+        if cands and not excl and d.reason is None and price is not None:
+            c = cands[0]
+            tail = _TAILS.get((c[4], c[5], c[6]))    # comparable, all-in, source
+            known = decimals.get(r[2])
+            if tail is not None and c[3] == price and c[0] == r[2] and known is not None and 0 < known[0] < 10 \
+                    and price >= 0:
+                # An accepted limit order on its own book at its own price: one format (`_units` inline).
+                text = _UNITS_FORMAT[known[0]] % divmod(price, _TENS[known[0]])
+                line = b"%b %b %d @%b; 1.%b %b%b" % (b"B" if r[1] is _BUY else b"S", sym, r[3], text, sym,
+                                                    text, tail)
+                if len(line) <= EXPLAIN_MAX:
+                    return line
+        line = b"%b %b %d" % (b"B" if r[1] is _BUY else b"S", sym, r[3])
+        if price is not None:
+            line += b" @" + _units(price, decimals.get(r[2]))
+        if d.reason is not None:
+            line += b" REJ " + _ascii(d.reason.label)
+        if cands:
+            c = cands[0]
+            key = (c[4], c[5], c[6])        # comparable, all-in, source
+            tail = _TAILS.get(key)
+            if tail is None:
+                if len(_TAILS) >= FRAGMENT_CACHE_MAX:
+                    _TAILS.clear()
+                tail = _TAILS[key] = ("=%s/%s%s" % (_usd(c[4]), _usd(c[5]), "" if c[6] == "quote" else "r")
+                                      ).encode("ascii", "replace")
+            csym = c[0]
+            line += b"; 1.%b %b%b" % (sym if csym is r[2] else _ascii(csym), _units(c[3], decimals.get(csym)), tail)
+        if excl:
+            e = excl[0]
+            line += b"; x%b:%b" % (_ascii(e[0]), _ascii(e[2].label))
+    except TypeError:
+        return d.explain_text().encode("ascii", "replace")
+    if len(line) > EXPLAIN_MAX:
+        line = line[:EXPLAIN_MAX - 3] + b"..."
+    return line
+
+
+def _ascii(text: str) -> bytes:
+    got = _ASCII.get(text)
+    if got is None:
+        if len(_ASCII) >= FRAGMENT_CACHE_MAX:
+            _ASCII.clear()
+        got = _ASCII[text] = text.encode("ascii", "replace")
+    return got
+
+
+def _units(units: int, known: tuple[int, str] | None) -> bytes:
+    """`RouteDecision._price` as bytes: integer price units in the quote's decimals when known."""
+    if known is None or known[0] <= 0:
+        return b"%d" % units
+    places = known[0]
+    if units >= 0 and places < 10:
+        return _UNITS_FORMAT[places] % divmod(units, _TENS[places])
+    whole, frac = divmod(abs(units), 10 ** places)
+    return b"%s%d.%0*d" % (b"-" if units < 0 else b"", whole, places, frac)
+
+
+# Price texts by decimal places: b"%d.%02d" % divmod(units, 100) for two (`_units`).
+_UNITS_FORMAT = [b"%d"] + [b"%%d.%%0%dd" % n for n in range(1, 10)]
+_TENS = [10 ** n for n in range(10)]
+# `explain_line`'s memos: a book's "=USD/ALLIN[r]" by (comparable, all-in, source), symbols and labels
+# encoded. Bounded, cleared when full.
+_TAILS: dict[tuple, bytes] = {}
+_ASCII: dict[str, bytes] = {}
 
 
 def _decimal(units: int, places: int) -> str:
