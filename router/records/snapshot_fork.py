@@ -117,7 +117,8 @@ class ForkedCheck:
     goes on: start-up checks a loaded snapshot's state hashes on the second core while the first one
     replays the journal tail. `result()` waits for the child and returns the bytes it computed
     (raises RuntimeError naming the child's failure). A thread collects the child's bytes and exit
-    status, and gives the calling thread back its CPUs as soon as the child has exited."""
+    status, and gives the calling thread back its CPUs as soon as the child has exited (a thread the
+    caller started meanwhile would keep its one CPU: the start's replay starts none)."""
 
     def __init__(self, compute: Callable[[], bytes]) -> None:
         read_fd, write_fd = os.pipe()
