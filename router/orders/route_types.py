@@ -193,40 +193,38 @@ FRAGMENT_CACHE_MAX = 4096
 
 
 def explain_line(d: RouteDecision) -> bytes:
-    """`d.explain_text().encode("ascii", "replace")`, byte for byte, made as bytes in one step for a
-    decision with at most one ranked and one excluded book (every instrument order's): the general
-    line costs ~5 us to format for a request not seen before (benchmarks/README.md, "Order flow:
-    requests not seen before"). Only the USD pair of the book is memoised (few values: a reference
-    price or a quote); the prices are formatted each time. Anything else, or a value of another type,
+    """`d.explain_text().encode("ascii", "replace")`, byte for byte, made as bytes: the general line
+    costs ~5 us to format for a request not seen before (its fragment memo misses on the child price;
+    benchmarks/README.md, "Order flow: requests not seen before"). Only each book's USD pair is
+    memoised (few values: a reference price or a quote); prices are formatted each time, and an
+    accepted limit order on its own book at its own price is one format. A value of another type
     takes `explain_text`."""
     cands, excl = d.candidates, d.excluded
-    if len(cands) > 1 or len(excl) > 1:
-        return d.explain_text().encode("ascii", "replace")
     r = d.request
     decimals = d.decimals
     try:
-        sym = _ASCII.get(r[2]) or _ascii(r[2])
+        symbol = r[2]
+        sym = _ASCII.get(symbol) or _ascii(symbol)
         price = r[4]
-        if cands and not excl and d.reason is None and price is not None:
+        if len(cands) == 1 and not excl and d.reason is None and price is not None:
             c = cands[0]
             tail = _TAILS.get((c[4], c[5], c[6]))    # comparable, all-in, source
-            known = decimals.get(r[2])
-            if tail is not None and c[3] == price and c[0] == r[2] and known is not None and 0 < known[0] < 10 \
+            known = decimals.get(symbol)
+            if tail is not None and c[3] == price and c[0] == symbol and known is not None and 0 < known[0] < 10 \
                     and price >= 0:
-                # An accepted limit order on its own book at its own price: one format (`_units` inline).
-                text = _UNITS_FORMAT[known[0]] % divmod(price, _TENS[known[0]])
+                text = _UNITS_FORMAT[known[0]] % divmod(price, _TENS[known[0]])     # `_units`, inline
                 line = b"%b %b %d @%b; 1.%b %b%b" % (b"B" if r[1] is _BUY else b"S", sym, r[3], text, sym,
                                                     text, tail)
                 if len(line) <= EXPLAIN_MAX:
                     return line
-        line = b"%b %b %d" % (b"B" if r[1] is _BUY else b"S", sym, r[3])
+        head = b"%b %b %d" % (b"B" if r[1] is _BUY else b"S", sym, r[3])
         if price is not None:
-            line += b" @" + _units(price, decimals.get(r[2]))
+            head += b" @" + _units(price, decimals.get(symbol))
         if d.reason is not None:
-            line += b" REJ " + _ascii(d.reason.label)
-        if cands:
-            c = cands[0]
-            key = (c[4], c[5], c[6])        # comparable, all-in, source
+            head += b" REJ " + _ascii(d.reason.label)
+        parts = [head]
+        for n, c in enumerate(cands, 1):
+            key = (c[4], c[5], c[6])
             tail = _TAILS.get(key)
             if tail is None:
                 if len(_TAILS) >= FRAGMENT_CACHE_MAX:
@@ -234,12 +232,13 @@ def explain_line(d: RouteDecision) -> bytes:
                 tail = _TAILS[key] = ("=%s/%s%s" % (_usd(c[4]), _usd(c[5]), "" if c[6] == "quote" else "r")
                                       ).encode("ascii", "replace")
             csym = c[0]
-            line += b"; 1.%b %b%b" % (sym if csym is r[2] else _ascii(csym), _units(c[3], decimals.get(csym)), tail)
-        if excl:
-            e = excl[0]
-            line += b"; x%b:%b" % (_ascii(e[0]), _ascii(e[2].label))
+            parts.append(b"%d.%b %b%b" % (n, _ASCII.get(csym) or _ascii(csym), _units(c[3], decimals.get(csym)),
+                                          tail))
+        for e in excl:
+            parts.append(b"x%b:%b" % (_ascii(e[0]), _ascii(e[2].label)))
     except TypeError:
         return d.explain_text().encode("ascii", "replace")
+    line = b"; ".join(parts)
     if len(line) > EXPLAIN_MAX:
         line = line[:EXPLAIN_MAX - 3] + b"..."
     return line

@@ -426,9 +426,8 @@ class Router(OneBookRoute):
             self._one_plans = {}
 
     def explain_bytes(self, d: RouteDecision) -> bytes:
-        """The decision's GoldRouteExplain(7006) line, encoded: one book's in one step (`explain_line`);
-        with more, the line shows only values a decision showing the same values shares, so the bytes
-        made for the first are reused (benchmarks/README.md, "Order flow: what was made faster")."""
+        """The decision's GoldRouteExplain(7006) line, encoded (`explain_line`); with several books, reused
+        by the values it shows (benchmarks/README.md, "Order flow: requests not seen before")."""
         got = d.explained
         if got is not None:
             return got      # a decision handed out again by its plan (`_route_planned`)
@@ -441,7 +440,7 @@ class Router(OneBookRoute):
         if got is None:
             if len(self._explains) >= EXPLAIN_CACHE_MAX:
                 self._explains.clear()
-            got = self._explains[key] = d.explain_text().encode("ascii", "replace")
+            got = self._explains[key] = explain_line(d)
         d.explained = got
         return got
 

@@ -27,11 +27,11 @@ exclusions = st.builds(lambda symbol, reason: Exclusion(symbol, 0, reason), st.s
 @settings(max_examples=1500, deadline=None)
 @given(symbol=st.sampled_from(SYMBOLS), side=st.sampled_from([Side.BUY, Side.SELL, 1]),
        qty=st.integers(0, 10**30), price=prices, reason=st.one_of(st.none(), st.sampled_from(list(Reason))),
-       cands=st.lists(candidates, max_size=2), excl=st.lists(exclusions, max_size=2),
+       cands=st.lists(candidates, max_size=4), excl=st.lists(exclusions, max_size=3),
        same_price=st.booleans(), decimals=st.sampled_from([DECIMALS, {}]), cache_max=st.sampled_from([1, 4096]))
 def test_explain_line_is_the_explain_text_encoded(symbol, side, qty, price, reason, cands, excl, same_price, decimals,
                                                   cache_max) -> None:
-    """For any decision (0-2 ranked and excluded books, any reason, side, quantity, price or none, known or
+    """For any decision (0-4 ranked and 0-3 excluded books, any reason, side, quantity, price or none, known or
     unknown decimals, a child price equal to the order's, non-ASCII symbols, lines past the 400-character
     limit, memos cleared at every entry), `explain_line` is `explain_text()` encoded, byte for byte."""
     if same_price and cands and price is not None:
