@@ -48,9 +48,9 @@ from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, plan_rows
 from router.domain.reasons import Reason
 from router.orders.route_one import (  # the hot path's aliases, shared by both paths
     OneBookRoute, _BUY, _CONTINUOUS, _DAY, _GTC, _R_BAD_PRICE, _R_BAD_QTY, _R_CALENDAR_UNKNOWN, _R_FX_STALE,
-    _R_INSUFFICIENT_CASH, _R_INSUFFICIENT_MARGIN, _R_INSUFFICIENT_METAL, _R_LOTS_OUT_OF_RANGE,
-    _R_NO_ELIGIBLE_BOOK, _R_PRICE_LIMIT, _R_QUOTA_EXHAUSTED, _R_SESSION_CLOSED, _R_UNKNOWN_ACCOUNT,
-    _R_UNKNOWN_SYMBOL, _R_VENUE_NOT_ALLOWED, _new, _third,
+    _R_INSUFFICIENT_CASH, _R_INSUFFICIENT_MARGIN, _R_INSUFFICIENT_METAL, _R_NO_ELIGIBLE_BOOK,
+    _R_QUOTA_EXHAUSTED, _R_SESSION_CLOSED, _R_UNKNOWN_ACCOUNT, _R_UNKNOWN_SYMBOL, _R_VENUE_NOT_ALLOWED, _new,
+    _third,
 )
 from router.orders.route_types import (  # noqa: F401  (re-exported: the routing API)
     Candidate, Constraints, Exclusion, NO_CONSTRAINTS, RouteDecision, RouteRequest, Side, Tif, explain_line,

@@ -5,7 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from router.domain.convert import Fx, parse_fx
+from router.domain.convert import parse_fx
 from router.domain.errors import ConfigError
 from router.domain.fx_quotes import (
     FxSettings, apply_update, fx_view, half_spread_ppm, needed_ccys, parse_fx_settings, parse_quote, stale_ccys,

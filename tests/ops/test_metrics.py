@@ -9,7 +9,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.ops import metric_defs
-from router.ops import metrics as mx
 from router.ops.metrics import IntHistogram, Metrics, sample_event_loop_lag
 
 

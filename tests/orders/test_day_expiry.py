@@ -90,8 +90,6 @@ def test_with_sessions_always_open_a_day_order_lives_until_the_trading_day_rolls
 
 
 def test_the_close_survives_a_snapshot(tmp_path) -> None:
-    import pickle
-
     from router.records.state_hash import flow_state_hash
     app = _app()
     app.flow.on_timer(OPEN)
