@@ -1,11 +1,12 @@
 """The bridge between the order flow and the matching core: core events into ExecutionReports.
 
-`CoreEvents` is the part of `OrderFlow` that runs one batch through `engine.process()` and turns every
+`CoreEvents` is the part of `OrderFlow` that runs a batch through `engine.process()` and turns every
 event (accepted, rejected, trade for both sides, cancelled, replaced, expired, sweep report) into the
 reports for the right sessions, settling funds and releasing quota, credit and reservations when an
 order is done.
 
-Not here: books, factors, command rows and the best-price reader (orders.core_books), request parsing
+Not here: one command per message and its usual one- or two-event answers without the general loop
+(orders.core_one_command), books, factors, command rows and the best-price reader (orders.core_books), request parsing
 and checks (orders.flow, orders.amend), reservations (orders.funds), I/O.
 """
 from __future__ import annotations
@@ -22,9 +23,8 @@ from router.orders.index import (
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
 from router.orders.quota_use import direction_of
-from router.orders.reports import ack_report, cancel_reject, cancelled_report, exec_report, quiet_report
+from router.orders.reports import ack_report, cancel_reject, exec_report, quiet_report
 from router.domain.reasons import Reason
-from router.orders.core_books import ROW_FIELDS, pack_row
 
 _CORE_REJECT = {
     CoreReason.BAD_TICK: Reason.BAD_PRICE, CoreReason.BAD_PRICE: Reason.BAD_PRICE,
@@ -53,9 +53,6 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
 
 _CANCEL_REQUESTED = int(CoreReason.CANCEL_REQUESTED)
 _SELF_TRADE = int(CoreReason.SELF_TRADE)
-_UNFILLED_IOC = int(CoreReason.UNFILLED_IOC)
-_IOC_TEXT_STR = _CANCEL_TEXT[CoreReason.UNFILLED_IOC]
-_IOC_TEXT = _IOC_TEXT_STR.encode()
 _TIF_GTD = int(CoreTif.GTD)
 # NamedTuple construction through tuple.__new__ skips the generated __new__ (several per message).
 _new = tuple.__new__
@@ -87,7 +84,7 @@ class CoreEvents:
             out.update(("growth_" + k, v) for k, v in growths().items())
         return out
 
-    _cmd_buf: np.ndarray | None = None
+    # TransactTime(60) text of the last millisecond stamped, shared with `OneCommand._stamp`.
     _ts_ms = -1
     _ts = b""
 
@@ -101,114 +98,6 @@ class CoreEvents:
         return self._run(cmds, [("unsolicited", o, text) for o in victims], now_ns)
 
     # -- core events -> execution reports -----------------------------------------------------------
-    def _run_one(self, row: list[int], ctx: tuple, now_ns: int) -> list[Out]:
-        """One command (a flat int64 row in COMMAND_DTYPE field order), the common case per message.
-
-        The row goes into one preallocated (1, NCF) int64 array that owns its memory, handed to the
-        engine every time: `process_at_rows` on the same array object reuses the flat view it made the
-        first time (it keeps it only for an array its view is based on), so no command array is
-        allocated or checked per message."""
-        buf = self._cmd_buf
-        if buf is None:
-            buf = self._cmd_buf = np.zeros((1, len(ROW_FIELDS)), np.int64)
-        pack_row(buf, 0, *row)      # half the cost of numpy's own list assignment
-        perf = self.perf
-        t0 = perf() if perf is not None else 0
-        # the events as lists of ints, straight from the core's int64 rows (~3x cheaper than a
-        # structured view's tolist(); benchmarks/README.md, Matching, "The one-command call")
-        events = self.engine.process_at_rows(buf, 0)
-        if perf is not None and self.metrics is not None:
-            self.metrics.matching_batch_ns(perf() - t0)
-        if len(events) == 1:
-            # A resting order's acceptance and a cancel's one event, their usual answers, each on its own
-            # path (benchmarks/README.md, "Order flow: the acknowledgement's own path").
-            ev = events[0]
-            kind = ev[0]
-            if kind == K_ACCEPTED and ctx[0] == "new":
-                return self._accepted_alone(ev, now_ns)
-            if kind == K_CANCELLED and ev[2] == _CANCEL_REQUESTED and ctx[0] == "cancel":
-                return self._cancelled_alone(ev, ctx[2], now_ns)
-        elif len(events) == 2 and ctx[0] == "new":
-            # An IOC that met nothing: accepted, then its whole quantity cancelled.
-            ev, ev2 = events
-            if ev[0] == K_ACCEPTED and ev2[0] == K_CANCELLED and ev2[2] == _UNFILLED_IOC and ev2[7] == ev[7]:
-                return self._unfilled_ioc(ev, ev2, now_ns)
-        return self._reports(events, (ctx,), now_ns)
-
-    def _unfilled_ioc(self, ev: list[int], ev2: list[int], now_ns: int) -> list[Out]:
-        """`_reports` of an instrument IOC's two events when nothing traded (ACCEPTED, then CANCELLED
-        for the unfilled remainder, both of one order): its ack and its cancel, as the general loop
-        would make them, the cancel from `reports.cancelled_report`'s template under the usual builder."""
-        self._fill_now = now_ns
-        o = self.index.by_oid.get(ev[7])
-        outs: list[Out] = []
-        if o is not None:
-            report = self.exec_report
-            ts = self._stamp(now_ns)
-            ack = self._accepted(o, ev[5], ev[11], ts)
-            if ack is not None:
-                outs.append(ack)
-            if o.status not in DONE_STATUSES:
-                o.status = OS_CANCELED
-                self._finish(o)
-                body = (cancelled_report(o, self.ids.next_exec(), ts, _IOC_TEXT) if report is exec_report
-                        else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=_IOC_TEXT_STR))
-                outs.append(_new(Out, (o.session, b"8", body)))
-        if self.md.by_book:
-            touched = {b for b in (ev[5], ev2[5]) if b >= 0}
-            if touched:
-                outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, []))
-        return outs
-
-    def _accepted_alone(self, ev: list[int], now_ns: int) -> list[Out]:
-        """`_reports` of one ACCEPTED event, a resting new order's usual answer: the same effects and
-        reports without the general loop's set-up (benchmarks/README.md, "Order flow: the
-        acknowledgement's own path"); `tests/orders/test_new_order_paths.py` checks both give the same."""
-        self._fill_now = now_ns
-        o = self.index.by_oid.get(ev[7])
-        if o is None:
-            return []
-        ts = self._stamp(now_ns)
-        book = ev[5]
-        ack = self._accepted(o, book, ev[11], ts)
-        outs = [] if ack is None else [ack]
-        if book >= 0 and self.md.by_book:
-            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
-        return outs
-
-    def _cancelled_alone(self, ev: list[int], clordid: bytes, now_ns: int) -> list[Out]:
-        """`_reports` of the one CANCELLED event a client's cancel (new ClOrdID `clordid`) gets: the
-        same effects and reports without the general loop; its report from a template
-        (`reports.cancelled_report`) under the usual builder."""
-        self._fill_now = now_ns
-        o = self.index.by_oid.get(ev[7])
-        outs: list[Out] = []
-        if o is not None and o.status not in DONE_STATUSES:
-            report = self.exec_report
-            ts = self._stamp(now_ns)
-            self.index.rename(o, clordid)
-            o.status = OS_CANCELED
-            self._finish(o)
-            body = (cancelled_report(o, self.ids.next_exec(), ts) if report is exec_report
-                    else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=""))
-            outs.append(_new(Out, (o.session, b"8", body)))
-        book = ev[5]
-        if book >= 0 and self.md.by_book:
-            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
-        return outs
-
-    def _stamp(self, now_ns: int) -> bytes:
-        """TransactTime(60) text for `now_ns` on the one-event paths: kept per millisecond (its precision),
-        and none at all under a replay's quiet reports, which never write it (see `_reports`)."""
-        ms = now_ns // 1_000_000
-        if ms == self._ts_ms:
-            return self._ts
-        if self.exec_report is quiet_report:
-            return b""
-        self._ts = ts = utc_timestamp(now_ns)
-        self._ts_ms = ms
-        return ts
-
     def _accepted(self, o: Order, book: int, core_qty: int, ts: bytes) -> Out | None:
         """The core accepted `o` (on `book`, `core_qty` of its lots; book -1: a product's sweep): where it
         rests, and its acknowledgement the first time (None after)."""

@@ -9,7 +9,7 @@ send, possibly to other sessions (the passive side of a trade). Per new order: p
 request, let `routing` filter and rank the books (kill switch and pre-trade risk included), consume
 quota (a buy, `orders.quota_use`) and reserve cash or metal (`orders.funds`), then make exactly one `engine.process()` call — a
 NEW on the instrument's book, or an atomic group SWEEP for a routable product — whose events
-`orders.core_bridge` turns into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when the
+`orders.core_one_command` and `orders.core_bridge` turn into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when the
 last session of an instrument's trading day closes (at the latest when its trading day rolls), moves the
 reference price to the day's last trade at the roll (`orders.refprices`) and rolls each quota direction on its destination venue's trading day; `kill` / `disconnected` cancel working
 orders in one batch.
@@ -41,6 +41,7 @@ from router.orders.core_books import (
     CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, TopReader, book_specs, core_factor, make_engine,
 )
 from router.orders.core_bridge import CoreEvents, Out
+from router.orders.core_one_command import OneCommand
 from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
 from router.orders.new_order_rejects import NewOrderRejects, business_reject
@@ -64,7 +65,7 @@ _new = tuple.__new__          # NamedTuple construction without the generated __
 _TIF = {raw: (core, int(core), route) for raw, (core, route) in TIFS.items()}
 
 
-class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, CoreEvents, ReferencePrices):
+class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEvents, ReferencePrices):
     """The order flow for one catalogue, account set and core; see the module docstring."""
 
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,

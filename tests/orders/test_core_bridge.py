@@ -1,5 +1,5 @@
-"""orders.core_bridge: the top-of-book reader agrees with the engine's own `top_of_book` on every book, and
-single commands go through one reused buffer.
+"""orders.core_bridge and core_books: the top-of-book reader agrees with the engine's own `top_of_book` on
+every book.
 
 The reader indexes the numba engine's live best-price arrays (see `TopReader`); these tests drive
 real engines through random orders, cancels, trades and table growth and compare both on every
@@ -80,18 +80,6 @@ def test_reference_book_is_read_through_top_of_book() -> None:
     reader = TopReader(engine)
     assert not reader.fast
     assert _drive(engine, reader, seed=11, steps=300) == 900
-
-
-def test_single_commands_go_through_one_buffer_the_engine_keeps_a_view_of() -> None:
-    from tests.orders.test_flow import HK, SH, Harness, ers, f
-    h = Harness(reference=False)
-    (ack,) = h.order(SH, "SGE.AU9999", 1, 1, "550.00", clordid="B1")
-    buf = h.flow._cmd_buf
-    outs = h.order(HK, "SGE.AU9999", 2, 1, "550.00", clordid="S1")
-    assert f(ack, 150) == b"0" and [f(o, 150) for o in ers(outs)] == [b"0", b"F", b"F"]
-    assert h.flow._cmd_buf is buf
-    # The engine reuses its flat view of that buffer rather than re-checking it per message.
-    assert h.flow.engine._last_batch is buf
 
 
 def test_catalogue_books_agree_with_the_reference_across_the_price_ladder_edges() -> None:
