@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from router.config import build_config, embedded_defaults
 from router.domain.convert import Fx
 from router.orders.fill_report import FillReport, decimal_text
 from router.orders.route_types import Candidate
+from tests.orders.test_routing import CAT, catalogue
 
 FX = Fx({"USDCNY": Decimal("7.10"), "USDCNH": Decimal("7.11"), "USDHKD": Decimal("7.80")})
-
-
-def catalogue(patch=None):
-    tree = embedded_defaults()
-    for symbol, fields in (patch or {}).items():
-        tree["instruments"][symbol].update(fields)
-    return build_config(tree, sections=False).catalogue
-
-
-CAT = catalogue()
 REPORT = FillReport(CAT)
 
 

@@ -27,6 +27,16 @@ def instrument_order(oid=1, session="S1", clordid=b"C1") -> Order:
     return Order(oid, b"run-%d" % oid, session, "ACC", 0, clordid, "SGE.AU9999", False, 1, 2, 0, 10, 56000, 2)
 
 
+def _template_order(product: bool, market: bool, tif: int, qty: int) -> Order:
+    """A product buy (`qty` grams) or an instrument sell (`qty` lots), market or limit: the report
+    template tests' order before its fills."""
+    if product:
+        return Order(7, b"run-7", "S1", "ACC", 0, b"P1", "GOLD.KG9999", True, 1, 1 if market else 2, tif,
+                     qty * 1_000, None if market else 56100, 2, value_den=10**9)
+    return Order(1, b"run-1", "S1", "ACC", 0, b"C1", "SGE.AU9999", False, 2, 1 if market else 2, tif, qty,
+                 None if market else 56000, 2)
+
+
 def test_number_texts_are_exact() -> None:
     assert micro_text(3_742_900_000) == b"3742.9" and micro_text(1_000_000) == b"1" and micro_text(5) == b"0.000005"
     assert units_text(56000, 2) == b"560.00" and units_text(5, 2) == b"0.05" and units_text(7, 0) == b"7"
@@ -256,12 +266,7 @@ def test_the_ack_template_is_exec_reports_ack_byte_for_byte(product, market, tif
     from router.orders.reports import ack_report
 
     def make() -> Order:
-        if product:
-            o = Order(7, b"run-7", "S1", "ACC", 0, b"P1", "GOLD.KG9999", True, 1, 1 if market else 2, tif,
-                      qty * 1_000, None if market else 56100, 2, value_den=10**9)
-        else:
-            o = Order(1, b"run-1", "S1", "ACC", 0, b"C1", "SGE.AU9999", False, 2, 1 if market else 2, tif, qty,
-                      None if market else 56000, 2)
+        o = _template_order(product, market, tif, qty)
         o.leaves -= min(leaves_cut, o.leaves - 1)       # a product's sweep may rest less than it asked
         o.explain = explain.decode() if str_explain and explain else explain
         for n in range(fills):
@@ -294,12 +299,7 @@ def test_the_cancel_template_is_exec_reports_cancel_byte_for_byte(product, marke
     from router.orders.reports import cancelled_report
 
     def make() -> Order:
-        if product:
-            o = Order(7, b"run-7", "S1", "ACC", 0, b"P1", "GOLD.KG9999", True, 1, 1 if market else 2, tif,
-                      qty * 1_000, None if market else 56100, 2, value_den=10**9)
-        else:
-            o = Order(1, b"run-1", "S1", "ACC", 0, b"C1", "SGE.AU9999", False, 2, 1 if market else 2, tif, qty,
-                      None if market else 56000, 2)
+        o = _template_order(product, market, tif, qty)
         if kept:
             exec_report(o, b"E0", ET_NEW, TS)
         for n in range(fills):

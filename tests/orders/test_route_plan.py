@@ -22,6 +22,13 @@ def _product_request(w: World) -> RouteRequest:
                       price=w.rng.choice([None, 56000, 56000 + w.rng.randint(-800, 800), 61000, 1, q.price]))
 
 
+def _passing(make, w: World, tries: int) -> list[RouteRequest]:
+    """Of `tries` requests by `make`, those that pass the request checks (a known account, a quantity
+    and any price above zero)."""
+    reqs = (make(w) for _ in range(tries))
+    return [q for q in reqs if q.account != "GHOST" and q.qty > 0 and (q.price is None or q.price > 0)]
+
+
 def test_kept_plans_decide_exactly_as_fresh_ones() -> None:
     rng = random.Random(20261204)
     w = World(rng)
@@ -30,8 +37,7 @@ def test_kept_plans_decide_exactly_as_fresh_ones() -> None:
     plan = r._plan
     r._plan = lambda *a: made.append(a[0]) or plan(*a)
     # A few requests sent again and again (as clients do), each one that passes the request checks.
-    pool = [q for q in (_product_request(w) for _ in range(60))
-            if q.account != "GHOST" and q.qty > 0 and (q.price is None or q.price > 0)][:6]
+    pool = _passing(_product_request, w, 60)[:6]
     seen: set = set()
     changes: set[str] = set()
     now = 1_000 * S
@@ -125,8 +131,7 @@ def test_kept_instrument_plans_decide_exactly_as_the_one_book_path() -> None:
     rng = random.Random(20261205)
     w = World(rng)
     r = w.router
-    pool = [q for q in (_instrument_request(w) for _ in range(80))
-            if q.account != "GHOST" and q.qty > 0 and (q.price is None or q.price > 0)][:8]
+    pool = _passing(_instrument_request, w, 80)[:8]
     assert len(pool) == 8
     seen: set = set()
     changes: set[str] = set()
