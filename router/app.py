@@ -161,18 +161,20 @@ class RouterApp(Sequencer, BooksAdmin):
     def on_message(self, handle: SessionHandle, msg: Any) -> None:
         metrics = self.metrics
         t0 = self._perf() if metrics is not None else 0
-        self.handles.setdefault(handle.session_id, handle)
-        refused = self.drop_copy.refusal(handle.session_id, msg)
+        session = handle.session_id
+        self.handles.setdefault(session, handle)
+        # A trading session's message (nearly all) skips the drop-copy refusal's call.
+        refused = self.drop_copy.refusal(session, msg) if session in self.drop_copy.names else None
         if refused is not None:
             # Not a command: refusing changes no state, so the journal need not hold it.
             log.info("%s from drop-copy session %s refused: a drop-copy session may not send orders",
-                     msg.msg_type.decode(), handle.session_id)
+                     msg.msg_type.decode(), session)
             self._reply(refused)
             return
         try:
-            applied = self.command(CommandKind.FIX_IN, handle.session_id, msg.raw, self.clock(), msg)
+            applied = self.command(CommandKind.FIX_IN, session, msg.raw, self.clock(), msg)
             if msg.msg_type == b"AD":
-                self._log_trade_capture(handle.session_id, msg, applied.outs)
+                self._log_trade_capture(session, msg, applied.outs)
         except Exception:
             # A bug in the order flow must not take the session down: say so loudly, answer the client.
             log.exception("order flow failed on %s from %s", msg.msg_type, handle.session_id)

@@ -236,7 +236,7 @@ def _split_fast(body: bytes) -> tuple[list[bytes], list[bytes]] | None:
 class _Shape:
     """A tag sequence seen before, compiled to a regex capturing every value."""
 
-    __slots__ = ("regex", "tags", "key", "typed")
+    __slots__ = ("regex", "tags", "key", "typed", "on_behalf", "routes")
 
     def __init__(self, tags: list[bytes], key: bytes) -> None:
         # (token, regex) set by router.fix.validate: the same split with every
@@ -247,6 +247,10 @@ class _Shape:
         self.regex = re.compile(b"".join(re.escape(t) + b"=([^\x01]*)\x01" for t in tags))
         self.tags = tuple(tags)
         self.key = key
+        # Whether its messages carry OnBehalfOfCompID(115), or 115 or DeliverToCompID(128): the session's
+        # and the gateway's routing checks (router.fix.onbehalf) read these, not a search of each frame.
+        self.on_behalf = b"115" in tags
+        self.routes = self.on_behalf or b"128" in tags
 
 
 _SHAPES: dict[bytes, _Shape | int] = {}  # joined tags -> compiled shape, or times seen

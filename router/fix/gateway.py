@@ -237,7 +237,8 @@ class Gateway:
                 observer.message_out(sid, act[2])
             elif kind == DELIVER:
                 msg = act[1]
-                if may_route(msg.raw):
+                shape = msg.shape
+                if shape.routes if shape is not None else may_route(msg.raw):
                     # Replies carry DeliverToCompID(128) = the OnBehalfOfCompID(115) they answer.
                     slot.route = reply_route(msg)
                     if slot.route:

@@ -185,18 +185,22 @@ class Session(SequenceRecovery):
             self._send_admin(b"0", [])
         return out
 
-    def send_app(self, msg_type: bytes, body: list, now: int, route: tuple = ()) -> bytes | None:
+    def send_app(self, msg_type: bytes, body: list, now: int, route: tuple = (),
+                 stamp: bytes | None = None) -> bytes | None:
         """Stamp, store and return an application message; None when not logged on (it stays
         stored, so the counterparty gets it by resend after its next Logon). `route`: header fields
-        such as DeliverToCompID(128) (router.fix.onbehalf)."""
+        such as DeliverToCompID(128) (router.fix.onbehalf). `stamp`: `now` as a UTCTimestamp, when
+        the caller formatted it once for a whole batch (`router.fix.slot.send_batch`)."""
         store = self.store
         seq = store.next_sender_seq
+        if stamp is None:
+            stamp = utc_timestamp(now)
         if body.__class__ is WireBody and not route:
             # The order flow's reports and their drop copies: the header template's one call
             # (benchmarks/README.md, "The FIX layers, measured alone").
-            frame = self._header.frame(msg_type, seq, utc_timestamp(now), body.wire)
+            frame = self._header.frame(msg_type, seq, stamp, body.wire)
         else:
-            frame = encode(msg_type, self.sender, self.target, seq, utc_timestamp(now), body, begin=self.begin,
+            frame = encode(msg_type, self.sender, self.target, seq, stamp, body, begin=self.begin,
                            extra_header=route)
         store.save_sent(seq, frame)
         if self.logged_on:
@@ -275,7 +279,8 @@ class Session(SequenceRecovery):
                 self._out.append((EVENT, f"Reject received for MsgSeqNum {msg.get(45)!r}: {msg.get(58)!r}"))
                 self._incr_target()
             return
-        if self.on_behalf_of is not None and b"\x01115=" in msg.raw:
+        shape = msg.shape       # a compiled shape knows whether its messages carry 115
+        if self.on_behalf_of is not None and (shape.on_behalf if shape is not None else b"\x01115=" in msg.raw):
             problem = on_behalf_problem(msg, self.on_behalf_of, self.session_id)
             if problem is not None:
                 self._reject(msg, 5, 115, problem)

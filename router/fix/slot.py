@@ -16,6 +16,7 @@ import time
 from typing import Any, Iterable
 
 from router.fix.app import SessionHandle
+from router.fix.timestamps import utc_timestamp
 from router.fix.onbehalf import RouteMemory
 
 __all__ = ["SessionSlot", "send_batch"]
@@ -57,6 +58,7 @@ def send_batch(gateway: Any, by_name: dict[str, SessionSlot], outs: Iterable[tup
     """Send each `(session, msg_type, body)` in order as its slot's `send` would; the outputs for
     sessions the gateway does not know come back, in order, for the caller to deliver."""
     now = time.time_ns()
+    stamp = utc_timestamp(now)      # one SendingTime for the batch, formatted once
     message_out = gateway.observer.message_out
     unknown: list = []
     for out in outs:
@@ -66,7 +68,7 @@ def send_batch(gateway: Any, by_name: dict[str, SessionSlot], outs: Iterable[tup
             unknown.append(out)
             continue
         route = slot.route or (slot.routes.route_of(body) if slot.routes is not None else ())
-        frame = slot.session.send_app(msg_type, body, now, route)
+        frame = slot.session.send_app(msg_type, body, now, route, stamp)
         message_out(session, msg_type)
         conn = slot.conn
         if frame is None or conn is None:

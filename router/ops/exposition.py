@@ -182,7 +182,7 @@ class _Collector:
         yield _Spec("counter", "routed_grams", "Quantity routed in grams, by venue and border direction.",
                     ("venue", "direction"), _rows(_merge(_pair_pairs(m._routed_grams))))
 
-        quota = sorted(m._quota.items())
+        quota = m.quota_rows()
         yield _Spec("gauge", "cross_border_quota_used_cny", "Daily cross-border quota used, CNY.",
                     ("direction",), [((d,), u) for d, (u, _, _) in quota])
         yield _Spec("gauge", "cross_border_quota_remaining_cny", "Daily cross-border quota remaining, CNY.",

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from router.orders.quota import MICRO, Direction
 from router.ops.exposition import MetricsRegistry, _Collector
 from router.ops.metric_defs import (  # noqa: F401  (FIX_MSG_TYPES: re-exported)
     ACK_LATENCY_BUCKETS_NS, FIX_MSG_TYPES, JOURNAL_WRITE_BUCKETS_NS, LOOP_LAG_BUCKETS_NS, MATCHING_BATCH_BUCKETS_NS, OTHER,
@@ -67,6 +69,7 @@ class Metrics:
         self.router_decision_ns = self.router_decision.observe_ns
         # State gauges, set when the state changes (never per message)
         self._quota: dict[str, tuple[float, float, float | None]] = {}
+        self._quota_watched: Any = None       # the live quota the gauges are read from (watch_quota)
         self._open_orders: dict[Any, int] = {}
         self._kill_global = False
         self._kill_accounts = 0
@@ -203,6 +206,24 @@ class Metrics:
         """Used (may be negative: sells add back), balance and limit of one direction, CNY."""
         self._quota[direction] = (float(used_cny), float(remaining_cny),
                                   None if limit_cny is None else float(limit_cny))
+
+    def watch_quota(self, quota: Any) -> None:
+        """The cross-border quota (`orders.quota.CrossBorderQuota`) the quota gauges show, read off it at
+        scrape time (`quota_rows`): the order flow calls this on every quota change, and an assignment
+        is all it costs there (six Decimal divisions and three floats per direction were ~5 % of the
+        service's CPU per order: benchmarks/README.md, "The service around the flow, session 9")."""
+        self._quota_watched = quota
+
+    def quota_rows(self) -> list[tuple[str, tuple[float, float, float | None]]]:
+        """(direction, (used, remaining, limit CNY)), sorted: `set_quota`'s values, and the watched
+        quota's now (the same Decimal arithmetic `set_quota`'s callers did)."""
+        rows = dict(self._quota)
+        q = self._quota_watched
+        if q is not None:
+            for d in Direction:
+                rows[d.value] = (float(Decimal(q.used(d)) / MICRO), float(Decimal(q.remaining(d)) / MICRO),
+                                 float(Decimal(q.limit(d)) / MICRO))
+        return sorted(rows.items())
 
     def set_open_orders(self, instrument: str, count: int) -> None:
         self._open_orders[instrument] = count

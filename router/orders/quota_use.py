@@ -17,12 +17,11 @@ an order may reach (routing), the quota's own bookkeeping and day roll (`orders.
 """
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from router.domain.convert import COMPARABLE_DEN
 from router.domain.reasons import Reason
-from router.orders.index import MICRO, NO_ENTRIES, Order
+from router.orders.index import NO_ENTRIES, Order
 from router.orders.quota import Direction
 
 
@@ -133,10 +132,8 @@ class QuotaUse:
             self.quota.release(d, amount)
 
     def _quota_metrics(self) -> None:
-        q = self.quota
-        for d in Direction:
-            self.metrics.set_quota(d.value, Decimal(q.used(d)) / MICRO, Decimal(q.remaining(d)) / MICRO,
-                                   Decimal(q.limit(d)) / MICRO)
+        # The gauges are read off the quota at scrape time (router.ops.metrics.Metrics.watch_quota).
+        self.metrics.watch_quota(self.quota)
 
     def quota_view(self) -> dict[str, Any]:
         """`GET /quota`: per direction limit, used and balance in CNY, and its trading day."""

@@ -41,6 +41,7 @@ class Constraints(NamedTuple):
 
 
 NO_CONSTRAINTS = Constraints()
+_BUY = Side.BUY         # a module global: an enum class attribute lookup costs ~60 ns
 
 
 class RouteRequest(NamedTuple):
@@ -189,6 +190,87 @@ class RouteDecision:
 # few prices, and formatting two dollar amounts costs more than a lookup. Bounded, cleared when full.
 _FRAGMENTS: dict[tuple, str] = {}
 FRAGMENT_CACHE_MAX = 4096
+
+
+def explain_line(d: RouteDecision) -> bytes:
+    """`d.explain_text().encode("ascii", "replace")`, byte for byte, made as bytes: the general line
+    costs ~5 us to format for a request not seen before (its fragment memo misses on the child price;
+    benchmarks/README.md, "Order flow: requests not seen before"). Only each book's USD pair is
+    memoised (few values: a reference price or a quote); prices are formatted each time, and an
+    accepted limit order on its own book at its own price is one format. A value of another type
+    takes `explain_text`."""
+    cands, excl = d.candidates, d.excluded
+    r = d.request
+    decimals = d.decimals
+    try:
+        symbol = r[2]
+        sym = _ASCII.get(symbol) or _ascii(symbol)
+        price = r[4]
+        if len(cands) == 1 and not excl and d.reason is None and price is not None:
+            c = cands[0]
+            tail = _TAILS.get((c[4], c[5], c[6]))    # comparable, all-in, source
+            known = decimals.get(symbol)
+            if tail is not None and c[3] == price and c[0] == symbol and known is not None and 0 < known[0] < 10 \
+                    and price >= 0:
+                text = _UNITS_FORMAT[known[0]] % divmod(price, _TENS[known[0]])     # `_units`, inline
+                line = b"%b %b %d @%b; 1.%b %b%b" % (b"B" if r[1] is _BUY else b"S", sym, r[3], text, sym,
+                                                    text, tail)
+                if len(line) <= EXPLAIN_MAX:
+                    return line
+        head = b"%b %b %d" % (b"B" if r[1] is _BUY else b"S", sym, r[3])
+        if price is not None:
+            head += b" @" + _units(price, decimals.get(symbol))
+        if d.reason is not None:
+            head += b" REJ " + _ascii(d.reason.label)
+        parts = [head]
+        for n, c in enumerate(cands, 1):
+            key = (c[4], c[5], c[6])
+            tail = _TAILS.get(key)
+            if tail is None:
+                if len(_TAILS) >= FRAGMENT_CACHE_MAX:
+                    _TAILS.clear()
+                tail = _TAILS[key] = ("=%s/%s%s" % (_usd(c[4]), _usd(c[5]), "" if c[6] == "quote" else "r")
+                                      ).encode("ascii", "replace")
+            csym = c[0]
+            parts.append(b"%d.%b %b%b" % (n, _ASCII.get(csym) or _ascii(csym), _units(c[3], decimals.get(csym)),
+                                          tail))
+        for e in excl:
+            parts.append(b"x%b:%b" % (_ascii(e[0]), _ascii(e[2].label)))
+    except TypeError:
+        return d.explain_text().encode("ascii", "replace")
+    line = b"; ".join(parts)
+    if len(line) > EXPLAIN_MAX:
+        line = line[:EXPLAIN_MAX - 3] + b"..."
+    return line
+
+
+def _ascii(text: str) -> bytes:
+    got = _ASCII.get(text)
+    if got is None:
+        if len(_ASCII) >= FRAGMENT_CACHE_MAX:
+            _ASCII.clear()
+        got = _ASCII[text] = text.encode("ascii", "replace")
+    return got
+
+
+def _units(units: int, known: tuple[int, str] | None) -> bytes:
+    """`RouteDecision._price` as bytes: integer price units in the quote's decimals when known."""
+    if known is None or known[0] <= 0:
+        return b"%d" % units
+    places = known[0]
+    if units >= 0 and places < 10:
+        return _UNITS_FORMAT[places] % divmod(units, _TENS[places])
+    whole, frac = divmod(abs(units), 10 ** places)
+    return b"%s%d.%0*d" % (b"-" if units < 0 else b"", whole, places, frac)
+
+
+# Price texts by decimal places: b"%d.%02d" % divmod(units, 100) for two (`_units`).
+_UNITS_FORMAT = [b"%d"] + [b"%%d.%%0%dd" % n for n in range(1, 10)]
+_TENS = [10 ** n for n in range(10)]
+# `explain_line`'s memos: a book's "=USD/ALLIN[r]" by (comparable, all-in, source), symbols and labels
+# encoded. Bounded, cleared when full.
+_TAILS: dict[tuple, bytes] = {}
+_ASCII: dict[str, bytes] = {}
 
 
 def _decimal(units: int, places: int) -> str:

@@ -53,7 +53,7 @@ from router.orders.route_one import (  # the hot path's aliases, shared by both 
     _R_UNKNOWN_SYMBOL, _R_VENUE_NOT_ALLOWED, _new, _third,
 )
 from router.orders.route_types import (  # noqa: F401  (re-exported: the routing API)
-    Candidate, Constraints, Exclusion, NO_CONSTRAINTS, RouteDecision, RouteRequest, Side, Tif,
+    Candidate, Constraints, Exclusion, NO_CONSTRAINTS, RouteDecision, RouteRequest, Side, Tif, explain_line,
 )
 
 STATIC_CACHE_MAX = 4096
@@ -426,21 +426,21 @@ class Router(OneBookRoute):
             self._one_plans = {}
 
     def explain_bytes(self, d: RouteDecision) -> bytes:
-        """The decision's GoldRouteExplain(7006) line, encoded. The line shows only the order's side,
-        symbol, quantity and price, the reason, and each candidate's and exclusion's values (in this
-        router's price decimals), so a decision showing the same values reuses the bytes made for
-        the first: clients send the same orders again and again, and formatting the line costs more
-        than a lookup (benchmarks/README.md, "Order flow: what was made faster")."""
+        """The decision's GoldRouteExplain(7006) line, encoded (`explain_line`); with several books, reused
+        by the values it shows (benchmarks/README.md, "Order flow: requests not seen before")."""
         got = d.explained
         if got is not None:
             return got      # a decision handed out again by its plan (`_route_planned`)
+        if len(d.candidates) < 2 and len(d.excluded) < 2:
+            got = d.explained = explain_line(d)
+            return got
         r = d.request
         key = (r[1], r[2], r[3], r[4], d.reason, d.candidates, d.excluded)
         got = self._explains.get(key)
         if got is None:
             if len(self._explains) >= EXPLAIN_CACHE_MAX:
                 self._explains.clear()
-            got = self._explains[key] = d.explain_text().encode("ascii", "replace")
+            got = self._explains[key] = explain_line(d)
         d.explained = got
         return got
 

@@ -24,11 +24,11 @@ from typing import Iterable, Iterator, Protocol, Sequence
 
 from router.records.journal_format import (
     INDEX_EVERY, MAX_DAY, Command, CommandKind, JournalCorrupt, JournalError, Stop, encode_command, encode_header,
-    read_records, scan,
+    live_command, read_records, scan,
 )
 
 __all__ = ["Command", "CommandKind", "FileJournal", "Journal", "JournalCorrupt", "JournalError",
-           "MemoryJournal", "FSYNC_POLICIES"]
+           "MemoryJournal", "FSYNC_POLICIES", "live_command"]
 
 log = logging.getLogger(__name__)
 FSYNC_POLICIES = ("none", "batch")
@@ -59,6 +59,18 @@ def check_batch(last_seq: int, commands: Sequence[Command]) -> None:
             what = "repeats" if cmd.seq < expected else "leaves a gap before"
             raise JournalError(f"command seq {cmd.seq} {what} the expected {expected} (journal at {expected - 1})")
         expected += 1
+
+
+def _encoded(last_seq: int, commands: Sequence[Command]) -> bytes:
+    """The batch's records, after `check_batch`'s checks in the same pass (a group commit's one loop)."""
+    records = []
+    expected = last_seq + 1
+    for cmd in commands:
+        if cmd.__class__ is not Command or cmd.seq != expected:
+            check_batch(last_seq, commands)     # raises, naming what is wrong
+        records.append(encode_command(cmd))
+        expected += 1
+    return b"".join(records)
 
 
 def _check_from(from_seq: int) -> None:
@@ -236,8 +248,7 @@ class FileJournal:
             return
         if not self._files:
             raise JournalError(f"journal {self.directory} has no trading day: call rotate(trading_day) first")
-        check_batch(self.last_seq, commands)
-        data = b"".join([encode_command(c) for c in commands])
+        data = _encoded(self.last_seq, commands)
         current = self._files[-1]
         try:
             view = memoryview(data)

@@ -151,6 +151,21 @@ def _command(seq: int, time_ns: int, kind: int, session: str, payload: bytes,
     return cmd
 
 
+def live_command(seq: int, time_ns: int, kind: CommandKind, session: str, payload: bytes,
+                 _new=object.__new__, _setters=_SETTERS) -> Command:
+    """`Command(seq, time_ns, kind, session, payload)` through the slots' setters, as `_command`, for
+    the live path (`Sequencer.command`, once per input) where `kind` is already a `CommandKind`:
+    ~0.55 -> ~0.28 us per command, the same frozen value."""
+    cmd = _new(Command)
+    set_seq, set_time, set_kind, set_session, set_payload = _setters
+    set_seq(cmd, seq)
+    set_time(cmd, time_ns)
+    set_kind(cmd, kind)
+    set_session(cmd, session)
+    set_payload(cmd, payload)
+    return cmd
+
+
 class Stop(enum.Enum):
     END = "end"  # every byte was a valid record
     TORN = "torn"  # the last record is cut short (or zero-filled): a crash mid-write

@@ -27,7 +27,7 @@ from router.fix.encoding import WireBody
 from router.orders.core_bridge import Out
 from router.records import snapshot_fork
 from router.records.commands import Applied, admin_payload, decode_admin
-from router.records.journal import Command, CommandKind, JournalError
+from router.records.journal import Command, CommandKind, JournalError, live_command
 from router.records.replay import replay
 from router.records.state_hash import state_hashes
 
@@ -65,7 +65,7 @@ class Sequencer:
     def command(self, kind: CommandKind, session: str, payload: bytes, now_ns: int, msg: Any = None) -> Applied:
         """Number an input, apply it, and (with a journal) hold its outputs until `commit`."""
         self.seq += 1
-        cmd = Command(self.seq, now_ns, kind, session, payload)
+        cmd = live_command(self.seq, now_ns, kind, session, payload)
         try:
             applied = self.applier.apply(cmd, msg)
         except Exception:

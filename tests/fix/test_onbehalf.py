@@ -66,6 +66,19 @@ async def test_an_on_behalf_of_not_configured_gets_a_session_reject(echo):
     assert (await broker.expect(b"D")).get(128) == b"CLIENTB"
 
 
+async def test_routing_checks_hold_for_messages_of_a_known_shape(echo):
+    # From its second sighting a tag sequence is a compiled shape, and the checks read the shape's
+    # flags instead of searching the frame: every message of the shape must still be routed or refused.
+    broker = await echo("BROKER1")
+    for i in range(4):
+        await broker.send(b"D", order(f"OBO-S{i}"), extra_header=[(115, b"CLIENTA")])
+        assert (await broker.expect(b"D")).get(128) == b"CLIENTA"
+        await broker.send(b"D", order(f"OBO-X{i}"), extra_header=[(115, b"INTRUDER")])
+        assert (await broker.expect(b"3")).get(371) == b"115"
+        await broker.send(b"D", order(f"OWN-S{i}"))
+        assert (await broker.expect(b"D")).get(128) is None
+
+
 async def test_a_session_without_a_list_may_act_for_nobody(echo):
     client = await echo("SHCLIENT1")
     await client.send(b"D", order("OBO-3"), extra_header=[(115, b"CLIENTA")])

@@ -158,6 +158,27 @@ def test_order_flow_counters():
     assert routed[(("direction", "domestic"), ("venue", "SGE"))] == 1010
 
 
+def test_quota_gauges_read_the_watched_quota_at_scrape_time():
+    # The order flow hands the quota over (watch_quota) instead of pushing six Decimals per change:
+    # every scrape must show the quota as it stands then, changed since or not.
+    from router.orders.quota import CrossBorderQuota, Direction
+
+    m = Metrics()
+    q = CrossBorderQuota(20_000_000 * 1_000_000, 15_000_000 * 1_000_000)
+    m.watch_quota(q)
+    q.consume(Direction.SOUTHBOUND, 5_000_000 * 1_000_000 + 250_000)
+    s = scrape(m)
+    assert s["goldrouter_cross_border_quota_used_cny"] == {(("direction", "northbound"),): 0.0,
+                                                           (("direction", "southbound"),): 5_000_000.25}
+    assert s["goldrouter_cross_border_quota_remaining_cny"][(("direction", "southbound"),)] == 9_999_999.75
+    assert s["goldrouter_cross_border_quota_limit_cny"][(("direction", "northbound"),)] == 20_000_000.0
+    q.release(Direction.SOUTHBOUND, 250_000)          # no metrics call after this change
+    q.charge(Direction.NORTHBOUND, 1_000_000)
+    s = scrape(m)
+    assert s["goldrouter_cross_border_quota_used_cny"] == {(("direction", "northbound"),): 1.0,
+                                                           (("direction", "southbound"),): 5_000_000.0}
+
+
 def test_state_gauges():
     m = Metrics()
     m.set_quota("southbound", 1_000_000, 9_000_000)

@@ -18,7 +18,7 @@ import pytest
 from router.records.journal import (
     Command, CommandKind, FileJournal, JournalCorrupt, JournalError, MemoryJournal,
 )
-from router.records.journal_format import INDEX_EVERY, PREFIX
+from router.records.journal_format import INDEX_EVERY, PREFIX, encode_command, live_command
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_767_225_600_000_000_000
@@ -310,3 +310,15 @@ def test_a_read_from_a_seq_skips_the_records_before_its_offset_but_checks_those_
     with pytest.raises(JournalCorrupt, match=rf"{path.name}: offset \d+: "):
         list(j.read(1))
     j.close()
+
+
+def test_live_command_is_the_same_frozen_value():
+    # The sequencer builds every command through the slots' setters; it must be the Command the
+    # constructor makes: equal, hashed alike, encoded alike, and frozen.
+    made = live_command(7, 1_700_000_000_000_000_000, CommandKind.FIX_IN, "SHCLIENT1", b"8=FIX.4.4\x01")
+    built = Command(7, 1_700_000_000_000_000_000, CommandKind.FIX_IN, "SHCLIENT1", b"8=FIX.4.4\x01")
+    assert made == built and hash(made) == hash(built) and encode_command(made) == encode_command(built)
+    assert made.kind is CommandKind.FIX_IN
+    with pytest.raises(AttributeError):
+        made.seq = 8  # type: ignore[misc]
+
