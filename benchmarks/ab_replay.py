@@ -81,14 +81,18 @@ def _step_reads(journal, chunk: int) -> None:
     the CPU seconds since the last pause are printed, then a line is awaited on stdin. The time
     between two pauses is the applying of those commands (the replay asks for the next command
     when it is done with the last), whatever the tree's replay loop looks like."""
-    read = journal.read
+    for name in ("read", "read_fields"):        # (the replay reads the second where it exists)
+        if hasattr(journal, name):
+            setattr(journal, name, _stepped(getattr(journal, name), chunk))
 
+
+def _stepped(read, chunk: int):
     def stepped(start: int):
         commands = read(start)
         if start <= 1:
             return commands
         return _pausing(commands, chunk)
-    journal.read = stepped
+    return stepped
 
 
 def _pausing(commands, chunk: int):

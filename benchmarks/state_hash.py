@@ -11,11 +11,15 @@ fresh application. Cases, alternated round by round:
            stays), i.e. the general path for every value
   old      with `--old REV`: that revision's `router/records/state_hash.py`, loaded beside this one
            and run on the same state (how a change to the walker is judged)
-All must give the same digest (checked; the run fails otherwise). `--snapshot-at N` hashes the state
+  previous with `--previous`: this walker in the digest version before `HASH_VERSION` (how a new
+           digest version is judged)
+All cases in one digest version must give the same digest (checked; the run fails otherwise); the
+collector is off while a walk is timed, as in the forked check and the snapshot writer. `--snapshot-at N` hashes the state
 as a start loads it instead: the journal's snapshot at command N, loaded, no replay (the forked
 check at a start hashes that state).
 
-usage: python -m benchmarks.state_hash [--json FILE] [--commands N] [--rounds N] [--old REV] [--snapshot-at N]
+usage: python -m benchmarks.state_hash [--json FILE] [--commands N] [--rounds N] [--old REV] [--previous]
+                                       [--snapshot-at N]
 """
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _time(case: str, flow, old=None) -> tuple[float, str]:
     if case == "old":
         return _timed(old.flow_state_hash, flow)
+    if case == "previous":
+        return _timed(lambda f: state_hash.flow_state_hash(f, state_hash.HASH_VERSION - 1), flow)
     saved = state_hash._SCALAR_PREFIX, state_hash._EMPTY, state_hash._FAST
     if case == "general":
         state_hash._SCALAR_PREFIX, state_hash._EMPTY, state_hash._FAST = {}, {}, False
@@ -52,9 +58,13 @@ def _time(case: str, flow, old=None) -> tuple[float, str]:
 
 
 def _timed(fn, flow) -> tuple[float, str]:
-    t0 = time.process_time()
-    digest = fn(flow)
-    return time.process_time() - t0, digest
+    gc.disable()
+    try:
+        t0 = time.process_time()
+        digest = fn(flow)
+        return time.process_time() - t0, digest
+    finally:
+        gc.enable()
 
 
 def _old_walker(rev: str, into: Path):
@@ -74,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commands", type=int, default=30_000, help="commands in the journal the state comes from")
     p.add_argument("--rounds", type=int, default=5, help="rounds of (fast, general[, old])")
     p.add_argument("--old", help="also time this git revision's walker on the same state")
+    p.add_argument("--previous", action="store_true", help="also time the previous digest version")
     p.add_argument("--snapshot-at", type=int, default=0,
                    help="hash the state of a snapshot at this command, loaded as a start loads it")
     args = p.parse_args(argv)
@@ -95,12 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {"fast": [], "general": []}
         if old is not None:
             times["old"] = []
+        if args.previous:
+            times["previous"] = []
         for k in range(args.rounds):
             digests = set()
             for case in list(times)[::1 if k % 2 == 0 else -1]:
                 took, digest = _time(case, app.flow, old)
                 times[case].append(took)
-                digests.add(digest)
+                if case != "previous":
+                    digests.add(digest)
             if len(digests) != 1:
                 raise SystemExit(f"the walks gave different digests: {digests}")
         app.journal.close()
@@ -114,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"state hash of the state {state} ({known} orders known), CPU, median of {args.rounds}: "
         + ", ".join(f"{case} {s * 1e3:.0f} ms" for case, s in med.items())
         + f" (×{med['general'] / med['fast']:.2f} general/fast"
-        + (f", ×{med['old'] / med['fast']:.2f} old/fast)" if "old" in med else ")"))
+        + (f", ×{med['old'] / med['fast']:.2f} old/fast" if "old" in med else "")
+        + (f", ×{med['previous'] / med['fast']:.2f} previous/fast" if "previous" in med else "") + ")")
     write_json(args.json, {"machine": machine, "commands": args.commands, "snapshot_at": args.snapshot_at,
                            "orders_known": known, "old": args.old,
                            **{f"{case}_s": round(s, 3) for case, s in med.items()},

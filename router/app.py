@@ -119,13 +119,17 @@ class RouterApp(Sequencer, BooksAdmin):
             self._redeliver(self._tail_outs)
             self._tail_outs = []
 
-    def warm_up(self) -> None:
+    def warm_up(self, collect: bool = True) -> None:
         """Compile the core, then move everything alive so far (modules, numba, configuration) out of
-        the garbage collector's reach: full collections then only walk objects made while serving."""
+        the garbage collector's reach: full collections then only walk objects made while serving.
+        `collect=False` (`serve`'s start, where only imports and configuration ran before): no
+        collection first, so what they left unreachable (~2,500 objects, ~0.6 MB) is frozen too;
+        finding it walked all ~130,000 objects alive, 0.085 s of a start."""
         warm = getattr(self.flow.engine, "warm_up", None)
         if warm is not None:
             warm()
-        gc.collect()
+        if collect:
+            gc.collect()
         gc.freeze()
         self._ready = True
 

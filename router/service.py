@@ -224,8 +224,10 @@ class Service:
             # Compiles (or loads from numba's cache) every kernel before the first client can log on.
             log.info("compiling the matching core (about a minute the first time; cached afterwards)")
             started = time.monotonic()
-            await asyncio.get_running_loop().run_in_executor(None, warm_up)
+            # Nothing but imports and configuration ran before: their garbage is frozen, not sought.
+            await asyncio.get_running_loop().run_in_executor(None, lambda: warm_up(collect=False))
             log.info("matching core ready in %.1f s", time.monotonic() - started)
+        gc.enable()         # off since `cli.cmd_serve` began importing (a no-op where it was on)
         # What is alive now was frozen by warm_up; while serving, most objects die young by reference
         # count and the collector's young-generation passes are pure overhead per order, so they run
         # less often (benchmarks/README.md, "The service around the flow", has the figures).

@@ -109,18 +109,18 @@ class CommandApplier:
             return Applied([])
         raise UnknownCommand(f"command {cmd.seq}: unknown kind {kind!r}")
 
-    def apply_fix_in(self, cmd: Command) -> list:
-        """`apply(cmd).outs` for a FIX_IN command read back from the journal (the replay's loop, where
-        nearly every command is one): the same parse and the same handler or flow call, without the
-        kind tests and the `Applied` around the outputs (benchmarks/README.md, "Replay after a
-        snapshot start")."""
-        msg = self._decoder.parse_journaled(cmd.payload)
+    def apply_fix_in(self, seq: int, session: str, frame: bytes, now_ns: int) -> list:
+        """`apply(cmd).outs` for a FIX_IN command read back from the journal, given by its fields (the
+        replay's loop, where nearly every command is one): the same parse and the same handler or flow
+        call, without the kind tests, the `Applied` around the outputs and the `Command` itself
+        (benchmarks/README.md, "Replay after a snapshot start" and "Start-up (session 9)")."""
+        msg = self._decoder.parse_journaled(frame)
         if not isinstance(msg, FixMessage):
-            raise UnknownCommand(f"command {cmd.seq}: the journaled frame does not parse: {msg.reason}")
+            raise UnknownCommand(f"command {seq}: the journaled frame does not parse: {msg.reason}")
         handler = self.fix_handlers.get(msg.msg_type) if self.fix_handlers else None
         if handler is not None:
-            return handler(cmd.session, msg, cmd.time_ns)
-        return self.flow.on_message(cmd.session, msg, cmd.time_ns)
+            return handler(session, msg, now_ns)
+        return self.flow.on_message(session, msg, now_ns)
 
 
 # -- the admin operations the order flow has today ------------------------------------------------

@@ -267,11 +267,18 @@ class FileJournal:
         _check_from(from_seq)
         return self._read(from_seq, [(f.path, _start_offset(f, from_seq), f.size, f.last_seq) for f in self._files])
 
+    def read_fields(self, from_seq: int = 1) -> Iterator[tuple[int, int, int, str, bytes]]:
+        """`read`, each command as the tuple (seq, time_ns, kind value, session, payload): what the
+        replay's loop reads (`replay.read_fields`)."""
+        _check_from(from_seq)
+        return self._read(from_seq, [(f.path, _start_offset(f, from_seq), f.size, f.last_seq) for f in self._files],
+                          True)
+
     @staticmethod
-    def _read(from_seq: int, files: Iterable[tuple[str, int, int, int]]) -> Iterator[Command]:
+    def _read(from_seq: int, files: Iterable[tuple[str, int, int, int]], fields: bool = False) -> Iterator:
         for path, start, end, last in files:
             if last >= from_seq:
-                yield from read_records(path, start, end, from_seq)
+                yield from read_records(path, start, end, from_seq, fields)
 
     def close(self) -> None:
         if self._fd is not None:

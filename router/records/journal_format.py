@@ -236,8 +236,10 @@ def scan(path: str) -> ScanResult:
                       marks)
 
 
-def read_records(path: str, start: int, end: int, from_seq: int) -> Iterator[Command]:
-    """Commands with seq >= from_seq from the records in [start, end) of a file, read in chunks."""
+def read_records(path: str, start: int, end: int, from_seq: int, fields: bool = False) -> Iterator[Command]:
+    """Commands with seq >= from_seq from the records in [start, end) of a file, read in chunks; with
+    `fields`, each as the tuple (seq, time_ns, kind value, session, payload) instead of a `Command`
+    (the replay's loop: no object to build and read back per record)."""
     with open(path, "rb") as f:
         f.seek(start)
         pending = b""
@@ -250,12 +252,13 @@ def read_records(path: str, start: int, end: int, from_seq: int) -> Iterator[Com
                     return
                 raise JournalCorrupt(f"{path}: offset {pos}: file shorter than the journal recorded ({end})")
             data = pending + chunk if pending else chunk
-            used = yield from _decode_records(data, from_seq, sessions, path, pos)
+            used = yield from _decode_records(data, from_seq, sessions, path, pos, fields)
             pending = data[used:]
             pos += used
 
 
-def _decode_records(data: bytes, from_seq: int, sessions: dict[bytes, str], path: str, pos: int):
+def _decode_records(data: bytes, from_seq: int, sessions: dict[bytes, str], path: str, pos: int,
+                    fields: bool = False):
     """Yield the commands of the whole records at the start of `data` (seq >= from_seq); return how
     many bytes they take (a record cut short waits for the next chunk). The CRC is checked again:
     the bytes are read anew, and the check costs a fraction of a microsecond per record."""
@@ -279,6 +282,9 @@ def _decode_records(data: bytes, from_seq: int, sessions: dict[bytes, str], path
             session = sessions.get(name)
             if session is None:
                 session = sessions[name] = name.decode("utf-8")
-            yield _command(seq, time_ns, kind, session, data[at + session_len:stop])
+            if fields:
+                yield seq, time_ns, kind, session, data[at + session_len:stop]
+            else:
+                yield _command(seq, time_ns, kind, session, data[at + session_len:stop])
         offset = stop
     return offset

@@ -128,7 +128,16 @@ class _Mismatch(Exception):
     that failed live)."""
 
 
-_FIX_IN = CommandKind.FIX_IN
+_FIX_IN = CommandKind.FIX_IN.value
+
+
+def read_fields(journal: Journal, start: int) -> Iterator[tuple]:
+    """The commands from `start` on as (seq, time_ns, kind value, session, payload): the file journal
+    reads them so (no `Command` per record, ~0.6 µs each); any other journal's commands are taken apart."""
+    fields = getattr(journal, "read_fields", None)
+    if fields is not None:
+        return fields(start)
+    return ((c.seq, c.time_ns, c.kind.value, c.session, c.payload) for c in journal.read(start))
 
 
 @contextmanager
@@ -169,29 +178,29 @@ def _apply_all(journal: Journal, applier: CommandApplier, start: int, tail_from:
     apply, apply_fix_in = applier.apply, applier.apply_fix_in
     n = 0
     try:
-        for cmd in journal.read(start):
-            if quiet and cmd.seq > tail_from:
+        for seq, time_ns, kind, session, payload in read_fields(journal, start):
+            if quiet and seq > tail_from:
                 del flow.exec_report
                 quiet = False
             try:
-                if cmd.kind is _FIX_IN:
-                    outs = apply_fix_in(cmd)
+                if kind == _FIX_IN:
+                    outs = apply_fix_in(seq, session, payload, time_ns)
                 else:
-                    applied = apply(cmd)
+                    applied = apply(Command(seq, time_ns, CommandKind(kind), session, payload))
                     if applied.reason == "state_mismatch":
                         raise _Mismatch(applied.detail)
                     outs = applied.outs
             except _Mismatch as exc:
-                raise JournalError(f"replaying the journal to command {cmd.seq} did not rebuild the state the "
+                raise JournalError(f"replaying the journal to command {seq} did not rebuild the state the "
                                    f"router had there: {exc}; refusing to serve "
                                    "(`gold-router journal verify` shows more)") from None
             except Exception:
                 # The live router failed on this command too (it is journaled all the same) and went on.
-                log.warning("command %d failed in the replay as it did live; going on", cmd.seq, exc_info=True)
+                log.warning("command %d failed in the replay as it did live; going on", seq, exc_info=True)
                 n += 1
                 continue
-            if cmd.seq > tail_from and outs:
-                out.tail_outs.extend((cmd.time_ns, o) for o in outs)
+            if seq > tail_from and outs:
+                out.tail_outs.extend((time_ns, o) for o in outs)
             n += 1
             if on_progress is not None and n % 100_000 == 0:
                 on_progress(n)

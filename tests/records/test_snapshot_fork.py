@@ -5,6 +5,8 @@ does not hold the socket open). A forked check computes on the image at the fork
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 
 import pytest
@@ -95,3 +97,21 @@ def test_without_fork_a_loaded_snapshot_is_checked_before_the_replay(tmp_path, m
     with pytest.raises(JournalError, match="differ from the recorded.*refusing to serve"):
         restart(tmp_path)
     assert forks == []
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="one CPU: nothing to keep apart")
+def test_a_forked_check_runs_on_other_cpus_than_its_caller_and_gives_them_back_when_it_exits() -> None:
+    before = os.sched_getaffinity(0)
+    check = ForkedCheck(lambda: (time.sleep(0.5), json.dumps(sorted(os.sched_getaffinity(0))).encode())[1])
+    during = os.sched_getaffinity(0)
+    assert len(during) == 1 and check.cpus == (before, next(iter(during)), before - during)
+    deadline = time.monotonic() + 30
+    while os.sched_getaffinity(0) != before and time.monotonic() < deadline:
+        time.sleep(0.05)                        # given back by the collecting thread, result() not called
+    assert os.sched_getaffinity(0) == before
+    assert set(json.loads(check.result())) == before - during
+    failing = ForkedCheck(lambda: 1 / 0)
+    with pytest.raises(RuntimeError, match="exit status 1"):
+        failing.result()
+    assert os.sched_getaffinity(0) == before

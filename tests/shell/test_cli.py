@@ -88,3 +88,29 @@ def test_hash_password_reads_stdin_and_prints_a_verifiable_hash():
     assert cfg.session("S").password == stored
     again = run("hash-password", "--stdin")  # empty input
     assert again.returncode == 2 and "empty" in again.stderr and "Traceback" not in again.stderr
+
+
+# -- serve turns the cyclic collector off while it imports and builds, and on again ----------------
+def test_a_serve_that_refuses_its_arguments_leaves_the_collector_on(capsys):
+    import gc
+    assert gc.isenabled()
+    assert main(["serve", "--fix-port", "0", "--http-port", "0", "--memory-store", "--log-level", "bogus"]) == 2
+    assert gc.isenabled()
+
+
+async def test_the_service_start_turns_the_collector_on_after_the_core_is_warm(tmp_path):
+    import gc
+    from router.cli import _parser
+    from router.config import load_config
+    from router.service import service_from_args
+    args = _parser().parse_args(["serve", "--fix-port", "0", "--http-port", "0", "--memory-store",
+                                 "--sessions-always-open"])
+    service = service_from_args(args, load_config(None))
+    gc.collect()                        # the start freezes what is alive without collecting, as in `serve`
+    gc.disable()                        # as `cli.cmd_serve` leaves it
+    try:
+        await service.start()
+        assert gc.isenabled() and service.ready
+    finally:
+        await service.close()
+        gc.enable()
