@@ -80,9 +80,11 @@ on limit prices at entry and replace (resting orders are not re-checked when the
 market orders are not bounded by it). Self-trade prevention follows the incoming order's owner. Sweep: among allowed group books, the best comparable price first, ties by time
 priority; fills in whole lots of the resting book, never past the remaining group quantity.
 """
+from .indexing import install as _plain_indexing
 from .jitcache import ensure_fresh as _ensure_fresh
 
 _ensure_fresh()
+_plain_indexing()   # before any kernel compiles (see indexing)
 
 from .engine import Engine  # noqa: E402  (after the cache check on purpose)
 from .reference import ReferenceBook
