@@ -17,14 +17,25 @@ Not here: the layout (`layout`), any kernel.
 """
 from __future__ import annotations
 
+import logging
+
+import numba
+
+log = logging.getLogger(__name__)
 _PREFIX = "_ZN8matching"   # numba's mangled name of a function of this package (Itanium: length, name)
 
 
 def install() -> None:
-    """Make numba lower signed indexes of the package's functions without wraparound (idempotent)."""
+    """Make numba lower signed indexes of the package's functions without wraparound (idempotent).
+    On a numba without the internal this replaces, the kernels keep numba's own indexing (correct,
+    ~15 % slower) and a warning says so: a numba upgrade must never stop the router from starting."""
     from numba.core import types
     from numba.np import arrayobj
-    wrapping = arrayobj.fix_integer_index
+    wrapping = getattr(arrayobj, "fix_integer_index", None)
+    if wrapping is None:
+        log.warning("numba %s has no numba.np.arrayobj.fix_integer_index: the matching kernels keep "
+                    "numba's negative-index wraparound (correct, slower)", numba.__version__)
+        return
     if getattr(wrapping, "plain_in_matching", False):
         return
 

@@ -35,3 +35,12 @@ def test_install_is_idempotent():
     indexing.install()
     assert arrayobj.fix_integer_index is before
     assert before.plain_in_matching
+
+
+def test_a_numba_without_the_internal_keeps_its_own_indexing_and_says_so(monkeypatch, caplog):
+    from numba.np import arrayobj
+    monkeypatch.delattr(arrayobj, "fix_integer_index")
+    with caplog.at_level("WARNING", logger="matching.indexing"):
+        indexing.install()          # must not raise: the router still starts, only slower
+    assert not hasattr(arrayobj, "fix_integer_index")
+    assert "fix_integer_index" in caplog.text and "wraparound" in caplog.text
