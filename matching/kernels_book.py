@@ -116,7 +116,8 @@ def qty_reason(K, b, qty):
 
 @njit(cache=True, _nrt=False, inline="always")
 def id_slot(HT, M, oid):
-    """Slot of `oid` in the id table, or -1: probes at most M_HDISP slots past its home."""
+    """Slot of `oid` in the id table, or -1: probes at most M_HDISP slots past its home. Every slot
+    it reads is `& mask`, in [0, mask] whatever the sign of `oid`; callers test the -1."""
     mask = HT.shape[0] - 1
     i = (oid ^ (oid >> 32)) & mask
     for _ in range(M[M_HDISP] + 1):
@@ -175,7 +176,11 @@ def free_row(O, HT, M, r):
     if M[M_HDISP] == 0:   # every id sits in its home slot: store without probing (no load to wait for)
         HT[(oid ^ (oid >> 32)) & (HT.shape[0] - 1), 0] = ID_DELETED
     else:
-        HT[id_slot(HT, M, oid), 0] = ID_DELETED
+        # A live row's id is in the table within M_HDISP of its home, so the probe finds it; were that
+        # broken, id_slot's -1 must not become a store just before HT (plain indexing: no wraparound)
+        i = id_slot(HT, M, oid)
+        if i >= 0:
+            HT[i, 0] = ID_DELETED
     O[r, O_LEVEL] = ROW_FREE
     O[r, O_NEXT] = M[M_OFREE]
     M[M_OFREE] = r
@@ -275,6 +280,7 @@ def recentre(K, S, L, q, b, s):
         i = ladder_slot(K, b, s, L[row[j], L_PRICE])
         if i >= 0:
             _store(q, i, 0)
+    # n >= 1: the only caller, add_level, has just put a level on this side
     K[b, K_QB + s] = L[row[n - 1], L_PRICE] - (NQ // 2) * K[b, K_TICK]
     for j in range(n):
         i = ladder_slot(K, b, s, L[row[j], L_PRICE])
@@ -304,7 +310,7 @@ def add_level(K, S, L, M, q, b, s, price, qi, pos):
     L[lid, L_TAIL] = -1
     L[lid, L_QTY] = 0
     L[lid, L_COUNT] = 0
-    for j in range(n, pos, -1):
+    for j in range(n, pos, -1):   # j - 1 >= pos >= 0 (_position never returns a negative)
         row[j] = row[j - 1]
     row[pos] = lid
     K[b, K_NLEV + s] = n + 1
@@ -368,7 +374,9 @@ def drop_inner_level(K, S, L, b, s, lid):
 
 @njit(cache=True, _nrt=False, inline="always")
 def unlink(K, S, L, O, M, r):
-    """Take order row `r` out of its level, freeing the level when it empties."""
+    """Take order row `r` out of its level, freeing the level when it empties.
+    `r` must rest (O_LIVE == 1), so its O_LEVEL is a level id, not -1 (not resting) or ROW_FREE (-2),
+    which would index just before L: every caller tested O_LIVE or took `r` from a level's queue."""
     lid = O[r, O_LEVEL]
     prv, nxt = O[r, O_PREV], O[r, O_NEXT]
     if prv >= 0:
@@ -386,7 +394,7 @@ def unlink(K, S, L, O, M, r):
     M[M_LIVE] -= 1
     if L[lid, L_COUNT] == 0:
         b, s = O[r, O_BOOK], O[r, O_SIDE] - 1
-        n = K[b, K_NLEV + s]
+        n = K[b, K_NLEV + s]   # >= 1: level `lid` is still on this side
         if S[2 * b + s, n - 1] == lid:
             # the best level, as when a trade takes its last order: the next one becomes the best
             set_top(M, b, s, L[S[2 * b + s, n - 2], L_PRICE] if n > 1 else 0)

@@ -100,7 +100,7 @@ def _match(K, S, L, O, HT, M, E, r, mode):
         px = L[lid, L_PRICE]
         if not _crosses(O, r, px):
             break
-        m = L[lid, L_HEAD]
+        m = L[lid, L_HEAD]   # >= 0: a level on a side has an order (unlink frees a level that empties)
         k = O[m, O_ID]   # its id slot is written when the maker fills: start that load now
         prefetch(HT.ctypes.data + ((k ^ (k >> 32)) & (HT.shape[0] - 1)) * 16)
         if mode != 0 and O[m, O_OWNER] == owner:
@@ -223,7 +223,7 @@ def _replace(K, S, L, O, HT, W, M, E, c):
     keeps = price == O[r, O_PRICE] and qty <= O[r, O_QTY]
     leaves = qty - O[r, O_CUM]
     if keeps:
-        L[O[r, O_LEVEL], L_QTY] += leaves - O[r, O_LEAVES]
+        L[O[r, O_LEVEL], L_QTY] += leaves - O[r, O_LEAVES]   # r rests (O_LIVE tested): a level id
     else:
         unlink(K, S, L, O, M, r)
     O[r, O_QTY], O[r, O_LEAVES], O[r, O_PRICE] = qty, leaves, price

@@ -78,7 +78,7 @@ def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
             comp = L[lid, L_PRICE] * K[b, K_NUM] // K[b, K_DEN]
             if ord_type == LIMIT and ((side == BUY and comp > limit) or (side == SELL and comp < limit)):
                 continue
-            head = L[lid, L_HEAD]
+            head = L[lid, L_HEAD]   # >= 0: a level on a side has an order; O[bm] is read only once bb >= 0
             if (bb < 0 or (side == BUY and comp < bcomp) or (side == SELL and comp > bcomp)
                     or (comp == bcomp and O[head, O_SEQ] < O[bm, O_SEQ])):
                 bb, bcomp, bm = b, comp, head
@@ -94,7 +94,7 @@ def _sweep(K, G, S, L, O, HT, W, X, M, E, c):
             break
         lot, scale = K[bb, K_LOT], K[bb, K_SCALE]
         q = min(O[m, O_LEAVES], left // (lot * scale) * lot)
-        px = L[O[m, O_LEVEL], L_PRICE]
+        px = L[O[m, O_LEVEL], L_PRICE]   # m heads a level, so it rests: O_LEVEL is that level
         O[m, O_LEAVES] -= q
         O[m, O_CUM] += q
         L[O[m, O_LEVEL], L_QTY] -= q
