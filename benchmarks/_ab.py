@@ -27,8 +27,8 @@ from typing import Callable, Iterable
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("old", "new")
 # The modules numba compiles and caches (matching.jitcache fingerprints the same list).
-_KERNEL_SOURCES = ("layout.py", "kernels_book.py", "kernels_orders.py", "kernels_sweep.py", "kernels_bulk.py",
-                   "kernels.py", "indexing.py")
+_KERNEL_SOURCES = ("layout.py", "kernels_book.py", "kernels_levels.py", "kernels_orders.py", "kernels_sweep.py",
+                   "kernels_bulk.py", "kernels.py", "indexing.py")
 
 
 def _copy_cache(cache: Path, into: Path, sources: Iterable[Path]) -> None:

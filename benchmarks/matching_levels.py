@@ -35,7 +35,7 @@ from numba import njit
 from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_line
 from benchmarks.streams import exchange_books, generate
 from matching import Engine
-from matching.kernels_book import _position
+from matching.kernels_levels import _position
 from matching.layout import K_NLEV, L_PRICE, views
 
 

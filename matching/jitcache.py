@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-_SOURCES = ("layout.py", "kernels_book.py", "kernels_orders.py", "kernels_sweep.py", "kernels_bulk.py",
-            "kernels.py", "indexing.py")
+_SOURCES = ("layout.py", "kernels_book.py", "kernels_levels.py", "kernels_orders.py", "kernels_sweep.py",
+            "kernels_bulk.py", "kernels.py", "indexing.py")
 
 
 def ensure_fresh() -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from numba import carray, njit
 
-from .kernels_book import _as_ptr, _load, find_order, ladder_at, ladder_slot, prefetch
+from .kernels_book import _as_ptr, _load, find_order, prefetch
+from .kernels_levels import ladder_at, ladder_slot
 from .kernels_bulk import _expire_due, _mass_or_expire
 from .kernels_orders import (
     C_BOOK, C_OID, C_OP, C_PRICE, C_SIDE, C_TIF, C_TIME, DAY, OP_CANCEL, OP_CONV, OP_EXPIRE, OP_MASS, OP_NEW,

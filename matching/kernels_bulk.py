@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .kernels_book import emit, heap_pop_row, kill
+from .kernels_book import emit, heap_pop_row
+from .kernels_levels import kill
 from .kernels_orders import (
     BUY, CANCELLED, C_BOOK, C_OID, C_OWNER, C_TIF, C_TIME, DAY, EXPIRED, GTD, MC_REPORT, R_BAD_BOOK,
     R_BAD_OWNER, R_EXP_DAY, R_EXP_GTD, R_MASS, R_NONE, _reject,

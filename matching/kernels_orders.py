@@ -9,9 +9,9 @@ from __future__ import annotations
 from numba import njit
 
 from .kernels_book import (
-    add_id, best_level, emit, emit_order, find_order, free_row, heap_push, kill, link, new_row, prefetch,
-    price_reason, qty_reason, unlink,
+    add_id, emit, emit_order, find_order, free_row, heap_push, new_row, prefetch, price_reason, qty_reason,
 )
+from .kernels_levels import best_level, kill, link, unlink
 from .layout import (
     K_DEN, K_NLEV, K_NUM, K_REF, K_SCALE, L_HEAD, L_PRICE, L_QTY, M_NB, M_NORD, M_NOWN, O_BOOK, O_CUM,
     O_EXPIRE, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE, O_QTY, O_SEQ, O_SIDE,

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from .kernels_book import (
-    best_level, emit, emit_order, find_order, free_row, kill, price_reason, qty_reason, unlink,
-)
+from .kernels_book import emit, emit_order, find_order, free_row, price_reason, qty_reason
+from .kernels_levels import best_level, kill, unlink
 from .kernels_orders import (
     ACCEPTED, BUY, CANCELLED, C_ALLOWED, C_BOOK, C_EXPIRE, C_OID, C_OWNER, C_PRICE, C_QTY, C_REST_BOOK,
     C_REST_PRICE, C_SIDE, C_TIF, C_TIME, C_TYPE, DAY, FOK, GTC, GTD, LIMIT, MARKET, R_BAD_EXPIRE,

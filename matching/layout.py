@@ -21,7 +21,7 @@ branches per order; most orders join a level that exists, so each side also keep
 NQ ticks (base price in the book row, K_QB + side) mapping a price straight to its level. A price
 outside the window falls back to the bisection, so the ladder only speeds up and never decides.
 When a new level leaves the side's best price outside the window's middle half, the window is
-re-centred on it (`kernels_book.recentre`, a pass over that side's levels). The sorted side stays
+re-centred on it (`kernels_levels.recentre`, a pass over that side's levels). The sorted side stays
 the record of order (best level, depth, walks); the ladder is an index over it.
 
 Order rows: the engine knows only live orders. When an order ends (filled, cancelled, expired,
