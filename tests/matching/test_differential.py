@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from benchmarks.streams import exchange_books, generate
 from matching import BookSpec, Engine, Op, ReferenceBook, commands
 
+from . import arena
+
 BOOKS = [BookSpec(tick=1, lot=1, min_qty=1, max_qty=40, price_limit_bp=2000, ref_price=100, qty_scale=10),
          BookSpec(tick=2, lot=1, qty_scale=100),
          BookSpec(tick=1, lot=2, qty_scale=100, num=999, den=1000)]
@@ -101,6 +103,7 @@ def test_random_streams_agree(rows, cuts):
     for lo, hi in zip(edges, edges[1:]):
         ea, eb = eng.process(cmds[lo:hi]), ref.process(cmds[lo:hi])
         assert ea.tolist() == eb.tolist()
+        arena.check(eng)        # the invariants the kernels index by (no -1 reaches an index)
     assert_same(eng, ref, range(41))
 
 
@@ -113,6 +116,7 @@ def test_exchange_like_stream_agrees():
     assert len(ea) > len(cmds)
     assert (ea == eb).all()
     assert eng.state_hash() == ref.state_hash()
+    arena.check(eng)
     for side in (1, 2):
         assert eng.top_prices(side).tolist() == ref.top_prices(side).tolist()
     kinds = set(ea["kind"].tolist())
