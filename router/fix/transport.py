@@ -153,8 +153,14 @@ class FixConnection(asyncio.Protocol):
         if buf and transport is not None and not transport.is_closing():
             transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
         buf.clear()
-        # After the socket write: what sessions without a connection were sent (the drop copies) is
-        # on no socket, so it need not delay the answer (a resend reads the store after a flush).
+        # After the socket write: what the answers need not wait for (the application's drop copies),
+        # and the stores of sessions without a connection: their messages reach no socket (a resend
+        # reads the store after a flush).
+        gateway.reading = True
+        try:
+            gateway.after_write()
+        finally:
+            gateway.reading = was
         gateway.flush_stores()
         if self.closing and transport is not None and not transport.is_closing():
             transport.close()
