@@ -70,13 +70,18 @@ EXPECT = {"ioc_instrument": [b"0", b"4"], "ioc_product": [b"0", b"4"], "rest": [
 
 
 class MixFeed:
-    """rt_mix's messages, step after step, parsed as the session layer hands them on; kinds split."""
+    """rt_mix's messages, step after step, each parsed (as the session layer hands it on) only when its
+    turn comes: a queue of parsed messages would be young objects the collector walks, which the
+    service does not hold. The crossing pairs' legs are told apart (the first rests, the second trades)."""
 
     def __init__(self) -> None:
         self.step = 0
         self.seq = {s: 0 for s in SESSIONS}
         self.next_id = 1
-        self.queue: list = []
+        self.slots: list = []
+        self.k = 0
+        self.first = 0
+        self.crossing = False
 
     def _msg(self, sender: str, msg_type: bytes, body: list):
         self.seq[sender] += 1
@@ -84,29 +89,25 @@ class MixFeed:
         m.index()
         return m
 
-    def _refill(self) -> None:
-        slots = rt_mix.plan(STEP, self.step)
-        self.step += 1
-        first, self.next_id = self.next_id, self.next_id + STEP
-        crossing: set[int] = set()
-        for k, (sess, kind, sym, side, qty, price, tif, orig) in enumerate(slots):
-            sender = SESSIONS[sess]
-            if kind == "cancel":
-                body = [(41, first + orig), (11, first + k), (55, sym), (54, side), (60, TS[:17]), (38, qty)]
-                self.queue.append(("cancel", sender, self._msg(sender, b"F", body)))
-                continue
-            if kind == "cross":
-                pair = (sym, price)
-                kind = "cross_trade" if pair in crossing else "cross_rest"
-                crossing.symmetric_difference_update({pair})
-            body = [(11, first + k), (55, sym), (54, side), (60, TS[:17]), (38, qty), (40, 2), (44, price), (59, tif)]
-            self.queue.append((kind, sender, self._msg(sender, b"D", body)))
-        self.queue.reverse()
-
     def next(self) -> tuple:
-        if not self.queue:
-            self._refill()
-        return self.queue.pop()
+        if self.k == len(self.slots):
+            self.slots = rt_mix.plan(STEP, self.step)
+            self.step += 1
+            self.first, self.next_id = self.next_id, self.next_id + STEP
+            self.k = 0
+        k, first = self.k, self.first
+        self.k += 1
+        sess, kind, sym, side, qty, price, tif, orig = self.slots[k]
+        sender = SESSIONS[sess]
+        if kind == "cancel":
+            body = [(41, first + orig), (11, first + k), (55, sym), (54, side), (60, TS[:17]), (38, qty)]
+            return "cancel", sender, self._msg(sender, b"F", body)
+        if kind == "cross":
+            # Legs of one pair are never interleaved with another pair's (rt_mix.plan): they alternate.
+            kind = "cross_trade" if self.crossing else "cross_rest"
+            self.crossing = not self.crossing
+        body = [(11, first + k), (55, sym), (54, side), (60, TS[:17]), (38, qty), (40, 2), (44, price), (59, tif)]
+        return kind, sender, self._msg(sender, b"D", body)
 
 
 def build():
