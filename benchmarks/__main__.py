@@ -189,6 +189,19 @@ def targets(results: Path) -> list[dict]:
     row("orders: router service capacity vs gateway (echo) capacity",
         _get(rt, "ratios", "router_app_capacity_over_gateway"), ">=", 0.6, "x",
         _u(cap('router_app'), "orders/s"), _u(cap('gateway'), "orders/s", "gateway "))
+    # Informative: the same answers with no order handling on the same layers, which splits the
+    # capacity target into what the FIX layers allow and what the order handling takes.
+    row("answers vs echo: the mix's answers with no order handling, capacity vs gateway (informative: the "
+        "ceiling of the row above on these layers)",
+        _get(rt, "ratios", "gateway_answers_capacity_over_gateway"), ">=", 0.6, "x",
+        _u(cap('gateway_answers'), "orders/s"), _u(cap('gateway'), "orders/s", "gateway "))
+    # What the order handling may take for 0.6 of the gateway, given this run's ceiling.
+    ceiling = _get(rt, "ratios", "gateway_answers_capacity_over_gateway")
+    row("orders vs answers: router service capacity vs the same answers with no order handling (informative; "
+        "limit: 0.6 / the ceiling above)",
+        _get(rt, "ratios", "router_app_capacity_over_gateway_answers"), ">=",
+        round(0.6 / ceiling, 2) if ceiling else 0.6, "x",
+        _u(cap('router_app'), "orders/s"), _u(cap('gateway_answers'), "orders/s", "gateway_answers "))
     row("orders vs orders: router service capacity vs QuickFIX order-acknowledging app (informative)",
         _get(rt, "ratios", "router_app_capacity_over_quickfix_orders"), ">=", 1, "x",
         _u(cap('router_app'), "orders/s"), _u(cap('quickfix_orders'), "orders/s", "quickfix_orders "))

@@ -13,7 +13,7 @@ fails the run). Reported: the median per side and old / new (> 1: the new code i
 CPU per order is the figure to read on a shared machine: the capacity of the service on one core
 is about 1 / CPU per order, and unlike latency it hardly moves with the neighbours' load.
 
-usage: python -m benchmarks.ab_service --old REV [--new REV] [--rate N] [--duration S] [--repeat K] [--json FILE]
+usage: python -m benchmarks.ab_service --old REV|--old-tree DIR [--new REV|--new-tree DIR] [--rate N] [--duration S] [--repeat K] [--json FILE]
 """
 from __future__ import annotations
 
@@ -63,20 +63,27 @@ def run(old: Path, new: Path, rate: int, duration: float, repeat: int, workdir: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.ab_service", description=__doc__.splitlines()[0])
-    ap.add_argument("--old", required=True, help="git revision of the old code")
+    ap.add_argument("--old", help="git revision of the old code")
     ap.add_argument("--new", default="HEAD", help="git revision of the new code (default HEAD: commit first)")
     ap.add_argument("--rate", type=int, default=5000, help="offered orders/s in every block (default 5000)")
     ap.add_argument("--duration", type=float, default=3.0, help="seconds per block (default 3)")
     ap.add_argument("--repeat", type=int, default=6, help="rounds of one block per side (default 6)")
+    ap.add_argument("--old-tree", metavar="DIR", help="run this directory as the old code, as it is, instead of "
+                    "a git revision (e.g. a copy of a tree with compiled extension modules in it)")
+    ap.add_argument("--new-tree", metavar="DIR", help="the same for the new code")
     ap.add_argument("--json", help="write the result here")
     a = ap.parse_args(argv)
+    if not (a.old or a.old_tree):
+        ap.error("give --old REV or --old-tree DIR")
     with tempfile.TemporaryDirectory(prefix="goldrouter-abs-") as tmp:
         base = Path(tmp)
         (base / "old-code").mkdir()
         (base / "new-code").mkdir()
-        old, new = extract(a.old, base / "old-code"), extract(a.new, base / "new-code")
+        old = Path(a.old_tree).resolve() if a.old_tree else extract(a.old, base / "old-code")
+        new = Path(a.new_tree).resolve() if a.new_tree else extract(a.new, base / "new-code")
         (base / "run").mkdir()
         result = run(old, new, a.rate, a.duration, a.repeat, base / "run")
+    a.old, a.new = a.old_tree or a.old, a.new_tree or a.new
     result.update({"benchmark": "ab_service", "old": a.old, "new": a.new, "rate": a.rate,
                    "machine": machine_description(PROCESS_START_LOAD)})
     print(f"old {a.old} vs new {a.new}: {a.repeat} alternated blocks of {a.duration} s at {a.rate}/s each")

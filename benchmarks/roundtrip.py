@@ -8,6 +8,9 @@ Targets (each a separate process, started and stopped here):
               matching core behind the gateway, driven by the realistic two-session mix of
               `benchmarks.rt_mix` (instrument and product IOCs, resting orders and their cancels,
               crossing trades between SHCLIENT1 and HKCLIENT1; seeded, the same every run).
+  gateway_answers  the gateway answering the same mix with the router's ExecutionReports (same count,
+              sessions and drop copies, inputs written ahead) and no order handling
+              (`benchmarks/peers/gateway_answers.py`): the ceiling for router_app on these layers.
   quickfix    a QuickFIX acceptor (PyPI `quickfix`) answering each order with an ExecutionReport.
   quickfix_orders  the same engine running an order-acknowledging application (keeps orders, refuses
               duplicates and bad values, acks, cancels the IOC remainder): the router's peer.
@@ -64,7 +67,8 @@ SOH = b"\x01"
 DEFAULT_RATES = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000,
                  100_000, 130_000)
 QUICK_RATES = (1_000, 5_000, 20_000)
-TARGETS = ("echo_floor", "gateway", "gateway_nometrics", "router_app", "quickfix", "quickfix_orders")
+TARGETS = ("echo_floor", "gateway", "gateway_nometrics", "gateway_answers", "router_app", "quickfix",
+           "quickfix_orders")
 ACK = re.compile(rb"\x0135=[8D]\x01.*?\x0111=(\d+)\x01", re.S)
 # ExecType(150) values that acknowledge an order: New, or a (partial) fill.  8 is a reject; a later
 # report on the same order (an IOC's cancelled remainder) is not its answer and is not counted.
@@ -255,6 +259,11 @@ def make_target(name: str, workdir: Path) -> Target | str:
         if name == "gateway_nometrics":
             argv.append("--no-metrics")
         return Target(name, argv, workdir)
+    if name == "gateway_answers":
+        target = Target(name, [py, "-m", "benchmarks.peers.gateway_answers", "--dir", str(workdir / name),
+                               "--port", "0"], workdir)
+        target.mix = True   # driven by the router's two-session mix, like router_app
+        return target
     if name == "router_app":
         try:
             import router.app  # noqa: F401

@@ -19,6 +19,9 @@ WORK = {
     "gateway": "echo: gateway session layer + validation + file store, app returns the body pre-encoded "
                "(35=D back, no ExecutionReport built)",
     "gateway_nometrics": "echo: as gateway, without the metrics observer",
+    "gateway_answers": "answers: gateway answering the router's mix with the router's count of ExecutionReports "
+                       "(and drop copies, inputs written ahead per batch), bodies from the request's own fields, "
+                       "no risk, routing, funds or matching (benchmarks/peers/gateway_answers.py)",
     "router_app": "orders: whole service (risk, routing, funds, numba matching, file command journal "
                   "fsync none, file FIX store), realistic mix over two sessions (benchmarks.rt_mix): "
                   "instrument and product IOCs, resting DAY orders and their cancels, crossing trades; "
@@ -132,6 +135,15 @@ def ratios(results: dict) -> dict:
         out["router_app_best_p50_over_floor_best_p50"] = best_p50_ratio(ra, floor)
         if gw.get("status") == "ok":
             _capacity_ratio(out, "router_app_capacity_over_gateway", ra, gw)
+    ga = results.get("gateway_answers", {})
+    if ga.get("status") == "ok":
+        # What answering the mix costs on these FIX layers against echoing one frame: router_app can
+        # reach at most this share of the gateway's capacity, however little its order handling costs.
+        out["gateway_answers_best_p50_over_floor_best_p50"] = best_p50_ratio(ga, floor)
+        if gw.get("status") == "ok":
+            _capacity_ratio(out, "gateway_answers_capacity_over_gateway", ga, gw)
+        if ra.get("status") == "ok":
+            _capacity_ratio(out, "router_app_capacity_over_gateway_answers", ra, ga)
     nm = results.get("gateway_nometrics", {})
     if gw.get("status") == "ok" and nm.get("status") == "ok":
         out["gateway_cpu_with_metrics_over_without"] = step_ratio(gw, nm, "server_cpu_us_per_order")
@@ -198,6 +210,20 @@ RATIO_LABELS = {
                                                     "highest offered rate (the gateway never saturated: at most this)",
     "router_app_capacity_over_gateway_lower_bound": "orders vs echo: the router service's highest offered rate "
                                                     "(it never saturated) / gateway capacity: at least this",
+    "gateway_answers_best_p50_over_floor_best_p50": "answers vs echo: the mix answered with no order handling, "
+                                                    "best p50 / C echo floor best p50",
+    "gateway_answers_capacity_over_gateway": "answers vs echo: the mix answered with no order handling / gateway "
+                                             "(echo): the most router_app / gateway can reach on these layers",
+    "gateway_answers_capacity_over_gateway_upper_bound": "answers vs echo: as above, the gateway never saturated: "
+                                                         "at most this",
+    "gateway_answers_capacity_over_gateway_lower_bound": "answers vs echo: as above, gateway_answers never "
+                                                         "saturated: at least this",
+    "router_app_capacity_over_gateway_answers": "orders vs answers: router service capacity / the same answers "
+                                                "with no order handling (the order handling's share)",
+    "router_app_capacity_over_gateway_answers_upper_bound": "orders vs answers: as above, gateway_answers never "
+                                                            "saturated: at most this",
+    "router_app_capacity_over_gateway_answers_lower_bound": "orders vs answers: as above, router_app never "
+                                                            "saturated: at least this",
     "gateway_cpu_with_metrics_over_without": "echo vs echo: server CPU per order, gateway / gateway_nometrics",
     "gateway_messages_per_s": "echo: gateway capacity x 2 (order in, echo out)",
     "gateway_messages_per_cpu_s": "echo: 2 / gateway server CPU seconds per order at load",

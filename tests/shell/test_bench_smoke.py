@@ -69,6 +69,29 @@ def test_roundtrip_against_the_gateway():
     assert "gateway_messages_per_s" in result["ratios"]
 
 
+def test_gateway_answers_sends_the_mix_the_routers_answers():
+    # The ceiling target must answer like the router: every message acknowledged, each crossing pair
+    # trading once (a fill to each session), and its ratios named as answers, not orders.
+    result = _tiny("gateway_answers")
+    _check_counts(result, "gateway_answers")
+    res = result["targets"]["gateway_answers"]
+    for step in res["steps"]:
+        assert step["fills"] == step["mix"]["cross"] > 0 and step["other_answers"] == 0
+    assert res["mix"]["cancel"] > 0 and res["mix"]["ioc_product"] > 0
+    assert result["ratios"]["gateway_answers_best_p50_over_floor_best_p50"] is None  # no floor in this run
+    fake = {"offered_per_s": 300, "achieved_per_s": 300.0, "lost": 0, "p50_us": 40.0, "p99_us": 90.0,
+            "sent": 100, "acked": 100, "rejected": 0, "server_cpu_us_per_order": 50.0}
+
+    def saturating_at(capacity: float) -> dict:   # the second rate saturates: the capacity is measured
+        return roundtrip.summarize([fake, {**fake, "offered_per_s": 4000, "achieved_per_s": capacity}])
+
+    ra, ga, gw = saturating_at(500.0), saturating_at(800.0), saturating_at(900.0)
+    r = roundtrip.ratios({"gateway": gw, "gateway_answers": ga, "router_app": ra})
+    assert r["gateway_answers_capacity_over_gateway"] == 0.89
+    assert r["router_app_capacity_over_gateway_answers"] == 0.62
+    assert roundtrip.RATIO_LABELS["router_app_capacity_over_gateway_answers"].startswith("orders vs answers")
+
+
 @pytest.mark.quickfix
 def test_roundtrip_against_quickfix():
     pytest.importorskip("quickfix")
