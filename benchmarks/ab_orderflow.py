@@ -13,11 +13,14 @@ the old tree when the kernel modules are unchanged (else the old side compiles o
 Not here: what is timed (that is `benchmarks/ab_probe.py`, which also checks every answer).
 
 usage: python -m benchmarks.ab_orderflow --old REV [--new REV (default HEAD)] [--repeat K] [--rounds N]
-                                         [--blocks B] [--distinct N] [--retained] [--json FILE]
+                                         [--blocks B] [--distinct N] [--retained] [--mix [AT]] [--json FILE]
 
 `--blocks B` keeps one probe process per side (`--repeat` such pairs) and alternates B blocks of `--rounds` orders between
 them (`compare_blocks`): on a loaded machine whole processes differed by up to 2x (one shared a core
 with a neighbour, the next did not), blocks a second apart see the same load.
+
+`--mix [AT]` (with `--blocks`) runs `benchmarks/mix_probe.py` instead: the round trip's mix through the
+served flow, mean µs per message of each kind and of the whole mix, blocks of `--rounds` messages.
 
 `--retained` instead runs the probe's `--retained` once per tree: the memory `--rounds` resting orders
 and their cancels leave allocated, per order (what the flow keeps of done orders and recent decisions).
@@ -38,6 +41,9 @@ from benchmarks._timing import PROCESS_START_LOAD, machine_description
 HERE = Path(__file__).resolve().parent
 PROBE = HERE / "ab_probe.py"
 FIGURES = ("new", "cancel", "ioc", "send_ioc", "total_ioc", "core", "beyond_core_new", "reject_log")
+# `--mix`: the round trip's mix per message kind (benchmarks/mix_probe.py), blocks of --rounds messages.
+MIX_PROBE = HERE / "mix_probe.py"
+MIX_FIGURES = ("mix_mean", "ioc_instrument", "ioc_product", "rest", "cancel", "cross_rest", "cross_trade")
 
 
 def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print, distinct: int = 1) -> dict:
@@ -50,24 +56,31 @@ def compare(old: Path, new: Path, repeat: int, rounds: int, progress=print, dist
 
 
 def compare_blocks(old: Path, new: Path, repeat: int, blocks: int, rounds: int, progress=print,
-                   distinct: int = 1) -> dict:
+                   distinct: int = 1, mix_at: str | None = None) -> dict:
     """`--blocks`: one long-lived probe per tree, driven block by block (`rounds` orders each, the
     side that goes first swapped every block), so both see the same minute of this shared machine;
     `repeat` such pairs of processes one after the other (one process of the same code ran a steady
     2-3 % off another). Per figure: each side's median over all blocks, and the median of the blocks'
-    own old / new ratios (a neighbour's burst slows one block pair, not one side's whole process)."""
+    own old / new ratios (a neighbour's burst slows one block pair, not one side's whole process).
+    `mix_at` (not None: `--mix`): the mix probe instead, its clock starting there ("" its default)."""
+    cmd = [sys.executable, str(PROBE), "--blocks", "--rounds", str(rounds), "--distinct", str(distinct)]
+    figures = FIGURES
+    if mix_at is not None:
+        cmd = [sys.executable, str(MIX_PROBE), "--blocks"] + (["--at", mix_at] if mix_at else [])
+        figures = MIX_FIGURES
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     for k in range(repeat):
-        pair = _block_pair(old, new, blocks, rounds, lambda line: progress(f"pair {k + 1}/{repeat} {line}"), distinct)
+        pair = _block_pair(old, new, blocks, rounds, lambda line: progress(f"pair {k + 1}/{repeat} {line}"), cmd,
+                           figures)
         runs["old"] += pair["old"]
         runs["new"] += pair["new"]
     ratio = {f: round(statistics.median(o[f] / n[f] for o, n in zip(runs["old"], runs["new"]) if n[f]), 3)
-             for f in FIGURES}
-    return {"runs": runs, "median_ns": medians(runs, FIGURES), "old_over_new": ratio}
+             for f in figures}
+    return {"runs": runs, "median_ns": medians(runs, figures), "old_over_new": ratio}
 
 
-def _block_pair(old: Path, new: Path, blocks: int, rounds: int, progress, distinct: int) -> dict[str, list[dict]]:
-    cmd = [sys.executable, str(PROBE), "--blocks", "--rounds", str(rounds), "--distinct", str(distinct)]
+def _block_pair(old: Path, new: Path, blocks: int, rounds: int, progress, cmd: list[str],
+                figures: tuple[str, ...]) -> dict[str, list[dict]]:
     procs = {side: subprocess.Popen(cmd, cwd=tree,
                                     env=probe_env(tree), stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True)
@@ -85,7 +98,7 @@ def _block_pair(old: Path, new: Path, blocks: int, rounds: int, progress, distin
                 runs[side].append(json.loads(p.stdout.readline()))
             if k % 10 == 9 or k == blocks - 1:
                 progress(f"block {k + 1}/{blocks}: " + ", ".join(
-                    f"{f} {runs['old'][-1][f] / 1000:.1f}/{runs['new'][-1][f] / 1000:.1f} us" for f in FIGURES[:4]))
+                    f"{f} {runs['old'][-1][f] / 1000:.1f}/{runs['new'][-1][f] / 1000:.1f} us" for f in figures[:4]))
         for p in procs.values():
             p.stdin.write("\n")
             p.stdin.flush()
@@ -126,22 +139,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--distinct", type=int, default=1,
                     help="orders cycle through this many (price, quantity) requests (default 1: one repeated; "
                          "above 4,096 every order is one the flow's memos and the router's plans have not seen)")
+    ap.add_argument("--mix", nargs="?", const="", default=None, metavar="AT",
+                    help="with --blocks: the round trip's mix per message kind (benchmarks/mix_probe.py), blocks of "
+                         "--rounds messages; AT: the probe's UTC start (YYYY-MM-DDTHH:MM; default sessions open)")
     ap.add_argument("--json", help="write the result here")
     a = ap.parse_args(argv)
+    if a.mix is not None and not a.blocks:
+        ap.error("--mix needs --blocks")
     with tempfile.TemporaryDirectory(prefix="goldrouter-ab-") as tmp:
         (Path(tmp) / "old").mkdir()
         (Path(tmp) / "new").mkdir()
         old, new = extract(a.old, Path(tmp) / "old"), extract(a.new, Path(tmp) / "new")
         if a.retained:
             return _retained(a, {"old": old, "new": new})
-        result = (compare_blocks(old, new, a.repeat, a.blocks, a.rounds, distinct=a.distinct) if a.blocks
+        result = (compare_blocks(old, new, a.repeat, a.blocks, a.rounds, distinct=a.distinct, mix_at=a.mix) if a.blocks
                   else compare(old, new, a.repeat, a.rounds, distinct=a.distinct))
     result.update({"benchmark": "ab_orderflow", "old": a.old, "new": a.new, "distinct_requests": a.distinct,
                    "machine": machine_description(PROCESS_START_LOAD)})
     how = (f"{a.repeat} process pairs x {a.blocks} alternated blocks of {a.rounds} orders (ratio: median of the blocks')"
            if a.blocks else f"median of {a.repeat} alternated processes x {a.rounds} orders")
-    print(f"old {a.old} vs new {a.new}, {how}, {a.distinct} different requests in turn:")
-    for f in FIGURES:
+    what = (f"the round trip's mix from {a.mix or 'its default start'}" if a.mix is not None
+            else f"{a.distinct} different requests in turn")
+    print(f"old {a.old} vs new {a.new}, {how}, {what}:")
+    for f in (MIX_FIGURES if a.mix is not None else FIGURES):
         o, n = result["median_ns"]["old"][f], result["median_ns"]["new"][f]
         print(f"  {f:<16} old {o / 1000:7.2f} us   new {n / 1000:7.2f} us   old/new {result['old_over_new'][f]}")
     finish(result, a.json)

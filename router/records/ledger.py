@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from router.domain.catalogue import Catalogue, Instrument
 from router.orders.fills import Fill
+from router.records.ledger_days import FillDays
 
 log = logging.getLogger("gold_router.ledger")
 
@@ -107,7 +108,7 @@ class Position:
         self.deferred = 0        # micro, cumulative deferred fee received (+) / paid (-)
 
 
-class Ledger:
+class Ledger(FillDays):
     """Trades, positions and margin for one catalogue; see the module docstring."""
 
     # Defaults for a ledger unpickled from a snapshot written before the roll existed.
@@ -140,51 +141,6 @@ class Ledger:
             if i.margin_rate is not None:
                 # The configured rate; who pays is published daily (POST /deferred-fee): none until then.
                 self.deferred[s] = (None, _ceil(i.carry_bp_per_day * 100))
-
-    # -- days -----------------------------------------------------------------------------------
-    def trading_day(self, instr: Instrument, now_ns: int) -> date:
-        """The trading day a fill at `now_ns` counts for; the venue's local date when the calendar
-        says the session is closed (a service run with sessions always open)."""
-        if self.calendars is not None:
-            day = self.calendars.trading_day(instr.schedule, now_ns)
-            if day is not None:
-                return day
-        return datetime.fromtimestamp(now_ns / 1e9, timezone.utc).astimezone(self._tz[instr.venue]).date()
-
-    def value_date(self, instr: Instrument, day: date) -> date:
-        """T+N cycles settle N trading days after the trade; T+0 and deferred contracts on the day."""
-        cycle = instr.settlement_cycle
-        if not cycle.startswith("T+") or self.calendars is None:
-            return day
-        for _ in range(int(cycle[2:])):
-            day = self.calendars.next_trading_day(instr.schedule, day)
-        return day
-
-    # A fill's trading day and value date, per instrument, for the calendar interval of the last fill:
-    # symbol -> (from ns, until ns, trading day, value date). Within [from, until) the calendar's
-    # (session state, trading day) does not change (`Calendars.next_change`), so both dates are those
-    # of the last fill there; a fill outside it asks the calendars again. A pure memo of the calendars
-    # (never state: state_hash SKIP); it took a quarter of `on_fill`'s time (benchmarks/README.md,
-    # "Fills: core events to state").
-    _days_memo: dict[str, tuple[int, int, date, date]] | None = None
-
-    def fill_days(self, instr: Instrument, now_ns: int) -> tuple[date, date]:
-        """(trading day, value date) of a fill of `instr` at `now_ns`: `trading_day` and `value_date`."""
-        memo = self._days_memo
-        if memo is None:
-            memo = self._days_memo = {}
-        got = memo.get(instr.symbol)
-        if got is not None and got[0] <= now_ns < got[1]:
-            return got[2], got[3]
-        day = self.trading_day(instr, now_ns)
-        value_date = self.value_date(instr, day)
-        cal = self.calendars
-        # Only a day the calendar gave is kept (a closed session's local date changes at midnight).
-        if cal is not None and cal.trading_day(instr.schedule, now_ns) == day:
-            until = cal.next_change(instr.schedule, now_ns)
-            if until is not None:
-                memo[instr.symbol] = (now_ns, until, day, value_date)
-        return day, value_date
 
     # -- fills -------------------------------------------------------------------------------------
     def on_fill(self, fill: Fill, account: Any) -> None:

@@ -49,3 +49,38 @@ def test_fill_days_equal_the_calendars_asked_afresh_in_order_and_out_of_order() 
                 hits += before.get(instr.symbol) == (memo._days_memo or {}).get(instr.symbol)
     assert hits > len(times)      # the memo answered most asks (a memo that never keeps would pass above)
     assert memo._days_memo        # and it holds one interval per instrument traded in open hours
+
+
+def _midnights(ledger: Ledger) -> list[int]:
+    """Instants a few ns to a few µs either side of every venue's local midnight over the five days, and
+    every 53 minutes between (nights and the weekend: calendars closed, the day is the local date)."""
+    from datetime import datetime, timedelta
+
+    times = [T0 - 2 * 86_400 * 10**9 + k * (53 * MINUTE + 7) for k in range(5 * 24 * 60 // 53)]
+    for tz in ledger._tz.values():
+        first = datetime.fromtimestamp(times[0] // 10**9, tz).date()
+        for k in range(6):
+            midnight = int(datetime.combine(first + timedelta(days=k), datetime.min.time(), tz).timestamp()) * 10**9
+            times += [midnight + d for d in (-20_000, -10_001, -10_000, -9_999, -1_001, -1_000, -999, -300, -1, 0, 1,
+                                             500, 20_000)]
+    return times
+
+
+def test_fill_days_in_closed_hours_equal_the_local_date_at_each_midnight_with_and_without_calendars() -> None:
+    cfg = load_config(None)
+    for cal in (cfg.sections["calendars"], None):
+        memo, plain = Ledger(cfg.catalogue, cal), Ledger(cfg.catalogue, cal)
+        times = sorted(set(_midnights(memo)))
+        instruments = list(memo.catalogue.instruments.values())
+        hits = asks = 0
+        for order in (times, random.Random(11).sample(times, len(times))):
+            for t in order:
+                for instr in instruments:
+                    closed = cal is None or cal.trading_day(instr.schedule, t) is None
+                    before = (memo._days_memo or {}).get(instr.symbol)
+                    assert memo.fill_days(instr, t) == _fresh(plain, instr, t), (cal is None, instr.symbol, t)
+                    if closed:
+                        asks += 1
+                        hits += before is not None and before == (memo._days_memo or {}).get(instr.symbol)
+        # The memo answered in closed hours too (one that keeps only the calendars' own days fails this).
+        assert hits > asks // 2, (cal is None, hits, asks)

@@ -1,0 +1,80 @@
+"""A fill's trading day and value date for the books of record (`FillDays`, a mixin of `records.ledger.Ledger`).
+
+`trading_day` is the day the venue calendars give a fill's instant, or the venue's local date while
+they say closed (a service run with sessions always open); `value_date` is that day plus the
+instrument's settlement cycle in trading days. `fill_days` answers both from a memo per instrument,
+kept for the interval in which neither can change (`_days_until`), so a stream of fills asks the
+calendars once per interval instead of per fill.
+
+Not here: trades, positions, money (records.ledger), the calendars themselves (router.domain.calendar).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from router.domain.catalogue import Instrument
+
+
+class FillDays:
+    """Mixin of `Ledger`: needs `calendars` (or None) and `_tz` (venue -> ZoneInfo)."""
+
+    calendars: Any
+    _tz: dict
+
+    def trading_day(self, instr: Instrument, now_ns: int) -> date:
+        """The trading day a fill at `now_ns` counts for; the venue's local date when the calendar
+        says the session is closed (a service run with sessions always open)."""
+        if self.calendars is not None:
+            day = self.calendars.trading_day(instr.schedule, now_ns)
+            if day is not None:
+                return day
+        return datetime.fromtimestamp(now_ns / 1e9, timezone.utc).astimezone(self._tz[instr.venue]).date()
+
+    def value_date(self, instr: Instrument, day: date) -> date:
+        """T+N cycles settle N trading days after the trade; T+0 and deferred contracts on the day."""
+        cycle = instr.settlement_cycle
+        if not cycle.startswith("T+") or self.calendars is None:
+            return day
+        for _ in range(int(cycle[2:])):
+            day = self.calendars.next_trading_day(instr.schedule, day)
+        return day
+
+    # A fill's trading day and value date, per instrument, for the interval of the last fill:
+    # symbol -> (from ns, until ns, trading day, value date). Within [from, until) the calendar's
+    # (session state, trading day) does not change (`Calendars.next_change`) and, while it says closed,
+    # neither does the venue's local date (`_days_until`), so both dates are those of the last fill
+    # there; a fill outside it asks again. A pure memo of the calendars (never state: state_hash SKIP);
+    # it took a quarter of `on_fill`'s time (benchmarks/README.md, "Fills: core events to state").
+    _days_memo: dict[str, tuple[int, int, date, date]] | None = None
+
+    def fill_days(self, instr: Instrument, now_ns: int) -> tuple[date, date]:
+        """(trading day, value date) of a fill of `instr` at `now_ns`: `trading_day` and `value_date`."""
+        memo = self._days_memo
+        if memo is None:
+            memo = self._days_memo = {}
+        got = memo.get(instr.symbol)
+        if got is not None and got[0] <= now_ns < got[1]:
+            return got[2], got[3]
+        day = self.trading_day(instr, now_ns)
+        value_date = self.value_date(instr, day)
+        until = self._days_until(instr, now_ns, day)
+        if until is not None and until > now_ns:
+            memo[instr.symbol] = (now_ns, until, day, value_date)
+        return day, value_date
+
+    def _days_until(self, instr: Instrument, now_ns: int, day: date) -> int | None:
+        """Until when (UTC ns, exclusive) a fill of `instr` counts for the `day` a fill at `now_ns` does:
+        the calendar's next change; while it says closed (`day` is the venue's local date: a service
+        run with sessions always open, the round trip at night or at a weekend) also the venue's next
+        local midnight, less 10 µs, so the float seconds `trading_day` converts through cannot
+        round a later instant onto the next date. None: keep nothing."""
+        cal = self.calendars
+        until = None
+        if cal is not None:
+            until = cal.next_change(instr.schedule, now_ns)
+            if cal.trading_day(instr.schedule, now_ns) is not None:
+                return until
+        tz = self._tz[instr.venue]
+        midnight = int(datetime.combine(day + timedelta(days=1), datetime.min.time(), tz).timestamp()) * 10**9
+        return midnight - 10_000 if until is None else min(until, midnight - 10_000)
