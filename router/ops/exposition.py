@@ -279,7 +279,7 @@ class _Collector:
         yield _Spec("histogram", "order_ack_latency_seconds",
                     "Order received to acknowledgement written, in seconds.", hist=m.ack_latency)
         yield _Spec("histogram", "matching_batch_seconds",
-                    "Matching core time per batch call (at most one call per millisecond timed).",
+                    "Matching core time per batch call (one-command calls: at most one per millisecond timed).",
                     hist=m.matching_batch)
         yield _Spec("histogram", "router_decision_seconds",
                     "Smart-router decision time per order (at most one order per millisecond timed).",

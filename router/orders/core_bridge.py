@@ -54,10 +54,11 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
 _CANCEL_REQUESTED = int(CoreReason.CANCEL_REQUESTED)
 _SELF_TRADE = int(CoreReason.SELF_TRADE)
 _TIF_GTD = int(CoreTif.GTD)
-# The flow's two latency histograms (matching core per call, routing decision per order) time at most
-# one call per this many ns each: at the mix's rates about one call in ten, every call at low rates.
-# Four clock reads and two observations per order were ~5 % of the flow (benchmarks/README.md,
-# "Order flow under the mix, session 10"); a timed call's figure is as before.
+# The flow's two latency histograms time at most one per-message call per this many ns each (the
+# matching core's one command, `OneCommand._run_one`; the routing decision): at the mix's rates about
+# one call in ten, every call at low rates; `_run`'s batches are always timed. Four clock reads and two
+# observations per order were ~5 % of the flow (benchmarks/README.md, "Order flow under the mix,
+# session 10"); a timed call's figure is as before.
 TIMING_GAP_NS = 1_000_000
 # NamedTuple construction through tuple.__new__ skips the generated __new__ (several per message).
 _new = tuple.__new__
@@ -92,7 +93,7 @@ class CoreEvents:
     # TransactTime(60) text of the last millisecond stamped, shared with `OneCommand._stamp`.
     _ts_ms = -1
     _ts = b""
-    # `perf` ns until which core calls go untimed (`TIMING_GAP_NS`; not state: state_hash SKIP).
+    # `perf` ns until which one-command core calls go untimed (`TIMING_GAP_NS`; not state: state_hash SKIP).
     _core_timed_after = 0
 
     def _cancel_batch(self, victims: list[Order], now_ns: int, text: str) -> list[Out]:
@@ -129,10 +130,11 @@ class CoreEvents:
 
     def _run(self, cmds: np.ndarray, ctx: list[tuple], now_ns: int) -> list[Out]:
         perf = self.perf
-        timed = perf is not None and _due(self._core_timed_after, t0 := perf())
+        t0 = perf() if perf is not None else 0
         events = self.engine.process(cmds, copy=False)      # consumed at once, as in _run_one
-        if timed and self.metrics is not None:
-            self._core_timed_after = _timed(self.metrics.matching_batch_ns, t0, perf())
+        if perf is not None and self.metrics is not None:
+            # Always timed (a batch: cancels at a disconnect, expiries, a kill switch: rare and large).
+            self.metrics.matching_batch_ns(perf() - t0)
         return self._reports(events.tolist(), ctx, now_ns)
 
     def _reports(self, events: list, ctx: Any, now_ns: int) -> list[Out]:
