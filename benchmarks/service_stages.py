@@ -9,13 +9,16 @@ child write them as JSON). Reported per message sent: CPU µs in each stage, and
 per message from /proc for comparison (the rest is the event loop, timers and HTTP outside the
 FIX callbacks). Stages nest: `input` holds `parse`, `session`, `flow` and `output`; `flow` holds
 `soon` (scheduling a commit, when one is scheduled); `output` holds `commit` (the group commit:
-`journal`, `send` and the rest of `Sequencer.commit`) and `stores` (the FIX stores' flushes).
+`journal`, `send` and the rest of `Sequencer.commit`), `after` (what follows the socket write: the
+drop copies and the reject log, `RouterApp.after_write`, not counted in `send`) and
+`stores` (the FIX stores' flushes).
 `output`, `commit` and `stores` also count the calls made outside a read (the other session's
 answers of a fill, flushed on the next loop turn).
 
 Latency beside CPU: every `data_received` call (one socket read, its frames, the commit and the socket
-write of its answers) is also timed on the wall clock (`perf_counter_ns`), so the server's residence
-per read (p50, p90) can be set against the client's order->ack p50 of the same blocks: what the
+write of its answers) is also timed on the wall clock (`perf_counter_ns`), whole and up to its socket
+write (the answer leaving: what follows it, `after`, delays the next read but not this answer), so the
+server's residence per read (p50, p90) can be set against the client's order->ack p50 of the same blocks: what the
 client sees beyond the residence is the loopback, the wake-ups of both processes and the client's
 own loop, not work in the server. Reported with the frames per read.
 
@@ -45,6 +48,7 @@ STAGES = (
     ("output", "router.fix.transport", "FixConnection", "flush"),
     ("journal", "router.records.journal", "FileJournal", "append"),
     ("send", "router.app", "RouterApp", "send"),
+    ("after", "router.app", "RouterApp", "after_write"),
     ("commit", "router.records.sequencer", "Sequencer", "commit"),
     ("stores", "router.fix.store", "FileStore", "flush"),
     ("soon", "router.records.sequencer", "Sequencer", "_schedule_commit"),
@@ -56,7 +60,8 @@ DESCRIPTION = {
     "flow": "command + order flow (RouterApp.on_message: numbering, risk, routing, core, reports)",
     "output": "batch end (FixConnection.flush: group commit, stores' flush, socket write)",
     "journal": "journal append (encode + one write per batch)",
-    "send": "reports out (drop copies, encode, FIX store records, queue to sockets)",
+    "send": "reports out (encode, FIX store records, queue to sockets; in a read's flush the originals only)",
+    "after": "after the socket write (the drop copies: made, encoded, stored; the reject log)",
     "commit": "group commit (journal append and send, with the rotation check and metrics)",
     "stores": "FIX stores' flush (one write per store with records)",
     "soon": "scheduling the commit (call_soon)",
@@ -70,6 +75,7 @@ def _child(out: str, argv: list[str]) -> int:
     clock = time.thread_time_ns
     wall = time.perf_counter_ns
     residence: list[int] = []     # wall ns of each data_received call (bounded below)
+    answered: list[int] = []      # wall ns from a data_received call's start to its socket write
 
     def wrap(label: str, owner: type, name: str) -> None:
         inner = getattr(owner, name)
@@ -85,28 +91,59 @@ def _child(out: str, argv: list[str]) -> int:
         setattr(owner, name, timed)
 
     for label, module, cls, name in STAGES:
-        wrap(label, getattr(importlib.import_module(module), cls), name)
+        owner = getattr(importlib.import_module(module), cls)
+        if hasattr(owner, name):        # `after` exists from session 10 on
+            wrap(label, owner, name)
     connection = importlib.import_module("router.fix.transport").FixConnection
     timed_input = connection.data_received
 
+    read_start = [0]
+
     def resident(*args, **kwargs):
-        t0 = wall()
+        t0 = read_start[0] = wall()
         try:
             return timed_input(*args, **kwargs)
         finally:
+            read_start[0] = 0
             if len(residence) < 1_000_000:
                 residence.append(wall() - t0)
     connection.data_received = resident
 
+    class AnswerClock:
+        """The connection's transport, noting when a read's first socket write happens."""
+
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def write(self, data: bytes) -> None:
+            t0 = read_start[0]
+            if t0:
+                read_start[0] = 0
+                if len(answered) < 1_000_000:
+                    answered.append(wall() - t0)
+            self.inner.write(data)
+
+        def __getattr__(self, name: str):
+            return getattr(self.inner, name)
+
+    made = connection.connection_made
+
+    def connection_made(self, transport):
+        made(self, transport)
+        self.transport = AnswerClock(self.transport)
+    connection.connection_made = connection_made
+
     def dump(*_: object) -> None:
         counters = {k: {"cpu_ns": v[0], "calls": v[1]} for k, v in acc.items()}
         counters["residence_ns"] = sorted(residence)
+        counters["answer_ns"] = sorted(answered)
         Path(out).write_text(json.dumps(counters))
 
     def reset(*_: object) -> None:
         for v in acc.values():
             v[0] = v[1] = 0
         residence.clear()
+        answered.clear()
     signal.signal(signal.SIGUSR1, dump)
     signal.signal(signal.SIGUSR2, reset)
     from router.cli import main
@@ -141,21 +178,24 @@ def run(rate: int, duration: float, repeat: int, workdir: Path, progress=print) 
     sent = sum(s["sent"] for s in steps)
     cpu = sorted(s["server_cpu_us_per_order"] for s in steps if s.get("server_cpu_us_per_order"))
     residence = counters.pop("residence_ns")
+    answered = counters.pop("answer_ns", [])
     stages = {k: {"us_per_message": round(v["cpu_ns"] / 1000 / sent, 2), "calls": v["calls"],
                   "what": DESCRIPTION[k]} for k, v in counters.items()}
     p50s = sorted(s["p50_us"] for s in steps if s.get("p50_us") is not None)
     return {"benchmark": "service_stages", "rate": rate, "messages": sent,
             "rejected_or_lost": sum(s["rejected"] + s["lost"] for s in steps),
             "server_cpu_us_per_message_median": cpu[len(cpu) // 2] if cpu else None,
-            "stages": stages, "latency": _latency(residence, sent, p50s), "steps": steps}
+            "stages": stages, "latency": _latency(residence, answered, sent, p50s), "steps": steps}
 
 
-def _latency(residence: list[int], sent: int, p50s: list[float]) -> dict:
-    """The server's wall time per socket read against the client's order->ack p50 (median of blocks)."""
-    def pct(q: float) -> float | None:
-        return round(residence[min(len(residence) - 1, int(q * len(residence)))] / 1000, 1) if residence else None
+def _latency(residence: list[int], answered: list[int], sent: int, p50s: list[float]) -> dict:
+    """The server's wall time per socket read, and to that read's socket write (the answer leaving),
+    against the client's order->ack p50 (median of blocks)."""
+    def pct(values: list[int], q: float) -> float | None:
+        return round(values[min(len(values) - 1, int(q * len(values)))] / 1000, 1) if values else None
     return {"reads": len(residence), "frames_per_read": round(sent / len(residence), 2) if residence else None,
-            "residence_p50_us": pct(0.5), "residence_p90_us": pct(0.9),
+            "residence_p50_us": pct(residence, 0.5), "residence_p90_us": pct(residence, 0.9),
+            "answer_p50_us": pct(answered, 0.5), "answer_p90_us": pct(answered, 0.9),
             "client_p50_us": p50s[len(p50s) // 2] if p50s else None}
 
 
@@ -176,15 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     result["machine"] = machine_description(PROCESS_START_LOAD)
     print(f"{result['messages']:,} messages of the mix at {a.rate}/s; server CPU "
           f"{result['server_cpu_us_per_message_median']} us per message (/proc, median of blocks)")
-    depth = {"input": 0, "journal": 3, "send": 3, "commit": 2, "stores": 2, "soon": 2}
-    for label in ("input", "parse", "session", "flow", "soon", "output", "commit", "journal", "send", "stores"):
+    depth = {"input": 0, "journal": 3, "send": 3, "commit": 2, "stores": 2, "soon": 2, "after": 2}
+    for label in ("input", "parse", "session", "flow", "soon", "output", "commit", "journal", "send", "after",
+                  "stores"):
         st = result["stages"].get(label)
         if st:
             indent = "  " * depth.get(label, 1)
             print(f"  {indent}{label:<8} {st['us_per_message']:7.2f} us  {st['what']}")
     lat = result["latency"]
     print(f"latency: client order->ack p50 {lat['client_p50_us']} us; server wall time per socket read "
-          f"p50 {lat['residence_p50_us']} us, p90 {lat['residence_p90_us']} us ({lat['reads']} reads, "
+          f"p50 {lat['residence_p50_us']} us, p90 {lat['residence_p90_us']} us, to its socket write p50 "
+          f"{lat['answer_p50_us']} us, p90 {lat['answer_p90_us']} us ({lat['reads']} reads, "
           f"{lat['frames_per_read']} messages per read)")
     print(machine_line(result["machine"]))
     if a.json:

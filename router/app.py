@@ -14,7 +14,8 @@ made a numbered `Command` and applied through `router.records.commands.CommandAp
 write-ahead journal, recovery and snapshots are the `router.records.sequencer.Sequencer` mixin.
 
 Drop-copy sessions (`role = "drop_copy"`, records.drop_copy) get their copies of ExecutionReports in
-`send`, in the same batch as the originals: a replay sends nothing and makes no copies, and each
+`send`, or, during a FIX connection's flush, in `after_write` right after the originals' socket write
+(the answer does not wait for them): a replay sends nothing and makes no copies, and each
 drop-copy session's FIX store serves its resends. An order message on a drop-copy session is refused
 with a BusinessMessageReject before it becomes a command (it changes nothing).
 
@@ -98,6 +99,7 @@ class RouterApp(Sequencer, BooksAdmin):
         self.seq = journal.last_seq if journal is not None else 0
         self._pending: list[Command] = []      # applied, not yet in the journal
         self._held: list[Out] = []             # their outputs, sent once the journal has them
+        self._late: list[Out] = []             # sent during a connection's flush: copied after its socket write
         self._commit_scheduled = False
         self.snapshots = snapshots
         self.snapshot_every = snapshot_every      # commands between snapshots (0: only at a clean stop)
@@ -245,12 +247,30 @@ class RouterApp(Sequencer, BooksAdmin):
             log.exception("the books' trading-day roll failed")
 
     def send(self, outs: list[Out]) -> None:
-        """Send outputs (and the drop-copy sessions' copies, each right after its original)."""
+        """Send outputs, with the drop-copy sessions' copies (each right after its original) and the
+        reject log; while a FIX connection's flush is under way (the gateway's `reading`), the copies
+        and the log wait for `after_write`, after the answers' socket write: the client's answer
+        does not wait for them (each session's own messages keep their order)."""
+        if getattr(self.gateway, "reading", False):
+            self._late.extend(outs)
+            self._send(outs)
+            return
         log_rejects(outs)
+        self._send(self.drop_copy.expand(outs) if self.drop_copy else outs)
+
+    def after_write(self) -> None:
+        """The gateway's hook after a connection's socket write: the copies and the reject log of what
+        `send` sent during that flush (to drop-copy sessions: stored, flushed in the same callback)."""
+        late = self._late
+        if late:
+            self._late = []
+            log_rejects(late)
+            if self.drop_copy:
+                self._send(self.drop_copy.expand(late, originals=False))
+
+    def _send(self, outs: list[Out]) -> None:
         handles = self.handles
         gateway = self.gateway
-        if self.drop_copy:
-            outs = self.drop_copy.expand(outs)
         send_batch = getattr(gateway, "send_batch", None)
         if send_batch is not None:
             outs = send_batch(outs)     # the gateway's sessions in one pass; the rest come back

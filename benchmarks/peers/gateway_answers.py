@@ -4,8 +4,9 @@ A benchmark target process: `router.fix.gateway.start_gateway` with the router's
 (SHCLIENT1 and HKCLIENT1 trading, DROPCOPY1 nobody logs on to), file stores, the metrics observer,
 and `AnswerApp`, which sends every message of `benchmarks.rt_mix` the ExecutionReports the router
 service sends it, in the same number, to the same sessions, each with its drop copy (stored for
-DROPCOPY1, as the router's are), and appends each batch's incoming frames to a file before the
-batch's answers leave (the router's command journal with fsync "none": one write per batch):
+DROPCOPY1 after the answers' socket write, as the router's are), and appends each batch's incoming
+frames to a file before the batch's answers leave (the router's command journal with fsync "none":
+one write per batch):
 
   IOC NewOrderSingle (59=3)      150=0, then 150=4 (nothing to trade against)
   DAY NewOrderSingle (59=0)      150=0; at the crossing price a leg that meets the oldest waiting
@@ -44,6 +45,7 @@ class AnswerApp:
         self.journal = open(journal_path, "ab")
         self.batch: list[bytes] = []
         self.drop = None              # DROPCOPY1's handle, set once the gateway is up
+        self.copies: list[list] = []  # its copies of this read's reports, sent by `after_write`
         self.handles: dict[str, object] = {}
         # Crossing legs waiting for their pair, oldest first, per side: (handle, ClOrdID).
         self.waiting: dict[bytes, deque] = {b"1": deque(), b"2": deque()}
@@ -73,7 +75,14 @@ class AnswerApp:
                                leaves, cum))]
         handle.send(_ER, body)
         if self.drop is not None:
-            self.drop.send(_ER, [body[0], (797, b"Y")])
+            self.copies.append([body[0], (797, b"Y")])
+
+    def after_write(self) -> None:
+        # As the router's (`RouterApp.after_write`): the drop copies after the answers' socket write,
+        # stored and flushed in the same callback.
+        copies, self.copies = self.copies, []
+        for body in copies:
+            self.drop.send(_ER, body)
 
     def on_message(self, handle, msg) -> None:
         self.batch.append(msg.raw)

@@ -60,7 +60,10 @@ class SessionHandle:
 class Application(Protocol):
     """What the gateway calls. An application may also define `commit()`: the gateway calls it before
     it writes any batch to a message store or socket, so outputs an application holds back until its
-    own journal has the inputs (write-ahead) go out in the same write."""
+    own journal has the inputs (write-ahead) go out in the same write. And `after_write()`: called
+    after a connection's socket write, for work the answers need not wait for (its messages to
+    sessions without a connection are stored and flushed in the same callback; a connected
+    session's go out on its next write)."""
 
     def on_logon(self, handle: SessionHandle) -> None: ...
     def on_logout(self, handle: SessionHandle) -> None: ...

@@ -63,8 +63,10 @@ class Gateway:
         self.app = app
         self.observer = observer if observer is not None else NullObserver()
         self.validator = validator
-        # Optional Application hook: called before any batch reaches a store or a socket (write-ahead).
+        # Optional Application hooks: `commit` before any batch reaches a store or a socket (write-ahead),
+        # `after_write` after a connection's socket write (what the answers need not wait for).
         self.before_write = getattr(app, "commit", None) or _nothing
+        self.after_write = getattr(app, "after_write", None) or _nothing
         self.sender = config.sender_comp_id.encode()
         self.slots: dict[bytes, SessionSlot] = {}
         self.connections: set[FixConnection] = set()
@@ -102,9 +104,8 @@ class Gateway:
 
     # ---------------------------------------------------------------- stores of unconnected sessions
     def store_written(self, store: Any) -> None:
-        """A message went into the store of a session without a connection: flush it with the
-        current batch (`FixConnection.flush` calls `flush_stores`; nothing is scheduled while a read
-        is being processed, its flush comes next) or, outside one, on the next loop turn."""
+        """A message went into the store of a session without a connection: flushed at the end of the current
+        read's `FixConnection.flush` (nothing scheduled while `reading`) or, outside one, on the next loop turn."""
         self._unflushed.add(store)
         if not self._stores_flush_scheduled and not self.reading:
             self._stores_flush_scheduled = True
@@ -127,8 +128,7 @@ class Gateway:
         return slot.handle if slot is not None else None
 
     def send_batch(self, outs: list) -> list:
-        """Send `(session, msg_type, body)` outputs in order (`router.fix.slot.send_batch`); returns
-        those for sessions this gateway does not know."""
+        """Send `(session, msg_type, body)` outputs in order (`slot.send_batch`); the unknown sessions' come back."""
         return send_batch(self, self.by_name, outs)
 
     def sessions_info(self) -> list[dict]:

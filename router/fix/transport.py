@@ -2,8 +2,10 @@
 
 Per `data_received` call it decodes every complete frame, hands each to the gateway (which runs the
 session and the application), and writes everything those produced in one `transport.write` after
-the application committed (`Gateway.before_write`: its journal) and the message store was flushed — a
-message is on disk (page cache) before it is on the wire.
+the application committed (`Gateway.before_write`: its journal) and the session's message store was
+flushed — a message is on disk (page cache) before it is on the wire. The stores of sessions without a
+connection (a drop-copy session nobody is logged on to) are flushed right after that write, in the
+same callback: their messages reach no socket, so the answer need not wait for them.
 Flow control: while the peer does not read (`pause_writing`), we stop reading from it too, so a slow
 consumer cannot make us buffer without bound.  A logon timeout closes connections that never log on;
 the read limit is the decoder's maximum frame size plus a cap on buffered partial input.
@@ -135,19 +137,31 @@ class FixConnection(asyncio.Protocol):
         # The application first: a write-ahead journal must hold a batch before any of it is stored or sent.
         gateway = self.gateway
         was, gateway.reading = gateway.reading, True   # what the commit sends to unconnected sessions: flushed below
+        # The commit's frames for this connection leave with this write: no loop turn of their own
+        # (one `call_soon` and an empty flush per read less).
+        in_batch, self._in_batch = self._in_batch, True
         try:
             gateway.before_write()
         finally:
             gateway.reading = was
+            self._in_batch = in_batch
         slot = self.slot
         if slot is not None:
             slot.store.flush()
-        gateway.flush_stores()      # the batch's messages to sessions without a connection
         buf = self.wbuf
         transport = self.transport
         if buf and transport is not None and not transport.is_closing():
             transport.write(buf[0] if len(buf) == 1 else b"".join(buf))
         buf.clear()
+        # After the socket write: what the answers need not wait for (the application's drop copies),
+        # and the stores of sessions without a connection: their messages reach no socket (a resend
+        # reads the store after a flush).
+        gateway.reading = True
+        try:
+            gateway.after_write()
+        finally:
+            gateway.reading = was
+        gateway.flush_stores()
         if self.closing and transport is not None and not transport.is_closing():
             transport.close()
             self._abort_timer = self._loop.call_later(CLOSE_DRAIN_S, transport.abort)

@@ -7,7 +7,7 @@ Trade, Canceled, Replaced, Expired or Rejected, one copy per drop-copy session (
 Status answers (150=I) are not copied: they describe nothing new. The copies are ordinary outputs: the
 caller sends them in the same batch as the originals, and each drop-copy session's own FIX store
 numbers them and serves its resends, so a drop-copy client that was offline gets what it missed by a
-ResendRequest. `refusal(session, msg)` is the BusinessMessageReject(j) a drop-copy session gets for an
+ResendRequest (the service makes them after the originals' socket write: `RouterApp.after_write`). `refusal(session, msg)` is the BusinessMessageReject(j) a drop-copy session gets for an
 order message (D, F, G, q): it names the role and changes no state.
 
 `scopes(fix_config)` says whose trades each session may ask for with a TradeCaptureReportRequest
@@ -75,17 +75,19 @@ class DropCopy:
                 return "every account" if accounts is None else ", ".join(sorted(accounts))
         return "no account"
 
-    def expand(self, outs: list[Out], *, count: bool = True) -> list[Out]:
+    def expand(self, outs: list[Out], *, count: bool = True, originals: bool = True) -> list[Out]:
         """`outs` with the copies inserted right after each original (a new list; `outs` unchanged);
-        `count` adds them to the metric (not for a re-delivery after recovery)."""
+        `count` adds them to the metric (not for a re-delivery after recovery); `originals=False`:
+        the copies alone, in the same order (the service sends them after the originals' socket write)."""
         if not self.sessions:
-            return outs
+            return outs if originals else []
         result: list[Out] = []
         counted: dict[str, int] = {}
         names = self.names
         every_account = self._every_account
         for out in outs:
-            result.append(out)
+            if originals:
+                result.append(out)
             if out.msg_type != b"8" or out.session in names:
                 continue
             body = out.body

@@ -798,8 +798,43 @@ async def test_messages_to_an_unconnected_session_reach_its_store_file_once_per_
     await c.send_raw(c.frame(b"D", order("A1")) + c.frame(b"D", order("A2")))     # one write: one batch
     await c.expect(b"D")
     await c.expect(b"D")
-    # On disk (flushed with the batch, before the answers were written), not once per message.
+    # On disk (flushed with the batch, in the same callback right after the answers' socket write),
+    # not once per message.
     with open(store.path, "rb") as f:
         text = f.read()
     assert all(b"17=%s-%d\x01" % (cl, n) in text for cl in (b"A1", b"A2") for n in range(3))
     assert 1 <= len(flushes) < 6
+
+
+class CommittingApp(EchoApp):
+    """Holds each echo until the gateway's `before_write` calls `commit`, as the router's write-ahead
+    journal does: the answers are sent from inside the connection's flush."""
+
+    def __init__(self):
+        super().__init__()
+        self.held = []
+
+    def on_message(self, handle, msg):
+        self.held.append((handle, msg))
+
+    def commit(self):
+        held, self.held = self.held, []
+        for handle, msg in held:
+            super().on_message(handle, msg)
+
+
+async def test_answers_sent_by_the_commit_leave_with_the_reads_own_write(gw, clients, monkeypatch):
+    flushes = []
+    real_flush = fix_transport.FixConnection.flush
+    monkeypatch.setattr(fix_transport.FixConnection, "flush", lambda self: (flushes.append(self), real_flush(self))[1])
+    g = await gw(app=CommittingApp())
+    c = await clients(g.port)
+    await c.logon()
+    for n in range(3):
+        flushes.clear()
+        await c.send(b"D", order(f"W{n}"))
+        assert (await c.expect(b"D")).get(11) == b"W%d" % n
+        for _ in range(3):
+            await asyncio.sleep(0)          # a flush scheduled for the next loop turn would run here
+        # One flush per read: the commit's frames for the reading connection do not schedule another.
+        assert len(flushes) == 1

@@ -44,6 +44,11 @@ def test_copies_follow_their_original_for_the_watched_accounts_only() -> None:
     dc.expand(outs, count=False)
     assert counts.n == {"DCALL": 3, "DCHK": 1}
     assert DropCopy(SESSIONS[:2]).expand(outs) is outs and not DropCopy(SESSIONS[:2])
+    # The copies alone (the service sends them after the originals' socket write): the same, in order.
+    alone = dc.expand(outs, originals=False)
+    assert [(o.session, o.body) for o in alone] == [(o.session, o.body) for o in got if o.session in dc.names]
+    assert counts.n == {"DCALL": 6, "DCHK": 2}
+    assert DropCopy(SESSIONS[:2]).expand(outs, originals=False) == []
 
 
 def test_a_drop_copy_session_may_not_send_orders() -> None:

@@ -224,3 +224,30 @@ async def test_an_offline_drop_copy_gets_what_it_missed_by_resend_and_the_days_t
     assert (product.get(750), product.get(749)) == (b"2", b"1") and b"not an instrument" in product.get(58)
     text = generate_latest(metrics.registry).decode()
     assert 'goldrouter_trade_capture_requests_total{outcome="rejected"} 4.0' in text
+
+
+async def test_the_copies_are_made_after_the_answers_socket_write_and_stored_in_the_same_callback(router) -> None:
+    app, client, _ = router
+    sh = await client(SH)           # DROPCOPY1 is not logged on: its copies only go to its store
+    events: list[tuple[str, int]] = []
+    conn = app.gateway.slots[SH.encode()].conn
+
+    class RecordingTransport:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def write(self, data):
+            events.append(("socket", data.count(b"\x0135=8\x01")))
+            self.inner.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    conn.transport = RecordingTransport(conn.transport)
+    store = app.gateway.slots[DC.encode()].store
+    save_sent = store.save_sent
+    store.save_sent = lambda seq, frame: (events.append(("copy", b"\x01797=Y\x01" in frame)), save_sent(seq, frame))[1]
+    await sh.send(b"D", order("LATE1", 1, 1, "550.00"))
+    assert (await sh.expect(b"8")).get(150) == b"0"
+    # The answer left first; its copy was framed and stored after it, before the loop moved on.
+    assert events == [("socket", 1), ("copy", True)]
