@@ -278,11 +278,9 @@ class _Collector:
 
         yield _Spec("histogram", "order_ack_latency_seconds",
                     "Order received to acknowledgement written, in seconds.", hist=m.ack_latency)
-        yield _Spec("histogram", "matching_batch_seconds",
-                    "Matching core time per batch call (one-command calls: at most one per millisecond timed).",
+        yield _Spec("histogram", "matching_batch_seconds", "Matching core time per batch call.",
                     hist=m.matching_batch)
-        yield _Spec("histogram", "router_decision_seconds",
-                    "Smart-router decision time per order (at most one order per millisecond timed).",
+        yield _Spec("histogram", "router_decision_seconds", "Smart-router decision time per order.",
                     hist=m.router_decision)
         yield _Spec("histogram", "journal_write_seconds", "Time to append one batch of commands to the journal.",
                     hist=m.journal_write)

@@ -54,12 +54,6 @@ K_ACCEPTED, K_REJECTED, K_TRADE, K_CANCELLED, K_REPLACED, K_EXPIRED, K_MASS, K_S
 _CANCEL_REQUESTED = int(CoreReason.CANCEL_REQUESTED)
 _SELF_TRADE = int(CoreReason.SELF_TRADE)
 _TIF_GTD = int(CoreTif.GTD)
-# The flow's two latency histograms time at most one per-message call per this many ns each (the
-# matching core's one command, `OneCommand._run_one`; the routing decision): at the mix's rates about
-# one call in ten, every call at low rates; `_run`'s batches are always timed. Four clock reads and two
-# observations per order were ~5 % of the flow (benchmarks/README.md, "Order flow under the mix,
-# session 10"); a timed call's figure is as before.
-TIMING_GAP_NS = 1_000_000
 # NamedTuple construction through tuple.__new__ skips the generated __new__ (several per message).
 _new = tuple.__new__
 
@@ -93,8 +87,6 @@ class CoreEvents:
     # TransactTime(60) text of the last millisecond stamped, shared with `OneCommand._stamp`.
     _ts_ms = -1
     _ts = b""
-    # `perf` ns until which one-command core calls go untimed (`TIMING_GAP_NS`; not state: state_hash SKIP).
-    _core_timed_after = 0
 
     def _cancel_batch(self, victims: list[Order], now_ns: int, text: str) -> list[Out]:
         if not victims:
@@ -133,7 +125,6 @@ class CoreEvents:
         t0 = perf() if perf is not None else 0
         events = self.engine.process(cmds, copy=False)      # consumed at once, as in _run_one
         if perf is not None and self.metrics is not None:
-            # Always timed (a batch: cancels at a disconnect, expiries, a kill switch: rare and large).
             self.metrics.matching_batch_ns(perf() - t0)
         return self._reports(events.tolist(), ctx, now_ns)
 
@@ -375,18 +366,6 @@ class CoreEvents:
         self._open_count[symbol] = n
         if self.metrics is not None:
             self.metrics.set_open_orders(symbol, n)
-
-
-def _due(after: int, now: int) -> bool:
-    """Whether a call starting at `now` (perf ns) is timed: the gap since the last timed one is over (or
-    `after` is not of this clock at all: more than a gap ahead, e.g. from a snapshot of another boot)."""
-    return not 0 < after - now <= TIMING_GAP_NS
-
-
-def _timed(observe: Any, t0: int, t1: int) -> int:
-    """Observe a timed call (`t0`..`t1`); the perf ns until which the next goes untimed."""
-    observe(t1 - t0)
-    return t1 + TIMING_GAP_NS
 
 
 def _exec_id(ids: Any, report: Any) -> bytes:

@@ -19,7 +19,7 @@ from matching import Reason as CoreReason
 from router.fix.codec import utc_timestamp
 from router.orders.core_books import ROW_FIELDS, pack_row
 from router.orders.core_bridge import (
-    _CANCEL_REQUESTED, _CANCEL_TEXT, K_ACCEPTED, K_CANCELLED, Out, _due, _exec_id, _timed,
+    _CANCEL_REQUESTED, _CANCEL_TEXT, K_ACCEPTED, K_CANCELLED, Out, _exec_id,
 )
 from router.orders.index import DONE_STATUSES, ET_CANCELED, OS_CANCELED
 from router.orders.reports import cancelled_report, exec_report, quiet_report
@@ -49,12 +49,12 @@ class OneCommand:
             buf = self._cmd_buf = np.zeros((1, len(ROW_FIELDS)), np.int64)
         pack_row(buf, 0, *row)      # half the cost of numpy's own list assignment
         perf = self.perf
-        timed = perf is not None and _due(self._core_timed_after, t0 := perf())   # at most one per TIMING_GAP_NS
+        t0 = perf() if perf is not None else 0
         # the events as lists of ints, straight from the core's int64 rows (~3x cheaper than a
         # structured view's tolist(); benchmarks/README.md, Matching, "The one-command call")
         events = self.engine.process_at_rows(buf, 0)
-        if timed and self.metrics is not None:
-            self._core_timed_after = _timed(self.metrics.matching_batch_ns, t0, perf())
+        if perf is not None and self.metrics is not None:
+            self.metrics.matching_batch_ns(perf() - t0)
         if len(events) == 1:
             # A resting order's acceptance and a cancel's one event, their usual answers, each on its own
             # path (benchmarks/README.md, "Order flow: the acknowledgement's own path").

@@ -40,7 +40,7 @@ from router.orders.amend import Amendments
 from router.orders.core_books import (
     CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, TopReader, book_specs, core_factor, make_engine,
 )
-from router.orders.core_bridge import CoreEvents, Out, _due, _timed
+from router.orders.core_bridge import CoreEvents, Out
 from router.orders.core_one_command import OneCommand
 from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
@@ -67,9 +67,6 @@ _TIF = {raw: (core, int(core), route) for raw, (core, route) in TIFS.items()}
 
 class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEvents, ReferencePrices):
     """The order flow for one catalogue, account set and core; see the module docstring."""
-
-    # `perf` ns until which routing decisions go untimed (core_bridge.TIMING_GAP_NS; not state).
-    _decision_timed_after = 0
 
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,
                  quota: CrossBorderQuota, engine: Any, *, run_id: str,
@@ -282,15 +279,14 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEv
                 if self.metrics is not None:
                     self.metrics.order_rejected(Reason.MARGIN_CALL.label)
                 return [business_reject(session, msg, 0, why)]
-        perf = self.perf
-        timed = perf is not None and _due(self._decision_timed_after, t0 := perf())   # one per TIMING_GAP_NS
+        t0 = self.perf() if self.perf is not None else 0
         # Quotes only matter when there is a choice of books: without a reader the router ranks
         # an instrument's one book on its reference price without calling anything.
         self.router.top_of_book = self._top_fn if is_product else None
         decision = self.router.route(_new(RouteRequest, (account, _BUY if side_i == 1 else _SELL, symbol, qty,
                                                          price, route_tif, constraints)), now_ns)
-        if timed and self.metrics is not None:
-            self._decision_timed_after = _timed(self.metrics.router_decision_ns, t0, perf())
+        if self.perf is not None and self.metrics is not None:
+            self.metrics.router_decision_ns(self.perf() - t0)
         # Under a replay's quiet reports (nobody reads them, and GoldRouteExplain is read only by the
         # reports of the command that makes it) the line is not made (benchmarks/README.md "Restart").
         explain = b"" if self.exec_report is quiet_report else self.router.explain_bytes(decision)

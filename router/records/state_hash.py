@@ -49,7 +49,6 @@ SKIP = frozenset({
     "_days_memo",       # the ledger's memo of the calendars' days per fill (router.records.ledger)
     "_rest_pos",        # the flow's memo of a product order's rest book per ranking (a cache, cleared at 4096)
     "_price_units",     # the flow's memo of Price(44) texts' units (a cache, cleared at 4096)
-    "_core_timed_after", "_decision_timed_after",   # when the flow's latency histograms next time a call
 })
 
 

@@ -3,8 +3,7 @@ every book.
 
 The reader indexes the numba engine's live best-price arrays (see `TopReader`); these tests drive
 real engines through random orders, cancels, trades and table growth and compare both on every
-book after every batch, so a reader gone stale fails here rather than misranking orders. The flow's two
-latency histograms time at most one call per `TIMING_GAP_NS` and never touch state.
+book after every batch, so a reader gone stale fails here rather than misranking orders.
 """
 from __future__ import annotations
 
@@ -136,61 +135,3 @@ def test_catalogue_books_agree_with_the_reference_across_the_price_ladder_edges(
                 assert x.tolist() == y.tolist()
         assert eng.state_hash() == ref.state_hash()
     assert eng.resting_orders() == ref.resting_orders()
-
-
-class _Clock:
-    """A `perf` clock the test moves: each read returns `now`, then steps it by `step` ns."""
-
-    def __init__(self, step: int) -> None:
-        self.now, self.step = 10**12, step
-
-    def __call__(self) -> int:
-        t = self.now
-        self.now += self.step
-        return t
-
-
-class _Observed:
-    def __init__(self) -> None:
-        self.core: list[int] = []
-        self.decision: list[int] = []
-
-    def matching_batch_ns(self, ns: int) -> None:
-        self.core.append(ns)
-
-    def router_decision_ns(self, ns: int) -> None:
-        self.decision.append(ns)
-
-    def __getattr__(self, name: str):
-        return lambda *args: None
-
-
-def test_the_flows_latency_histograms_time_one_call_per_gap_and_leave_state_alone() -> None:
-    """The matching core's and the routing decision's histograms take at most one call per
-    `TIMING_GAP_NS` each (the first always), each timed call observed with its own duration; a clock far
-    behind a kept `after` (another boot's snapshot) times again; the state hashes are those of a flow that
-    times nothing."""
-    from router.orders.core_bridge import TIMING_GAP_NS, _due
-    from router.records.state_hash import state_hashes
-    from tests.orders.test_flow import SH, Harness
-
-    def run(step: int | None) -> tuple:
-        h = Harness(reference=False)
-        m = _Observed()
-        if step is not None:
-            h.flow.metrics, h.flow.perf = m, _Clock(step)
-        for n in range(40):
-            h.order(SH, "SGE.AU9999", 1, 1, "550.00", clordid=f"o{n}", tif="3")
-        h.flow.metrics = h.flow.perf = None
-        return m, state_hashes(h.flow)
-
-    slow, slow_hashes = run(TIMING_GAP_NS)            # every read a gap later: every call timed
-    assert len(slow.core) == len(slow.decision) == 40
-    assert set(slow.core) == set(slow.decision) == {TIMING_GAP_NS}    # one read apart: its own duration
-    fast, fast_hashes = run(TIMING_GAP_NS // 20)      # 2-3 reads per order: about one order in ten timed
-    assert fast.decision and fast.core and set(fast.core) == {TIMING_GAP_NS // 20}
-    assert 3 <= len(fast.decision) <= 8 and 3 <= len(fast.core) <= 8, (len(fast.decision), len(fast.core))
-    assert slow_hashes == fast_hashes == run(None)[1]
-    now = 10**12
-    assert _due(0, now) and _due(now, now) and not _due(now + 1, now) and not _due(now + TIMING_GAP_NS, now)
-    assert _due(now + TIMING_GAP_NS + 1, now)         # a kept `after` not of this clock
