@@ -253,6 +253,9 @@ class _Shape:
         self.routes = self.on_behalf or b"128" in tags
 
 
+# A good frame's head in one C call: BeginString(8) "FIX..." ending within 20 bytes, BodyLength(9) of
+# 1-9 digits, MsgType(35) third. Anything else goes to `_frame_at`, which says what is wrong.
+_HEAD = re.compile(b"8=FIX[^\x01]{0,14}\x019=([0-9]{1,9})\x0135=([^\x01]*)\x01")
 _SHAPES: dict[bytes, _Shape | int] = {}  # joined tags -> compiled shape, or times seen
 _SHAPE_LIMIT = 4096
 _SHAPE_MAX_FIELDS = 200
@@ -318,6 +321,18 @@ class FrameDecoder:
             if start > pos:
                 out.append(Garbled(buf[pos:start], "garbage outside a frame"))
             pos = start
+            head = _HEAD.match(buf, start)
+            if head is not None:
+                trailer = head.start(2) - 3 + int(head[1])
+                frame_end = trailer + 7
+                if (frame_end <= n and frame_end - start <= limit
+                        and buf[trailer - 1:trailer + 3] == b"\x0110=" and buf[frame_end - 1] == 1
+                        and buf[trailer + 3:trailer + 6].isdigit()
+                        and int(buf[trailer + 3:trailer + 6]) == _checksum(buf, start, trailer)):
+                    frame = buf[start:frame_end] if start or frame_end != n else buf
+                    out.append(self._split(frame, head.start(2) - 3 - start, head[2]))
+                    pos = frame_end
+                    continue
             verdict = self._frame_at(buf, start, n, limit)
             if verdict is None:  # incomplete: wait for more bytes
                 self._buf = buf[start:]
@@ -405,8 +420,10 @@ class FrameDecoder:
     def _parse(self, buf: bytes, start: int, frame_end: int) -> FixMessage | Garbled:
         frame = buf[start:frame_end] if start or frame_end != len(buf) else buf
         body_start = frame.find(SOH, frame.find(SOH) + 1) + 1
+        return self._split(frame, body_start, frame[body_start + 3:frame.find(SOH, body_start)])
+
+    def _split(self, frame: bytes, body_start: int, msg_type: bytes) -> FixMessage | Garbled:
         trailer = len(frame) - 7
-        msg_type = frame[body_start + 3:frame.find(SOH, body_start)]
         recent = self._recent.get(msg_type)
         if recent is not None:
             for shape in recent:
