@@ -22,18 +22,12 @@ import re
 from typing import Sequence
 
 from router.fix.encoding import _checksum, encode  # noqa: F401  (encode re-exported)
+from router.fix.split_slow import RAW_DATA_PAIRS, _split_slow  # noqa: F401  (RAW_DATA_PAIRS re-exported)
 from router.fix.timestamps import parse_utc_timestamp, utc_timestamp  # noqa: F401  (re-exported)
 
 SOH = b"\x01"
 _BEGIN = b"8=FIX"
 _DEFAULT_MAX = 65536
-
-# Length field -> data field pairs (FIX 4.4). A data value may contain SOH, so
-# the field after one of these length tags is cut by length, not by delimiter.
-RAW_DATA_PAIRS: dict[int, int] = {
-    90: 91, 93: 89, 95: 96, 212: 213, 348: 349, 350: 351, 352: 353, 354: 355,
-    356: 357, 358: 359, 360: 361, 362: 363, 364: 365, 445: 446, 618: 619, 621: 622,
-}
 
 # Canonical tag texts the fast path accepts; a dict hit is about three times
 # cheaper than int(). Raw-data length tags are left out on purpose so that
@@ -175,46 +169,6 @@ class BadTagMessage(FixMessage):
         number = int(self.bad_tag)
         return number if number > 0 else None
 
-
-
-def _split_slow(body: bytes) -> tuple[list[bytes], list[bytes], bytes | None] | str:
-    """Length-aware field split: (tags, values, first invalid tag text or None), or a reason
-    string when the body cannot be split at all."""
-    tags: list[bytes] = []
-    values: list[bytes] = []
-    pos = 0
-    end = len(body)
-    data_len: tuple[int, int] | None = None  # (data tag expected next, its length)
-    bad: bytes | None = None  # the first tag text that is a number but no valid tag
-    while pos < end:
-        eq = body.find(b"=", pos)
-        stop = body.find(SOH, pos)
-        if eq < 0 or (0 <= stop < eq):
-            return "field without '='"
-        text = body[pos:eq]
-        if not text.isdigit() or text[0] == 48:
-            # A number that is no valid tag (0, negative, leading zeros) is a well-framed
-            # message with an invalid tag: the session rejects it (373=0). Anything else
-            # in the tag position is garbage.
-            if not (text.isdigit() or (text[:1] == b"-" and text[1:].isdigit())):
-                return f"tag not a number: {text[:20]!r}"
-            if bad is None:
-                bad = text
-        tag = int(text)
-        if data_len is not None and data_len[0] == tag:
-            stop = eq + 1 + data_len[1]
-            if stop > end or (stop < end and body[stop] != 1):
-                return f"data field {tag} does not match its length"
-        elif stop < 0:
-            stop = end
-        value = body[eq + 1:stop]
-        tags.append(text)
-        values.append(value)
-        data_len = None
-        if tag in RAW_DATA_PAIRS and value.isdigit():
-            data_len = (RAW_DATA_PAIRS[tag], int(value))
-        pos = stop + 1
-    return tags, values, bad
 
 
 _NOT_SEPARATOR = bytes(b for b in range(256) if b not in (1, 61))
