@@ -4,7 +4,8 @@ Job: cut a TCP byte stream into FIX frames (BodyLength(9) framing, CheckSum(10)
 check, strict 8/9/35 header order, a size limit, resynchronisation at the next
 ``8=FIX`` after garbage), split each good frame into ``(tag, raw bytes)`` pairs in
 wire order. Encoding outgoing messages (BodyLength and CheckSum filled in) and the checksum live in
-``router.fix.encoding``, UTCTimestamps in ``router.fix.timestamps`` (both re-exported here).
+``router.fix.encoding``, UTCTimestamps in ``router.fix.timestamps`` (both re-exported here), the
+careful split of bodies the one-call split refuses (raw data, odd tags) in ``router.fix.split_slow``.
 
 Speed: a peer repeats the same tag sequence ("shape") message after message.
 From its second sighting a shape is compiled into one regex that captures every
@@ -168,7 +169,6 @@ class BadTagMessage(FixMessage):
         """The bad tag as RefTagID(371) when that means something (a positive number), else None."""
         number = int(self.bad_tag)
         return number if number > 0 else None
-
 
 
 _NOT_SEPARATOR = bytes(b for b in range(256) if b not in (1, 61))
