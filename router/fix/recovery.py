@@ -8,11 +8,21 @@ It uses the session's own state and outbound helpers and adds none; no sockets, 
 """
 from __future__ import annotations
 
+from enum import IntEnum
+
 from router.fix.admin_messages import REJECT_TEXT, replay
 from router.fix.codec import FixMessage, utc_timestamp
 
 # The session's action tags (documented in router.fix.session, which re-exports them).
 SEND, DELIVER, LOGGED_ON, DISCONNECT, EVENT, REJECTED, RESEND_REQUESTED, RESEND_SERVED = range(8)
+
+
+class SessionState(IntEnum):
+    """Where a session is (here, not in router.fix.session, so that its mixins can name the states)."""
+    DISCONNECTED = 0
+    AWAIT_LOGON = 1
+    LOGGED_ON = 2
+    LOGOUT_SENT = 3
 
 # A counterparty that keeps sending past a gap it never fills must not grow our memory without bound.
 MAX_QUEUED = 10_000

@@ -25,42 +25,35 @@ reason and disconnects.
 Not its job: sockets, timers, logging, the clock, choosing which session a Logon belongs to or
 whether its credentials are good (the gateway admits logons; `admin_messages.refusal_logout` builds the
 answer to a refused one), or validating fields against the dictionary (`router.fix.validate` does that).
+The pieces: this module holds the state, the entry points, the per-message dispatch and the outbound
+helpers; `session_logon` the Logon/Logout handling, `session_checks` the inbound checks and Rejects,
+`recovery` the sequence gaps and resends (mixins sharing the session's state).
 """
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Any, Callable
 
-from router.fix.admin_messages import (
-    ADMIN_MSG_TYPES, FIX44_APP_MSG_TYPES, REJECT_TEXT, business_reject_body, reject_body,
-)
-from router.fix.codec import FixMessage, Garbled, encode, parse_utc_timestamp, utc_timestamp
+from router.fix.admin_messages import ADMIN_MSG_TYPES
+from router.fix.codec import FixMessage, Garbled, encode, utc_timestamp
 from router.fix.encoding import SessionHeader, WireBody
 from router.fix.onbehalf import on_behalf_problem
-from router.fix.validate import SessionRejectReason
+from router.fix.session_checks import InboundChecks
+from router.fix.session_logon import LogonHandling
 
 __all__ = [
     "Session", "SessionState", "SEND", "DELIVER", "LOGGED_ON", "DISCONNECT", "EVENT", "REJECTED",
     "RESEND_REQUESTED", "RESEND_SERVED",
 ]
 
-from router.fix.recovery import (  # noqa: F401  (the action tags are this module's API)
+from router.fix.recovery import (  # noqa: F401  (the action tags and states are this module's API)
     DELIVER, DISCONNECT, EVENT, LOGGED_ON, MAX_QUEUED, REJECTED, RESEND_REQUESTED, RESEND_SERVED, SEND,
-    SequenceRecovery,
+    SequenceRecovery, SessionState,
 )
-
-
-class SessionState(IntEnum):
-    DISCONNECTED = 0
-    AWAIT_LOGON = 1
-    LOGGED_ON = 2
-    LOGOUT_SENT = 3
-
 
 _S = 1_000_000_000
 
 
-class Session(SequenceRecovery):
+class Session(LogonHandling, InboundChecks, SequenceRecovery):
     """Acceptor-side FIX session for one (our SenderCompID, their SenderCompID) pair."""
 
     def __init__(
@@ -303,154 +296,6 @@ class Session(SequenceRecovery):
             else:
                 self._next(msg, True)
 
-    def _validated(self, msg: FixMessage) -> bool:
-        bad = msg.bad_tag
-        if bad is not None:
-            # Checked here, not only by the dictionary: a session without one rejects it too.
-            self._out.append((EVENT, f"message {msg.seq_num} invalid: tag {bad[:20]!r} is not a valid tag number"))
-            self._reject(msg, 0, msg.bad_tag_number, REJECT_TEXT[0])  # type: ignore[attr-defined]
-            return False
-        if self._validate is None:
-            return True
-        inv = self._validate(msg)
-        if inv is None:
-            return True
-        reason = int(inv.reason)
-        mt = msg.msg_type
-        if inv.text:
-            self._out.append((EVENT, f"message {msg.seq_num} invalid: {inv.text}"))
-        if reason == 11:
-            if mt in FIX44_APP_MSG_TYPES:
-                self._business_reject(msg, 3, "Unsupported Message Type")
-            else:
-                self._reject(msg, 11, None, REJECT_TEXT[11])
-        else:
-            # Text carries the standard wording, as QuickFIX does; the detail went to the log.
-            self._reject(msg, reason, inv.ref_tag, REJECT_TEXT.get(reason, "Invalid message"))
-        return False
-
-    def _checks(self, msg: FixMessage) -> bool:
-        """CompID, SendingTime and PossDup checks shared by every message after the Logon."""
-        # The message's own index of first occurrences, read by tag text: every inbound message passes
-        # here, and `msg.get` per tag also maps each tag number to its text (`benchmarks.ab_layers`).
-        fields = msg.index()
-        if fields.get(b"49") != self.target or fields.get(b"56") != self.sender:
-            self._reject(msg, 9, None, "CompID problem")
-            self._send_logout("CompID problem")
-            return False
-        raw_time = fields.get(b"52") or b""
-        if raw_time[:17] == self._time_key:
-            # Same second as the previous message: the tolerance is far coarser than a second,
-            # so the cached whole-second value decides (the full parse is only for PossDup below).
-            sending = self._time_val
-        else:
-            sending = parse_utc_timestamp(raw_time)
-            if sending is None:
-                self._reject(msg, 1 if not msg.has(52) else 6, 52,
-                             REJECT_TEXT[1] if not msg.has(52) else REJECT_TEXT[6])
-                return False
-            self._time_key = raw_time[:17]
-            self._time_val = sending
-        if abs(self._now - sending) > self.tolerance_ns:
-            self._reject(msg, 10, None, "SendingTime accuracy problem")  # no RefTagID, as QuickFIX
-            self._send_logout("SendingTime accuracy problem")
-            return False
-        if fields.get(b"43") == b"Y" and msg.msg_type != b"4":
-            orig_raw = msg.get(122)
-            if orig_raw is None:
-                self._reject(msg, 1, 122, "Required tag missing")
-                return False
-            orig = parse_utc_timestamp(orig_raw)
-            if orig is None:
-                self._reject(msg, 6, 122, "Incorrect data format for value")
-                return False
-            sending = parse_utc_timestamp(raw_time) or sending
-            if orig > sending:
-                self._reject(msg, 10, 122, "SendingTime accuracy problem")
-                self._send_logout("SendingTime accuracy problem")
-                return False
-        return True
-
-    def _on_logon(self, msg: FixMessage, queued: bool) -> None:
-        store = self.store
-        reset = msg.get(141) == b"Y"
-        if self.logged_on:
-            if queued:
-                self._incr_target()
-                return
-            if not reset:
-                self._send_logout("Logon received while already logged on")
-                self._disconnect("Logon received while already logged on")
-                return
-            if not self._validated(msg):
-                return
-            self._out.append((EVENT, "Logon with ResetSeqNumFlag=Y: sequence numbers reset to 1"))
-            store.reset(self._now)
-            self._send_admin(b"A", [(98, 0), (108, self.heartbeat_ns // _S), (141, b"Y")])
-            self._after_logon_seq(msg, reset=True)
-            return
-        if msg.bad_tag is not None:
-            self._refuse(f"Invalid Logon: {REJECT_TEXT[0]}")
-            return
-        if self._validate is not None:
-            inv = self._validate(msg)
-            if inv is not None:
-                text = inv.text or REJECT_TEXT.get(int(inv.reason), "Invalid Logon")
-                self._refuse(f"Invalid Logon: {text}")
-                return
-        hb = msg.get_int(108)
-        if hb is None or hb < 0 or hb > self.max_heartbeat_s:
-            self._refuse(f"HeartBtInt must be 0..{self.max_heartbeat_s}")
-            return
-        sending = parse_utc_timestamp(msg.get(52) or b"")
-        if sending is None or abs(self._now - sending) > self.tolerance_ns:
-            self._refuse("SendingTime accuracy problem")
-            return
-        if reset:
-            self._out.append((EVENT, "Logon contains ResetSeqNumFlag=Y, resetting sequence numbers to 1"))
-            store.reset(self._now)
-        elif self.reset_on_logon:
-            store.reset(self._now)
-        seq = msg.seq_num
-        if seq < store.next_target_seq:
-            text = f"MsgSeqNum too low, expecting {store.next_target_seq} but received {seq}"
-            self._refuse(text)
-            return
-        self.heartbeat_ns = hb * _S
-        body: list = [(98, 0), (108, hb)]
-        if reset:
-            body.append((141, b"Y"))
-        self._send_admin(b"A", body)
-        self.logged_on = True
-        self.state = SessionState.LOGGED_ON
-        self.test_requests = 0
-        self._after_logon_seq(msg, reset)
-        self.announced = True
-        self._out.append((LOGGED_ON,))
-
-    def _after_logon_seq(self, msg: FixMessage, reset: bool) -> None:
-        seq = msg.seq_num
-        expected = self.store.next_target_seq
-        if seq > expected:
-            self._too_high(msg)
-        else:
-            self._incr_target()
-
-    def _refuse(self, text: str) -> None:
-        # The counterparty is not logged on, so a Reject is not allowed: explain in a Logout and go.
-        self._send_logout(text)
-        self._disconnect(text)
-
-    def _on_logout(self, msg: FixMessage) -> None:
-        if self.logout_sent_at is None:
-            self._send_logout(None)
-            self._out.append((EVENT, "Received logout request, sent logout response"))
-        else:
-            self._out.append((EVENT, "Received logout response"))
-        if msg.seq_num == self.store.next_target_seq:
-            self._incr_target()
-        self._disconnect("logout")
-
     # ------------------------------------------------------------------ outbound helpers
     def _send_admin(self, msg_type: bytes, body: list, extra: list | tuple = ()) -> None:
         store = self.store
@@ -467,23 +312,6 @@ class Session(SequenceRecovery):
             self.logout_sent_at = self._now
         if self.state is SessionState.LOGGED_ON:
             self.state = SessionState.LOGOUT_SENT
-
-    def _reject(self, msg: FixMessage, reason: int, ref_tag: int | None, text: str) -> None:
-        self._consume_rejected(msg)
-        self._send_admin(b"3", reject_body(msg, reason, ref_tag, text))
-        self._out.append((REJECTED, SessionRejectReason(reason)))
-        self._out.append((EVENT, f"Message {msg.seq_num} rejected: {text}" + (f" (tag {ref_tag})" if ref_tag else "")))
-
-    def _business_reject(self, msg: FixMessage, reason: int, text: str) -> None:
-        self._consume_rejected(msg)
-        self._send_admin(b"j", business_reject_body(msg, reason, text))
-        self._out.append((REJECTED, "business_reject"))
-
-    def _consume_rejected(self, msg: FixMessage) -> None:
-        # A rejected message still used up its sequence number (except Logon and SequenceReset,
-        # whose numbers are handled by their own rules).
-        if msg.msg_type not in (b"A", b"4") and msg.seq_num == self.store.next_target_seq:
-            self._incr_target()
 
     def _incr_target(self) -> None:
         store = self.store

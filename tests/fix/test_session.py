@@ -1,75 +1,13 @@
-"""The pure session state machine: frames and times in, actions out; no sockets, no clock."""
+"""The pure session state machine: frames and times in, actions out; no sockets, no clock.
+Logon/Logout: test_session_logon; inbound checks and Rejects: test_session_checks."""
 from __future__ import annotations
 
-import pytest
-
 from router.fix.codec import FrameDecoder, Garbled, encode, utc_timestamp
-from router.fix.session import (
-    DELIVER, DISCONNECT, LOGGED_ON, REJECTED, RESEND_REQUESTED, SEND, Session, SessionState,
+from router.fix.session import DELIVER, DISCONNECT, LOGGED_ON, RESEND_REQUESTED, SEND, Session, SessionState
+from router.fix.store import FileStore
+from tests.fix.session_helpers import (  # noqa: F401  (store is a fixture)
+    S, T0, kinds, logged_on, mk, new_session, parse, sent, store,
 )
-from router.fix.admin_messages import refusal_logout
-from router.fix.store import FileStore, MemoryStore
-
-S = 1_000_000_000
-T0 = 1_764_000_000 * S  # 2025-11-24T16:00:00Z
-
-
-def parse(raw: bytes):
-    [m] = FrameDecoder().feed(raw)
-    assert not isinstance(m, Garbled), m
-    return m
-
-
-def mk(mt: bytes, seq: int, body=(), *, t: int = T0, sender=b"SHCLIENT1", target=b"GOLDRTR",
-       extra=(), begin=b"FIX.4.4"):
-    return parse(encode(mt, sender, target, seq, utc_timestamp(t), list(body), begin=begin, extra_header=list(extra)))
-
-
-def sent(actions):
-    return [parse(a[1]) for a in actions if a[0] == SEND]
-
-
-def kinds(actions):
-    return [a[0] for a in actions]
-
-
-@pytest.fixture(params=["memory", "file"])
-def store(request, tmp_path):
-    s = MemoryStore(T0) if request.param == "memory" else FileStore(str(tmp_path), "GOLDRTR-SHCLIENT1", T0)
-    yield s
-    s.close()
-
-
-def new_session(store, **kw) -> Session:
-    return Session("GOLDRTR", "SHCLIENT1", store, None, **kw)
-
-
-def logged_on(store, hb=30, **kw) -> Session:
-    s = new_session(store, **kw)
-    s.connect(T0)
-    acts = s.receive(mk(b"A", store.next_target_seq, [(98, 0), (108, hb)]), T0)
-    assert LOGGED_ON in kinds(acts)
-    return s
-
-
-def test_logon_is_answered_and_sequence_numbers_advance(store):
-    s = new_session(store)
-    s.connect(T0)
-    acts = s.receive(mk(b"A", 1, [(98, 0), (108, 30)]), T0)
-    [resp] = sent(acts)
-    assert resp.msg_type == b"A" and resp.get(108) == b"30" and resp.get(98) == b"0"
-    assert resp.get(49) == b"GOLDRTR" and resp.get(56) == b"SHCLIENT1" and resp.seq_num == 1
-    assert kinds(acts)[-1] == LOGGED_ON
-    assert s.state is SessionState.LOGGED_ON
-    assert (store.next_sender_seq, store.next_target_seq) == (2, 2)
-
-
-def test_first_message_not_logon_disconnects_without_answer(store):
-    s = new_session(store)
-    s.connect(T0)
-    acts = s.receive(mk(b"0", 1), T0)
-    assert kinds(acts) == [DISCONNECT]
-    assert store.next_target_seq == 1
 
 
 def test_logon_seq_too_high_answers_then_requests_resend(store):
@@ -85,57 +23,6 @@ def test_logon_seq_too_high_answers_then_requests_resend(store):
     assert sent(acts) == []
     assert store.next_target_seq == 6
     assert s.resend_range is None or store.next_target_seq > s.resend_range[1]
-
-
-def test_logon_seq_too_low_is_refused_with_logout(store):
-    store.set_next_target_seq(7)
-    s = new_session(store)
-    s.connect(T0)
-    acts = s.receive(mk(b"A", 3, [(98, 0), (108, 30)]), T0)
-    [lo] = sent(acts)
-    assert lo.msg_type == b"5" and lo.get(58) == b"MsgSeqNum too low, expecting 7 but received 3"
-    assert kinds(acts)[-1] == DISCONNECT
-    assert LOGGED_ON not in kinds(acts)
-
-
-def test_logon_reset_seq_num_flag(store):
-    store.set_next_target_seq(40)
-    store.save_sent(50, b"old")
-    s = new_session(store)
-    s.connect(T0)
-    acts = s.receive(mk(b"A", 1, [(98, 0), (108, 30), (141, b"Y")]), T0)
-    [resp] = sent(acts)
-    assert resp.get(141) == b"Y" and resp.seq_num == 1
-    assert (store.next_sender_seq, store.next_target_seq) == (2, 2)
-    assert store.get_range(1, 100) == []
-
-
-def test_reset_on_logon_setting(store):
-    store.set_next_target_seq(40)
-    store.set_next_sender_seq(30)
-    s = new_session(store, reset_on_logon=True)
-    s.connect(T0)
-    [resp] = sent(s.receive(mk(b"A", 1, [(98, 0), (108, 30)]), T0))
-    assert resp.seq_num == 1 and resp.get(141) is None
-    assert store.next_target_seq == 2
-
-
-@pytest.mark.parametrize("hb", [-1, 31])
-def test_logon_heartbeat_out_of_range_refused(store, hb):
-    s = new_session(store, max_heartbeat_s=30)
-    s.connect(T0)
-    acts = s.receive(mk(b"A", 1, [(98, 0), (108, hb)]), T0)
-    [lo] = sent(acts)
-    assert lo.msg_type == b"5" and b"HeartBtInt" in lo.get(58)
-    assert kinds(acts)[-1] == DISCONNECT
-
-
-def test_logon_sending_time_off_refused(store):
-    s = new_session(store, sending_time_tolerance_s=120)
-    s.connect(T0)
-    acts = s.receive(mk(b"A", 1, [(98, 0), (108, 30)], t=T0 - 121 * S), T0)
-    [lo] = sent(acts)
-    assert lo.get(58) == b"SendingTime accuracy problem" and kinds(acts)[-1] == DISCONNECT
 
 
 def test_application_message_in_sequence_is_delivered(store):
@@ -185,37 +72,6 @@ def test_garbled_is_ignored_without_consuming_a_number(store):
     acts = s.receive(Garbled(b"8=FIX.4.4\x019=5\x01", "bad checksum"), T0)
     assert sent(acts) == [] and DELIVER not in kinds(acts)
     assert store.next_target_seq == 2
-
-
-def bad_tag_frame(seq: int, tag_text: bytes) -> bytes:
-    """A well-framed Heartbeat carrying `tag_text=x` (encode refuses such tags, so it is built here)."""
-    good = encode(b"0", b"SHCLIENT1", b"GOLDRTR", seq, utc_timestamp(T0), [(9876, b"x")])
-    body = good[good.index(b"35="):good.rindex(b"10=")].replace(b"\x019876=", b"\x01" + tag_text + b"=")
-    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
-    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
-
-
-@pytest.mark.parametrize("text,ref", [(b"0", None), (b"-5", None), (b"055", b"55")])
-def test_invalid_tag_number_is_rejected_without_a_dictionary(store, text, ref):
-    s = logged_on(store)  # no validator: the session itself refuses the tag
-    acts = s.receive(parse(bad_tag_frame(2, text)), T0)
-    [rej] = sent(acts)
-    assert rej.msg_type == b"3" and rej.get(373) == b"0" and rej.get(58) == b"Invalid tag number"
-    assert rej.get(45) == b"2" and rej.get(372) == b"0" and rej.get(371) == ref
-    assert (REJECTED, 0) in acts and DELIVER not in kinds(acts)
-    assert store.next_target_seq == 3  # a Reject consumes the number
-
-
-def test_logon_with_invalid_tag_number_is_refused(store):
-    s = new_session(store)
-    s.connect(T0)
-    frame = encode(b"A", b"SHCLIENT1", b"GOLDRTR", 1, utc_timestamp(T0), [(98, 0), (108, 30), (9876, b"x")])
-    body = frame[frame.index(b"35="):frame.rindex(b"10=")].replace(b"\x019876=", b"\x01-1=")
-    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
-    acts = s.receive(parse(head + body + b"10=%03d\x01" % (sum(head + body) % 256)), T0)
-    [lo] = sent(acts)
-    assert lo.msg_type == b"5" and lo.get(58) == b"Invalid Logon: Invalid tag number"
-    assert kinds(acts)[-1] == DISCONNECT and LOGGED_ON not in kinds(acts)
 
 
 def test_test_request_answered_with_heartbeat(store):
@@ -304,59 +160,11 @@ def test_gap_fill_in_sequence(store):
     assert store.next_target_seq == 9
 
 
-def test_wrong_comp_id_rejected_then_logout(store):
-    s = logged_on(store)
-    acts = s.receive(mk(b"D", 2, target=b"SOMEONE"), T0)
-    rej, lo = sent(acts)
-    assert rej.get(373) == b"9" and rej.get(45) == b"2" and rej.get(372) == b"D"
-    assert lo.msg_type == b"5"
-    assert (REJECTED, 9) in acts
-    assert store.next_target_seq == 3
-    assert s.state is SessionState.LOGOUT_SENT
-    # the logout answer completes the handshake
-    assert kinds(s.receive(mk(b"5", 3), T0))[-1] == DISCONNECT
-
-
-def test_sending_time_accuracy_rejected_then_logout(store):
-    s = logged_on(store)
-    rej, lo = sent(s.receive(mk(b"D", 2, t=T0 - 300 * S), T0))
-    assert rej.get(373) == b"10" and lo.msg_type == b"5"
-
-
-def test_possdup_orig_sending_time_after_sending_time(store):
-    s = logged_on(store)
-    rej, lo = sent(s.receive(mk(b"D", 2, extra=[(43, b"Y"), (122, utc_timestamp(T0 + 5 * S))]), T0))
-    assert rej.get(373) == b"10" and rej.get(371) == b"122" and lo.msg_type == b"5"
-
-
-def test_possdup_without_orig_sending_time(store):
-    s = logged_on(store)
-    [rej] = sent(s.receive(mk(b"D", 2, extra=[(43, b"Y")]), T0))
-    assert rej.get(373) == b"1" and rej.get(371) == b"122"
-    assert store.next_target_seq == 3
-
-
 def test_wrong_begin_string_logs_out(store):
     s = logged_on(store)
     [lo] = sent(s.receive(mk(b"D", 2, begin=b"FIX.4.2"), T0))
     assert lo.msg_type == b"5" and lo.get(58) == b"Incorrect BeginString"
     assert store.next_target_seq == 3
-
-
-def test_logout_initiated_by_counterparty(store):
-    s = logged_on(store)
-    acts = s.receive(mk(b"5", 2), T0)
-    [lo] = sent(acts)
-    assert lo.msg_type == b"5" and kinds(acts)[-1] == DISCONNECT
-    assert s.disconnected() is True
-
-
-def test_logout_initiated_by_us_times_out(store):
-    s = logged_on(store, logout_timeout_s=2)
-    [lo] = sent(s.logout("maintenance", T0))
-    assert lo.get(58) == b"maintenance"
-    assert kinds(s.tick(T0 + 1 * S)) == []
-    assert kinds(s.tick(T0 + 2 * S)) == [DISCONNECT]
 
 
 def test_app_send_while_disconnected_is_stored_for_resend(store):
@@ -369,28 +177,6 @@ def test_app_send_while_disconnected_is_stored_for_resend(store):
     assert LOGGED_ON in kinds(acts)
     out = sent(s.receive(mk(b"2", 4, [(7, 3), (16, 0)]), T0))
     assert [(m.msg_type, m.seq_num) for m in out][0] == (b"8", 3)
-
-
-def test_second_logon_without_reset_while_logged_on(store):
-    s = logged_on(store)
-    acts = s.receive(mk(b"A", 2, [(98, 0), (108, 30)]), T0)
-    [lo] = sent(acts)
-    assert lo.msg_type == b"5" and kinds(acts)[-1] == DISCONNECT
-
-
-def test_in_session_reset_logon(store):
-    s = logged_on(store)
-    s.receive(mk(b"D", 2), T0)
-    [resp] = sent(s.receive(mk(b"A", 1, [(98, 0), (108, 30), (141, b"Y")]), T0))
-    assert resp.seq_num == 1 and resp.get(141) == b"Y"
-    assert (store.next_sender_seq, store.next_target_seq) == (2, 2)
-
-
-def test_refusal_logout_touches_no_state():
-    logon = mk(b"A", 17, [(98, 0), (108, 30)], sender=b"STRANGER")
-    lo = parse(refusal_logout(logon, b"GOLDRTR", "Unknown SenderCompID STRANGER", T0))
-    assert lo.msg_type == b"5" and lo.seq_num == 1 and lo.get(56) == b"STRANGER"
-    assert lo.get(58) == b"Unknown SenderCompID STRANGER"
 
 
 # ---------------------------------------------------------------- bad input, generated
