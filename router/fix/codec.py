@@ -4,7 +4,8 @@ Job: cut a TCP byte stream into FIX frames (BodyLength(9) framing, CheckSum(10)
 check, strict 8/9/35 header order, a size limit, resynchronisation at the next
 ``8=FIX`` after garbage), split each good frame into ``(tag, raw bytes)`` pairs in
 wire order. Encoding outgoing messages (BodyLength and CheckSum filled in) and the checksum live in
-``router.fix.encoding``, UTCTimestamps in ``router.fix.timestamps`` (both re-exported here).
+``router.fix.encoding``, UTCTimestamps in ``router.fix.timestamps`` (both re-exported here), the
+careful split of bodies the one-call split refuses (raw data, odd tags) in ``router.fix.split_slow``.
 
 Speed: a peer repeats the same tag sequence ("shape") message after message.
 From its second sighting a shape is compiled into one regex that captures every
@@ -22,18 +23,12 @@ import re
 from typing import Sequence
 
 from router.fix.encoding import _checksum, encode  # noqa: F401  (encode re-exported)
+from router.fix.split_slow import RAW_DATA_PAIRS, _split_slow  # noqa: F401  (RAW_DATA_PAIRS re-exported)
 from router.fix.timestamps import parse_utc_timestamp, utc_timestamp  # noqa: F401  (re-exported)
 
 SOH = b"\x01"
 _BEGIN = b"8=FIX"
 _DEFAULT_MAX = 65536
-
-# Length field -> data field pairs (FIX 4.4). A data value may contain SOH, so
-# the field after one of these length tags is cut by length, not by delimiter.
-RAW_DATA_PAIRS: dict[int, int] = {
-    90: 91, 93: 89, 95: 96, 212: 213, 348: 349, 350: 351, 352: 353, 354: 355,
-    356: 357, 358: 359, 360: 361, 362: 363, 364: 365, 445: 446, 618: 619, 621: 622,
-}
 
 # Canonical tag texts the fast path accepts; a dict hit is about three times
 # cheaper than int(). Raw-data length tags are left out on purpose so that
@@ -176,47 +171,6 @@ class BadTagMessage(FixMessage):
         return number if number > 0 else None
 
 
-
-def _split_slow(body: bytes) -> tuple[list[bytes], list[bytes], bytes | None] | str:
-    """Length-aware field split: (tags, values, first invalid tag text or None), or a reason
-    string when the body cannot be split at all."""
-    tags: list[bytes] = []
-    values: list[bytes] = []
-    pos = 0
-    end = len(body)
-    data_len: tuple[int, int] | None = None  # (data tag expected next, its length)
-    bad: bytes | None = None  # the first tag text that is a number but no valid tag
-    while pos < end:
-        eq = body.find(b"=", pos)
-        stop = body.find(SOH, pos)
-        if eq < 0 or (0 <= stop < eq):
-            return "field without '='"
-        text = body[pos:eq]
-        if not text.isdigit() or text[0] == 48:
-            # A number that is no valid tag (0, negative, leading zeros) is a well-framed
-            # message with an invalid tag: the session rejects it (373=0). Anything else
-            # in the tag position is garbage.
-            if not (text.isdigit() or (text[:1] == b"-" and text[1:].isdigit())):
-                return f"tag not a number: {text[:20]!r}"
-            if bad is None:
-                bad = text
-        tag = int(text)
-        if data_len is not None and data_len[0] == tag:
-            stop = eq + 1 + data_len[1]
-            if stop > end or (stop < end and body[stop] != 1):
-                return f"data field {tag} does not match its length"
-        elif stop < 0:
-            stop = end
-        value = body[eq + 1:stop]
-        tags.append(text)
-        values.append(value)
-        data_len = None
-        if tag in RAW_DATA_PAIRS and value.isdigit():
-            data_len = (RAW_DATA_PAIRS[tag], int(value))
-        pos = stop + 1
-    return tags, values, bad
-
-
 _NOT_SEPARATOR = bytes(b for b in range(256) if b not in (1, 61))
 _ALTERNATING = b"=\x01" * 40000
 
@@ -253,6 +207,9 @@ class _Shape:
         self.routes = self.on_behalf or b"128" in tags
 
 
+# A good frame's head in one C call: BeginString(8) "FIX..." ending within 20 bytes, BodyLength(9) of
+# 1-9 digits, MsgType(35) third. Anything else goes to `_frame_at`, which says what is wrong.
+_HEAD = re.compile(b"8=FIX[^\x01]{0,14}\x019=([0-9]{1,9})\x0135=([^\x01]*)\x01")
 _SHAPES: dict[bytes, _Shape | int] = {}  # joined tags -> compiled shape, or times seen
 _SHAPE_LIMIT = 4096
 _SHAPE_MAX_FIELDS = 200
@@ -318,6 +275,18 @@ class FrameDecoder:
             if start > pos:
                 out.append(Garbled(buf[pos:start], "garbage outside a frame"))
             pos = start
+            head = _HEAD.match(buf, start)
+            if head is not None:
+                trailer = head.start(2) - 3 + int(head[1])
+                frame_end = trailer + 7
+                if (frame_end <= n and frame_end - start <= limit
+                        and buf[trailer - 1:trailer + 3] == b"\x0110=" and buf[frame_end - 1] == 1
+                        and buf[trailer + 3:trailer + 6].isdigit()
+                        and int(buf[trailer + 3:trailer + 6]) == _checksum(buf, start, trailer)):
+                    frame = buf[start:frame_end] if start or frame_end != n else buf
+                    out.append(self._split(frame, head.start(2) - 3 - start, head[2]))
+                    pos = frame_end
+                    continue
             verdict = self._frame_at(buf, start, n, limit)
             if verdict is None:  # incomplete: wait for more bytes
                 self._buf = buf[start:]
@@ -405,8 +374,10 @@ class FrameDecoder:
     def _parse(self, buf: bytes, start: int, frame_end: int) -> FixMessage | Garbled:
         frame = buf[start:frame_end] if start or frame_end != len(buf) else buf
         body_start = frame.find(SOH, frame.find(SOH) + 1) + 1
+        return self._split(frame, body_start, frame[body_start + 3:frame.find(SOH, body_start)])
+
+    def _split(self, frame: bytes, body_start: int, msg_type: bytes) -> FixMessage | Garbled:
         trailer = len(frame) - 7
-        msg_type = frame[body_start + 3:frame.find(SOH, body_start)]
         recent = self._recent.get(msg_type)
         if recent is not None:
             for shape in recent:

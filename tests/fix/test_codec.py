@@ -359,6 +359,35 @@ def test_garbage_never_loses_a_following_valid_message(msg_type, body, junk, sal
     assert dec.pending == 0
 
 
+def _items(items) -> list:
+    return [(type(i).__name__, i.raw, getattr(i, "reason", None), getattr(i, "fields", None)) for i in items]
+
+
+@settings(max_examples=300, deadline=None)
+@given(msg_types, bodies, st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3),
+       st.lists(st.integers(1, 600), max_size=3))
+def test_head_fast_path_frames_as_the_field_by_field_framing(msg_type, body, edits, cuts):
+    """The one-regex head (`codec._HEAD`) must cut, refuse and wait exactly as `_frame_at` does."""
+    import re
+
+    import router.fix.codec as codec
+    frame = simplefix_frame(msg_type, body)
+    stream = bytearray(frame * 3)
+    for at, byte in edits:      # corrupt any bytes: 8, 9, 35, the trailer or the body
+        stream[at % len(stream)] = byte
+    reads = [bytes(stream[a:b]) for a, b in zip([0] + sorted(cuts), sorted(cuts) + [len(stream)])]
+
+    def decode() -> list:
+        dec = FrameDecoder(max_message_size=200)   # some frames exceed it
+        return _items([i for r in reads for i in dec.feed(r)]) + [dec.pending]
+
+    fast = decode()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(codec, "_HEAD", re.compile(b"(?!)(x)(y)"))  # never matches: field by field only
+        slow = decode()
+    assert fast == slow
+
+
 # --- timestamps -------------------------------------------------------------
 
 def test_utc_timestamp_format_and_cache():

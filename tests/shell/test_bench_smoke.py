@@ -346,6 +346,33 @@ def test_ab_probe_checks_every_answer_and_times_each_part():
     assert set(ab_orderflow.FIGURES) <= set(result)
 
 
+def test_mix_probe_times_every_kind_of_the_round_trips_mix_and_checks_every_answer():
+    """`benchmarks/mix_probe.py`: rt_mix's messages through the served flow, timed per kind (fills
+    included), every answer checked; a wrong expectation is counted (the check can fail)."""
+    import gc
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("mix_probe", Path(roundtrip.__file__).with_name("mix_probe.py"))
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    threshold = gc.get_threshold()
+    try:
+        runner = probe.Runner(200)
+        table = probe.table(runner.run(1000))
+        assert runner.bad == 0, runner.first_bad
+        assert set(table["kinds"]) == set(probe.KINDS) and table["mix_mean_us"] > 0
+        block = runner.block(600)
+        from benchmarks import ab_orderflow
+        assert set(ab_orderflow.MIX_FIGURES) <= set(block) and block["unexpected_answers"] == 0
+        probe.EXPECT["cross_trade"] = [b"0", b"0"]        # a trade must give its sender 150=0 then F
+        runner.run(300)
+        assert runner.bad > 0 and runner.first_bad[0] == "cross_trade"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
 def test_recovery_startup_run_replays_a_real_snapshot_and_tail(tmp_path):
     """`benchmarks.recovery --startup-only` (the 1,000,000-command run's mode) starts `serve` three
     times on a journal it wrote and reports wall and CPU seconds; the summary judges its targets."""
