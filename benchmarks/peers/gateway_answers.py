@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from collections import deque
 
@@ -111,6 +110,7 @@ class AnswerApp:
 
 
 async def serve(args: argparse.Namespace) -> int:
+    from benchmarks.peers.gateway_echo import ready_until_stopped
     from router.fix.config import parse_fix_config
     from router.fix.gateway import start_gateway
     from router.ops.metrics import Metrics, sample_event_loop_lag
@@ -126,12 +126,7 @@ async def serve(args: argparse.Namespace) -> int:
     lag_task = asyncio.create_task(sample_event_loop_lag(observer, 0.5))
     gateway = await start_gateway(config, app, observer=observer)
     app.drop = gateway.handle(DROP_COPY)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"READY {gateway.port}", flush=True)
-    await stop.wait()
+    await ready_until_stopped(gateway.port)
     lag_task.cancel()
     await gateway.close()
     app.journal.close()

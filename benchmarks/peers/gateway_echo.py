@@ -18,6 +18,16 @@ import signal
 import sys
 
 
+async def ready_until_stopped(port: int) -> None:
+    """Tell the benchmark the target listens ("READY <port>"), then wait for SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"READY {port}", flush=True)
+    await stop.wait()
+
+
 async def serve(args: argparse.Namespace) -> int:
     from router.fix.echo import EchoApp
     from router.fix.config import parse_fix_config
@@ -37,12 +47,7 @@ async def serve(args: argparse.Namespace) -> int:
         lag_task = asyncio.create_task(sample_event_loop_lag(observer, 0.5))
     kwargs = {"observer": observer} if observer is not None else {}
     gateway = await start_gateway(config, EchoApp(), **kwargs)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"READY {gateway.port}", flush=True)
-    await stop.wait()
+    await ready_until_stopped(gateway.port)
     if lag_task is not None:
         lag_task.cancel()
     await gateway.close()

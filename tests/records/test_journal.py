@@ -322,3 +322,22 @@ def test_live_command_is_the_same_frozen_value():
     with pytest.raises(AttributeError):
         made.seq = 8  # type: ignore[misc]
 
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_short_write_is_completed(tmp_path, monkeypatch, batch):
+    j = FileJournal(tmp_path, "none", trading_day="2026-01-05")
+    j.append(cmds(1, 2))
+    real_write = os.write
+    calls = []
+
+    def short_write(fd, data):       # the kernel may write less than asked (a signal, a full pipe or disk)
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:max(1, len(data) // 3)]))
+    monkeypatch.setattr(os, "write", short_write)
+    j.append(cmds(3, 2 + batch))
+    monkeypatch.setattr(os, "write", real_write)
+    assert len(calls) > 1
+    j.append(cmds(3 + batch, 3 + batch))
+    j.close()
+    assert list(FileJournal(tmp_path, "none").read()) == cmds(1, 3 + batch)
