@@ -13,22 +13,31 @@ from .test_kernels_book import cancel, new, pair, reasons, step
 P = 1_000_000           # far from 0, so the window sits inside positive prices
 
 
-def test_a_side_filled_to_the_last_slot_of_s_and_the_last_level_row():
+def test_the_level_table_filled_to_its_last_row_then_growth():
     eng, ref = pair()
-    caps, capl = int(eng._A[M_CAPS]), int(eng._A[M_CAPL])
-    assert capl == 16 and caps == 64
+    capl = int(eng._A[M_CAPL])
     step(eng, ref, *(new(1 + i, price=P - i) for i in range(capl)))   # one level per order
-    assert int(eng._A[M_CAPL]) == capl, "16 levels fit the 16-row level table"
-    step(eng, ref, *(new(100 + i, price=P - capl - i) for i in range(caps - capl)))
-    s = views(eng._A)[2]
-    assert s.shape[1] >= caps and eng.depth(0, 1000)[0].shape[0] == caps   # S[bids, caps - 1] in use
-    step(eng, ref, new(500, price=P - caps))      # one more level: S grows first
-    assert int(eng._A[M_CAPS]) > caps
-    # empty the inner levels, then the best ones, so freed level ids come back in new levels
-    step(eng, ref, *(cancel(100 + i) for i in range(0, caps - capl, 3)), cancel(1), cancel(2))
+    assert int(eng._A[M_CAPL]) == capl and eng.depth(0, 1000)[0].shape[0] == capl   # L[capl - 1] in use
+    step(eng, ref, new(100, price=P - capl))      # one more level: the tables grow first
+    assert int(eng._A[M_CAPL]) > capl
+    # empty inner and best levels, so freed level ids come back in new levels, then trade through all
+    step(eng, ref, *(cancel(1 + i) for i in range(2, capl, 3)), cancel(1), cancel(2))
     step(eng, ref, *(new(600 + i, price=P + 1 + i) for i in range(6)))
-    step(eng, ref, new(700, side=2, price=P - caps, qty=10 ** 4))   # trades through every bid level
+    step(eng, ref, new(700, side=2, price=P - capl, qty=10 ** 4))
     assert eng.resting_orders() == 1 and eng.order_state(700).live and eng.top_of_book(0).bid_price == 0
+
+
+def test_a_side_filled_to_the_last_slot_of_s_then_growth():
+    # order and level tables far bigger than a side (S starts at 64 slots whatever the capacity),
+    # so it is the side's own room check that grows S, not another table's growth
+    eng, ref = pair(capacity=256)
+    caps = int(eng._A[M_CAPS])
+    step(eng, ref, *(new(1 + i, price=P - i) for i in range(caps)))
+    assert int(eng._A[M_CAPS]) == caps and eng.depth(0, 1000)[0].shape[0] == caps   # S[bids, caps - 1]
+    step(eng, ref, new(500, price=P - caps))      # one more level: S grows first, nothing else does
+    assert int(eng._A[M_CAPS]) > caps and int(eng._A[M_CAPL]) == 256
+    step(eng, ref, *(cancel(1 + i) for i in range(0, caps, 5)), new(501, side=2, price=P - caps, qty=10 ** 4))
+    assert eng.resting_orders() == 1 and eng.top_of_book(0).bid_price == 0
 
 
 def test_the_ladder_first_and_last_slots_and_just_outside():
