@@ -29,7 +29,9 @@ class FillDays:
             day = self.calendars.trading_day(instr.schedule, now_ns)
             if day is not None:
                 return day
-        return datetime.fromtimestamp(now_ns / 1e9, timezone.utc).astimezone(self._tz[instr.venue]).date()
+        # Whole seconds by integer division: a local date changes on a whole second, and float seconds
+        # (~240 ns apart at today's epoch) put the last instants before midnight on the next date.
+        return datetime.fromtimestamp(now_ns // 10**9, timezone.utc).astimezone(self._tz[instr.venue]).date()
 
     def value_date(self, instr: Instrument, day: date) -> date:
         """T+N cycles settle N trading days after the trade; T+0 and deferred contracts on the day."""
@@ -67,8 +69,7 @@ class FillDays:
         """Until when (UTC ns, exclusive) a fill of `instr` counts for the `day` a fill at `now_ns` does:
         the calendar's next change; while it says closed (`day` is the venue's local date: a service
         run with sessions always open, the round trip at night or at a weekend) also the venue's next
-        local midnight, less 10 µs, so the float seconds `trading_day` converts through cannot
-        round a later instant onto the next date. None: keep nothing."""
+        local midnight. None: keep nothing."""
         cal = self.calendars
         until = None
         if cal is not None:
@@ -77,4 +78,4 @@ class FillDays:
                 return until
         tz = self._tz[instr.venue]
         midnight = int(datetime.combine(day + timedelta(days=1), datetime.min.time(), tz).timestamp()) * 10**9
-        return midnight - 10_000 if until is None else min(until, midnight - 10_000)
+        return midnight if until is None else min(until, midnight)
