@@ -14,7 +14,7 @@ one write per batch):
   OrderCancelRequest (35=F)      150=4 for the order it names
 
 It decides nothing: no risk, routing, funds, matching or state beyond the crossing legs waiting for
-their pair and the resting orders' symbols. So its capacity is what the router's FIX work for the
+their pair. So its capacity is what the router's FIX work for the
 mix alone costs on these layers: the ceiling any order flow, however fast, can reach on them. `benchmarks.roundtrip`
 runs it as the `gateway_answers` target; `router_app / gateway_answers` is then the order handling's
 share and `gateway_answers / gateway` what answering the mix costs against echoing one frame.
@@ -48,7 +48,6 @@ class AnswerApp:
         self.handles: dict[str, object] = {}
         # Crossing legs waiting for their pair, oldest first, per side: (handle, ClOrdID).
         self.waiting: dict[bytes, deque] = {b"1": deque(), b"2": deque()}
-        self.resting: dict[tuple[str, bytes], bytes] = {}  # (session, ClOrdID) -> symbol
         self.exec_id = 0
 
     def on_logon(self, handle) -> None:
@@ -88,7 +87,6 @@ class AnswerApp:
         g = msg.index().get
         clordid, symbol, side, qty = g(b"11"), g(b"55"), g(b"54"), g(b"38")
         if msg.msg_type == b"F":
-            self.resting.pop((handle.session_id, g(b"41")), None)
             self._report(handle, clordid, symbol, side, qty, b"4", b"4", b"0", b"0")
             return
         if msg.msg_type != b"D":
@@ -105,8 +103,6 @@ class AnswerApp:
                 self._report(peer, peer_clordid, symbol, b"2" if side == b"1" else b"1", qty, b"F", b"2", b"0", qty)
             else:
                 self.waiting[side].append((handle, clordid))
-        else:
-            self.resting[(handle.session_id, clordid)] = symbol
 
 
 async def serve(args: argparse.Namespace) -> int:
