@@ -14,9 +14,8 @@ one write per batch):
   OrderCancelRequest (35=F)      150=4 for the order it names
 
 It decides nothing: no risk, routing, funds, matching or state beyond the crossing legs waiting for
-their pair. So its capacity is what the router's FIX work for the
-mix alone costs on these layers: the ceiling any order flow, however fast, can reach on them. `benchmarks.roundtrip`
-runs it as the `gateway_answers` target; `router_app / gateway_answers` is then the order handling's
+their pair. So its capacity is what the router's FIX work for the mix alone costs on these layers:
+the ceiling any order flow, however fast, can reach on them. `benchmarks.roundtrip` runs it as the `gateway_answers` target; `router_app / gateway_answers` is then the order handling's
 share and `gateway_answers / gateway` what answering the mix costs against echoing one frame.
 
 Not its job: being correct about orders (every answer is made up from the request's own fields).
