@@ -17,8 +17,9 @@ reach for the plain orders it covers, beside today's path, same process, alterna
    cash reservation and working notional, and runs the core NEW through the real engine's own command
    loop (`matching.kernels._loop`, called from the new kernel) on the real engine's arena.
 
-Cases: `resting` (SGE.AU9999 buy 1 lot limit DAY below 200 resting sells: one ack) and `ioc` (the same
-at 559.00, TimeInForce IOC, meeting nothing: ack + cancel); reads of 1, 2, 7 and 32 messages. Figures:
+Cases: `resting` (SGE.AU9999 buy 1 lot limit DAY at 550.00 or, with --distinct, the prices and sizes
+`benchmarks.orderflow` cycles through, below 200 resting sells at 565.00: one ack) and `ioc` (the same
+with TimeInForce IOC, meeting nothing: ack + cancel); reads of 1, 2, 7 and 32 messages. Figures:
 medians of a read's ns / its messages; `frames` is encoding the answers as the gateway does (the same
 bytes on both paths, timed once); "beyond core", issue 15's measure, is today's path + frames - today's
 core call alone (`orderflow._core_new`), and for the study at most its path + frames (its whole compiled
@@ -86,7 +87,7 @@ class Runner:
         for j in range(n):
             self._k += 1
             qty, px = variant(self._k, self.distinct, 55000)
-            px = (prices or [None] * n)[j] or ("559.00" if case == "ioc" else px)
+            px = (prices or [None] * n)[j] or px
             body = [(11, f"{case[0]}{self._k}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"), (38, qty),
                     (40, 2), (44, px)]
             msgs.append(self.today.msg(SESSION, b"D", body + ([(59, 3)] if case == "ioc" else [])))
