@@ -2,8 +2,9 @@
 
 `BatchFlow.read(session, msgs, nows)` answers one read's NewOrderSingles on a live `OrderFlow`, as the
 design would: `pre` puts, for each parsed `FixMessage`, the tags the core needs into one int64 command row
-(the flow's own memos for account, symbol and price text, its FIX value check, the ClOrdID duplicate
-check); one call of `batch_study_kernel.batch_new` does the checks, reservations and core NEWs of every
+(the request's repeating part read as today's flow reads it, `orders.new_order_read`: a known message
+shape's kept terms by position, else through the tag index with the flow's account and symbol memos and
+its FIX value check; the price-text memo; the ClOrdID duplicate check); one call of `batch_study_kernel.batch_new` does the checks, reservations and core NEWs of every
 row; `post` makes each accepted order's record in the flow's index and its ack from the flow's own
 template (`reports.ack_report`; an IOC that met nothing also its `reports.cancelled_report`), the same
 bytes today's `on_message` sends. `StudyState` copies what the kernel reads from the flow into its one
@@ -25,13 +26,14 @@ from router.orders.core_books import OP_NEW, TIFS, pack_row
 from router.orders.core_bridge import Out
 from router.orders.core_one_command import _IOC_TEXT
 from router.orders.index import OS_CANCELED, Order, fast_units
+from router.orders.new_order_read import TERMS_KEPT, TIF_TERMS, constraints_of
 from router.orders.order_values import NO_GOLD_TAGS
 from router.orders.reports import ack_report, cancelled_report
 from router.orders.route_types import _TENS, _UNITS_FORMAT, NO_CONSTRAINTS, RouteRequest, Side
 
 MAX_READ = 64
-_TIF = {raw: (core, int(core)) for raw, (core, _) in TIFS.items()}
 _GTD = TIFS[b"6"][0]
+_UNSEEN = object()
 _new = tuple.__new__
 
 
@@ -114,29 +116,38 @@ class BatchFlow:
         t0 = perf()
         flow = self.flow
         index, st, at = flow.index, self.state.st, self.rows_at
-        acct_cache, terms, price_units, values = flow._acct_cache, flow._symbol_terms, flow._price_units, flow.values
-        owner_of = flow.owner_of
+        readers, price_units, owner_of = flow._readers, flow._price_units, flow.owner_of
         pending: list = []
         seen: set = set()
         fallback: list = []
         for j, msg in enumerate(msgs):
-            g = msg.index().get
-            clordid = g(b"11")
-            acct = acct_cache.get((session, g(b"1")))
-            known = terms.get(g(b"55"))
-            gold = (g(b"7001"), g(b"7002"), g(b"7003"), g(b"7004"), g(b"7005"))
-            tif = _TIF.get(g(b"59") or b"0")
-            if (not clordid or clordid in seen or index.clordid_used(session, clordid) or acct is None or known is None
-                    or known[5] or gold != NO_GOLD_TAGS or tif is None or tif[0] is _GTD or g(b"40") != b"2"
-                    or values.unsupported_value(g, False, gold) is not None):
+            # the request's repeating part as today's flow reads it (`orders.new_order_read`): a known
+            # shape's kept terms by position, else through the tag index (and kept for the next order)
+            rd = readers.get(msg.shape, _UNSEEN)
+            if rd is _UNSEEN:
+                rd = flow._reader(msg.shape)
+            terms = None
+            if rd is not None:
+                v = msg.values
+                terms = rd.terms.get((session, rd.static(v)))
+                if terms is not None:
+                    clordid, qty, price_raw = rd.dynamic(v)
+            if terms is None:
+                read = self._read_terms(session, msg, rd)
+                if read is not None:
+                    clordid, qty, price_raw, terms = read
+            if terms is None or not clordid or clordid in seen or index.clordid_used(session, clordid):
                 fallback.append((msg, nows[j]))
                 continue
-            qty = g(b"38")
+            acct, known, core_tif, tif, _, constraints, side, limit = terms
+            if known[5] or constraints is not NO_CONSTRAINTS or core_tif is _GTD or not limit:
+                fallback.append((msg, nows[j]))
+                continue
             qty = int(qty) if qty and qty.isdigit() else fast_units(qty, 0)
             if not qty or qty > MAX_QTY:
                 fallback.append((msg, nows[j]))
                 continue
-            key = (g(b"44"), known[3])
+            key = (price_raw, known[3])
             price = price_units.get(key)
             if price is None:
                 price = fast_units(key[0], known[3])
@@ -145,12 +156,11 @@ class BatchFlow:
                     continue
                 price_units[key] = price
             seen.add(clordid)
-            side = 1 if g(b"54") == b"1" else 2
             i = len(pending)
             now = nows[j]
-            pack_row(st, at + i * NCF * 8, OP_NEW, now, known[1].book_id, 0, owner_of[acct.name], side, 2, tif[1],
+            pack_row(st, at + i * NCF * 8, OP_NEW, now, known[1].book_id, 0, owner_of[acct.name], side, 2, tif,
                      price, qty, 0, 0, -1, 0, 0, 0, 0, 0)
-            pending.append((msg, now, clordid, acct.name, known, side, tif[1], qty, price))
+            pending.append((msg, now, clordid, acct.name, known, side, tif, qty, price))
         t1 = perf()
         outs = self._call(len(pending))
         t2 = perf()
@@ -160,6 +170,27 @@ class BatchFlow:
             outs += flow.on_message(session, msg, now)
         t3 = perf()
         return outs, t1 - t0, t2 - t1, t3 - t2
+
+    def _read_terms(self, session: str, msg: Any, rd: Any) -> tuple | None:
+        """`NewOrderRead._read_new` without its throttle (the kernel's) and its refusals (None: today's
+        path answers those): (ClOrdID, raw OrderQty, raw Price, terms), the terms kept in `rd`."""
+        flow = self.flow
+        g = msg.index().get
+        acct = flow._acct_cache.get((session, g(b"1")))
+        known = flow._symbol_terms.get(g(b"55"))
+        gold = (g(b"7001"), g(b"7002"), g(b"7003"), g(b"7004"), g(b"7005"))
+        tifs = TIF_TERMS.get(g(b"59") or b"0")
+        if (acct is None or known is None or tifs is None
+                or flow.values.unsupported_value(g, known[5], gold) is not None):
+            return None
+        terms = (acct, known, *tifs, NO_CONSTRAINTS if gold == NO_GOLD_TAGS else constraints_of(gold),
+                 1 if g(b"54") == b"1" else 2, g(b"40") == b"2")
+        if rd is not None:
+            kept = rd.terms
+            if len(kept) >= TERMS_KEPT:
+                kept.clear()
+            kept[(session, rd.static(msg.values))] = terms
+        return g(b"11"), g(b"38"), g(b"44"), terms
 
     def _call(self, n: int) -> list:
         """The compiled call over the read's rows (again from the row it stopped at, after the engine
