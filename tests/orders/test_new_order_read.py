@@ -151,3 +151,23 @@ def test_kept_terms_are_a_cache_a_snapshot_leaves_out() -> None:
     (ack,) = fresh.order(SH, "SGE.AU9999", 1, 1, "559.00")
     assert f(ack, 150) == b"0"
 
+
+
+def test_a_usual_order_and_its_cancel_are_read_without_the_index() -> None:
+    h = Harness(reference=False)
+    seen = []
+    for n in range(4):
+        body = [(11, f"u{n}"), (55, "SGE.AU9999"), (54, 1), (60, "20260101-00:00:00"), (38, 1), (40, 2),
+                (44, "559.00")]
+        order = h.msg(b"D", SH, body)
+        h.now += 1_000_000
+        (ack,) = h.flow.on_message(SH, order, h.now)
+        cancel = h.msg(b"F", SH, [(41, f"u{n}"), (11, f"x{n}"), (55, "SGE.AU9999"), (54, 1),
+                                  (60, "20260101-00:00:00")])
+        h.now += 1_000_000
+        (done,) = h.flow.on_message(SH, cancel, h.now)
+        assert (f(ack, 150), f(done, 150), f(done, 41)) == (b"0", b"4", f"u{n}".encode())
+        seen.append((order, cancel))
+    # From the second of each shape on (the codec compiles a shape at its second sighting), and the
+    # order's terms kept from the one before.
+    assert all(o.shape is not None and o._first is None and c._first is None for o, c in seen[2:])
