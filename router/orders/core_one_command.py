@@ -19,7 +19,7 @@ from matching import Reason as CoreReason
 from router.fix.codec import utc_timestamp
 from router.orders.core_books import ROW_FIELDS, pack_row
 from router.orders.core_bridge import (
-    _CANCEL_REQUESTED, _CANCEL_TEXT, K_ACCEPTED, K_CANCELLED, Out, _exec_id,
+    _CANCEL_REQUESTED, _CANCEL_TEXT, K_ACCEPTED, K_CANCELLED, K_SWEEP, Out, _exec_id,
 )
 from router.orders.index import DONE_STATUSES, ET_CANCELED, OS_CANCELED
 from router.orders.reports import cancelled_report, exec_report, quiet_report
@@ -27,6 +27,10 @@ from router.orders.reports import cancelled_report, exec_report, quiet_report
 _UNFILLED_IOC = int(CoreReason.UNFILLED_IOC)
 _IOC_TEXT_STR = _CANCEL_TEXT[CoreReason.UNFILLED_IOC]
 _IOC_TEXT = _IOC_TEXT_STR.encode()
+# An unfilled product IOC's cancel: (metric label, Text str, Text bytes) by (fill reports, fine micrograms
+# left, candidate books), what `CoreEvents._swept`'s Text shows; bounded, cleared when full (`_unswept_ioc`).
+_SWEPT_TEXTS: dict[tuple, tuple[str, str, bytes]] = {}
+SWEPT_TEXTS_KEPT = 4096
 # NamedTuple construction through tuple.__new__ skips the generated __new__ (one per report).
 _new = tuple.__new__
 
@@ -67,8 +71,12 @@ class OneCommand:
         elif len(events) == 2 and ctx[0] == "new":
             # An IOC that met nothing: accepted, then its whole quantity cancelled.
             ev, ev2 = events
-            if ev[0] == K_ACCEPTED and ev2[0] == K_CANCELLED and ev2[2] == _UNFILLED_IOC and ev2[7] == ev[7]:
-                return self._unfilled_ioc(ev, ev2, now_ns)
+            if ev[0] == K_ACCEPTED and ev2[7] == ev[7]:
+                if ev2[0] == K_CANCELLED and ev2[2] == _UNFILLED_IOC:
+                    return self._unfilled_ioc(ev, ev2, now_ns)
+                # A product IOC's sweep that met nothing: accepted, then the sweep's report, nothing rested.
+                if ev2[0] == K_SWEEP and ev2[11] <= 0 and ctx[1].tif == 3:
+                    return self._unswept_ioc(ev, ev2, now_ns)
         return self._reports(events, (ctx,), now_ns)
 
     def _unfilled_ioc(self, ev: list[int], ev2: list[int], now_ns: int) -> list[Out]:
@@ -89,6 +97,46 @@ class OneCommand:
                 self._finish(o)
                 body = (cancelled_report(o, self.ids.next_exec(), ts, _IOC_TEXT) if report is exec_report
                         else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=_IOC_TEXT_STR))
+                outs.append(_new(Out, (o.session, b"8", body)))
+        if self.md.by_book:
+            touched = {b for b in (ev[5], ev2[5]) if b >= 0}
+            if touched:
+                outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, []))
+        return outs
+
+    def _unswept_ioc(self, ev: list[int], ev2: list[int], now_ns: int) -> list[Out]:
+        """`_reports` of a product IOC's two events when its sweep met nothing (ACCEPTED on no book, then
+        SWEEP_REPORT with nothing rested): its ack and its cancel as the general loop and `_swept` make
+        them, the cancel from `reports.cancelled_report`'s template and its Text kept per (amount,
+        candidate books) (benchmarks/README.md, "IOC orders, session 11")."""
+        self._fill_now = now_ns
+        o = self.index.by_oid.get(ev[7])
+        outs: list[Out] = []
+        if o is not None:
+            report = self.exec_report
+            ts = self._stamp(now_ns)
+            ack = self._accepted(o, ev[5], ev[11], ts)
+            if ack is not None:
+                outs.append(ack)
+            if o.status not in DONE_STATUSES:
+                left = o.leaves
+                cands = o.decision.candidates if o.decision is not None else ()
+                fill_report = self.fill_report
+                key = (fill_report, left, *[c[1] for c in cands])
+                got = _SWEPT_TEXTS.get(key)
+                if got is None:
+                    label, why = fill_report.unfilled(left, cands)
+                    text = "unfilled remainder cancelled (immediate order): " + why
+                    if len(_SWEPT_TEXTS) >= SWEPT_TEXTS_KEPT:
+                        _SWEPT_TEXTS.clear()
+                    got = _SWEPT_TEXTS[key] = (label, text, text.encode())
+                o.book = -1
+                o.status = OS_CANCELED
+                self._finish(o)
+                if self.metrics is not None:
+                    self.metrics.product_unfilled(o.symbol, got[0], left)
+                body = (cancelled_report(o, self.ids.next_exec(), ts, got[2]) if report is exec_report
+                        else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=got[1]))
                 outs.append(_new(Out, (o.session, b"8", body)))
         if self.md.by_book:
             touched = {b for b in (ev[5], ev2[5]) if b >= 0}

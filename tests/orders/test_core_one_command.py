@@ -1,9 +1,9 @@
 """orders.core_one_command: one command per message through one reused buffer, and the one-event
 answers' own paths give what the general loop (`CoreEvents._reports`) gives.
 
-A resting order's ACCEPTED, a requested cancel's CANCELLED and an IOC that met nothing are answered
-without the general loop; the scripted morning here runs through both (the general one by patching
-the three paths to `_reports` and the builder to `exec_report`'s general build) and compares the
+A resting order's ACCEPTED, a requested cancel's CANCELLED and an IOC that met nothing (an instrument's,
+or a product's sweep) are answered without the general loop; the scripted morning here runs through both (the general one by patching
+the four paths to `_reports` and the builder to `exec_report`'s general build) and compares the
 lines sent, the metrics calls and the state hashes.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from router.orders.core_bridge import CoreEvents
-from router.orders.core_one_command import OneCommand
+from router.orders.core_one_command import _SWEPT_TEXTS, OneCommand
 from router.records.state_hash import state_hashes
 from tests.orders.test_flow import HK, SH, Harness, ers, f
 from tests.orders.test_new_order_paths import _wire
@@ -46,6 +46,8 @@ def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str],
                       lambda self, ev, clordid, now_ns: self._reports([ev], (("cancel", None, clordid),), now_ns))
             m.setattr(OneCommand, "_unfilled_ioc",
                       lambda self, ev, ev2, now_ns: self._reports([ev, ev2], (("new", None),), now_ns))
+            m.setattr(OneCommand, "_unswept_ioc",
+                      lambda self, ev, ev2, now_ns: self._reports([ev, ev2], (("new", None),), now_ns))
             m.setattr(CoreEvents, "exec_report", staticmethod(lambda *a, **k: exec_report(*a, **k)))
         h = Harness(reference=reference)
         h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
@@ -64,6 +66,15 @@ def _morning(reference: bool, *, general: bool, monkeypatch) -> tuple[list[str],
         iocs = [(SH, "SGE.AU9999", 1, "551.00"), (HK, "SGE.AU9999", 2, "600.00"), (SH, "HKGX.LLG", 1, "2300.00")]
         for n, (sender, symbol, side, price) in enumerate(iocs):
             lines += _wire(h.order(sender, symbol, side, 2, price, clordid=f"ioc{n}", tif="3"))  # met nothing
+        # Product IOCs whose sweep met nothing (two asked again: their cancel Text is the kept one), then one
+        # with the kept Texts dropped.
+        piocs = [(SH, "GOLD.KG9999", 1, 1000, "505.00"), (HK, "GOLD.KG9999", 2, 1000, "615.00"),
+                 (SH, "GOLD.HKSH", 1, 20, "505.00"), (HK, "GOLD.HKSH", 2, 15, "615.00"),
+                 (SH, "GOLD.KG9999", 1, 1000, "505.00"), (SH, "GOLD.HKSH", 1, 20, "505.00")]
+        for n, (sender, symbol, side, qty, price) in enumerate(piocs):
+            lines += _wire(h.order(sender, symbol, side, qty, price, clordid=f"pioc{n}", tif="3"))
+        _SWEPT_TEXTS.clear()
+        lines += _wire(h.order(HK, "GOLD.KG9999", 2, 1000, "615.00", clordid="pioc-cleared", tif="3"))
         h.flow.metrics = None
         return lines + metrics.calls, state_hashes(h.flow)
 
@@ -90,6 +101,7 @@ def test_the_acknowledgements_own_path_equals_the_general_one(reference: bool, m
     assert sum(b"|150=0|" in ln for ln in usual) >= 20                            # acks, resting or not
     assert sum(b"\x01150=4\x0139=4\x01" in ln for ln in usual) >= 3                  # requested cancels
     assert sum(b"\x01150=4\x0139=4\x01" in ln and b"\x0158=unfilled remainder" in ln for ln in usual) >= 3  # IOCs
+    assert sum(b"\x01150=4\x0139=4\x01" in ln and b"g fine not filled" in ln for ln in usual) >= 7  # product IOCs
     assert sum(ln.startswith(HK.encode() + b" X ") or b"\x0135=X\x01" in ln for ln in usual) >= 10  # book updates
     assert sum(ln.startswith(b"metrics routed(") for ln in usual) >= 10
     assert usual == general
