@@ -530,9 +530,10 @@ def test_explain_text_is_the_same_from_the_fragment_cache_and_it_stays_bounded(m
 
 def test_explain_bytes_equal_the_fresh_line_for_every_decision_and_stay_bounded(monkeypatch):
     """The router's reused GoldRouteExplain lines: for orders that differ in each value the line shows
-    (side, quantity, price, a moved quote, an exclusion, a rejection), the bytes are always the line
-    formatted afresh; the same decision again gets the very same bytes (a one-book decision's are made
-    in one step, `route_types.explain_line`, and kept on the decision only); the cache stays bounded."""
+    (side, quantity, price, a moved quote, an exclusion, a rejection, a product with one book left), the bytes are always the line
+    formatted afresh; the same product decision again gets the very same bytes, whatever number of books
+    it names (an instrument decision's are made in one step, `route_types.explain_line`, and kept on the
+    decision only); the cache stays bounded."""
     import router.orders.routing as routing
     monkeypatch.setattr(routing, "EXPLAIN_CACHE_MAX", 4)
     quotes = {CAT.instruments["SGE.AU9999"].book_id: 55990}
@@ -540,18 +541,18 @@ def test_explain_bytes_equal_the_fresh_line_for_every_decision_and_stay_bounded(
     seen = set()
     for request in (req(price=56000), req(price=56010), req(side=SELL, price=56000), req(qty=2000, price=56000),
                     req("SGE.AU9999", qty=1, price=56000), req(vault="HK", price=56000),
-                    req(bar_form="lgd_400oz"), req(price=56000)):
+                    req(bar_form="lgd_400oz"), req(price=56000), req("GOLD.HKSH", qty=20, price=56000)):
         for ask in (55990, 55980):
             quotes[CAT.instruments["SGE.AU9999"].book_id] = ask
             d = r.route(request, 0)
             line = r.explain_bytes(d)
             assert line == d.explain_text().encode("ascii", "replace")
             again = r.explain_bytes(r.route(request, 0))
-            assert again is line if len(d.candidates) > 1 or len(d.excluded) > 1 else again == line
+            assert again is line if request.symbol in CAT.products else again == line
             assert len(r._explains) <= 4
             seen.add(line)
-    # 7 distinct orders x 2 quotes, except where the quoted book is not a candidate (HK vault, bar form)
-    assert len(seen) == 12
+    # 8 distinct orders x 2 quotes, except where the quoted book is not a candidate (HK vault, bar form)
+    assert len(seen) == 14
     # Snapshots pickle the router: the lines are left out of its state, everything else is kept.
     state = r.__getstate__()
     assert state["_explains"] == {} and r._explains and state["_static"] is r._static
