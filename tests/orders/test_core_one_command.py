@@ -2,9 +2,9 @@
 answers' own paths give what the general loop (`CoreEvents._reports`) gives.
 
 A resting order's ACCEPTED, a requested cancel's CANCELLED and an IOC that met nothing (an instrument's,
-or a product's sweep) are answered without the general loop; the scripted morning here runs through both (the general one by patching
-the four paths to `_reports` and the builder to `exec_report`'s general build) and compares the
-lines sent, the metrics calls and the state hashes.
+or a product's sweep) are answered without the general loop; the scripted morning here runs through
+both (the general one by patching the four paths to `_reports` and the builder to `exec_report`'s
+general build) and compares the lines sent, the metrics calls and the state hashes.
 """
 from __future__ import annotations
 

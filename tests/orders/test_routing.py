@@ -530,10 +530,10 @@ def test_explain_text_is_the_same_from_the_fragment_cache_and_it_stays_bounded(m
 
 def test_explain_bytes_equal_the_fresh_line_for_every_decision_and_stay_bounded(monkeypatch):
     """The router's reused GoldRouteExplain lines: for orders that differ in each value the line shows
-    (side, quantity, price, a moved quote, an exclusion, a rejection, a product with one book left), the bytes are always the line
-    formatted afresh; the same product decision again gets the very same bytes, whatever number of books
-    it names (an instrument decision's are made in one step, `route_types.explain_line`, and kept on the
-    decision only); the cache stays bounded."""
+    (side, quantity, price, a moved quote, an exclusion, a rejection, a product with one book left), the
+    bytes are always the line formatted afresh; the same product decision again gets the very same bytes,
+    whatever number of books it names (an instrument decision's are made in one step,
+    `route_types.explain_line`, and kept on the decision only); the cache stays bounded."""
     import router.orders.routing as routing
     monkeypatch.setattr(routing, "EXPLAIN_CACHE_MAX", 4)
     quotes = {CAT.instruments["SGE.AU9999"].book_id: 55990}
