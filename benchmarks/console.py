@@ -108,12 +108,26 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def wakeups(pid: int) -> int:
+    """How many times the main thread (the event loop) has been put on a CPU: the third field of its
+    schedstat. Between two readings, messages / wake-ups is how many messages each turn of the loop
+    found waiting, which is what makes CPU per message move for the same code (one message per
+    wake-up pays cold caches and the loop's fixed cost alone)."""
+    try:
+        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[2])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def block(live, rate: int, duration_s: float) -> dict:
-    """One measured block: the round-trip step plus the server's CPU per order in ns resolution."""
-    cpu0 = cpu_ns(live.target.proc.pid)
+    """One measured block: the round-trip step plus the server's CPU per order in ns resolution and
+    the messages per wake-up of its event loop (see `wakeups`)."""
+    pid = live.target.proc.pid
+    cpu0, woke0 = cpu_ns(pid), wakeups(pid)
     step = _step(live, rate, duration_s, min(0.5, duration_s / 4))
-    cpu = cpu_ns(live.target.proc.pid) - cpu0
+    cpu, woke = cpu_ns(pid) - cpu0, wakeups(pid) - woke0
     step["server_cpu_us_per_order"] = round(cpu / 1000 / step["acked"], 2) if step["acked"] else None
+    step["messages_per_wakeup"] = round(step["sent"] / woke, 2) if woke > 0 and step.get("sent") else None
     return step
 
 

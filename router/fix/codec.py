@@ -23,6 +23,7 @@ import re
 from typing import Sequence
 
 from router.fix.encoding import _checksum, encode  # noqa: F401  (encode re-exported)
+from router.fix.picks import picker
 from router.fix.split_slow import RAW_DATA_PAIRS, _split_slow  # noqa: F401  (RAW_DATA_PAIRS re-exported)
 from router.fix.timestamps import parse_utc_timestamp, utc_timestamp  # noqa: F401  (re-exported)
 
@@ -122,6 +123,18 @@ class FixMessage:
             self._first = first
         return first
 
+    def pick(self, tags: tuple[bytes, ...]) -> tuple:
+        """The values of body `tags` (canonical texts) at their first occurrences, None where absent: by
+        position in a compiled shape (`router.fix.picks`), else from the index."""
+        shape = self.shape
+        if shape is not None:
+            get = shape.picks.get(tags)
+            if get is None:
+                get = shape.picks[tags] = picker(shape.first, tags)
+            return get(self.values)
+        first = self._first or self.index()
+        return tuple([first.get(t) for t in tags])
+
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:
         return (self._first or self.index()).get(_text_of(tag), default)
 
@@ -141,7 +154,12 @@ class FixMessage:
 
     @property
     def seq_num(self) -> int:
-        value = (self._first or self.index()).get(b"34")
+        shape = self.shape
+        if shape is not None:       # by position: no index built for it
+            pos = shape.first.get(b"34")
+            value = self.values[pos] if pos is not None else None
+        else:
+            value = (self._first or self.index()).get(b"34")
         return int(value) if value is not None and value.isdigit() else 0
 
     def __repr__(self) -> str:
@@ -190,7 +208,7 @@ def _split_fast(body: bytes) -> tuple[list[bytes], list[bytes]] | None:
 class _Shape:
     """A tag sequence seen before, compiled to a regex capturing every value."""
 
-    __slots__ = ("regex", "tags", "key", "typed", "on_behalf", "routes")
+    __slots__ = ("regex", "tags", "key", "typed", "on_behalf", "routes", "first", "picks")
 
     def __init__(self, tags: list[bytes], key: bytes) -> None:
         # (token, regex) set by router.fix.validate: the same split with every
@@ -201,6 +219,9 @@ class _Shape:
         self.regex = re.compile(b"".join(re.escape(t) + b"=([^\x01]*)\x01" for t in tags))
         self.tags = tuple(tags)
         self.key = key
+        # Each tag's first position, and the readers `FixMessage.pick` made of them (bounded by its callers).
+        self.first = {t: n for n, t in reversed(list(enumerate(tags)))}
+        self.picks: dict[tuple[bytes, ...], object] = {}
         # Whether its messages carry OnBehalfOfCompID(115), or 115 or DeliverToCompID(128): the session's
         # and the gateway's routing checks (router.fix.onbehalf) read these, not a search of each frame.
         self.on_behalf = b"115" in tags

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, time as dtime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,7 +51,10 @@ class Schedule:
         return self.start == self.end
 
     def _local(self, now_ns: int) -> datetime:
-        return datetime.fromtimestamp(now_ns / 1e9, ZoneInfo(self.tz))
+        # Whole seconds by integer division, then the microseconds (floored): float seconds are
+        # ~240 ns apart at today's epoch, which put the last ~120 ns before a boundary past it.
+        secs, ns = divmod(now_ns, 1_000_000_000)
+        return datetime.fromtimestamp(secs, ZoneInfo(self.tz)).replace(microsecond=ns // 1_000)
 
     def is_open(self, now_ns: int) -> bool:
         if self.always:
@@ -69,7 +72,7 @@ class Schedule:
         start = datetime.combine(local.date(), self.start, tzinfo=local.tzinfo)
         if start > local:
             start = datetime.combine(local.date() - timedelta(days=1), self.start, tzinfo=local.tzinfo)
-        return int(start.timestamp()) * 1_000_000_000
+        return _epoch_ns(start)
 
     def next_boundary_ns(self, now_ns: int) -> int:
         """The next daily session boundary after `now_ns`: the next `start` in `tz` (midnight UTC when
@@ -78,10 +81,20 @@ class Schedule:
         tz = local.tzinfo
         day = local.date()
         while True:
-            candidate = datetime.combine(day, self.start, tzinfo=tz)
-            if candidate.timestamp() * 1e9 > now_ns:
-                return int(candidate.timestamp() * 1_000_000) * 1_000
+            candidate = _epoch_ns(datetime.combine(day, self.start, tzinfo=tz))
+            if candidate > now_ns:
+                return candidate
             day += timedelta(days=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _epoch_ns(moment: datetime) -> int:
+    """An aware datetime as integer ns since the epoch, exactly (what `timestamp()` computes, without
+    the float)."""
+    return (moment - _EPOCH) // _MICROSECOND * 1_000
 
 
 ALWAYS = Schedule()

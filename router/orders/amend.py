@@ -31,6 +31,8 @@ from router.orders.reports import cancel_reject, exec_report, reject_report
 from router.domain.reasons import Reason
 from router.orders.order_values import MASS_CANCEL_TYPES, not_supported
 
+_CANCEL_TAGS = (b"41", b"11", b"37")       # OrigClOrdID, ClOrdID, OrderID: what a cancel reads
+
 
 class Amendments:
     """Mixin of `OrderFlow` (uses its index, risk, accounts, router books and `_run`)."""
@@ -39,10 +41,9 @@ class Amendments:
         return self.index.find(session, msg.get(41), msg.get(37))
 
     def cancel(self, session: str, msg: Any, now_ns: int) -> list[Out]:
-        g = msg.index().get         # one dict of first occurrences, as in new_order
-        orig_raw = g(b"41")
-        clordid, orig = g(b"11") or b"NONE", orig_raw or b"NONE"
-        o = self.index.find(session, orig_raw, g(b"37"))
+        orig_raw, clordid, order_id = msg.pick(_CANCEL_TAGS)      # by position: no index built
+        clordid, orig = clordid or b"NONE", orig_raw or b"NONE"
+        o = self.index.find(session, orig_raw, order_id)
         reason, text = None, ""
         if o is None:
             reason, text = Reason.UNKNOWN_ORDER, f"unknown order OrigClOrdID={_s(orig)} in this session"

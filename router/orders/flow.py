@@ -34,19 +34,19 @@ from router.orders.accounts import Account, Accounts
 from router.domain.catalogue import CURRENCIES, Catalogue
 from router.domain.convert import PRECISION, Fx, to_usd_oz_fine_exact
 from router.domain.fx_quotes import FxSettings
-from router.fix.codec import parse_utc_timestamp
-from router.orders.marketdata import BAR_FORM_FROM_FIX, CYCLE_FROM_FIX, MarketData
+from router.orders.marketdata import MarketData
 from router.orders.amend import Amendments
 from router.orders.core_books import (
-    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TIFS, TopReader, book_specs, core_factor, make_engine,
+    CORE_DEN, OP_NEW, OP_SWEEP, PRODUCT_DEN, STP_MODES, TopReader, book_specs, core_factor, make_engine,
 )
 from router.orders.core_bridge import CoreEvents, Out
 from router.orders.core_one_command import OneCommand
 from router.orders.fill_report import FillReport
 from router.orders.funds import Funds
+from router.orders.new_order_read import KeptTerms, NewOrderRead
 from router.orders.new_order_rejects import NewOrderRejects, business_reject
 from router.orders.index import DONE_KEPT, Ids, Order, OrderIndex, fast_units, text_of as _s
-from router.orders.order_values import NO_GOLD_TAGS, OrderValues
+from router.orders.order_values import OrderValues
 from router.orders.reports import quiet_report
 from router.orders.quota import CrossBorderQuota, Direction
 from router.orders.quota_use import QuotaUse
@@ -54,18 +54,17 @@ from router.orders.refprices import ReferenceConfig, ReferencePrices
 from router.domain.reasons import Reason
 from router.orders.risk import RiskEngine
 from router.orders.status import TradingStatus
-from router.orders.routing import NO_CONSTRAINTS, Constraints, RouteDecision, RouteRequest, Router, Side
+from router.orders.routing import RouteDecision, RouteRequest, Router, Side
 
 ROUTES_KEPT = 1000
 PRICE_TEXTS_KEPT = 4096
 # Module constants instead of enum class attribute lookups on the per-order path.
-_BUY, _SELL, _GTD, _FOK = Side.BUY, Side.SELL, CoreTif.GTD, CoreTif.FOK
+_BUY, _SELL, _GTD = Side.BUY, Side.SELL, CoreTif.GTD
 _new = tuple.__new__          # NamedTuple construction without the generated __new__
-# TimeInForce(59) -> (core Tif, its int, the router's Tif): the int spares an enum conversion per order.
-_TIF = {raw: (core, int(core), route) for raw, (core, route) in TIFS.items()}
+_UNSEEN = object()            # a message shape without a reader yet
 
 
-class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEvents, ReferencePrices):
+class OrderFlow(NewOrderRead, NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEvents, ReferencePrices):
     """The order flow for one catalogue, account set and core; see the module docstring."""
 
     def __init__(self, catalogue: Catalogue, fx: Fx, accounts: Accounts, risk: RiskEngine,
@@ -94,6 +93,8 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEv
         self._symbol_terms: dict[bytes | None, tuple] = {}
         self._rest_pos: dict[tuple, int] = {}
         self._price_units: dict[tuple[bytes, int], int] = {}      # (Price(44) text, decimals) -> units
+        # The codec's message shape -> its `new_order_read.ShapeReader` (or None): a cache, pickled empty.
+        self._readers: dict[Any, Any] = KeptTerms()
         # One bound method, handed to the router for product orders: reads each book's live best
         # price (benchmarks/README.md, "Order flow: what was made faster").
         self._top_fn = self._read_top.price
@@ -191,72 +192,54 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEv
 
     # -- new orders -------------------------------------------------------------------------
     # new_order reads and checks the request and routes it; `_accept_new` makes the accepted order's
-    # record and core command (a split that measured free). Reading in steps of their own, tuples in
-    # and out, measured ~1.2 us (4 %) slower per order, so the reading stays one function with its
-    # parts marked (benchmarks/README.md, "Order flow: the new order's own steps").
+    # record and core command (a split that measured free). What the request's repeating values decide
+    # is decided once per (shape, session, values) and kept (`orders.new_order_read`); the per-order
+    # values are read here (benchmarks/README.md, "The acknowledgement and the cancel, session 11").
     def new_order(self, session: str, msg: Any, now_ns: int) -> list[Out]:
         if self.metrics is not None:
             self.metrics.order_received(session)
-        g = msg.index().get        # one dict of first occurrences: cheaper than a get() per tag
-        # -- who sends what: ClOrdID, throttle, account, symbol
-        clordid = g(b"11")
-        if not clordid:
-            return [business_reject(session, msg, 5, "ClOrdID(11) missing")]
-        if self.index.clordid_used(session, clordid):
-            if g(b"97") == b"Y":
-                # A possible resend of an order we already have: report its state rather than reject it.
-                return self.status(session, msg, now_ns)
-            return self._reject_new(session, msg, now_ns, Reason.DUPLICATE_CLORDID,
-                                    f"duplicate ClOrdID {_s(clordid)} in this session")
-        throttled = self.risk.check_message(session, now_ns)
-        if throttled is not None:
-            return self._reject_new(session, msg, now_ns, throttled, throttled.text)
-        acct_key = (session, g(b"1"))
-        acct = self._acct_cache.get(acct_key)
-        if acct is None:
-            acct = self.accounts.resolve(session, _s(g(b"1")))
-            if isinstance(acct, Reason):
-                return self._reject_new(session, msg, now_ns, acct, f"{acct.text}: {_s(g(b'1')) or '(none)'}")
-            self._acct_cache[acct_key] = acct
+        # -- who sends what. A known shape with terms kept for these values is read by position; anything
+        # else through the tag index (`new_order_read`), which keeps accepted terms for the next order.
+        shape = msg.shape
+        rd = self._readers.get(shape, _UNSEEN)
+        if rd is _UNSEEN:
+            rd = self._reader(shape)
+        terms = None
+        if rd is not None:
+            v = msg.values
+            terms = rd.terms.get((session, rd.static(v)))
+            if terms is not None:
+                clordid, qty_raw, price_raw = rd.dynamic(v)
+                if not clordid or self.index.clordid_used(session, clordid):
+                    terms = None        # answered by the general reading, in its order of checks
+                else:
+                    throttled = self.risk.check_message(session, now_ns)
+                    if throttled is not None:
+                        return self._reject_new(session, msg, now_ns, throttled, throttled.text)
+        if terms is None:
+            read = self._read_new(session, msg, now_ns, rd)
+            if type(read) is list:
+                return read
+            clordid, qty_raw, price_raw, terms = read
+        acct, known, core_tif, tif, route_tif, constraints, side_i, limit = terms
         account = acct.name
-        known = self._symbol_terms.get(g(b"55"))
-        if known is None:
-            known = self._symbol_info(g(b"55"))
-            if known[1] is None and known[2] is None:
-                return self._reject_new(session, msg, now_ns, Reason.UNKNOWN_SYMBOL,
-                                        f"unknown instrument or product {known[0]!r}", account)
         symbol, instr, product, decimals, tick, is_product = known
-        # -- the order's terms. Every FIX 4.4 value passes the dictionary; the ones this router does not
-        # support are refused here, as an ExecutionReport the OMS can tie to its ClOrdID. The gold tags
-        # are read once, for the value check and the constraints.
-        gold = (g(b"7001"), g(b"7002"), g(b"7003"), g(b"7004"), g(b"7005"))
-        unsupported = self.values.unsupported_value(g, is_product, gold)
-        if unsupported is not None:
-            return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED, unsupported, account)
-        core_tif, tif, route_tif = _TIF[g(b"59") or b"0"]
         expire_ns = 0
         if core_tif is _GTD:
-            raw = g(b"126")
-            expire_ns = parse_utc_timestamp(raw) if raw else None
-            if not expire_ns or expire_ns <= now_ns:
+            expire_ns = self._expire_ns(msg, now_ns)
+            if expire_ns is None:
                 return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                         "GTD order needs an ExpireTime(126) in the future", account)
-        if is_product and core_tif is _FOK:
-            return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
-                                    "fill-or-kill is not supported on a routable product (the group sweep "
-                                    "cannot guarantee all-or-none across venues)", account)
-        qty = g(b"38")
         # The usual whole quantity read here; anything else through fast_units and the exact path.
-        qty = int(qty) if qty and qty.isdigit() else fast_units(qty, 0)
+        qty = int(qty_raw) if qty_raw and qty_raw.isdigit() else fast_units(qty_raw, 0)
         if not qty:
-            qty = self._slow_qty(session, msg, now_ns, g(b"38"), instr is not None, account)
+            qty = self._slow_qty(session, msg, now_ns, qty_raw, instr is not None, account)
             if type(qty) is list:
                 return qty
         price = None
-        limit = g(b"40") == b"2"
         if limit:
             # A price text's units, remembered per (text, decimals): clients send the same few levels.
-            key = (g(b"44"), decimals)
+            key = (price_raw, decimals)
             price = self._price_units.get(key)
             if price is None:
                 price = fast_units(key[0], decimals)
@@ -265,11 +248,9 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEv
                         self._price_units.clear()
                     self._price_units[key] = price
             if not price or price % tick:
-                price = self._slow_price(session, msg, now_ns, g(b"44"), decimals, instr, symbol, account)
+                price = self._slow_price(session, msg, now_ns, price_raw, decimals, instr, symbol, account)
                 if type(price) is list:
                     return price
-        constraints = NO_CONSTRAINTS if gold == NO_GOLD_TAGS else _constraints(gold)
-        side_i = 1 if g(b"54") == b"1" else 2      # an int once: int() of the Side IntEnum costs a call
         # -- margin call, then routing
         fills = self.fills
         if fills is not None and fills.margin_calls and instr is not None:
@@ -404,17 +385,6 @@ class OrderFlow(NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEv
             out.append(entry)
         out.reverse()
         return out
-
-
-def _constraints(raw: tuple) -> Constraints:
-    """Settlement constraints from the values of the custom tags 7001..7005 (None when absent)."""
-    if not any(raw):
-        return NO_CONSTRAINTS
-    ccy, vault, bar, cycle, venues = (v.decode("ascii", "replace") if v else None for v in raw)
-    # The FIX enums name bar forms and cycles briefly; the catalogue uses descriptive names.
-    bar = None if bar in (None, "ANY") else BAR_FORM_FROM_FIX.get(bar, bar)
-    cycle = None if cycle is None else CYCLE_FROM_FIX.get(cycle, cycle)
-    return Constraints(ccy, vault, bar, cycle, frozenset(venues.split()) if venues else None)
 
 
 __all__ = ["OrderFlow", "Out", "make_engine", "book_specs", "core_factor"]

@@ -49,6 +49,7 @@ SKIP = frozenset({
     "_days_memo",       # the ledger's memo of the calendars' days per fill (router.records.ledger)
     "_rest_pos",        # the flow's memo of a product order's rest book per ranking (a cache, cleared at 4096)
     "_price_units",     # the flow's memo of Price(44) texts' units (a cache, cleared at 4096)
+    "_readers",         # the flow's message readers per codec shape, with their kept request terms (a cache)
 })
 
 

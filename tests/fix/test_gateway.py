@@ -547,6 +547,14 @@ def test_schedule_windows():
     assert night.is_open(ns("2026-03-02T13:00:00")) and night.is_open(ns("2026-03-02T18:00:00"))
     assert not night.is_open(ns("2026-03-02T19:00:00"))
     assert night.period_start_ns(ns("2026-03-02T17:00:00")) == ns("2026-03-02T12:00:00")
+    # Exact to the nanosecond at both edges (float seconds put the last ~120 ns before a boundary past it).
+    opens, closes = ns("2026-03-02T09:00:00"), ns("2026-03-02T17:00:00")
+    assert not day.is_open(opens - 1) and day.is_open(opens)
+    assert day.is_open(closes - 1) and not day.is_open(closes)
+    assert day.period_start_ns(closes - 1) == opens
+    assert day.next_boundary_ns(opens - 1) == opens
+    assert day.next_boundary_ns(opens) == opens + 86_400 * 10**9
+    assert not night.is_open(ns("2026-03-02T12:00:00") - 1) and night.is_open(ns("2026-03-02T18:30:00") - 1)
 
 
 async def test_new_schedule_period_resets_sequence_numbers(gw, clients, tmp_path):
