@@ -387,3 +387,35 @@ def test_recovery_startup_run_replays_a_real_snapshot_and_tail(tmp_path):
     rows = {r["target"]: r for r in suite.targets(tmp_path)}
     judged = [r for name, r in rows.items() if name.startswith("start to ready from a snapshot + 300")]
     assert judged and judged[0]["value"] == start["snapshot_plus_tail_s"]
+
+
+def test_batch_study_answers_as_today_and_its_checks_can_fail():
+    """`benchmarks/batch_study.py` (issue 15's design study): one compiled call per read answers every
+    order with today's bytes, refuses the probe's order for today's reason, leaves the same core state;
+    a wrong answer, a wrong verdict or reservations left behind are each counted, not timed."""
+    from benchmarks import batch_study, batch_study_kernel as bk
+
+    result = batch_study.run(4, (1, 3))
+    assert result["unexpected"] == {} and result["answers_checked"] > 100
+    assert result["refused_by_kernel"] == 1          # the probe's order outside the price band
+    t = result["ns_per_message"]["ioc"][3]
+    assert min(t["today"], t["pre"], t["core"], t["post"]) > 0
+    # A kept explanation that is not today's: the ack differs from today's, byte for byte.
+    r = batch_study.Runner()
+    r.read("resting", 2)
+    r.batch.tails = {k: b"=0/0r" for k in r.batch.tails}
+    r.read("resting", 2)
+    assert r.problems == {"study resting": 1}
+    # A kernel that refuses what today accepts (a 0.01 % collar): the verdicts differ.
+    r = batch_study.Runner()
+    r.batch.state.st[bk.H_COLLAR_BP] = 1
+    r.read("ioc", 3)
+    assert r.problems == {"study ioc": 1} and r.batch.refused == 3
+    # Reservations the cancels did not give back: the final check sees them.
+    r = batch_study.Runner()
+    r.read("resting", 2)
+    r.final_checks()
+    assert r.problems == {}
+    r.batch.state.RES[:] += 1
+    r.final_checks()
+    assert list(r.problems) == ["state"]
