@@ -262,7 +262,11 @@ class Metrics:
 
     def ledger_trade(self, clearing_house: str, held: int) -> None:
         """A fill recorded; `held`: the trades the ledger now holds in memory."""
-        _bump(self._ledger_trades, clearing_house)
+        tally = self._ledger_trades
+        try:
+            tally[clearing_house] += 1
+        except KeyError:
+            _bump(tally, clearing_house)
         self.ledger_trades_held = held
 
     def set_ledger_held(self, held: int) -> None:

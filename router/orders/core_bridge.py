@@ -22,6 +22,7 @@ from router.orders.index import (
     DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, MICRO,
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
+from router.orders.funds import trade_terms
 from router.orders.quota_use import direction_of
 from router.orders.reports import ack_report, cancel_reject, exec_report, quiet_report
 from router.domain.reasons import Reason
@@ -234,6 +235,10 @@ class CoreEvents:
         by_oid = self.index.by_oid
         if self.metrics is not None:
             self.metrics.fill(i.venue, int(lots * i.lot_grams))
+        # The trade's value, fees, metal and CNY value, the same for both sides: computed once.
+        b = self.router.books()[i.symbol]
+        terms = trade_terms(b, px, lots)
+        accounts = self.accounts
         for o, is_maker in ((by_oid.get(ev[7]), False), (by_oid.get(ev[14]), True)):
             if o is None:
                 continue
@@ -251,8 +256,8 @@ class CoreEvents:
             vault = o.sell_vaults.get(i.symbol) or (c.vault if c is not None else None) or i.vaults[0]
             leaves_before = o.leaves
             o.fill(base, px_scaled, venue)
-            self._quota_fill(o, book, px, lots, base, leaves_before)
-            self._settle(o, book, px, lots)
+            self._quota_fill(o, book, terms[3], base, leaves_before)
+            self._settle(o, accounts.get(o.account), i, b, px, lots, terms)
             if o.leaves and o.notional_qty:
                 self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.notional_qty)
             if o.leaves == 0:

@@ -122,16 +122,12 @@ class Funds:
             acct.reserve_metal(vault, ug)
         o.reserved_cash, o.reserved_metal = dict(cash), dict(metal)
 
-    def _settle(self, o: Order, book: int, px: int, lots: int) -> None:
-        """One fill of order `o`: a full-payment fill moves cash and metal now; a margined one gives
-        back the part of the reservation it used. The fill observer (the ledger) then records it and,
-        for a margined fill, holds or releases margin and charges the fee on the account."""
-        i = self.books[book]
-        b = self.router.books()[i.symbol]
-        acct = self.accounts.get(o.account)
-        value = px * lots * b.settl_num // COMPARABLE_DEN
-        fees = value * b.fee_ppm // PPM + lots * b.lot_fee_settl
-        ug = lots * b.lot_ug
+    def _settle(self, o: Order, acct: Account, i: Any, b: Any, px: int, lots: int, terms: tuple) -> None:
+        """One fill of order `o` (account `acct`) on instrument `i` (router factors `b`): a full-payment fill
+        moves cash and metal now; a margined one gives back the part of the reservation it used. The fill
+        observer (the ledger) then records it and, for a margined fill, holds or releases margin and
+        charges the fee on the account. `terms` is `trade_terms(b, px, lots)`, the same for both sides."""
+        value, fees, ug, value_cny = terms
         ccy = b.settl_ccy
         if b.margin_ppm is not None:
             vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
@@ -156,10 +152,30 @@ class Funds:
                 o.reserved_metal[vault] = held - use
         observer = self.fills
         if observer is not None:
-            d = direction(acct.side, b.side)
+            key = (acct.side, b.side)
+            d = _DIRECTION_TEXT.get(key)
+            if d is None:
+                d = _DIRECTION_TEXT[key] = _direction_text(*key)
             # tuple.__new__ skips the NamedTuple's generated __new__ (all 15 fields given, in order).
             observer.on_fill(_new(Fill, (acct.name, i.symbol, o.side, lots, px, value, fees, ccy, vault, ug,
-                                         b.margin_ppm is not None, "domestic" if d is None else d.value,
-                                         o.order_id.decode("ascii", "replace"), self._fill_now,
-                                         px * lots * b.cny_num // COMPARABLE_DEN)), acct)
+                                         b.margin_ppm is not None, d, o.order_id.decode("ascii", "replace"),
+                                         self._fill_now, value_cny)), acct)
 
+
+def trade_terms(b: Any, px: int, lots: int) -> tuple[int, int, int, int]:
+    """What one trade of `lots` at `px` on a book (router factors `b`) is worth, the same for both sides:
+    (value and fees in micro settlement currency, gross micrograms, value in micro-CNY at the router's FX).
+    Computed once per trade, not per side (benchmarks/README.md, "The crossing trade, session 11")."""
+    value = px * lots * b.settl_num // COMPARABLE_DEN
+    return (value, value * b.fee_ppm // PPM + lots * b.lot_fee_settl, lots * b.lot_ug,
+            px * lots * b.cny_num // COMPARABLE_DEN)
+
+
+# A fill's border direction text per (account side, venue side): a pure function of the two, kept
+# (the enum's `.value` and the comparisons were ~0.3 µs per fill).
+_DIRECTION_TEXT: dict[tuple[str, str], str] = {}
+
+
+def _direction_text(account_side: str, venue_side: str) -> str:
+    d = direction(account_side, venue_side)
+    return "domestic" if d is None else d.value

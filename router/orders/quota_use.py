@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.domain.convert import COMPARABLE_DEN
 from router.domain.reasons import Reason
 from router.orders.index import NO_ENTRIES, Order
 from router.orders.quota import Direction
@@ -48,8 +47,9 @@ class QuotaUse:
         if amount and (day is None or day == self.quota.day(d)):
             self.quota.release(d, amount)
 
-    def _quota_fill(self, o: Order, book: int, px: int, lots: int, base: int, leaves_before: int) -> None:
-        """One fill of `base` order units (lots or micrograms) out of `leaves_before`, `lots` lots at `px` on `book`."""
+    def _quota_fill(self, o: Order, book: int, value_cny: int, base: int, leaves_before: int) -> None:
+        """One fill of `base` order units (lots or micrograms) out of `leaves_before` on `book`, worth `value_cny`
+        micro-CNY at the router's FX (`funds.trade_terms`)."""
         d = o.direction if not o.is_product else direction_of(o, book)
         claims = o.quota_claims
         if not claims and (d is None or o.side == 1):
@@ -60,11 +60,10 @@ class QuotaUse:
                 claims[cd] = amount - part
                 self._quota_give_back(o, cd, part)
         if d is not None:
-            value = px * lots * self.router.books()[self.books[book].symbol].cny_num // COMPARABLE_DEN
             if o.side == 1:
-                self.quota.charge(d, value)
+                self.quota.charge(d, value_cny)
             else:
-                self.quota.release(d, value)
+                self.quota.release(d, value_cny)
         if self.metrics is not None:
             self._quota_metrics()
 
