@@ -13,6 +13,8 @@ parsing and checks (orders.flow, orders.amend).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from matching import Reason as CoreReason
@@ -83,61 +85,60 @@ class OneCommand:
         """`_reports` of an instrument IOC's two events when nothing traded (ACCEPTED, then CANCELLED
         for the unfilled remainder, both of one order): its ack and its cancel, as the general loop
         would make them, the cancel from `reports.cancelled_report`'s template under the usual builder."""
-        self._fill_now = now_ns
-        o = self.index.by_oid.get(ev[7])
-        outs: list[Out] = []
-        if o is not None:
-            report = self.exec_report
-            ts = self._stamp(now_ns)
-            ack = self._accepted(o, ev[5], ev[11], ts)
-            if ack is not None:
-                outs.append(ack)
-            if o.status not in DONE_STATUSES:
-                o.status = OS_CANCELED
-                self._finish(o)
-                body = (cancelled_report(o, self.ids.next_exec(), ts, _IOC_TEXT) if report is exec_report
-                        else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=_IOC_TEXT_STR))
-                outs.append(_new(Out, (o.session, b"8", body)))
-        if self.md.by_book:
-            touched = {b for b in (ev[5], ev2[5]) if b >= 0}
-            if touched:
-                outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, []))
-        return outs
+        o, outs, ts = self._ioc_accepted(ev, now_ns)
+        if o is not None and o.status not in DONE_STATUSES:
+            o.status = OS_CANCELED
+            self._finish(o)
+            outs.append(self._cancel_out(o, ts, _IOC_TEXT, _IOC_TEXT_STR))
+        return self._published(outs, ev, ev2)
 
     def _unswept_ioc(self, ev: list[int], ev2: list[int], now_ns: int) -> list[Out]:
         """`_reports` of a product IOC's two events when its sweep met nothing (ACCEPTED on no book, then
         SWEEP_REPORT with nothing rested): its ack and its cancel as the general loop and `_swept` make
         them, the cancel from `reports.cancelled_report`'s template and its Text kept per (amount,
         candidate books) (benchmarks/README.md, "IOC orders, session 11")."""
+        o, outs, ts = self._ioc_accepted(ev, now_ns)
+        if o is not None and o.status not in DONE_STATUSES:
+            left = o.leaves
+            cands = o.decision.candidates if o.decision is not None else ()
+            fill_report = self.fill_report
+            key = (fill_report, left, *[c[1] for c in cands])
+            got = _SWEPT_TEXTS.get(key)
+            if got is None:
+                label, why = fill_report.unfilled(left, cands)
+                text = "unfilled remainder cancelled (immediate order): " + why
+                if len(_SWEPT_TEXTS) >= SWEPT_TEXTS_KEPT:
+                    _SWEPT_TEXTS.clear()
+                got = _SWEPT_TEXTS[key] = (label, text, text.encode())
+            o.book = -1
+            o.status = OS_CANCELED
+            self._finish(o)
+            if self.metrics is not None:
+                self.metrics.product_unfilled(o.symbol, got[0], left)
+            outs.append(self._cancel_out(o, ts, got[2], got[1]))
+        return self._published(outs, ev, ev2)
+
+    def _ioc_accepted(self, ev: list[int], now_ns: int) -> tuple[Any, list[Out], bytes]:
+        """What both IOC paths open with: the order of the ACCEPTED event `ev` (None if gone), the outputs
+        so far (its ack, when `_accepted` makes one) and the TransactTime text."""
         self._fill_now = now_ns
         o = self.index.by_oid.get(ev[7])
-        outs: list[Out] = []
-        if o is not None:
-            report = self.exec_report
-            ts = self._stamp(now_ns)
-            ack = self._accepted(o, ev[5], ev[11], ts)
-            if ack is not None:
-                outs.append(ack)
-            if o.status not in DONE_STATUSES:
-                left = o.leaves
-                cands = o.decision.candidates if o.decision is not None else ()
-                fill_report = self.fill_report
-                key = (fill_report, left, *[c[1] for c in cands])
-                got = _SWEPT_TEXTS.get(key)
-                if got is None:
-                    label, why = fill_report.unfilled(left, cands)
-                    text = "unfilled remainder cancelled (immediate order): " + why
-                    if len(_SWEPT_TEXTS) >= SWEPT_TEXTS_KEPT:
-                        _SWEPT_TEXTS.clear()
-                    got = _SWEPT_TEXTS[key] = (label, text, text.encode())
-                o.book = -1
-                o.status = OS_CANCELED
-                self._finish(o)
-                if self.metrics is not None:
-                    self.metrics.product_unfilled(o.symbol, got[0], left)
-                body = (cancelled_report(o, self.ids.next_exec(), ts, got[2]) if report is exec_report
-                        else report(o, self.ids.next_exec(), ET_CANCELED, ts, text=got[1]))
-                outs.append(_new(Out, (o.session, b"8", body)))
+        if o is None:
+            return None, [], b""
+        ts = self._stamp(now_ns)
+        ack = self._accepted(o, ev[5], ev[11], ts)
+        return o, ([] if ack is None else [ack]), ts
+
+    def _cancel_out(self, o: Any, ts: bytes, text: bytes, text_str: str) -> Out:
+        """A cancelled order's report (a client's cancel, an IOC's remainder) to its session: from
+        `reports.cancelled_report`'s template under the usual builder, else by the builder in use."""
+        report = self.exec_report
+        body = (cancelled_report(o, self.ids.next_exec(), ts, text) if report is exec_report
+                else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=text_str))
+        return _new(Out, (o.session, b"8", body))
+
+    def _published(self, outs: list[Out], ev: list[int], ev2: list[int]) -> list[Out]:
+        """`outs` with the market data of the books two events touched, when anybody subscribes."""
         if self.md.by_book:
             touched = {b for b in (ev[5], ev2[5]) if b >= 0}
             if touched:
@@ -168,14 +169,11 @@ class OneCommand:
         o = self.index.by_oid.get(ev[7])
         outs: list[Out] = []
         if o is not None and o.status not in DONE_STATUSES:
-            report = self.exec_report
             ts = self._stamp(now_ns)
             self.index.rename(o, clordid)
             o.status = OS_CANCELED
             self._finish(o)
-            body = (cancelled_report(o, self.ids.next_exec(), ts) if report is exec_report
-                    else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=""))
-            outs.append(_new(Out, (o.session, b"8", body)))
+            outs.append(self._cancel_out(o, ts, b"", ""))
         book = ev[5]
         if book >= 0 and self.md.by_book:
             outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish({book}, []))
