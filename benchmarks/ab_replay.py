@@ -259,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not a.old:
         ap.error("--old is required")
+    if not 0 < a.tail < a.commands:
+        # the tail is what follows the snapshot: with no command before it there is no snapshot, the
+        # replay reads from command 1 and the lock-step pause (any read not from command 1) never comes
+        ap.error(f"--tail must be above 0 and below --commands ({a.commands}), got {a.tail}")
     mode = "serve" if a.serve else "processes" if a.processes else "lockstep"
     sys.path.insert(0, str(ROOT))
     from benchmarks._ab import extract, finish

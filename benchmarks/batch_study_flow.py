@@ -26,14 +26,12 @@ from router.orders.core_books import OP_NEW, TIFS, pack_row
 from router.orders.core_bridge import Out
 from router.orders.core_one_command import _IOC_TEXT
 from router.orders.index import OS_CANCELED, Order, fast_units
-from router.orders.new_order_read import TERMS_KEPT, TIF_TERMS, constraints_of
-from router.orders.order_values import NO_GOLD_TAGS
+from router.orders.new_order_read import TIF_TERMS
 from router.orders.reports import ack_report, cancelled_report
 from router.orders.route_types import _TENS, _UNITS_FORMAT, NO_CONSTRAINTS, RouteRequest, Side
 
 MAX_READ = 64
 _GTD = TIFS[b"6"][0]
-_UNSEEN = object()
 _new = tuple.__new__
 
 
@@ -116,22 +114,16 @@ class BatchFlow:
         t0 = perf()
         flow = self.flow
         index, st, at = flow.index, self.state.st, self.rows_at
-        readers, price_units, owner_of = flow._readers, flow._price_units, flow.owner_of
+        price_units, owner_of = flow._price_units, flow.owner_of
         pending: list = []
         seen: set = set()
         fallback: list = []
         for j, msg in enumerate(msgs):
             # the request's repeating part as today's flow reads it (`orders.new_order_read`): a known
             # shape's kept terms by position, else through the tag index (and kept for the next order)
-            rd = readers.get(msg.shape, _UNSEEN)
-            if rd is _UNSEEN:
-                rd = flow._reader(msg.shape)
-            terms = None
-            if rd is not None:
-                v = msg.values
-                terms = rd.terms.get((session, rd.static(v)))
-                if terms is not None:
-                    clordid, qty, price_raw = rd.dynamic(v)
+            rd, terms, dyn = flow._kept(session, msg)
+            if terms is not None:
+                clordid, qty, price_raw = dyn
             if terms is None:
                 read = self._read_terms(session, msg, rd)
                 if read is not None:
@@ -183,14 +175,7 @@ class BatchFlow:
         if (acct is None or known is None or tifs is None
                 or flow.values.unsupported_value(g, known[5], gold) is not None):
             return None
-        terms = (acct, known, *tifs, NO_CONSTRAINTS if gold == NO_GOLD_TAGS else constraints_of(gold),
-                 1 if g(b"54") == b"1" else 2, g(b"40") == b"2")
-        if rd is not None:
-            kept = rd.terms
-            if len(kept) >= TERMS_KEPT:
-                kept.clear()
-            kept[(session, rd.static(msg.values))] = terms
-        return g(b"11"), g(b"38"), g(b"44"), terms
+        return g(b"11"), g(b"38"), g(b"44"), flow._keep_terms(session, msg, rd, g, acct, known, tifs, gold)
 
     def _call(self, n: int) -> list:
         """The compiled call over the read's rows (again from the row it stopped at, after the engine

@@ -86,8 +86,7 @@ class MixFeed:
     def _msg(self, sender: str, msg_type: bytes, body: list):
         self.seq[sender] += 1
         m = parse_frame(encode(msg_type, sender.encode(), b"GOLDRTR", self.seq[sender], TS, body))
-        m.index()
-        return m
+        return m            # unindexed, as the session layer hands it to the flow
 
     def next(self) -> tuple:
         if self.k == len(self.slots):

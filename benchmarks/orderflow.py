@@ -82,8 +82,7 @@ class _Bench:
     def msg(self, sender: str, msg_type: bytes, body: list) -> Any:
         self.seq += 1
         m = parse_frame(encode(msg_type, sender.encode(), b"GOLDRTR", self.seq, b"20260101-00:00:00.000", body))
-        m.index()
-        return m
+        return m            # unindexed, as the session layer hands it to the flow
 
     def on(self, sender: str, msg_type: bytes, body: list) -> list:
         self.now += 1000

@@ -61,7 +61,6 @@ PRICE_TEXTS_KEPT = 4096
 # Module constants instead of enum class attribute lookups on the per-order path.
 _BUY, _SELL, _GTD = Side.BUY, Side.SELL, CoreTif.GTD
 _new = tuple.__new__          # NamedTuple construction without the generated __new__
-_UNSEEN = object()            # a message shape without a reader yet
 
 
 class OrderFlow(NewOrderRead, NewOrderRejects, Amendments, Funds, QuotaUse, OneCommand, CoreEvents, ReferencePrices):
@@ -200,22 +199,15 @@ class OrderFlow(NewOrderRead, NewOrderRejects, Amendments, Funds, QuotaUse, OneC
             self.metrics.order_received(session)
         # -- who sends what. A known shape with terms kept for these values is read by position; anything
         # else through the tag index (`new_order_read`), which keeps accepted terms for the next order.
-        shape = msg.shape
-        rd = self._readers.get(shape, _UNSEEN)
-        if rd is _UNSEEN:
-            rd = self._reader(shape)
-        terms = None
-        if rd is not None:
-            v = msg.values
-            terms = rd.terms.get((session, rd.static(v)))
-            if terms is not None:
-                clordid, qty_raw, price_raw = rd.dynamic(v)
-                if not clordid or self.index.clordid_used(session, clordid):
-                    terms = None        # answered by the general reading, in its order of checks
-                else:
-                    throttled = self.risk.check_message(session, now_ns)
-                    if throttled is not None:
-                        return self._reject_new(session, msg, now_ns, throttled, throttled.text)
+        rd, terms, dyn = self._kept(session, msg)
+        if terms is not None:
+            clordid, qty_raw, price_raw = dyn
+            if not clordid or self.index.clordid_used(session, clordid):
+                terms = None        # answered by the general reading, in its order of checks
+            else:
+                throttled = self.risk.check_message(session, now_ns)
+                if throttled is not None:
+                    return self._reject_new(session, msg, now_ns, throttled, throttled.text)
         if terms is None:
             read = self._read_new(session, msg, now_ns, rd)
             if type(read) is list:

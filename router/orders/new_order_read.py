@@ -41,6 +41,7 @@ _NEEDED = (b"11", b"38", b"55", b"54", b"40")
 READERS_KEPT = 256          # shapes (a peer chooses them: bounded, cleared when full)
 TERMS_KEPT = 4096           # kept terms per shape (the values are the peer's choice too)
 # TimeInForce(59) -> (core Tif, its int, the router's Tif): the int spares an enum conversion per order.
+_UNSEEN = object()            # a message shape without a reader yet
 TIF_TERMS = {raw: (core, int(core), route) for raw, (core, route) in TIFS.items()}
 
 
@@ -88,6 +89,21 @@ def shape_reader(tags: tuple[bytes, ...]) -> ShapeReader | None:
 
 class NewOrderRead:
     """Mixin of `OrderFlow`: a new order's request read through the message's tag index."""
+
+    def _kept(self, session: str, msg: Any) -> tuple:
+        """(reader, terms, positional values) of a request: its shape's reader (None when the shape
+        cannot be read by position), the terms kept for its repeating values and its (ClOrdID, raw
+        OrderQty, raw Price) read by position; terms and values are None when nothing is kept."""
+        shape = msg.shape
+        rd = self._readers.get(shape, _UNSEEN)
+        if rd is _UNSEEN:
+            rd = self._reader(shape)
+        if rd is not None:
+            v = msg.values
+            terms = rd.terms.get((session, rd.static(v)))
+            if terms is not None:
+                return rd, terms, rd.dynamic(v)
+        return rd, None, None
 
     def _reader(self, shape: Any) -> ShapeReader | None:
         """The reader of `shape` (None: no shape, or one the positional reading cannot serve), made
@@ -145,6 +161,12 @@ class NewOrderRead:
             return self._reject_new(session, msg, now_ns, Reason.UNSUPPORTED,
                                     "fill-or-kill is not supported on a routable product (the group sweep "
                                     "cannot guarantee all-or-none across venues)", account)
+        return clordid, g(b"38"), g(b"44"), self._keep_terms(session, msg, rd, g, acct, known, tifs, gold)
+
+    def _keep_terms(self, session: str, msg: Any, rd: ShapeReader | None, g: Any, acct: Any, known: tuple,
+                    tifs: tuple, gold: tuple) -> tuple:
+        """An accepted request's terms, as `_read_new` returns them, kept in `rd` (when given) for the
+        next order of this shape, session and repeating values."""
         terms = (acct, known, *tifs, NO_CONSTRAINTS if gold == NO_GOLD_TAGS else constraints_of(gold),
                  1 if g(b"54") == b"1" else 2, g(b"40") == b"2")
         if rd is not None:
@@ -152,7 +174,7 @@ class NewOrderRead:
             if len(kept) >= TERMS_KEPT:
                 kept.clear()
             kept[(session, rd.static(msg.values))] = terms
-        return clordid, g(b"38"), g(b"44"), terms
+        return terms
 
     def _expire_ns(self, msg: Any, now_ns: int) -> int | None:
         """A GTD order's ExpireTime(126) in ns, or None when absent, unreadable or not in the future."""

@@ -419,3 +419,12 @@ def test_batch_study_answers_as_today_and_its_checks_can_fail():
     r.batch.state.RES[:] += 1
     r.final_checks()
     assert list(r.problems) == ["state"]
+
+
+@pytest.mark.parametrize("tail", [0, 10, 11])
+def test_ab_replay_refuses_a_tail_that_leaves_no_snapshot(tail, capsys):
+    from benchmarks import ab_replay
+    with pytest.raises(SystemExit) as e:
+        ab_replay.main(["--old", "HEAD", "--commands", "10", "--tail", str(tail)])
+    assert e.value.code == 2
+    assert f"--tail must be above 0 and below --commands (10), got {tail}" in capsys.readouterr().err
