@@ -90,7 +90,9 @@ class OneCommand:
             o.status = OS_CANCELED
             self._finish(o)
             outs.append(self._cancel_out(o, ts, _IOC_TEXT, _IOC_TEXT_STR))
-        return self._published(outs, ev, ev2)
+        if self.md.by_book:
+            self._publish(outs, ev, ev2)
+        return outs
 
     def _unswept_ioc(self, ev: list[int], ev2: list[int], now_ns: int) -> list[Out]:
         """`_reports` of a product IOC's two events when its sweep met nothing (ACCEPTED on no book, then
@@ -116,7 +118,9 @@ class OneCommand:
             if self.metrics is not None:
                 self.metrics.product_unfilled(o.symbol, got[0], left)
             outs.append(self._cancel_out(o, ts, got[2], got[1]))
-        return self._published(outs, ev, ev2)
+        if self.md.by_book:
+            self._publish(outs, ev, ev2)
+        return outs
 
     def _ioc_accepted(self, ev: list[int], now_ns: int) -> tuple[Any, list[Out], bytes]:
         """What both IOC paths open with: the order of the ACCEPTED event `ev` (None if gone), the outputs
@@ -137,13 +141,12 @@ class OneCommand:
                 else report(o, _exec_id(self.ids, report), ET_CANCELED, ts, text=text_str))
         return _new(Out, (o.session, b"8", body))
 
-    def _published(self, outs: list[Out], ev: list[int], ev2: list[int]) -> list[Out]:
-        """`outs` with the market data of the books two events touched, when anybody subscribes."""
-        if self.md.by_book:
-            touched = {b for b in (ev[5], ev2[5]) if b >= 0}
-            if touched:
-                outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, []))
-        return outs
+    def _publish(self, outs: list[Out], ev: list[int], ev2: list[int]) -> None:
+        """The market data of the books two events touched, added to `outs` (the caller has checked that
+        anybody subscribes: no call at all on the usual path)."""
+        touched = {b for b in (ev[5], ev2[5]) if b >= 0}
+        if touched:
+            outs.extend(Out(s, mt, body) for s, mt, body in self.md.publish(touched, []))
 
     def _accepted_alone(self, ev: list[int], now_ns: int) -> list[Out]:
         """`_reports` of one ACCEPTED event, a resting new order's usual answer: the same effects and
