@@ -349,8 +349,15 @@ class OrderFlow(NewOrderRead, NewOrderRejects, Amendments, Funds, QuotaUse, OneC
     def _core_limit(self, d: RouteDecision) -> int:
         """The sweep's comparable limit on the core's scale: the loosest child limit, so every
         candidate book can trade up to (buy) / down to (sell) its own conservative child price."""
-        comps = [c.price * self.core_factors[c.book_id][0] // CORE_DEN for c in d.candidates]
-        return max(comps) if d.request.side is Side.BUY else min(comps)
+        factors = self.core_factors
+        buy = d.request[1] is _BUY
+        limit = None
+        # A loop over (book_id, price) by position: no list per order, no NamedTuple descriptor calls.
+        for c in d.candidates:
+            comp = c[3] * factors[c[1]][0] // CORE_DEN
+            if limit is None or (comp > limit if buy else comp < limit):
+                limit = comp
+        return limit
 
     def closable_lots(self, account: str, symbol: str, buy: bool) -> int:
         """Lots of a new order on `symbol` that would close the account's margined position (so need no
