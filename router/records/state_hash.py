@@ -50,6 +50,7 @@ SKIP = frozenset({
     "_rest_pos",        # the flow's memo of a product order's rest book per ranking (a cache, cleared at 4096)
     "_price_units",     # the flow's memo of Price(44) texts' units (a cache, cleared at 4096)
     "_readers",         # the flow's message readers per codec shape, with their kept request terms (a cache)
+    "_lot_grams_ratios",    # the flow's books' lot grams as exact ratios, for a metric (made on first use)
 })
 
 
