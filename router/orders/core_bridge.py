@@ -24,7 +24,7 @@ from router.orders.index import (
 )
 from router.orders.funds import trade_terms
 from router.orders.quota_use import direction_of
-from router.orders.reports import ack_report, cancel_reject, exec_report, quiet_report
+from router.orders.reports import ack_report, cancel_reject, exec_report, quiet_report, trade_report
 from router.domain.reasons import Reason
 
 _CORE_REJECT = {
@@ -279,8 +279,12 @@ class CoreEvents:
                 # LastQty/LastPx are fine grams and the product's price; say which instrument traded, at its
                 # own price.
                 tail += fill_report.product_wire(book, self._fill_text[book] % units_text(px, i.price_decimals))
-            outs.append(_new(Out, (o.session, b"8", report(o, self.ids.next_exec(), ET_TRADE, ts, last=True,
-                                                           tail=tail))))
+                body = report(o, self.ids.next_exec(), ET_TRADE, ts, last=True, tail=tail)
+            elif report is exec_report:
+                body = trade_report(o, self.ids.next_exec(), ts, tail)     # its template, same bytes
+            else:
+                body = report(o, self.ids.next_exec(), ET_TRADE, ts, last=True, tail=tail)
+            outs.append(_new(Out, (o.session, b"8", body)))
 
     def _swept(self, o: Order, book: int, rested: int, returned: int, outs: list[Out], ts: bytes) -> None:
         """A product order's sweep is over: its remainder rests (`rested` fine micrograms on `book`) or is

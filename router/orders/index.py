@@ -35,6 +35,14 @@ DONE_STATUSES = frozenset({OS_FILLED, OS_CANCELED, OS_REJECTED, OS_EXPIRED})
 
 MICRO = 1_000_000
 _Q4 = Decimal("0.0001")
+# AvgPx(6) texts of one-price averages by (price, value_den, decimals) (`Order.avg_px_text`); bounded.
+_ONE_PRICE_AVG: dict[tuple[int, int, int], bytes] = {}
+ONE_PRICE_AVG_KEPT = 4096
+
+
+def _avg_text(value: int, den: int, decimals: int) -> bytes:
+    """value / den price units as AvgPx(6) text: four places, Decimal's rounding."""
+    return str((Decimal(value) / den).scaleb(-decimals).quantize(_Q4)).encode()
 DONE_KEPT = 20_000           # default of [orders] done_kept
 
 
@@ -233,8 +241,18 @@ class Order:
     def avg_px_text(self) -> bytes:
         if not self.cum:
             return b"0"
-        d = (Decimal(self.value) / (self.cum * self.value_den)).scaleb(-self.price_decimals)
-        return str(d.quantize(_Q4)).encode()
+        px = self.last_px
+        if self.value == px * self.cum:
+            # The average is the last fill's price (every fill at one price, the usual case): the same
+            # rational number, so the same Decimal text, kept per (price, scale) instead of divided anew.
+            key = (px, self.value_den, self.price_decimals)
+            got = _ONE_PRICE_AVG.get(key)
+            if got is None:
+                if len(_ONE_PRICE_AVG) >= ONE_PRICE_AVG_KEPT:
+                    _ONE_PRICE_AVG.clear()
+                got = _ONE_PRICE_AVG[key] = _avg_text(px, self.value_den, self.price_decimals)
+            return got
+        return _avg_text(self.value, self.cum * self.value_den, self.price_decimals)
 
 
 class Ids:

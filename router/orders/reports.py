@@ -17,9 +17,10 @@ from router.domain.reasons import Reason
 from router.fix.encoding import WireBody
 from router.orders.index import (
     ACCOUNT, AVG_PX, CL_ORD_ID, CUM_QTY, CXL_REJ_REASON, CXL_REJ_RESPONSE_TO, DONE_STATUSES, ET_CANCELED, ET_NEW,
-    ET_REJECTED, ET_REPLACED, EXEC_ID, EXEC_TYPE, GOLD_QTY_UNIT, GOLD_ROUTE_EXPLAIN, LAST_MKT, LAST_PX, LAST_QTY,
-    LEAVES_QTY, ORD_REJ_REASON, ORD_STATUS, ORD_STATUS_REQ_ID, ORD_TYPE, ORDER_ID, ORDER_QTY, ORIG_CL_ORD_ID, OS_NEW,
-    OS_CANCELED, OS_REJECTED, PRICE, SIDE, SYMBOL, TEXT, TIME_IN_FORCE, TRANSACT_TIME, Order, micro_text, units_text,
+    ET_REJECTED, ET_REPLACED, ET_TRADE, EXEC_ID, EXEC_TYPE, GOLD_QTY_UNIT, GOLD_ROUTE_EXPLAIN, LAST_MKT, LAST_PX,
+    LAST_QTY, LEAVES_QTY, ORD_REJ_REASON, ORD_STATUS, ORD_STATUS_REQ_ID, ORD_TYPE, ORDER_ID, ORDER_QTY,
+    ORIG_CL_ORD_ID, OS_CANCELED, OS_FILLED, OS_NEW, OS_PARTIAL, OS_REJECTED, PRICE, SIDE, SYMBOL, TEXT,
+    TIME_IN_FORCE, TRANSACT_TIME, Order, micro_text, units_text,
 )
 
 
@@ -120,6 +121,27 @@ def cancelled_report(order: Order, exec_id: bytes, now_ts: bytes, text: bytes = 
         return exec_report(order, exec_id, ET_CANCELED, now_ts, text=text)
 
 
+def trade_report(order: Order, exec_id: bytes, now_ts: bytes, tail: bytes = b"") -> WireBody:
+    """`exec_report(order, exec_id, ET_TRADE, now_ts, last=True, tail=tail)`, byte for byte, for an
+    instrument order's fill (150=F, 39=1 or 2): one template as `ack_report`'s (OrderID, ClOrdID, ExecID,
+    OrdStatus, the Account..TimeInForce fields, LastQty, LastPx, LastMkt when known, LeavesQty, CumQty,
+    AvgPx, TransactTime in its slots), then the trade's `tail`. A product order (fine grams, its own
+    price scale), another status or a value that is not bytes takes `exec_report`."""
+    status = order.status
+    if order.is_product or order.value_den != 1 or (status != OS_PARTIAL and status != OS_FILLED):
+        return exec_report(order, exec_id, ET_TRADE, now_ts, last=True, tail=tail)
+    done = status == OS_FILLED
+    mkt = order.last_mkt
+    try:
+        wire = _TRADE_LOTS % (order.order_id, order.clordid, exec_id, status, _kept_fixed(order, done),
+                              order.last_qty, units_text(order.last_px, order.price_decimals),
+                              b"\x0130=" + mkt if mkt else b"", 0 if done else order.leaves, order.cum,
+                              order.avg_px_text(), now_ts)
+    except TypeError:
+        return exec_report(order, exec_id, ET_TRADE, now_ts, last=True, tail=tail)
+    return WireBody(wire + _UNIT_LOTS + tail)
+
+
 def _kept_fixed(order: Order, done: bool) -> bytes:
     fixed = order.er_fixed
     if fixed is None:
@@ -191,6 +213,9 @@ _ACK = b"\x0137=%b\x0111=%b\x0117=%b\x01150=0\x0139=0%b\x01151=%b\x0114=0\x016=0
 _ACK_LOTS = b"\x0137=%b\x0111=%b\x0117=%b\x01150=0\x0139=0%b\x01151=%d\x0114=0\x016=0\x0160=%b"
 _CANCELLED = b"\x0137=%b\x0111=%b\x0141=%b\x0117=%b\x01150=4\x0139=4%b\x01151=0\x0114=0\x016=0\x0160=%b"
 _CANCELLED_FIRST = b"\x0137=%b\x0111=%b\x0117=%b\x01150=4\x0139=4%b\x01151=0\x0114=0\x016=0\x0160=%b"
+# An instrument order's fill (`trade_report`).
+_TRADE_LOTS = (b"\x0137=%b\x0111=%b\x0117=%b\x01150=F\x0139=%b%b\x0132=%d\x0131=%b%b\x01151=%d\x0114=%d\x016=%b"
+               b"\x0160=%b")
 _ZERO = b"0"
 
 
@@ -262,4 +287,4 @@ def cancel_reject(order: Order | None, clordid: bytes, orig_clordid: bytes, resp
     ]
 
 
-__all__ = ["exec_report", "ack_report", "cancelled_report", "reject_report", "cancel_reject"]
+__all__ = ["exec_report", "ack_report", "cancelled_report", "trade_report", "reject_report", "cancel_reject"]

@@ -319,6 +319,60 @@ def test_the_cancel_template_is_exec_reports_cancel_byte_for_byte(product, marke
     assert a.er_fixed == b.er_fixed
 
 
+@settings(max_examples=300, deadline=None)
+@given(product=st.booleans(), market=st.booleans(), tif=st.sampled_from([0, 1, 3, 6]), qty=st.integers(1, 5000),
+       fills=st.lists(st.tuples(st.integers(1, 3), st.integers(-2, 2), st.sampled_from([b"SGE", b"HKGX", b""])),
+                      max_size=3),
+       status=st.sampled_from([None, OS_NEW, OS_CANCELED]), renamed=st.booleans(), kept=st.booleans(),
+       str_clordid=st.booleans(), tail=st.sampled_from([b"", b"\x01381=56000\x017010=SGE-SH"]))
+def test_the_trade_template_is_exec_reports_fill_byte_for_byte(product, market, tif, qty, fills, status, renamed,
+                                                               kept, str_clordid, tail) -> None:
+    """`trade_report` is `exec_report(..., ET_TRADE, ..., last=True, tail=tail)` for every order state: an
+    instrument order's fill, partial or whole, at one price or several, with or without a market, renamed
+    or not, by its template; a product order, an order in another status (a fill after a cancel, none
+    at all) or a value that is not bytes by `exec_report` itself; the order's kept fields end alike."""
+    from router.orders.reports import trade_report
+
+    def make() -> Order:
+        o = _template_order(product, market, tif, qty)
+        if kept:
+            exec_report(o, b"E0", ET_NEW, TS)
+        for lots, step, venue in fills:
+            o.fill(lots * (1_000 if product else 1), (55_900_000_000_000 if product else 55990) + step, venue)
+        if renamed:
+            idx = OrderIndex()
+            idx.add(o)
+            idx.rename(o, "C1-c" if str_clordid else b"C1-c")
+        if status is not None:
+            o.status = status
+        return o
+
+    a, b = make(), make()
+    got = trade_report(a, b"E9", TS, tail)
+    want = exec_report(b, b"E9", ET_TRADE, TS, last=True, tail=tail)
+    assert isinstance(got, WireBody)
+    assert got.wire == want.wire
+    assert a.er_fixed == b.er_fixed
+
+
+@given(den=st.sampled_from([1, 10**9, 3, 7]), decimals=st.integers(0, 4),
+       fills=st.lists(st.tuples(st.integers(1, 10**6), st.integers(1, 10**12)), min_size=1, max_size=4))
+def test_the_average_price_text_is_the_decimal_quotient_kept_or_not(den, decimals, fills) -> None:
+    """`Order.avg_px_text` gives value / (cum x value_den) as Decimal quantizes it, whether the average is
+    one price's (kept per price and scale: asked twice, and after the table is cleared) or a mix's."""
+    from router.orders import index as ix
+
+    o = instrument_order()
+    o.value_den, o.price_decimals = den, decimals
+    for qty, px in fills:
+        o.fill(qty, px, b"SGE")
+    want = str((Decimal(o.value) / (o.cum * den)).scaleb(-decimals).quantize(Decimal("0.0001"))).encode()
+    assert o.avg_px_text() == want
+    assert o.avg_px_text() == want
+    ix._ONE_PRICE_AVG.clear()
+    assert o.avg_px_text() == want
+
+
 def test_an_orders_empty_maps_are_one_shared_read_only_empty_map() -> None:
     """A new order holds `NO_ENTRIES` in its five maps (reservations, quota claims and days, vaults): it
     reads as an empty dict, refuses every write, digests for the state hash as an empty dict (an order

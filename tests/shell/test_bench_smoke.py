@@ -428,3 +428,16 @@ def test_ab_replay_refuses_a_tail_that_leaves_no_snapshot(tail, capsys):
         ab_replay.main(["--old", "HEAD", "--commands", "10", "--tail", str(tail)])
     assert e.value.code == 2
     assert f"--tail must be above 0 and below --commands (10), got {tail}" in capsys.readouterr().err
+
+
+def test_ab_service_tells_a_backlogged_block_from_one_the_service_kept_up_with():
+    """A block whose p50 is a queue's (the service fell behind a neighbour's load) or that the round trip
+    calls saturated is counted as backlogged; a block at the offered rate with a sub-millisecond p50 is not."""
+    from benchmarks.ab_service import backlogged
+    kept_up = {"offered_per_s": 8000, "achieved_per_s": 8000.0, "lost": 0, "p50_us": 180.0, "p99_us": 4000.0}
+    assert not backlogged(kept_up)
+    assert backlogged({**kept_up, "p50_us": 16052.1, "p99_us": 39321.6})      # session 12's neighbour: behind
+    assert backlogged({**kept_up, "p99_us": 126687.8})                        # the round trip's p99 rule
+    assert backlogged({**kept_up, "achieved_per_s": 6000.0})
+    assert backlogged({**kept_up, "lost": 3})
+    assert backlogged({**kept_up, "p50_us": None, "p99_us": None})
