@@ -279,11 +279,9 @@ class CoreEvents:
                 # LastQty/LastPx are fine grams and the product's price; say which instrument traded, at its
                 # own price.
                 tail += fill_report.product_wire(book, self._fill_text[book] % units_text(px, i.price_decimals))
-                body = report(o, self.ids.next_exec(), ET_TRADE, ts, last=True, tail=tail)
-            elif report is exec_report:
-                body = trade_report(o, self.ids.next_exec(), ts, tail)     # its template, same bytes
-            else:
-                body = report(o, self.ids.next_exec(), ET_TRADE, ts, last=True, tail=tail)
+            # An instrument's fill from its template (same bytes; a product's takes exec_report inside it).
+            body = (trade_report(o, self.ids.next_exec(), ts, tail) if report is exec_report
+                    else report(o, self.ids.next_exec(), ET_TRADE, ts, last=True, tail=tail))
             outs.append(_new(Out, (o.session, b"8", body)))
 
     def _swept(self, o: Order, book: int, rested: int, returned: int, outs: list[Out], ts: bytes) -> None:

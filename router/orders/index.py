@@ -35,6 +35,7 @@ DONE_STATUSES = frozenset({OS_FILLED, OS_CANCELED, OS_REJECTED, OS_EXPIRED})
 
 MICRO = 1_000_000
 _Q4 = Decimal("0.0001")
+DONE_KEPT = 20_000           # default of [orders] done_kept
 # AvgPx(6) texts of one-price averages by (price, value_den, decimals) (`Order.avg_px_text`); bounded.
 _ONE_PRICE_AVG: dict[tuple[int, int, int], bytes] = {}
 ONE_PRICE_AVG_KEPT = 4096
@@ -43,7 +44,6 @@ ONE_PRICE_AVG_KEPT = 4096
 def _avg_text(value: int, den: int, decimals: int) -> bytes:
     """value / den price units as AvgPx(6) text: four places, Decimal's rounding."""
     return str((Decimal(value) / den).scaleb(-decimals).quantize(_Q4)).encode()
-DONE_KEPT = 20_000           # default of [orders] done_kept
 
 
 def parse_orders_config(t: dict[str, Any]) -> int:

@@ -40,8 +40,8 @@ STATIC_TAGS = (b"1", b"55", b"54", b"40", b"59", b"18", b"7001", b"7002", b"7003
 _NEEDED = (b"11", b"38", b"55", b"54", b"40")
 READERS_KEPT = 256          # shapes (a peer chooses them: bounded, cleared when full)
 TERMS_KEPT = 4096           # kept terms per shape (the values are the peer's choice too)
-# TimeInForce(59) -> (core Tif, its int, the router's Tif): the int spares an enum conversion per order.
 _UNSEEN = object()            # a message shape without a reader yet
+# TimeInForce(59) -> (core Tif, its int, the router's Tif): the int spares an enum conversion per order.
 TIF_TERMS = {raw: (core, int(core), route) for raw, (core, route) in TIFS.items()}
 
 

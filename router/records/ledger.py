@@ -32,7 +32,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from router.domain.catalogue import Catalogue, Instrument
+from router.domain.catalogue import Catalogue
 from router.orders.fills import Fill
 from router.records.ledger_days import FillDays
 
