@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.shell.test_recovery import SH, Trader, kill9, new_order, start_serve
+import pytest
+
+from tests.shell.test_recovery import SH, Trader, kill9, kill_9s_under_load, new_order, start_serve
 
 OVERLAY = "[journal]\nsnapshot_every = 20\n[risk]\nmsg_rate = 100000\nmsg_burst = 100000\n"
 
@@ -54,3 +56,15 @@ async def test_background_snapshots_while_trading_and_a_restart_from_one(tmp_pat
         if proc.returncode is None:
             await kill9(proc)
         await sh.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("background", ["true", "false"])
+async def test_kill_9s_under_load_across_snapshots_lose_and_duplicate_nothing(tmp_path, background) -> None:
+    # A snapshot every 30 commands: the kills fall before, during and after snapshot writes (the
+    # forked child's, or the event loop's own), and most starts load a snapshot and replay a tail.
+    (tmp_path / "overlay.toml").write_text(f"[journal]\nsnapshot_every = 30\nsnapshot_background = {background}\n"
+                                           "[risk]\nmsg_rate = 100000\nmsg_burst = 100000\n")
+    logs = await kill_9s_under_load(tmp_path, 8, "--config", str(tmp_path / "overlay.toml"))
+    assert len(re.findall(r"snapshot \S+ loaded: state after command \d+", logs)) >= 2, logs[-4000:]
