@@ -3,8 +3,10 @@
 Before a gateway accepts a Logon it takes the lease `session_<SenderCompID>` (a `router.records.lease`
 lease in its own JetStream KV bucket, with the gateway's name as owner). A Logon at a second gateway
 while the first holds the lease is refused with a Logout naming the holder. The holder renews the
-lease while the session is logged on; at the session's end it releases it, so the client may log on
-again at any gateway at once. Claims and releases of one session run one at a time, in the order
+lease while the session is logged on; at the session's end it releases it, and the client may log on
+again at any gateway. The release follows the session's end, so it lands a few milliseconds after
+the client has the Logout's answer: a Logon at another gateway in that moment is refused naming this
+one, and the client's retry gets in (at the same gateway the claim waits for the release). Claims and releases of one session run one at a time, in the order
 they started: a client that logs out and straight back in at the same gateway gets the lease back
 once the release under way is done (before, the two raced on one lease object: the Logon was refused
 or served with the lease released). A Logon the acceptor binds without a claim (its take-over of the
