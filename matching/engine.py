@@ -311,7 +311,8 @@ class Engine:
     def reserve(self, orders: int = 0, events: int = 0) -> None:
         """Preallocate room for `orders` more orders (and levels) and an `events`-row buffer, so a
         start-up reservation keeps allocation and page faults off the matching path. With `events`,
-        a buffer for copying batches (process(copy=True)) of the same size is faulted in too."""
+        the OUT_BUFFERS buffers for copying batches (process(copy=True)), of the same size, are faulted
+        in too."""
         if orders > 0:
             self._spare.drop()
             self._A = grow(self._A, need_orders=orders, need_levels=orders, need_side=min(orders, 4096),
@@ -319,7 +320,7 @@ class Engine:
         if events > self._E.size // NEF:
             self._set_events(events, keep=0)
         if events > 0:
-            self._outs = [_out_alloc(self._E.size, populate=True)]
+            self._outs = [_out_alloc(self._E.size, populate=True) for _ in range(OUT_BUFFERS)]
 
     def warm_up(self) -> None:
         """Compile (or load from the on-disk cache) every kernel signature, growth paths included."""
