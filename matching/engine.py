@@ -174,7 +174,7 @@ class Engine:
 
         A buffer is used again only when nothing refers to it but this list: the array returned
         from it and every view of it are gone (each holds a reference to it, as does a buffer export
-        of them). One is made (np.empty: pages are touched only where events are written) when
+        of them). One is made (`_out_alloc`: pages are touched only where events are written) when
         fewer than OUT_BUFFERS exist; a new one per call instead would fault in fresh pages every
         batch, dearer than the copy on this machine. Each has as many rows as the engine's event
         buffer, so the kernel stops for room exactly where it would writing there and the engine's
