@@ -8,7 +8,7 @@ two gateways, 3 NATS nodes): Logout or a TCP close and at once a Logon, an order
 16 times in 30 rounds after a Logout and 15 times in 30 after a close, every round let in on a retry
 0.25 s apart (the lease is released just after the session ends, as `router.cluster.sessions` says);
 no order lost or left working. The same CompIDs logging on at both gateways at one instant: exactly one let
-in, 10 rounds of 10."""
+in, 25 rounds of 25 (two runs)."""
 from __future__ import annotations
 
 import asyncio
