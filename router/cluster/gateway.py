@@ -80,6 +80,8 @@ class GatewayApp:
             asyncio.get_running_loop().create_task(self._listen(session))
         fut = self._submit(CommandKind.LOGON, session, b"")
         fut.add_done_callback(lambda f: self._floor(session, f))
+        if self.leases is not None:     # a no-op after claim_session; a take-over's Logon had no claim
+            asyncio.get_running_loop().create_task(self.leases.keep(session))
 
     def on_logout(self, handle: Any) -> None:
         if not self.shutting_down:

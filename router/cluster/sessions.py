@@ -4,7 +4,11 @@ Before a gateway accepts a Logon it takes the lease `session_<SenderCompID>` (a 
 lease in its own JetStream KV bucket, with the gateway's name as owner). A Logon at a second gateway
 while the first holds the lease is refused with a Logout naming the holder. The holder renews the
 lease while the session is logged on; at the session's end it releases it, so the client may log on
-again at any gateway at once. A gateway killed with SIGKILL stops renewing: after the takeover
+again at any gateway at once. Claims and releases of one session run one at a time, in the order
+they started: a client that logs out and straight back in at the same gateway gets the lease back
+once the release under way is done (before, the two raced on one lease object: the Logon was refused
+or served with the lease released). A Logon the acceptor binds without a claim (its take-over of the
+session's own stale connection) takes the lease again through `keep`. A gateway killed with SIGKILL stops renewing: after the takeover
 time another gateway may take the session (a client retrying its Logon gets in then), and marks it
 `orphaned`: the dead gateway never appended the session's end, so the new one does, first.
 
@@ -49,6 +53,7 @@ class SessionLeases:
         self.on_moved = on_moved        # fn(session): another gateway holds it now (after our release)
         self.leases: dict[str, KvLease] = {}
         self.tasks: dict[str, asyncio.Task] = {}
+        self.locks: dict[str, asyncio.Lock] = {}    # one claim or release at a time per session
         self.stats = {"taken": 0, "refused": 0, "lost": 0}
         self.orphaned: set[str] = set()     # sessions taken from a dead gateway: their disconnect is owed
 
@@ -56,41 +61,81 @@ class SessionLeases:
         lease = self.leases.get(session)
         return lease is not None and lease.holding()
 
+    def _lock(self, session: str) -> asyncio.Lock:
+        return self.locks.setdefault(session, asyncio.Lock())
+
     async def claim(self, session: str) -> str | None:
         """Take the session's lease: None when ours, else why not (for the Logout's text)."""
+        async with self._lock(session):     # after a release still under way for this session
+            return await self._claim(session)
+
+    async def keep(self, session: str) -> None:
+        """The session was bound here without a claim (the acceptor let a new Logon take over the session's
+        own stale connection, whose end released the lease): take the lease again. If that is refused,
+        renew as for a held lease: the session ends here if another gateway holds it, else the tries go
+        on. Nothing to do while the lease is held (after `claim`)."""
+        async with self._lock(session):     # after the release that the old connection's end started
+            lease = self.leases.get(session)
+            if lease is not None and lease.holding():
+                return
+            if await self._claim(session) is not None:
+                self._run(session, self._renew(session, self.leases[session]))
+
+    async def _claim(self, session: str) -> str | None:
         lease = self.leases.get(session)
         if lease is None:
             lease = await open_lease(self.nc, lease_name(session), self.owner, self.takeover, replicas=self.replicas)
             self.leases[session] = lease
-        before = getattr(lease.core, "_seen", None)
-        if not await lease.step():
-            self.stats["refused"] += 1
-            seen = getattr(lease.core, "_seen", None)
-            holder = seen.owner if seen is not None and seen.owner else "another gateway"
-            log.info("session %s: logon refused here (%s): the session is served by %s", session, self.owner, holder)
-            return f"session served by gateway {holder}"
+        acquired = lease.changes["acquired"]
+        held = await lease.step()
+        if not held and self._seen_owner(lease) in ("", self.owner):
+            # Refused with no other gateway named (a read or write left unanswered, our own earlier
+            # write): one more round on a fresh read before telling the client.
+            held = await lease.step()
+        if not held:
+            return self._refused(session, self._seen_owner(lease))
         self.stats["taken"] += 1
-        if before is not None and before.owner and before.owner != self.owner:
+        taken_from = self._seen_owner(lease)   # what this acquisition read (stale while we hold it)
+        if lease.changes["acquired"] > acquired and taken_from not in ("", self.owner):
             # Taken from a gateway that stopped renewing (killed): its client's connection is gone.
             self.orphaned.add(session)
             log.info("session %s: taken over by gateway %s from gateway %s, which stopped renewing", session,
-                     self.owner, before.owner)
+                     self.owner, taken_from)
         self._run(session, self._renew(session, lease))
         return None
 
+    def _refused(self, session: str, holder: str) -> str:
+        self.stats["refused"] += 1
+        if holder in ("", self.owner):
+            log.info("session %s: logon refused here (%s): the session's lease could not be taken now", session,
+                     self.owner)
+            return "session lease not available now; retry the logon"
+        log.info("session %s: logon refused here (%s): the session is served by %s", session, self.owner, holder)
+        return f"session served by gateway {holder}"
+
+    @staticmethod
+    def _seen_owner(lease: KvLease) -> str:
+        seen = getattr(lease.core, "_seen", None)
+        return seen.owner if seen is not None else ""
+
     async def release(self, session: str) -> None:
         """The session ended here: give the lease up, then watch who takes it."""
-        lease = self.leases.get(session)
-        if lease is None:
-            return
-        await lease.release()
-        self._run(session, self._watch(session, lease))
+        async with self._lock(session):     # a Logon that follows waits for this (claim takes the lock)
+            lease = self.leases.get(session)
+            if lease is None:
+                return
+            # Renewals stop first: one racing the release's write would make one of the two fail.
+            self._run(session, None)
+            await lease.release()
+            self._run(session, self._watch(session, lease))
 
     def _run(self, session: str, coro: Any) -> None:
+        """The session's one background task (renewing or watching) is now `coro` (None: none)."""
         old = self.tasks.pop(session, None)
         if old is not None:
             old.cancel()
-        self.tasks[session] = asyncio.get_running_loop().create_task(coro)
+        if coro is not None:
+            self.tasks[session] = asyncio.get_running_loop().create_task(coro)
 
     async def _renew(self, session: str, lease: KvLease) -> None:
         unconfirmed = False

@@ -54,6 +54,29 @@ async def test_two_gateways_one_holder_per_session_and_a_nats_node_killed(nats_c
         refusal = await intruder.expect(b"5")
         assert b"gw-a" in (refusal.get(58) or b""), refusal.raw
         assert await intruder.closed_by_peer()
+        await intruder.close()
+
+        # SHCLIENT1 logs straight back on at gw-a, again and again: after dropping its connection (the
+        # Logon is claimed while the release may be under way), or before (the acceptor's take-over binds
+        # the new Logon as the old connection closes, with no claim). Let in each time; gw-a keeps the session.
+        for round_no in range(6):
+            old, seen = sh.client, len(sh.trace)
+            if round_no % 2 == 0:
+                await old.close()
+            sh.client = await FixClient.connect(gw_a.fix_port, SH)
+            sh.client.seq = sh.seq_out
+            await sh.send(b"A", [(98, 0), (108, 30)])
+            if round_no % 2 == 1:
+                await asyncio.sleep(0.1)    # the new Logon is parked at gw-a; now the old connection goes
+                await old.close()
+            await sh.pump(0.5)
+            answers = [t for t in sh.trace[seen:] if t.startswith(b"<- ")]
+            assert answers and b"\x0135=A\x01" in answers[0], (round_no, answers)
+        await asyncio.sleep(1.0)    # more than a lease poll: a released lease would be free by now
+        intruder = await FixClient.connect(gw_b.fix_port, SH)
+        await intruder.send(b"A", [(98, 0), (108, 30)])
+        refusal = await intruder.expect(b"5")
+        assert b"gw-a" in (refusal.get(58) or b""), refusal.raw
 
         await _cross(sh, hk, "1", 30)
         assert sh.acked[b"B1"] == {"cum": 1, "done": True} and hk.acked[b"S1"] == {"cum": 1, "done": True}
