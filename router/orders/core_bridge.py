@@ -393,6 +393,13 @@ class CoreEvents:
         o.decision = None
         o.constraints = None
 
+    def _count_open(self, symbol: str, delta: int) -> None:
+        # What `_accepted` and `_finish` do in line (benchmarks.batch_study_flow calls it).
+        n = self._open_count.get(symbol, 0) + delta
+        self._open_count[symbol] = n
+        if self.metrics is not None:
+            self.metrics.set_open_orders(symbol, n)
+
 
 def _exec_id(ids: Any, report: Any) -> bytes:
     """The next ExecID for a report by `report`: under a replay's quiet builder the counter moves and
