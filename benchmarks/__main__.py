@@ -131,6 +131,12 @@ def _get(data: dict | None, *path, default=None):
     return data
 
 
+def _step_p50(target: dict | None, rate: int):
+    """A round-trip target's p50 (µs) at the offered `rate`, None if it did not run that rate."""
+    steps = [s for s in _get(target, "steps", default=[]) if s.get("offered_per_s") == rate]
+    return steps[0].get("p50_us") if steps else None
+
+
 def targets(results: Path) -> list[dict]:
     """The issue's stated targets, judged on this run: per row the figure measured, the anchor it is
     compared with (another target of the same run, or a fixed limit), the ratio and the limit."""
@@ -188,9 +194,16 @@ def targets(results: Path) -> list[dict]:
         _get(rt, "ratios", "gateway_best_p50_over_floor_best_p50"), "<=", 2, "x", _u(gw, "µs"),
         _u(fl, "µs", "echo_floor "))
     ra = best_p50("router_app")
-    row("orders: router service best p50 vs C echo floor",
+    row("orders: router service best p50 vs C echo floor (best p50 of each, as the issue's 'today 4.8x')",
         _get(rt, "ratios", "router_app_best_p50_over_floor_best_p50"), "<=", 2.5, "x", _u(ra, "µs"),
         _u(fl, "µs", "echo_floor "))
+    # The issue states this target at 10k orders/s: both p50s of that step, like with like (at that
+    # rate each target pays the wake-ups the best p50s, found at other rates, may not).
+    from benchmarks.rt_results import P50_TARGET_RATE as rate
+    row(f"orders: router service p50 vs C echo floor p50, both at {rate:,}/s offered (the issue's wording)",
+        _get(rt, "ratios", f"router_app_p50_over_floor_p50_at_{rate}"), "<=", 2.5, "x",
+        _u(_step_p50(rt_target("router_app"), rate), "µs"),
+        _u(_step_p50(rt_target("echo_floor"), rate), "µs", "echo_floor "))
     row("orders: router service capacity vs gateway (echo) capacity",
         _get(rt, "ratios", "router_app_capacity_over_gateway"), ">=", 0.6, "x",
         _u(cap('router_app'), "orders/s"), _u(cap('gateway'), "orders/s", "gateway "))

@@ -6,7 +6,8 @@ copied when `matching/*.py` are unchanged, else that side compiles once, minutes
 `benchmarks/ab_matching_probe.py` runs `--repeat` times per side in fresh processes, alternating
 and swapping which side goes first each round, so a noisy neighbour on this shared machine hits
 both alike. Figures: median over the processes of each side, wall and CPU time per command, batch
-with events read in place (copy=False) and with copies, and CPU time of one call per command (the
+with events read in place (copy=False) and with copies (the caller dropping each at once, holding
+the last one during the next call, holding all), and CPU time of one call per command (the
 order flow's call, and `process_at(copy=False)`); the ratio old / new (> 1: new is faster).
 The run fails (exit 1) unless both sides produced the same events and the same final state hash.
 
@@ -28,7 +29,7 @@ from benchmarks._timing import PROCESS_START_LOAD, machine_description
 
 PROBE = Path(__file__).resolve().parent / "ab_matching_probe.py"
 FIGURES = ("batch_view_cpu_ns", "batch_view_wall_ns", "batch_copy_cpu_ns", "batch_copy_wall_ns",
-           "single_view_cpu_ns", "single_rows_cpu_ns")
+           "batch_copy_last_cpu_ns", "batch_copy_all_cpu_ns", "single_view_cpu_ns", "single_rows_cpu_ns")
 
 
 def probe(tree: Path, args: list[str]) -> dict:

@@ -4,9 +4,12 @@ Run as a script with one code tree first on `sys.path`; it uses only what both o
 have (`Engine`, `warm_up`, `reserve`, `process(copy=False)`, `state_hash`, `benchmarks.streams`).
 The seeded exchange-like stream (`--commands`, `--resting` prefilled passive orders) runs through
 a warmed engine whose tables are reserved for the whole stream, in `--batch`-command calls with
-events read in place (copy=False) and then again with copies (copy=True), `--runs` times each on
-fresh engines; then one call per command, as the order flow makes it (`process_at_rows`, or on an
-older core `process_at(copy=False).tolist()`) and as `process_at(copy=False)` alone (CPU time only). Per command it reports the median wall time and the median CPU time of this thread
+events read in place (copy=False) and then again with copies (copy=True: each returned array
+dropped at once; `copy_last`: the previous one held during each call, as a loop assigning it does;
+`copy_all`: every one held to the end), `--runs` times each on fresh engines; then one call per
+command, as the order flow makes it (`process_at_rows`, or on an older core
+`process_at(copy=False).tolist()`) and as `process_at(copy=False)` alone (CPU time only). Per
+command it reports the median wall time and the median CPU time of this thread
 (the machine is shared: CPU time leaves out the time other processes held the core), plus a digest
 of every event and the final state hash, which the caller compares between the two trees.
 
@@ -34,20 +37,32 @@ from benchmarks.streams import exchange_books, generate  # noqa: E402
 from matching import Engine  # noqa: E402
 
 
-def one_run(books, groups, cmds, batch: int, copy: bool):
+def one_run(books, groups, cmds, batch: int, copy: bool, keep: str = "none"):
+    """`keep` (copying calls): what the caller holds of the returned arrays while the next calls run:
+    "none" (each dropped at once), "last" (`events = eng.process(...)` in a loop: the previous one
+    is held during the call), "all" (every one, to the end of the run)."""
     eng = Engine(books, groups)
     eng.warm_up()
     eng.reserve(orders=len(cmds), events=3 * len(cmds))
     digest = hashlib.sha256()
+    kept, events = [], None
     gc.collect()
     gc.disable()
     try:
         w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-        for lo in range(0, len(cmds), batch):
-            eng.process(cmds[lo:lo + batch], copy=copy)
+        if keep == "none":
+            for lo in range(0, len(cmds), batch):
+                eng.process(cmds[lo:lo + batch], copy=copy)
+        elif keep == "last":
+            for lo in range(0, len(cmds), batch):
+                events = eng.process(cmds[lo:lo + batch], copy=copy)
+        else:
+            for lo in range(0, len(cmds), batch):
+                kept.append(eng.process(cmds[lo:lo + batch], copy=copy))
         wall, cpu = time.perf_counter_ns() - w0, time.thread_time_ns() - c0
     finally:
         gc.enable()
+    del kept, events
     # the events again, untimed, for the comparison between the trees
     check = Engine(books, groups)
     for lo in range(0, len(cmds), batch):
@@ -95,8 +110,9 @@ def main() -> int:
     books, groups = exchange_books()
     cmds = generate(a.commands, seed=a.seed, resting=a.resting)
     out = {}
-    for name, copy in (("view", False), ("copy", True)):
-        runs = [one_run(books, groups, cmds, a.batch, copy) for _ in range(a.runs)]
+    for name, copy, keep in (("view", False, "none"), ("copy", True, "none"), ("copy_last", True, "last"),
+                             ("copy_all", True, "all")):
+        runs = [one_run(books, groups, cmds, a.batch, copy, keep) for _ in range(a.runs)]
         out[f"batch_{name}_wall_ns"] = statistics.median(r[0] for r in runs)
         out[f"batch_{name}_cpu_ns"] = statistics.median(r[1] for r in runs)
         out["events_sha256"], out["state_hash"] = runs[0][2], runs[0][3]

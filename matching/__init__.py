@@ -27,9 +27,10 @@ Integration interface (both `Engine` and `ReferenceBook` implement it identicall
     eng.snapshot(); eng.state_hash(); eng.resting_orders()
 
 `process` also takes int64 rows holding the COMMAND_DTYPE fields in order (skips one conversion).
-Returned event arrays are new arrays (never views of engine buffers) unless copy=False. Order rows are kept forever
-(order_state answers for finished orders and order ids are never reused), so memory grows with the
-number of orders ever accepted: about 200 bytes per order.
+Returned event arrays are the caller's own unless copy=False: `process` has the kernel write
+into a buffer the engine writes again only once every array made from it is gone. Only live
+orders are known (`Engine`): an ended order's row is reused and its id forgotten (order_state -> None),
+so memory follows the orders live at once, about 200 bytes per order.
 
 Units. Prices: int64 in each instrument's price unit, multiples of `tick`, at most 2**31-1.
 Quantities: int64 in the instrument's quantity unit (the service uses lots, lot = 1), multiples of

@@ -7,6 +7,9 @@ or map anything to FIX; the router does that with the events it returns.
 """
 from __future__ import annotations
 
+import mmap
+from sys import getrefcount
+
 import numpy as np
 from numba.core import types as nbtypes
 
@@ -27,6 +30,7 @@ from .types import (
 _new_top = tuple.__new__  # Top(...) without NamedTuple's argument handling
 WATCH_EVERY = 256         # single-command calls between looks at the tables' high-water marks
 HEADS = 16                # event counts whose buffer views are made once per buffer (one-command calls)
+OUT_BUFFERS = 2           # buffers that copying batches write into (a loop `ev = eng.process(b)` holds one)
 
 
 def _kernel():
@@ -36,6 +40,15 @@ def _kernel():
     if sig not in kernels.run_at.overloads:
         kernels.run_at.compile(sig)
     return kernels.run_at.overloads[sig].entry_point
+
+
+def _out_alloc(size: int, populate: bool = False) -> np.ndarray:
+    """`size` int64s for a copying batch's events, on 4 KB pages touched only where events are
+    written (`populate`: all faulted in now). Not np.empty: numpy asks for huge pages from 4 MB up,
+    and this VM takes up to ~20 ms to fault in a fresh one (benchmarks/README.md "The copying
+    batch call")."""
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | (mmap.MAP_POPULATE if populate else 0)
+    return np.frombuffer(mmap.mmap(-1, 8 * size, flags=flags), np.int64)
 
 
 class Engine:
@@ -76,6 +89,7 @@ class Engine:
         self._set_events(max(256, cap))
         self._last_batch = None
         self._last_flat = None
+        self._outs = []    # buffers process(copy=True) has the kernel write into (_out_buffer)
         self._pending = 0
         self._kern = _kernel()
         self._top_arena = None
@@ -121,30 +135,73 @@ class Engine:
             return flat if flat.flags.writeable else flat.copy()
         raise TypeError("commands must use matching.COMMAND_DTYPE (or int64 rows of its fields)")
 
-    def _events(self, ret: int) -> np.ndarray:
-        # copy as plain int64 (a memcpy); copying a structured view goes field by field
-        return np.frombuffer(self._E[:(ret >> 1) * NEF].copy(), EVENT_DTYPE)
-
-    def _run(self, c1: np.ndarray, start: int, stop: int) -> int:
-        ret = kernels.run(self._A, c1, start, stop, self._E)
+    def _run(self, c1: np.ndarray, start: int, stop: int, out: np.ndarray | None = None):
+        """Commands [start, stop) into the engine's event buffer, or from row 0 into `out` (the
+        buffer of a copying batch, as many rows as the engine's, replaced by a bigger one when the
+        engine's grows). Returns (the kernel's answer, the buffer holding the events)."""
+        e = self._E if out is None else out
+        ret = kernels.run(self._A, c1, start, stop, e)
         while ret & 1:
             self._make_room(stop - int(self._A[M_NEXT]))
-            ret = kernels.run(self._A, c1, int(self._A[M_NEXT]), stop, self._E)
-        return ret
+            e = self._E if out is None else self._out_grown(e)
+            ret = kernels.run(self._A, c1, int(self._A[M_NEXT]), stop, e)
+        return ret, e
 
     def process(self, cmds: np.ndarray, copy: bool = True) -> np.ndarray:
-        """Run a batch of commands in order; returns its events (a new EVENT_DTYPE array).
+        """Run a batch of commands in order; returns its events (an EVENT_DTYPE array of its own).
 
         `cmds` is a COMMAND_DTYPE array, or int64 rows holding its fields in order (cheapest).
+        The kernel writes the events straight into the returned array's buffer, which the engine
+        uses again only once every array made from it is gone (see _out_buffer).
         `copy=False` returns a view of the engine's event buffer instead, valid only until the next
-        call that runs commands: for a caller that turns the events into messages at once. It saves
-        the copy (~45 ns per command here, memory bandwidth, since a batch's events outgrow the cache)."""
+        call that runs commands: for a caller that turns the events into messages at once."""
         if self._pending:
             raise RuntimeError("drain() the events of submit_at() before calling process()")
         c1 = self._flat(cmds)
-        ret = self._run(c1, 0, c1.shape[0] // NCF)
+        out = self._out_buffer() if copy else None
+        ret, e = self._run(c1, 0, c1.shape[0] // NCF, out)
         self._watch()
-        return self._events(ret) if copy else self._Ev[:ret >> 1]
+        if out is not None:
+            return np.ndarray((ret >> 1,), EVENT_DTYPE, e)
+        if copy:   # the caller holds arrays of every out buffer: a copy of the engine's buffer
+            return np.frombuffer(self._E[:(ret >> 1) * NEF].copy(), EVENT_DTYPE)
+        return self._Ev[:ret >> 1]
+
+    def _out_buffer(self) -> np.ndarray | None:
+        """A buffer for a copying batch to have the kernel write its events into, sparing a copy of
+        every event (benchmarks/README.md "The copying batch call"), or None when the caller still
+        holds arrays made from each of the OUT_BUFFERS buffers.
+
+        A buffer is used again only when nothing refers to it but this list: the array returned
+        from it and every view of it are gone (each holds a reference to it, as does a buffer export
+        of them). One is made (`_out_alloc`: pages are touched only where events are written) when
+        fewer than OUT_BUFFERS exist; a new one per call instead would fault in fresh pages every
+        batch, dearer than the copy on this machine. Each has as many rows as the engine's event
+        buffer, so the kernel stops for room exactly where it would writing there and the engine's
+        buffer grows as before; once it has grown, the old ones are let go (_out_grown)."""
+        outs = self._outs
+        if outs and outs[0].size != self._E.size:
+            outs.clear()   # left to whoever still holds them; never written again
+        for b in outs:
+            if getrefcount(b) == 3:   # this list, b and getrefcount's own argument
+                return b
+        if len(outs) == OUT_BUFFERS:
+            return None
+        b = _out_alloc(self._E.size)
+        outs.append(b)
+        return b
+
+    def _out_grown(self, e: np.ndarray) -> np.ndarray:
+        """After the kernel stopped for room while writing a copying batch into `e`: `e`, or, when
+        the engine's event buffer has grown, a buffer of its new size holding the events so far
+        (which replaces the buffers of the old size)."""
+        if e.size >= self._E.size:
+            return e
+        ne = int(self._A[M_NE])
+        b = _out_alloc(self._E.size)
+        b[:ne * NEF] = e[:ne * NEF]
+        self._outs = [b]
+        return b
 
     def _remember(self, cmds: np.ndarray) -> None:
         flat = self._flat(cmds)
@@ -170,7 +227,7 @@ class Engine:
             self._A[M_NE] = 0
         ret = self._kern(self._A, i)
         if ret & 1:
-            ret = self._run(self._last_flat, i, i + 1)
+            ret = self._run(self._last_flat, i, i + 1)[0]
         self._calls += 1
         if not self._calls & (WATCH_EVERY - 1):
             self._watch()
@@ -214,7 +271,7 @@ class Engine:
             self._remember(cmds)
         ret = self._kern(self._A, i)
         if ret & 1:
-            ret = self._run(self._last_flat, i, i + 1)
+            ret = self._run(self._last_flat, i, i + 1)[0]
         self._calls = calls = self._calls + 1
         if not calls & (WATCH_EVERY - 1):
             self._watch()
@@ -253,13 +310,17 @@ class Engine:
 
     def reserve(self, orders: int = 0, events: int = 0) -> None:
         """Preallocate room for `orders` more orders (and levels) and an `events`-row buffer, so a
-        start-up reservation keeps allocation and page faults off the matching path."""
+        start-up reservation keeps allocation and page faults off the matching path. With `events`,
+        the OUT_BUFFERS buffers for copying batches (process(copy=True)), of the same size, are faulted
+        in too."""
         if orders > 0:
             self._spare.drop()
             self._A = grow(self._A, need_orders=orders, need_levels=orders, need_side=min(orders, 4096),
                            need_owners=1)
         if events > self._E.size // NEF:
             self._set_events(events, keep=0)
+        if events > 0:
+            self._outs = [_out_alloc(self._E.size, populate=True) for _ in range(OUT_BUFFERS)]
 
     def warm_up(self) -> None:
         """Compile (or load from the on-disk cache) every kernel signature, growth paths included."""

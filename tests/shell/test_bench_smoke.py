@@ -322,6 +322,29 @@ def test_orders_ratios_compare_like_with_like_and_quickfix_orders_rejects_fail_t
     assert len(failures) == 1 and failures[0].startswith("quickfix_orders rejected 10 of 100")
 
 
+def test_p50_target_compares_both_p50s_at_ten_thousand_per_second(tmp_path):
+    step = {"offered_per_s": 1000, "achieved_per_s": 1000.0, "lost": 0, "p50_us": 20.0, "p99_us": 90.0,
+            "sent": 100, "acked": 100, "rejected": 0, "server_cpu_us_per_order": 50.0}
+    at_10k = {**step, "offered_per_s": 10_000, "achieved_per_s": 10_000.0}
+    floor = roundtrip.summarize([step, {**at_10k, "p50_us": 40.0}])
+    ra = roundtrip.summarize([{**step, "p50_us": 60.0}, {**at_10k, "p50_us": 100.0}])
+    r = roundtrip.ratios({"router_app": ra, "echo_floor": floor})
+    # Like with like at the rate (100 / 40), not the best p50 of each (60 / 20).
+    assert r["router_app_p50_over_floor_p50_at_10000"] == 2.5
+    assert r["router_app_best_p50_over_floor_best_p50"] == 3.0
+    # A router that saturated at 10k/s (or never ran it) has no such ratio, rather than a flattering one.
+    swamped = roundtrip.summarize([{**step, "p50_us": 60.0}, {**at_10k, "achieved_per_s": 5_000.0}])
+    assert roundtrip.ratios({"router_app": swamped, "echo_floor": floor})["router_app_p50_over_floor_p50_at_10000"] is None
+    only_1k = roundtrip.summarize([step])
+    assert roundtrip.ratios({"router_app": ra, "echo_floor": only_1k})["router_app_p50_over_floor_p50_at_10000"] is None
+    # The suite's table judges it, with both p50s of that step shown.
+    results = {"router_app": ra, "echo_floor": floor}
+    (tmp_path / "roundtrip.json").write_text(json.dumps({"targets": results, "ratios": roundtrip.ratios(results)}))
+    row = [r for r in suite.targets(tmp_path) if r["target"].startswith("orders: router service p50 vs C echo")]
+    assert len(row) == 1 and row[0]["value"] == 2.5 and row[0]["met"] is True
+    assert row[0]["figure"] == "100.00 µs" and row[0]["anchor"] == "echo_floor 40.00 µs"
+
+
 def test_router_target_runs_the_file_journal_with_its_default_policy(tmp_path):
     target = roundtrip.make_target("router_app", tmp_path)
     assert "--memory-store" not in target.argv and "--journal-dir" in target.argv
