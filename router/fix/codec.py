@@ -350,7 +350,8 @@ class FrameDecoder:
         if (soh2 > 0 and n <= self.max_message_size and frame.startswith(_BEGIN) and frame[-1] == 1
                 and frame.startswith(b"9=", soh1 + 1) and frame.startswith(b"35=", soh2 + 1)
                 and frame.startswith(b"\x0110=", n - 8) and frame[soh1 + 3:soh2] == b"%d" % (n - 8 - soh2)):
-            return self._parse(frame, 0, n)
+            # `_parse(frame, 0, n)` without finding the body's start and MsgType's end again.
+            return self._split(frame, soh2 + 1, frame[soh2 + 4:frame.find(SOH, soh2 + 4)])
         return self.parse_one(frame)
 
     @staticmethod

@@ -113,15 +113,23 @@ class CoreEvents:
         if o.acked:
             return None
         o.acked = True
-        self._count_open(o.symbol, 1)
-        if self.metrics is not None:
-            self.metrics.order_accepted(o.symbol)
+        # `_count_open(symbol, 1)` in line: once per accepted order, live and replayed.
+        symbol, counts, metrics = o.symbol, self._open_count, self.metrics
+        n = counts[symbol] = counts.get(symbol, 0) + 1
+        if metrics is not None:
+            metrics.set_open_orders(symbol, n)
+            metrics.order_accepted(symbol)
             if not o.is_product:
-                self.metrics.routed(self.books[book].venue, _dir(o), self._grams(book, o.qty))
+                metrics.routed(self.books[book].venue, _dir(o), self._grams(book, o.qty))
         report = self.exec_report
-        # The usual builder's acknowledgement is a template with the order's pieces in its slots.
-        body = (ack_report(o, self.ids.next_exec(), ts) if report is exec_report
-                else report(o, _exec_id(self.ids, report), ET_NEW, ts, explain=True))
+        # The usual builder's acknowledgement is a template with the order's pieces in its slots; a
+        # replay's quiet builder moves the ExecID counter and makes no body.
+        if report is exec_report:
+            body = ack_report(o, self.ids.next_exec(), ts)
+        elif report is quiet_report:
+            body = quiet_report(o, self.ids.skip_exec(), ET_NEW, ts)
+        else:
+            body = report(o, self.ids.next_exec(), ET_NEW, ts, explain=True)
         return _new(Out, (o.session, b"8", body))
 
     def _grams(self, book: int, lots: int) -> int:
@@ -263,10 +271,8 @@ class CoreEvents:
                     self.metrics.routed(i.venue, _dir_book(o, i), self._grams(book, lots))
             else:
                 base, px_scaled = lots, px
-            # Where the metal is: the vault a sell takes it from, or a buy's requested (else first) vault.
-            c = o.constraints
-            vault = o.sell_vaults.get(i.symbol) or (c.vault if c is not None else None) or i.vaults[0]
             leaves_before = o.leaves
+            c = o.constraints       # read before `_finish` lets go of it: the report's vault
             o.fill(base, px_scaled, venue)
             self._quota_fill(o, book, terms[3], base, leaves_before)
             self._settle(o, accounts.get(o.account), i, b, px, lots, terms)
@@ -277,6 +283,9 @@ class CoreEvents:
             if quiet:
                 outs.append(_new(Out, (o.session, b"8", report(o, self.ids.skip_exec(), ET_TRADE, ts))))
                 continue
+            # Where the metal is: the vault a sell takes it from, or a buy's requested (else first) vault.
+            # Only the report says it (`_settle` finds its own), so a replay's quiet builder skips it.
+            vault = o.sell_vaults.get(i.symbol) or (c.vault if c is not None else None) or i.vaults[0]
             tail = trade_wire + fill_report.vault_wire(vault)
             if o.is_product:
                 # LastQty/LastPx are fine grams and the product's price; say which instrument traded, at its
@@ -374,13 +383,18 @@ class CoreEvents:
         if o.tif == _TIF_GTD:
             self._gtd -= 1
         if acked and o.acked:
-            self._count_open(o.symbol, -1)
+            # `_count_open(symbol, -1)` in line: once per finished order.
+            symbol, counts = o.symbol, self._open_count
+            n = counts[symbol] = counts.get(symbol, 0) - 1
+            if self.metrics is not None:
+                self.metrics.set_open_orders(symbol, n)
         # A done order is kept a while for status requests; its routing objects are not needed then, and
         # every object it keeps alive lengthens the garbage collector's full passes.
         o.decision = None
         o.constraints = None
 
     def _count_open(self, symbol: str, delta: int) -> None:
+        # What `_accepted` and `_finish` do in line (benchmarks.batch_study_flow calls it).
         n = self._open_count.get(symbol, 0) + delta
         self._open_count[symbol] = n
         if self.metrics is not None:

@@ -167,10 +167,13 @@ class _Unread:
 UNREAD = _Unread()
 
 
-def quiet_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, **_: Any) -> _Unread:
+def quiet_report(order: Order, exec_id: bytes, exec_type: bytes, now_ts: bytes, *, text: Any = b"",
+                 rej: Any = None, last: bool = False, explain: bool = False, status_req_id: Any = None,
+                 tail: bytes = b"") -> _Unread:
     """`exec_report` for a journal replay's outputs that nobody reads: the same effect on the order
     (the fields it keeps, which the state hash covers), no body built. `_kept_fixed`'s effect without
-    its work: a done order keeps no fields, so none are formatted for it ("Fills: core events to state")."""
+    its work: a done order keeps no fields, so none are formatted for it ("Fills: core events to state").
+    `exec_report`'s keywords are named, not taken as `**_`: no dict is made per call."""
     if order.status in DONE_STATUSES:
         order.er_fixed = None
     elif order.er_fixed is None:

@@ -200,10 +200,12 @@ class RiskEngine:
             return Reason.MAX_ORDER_QTY
         if lim.max_notional_cny is not None and notional_cny > lim.max_notional_cny:
             return Reason.MAX_NOTIONAL
-        if price is not None and self.config.collar_bp is not None:
+        # The config read as its attribute, not through the property (a call per read, per new order).
+        collar_bp = self._config.collar_bp
+        if price is not None and collar_bp is not None:
             if reference is None or reference <= 0:
                 return Reason.NO_REFERENCE_PRICE
-            if not collar_ok(price, reference, self.config.collar_bp):
+            if not collar_ok(price, reference, collar_bp):
                 return Reason.PRICE_COLLAR
         if lim.credit_cny is not None and self._open.get(account.name, 0) + notional_cny > lim.credit_cny:
             return Reason.CREDIT_LIMIT

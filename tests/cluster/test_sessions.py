@@ -4,6 +4,7 @@ lease; a Logon at a second gateway while the first holds the session is still re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from router.cluster.sessions import SessionLeases
@@ -12,6 +13,21 @@ from tests.natscluster import NatsCluster
 
 TAKEOVER = 2.0  # seconds: short for the test (renewals every ~0.5 s), long enough for a loaded machine
 SESSION = "SHCLIENT1"
+
+
+@contextlib.asynccontextmanager
+async def _two_gateways(nats_cluster: NatsCluster, on_lost=None):
+    """Leases of gateways gw-a (`on_lost` its callback) and gw-b, each on its own NATS node."""
+    nc_a, nc_b = await connect(nats_cluster.urls[0]), await connect(nats_cluster.urls[1])
+    a = SessionLeases(nc_a, "gw-a", takeover=TAKEOVER, on_lost=on_lost)
+    b = SessionLeases(nc_b, "gw-b", takeover=TAKEOVER)
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+        await nc_a.close()
+        await nc_b.close()
 
 
 async def _owner(leases: SessionLeases, session: str) -> str:
@@ -53,10 +69,7 @@ async def test_a_logout_and_an_immediate_logon_at_the_same_gateway_keep_the_sess
 async def test_a_logon_at_a_second_gateway_is_refused_while_the_first_holds_the_session(nats_cluster: NatsCluster,
                                                                                        caplog):
     caplog.set_level("INFO", logger="gold_router.cluster")
-    nc_a, nc_b = await connect(nats_cluster.urls[0]), await connect(nats_cluster.urls[1])
-    a = SessionLeases(nc_a, "gw-a", takeover=TAKEOVER)
-    b = SessionLeases(nc_b, "gw-b", takeover=TAKEOVER)
-    try:
+    async with _two_gateways(nats_cluster) as (a, b):
         assert await a.claim(SESSION) is None
         for _ in range(3):      # refused each time, naming the holder, across several renewals of a's lease
             assert await b.claim(SESSION) == "session served by gateway gw-a"
@@ -68,20 +81,12 @@ async def test_a_logon_at_a_second_gateway_is_refused_while_the_first_holds_the_
         await a.release(SESSION)
         assert await b.claim(SESSION) is None
         assert await _owner(b, SESSION) == "gw-b"
-    finally:
-        await a.close()
-        await b.close()
-        await nc_a.close()
-        await nc_b.close()
 
 
 async def test_a_take_over_logon_without_a_claim_gets_the_lease_back_or_ends_if_another_gateway_holds_it(
         nats_cluster: NatsCluster):
-    nc_a, nc_b = await connect(nats_cluster.urls[0]), await connect(nats_cluster.urls[1])
     lost: list[str] = []
-    a = SessionLeases(nc_a, "gw-a", takeover=TAKEOVER, on_lost=lost.append)
-    b = SessionLeases(nc_b, "gw-b", takeover=TAKEOVER)
-    try:
+    async with _two_gateways(nats_cluster, on_lost=lost.append) as (a, b):
         assert await a.claim(SESSION) is None
         await a.keep(SESSION)       # after a claim: nothing to do
         assert a.stats["taken"] == 1 and a.holding(SESSION)
@@ -103,11 +108,6 @@ async def test_a_take_over_logon_without_a_claim_gets_the_lease_back_or_ends_if_
                 break
             await asyncio.sleep(0.1)
         assert lost == [SESSION] and b.holding(SESSION) and await _owner(b, SESSION) == "gw-b"
-    finally:
-        await a.close()
-        await b.close()
-        await nc_a.close()
-        await nc_b.close()
 
 
 async def test_a_session_taken_from_a_stopped_gateway_is_orphaned_once_not_at_every_later_logon(
