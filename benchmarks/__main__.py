@@ -204,6 +204,17 @@ def targets(results: Path) -> list[dict]:
         _get(rt, "ratios", f"router_app_p50_over_floor_p50_at_{rate}"), "<=", 2.5, "x",
         _u(_step_p50(rt_target("router_app"), rate), "µs"),
         _u(_step_p50(rt_target("echo_floor"), rate), "µs", "echo_floor "))
+    # Informative, not the target: the same service given a core (fix.busy_poll_us), so it pays none of
+    # the wake-ups the floor's sleeping server still pays; and the gain against itself without it.
+    row(f"busy polling (informative, a core kept busy; the floor sleeps): router with fix.busy_poll_us p50 vs "
+        f"C echo floor p50, both at {rate:,}/s",
+        _get(rt, "ratios", f"router_busy_poll_p50_over_floor_p50_at_{rate}"), "<=", 2.5, "x",
+        _u(_step_p50(rt_target("router_busy_poll"), rate), "µs"),
+        _u(_step_p50(rt_target("echo_floor"), rate), "µs", "echo_floor "))
+    row(f"busy polling (informative): router p50 with fix.busy_poll_us vs without, both at {rate:,}/s",
+        _get(rt, "ratios", f"router_busy_poll_p50_over_router_app_p50_at_{rate}"), "<=", 1, "x",
+        _u(_step_p50(rt_target("router_busy_poll"), rate), "µs"),
+        _u(_step_p50(rt_target("router_app"), rate), "µs", "router_app "))
     row("orders: router service capacity vs gateway (echo) capacity",
         _get(rt, "ratios", "router_app_capacity_over_gateway"), ">=", 0.6, "x",
         _u(cap('router_app'), "orders/s"), _u(cap('gateway'), "orders/s", "gateway "))

@@ -11,6 +11,8 @@ Targets (each a separate process, started and stopped here):
   gateway_answers  the gateway answering the same mix with the router's ExecutionReports (same count,
               sessions and drop copies, inputs written ahead) and no order handling
               (`benchmarks/peers/gateway_answers.py`): the ceiling for router_app on these layers.
+  router_busy_poll  router_app with `fix.busy_poll_us` = 500: the loop polls instead of sleeping for
+              0.5 ms after each read (a core kept busy; the floor's server still sleeps).
   quickfix    a QuickFIX acceptor (PyPI `quickfix`) answering each order with an ExecutionReport.
   quickfix_orders  the same engine running an order-acknowledging application (keeps orders, refuses
               duplicates and bad values, acks, cancels the IOC remainder): the router's peer.
@@ -70,8 +72,9 @@ SOH = b"\x01"
 DEFAULT_RATES = (1_000, 2_000, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000, 50_000, 60_000,
                  70_000, 80_000, 100_000, 130_000)
 QUICK_RATES = (1_000, 5_000, 20_000)
-TARGETS = ("echo_floor", "gateway", "gateway_nometrics", "gateway_answers", "router_app", "quickfix",
-           "quickfix_orders")
+TARGETS = ("echo_floor", "gateway", "gateway_nometrics", "gateway_answers", "router_app", "router_busy_poll",
+           "quickfix", "quickfix_orders")
+BUSY_POLL_US = 500      # router_busy_poll's fix.busy_poll_us: longer than the mix's gaps at the rates that matter
 ACK = re.compile(rb"\x0135=[8D]\x01.*?\x0111=(\d+)\x01", re.S)
 # ExecType(150) values that acknowledge an order: New, or a (partial) fill.  8 is a reject; a later
 # report on the same order (an IOC's cancelled remainder) is not its answer and is not counted.
@@ -185,15 +188,16 @@ class ServiceTarget(Target):
     # and price above are for a plain `Client` (single-session IOC stream) pointed at it.
     mix = True
 
-    def __init__(self, name: str, workdir: Path) -> None:
+    def __init__(self, name: str, workdir: Path, busy_poll_us: int = 0) -> None:
         fix_port, self.http_port = _free_port(), _free_port()
-        overlay = workdir / "bench-overlay.toml"
+        overlay = workdir / f"bench-overlay-{name}.toml"
         # The default throttle (50 msg/s per session) is a risk control, not what is measured here.
         # The command journal runs as it ships: a file journal with its default policy, fsync "none"
         # (written to the page cache in one group commit per batch, before any report leaves), and
         # the FIX store on files, as the gateway target's.
         overlay.write_text("[risk]\nmsg_rate = 10000000\nmsg_burst = 10000000\n\n"
-                           "[journal]\nstore = \"file\"\nfsync = \"none\"\n")
+                           "[journal]\nstore = \"file\"\nfsync = \"none\"\n"
+                           + (f"\n[fix]\nbusy_poll_us = {busy_poll_us}\n" if busy_poll_us else ""))
         argv = [sys.executable, "-m", "router", "serve", "--app", "router", "--config", str(overlay),
                 "--fix-port", str(fix_port), "--http-port", str(self.http_port),
                 "--store-dir", str(workdir / name / "fix-store"), "--journal-dir", str(workdir / name / "journal"),
@@ -267,13 +271,13 @@ def make_target(name: str, workdir: Path) -> Target | str:
                                "--port", "0"], workdir)
         target.mix = True   # driven by the router's two-session mix, like router_app
         return target
-    if name == "router_app":
+    if name in ("router_app", "router_busy_poll"):
         try:
             import router.app  # noqa: F401
             import router.service  # noqa: F401
         except ImportError as exc:
             return f"router service not importable: {exc}"
-        return ServiceTarget(name, workdir)
+        return ServiceTarget(name, workdir, BUSY_POLL_US if name == "router_busy_poll" else 0)
     if name in ("quickfix", "quickfix_orders"):
         try:
             import quickfix  # noqa: F401

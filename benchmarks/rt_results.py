@@ -27,6 +27,8 @@ WORK = {
                   "fsync none, file FIX store), realistic mix over two sessions (benchmarks.rt_mix): "
                   "instrument and product IOCs, resting DAY orders and their cancels, crossing trades; "
                   "ExecutionReports built per order",
+    "router_busy_poll": "orders: as router_app, with fix.busy_poll_us = 500 (the event loop polls instead of "
+                        "sleeping for 0.5 ms after each read: a core kept busy; the floor's server sleeps)",
     "quickfix": "ExecutionReport: QuickFIX C++ engine builds a full ExecutionReport 150=0 per order "
                 "(Python application, keeps nothing)",
     "quickfix_orders": "orders: QuickFIX C++ engine + Python order-acknowledging application (keeps "
@@ -148,6 +150,12 @@ def ratios(results: dict) -> dict:
         out["router_app_p50_over_floor_p50_at_10000"] = p50_ratio_at(ra, floor, P50_TARGET_RATE)
         if gw.get("status") == "ok":
             _capacity_ratio(out, "router_app_capacity_over_gateway", ra, gw)
+    bp = results.get("router_busy_poll", {})
+    if bp.get("status") == "ok":
+        # A core for latency: the same service polling instead of sleeping, against itself and the floor.
+        out["router_busy_poll_p50_over_router_app_p50_at_10000"] = p50_ratio_at(bp, ra, P50_TARGET_RATE)
+        out["router_busy_poll_p50_over_floor_p50_at_10000"] = p50_ratio_at(bp, floor, P50_TARGET_RATE)
+        out["router_busy_poll_best_p50_over_floor_best_p50"] = best_p50_ratio(bp, floor)
     ga = results.get("gateway_answers", {})
     if ga.get("status") == "ok":
         # What answering the mix costs on these FIX layers against echoing one frame: router_app can
@@ -179,7 +187,7 @@ def reject_failures(result: dict) -> list[str]:
     """Why the run must fail: an order-handling target (the router, or its QuickFIX peer) rejected more
     than 1 % of the orders it was sent (its figures would then time rejections, not order handling)."""
     out = []
-    for name in ("router_app", "quickfix_orders"):
+    for name in ("router_app", "router_busy_poll", "quickfix_orders"):
         res = result["targets"].get(name, {})
         share = res.get("reject_share")
         if res.get("status") == "ok" and share is not None and share > MAX_ROUTER_REJECT_SHARE:
@@ -220,6 +228,12 @@ RATIO_LABELS = {
     "router_app_best_p50_over_floor_best_p50": "orders vs echo: router service best p50 / C echo floor best p50",
     "router_app_p50_over_floor_p50_at_10000": "orders vs echo: router service p50 / C echo floor p50, both at "
                                               "10,000/s offered (issue 15's wording)",
+    "router_busy_poll_p50_over_router_app_p50_at_10000": "busy polling: router with fix.busy_poll_us / without, "
+                                                         "p50 at 10,000/s",
+    "router_busy_poll_p50_over_floor_p50_at_10000": "busy polling: router with fix.busy_poll_us / C echo floor "
+                                                    "(which sleeps), p50 at 10,000/s",
+    "router_busy_poll_best_p50_over_floor_best_p50": "busy polling: router with fix.busy_poll_us best p50 / C echo "
+                                                     "floor best p50",
     "router_app_capacity_over_gateway": "orders vs echo: router service capacity / gateway (echo) capacity",
     "router_app_capacity_over_gateway_upper_bound": "orders vs echo: router service capacity / the gateway's "
                                                     "highest offered rate (the gateway never saturated: at most this)",

@@ -29,13 +29,14 @@ _TOP_KEYS = {
     "host", "port", "sender_comp_id", "store_dir", "store", "heartbeat_s", "logon_timeout_s",
     "logout_timeout_s", "max_message_size", "sending_time_tolerance_s", "fsync", "tls_cert", "tls_key", "tls_ca",
     "sessions", "logon_failure_limit", "logon_failure_window_s", "logon_lockout_s", "takeover_probe_ms",
-    "store_retention_days",
+    "store_retention_days", "busy_poll_us",
 }
 _SESSION_KEYS = {
     "target_comp_id", "account", "username", "password", "reset_on_logon", "schedule", "heartbeat_s",
     "extra", "on_behalf_of", "dictionary", "tls_client_subject", "role", "accounts",
 }
 ROLES = ("trading", "drop_copy")
+MAX_BUSY_POLL_US = 100_000     # a longer window keeps a core busy between bursts, not between orders
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,8 @@ class FixConfig:
     takeover_probe_ms: int = 2000
     # At each daily session boundary the store drops messages sent before the last this many boundaries
     store_retention_days: int = 3
+    # After each read the event loop polls without sleeping this long (router.fix.busy_poll); 0: off.
+    busy_poll_us: int = 0
     adhoc_from: int | None = None   # index of the session added by --target-comp-id, if any
 
     @property
@@ -313,6 +316,10 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
     if probe_ms >= logon_timeout * 1000:
         raise ConfigError(t.path("takeover_probe_ms"), f"must be below logon_timeout_s ({logon_timeout} s) "
                                                        f"in milliseconds, got {probe_ms}")
+    busy_poll_us = _positive(t, "busy_poll_us", 0, allow_zero=True)
+    if busy_poll_us > MAX_BUSY_POLL_US:
+        raise ConfigError(t.path("busy_poll_us"), f"must be at most {MAX_BUSY_POLL_US} (µs after each read; "
+                                                  f"0 turns busy polling off), got {busy_poll_us}")
     max_size = _positive(t, "max_message_size", 65536)
     if max_size < 256:
         raise ConfigError(t.path("max_message_size"), f"must be >= 256, got {max_size}")
@@ -337,6 +344,7 @@ def parse_fix_config(table: dict | None, key: str = "fix") -> FixConfig:
         logon_lockout_s=_positive(t, "logon_lockout_s", 300),
         takeover_probe_ms=probe_ms,
         store_retention_days=_positive(t, "store_retention_days", 3),
+        busy_poll_us=busy_poll_us,
     )
 
 

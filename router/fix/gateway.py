@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from router.fix.admin_messages import refusal_logout
 from router.fix.app import Application, NullObserver, SessionHandle
+from router.fix.busy_poll import BusyPoll
 from router.fix.slot import SessionSlot, send_batch
 from router.fix.client_certs import peer_subject, subject_text
 from router.fix.codec import FixMessage, Garbled
@@ -55,6 +56,8 @@ def _nothing() -> None:
 
 class Gateway:
     """The running acceptor: `port`, `handle(session_id)`, `sessions_view()`, `close()`."""
+
+    busy_poll: BusyPoll | None = None   # set by start_acceptor when fix.busy_poll_us > 0
 
     def __init__(self, config: FixConfig, app: Application, *, observer: Any = None,
                  validator: Callable[[FixMessage], Any] | None = None,
@@ -431,6 +434,8 @@ async def start_gateway(config: FixConfig, app: Application, *, observer: Any = 
     gateway = Gateway(config, app, observer=observer, validator=validator,  # type: ignore[arg-type]
                       validators=validators)
     loop = asyncio.get_running_loop()
+    if config.busy_poll_us:
+        gateway.busy_poll = BusyPoll(loop, config.busy_poll_us, gateway.observer)
     try:
         gateway.server = await loop.create_server(
             lambda: FixConnection(gateway, config.max_message_size, config.logon_timeout_s),

@@ -52,6 +52,7 @@ class FixConnection(asyncio.Protocol):
         # Kept: `asyncio.get_running_loop()` makes a getpid system call per call on Python 3.11.
         self._loop = asyncio.get_running_loop()
         self.closed = self._loop.create_future()
+        self.busy_poll = getattr(gateway, "busy_poll", None)    # router.fix.busy_poll, when configured
 
     # ---------------------------------------------------------------- asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -85,6 +86,8 @@ class FixConnection(asyncio.Protocol):
             self._in_batch = False
             gateway.reading = was
         self.flush()
+        if self.busy_poll is not None:
+            self.busy_poll.arm()
 
     def eof_received(self) -> bool:
         return False

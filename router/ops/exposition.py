@@ -270,6 +270,11 @@ class _Collector:
                     [((), m.insecure_exposures)])
         yield _Spec("counter", "fix_session_takeovers", "Silent connections replaced by a new logon, by session.",
                     ("session",), _rows(_merge(_one_pairs(m.session_takeovers))))
+        yield _Spec("counter", "fix_busy_poll_windows", "Busy-polling windows of the FIX event loop that ended "
+                    "(fix.busy_poll_us after the last read).", (), [((), m.busy_poll_windows)])
+        yield _Spec("counter", "fix_busy_poll_seconds", "Time the FIX event loop spent polling without sleeping "
+                    "(closed windows; the share of a core fix.busy_poll_us costs).", (),
+                    [((), m.busy_poll_ns / SECOND)])
         yield from _cluster_specs(m.cluster_source() if m.cluster_source is not None else _NO_CLUSTER)
         yield _Spec("gauge", "ready", "1 once numba is warm and the FIX acceptor listens.", (),
                     [((), 1 if m._ready else 0)])

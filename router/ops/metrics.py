@@ -93,6 +93,8 @@ class Metrics:
         self.console_subscribers = 0
         self.insecure_exposures = 0
         self.session_takeovers: dict[Any, int] = {}
+        self.busy_poll_windows = 0      # router.fix.busy_poll: windows ended, time spent in them
+        self.busy_poll_ns = 0
         self.console_updates = 0
         # Command journal: batches written, commands in them, write time, errors, recovery at start-up
         self.journal_write = IntHistogram(JOURNAL_WRITE_BUCKETS_NS)
@@ -315,6 +317,11 @@ class Metrics:
     def set_insecure_exposures(self, n: int) -> None:
         """Exposure rules the service runs past because of --insecure (router.ops.exposure)."""
         self.insecure_exposures = n
+
+    def busy_poll_window(self, ns: int) -> None:
+        """A busy-polling window of the FIX event loop ended after `ns` (router.fix.busy_poll)."""
+        self.busy_poll_windows += 1
+        self.busy_poll_ns += ns
 
     def session_takeover(self, session_id: str) -> None:
         """A new logon replaced a silent connection of the session (router.fix.gateway)."""
