@@ -2,17 +2,18 @@
 
 Before a gateway accepts a Logon it takes the lease `session_<SenderCompID>` (a `router.records.lease`
 lease in its own JetStream KV bucket, with the gateway's name as owner). A Logon at a second gateway
-while the first holds the lease is refused with a Logout naming the holder. The holder renews the
-lease while the session is logged on; at the session's end it releases it, and the client may log on
-again at any gateway. The release follows the session's end, so it lands a few milliseconds after
-the client has the Logout's answer: a Logon at another gateway in that moment is refused naming this
-one, and the client's retry gets in (at the same gateway the claim waits for the release). Claims and releases of one session run one at a time, in the order
-they started: a client that logs out and straight back in at the same gateway gets the lease back
-once the release under way is done (before, the two raced on one lease object: the Logon was refused
-or served with the lease released). A Logon the acceptor binds without a claim (its take-over of the
-session's own stale connection) takes the lease again through `keep`. A gateway killed with SIGKILL stops renewing: after the takeover
-time another gateway may take the session (a client retrying its Logon gets in then), and marks it
-`orphaned`: the dead gateway never appended the session's end, so the new one does, first.
+while the first holds the lease is refused with a Logout naming the holder. The holder renews the lease
+while the session is logged on; at the session's end it releases it, and the client may log on again at
+any gateway. The release follows the session's end, so it lands a few milliseconds after the client has
+the Logout's answer: a Logon at another gateway in that moment is refused naming this one, and the
+client's retry gets in (at the same gateway the claim waits for the release). Claims and releases of one
+session run one at a time, in the order they started: a client that logs out and straight back in at the
+same gateway gets the lease back once the release under way is done (before, the two raced on one lease
+object: the Logon was refused or served with the lease released). A Logon the acceptor binds without a
+claim (its take-over of the session's own stale connection) takes the lease again through `keep`. A
+gateway killed with SIGKILL stops renewing: after the takeover time another gateway may take the session
+(a client retrying its Logon gets in then), and marks it `orphaned`: the dead gateway never appended the
+session's end, so the new one does, first.
 
 After releasing, the gateway keeps receiving the session's outputs (its FIX store keeps them for a
 resend, as in `serve`) until it sees another gateway holding the session; then it stops. While

@@ -57,7 +57,7 @@ def _nothing() -> None:
 class Gateway:
     """The running acceptor: `port`, `handle(session_id)`, `sessions_view()`, `close()`."""
 
-    busy_poll: BusyPoll | None = None   # set by start_acceptor when fix.busy_poll_us > 0
+    busy_poll: BusyPoll | None = None   # set by start_gateway when fix.busy_poll_us > 0
 
     def __init__(self, config: FixConfig, app: Application, *, observer: Any = None,
                  validator: Callable[[FixMessage], Any] | None = None,
