@@ -50,15 +50,12 @@ def one_run(books, groups, cmds, batch: int, copy: bool, keep: str = "none"):
     gc.disable()
     try:
         w0, c0 = time.perf_counter_ns(), time.thread_time_ns()
-        if keep == "none":
-            for lo in range(0, len(cmds), batch):
-                eng.process(cmds[lo:lo + batch], copy=copy)
-        elif keep == "last":
-            for lo in range(0, len(cmds), batch):
-                events = eng.process(cmds[lo:lo + batch], copy=copy)
-        else:
-            for lo in range(0, len(cmds), batch):
-                kept.append(eng.process(cmds[lo:lo + batch], copy=copy))
+        for lo in range(0, len(cmds), batch):
+            events = eng.process(cmds[lo:lo + batch], copy=copy)
+            if keep == "all":
+                kept.append(events)
+            elif keep == "none":
+                events = None       # dropped before the next call
         wall, cpu = time.perf_counter_ns() - w0, time.thread_time_ns() - c0
     finally:
         gc.enable()

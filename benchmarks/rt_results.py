@@ -114,15 +114,19 @@ def best_p50_ratio(a: dict, b: dict) -> float | None:
     return round(x / y, 2) if x and y else None
 
 
+def p50_at(res: dict | None, rate: int) -> float | None:
+    """A target's p50 (µs) at the offered `rate`, None unless it ran that step unsaturated."""
+    steps = [s for s in (res or {}).get("steps", []) if s["offered_per_s"] == rate and not saturated(s)]
+    return steps[0].get("p50_us") if steps else None
+
+
 def p50_ratio_at(a: dict, b: dict, rate: int) -> float | None:
     """a's p50 / b's p50 at the offered `rate` (the same step of the run), None unless both ran it
     unsaturated: issue 15 states its p50 target at 10,000 orders/s."""
     if a.get("status") != "ok" or b.get("status") != "ok":
         return None
-    x, y = ([s for s in t["steps"] if s["offered_per_s"] == rate and not saturated(s)] for t in (a, b))
-    if not x or not y or not x[0].get("p50_us") or not y[0].get("p50_us"):
-        return None
-    return round(x[0]["p50_us"] / y[0]["p50_us"], 2)
+    x, y = p50_at(a, rate), p50_at(b, rate)
+    return round(x / y, 2) if x and y else None
 
 
 def ratios(results: dict) -> dict:

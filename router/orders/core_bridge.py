@@ -113,23 +113,16 @@ class CoreEvents:
         if o.acked:
             return None
         o.acked = True
-        # `_count_open(symbol, 1)` in line: once per accepted order, live and replayed.
-        symbol, counts, metrics = o.symbol, self._open_count, self.metrics
-        n = counts[symbol] = counts.get(symbol, 0) + 1
+        self._count_open(o.symbol, 1)
+        metrics = self.metrics
         if metrics is not None:
-            metrics.set_open_orders(symbol, n)
-            metrics.order_accepted(symbol)
+            metrics.order_accepted(o.symbol)
             if not o.is_product:
                 metrics.routed(self.books[book].venue, _dir(o), self._grams(book, o.qty))
         report = self.exec_report
-        # The usual builder's acknowledgement is a template with the order's pieces in its slots; a
-        # replay's quiet builder moves the ExecID counter and makes no body.
-        if report is exec_report:
-            body = ack_report(o, self.ids.next_exec(), ts)
-        elif report is quiet_report:
-            body = quiet_report(o, self.ids.skip_exec(), ET_NEW, ts)
-        else:
-            body = report(o, self.ids.next_exec(), ET_NEW, ts, explain=True)
+        # The usual builder's acknowledgement is a template with the order's pieces in its slots.
+        body = (ack_report(o, self.ids.next_exec(), ts) if report is exec_report
+                else report(o, _exec_id(self.ids, report), ET_NEW, ts, explain=True))
         return _new(Out, (o.session, b"8", body))
 
     def _grams(self, book: int, lots: int) -> int:
@@ -383,18 +376,13 @@ class CoreEvents:
         if o.tif == _TIF_GTD:
             self._gtd -= 1
         if acked and o.acked:
-            # `_count_open(symbol, -1)` in line: once per finished order.
-            symbol, counts = o.symbol, self._open_count
-            n = counts[symbol] = counts.get(symbol, 0) - 1
-            if self.metrics is not None:
-                self.metrics.set_open_orders(symbol, n)
+            self._count_open(o.symbol, -1)
         # A done order is kept a while for status requests; its routing objects are not needed then, and
         # every object it keeps alive lengthens the garbage collector's full passes.
         o.decision = None
         o.constraints = None
 
     def _count_open(self, symbol: str, delta: int) -> None:
-        # What `_accepted` and `_finish` do in line (benchmarks.batch_study_flow calls it).
         n = self._open_count.get(symbol, 0) + delta
         self._open_count[symbol] = n
         if self.metrics is not None:
