@@ -186,18 +186,24 @@ class BooksAdmin:
         if not r.ok:
             return AdminResult(False, r.reason, r.detail)
         data = dict(r.data)
-        log.info("end of day %s settled at %s: %d positions marked, %d margin calls open", trading_day,
-                 ", ".join(f"{s} {p}" for s, p in sorted(prices.items())), len(data["moves"]),
-                 len(data["margin_calls"]))
+        log.info("end of day %s settled at %s: %d positions marked, %d margin calls open, deferred fee %s",
+                 trading_day, ", ".join(f"{s} {p}" for s, p in sorted(prices.items())), len(data["moves"]),
+                 len(data["margin_calls"]),
+                 ", ".join(f"{s} {d}" for s, d in sorted(data["deferred_fee_direction"].items())))
         data["statements"] = self._write_statements(date.fromisoformat(trading_day))
         return AdminResult(True, data=data)
 
-    def set_deferred_fee(self, fees: dict[str, tuple[str, Decimal]]) -> AdminResult:
-        """The published deferred fee per instrument (direction, basis points per calendar day), journaled."""
+    def set_deferred_fee(self, fees: dict[str, tuple]) -> AdminResult:
+        """The published deferred fee per instrument, journaled: (direction, basis points per calendar
+        day[, trading day YYYY-MM-DD the direction is for; default the venue's date now])."""
         if self.ledger is None:
             return AdminResult(False, "not_supported", "this application keeps no books")
-        r = self.admin("deferred_fee", self.clock(), fees={s: {"direction": d, "rate_bp_per_day": str(bp)}
-                                                           for s, (d, bp) in fees.items()})
+        specs = {}
+        for symbol, (direction, bp, *day) in fees.items():
+            specs[symbol] = {"direction": direction, "rate_bp_per_day": str(bp)}
+            if day and day[0] is not None:
+                specs[symbol]["trading_day"] = day[0]
+        r = self.admin("deferred_fee", self.clock(), fees=specs)
         return AdminResult(True, data=r.data) if r.ok else AdminResult(False, r.reason, r.detail)
 
     def deferred_fee_view(self) -> dict:

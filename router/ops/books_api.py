@@ -127,16 +127,18 @@ class BooksRoutes:
             return _error(400, "bad_body", 'expected {"SYMBOL": {"direction": ..., "rate_bp_per_day": ...}}')
         fees = {}
         for symbol, spec in body.items():
-            if not isinstance(spec, dict) or set(spec) != {"direction", "rate_bp_per_day"}:
-                return _error(400, "bad_deferred_fee", f"{symbol}: expected direction and rate_bp_per_day")
+            if not isinstance(spec, dict) or not {"direction", "rate_bp_per_day"} <= set(spec) <= \
+                    {"direction", "rate_bp_per_day", "trading_day"}:
+                return _error(400, "bad_deferred_fee", f"{symbol}: expected direction, rate_bp_per_day and "
+                                                       "optionally trading_day")
             rate = _decimal(spec["rate_bp_per_day"])
             if rate is None:
                 return _error(400, "bad_rate", f"{symbol}: rate_bp_per_day must be a decimal")
-            fees[symbol] = (spec["direction"], rate)
+            fees[symbol] = (spec["direction"], rate, spec.get("trading_day"))
         result = books.set_deferred_fee(fees)
         if result.ok:
             log.info("deferred fee by %s: %s", request.remote,
-                     ", ".join(f"{s} {d} {r} bp/day" for s, (d, r) in sorted(fees.items())))
+                     ", ".join(f"{s} {d} {r} bp/day" for s, (d, r, _) in sorted(fees.items())))
         return self._answer(result)
 
 

@@ -221,7 +221,7 @@ class Amendments:
         cmds = []
         if self._gtd and any(o.tif == CoreTif.GTD and o.expire_ns <= now_ns for o in self.index.live.values()):
             cmds.append((-1, int(CoreTif.GTC)))
-        rolled: list[int] = []
+        rolled: list[tuple[int, Any]] = []     # (book, the trading day that ended)
         if self.calendars is not None:
             day_tif = int(CoreTif.DAY)
             for i in self.books:
@@ -241,7 +241,7 @@ class Amendments:
                         # Also at the roll: no tick fell in the closed time, or sessions are "always open".
                         self.day_close.pop(b, None)
                         cmds.append((b, day_tif))
-                        rolled.append(b)
+                        rolled.append((b, prev))
                     if self.expire_at_close:
                         self.day_close[b] = self._session_close(i.schedule, day)
             day = self.calendars.trading_day(self.books[0].schedule, now_ns)

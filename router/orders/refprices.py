@@ -6,16 +6,20 @@ the matching core's daily limit (Op.SET_REF_PRICE, on the numba engine and the r
 alike), the router's precomputed band, collar reference and no-quote ranking (`Router.set_reference`,
 which drops its caches) move together. A change of more than `reference.max_jump_pct` is refused
 unless forced; unknown symbols, non-positive and off-tick prices are refused with a specific reason.
-At an instrument's trading-day roll (`on_timer`) the reference becomes the last trade price of the
-day that ended, if the book traded (source "last_trade"); otherwise the old one stays.
+At an instrument's trading-day roll (`on_timer`) the reference becomes, for a margined instrument
+(SGE T+D, HKGX.LLG), the settlement price posted for the day that ended (source "settlement": the
+venue measures a deferred contract's daily limit from the previous settlement); else, or without
+one, the last trade price of that day, if the book traded (source "last_trade"); otherwise the old
+one stays. Settlement prices reach the flow from the books' journaled end-of-day command
+(`records.books_commands`, `note_settlement_price`), so a replay rolls to the same reference.
 
-Not here: HTTP parsing (router/ops/admin.py), the clock, the journal, settlement prices published
-by the venues (not in the catalogue: the last trade stands in for them).
+Not here: HTTP parsing (router/ops/admin.py), the clock, the journal, the books of record.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Mapping, NamedTuple
 
@@ -27,7 +31,7 @@ from router.orders.index import units_text
 log = logging.getLogger("gold_router.reference")
 
 REFERENCE_KEYS = {"max_jump_pct"}
-SOURCES = ("config", "admin", "last_trade")
+SOURCES = ("config", "admin", "last_trade", "settlement")
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,21 @@ class ReferencePrices:
     ref_config = ReferenceConfig()
     ref_source: dict[str, str]
     last_trade_px: list[int]
+    settlement_px: dict[int, tuple[date, int]] | None = None     # None: a snapshot written before it existed
 
     def _init_references(self, config: ReferenceConfig | None) -> None:
         if config is not None:
             self.ref_config = config
         self.ref_source = {i.symbol: "config" for i in self.books}
         self.last_trade_px = [0] * len(self.books)
+        self.settlement_px = {}         # book -> (trading day, price units) of its latest settlement price
+
+    def note_settlement_price(self, symbol: str, trading_day: date, units: int) -> None:
+        """The books settled `symbol` for `trading_day` at `units`: a margined instrument's reference
+        at that day's roll."""
+        if self.settlement_px is None:
+            self.settlement_px = {}
+        self.settlement_px[self.catalogue.instruments[symbol].book_id] = (trading_day, units)
 
     def reference_units(self, symbol: str) -> int:
         return self.router.books()[symbol].ref
@@ -130,18 +143,24 @@ class ReferencePrices:
             if self.metrics is not None:
                 self.metrics.reference_price_update(symbol, source)
 
-    def _roll_references(self, book_ids: list[int], now_ns: int) -> None:
-        """Trading-day roll of these books: the last trade of the day that ended becomes the reference."""
-        changes = []
-        for b in book_ids:
-            px = self.last_trade_px[b]
+    def _roll_references(self, rolled: list[tuple[int, date | None]], now_ns: int) -> None:
+        """Trading-day roll of these (book, day that ended): a margined instrument's settlement price
+        of that day, else its last trade, becomes the reference."""
+        by_source: dict[str, list[tuple[str, int, int]]] = {}
+        settled = self.settlement_px or {}
+        for b, ended in rolled:
+            px, source = self.last_trade_px[b], "last_trade"
             self.last_trade_px[b] = 0
+            instr = self.books[b]
+            posted = settled.get(b)
+            if instr.margin_rate is not None and posted is not None and posted[0] == ended:
+                px, source = posted[1], "settlement"
             if px:
-                symbol = self.books[b].symbol
-                old = self.reference_units(symbol)
+                old = self.reference_units(instr.symbol)
                 if px != old:
-                    changes.append((symbol, old, px))
-        self._apply_references(changes, now_ns, "last_trade")
+                    by_source.setdefault(source, []).append((instr.symbol, old, px))
+        for source, group in sorted(by_source.items()):
+            self._apply_references(group, now_ns, source)
 
     def references_view(self) -> list[dict]:
         """Each instrument's reference, daily band and collar (decimal strings in its quote) and source."""

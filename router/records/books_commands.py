@@ -63,6 +63,8 @@ def settlement_prices(flow: Any, args: dict, now_ns: int) -> Applied:
             return _refuse("already_settled", f"{symbol} is already settled for {day}")
         units[symbol] = u
     moves = ledger.settle(day, units, flow.accounts, now_ns)
+    for symbol, u in units.items():
+        flow.note_settlement_price(symbol, day, u)      # the reference at the day's roll (orders.refprices)
     cat = flow.catalogue
     out = [{**m, "trading_day": day.isoformat(),
             "settlement_price": str(cat.instruments[m["symbol"]].units_to_price(m["settlement_price"])),
@@ -70,25 +72,31 @@ def settlement_prices(flow: Any, args: dict, now_ns: int) -> Applied:
                                                         "margin_moved")}} for m in moves]
     calls = [{"account": a, "currency": c, "short": money_text(v, c)}
              for (a, c), v in sorted(ledger.margin_calls.items())]
-    return Applied([], data={"trading_day": day.isoformat(), "moves": out, "margin_calls": calls})
+    # Who paid the deferred fee; "not_posted": no direction was posted for the day, so no fee moved.
+    directions = {s: ledger.deferred_direction(s, day) or "not_posted" for s in sorted(units)}
+    return Applied([], data={"trading_day": day.isoformat(), "moves": out, "margin_calls": calls,
+                             "deferred_fee_direction": directions})
 
 
 def deferred_fee(flow: Any, args: dict, now_ns: int) -> Applied:
-    """The published deferred fee: `args["fees"]` = symbol -> {"direction", "rate_bp_per_day"}."""
+    """The published deferred fee: `args["fees"]` = symbol -> {"direction", "rate_bp_per_day", and
+    optionally "trading_day"}. The direction is for one trading day, the one whose tenders decided it:
+    `trading_day` when given, else the venue's date at the command's time (it is published at 15:31)."""
     ledger = flow.fills
     if not isinstance(ledger, Ledger):
         return _refuse("not_supported", "this application keeps no books")
     fees = args.get("fees")
     if not isinstance(fees, dict) or not fees:
         return _refuse("bad_deferred_fee", "expected SYMBOL -> {direction, rate_bp_per_day}")
-    ppm: dict[str, tuple[str | None, int]] = {}
+    ppm: dict[str, tuple[str | None, int, date]] = {}
     for symbol, spec in fees.items():
         instr = flow.catalogue.instruments.get(symbol)
         if instr is None:
             return _refuse("unknown_symbol", f"no instrument {symbol!r}")
         if instr.margin_rate is None:
             return _refuse("not_margined", f"{symbol} is fully paid: no deferred fee")
-        direction = spec.get("direction") if isinstance(spec, dict) else None
+        spec = spec if isinstance(spec, dict) else {}
+        direction = spec.get("direction")
         if direction not in DIRECTIONS + ("none",):
             return _refuse("bad_direction", f"{symbol}: direction must be one of {', '.join(DIRECTIONS)} or "
                                             f"none, got {direction!r}")
@@ -97,14 +105,27 @@ def deferred_fee(flow: Any, args: dict, now_ns: int) -> Applied:
         if rate is None or rate < 0 or rate != rate.to_integral_value():
             return _refuse("bad_rate", f"{symbol}: rate_bp_per_day must be >= 0 with at most 2 decimals, "
                                        f"got {spec.get('rate_bp_per_day')!r}")
-        ppm[symbol] = (None if direction == "none" else direction, int(rate))
-    for symbol, (direction, rate) in ppm.items():
-        ledger.set_deferred_fee(symbol, direction, rate)
+        day = ledger.local_date(instr, now_ns)
+        if spec.get("trading_day") is not None:
+            try:
+                day = date.fromisoformat(spec["trading_day"])
+            except (TypeError, ValueError):
+                return _refuse("bad_trading_day", f"{symbol}: trading_day must be YYYY-MM-DD, "
+                                                  f"got {spec['trading_day']!r}")
+        if ledger.settled(day, symbol):
+            return _refuse("already_settled", f"{symbol} is already settled for {day}: its end of day has "
+                                              "moved the deferred fee it had; post the direction before then")
+        ppm[symbol] = (None if direction == "none" else direction, int(rate), day)
+    for symbol, (direction, rate, day) in ppm.items():
+        ledger.set_deferred_fee(symbol, direction, rate, day)
     return Applied([], data={"deferred_fee": deferred_fee_view(ledger)})
 
 
 def deferred_fee_view(ledger: Ledger) -> dict:
-    return {s: {"direction": d or "none", "rate_bp_per_day": str(Decimal(p) / 100)}
+    """Per instrument: the rate, and the direction with the trading day it was posted for (None: none yet)."""
+    days = ledger.deferred_day or {}
+    return {s: {"direction": d or "none", "rate_bp_per_day": str(Decimal(p) / 100),
+                "trading_day": days[s].isoformat() if s in days else None}
             for s, (d, p) in sorted(ledger.deferred.items())}
 
 

@@ -10,7 +10,9 @@ moves initial margin (rate x value, rounded up to the micro-unit) from cash to m
 the fee; a closing fill releases the position's margin pro rata, realises P&L against the position's
 basis (its open value, reset to the settlement price at each end of day) and charges the fee.
 `settle(prices, ...)` is the end of day for the instruments priced: variation margin to the
-settlement price, the deferred fee in the published direction, and the new margin requirement.
+settlement price, the deferred fee in the direction published for that trading day (the day's
+tenders decide it, so a direction belongs to one day: a day settled with none posted moves no fee
+and logs a WARNING), and the new margin requirement.
 
 Amounts are integers: micro-units of the settlement currency, micrograms of metal; time is passed in.
 Everything here is a pure function of the fills and commands it is given, so replaying them rebuilds
@@ -111,9 +113,11 @@ class Position:
 class Ledger(FillDays):
     """Trades, positions and margin for one catalogue; see the module docstring."""
 
-    # Defaults for a ledger unpickled from a snapshot written before the roll existed.
+    # Defaults for a ledger unpickled from a snapshot written before the roll (or the day of the
+    # deferred-fee direction) existed.
     trades_dropped = 0
     history_from: date | None = None
+    deferred_day: dict[str, date] | None = None
 
     def __init__(self, catalogue: Catalogue, calendars: Any = None, metrics: Any = None) -> None:
         self.catalogue = catalogue
@@ -127,6 +131,7 @@ class Ledger(FillDays):
         self.marks: dict[str, tuple[int, str]] = {}               # symbol -> (price units, "trade"|"settlement")
         self.settlements: list[dict] = []                          # the end-of-day commands applied
         self.deferred: dict[str, tuple[str | None, int]] = {}     # symbol -> (who pays, ppm per day)
+        self.deferred_day: dict[str, date] = {}                   # symbol -> the trading day "who pays" is for
         self.margin_calls: dict[tuple[str, str], int] = {}        # (account, ccy) -> micro short
         self._settled: set[tuple[date, str]] = set()
         self.closing: dict[tuple[date, str], dict[str, tuple[int, int]]] = {}   # (day, account) -> ccy -> (cash, margin)
@@ -209,11 +214,23 @@ class Ledger(FillDays):
         return realised, moved
 
     # -- end of day -----------------------------------------------------------------------------------
-    def set_deferred_fee(self, symbol: str, direction: str | None, ppm_per_day: int) -> None:
-        """The deferred fee the exchange published for `symbol`: who pays ("longs_pay", "shorts_pay",
-        None: no transfer) and the rate in parts per million of the settled value per calendar day."""
+    def set_deferred_fee(self, symbol: str, direction: str | None, ppm_per_day: int, trading_day: date) -> None:
+        """The deferred fee the exchange published for `symbol` on `trading_day`: who pays ("longs_pay",
+        "shorts_pay", None: no transfer), for that day's end only, and the rate in parts per million of
+        the settled value per calendar day, which stands until changed."""
         self.deferred[symbol] = (direction, ppm_per_day)
-        log.info("deferred fee %s: %s at %s bp/day", symbol, direction or "none", Decimal(ppm_per_day) / 100)
+        if self.deferred_day is None:
+            self.deferred_day = {}
+        self.deferred_day[symbol] = trading_day
+        log.info("deferred fee %s for %s: %s at %s bp/day", symbol, trading_day, direction or "none",
+                 Decimal(ppm_per_day) / 100)
+
+    def deferred_direction(self, symbol: str, day: date) -> str | None:
+        """Who pays the deferred fee of `symbol` at the end of `day`: "longs_pay", "shorts_pay", "none"
+        (published as none), or None when nothing was posted for that day."""
+        if (self.deferred_day or {}).get(symbol) != day:
+            return None
+        return self.deferred.get(symbol, (None, 0))[0] or "none"
 
     def settled(self, trading_day: date, symbol: str) -> bool:
         return (trading_day, symbol) in self._settled
@@ -230,11 +247,12 @@ class Ledger(FillDays):
     def settle(self, trading_day: date, prices: dict[str, int], accounts: Any, now_ns: int) -> list[dict]:
         """The end of `trading_day` for the margined instruments in `prices` (settlement price units):
         every open position pays or receives variation margin to the settlement price (its basis
-        becomes that value), pays or receives the deferred fee in the published direction for the days
-        to the next trading day, and its margin becomes the requirement at the settlement price. An
-        account whose available cash is then negative gets a margin call (`margin_calls`). Returns one
-        movement record per position changed (integers)."""
+        becomes that value), pays or receives the deferred fee in the direction posted for `trading_day`
+        (none when none was) for the days to the next trading day, and its margin becomes the
+        requirement at the settlement price. An account whose available cash is then negative gets a
+        margin call (`margin_calls`). Returns one movement record per position changed (integers)."""
         moves = []
+        posted = {s: self.deferred_direction(s, trading_day) for s in prices}
         for (name, symbol), pos in sorted(self.positions.items()):
             if symbol not in prices:
                 continue
@@ -245,8 +263,8 @@ class Ledger(FillDays):
             value = px * abs(pos.lots) * self._unit_value[symbol]
             vm = value - pos.basis if pos.lots > 0 else pos.basis - value
             fee = 0
-            direction, ppm = self.deferred.get(symbol, (None, 0))
-            if direction is not None and ppm:
+            direction, ppm = posted[symbol], self.deferred.get(symbol, (None, 0))[1]
+            if direction in DIRECTIONS and ppm:
                 amount = value * ppm * self._days_to_next(symbol, trading_day) // PPM
                 pays = (direction == "longs_pay") == (pos.lots > 0)
                 fee = -amount if pays else amount
@@ -266,6 +284,10 @@ class Ledger(FillDays):
                      name, symbol, money_text(vm, pos.ccy), money_text(fee, pos.ccy),
                      money_text(required, pos.ccy), pos.ccy)
         for symbol, px in prices.items():
+            if posted[symbol] is None and self.deferred.get(symbol, (None, 0))[1] and \
+                    any(m["symbol"] == symbol for m in moves):
+                log.warning("end of day %s %s: no deferred-fee direction was posted for the day, so no deferred "
+                            "fee moved (POST /deferred-fee before the settlement)", trading_day, symbol)
             self.marks[symbol] = (px, "settlement")
             self._settled.add((trading_day, symbol))
         for name in sorted({m["account"] for m in moves}):

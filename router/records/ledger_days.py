@@ -29,6 +29,10 @@ class FillDays:
             day = self.calendars.trading_day(instr.schedule, now_ns)
             if day is not None:
                 return day
+        return self.local_date(instr, now_ns)
+
+    def local_date(self, instr: Instrument, now_ns: int) -> date:
+        """The date at `now_ns` in the instrument's venue's time zone."""
         # Whole seconds by integer division: a local date changes on a whole second, and float seconds
         # (~240 ns apart at today's epoch) put the last instants before midnight on the next date.
         return datetime.fromtimestamp(now_ns // 10**9, timezone.utc).astimezone(self._tz[instr.venue]).date()

@@ -161,7 +161,11 @@ def test_security_list_carries_each_instruments_parameters(h: Harness) -> None:
     assert (au[15], au[969], au[231], au[562], au[7001], au[7004]) == (b"CNY", b"0.01", b"10", b"1", b"CNY", b"T0")
     assert rows[b"GOLD.KG9999"][7007] == b"Y"
     (one,) = h.send(SH, b"x", [(320, "S2"), (559, 0), (55, "HKGX.LLG")])
-    assert [e[55] for e in groups(one, 55)] == [b"HKGX.LLG"]
+    (llg,) = groups(one, 55)
+    assert llg[55] == b"HKGX.LLG"
+    # GoldFineness is the quoted weight's fineness: 1 for a price per fine ounce (LGD bars are 995 gross),
+    # so 100 oz are 3,110.34768 fine grams.
+    assert (llg[7010], llg[7012], llg[7011], llg[7003]) == (b"OZ", b"1.0", b"3110.34768", b"LGD")
     (none,) = h.send(SH, b"x", [(320, "S3"), (559, 0), (55, "NOPE")])
     assert f(none, 560) == b"2" and f(none, 146) is None
 

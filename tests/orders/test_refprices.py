@@ -105,3 +105,34 @@ def test_max_jump_pct_is_configurable_and_validated() -> None:
     tree["reference"] = {"max_jump": 5}
     with pytest.raises(ConfigError, match="reference.max_jump"):
         build_config(tree)
+
+
+def test_a_margined_instrument_rolls_to_the_days_settlement_price_not_its_last_trade(tmp_path) -> None:
+    """SGE T+D's daily limit runs from the previous settlement price: the price the books' end of day
+    posted (a journaled command) becomes the reference at the roll; without one, the last trade."""
+    from router.app import RouterApp
+    from router.records.ledger import Ledger
+    h = Harness()
+    h.flow.fills = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
+    app = RouterApp(h.cfg, h.flow, sessions_always_open=True, clock=lambda: h.now)
+    app.reports_dir = tmp_path
+    monday = T0 + 4 * DAY_NS + 2 * 3600 * 10**9            # 2026-01-05 10:00 Beijing
+    h.now = monday
+    h.flow.on_timer(h.now)
+    for symbol in ("SGE.AUTD", "SGE.MAUTD"):
+        h.order(HK, symbol, 2, 2, "560.50")
+        h.order(SH, symbol, 1, 2, "560.50")                # the day's last trade, at 560.50
+    h.now = monday + 6 * 3600 * 10**9                      # 16:00: the end of day posts AUTD only
+    assert app.set_settlement_prices("2026-01-05", {"SGE.AUTD": Decimal("565.00")}).ok
+    h.now = monday + DAY_NS
+    h.flow.on_timer(h.now)
+    autd = view(h, "SGE.AUTD")
+    assert (autd["reference"], autd["source"]) == ("565.00", "settlement")
+    assert autd["band"] == ["474.60", "655.40"]             # 565.00 -/+ 16 %
+    assert (view(h, "SGE.MAUTD")["reference"], view(h, "SGE.MAUTD")["source"]) == ("560.50", "last_trade")
+    h.now += 3600 * 10**9                                  # Tuesday trades at 566.00 and is not settled:
+    h.order(HK, "SGE.AUTD", 2, 1, "566.00")                # Monday's settlement price is not Tuesday's
+    h.order(SH, "SGE.AUTD", 1, 1, "566.00")
+    h.now += DAY_NS
+    h.flow.on_timer(h.now)
+    assert (view(h, "SGE.AUTD")["reference"], view(h, "SGE.AUTD")["source"]) == ("566.00", "last_trade")

@@ -36,6 +36,37 @@ def test_end_of_day_and_deferred_fee_replay_to_the_same_books(tmp_path) -> None:
     again = Driver(FileJournal(tmp_path))
     assert {a: again.app.positions_view(a) for a in ("SHCLIENT1", "HKCLIENT1")} == before
     assert again.app.statement_view("SHCLIENT1", day).data == statement
-    assert again.app.deferred_fee_view()["SGE.AUTD"] == {"direction": "shorts_pay", "rate_bp_per_day": "2"}
+    assert again.app.deferred_fee_view()["SGE.AUTD"] == {"direction": "shorts_pay", "rate_bp_per_day": "2",
+                                                         "trading_day": day}
     assert again.app.ledger.settlements == live.app.ledger.settlements
     assert again.app.obligations_view(day, None).data == live.app.obligations_view(day, None).data
+
+
+def test_the_settlement_price_reference_at_the_roll_replays_and_snapshots_the_same(tmp_path) -> None:
+    """The end of day hands its settlement price to the flow, which takes it as SGE.AUTD's reference at
+    the roll (not Friday's last trade, 566.00). A start from a snapshot written between the two rolls
+    there, and a replay of the whole journal, reach the same reference and the same state hashes."""
+    from router.records.snapshot import SnapshotStore
+    from router.records.state_hash import state_hashes
+    from tests.records.test_replay import Clock
+    live = Driver(FileJournal(tmp_path), snapshots=SnapshotStore(tmp_path / "snapshots"))
+    fill(live, 1, "SGE.AUTD", "SHCLIENT1", "HKCLIENT1", 2, "560.00")
+    fill(live, 2, "SGE.AUTD", "HKCLIENT1", "SHCLIENT1", 1, "566.00")
+    live.app.on_timer(live.clock())
+    day = live.app.ledger.trades[0].trading_day.isoformat()
+    assert live.app.set_settlement_prices(day, {"SGE.AUTD": Decimal("565.00")}).ok
+    live.app.shutdown(cancel_working=False)                # a clean stop writes a snapshot
+    live.app.journal.close()
+
+    monday = Clock(live.clock.now + 3 * 86_400 * 10**9)    # Friday to Monday
+    again = Driver(FileJournal(tmp_path), monday, snapshots=SnapshotStore(tmp_path / "snapshots"))
+    assert again.app.recovered_from is not None
+    again.app.on_timer(again.clock())
+    ref = next(v for v in again.app.flow.references_view() if v["symbol"] == "SGE.AUTD")
+    assert (ref["reference"], ref["source"]) == ("565.00", "settlement")
+    again.app.commit()
+    again.app.journal.close()
+
+    full = Driver(FileJournal(tmp_path), Clock(monday.now))  # no snapshots: the whole journal
+    assert full.app.flow.references_view() == again.app.flow.references_view()
+    assert state_hashes(full.app.flow) == state_hashes(again.app.flow)

@@ -59,7 +59,7 @@ def test_margin_stays_held_after_the_order_is_done_and_is_released_on_close(h: H
 
 def test_end_of_day_then_close_next_day_matches_the_worked_example(h: Harness) -> None:
     trade(h, "SGE.AUTD", 2, "560.00")
-    h.ledger.set_deferred_fee("SGE.AUTD", "shorts_pay", 200)          # 0.02 % a day
+    h.ledger.set_deferred_fee("SGE.AUTD", "shorts_pay", 200, date(2026, 1, 5))   # 0.02 % a day
     moves = h.ledger.settle(date(2026, 1, 5), {"SGE.AUTD": 56500}, h.accounts, h.now)   # Monday: one day
     mine = next(m for m in moves if m["account"] == SH)
     assert money_text(mine["variation_margin"], "CNY") == "10000.00"
@@ -116,3 +116,42 @@ def test_working_closing_orders_count_against_the_position_they_close(h: Harness
     (second,) = ers(h.order(SH, "SGE.AUTD", 2, 2, "571.00"))              # would open a short: needs margin
     assert (f(second, 150), f(second, 103)) == (b"8", b"3")
     assert b"insufficient free cash for margin" in f(second, 58)
+
+
+MONDAY_1531_SHANGHAI = 1_767_598_260_000_000_000         # 2026-01-05 15:31 Beijing, the direction's hour
+DAY_NS = 86_400 * 10**9
+
+
+def test_the_deferred_fee_direction_is_for_its_day_only(h: Harness, tmp_path, caplog) -> None:
+    """Monday's tenders set Monday's direction; Tuesday, settled with none posted, moves no fee (it
+    used to move Monday's again) and says so; a direction posted after its day settled is refused."""
+    from decimal import Decimal
+
+    from router.app import RouterApp
+    app = RouterApp(h.cfg, h.flow, sessions_always_open=True, clock=lambda: h.now)
+    app.reports_dir = tmp_path
+    h.now = MONDAY_1531_SHANGHAI - 5 * 3600 * 10**9      # 10:31
+    trade(h, "SGE.AUTD", 2, "560.00")
+    h.now = MONDAY_1531_SHANGHAI
+    posted = app.set_deferred_fee({"SGE.AUTD": ("shorts_pay", Decimal(2))})
+    assert posted.ok, posted
+    r = app.set_settlement_prices("2026-01-05", {"SGE.AUTD": Decimal("565.00")})
+    mine = next(m for m in r.data["moves"] if m["account"] == SH)
+    assert mine["deferred_fee"] == "226.00"
+    h.now += DAY_NS                                        # Tuesday: nothing posted
+    caplog.set_level("INFO")
+    r = app.set_settlement_prices("2026-01-06", {"SGE.AUTD": Decimal("565.00")})
+    assert r.ok, r
+    assert [m["deferred_fee"] for m in r.data["moves"]] == ["0.00", "0.00"]
+    assert r.data["deferred_fee_direction"] == {"SGE.AUTD": "not_posted"}
+    assert "no deferred-fee direction was posted" in caplog.text
+    assert view(h)["positions"][0]["deferred_fee"] == "226.00"
+    late = app.set_deferred_fee({"SGE.AUTD": ("longs_pay", Decimal(2))})
+    assert (late.ok, late.reason) == (False, "already_settled")
+    assert app.deferred_fee_view()["SGE.AUTD"] == {"direction": "shorts_pay", "rate_bp_per_day": "2",
+                                                   "trading_day": "2026-01-05"}
+    # Wednesday's direction, posted for its day explicitly, moves Wednesday's fee (longs pay this time).
+    assert app.set_deferred_fee({"SGE.AUTD": ("longs_pay", Decimal(2), "2026-01-07")}).ok
+    h.now += DAY_NS
+    r = app.set_settlement_prices("2026-01-07", {"SGE.AUTD": Decimal("565.00")})
+    assert next(m for m in r.data["moves"] if m["account"] == SH)["deferred_fee"] == "-226.00"

@@ -74,9 +74,9 @@ def test_obligations_sum_to_trades_minus_fees_and_cash_plus_margin_is_conserved(
     for step in steps:
         if step[0] == "settle":
             _, symbol, ticks, direction = step
-            h.ledger.set_deferred_fee(symbol, direction, 200)
-            h.ledger.settle(date(2026, 1, 5) + timedelta(days=settled), {symbol: SYMBOLS[symbol][0] + ticks},
-                            h.accounts, h.now)
+            day = date(2026, 1, 5) + timedelta(days=settled)
+            h.ledger.set_deferred_fee(symbol, direction, 200, day)
+            h.ledger.settle(day, {symbol: SYMBOLS[symbol][0] + ticks}, h.accounts, h.now)
             settled += 1
             continue
         symbol, lots, ticks, sh_buys = step

@@ -108,12 +108,14 @@ async def test_end_of_day_as_a_command_then_close_next_day_over_fix(tmp_path):
         status, body = await asyncio.to_thread(http, http_port, "/obligations?account=SHCLIENT1", token=TOKEN)
         day = json.loads(body)["obligations"][0]["value_date"]
 
-        fee = b'{"SGE.AUTD": {"direction": "shorts_pay", "rate_bp_per_day": 2}}'
+        # The direction is for one trading day: the trade's (by default, the venue's date when posted).
+        fee = json.dumps({"SGE.AUTD": {"direction": "shorts_pay", "rate_bp_per_day": 2, "trading_day": day}}).encode()
         status, body = await asyncio.to_thread(http, http_port, "/deferred-fee", fee)
         assert status == 401                                   # a change needs the operate token
         status, body = await asyncio.to_thread(http, http_port, "/deferred-fee", fee, TOKEN)
         assert status == 200, body
-        assert json.loads(body)["deferred_fee"]["SGE.AUTD"] == {"direction": "shorts_pay", "rate_bp_per_day": "2"}
+        assert json.loads(body)["deferred_fee"]["SGE.AUTD"] == {"direction": "shorts_pay", "rate_bp_per_day": "2",
+                                                                "trading_day": day}
 
         settle = json.dumps({"trading_day": day, "prices": {"SGE.AUTD": "565.00"}}).encode()
         status, body = await asyncio.to_thread(http, http_port, "/settlement-prices", settle, TOKEN)
