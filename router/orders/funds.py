@@ -19,7 +19,7 @@ from router.orders.accounts import Account
 from router.domain.convert import COMPARABLE_DEN
 from router.orders.index import NO_ENTRIES, Order
 from router.orders.fills import Fill, FillObserver
-from router.orders.quota import direction
+from router.orders.quota import quota_direction
 from router.domain.reasons import Reason
 from router.orders.book_factors import PPM
 from router.orders.routing import RouteDecision
@@ -151,7 +151,7 @@ class Funds:
                 o.reserved_metal[vault] = held - use
         observer = self.fills
         if observer is not None:
-            key = (acct.side, b.side)
+            key = (acct.side, b.side, i.quota_zone)
             d = _DIRECTION_TEXT.get(key)
             if d is None:
                 d = _DIRECTION_TEXT[key] = _direction_text(*key)
@@ -178,11 +178,12 @@ def trade_terms(b: Any, px: int, lots: int) -> tuple[int, int, int, int]:
             px * lots * b.cny_num // COMPARABLE_DEN)
 
 
-# A fill's border direction text per (account side, venue side): a pure function of the two, kept
+# A fill's border direction text per (account side, venue side, venue quota zone): the quota's notion of
+# crossing, so the books' cross-border flows are the quota's figures; a pure function of the three, kept
 # (the enum's `.value` and the comparisons were ~0.3 µs per fill).
-_DIRECTION_TEXT: dict[tuple[str, str], str] = {}
+_DIRECTION_TEXT: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
-def _direction_text(account_side: str, venue_side: str) -> str:
-    d = direction(account_side, venue_side)
+def _direction_text(account_side: str, venue_side: str, quota_zone: tuple[str, ...]) -> str:
+    d = quota_direction(account_side, venue_side, quota_zone)
     return "domestic" if d is None else d.value

@@ -43,7 +43,7 @@ from router.domain.catalogue import Catalogue
 from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx
 from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
-from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
+from router.orders.quota import CrossBorderQuota, Direction, quota_direction
 from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, plan_rows
 from router.domain.reasons import Reason
 from router.orders.route_one import (  # the hot path's aliases, shared by both paths
@@ -160,13 +160,14 @@ class Router(OneBookRoute):
         for s in self._members[symbol]:
             b = self._books[s]
             venue_ok = c.allowed_venues is None or b.venue in c.allowed_venues
-            d = direction(acct.side, b.side)
+            # Crossing is the quota's notion: an account within the venue's quota zone (an offshore one on
+            # the offshore-funded International Board) does not cross, so needs no permission either.
+            d = quota_direction(acct.side, b.side, b.instr.quota_zone)
             pre = None
             if b.eligibility not in acct.eligibility:
                 pre = Reason.NOT_ELIGIBLE
             elif d is not None and not acct.cross_border:
                 pre = Reason.CROSS_BORDER_NOT_ALLOWED
-            d = quota_direction(acct.side, b.side, b.instr.quota_zone)
             post = None
             vaults = b.vaults if c.vault is None else tuple(v for v in b.vaults if v == c.vault)
             if c.settl_ccy is not None and c.settl_ccy != b.settl_ccy:

@@ -43,7 +43,8 @@ READABLE = (3, 4)
 HEAD = struct.Struct("<8sHQqI")      # magic, version, seq, time_ns, meta length; then meta JSON, crc32, body
 SUFFIX = ".snapshot"
 # Objects configuration rebuilds at every start: pickled by name, supplied by the fresh application.
-EXTERNAL = ("catalogue", "calendars", "session_open", "metrics", "engine", "_read_top", "fx_settings")
+EXTERNAL = ("catalogue", "calendars", "session_open", "metrics", "engine", "_read_top", "fx_settings",
+            "quota_day_schedules")
 
 
 class SnapshotError(Exception):

@@ -49,7 +49,7 @@ class Harness:
         self.flow = OrderFlow(cfg.catalogue, cfg.fx, p.accounts, RiskEngine(p.risk, p.accounts), p.quota,
                               make_engine(cfg.catalogue, cfg.fx, reference=reference), run_id="t",
                               session_open=lambda s, now: s not in self.closed,
-                              calendars=cfg.sections["calendars"])
+                              calendars=cfg.sections["calendars"], quota_schedules=p.quota_schedules)
         self.seq = 0
         self.now = T0
         self.n = 0

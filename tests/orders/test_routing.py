@@ -186,9 +186,22 @@ def test_eligibility():
 def test_cross_border_permission():
     d = router(account(cross_border=False)).route(req(), 0)
     assert excluded(d) == {"HKGX.RKG": Reason.CROSS_BORDER_NOT_ALLOWED}
+    # The International Board is the offshore participants' board (its quota_zone): an offshore account
+    # trading it does not cross, so it needs no cross-border permission; the Main Board does.
     d = router(account("OFF", "offshore", cross_border=False)).route(req(account="OFF"), 0)
-    assert excluded(d) == {"SGE.AU9999": Reason.CROSS_BORDER_NOT_ALLOWED,
-                           "SGEI.IAU9999": Reason.CROSS_BORDER_NOT_ALLOWED}
+    assert excluded(d) == {"SGE.AU9999": Reason.CROSS_BORDER_NOT_ALLOWED}
+
+
+def test_an_offshore_account_without_cross_border_trades_the_international_board_end_to_end() -> None:
+    from tests.orders.test_flow import HK, Harness, ers, f
+    tree = embedded_defaults()
+    tree["accounts"]["HKCLIENT1"]["cross_border"] = False
+    h = Harness(config=build_config(tree))
+    (ack,) = ers(h.order(HK, "SGEI.IAU9999", 1, 1, "560.00"))
+    assert f(ack, 150) == b"0", f(ack, 58)
+    (rej,) = ers(h.order(HK, "SGE.AU9999", 1, 100, "560.00"))
+    assert (f(rej, 150), f(rej, 103)) == (b"8", b"0")
+    assert f(rej, 58).startswith(b"account may not trade across the border")
 
 
 def test_quota_claim_consume_exhaust_release():
