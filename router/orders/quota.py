@@ -61,8 +61,8 @@ class QuotaDays:
     never taken from a snapshot). `[quota] northbound_schedule` / `southbound_schedule` names the one
     schedule a direction follows. By default a direction follows the books that use it (its destination
     side's books whose quota zone leaves the crossing side out): its day is the newest trading day any of
-    them is on, so it moves on when the first of them starts a new day (the e-platform's 07:00, not the
-    open outcry's 09:00; a Hong Kong holiday on which loco London trades)."""
+    them is on, so it moves on when the first of them starts a new day (the e-platform's, whose day changes
+    at 05:00 HKT, not the open outcry's at 09:00; loco London's on a Hong Kong holiday it trades on)."""
 
     __slots__ = ("schedules",)
 

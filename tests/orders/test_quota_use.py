@@ -96,7 +96,7 @@ def test_the_southbound_day_follows_the_books_that_use_it() -> None:
     used = h.quota.view
     _southbound_buy(h, _hkt("2026-03-02", "15:00"))
     assert (used()["southbound"]["used_cny"], h.quota.day(S)) == ("559212.38", date(2026, 3, 2))
-    # 07:30 Tuesday: the RMB kilobar's e-platform is on Tuesday's trading day (from 07:00), the open outcry
+    # 07:30 Tuesday: the RMB kilobar's e-platform is on Tuesday's trading day (from 05:00), the open outcry
     # not yet (09:00): the quota is on Tuesday, and Tuesday's buy counts there.
     _southbound_buy(h, _hkt("2026-03-03", "07:30"))
     assert (used()["southbound"]["used_cny"], h.quota.day(S)) == ("559212.38", date(2026, 3, 3))
