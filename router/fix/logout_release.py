@@ -53,7 +53,11 @@ def _answer(conn: Any, actions: list) -> bytes | None:
 
 async def _answer_when_released(gateway: Any, session_id: str, conn: Any, answer: bytes | None) -> None:
     wait = gateway.logout_release_wait_s
-    release = asyncio.ensure_future(gateway.release_session(session_id))
+    try:
+        release = asyncio.ensure_future(gateway.release_session(session_id))
+    except Exception as exc:        # not even started: the answer must still go out
+        release = asyncio.get_running_loop().create_future()
+        release.set_exception(exc)
     done, _ = await asyncio.wait({release}, timeout=wait)
     if not done:
         log.warning("FIX session %s: the session's release was not confirmed within %.1f s of its Logout; "

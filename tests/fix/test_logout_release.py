@@ -111,6 +111,20 @@ async def test_a_failed_release_is_answered_at_once_and_counted(gateway, caplog)
     assert "the session's release failed (ConnectionError('store gone'))" in caplog.text
 
 
+async def test_a_hook_that_is_not_a_coroutine_does_not_keep_the_answer(gateway, caplog):
+    class BrokenApp(ReleasingApp):
+        def release_session(self, session_id: str) -> None:     # not async: nothing to await
+            self.events.append("called")
+
+    metrics = Metrics()
+    app = BrokenApp()
+    g, client = await gateway(app, metrics)
+    await client.send(b"5", [])
+    assert (await client.expect(b"5", 0.9)).get(58) is None
+    assert app.events == ["on_logout", "called"] and metrics.logout_release_timeouts == {"SHCLIENT1": 1}
+    assert "the session's release failed (TypeError(" in caplog.text
+
+
 async def test_a_dropped_connection_is_not_held(gateway):
     app = ReleasingApp()
     g, client = await gateway(app)
