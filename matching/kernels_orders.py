@@ -13,7 +13,7 @@ from .kernels_book import (
 )
 from .kernels_levels import best_level, kill, link, unlink
 from .layout import (
-    K_DEN, K_NLEV, K_NUM, K_REF, K_SCALE, L_HEAD, L_PRICE, L_QTY, M_NB, M_NORD, M_NOWN, O_BOOK, O_CUM,
+    K_DEN, K_NLEV, K_NUM, K_REF, K_SCALE, L_HEAD, L_PRICE, L_QTY, M_NB, M_NOWN, O_BOOK, O_CUM,
     O_EXPIRE, O_ID, O_LEAVES, O_LEVEL, O_LIVE, O_NEXT, O_OWNER, O_PREV, O_PRICE, O_QTY, O_SEQ, O_SIDE,
     O_TIF, O_TYPE, slot_of,
 )

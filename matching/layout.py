@@ -132,7 +132,7 @@ def grow(a: np.ndarray, need_orders: int = 1, need_levels: int = 1, need_side: i
     use) and the GTD heap's stale entries, so it is also how a full id table or heap is cleaned."""
     nb, ng = int(a[M_NB]), int(a[M_NG])
     cap_o, cap_l, cap_s, cap_h, cap_w = (int(x) for x in a[M_CAPO:M_CAPW + 1])
-    nord, llive, maxside, nown = int(a[M_NORD]), int(a[M_LLIVE]), int(a[M_MAXSIDE]), int(a[M_NOWN])
+    llive, maxside, nown = int(a[M_LLIVE]), int(a[M_MAXSIDE]), int(a[M_NOWN])
     nrows = int(a[M_NROWS])
     _, _, _, _, oa, _, _, xa, _ = views(a)
     heap = _live_heap(xa[:int(a[M_NHEAP])], oa)

@@ -24,6 +24,7 @@ from router.domain.convert import COMPARABLE_DEN
 from router.fix.codec import utc_timestamp
 from router.orders.core_books import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS
 from router.orders.core_bridge import Out
+from router.orders.funds import fill_vault
 from router.orders.index import (
     ET_STATUS, MICRO, ORD_STATUS_REQ_ID, Order, decimal_to_units, micro_text, parse_decimal, text_of as _s,
 )
@@ -127,7 +128,7 @@ class Amendments:
         r = self.risk.check_replace(acct, o.oid, fine, notional, core_price * b.num // b.den, b.ref_comp)
         if r is not None:
             return rej(r, self.risk.limit_text(r, acct, fine, notional) or r.text)
-        saved = self._re_reserve(o, acct, b, o.sell_vaults.get(i.symbol) or i.vaults[0], core_price, lots_open)
+        saved = self._re_reserve(o, acct, b, fill_vault(o, i), core_price, lots_open)
         if isinstance(saved, Reason):
             return rej(saved, f"{saved.text} for the replaced quantity")
         quota = self._replace_quota(o, notional)

@@ -22,7 +22,7 @@ from router.orders.index import (
     DONE_STATUSES, ET_CANCELED, ET_EXPIRED, ET_NEW, ET_REJECTED, ET_REPLACED, ET_TRADE, MICRO,
     OS_CANCELED, OS_EXPIRED, OS_REJECTED, Order, units_text,
 )
-from router.orders.funds import trade_terms
+from router.orders.funds import fill_vault, trade_terms
 from router.orders.quota_use import direction_of
 from router.orders.reports import ack_report, cancel_reject, exec_report, quiet_report, trade_report
 from router.domain.reasons import Reason
@@ -265,10 +265,10 @@ class CoreEvents:
             else:
                 base, px_scaled = lots, px
             leaves_before = o.leaves
-            c = o.constraints       # read before `_finish` lets go of it: the report's vault
+            vault = fill_vault(o, i)    # before `_finish` lets go of the order's constraints
             o.fill(base, px_scaled, venue)
             self._quota_fill(o, book, terms[3], base, leaves_before)
-            self._settle(o, accounts.get(o.account), i, b, px, lots, terms)
+            self._settle(o, accounts.get(o.account), i, b, px, lots, terms, vault)
             if o.leaves and o.notional_qty:
                 self.risk.on_open_notional(o.oid, o.notional * o.leaves // o.notional_qty)
             if o.leaves == 0:
@@ -276,9 +276,6 @@ class CoreEvents:
             if quiet:
                 outs.append(_new(Out, (o.session, b"8", report(o, self.ids.skip_exec(), ET_TRADE, ts))))
                 continue
-            # Where the metal is: the vault a sell takes it from, or a buy's requested (else first) vault.
-            # Only the report says it (`_settle` finds its own), so a replay's quiet builder skips it.
-            vault = o.sell_vaults.get(i.symbol) or (c.vault if c is not None else None) or i.vaults[0]
             tail = trade_wire + fill_report.vault_wire(vault)
             if o.is_product:
                 # LastQty/LastPx are fine grams and the product's price; say which instrument traded, at its

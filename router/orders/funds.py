@@ -122,29 +122,28 @@ class Funds:
             acct.reserve_metal(vault, ug)
         o.reserved_cash, o.reserved_metal = dict(cash), dict(metal)
 
-    def _settle(self, o: Order, acct: Account, i: Any, b: Any, px: int, lots: int, terms: tuple) -> None:
+    def _settle(self, o: Order, acct: Account, i: Any, b: Any, px: int, lots: int, terms: tuple,
+                vault: str) -> None:
         """One fill of order `o` (account `acct`) on instrument `i` (router factors `b`): a full-payment fill
-        moves cash and metal now; a margined one gives back the part of the reservation it used. The fill
-        observer (the ledger) then records it and, for a margined fill, holds or releases margin and
-        charges the fee on the account. `terms` is `trade_terms(b, px, lots)`, the same for both sides."""
+        moves cash and metal now, in or out of `vault` (`fill_vault`); a margined one gives back the part of
+        the reservation it used. The fill observer (the ledger) then records it and, for a margined fill,
+        holds or releases margin and charges the fee on the account. `terms` is `trade_terms(b, px, lots)`,
+        the same for both sides."""
         value, fees, ug, value_cny = terms
         ccy = b.settl_ccy
         if b.margin_ppm is not None:
-            vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
             held = o.reserved_cash.get(ccy, 0)
             use = min(held, -(-value * b.margin_ppm // PPM) + fees)
             acct.release_cash(ccy, use)
             if ccy in o.reserved_cash:
                 o.reserved_cash[ccy] = held - use
         elif o.side == 1:
-            vault = o.sell_vaults.get(i.symbol) or o.constraints.vault or i.vaults[0]
             held = o.reserved_cash.get(ccy, 0)
             use = min(held, value + fees)
             acct.settle_buy(ccy, value + fees, vault, ug, use)
             if ccy in o.reserved_cash:
                 o.reserved_cash[ccy] = held - use
         else:
-            vault = o.sell_vaults.get(i.symbol) or i.vaults[0]
             held = o.reserved_metal.get(vault, 0)
             use = min(held, ug)
             acct.settle_sell(ccy, value - fees, vault, ug, use)
@@ -160,6 +159,14 @@ class Funds:
             observer.on_fill(_new(Fill, (acct.name, i.symbol, o.side, lots, px, value, fees, ccy, vault, ug,
                                          b.margin_ppm is not None, d, o.order_id.decode("ascii", "replace"),
                                          self._fill_now, value_cny)), acct)
+
+
+def fill_vault(o: Order, i: Any) -> str:
+    """The vault a fill of `o` on instrument `i` moves metal out of (a sell) or into (a buy), which its
+    fill report names too: the router's choice for that book, kept when the order reserved; else the
+    order's requested vault; else the instrument's first. The one rule for the books and the report."""
+    c = o.constraints
+    return o.sell_vaults.get(i.symbol) or (c.vault if c is not None else None) or i.vaults[0]
 
 
 def trade_terms(b: Any, px: int, lots: int) -> tuple[int, int, int, int]:

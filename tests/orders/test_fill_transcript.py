@@ -98,3 +98,19 @@ def test_a_trading_morning_sends_exactly_the_recorded_messages(reference: bool) 
     if os.environ.get("FILLS_TRANSCRIPT_WRITE") and reference:
         TRANSCRIPT.write_text(text)
     assert text.splitlines() == TRANSCRIPT.read_text().splitlines()
+
+
+def test_every_fill_report_names_the_vault_the_books_of_record_moved() -> None:
+    """A fill's report and its trade in the ledger take the vault from one rule (`funds.fill_vault`):
+    over the whole morning, fill by fill in the order they happened, the report's 7002 is the trade's
+    vault (buys and sells, full payment and margined, instruments and product sweeps)."""
+    h = Harness()
+    h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
+    h.flow.fills = h.ledger
+    lines = _script(h)
+    reported = [dict(p.split("=", 1) for p in ln.split(" ", 2)[2].split("|") if "=" in p)
+                for ln in lines if " 8 " in ln and "|150=F|" in ln]
+    assert len(reported) == len(h.ledger.trades) >= 20
+    assert {t.margined for t in h.ledger.trades} == {True, False} and {t.side for t in h.ledger.trades} == {1, 2}
+    assert len({t.vault for t in h.ledger.trades}) >= 3
+    assert [r["7002"] for r in reported] == [t.vault for t in h.ledger.trades]
