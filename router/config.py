@@ -103,9 +103,9 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         return cals
 
     def accounts(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.orders.accounts import vault_forms
         from router.orders.risk import parse_participants
-        vaults = {v for i in cat.instruments.values() for v in i.vaults}
-        return parse_participants(cfg, known_vaults=vaults)
+        return parse_participants(cfg, vault_forms=vault_forms(cat.instruments.values()))
 
     def fix(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.fix.config import parse_fix_config

@@ -129,7 +129,12 @@ class Amendments:
         r = self.risk.check_replace(acct, o.oid, fine, notional, core_price * b.num // b.den, b.ref_comp)
         if r is not None:
             return rej(r, self.risk.limit_text(r, acct, fine, notional) or r.text)
-        saved = self._re_reserve(o, acct, b, fill_vault(o, i), core_price, lots_open)
+        vault = fill_vault(o, i)
+        saved = self._re_reserve(o, acct, b, vault, core_price, lots_open)
+        if saved is Reason.INSUFFICIENT_METAL:
+            # Holdings are per vault and bar form: say which form, and where, the larger sale needs.
+            return rej(saved, f"insufficient free metal for the replaced quantity: needs "
+                              f"{micro_text(lots_open * b.lot_ug).decode()} g of bar form {b.bar_form} in {vault}")
         if isinstance(saved, Reason):
             return rej(saved, f"{saved.text} for the replaced quantity")
         quota = self._replace_quota(o, notional)

@@ -277,9 +277,9 @@ class Participants:
     quota_schedules: Mapping[Direction, str] = field(default_factory=dict)   # `[quota] *_schedule`, when set
 
 
-def parse_participants(cfg: Mapping[str, Any], known_vaults: Any = None, day: Any = None) -> Participants:
+def parse_participants(cfg: Mapping[str, Any], vault_forms: Any = None, day: Any = None) -> Participants:
     """`[risk]`, `[accounts.*]` and `[quota]` together: account limits default to `[risk.limits]`."""
     risk = parse_risk(cfg.get("risk"))
     accounts = parse_accounts(cfg.get("accounts", {}), risk.default_limits, risk.cancel_on_disconnect,
-                              known_vaults)
+                              vault_forms)
     return Participants(risk, accounts, parse_quota(cfg.get("quota"), day), parse_quota_schedules(cfg.get("quota")))

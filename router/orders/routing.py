@@ -181,7 +181,8 @@ class Router(OneBookRoute):
             elif c.settl_cycle is not None and c.settl_cycle != b.cycle:
                 post = Reason.SETTL_CYCLE_MISMATCH
             ref_cost = -(-b.ref_comp * b.cost_ppm // PPM) + b.lot_fee_comp
-            out.append(BookFilters(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.lo, b.hi, b.tick,
+            out.append(BookFilters(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.bar_form, b.lo,
+                               b.hi, b.tick,
                                b.num, b.den, b.lot_ug, b.fine_ug, b.cny_num, b.min_lots,
                                b.max_lots, b.settl_num, b.fee_ppm, b.lot_fee_settl, b.margin_ppm,
                                b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp, b.ref_comp + ref_cost,
@@ -294,7 +295,7 @@ class Router(OneBookRoute):
         top = self.top_of_book
         cash = acct.cash
         reserved = acct.reserved_cash
-        for (sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, metal_ug, vaults,
+        for (sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, metal_ug, vaults, form,
              margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, memo) in plan:
             if not venue_ok:
                 excluded.append(_new(Exclusion, (sym, book_id, _R_VENUE_NOT_ALLOWED)))
@@ -339,7 +340,7 @@ class Router(OneBookRoute):
                     need = 0
                     metal = metal_ug
                     for vault in vaults:
-                        if acct.free_metal(vault) >= metal:
+                        if acct.free_metal(vault, form) >= metal:
                             break
                     else:
                         reason = _R_INSUFFICIENT_METAL

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings, strategies as st
 
-from router.orders.accounts import Accounts, parse_account, parse_accounts
+from router.orders.accounts import Accounts, parse_account, parse_accounts, vault_forms
 from router.domain.calendar import SessionState
 from router.config import build_config, embedded_defaults
 from router.domain.convert import Fx
@@ -20,7 +20,6 @@ BUY, SELL = Side.BUY, Side.SELL
 FX = Fx({"USDCNY": Decimal("7.25"), "USDCNH": Decimal("7.25"), "USDHKD": Decimal("7.80")})
 ALL_TAGS = ["sge_mainboard", "sge_international", "hkgx"]
 BIG = "100000000000"      # enough cash that funds never decide a ranking test
-VAULTS = ["SGE_MAINLAND", "SGEI_FTZ_SHANGHAI", "HK", "LONDON"]
 
 
 def catalogue(patch=None):
@@ -31,14 +30,15 @@ def catalogue(patch=None):
 
 
 CAT = catalogue()
+FORMS = vault_forms(CAT.instruments.values())       # vault -> the bar forms its instruments deliver
 
 
 def account(name="ON", side="onshore", **patch):
     t = {"session": name, "side": side, "eligibility": ALL_TAGS, "cross_border": True,
          "cash": {c: BIG for c in ("CNY", "CNH", "HKD", "USD")},
-         "metal": {v: "10000000" for v in VAULTS}}
+         "metal": {v: {form: "10000000" for form in forms} for v, forms in FORMS.items()}}
     t.update(patch)
-    return parse_account(name, t)
+    return parse_account(name, t, vault_forms=FORMS)
 
 
 class Sessions:
@@ -333,7 +333,7 @@ def test_full_payment_buy_needs_free_cash_in_settlement_currency():
 
 
 def test_full_payment_sell_needs_free_metal_in_one_of_the_venue_vaults():
-    a = account(metal={"SGE_MAINLAND": "999.99", "HK": "5000"})
+    a = account(metal={"SGE_MAINLAND": {"ingot_1kg_9999": "999.99"}, "HK": {"ingot_1kg_9999": "5000"}})
     r = router(a)
     d = r.route(req(side=SELL, price=55000), 0)
     assert excluded(d) == {"SGE.AU9999": Reason.INSUFFICIENT_METAL, "SGEI.IAU9999": Reason.INSUFFICIENT_METAL}
@@ -479,7 +479,7 @@ def test_max_order_grams_counts_fine_grams_on_instruments_as_on_products():
 def test_default_accounts_route_across_the_border():
     tree = embedded_defaults()
     cfg = build_config(tree, sections=False)
-    accts = parse_accounts(tree["accounts"])
+    accts = parse_accounts(tree["accounts"], vault_forms=vault_forms(cfg.catalogue.instruments.values()))
     r = Router(cfg.catalogue, accts, CrossBorderQuota(10**18, 10**18), lambda s, t: True, cfg.fx)
     sh = r.route(req(account="SHCLIENT1"), 0)
     hk = r.route(req(account="HKCLIENT1"), 0)
