@@ -77,7 +77,7 @@ def _or(v: int | None) -> int:
 def _static_row(router: Any, acct: Any, symbol: str) -> list[int]:
     """`Router._statics`' row for (account, instrument) flat, as `batch_study_kernel.P_*`; P_KNOWN 0 where
     a value the kernel cannot hold is missing (no lower band, no reference price)."""
-    (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
+    (sym, book_id, bit, venue_ok, pre, d, post, vaults, form, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
      min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, *_) = \
         router._statics(acct, symbol, NO_CONSTRAINTS)[0]
     known = int(venue_ok and lo is not None and ref_comp is not None)

@@ -45,6 +45,7 @@ from benchmarks._timing import PROCESS_START_LOAD, machine_description, machine_
 from router.config import build_config, embedded_defaults
 from router.domain.convert import to_usd_oz_fine_exact
 from router.orders.index import units_text
+from router.orders.accounts import vault_forms
 from router.orders.quota import CrossBorderQuota
 from router.orders.risk import parse_participants
 from router.orders.routing import Constraints, RouteRequest, Router, Side, Tif
@@ -56,7 +57,7 @@ TARGET_CASE = "product_kg_quoted"
 def build() -> tuple[Router, dict[str, object]]:
     tree = embedded_defaults()
     cfg = build_config(tree, sections=False)
-    p = parse_participants(tree)
+    p = parse_participants(tree, vault_forms=vault_forms(cfg.catalogue.instruments.values()))
     router = Router(cfg.catalogue, p.accounts, CrossBorderQuota(10**18, 10**18), lambda s, t: True, cfg.fx)
     reqs = {
         "product_kg": RouteRequest("SHCLIENT1", Side.BUY, "GOLD.KG9999", 1000, 56000, Tif.DAY),

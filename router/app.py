@@ -433,7 +433,8 @@ def build_router_app(config: Config, *, sessions_always_open: bool, metrics: Any
                      run_id=run_id(clock()), session_open=session_open, calendars=calendars, metrics=metrics,
                      perf=time.perf_counter_ns if metrics is not None else None,
                      reference=config.sections.get("reference"), fx_settings=config.sections.get("fx_settings"),
-                     done_kept=config.sections.get("orders", DONE_KEPT))
+                     done_kept=config.sections.get("orders", DONE_KEPT),
+                     quota_schedules=participants.quota_schedules)
     flow.fills = Ledger(cat, calendars, metrics)   # the books of record hear of every fill
     return RouterApp(config, flow, sessions_always_open=sessions_always_open, metrics=metrics, clock=clock,
                      journal=journal, snapshots=snapshots, snapshot_every=snapshot_every)

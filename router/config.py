@@ -104,12 +104,13 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
                 if name is not None and name not in cals.calendar_names():
                     raise ConfigError(f"instruments.{symbol}.{key}", f"unknown calendar {name!r} (known: "
                                       f"{', '.join(sorted(cals.calendar_names()))})")
+        _check_quota_schedules(cfg.get("quota") or {}, cat)
         return cals
 
     def accounts(cfg: dict[str, Any], cat: Catalogue) -> Any:
+        from router.orders.accounts import vault_forms
         from router.orders.risk import parse_participants
-        vaults = {v for i in cat.instruments.values() for v in i.vaults}
-        return parse_participants(cfg, known_vaults=vaults)
+        return parse_participants(cfg, vault_forms=vault_forms(cat.instruments.values()))
 
     def fix(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.fix.config import parse_fix_config
@@ -138,7 +139,8 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         from router.domain.catalogue import CURRENCIES
         from router.records.settings import parse_records_config
         margined = [s for s, i in cat.instruments.items() if i.margin_rate is not None]
-        return parse_records_config(cfg.get("records", {}), cat.venues, CURRENCIES, margined)
+        vaults = {v for i in cat.instruments.values() for v in i.vaults}
+        return parse_records_config(cfg.get("records", {}), cat.venues, CURRENCIES, margined, vaults)
 
     def orders(cfg: dict[str, Any], cat: Catalogue) -> Any:
         from router.orders.index import parse_orders_config
@@ -151,6 +153,20 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
     return [("calendars", calendars), ("participants", accounts), ("fix", fix), ("http", http),
             ("reference", reference), ("fx_settings", fx_settings), ("records", records), ("journal", journal),
             ("orders", orders)]
+
+
+def _check_quota_schedules(table: dict[str, Any], cat: Catalogue) -> None:
+    """`[quota] northbound_schedule` / `southbound_schedule` must name the schedule of a book that uses
+    that direction's quota (a book on its destination side whose quota zone leaves the crossing side out)."""
+    for key, dest, crossing in (("northbound_schedule", "onshore", "offshore"),
+                                ("southbound_schedule", "offshore", "onshore")):
+        named = table.get(key)
+        if named is None:
+            continue
+        used = sorted({i.schedule for i in cat.instruments.values() if i.side == dest and crossing not in i.quota_zone})
+        if named not in used:
+            raise ConfigError(f"quota.{key}", f"{named!r} is not the schedule of a book using this quota "
+                                              f"(expected one of {', '.join(used) or 'none'})")
 
 
 def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str, Any] | None = None,

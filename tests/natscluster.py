@@ -3,7 +3,8 @@
 `NatsCluster(base_dir, size=3)` writes one config file per node at run time (free client, cluster
 and monitoring ports on 127.0.0.1, a JetStream store directory per node under `base_dir`), starts
 `nats-server` for each, and waits until the cluster has a JetStream meta leader. `kill(i)` sends
-SIGKILL to one node (no clean shutdown: the crash a test wants); `restart(i)` starts it again on
+SIGKILL to one node (no clean shutdown: the crash a test wants), `pause(i)` SIGSTOP (a server that
+hangs: its sockets stay open, nothing is answered) and `resume(i)` SIGCONT; `restart(i)` starts it again on
 the same ports and store directory; `stop()` kills every node and reaps it. `size=1` is a lone
 JetStream server (no cluster block), the R1 baseline of `benchmarks.cluster`.
 
@@ -134,6 +135,18 @@ class NatsCluster:
         if node.proc is not None and node.proc.poll() is None:
             node.proc.send_signal(signal.SIGKILL)
             node.proc.wait(10)
+
+    def pause(self, i: int) -> None:
+        """SIGSTOP node i: it keeps its sockets open and answers nothing (a hung server, not a dead one)."""
+        node = self.nodes[i]
+        if node.running:
+            node.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        """SIGCONT node i after `pause`."""
+        node = self.nodes[i]
+        if node.running:
+            node.proc.send_signal(signal.SIGCONT)
 
     def restart(self, i: int, timeout: float = 20.0) -> None:
         """Start node i again (same ports and store) and wait until it serves and sees a meta leader."""

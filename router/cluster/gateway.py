@@ -15,9 +15,12 @@ output that skips numbers, and every NATS reconnection, make the gateway ask the
 what it missed (`repair`) before delivering more for that session.
 
 A session is served by one gateway at a time (`sessions.SessionLeases`, through the acceptor's
-`claim_session` hook). With `fix_store.StoreRecords`, every session's FIX store is also recorded in
-JetStream, and a gateway taking a session another gateway served last rebuilds the store from
-there before binding the Logon, so the client keeps its sequence numbers.
+`claim_session` hook). A session's lease is released once the stream has stored its LOGOUT command,
+and a Logout is answered only after that release (the acceptor's `release_session` hook,
+`router.fix.logout_release`), so a client may log on at another gateway as soon as it has the
+answer. With `fix_store.StoreRecords`, every session's FIX store is also recorded in JetStream, and
+a gateway taking a session another gateway served last rebuilds the store from there before
+binding the Logon, so the client keeps its sequence numbers.
 
 Not here: trading logic, the store records' format (`fix_store`).
 """
@@ -60,6 +63,7 @@ class GatewayApp:
         self.repair = OutputRepair(nc, name, self._deliver)
         self.gateway: Any = None
         self.subs: dict[str, Any] = {}
+        self.releasing: dict[str, asyncio.Task] = {}    # session -> its lease's release under way
         self.floor: dict[str, int] = {}
         self.shutting_down = False
         self.stats = {"commands": 0, "delivered": 0, "undeliverable": 0}
@@ -85,9 +89,25 @@ class GatewayApp:
 
     def on_logout(self, handle: Any) -> None:
         if not self.shutting_down:
-            self._submit(CommandKind.LOGOUT, handle.session_id, b"")
+            session = handle.session_id
+            ended = self._submit(CommandKind.LOGOUT, session, b"")
             if self.leases is not None:
-                asyncio.get_running_loop().create_task(self.leases.release(handle.session_id))
+                # Released once the stream has the session's end: whatever another gateway appends for the
+                # session after taking the lease (its LOGON first) comes after this LOGOUT in the stream.
+                task = asyncio.get_running_loop().create_task(self.leases.release(session, after=ended))
+                self.releasing[session] = task
+                task.add_done_callback(lambda t: self._released(session, t))
+
+    async def release_session(self, session: str) -> None:
+        """The FIX acceptor's hook before it answers a Logout: done once the release `on_logout` started is
+        (the acceptor bounds the wait; the release goes on if it gives up)."""
+        task = self.releasing.get(session)
+        if task is not None:
+            await asyncio.shield(task)
+
+    def _released(self, session: str, task: asyncio.Task) -> None:
+        if self.releasing.get(session) is task:     # not a later logout's release of the same session
+            del self.releasing[session]
 
     async def claim_session(self, session: str) -> str | None:
         """The FIX acceptor's hook before it binds a Logon: the session's lease (None: ours)."""

@@ -4,8 +4,11 @@ Before a gateway accepts a Logon it takes the lease `session_<SenderCompID>` (a 
 lease in its own JetStream KV bucket, with the gateway's name as owner). A Logon at a second gateway
 while the first holds the lease is refused with a Logout naming the holder. The holder renews the lease
 while the session is logged on; at the session's end it releases it, and the client may log on again at
-any gateway. The release follows the session's end, so it lands a few milliseconds after the client has
-the Logout's answer: a Logon at another gateway in that moment is refused naming this one, and the
+any gateway. `release` may be told to wait for the session's LOGOUT command to be stored first (the
+gateway does so), so no other gateway appends anything for the session before its end. When the session
+ended by a Logout, its answer waits for the release (the gateway's `release_session`, up to the
+acceptor's bound), so a Logon at another gateway as soon as the client has it gets in; after a dropped
+connection a Logon elsewhere in the release's first milliseconds is refused naming this gateway, and the
 client's retry gets in (at the same gateway the claim waits for the release). Claims and releases of one
 session run one at a time, in the order they started: a client that logs out and straight back in at the
 same gateway gets the lease back once the release under way is done (before, the two raced on one lease
@@ -121,9 +124,15 @@ class SessionLeases:
         seen = getattr(lease.core, "_seen", None)
         return seen.owner if seen is not None else ""
 
-    async def release(self, session: str) -> None:
-        """The session ended here: give the lease up, then watch who takes it."""
+    async def release(self, session: str, after: asyncio.Future | None = None) -> None:
+        """The session ended here: give the lease up, then watch who takes it. With `after` (the future of
+        the session's LOGOUT command), once that is done: no other gateway appends for the session first."""
         async with self._lock(session):     # a Logon that follows waits for this (claim takes the lock)
+            if after is not None:
+                await asyncio.wait({after})     # never raises: a publisher that gave up or closed releases too
+                if after.cancelled() or after.exception() is not None:
+                    log.info("session %s: its end was not confirmed by the stream; gateway %s releases the "
+                             "lease anyway", session, self.owner)
             lease = self.leases.get(session)
             if lease is None:
                 return

@@ -87,7 +87,7 @@ class Reason(enum.Enum):
     INSUFFICIENT_CASH = (ORD_EXCEEDS_LIMIT, CXL_OTHER, "insufficient_cash",
                          "insufficient free cash for a full-payment buy")
     INSUFFICIENT_METAL = (ORD_EXCEEDS_LIMIT, CXL_OTHER, "insufficient_metal",
-                          "insufficient free metal in the venue's vaults")
+                          "insufficient free metal of the book's bar form in its vaults")
     INSUFFICIENT_MARGIN = (ORD_EXCEEDS_LIMIT, CXL_OTHER, "insufficient_margin",
                            "insufficient free cash for margin")
     MARGIN_CALL = (ORD_EXCEEDS_LIMIT, CXL_OTHER, "margin_call",

@@ -63,7 +63,9 @@ class Application(Protocol):
     own journal has the inputs (write-ahead) go out in the same write. And `after_write()`: called
     after a connection's socket write, for work the answers need not wait for (its messages to
     sessions without a connection are stored and flushed in the same callback; a connected
-    session's go out on its next write)."""
+    session's go out on its next write). And two coroutines for sessions that may be served
+    elsewhere too: `claim_session(session_id)` (None, or why a Logon is refused) before a Logon is
+    bound, and `release_session(session_id)` before a Logout is answered (`router.fix.logout_release`)."""
 
     def on_logon(self, handle: SessionHandle) -> None: ...
     def on_logout(self, handle: SessionHandle) -> None: ...

@@ -9,6 +9,9 @@ and replaces it if it is silent (`router.fix.takeover`); a Logon outside the ses
 gets a Logout with the reason (built by `refusal_logout`, which
 touches no session state) and the connection is closed.  An admitted connection is bound to its
 session; from then on frames go to the pure `Session` and its actions are carried out here, in order.
+Two optional application hooks: `claim_session` decides whether a Logon may be bound (after the
+checks above), and `release_session` is awaited before a Logout's answer goes out
+(`router.fix.logout_release`).
 A one-second tick drives every connected session's heartbeat and logout timers and its schedule.
 
 Not its job: FIX rules (`session`), framing (`codec`), socket mechanics (`transport`), loading
@@ -36,6 +39,7 @@ from router.fix.session import (
     DELIVER, DISCONNECT, EVENT, LOGGED_ON, REJECTED, RESEND_REQUESTED, RESEND_SERVED, SEND,
     Session,
 )
+from router.fix.logout_release import RELEASE_WAIT_S, hold_logout_answer
 from router.fix.onbehalf import RouteMemory, may_route, reply_route
 from router.fix.store import open_store
 from router.fix.takeover import Takeovers
@@ -86,6 +90,9 @@ class Gateway:
         self.reading = False
         self.takeovers = Takeovers(self, config.takeover_probe_ms)
         self.claiming: dict[FixConnection, list] = {}   # Logons waiting for the application's claim_session
+        # Optional: the application releases a session before its Logout is answered (router.fix.logout_release).
+        self.release_session = getattr(app, "release_session", None)
+        self.logout_release_wait_s = RELEASE_WAIT_S
         now = time.time_ns()
         for sc in config.sessions:
             try:
@@ -264,6 +271,8 @@ class Gateway:
                     log.exception("application on_logon failed for %s", sid)
             elif kind == DISCONNECT:
                 log.info("FIX session %s: disconnecting: %s", sid, act[1])
+                if act[1] == "logout" and self.release_session is not None:     # a Logout exchange ended it
+                    hold_logout_answer(self, slot, conn, actions)
                 conn.close(act[1])
             elif kind == EVENT:
                 log.info("FIX session %s: %s", sid, act[1])

@@ -44,6 +44,8 @@ class FixConnection(asyncio.Protocol):
         self.wbuf: list[bytes] = []
         self.closing = False
         self.close_reason = ""
+        # Closing, but open until the Logout's answer is written (router.fix.logout_release).
+        self.answer_pending = False
         self.paused = False
         self._in_batch = False
         self._flush_scheduled = False
@@ -165,7 +167,7 @@ class FixConnection(asyncio.Protocol):
         finally:
             gateway.reading = was
         gateway.flush_stores()
-        if self.closing and transport is not None and not transport.is_closing():
+        if self.closing and not self.answer_pending and transport is not None and not transport.is_closing():
             transport.close()
             self._abort_timer = self._loop.call_later(CLOSE_DRAIN_S, transport.abort)
 

@@ -5,7 +5,8 @@ Every change is one journaled admin command (`router.records.books_commands`, re
 application's command applier) with every input, the time included (`self.clock()` read once), so the
 journal records it and a replay applies it again. The end of day also writes each active account's statement as CSV under the reports
 directory (`records.reports_dir/statements/DAY/ACCOUNT.csv`, default `var/reports` relative to the
-working directory). Obligations name the rails of `records.rails`. Every applied change is logged at INFO.
+working directory). Obligations name the rails of `records.rails` and flag metal withdrawable by
+`records.withdrawal` (per vault, the account sides that may take metal out). Every applied change is logged at INFO.
 
 The books' trading-day roll (`roll_ledger`, asked at every timer tick; the answer depends only on the
 books and the tick's time, so cluster cores applying the same ticks roll at the same one): when the
@@ -117,8 +118,11 @@ class BooksAdmin:
                 return day
         if account is not None and account not in self.flow.accounts:
             return AdminResult(False, "unknown_account", f"no account {account!r}")
-        rails = getattr(self.config.sections.get("records"), "rails", None)
-        return AdminResult(True, data=obligations_view(self._day_trades(day), day, account, rails))
+        records = self.config.sections.get("records")
+        sides = {a.name: a.side for a in self.flow.accounts}
+        return AdminResult(True, data=obligations_view(self._day_trades(day), day, account,
+                                                       getattr(records, "rails", None),
+                                                       getattr(records, "withdrawal", None), sides))
 
     def cross_border_view(self, trading_day: str | None) -> AdminResult:
         """Metal bought and sold across the border per day and direction, by account and in total."""

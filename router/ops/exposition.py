@@ -270,6 +270,9 @@ class _Collector:
                     [((), m.insecure_exposures)])
         yield _Spec("counter", "fix_session_takeovers", "Silent connections replaced by a new logon, by session.",
                     ("session",), _rows(_merge(_one_pairs(m.session_takeovers))))
+        yield _Spec("counter", "fix_logout_release_timeouts", "Logouts answered before the session's release "
+                    "was confirmed (cluster gateway: the session's lease; not within 1 s, or it failed), by "
+                    "session.", ("session",), _rows(_merge(_one_pairs(m.logout_release_timeouts))))
         yield _Spec("counter", "fix_busy_poll_windows", "Busy-polling windows of the FIX event loop that ended "
                     "(fix.busy_poll_us after the last read).", (), [((), m.busy_poll_windows)])
         yield _Spec("counter", "fix_busy_poll_seconds", "Time the FIX event loop spent polling without sleeping "

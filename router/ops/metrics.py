@@ -93,6 +93,7 @@ class Metrics:
         self.console_subscribers = 0
         self.insecure_exposures = 0
         self.session_takeovers: dict[Any, int] = {}
+        self.logout_release_timeouts: dict[Any, int] = {}
         self.busy_poll_windows = 0      # router.fix.busy_poll: windows ended, time spent in them
         self.busy_poll_ns = 0
         self.console_updates = 0
@@ -326,6 +327,10 @@ class Metrics:
     def session_takeover(self, session_id: str) -> None:
         """A new logon replaced a silent connection of the session (router.fix.gateway)."""
         _bump(self.session_takeovers, session_id)
+
+    def logout_release_timeout(self, session_id: str) -> None:
+        """A Logout was answered without the application's release of the session (router.fix.logout_release)."""
+        _bump(self.logout_release_timeouts, session_id)
 
     def set_console_subscribers(self, n: int) -> None:
         """Browser consoles streaming (router.ops.console), set when one opens or closes."""

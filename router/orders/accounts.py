@@ -1,8 +1,9 @@
 """Trading accounts: owner session, side of the border, eligibility, holdings and limits.
 
 Parses the `[accounts.NAME]` config tables into `Account` objects and keeps their free and
-reserved cash (per currency) and vaulted metal (per vault). Money is held as integer
-micro-units of its currency, metal as integer micro-grams (gross weight in the vault).
+reserved cash (per currency) and vaulted metal (per vault and bar form: 990 tael bars and 9999
+kilobars in one vault are different holdings, and a sale delivers its book's own form). Money is
+held as integer micro-units of its currency, metal as integer micro-grams (gross weight in the vault).
 
 This module does NOT decide routing or risk; it answers "who is this, what may it trade,
 what does it hold" and applies reservations/settlements it is told about.
@@ -44,13 +45,13 @@ class Account:
     eligibility: frozenset[str]
     cross_border: bool
     cash: dict[str, int]
-    metal: dict[str, int]
+    metal: dict[tuple[str, str], int]          # (vault, bar form) -> gross micrograms
     limits: AccountLimits = AccountLimits()
     cancel_on_disconnect: bool = True
     self_trade: str = "cancel_resting"
     funding_ccy: str | None = None    # the currency the account funds from: routing adds the FX half-spread
     reserved_cash: dict[str, int] = field(default_factory=dict)
-    reserved_metal: dict[str, int] = field(default_factory=dict)
+    reserved_metal: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def holds(self, ccy: str) -> bool:
         """Whether the account has a cash line in `ccy` at all (the 'currency held' filter)."""
@@ -59,14 +60,15 @@ class Account:
     def free_cash(self, ccy: str) -> int:
         return self.cash.get(ccy, 0) - self.reserved_cash.get(ccy, 0)
 
-    def free_metal(self, vault: str) -> int:
-        return self.metal.get(vault, 0) - self.reserved_metal.get(vault, 0)
+    def free_metal(self, vault: str, form: str) -> int:
+        key = (vault, form)
+        return self.metal.get(key, 0) - self.reserved_metal.get(key, 0)
 
-    def best_vault(self, vaults: Iterable[str]) -> tuple[str | None, int]:
-        """The vault among `vaults` with the most free metal, and that amount."""
+    def best_vault(self, vaults: Iterable[str], form: str) -> tuple[str | None, int]:
+        """The vault among `vaults` with the most free metal of bar form `form`, and that amount."""
         best, amount = None, 0
         for v in vaults:
-            free = self.free_metal(v)
+            free = self.free_metal(v, form)
             if best is None or free > amount:
                 best, amount = v, free
         return best, amount
@@ -83,28 +85,32 @@ class Account:
         held = self.reserved_cash.get(ccy, 0)
         self.reserved_cash[ccy] = held - min(amount, held)
 
-    def reserve_metal(self, vault: str, ug: int) -> Reason | None:
+    def reserve_metal(self, vault: str, form: str, ug: int) -> Reason | None:
         if ug < 0:
             raise ValueError("reservation must not be negative")
-        if self.free_metal(vault) < ug:
+        if self.free_metal(vault, form) < ug:
             return Reason.INSUFFICIENT_METAL
-        self.reserved_metal[vault] = self.reserved_metal.get(vault, 0) + ug
+        key = (vault, form)
+        self.reserved_metal[key] = self.reserved_metal.get(key, 0) + ug
         return None
 
-    def release_metal(self, vault: str, ug: int) -> None:
-        held = self.reserved_metal.get(vault, 0)
-        self.reserved_metal[vault] = held - min(ug, held)
+    def release_metal(self, vault: str, form: str, ug: int) -> None:
+        key = (vault, form)
+        held = self.reserved_metal.get(key, 0)
+        self.reserved_metal[key] = held - min(ug, held)
 
-    def settle_buy(self, ccy: str, paid: int, vault: str, ug: int, reserved: int) -> None:
-        """A full-payment buy filled: `reserved` cash is un-reserved, `paid` leaves, metal arrives."""
+    def settle_buy(self, ccy: str, paid: int, vault: str, form: str, ug: int, reserved: int) -> None:
+        """A full-payment buy filled: `reserved` cash is un-reserved, `paid` leaves, metal of `form` arrives."""
         self.release_cash(ccy, reserved)
         self.cash[ccy] = self.cash.get(ccy, 0) - paid
-        self.metal[vault] = self.metal.get(vault, 0) + ug
+        key = (vault, form)
+        self.metal[key] = self.metal.get(key, 0) + ug
 
-    def settle_sell(self, ccy: str, received: int, vault: str, ug: int, reserved: int) -> None:
-        """A full-payment sell filled: `reserved` metal is un-reserved, `ug` leaves, cash arrives."""
-        self.release_metal(vault, reserved)
-        self.metal[vault] = self.metal.get(vault, 0) - ug
+    def settle_sell(self, ccy: str, received: int, vault: str, form: str, ug: int, reserved: int) -> None:
+        """A full-payment sell filled: `reserved` metal of `form` is un-reserved, `ug` leaves, cash arrives."""
+        self.release_metal(vault, form, reserved)
+        key = (vault, form)
+        self.metal[key] = self.metal.get(key, 0) - ug
         self.cash[ccy] = self.cash.get(ccy, 0) + received
 
 
@@ -172,7 +178,7 @@ def parse_limits(table: Any, key: str, defaults: AccountLimits = AccountLimits()
 
 def parse_account(name: str, table: Any, default_limits: AccountLimits = AccountLimits(),
                   default_cancel_on_disconnect: bool = True,
-                  known_vaults: Iterable[str] | None = None) -> Account:
+                  vault_forms: Mapping[str, Iterable[str]] | None = None) -> Account:
     key = f"accounts.{name}"
     t = _table(table, key)
     for k in t:
@@ -196,12 +202,7 @@ def parse_account(name: str, table: Any, default_limits: AccountLimits = Account
         if ccy not in CURRENCIES:
             raise ConfigError(f"{key}.cash.{ccy}", f"unknown currency (expected one of {', '.join(CURRENCIES)})")
         cash[ccy] = amount_to_micro(amount, f"{key}.cash.{ccy}")
-    vaults = None if known_vaults is None else frozenset(known_vaults)
-    metal: dict[str, int] = {}
-    for vault, grams in _table(t.get("metal", {}), f"{key}.metal").items():
-        if vaults is not None and vault not in vaults:
-            raise ConfigError(f"{key}.metal.{vault}", f"unknown vault (expected one of {', '.join(sorted(vaults))})")
-        metal[vault] = amount_to_micro(grams, f"{key}.metal.{vault}")
+    metal = parse_metal(t.get("metal", {}), f"{key}.metal", vault_forms)
     return Account(
         name=name,
         session=check_str(t["session"], f"{key}.session"),
@@ -218,6 +219,42 @@ def parse_account(name: str, table: Any, default_limits: AccountLimits = Account
     )
 
 
+def vault_forms(instruments: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    """The bar forms each vault's configured instruments deliver, by vault (what holdings may be in)."""
+    forms: dict[str, set[str]] = {}
+    for i in instruments:
+        for v in i.vaults:
+            forms.setdefault(v, set()).add(i.bar_form)
+    return {v: tuple(sorted(f)) for v, f in forms.items()}
+
+
+def parse_metal(table: Any, key: str, forms: Mapping[str, Iterable[str]] | None) -> dict[tuple[str, str], int]:
+    """`[accounts.NAME.metal]`: per vault, a table of gross grams per bar form (`HK = {tael_bar_990 = "..",
+    ingot_1kg_9999 = ".."}`), or a plain amount where the vault's instruments deliver exactly one form.
+    `forms` (`vault_forms` of the catalogue) names the vaults and their forms; without it only tables parse."""
+    metal: dict[tuple[str, str], int] = {}
+    for vault, value in _table(table, key).items():
+        vkey = f"{key}.{vault}"
+        known = None if forms is None else tuple(forms.get(vault, ()))
+        if known is not None and not known:
+            raise ConfigError(vkey, f"unknown vault (expected one of {', '.join(sorted(forms or ()))})")
+        if isinstance(value, Mapping):
+            for form, grams in value.items():
+                if known is not None and form not in known:
+                    raise ConfigError(f"{vkey}.{form}", f"no instrument delivers bar form {form!r} in {vault} "
+                                                        f"(expected one of {', '.join(known)})")
+                metal[(vault, form)] = amount_to_micro(grams, f"{vkey}.{form}")
+        elif known is None:
+            raise ConfigError(vkey, "a plain amount needs the catalogue to know its bar form: give grams per "
+                                    "bar form")
+        elif len(known) != 1:
+            raise ConfigError(vkey, f"ambiguous: {vault} holds bar forms {', '.join(known)}; give grams per bar "
+                                    f"form ([{vkey}] with {known[0]} = \"...\")")
+        else:
+            metal[(vault, known[0])] = amount_to_micro(value, vkey)
+    return metal
+
+
 def _funding(value: Any, key: str) -> str | None:
     if value is not None and value not in CURRENCIES:
         raise ConfigError(key, f"expected one of {', '.join(CURRENCIES)}, got {value!r}")
@@ -232,11 +269,11 @@ def _self_trade(value: Any, key: str) -> str:
 
 def parse_accounts(table: Any, default_limits: AccountLimits = AccountLimits(),
                    default_cancel_on_disconnect: bool = True,
-                   known_vaults: Iterable[str] | None = None) -> Accounts:
-    """All `[accounts.NAME]` tables. `known_vaults` (from the catalogue) catches vault typos."""
+                   vault_forms: Mapping[str, Iterable[str]] | None = None) -> Accounts:
+    """All `[accounts.NAME]` tables. `vault_forms` (from the catalogue) catches vault and bar form typos
+    and gives a plain metal amount its form."""
     t = _table(table if table is not None else {}, "accounts")
-    vaults = None if known_vaults is None else tuple(known_vaults)
-    return Accounts(parse_account(name, sub, default_limits, default_cancel_on_disconnect, vaults)
+    return Accounts(parse_account(name, sub, default_limits, default_cancel_on_disconnect, vault_forms)
                     for name, sub in t.items())
 
 

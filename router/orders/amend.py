@@ -28,6 +28,7 @@ from router.orders.funds import fill_vault
 from router.orders.index import (
     ET_STATUS, MICRO, ORD_STATUS_REQ_ID, Order, decimal_to_units, micro_text, parse_decimal, text_of as _s,
 )
+from router.orders.quota import Direction
 from router.orders.reports import cancel_reject, exec_report, reject_report
 from router.domain.reasons import Reason
 from router.orders.order_values import MASS_CANCEL_TYPES, not_supported
@@ -128,7 +129,12 @@ class Amendments:
         r = self.risk.check_replace(acct, o.oid, fine, notional, core_price * b.num // b.den, b.ref_comp)
         if r is not None:
             return rej(r, self.risk.limit_text(r, acct, fine, notional) or r.text)
-        saved = self._re_reserve(o, acct, b, fill_vault(o, i), core_price, lots_open)
+        vault = fill_vault(o, i)
+        saved = self._re_reserve(o, acct, b, vault, core_price, lots_open)
+        if saved is Reason.INSUFFICIENT_METAL:
+            # Holdings are per vault and bar form: say which form, and where, the larger sale needs.
+            return rej(saved, f"insufficient free metal for the replaced quantity: needs "
+                              f"{micro_text(lots_open * b.lot_ug).decode()} g of bar form {b.bar_form} in {vault}")
         if isinstance(saved, Reason):
             return rej(saved, f"{saved.text} for the replaced quantity")
         quota = self._replace_quota(o, notional)
@@ -248,11 +254,13 @@ class Amendments:
             if day is not None and day != self._id_day:
                 self._id_day = day
                 self.index.new_day()
-            # Each quota direction rolls on its destination venue's trading day.
+            # Each quota direction rolls when its day (`QuotaDays`: from the command's time only, so a replay
+            # rolls alike) moves on; forward only, so schedules on different days never reset it twice.
             rolled_quota = False
-            for d, schedule in self._quota_schedules:
-                qday = self.calendars.trading_day(schedule, now_ns)
-                if qday is not None and self.quota.roll(qday, d):
+            for d in (Direction.NORTHBOUND, Direction.SOUTHBOUND):
+                qday = self.quota_day_schedules.day(d, self.calendars, now_ns)
+                was = self.quota.day(d)
+                if qday is not None and (was is None or qday > was) and self.quota.roll(qday, d):
                     rolled_quota = True
             if rolled_quota and self.metrics is not None:
                 self._quota_metrics()

@@ -99,6 +99,7 @@ class BookFilters(NamedTuple):
     direction: Direction | None  # the quota this account's flow to the book uses (None: within its zone)
     post: Reason | None         # settlement ccy, currency held, vault, bar form, cycle
     vaults: tuple[str, ...]     # where a sell may take metal from
+    bar_form: str               # the form of that metal (holdings are per vault and bar form)
     lo: int
     hi: int | None
     tick: int

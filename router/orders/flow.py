@@ -11,7 +11,7 @@ quota (a buy, `orders.quota_use`) and reserve cash or metal (`orders.funds`), th
 NEW on the instrument's book, or an atomic group SWEEP for a routable product — whose events
 `orders.core_one_command` and `orders.core_bridge` turn into ExecutionReports. `on_timer` expires GTD orders, ends DAY orders when the
 last session of an instrument's trading day closes (at the latest when its trading day rolls), moves the
-reference price to the day's last trade at the roll (`orders.refprices`) and rolls each quota direction on its destination venue's trading day; `kill` / `disconnected` cancel working
+reference price to the day's last trade at the roll (`orders.refprices`) and rolls each quota direction when its day moves on (`quota.QuotaDays`); `kill` / `disconnected` cancel working
 orders in one batch.
 
 Units: an instrument order is in lots and integer price units of that instrument; a product order
@@ -27,7 +27,7 @@ from __future__ import annotations
 import collections
 import math
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from matching import Op, Tif as CoreTif, commands
 from router.orders.accounts import Account, Accounts
@@ -48,7 +48,7 @@ from router.orders.new_order_rejects import NewOrderRejects, business_reject
 from router.orders.index import DONE_KEPT, Ids, Order, OrderIndex, fast_units, text_of as _s
 from router.orders.order_values import OrderValues
 from router.orders.reports import quiet_report
-from router.orders.quota import CrossBorderQuota, Direction
+from router.orders.quota import CrossBorderQuota, Direction, QuotaDays
 from router.orders.quota_use import QuotaUse
 from router.orders.refprices import ReferenceConfig, ReferencePrices
 from router.domain.reasons import Reason
@@ -74,7 +74,8 @@ class OrderFlow(NewOrderRead, NewOrderRejects, Amendments, Funds, QuotaUse, OneC
                  quota: CrossBorderQuota, engine: Any, *, run_id: str,
                  session_open: Callable[[str, int], Any], calendars: Any = None, metrics: Any = None,
                  perf: Callable[[], int] | None = None, reference: ReferenceConfig | None = None,
-                 fx_settings: FxSettings | None = None, done_kept: int = DONE_KEPT) -> None:
+                 fx_settings: FxSettings | None = None, done_kept: int = DONE_KEPT,
+                 quota_schedules: Mapping[Direction, str] | None = None) -> None:
         self.catalogue = catalogue
         self.accounts = accounts
         self.risk = risk
@@ -118,10 +119,9 @@ class OrderFlow(NewOrderRead, NewOrderRejects, Amendments, Funds, QuotaUse, OneC
         # book -> UTC ns its current trading day's last session ends; DAY orders expire at the first tick past it.
         self.day_close: dict[int, int] = {}
         self._id_day: Any = None
-        # The schedule whose trading day each quota direction counts: the first book on its destination side.
-        self._quota_schedules = [(d, next(i.schedule for i in self.books if i.side == side))
-                                 for d, side in ((Direction.NORTHBOUND, "onshore"), (Direction.SOUTHBOUND, "offshore"))
-                                 if any(i.side == side for i in self.books)]
+        # The schedules whose trading day each quota direction counts (`[quota] *_schedule`, else the books
+        # using it): configuration, which a snapshot names rather than stores (records.snapshot.EXTERNAL).
+        self.quota_day_schedules = QuotaDays(self.books, quota_schedules)
         self._open_count: dict[str, int] = {}
         self.set_fx(fx, push=False)
         self._init_references(reference)

@@ -2,9 +2,10 @@
 full-payment fill (cash out and metal in for a buy, the reverse for a sell, fees included), release of
 what is left when the order is done (the cross-border quota is `orders.quota_use`).
 
-Amounts are integers: micro-units of the settlement currency, micrograms of gross metal. The router
-priced each candidate book's need at its conservative child limit; a product order reserves, per
-currency and vault, the largest need over its candidates. `Funds` is a mixin of `OrderFlow`.
+Amounts are integers: micro-units of the settlement currency, micrograms of gross metal. Metal is
+held per (vault, bar form): a sell reserves and delivers its book's own form. The router priced each
+candidate book's need at its conservative child limit; a product order reserves, per currency and
+(vault, bar form), the largest need over its candidates. `Funds` is a mixin of `OrderFlow`.
 A margined fill gives back the part of the reservation it used (margin and fee at the fill price);
 what it holds from then on is the fill observer's business (`orders.fills`: the ledger holds margin
 while the position is open). Without an observer a margined fill moves no cash.
@@ -19,7 +20,7 @@ from router.orders.accounts import Account
 from router.domain.convert import COMPARABLE_DEN
 from router.orders.index import NO_ENTRIES, Order
 from router.orders.fills import Fill, FillObserver
-from router.orders.quota import direction
+from router.orders.quota import quota_direction
 from router.domain.reasons import Reason
 from router.orders.book_factors import PPM
 from router.orders.routing import RouteDecision
@@ -51,20 +52,22 @@ class Funds:
                     return r
                 o.reserved_cash = {c.settl_ccy: c.cash}
             if c.metal_ug:
-                r = acct.reserve_metal(c.vault, c.metal_ug)
+                form = self.books[c.book_id].bar_form
+                r = acct.reserve_metal(c.vault, form, c.metal_ug)
                 if r is not None:
                     return r
-                o.reserved_metal = {c.vault: c.metal_ug}
+                o.reserved_metal = {(c.vault, form): c.metal_ug}
             return None
         cash: dict[str, int] = {}
-        metal: dict[str, int] = {}
+        metal: dict[tuple[str, str], int] = {}
         vaults: dict[str, str] = {}
         for c in d.candidates:
             vaults[c.symbol] = c.vault
             if c.cash:
                 cash[c.settl_ccy] = max(cash.get(c.settl_ccy, 0), c.cash)
             if c.metal_ug:
-                metal[c.vault] = max(metal.get(c.vault, 0), c.metal_ug)
+                key = (c.vault, self.books[c.book_id].bar_form)
+                metal[key] = max(metal.get(key, 0), c.metal_ug)
         o.sell_vaults = vaults
         for ccy, amount in cash.items():
             r = acct.reserve_cash(ccy, amount)
@@ -73,21 +76,21 @@ class Funds:
             if o.reserved_cash is NO_ENTRIES:
                 o.reserved_cash = {}
             o.reserved_cash[ccy] = amount
-        for vault, ug in metal.items():
-            r = acct.reserve_metal(vault, ug)
+        for key, ug in metal.items():
+            r = acct.reserve_metal(key[0], key[1], ug)
             if r is not None:
                 return r
             if o.reserved_metal is NO_ENTRIES:
                 o.reserved_metal = {}
-            o.reserved_metal[vault] = ug
+            o.reserved_metal[key] = ug
         return None
 
     def _release(self, o: Order, acct: Account | None = None) -> None:
         acct = acct or self.accounts.get(o.account)
         for ccy, amount in o.reserved_cash.items():
             acct.release_cash(ccy, amount)
-        for vault, ug in o.reserved_metal.items():
-            acct.release_metal(vault, ug)
+        for (vault, form), ug in o.reserved_metal.items():
+            acct.release_metal(vault, form, ug)
         o.reserved_cash = NO_ENTRIES
         o.reserved_metal = NO_ENTRIES
 
@@ -104,9 +107,9 @@ class Funds:
             if r is None:
                 o.reserved_cash = {b.settl_ccy: need}
         else:
-            r = acct.reserve_metal(vault, lots * b.lot_ug)
+            r = acct.reserve_metal(vault, b.bar_form, lots * b.lot_ug)
             if r is None:
-                o.reserved_metal = {vault: lots * b.lot_ug}
+                o.reserved_metal = {(vault, b.bar_form): lots * b.lot_ug}
         if r is not None:
             self._restore(o, acct, saved)
             return r
@@ -118,17 +121,17 @@ class Funds:
         cash, metal = saved
         for ccy, amount in cash.items():
             acct.reserve_cash(ccy, amount)
-        for vault, ug in metal.items():
-            acct.reserve_metal(vault, ug)
+        for (vault, form), ug in metal.items():
+            acct.reserve_metal(vault, form, ug)
         o.reserved_cash, o.reserved_metal = dict(cash), dict(metal)
 
     def _settle(self, o: Order, acct: Account, i: Any, b: Any, px: int, lots: int, terms: tuple,
                 vault: str) -> None:
         """One fill of order `o` (account `acct`) on instrument `i` (router factors `b`): a full-payment fill
-        moves cash and metal now, in or out of `vault` (`fill_vault`); a margined one gives back the part of
-        the reservation it used. The fill observer (the ledger) then records it and, for a margined fill,
-        holds or releases margin and charges the fee on the account. `terms` is `trade_terms(b, px, lots)`,
-        the same for both sides."""
+        moves cash and metal of the book's bar form now, in or out of `vault` (`fill_vault`); a margined one
+        gives back the part of the reservation it used. The fill observer (the ledger) then records it and,
+        for a margined fill, holds or releases margin and charges the fee on the account. `terms` is
+        `trade_terms(b, px, lots)`, the same for both sides."""
         value, fees, ug, value_cny = terms
         ccy = b.settl_ccy
         if b.margin_ppm is not None:
@@ -140,18 +143,19 @@ class Funds:
         elif o.side == 1:
             held = o.reserved_cash.get(ccy, 0)
             use = min(held, value + fees)
-            acct.settle_buy(ccy, value + fees, vault, ug, use)
+            acct.settle_buy(ccy, value + fees, vault, b.bar_form, ug, use)
             if ccy in o.reserved_cash:
                 o.reserved_cash[ccy] = held - use
         else:
-            held = o.reserved_metal.get(vault, 0)
+            key = (vault, b.bar_form)
+            held = o.reserved_metal.get(key, 0)
             use = min(held, ug)
-            acct.settle_sell(ccy, value - fees, vault, ug, use)
-            if vault in o.reserved_metal:
-                o.reserved_metal[vault] = held - use
+            acct.settle_sell(ccy, value - fees, vault, b.bar_form, ug, use)
+            if key in o.reserved_metal:
+                o.reserved_metal[key] = held - use
         observer = self.fills
         if observer is not None:
-            key = (acct.side, b.side)
+            key = (acct.side, b.side, i.quota_zone)
             d = _DIRECTION_TEXT.get(key)
             if d is None:
                 d = _DIRECTION_TEXT[key] = _direction_text(*key)
@@ -178,11 +182,12 @@ def trade_terms(b: Any, px: int, lots: int) -> tuple[int, int, int, int]:
             px * lots * b.cny_num // COMPARABLE_DEN)
 
 
-# A fill's border direction text per (account side, venue side): a pure function of the two, kept
+# A fill's border direction text per (account side, venue side, venue quota zone): the quota's notion of
+# crossing, so the books' cross-border flows are the quota's figures; a pure function of the three, kept
 # (the enum's `.value` and the comparisons were ~0.3 µs per fill).
-_DIRECTION_TEXT: dict[tuple[str, str], str] = {}
+_DIRECTION_TEXT: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
-def _direction_text(account_side: str, venue_side: str) -> str:
-    d = direction(account_side, venue_side)
+def _direction_text(account_side: str, venue_side: str, quota_zone: tuple[str, ...]) -> str:
+    d = quota_direction(account_side, venue_side, quota_zone)
     return "domestic" if d is None else d.value

@@ -195,7 +195,7 @@ class Order:
         # The maps below start as the shared read-only NO_ENTRIES; `orders.funds` and `orders.quota_use`
         # give an order dicts of its own when they add entries.
         self.reserved_cash: dict[str, int] = NO_ENTRIES
-        self.reserved_metal: dict[str, int] = NO_ENTRIES
+        self.reserved_metal: dict[tuple[str, str], int] = NO_ENTRIES   # (vault, bar form) -> ug
         self.quota_claims: dict[Any, int] = NO_ENTRIES    # quota held for the open part, per direction
         self.quota_days: dict[Any, Any] = NO_ENTRIES      # the direction's trading day each claim was taken on
         self.notional = notional            # open notional (micro-CNY) of `notional_qty` base units

@@ -111,6 +111,13 @@ class NewOrderRejects:
         elif e.reason in (Reason.INSUFFICIENT_CASH, Reason.INSUFFICIENT_MARGIN, Reason.CURRENCY_NOT_HELD,
                           Reason.SETTL_CCY_MISMATCH):
             detail = f"{e.reason.text} ({i.settlement_ccy})"
+        elif e.reason is Reason.INSUFFICIENT_METAL:
+            # Holdings are per vault and bar form: say which form, and where, the sale needed.
+            req = d.request
+            gross = ("" if req.symbol in self.catalogue.products
+                     else f"{micro_text(req.qty * i.lot_micrograms).decode()} g of ")
+            detail = (f"insufficient free metal (needs {gross}bar form {i.bar_form} in "
+                      f"{req.constraints.vault or ' or '.join(i.vaults)})")
         elif e.reason is Reason.VAULT_MISMATCH:
             detail = f"{e.reason.text} (delivers in {', '.join(i.vaults)})"
         elif e.reason is Reason.BAR_FORM_MISMATCH:

@@ -3,13 +3,14 @@
 Only buys consume: at acceptance, the limit-price notional in CNY. The unfilled part is given
 back on cancel, expiry, reject or IOC remainder; a fill at a better price gives back the
 difference; a cross-border sell's fill adds its notional back, so the day's balance can exceed the
-limit. Each direction resets when the caller rolls its trading day (its destination venue's).
+limit. Each direction resets when the caller rolls its trading day (`QuotaDays` says which).
 Northbound = an offshore account reaching an onshore book; southbound = an onshore account
-reaching an offshore book; a venue's `quota_zone` may exempt both (see `quota_direction`).
+reaching an offshore book; an account whose side is in the venue's `quota_zone` does not cross
+(`quota_direction`: the one notion of crossing for the quota, the permission and the books).
 
-No real "Gold Connect" quota regime is published (reference §4): the amounts are policy
-read from the `[quota]` config table. This module does NOT decide which orders cross
-(see `direction`), does NOT convert currencies and does NOT read a clock.
+No real "Gold Connect" quota regime is published (reference §4): the amounts and the day's
+schedules are policy read from the `[quota]` config table. This module does NOT convert
+currencies and does NOT read a clock (the caller passes the time).
 """
 from __future__ import annotations
 
@@ -55,12 +56,42 @@ def quota_direction(account_side: str, venue_side: str, quota_zone: tuple[str, .
     return direction(account_side, venue_side)
 
 
+class QuotaDays:
+    """Which schedules give each quota direction its trading day (configuration: rebuilt at every start,
+    never taken from a snapshot). `[quota] northbound_schedule` / `southbound_schedule` names the one
+    schedule a direction follows. By default a direction follows the books that use it (its destination
+    side's books whose quota zone leaves the crossing side out): its day is the newest trading day any of
+    them is on, so it moves on when the first of them starts a new day (the e-platform's, whose day changes
+    at 05:00 HKT, not the open outcry's at 09:00; loco London's on a Hong Kong holiday it trades on)."""
+
+    __slots__ = ("schedules",)
+
+    def __init__(self, books: Any, configured: Mapping[Direction, str] | None = None) -> None:
+        configured = configured or {}
+        self.schedules: dict[Direction, tuple[str, ...]] = {}
+        for d, dest, crossing in ((Direction.NORTHBOUND, ONSHORE, OFFSHORE), (Direction.SOUTHBOUND, OFFSHORE, ONSHORE)):
+            used = tuple(sorted({i.schedule for i in books if i.side == dest and crossing not in i.quota_zone}))
+            if configured.get(d):
+                self.schedules[d] = (configured[d],)
+            elif used:
+                self.schedules[d] = used
+
+    def __repr__(self) -> str:
+        return "QuotaDays(" + ", ".join(f"{d.value}: {'/'.join(s)}" for d, s in self.schedules.items()) + ")"
+
+    def day(self, d: Direction, calendars: Any, now_ns: int) -> Any:
+        """The trading day direction `d` counts at `now_ns`: the newest of its schedules' (None while all
+        are closed, or when no book uses the direction)."""
+        days = [x for s in self.schedules.get(d, ()) if (x := calendars.trading_day(s, now_ns)) is not None]
+        return max(days, default=None)
+
+
 class CrossBorderQuota:
     """Used and remaining quota per direction, each on its own trading day. Amounts are micro-CNY ints.
 
     `used` may go below zero: a cross-border sell's fill adds its notional back (Stock Connect's
-    daily balance can exceed the limit). Each direction has its own day (`roll(day, d)`): the
-    northbound quota rolls on the onshore destination's trading day, the southbound on the offshore one.
+    daily balance can exceed the limit). Each direction has its own day (`roll(day, d)`, the day
+    `QuotaDays` gives it).
     """
 
     __slots__ = ("_limit", "_used", "_day")
@@ -177,12 +208,32 @@ def amount_to_micro(value: Any, key: str) -> int:
     return int(scaled)
 
 
+QUOTA_KEYS = ("northbound_cny", "southbound_cny", "northbound_schedule", "southbound_schedule")
+
+
+def parse_quota_schedules(table: Mapping[str, Any] | None) -> dict[Direction, str]:
+    """`[quota] northbound_schedule` / `southbound_schedule`: the schedule a direction's day follows,
+    when set (that it names a schedule of a book using that direction is checked beside the calendars,
+    router.config)."""
+    out = {}
+    for d in Direction:
+        key = f"{d.value}_schedule"
+        raw = (table or {}).get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, str) or not raw:
+            raise ConfigError(f"quota.{key}", f"must be a schedule name, got {raw!r}")
+        out[d] = raw
+    return out
+
+
 def parse_quota(table: Mapping[str, Any] | None, day: Any = None) -> CrossBorderQuota:
-    """Build the quota from the `[quota]` table: northbound_cny, southbound_cny (CNY amounts)."""
+    """Build the quota from the `[quota]` table: northbound_cny, southbound_cny (CNY amounts); the
+    two `*_schedule` keys are `parse_quota_schedules`'s."""
     table = table or {}
     for k in table:
-        if k not in ("northbound_cny", "southbound_cny"):
-            raise ConfigError(f"quota.{k}", "unknown key (expected northbound_cny, southbound_cny)")
+        if k not in QUOTA_KEYS:
+            raise ConfigError(f"quota.{k}", f"unknown key (expected {', '.join(QUOTA_KEYS)})")
     missing = [k for k in ("northbound_cny", "southbound_cny") if k not in table]
     if missing:
         raise ConfigError(f"quota.{missing[0]}", "missing")

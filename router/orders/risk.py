@@ -10,13 +10,13 @@ It does NOT cancel anything itself, does NOT convert currencies and does NOT rea
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Hashable, Mapping
 
 from router.orders.accounts import Account, AccountLimits, Accounts, parse_accounts, parse_limits
 from router.domain.errors import ConfigError
-from router.orders.quota import CrossBorderQuota, parse_quota
+from router.orders.quota import CrossBorderQuota, Direction, parse_quota, parse_quota_schedules
 from router.domain.reasons import Reason
 
 NS_PER_S = 1_000_000_000
@@ -274,11 +274,12 @@ class Participants:
     risk: RiskConfig
     accounts: Accounts
     quota: CrossBorderQuota
+    quota_schedules: Mapping[Direction, str] = field(default_factory=dict)   # `[quota] *_schedule`, when set
 
 
-def parse_participants(cfg: Mapping[str, Any], known_vaults: Any = None, day: Any = None) -> Participants:
+def parse_participants(cfg: Mapping[str, Any], vault_forms: Any = None, day: Any = None) -> Participants:
     """`[risk]`, `[accounts.*]` and `[quota]` together: account limits default to `[risk.limits]`."""
     risk = parse_risk(cfg.get("risk"))
     accounts = parse_accounts(cfg.get("accounts", {}), risk.default_limits, risk.cancel_on_disconnect,
-                              known_vaults)
-    return Participants(risk, accounts, parse_quota(cfg.get("quota"), day))
+                              vault_forms)
+    return Participants(risk, accounts, parse_quota(cfg.get("quota"), day), parse_quota_schedules(cfg.get("quota")))

@@ -77,7 +77,7 @@ class OneBookRoute:
         row): the filters, funds, ranking price and risk check of `_route_books` and `_decide` for one
         book, inline (each call and list the general path makes cost more here than the work)."""
         account, side, symbol, qty, price, tif, constraints = req
-        (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
+        (sym, book_id, bit, venue_ok, pre, d, post, vaults, form, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
          min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
          lot_fee_comp, ref_all_in_buy, ref_all_in_sell) = row
         if price is not None and price % tick:
@@ -133,7 +133,7 @@ class OneBookRoute:
             need = 0
             metal = qty * lot_ug
             for vault in vaults:
-                if acct.free_metal(vault) >= metal:
+                if acct.free_metal(vault, form) >= metal:
                     break
             else:
                 reason = _R_INSUFFICIENT_METAL
@@ -174,7 +174,7 @@ class OneBookRoute:
             statics = self._statics(acct, symbol, constraints)
         row = statics[0]
         funding = acct.funding_ccy
-        ccy = row[22]        # the book's settlement currency
+        ccy = row[23]        # the book's settlement currency
         plan = one_plan(acct, row, self.fx_costs.needs(symbol, row[0], funding),
                         self.fx_costs.funding_ppm(funding, ccy) if funding is not None and funding != ccy else None,
                         side is _BUY, qty, price)
@@ -199,8 +199,8 @@ class OneBookRoute:
         keeps it, with its request, and hands it out again, so a repeated order makes no decision,
         candidate or claims dict (each one lived as long as its order: collector pressure)."""
         (acct, sym, book_id, bare, early, needs, late, d, quota_d, notional_cny, fixed, margin, value, fees, need,
-         ccy, vaults, metal, qty_ug, child, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, funding_ppm, bit,
-         limit_comp, notional, claims, accepted) = plan
+         ccy, vaults, form, metal, qty_ug, child, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, funding_ppm,
+         bit, limit_comp, notional, claims, accepted) = plan
         if bare:
             return RouteDecision(req, _R_BAD_PRICE)
         reason = early
@@ -237,7 +237,7 @@ class OneBookRoute:
                 reason = _R_INSUFFICIENT_CASH
         else:
             for vault in vaults:
-                if acct.free_metal(vault) >= metal:
+                if acct.free_metal(vault, form) >= metal:
                     break
             else:
                 reason = _R_INSUFFICIENT_METAL

@@ -62,16 +62,17 @@ def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: i
               qty_ug: int, limit_comp: int | None) -> tuple[tuple, ...]:
     """One row per book, in the statics' order:
     (symbol, book_id, bit, venue_ok, pre, direction, child, lots, notional_cny, fixed, need, metal, vaults,
-    margin_ppm, value, fees, settl_ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, quotes).
+    bar_form, margin_ppm, value, fees, settl_ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, quotes).
     `child` None: a market order on a book without a price band (the fields after it are unused);
     `fixed`: the first of settlement currency / vault / bar form / cycle, price limit and lot range that
     refuses the book, else None (the quota check, live, comes before it); `need`: the cash a
     full-payment buy needs, or the margin plus fees when every lot opens a position; `metal`: the
-    gross micrograms a full-payment sell needs; `ref_all_in`: the reference all-in for this side;
-    `quotes`: an empty dict the router fills with (comparable, all-in) per quote it ranks the book on
-    (both fixed by the quote and the row's factors and side, like the rest of the row)."""
+    gross micrograms a full-payment sell needs (of `bar_form`, in one of `vaults`); `ref_all_in`: the
+    reference all-in for this side; `quotes`: an empty dict the router fills with (comparable, all-in)
+    per quote it ranks the book on (both fixed by the quote and the row's factors and side, like the rest
+    of the row)."""
     rows = []
-    for (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
+    for (sym, book_id, bit, venue_ok, pre, d, post, vaults, form, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
          min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
          lot_fee_comp, ref_all_in_buy, ref_all_in_sell) in statics:
         # Child limit in this book's units, rounded so it never pays more / receives less.
@@ -110,7 +111,7 @@ def plan_rows(statics: tuple[BookFilters, ...], product: bool, buy: bool, qty: i
         else:
             need = value + fees
         rows.append((sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, lots * lot_ug,
-                     vaults, margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp,
+                     vaults, form, margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp,
                      ref_all_in_buy if buy else ref_all_in_sell, {}))
     return tuple(rows)
 
@@ -121,7 +122,7 @@ def one_plan(acct: Any, row: BookFilters, needs: frozenset[str], funding_ppm: in
     invalidation): what `OneBookRoute._route_instrument` works out of the request and its book's
     filter row before and between its live reads, as one list read by `OneBookRoute._route_planned`:
     [acct, sym, book_id, bare, early, needs, late, direction, quota_d, notional_cny, fixed, margin, value, fees,
-    need, ccy, vaults, metal, qty_ug, child, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in,
+    need, ccy, vaults, form, metal, qty_ug, child, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in,
     funding_ppm, bit, limit_comp, notional, claims, accepted].
     `bare`: the request's price is off the tick (refused before the book is looked at); `early`: the
     venue refusal (before sessions); `late`: eligibility, cross-border or an unbounded market order (after
@@ -129,7 +130,7 @@ def one_plan(acct: Any, row: BookFilters, needs: frozenset[str], funding_ppm: in
     currency .. lot range (after quota); `need` / `metal`: the funds when every lot opens a position;
     `funding_ppm`: the funding half-spread (None: the account funds in the book's currency);
     `accepted`: None, later the decision accepted with this plan (`_route_planned` keeps it)."""
-    (sym, book_id, bit, venue_ok, pre, d, post, vaults, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
+    (sym, book_id, bit, venue_ok, pre, d, post, vaults, form, lo, hi, tick, num, den, lot_ug, fine_ug, cny_num,
      min_lots, max_lots, settl_num, fee_ppm, lot_fee_settl, margin, ccy, ref_comp, cost_ppm,
      lot_fee_comp, ref_all_in_buy, ref_all_in_sell) = row
     bare = price is not None and price % tick != 0
@@ -151,6 +152,6 @@ def one_plan(acct: Any, row: BookFilters, needs: frozenset[str], funding_ppm: in
         limit_comp = child * num // den
         claims = {d: notional_cny} if buy and d is not None and notional_cny > 0 else None
     return [acct, sym, book_id, bare, early, needs, late, d, d if buy else None, notional_cny, fixed, margin, value,
-            fees, need, ccy, vaults, metal, qty * fine_ug, child, num, den, cost_ppm, lot_fee_comp, ref_comp,
+            fees, need, ccy, vaults, form, metal, qty * fine_ug, child, num, den, cost_ppm, lot_fee_comp, ref_comp,
             ref_all_in_buy if buy else ref_all_in_sell, funding_ppm, bit, limit_comp,
             notional_cny if notional_cny > 0 else 0, claims, None]

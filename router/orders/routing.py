@@ -43,7 +43,7 @@ from router.domain.catalogue import Catalogue
 from router.domain.convert import COMPARABLE_DEN, PRECISION, Fx
 from router.domain.fx_quotes import FxSettings, stale_ccys
 from router.orders.fx_costs import FxCosts
-from router.orders.quota import CrossBorderQuota, Direction, direction, quota_direction
+from router.orders.quota import CrossBorderQuota, Direction, quota_direction
 from router.orders.route_plan import PLAN_CACHE_MAX, QUOTE_MEMO_MAX, plan_rows
 from router.domain.reasons import Reason
 from router.orders.route_one import (  # the hot path's aliases, shared by both paths
@@ -160,13 +160,14 @@ class Router(OneBookRoute):
         for s in self._members[symbol]:
             b = self._books[s]
             venue_ok = c.allowed_venues is None or b.venue in c.allowed_venues
-            d = direction(acct.side, b.side)
+            # Crossing is the quota's notion: an account within the venue's quota zone (an offshore one on
+            # the offshore-funded International Board) does not cross, so needs no permission either.
+            d = quota_direction(acct.side, b.side, b.instr.quota_zone)
             pre = None
             if b.eligibility not in acct.eligibility:
                 pre = Reason.NOT_ELIGIBLE
             elif d is not None and not acct.cross_border:
                 pre = Reason.CROSS_BORDER_NOT_ALLOWED
-            d = quota_direction(acct.side, b.side, b.instr.quota_zone)
             post = None
             vaults = b.vaults if c.vault is None else tuple(v for v in b.vaults if v == c.vault)
             if c.settl_ccy is not None and c.settl_ccy != b.settl_ccy:
@@ -180,7 +181,8 @@ class Router(OneBookRoute):
             elif c.settl_cycle is not None and c.settl_cycle != b.cycle:
                 post = Reason.SETTL_CYCLE_MISMATCH
             ref_cost = -(-b.ref_comp * b.cost_ppm // PPM) + b.lot_fee_comp
-            out.append(BookFilters(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.lo, b.hi, b.tick,
+            out.append(BookFilters(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.bar_form, b.lo,
+                               b.hi, b.tick,
                                b.num, b.den, b.lot_ug, b.fine_ug, b.cny_num, b.min_lots,
                                b.max_lots, b.settl_num, b.fee_ppm, b.lot_fee_settl, b.margin_ppm,
                                b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp, b.ref_comp + ref_cost,
@@ -293,7 +295,7 @@ class Router(OneBookRoute):
         top = self.top_of_book
         cash = acct.cash
         reserved = acct.reserved_cash
-        for (sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, metal_ug, vaults,
+        for (sym, book_id, bit, venue_ok, pre, d, child, lots, notional_cny, fixed, need, metal_ug, vaults, form,
              margin, value, fees, ccy, num, den, cost_ppm, lot_fee_comp, ref_comp, ref_all_in, memo) in plan:
             if not venue_ok:
                 excluded.append(_new(Exclusion, (sym, book_id, _R_VENUE_NOT_ALLOWED)))
@@ -338,7 +340,7 @@ class Router(OneBookRoute):
                     need = 0
                     metal = metal_ug
                     for vault in vaults:
-                        if acct.free_metal(vault) >= metal:
+                        if acct.free_metal(vault, form) >= metal:
                             break
                     else:
                         reason = _R_INSUFFICIENT_METAL

@@ -398,9 +398,11 @@ class Ledger(FillDays):
                     "available": money_text(account.free_cash(c), c),
                     "reserved": money_text(account.reserved_cash.get(c, 0), c),
                     "margin_held": money_text(self.margin_held.get((name, c), 0), c)} for c in ccys}
-        metal = {v: {"grams": grams_text(ug), "available_grams": grams_text(account.free_metal(v)),
-                     "reserved_grams": grams_text(account.reserved_metal.get(v, 0))}
-                 for v, ug in sorted(account.metal.items())}
+        metal: dict[str, dict] = {}     # per vault, per bar form: one form's bars do not deliver another's
+        for (v, form), ug in sorted(account.metal.items()):
+            metal.setdefault(v, {})[form] = {
+                "grams": grams_text(ug), "available_grams": grams_text(account.free_metal(v, form)),
+                "reserved_grams": grams_text(account.reserved_metal.get((v, form), 0))}
         positions = []
         for (a, symbol), pos in sorted(self.positions.items()):
             if a != name or (not pos.lots and not pos.realised and not pos.fees):

@@ -6,7 +6,9 @@ sell receives its value less the fee; a margined trade moves no value (its margi
 but pays its fee and settles its realised P&L. Metal is the net gross grams the account receives (+) or
 delivers (-), with the fine grams beside it. Metal a clearing house holds in bars (a bar form named
 `..._1kg_...`) is flagged not withdrawable while the net is not a whole number of bars (10 g lots of
-Au99.99 must make whole 1 kg ingots). Every obligation says which border direction its trades
+Au99.99 must make whole 1 kg ingots), and while an account receiving it is of a side that may not take
+metal out of that vault (`records.withdrawal`: international members may not withdraw from domestic SGE
+vaults). Every obligation says which border direction its trades
 crossed and names its settlement rail (configuration, `records.settings`): the router
 computes obligations; it does not move money. `cross_border_flows` reports, per day and direction, the
 CNY value of metal bought and sold across the border, gross and net, by account and in total.
@@ -45,15 +47,19 @@ def metal_of(t: Trade) -> tuple[int, int]:
     return sign * t.gross_ug, sign * t.fine_ug
 
 
-def net(trades: Iterable[Trade], *, by_account: bool = True) -> list[dict]:
+def net(trades: Iterable[Trade], *, by_account: bool = True, sides: Mapping[str, str] | None = None) -> list[dict]:
     """Net trades per (account,) clearing house, currency, value date, vault and bar form; amounts
-    stay integers (micro-units, micrograms). Sorted by key."""
+    stay integers (micro-units, micrograms), with the border sides of the accounts in each (`sides`:
+    account -> side; an account not in it adds none). Sorted by key."""
     rows: dict[tuple, dict] = {}
     for t in trades:
         key = ((t.account,) if by_account else ()) + (t.venue, t.ccy, t.value_date, t.vault, t.bar_form)
         r = rows.get(key)
         if r is None:
-            r = rows[key] = {"cash": 0, "fees": 0, "gross_ug": 0, "fine_ug": 0, "trades": 0, "directions": set()}
+            r = rows[key] = {"cash": 0, "fees": 0, "gross_ug": 0, "fine_ug": 0, "trades": 0, "directions": set(),
+                             "sides": set()}
+        if sides is not None and t.account in sides:
+            r["sides"].add(sides[t.account])
         gross, fine = metal_of(t)
         r["cash"] += cash_of(t)
         r["fees"] += t.fee
@@ -66,12 +72,17 @@ def net(trades: Iterable[Trade], *, by_account: bool = True) -> list[dict]:
             for k, v in sorted(rows.items(), key=lambda kv: tuple(str(x) for x in kv[0]))]
 
 
-def obligation_text(row: dict, rails: Mapping[tuple[str, str], str] | None = None) -> dict:
-    """One netted row as JSON-able data: money in the currency's precision, grams as decimals."""
+def obligation_text(row: dict, rails: Mapping[tuple[str, str], str] | None = None,
+                    withdrawal: Mapping[str, frozenset[str]] | None = None) -> dict:
+    """One netted row as JSON-able data: money in the currency's precision, grams as decimals.
+    `withdrawal`: per vault, the account sides that may take metal out (a vault not in it: any)."""
     ccy = row["ccy"]
     bar = bar_micrograms(row["bar_form"])
-    # Metal received must make whole bars to leave the vault; a delivery (negative) is not flagged.
-    withdrawable = bar is None or row["gross_ug"] <= 0 or row["gross_ug"] % bar == 0
+    allowed = (withdrawal or {}).get(row["vault"])
+    # Metal received must make whole bars to leave the vault, and every account in the row must be of a
+    # side that may take it out of that vault; a delivery (negative) is not flagged.
+    withdrawable = row["gross_ug"] <= 0 or ((bar is None or row["gross_ug"] % bar == 0)
+                                            and (allowed is None or row.get("sides", set()) <= allowed))
     out = {"clearing_house": row["venue"], "currency": ccy, "value_date": row["value_date"].isoformat(),
            "vault": row["vault"], "bar_form": row["bar_form"], "cash": money_text(row["cash"], ccy),
            "fees": money_text(row["fees"], ccy), "metal_grams": grams_text(row["gross_ug"]),
@@ -103,14 +114,17 @@ def cross_border_flows(trades: Iterable[Trade], trading_day: date | None) -> dic
 
 
 def obligations_view(trades: Iterable[Trade], trading_day: date | None, account: str | None,
-                     rails: Mapping[tuple[str, str], str] | None = None) -> dict:
+                     rails: Mapping[tuple[str, str], str] | None = None,
+                     withdrawal: Mapping[str, frozenset[str]] | None = None,
+                     sides: Mapping[str, str] | None = None) -> dict:
     """The obligations of one trading day (every day when None), of one account or all, with the
-    totals per clearing house, currency, value date, vault and bar form."""
+    totals per clearing house, currency, value date, vault and bar form. `withdrawal` (vault -> sides
+    that may withdraw) and `sides` (account -> side) decide, with whole bars, the `withdrawable` flag."""
     picked = [t for t in trades if (trading_day is None or t.trading_day == trading_day)
               and (account is None or t.account == account)]
     return {"trading_day": None if trading_day is None else trading_day.isoformat(), "account": account,
-            "obligations": [obligation_text(r, rails) for r in net(picked)],
-            "totals": [obligation_text(r, rails) for r in net(picked, by_account=False)]}
+            "obligations": [obligation_text(r, rails, withdrawal) for r in net(picked, sides=sides)],
+            "totals": [obligation_text(r, rails, withdrawal) for r in net(picked, by_account=False, sides=sides)]}
 
 
 __all__ = ["net", "obligations_view", "cross_border_flows", "obligation_text", "cash_of", "metal_of",

@@ -11,7 +11,9 @@ file is written to a temporary name, fsynced and renamed: a crash leaves the pre
 
 `load` checks the CRC and, after unpickling, the two state hashes; a snapshot that fails either is
 skipped with a warning and the next older one is tried (the journal still has every command, so
-the worst case is a longer replay). Only the newest `keep` snapshots are kept.
+the worst case is a longer replay). One whose accounts hold metal per vault alone (written before
+holdings per vault and bar form) is refused at load: which form its grams were in is not in it.
+Only the newest `keep` snapshots are kept.
 
 Not here: when to take one (the application decides), the journal itself.
 """
@@ -43,7 +45,8 @@ READABLE = (3, 4)
 HEAD = struct.Struct("<8sHQqI")      # magic, version, seq, time_ns, meta length; then meta JSON, crc32, body
 SUFFIX = ".snapshot"
 # Objects configuration rebuilds at every start: pickled by name, supplied by the fresh application.
-EXTERNAL = ("catalogue", "calendars", "session_open", "metrics", "engine", "_read_top", "fx_settings")
+EXTERNAL = ("catalogue", "calendars", "session_open", "metrics", "engine", "_read_top", "fx_settings",
+            "quota_day_schedules")
 
 
 class SnapshotError(Exception):
@@ -216,6 +219,7 @@ class SnapshotStore:
         beside the replay. `read`: what `read(path)` returned already (the file is not read again)."""
         snap, body = read if read is not None else self.read(path)
         state = _Unpickler(io.BytesIO(body), flow).load()
+        _check_holdings(path, state["flow"].get("accounts"))
         engine_state = state.pop("engine")
         extra = state.pop("extra", None)
         _put_engine(flow.engine, engine_state)
@@ -229,6 +233,15 @@ class SnapshotStore:
         if verify:
             check_hashes(snap, state_hashes(flow, hash_version(snap.hashes)))
         return snap
+
+
+def _check_holdings(path: str, accounts: Any) -> None:
+    """Refuse a snapshot written while accounts held metal per vault alone (before holdings per vault and
+    bar form): which form its grams were in is not recorded, so only a replay can rebuild them."""
+    for acct in accounts or ():
+        if any(not isinstance(k, tuple) for k in (*acct.metal, *acct.reserved_metal)):
+            raise SnapshotError(f"{path}: account {acct.name} holds metal per vault, not per vault and bar form "
+                                f"(written before holdings per bar form)")
 
 
 def _inline_state(cls: type) -> None:

@@ -51,6 +51,8 @@ SKIP = frozenset({
     "_price_units",     # the flow's memo of Price(44) texts' units (a cache, cleared at 4096)
     "_readers",         # the flow's message readers per codec shape, with their kept request terms (a cache)
     "_lot_grams_ratios",    # the flow's books' lot grams as exact ratios, for a metric (made on first use)
+    "quota_day_schedules",  # which schedules give each quota direction its day: configuration
+    "_quota_schedules",     # what held that before `quota_day_schedules`, in older snapshots (unused)
 })
 
 

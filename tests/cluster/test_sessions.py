@@ -1,6 +1,7 @@
 """Per-session gateway leases (`router.cluster.sessions`) against a real 3-node JetStream cluster: a
 client that logs out and straight back in at the same gateway is let in and the gateway keeps the
-lease; a Logon at a second gateway while the first holds the session is still refused."""
+lease; a Logon at a second gateway while the first holds the session is still refused; a release told
+to wait for the session's end (its LOGOUT command) keeps the lease held until then."""
 from __future__ import annotations
 
 import asyncio
@@ -81,6 +82,36 @@ async def test_a_logon_at_a_second_gateway_is_refused_while_the_first_holds_the_
         await a.release(SESSION)
         assert await b.claim(SESSION) is None
         assert await _owner(b, SESSION) == "gw-b"
+
+
+async def test_a_release_after_the_sessions_end_waits_for_it_and_still_releases_if_it_fails(
+        nats_cluster: NatsCluster, caplog):
+    caplog.set_level("INFO", logger="gold_router.cluster")
+    loop = asyncio.get_running_loop()
+    async with _two_gateways(nats_cluster) as (a, b):
+        assert await a.claim(SESSION) is None
+        # As GatewayApp.on_logout does it: the release waits for the LOGOUT command's acknowledgement.
+        ended = loop.create_future()
+        release = loop.create_task(a.release(SESSION, after=ended))
+        await asyncio.sleep(0.3)
+        assert not release.done() and a.holding(SESSION)
+        assert await b.claim(SESSION) == "session served by gateway gw-a"     # the end not stored yet
+        ended.set_result(42)
+        await release
+        assert await b.claim(SESSION) is None
+        await b.release(SESSION)
+        # A publisher that gave up (the future failed or was cancelled) does not keep the lease held.
+        assert await a.claim(SESSION) is None
+        for how in ("failed", "cancelled"):
+            ended = loop.create_future()
+            if how == "failed":
+                ended.set_exception(TimeoutError("no ack"))
+            else:
+                ended.cancel()
+            await a.release(SESSION, after=ended)
+            assert not a.holding(SESSION), how
+            assert await a.claim(SESSION) is None, how
+        assert caplog.text.count("its end was not confirmed by the stream; gateway gw-a releases") == 2
 
 
 async def test_a_take_over_logon_without_a_claim_gets_the_lease_back_or_ends_if_another_gateway_holds_it(

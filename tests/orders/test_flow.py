@@ -49,7 +49,7 @@ class Harness:
         self.flow = OrderFlow(cfg.catalogue, cfg.fx, p.accounts, RiskEngine(p.risk, p.accounts), p.quota,
                               make_engine(cfg.catalogue, cfg.fx, reference=reference), run_id="t",
                               session_open=lambda s, now: s not in self.closed,
-                              calendars=cfg.sections["calendars"])
+                              calendars=cfg.sections["calendars"], quota_schedules=p.quota_schedules)
         self.seq = 0
         self.now = T0
         self.n = 0
@@ -115,10 +115,10 @@ def test_trade_reports_both_sides_each_to_its_own_session(h: Harness) -> None:
     assert f(t, 32) == b"2" and f(t, 31) == b"560.00" and f(t, 30) == b"HKGX"
     assert f(t, 39) == b"2" and f(t, 14) == b"2" and f(t, 151) == b"0" and f(t, 6) == b"560.0000"
     assert f(m, 11) == b"S1" and f(m, 39) == b"1" and f(m, 14) == b"2" and f(m, 151) == b"1"
-    # Full payment: the buyer paid CNH and received metal in the HK vault; the seller the reverse.
+    # Full payment: the buyer paid CNH and received kilobars in the HK vault; the seller the reverse.
     sh, hk = h.accounts[SH], h.accounts[HK]
-    assert sh.metal["HK"] == 200_000_000_000 + 2_000_000_000
-    assert hk.metal["HK"] == 200_000_000_000 - 2_000_000_000
+    assert sh.metal[("HK", "ingot_1kg_9999")] == 200_000_000_000 + 2_000_000_000
+    assert hk.metal[("HK", "ingot_1kg_9999")] == 200_000_000_000 - 2_000_000_000
     assert sh.cash["CNH"] < 200_000_000_000_000 - 2 * 1000 * 560 * 1_000_000
 
 
@@ -189,7 +189,7 @@ def test_full_payment_checks_cash_and_metal_and_margin_checks_margin(h: Harness)
     sh.cash["CNY"] = 5_000 * 1_000_000          # CNY 5,000: not enough for 10 g at 560
     (rej,) = h.order(SH, "SGE.AU9999", 1, 1, "560.00")
     assert f(rej, 103) == b"3" and b"insufficient free cash" in f(rej, 58) and b"(CNY)" in f(rej, 58)
-    sh.metal["SGE_MAINLAND"] = 5_000_000        # 5 g in the vault: cannot sell a 10 g lot
+    sh.metal[("SGE_MAINLAND", "ingot_1kg_9999")] = 5_000_000     # 5 g in the vault: cannot sell a 10 g lot
     (rej,) = h.order(SH, "SGE.AU9999", 2, 1, "560.00")
     assert f(rej, 103) == b"3" and b"insufficient free metal" in f(rej, 58)
     # Au(T+D) 1 kg at 560 needs 17 % margin (~CNY 95,200), not the full CNY 560,000.
@@ -546,7 +546,8 @@ def test_tael_gold_in_hkd_outranks_shanghai_in_cny_at_the_reference_fixture(tmp_
         '[fx]\nUSDCNY = 7.25\nUSDHKD = 7.80\n'
         '[risk.limits]\nmax_order_grams = "none"\nmax_notional_cny = "none"\ncredit_cny = "none"\n'
         '[accounts.SHCLIENT1.cash]\nCNY = "1000000000"\nHKD = "1000000000"\n'
-        '[accounts.HKCLIENT1.metal]\nHK = "1000000"\nSGE_MAINLAND = "1000000"\n')
+        '[accounts.HKCLIENT1.metal.HK]\ntael_bar_990 = "1000000"\n'
+        '[accounts.HKCLIENT1.metal.SGE_MAINLAND]\ningot_1kg_9999 = "1000000"\n')
     h = Harness(config=load_config(overlay))
     fine_grams = 374_290                     # 101 tael lots of 3,705.471 g fine would fit; 100 are offered
     assert f(h.order(HK, "HKGX.AU99TAEL", 2, 100, "22300.00")[0], 150) == b"0"

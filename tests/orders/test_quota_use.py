@@ -75,3 +75,63 @@ def test_each_direction_rolls_on_its_destination_day_and_drops_yesterdays_claims
     outs = h.send(SH, b"F", [(41, "G1"), (11, "G1c"), (55, "HKGX.RKG"), (54, 1), (60, "20260101-00:00:00")])
     assert f(ers(outs)[0], 150) == b"4"
     assert h.quota.used(S) == 0          # yesterday's claim is not given back to today's quota
+
+
+def _hkt(day: str, hhmm: str) -> int:
+    """UTC ns of a Hong Kong wall-clock time (UTC+8, no daylight saving)."""
+    from datetime import datetime
+    return int(datetime.fromisoformat(f"{day}T{hhmm}+08:00").timestamp()) * 10**9
+
+
+def _southbound_buy(h: Harness, t: int, symbol: str = "HKGX.RKG", price: str = "560.00") -> None:
+    h.now = t
+    h.flow.on_timer(t)
+    h.order(HK, symbol, 2, 1, price)
+    h.order(SH, symbol, 1, 1, price)
+
+
+def test_the_southbound_day_follows_the_books_that_use_it() -> None:
+    from datetime import date
+    h = Harness()
+    used = h.quota.view
+    _southbound_buy(h, _hkt("2026-03-02", "15:00"))
+    assert (used()["southbound"]["used_cny"], h.quota.day(S)) == ("559212.38", date(2026, 3, 2))
+    # 07:30 Tuesday: the RMB kilobar's e-platform is on Tuesday's trading day (from 05:00), the open outcry
+    # not yet (09:00): the quota is on Tuesday, and Tuesday's buy counts there.
+    _southbound_buy(h, _hkt("2026-03-03", "07:30"))
+    assert (used()["southbound"]["used_cny"], h.quota.day(S)) == ("559212.38", date(2026, 3, 3))
+    h.flow.on_timer(_hkt("2026-03-03", "09:00"))          # the outcry opening does not wipe it
+    assert (used()["southbound"]["used_cny"], h.quota.day(S)) == ("559212.38", date(2026, 3, 3))
+    # Easter Monday 2026-04-06 is a Hong Kong holiday; loco London trades (its day is 04-06 in New York).
+    _southbound_buy(h, _hkt("2026-04-02", "15:00"), "HKGX.LLG", "2400.00")
+    assert (used()["southbound"]["used_cny"], h.quota.day(S)) == ("1704000.00", date(2026, 4, 2))
+    h.flow.on_timer(_hkt("2026-04-06", "22:00"))
+    assert (used()["southbound"]["used_cny"], h.quota.day(S)) == ("0.00", date(2026, 4, 6))
+
+
+def test_a_configured_schedule_alone_gives_a_directions_day() -> None:
+    from datetime import date
+
+    from router.config import build_config, embedded_defaults
+    tree = embedded_defaults()
+    tree["quota"]["southbound_schedule"] = "HKGX_OUTCRY"
+    h = Harness(config=build_config(tree))
+    _southbound_buy(h, _hkt("2026-03-02", "15:00"))
+    h.flow.on_timer(_hkt("2026-03-03", "07:30"))
+    assert (h.quota.view()["southbound"]["used_cny"], h.quota.day(S)) == ("559212.38", date(2026, 3, 2))
+    h.flow.on_timer(_hkt("2026-03-03", "09:00"))
+    assert (h.quota.view()["southbound"]["used_cny"], h.quota.day(S)) == ("0.00", date(2026, 3, 3))
+
+
+def test_a_quota_schedule_must_be_one_the_directions_books_use() -> None:
+    import pytest
+
+    from router.config import build_config, embedded_defaults
+    from router.domain.errors import ConfigError
+    for key, value in (("southbound_schedule", "SGE_SPOT"), ("southbound_schedule", "NOPE"),
+                       ("northbound_schedule", "HKGX_LLG"), ("northbound_schedule", 5)):
+        tree = embedded_defaults()
+        tree["quota"][key] = value
+        with pytest.raises(ConfigError) as err:
+            build_config(tree)
+        assert f"quota.{key}" in str(err.value)

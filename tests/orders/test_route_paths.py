@@ -15,7 +15,7 @@ from router.domain.calendar import SessionState
 from router.domain.convert import Fx
 from router.domain.fx_quotes import FxSettings
 from router.domain.reasons import Reason
-from router.orders.accounts import Accounts, parse_account
+from router.orders.accounts import Accounts, parse_account, vault_forms
 from router.orders.quota import CrossBorderQuota, Direction
 from router.orders.risk import RiskConfig, RiskEngine
 from router.orders.route_types import RouteDecision
@@ -24,6 +24,7 @@ from router.orders.routing import Constraints, RouteRequest, Router, Side, Tif
 CFG = build_config(embedded_defaults(), sections=False)
 CAT = CFG.catalogue
 TAGS = ["sge_mainboard", "sge_international", "hkgx"]
+FORMS = vault_forms(CAT.instruments.values())     # vault -> the bar forms its instruments deliver
 VAULTS = ["SGE_MAINLAND", "SGEI_FTZ_SHANGHAI", "HK", "LONDON"]
 INSTRUMENTS = sorted(CAT.instruments)
 SYMBOLS = INSTRUMENTS + sorted(CAT.products) + ["NOPE.X"]
@@ -35,10 +36,11 @@ S = 1_000_000_000
 def _account(name: str, side: str, rng: random.Random, **patch) -> object:
     t = {"session": name, "side": side, "eligibility": TAGS, "cross_border": True,
          "cash": {c: str(rng.choice([10**5, 10**7, 10**11])) for c in ("CNY", "CNH", "HKD", "USD")},
-         "metal": {v: str(rng.choice([0, 2000, 10**6])) for v in VAULTS},
+         # one draw per vault, every form of it that amount (the seeded stream the tests were tuned on)
+         "metal": {v: dict.fromkeys(FORMS[v], str(rng.choice([0, 2000, 10**6]))) for v in VAULTS},
          "limits": {"max_order_grams": "200000", "max_notional_cny": "500000000", "credit_cny": "900000000"}}
     t.update(patch)
-    return parse_account(name, t)
+    return parse_account(name, t, vault_forms=FORMS)
 
 
 class World:
@@ -103,7 +105,9 @@ class World:
             a.reserved_cash[rng.choice(["CNY", "CNH", "HKD", "USD"])] = rng.choice([0, 10**8, 10**11])
         elif what == "metal":
             a = rng.choice(list(self.accounts))
-            a.metal[rng.choice(VAULTS)] = rng.choice([0, 10**9, 10**12])
+            ug = rng.choice([0, 10**9, 10**12])        # drawn before the vault, as the seeded stream was
+            v = rng.choice(VAULTS)
+            a.metal.update(dict.fromkeys(((v, form) for form in FORMS[v]), ug))
         elif what == "closable":
             self.closable_lots[(rng.choice(["ON", "OFF"]), rng.choice(INSTRUMENTS), rng.random() < 0.5)] = \
                 rng.randint(0, 5)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from hypothesis import given, settings, strategies as st
 
-from router.orders.accounts import Accounts, parse_account, parse_accounts
+from router.orders.accounts import Accounts, parse_account, parse_accounts, vault_forms
 from router.domain.calendar import SessionState
 from router.config import build_config, embedded_defaults
 from router.domain.convert import Fx
@@ -20,7 +20,6 @@ BUY, SELL = Side.BUY, Side.SELL
 FX = Fx({"USDCNY": Decimal("7.25"), "USDCNH": Decimal("7.25"), "USDHKD": Decimal("7.80")})
 ALL_TAGS = ["sge_mainboard", "sge_international", "hkgx"]
 BIG = "100000000000"      # enough cash that funds never decide a ranking test
-VAULTS = ["SGE_MAINLAND", "SGEI_FTZ_SHANGHAI", "HK", "LONDON"]
 
 
 def catalogue(patch=None):
@@ -31,14 +30,15 @@ def catalogue(patch=None):
 
 
 CAT = catalogue()
+FORMS = vault_forms(CAT.instruments.values())       # vault -> the bar forms its instruments deliver
 
 
 def account(name="ON", side="onshore", **patch):
     t = {"session": name, "side": side, "eligibility": ALL_TAGS, "cross_border": True,
          "cash": {c: BIG for c in ("CNY", "CNH", "HKD", "USD")},
-         "metal": {v: "10000000" for v in VAULTS}}
+         "metal": {v: {form: "10000000" for form in forms} for v, forms in FORMS.items()}}
     t.update(patch)
-    return parse_account(name, t)
+    return parse_account(name, t, vault_forms=FORMS)
 
 
 class Sessions:
@@ -186,9 +186,22 @@ def test_eligibility():
 def test_cross_border_permission():
     d = router(account(cross_border=False)).route(req(), 0)
     assert excluded(d) == {"HKGX.RKG": Reason.CROSS_BORDER_NOT_ALLOWED}
+    # The International Board is the offshore participants' board (its quota_zone): an offshore account
+    # trading it does not cross, so it needs no cross-border permission; the Main Board does.
     d = router(account("OFF", "offshore", cross_border=False)).route(req(account="OFF"), 0)
-    assert excluded(d) == {"SGE.AU9999": Reason.CROSS_BORDER_NOT_ALLOWED,
-                           "SGEI.IAU9999": Reason.CROSS_BORDER_NOT_ALLOWED}
+    assert excluded(d) == {"SGE.AU9999": Reason.CROSS_BORDER_NOT_ALLOWED}
+
+
+def test_an_offshore_account_without_cross_border_trades_the_international_board_end_to_end() -> None:
+    from tests.orders.test_flow import HK, Harness, ers, f
+    tree = embedded_defaults()
+    tree["accounts"]["HKCLIENT1"]["cross_border"] = False
+    h = Harness(config=build_config(tree))
+    (ack,) = ers(h.order(HK, "SGEI.IAU9999", 1, 1, "560.00"))
+    assert f(ack, 150) == b"0", f(ack, 58)
+    (rej,) = ers(h.order(HK, "SGE.AU9999", 1, 100, "560.00"))
+    assert (f(rej, 150), f(rej, 103)) == (b"8", b"0")
+    assert f(rej, 58).startswith(b"account may not trade across the border")
 
 
 def test_quota_claim_consume_exhaust_release():
@@ -320,7 +333,7 @@ def test_full_payment_buy_needs_free_cash_in_settlement_currency():
 
 
 def test_full_payment_sell_needs_free_metal_in_one_of_the_venue_vaults():
-    a = account(metal={"SGE_MAINLAND": "999.99", "HK": "5000"})
+    a = account(metal={"SGE_MAINLAND": {"ingot_1kg_9999": "999.99"}, "HK": {"ingot_1kg_9999": "5000"}})
     r = router(a)
     d = r.route(req(side=SELL, price=55000), 0)
     assert excluded(d) == {"SGE.AU9999": Reason.INSUFFICIENT_METAL, "SGEI.IAU9999": Reason.INSUFFICIENT_METAL}
@@ -466,7 +479,7 @@ def test_max_order_grams_counts_fine_grams_on_instruments_as_on_products():
 def test_default_accounts_route_across_the_border():
     tree = embedded_defaults()
     cfg = build_config(tree, sections=False)
-    accts = parse_accounts(tree["accounts"])
+    accts = parse_accounts(tree["accounts"], vault_forms=vault_forms(cfg.catalogue.instruments.values()))
     r = Router(cfg.catalogue, accts, CrossBorderQuota(10**18, 10**18), lambda s, t: True, cfg.fx)
     sh = r.route(req(account="SHCLIENT1"), 0)
     hk = r.route(req(account="HKCLIENT1"), 0)

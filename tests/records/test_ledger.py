@@ -42,7 +42,7 @@ def test_two_lots_of_autd_hold_margin_not_notional(h: Harness) -> None:
     # The short side holds the same margin: a short sale within margin needs no metal.
     short = view(h, HK)["positions"][0]
     assert (short["lots"], short["grams"], short["margin_held"]) == (-2, "-2000", "190400.00")
-    assert view(h, HK)["metal"]["SGE_MAINLAND"]["grams"] == "200000"
+    assert view(h, HK)["metal"]["SGE_MAINLAND"]["ingot_1kg_9999"]["grams"] == "200000"
 
 
 def test_margin_stays_held_after_the_order_is_done_and_is_released_on_close(h: Harness) -> None:
@@ -80,14 +80,14 @@ def test_end_of_day_then_close_next_day_matches_the_worked_example(h: Harness) -
 
 def test_llg_short_sale_within_margin_is_accepted_without_metal(h: Harness) -> None:
     # 30 lots (93 kg, inside the default 100 kg per order) with no metal at all in London.
-    h.accounts.get(SH).metal["LONDON"] = 0
+    h.accounts.get(SH).metal[("LONDON", "lgd_400oz")] = 0
     outs = h.order(SH, "HKGX.LLG", 2, 30, "2400.00")
     assert f(ers(outs)[0], 150) == b"0", outs
     h.order(HK, "HKGX.LLG", 1, 30, "2400.00")
     pos = next(p for p in view(h)["positions"] if p["symbol"] == "HKGX.LLG")
     # 30 lots x 100 oz x 2,400.00 = USD 7,200,000; 2 % margin; fee USD 3 a lot
     assert (pos["lots"], pos["margin_held"], pos["fees"]) == (-30, "144000.00", "90.00")
-    assert view(h)["metal"]["LONDON"]["grams"] == "0"
+    assert view(h)["metal"]["LONDON"]["lgd_400oz"]["grams"] == "0"
 
 
 def test_margin_call_refuses_opening_orders_until_a_closing_trade_covers_it(h: Harness) -> None:

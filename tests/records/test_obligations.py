@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from router.records.ledger import Ledger
-from router.records.obligations import bar_micrograms, net, obligations_view
+from router.records.obligations import bar_micrograms, cross_border_flows, net, obligations_view
 from tests.orders.test_flow import HK, SH, Harness
 from tests.records.test_ledger import trade
 
@@ -46,6 +46,51 @@ def test_netting_example_per_clearing_house_currency_vault_and_bar_form() -> Non
     theirs = obligations_view(h.ledger.trades, day, HK)["obligations"][1]
     assert (theirs["cash"], theirs["metal_grams"], theirs["cross_border"]) == ("223086.19", "-400", ["northbound"])
     assert obligations_view(h.ledger.trades, day.replace(year=2030), None)["obligations"] == []
+
+
+def test_cross_border_flows_count_what_the_quota_counts() -> None:
+    # An offshore account on the International Board stays within its quota zone: neither the quota nor
+    # the flows (nor the trade's direction) call it northbound; on the Main Board it crosses.
+    h = booked()
+    trade(h, "SGEI.IAU9999", 1, "560.00", buyer=HK, seller=SH)
+    trade(h, "SGE.AU9999", 100, "560.00", buyer=HK, seller=SH)
+    assert [(t.account, t.symbol, t.direction) for t in h.ledger.trades] == [
+        (HK, "SGEI.IAU9999", "domestic"), (SH, "SGEI.IAU9999", "domestic"),
+        (HK, "SGE.AU9999", "northbound"), (SH, "SGE.AU9999", "domestic")]
+    flows = cross_border_flows(h.ledger.trades, None)["flows"]
+    assert [(r["direction"], r["account"], r["gross_bought_cny"]) for r in flows] == [
+        ("northbound", HK, "560000.00"), ("northbound", "TOTAL", "560000.00")]
+    assert h.quota.view()["northbound"]["used_cny"] == "560000.00"
+    sgei = next(o for o in obligations_view(h.ledger.trades, None, HK)["obligations"] if o["clearing_house"] == "SGEI")
+    assert sgei["cross_border"] == []
+
+
+def test_main_board_metal_of_an_offshore_account_is_not_withdrawable() -> None:
+    # International members may trade the Main Board but not take metal out of domestic vaults
+    # (records.withdrawal); a whole 1 kg bar bought by an onshore account is withdrawable.
+    h = booked()
+    trade(h, "SGE.AU9999", 100, "560.00", buyer=HK, seller=SH)
+    trade(h, "HKGX.RKG", 1, "560.00", buyer=HK, seller=SH)
+    trade(h, "SGEI.IAU9999", 1, "560.00", buyer=SH, seller=HK)
+    records = h.cfg.sections["records"]
+    assert records.withdrawal == {"SGE_MAINLAND": frozenset({"onshore"})}
+    sides = {a.name: a.side for a in h.accounts}
+    v = obligations_view(h.ledger.trades, None, None, records.rails, records.withdrawal, sides)
+    flags = {(o["account"], o["vault"]): (o["metal_grams"], o["withdrawable"]) for o in v["obligations"]}
+    assert flags == {(HK, "SGE_MAINLAND"): ("1000", False), (SH, "SGE_MAINLAND"): ("-1000", True),
+                     (HK, "HK"): ("1000", True), (SH, "HK"): ("-1000", True),
+                     (HK, "SGEI_FTZ_SHANGHAI"): ("-1000", True), (SH, "SGEI_FTZ_SHANGHAI"): ("1000", True)}
+
+
+def test_the_admin_view_applies_the_withdrawal_rule() -> None:
+    from tests.records.test_replay import Driver
+    d = Driver(None)
+    d.order(SH, "S1", "SGE.AU9999", 2, 100, "560.00")
+    d.order(HK, "B1", "SGE.AU9999", 1, 100, "560.00")
+    (mine,) = d.app.obligations_view(None, HK).data["obligations"]
+    assert (mine["vault"], mine["metal_grams"], mine["withdrawable"]) == ("SGE_MAINLAND", "1000", False)
+    (theirs,) = d.app.obligations_view(None, SH).data["obligations"]
+    assert (theirs["metal_grams"], theirs["withdrawable"]) == ("-1000", True)
 
 
 def test_bar_weight_comes_from_the_bar_form_name() -> None:
@@ -115,6 +160,15 @@ def test_records_configuration_names_what_is_wrong() -> None:
     assert ok.rails == {("SGE", "CNY"): "e-CNY rail"} and ok.reports_dir == "var/reports"
     timed = parse_records_config({"settlement_deadline": {"SGE.AUTD": "15:45"}}, ["SGE"], ["CNY"], ["SGE.AUTD"])
     assert timed.settlement_deadline == {"SGE.AUTD": 15 * 60 + 45}
+    held = parse_records_config({"withdrawal": {"HK": [], "SGE_MAINLAND": ["onshore"]}}, ["SGE"], ["CNY"], [],
+                                ["HK", "SGE_MAINLAND"])
+    assert held.withdrawal == {"HK": frozenset(), "SGE_MAINLAND": frozenset({"onshore"})}
+    for raw, key in (({"withdrawal": {"SGE_MAINLND": ["onshore"]}}, "records.withdrawal.SGE_MAINLND"),
+                     ({"withdrawal": {"SGE_MAINLAND": ["domestic"]}}, "records.withdrawal.SGE_MAINLAND"),
+                     ({"withdrawal": {"SGE_MAINLAND": "onshore"}}, "records.withdrawal.SGE_MAINLAND")):
+        with pytest.raises(ConfigError) as err:
+            parse_records_config(raw, ["SGE"], ["CNY"], [], ["SGE_MAINLAND"])
+        assert key in str(err.value)
     for raw, key in (({"rails": {"LME": {"CNY": "x"}}}, "records.rails.LME"),
                      ({"rails": {"SGE": {"EUR": "x"}}}, "records.rails.SGE.EUR"),
                      ({"rails": {"SGE": {"CNY": ""}}}, "records.rails.SGE.CNY"),

@@ -40,7 +40,8 @@ def soak_config(n: int) -> str:
         lines.append(f'[[fix.sessions]]\ntarget_comp_id = "{name}"\naccount = "{name}"\n')
         lines.append(f'[accounts.{name}]\nsession = "{name}"\nside = "onshore"\n'
                      f'eligibility = ["sge_mainboard"]\ncross_border = false\n'
-                     f'[accounts.{name}.cash]\nCNY = "100000000"\n[accounts.{name}.metal]\nSGE_MAINLAND = "1000000"\n')
+                     f'[accounts.{name}.cash]\nCNY = "100000000"\n[accounts.{name}.metal.SGE_MAINLAND]\n'
+                     f'ingot_1kg_9999 = "1000000"\n')
     return "\n".join(lines)
 
 
