@@ -99,6 +99,11 @@ def _section_parsers() -> list[tuple[str, Callable[[dict[str, Any], Catalogue], 
         for symbol, instr in cat.instruments.items():
             if instr.schedule not in cals.schedule_names():
                 raise ConfigError(f"instruments.{symbol}.schedule", f"unknown schedule {instr.schedule!r}")
+            for key in ("settlement_calendar", "payment_calendar"):
+                name = getattr(instr, key)
+                if name is not None and name not in cals.calendar_names():
+                    raise ConfigError(f"instruments.{symbol}.{key}", f"unknown calendar {name!r} (known: "
+                                      f"{', '.join(sorted(cals.calendar_names()))})")
         _check_quota_schedules(cfg.get("quota") or {}, cat)
         return cals
 
@@ -188,7 +193,8 @@ def build_config(tree: dict[str, Any], source: str = EMBEDDED, overlay: dict[str
 
 def calendar_warnings(config: Config, today: date, horizon_days: int = 60) -> list[str]:
     """Schedules whose holiday lists run out within `horizon_days` of `today` (past that date no day is a
-    trading day and orders are rejected `calendar_unknown`, so an operator must add the next year's holidays)."""
+    trading day and orders are rejected `calendar_unknown`, so an operator must add the next year's holidays),
+    and instruments' settlement or payment calendars that do (value dates past them cannot be counted)."""
     cals = config.sections.get("calendars")
     if cals is None:
         return []
@@ -200,6 +206,15 @@ def calendar_warnings(config: Config, today: date, horizon_days: int = 60) -> li
             when = "since" if until < today else "after"
             out.append(f"schedule {name}: calendar {cal} covers only until {until.isoformat()}; orders are "
                        f"rejected calendar_unknown {when} that date: add the following year's holidays to "
+                       f"calendars.{cal}.holidays and move calendars.{cal}.covers_until")
+    for symbol, instr in sorted(config.catalogue.instruments.items()):
+        for key in ("settlement_calendar", "payment_calendar"):
+            cal = getattr(instr, key)
+            if cal is None or (cals.calendar_covered_until(cal) - today).days >= horizon_days:
+                continue
+            until = cals.calendar_covered_until(cal).isoformat()
+            out.append(f"instrument {symbol}: {key.replace('_', ' ')} {cal} covers only until {until}; a fill whose "
+                       f"value date falls after it cannot be booked: add the following year's holidays to "
                        f"calendars.{cal}.holidays and move calendars.{cal}.covers_until")
     return out
 

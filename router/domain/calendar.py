@@ -22,6 +22,10 @@ Rules implemented (gold-reference.md sections 1.2, 3.1, 6.3, 7):
   inferred from the last listed holiday because a list can be complete to 31 December with its last holiday
   on the 25th, and a forgotten year must fail closed, not open.
 
+* A calendar can also be used on its own, as a *settlement calendar* (`is_business_day`, `next_business_day`):
+  its business days are Monday to Friday outside its holidays, whatever any schedule trades, and asking past
+  its `covers_until` raises ValueError.  Instruments name them to count value dates (records.ledger_days).
+
 Choices: `trading_day` returns None whenever the state is CLOSED (the router should not assign closed-time
 orders to a day); during a break it returns the day of the break's own window.  `next_change` reports the next
 instant at which the (state, trading day) pair changes.
@@ -95,8 +99,10 @@ def _local_date(tz: ZoneInfo, t: int) -> date:
 class Calendars:
     """All schedules of a configuration; answers are pure functions of (schedule, instant), cached per local day."""
 
-    def __init__(self, schedules: dict[str, Schedule]) -> None:
+    def __init__(self, schedules: dict[str, Schedule],
+                 calendars: dict[str, tuple[frozenset[date], date]] | None = None) -> None:
         self._schedules = schedules
+        self._calendars = calendars or {}       # name -> (holidays, covers_until): settlement day counts
         self._buckets: dict[str, dict[date, _Bucket]] = {n: {} for n in schedules}
         self._last: dict[str, _Bucket] = {}
 
@@ -108,7 +114,7 @@ class Calendars:
         if not isinstance(schedules, dict):
             raise ConfigError("schedules", "must be a table of schedules")
         cals = parse_calendars(calendars)
-        return cls({name: parse_schedule(f"schedules.{name}", raw, cals) for name, raw in schedules.items()})
+        return cls({name: parse_schedule(f"schedules.{name}", raw, cals) for name, raw in schedules.items()}, cals)
 
     def schedule_names(self) -> frozenset[str]:
         return frozenset(self._schedules)
@@ -147,6 +153,27 @@ class Calendars:
                 raise ValueError(f"{schedule_name}: calendar {s.calendar} covers only until {s.covered_until}")
             d += _DAY
         raise ValueError(f"{schedule_name}: no trading day within 400 days after {day}")
+
+    # -- settlement days: a calendar's own business days, whatever any schedule trades
+    def calendar_names(self) -> frozenset[str]:
+        return frozenset(self._calendars)
+
+    def calendar_covered_until(self, calendar: str) -> date:
+        return self._calendars[calendar][1]
+
+    def is_business_day(self, calendar: str, day: date) -> bool:
+        """Monday to Friday and not a holiday of `calendar`; ValueError past its `covers_until`."""
+        holidays, until = self._calendars[calendar]
+        if day > until:
+            raise ValueError(f"calendar {calendar} covers only until {until}")
+        return day.weekday() < 5 and day not in holidays
+
+    def next_business_day(self, calendar: str, day: date) -> date:
+        """The first business day of `calendar` strictly after `day` (ValueError past its list)."""
+        d = day + _DAY
+        while not self.is_business_day(calendar, d):
+            d += _DAY
+        return d
 
     def sessions(self, schedule_name: str, trading_day: date) -> list[tuple[int, int, SessionState]]:
         """The windows (UTC ns start, end, state) that count for `trading_day`, breaks filtered as in the timeline."""

@@ -86,6 +86,10 @@ class Instrument:
     schedule: str
     reference_price: Decimal
     quota_zone: tuple[str, ...] = ()
+    # Calendars that count a T+N value date (None: the trading schedule) and that the value date must also
+    # be a business day on (None: no other); names checked against the calendars by router.config.
+    settlement_calendar: str | None = None
+    payment_calendar: str | None = None
 
     @property
     def price_scale(self) -> int:
@@ -184,7 +188,7 @@ _INSTRUMENT_KEYS = {
     "venue", "exchange_code", "kind", "quote_ccy", "quote_unit", "price_decimals", "tick", "lot_size",
     "min_lots", "max_lots", "fineness", "fineness_adjust", "bar_form", "vaults", "settlement_cycle",
     "settlement_ccy", "price_limit_pct", "margin_rate", "fee_rate", "fee_per_lot", "carry_bp_per_day",
-    "schedule", "reference_price",
+    "schedule", "reference_price", "settlement_calendar", "payment_calendar",
 }
 
 
@@ -238,6 +242,11 @@ def parse_instrument(symbol: str, raw: Any, book_id: int, venues: dict[str, Venu
     vaults = tuple(t.str_list("vaults"))
     if not vaults:
         raise ConfigError(f"{key}.vaults", "needs at least one vault")
+    cycle = _choice(t.str("settlement_cycle"), SETTLEMENT_CYCLES, f"{key}.settlement_cycle")
+    day_calendars = {k: t.str(k, None) for k in ("settlement_calendar", "payment_calendar")}
+    for k, name in day_calendars.items():
+        if name is not None and not cycle.startswith("T+"):
+            raise ConfigError(f"{key}.{k}", f"only a T+N settlement cycle counts business days, not {cycle!r}")
     return Instrument(
         symbol=symbol, book_id=book_id, venue=venue_code,
         exchange_code=t.str("exchange_code", symbol),
@@ -248,7 +257,7 @@ def parse_instrument(symbol: str, raw: Any, book_id: int, venues: dict[str, Venu
         min_lots=min_lots, max_lots=max_lots, fineness=fineness,
         fineness_adjust=fineness_adjust,
         bar_form=t.str("bar_form"), vaults=vaults,
-        settlement_cycle=_choice(t.str("settlement_cycle"), SETTLEMENT_CYCLES, f"{key}.settlement_cycle"),
+        settlement_cycle=cycle,
         settlement_ccy=_choice(t.str("settlement_ccy", venue.settlement_ccy), CURRENCIES,
                                f"{key}.settlement_ccy"),
         side=venue.side, eligibility=venue.eligibility,
@@ -259,6 +268,7 @@ def parse_instrument(symbol: str, raw: Any, book_id: int, venues: dict[str, Venu
         schedule=t.str("schedule"),
         reference_price=reference_price,
         quota_zone=venue.quota_zone or (venue.side,),
+        **day_calendars,
     )
 
 

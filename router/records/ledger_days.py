@@ -2,9 +2,10 @@
 
 `trading_day` is the day the venue calendars give a fill's instant, or the venue's local date while
 they say closed (a service run with sessions always open); `value_date` is that day plus the
-instrument's settlement cycle in trading days. `fill_days` answers both from a memo per instrument,
-kept for the interval in which neither can change (`_days_until`), so a stream of fills asks the
-calendars once per interval instead of per fill.
+instrument's settlement cycle in business days of its settlement calendar (its trading schedule's
+days unless it names one), on a day its payment calendar is open too. `fill_days` answers both from
+a memo per instrument, kept for the interval in which neither can change (`_days_until`), so a
+stream of fills asks the calendars once per interval instead of per fill.
 
 Not here: trades, positions, money (records.ledger), the calendars themselves (router.domain.calendar).
 """
@@ -38,12 +39,24 @@ class FillDays:
         return datetime.fromtimestamp(now_ns // 10**9, timezone.utc).astimezone(self._tz[instr.venue]).date()
 
     def value_date(self, instr: Instrument, day: date) -> date:
-        """T+N cycles settle N trading days after the trade; T+0 and deferred contracts on the day."""
+        """T+N cycles settle N business days after the trade, T+0 and deferred contracts on the day.
+        The days counted are the instrument's `settlement_calendar`'s (default: its trading schedule's);
+        a `payment_calendar` (the settlement currency's) must also be open on the value date, which
+        moves to the next day open in both, but its holidays before the value date add no day: the spot
+        convention of a currency against USD (Loco London: two London days, then a New York one)."""
         cycle = instr.settlement_cycle
-        if not cycle.startswith("T+") or self.calendars is None:
+        cal = self.calendars
+        if not cycle.startswith("T+") or cal is None:
             return day
+        count, pay = instr.settlement_calendar, instr.payment_calendar
+
+        def after(d: date) -> date:
+            return cal.next_trading_day(instr.schedule, d) if count is None else cal.next_business_day(count, d)
+
         for _ in range(int(cycle[2:])):
-            day = self.calendars.next_trading_day(instr.schedule, day)
+            day = after(day)
+        while pay is not None and not cal.is_business_day(pay, day):
+            day = after(day)
         return day
 
     # A fill's trading day and value date, per instrument, for the interval of the last fill:

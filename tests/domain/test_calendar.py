@@ -338,3 +338,32 @@ def test_days_past_covers_until_are_closed_not_trading(cal: Calendars) -> None:
     assert cal.calendar_name("HKGX_OUTCRY") == "HK_HKGX"
     with pytest.raises(ValueError, match="covers only until 2026-12-31"):
         cal.next_trading_day("SGE_SPOT", date(2026, 12, 31))
+
+
+# ---------------------------------------------------------------- settlement calendars
+
+def test_settlement_calendars_count_their_own_business_days(cal: Calendars) -> None:
+    """LONDON and US_FED are counted on their own, whatever any schedule trades: Easter Monday is a
+    trading day of the LLG schedule but not a London business day; the Fed stays open on the Friday
+    before a Saturday holiday (4 July 2026) and closes on the Monday after a Sunday one (4 July 2027)."""
+    assert {"LONDON", "US_FED"} <= cal.calendar_names()
+    assert cal.is_trading_day("HKGX_LLG", date(2026, 4, 6)) and not cal.is_business_day("LONDON", date(2026, 4, 6))
+    assert cal.next_business_day("LONDON", date(2026, 4, 2)) == date(2026, 4, 7)
+    assert cal.next_business_day("LONDON", date(2026, 12, 24)) == date(2026, 12, 29)   # 28th: Boxing Day moved
+    assert cal.is_business_day("US_FED", date(2026, 7, 3)) and not cal.is_business_day("US_FED", date(2027, 7, 5))
+    assert cal.next_business_day("US_FED", date(2026, 11, 25)) == date(2026, 11, 27)   # Thanksgiving
+    assert not cal.is_business_day("LONDON", date(2026, 3, 7))                           # a Saturday
+    for name in ("LONDON", "US_FED"):
+        assert cal.calendar_covered_until(name) == date(2027, 12, 31)
+        with pytest.raises(ValueError, match=f"calendar {name} covers only until 2027-12-31"):
+            cal.next_business_day(name, date(2027, 12, 31))
+
+
+def test_settlement_holidays_fall_on_weekdays_and_hold_each_year_s_count() -> None:
+    """A mistyped date tends to land on a weekend or drop a holiday: England and Wales have eight bank
+    holidays a year; the Fed eleven, less those on a Saturday (none moved to the Friday)."""
+    cals = load_defaults()["calendars"]
+    for name, per_year in (("LONDON", {2025: 8, 2026: 8, 2027: 8}), ("US_FED", {2025: 11, 2026: 10, 2027: 9})):
+        days = [date.fromisoformat(d) for d in cals[name]["holidays"]]
+        assert all(d.weekday() < 5 for d in days), name
+        assert {y: sum(d.year == y for d in days) for y in per_year} == per_year, name

@@ -1,12 +1,21 @@
 """The ledger's per-instrument memo of a fill's trading day and value date (`Ledger.fill_days`) gives
 exactly what the calendars give asked afresh (`trading_day`, `value_date`), in time order, out of
-order, and on both sides of every instant where a calendar's session state or trading day changes."""
+order, and on both sides of every instant where a calendar's session state or trading day changes.
+Loco London's T+2 value dates are counted on the London settlement calendar and land on a New York
+business day, through the order flow into the ledger and the obligations; every other instrument's
+value date is its trading day."""
 from __future__ import annotations
 
 import random
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from router.config import load_config
 from router.records.ledger import Ledger
+from router.records.obligations import obligations_view
+from tests.orders.test_flow import HK, SH, Harness
 
 T0 = 1_764_900_000_000_000_000          # Friday 2025-12-05 10:00 in Shanghai and Hong Kong
 MINUTE = 60 * 10**9
@@ -107,3 +116,64 @@ def test_the_local_date_turns_exactly_at_midnight() -> None:
     assert ledger.trading_day(instr, midnight) == day + timedelta(days=1)
     assert ledger.fill_days(instr, midnight - 1)[0] == day
     assert ledger.fill_days(instr, midnight)[0] == day + timedelta(days=1)
+
+
+# (trade date, value date) of HKGX.LLG: two London business days (England and Wales bank holidays)
+# after the trade, then the first day open in both London and New York (Federal Reserve holidays) when
+# that one is not; a New York holiday before the value date does not count as a day (spot convention
+# of a currency against USD). The trading calendar closes only on 1 Jan, Good Friday and 25 Dec.
+LLG_VALUE_DATES = [
+    (date(2026, 4, 2), date(2026, 4, 8)),      # Good Friday 04-03 and Easter Monday 04-06 in London
+    (date(2026, 5, 1), date(2026, 5, 6)),      # Early May bank holiday 05-04
+    (date(2026, 8, 28), date(2026, 9, 2)),     # Summer bank holiday 08-31
+    (date(2025, 12, 24), date(2025, 12, 30)),  # Christmas 12-25 and Boxing Day 12-26
+    (date(2026, 12, 23), date(2026, 12, 29)),  # Christmas (Fri) and Boxing Day's substitute Mon 12-28
+    (date(2026, 11, 25), date(2026, 11, 27)),  # Thanksgiving 11-26 on T+1: London counts it, NY open 11-27
+    (date(2026, 11, 24), date(2026, 11, 27)),  # Thanksgiving on T+2: the next day open in both
+    (date(2026, 9, 3), date(2026, 9, 8)),      # Labor Day 09-07 on T+2
+    (date(2026, 7, 1), date(2026, 7, 3)),      # 4 July is a Saturday: the Fed is open on Friday 07-03
+    (date(2026, 12, 30), date(2027, 1, 4)),    # New Year's Day 2027: a value date in the next year
+]
+
+
+def test_loco_london_value_dates_count_london_business_days_and_land_on_a_new_york_one() -> None:
+    h = Harness()
+    h.ledger = Ledger(h.cfg.catalogue, h.cfg.sections["calendars"])
+    h.flow.fills = h.ledger
+    for k, (trade_date, value_date) in enumerate(LLG_VALUE_DATES):
+        # 10:00 in New York: inside the LLG session of that trading day.
+        h.now = int(datetime.combine(trade_date, datetime.min.time().replace(hour=10),
+                                     ZoneInfo("America/New_York")).timestamp()) * 10**9
+        buyer, seller = (SH, HK) if k % 2 == 0 else (HK, SH)
+        h.order(seller, "HKGX.LLG", 2, 1, "2400.00", clordid=f"S{k}")
+        h.order(buyer, "HKGX.LLG", 1, 1, "2400.00", clordid=f"B{k}")
+        traded = [(t.trading_day, t.value_date) for t in h.ledger.trades[-2:]]
+        assert traded == [(trade_date, value_date)] * 2, trade_date
+        view = obligations_view(h.ledger.trades, trade_date, None)
+        assert {o["value_date"] for o in view["totals"]} == {value_date.isoformat()}, trade_date
+
+
+def test_every_other_instrument_settles_on_its_trading_day() -> None:
+    """The instruments without a settlement calendar are T+0 or deferred: over every weekday of
+    2025-2026 their value date is the trading day (what they were before settlement calendars)."""
+    cfg = load_config(None)
+    ledger = Ledger(cfg.catalogue, cfg.sections["calendars"])
+    others = [i for i in cfg.catalogue.instruments.values() if i.symbol != "HKGX.LLG"]
+    assert others and {i.settlement_cycle for i in others} <= {"T+0", "deferred"}
+    day = date(2025, 1, 1)
+    while day <= date(2026, 12, 31):
+        for instr in others:
+            assert ledger.value_date(instr, day) == day, (instr.symbol, day)
+        day += timedelta(days=1)
+
+
+@pytest.mark.parametrize("cycle, expected", [("T+1", date(2026, 4, 7)), ("T+2", date(2026, 4, 8))])
+def test_without_a_payment_calendar_the_settlement_calendar_alone_counts(cycle, expected) -> None:
+    from router.config import build_config, embedded_defaults
+
+    tree = embedded_defaults()
+    tree["instruments"]["HKGX.LLG"].pop("payment_calendar")
+    tree["instruments"]["HKGX.LLG"]["settlement_cycle"] = cycle
+    cfg = build_config(tree)
+    ledger = Ledger(cfg.catalogue, cfg.sections["calendars"])
+    assert ledger.value_date(cfg.catalogue.instruments["HKGX.LLG"], date(2026, 4, 2)) == expected

@@ -111,6 +111,30 @@ def test_instrument_with_an_unknown_schedule_is_refused(tmp_path):
     assert "unknown schedule" in err.problem
 
 
+@pytest.mark.parametrize("text, key, problem", [
+    ('[instruments."HKGX.LLG"]\nsettlement_calendar = "PARIS"\n', "instruments.HKGX.LLG.settlement_calendar",
+     "unknown calendar 'PARIS'"),
+    ('[instruments."HKGX.LLG"]\npayment_calendar = "NYC"\n', "instruments.HKGX.LLG.payment_calendar",
+     "unknown calendar 'NYC'"),
+    ('[instruments."SGE.AUTD"]\nsettlement_calendar = "LONDON"\n', "instruments.SGE.AUTD.settlement_calendar",
+     "only a T+N settlement cycle counts business days, not 'deferred'"),
+])
+def test_an_instrument_s_settlement_calendars_are_checked(tmp_path, text, key, problem):
+    err, path = error_for(tmp_path, text)
+    assert (err.key, err.file) == (key, path)
+    assert problem in err.problem
+
+
+def test_warnings_name_a_settlement_calendar_that_runs_out(tmp_path):
+    from datetime import date
+    from router.config import calendar_warnings
+    config = load_config(write(tmp_path, '[calendars.US_FED]\ncovers_until = "2027-12-31"\n'))
+    assert not any("US_FED" in w for w in calendar_warnings(config, date(2027, 10, 1)))
+    (warning,) = [w for w in calendar_warnings(config, date(2027, 11, 15)) if "US_FED" in w]
+    assert warning.startswith("instrument HKGX.LLG: payment calendar US_FED covers only until 2027-12-31")
+    assert "calendars.US_FED.holidays" in warning
+
+
 @pytest.mark.parametrize("text, key", [
     ('[accounts.SHCLIENT1]\nside = "moon"\n', "accounts.SHCLIENT1.side"),
     ('[fix]\nport = "ninety"\n', "fix.port"),
