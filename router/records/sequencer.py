@@ -222,6 +222,8 @@ class Sequencer:
         journal = self.journal
         if journal is None:
             return 0
+        # Until the replay is done the flow holds a partial state: `shutdown` must not record it.
+        self._recovery = "under way"
         done = replay(journal, self.applier, snapshots=self.snapshots, check_first=self._check_start,
                       on_progress=on_progress, freeze=freeze)
         self._tail_outs = done.tail_outs
@@ -235,6 +237,7 @@ class Sequencer:
             self._warn_config_change(done.commands)
         self._refresh_gauges()
         self.recovered_from = done.snapshot
+        self._recovery = "done"
         return done.commands
 
     def _check_start(self, cmd: Command) -> None:
@@ -276,7 +279,16 @@ class Sequencer:
     def shutdown(self, cancel_working: bool) -> None:
         """Before the gateway logs everyone out: optionally cancel every working order (journaled and
         sent before the Logouts), then stop treating session ends as disconnects: a restart of the
-        router is not a client disconnect, so GTC and DAY orders survive it."""
+        router is not a client disconnect, so GTC and DAY orders survive it.
+
+        After a start whose recovery failed (a snapshot refused, a checkpoint that does not match) it
+        writes nothing: the flow holds a partial state, and a checkpoint and snapshot of it would be
+        loaded by the next start as if it were the journal's, losing every command before it."""
+        if getattr(self, "_recovery", "done") != "done":
+            log.warning("journal: the start's recovery did not finish; nothing written at shutdown (no checkpoint, "
+                        "no snapshot), the journal and its snapshots are as they were")
+            self.shutting_down = True
+            return
         if cancel_working:
             self.admin("cancel_all", self.clock(), text="cancelled at router shutdown")
         if self.journal is not None:

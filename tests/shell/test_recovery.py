@@ -302,3 +302,28 @@ async def kill_9s_under_load(tmp_path, rounds: int, *serve_args: str) -> str:
 @pytest.mark.timeout(600)
 async def test_ten_kill_9s_under_load_lose_and_duplicate_nothing(tmp_path) -> None:
     await kill_9s_under_load(tmp_path, 10)
+
+
+async def test_a_start_that_refuses_its_snapshot_writes_nothing_and_refuses_again(tmp_path) -> None:
+    """A refused snapshot stops the start; the stop must not record the half-recovered state. Before
+    the fix the failed start's shutdown wrote a checkpoint and a snapshot of a flow with nothing
+    replayed, and the next start loaded that one as the newest and served without the journal's
+    orders."""
+    from tests.records.test_snapshot import live_run, record_other_hash
+    live = await asyncio.to_thread(live_run, tmp_path)      # no event loop there: snapshots are taken at once
+    journal_dir, snapshots = tmp_path / "j", tmp_path / "j" / "snapshots"
+    newest = snapshots / sorted(os.listdir(snapshots))[-1]
+    record_other_hash(newest, "core")
+    before = {p.name: p.read_bytes() for p in journal_dir.rglob("*") if p.is_file()}
+    for attempt in (1, 2):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router", "serve", "--fix-port", "0", "--http-port", "0",
+            "--sessions-always-open", "--store-dir", str(tmp_path / "store"), "--journal-dir", str(journal_dir),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 1, (attempt, out, err)
+        assert b"refusing to serve" in err and b"ready" not in out, (attempt, out, err)
+        assert b"nothing written at shutdown" in err, (attempt, err)
+        after = {p.name: p.read_bytes() for p in journal_dir.rglob("*") if p.is_file()}
+        assert after == before, (attempt, sorted(set(after) ^ set(before)))
+    assert live.app.seq > 0
