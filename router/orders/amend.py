@@ -24,7 +24,7 @@ from router.domain.convert import COMPARABLE_DEN
 from router.fix.codec import utc_timestamp
 from router.orders.core_books import OP_CANCEL, OP_REPLACE, PRODUCT_DEN, TIFS
 from router.orders.core_bridge import Out
-from router.orders.funds import fill_vault
+from router.orders.funds import fill_vault, metal_need
 from router.orders.index import (
     ET_STATUS, MICRO, ORD_STATUS_REQ_ID, Order, decimal_to_units, micro_text, parse_decimal, text_of as _s,
 )
@@ -133,8 +133,8 @@ class Amendments:
         saved = self._re_reserve(o, acct, b, vault, core_price, lots_open)
         if saved is Reason.INSUFFICIENT_METAL:
             # Holdings are per vault and bar form: say which form, and where, the larger sale needs.
-            return rej(saved, f"insufficient free metal for the replaced quantity: needs "
-                              f"{micro_text(lots_open * b.lot_ug).decode()} g of bar form {b.bar_form} in {vault}")
+            return rej(saved, "insufficient free metal for the replaced quantity: "
+                              + metal_need(b.bar_form, vault, lots_open * b.lot_ug))
         if isinstance(saved, Reason):
             return rej(saved, f"{saved.text} for the replaced quantity")
         quota = self._replace_quota(o, notional)

@@ -18,7 +18,7 @@ from typing import Any
 
 from router.orders.accounts import Account
 from router.domain.convert import COMPARABLE_DEN
-from router.orders.index import NO_ENTRIES, Order
+from router.orders.index import NO_ENTRIES, Order, micro_text
 from router.orders.fills import Fill, FillObserver
 from router.orders.quota import quota_direction
 from router.domain.reasons import Reason
@@ -163,6 +163,13 @@ class Funds:
             observer.on_fill(_new(Fill, (acct.name, i.symbol, o.side, lots, px, value, fees, ccy, vault, ug,
                                          b.margin_ppm is not None, d, o.order_id.decode("ascii", "replace"),
                                          self._fill_now, value_cny)), acct)
+
+
+def metal_need(form: str, where: str, ug: int | None = None) -> str:
+    """What a refused sale needed, for its reject text: `ug` gross micrograms (when one book's) of bar
+    form `form` in `where` (holdings are per vault and bar form)."""
+    grams = "" if ug is None else f"{micro_text(ug).decode()} g of "
+    return f"needs {grams}bar form {form} in {where}"
 
 
 def fill_vault(o: Order, i: Any) -> str:

@@ -21,6 +21,7 @@ from router.domain.reasons import Reason
 from router.fix.codec import utc_timestamp
 from router.orders.core_bridge import Out
 from router.orders.index import decimal_to_units, micro_text, parse_decimal, text_of as _s, units_text
+from router.orders.funds import metal_need
 from router.orders.marketdata import BAR_FORM_FIX, CYCLE_FIX
 from router.orders.reports import reject_report
 from router.orders.risk import collar_band
@@ -114,10 +115,9 @@ class NewOrderRejects:
         elif e.reason is Reason.INSUFFICIENT_METAL:
             # Holdings are per vault and bar form: say which form, and where, the sale needed.
             req = d.request
-            gross = ("" if req.symbol in self.catalogue.products
-                     else f"{micro_text(req.qty * i.lot_micrograms).decode()} g of ")
-            detail = (f"insufficient free metal (needs {gross}bar form {i.bar_form} in "
-                      f"{req.constraints.vault or ' or '.join(i.vaults)})")
+            ug = None if req.symbol in self.catalogue.products else req.qty * i.lot_micrograms
+            detail = (f"insufficient free metal "
+                      f"({metal_need(i.bar_form, req.constraints.vault or ' or '.join(i.vaults), ug)})")
         elif e.reason is Reason.VAULT_MISMATCH:
             detail = f"{e.reason.text} (delivers in {', '.join(i.vaults)})"
         elif e.reason is Reason.BAR_FORM_MISMATCH:

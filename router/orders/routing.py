@@ -182,8 +182,7 @@ class Router(OneBookRoute):
                 post = Reason.SETTL_CYCLE_MISMATCH
             ref_cost = -(-b.ref_comp * b.cost_ppm // PPM) + b.lot_fee_comp
             out.append(BookFilters(b.symbol, b.book_id, b.bit, venue_ok, pre, d, post, vaults, b.bar_form, b.lo,
-                               b.hi, b.tick,
-                               b.num, b.den, b.lot_ug, b.fine_ug, b.cny_num, b.min_lots,
+                               b.hi, b.tick, b.num, b.den, b.lot_ug, b.fine_ug, b.cny_num, b.min_lots,
                                b.max_lots, b.settl_num, b.fee_ppm, b.lot_fee_settl, b.margin_ppm,
                                b.settl_ccy, b.ref_comp, b.cost_ppm, b.lot_fee_comp, b.ref_comp + ref_cost,
                                b.ref_comp - ref_cost))
